@@ -1,0 +1,98 @@
+//! The support console: Leptos components, routes and server functions.
+//!
+//! Built twice: as an `rlib` with the `ssr` feature, linked into the server
+//! binary for server-side rendering and server functions; and as a `cdylib`
+//! with the `hydrate` feature, compiled to wasm32 for the browser.
+//!
+//! Server-side behaviour is reached only through [`api::ConsoleContext`],
+//! which the server provides at start-up; this crate never depends on the
+//! server binary.
+//!
+//! - [`api`]: data shapes shared by both builds and the `#[server]` functions.
+//! - [`routes`]: one module per page.
+//! - [`components`]: the navigation, part cards and error views.
+
+pub mod api;
+pub mod components;
+pub mod routes;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+use components::{ErrorPage, Nav};
+use routes::{
+    archives::ArchivesPage, not_found::NotFound, overview::OverviewPage, replays::ReplaysPage,
+    timeline::TimelinePage, vouchers::VouchersPage,
+};
+
+/// Name of the compiled site bundle (`/pkg/<name>.js`, `.wasm`, `.css`);
+/// matches `output-name` in the workspace's cargo-leptos metadata.
+pub const OUTPUT_NAME: &str = "mediator";
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The console: navigation and routed pages.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    // Effects never run during server rendering: this attribute appears only
+    // once the wasm bundle has hydrated the page (tests wait for it).
+    Effect::new(move |_| {
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href=format!("/pkg/{OUTPUT_NAME}.css")/>
+        <Title formatter=|page: String| {
+            if page.is_empty() { "Vendor Mediator".to_string() } else { format!("{page} · Vendor Mediator") }
+        }/>
+        <Router>
+            <Nav/>
+            <main id="content">
+                <ErrorBoundary fallback=|errors| view! { <ErrorPage errors/> }>
+                    <Routes fallback=NotFound>
+                        <Route path=path!("/") view=OverviewPage/>
+                        <Route path=path!("/timeline") view=TimelinePage/>
+                        <Route path=path!("/replays") view=ReplaysPage/>
+                        <Route path=path!("/archives") view=ArchivesPage/>
+                        <Route path=path!("/vouchers") view=VouchersPage/>
+                    </Routes>
+                </ErrorBoundary>
+            </main>
+        </Router>
+    }
+}
+
+/// Browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,8 @@
+//! One module per page.
+
+pub mod archives;
+pub mod not_found;
+pub mod overview;
+pub mod replays;
+pub mod timeline;
+pub mod vouchers;

@@ -1,0 +1,58 @@
+import { defineConfig } from "@playwright/test";
+import * as path from "node:path";
+import * as os from "node:os";
+import * as fs from "node:fs";
+
+// The server under test is the built `mediator` binary, started on a free
+// port with a private data directory. Set BASE_URL to test a server that is
+// already running instead.
+const root = path.resolve(__dirname, "..");
+const port = process.env.E2E_PORT ?? String(40000 + Math.floor(Math.random() * 20000));
+process.env.E2E_PORT = port; // workers inherit the same port
+const external = process.env.BASE_URL;
+const baseURL = external ?? `http://127.0.0.1:${port}`;
+const bin = process.env.MEDIATOR_BIN ?? path.join(root, "target", "debug", "mediator");
+const siteRoot = process.env.LEPTOS_SITE_ROOT ?? path.join(root, "target", "site");
+const dataDir = process.env.E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "mediator-e2e-"));
+process.env.E2E_DATA_DIR = dataDir;
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [["list"]],
+  outputDir: "test-results",
+  use: {
+    baseURL,
+    trace: "retain-on-failure",
+    screenshot: "only-on-failure",
+    browserName: "chromium",
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    },
+  },
+  projects: [{ name: "chromium" }],
+  webServer: external
+    ? undefined
+    : {
+        command: `"${bin}" serve --listen 127.0.0.1:${port} --data-dir "${dataDir}" --site-root "${siteRoot}"`,
+        url: `${baseURL}/readyz`,
+        timeout: 60_000,
+        reuseExistingServer: false,
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+});

@@ -1,0 +1,220 @@
+//! Current status of each part, as the console's overview shows it.
+//!
+//! Until the status monitor has checked a part its status is
+//! [`PartState::Unknown`]; the board still lists every configured part.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use store::rusqlite::{params, OptionalExtension};
+use store::{Database, StoreError};
+
+use crate::PartName;
+
+/// Health of one SaaS part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartState {
+    /// Not checked yet.
+    Unknown,
+    /// Failing checks are accumulating but the failure threshold is not reached.
+    Pending,
+    /// Healthy: the circuit is closed.
+    Up,
+    /// Down: the circuit is open and requests are held back.
+    Down,
+}
+
+impl PartState {
+    /// Lowercase name, as stored and as used in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartState::Unknown => "unknown",
+            PartState::Pending => "pending",
+            PartState::Up => "up",
+            PartState::Down => "down",
+        }
+    }
+}
+
+impl fmt::Display for PartState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PartState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "unknown" => PartState::Unknown,
+            "pending" => PartState::Pending,
+            "up" => PartState::Up,
+            "down" => PartState::Down,
+            other => return Err(format!("unknown part status {other:?}")),
+        })
+    }
+}
+
+/// One part's row on the overview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartSummary {
+    /// The part.
+    pub name: PartName,
+    /// Its current status.
+    pub state: PartState,
+    /// When the status last changed, if it ever did.
+    pub changed_at: Option<DateTime<Utc>>,
+    /// Archive that keeps this part's retry events.
+    pub archive_name: String,
+}
+
+/// Reads and seeds the status table for the configured parts.
+#[derive(Debug, Clone)]
+pub struct StatusBoard {
+    db: Database,
+    parts: Vec<PartName>,
+}
+
+impl StatusBoard {
+    /// A board over `parts`, in the order given.
+    pub fn new(db: Database, parts: Vec<PartName>) -> Self {
+        Self { db, parts }
+    }
+
+    /// The configured parts.
+    pub fn parts(&self) -> &[PartName] {
+        &self.parts
+    }
+
+    /// Makes sure every configured part has a status row (`unknown` when new);
+    /// rows of parts no longer configured are kept, so history is not lost.
+    pub async fn seed(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let names: Vec<String> = self.parts.iter().map(|p| p.to_string()).collect();
+        let now = now.to_rfc3339();
+        self.db
+            .write(move |tx| {
+                let mut stmt = tx.prepare(
+                    "INSERT INTO part_status (part, status, updated_at) VALUES (?1, 'unknown', ?2)
+                     ON CONFLICT (part) DO NOTHING",
+                )?;
+                for n in &names {
+                    stmt.execute(params![n, now])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Status of every configured part, in configuration order.
+    pub async fn overview(&self) -> Result<Vec<PartSummary>, StoreError> {
+        let rows: HashMap<String, (String, Option<String>)> = self
+            .db
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT part, status, changed_at FROM part_status")?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        Ok(self
+            .parts
+            .iter()
+            .map(|name| {
+                let (state, changed_at) = match rows.get(name.as_str()) {
+                    Some((s, at)) => (
+                        s.parse().unwrap_or(PartState::Unknown),
+                        at.as_deref()
+                            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                            .map(|t| t.with_timezone(&Utc)),
+                    ),
+                    None => (PartState::Unknown, None),
+                };
+                PartSummary {
+                    name: name.clone(),
+                    state,
+                    changed_at,
+                    archive_name: name.default_archive_name(),
+                }
+            })
+            .collect())
+    }
+
+    /// Status of one part, `None` if it is not configured.
+    pub async fn part(&self, name: &str) -> Result<Option<PartSummary>, StoreError> {
+        if !self.parts.iter().any(|p| p.as_str() == name) {
+            return Ok(None);
+        }
+        Ok(self
+            .overview()
+            .await?
+            .into_iter()
+            .find(|p| p.name.as_str() == name))
+    }
+
+    /// Raw status row, for diagnostics.
+    pub async fn stored_status(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_owned();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT status FROM part_status WHERE part = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board(dir: &std::path::Path) -> StatusBoard {
+        StatusBoard::new(Database::open(dir).unwrap(), PartName::defaults())
+    }
+
+    #[tokio::test]
+    async fn unchecked_parts_are_unknown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = board(tmp.path());
+        b.seed(Utc::now()).await.unwrap();
+        let parts = b.overview().await.unwrap();
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.state == PartState::Unknown));
+        assert_eq!(parts[0].archive_name, "LoyaltyVoucherArchive");
+        assert_eq!(
+            b.stored_status("member").await.unwrap().as_deref(),
+            Some("unknown")
+        );
+    }
+
+    #[tokio::test]
+    async fn seeding_keeps_existing_status() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        db.write(|tx| {
+            tx.execute(
+                "INSERT INTO part_status (part, status, changed_at, updated_at)
+                 VALUES ('points', 'down', '2026-11-01T10:00:00Z', '2026-11-01T10:00:00Z')",
+                [],
+            )
+        })
+        .await
+        .unwrap();
+        let b = StatusBoard::new(db, PartName::defaults());
+        b.seed(Utc::now()).await.unwrap();
+        let points = b.part("points").await.unwrap().unwrap();
+        assert_eq!(points.state, PartState::Down);
+        assert_eq!(
+            points.changed_at.unwrap().to_rfc3339(),
+            "2026-11-01T10:00:00+00:00"
+        );
+        assert!(b.part("nope").await.unwrap().is_none());
+    }
+}

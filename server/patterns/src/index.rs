@@ -1,0 +1,419 @@
+//! Per-field value indexes: for one field path, every value matcher of every rule, stored
+//! so that the cost of matching one event value does not grow with the number of rules
+//! for the common operators:
+//!
+//! * exact strings / numbers / literals: hash maps;
+//! * prefixes and suffixes (and their ignore-case forms): hash maps keyed by the affix,
+//!   probed once per *distinct affix length* (bounded by the longest affix, not by the
+//!   number of rules);
+//! * `equals-ignore-case`: a hash map keyed by the lowercased value;
+//! * numeric ranges: a sorted elementary-interval table built lazily, binary-searched;
+//! * the rest (wildcards, anything-but forms, cidr, IP literals): evaluated one by one.
+
+use crate::compile::{lower, AnythingBut, Range, ValuePattern};
+use crate::fxhash::FxHashMap;
+use crate::ip::{looks_like_ip, parse_ip};
+use crate::scan::EvVal;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+/// Condition ids are `u32` indexes into the matcher's condition table.
+pub(crate) type CondId = u32;
+
+/// Evaluate one value matcher against one event value (the reference semantics; the
+/// indexes below must agree with it).
+pub(crate) fn eval(vp: &ValuePattern, v: &EvVal<'_>) -> bool {
+    use ValuePattern as P;
+    match (vp, v) {
+        (P::ExactStr(s), EvVal::Str(x)) => {
+            s.as_bytes() == *x || (looks_like_ip(s) && ip_equal(s, x))
+        }
+        (P::ExactNum { text, num }, EvVal::Num(n, t)) => num.is_some_and(|p| p == *n) || text.as_bytes() == *t,
+        (P::True, EvVal::True) | (P::False, EvVal::False) | (P::Null, EvVal::Null) => true,
+        (P::Prefix(p), EvVal::Str(x)) => x.starts_with(p.as_bytes()),
+        (P::Suffix(p), EvVal::Str(x)) => x.ends_with(p.as_bytes()),
+        (P::PrefixIc(p), EvVal::Str(x)) => lower_bytes(x).starts_with(p.as_str()),
+        (P::SuffixIc(p), EvVal::Str(x)) => lower_bytes(x).ends_with(p.as_str()),
+        (P::EqIc(p), EvVal::Str(x)) => lower_bytes(x) == *p,
+        (P::Wildcard(w), EvVal::Str(x)) => w.matches(x),
+        (P::Numeric(r), EvVal::Num(n, _)) => r.contains(*n),
+        (P::Cidr(r), EvVal::Str(x)) => std::str::from_utf8(x)
+            .ok()
+            .and_then(parse_ip)
+            .is_some_and(|ip| r.contains(ip)),
+        (P::Exists(e), _) => *e,
+        (P::AnythingBut(ab), v) => !anything_but_excludes(ab, v),
+        _ => false,
+    }
+}
+
+fn ip_equal(pattern: &str, x: &[u8]) -> bool {
+    match (parse_ip(pattern), std::str::from_utf8(x).ok().and_then(parse_ip)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn lower_bytes(x: &[u8]) -> String {
+    lower(&String::from_utf8_lossy(x))
+}
+
+/// Is the value one that the anything-but excludes?
+fn anything_but_excludes(ab: &AnythingBut, v: &EvVal<'_>) -> bool {
+    match (ab, v) {
+        (AnythingBut::Strings(list), EvVal::Str(x)) => list.iter().any(|s| s.as_bytes() == *x),
+        (AnythingBut::Numbers(list), EvVal::Num(n, _)) => list.contains(n),
+        (AnythingBut::Prefix(list), EvVal::Str(x)) => list.iter().any(|p| x.starts_with(p.as_bytes())),
+        (AnythingBut::Suffix(list), EvVal::Str(x)) => list.iter().any(|p| x.ends_with(p.as_bytes())),
+        (AnythingBut::IgnoreCase(list), EvVal::Str(x)) => {
+            let l = lower_bytes(x);
+            list.iter().any(|p| *p == l)
+        }
+        (AnythingBut::Wildcard(list), EvVal::Str(x)) => list.iter().any(|w| w.matches(x)),
+        _ => false,
+    }
+}
+
+fn add_to<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<CondId>>, k: K, c: CondId) {
+    map.entry(k).or_default().push(c);
+}
+
+fn remove_from<K: std::hash::Hash + Eq, Q>(map: &mut FxHashMap<K, Vec<CondId>>, k: &Q, c: CondId)
+where
+    K: std::borrow::Borrow<Q>,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(v) = map.get_mut(k) {
+        v.retain(|&x| x != c);
+        if v.is_empty() {
+            map.remove(k);
+        }
+    }
+}
+
+/// Prefixes (or suffixes) keyed by the affix, with the set of distinct lengths.
+#[derive(Default, Debug)]
+struct AffixIndex {
+    map: FxHashMap<Box<[u8]>, Vec<CondId>>,
+    len_counts: BTreeMap<usize, usize>,
+    lens: Vec<usize>,
+}
+
+impl AffixIndex {
+    fn add(&mut self, affix: &str, c: CondId) {
+        add_to(&mut self.map, affix.as_bytes().into(), c);
+        *self.len_counts.entry(affix.len()).or_default() += 1;
+        self.lens = self.len_counts.keys().copied().collect();
+    }
+
+    fn remove(&mut self, affix: &str, c: CondId) {
+        remove_from(&mut self.map, affix.as_bytes(), c);
+        if let Some(n) = self.len_counts.get_mut(&affix.len()) {
+            *n -= 1;
+            if *n == 0 {
+                self.len_counts.remove(&affix.len());
+            }
+        }
+        self.lens = self.len_counts.keys().copied().collect();
+    }
+
+    #[inline]
+    fn lookup(&self, x: &[u8], suffix: bool, out: &mut Vec<CondId>) {
+        for &l in &self.lens {
+            if l > x.len() {
+                break;
+            }
+            let key = if suffix { &x[x.len() - l..] } else { &x[..l] };
+            if let Some(v) = self.map.get(key) {
+                out.extend_from_slice(v);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+}
+
+/// Elementary-interval table for numeric ranges.
+#[derive(Debug, Default)]
+struct RangeTable {
+    /// Sorted distinct finite endpoints.
+    bounds: Vec<f64>,
+    /// Conditions containing exactly `bounds[i]`.
+    at: Vec<Vec<CondId>>,
+    /// Conditions containing the open gap below `bounds[i]` (index `bounds.len()`: above the last).
+    below: Vec<Vec<CondId>>,
+}
+
+/// Above this many ranges on one field the lazy table is used instead of a linear scan.
+const RANGE_TABLE_MIN: usize = 8;
+/// Cap on table entries (ranges times covered intervals) before falling back to a scan.
+const RANGE_TABLE_MAX_ENTRIES: usize = 4_000_000;
+
+impl RangeTable {
+    fn build(ranges: &[(Range, CondId)]) -> Option<RangeTable> {
+        let mut bounds: Vec<f64> = ranges
+            .iter()
+            .flat_map(|(r, _)| [r.lo, r.hi])
+            .filter(|v| v.is_finite())
+            .collect();
+        bounds.sort_by(|a, b| a.total_cmp(b));
+        bounds.dedup();
+        let n = bounds.len();
+        let mut t = RangeTable { at: vec![Vec::new(); n], below: vec![Vec::new(); n + 1], bounds };
+        let mut entries = 0usize;
+        for &(r, c) in ranges {
+            let pos = |v: f64| t.bounds.partition_point(|&b| b < v);
+            // Points: every bound inside [lo, hi] that the range contains.
+            let p_lo = if r.lo.is_finite() { pos(r.lo) } else { 0 };
+            let p_hi = if r.hi.is_finite() { pos(r.hi) + 1 } else { n };
+            for i in p_lo..p_hi.min(n) {
+                if r.contains(t.bounds[i]) {
+                    t.at[i].push(c);
+                    entries += 1;
+                }
+            }
+            // Gaps: gap g is (bounds[g-1], bounds[g]); it lies inside the range iff both
+            // of its ends lie within [lo, hi], since lo and hi are bounds themselves.
+            let g_lo = if r.lo.is_finite() { pos(r.lo) + 1 } else { 0 };
+            let g_hi = if r.hi.is_finite() { pos(r.hi) } else { n };
+            for g in g_lo..=g_hi.min(n) {
+                t.below[g].push(c);
+                entries += 1;
+            }
+            if entries > RANGE_TABLE_MAX_ENTRIES {
+                return None;
+            }
+        }
+        for v in t.at.iter_mut().chain(t.below.iter_mut()) {
+            v.sort_unstable();
+            v.dedup();
+        }
+        Some(t)
+    }
+
+    #[inline]
+    fn lookup(&self, x: f64, out: &mut Vec<CondId>) {
+        let i = self.bounds.partition_point(|&b| b < x);
+        if i < self.bounds.len() && self.bounds[i] == x {
+            out.extend_from_slice(&self.at[i]);
+        } else {
+            out.extend_from_slice(&self.below[i]);
+        }
+    }
+}
+
+/// All value matchers on one field path.
+#[derive(Default, Debug)]
+pub(crate) struct FieldIndex {
+    exact_str: FxHashMap<Box<[u8]>, Vec<CondId>>,
+    exact_num: FxHashMap<u64, Vec<CondId>>,
+    exact_num_text: FxHashMap<Box<[u8]>, Vec<CondId>>,
+    lit_true: Vec<CondId>,
+    lit_false: Vec<CondId>,
+    lit_null: Vec<CondId>,
+    prefix: AffixIndex,
+    suffix: AffixIndex,
+    prefix_ic: AffixIndex,
+    suffix_ic: AffixIndex,
+    eq_ic: FxHashMap<Box<[u8]>, Vec<CondId>>,
+    exists: Vec<CondId>,
+    ranges: Vec<(Range, CondId)>,
+    range_table: OnceLock<Option<RangeTable>>,
+    /// Evaluated one by one: wildcards, anything-but, cidr, IP-shaped exact strings.
+    others: Vec<(ValuePattern, CondId)>,
+    has_str_others: bool,
+}
+
+#[inline]
+fn num_key(v: f64) -> u64 {
+    (if v == 0.0 { 0.0 } else { v }).to_bits()
+}
+
+impl FieldIndex {
+    /// Add value matcher `vp` of condition `c`. `Exists(false)` is not indexed (absence is
+    /// handled by the condition itself).
+    pub(crate) fn add(&mut self, vp: &ValuePattern, c: CondId) {
+        use ValuePattern as P;
+        match vp {
+            P::ExactStr(s) => {
+                add_to(&mut self.exact_str, s.as_bytes().into(), c);
+                if looks_like_ip(s) && parse_ip(s).is_some() {
+                    self.others.push((vp.clone(), c));
+                }
+            }
+            P::ExactNum { text, num } => match num {
+                Some(n) => add_to(&mut self.exact_num, num_key(*n), c),
+                None => add_to(&mut self.exact_num_text, text.as_bytes().into(), c),
+            },
+            P::True => self.lit_true.push(c),
+            P::False => self.lit_false.push(c),
+            P::Null => self.lit_null.push(c),
+            P::Prefix(p) => self.prefix.add(p, c),
+            P::Suffix(p) => self.suffix.add(p, c),
+            P::PrefixIc(p) => self.prefix_ic.add(p, c),
+            P::SuffixIc(p) => self.suffix_ic.add(p, c),
+            P::EqIc(p) => add_to(&mut self.eq_ic, p.as_bytes().into(), c),
+            P::Exists(true) => self.exists.push(c),
+            P::Exists(false) => {}
+            P::Numeric(r) if r.lo == r.hi => add_to(&mut self.exact_num, num_key(r.lo), c),
+            P::Numeric(r) => {
+                self.ranges.push((*r, c));
+                self.range_table = OnceLock::new();
+            }
+            P::Wildcard(_) | P::AnythingBut(_) | P::Cidr(_) => self.others.push((vp.clone(), c)),
+        }
+        self.refresh();
+    }
+
+    /// Remove value matcher `vp` of condition `c` (inverse of [`FieldIndex::add`]).
+    pub(crate) fn remove(&mut self, vp: &ValuePattern, c: CondId) {
+        use ValuePattern as P;
+        match vp {
+            P::ExactStr(s) => {
+                remove_from(&mut self.exact_str, s.as_bytes(), c);
+                self.others.retain(|(_, x)| *x != c);
+            }
+            P::ExactNum { text, num } => match num {
+                Some(n) => remove_from(&mut self.exact_num, &num_key(*n), c),
+                None => remove_from(&mut self.exact_num_text, text.as_bytes(), c),
+            },
+            P::True => self.lit_true.retain(|&x| x != c),
+            P::False => self.lit_false.retain(|&x| x != c),
+            P::Null => self.lit_null.retain(|&x| x != c),
+            P::Prefix(p) => self.prefix.remove(p, c),
+            P::Suffix(p) => self.suffix.remove(p, c),
+            P::PrefixIc(p) => self.prefix_ic.remove(p, c),
+            P::SuffixIc(p) => self.suffix_ic.remove(p, c),
+            P::EqIc(p) => remove_from(&mut self.eq_ic, p.as_bytes(), c),
+            P::Exists(true) => self.exists.retain(|&x| x != c),
+            P::Exists(false) => {}
+            P::Numeric(r) if r.lo == r.hi => remove_from(&mut self.exact_num, &num_key(r.lo), c),
+            P::Numeric(_) => {
+                self.ranges.retain(|(_, x)| *x != c);
+                self.range_table = OnceLock::new();
+            }
+            P::Wildcard(_) | P::AnythingBut(_) | P::Cidr(_) => self.others.retain(|(_, x)| *x != c),
+        }
+        self.refresh();
+    }
+
+    fn refresh(&mut self) {
+        self.has_str_others = !self.others.is_empty();
+    }
+
+    /// Append the conditions matched by value `v` to `out` (may contain duplicates).
+    #[inline]
+    pub(crate) fn lookup(&self, v: &EvVal<'_>, lower_buf: &mut String, out: &mut Vec<CondId>) {
+        match *v {
+            EvVal::Str(x) => {
+                if let Some(c) = self.exact_str.get(x) {
+                    out.extend_from_slice(c);
+                }
+                if !self.prefix.is_empty() {
+                    self.prefix.lookup(x, false, out);
+                }
+                if !self.suffix.is_empty() {
+                    self.suffix.lookup(x, true, out);
+                }
+                if !self.eq_ic.is_empty() || !self.prefix_ic.is_empty() || !self.suffix_ic.is_empty() {
+                    lower_buf.clear();
+                    if x.is_ascii() {
+                        // SAFETY-free: ASCII bytes are valid UTF-8.
+                        lower_buf.extend(x.iter().map(|b| b.to_ascii_lowercase() as char));
+                    } else {
+                        lower_buf.push_str(&lower_bytes(x));
+                    }
+                    let l = lower_buf.as_bytes();
+                    if let Some(c) = self.eq_ic.get(l) {
+                        out.extend_from_slice(c);
+                    }
+                    if !self.prefix_ic.is_empty() {
+                        self.prefix_ic.lookup(l, false, out);
+                    }
+                    if !self.suffix_ic.is_empty() {
+                        self.suffix_ic.lookup(l, true, out);
+                    }
+                }
+            }
+            EvVal::Num(n, t) => {
+                if !n.is_nan() {
+                    if let Some(c) = self.exact_num.get(&num_key(n)) {
+                        out.extend_from_slice(c);
+                    }
+                    if !self.ranges.is_empty() {
+                        self.lookup_ranges(n, out);
+                    }
+                }
+                if !self.exact_num_text.is_empty() {
+                    if let Some(c) = self.exact_num_text.get(t) {
+                        out.extend_from_slice(c);
+                    }
+                }
+            }
+            EvVal::True => out.extend_from_slice(&self.lit_true),
+            EvVal::False => out.extend_from_slice(&self.lit_false),
+            EvVal::Null => out.extend_from_slice(&self.lit_null),
+        }
+        if !self.exists.is_empty() {
+            out.extend_from_slice(&self.exists);
+        }
+        if self.has_str_others {
+            for (vp, c) in &self.others {
+                if eval(vp, v) {
+                    out.push(*c);
+                }
+            }
+        }
+    }
+
+    fn lookup_ranges(&self, n: f64, out: &mut Vec<CondId>) {
+        if self.ranges.len() >= RANGE_TABLE_MIN {
+            if let Some(t) = self.range_table.get_or_init(|| RangeTable::build(&self.ranges)) {
+                t.lookup(n, out);
+                return;
+            }
+        }
+        for (r, c) in &self.ranges {
+            if r.contains(n) {
+                out.push(*c);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng(lo: f64, lo_open: bool, hi: f64, hi_open: bool) -> Range {
+        Range { lo, lo_open, hi, hi_open }
+    }
+
+    #[test]
+    fn range_table_agrees_with_linear() {
+        let inf = f64::INFINITY;
+        let ranges: Vec<(Range, CondId)> = vec![
+            (rng(0.0, false, 10.0, false), 0),
+            (rng(0.0, true, 10.0, true), 1),
+            (rng(-inf, true, 5.0, false), 2),
+            (rng(5.0, true, inf, true), 3),
+            (rng(3.0, false, 3.5, true), 4),
+            (rng(-2.0, false, 0.0, false), 5),
+            (rng(10.0, false, 11.0, false), 6),
+            (rng(-inf, true, -1.0, true), 7),
+            (rng(7.0, true, inf, true), 8),
+        ];
+        let t = RangeTable::build(&ranges).unwrap();
+        for i in -40..=50 {
+            let x = i as f64 / 4.0;
+            let mut got = Vec::new();
+            t.lookup(x, &mut got);
+            got.sort_unstable();
+            got.dedup();
+            let want: Vec<CondId> = ranges.iter().filter(|(r, _)| r.contains(x)).map(|(_, c)| *c).collect();
+            assert_eq!(got, want, "x = {x}");
+        }
+    }
+}

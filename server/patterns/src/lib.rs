@@ -1,0 +1,49 @@
+//! Amazon EventBridge event patterns: an exact re-implementation of the pattern language
+//! (validation with AWS's error reasons, AWS/event-ruler matching semantics) and a
+//! compiled matcher for many rules.
+//!
+//! # Module map
+//! * [`error`] — [`PatternError`] (`InvalidEventPatternException`), [`EventError`],
+//!   [`TestEventPatternError`].
+//! * `lexer` — Jackson-compatible JSON tokenizer for patterns (same token order and
+//!   syntax-error texts as EventBridge's parser).
+//! * `compile` — validates a pattern while tokenizing it and expands `$or` into branches.
+//! * `number`, `wildcard`, `ip` — numeric comparability, wildcard parsing/linear-time
+//!   matching, CIDR/IP handling.
+//! * `scan` — zero-copy event scanner that decodes only the fields some rule names.
+//! * `index` — per-field value indexes (hash maps, affix maps, interval tables).
+//! * `matcher` — [`Matcher`]: many rules, added/removed at run time, matched at once.
+//! * `pattern` — [`EventPattern`] (one pattern) and [`test_event_pattern`].
+//!
+//! Architecture invariant: no web, UI or AWS SDK types; dependencies are `memchr` and
+//! `thiserror` only.
+//!
+//! ```
+//! use patterns::{EventPattern, Matcher};
+//! let p = EventPattern::parse(r#"{"detail": {"status": ["retry"]}}"#).unwrap();
+//! assert!(p.matches(r#"{"detail": {"status": "retry"}}"#).unwrap());
+//!
+//! let mut m = Matcher::new();
+//! m.add_rule("archive", r#"{"detail": {"status": ["retry"]}, "replay-name": [{"exists": false}]}"#).unwrap();
+//! assert_eq!(m.matches_for_event(br#"{"detail": {"status": "retry"}}"#).unwrap(), vec!["archive"]);
+//! ```
+
+mod compile;
+pub mod error;
+mod fxhash;
+mod index;
+mod ip;
+mod lexer;
+mod matcher;
+mod number;
+mod pattern;
+mod scan;
+mod wildcard;
+
+pub use error::{EventError, PatternError, TestEventPatternError};
+pub use matcher::Matcher;
+pub use pattern::{
+    test_event_pattern, EventPattern, API_MAX_PATTERN_LENGTH, DEFAULT_MAX_PATTERN_LENGTH, MANDATORY_ENVELOPE_FIELDS,
+    MAX_OR_BRANCHES,
+};
+pub use scan::MAX_EVENT_DEPTH;

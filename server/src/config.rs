@@ -1,0 +1,271 @@
+//! Command line, environment and configuration file, merged into [`Settings`].
+//!
+//! Precedence, highest first: command-line flag, environment variable,
+//! configuration file (`--config`), built-in default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mediator_core::PartName;
+use serde::Deserialize;
+
+/// Vendor Mediator: forwards requests to a third-party SaaS without losing
+/// any during its outages, and serves the support console.
+#[derive(Debug, Parser)]
+#[command(name = "mediator", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Options of `serve`, the default command.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the mediator and its console (the default when no command is given).
+    Serve(ServeArgs),
+    /// Test whether an event matches an EventBridge event pattern; prints
+    /// `true` or `false`. An invalid pattern exits with status 2.
+    TestEventPattern(TestEventPatternArgs),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Options of `mediator serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:3000]
+    #[arg(long, env = "MEDIATOR_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Directory for the embedded database; created if missing
+    /// [default: ./data]
+    #[arg(long, env = "MEDIATOR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Directory holding the built site (`pkg/` with the wasm bundle, and
+    /// the public assets). `cargo leptos build` writes it to target/site
+    /// [default: target/site]
+    #[arg(long, env = "LEPTOS_SITE_ROOT", value_name = "DIR")]
+    pub site_root: Option<PathBuf>,
+
+    /// SaaS parts to watch, comma-separated [default: voucher,member,points]
+    #[arg(
+        long,
+        env = "MEDIATOR_PARTS",
+        value_name = "NAMES",
+        value_delimiter = ','
+    )]
+    pub parts: Option<Vec<String>>,
+
+    /// Seconds a console or API request may take before it is answered with
+    /// 408 [default: 30]
+    #[arg(long, env = "MEDIATOR_REQUEST_TIMEOUT", value_name = "SECS")]
+    pub request_timeout: Option<u64>,
+
+    /// Log format [default: human]
+    #[arg(long, env = "MEDIATOR_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// TOML configuration file; its keys are the long option names with `_`
+    /// for `-` (listen, data_dir, site_root, parts, request_timeout,
+    /// log_format). Flags and environment variables override it.
+    #[arg(long, env = "MEDIATOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Options of `mediator test-event-pattern`.
+#[derive(Debug, Clone, Args)]
+pub struct TestEventPatternArgs {
+    /// The event pattern: JSON text, or @FILE to read it from a file
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub event_pattern: String,
+    /// The event (with the EventBridge envelope): JSON text, or @FILE
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub event: String,
+}
+
+/// The configuration file's shape; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub site_root: Option<PathBuf>,
+    pub parts: Option<Vec<String>>,
+    pub request_timeout: Option<u64>,
+    pub log_format: Option<LogFormat>,
+}
+
+/// Everything `serve` needs, fully resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory of the embedded database.
+    pub data_dir: PathBuf,
+    /// Built site directory (wasm bundle, CSS, public assets).
+    pub site_root: PathBuf,
+    /// The SaaS parts, in display order.
+    pub parts: Vec<PartName>,
+    /// Per-request time limit.
+    pub request_timeout: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Resolves flags and environment (already in `args`) over the optional
+    /// configuration file and the defaults.
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file_config(path)?,
+            None => FileConfig::default(),
+        };
+        let parts = match args.parts.or(file.parts) {
+            Some(names) => parse_parts(&names)?,
+            None => PartName::defaults(),
+        };
+        let request_timeout = args.request_timeout.or(file.request_timeout).unwrap_or(30);
+        if request_timeout == 0 {
+            anyhow::bail!("request_timeout: must be at least 1 second");
+        }
+        Ok(Settings {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            site_root: args
+                .site_root
+                .or(file.site_root)
+                .unwrap_or_else(|| PathBuf::from("target/site")),
+            parts,
+            request_timeout: Duration::from_secs(request_timeout),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Human),
+        })
+    }
+}
+
+fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("config: cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config: {} is not valid", path.display()))
+}
+
+fn parse_parts(names: &[String]) -> anyhow::Result<Vec<PartName>> {
+    let mut parts = Vec::with_capacity(names.len());
+    for raw in names {
+        let name = PartName::parse(raw.trim()).map_err(|e| anyhow::anyhow!("parts: {e}"))?;
+        if parts.contains(&name) {
+            anyhow::bail!("parts: {name:?} is listed twice");
+        }
+        parts.push(name);
+    }
+    if parts.is_empty() {
+        anyhow::bail!("parts: at least one part is required");
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_without_anything() {
+        let s = Settings::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+        assert_eq!(s.site_root, PathBuf::from("target/site"));
+        let parts: Vec<_> = s.parts.iter().map(|p| p.to_string()).collect();
+        assert_eq!(parts, ["voucher", "member", "points"]);
+        assert_eq!(s.log_format, LogFormat::Human);
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            tmp.path(),
+            "listen = \"127.0.0.1:4000\"\ndata_dir = \"/tmp/x\"\nparts = [\"a\", \"b\"]\nlog_format = \"json\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:5000".parse().unwrap()),
+            config: Some(tmp.path().to_path_buf()),
+            ..Default::default()
+        };
+        let s = Settings::resolve(args).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:5000");
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(s.parts.len(), 2);
+        assert_eq!(s.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_config_names_the_field() {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), "listen = 12\n").unwrap();
+        let err = Settings::resolve(ServeArgs {
+            config: Some(tmp.path().to_path_buf()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("listen"), "{err:#}");
+
+        let err = Settings::resolve(ServeArgs {
+            parts: Some(vec!["voucher".into(), "Bad Name".into()]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("parts: invalid part name \"Bad Name\""),
+            "{err}"
+        );
+
+        let err = Settings::resolve(ServeArgs {
+            parts: Some(vec!["a".into(), "a".into()]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn serve_flags_work_without_the_subcommand() {
+        let cli = Cli::try_parse_from(["mediator", "--listen", "127.0.0.1:9"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.listen.unwrap().port(), 9);
+        let cli = Cli::try_parse_from(["mediator", "serve", "--data-dir", "d"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Serve(a)) if a.data_dir == Some("d".into())));
+    }
+}

@@ -1,0 +1,147 @@
+//! The HTTP surface: console pages (server-rendered Leptos), server
+//! functions, health endpoints, a small JSON API and static assets.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use app::api::ConsoleContext;
+use app::{shell, App};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use mediator_core::StatusBoard;
+use store::Database;
+use tower::ServiceExt;
+use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::Settings;
+
+/// Cache policy of the wasm/JS/CSS bundle: its file names are not hashed, so
+/// browsers must revalidate (cheap: a 304 against `Last-Modified`).
+const PKG_CACHE: &str = "no-cache";
+/// Cache policy of the other public assets (favicon, images).
+const ASSET_CACHE: &str = "public, max-age=86400";
+
+/// Shared state of the axum handlers.
+#[derive(Clone, axum::extract::FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Database,
+    pub console: ConsoleContext,
+    pub site_root: Arc<PathBuf>,
+}
+
+/// Builds the router for the given settings.
+pub fn router(settings: &Settings, addr: SocketAddr, db: Database, status: StatusBoard) -> Router {
+    let leptos_options = LeptosOptions::builder()
+        .output_name(app::OUTPUT_NAME)
+        .site_root(settings.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        db,
+        console: ConsoleContext { status },
+        site_root: Arc::new(settings.site_root.clone()),
+    };
+    let routes = generate_route_list(App);
+    let console = state.console.clone();
+    let context = move || provide_context(console.clone());
+
+    let pkg = ServeDir::new(settings.site_root.join("pkg"));
+    let pkg = tower::ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(PKG_CACHE),
+        ))
+        .service(pkg);
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/parts", get(api_parts))
+        .nest_service("/pkg", pkg)
+        .leptos_routes_with_context(&state, routes, context, {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(static_or_not_found)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Liveness: the process is up and serving.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers.
+async fn readyz(State(db): State<Database>) -> Response {
+    match db.ping().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!("not ready: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable", "reason": e.to_string() })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /api/v1/parts`: the overview as JSON (same data as the console).
+async fn api_parts(State(console): State<ConsoleContext>) -> Response {
+    match app::api::overview(&console).await {
+        Ok(o) => Json(o).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+/// Serves a public asset from the site root if one exists at the path;
+/// otherwise renders the console, whose router shows the 404 page.
+async fn static_or_not_found(State(state): State<AppState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    if parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD {
+        let probe = Request::from_parts(parts.clone(), Body::empty());
+        let Ok(mut res) = ServeDir::new(state.site_root.as_path())
+            .append_index_html_on_directories(false)
+            .oneshot(probe)
+            .await;
+        if res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED {
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(ASSET_CACHE));
+            return res.map(Body::new);
+        }
+    }
+    let console = state.console.clone();
+    let options = state.leptos_options.clone();
+    let handler = leptos_axum::render_app_to_stream_with_context(
+        move || provide_context(console.clone()),
+        move || shell(options.clone()),
+    );
+    handler(Request::from_parts(parts, body))
+        .await
+        .into_response()
+}

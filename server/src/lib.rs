@@ -1,0 +1,114 @@
+//! The `mediator` server: wires configuration, storage, background tasks and
+//! the HTTP surface (console pages, server functions, health endpoints,
+//! static assets) together.
+//!
+//! [`Application::build`] binds the listener and prepares everything;
+//! [`Application::run_until_stopped`] serves until the given token is
+//! cancelled, then drains requests and waits for background tasks.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod maintenance;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use mediator_core::StatusBoard;
+use store::Database;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Settings;
+
+/// How long background tasks get to finish after shutdown is requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    db: Database,
+    local_addr: SocketAddr,
+}
+
+impl Application {
+    /// Opens the database (applying migrations), seeds the part status rows
+    /// and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = Database::open(&settings.data_dir)?;
+        let status = StatusBoard::new(db.clone(), settings.parts.clone());
+        status
+            .seed(chrono::Utc::now())
+            .await
+            .context("seeding part status")?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
+        let local_addr = listener.local_addr()?;
+        let router = http::router(&settings, local_addr, db.clone(), status);
+        Ok(Self {
+            listener,
+            router,
+            db,
+            local_addr,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting, drains
+    /// in-flight requests and waits (bounded) for background tasks.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let tracker = TaskTracker::new();
+        tracker.spawn(maintenance::run(self.db.clone(), shutdown.clone()));
+        tracing::info!("console listening on http://{}", self.local_addr);
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .context("http server")?;
+        // Also stop the background tasks when the server ended on its own.
+        shutdown.cancel();
+        tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop within {SHUTDOWN_GRACE:?}");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot listen for SIGTERM: {e}");
+                    std::future::pending::<()>().await
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+            _ = term => tracing::info!("SIGTERM received, shutting down"),
+        }
+        token.cancel();
+    });
+}

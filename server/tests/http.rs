@@ -1,0 +1,213 @@
+//! Starts the real server on a free loopback port with a private data
+//! directory and talks to it over HTTP.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use server::{Application, Settings};
+use tokio_util::sync::CancellationToken;
+
+struct TestApp {
+    addr: SocketAddr,
+    client: reqwest::Client,
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _data: tempfile::TempDir,
+    data_dir: PathBuf,
+}
+
+impl TestApp {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(15), self.handle)
+            .await
+            .expect("server must stop after cancel")
+            .expect("join")
+            .expect("server result");
+    }
+}
+
+async fn spawn_app_with(parts: Option<Vec<String>>) -> TestApp {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
+    let site = data.path().join("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    std::fs::write(
+        site.join("favicon.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg'/>",
+    )
+    .unwrap();
+    std::fs::write(site.join("pkg/mediator.css"), "body{}").unwrap();
+    let settings = Settings::resolve(server::config::ServeArgs {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(data_dir.clone()),
+        site_root: Some(site),
+        parts,
+        ..Default::default()
+    })
+    .unwrap();
+    let app = Application::build(settings).await.expect("build");
+    let addr = app.local_addr();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        shutdown,
+        handle,
+        _data: data,
+        data_dir,
+    }
+}
+
+async fn spawn_app() -> TestApp {
+    spawn_app_with(None).await
+}
+
+#[tokio::test]
+async fn health_endpoints_answer() {
+    let app = spawn_app().await;
+    let res = app.get("/healthz").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "ok");
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    assert!(app.data_dir.join("mediator.db").exists());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn overview_is_server_rendered_with_every_part() {
+    let app = spawn_app().await;
+    let res = app.get("/").await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    for part in ["voucher", "member", "points"] {
+        assert!(
+            html.contains(&format!("data-part=\"{part}\"")),
+            "missing card for {part}"
+        );
+    }
+    assert!(
+        html.contains("unknown"),
+        "unchecked parts are shown as unknown"
+    );
+    assert!(html.contains("LoyaltyVoucherArchive"));
+    for link in ["/timeline", "/replays", "/archives", "/vouchers"] {
+        assert!(
+            html.contains(&format!("href=\"{link}\"")),
+            "nav link {link}"
+        );
+    }
+    // The hydration bundle is referenced.
+    assert!(html.contains("/pkg/mediator.js"), "hydration script tag");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_page_renders() {
+    let app = spawn_app().await;
+    for (path, heading) in [
+        ("/timeline", "Timeline"),
+        ("/replays", "Replays"),
+        ("/archives", "Archives"),
+        ("/vouchers", "Vouchers"),
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains(&format!("<h1>{heading}</h1>")),
+            "{path} heading"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_path_is_a_404_page() {
+    let app = spawn_app().await;
+    let res = app.get("/no/such/page").await;
+    assert_eq!(res.status(), 404);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Page not found"));
+    assert!(
+        html.contains("href=\"/\""),
+        "the 404 page keeps the navigation"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn static_assets_have_cache_headers() {
+    let app = spawn_app().await;
+    let res = app.get("/favicon.svg").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "public, max-age=86400");
+    let res = app.get("/pkg/mediator.css").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    assert_eq!(app.get("/pkg/missing.js").await.status(), 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn configured_parts_are_listed_in_order() {
+    let app = spawn_app_with(Some(vec!["points".into(), "gift-card".into()])).await;
+    let body: serde_json::Value = app.get("/api/v1/parts").await.json().await.unwrap();
+    let names: Vec<_> = body["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["points", "gift-card"]);
+    assert_eq!(body["parts"][1]["status"], "unknown");
+    assert_eq!(body["parts"][1]["archive"], "LoyaltyGiftCardArchive");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn responses_are_compressed_when_asked() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unwritable_data_dir_fails_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let settings = Settings::resolve(server::config::ServeArgs {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        data_dir: Some(file.join("data")),
+        ..Default::default()
+    })
+    .unwrap();
+    let err = Application::build(settings).await.err().expect("must fail");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("not-a-dir/data"), "{msg}");
+}
