@@ -14,7 +14,9 @@ use quamina::{Quamina, QuaminaBuilder};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-const STREETS: [&str; 8] = ["JESSIE", "MISSION", "FULTON", "HOWARD", "FOLSOM", "MARKET", "VAN NESS", "CLAY"];
+const STREETS: [&str; 8] = [
+    "JESSIE", "MISSION", "FULTON", "HOWARD", "FOLSOM", "MARKET", "VAN NESS", "CLAY",
+];
 const ST_TYPES: [&str; 4] = ["ST", "AVE", "BLVD", "WAY"];
 
 /// Small deterministic PRNG (xorshift64*).
@@ -43,7 +45,7 @@ fn city_lot(i: u64, rng: &mut Rng) -> String {
         format!("\"{}\"", ST_TYPES[rng.below(4) as usize])
     };
     let from = rng.below(3000);
-    let odd_even = if from % 2 == 0 { "E" } else { "O" };
+    let odd_even = if from.is_multiple_of(2) { "E" } else { "O" };
     let lon0 = -122.52 + rng.below(150_000) as f64 / 1e6;
     let lat0 = 37.70 + rng.below(120_000) as f64 / 1e6;
     let mut coords = String::new();
@@ -53,7 +55,7 @@ fn city_lot(i: u64, rng: &mut Rng) -> String {
         }
         let dx = rng.below(2000) as f64 / 1e7;
         let dy = rng.below(2000) as f64 / 1e7;
-        coords.push_str(&format!("[{:.12},{:.12},0.0]", lon0 + dx, lat0 + dy));
+        coords.push_str(&format!("[{:.6},{:.6},0.0]", lon0 + dx, lat0 + dy));
     }
     let _ = i;
     format!(
@@ -64,7 +66,9 @@ fn city_lot(i: u64, rng: &mut Rng) -> String {
 
 fn city_lots(n: usize) -> Vec<Vec<u8>> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    (0..n as u64).map(|i| city_lot(i, &mut rng).into_bytes()).collect()
+    (0..n as u64)
+        .map(|i| city_lot(i, &mut rng).into_bytes())
+        .collect()
 }
 
 /// The product's status events (archive / replay / SAAS_STATUS traffic).
@@ -107,10 +111,16 @@ fn anything_but_rules() -> Vec<String> {
         .collect()
 }
 fn numeric_rules() -> Vec<String> {
-    [(-122.52, -122.50), (-122.45, -122.44), (-122.41, -122.405), (-122.40, -122.39), (-122.38, -122.37)]
-        .iter()
-        .map(|(a, b)| format!(r#"{{"geometry":{{"coordinates":[{{"numeric":[">",{a},"<",{b}]}}]}}}}"#))
-        .collect()
+    [
+        (-122.52, -122.50),
+        (-122.45, -122.44),
+        (-122.41, -122.405),
+        (-122.40, -122.39),
+        (-122.38, -122.37),
+    ]
+    .iter()
+    .map(|(a, b)| format!(r#"{{"geometry":{{"coordinates":[{{"numeric":[">",{a},"<",{b}]}}]}}}}"#))
+    .collect()
 }
 fn ignore_case_rules() -> Vec<String> {
     ["jessie", "Mission", "fulton", "hOWARD", "van ness"]
@@ -129,7 +139,7 @@ fn many_rules(n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
             let block = (i * 7919) % 9000 + 1;
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 let lot = (i * 31) % 200 + 1;
                 format!(r#"{{"properties":{{"MAPBLKLOT":["{block:04}{lot:03}"]}}}}"#)
             } else {
@@ -155,22 +165,64 @@ struct Row {
 
 fn rows() -> Vec<Row> {
     let mut v = vec![
-        Row { name: "5 exact".into(), rules: exact_rules(), status: false },
-        Row { name: "5 prefix".into(), rules: prefix_rules(), status: false },
-        Row { name: "5 anything-but".into(), rules: anything_but_rules(), status: false },
-        Row { name: "5 numeric ranges (coordinates)".into(), rules: numeric_rules(), status: false },
-        Row { name: "5 equals-ignore-case".into(), rules: ignore_case_rules(), status: false },
-        Row { name: "5 wildcard".into(), rules: wildcard_rules(), status: false },
+        Row {
+            name: "5 exact".into(),
+            rules: exact_rules(),
+            status: false,
+        },
+        Row {
+            name: "5 prefix".into(),
+            rules: prefix_rules(),
+            status: false,
+        },
+        Row {
+            name: "5 anything-but".into(),
+            rules: anything_but_rules(),
+            status: false,
+        },
+        Row {
+            name: "5 numeric ranges (coordinates)".into(),
+            rules: numeric_rules(),
+            status: false,
+        },
+        Row {
+            name: "5 equals-ignore-case".into(),
+            rules: ignore_case_rules(),
+            status: false,
+        },
+        Row {
+            name: "5 wildcard".into(),
+            rules: wildcard_rules(),
+            status: false,
+        },
     ];
     let mut all25 = Vec::new();
-    for r in [exact_rules(), prefix_rules(), anything_but_rules(), ignore_case_rules(), wildcard_rules()] {
+    for r in [
+        exact_rules(),
+        prefix_rules(),
+        anything_but_rules(),
+        ignore_case_rules(),
+        wildcard_rules(),
+    ] {
         all25.extend(r);
     }
-    v.push(Row { name: "25 non-numeric together".into(), rules: all25, status: false });
+    v.push(Row {
+        name: "25 non-numeric together".into(),
+        rules: all25,
+        status: false,
+    });
     for n in [10, 100, 1_000, 10_000] {
-        v.push(Row { name: format!("{n} exact/prefix"), rules: many_rules(n), status: false });
+        v.push(Row {
+            name: format!("{n} exact/prefix"),
+            rules: many_rules(n),
+            status: false,
+        });
     }
-    v.push(Row { name: "status events, 4 product rules".into(), rules: status_rules(), status: true });
+    v.push(Row {
+        name: "status events, 4 product rules".into(),
+        rules: status_rules(),
+        status: true,
+    });
     v
 }
 
@@ -188,17 +240,24 @@ fn theirs(rules: &[String]) -> Quamina<usize> {
         .build()
         .expect("quamina builds");
     for (i, r) in rules.iter().enumerate() {
-        q.add_pattern(i, r).unwrap_or_else(|e| panic!("quamina rejects {r}: {e:?}"));
+        q.add_pattern(i, r)
+            .unwrap_or_else(|e| panic!("quamina rejects {r}: {e:?}"));
     }
     q
 }
 
 fn count_ours(m: &Matcher<usize>, events: &[Vec<u8>]) -> usize {
-    events.iter().map(|e| m.matches_for_event(e).unwrap().len()).sum()
+    events
+        .iter()
+        .map(|e| m.matches_for_event(e).unwrap().len())
+        .sum()
 }
 
 fn count_theirs(q: &Quamina<usize>, events: &[Vec<u8>]) -> usize {
-    events.iter().map(|e| q.matches_for_event(e).unwrap().len()).sum()
+    events
+        .iter()
+        .map(|e| q.matches_for_event(e).unwrap().len())
+        .sum()
 }
 
 fn rate(events: usize, f: impl Fn() -> usize) -> f64 {
@@ -226,7 +285,11 @@ fn bench(c: &mut Criterion) {
         let m = ours(&row.rules);
         let q = theirs(&row.rules);
         let (a, b) = (count_ours(&m, events), count_theirs(&q, events));
-        assert_eq!(a, b, "{}: match counts disagree (ours {a}, quamina {b})", row.name);
+        assert_eq!(
+            a, b,
+            "{}: match counts disagree (ours {a}, quamina {b})",
+            row.name
+        );
         let ro = rate(events.len(), || count_ours(&m, events));
         let rq = rate(events.len(), || count_theirs(&q, events));
         eprintln!(
@@ -242,10 +305,16 @@ fn bench(c: &mut Criterion) {
         return;
     }
     let mut g = c.benchmark_group("match");
-    g.sample_size(10).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(300));
     for (row, m, q) in &built {
         // 10,000 events per iteration keeps each row to a few seconds.
-        let events = if row.status { &status[..10_000] } else { &lots[..10_000] };
+        let events = if row.status {
+            &status[..10_000]
+        } else {
+            &lots[..10_000]
+        };
         g.throughput(Throughput::Elements(events.len() as u64));
         g.bench_with_input(BenchmarkId::new("ours", &row.name), events, |b, ev| {
             b.iter(|| count_ours(m, ev))

@@ -24,7 +24,15 @@ pub(crate) struct Range {
 
 impl Range {
     pub(crate) fn contains(&self, v: f64) -> bool {
-        (if self.lo_open { v > self.lo } else { v >= self.lo }) && (if self.hi_open { v < self.hi } else { v <= self.hi })
+        (if self.lo_open {
+            v > self.lo
+        } else {
+            v >= self.lo
+        }) && (if self.hi_open {
+            v < self.hi
+        } else {
+            v <= self.hi
+        })
     }
 }
 
@@ -50,7 +58,10 @@ pub(crate) enum AnythingBut {
 pub(crate) enum ValuePattern {
     ExactStr(String),
     /// A number literal: matches numerically (if comparable) or by identical text.
-    ExactNum { text: String, num: Option<f64> },
+    ExactNum {
+        text: String,
+        num: Option<f64>,
+    },
     True,
     False,
     Null,
@@ -110,7 +121,9 @@ pub(crate) fn lower(s: &str) -> String {
 
 /// Validate and compile `src` into its branches.
 pub(crate) fn compile(src: &str) -> Result<Vec<Branch>, PatternError> {
-    let mut c = Compiler { lx: Lexer::new(src) };
+    let mut c = Compiler {
+        lx: Lexer::new(src),
+    };
     match c.next()? {
         Some(Token::StartObject) => {}
         _ => return Err(c.lx.error("Filter is not an object")),
@@ -134,7 +147,12 @@ impl Compiler<'_> {
         Err(self.lx.error(reason))
     }
 
-    fn object(&mut self, rules: &mut Vec<Branch>, path: &mut Vec<String>, in_or: bool) -> Result<(), PatternError> {
+    fn object(
+        &mut self,
+        rules: &mut Vec<Branch>,
+        path: &mut Vec<String>,
+        in_or: bool,
+    ) -> Result<(), PatternError> {
         let mut fields_present = false;
         loop {
             let name = match self.next()? {
@@ -148,7 +166,9 @@ impl Compiler<'_> {
                 continue;
             }
             if in_or && RESERVED_IN_OR.contains(&name.as_str()) {
-                return self.err(format!("{name} is Ruler reserved fieldName which cannot be used inside $or."));
+                return self.err(format!(
+                    "{name} is Ruler reserved fieldName which cannot be used inside $or."
+                ));
             }
             match self.next()? {
                 Some(Token::StartObject) => {
@@ -196,7 +216,9 @@ impl Compiler<'_> {
                     }
                     rules.extend(new_rules);
                 }
-                Some(_) => return self.err("Only JSON object is allowed in array of $or relationship."),
+                Some(_) => {
+                    return self.err("Only JSON object is allowed in array of $or relationship.")
+                }
             }
         }
         if count < 2 {
@@ -219,7 +241,9 @@ impl Compiler<'_> {
                 Some(Token::Null) => values.push(ValuePattern::Null),
                 Some(Token::True) => values.push(ValuePattern::True),
                 Some(Token::False) => values.push(ValuePattern::False),
-                Some(_) => return self.err("Match value must be String, number, true, false, or null"),
+                Some(_) => {
+                    return self.err("Match value must be String, number, true, false, or null")
+                }
             }
         }
         if values.is_empty() {
@@ -278,11 +302,19 @@ impl Compiler<'_> {
                         self.expect_end_object(ONE_KEY)?;
                         self.expect_end_object(ONE_KEY)?;
                         let s = lower(&s);
-                        Ok(if is_prefix { ValuePattern::PrefixIc(s) } else { ValuePattern::SuffixIc(s) })
+                        Ok(if is_prefix {
+                            ValuePattern::PrefixIc(s)
+                        } else {
+                            ValuePattern::SuffixIc(s)
+                        })
                     }
                     Some(Token::Str(s)) => {
                         self.expect_end_object(ONE_KEY)?;
-                        Ok(if is_prefix { ValuePattern::Prefix(s) } else { ValuePattern::Suffix(s) })
+                        Ok(if is_prefix {
+                            ValuePattern::Prefix(s)
+                        } else {
+                            ValuePattern::Suffix(s)
+                        })
                     }
                     _ => self.err(format!("{op} match pattern must be a string")),
                 }
@@ -357,13 +389,23 @@ impl Compiler<'_> {
                 if self.next()? != Some(Token::EndArray) {
                     return self.err(TOO_MANY);
                 }
-                Ok(Range { lo: v, lo_open: false, hi: v, hi_open: false })
+                Ok(Range {
+                    lo: v,
+                    lo_open: false,
+                    hi: v,
+                    hi_open: false,
+                })
             }
             ">=" | ">" => {
                 let lo = self.numeric_value(tok, &op)?;
                 let lo_open = op == ">";
                 match self.next()? {
-                    Some(Token::EndArray) => Ok(Range { lo, lo_open, hi: inf, hi_open: true }),
+                    Some(Token::EndArray) => Ok(Range {
+                        lo,
+                        lo_open,
+                        hi: inf,
+                        hi_open: true,
+                    }),
                     Some(Token::Str(op2)) => {
                         let hi_open = match op2.as_str() {
                             "<" => true,
@@ -378,7 +420,12 @@ impl Compiler<'_> {
                         if lo >= hi {
                             return self.err("Bottom must be less than top");
                         }
-                        Ok(Range { lo, lo_open, hi, hi_open })
+                        Ok(Range {
+                            lo,
+                            lo_open,
+                            hi,
+                            hi_open,
+                        })
                     }
                     other => {
                         let text = other.map(|t| t.text()).unwrap_or_default();
@@ -391,7 +438,12 @@ impl Compiler<'_> {
                 if self.next()? != Some(Token::EndArray) {
                     return self.err(TOO_MANY);
                 }
-                Ok(Range { lo: -inf, lo_open: true, hi, hi_open: op == "<" })
+                Ok(Range {
+                    lo: -inf,
+                    lo_open: true,
+                    hi,
+                    hi_open: op == "<",
+                })
             }
             _ => self.err(format!("Unrecognized numeric range operator: {op}")),
         }
@@ -423,13 +475,19 @@ impl Compiler<'_> {
             tok = self.next()?;
         }
         let is_array = tok == Some(Token::StartArray);
-        if !matches!(tok, Some(Token::StartArray) | Some(Token::Str(_)) | Some(Token::Num(_))) {
-            return self.err("Value of anything-but must be an array or single string/number value.");
+        if !matches!(
+            tok,
+            Some(Token::StartArray) | Some(Token::Str(_)) | Some(Token::Num(_))
+        ) {
+            return self
+                .err("Value of anything-but must be an array or single string/number value.");
         }
-        let set_error = |k: Kind| match k {
+        let set_error = |k: Kind| {
+            match k {
             Kind::IgnoreCase => "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported.",
             Kind::Wildcard => "wildcard match pattern must be a string",
             _ => "prefix/suffix match pattern must be a string",
+        }
         };
         let result = if kind == Kind::Plain {
             if is_array {
@@ -439,8 +497,14 @@ impl Compiler<'_> {
                     match self.next()? {
                         Some(Token::EndArray) | None => break,
                         Some(Token::Str(s)) => strings.push(s),
-                        Some(Token::Num(t)) => numbers.push(comparable(&t).or_else(|e| self.err(e))?),
-                        Some(_) => return self.err("Inside anything but list, start|null|boolean is not supported."),
+                        Some(Token::Num(t)) => {
+                            numbers.push(comparable(&t).or_else(|e| self.err(e))?)
+                        }
+                        Some(_) => {
+                            return self.err(
+                                "Inside anything but list, start|null|boolean is not supported.",
+                            )
+                        }
                     }
                 }
                 if strings.is_empty() == numbers.is_empty() {
@@ -456,7 +520,9 @@ impl Compiler<'_> {
             } else {
                 match tok {
                     Some(Token::Str(s)) => AnythingBut::Strings(vec![s]),
-                    Some(Token::Num(t)) => AnythingBut::Numbers(vec![comparable(&t).or_else(|e| self.err(e))?]),
+                    Some(Token::Num(t)) => {
+                        AnythingBut::Numbers(vec![comparable(&t).or_else(|e| self.err(e))?])
+                    }
                     _ => unreachable!("checked above"),
                 }
             }
@@ -487,7 +553,9 @@ impl Compiler<'_> {
                 }
             }
             match kind {
-                Kind::IgnoreCase => AnythingBut::IgnoreCase(texts.iter().map(|s| lower(s)).collect()),
+                Kind::IgnoreCase => {
+                    AnythingBut::IgnoreCase(texts.iter().map(|s| lower(s)).collect())
+                }
                 Kind::Prefix => AnythingBut::Prefix(texts),
                 Kind::Suffix => AnythingBut::Suffix(texts),
                 Kind::Wildcard => {

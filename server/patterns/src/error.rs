@@ -74,7 +74,9 @@ impl PatternError {
 
     /// 1-based line and column of the parser when the error was found, if any.
     pub fn location(&self) -> Option<(usize, usize)> {
-        self.source_excerpt.as_ref().map(|_| (self.line, self.column))
+        self.source_excerpt
+            .as_ref()
+            .map(|_| (self.line, self.column))
     }
 }
 

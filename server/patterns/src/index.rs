@@ -28,7 +28,9 @@ pub(crate) fn eval(vp: &ValuePattern, v: &EvVal<'_>) -> bool {
         (P::ExactStr(s), EvVal::Str(x)) => {
             s.as_bytes() == *x || (looks_like_ip(s) && ip_equal(s, x))
         }
-        (P::ExactNum { text, num }, EvVal::Num(n, t)) => num.is_some_and(|p| p == *n) || text.as_bytes() == *t,
+        (P::ExactNum { text, num }, EvVal::Num(n, t)) => {
+            num.is_some_and(|p| p == *n) || text.as_bytes() == *t
+        }
         (P::True, EvVal::True) | (P::False, EvVal::False) | (P::Null, EvVal::Null) => true,
         (P::Prefix(p), EvVal::Str(x)) => x.starts_with(p.as_bytes()),
         (P::Suffix(p), EvVal::Str(x)) => x.ends_with(p.as_bytes()),
@@ -48,7 +50,10 @@ pub(crate) fn eval(vp: &ValuePattern, v: &EvVal<'_>) -> bool {
 }
 
 fn ip_equal(pattern: &str, x: &[u8]) -> bool {
-    match (parse_ip(pattern), std::str::from_utf8(x).ok().and_then(parse_ip)) {
+    match (
+        parse_ip(pattern),
+        std::str::from_utf8(x).ok().and_then(parse_ip),
+    ) {
         (Some(a), Some(b)) => a == b,
         _ => false,
     }
@@ -63,11 +68,15 @@ fn anything_but_excludes(ab: &AnythingBut, v: &EvVal<'_>) -> bool {
     match (ab, v) {
         (AnythingBut::Strings(list), EvVal::Str(x)) => list.iter().any(|s| s.as_bytes() == *x),
         (AnythingBut::Numbers(list), EvVal::Num(n, _)) => list.contains(n),
-        (AnythingBut::Prefix(list), EvVal::Str(x)) => list.iter().any(|p| x.starts_with(p.as_bytes())),
-        (AnythingBut::Suffix(list), EvVal::Str(x)) => list.iter().any(|p| x.ends_with(p.as_bytes())),
+        (AnythingBut::Prefix(list), EvVal::Str(x)) => {
+            list.iter().any(|p| x.starts_with(p.as_bytes()))
+        }
+        (AnythingBut::Suffix(list), EvVal::Str(x)) => {
+            list.iter().any(|p| x.ends_with(p.as_bytes()))
+        }
         (AnythingBut::IgnoreCase(list), EvVal::Str(x)) => {
             let l = lower_bytes(x);
-            list.iter().any(|p| *p == l)
+            list.contains(&l)
         }
         (AnythingBut::Wildcard(list), EvVal::Str(x)) => list.iter().any(|w| w.matches(x)),
         _ => false,
@@ -78,9 +87,9 @@ fn add_to<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<CondId>>, k: K, c:
     map.entry(k).or_default().push(c);
 }
 
-fn remove_from<K: std::hash::Hash + Eq, Q>(map: &mut FxHashMap<K, Vec<CondId>>, k: &Q, c: CondId)
+fn remove_from<K, Q>(map: &mut FxHashMap<K, Vec<CondId>>, k: &Q, c: CondId)
 where
-    K: std::borrow::Borrow<Q>,
+    K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
     Q: std::hash::Hash + Eq + ?Sized,
 {
     if let Some(v) = map.get_mut(k) {
@@ -161,7 +170,11 @@ impl RangeTable {
         bounds.sort_by(|a, b| a.total_cmp(b));
         bounds.dedup();
         let n = bounds.len();
-        let mut t = RangeTable { at: vec![Vec::new(); n], below: vec![Vec::new(); n + 1], bounds };
+        let mut t = RangeTable {
+            at: vec![Vec::new(); n],
+            below: vec![Vec::new(); n + 1],
+            bounds,
+        };
         let mut entries = 0usize;
         for &(r, c) in ranges {
             let pos = |v: f64| t.bounds.partition_point(|&b| b < v);
@@ -317,7 +330,10 @@ impl FieldIndex {
                 if !self.suffix.is_empty() {
                     self.suffix.lookup(x, true, out);
                 }
-                if !self.eq_ic.is_empty() || !self.prefix_ic.is_empty() || !self.suffix_ic.is_empty() {
+                if !self.eq_ic.is_empty()
+                    || !self.prefix_ic.is_empty()
+                    || !self.suffix_ic.is_empty()
+                {
                     lower_buf.clear();
                     if x.is_ascii() {
                         // SAFETY-free: ASCII bytes are valid UTF-8.
@@ -370,7 +386,10 @@ impl FieldIndex {
 
     fn lookup_ranges(&self, n: f64, out: &mut Vec<CondId>) {
         if self.ranges.len() >= RANGE_TABLE_MIN {
-            if let Some(t) = self.range_table.get_or_init(|| RangeTable::build(&self.ranges)) {
+            if let Some(t) = self
+                .range_table
+                .get_or_init(|| RangeTable::build(&self.ranges))
+            {
                 t.lookup(n, out);
                 return;
             }
@@ -388,7 +407,12 @@ mod tests {
     use super::*;
 
     fn rng(lo: f64, lo_open: bool, hi: f64, hi_open: bool) -> Range {
-        Range { lo, lo_open, hi, hi_open }
+        Range {
+            lo,
+            lo_open,
+            hi,
+            hi_open,
+        }
     }
 
     #[test]
@@ -412,7 +436,11 @@ mod tests {
             t.lookup(x, &mut got);
             got.sort_unstable();
             got.dedup();
-            let want: Vec<CondId> = ranges.iter().filter(|(r, _)| r.contains(x)).map(|(_, c)| *c).collect();
+            let want: Vec<CondId> = ranges
+                .iter()
+                .filter(|(r, _)| r.contains(x))
+                .map(|(_, c)| *c)
+                .collect();
             assert_eq!(got, want, "x = {x}");
         }
     }

@@ -57,7 +57,8 @@ impl IpRange {
         if parts.len() != 2 {
             return Err("Malformed CIDR, one '/' required".into());
         }
-        let bits: i64 = parse_java_int(parts[1]).ok_or("Malformed CIDR, mask bits must be an integer")?;
+        let bits: i64 =
+            parse_java_int(parts[1]).ok_or("Malformed CIDR, mask bits must be an integer")?;
         if bits < 0 {
             return Err("Malformed CIDR, mask bits must not be negative".into());
         }
@@ -74,7 +75,11 @@ impl IpRange {
             return Err("IPv6 mask bits must be < 128".into());
         }
         let variable = width - bits as u32;
-        let mask: u128 = if variable == 0 { 0 } else { (1u128 << variable) - 1 };
+        let mask: u128 = if variable == 0 {
+            0
+        } else {
+            (1u128 << variable) - 1
+        };
         Ok(IpRange {
             v6,
             lo: value & !mask,
@@ -89,7 +94,10 @@ impl IpRange {
 }
 
 fn parse_java_int(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix('+').or_else(|| s.strip_prefix('-')).unwrap_or(s);
+    let digits = s
+        .strip_prefix('+')
+        .or_else(|| s.strip_prefix('-'))
+        .unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 10 {
         return None;
     }
@@ -112,9 +120,21 @@ mod tests {
         let r6 = IpRange::parse_cidr("2001:db8:1234:1a00::/64").unwrap();
         assert!(r6.contains(parse_ip("2001:db8:1234:1a00::1").unwrap()));
         assert!(!r6.contains(parse_ip("10.0.0.1").unwrap()));
-        assert_eq!(IpRange::parse_cidr("10.0.0.0").unwrap_err(), "Malformed CIDR, one '/' required");
-        assert_eq!(IpRange::parse_cidr("10.0.0.0/x").unwrap_err(), "Malformed CIDR, mask bits must be an integer");
-        assert_eq!(IpRange::parse_cidr("xx.11.xx/8").unwrap_err(), "Nonstandard IP address: xx.11.xx");
-        assert_eq!(IpRange::parse_cidr("999.1.1.1/8").unwrap_err(), "Invalid IP address: 999.1.1.1");
+        assert_eq!(
+            IpRange::parse_cidr("10.0.0.0").unwrap_err(),
+            "Malformed CIDR, one '/' required"
+        );
+        assert_eq!(
+            IpRange::parse_cidr("10.0.0.0/x").unwrap_err(),
+            "Malformed CIDR, mask bits must be an integer"
+        );
+        assert_eq!(
+            IpRange::parse_cidr("xx.11.xx/8").unwrap_err(),
+            "Nonstandard IP address: xx.11.xx"
+        );
+        assert_eq!(
+            IpRange::parse_cidr("999.1.1.1/8").unwrap_err(),
+            "Invalid IP address: 999.1.1.1"
+        );
     }
 }

@@ -84,7 +84,9 @@ impl<'a> Lexer<'a> {
     }
 
     fn skip_ws(&mut self) {
-        while self.pos < self.bytes.len() && matches!(self.bytes[self.pos], b' ' | b'\t' | b'\n' | b'\r') {
+        while self.pos < self.bytes.len()
+            && matches!(self.bytes[self.pos], b' ' | b'\t' | b'\n' | b'\r')
+        {
             self.pos += 1;
         }
     }
@@ -108,14 +110,22 @@ impl<'a> Lexer<'a> {
         let desc = self.describe_char(at);
         // Jackson reports the location of the offending character itself.
         let e = self.error(format!("Unexpected character ({desc}): {expecting}"));
-        self.pos += self.src[at..].chars().next().map(|c| c.len_utf8()).unwrap_or(1);
+        self.pos += self.src[at..]
+            .chars()
+            .next()
+            .map(|c| c.len_utf8())
+            .unwrap_or(1);
         e
     }
 
     fn eof_error(&self) -> PatternError {
         match self.stack.last() {
-            Some(Ctx::Object(_)) => self.error("Unexpected end-of-input: expected close marker for Object"),
-            Some(Ctx::Array(_)) => self.error("Unexpected end-of-input: expected close marker for Array"),
+            Some(Ctx::Object(_)) => {
+                self.error("Unexpected end-of-input: expected close marker for Object")
+            }
+            Some(Ctx::Array(_)) => {
+                self.error("Unexpected end-of-input: expected close marker for Array")
+            }
             None => self.error("Unexpected end-of-input"),
         }
     }
@@ -150,7 +160,9 @@ impl<'a> Lexer<'a> {
                 }
                 if seen {
                     if b != b',' {
-                        return Err(self.unexpected("was expecting comma to separate Object entries"));
+                        return Err(
+                            self.unexpected("was expecting comma to separate Object entries")
+                        );
                     }
                     self.pos += 1;
                     self.skip_ws();
@@ -165,7 +177,9 @@ impl<'a> Lexer<'a> {
                             Some(b':') => self.pos += 1,
                             None => return Err(self.eof_error()),
                             Some(_) => {
-                                return Err(self.unexpected("was expecting a colon to separate field name and value"))
+                                return Err(self.unexpected(
+                                    "was expecting a colon to separate field name and value",
+                                ))
                             }
                         }
                         if let Some(Ctx::Object(s)) = self.stack.last_mut() {
@@ -175,7 +189,9 @@ impl<'a> Lexer<'a> {
                         Ok(Some(Token::FieldName(name)))
                     }
                     Some(b'}') if !seen => unreachable!(),
-                    Some(_) => Err(self.unexpected("was expecting double-quote to start field name")),
+                    Some(_) => {
+                        Err(self.unexpected("was expecting double-quote to start field name"))
+                    }
                 }
             }
             Some(Ctx::Array(seen)) => {
@@ -190,7 +206,9 @@ impl<'a> Lexer<'a> {
                 }
                 if seen {
                     if b != b',' {
-                        return Err(self.unexpected("was expecting comma to separate Array entries"));
+                        return Err(
+                            self.unexpected("was expecting comma to separate Array entries")
+                        );
                     }
                     self.pos += 1;
                     self.skip_ws();
@@ -263,7 +281,9 @@ impl<'a> Lexer<'a> {
         let rest = &self.src[start..];
         let len = rest
             .char_indices()
-            .find(|&(_, c)| c.is_whitespace() || matches!(c, ',' | ':' | '[' | ']' | '{' | '}' | '"'))
+            .find(|&(_, c)| {
+                c.is_whitespace() || matches!(c, ',' | ':' | '[' | ']' | '{' | '}' | '"')
+            })
             .map(|(i, _)| i)
             .unwrap_or(rest.len());
         let word = &rest[..len];
@@ -292,7 +312,9 @@ impl<'a> Lexer<'a> {
         if i == int_start {
             self.pos = i;
             if i < b.len() {
-                return Err(self.unexpected("expected digit (0-9) to follow minus sign, for valid numeric value"));
+                return Err(self.unexpected(
+                    "expected digit (0-9) to follow minus sign, for valid numeric value",
+                ));
             }
             return Err(self.error("Unexpected end-of-input in numeric value"));
         }
@@ -308,7 +330,9 @@ impl<'a> Lexer<'a> {
             }
             if i == f {
                 self.pos = i;
-                return Err(self.error("Unexpected character: Decimal point not followed by a digit"));
+                return Err(
+                    self.error("Unexpected character: Decimal point not followed by a digit")
+                );
             }
         }
         if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
@@ -322,7 +346,9 @@ impl<'a> Lexer<'a> {
             }
             if i == e {
                 self.pos = i;
-                return Err(self.error("Unexpected character: Exponent indicator not followed by a digit"));
+                return Err(
+                    self.error("Unexpected character: Exponent indicator not followed by a digit")
+                );
             }
         }
         self.pos = i;
@@ -350,7 +376,9 @@ impl<'a> Lexer<'a> {
             }
             out.push_str(&self.src[start..self.pos]);
             let Some(b) = self.peek() else {
-                return Err(self.error("Unexpected end-of-input: was expecting closing quote for a string value"));
+                return Err(self.error(
+                    "Unexpected end-of-input: was expecting closing quote for a string value",
+                ));
             };
             match b {
                 b'"' => {
@@ -360,7 +388,9 @@ impl<'a> Lexer<'a> {
                 b'\\' => {
                     self.pos += 1;
                     let Some(e) = self.peek() else {
-                        return Err(self.error("Unexpected end-of-input in character escape sequence"));
+                        return Err(
+                            self.error("Unexpected end-of-input in character escape sequence")
+                        );
                     };
                     self.pos += 1;
                     match e {
@@ -393,7 +423,11 @@ impl<'a> Lexer<'a> {
                         _ => {
                             self.pos -= 1;
                             let desc = self.describe_char(self.pos);
-                            self.pos += self.src[self.pos..].chars().next().map(|c| c.len_utf8()).unwrap_or(1);
+                            self.pos += self.src[self.pos..]
+                                .chars()
+                                .next()
+                                .map(|c| c.len_utf8())
+                                .unwrap_or(1);
                             return Err(self.error(format!("Unrecognized character escape {desc}")));
                         }
                     }
@@ -421,7 +455,9 @@ impl<'a> Lexer<'a> {
                 b'a'..=b'f' => b - b'a' + 10,
                 b'A'..=b'F' => b - b'A' + 10,
                 _ => {
-                    return Err(self.unexpected("expected a hex-digit for character escape sequence"));
+                    return Err(
+                        self.unexpected("expected a hex-digit for character escape sequence")
+                    );
                 }
             };
             self.pos += 1;

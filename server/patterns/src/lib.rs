@@ -43,7 +43,7 @@ mod wildcard;
 pub use error::{EventError, PatternError, TestEventPatternError};
 pub use matcher::Matcher;
 pub use pattern::{
-    test_event_pattern, EventPattern, API_MAX_PATTERN_LENGTH, DEFAULT_MAX_PATTERN_LENGTH, MANDATORY_ENVELOPE_FIELDS,
-    MAX_OR_BRANCHES,
+    test_event_pattern, EventPattern, API_MAX_PATTERN_LENGTH, DEFAULT_MAX_PATTERN_LENGTH,
+    MANDATORY_ENVELOPE_FIELDS, MAX_OR_BRANCHES,
 };
 pub use scan::MAX_EVENT_DEPTH;

@@ -14,11 +14,11 @@
 //! event-ruler). Branches made only of `exists: false` conditions have no hits to be
 //! found by, so they are checked on every event.
 
+use crate::compile::ValuePattern;
 use crate::error::{EventError, PatternError};
 use crate::index::{CondId, FieldIndex};
 use crate::pattern::EventPattern;
 use crate::scan::{scan, Leaf, Scratch, Trie};
-use crate::compile::ValuePattern;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -64,6 +64,7 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     rules: Vec<Option<RuleSlot<Id>>>,
     free_rules: Vec<u32>,
     by_id: HashMap<Id, u32>,
+    strict: bool,
 }
 
 thread_local! {
@@ -101,7 +102,16 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             rules: Vec::new(),
             free_rules: Vec::new(),
             by_id: HashMap::new(),
+            strict: false,
         }
+    }
+
+    /// Strict mode: read and check the whole event, so malformed JSON anywhere in it is
+    /// an error. By default (not strict) scanning stops as soon as every field some rule
+    /// names has been seen, and skipped values are checked only lightly; this is much
+    /// faster and gives the same matches for every well-formed event without duplicate keys.
+    pub fn set_strict(&mut self, strict: bool) {
+        self.strict = strict;
     }
 
     /// Number of rules.
@@ -130,10 +140,24 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     /// Add an already-validated pattern under `id`, replacing the pattern `id` had.
     pub fn add_pattern(&mut self, id: Id, pattern: &EventPattern) {
         self.remove_rule(&id);
-        let rule = alloc(&mut self.rules, &mut self.free_rules, RuleSlot { id: id.clone(), branches: Vec::new() });
+        let rule = alloc(
+            &mut self.rules,
+            &mut self.free_rules,
+            RuleSlot {
+                id: id.clone(),
+                branches: Vec::new(),
+            },
+        );
         let mut branch_ids = Vec::with_capacity(pattern.branches().len());
         for branch in pattern.branches() {
-            let b = alloc(&mut self.branches, &mut self.free_branches, BranchSlot { rule, conds: Vec::new() });
+            let b = alloc(
+                &mut self.branches,
+                &mut self.free_branches,
+                BranchSlot {
+                    rule,
+                    conds: Vec::new(),
+                },
+            );
             let mut conds = Vec::with_capacity(branch.len());
             let mut required = 0;
             for (path, values) in branch {
@@ -145,7 +169,12 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 let c = alloc(
                     &mut self.conds,
                     &mut self.free_conds,
-                    Cond { branch: b, field, absent_ok, values: values.clone() },
+                    Cond {
+                        branch: b,
+                        field,
+                        absent_ok,
+                        values: values.clone(),
+                    },
                 );
                 for v in values {
                     self.fields[field as usize].add(v, c);
@@ -153,14 +182,20 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 conds.push(c);
             }
             conds.sort_unstable();
-            self.branches[b as usize].as_mut().expect("just allocated").conds = conds;
+            self.branches[b as usize]
+                .as_mut()
+                .expect("just allocated")
+                .conds = conds;
             if required == 0 {
                 let at = self.always.partition_point(|&x| x < b);
                 self.always.insert(at, b);
             }
             branch_ids.push(b);
         }
-        self.rules[rule as usize].as_mut().expect("just allocated").branches = branch_ids;
+        self.rules[rule as usize]
+            .as_mut()
+            .expect("just allocated")
+            .branches = branch_ids;
         self.by_id.insert(id, rule);
     }
 
@@ -207,7 +242,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     /// Ids of all rules the event matches (each once, in no particular order).
     ///
     /// The event is scanned once; only values at paths some rule names are decoded.
-    /// Skipped values are checked only lightly (string and bracket structure).
+    /// See [`Matcher::set_strict`] for how much of a malformed event is detected.
     pub fn matches_for_event(&self, event_json: &[u8]) -> Result<Vec<Id>, EventError> {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut scratch) => self.run(event_json, &mut scratch),
@@ -221,7 +256,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     }
 
     fn run(&self, input: &[u8], s: &mut Scratch) -> Result<Vec<Id>, EventError> {
-        scan(input, &self.trie, s)?;
+        scan(input, &self.trie, s, self.strict)?;
         let mut hits = std::mem::take(&mut s.hits);
         let mut tmp = std::mem::take(&mut s.tmp);
         let mut lower = std::mem::take(&mut s.lower);
@@ -231,11 +266,14 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             let v = s.value(input, leaf);
             self.fields[leaf.field as usize].lookup(&v, &mut lower, &mut tmp);
             for &c in &tmp {
-                let cond = self.conds[c as usize].as_ref().expect("indexed condition is live");
+                let cond = self.conds[c as usize]
+                    .as_ref()
+                    .expect("indexed condition is live");
                 hits.push((cond.branch, c, li as u32));
             }
         }
-        let mut matched: Vec<u32> = Vec::new();
+        let mut matched = std::mem::take(&mut s.matched);
+        matched.clear();
         if hits.len() > 1 {
             hits.sort_unstable();
             hits.dedup();
@@ -277,15 +315,26 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             matched.sort_unstable();
             matched.dedup();
         }
-        Ok(matched
-            .into_iter()
-            .map(|r| self.rules[r as usize].as_ref().expect("live rule").id.clone())
-            .collect())
+        let out = matched
+            .iter()
+            .map(|&r| {
+                self.rules[r as usize]
+                    .as_ref()
+                    .expect("live rule")
+                    .id
+                    .clone()
+            })
+            .collect();
+        s.matched = matched;
+        Ok(out)
     }
 
     #[inline]
     fn branch_rule(&self, b: u32) -> u32 {
-        self.branches[b as usize].as_ref().expect("live branch").rule
+        self.branches[b as usize]
+            .as_ref()
+            .expect("live branch")
+            .rule
     }
 
     /// Check one branch given its hits (sorted by condition).
@@ -317,7 +366,8 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         if groups.len() <= 1 {
             return true;
         }
-        let in_arrays = |g: &&[(u32, u32, u32)]| g.iter().any(|h| s.leaves[h.2 as usize].arr_len > 0);
+        let in_arrays =
+            |g: &&[(u32, u32, u32)]| g.iter().any(|h| s.leaves[h.2 as usize].arr_len > 0);
         if groups.iter().filter(|g| in_arrays(g)).count() <= 1 {
             return true;
         }

@@ -4,7 +4,9 @@
 
 /// Parse a JSON number literal as a comparable `f64`, or return AWS's reason.
 pub(crate) fn comparable(text: &str) -> Result<f64, String> {
-    let v: f64 = text.parse().map_err(|_| format!("Cannot compare number : {text}"))?;
+    let v: f64 = text
+        .parse()
+        .map_err(|_| format!("Cannot compare number : {text}"))?;
     if !v.is_finite() || !same_decimal(text, v) {
         return Err(format!("Cannot compare number : {text}"));
     }

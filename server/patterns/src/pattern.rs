@@ -19,7 +19,8 @@ pub const MAX_OR_BRANCHES: usize = 1024;
 
 /// Envelope fields `TestEventPattern` requires in the event (AWS documents `resources`
 /// too, but does not enforce it; LocalStack's recorded AWS behaviour agrees).
-pub const MANDATORY_ENVELOPE_FIELDS: [&str; 6] = ["id", "account", "source", "time", "region", "detail-type"];
+pub const MANDATORY_ENVELOPE_FIELDS: [&str; 6] =
+    ["id", "account", "source", "time", "region", "detail-type"];
 
 /// One validated, compiled event pattern.
 ///
@@ -33,7 +34,9 @@ pub struct EventPattern {
 
 impl std::fmt::Debug for EventPattern {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventPattern").field("json", &self.json).finish()
+        f.debug_struct("EventPattern")
+            .field("json", &self.json)
+            .finish()
     }
 }
 
@@ -58,7 +61,10 @@ impl EventPattern {
 
     /// Parse and validate a pattern with a custom length limit in characters (e.g.
     /// [`API_MAX_PATTERN_LENGTH`] for accounts with a raised quota, `usize::MAX` for none).
-    pub fn parse_with_max_length(json: &str, max_chars: usize) -> Result<EventPattern, PatternError> {
+    pub fn parse_with_max_length(
+        json: &str,
+        max_chars: usize,
+    ) -> Result<EventPattern, PatternError> {
         if json.len() > max_chars && json.chars().count() > max_chars {
             return Err(PatternError::without_location(format!(
                 "Event pattern length exceeds the maximum of {max_chars} characters"
@@ -69,8 +75,13 @@ impl EventPattern {
     }
 
     fn from_branches(json: String, branches: Vec<Branch>) -> EventPattern {
-        let mut p = EventPattern { json, branches, matcher: Matcher::new() };
+        let mut p = EventPattern {
+            json,
+            branches,
+            matcher: Matcher::new(),
+        };
         let mut m = Matcher::new();
+        m.set_strict(true);
         m.add_pattern((), &p);
         p.matcher = m;
         p
@@ -90,7 +101,8 @@ impl EventPattern {
         &self.branches
     }
 
-    /// Does the event (any JSON object; no envelope needed) match?
+    /// Does the event (any JSON object; no envelope needed) match? The whole event is
+    /// validated as JSON.
     pub fn matches(&self, event_json: &str) -> Result<bool, EventError> {
         self.matcher.has_matches(event_json.as_bytes())
     }
@@ -145,14 +157,16 @@ pub fn test_event_pattern(pattern: &str, event: &str) -> Result<bool, TestEventP
         return Err(TestEventPatternError::InvalidEvent);
     }
     let p = EventPattern::parse_with_max_length(pattern, API_MAX_PATTERN_LENGTH)?;
-    p.matches(event).map_err(|_| TestEventPatternError::InvalidEvent)
+    p.matches(event)
+        .map_err(|_| TestEventPatternError::InvalidEvent)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ENV: &str = r#""id":"1","account":"1","source":"s","time":"t","region":"r","detail-type":"d""#;
+    const ENV: &str =
+        r#""id":"1","account":"1","source":"s","time":"t","region":"r","detail-type":"d""#;
 
     #[test]
     fn envelope() {
@@ -167,7 +181,10 @@ mod tests {
     #[test]
     fn test_event_pattern_errors() {
         let e = test_event_pattern(r#"{"a": ["b"]}"#, r#"{"testEvent": "value"}"#).unwrap_err();
-        assert_eq!(e.to_string(), "ValidationException: Parameter Event is not valid.");
+        assert_eq!(
+            e.to_string(),
+            "ValidationException: Parameter Event is not valid."
+        );
         let e = test_event_pattern(r#"{"a": []}"#, &format!("{{{ENV}}}")).unwrap_err();
         assert_eq!(
             e.to_string(),

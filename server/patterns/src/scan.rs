@@ -27,6 +27,8 @@ struct Node {
     live: u32,
     /// Live fields exactly at this node.
     field_live: u32,
+    /// Children with `live > 0`.
+    live_children: u32,
 }
 
 /// Trie of dot-separated path segments.
@@ -38,7 +40,10 @@ pub(crate) struct Trie {
 impl Default for Trie {
     fn default() -> Self {
         Trie {
-            nodes: vec![Node { field: NO_FIELD, ..Node::default() }],
+            nodes: vec![Node {
+                field: NO_FIELD,
+                ..Node::default()
+            }],
         }
     }
 }
@@ -50,7 +55,32 @@ impl Trie {
         if let Some(map) = &n.map {
             return map.get(seg).copied();
         }
-        n.children.iter().find(|(k, _)| &**k == seg).map(|&(_, c)| c)
+        n.children
+            .iter()
+            .find(|(k, _)| &**k == seg)
+            .map(|&(_, c)| c)
+    }
+
+    /// Live child of `node` for an undotted key, with its position among the children.
+    #[inline]
+    fn direct_child(&self, node: u32, key: &[u8]) -> Option<(usize, u32)> {
+        let n = &self.nodes[node as usize];
+        let c = match &n.map {
+            Some(map) => *map.get(key)?,
+            None => {
+                return n
+                    .children
+                    .iter()
+                    .position(|(k, _)| &**k == key)
+                    .map(|i| (i, n.children[i].1))
+                    .filter(|&(_, c)| self.nodes[c as usize].live > 0)
+            }
+        };
+        if self.nodes[c as usize].live == 0 {
+            return None;
+        }
+        let i = n.children.iter().position(|&(_, x)| x == c)?;
+        Some((i, c))
     }
 
     /// Walk a (possibly dotted) key from `node`; `None` if no live path continues there.
@@ -81,7 +111,10 @@ impl Trie {
                 Some(c) => c,
                 None => {
                     let id = self.nodes.len() as u32;
-                    self.nodes.push(Node { field: NO_FIELD, ..Node::default() });
+                    self.nodes.push(Node {
+                        field: NO_FIELD,
+                        ..Node::default()
+                    });
                     let n = &mut self.nodes[cur as usize];
                     n.children.push((seg.into(), id));
                     if let Some(m) = &mut n.map {
@@ -93,6 +126,9 @@ impl Trie {
                 }
             };
             self.nodes[next as usize].live += 1;
+            if self.nodes[next as usize].live == 1 {
+                self.nodes[cur as usize].live_children += 1;
+            }
             cur = next;
         }
         let n = &mut self.nodes[cur as usize];
@@ -105,8 +141,13 @@ impl Trie {
         let mut cur = 0u32;
         self.nodes[0].live -= 1;
         for seg in path.as_bytes().split(|&b| b == b'.') {
-            let Some(next) = self.child(cur, seg) else { return };
+            let Some(next) = self.child(cur, seg) else {
+                return;
+            };
             self.nodes[next as usize].live -= 1;
+            if self.nodes[next as usize].live == 0 {
+                self.nodes[cur as usize].live_children -= 1;
+            }
             cur = next;
         }
         self.nodes[cur as usize].field_live -= 1;
@@ -173,6 +214,7 @@ pub(crate) struct Scratch {
     next_array: u32,
     pub hits: Vec<(u32, u32, u32)>,
     pub tmp: Vec<u32>,
+    pub matched: Vec<u32>,
     pub lower: String,
 }
 
@@ -181,7 +223,11 @@ impl Scratch {
     #[inline]
     pub(crate) fn value<'a>(&'a self, input: &'a [u8], leaf: &Leaf) -> EvVal<'a> {
         let text = || {
-            let src = if leaf.escaped { &self.strbuf[..] } else { input };
+            let src = if leaf.escaped {
+                &self.strbuf[..]
+            } else {
+                input
+            };
             &src[leaf.start as usize..leaf.end as usize]
         };
         match leaf.kind {
@@ -201,13 +247,29 @@ impl Scratch {
 }
 
 /// Scan `input`, recording leaves for the trie's live fields into `scratch`.
-pub(crate) fn scan(input: &[u8], trie: &Trie, scratch: &mut Scratch) -> Result<(), EventError> {
+///
+/// With `strict`, the whole input is read and checked; otherwise scanning stops once
+/// every field the rules need has been seen (the rest is not validated).
+pub(crate) fn scan(
+    input: &[u8],
+    trie: &Trie,
+    scratch: &mut Scratch,
+    strict: bool,
+) -> Result<(), EventError> {
     scratch.leaves.clear();
     scratch.arrays.clear();
     scratch.strbuf.clear();
     scratch.stack.clear();
     scratch.next_array = 0;
-    let mut s = Scanner { b: input, pos: 0, trie, s: scratch, depth: 0 };
+    let mut s = Scanner {
+        b: input,
+        pos: 0,
+        trie,
+        s: scratch,
+        depth: 0,
+        early_exit: !strict,
+        stopped: false,
+    };
     s.ws();
     if s.peek() != Some(b'{') {
         // Valid JSON that is not an object is "not an object"; anything else a syntax error.
@@ -225,6 +287,9 @@ pub(crate) fn scan(input: &[u8], trie: &Trie, scratch: &mut Scratch) -> Result<(
     } else {
         s.skip_rest_of_container(b'}')?;
     }
+    if s.stopped {
+        return Ok(());
+    }
     s.ws();
     if s.pos != s.b.len() {
         return Err(s.err("unexpected trailing characters"));
@@ -238,12 +303,19 @@ struct Scanner<'a, 'b> {
     trie: &'b Trie,
     s: &'b mut Scratch,
     depth: usize,
+    /// Stop reading an object once all the fields rules need from it were seen.
+    early_exit: bool,
+    /// The scan ended early at the root (the rest of the input was not read).
+    stopped: bool,
 }
 
 impl Scanner<'_, '_> {
     #[inline]
     fn err(&self, reason: &'static str) -> EventError {
-        EventError::Syntax { offset: self.pos, reason }
+        EventError::Syntax {
+            offset: self.pos,
+            reason,
+        }
     }
 
     #[inline]
@@ -334,7 +406,10 @@ impl Scanner<'_, '_> {
                     };
                     let cp = hex(raw.get(i..i + 4).ok_or("bad escape")?)?;
                     i += 4;
-                    if (0xD800..0xDC00).contains(&cp) && raw.get(i) == Some(&b'\\') && raw.get(i + 1) == Some(&b'u') {
+                    if (0xD800..0xDC00).contains(&cp)
+                        && raw.get(i) == Some(&b'\\')
+                        && raw.get(i + 1) == Some(&b'u')
+                    {
                         if let Some(lo_bytes) = raw.get(i + 2..i + 6) {
                             let lo = hex(lo_bytes)?;
                             if (0xDC00..0xE000).contains(&lo) {
@@ -364,6 +439,11 @@ impl Scanner<'_, '_> {
             self.depth -= 1;
             return Ok(());
         }
+        // Once every live child of this node has been seen (as a plain, undotted key),
+        // the rest of the object cannot matter: stop (at the root) or skip it.
+        let want = self.trie.nodes[node as usize].live_children;
+        let track = want > 0 && want <= 64;
+        let mut seen: u64 = 0;
         loop {
             self.ws();
             if self.peek() != Some(b'"') {
@@ -371,6 +451,7 @@ impl Scanner<'_, '_> {
             }
             self.pos += 1;
             let (ks, ke, kesc) = self.string_raw()?;
+            let mut direct = None;
             let child = if kesc {
                 let mut key = std::mem::take(&mut self.s.keybuf);
                 key.clear();
@@ -379,13 +460,32 @@ impl Scanner<'_, '_> {
                 self.s.keybuf = key;
                 c
             } else {
-                self.trie.walk(node, &self.b[ks..ke])
+                let key = &self.b[ks..ke];
+                if track && memchr(b'.', key).is_none() {
+                    direct = self.trie.direct_child(node, key);
+                    direct.map(|(_, c)| c)
+                } else {
+                    self.trie.walk(node, key)
+                }
             };
             self.expect(b':', "expected ':'")?;
             self.ws();
             match child {
                 Some(c) => self.value(c)?,
                 None => self.skip_value()?,
+            }
+            if let Some((i, _)) = direct {
+                if i < 64 {
+                    seen |= 1 << i;
+                    if seen.count_ones() == want && self.early_exit {
+                        if self.depth == 1 {
+                            self.stopped = true;
+                            self.pos = self.b.len();
+                            return Ok(());
+                        }
+                        return self.skip_rest_of_container(b'}');
+                    }
+                }
             }
             self.ws();
             match self.peek() {
@@ -430,7 +530,15 @@ impl Scanner<'_, '_> {
     }
 
     #[inline]
-    fn record(&mut self, field: u32, kind: Kind, start: usize, end: usize, escaped: bool, num: f64) {
+    fn record(
+        &mut self,
+        field: u32,
+        kind: Kind,
+        start: usize,
+        end: usize,
+        escaped: bool,
+        num: f64,
+    ) {
         let arr_start = self.s.arrays.len() as u32;
         let arr_len = self.s.stack.len() as u32;
         if arr_len > 0 {
@@ -478,7 +586,8 @@ impl Scanner<'_, '_> {
                         let (s, e, esc) = self.string_raw()?;
                         if esc {
                             let start = self.s.strbuf.len();
-                            Self::unescape(&self.b[s..e], &mut self.s.strbuf).map_err(|r| self.err(r))?;
+                            Self::unescape(&self.b[s..e], &mut self.s.strbuf)
+                                .map_err(|r| self.err(r))?;
                             let end = self.s.strbuf.len();
                             self.record(field, Kind::Str, start, end, true, 0.0);
                         } else {
@@ -506,7 +615,14 @@ impl Scanner<'_, '_> {
                             .and_then(|t| t.parse().ok())
                             .filter(|v: &f64| v.is_finite())
                             .unwrap_or(f64::NAN);
-                        self.record(field, Kind::Num, s, e, false, if v == 0.0 { 0.0 } else { v });
+                        self.record(
+                            field,
+                            Kind::Num,
+                            s,
+                            e,
+                            false,
+                            if v == 0.0 { 0.0 } else { v },
+                        );
                     }
                 }
                 Ok(())
@@ -639,15 +755,16 @@ impl Scanner<'_, '_> {
 mod tests {
     use super::*;
 
-    fn leaves(paths: &[&str], event: &str) -> Result<Vec<(u32, String, Vec<(u32, u32)>)>, EventError> {
+    type Recorded = Vec<(u32, String, Vec<(u32, u32)>)>;
+
+    fn leaves(paths: &[&str], event: &str) -> Result<Recorded, EventError> {
         let mut t = Trie::default();
         for (i, p) in paths.iter().enumerate() {
             t.add(p, i as u32);
         }
         let mut s = Scratch::default();
-        scan(event.as_bytes(), &t, &mut s)?;
-        Ok(s
-            .leaves
+        scan(event.as_bytes(), &t, &mut s, true)?;
+        Ok(s.leaves
             .iter()
             .map(|l| {
                 let v = match s.value(event.as_bytes(), l) {
@@ -662,7 +779,11 @@ mod tests {
 
     #[test]
     fn records_named_fields_only() {
-        let r = leaves(&["a.b", "c"], r#"{"x": {"y": [1, {"z": "q"}]}, "a": {"b": "v\"w"}, "c": [1, 2.5]}"#).unwrap();
+        let r = leaves(
+            &["a.b", "c"],
+            r#"{"x": {"y": [1, {"z": "q"}]}, "a": {"b": "v\"w"}, "c": [1, 2.5]}"#,
+        )
+        .unwrap();
         assert_eq!(r[0], (0, "v\"w".into(), vec![]));
         assert_eq!(r[1], (1, "1".into(), vec![(0, 0)]));
         assert_eq!(r[2], (1, "2.5".into(), vec![(0, 1)]));
@@ -680,7 +801,13 @@ mod tests {
         assert!(leaves(&["a"], r#"{"a": 1"#).is_err());
         assert_eq!(leaves(&["a"], "[1]").unwrap_err(), EventError::NotAnObject);
         let deep = format!("{{\"a\": {}{}}}", "[".repeat(20000), "]".repeat(20000));
-        assert_eq!(leaves(&["a"], &deep).unwrap_err(), EventError::TooDeep(MAX_EVENT_DEPTH));
-        assert_eq!(leaves(&["b"], &deep).unwrap_err(), EventError::TooDeep(MAX_EVENT_DEPTH));
+        assert_eq!(
+            leaves(&["a"], &deep).unwrap_err(),
+            EventError::TooDeep(MAX_EVENT_DEPTH)
+        );
+        assert_eq!(
+            leaves(&["b"], &deep).unwrap_err(),
+            EventError::TooDeep(MAX_EVENT_DEPTH)
+        );
     }
 }

@@ -19,10 +19,18 @@ pub(crate) const MAX_WILDCARDS: usize = 5;
 pub(crate) const TOO_COMPLEX: &str = "Rule is too complex - try using fewer wildcard characters or fewer repeating character sequences after a wildcard character";
 
 /// A parsed wildcard pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct Wildcard {
     /// Literal segments between the `*`s (escapes resolved); `segments.len() - 1` stars.
     segments: Vec<Vec<u8>>,
+    /// Prebuilt substring searchers for the middle segments.
+    finders: Vec<memmem::Finder<'static>>,
+}
+
+impl PartialEq for Wildcard {
+    fn eq(&self, other: &Self) -> bool {
+        self.segments == other.segments
+    }
 }
 
 impl Wildcard {
@@ -54,7 +62,16 @@ impl Wildcard {
         if segments.len() - 1 > MAX_WILDCARDS {
             return Err(TOO_COMPLEX.to_string());
         }
-        Ok(Wildcard { segments })
+        let finders = if segments.len() > 2 {
+            segments[1..segments.len() - 1]
+                .iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| memmem::Finder::new(s).into_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Wildcard { segments, finders })
     }
 
     /// Does `value` (the string's content) match?
@@ -65,16 +82,16 @@ impl Wildcard {
             return value == first.as_slice();
         }
         let last = &segs[segs.len() - 1];
-        if value.len() < first.len() + last.len() || !value.starts_with(first) || !value.ends_with(last) {
+        if value.len() < first.len() + last.len()
+            || !value.starts_with(first)
+            || !value.ends_with(last)
+        {
             return false;
         }
         let mut rest = &value[first.len()..value.len() - last.len()];
-        for seg in &segs[1..segs.len() - 1] {
-            if seg.is_empty() {
-                continue;
-            }
-            match memmem::find(rest, seg) {
-                Some(at) => rest = &rest[at + seg.len()..],
+        for f in &self.finders {
+            match f.find(rest) {
+                Some(at) => rest = &rest[at + f.needle().len()..],
                 None => return false,
             }
         }
@@ -111,8 +128,14 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert_eq!(Wildcard::parse("ab**").unwrap_err(), "Consecutive wildcard characters at pos 3");
-        assert_eq!(Wildcard::parse(r"a\b").unwrap_err(), "Invalid escape character at pos 2");
+        assert_eq!(
+            Wildcard::parse("ab**").unwrap_err(),
+            "Consecutive wildcard characters at pos 3"
+        );
+        assert_eq!(
+            Wildcard::parse(r"a\b").unwrap_err(),
+            "Invalid escape character at pos 2"
+        );
         assert_eq!(Wildcard::parse("*:*:*:*:*:x/*").unwrap_err(), TOO_COMPLEX);
         assert!(Wildcard::parse("*:*:*:*:*").is_ok());
     }

@@ -96,7 +96,8 @@ fn run(pattern: &str, event: &str) -> Outcome {
 #[test]
 fn localstack_recorded_cases() {
     let index: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(data_dir().join("INDEX.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(data_dir().join("INDEX.json")).unwrap())
+            .unwrap();
     assert_eq!(index.len(), 155);
     let mut failures = Vec::new();
     for case in &index {
@@ -136,8 +137,10 @@ fn localstack_recorded_cases() {
 fn localstack_snapshot_extras() {
     let event = r#"{"id": "1", "source": "test-source", "detail-type": "test-detail-type", "account": "123456789012", "region": "us-east-2", "time": "2022-07-13T13:48:01Z", "detail": {"test": "test"}}"#;
     let snapshot: Value = serde_json::from_str(
-        &std::fs::read_to_string(data_dir().join("tests/aws/services/events/test_events_patterns.snapshot.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            data_dir().join("tests/aws/services/events/test_events_patterns.snapshot.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     // test_invalid_json_event_pattern: AWS's raw Message, location suffix included.
@@ -151,17 +154,29 @@ fn localstack_snapshot_extras() {
             "tests/aws/services/events/test_events_patterns.py::TestEventPattern::test_invalid_json_event_pattern[{pattern}]"
         );
         let recorded = &snapshot[&key]["recorded-content"]["invalid-pattern"]["Error"];
-        let Err(TestEventPatternError::InvalidEventPattern(e)) = test_event_pattern(pattern, event) else {
+        let Err(TestEventPatternError::InvalidEventPattern(e)) = test_event_pattern(pattern, event)
+        else {
             panic!("{pattern}: expected InvalidEventPatternException");
         };
         assert_eq!(recorded["Code"].as_str().unwrap(), e.code(), "{pattern}");
-        assert_eq!(recorded["Message"].as_str().unwrap(), e.raw_message(), "{pattern}");
+        assert_eq!(
+            recorded["Message"].as_str().unwrap(),
+            e.raw_message(),
+            "{pattern}"
+        );
     }
     // test_plain_string_payload / test_array_event_payload / test_invalid_event_payload.
     let pattern = r#"{"body": {"test2": [{"numeric": [">", 100]}]}}"#;
-    for bad_event in ["plain string", r#"["plain string"]"#, r#"{"testEvent": "value"}"#] {
+    for bad_event in [
+        "plain string",
+        r#"["plain string"]"#,
+        r#"{"testEvent": "value"}"#,
+    ] {
         let e = test_event_pattern(pattern, bad_event).unwrap_err();
-        assert_eq!((e.code(), e.message().as_str()), ("ValidationException", "Parameter Event is not valid."));
+        assert_eq!(
+            (e.code(), e.message().as_str()),
+            ("ValidationException", "Parameter Event is not valid.")
+        );
     }
     // The raw message of a validation error carries Jackson's location, as AWS's does.
     let e = EventPattern::parse("{\"int\": 42}").unwrap_err();
@@ -171,8 +186,14 @@ fn localstack_snapshot_extras() {
     );
     // test_event_pattern_source
     let ev = r#"{"id": "1", "source": "order", "detail-type": "Test", "account": "111111111111", "region": "us-east-1", "time": "2024-01-01T00:00:00Z"}"#;
-    assert_eq!(test_event_pattern(r#"{"source": ["order"], "detail-type": ["Test"]}"#, ev), Ok(true));
-    assert_eq!(test_event_pattern(r#"{"source": ["shipment"], "detail-type": ["Test"]}"#, ev), Ok(false));
+    assert_eq!(
+        test_event_pattern(r#"{"source": ["order"], "detail-type": ["Test"]}"#, ev),
+        Ok(true)
+    );
+    assert_eq!(
+        test_event_pattern(r#"{"source": ["shipment"], "detail-type": ["Test"]}"#, ev),
+        Ok(false)
+    );
     // test_event_pattern_with_multi_key: duplicate keys, the last one wins.
     let dir = templates_dir();
     let ev = std::fs::read_to_string(dir.join("complex_multi_key_event.json")).unwrap();
@@ -181,13 +202,21 @@ fn localstack_snapshot_extras() {
     // test_event_pattern_with_escape_characters
     let ev = r#"{"id": "1", "source": "test-source", "detail-type": "test-detail-type", "account": "123456789012", "region": "us-east-2", "time": "2022-07-13T13:48:01Z", "detail": {"escape_star": "*", "escape_backslash": "\\"}}"#;
     assert_eq!(
-        test_event_pattern(r#"{"detail": {"escape_star": ["*"], "escape_backslash": ["\\"]}}"#, ev),
+        test_event_pattern(
+            r#"{"detail": {"escape_star": ["*"], "escape_backslash": ["\\"]}}"#,
+            ev
+        ),
         Ok(true)
     );
     // test_event_with_large_and_complex_payload
-    let big = std::fs::read_to_string(data_dir().join("tests/aws/services/events/test_payloads/large_complex_payload.json"))
-        .unwrap();
-    assert_eq!(test_event_pattern(r#"{"detail-type": ["cmd.documents.generate"]}"#, &big), Ok(true));
+    let big = std::fs::read_to_string(
+        data_dir().join("tests/aws/services/events/test_payloads/large_complex_payload.json"),
+    )
+    .unwrap();
+    assert_eq!(
+        test_event_pattern(r#"{"detail-type": ["cmd.documents.generate"]}"#, &big),
+        Ok(true)
+    );
     assert_eq!(
         test_event_pattern(
             r#"{"detail": {"payload.nested.another-level.deep": {"inside-list": [{"prefix": "q-test"}]}}}"#,
@@ -224,8 +253,13 @@ fn localstack_content_based_rule() {
         "num-test4": 200, "num-test5": 500, "num-test6": 300, "num-test7": 300}}"#;
     assert_eq!(test_event_pattern(pattern, event), Ok(true));
     // anything-but: null matches, the excluded value does not (test_put_events_with_rule_pattern_anything_but).
-    let p = EventPattern::parse(r#"{"detail": {"command": [{"anything-but": ["no-message"]}]}}"#).unwrap();
-    assert!(p.matches(r#"{"detail": {"command": "display-message"}}"#).unwrap());
+    let p = EventPattern::parse(r#"{"detail": {"command": [{"anything-but": ["no-message"]}]}}"#)
+        .unwrap();
+    assert!(p
+        .matches(r#"{"detail": {"command": "display-message"}}"#)
+        .unwrap());
     assert!(p.matches(r#"{"detail": {"command": null}}"#).unwrap());
-    assert!(!p.matches(r#"{"detail": {"command": "no-message"}}"#).unwrap());
+    assert!(!p
+        .matches(r#"{"detail": {"command": "no-message"}}"#)
+        .unwrap());
 }

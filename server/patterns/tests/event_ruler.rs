@@ -26,7 +26,9 @@ fn array_consistency_matches_event_ruler() {
         ("arrayEvent4", &["arrayRule3"]),
     ];
     for (event, want) in expected {
-        let mut got = m.matches_for_event(read(&format!("{event}.json")).as_bytes()).unwrap();
+        let mut got = m
+            .matches_for_event(read(&format!("{event}.json")).as_bytes())
+            .unwrap();
         got.sort();
         assert_eq!(got, want, "{event}: expected {want:?}, got {got:?}");
     }
@@ -41,7 +43,11 @@ fn big_event() {
 
 #[test]
 fn or_relationship_rule_files() {
-    for f in ["orRelationshipRules.json", "normalRulesWithOrWording.json", "wrongOrRelationshipRules.json"] {
+    for f in [
+        "orRelationshipRules.json",
+        "normalRulesWithOrWording.json",
+        "wrongOrRelationshipRules.json",
+    ] {
         // Files hold one rule per line or a JSON array; every one must parse or fail cleanly.
         let text = read(f);
         for line in text.lines().filter(|l| l.trim_start().starts_with('{')) {
@@ -54,9 +60,10 @@ fn or_relationship_rule_files() {
 /// whose answer follows directly from the documented semantics are asserted.
 #[test]
 fn correctness_cases() {
-    let cases: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(dir().join("resources/correctness-cases.json")).unwrap())
-            .unwrap();
+    let cases: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(dir().join("resources/correctness-cases.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(cases.len(), 51);
     let mut results = Vec::new();
     for c in &cases {
@@ -88,7 +95,11 @@ fn correctness_cases() {
         "suffix match split",
     ];
     for (name, r) in &results {
-        let want = if no_match.contains(&name.as_str()) { "Ok(Ok(false))" } else { "Ok(Ok(true))" };
+        let want = if no_match.contains(&name.as_str()) {
+            "Ok(Ok(false))"
+        } else {
+            "Ok(Ok(true))"
+        };
         assert_eq!(r, want, "correctness case {name}");
     }
     if std::env::var("PRINT_CASES").is_ok() {

@@ -15,6 +15,119 @@ const STEPS: &[&str] = &[
         prev_change_at  TEXT,
         updated_at      TEXT NOT NULL
     ) STRICT;",
+    // 2: embedded EventBridge (server/bus). Times are epoch milliseconds.
+    "CREATE TABLE eb_buses (
+        name        TEXT PRIMARY KEY NOT NULL,
+        description TEXT,
+        created_ms  INTEGER NOT NULL,
+        modified_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE eb_rules (
+        bus          TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        pattern      TEXT,
+        schedule     TEXT,
+        state        TEXT NOT NULL CHECK (state IN ('ENABLED', 'DISABLED')),
+        description  TEXT,
+        role_arn     TEXT,
+        managed_by   TEXT,
+        archive_id   INTEGER,
+        created_ms   INTEGER NOT NULL,
+        PRIMARY KEY (bus, name)
+    ) STRICT;
+    CREATE TABLE eb_targets (
+        bus     TEXT NOT NULL,
+        rule    TEXT NOT NULL,
+        id      TEXT NOT NULL,
+        spec    TEXT NOT NULL,
+        PRIMARY KEY (bus, rule, id)
+    ) STRICT;
+    CREATE TABLE eb_archives (
+        id             INTEGER PRIMARY KEY,
+        name           TEXT NOT NULL UNIQUE,
+        bus            TEXT NOT NULL,
+        pattern        TEXT,
+        description    TEXT,
+        retention_days INTEGER NOT NULL,
+        state          TEXT NOT NULL,
+        event_count    INTEGER NOT NULL DEFAULT 0,
+        size_bytes     INTEGER NOT NULL DEFAULT 0,
+        created_ms     INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE eb_archive_events (
+        seq        INTEGER PRIMARY KEY,
+        archive_id INTEGER NOT NULL,
+        event_time INTEGER NOT NULL,
+        body       BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX eb_archive_events_time ON eb_archive_events (archive_id, event_time);
+    CREATE TABLE eb_queues (
+        name               TEXT PRIMARY KEY NOT NULL,
+        visibility_ms      INTEGER NOT NULL,
+        max_receive_count  INTEGER,
+        dead_letter_queue  TEXT,
+        created_ms         INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE eb_queue_messages (
+        id            INTEGER PRIMARY KEY,
+        queue         TEXT NOT NULL,
+        body          BLOB NOT NULL,
+        sent_ms       INTEGER NOT NULL,
+        visible_ms    INTEGER NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        receipt       TEXT
+    ) STRICT;
+    CREATE INDEX eb_queue_messages_queue ON eb_queue_messages (queue, id);
+    CREATE TABLE eb_deliveries (
+        id          INTEGER PRIMARY KEY,
+        target_arn  TEXT NOT NULL,
+        rule_arn    TEXT NOT NULL,
+        target_id   TEXT NOT NULL,
+        spec        TEXT NOT NULL,
+        body        BLOB NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        first_ms    INTEGER NOT NULL,
+        next_ms     INTEGER NOT NULL,
+        last_error  TEXT
+    ) STRICT;
+    CREATE INDEX eb_deliveries_due ON eb_deliveries (next_ms);
+    CREATE TABLE eb_connections (
+        name        TEXT PRIMARY KEY NOT NULL,
+        uuid        TEXT NOT NULL,
+        description TEXT,
+        auth_type   TEXT NOT NULL,
+        auth        TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        modified_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE eb_api_destinations (
+        name           TEXT PRIMARY KEY NOT NULL,
+        uuid           TEXT NOT NULL,
+        description    TEXT,
+        connection_arn TEXT NOT NULL,
+        endpoint       TEXT NOT NULL,
+        method         TEXT NOT NULL,
+        rate_limit     INTEGER,
+        created_ms     INTEGER NOT NULL,
+        modified_ms    INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE eb_replays (
+        name             TEXT PRIMARY KEY NOT NULL,
+        description      TEXT,
+        archive          TEXT NOT NULL,
+        archive_id       INTEGER NOT NULL,
+        bus              TEXT NOT NULL,
+        start_ms         INTEGER NOT NULL,
+        end_ms           INTEGER NOT NULL,
+        filter_arns      TEXT,
+        state            TEXT NOT NULL,
+        state_reason     TEXT,
+        started_ms       INTEGER NOT NULL,
+        ended_ms         INTEGER,
+        last_replayed_ms INTEGER,
+        cursor_time      INTEGER NOT NULL,
+        cursor_seq       INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

@@ -1,0 +1,233 @@
+//! PutEvents: entry validation, the EventBridge envelope, routing, and the
+//! group-commit writer that makes accepted entries durable before the reply.
+
+use std::sync::{Arc, Weak};
+
+use store::Database;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::routing::{apply_rows, Row};
+use crate::types::{PutEventsRequest, PutEventsRequestEntry, PutEventsResponse, PutEventsResultEntry};
+use crate::{Bus, BusError, BusResult, Inner, Timestamp};
+
+/// AWS's limit on entries per PutEvents call.
+pub const MAX_ENTRIES: usize = 10;
+/// AWS's limit on the size of a PutEvents request (and of one entry).
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Rows the writer puts in one transaction at most (it may take more batches
+/// if they arrive together, but stops collecting beyond this).
+const MAX_ROWS_PER_COMMIT: usize = 20_000;
+
+/// A batch of rows waiting for the writer, and who to tell when it is durable.
+pub(crate) struct Job {
+    pub rows: Vec<Row>,
+    pub reply: oneshot::Sender<Result<(), String>>,
+}
+
+/// AWS's size of an entry: Time (14 bytes if present), Source, DetailType,
+/// Detail and Resources in UTF-8.
+fn entry_size(e: &PutEventsRequestEntry) -> usize {
+    e.time.map(|_| 14).unwrap_or(0)
+        + e.source.as_deref().map_or(0, str::len)
+        + e.detail_type.as_deref().map_or(0, str::len)
+        + e.detail.as_deref().map_or(0, str::len)
+        + e.resources.as_ref().map_or(0, |r| r.iter().map(String::len).sum())
+}
+
+fn fail(code: &str, message: impl Into<String>) -> PutEventsResultEntry {
+    PutEventsResultEntry {
+        event_id: None,
+        error_code: Some(code.to_string()),
+        error_message: Some(message.into()),
+    }
+}
+
+fn json_str(out: &mut String, s: &str) {
+    // serde_json's string escaping, written straight into `out`.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+}
+
+/// Builds the EventBridge envelope (and, for replays, `replay-name`).
+pub(crate) fn envelope(
+    bus: &Bus,
+    id: &str,
+    e: &PutEventsRequestEntry,
+    time: Timestamp,
+    detail: &str,
+) -> String {
+    let mut s = String::with_capacity(detail.len() + 256);
+    s.push_str("{\"version\":\"0\",\"id\":");
+    json_str(&mut s, id);
+    s.push_str(",\"detail-type\":");
+    json_str(&mut s, e.detail_type.as_deref().unwrap_or_default());
+    s.push_str(",\"source\":");
+    json_str(&mut s, e.source.as_deref().unwrap_or_default());
+    s.push_str(",\"account\":");
+    json_str(&mut s, &bus.inner.cfg.account);
+    s.push_str(",\"time\":\"");
+    s.push_str(&time.to_rfc3339());
+    s.push_str("\",\"region\":");
+    json_str(&mut s, &bus.inner.cfg.region);
+    s.push_str(",\"resources\":[");
+    for (i, r) in e.resources.iter().flatten().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        json_str(&mut s, r);
+    }
+    s.push_str("],\"detail\":");
+    s.push_str(detail);
+    s.push('}');
+    s
+}
+
+/// Inserts `"replay-name": NAME` as the first member of an envelope.
+pub(crate) fn with_replay_name(body: &[u8], replay: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + replay.len() + 20);
+    out.extend_from_slice(b"{\"replay-name\":");
+    out.extend_from_slice(serde_json::to_string(replay).unwrap_or_default().as_bytes());
+    out.push(b',');
+    out.extend_from_slice(&body[1..]);
+    out
+}
+
+impl Bus {
+    /// EventBridge `PutEvents`: validates each entry, wraps it in the
+    /// envelope, routes it, and returns once every accepted entry's writes are
+    /// committed (group commit with concurrent callers).
+    pub async fn put_events(&self, req: PutEventsRequest) -> BusResult<PutEventsResponse> {
+        let n = req.entries.len();
+        if n == 0 || n > MAX_ENTRIES {
+            return Err(BusError::Validation(format!(
+                "1 validation error detected: Value '{n}' at 'entries' failed to satisfy constraint: Member must have length {}",
+                if n == 0 { "greater than or equal to 1" } else { "less than or equal to 10" }
+            )));
+        }
+        if req.entries.iter().map(entry_size).sum::<usize>() > MAX_REQUEST_BYTES {
+            return Err(BusError::Validation("Total size of the entries in the request is over the limit.".into()));
+        }
+        let now = Timestamp::now();
+        let mut results = Vec::with_capacity(n);
+        let mut rows = Vec::new();
+        let mut failed = 0;
+        for e in &req.entries {
+            match self.accept_entry(e, now, &mut rows) {
+                Ok(id) => results.push(PutEventsResultEntry { event_id: Some(id), ..Default::default() }),
+                Err(r) => {
+                    failed += 1;
+                    results.push(r)
+                }
+            }
+        }
+        if !rows.is_empty() {
+            self.commit(rows).await?;
+        }
+        Ok(PutEventsResponse { failed_entry_count: failed, entries: results })
+    }
+
+    fn accept_entry(&self, e: &PutEventsRequestEntry, now: Timestamp, rows: &mut Vec<Row>) -> Result<String, PutEventsResultEntry> {
+        let source = e.source.as_deref().unwrap_or_default();
+        if source.is_empty() {
+            return Err(fail("InvalidArgument", "Parameter Source is not valid. Reason: Source is a required argument."));
+        }
+        if e.detail_type.as_deref().unwrap_or_default().is_empty() {
+            return Err(fail("InvalidArgument", "Parameter DetailType is not valid. Reason: DetailType is a required argument."));
+        }
+        let Some(detail) = e.detail.as_deref().map(str::trim).filter(|d| !d.is_empty()) else {
+            return Err(fail("InvalidArgument", "Parameter Detail is not valid. Reason: Detail is a required argument."));
+        };
+        if !detail.starts_with('{') || serde_json::from_str::<serde::de::IgnoredAny>(detail).is_err() {
+            return Err(fail("MalformedDetail", "Detail is malformed."));
+        }
+        if source.starts_with("aws.") {
+            return Err(fail("NotAuthorizedForSourceException", "Not authorized for the source."));
+        }
+        if entry_size(e) > MAX_REQUEST_BYTES {
+            return Err(fail("InvalidArgument", "Entry size exceeds the maximum of 256 KB."));
+        }
+        let bus_name = self.bus_name(e.event_bus_name.as_deref());
+        let Some(routing) = self.routing(&bus_name) else {
+            return Err(fail("ResourceNotFoundException", format!("Event bus {bus_name} does not exist.")));
+        };
+        let time = e.time.unwrap_or(now);
+        let id = uuid::Uuid::new_v4().to_string();
+        let body: Arc<[u8]> = Arc::from(envelope(self, &id, e, time, detail).into_bytes());
+        routing.route(&body, time.0, None, rows);
+        Ok(id)
+    }
+
+    /// Hands `rows` to the group-commit writer and waits until they are committed.
+    pub(crate) async fn commit(&self, rows: Vec<Row>) -> BusResult<()> {
+        let (reply, wait) = oneshot::channel();
+        self.inner
+            .writer
+            .send(Job { rows, reply })
+            .map_err(|_| BusError::Internal("the event writer has stopped".into()))?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(BusError::Internal(e)),
+            Err(_) => Err(BusError::Internal("the event writer has stopped".into())),
+        }
+    }
+}
+
+/// The one writer: takes every job waiting, commits them in one transaction,
+/// then answers each. Ends when every sender is gone.
+pub(crate) async fn writer_loop(db: Database, mut rx: mpsc::UnboundedReceiver<Job>, bus: Weak<Inner>) {
+    while let Some(first) = rx.recv().await {
+        let mut total = first.rows.len();
+        let mut jobs = vec![first];
+        while total < MAX_ROWS_PER_COMMIT {
+            match rx.try_recv() {
+                Ok(j) => {
+                    total += j.rows.len();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        let (rows, replies): (Vec<Vec<Row>>, Vec<_>) = jobs.into_iter().map(|j| (j.rows, j.reply)).unzip();
+        let now = Timestamp::now().0;
+        let res = db
+            .write(move |tx| {
+                let mut q = 0;
+                let mut d = 0;
+                for batch in &rows {
+                    let (a, b) = apply_rows(tx, batch, now)?;
+                    q += a;
+                    d += b;
+                }
+                Ok((q, d))
+            })
+            .await;
+        let outcome = match &res {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::error!("event batch not committed: {e}");
+                Err(e.to_string())
+            }
+        };
+        if let (Ok((q, d)), Some(inner)) = (&res, bus.upgrade()) {
+            if *q > 0 {
+                inner.queue_notify.notify_waiters();
+            }
+            if *d > 0 {
+                inner.delivery_notify.notify_one();
+            }
+        }
+        for r in replies {
+            let _ = r.send(outcome.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_name_goes_first() {
+        let b = with_replay_name(br#"{"a":1}"#, "r1");
+        assert_eq!(std::str::from_utf8(&b).unwrap(), r#"{"replay-name":"r1","a":1}"#);
+    }
+}
