@@ -15,7 +15,7 @@ use serde::Deserialize;
 /// Vendor Mediator: forwards requests to a third-party SaaS without losing
 /// any during its outages, and serves the support console.
 #[derive(Debug, Parser)]
-#[command(name = "mediator", version, about, long_about = None)]
+#[command(name = "mediator", version)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
@@ -53,6 +53,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
+    /// Address of the embedded EventBridge's own API (AWS JSON 1.1, for
+    /// `aws events --endpoint-url`, boto3, aws-sdk-eventbridge); never the
+    /// console's port [default: 127.0.0.1:4010]
+    #[arg(long, env = "MEDIATOR_EVENTS_LISTEN", value_name = "ADDR")]
+    pub events_listen: Option<SocketAddr>,
+
     /// Directory for the embedded database; created if missing
     /// [default: ./data]
     #[arg(long, env = "MEDIATOR_DATA_DIR", value_name = "DIR")]
@@ -83,7 +89,7 @@ pub struct ServeArgs {
     pub log_format: Option<LogFormat>,
 
     /// TOML configuration file; its keys are the long option names with `_`
-    /// for `-` (listen, data_dir, site_root, parts, request_timeout,
+    /// for `-` (listen, events_listen, data_dir, site_root, parts, request_timeout,
     /// log_format). Flags and environment variables override it.
     #[arg(long, env = "MEDIATOR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -105,6 +111,7 @@ pub struct TestEventPatternArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
+    pub events_listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub site_root: Option<PathBuf>,
     pub parts: Option<Vec<String>>,
@@ -117,6 +124,8 @@ pub struct FileConfig {
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Address of the EventBridge wire API.
+    pub events_listen: SocketAddr,
     /// Directory of the embedded database.
     pub data_dir: PathBuf,
     /// Built site directory (wasm bundle, CSS, public assets).
@@ -145,11 +154,15 @@ impl Settings {
         if request_timeout == 0 {
             anyhow::bail!("request_timeout: must be at least 1 second");
         }
-        Ok(Settings {
+        let settings = Settings {
             listen: args
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
+            events_listen: args
+                .events_listen
+                .or(file.events_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4010))),
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
@@ -164,7 +177,14 @@ impl Settings {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Human),
-        })
+        };
+        if settings.events_listen == settings.listen && settings.listen.port() != 0 {
+            anyhow::bail!(
+                "events_listen: must differ from listen ({})",
+                settings.listen
+            );
+        }
+        Ok(settings)
     }
 }
 
@@ -203,6 +223,7 @@ mod tests {
     fn defaults_without_anything() {
         let s = Settings::resolve(ServeArgs::default()).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.events_listen.to_string(), "127.0.0.1:4010");
         assert_eq!(s.data_dir, PathBuf::from("data"));
         assert_eq!(s.site_root, PathBuf::from("target/site"));
         let parts: Vec<_> = s.parts.iter().map(|p| p.to_string()).collect();

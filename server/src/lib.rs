@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod events_api;
 pub mod http;
 pub mod maintenance;
 pub mod telemetry;
@@ -33,6 +34,14 @@ pub struct Application {
     router: axum::Router,
     db: Database,
     local_addr: SocketAddr,
+    events: EventsListener,
+}
+
+/// The embedded EventBridge and its wire-API listener.
+struct EventsListener {
+    bus: bus::Bus,
+    listener: TcpListener,
+    addr: SocketAddr,
 }
 
 impl Application {
@@ -50,11 +59,23 @@ impl Application {
             .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
         let router = http::router(&settings, local_addr, db.clone(), status);
+        let bus = bus::Bus::open(db.clone(), bus::BusConfig::default())
+            .await
+            .context("opening the embedded event bus")?;
+        let events_listener = TcpListener::bind(settings.events_listen)
+            .await
+            .with_context(|| format!("events_listen: cannot bind {}", settings.events_listen))?;
+        let events = EventsListener {
+            bus,
+            addr: events_listener.local_addr()?,
+            listener: events_listener,
+        };
         Ok(Self {
             listener,
             router,
             db,
             local_addr,
+            events,
         })
     }
 
@@ -63,11 +84,37 @@ impl Application {
         self.local_addr
     }
 
+    /// The address of the EventBridge wire API (useful with port 0).
+    pub fn events_addr(&self) -> SocketAddr {
+        self.events.addr
+    }
+
+    /// The embedded event bus.
+    pub fn bus(&self) -> &bus::Bus {
+        &self.events.bus
+    }
+
     /// Serves until `shutdown` is cancelled, then stops accepting, drains
     /// in-flight requests and waits (bounded) for background tasks.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let tracker = TaskTracker::new();
         tracker.spawn(maintenance::run(self.db.clone(), shutdown.clone()));
+        let EventsListener {
+            bus,
+            listener,
+            addr,
+        } = self.events;
+        bus.spawn_workers(&tracker, shutdown.clone());
+        tracing::info!("EventBridge API listening on http://{addr}");
+        let events_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let served = axum::serve(listener, events_api::router(bus))
+                .with_graceful_shutdown(events_shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!("EventBridge API server: {e}");
+            }
+        });
         tracing::info!("console listening on http://{}", self.local_addr);
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())

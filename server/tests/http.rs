@@ -53,6 +53,7 @@ async fn spawn_app_with(parts: Option<Vec<String>>) -> TestApp {
     std::fs::write(site.join("pkg/mediator.css"), "body{}").unwrap();
     let settings = Settings::resolve(server::config::ServeArgs {
         listen: Some("127.0.0.1:0".parse().unwrap()),
+        events_listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(data_dir.clone()),
         site_root: Some(site),
         parts,

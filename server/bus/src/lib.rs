@@ -50,6 +50,7 @@ pub use error::{BusError, BusResult};
 pub use queue::{QueueConfig, QueueMessage};
 pub use store::Database;
 pub use time::Timestamp;
+pub use replay::ReplayProgress;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -296,4 +297,15 @@ pub(crate) fn paginate<T>(items: Vec<T>, next_token: Option<&str>, limit: Option
     let page: Vec<T> = items.into_iter().skip(start).take(limit).collect();
     let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
     Ok((page, next))
+}
+
+impl Bus {
+    /// `TestEventPattern`.
+    pub fn test_event_pattern(&self, req: &types::TestEventPatternRequest) -> BusResult<types::TestEventPatternResponse> {
+        match patterns::test_event_pattern(&req.event_pattern, &req.event) {
+            Ok(result) => Ok(types::TestEventPatternResponse { result }),
+            Err(e) if e.code() == "InvalidEventPatternException" => Err(BusError::InvalidEventPattern(e.message())),
+            Err(e) => Err(BusError::Validation(e.message())),
+        }
+    }
 }

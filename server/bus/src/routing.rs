@@ -7,7 +7,7 @@ use patterns::Matcher;
 use store::rusqlite::{params, Connection};
 
 use crate::types::Target;
-use crate::{arn_tail, Bus, BusResult};
+use crate::{arn_tail, Bus};
 
 /// Where a target sends events.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ pub(crate) struct ReplayFilter<'a> {
 
 impl Routing {
     /// Loads the rules and targets of `bus`.
-    pub fn load(conn: &Connection, bus: &Bus, bus_name: &str) -> BusResult<Routing> {
+    pub fn load(conn: &Connection, bus: &Bus, bus_name: &str) -> store::rusqlite::Result<Routing> {
         let mut matcher = Matcher::new();
         let mut rules = Vec::new();
         let mut stmt = conn.prepare(

@@ -1,0 +1,103 @@
+//! Profiling driver (temporary): `prof <row> <passes>` runs only our engine on one row.
+use patterns::Matcher;
+use std::hint::black_box;
+use std::time::Instant;
+
+const STREETS: [&str; 8] = [
+    "JESSIE", "MISSION", "FULTON", "HOWARD", "FOLSOM", "MARKET", "VAN NESS", "CLAY",
+];
+const ST_TYPES: [&str; 4] = ["ST", "AVE", "BLVD", "WAY"];
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+fn city_lot(rng: &mut Rng) -> String {
+    let block = rng.below(9000) + 1;
+    let lot = rng.below(200) + 1;
+    let blklot = format!("{block:04}{lot:03}");
+    let street = STREETS[rng.below(8) as usize];
+    let st_type = if rng.below(5) == 0 {
+        "null".to_string()
+    } else {
+        format!("\"{}\"", ST_TYPES[rng.below(4) as usize])
+    };
+    let from = rng.below(3000);
+    let odd_even = if from.is_multiple_of(2) { "E" } else { "O" };
+    let lon0 = -122.52 + rng.below(150_000) as f64 / 1e6;
+    let lat0 = 37.70 + rng.below(120_000) as f64 / 1e6;
+    let mut coords = String::new();
+    for k in 0..24 {
+        if k > 0 {
+            coords.push(',');
+        }
+        let dx = rng.below(2000) as f64 / 1e7;
+        let dy = rng.below(2000) as f64 / 1e7;
+        coords.push_str(&format!("[{:.6},{:.6},0.0]", lon0 + dx, lat0 + dy));
+    }
+    format!(
+        r#"{{"type":"Feature","properties":{{"MAPBLKLOT":"{blklot}","BLKLOT":"{blklot}","BLOCK_NUM":"{block:04}","LOT_NUM":"{lot:03}","FROM_ST":"{from}","TO_ST":"{}","STREET":"{street}","ST_TYPE":{st_type},"ODD_EVEN":"{odd_even}"}},"geometry":{{"type":"Polygon","coordinates":[[{coords}]]}}}}"#,
+        from + 10
+    )
+}
+fn rules(row: &str) -> Vec<String> {
+    let f = |vals: &[&str], t: &dyn Fn(&str) -> String| vals.iter().map(|v| t(v)).collect::<Vec<_>>();
+    let exact = f(&["0001001", "1002010", "2100100", "3500015", "4800050"], &|v| format!(r#"{{"properties":{{"MAPBLKLOT":["{v}"]}}}}"#));
+    let prefix = f(&["J", "MI", "FUL", "HOW", "VAN "], &|v| format!(r#"{{"properties":{{"STREET":[{{"prefix":"{v}"}}]}}}}"#));
+    let ab = f(&["JESSIE", "MISSION", "FULTON", "HOWARD", "CLAY"], &|v| format!(r#"{{"properties":{{"STREET":[{{"anything-but":["{v}","MARKET"]}}]}}}}"#));
+    let ic = f(&["jessie", "Mission", "fulton", "hOWARD", "van ness"], &|v| format!(r#"{{"properties":{{"STREET":[{{"equals-ignore-case":"{v}"}}]}}}}"#));
+    let wc = f(&["*E*", "M*T", "*ON", "F*S*M", "*AN N*"], &|v| format!(r#"{{"properties":{{"STREET":[{{"wildcard":"{v}"}}]}}}}"#));
+    match row {
+        "exact" => exact,
+        "prefix" => prefix,
+        "ab" => ab,
+        "ic" => ic,
+        "wc" => wc,
+        "all" => [exact, prefix, ab, ic, wc].concat(),
+        _ => panic!("row"),
+    }
+}
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let row = args.get(1).map(String::as_str).unwrap_or("all");
+    let passes: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let lots: Vec<Vec<u8>> = (0..100_000).map(|_| city_lot(&mut rng).into_bytes()).collect();
+    let mut m = Matcher::new();
+    for (i, r) in rules(row).iter().enumerate() {
+        m.add_rule(i, r).unwrap();
+    }
+    let only_ours = std::env::var("ONLY_OURS").is_ok();
+    let mut q = quamina::QuaminaBuilder::new().with_arena_byte_budget(1 << 34).build().unwrap();
+    for (i, r) in rules(row).iter().enumerate() {
+        q.add_pattern(i, r).unwrap();
+    }
+    let (mut best_o, mut best_q) = (0f64, 0f64);
+    for _ in 0..passes {
+        let t = Instant::now();
+        let mut n = 0;
+        for e in &lots {
+            n += black_box(m.matches_for_event(e).unwrap()).len();
+        }
+        best_o = best_o.max(lots.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+        let _ = black_box(n);
+        if only_ours {
+            continue;
+        }
+        let t = Instant::now();
+        let mut n2 = 0;
+        for e in &lots {
+            n2 += black_box(q.matches_for_event(e).unwrap()).len();
+        }
+        best_q = best_q.max(lots.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+        assert_eq!(n, n2);
+    }
+    eprintln!("{row:6}: ours {best_o:.2} M/s  quamina {best_q:.2} M/s  ratio {:.2}", best_o / best_q);
+}

@@ -1,0 +1,130 @@
+//! The `mediator` binary's non-serving commands, run as a user would.
+
+use std::process::Command;
+
+fn mediator(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mediator"))
+        .args(args)
+        .output()
+        .expect("run mediator");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const EVENT: &str = r#"{"version":"0","id":"6a7e8feb-b491-4cf7-a9f1-bf3703467718","detail-type":"SaaS status","source":"service-loyalty-vendor-mediator","account":"111122223333","time":"2026-11-10T13:15:30Z","region":"eu-west-1","resources":[],"detail":{"metadata":{"domain":"LEGO-LOYALTY","service":"service-loyalty-vendor-mediator","category":"task-status","type":"voucher","status":"retry"},"data":{"loyalty_request_id":"AbLh"}}}"#;
+
+#[test]
+fn matching_pattern_prints_true() {
+    let pattern = r#"{"detail":{"metadata":{"type":["voucher"],"status":["retry"]}},"replay-name":[{"exists":false}]}"#;
+    let (code, out, err) = mediator(&[
+        "test-event-pattern",
+        "--event-pattern",
+        pattern,
+        "--event",
+        EVENT,
+    ]);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "true\n", ""));
+}
+
+#[test]
+fn non_matching_pattern_prints_false() {
+    let pattern = r#"{"detail":{"metadata":{"status":["submitted"]}}}"#;
+    let (code, out, _) = mediator(&[
+        "test-event-pattern",
+        "--event-pattern",
+        pattern,
+        "--event",
+        EVENT,
+    ]);
+    assert_eq!((code, out.as_str()), (0, "false\n"));
+}
+
+#[test]
+fn files_are_read_with_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pattern.json");
+    let e = dir.path().join("event.json");
+    std::fs::write(&p, r#"{"source":[{"prefix":"service-loyalty"}]}"#).unwrap();
+    std::fs::write(&e, EVENT).unwrap();
+    let (code, out, _) = mediator(&[
+        "test-event-pattern",
+        "--event-pattern",
+        &format!("@{}", p.display()),
+        "--event",
+        &format!("@{}", e.display()),
+    ]);
+    assert_eq!((code, out.as_str()), (0, "true\n"));
+
+    let (code, _, err) = mediator(&[
+        "test-event-pattern",
+        "--event-pattern",
+        "@/no/such/file",
+        "--event",
+        EVENT,
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--event-pattern: cannot read /no/such/file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invalid_pattern_exits_2_with_aws_reason() {
+    let (code, out, err) = mediator(&[
+        "test-event-pattern",
+        "--event-pattern",
+        r#"{"source":[]}"#,
+        "--event",
+        EVENT,
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        "InvalidEventPatternException: Event pattern is not valid. Reason: Empty arrays are not allowed\n"
+    );
+}
+
+#[test]
+fn event_without_envelope_is_rejected_like_aws() {
+    let (code, _, err) = mediator(&[
+        "test-event-pattern",
+        "--event-pattern",
+        r#"{"source":["a"]}"#,
+        "--event",
+        r#"{"source":"a","detail":{}}"#,
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(err, "ValidationException: Parameter Event is not valid.\n");
+}
+
+#[test]
+fn help_documents_every_serve_option() {
+    let (code, out, _) = mediator(&["--help"]);
+    assert_eq!(code, 0);
+    for opt in [
+        "--listen",
+        "--data-dir",
+        "--site-root",
+        "--parts",
+        "--request-timeout",
+        "--log-format",
+        "--config",
+        "MEDIATOR_LISTEN",
+        "MEDIATOR_DATA_DIR",
+        "test-event-pattern",
+    ] {
+        assert!(out.contains(opt), "--help lacks {opt}");
+    }
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_field() {
+    let (code, _, err) = mediator(&["serve", "--parts", "voucher,Bad"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("parts: invalid part name \"Bad\""), "{err}");
+}
