@@ -4,11 +4,14 @@
 //! the console's server functions call into this crate; storage is reached
 //! through the `store` crate.
 //!
+//! - [`circuit`]: the per-part circuit state machine.
 //! - [`part`]: the SaaS parts the mediator watches, and their names.
 //! - [`status`]: each part's current status and the board that reads it.
 
+pub mod circuit;
 pub mod part;
 pub mod status;
 
+pub use circuit::{Circuit, StatusChange, Thresholds};
 pub use part::{PartName, PartNameError};
 pub use status::{PartState, PartSummary, StatusBoard};
