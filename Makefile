@@ -75,8 +75,15 @@ clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy -p app --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
+# Each test in its own process under cargo-nextest when available (a hung
+# test is killed, see .ci/nextest.toml); doctests need cargo test.
 unit:
-	cargo test --workspace
+	@if cargo nextest --version >/dev/null 2>&1; then \
+	  cargo nextest run --workspace --config-file .ci/nextest.toml; \
+	else \
+	  cargo test --workspace; \
+	fi
+	cargo test --workspace --doc
 
 e2e:
 	cargo leptos build

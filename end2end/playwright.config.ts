@@ -9,6 +9,8 @@ import * as fs from "node:fs";
 const root = path.resolve(__dirname, "..");
 const port = process.env.E2E_PORT ?? String(40000 + Math.floor(Math.random() * 20000));
 process.env.E2E_PORT = port; // workers inherit the same port
+const simPort = process.env.E2E_SIM_PORT ?? String(Number(port) + 1);
+process.env.E2E_SIM_PORT = simPort;
 const external = process.env.BASE_URL;
 const baseURL = external ?? `http://127.0.0.1:${port}`;
 const bin = process.env.MEDIATOR_BIN ?? path.join(root, "target", "debug", "mediator");
@@ -48,7 +50,7 @@ export default defineConfig({
   webServer: external
     ? undefined
     : {
-        command: `"${bin}" serve --listen 127.0.0.1:${port} --data-dir "${dataDir}" --site-root "${siteRoot}"`,
+        command: `"${bin}" serve --listen 127.0.0.1:${port} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${simPort} --poll-interval 0.2 --data-dir "${dataDir}" --site-root "${siteRoot}"`,
         url: `${baseURL}/readyz`,
         timeout: 60_000,
         reuseExistingServer: false,

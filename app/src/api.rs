@@ -17,6 +17,18 @@ pub struct PartView {
     pub since: Option<String>,
     /// Archive that keeps the part's retry events.
     pub archive: String,
+    /// Consecutive failed checks, against `failure_threshold`.
+    pub failures: u32,
+    /// Failed checks that make the part down.
+    pub failure_threshold: u32,
+    /// Consecutive good checks, against `recovery_threshold` while down.
+    pub successes: u32,
+    /// Good checks that bring a down part back up.
+    pub recovery_threshold: u32,
+    /// RFC 3339 time of the last health check, if any.
+    pub last_check_at: Option<String>,
+    /// Why the last check failed, if it did.
+    pub last_error: Option<String>,
 }
 
 /// The overview page's data.
@@ -96,6 +108,14 @@ mod ssr {
                         .changed_at
                         .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
                     archive: p.archive_name,
+                    failures: p.failures,
+                    failure_threshold: p.thresholds.failure,
+                    successes: p.successes,
+                    recovery_threshold: p.thresholds.recovery,
+                    last_check_at: p
+                        .last_check_at
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                    last_error: p.last_error,
                 })
                 .collect(),
             generated_at: chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),

@@ -46,6 +46,22 @@ pub fn StatusPill(status: String) -> impl IntoView {
     view! { <span class=class>{status}</span> }
 }
 
+/// The circuit's counter against its threshold, e.g. "2/3 failed checks"
+/// while pending, "1/2 good checks" while a down part recovers.
+pub fn threshold_progress(part: &PartView) -> Option<String> {
+    match part.status.as_str() {
+        "pending" => Some(format!(
+            "{}/{} failed checks",
+            part.failures, part.failure_threshold
+        )),
+        "down" if part.successes > 0 => Some(format!(
+            "{}/{} good checks",
+            part.successes, part.recovery_threshold
+        )),
+        _ => None,
+    }
+}
+
 /// A part's card on the overview.
 #[component]
 pub fn PartCard(part: PartView) -> impl IntoView {
@@ -54,18 +70,59 @@ pub fn PartCard(part: PartView) -> impl IntoView {
         .clone()
         .map(|s| format!("since {s}"))
         .unwrap_or_else(|| "not checked yet".to_string());
+    let progress = threshold_progress(&part);
+    let last_check = part.last_check_at.clone().unwrap_or_else(|| "never".into());
+    let last_error = part.last_error.clone();
     view! {
-        <article class="card" data-part=part.name.clone()>
+        <article class="card" data-part=part.name.clone() data-status=part.status.clone()>
             <header class="card-head">
                 <h2>{part.name.clone()}</h2>
                 <StatusPill status=part.status.clone()/>
             </header>
             <p class="muted">{since}</p>
+            {progress.map(|p| view! { <p class="threshold">{p}</p> })}
             <dl class="facts">
+                <dt>"Last check"</dt>
+                <dd>{last_check}</dd>
+                {last_error.map(|e| view! { <dt>"Error"</dt><dd class="error-text">{e}</dd> })}
                 <dt>"Archive"</dt>
                 <dd><code>{part.archive.clone()}</code></dd>
             </dl>
         </article>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(status: &str, failures: u32, successes: u32) -> PartView {
+        PartView {
+            name: "voucher".into(),
+            status: status.into(),
+            since: None,
+            archive: "LoyaltyVoucherArchive".into(),
+            failures,
+            failure_threshold: 3,
+            successes,
+            recovery_threshold: 2,
+            last_check_at: None,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn counters_against_thresholds() {
+        assert_eq!(
+            threshold_progress(&part("pending", 2, 0)).as_deref(),
+            Some("2/3 failed checks")
+        );
+        assert_eq!(
+            threshold_progress(&part("down", 3, 1)).as_deref(),
+            Some("1/2 good checks")
+        );
+        assert_eq!(threshold_progress(&part("down", 3, 0)), None);
+        assert_eq!(threshold_progress(&part("up", 0, 5)), None);
     }
 }
 

@@ -13,7 +13,7 @@ test("overview lists every part and hydrates", async ({ page }) => {
   const cards = page.locator("article.card");
   await expect(cards).toHaveCount(3);
   await expect(cards.nth(0)).toHaveAttribute("data-part", "voucher");
-  await expect(cards.nth(0).locator(".pill")).toHaveText(/unknown/i);
+  await expect(cards.nth(0).locator(".pill")).toHaveText(/unknown|up|pending/i);
 
   // Refresh works only once hydrated: it calls a server function and
   // re-renders with a new snapshot time.
@@ -56,4 +56,30 @@ test("unknown pages get the 404 page with navigation", async ({ page }) => {
   expect(res?.status()).toBe(404);
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Page not found");
   await expect(page.getByRole("link", { name: "Overview", exact: true })).toBeVisible();
+});
+
+test("a part that goes down at the SaaS shows down, then recovers", async ({ page, request }) => {
+  test.skip(!!process.env.BASE_URL, "needs the simulated SaaS started by this config");
+  const sim = `http://127.0.0.1:${process.env.E2E_SIM_PORT}`;
+  await page.goto("/");
+  await hydrated(page);
+  const voucher = page.locator('article.card[data-part="voucher"]');
+
+  const refreshUntil = async (status: string) => {
+    await expect(async () => {
+      await page.locator("#refresh").click();
+      await expect(voucher).toHaveAttribute("data-status", status, { timeout: 500 });
+    }).toPass({ timeout: 15_000 });
+  };
+
+  await refreshUntil("up");
+  expect((await request.post(`${sim}/sim/parts/voucher/down`)).ok()).toBeTruthy();
+  await refreshUntil("down");
+  await expect(voucher.locator(".pill")).toHaveText(/down/i);
+  await expect(voucher).toContainText("HTTP 503");
+  await expect(page.locator('article.card[data-part="points"]')).toHaveAttribute("data-status", "up");
+  await page.screenshot({ path: "test-results/artifacts/overview-voucher-down.png", fullPage: true });
+
+  expect((await request.post(`${sim}/sim/parts/voucher/up`)).ok()).toBeTruthy();
+  await refreshUntil("up");
 });

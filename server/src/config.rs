@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the mediator and its console (the default when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Test whether an event matches an EventBridge event pattern; prints
     /// `true` or `false`. An invalid pattern exits with status 2.
     TestEventPattern(TestEventPatternArgs),
@@ -64,6 +64,20 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Address of the simulated SaaS, started when no --saas-url is given
+    /// [default: 127.0.0.1:3100]
+    #[arg(long, env = "MEDIATOR_SIM_LISTEN", value_name = "ADDR")]
+    pub sim_listen: Option<SocketAddr>,
+
+    /// Base URL of the real SaaS (`{url}/saas/{part}/status`,
+    /// `{url}/saas/{part}/submit`); when set, no simulator is started
+    #[arg(long, env = "MEDIATOR_SAAS_URL", value_name = "URL")]
+    pub saas_url: Option<String>,
+
+    /// Seconds between two health checks of each part [default: 15]
+    #[arg(long, env = "MEDIATOR_POLL_INTERVAL", value_name = "SECS")]
+    pub poll_interval: Option<f64>,
+
     /// Directory holding the built site (`pkg/` with the wasm bundle, and
     /// the public assets). `cargo leptos build` writes it to target/site
     /// [default: target/site]
@@ -89,7 +103,7 @@ pub struct ServeArgs {
     pub log_format: Option<LogFormat>,
 
     /// TOML configuration file; its keys are the long option names with `_`
-    /// for `-` (listen, events_listen, data_dir, site_root, parts, request_timeout,
+    /// for `-` (listen, events_listen, sim_listen, saas_url, poll_interval, data_dir, site_root, parts, request_timeout,
     /// log_format). Flags and environment variables override it.
     #[arg(long, env = "MEDIATOR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -113,6 +127,9 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub events_listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    pub sim_listen: Option<SocketAddr>,
+    pub saas_url: Option<String>,
+    pub poll_interval: Option<f64>,
     pub site_root: Option<PathBuf>,
     pub parts: Option<Vec<String>>,
     pub request_timeout: Option<u64>,
@@ -132,6 +149,12 @@ pub struct Settings {
     pub site_root: PathBuf,
     /// The SaaS parts, in display order.
     pub parts: Vec<PartName>,
+    /// Address of the simulated SaaS (used when `saas_url` is `None`).
+    pub sim_listen: SocketAddr,
+    /// Base URL of the real SaaS, if configured.
+    pub saas_url: Option<String>,
+    /// Time between two health checks of each part.
+    pub poll_interval: Duration,
     /// Per-request time limit.
     pub request_timeout: Duration,
     /// Log format.
@@ -150,6 +173,11 @@ impl Settings {
             Some(names) => parse_parts(&names)?,
             None => PartName::defaults(),
         };
+        let poll_secs = args.poll_interval.or(file.poll_interval).unwrap_or(15.0);
+        if !(poll_secs.is_finite() && (0.05..=86_400.0).contains(&poll_secs)) {
+            anyhow::bail!("poll_interval: must be between 0.05 and 86400 seconds, got {poll_secs}");
+        }
+        let poll_interval = Duration::from_secs_f64(poll_secs);
         let request_timeout = args.request_timeout.or(file.request_timeout).unwrap_or(30);
         if request_timeout == 0 {
             anyhow::bail!("request_timeout: must be at least 1 second");
@@ -172,6 +200,17 @@ impl Settings {
                 .or(file.site_root)
                 .unwrap_or_else(|| PathBuf::from("target/site")),
             parts,
+            sim_listen: args
+                .sim_listen
+                .or(file.sim_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3100))),
+            saas_url: match args.saas_url.or(file.saas_url) {
+                Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                    anyhow::bail!("saas_url: must start with http:// or https://, got {u:?}")
+                }
+                other => other.map(|u| u.trim_end_matches('/').to_owned()),
+            },
+            poll_interval,
             request_timeout: Duration::from_secs(request_timeout),
             log_format: args
                 .log_format

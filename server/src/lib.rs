@@ -11,13 +11,16 @@ pub mod config;
 pub mod events_api;
 pub mod http;
 pub mod maintenance;
+pub mod saas;
 pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use mediator_core::StatusBoard;
+use std::sync::Arc;
+
+use mediator_core::{Monitor, PartSettings, StatusBoard};
 use store::Database;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +38,8 @@ pub struct Application {
     db: Database,
     local_addr: SocketAddr,
     events: EventsListener,
+    sim: Option<saas::SimListener>,
+    monitor: Arc<Monitor>,
 }
 
 /// The embedded EventBridge and its wire-API listener.
@@ -49,7 +54,19 @@ impl Application {
     /// and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = Database::open(&settings.data_dir)?;
-        let status = StatusBoard::new(db.clone(), settings.parts.clone());
+        let parts: Vec<PartSettings> = settings
+            .parts
+            .iter()
+            .map(|name| {
+                let mut p = PartSettings::new(name.clone());
+                p.poll_interval = settings.poll_interval;
+                p.check_timeout = p
+                    .check_timeout
+                    .min(settings.poll_interval.max(Duration::from_millis(50)));
+                p
+            })
+            .collect();
+        let status = StatusBoard::new(db.clone(), parts.clone());
         status
             .seed(chrono::Utc::now())
             .await
@@ -59,7 +76,18 @@ impl Application {
             .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
         let router = http::router(&settings, local_addr, db.clone(), status);
-        let bus = bus::Bus::open(db.clone(), bus::BusConfig::default())
+        let (sim, saas_base) = match &settings.saas_url {
+            Some(url) => (None, url.clone()),
+            None => {
+                let names: Vec<String> = settings.parts.iter().map(|p| p.to_string()).collect();
+                let sim = saas::SimListener::bind(settings.sim_listen, &names).await?;
+                let base = format!("http://{}", sim.addr);
+                (Some(sim), base)
+            }
+        };
+        let probe = saas::HttpProbe::new(saas_base, Duration::from_secs(30))?;
+        let monitor = Arc::new(Monitor::new(db.clone(), Arc::new(probe), parts));
+        let bus = bus::Bus::open(db.clone(), bus::BusConfig::default().with_env())
             .await
             .context("opening the embedded event bus")?;
         let events_listener = TcpListener::bind(settings.events_listen)
@@ -76,6 +104,8 @@ impl Application {
             db,
             local_addr,
             events,
+            sim,
+            monitor,
         })
     }
 
@@ -89,6 +119,11 @@ impl Application {
         self.events.addr
     }
 
+    /// The simulated SaaS's address, when it runs (no `saas_url` configured).
+    pub fn sim_addr(&self) -> Option<SocketAddr> {
+        self.sim.as_ref().map(|s| s.addr)
+    }
+
     /// The embedded event bus.
     pub fn bus(&self) -> &bus::Bus {
         &self.events.bus
@@ -99,6 +134,19 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let tracker = TaskTracker::new();
         tracker.spawn(maintenance::run(self.db.clone(), shutdown.clone()));
+        if let Some(sim) = self.sim {
+            tracing::info!("simulated SaaS listening on http://{}", sim.addr);
+            let sim_shutdown = shutdown.clone();
+            tracker.spawn(async move {
+                let served = axum::serve(sim.listener, saas_sim::router(sim.sim))
+                    .with_graceful_shutdown(sim_shutdown.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!("simulated SaaS server: {e}");
+                }
+            });
+        }
+        self.monitor.clone().spawn(&tracker, shutdown.clone());
         let EventsListener {
             bus,
             listener,

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::{
-    ApiDestinationHttpMethod, ConnectionApiKeyAuthRequestParameters, ConnectionAuthorizationType,
-    CreateConnectionAuthRequestParameters, PutEventsRequestEntry, ReplayDestination, ReplayState, RuleState, Target,
+    ApiDestinationHttpMethod, ConnectionAuthorizationType,
+    CreateConnectionApiKeyAuthRequestParameters, CreateConnectionAuthRequestParameters,
+    PutEventsRequestEntry, ReplayDestination, ReplayState, RuleState, Target,
 };
 use aws_sdk_eventbridge::Client;
 use server::{Application, Settings};
@@ -27,6 +28,7 @@ async fn spawn_app() -> TestApp {
     let settings = Settings::resolve(server::config::ServeArgs {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         events_listen: Some("127.0.0.1:0".parse().unwrap()),
+        sim_listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(data.path().join("data")),
         site_root: Some(data.path().join("site")),
         ..Default::default()
@@ -37,7 +39,13 @@ async fn spawn_app() -> TestApp {
     let bus = app.bus().clone();
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    TestApp { client: sdk_client(&endpoint).await, bus, shutdown, handle, _data: data }
+    TestApp {
+        client: sdk_client(&endpoint).await,
+        bus,
+        shutdown,
+        handle,
+        _data: data,
+    }
 }
 
 /// A client as any application builds one: region, static credentials, endpoint.
@@ -45,7 +53,9 @@ pub async fn sdk_client(endpoint: &str) -> Client {
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new("test", "test", None, None, "static"))
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
         .endpoint_url(endpoint)
         .load()
         .await;
@@ -60,11 +70,16 @@ async fn drain(bus: &bus::Bus, queue: &str, patience: Duration) -> Vec<serde_jso
     let deadline = tokio::time::Instant::now() + patience;
     let mut out = Vec::new();
     while tokio::time::Instant::now() < deadline {
-        let m = bus.receive_messages(queue, 100, Duration::from_millis(300)).await.unwrap();
+        let m = bus
+            .receive_messages(queue, 100, Duration::from_millis(300))
+            .await
+            .unwrap();
         for x in &m {
             out.push(serde_json::from_str(&x.body).unwrap());
         }
-        bus.delete_messages(queue, m.into_iter().map(|x| x.receipt_handle).collect()).await.unwrap();
+        bus.delete_messages(queue, m.into_iter().map(|x| x.receipt_handle).collect())
+            .await
+            .unwrap();
     }
     out
 }
@@ -82,17 +97,56 @@ async fn sdk_control_plane_and_errors() {
         .await
         .unwrap();
     assert!(r.result());
-    let err = c.test_event_pattern().event_pattern(r#"{"source": []}"#).event("{}").send().await.unwrap_err();
-    assert_eq!(err.as_service_error().unwrap().meta().code(), Some("ValidationException"));
+    let err = c
+        .test_event_pattern()
+        .event_pattern(r#"{"source": []}"#)
+        .event("{}")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_service_error().unwrap().meta().code(),
+        Some("ValidationException")
+    );
 
-    let arn = c.create_event_bus().name("loyalty-bus").send().await.unwrap().event_bus_arn.unwrap();
-    assert_eq!(arn, "arn:aws:events:us-east-1:000000000000:event-bus/loyalty-bus");
-    let err = c.create_event_bus().name("loyalty-bus").send().await.unwrap_err();
-    assert!(err.into_service_error().is_resource_already_exists_exception());
-    let d = c.describe_event_bus().name("loyalty-bus").send().await.unwrap();
+    let arn = c
+        .create_event_bus()
+        .name("loyalty-bus")
+        .send()
+        .await
+        .unwrap()
+        .event_bus_arn
+        .unwrap();
+    assert_eq!(
+        arn,
+        "arn:aws:events:us-east-1:000000000000:event-bus/loyalty-bus"
+    );
+    let err = c
+        .create_event_bus()
+        .name("loyalty-bus")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err
+        .into_service_error()
+        .is_resource_already_exists_exception());
+    let d = c
+        .describe_event_bus()
+        .name("loyalty-bus")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(d.arn(), Some(arn.as_str()));
     assert!(d.creation_time().is_some());
-    let names: Vec<_> = c.list_event_buses().send().await.unwrap().event_buses().iter().map(|b| b.name().unwrap().to_string()).collect();
+    let names: Vec<_> = c
+        .list_event_buses()
+        .send()
+        .await
+        .unwrap()
+        .event_buses()
+        .iter()
+        .map(|b| b.name().unwrap().to_string())
+        .collect();
     assert_eq!(names, ["default", "loyalty-bus"]);
 
     let rule_arn = c
@@ -105,41 +159,133 @@ async fn sdk_control_plane_and_errors() {
         .unwrap()
         .rule_arn
         .unwrap();
-    assert_eq!(rule_arn, "arn:aws:events:us-east-1:000000000000:rule/loyalty-bus/retry");
-    let err = c.put_rule().name("bad").event_pattern(r#"{"a": []}"#).send().await.unwrap_err();
+    assert_eq!(
+        rule_arn,
+        "arn:aws:events:us-east-1:000000000000:rule/loyalty-bus/retry"
+    );
+    let err = c
+        .put_rule()
+        .name("bad")
+        .event_pattern(r#"{"a": []}"#)
+        .send()
+        .await
+        .unwrap_err();
     let se = err.into_service_error();
     assert!(se.is_invalid_event_pattern_exception(), "{se:?}");
-    assert_eq!(se.meta().message(), Some("Event pattern is not valid. Reason: Empty arrays are not allowed"));
+    assert_eq!(
+        se.meta().message(),
+        Some("Event pattern is not valid. Reason: Empty arrays are not allowed")
+    );
     let err = c.describe_rule().name("nope").send().await.unwrap_err();
     assert!(err.into_service_error().is_resource_not_found_exception());
-    c.disable_rule().name("retry").event_bus_name("loyalty-bus").send().await.unwrap();
-    let d = c.describe_rule().name("retry").event_bus_name("loyalty-bus").send().await.unwrap();
+    c.disable_rule()
+        .name("retry")
+        .event_bus_name("loyalty-bus")
+        .send()
+        .await
+        .unwrap();
+    let d = c
+        .describe_rule()
+        .name("retry")
+        .event_bus_name("loyalty-bus")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(d.state(), Some(&RuleState::Disabled));
-    c.enable_rule().name("retry").event_bus_name("loyalty-bus").send().await.unwrap();
-    let rules = c.list_rules().event_bus_name("loyalty-bus").name_prefix("re").send().await.unwrap();
+    c.enable_rule()
+        .name("retry")
+        .event_bus_name("loyalty-bus")
+        .send()
+        .await
+        .unwrap();
+    let rules = c
+        .list_rules()
+        .event_bus_name("loyalty-bus")
+        .name_prefix("re")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(rules.rules().len(), 1);
 
-    let t = Target::builder().id("q").arn("arn:aws:sqs:us-east-1:000000000000:retry-q").build().unwrap();
-    let put = c.put_targets().rule("retry").event_bus_name("loyalty-bus").targets(t).send().await.unwrap();
+    let t = Target::builder()
+        .id("q")
+        .arn("arn:aws:sqs:us-east-1:000000000000:retry-q")
+        .build()
+        .unwrap();
+    let put = c
+        .put_targets()
+        .rule("retry")
+        .event_bus_name("loyalty-bus")
+        .targets(t)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(put.failed_entry_count(), 0);
-    let listed = c.list_targets_by_rule().rule("retry").event_bus_name("loyalty-bus").send().await.unwrap();
-    assert_eq!(listed.targets()[0].arn(), "arn:aws:sqs:us-east-1:000000000000:retry-q");
-    let err = c.delete_rule().name("retry").event_bus_name("loyalty-bus").send().await.unwrap_err();
-    assert_eq!(err.as_service_error().unwrap().meta().code(), Some("ValidationException"));
+    let listed = c
+        .list_targets_by_rule()
+        .rule("retry")
+        .event_bus_name("loyalty-bus")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.targets()[0].arn(),
+        "arn:aws:sqs:us-east-1:000000000000:retry-q"
+    );
+    let err = c
+        .delete_rule()
+        .name("retry")
+        .event_bus_name("loyalty-bus")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_service_error().unwrap().meta().code(),
+        Some("ValidationException")
+    );
 
     // PutEvents: per-entry errors and FailedEntryCount.
-    let good = PutEventsRequestEntry::builder().source("m").detail_type("t").detail(r#"{"status": "retry"}"#).event_bus_name("loyalty-bus").build();
-    let bad = PutEventsRequestEntry::builder().source("m").detail_type("t").detail("not json").build();
-    let res = c.put_events().entries(good).entries(bad).send().await.unwrap();
+    let good = PutEventsRequestEntry::builder()
+        .source("m")
+        .detail_type("t")
+        .detail(r#"{"status": "retry"}"#)
+        .event_bus_name("loyalty-bus")
+        .build();
+    let bad = PutEventsRequestEntry::builder()
+        .source("m")
+        .detail_type("t")
+        .detail("not json")
+        .build();
+    let res = c
+        .put_events()
+        .entries(good)
+        .entries(bad)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.failed_entry_count(), 1);
     assert!(res.entries()[0].event_id().is_some());
     assert_eq!(res.entries()[1].error_code(), Some("MalformedDetail"));
     let got = drain(&app.bus, "retry-q", Duration::from_secs(1)).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["detail"]["status"], "retry");
-    let too_many = (0..11).map(|_| PutEventsRequestEntry::builder().source("m").detail_type("t").detail("{}").build());
-    let err = c.put_events().set_entries(Some(too_many.collect())).send().await.unwrap_err();
-    assert_eq!(err.as_service_error().unwrap().meta().code(), Some("ValidationException"));
+    let too_many = (0..11).map(|_| {
+        PutEventsRequestEntry::builder()
+            .source("m")
+            .detail_type("t")
+            .detail("{}")
+            .build()
+    });
+    let err = c
+        .put_events()
+        .set_entries(Some(too_many.collect()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_service_error().unwrap().meta().code(),
+        Some("ValidationException")
+    );
 
     // Connections and API destinations.
     let conn = c
@@ -148,7 +294,13 @@ async fn sdk_control_plane_and_errors() {
         .authorization_type(ConnectionAuthorizationType::ApiKey)
         .auth_parameters(
             CreateConnectionAuthRequestParameters::builder()
-                .api_key_auth_parameters(ConnectionApiKeyAuthRequestParameters::builder().api_key_name("x-api-key").api_key_value("s3cret").build().unwrap())
+                .api_key_auth_parameters(
+                    CreateConnectionApiKeyAuthRequestParameters::builder()
+                        .api_key_name("x-api-key")
+                        .api_key_value("s3cret")
+                        .build()
+                        .unwrap(),
+                )
                 .build(),
         )
         .send()
@@ -157,8 +309,23 @@ async fn sdk_control_plane_and_errors() {
     let conn_arn = conn.connection_arn().unwrap().to_string();
     assert!(conn_arn.starts_with("arn:aws:events:us-east-1:000000000000:connection/saas/"));
     let dc = c.describe_connection().name("saas").send().await.unwrap();
-    assert_eq!(dc.auth_parameters().unwrap().api_key_auth_parameters().unwrap().api_key_name(), Some("x-api-key"));
-    assert_eq!(c.list_connections().send().await.unwrap().connections().len(), 1);
+    assert_eq!(
+        dc.auth_parameters()
+            .unwrap()
+            .api_key_auth_parameters()
+            .unwrap()
+            .api_key_name(),
+        Some("x-api-key")
+    );
+    assert_eq!(
+        c.list_connections()
+            .send()
+            .await
+            .unwrap()
+            .connections()
+            .len(),
+        1
+    );
     let dest = c
         .create_api_destination()
         .name("saas-submit")
@@ -169,13 +336,38 @@ async fn sdk_control_plane_and_errors() {
         .send()
         .await
         .unwrap();
-    assert!(dest.api_destination_arn().unwrap().contains(":api-destination/saas-submit/"));
-    let dd = c.describe_api_destination().name("saas-submit").send().await.unwrap();
+    assert!(dest
+        .api_destination_arn()
+        .unwrap()
+        .contains(":api-destination/saas-submit/"));
+    let dd = c
+        .describe_api_destination()
+        .name("saas-submit")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dd.invocation_rate_limit_per_second(), Some(10));
-    assert_eq!(c.list_api_destinations().send().await.unwrap().api_destinations().len(), 1);
-    c.delete_api_destination().name("saas-submit").send().await.unwrap();
+    assert_eq!(
+        c.list_api_destinations()
+            .send()
+            .await
+            .unwrap()
+            .api_destinations()
+            .len(),
+        1
+    );
+    c.delete_api_destination()
+        .name("saas-submit")
+        .send()
+        .await
+        .unwrap();
     c.delete_connection().name("saas").send().await.unwrap();
-    let err = c.describe_connection().name("saas").send().await.unwrap_err();
+    let err = c
+        .describe_connection()
+        .name("saas")
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.into_service_error().is_resource_not_found_exception());
 
     app.shutdown.cancel();
@@ -186,7 +378,14 @@ async fn sdk_control_plane_and_errors() {
 async fn sdk_archive_replay_cycle() {
     let app = spawn_app().await;
     let c = &app.client;
-    let bus_arn = c.create_event_bus().name("loyalty-bus").send().await.unwrap().event_bus_arn.unwrap();
+    let bus_arn = c
+        .create_event_bus()
+        .name("loyalty-bus")
+        .send()
+        .await
+        .unwrap()
+        .event_bus_arn
+        .unwrap();
     let archive = c
         .create_archive()
         .archive_name("LoyaltyVoucherArchive")
@@ -198,28 +397,87 @@ async fn sdk_archive_replay_cycle() {
         .await
         .unwrap();
     let archive_arn = archive.archive_arn().unwrap().to_string();
-    assert_eq!(archive_arn, "arn:aws:events:us-east-1:000000000000:archive/LoyaltyVoucherArchive");
+    assert_eq!(
+        archive_arn,
+        "arn:aws:events:us-east-1:000000000000:archive/LoyaltyVoucherArchive"
+    );
 
     let mut rule_arns = Vec::new();
     for (name, pattern, enabled, queue) in [
-        ("resubmit", r#"{"detail": {"metadata": {"type": ["voucher"]}}, "replay-name": [{"prefix": "LoyaltyVoucherReplay"}]}"#, true, "resubmit-q"),
-        ("audit", r#"{"replay-name": [{"exists": true}]}"#, true, "audit-q"),
-        ("paused", r#"{"detail": {"metadata": {"type": ["voucher"]}}}"#, false, "paused-q"),
+        (
+            "resubmit",
+            r#"{"detail": {"metadata": {"type": ["voucher"]}}, "replay-name": [{"prefix": "LoyaltyVoucherReplay"}]}"#,
+            true,
+            "resubmit-q",
+        ),
+        (
+            "audit",
+            r#"{"replay-name": [{"exists": true}]}"#,
+            true,
+            "audit-q",
+        ),
+        (
+            "paused",
+            r#"{"detail": {"metadata": {"type": ["voucher"]}}}"#,
+            false,
+            "paused-q",
+        ),
     ] {
-        let state = if enabled { RuleState::Enabled } else { RuleState::Disabled };
-        let arn = c.put_rule().name(name).event_bus_name("loyalty-bus").event_pattern(pattern).state(state).send().await.unwrap().rule_arn.unwrap();
-        let t = Target::builder().id("q").arn(format!("arn:aws:sqs:us-east-1:000000000000:{queue}")).build().unwrap();
-        c.put_targets().rule(name).event_bus_name("loyalty-bus").targets(t).send().await.unwrap();
+        let state = if enabled {
+            RuleState::Enabled
+        } else {
+            RuleState::Disabled
+        };
+        let arn = c
+            .put_rule()
+            .name(name)
+            .event_bus_name("loyalty-bus")
+            .event_pattern(pattern)
+            .state(state)
+            .send()
+            .await
+            .unwrap()
+            .rule_arn
+            .unwrap();
+        let t = Target::builder()
+            .id("q")
+            .arn(format!("arn:aws:sqs:us-east-1:000000000000:{queue}"))
+            .build()
+            .unwrap();
+        c.put_targets()
+            .rule(name)
+            .event_bus_name("loyalty-bus")
+            .targets(t)
+            .send()
+            .await
+            .unwrap();
         rule_arns.push(arn);
     }
-    let names: Vec<_> = c.list_rules().event_bus_name("loyalty-bus").send().await.unwrap().rules().iter().map(|r| r.name().unwrap().to_string()).collect();
-    assert!(names.contains(&"Events-Archive-LoyaltyVoucherArchive".to_string()), "{names:?}");
+    let names: Vec<_> = c
+        .list_rules()
+        .event_bus_name("loyalty-bus")
+        .send()
+        .await
+        .unwrap()
+        .rules()
+        .iter()
+        .map(|r| r.name().unwrap().to_string())
+        .collect();
+    assert!(
+        names.contains(&"Events-Archive-LoyaltyVoucherArchive".to_string()),
+        "{names:?}"
+    );
 
     // Outage window: minutes [0, 10) of an hour ago; events at -3, 1, 4, 9, 12 minutes.
-    let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let base = (now_ms / 60_000 - 60) * 60_000;
     for (i, min) in [-3i64, 1, 4, 9, 12].into_iter().enumerate() {
-        let detail = format!(r#"{{"metadata": {{"type": "voucher", "status": "retry"}}, "data": {{"n": {i}}}}}"#);
+        let detail = format!(
+            r#"{{"metadata": {{"type": "voucher", "status": "retry"}}, "data": {{"n": {i}}}}}"#
+        );
         let e = PutEventsRequestEntry::builder()
             .time(secs(base + min * 60_000 + 1_000))
             .source("service-loyalty-vendor-mediator")
@@ -227,17 +485,48 @@ async fn sdk_archive_replay_cycle() {
             .detail(detail)
             .event_bus_name("loyalty-bus")
             .build();
-        assert_eq!(c.put_events().entries(e).send().await.unwrap().failed_entry_count(), 0);
+        assert_eq!(
+            c.put_events()
+                .entries(e)
+                .send()
+                .await
+                .unwrap()
+                .failed_entry_count(),
+            0
+        );
     }
-    let a = c.describe_archive().archive_name("LoyaltyVoucherArchive").send().await.unwrap();
-    assert_eq!(a.event_count(), 5, "acknowledged events are archived at once");
+    let a = c
+        .describe_archive()
+        .archive_name("LoyaltyVoucherArchive")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        a.event_count(),
+        5,
+        "acknowledged events are archived at once"
+    );
     assert!(a.size_bytes() > 0);
     assert_eq!(a.retention_days(), Some(10));
-    assert_eq!(c.list_archives().event_source_arn(&bus_arn).send().await.unwrap().archives().len(), 1);
+    assert_eq!(
+        c.list_archives()
+            .event_source_arn(&bus_arn)
+            .send()
+            .await
+            .unwrap()
+            .archives()
+            .len(),
+        1
+    );
 
     let start = secs(base);
     let end = secs(base + 10 * 60_000);
-    let dest = ReplayDestination::builder().arn(&bus_arn).filter_arns(&rule_arns[0]).filter_arns(&rule_arns[2]).build().unwrap();
+    let dest = ReplayDestination::builder()
+        .arn(&bus_arn)
+        .filter_arns(&rule_arns[0])
+        .filter_arns(&rule_arns[2])
+        .build()
+        .unwrap();
     let err = c
         .start_replay()
         .replay_name("LoyaltyVoucherReplay_bad")
@@ -248,7 +537,10 @@ async fn sdk_archive_replay_cycle() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(err.as_service_error().unwrap().meta().code(), Some("ValidationException"));
+    assert_eq!(
+        err.as_service_error().unwrap().meta().code(),
+        Some("ValidationException")
+    );
     let started = c
         .start_replay()
         .replay_name("LoyaltyVoucherReplay_20240101")
@@ -262,26 +554,62 @@ async fn sdk_archive_replay_cycle() {
     assert_eq!(started.state(), Some(&ReplayState::Starting));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let done = loop {
-        let r = c.describe_replay().replay_name("LoyaltyVoucherReplay_20240101").send().await.unwrap();
+        let r = c
+            .describe_replay()
+            .replay_name("LoyaltyVoucherReplay_20240101")
+            .send()
+            .await
+            .unwrap();
         if r.state() == Some(&ReplayState::Completed) {
             break r;
         }
         assert!(tokio::time::Instant::now() < deadline, "{r:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(done.event_last_replayed_time().unwrap().to_millis().unwrap(), base + 10 * 60_000);
+    assert_eq!(
+        done.event_last_replayed_time()
+            .unwrap()
+            .to_millis()
+            .unwrap(),
+        base + 10 * 60_000
+    );
     assert_eq!(done.destination().unwrap().filter_arns().len(), 2);
     let got = drain(&app.bus, "resubmit-q", Duration::from_secs(1)).await;
-    let mut ns: Vec<i64> = got.iter().map(|e| e["detail"]["data"]["n"].as_i64().unwrap()).collect();
+    let mut ns: Vec<i64> = got
+        .iter()
+        .map(|e| e["detail"]["data"]["n"].as_i64().unwrap())
+        .collect();
     ns.sort();
     assert_eq!(ns, [1, 2, 3], "in-window events only: {got:?}");
-    assert!(got.iter().all(|e| e["replay-name"] == "LoyaltyVoucherReplay_20240101"));
-    assert!(drain(&app.bus, "audit-q", Duration::from_millis(300)).await.is_empty(), "not in FilterArns");
-    assert!(drain(&app.bus, "paused-q", Duration::from_millis(300)).await.is_empty(), "disabled rule");
-    let a = c.describe_archive().archive_name("LoyaltyVoucherArchive").send().await.unwrap();
+    assert!(got
+        .iter()
+        .all(|e| e["replay-name"] == "LoyaltyVoucherReplay_20240101"));
+    assert!(
+        drain(&app.bus, "audit-q", Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "not in FilterArns"
+    );
+    assert!(
+        drain(&app.bus, "paused-q", Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "disabled rule"
+    );
+    let a = c
+        .describe_archive()
+        .archive_name("LoyaltyVoucherArchive")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(a.event_count(), 5, "a replay never re-archives itself");
 
-    let err = c.cancel_replay().replay_name("LoyaltyVoucherReplay_20240101").send().await.unwrap_err();
+    let err = c
+        .cancel_replay()
+        .replay_name("LoyaltyVoucherReplay_20240101")
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.into_service_error().is_illegal_status_exception());
 
     // Cancel: a replay cancelled right after it starts ends CANCELLED.
@@ -294,29 +622,77 @@ async fn sdk_archive_replay_cycle() {
         .send()
         .await
         .unwrap();
-    let cancelled = c.cancel_replay().replay_name("LoyaltyVoucherReplay_cancelled").send().await.unwrap();
+    let cancelled = c
+        .cancel_replay()
+        .replay_name("LoyaltyVoucherReplay_cancelled")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(cancelled.state(), Some(&ReplayState::Cancelling));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let r = c.describe_replay().replay_name("LoyaltyVoucherReplay_cancelled").send().await.unwrap();
+        let r = c
+            .describe_replay()
+            .replay_name("LoyaltyVoucherReplay_cancelled")
+            .send()
+            .await
+            .unwrap();
         if r.state() == Some(&ReplayState::Cancelled) {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{r:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let listed = c.list_replays().name_prefix("LoyaltyVoucherReplay").state(ReplayState::Cancelled).send().await.unwrap();
+    let listed = c
+        .list_replays()
+        .name_prefix("LoyaltyVoucherReplay")
+        .state(ReplayState::Cancelled)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.replays().len(), 1);
-    let listed = c.list_replays().event_source_arn(&archive_arn).send().await.unwrap();
+    let listed = c
+        .list_replays()
+        .event_source_arn(&archive_arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.replays().len(), 2);
 
     // UpdateArchive: a changed pattern takes effect.
-    c.update_archive().archive_name("LoyaltyVoucherArchive").event_pattern(r#"{"source": ["other"]}"#).send().await.unwrap();
-    let e = PutEventsRequestEntry::builder().source("other").detail_type("x").detail("{}").event_bus_name("loyalty-bus").build();
+    c.update_archive()
+        .archive_name("LoyaltyVoucherArchive")
+        .event_pattern(r#"{"source": ["other"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let e = PutEventsRequestEntry::builder()
+        .source("other")
+        .detail_type("x")
+        .detail("{}")
+        .event_bus_name("loyalty-bus")
+        .build();
     c.put_events().entries(e).send().await.unwrap();
-    assert_eq!(c.describe_archive().archive_name("LoyaltyVoucherArchive").send().await.unwrap().event_count(), 6);
-    c.delete_archive().archive_name("LoyaltyVoucherArchive").send().await.unwrap();
-    let err = c.describe_archive().archive_name("LoyaltyVoucherArchive").send().await.unwrap_err();
+    assert_eq!(
+        c.describe_archive()
+            .archive_name("LoyaltyVoucherArchive")
+            .send()
+            .await
+            .unwrap()
+            .event_count(),
+        6
+    );
+    c.delete_archive()
+        .archive_name("LoyaltyVoucherArchive")
+        .send()
+        .await
+        .unwrap();
+    let err = c
+        .describe_archive()
+        .archive_name("LoyaltyVoucherArchive")
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.into_service_error().is_resource_not_found_exception());
 
     app.shutdown.cancel();

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 struct TestApp {
     addr: SocketAddr,
+    sim_addr: SocketAddr,
     client: reqwest::Client,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -54,6 +55,8 @@ async fn spawn_app_with(parts: Option<Vec<String>>) -> TestApp {
     let settings = Settings::resolve(server::config::ServeArgs {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         events_listen: Some("127.0.0.1:0".parse().unwrap()),
+        sim_listen: Some("127.0.0.1:0".parse().unwrap()),
+        poll_interval: Some(0.1),
         data_dir: Some(data_dir.clone()),
         site_root: Some(site),
         parts,
@@ -62,11 +65,16 @@ async fn spawn_app_with(parts: Option<Vec<String>>) -> TestApp {
     .unwrap();
     let app = Application::build(settings).await.expect("build");
     let addr = app.local_addr();
+    let sim_addr = app.sim_addr().expect("the simulator runs by default");
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         addr,
-        client: reqwest::Client::new(),
+        sim_addr,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
         shutdown,
         handle,
         _data: data,
@@ -105,8 +113,8 @@ async fn overview_is_server_rendered_with_every_part() {
         );
     }
     assert!(
-        html.contains("unknown"),
-        "unchecked parts are shown as unknown"
+        html.matches("data-status=\"").count() >= 3,
+        "every card carries its status"
     );
     assert!(html.contains("LoyaltyVoucherArchive"));
     for link in ["/timeline", "/replays", "/archives", "/vouchers"] {
@@ -178,7 +186,8 @@ async fn configured_parts_are_listed_in_order() {
         .map(|p| p["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, ["points", "gift-card"]);
-    assert_eq!(body["parts"][1]["status"], "unknown");
+    let status = body["parts"][1]["status"].as_str().unwrap();
+    assert!(["unknown", "up"].contains(&status), "{status}");
     assert_eq!(body["parts"][1]["archive"], "LoyaltyGiftCardArchive");
     app.stop().await;
 }
@@ -211,4 +220,73 @@ async fn unwritable_data_dir_fails_clearly() {
     let err = Application::build(settings).await.err().expect("must fail");
     let msg = format!("{err:#}");
     assert!(msg.contains("not-a-dir/data"), "{msg}");
+}
+
+async fn part_status(app: &TestApp, part: &str) -> serde_json::Value {
+    let body: serde_json::Value = app.get("/api/v1/parts").await.json().await.unwrap();
+    body["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == part)
+        .cloned()
+        .unwrap()
+}
+
+async fn wait_for_status(app: &TestApp, part: &str, want: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = part_status(app, part).await;
+        if p["status"] == want {
+            return p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{part} never became {want}: {p}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn monitor_follows_the_simulated_saas() {
+    let app = spawn_app().await;
+    let sim = format!("http://{}", app.sim_addr);
+    for part in ["voucher", "member", "points"] {
+        wait_for_status(&app, part, "up").await;
+    }
+    app.client
+        .post(format!("{sim}/sim/parts/voucher/down"))
+        .send()
+        .await
+        .unwrap();
+    let down = wait_for_status(&app, "voucher", "down").await;
+    assert!(down["failures"].as_u64().unwrap() >= 3, "{down}");
+    assert_eq!(down["last_error"], "HTTP 503");
+    assert!(down["since"].is_string());
+    // The other parts are unaffected.
+    assert_eq!(part_status(&app, "points").await["status"], "up");
+
+    app.client
+        .post(format!("{sim}/sim/parts/voucher/up"))
+        .send()
+        .await
+        .unwrap();
+    let up = wait_for_status(&app, "voucher", "up").await;
+    assert_eq!(up["failures"], 0);
+    assert!(up["last_error"].is_null());
+
+    let changes: i64 = store::Database::open(&app.data_dir)
+        .unwrap()
+        .read(|c| {
+            c.query_row(
+                "SELECT count(*) FROM mon_status_changes WHERE part = 'voucher'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(changes, 3, "unknown→up, up→down, down→up");
+    app.stop().await;
 }

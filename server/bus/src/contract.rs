@@ -21,7 +21,10 @@ pub trait EventBus: Send + Sync {
     /// `PutEvents`.
     async fn put_events(&self, req: PutEventsRequest) -> BusResult<PutEventsResponse>;
     /// `CreateEventBus`.
-    async fn create_event_bus(&self, req: CreateEventBusRequest) -> BusResult<CreateEventBusResponse>;
+    async fn create_event_bus(
+        &self,
+        req: CreateEventBusRequest,
+    ) -> BusResult<CreateEventBusResponse>;
     /// `DescribeEventBus`.
     async fn describe_event_bus(&self, name: Option<&str>) -> BusResult<crate::types::EventBus>;
     /// `DeleteEventBus`.
@@ -55,7 +58,12 @@ pub trait EventBus: Send + Sync {
     /// Creates (or reuses) a queue usable as a target; returns its ARN.
     async fn create_test_queue(&self, name: &str) -> BusResult<String>;
     /// Receives and deletes up to `max` message bodies, waiting up to `wait`.
-    async fn drain_test_queue(&self, queue_arn: &str, max: usize, wait: Duration) -> BusResult<Vec<String>>;
+    async fn drain_test_queue(
+        &self,
+        queue_arn: &str,
+        max: usize,
+        wait: Duration,
+    ) -> BusResult<Vec<String>>;
 }
 
 #[async_trait]
@@ -69,7 +77,10 @@ impl EventBus for Bus {
     async fn put_events(&self, req: PutEventsRequest) -> BusResult<PutEventsResponse> {
         Bus::put_events(self, req).await
     }
-    async fn create_event_bus(&self, req: CreateEventBusRequest) -> BusResult<CreateEventBusResponse> {
+    async fn create_event_bus(
+        &self,
+        req: CreateEventBusRequest,
+    ) -> BusResult<CreateEventBusResponse> {
         Bus::create_event_bus(self, req).await
     }
     async fn describe_event_bus(&self, name: Option<&str>) -> BusResult<crate::types::EventBus> {
@@ -120,9 +131,18 @@ impl EventBus for Bus {
     async fn create_test_queue(&self, name: &str) -> BusResult<String> {
         self.create_queue(name, QueueConfig::default()).await
     }
-    async fn drain_test_queue(&self, queue_arn: &str, max: usize, wait: Duration) -> BusResult<Vec<String>> {
+    async fn drain_test_queue(
+        &self,
+        queue_arn: &str,
+        max: usize,
+        wait: Duration,
+    ) -> BusResult<Vec<String>> {
         let msgs = self.receive_messages(queue_arn, max, wait).await?;
-        self.delete_messages(queue_arn, msgs.iter().map(|m| m.receipt_handle.clone()).collect()).await?;
+        self.delete_messages(
+            queue_arn,
+            msgs.iter().map(|m| m.receipt_handle.clone()).collect(),
+        )
+        .await?;
         Ok(msgs.into_iter().map(|m| m.body).collect())
     }
 }
@@ -149,11 +169,20 @@ fn code<T: std::fmt::Debug>(r: BusResult<T>) -> &'static str {
 }
 
 /// Drains `queue` until `want` bodies arrived or `patience` ran out.
-async fn collect<B: EventBus + ?Sized>(b: &B, queue: &str, want: usize, patience: Duration) -> Vec<serde_json::Value> {
+async fn collect<B: EventBus + ?Sized>(
+    b: &B,
+    queue: &str,
+    want: usize,
+    patience: Duration,
+) -> Vec<serde_json::Value> {
     let deadline = tokio::time::Instant::now() + patience;
     let mut got = Vec::new();
     while got.len() < want && tokio::time::Instant::now() < deadline {
-        for body in b.drain_test_queue(queue, 10, Duration::from_millis(500)).await.expect("drain") {
+        for body in b
+            .drain_test_queue(queue, 10, Duration::from_millis(500))
+            .await
+            .expect("drain")
+        {
             got.push(serde_json::from_str(&body).expect("queue body is JSON"));
         }
     }
@@ -163,11 +192,40 @@ async fn collect<B: EventBus + ?Sized>(b: &B, queue: &str, want: usize, patience
 /// Buses, rules and their errors.
 pub async fn check_buses_and_rules<B: EventBus + ?Sized>(b: &B, prefix: &str) {
     let bus = format!("{prefix}-bus");
-    let arn = b.create_event_bus(CreateEventBusRequest { name: bus.clone(), ..Default::default() }).await.unwrap().event_bus_arn;
-    assert_eq!(arn, format!("arn:aws:events:{}:{}:event-bus/{bus}", b.region(), b.account()));
-    assert_eq!(code(b.create_event_bus(CreateEventBusRequest { name: bus.clone(), ..Default::default() }).await), "ResourceAlreadyExistsException");
+    let arn = b
+        .create_event_bus(CreateEventBusRequest {
+            name: bus.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .event_bus_arn;
+    assert_eq!(
+        arn,
+        format!(
+            "arn:aws:events:{}:{}:event-bus/{bus}",
+            b.region(),
+            b.account()
+        )
+    );
+    assert_eq!(
+        code(
+            b.create_event_bus(CreateEventBusRequest {
+                name: bus.clone(),
+                ..Default::default()
+            })
+            .await
+        ),
+        "ResourceAlreadyExistsException"
+    );
     assert_eq!(b.describe_event_bus(Some(&bus)).await.unwrap().arn, arn);
-    assert_eq!(code(b.describe_event_bus(Some(&format!("{prefix}-missing"))).await), "ResourceNotFoundException");
+    assert_eq!(
+        code(
+            b.describe_event_bus(Some(&format!("{prefix}-missing")))
+                .await
+        ),
+        "ResourceNotFoundException"
+    );
 
     let rule = format!("{prefix}-rule");
     let put = |pattern: &str, state: Option<&str>| PutRuleRequest {
@@ -177,38 +235,90 @@ pub async fn check_buses_and_rules<B: EventBus + ?Sized>(b: &B, prefix: &str) {
         event_bus_name: Some(bus.clone()),
         ..Default::default()
     };
-    let rule_arn = b.put_rule(put(r#"{"source": ["a"]}"#, None)).await.unwrap().rule_arn;
-    assert_eq!(rule_arn, format!("arn:aws:events:{}:{}:rule/{bus}/{rule}", b.region(), b.account()));
+    let rule_arn = b
+        .put_rule(put(r#"{"source": ["a"]}"#, None))
+        .await
+        .unwrap()
+        .rule_arn;
+    assert_eq!(
+        rule_arn,
+        format!(
+            "arn:aws:events:{}:{}:rule/{bus}/{rule}",
+            b.region(),
+            b.account()
+        )
+    );
     let r = b.describe_rule(&rule, Some(&bus)).await.unwrap();
-    assert_eq!((r.state.as_str(), r.event_bus_name.as_str()), ("ENABLED", bus.as_str()));
-    assert_eq!(code(b.put_rule(put(r#"{"source": []}"#, None)).await), "InvalidEventPatternException");
-    assert_eq!(code(b.describe_rule(&format!("{prefix}-nope"), Some(&bus)).await), "ResourceNotFoundException");
+    assert_eq!(
+        (r.state.as_str(), r.event_bus_name.as_str()),
+        ("ENABLED", bus.as_str())
+    );
+    assert_eq!(
+        code(b.put_rule(put(r#"{"source": []}"#, None)).await),
+        "InvalidEventPatternException"
+    );
+    assert_eq!(
+        code(b.describe_rule(&format!("{prefix}-nope"), Some(&bus)).await),
+        "ResourceNotFoundException"
+    );
     b.set_rule_state(&rule, Some(&bus), false).await.unwrap();
-    assert_eq!(b.describe_rule(&rule, Some(&bus)).await.unwrap().state, "DISABLED");
+    assert_eq!(
+        b.describe_rule(&rule, Some(&bus)).await.unwrap().state,
+        "DISABLED"
+    );
     b.set_rule_state(&rule, Some(&bus), true).await.unwrap();
 
-    let q = b.create_test_queue(&format!("{prefix}-rules-q")).await.unwrap();
+    let q = b
+        .create_test_queue(&format!("{prefix}-rules-q"))
+        .await
+        .unwrap();
     let t = PutTargetsRequest {
         rule: rule.clone(),
         event_bus_name: Some(bus.clone()),
-        targets: vec![Target { id: "q".into(), arn: q, ..Default::default() }],
+        targets: vec![Target {
+            id: "q".into(),
+            arn: q,
+            ..Default::default()
+        }],
     };
     assert_eq!(b.put_targets(t).await.unwrap().failed_entry_count, 0);
-    assert_eq!(code(b.delete_rule(&rule, Some(&bus), false).await), "ValidationException");
-    b.remove_targets(RemoveTargetsRequest { rule: rule.clone(), event_bus_name: Some(bus.clone()), ids: vec!["q".into()], force: None })
-        .await
-        .unwrap();
+    assert_eq!(
+        code(b.delete_rule(&rule, Some(&bus), false).await),
+        "ValidationException"
+    );
+    b.remove_targets(RemoveTargetsRequest {
+        rule: rule.clone(),
+        event_bus_name: Some(bus.clone()),
+        ids: vec!["q".into()],
+        force: None,
+    })
+    .await
+    .unwrap();
     b.delete_rule(&rule, Some(&bus), false).await.unwrap();
-    assert_eq!(code(b.describe_rule(&rule, Some(&bus)).await), "ResourceNotFoundException");
+    assert_eq!(
+        code(b.describe_rule(&rule, Some(&bus)).await),
+        "ResourceNotFoundException"
+    );
     b.delete_event_bus(&bus).await.unwrap();
-    assert_eq!(code(b.delete_event_bus("default").await), "ValidationException");
+    assert_eq!(
+        code(b.delete_event_bus("default").await),
+        "ValidationException"
+    );
 }
 
 /// PutEvents entry validation, envelope, routing to a queue, disabled rules.
 pub async fn check_put_events_and_routing<B: EventBus + ?Sized>(b: &B, prefix: &str) {
     let bus = format!("{prefix}-route-bus");
-    b.create_event_bus(CreateEventBusRequest { name: bus.clone(), ..Default::default() }).await.unwrap();
-    let too_many = PutEventsRequest { entries: (0..11).map(|_| entry(&bus, "s", "{}", None)).collect(), ..Default::default() };
+    b.create_event_bus(CreateEventBusRequest {
+        name: bus.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let too_many = PutEventsRequest {
+        entries: (0..11).map(|_| entry(&bus, "s", "{}", None)).collect(),
+        ..Default::default()
+    };
     assert_eq!(code(b.put_events(too_many).await), "ValidationException");
 
     let res = b
@@ -216,7 +326,10 @@ pub async fn check_put_events_and_routing<B: EventBus + ?Sized>(b: &B, prefix: &
             entries: vec![
                 entry(&bus, "s", r#"{"ok": true}"#, None),
                 entry(&bus, "s", "[1]", None),
-                PutEventsRequestEntry { source: None, ..entry(&bus, "s", "{}", None) },
+                PutEventsRequestEntry {
+                    source: None,
+                    ..entry(&bus, "s", "{}", None)
+                },
             ],
             ..Default::default()
         })
@@ -224,15 +337,26 @@ pub async fn check_put_events_and_routing<B: EventBus + ?Sized>(b: &B, prefix: &
         .unwrap();
     assert_eq!(res.failed_entry_count, 2);
     assert!(res.entries[0].event_id.is_some());
-    assert_eq!(res.entries[1].error_code.as_deref(), Some("MalformedDetail"));
-    assert_eq!(res.entries[2].error_code.as_deref(), Some("InvalidArgument"));
+    assert_eq!(
+        res.entries[1].error_code.as_deref(),
+        Some("MalformedDetail")
+    );
+    assert_eq!(
+        res.entries[2].error_code.as_deref(),
+        Some("InvalidArgument")
+    );
 
-    let q = b.create_test_queue(&format!("{prefix}-route-q")).await.unwrap();
+    let q = b
+        .create_test_queue(&format!("{prefix}-route-q"))
+        .await
+        .unwrap();
     for (name, state) in [("on", "ENABLED"), ("off", "DISABLED")] {
         let rule = format!("{prefix}-{name}");
         b.put_rule(PutRuleRequest {
             name: rule.clone(),
-            event_pattern: Some(format!(r#"{{"source": ["{prefix}.src"], "detail": {{"rule": ["{name}"]}}}}"#)),
+            event_pattern: Some(format!(
+                r#"{{"source": ["{prefix}.src"], "detail": {{"rule": ["{name}"]}}}}"#
+            )),
             state: Some(state.into()),
             event_bus_name: Some(bus.clone()),
             ..Default::default()
@@ -242,7 +366,11 @@ pub async fn check_put_events_and_routing<B: EventBus + ?Sized>(b: &B, prefix: &
         b.put_targets(PutTargetsRequest {
             rule,
             event_bus_name: Some(bus.clone()),
-            targets: vec![Target { id: "q".into(), arn: q.clone(), ..Default::default() }],
+            targets: vec![Target {
+                id: "q".into(),
+                arn: q.clone(),
+                ..Default::default()
+            }],
         })
         .await
         .unwrap();
@@ -251,7 +379,12 @@ pub async fn check_put_events_and_routing<B: EventBus + ?Sized>(b: &B, prefix: &
     let res = b
         .put_events(PutEventsRequest {
             entries: vec![
-                entry(&bus, &src, r#"{"rule": "on", "n": 1}"#, Some(Timestamp::from_secs(1_700_000_000))),
+                entry(
+                    &bus,
+                    &src,
+                    r#"{"rule": "on", "n": 1}"#,
+                    Some(Timestamp::from_secs(1_700_000_000)),
+                ),
                 entry(&bus, &src, r#"{"rule": "off", "n": 2}"#, None),
             ],
             ..Default::default()
@@ -271,40 +404,81 @@ pub async fn check_put_events_and_routing<B: EventBus + ?Sized>(b: &B, prefix: &
     assert_eq!(e["time"], "2023-11-14T22:13:20Z");
     assert_eq!(e["resources"][0], "arn:aws:example:::thing/1");
     assert_eq!(e["detail"]["n"], 1);
-    assert!(collect(b, &q, 1, Duration::from_secs(2)).await.is_empty(), "a disabled rule delivers nothing");
+    assert!(
+        collect(b, &q, 1, Duration::from_secs(2)).await.is_empty(),
+        "a disabled rule delivers nothing"
+    );
 }
 
 /// The seed's cycle: archive retry events, replay a window into a queue with
 /// FilterArns, skip disabled rules, never re-archive, refuse bad replays.
 pub async fn check_archive_and_replay<B: EventBus + ?Sized>(b: &B, prefix: &str) {
     let bus = format!("{prefix}-arc-bus");
-    let bus_arn = b.create_event_bus(CreateEventBusRequest { name: bus.clone(), ..Default::default() }).await.unwrap().event_bus_arn;
+    let bus_arn = b
+        .create_event_bus(CreateEventBusRequest {
+            name: bus.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .event_bus_arn;
     let archive = format!("{prefix}-arc");
     let src = format!("{prefix}.mediator");
     let created = b
         .create_archive(CreateArchiveRequest {
             archive_name: archive.clone(),
             event_source_arn: bus_arn.clone(),
-            event_pattern: Some(format!(r#"{{"source": ["{src}"], "detail": {{"status": ["retry"]}}}}"#)),
+            event_pattern: Some(format!(
+                r#"{{"source": ["{src}"], "detail": {{"status": ["retry"]}}}}"#
+            )),
             retention_days: Some(0),
             ..Default::default()
         })
         .await
         .unwrap();
     let archive_arn = created.archive_arn.clone().unwrap();
-    assert_eq!(archive_arn, format!("arn:aws:events:{}:{}:archive/{archive}", b.region(), b.account()));
     assert_eq!(
-        code(b.create_archive(CreateArchiveRequest { archive_name: archive.clone(), event_source_arn: bus_arn.clone(), ..Default::default() }).await),
+        archive_arn,
+        format!(
+            "arn:aws:events:{}:{}:archive/{archive}",
+            b.region(),
+            b.account()
+        )
+    );
+    assert_eq!(
+        code(
+            b.create_archive(CreateArchiveRequest {
+                archive_name: archive.clone(),
+                event_source_arn: bus_arn.clone(),
+                ..Default::default()
+            })
+            .await
+        ),
         "ResourceAlreadyExistsException"
     );
 
     // Rules: "resubmit" (replays only, FilterArns), "other" (not in FilterArns), "disabled".
-    let q = b.create_test_queue(&format!("{prefix}-arc-q")).await.unwrap();
+    let q = b
+        .create_test_queue(&format!("{prefix}-arc-q"))
+        .await
+        .unwrap();
     let mut arns = Vec::new();
     for (name, pattern, state) in [
-        ("resubmit", format!(r#"{{"source": ["{src}"], "replay-name": [{{"prefix": "{prefix}"}}]}}"#), "ENABLED"),
-        ("other", format!(r#"{{"source": ["{src}"], "replay-name": [{{"exists": true}}]}}"#), "ENABLED"),
-        ("disabled", format!(r#"{{"source": ["{src}"]}}"#), "DISABLED"),
+        (
+            "resubmit",
+            format!(r#"{{"source": ["{src}"], "replay-name": [{{"prefix": "{prefix}"}}]}}"#),
+            "ENABLED",
+        ),
+        (
+            "other",
+            format!(r#"{{"source": ["{src}"], "replay-name": [{{"exists": true}}]}}"#),
+            "ENABLED",
+        ),
+        (
+            "disabled",
+            format!(r#"{{"source": ["{src}"]}}"#),
+            "DISABLED",
+        ),
     ] {
         let rule = format!("{prefix}-{name}");
         arns.push(
@@ -322,7 +496,11 @@ pub async fn check_archive_and_replay<B: EventBus + ?Sized>(b: &B, prefix: &str)
         b.put_targets(PutTargetsRequest {
             rule,
             event_bus_name: Some(bus.clone()),
-            targets: vec![Target { id: name.into(), arn: q.clone(), ..Default::default() }],
+            targets: vec![Target {
+                id: name.into(),
+                arn: q.clone(),
+                ..Default::default()
+            }],
         })
         .await
         .unwrap();
@@ -332,14 +510,39 @@ pub async fn check_archive_and_replay<B: EventBus + ?Sized>(b: &B, prefix: &str)
     let base = (Timestamp::now().0 / 60_000 - 30) * 60_000; // a whole minute, half an hour ago
     let at = |min: i64| Some(Timestamp(base + min * 60_000 + 5_000));
     let mut entries = Vec::new();
-    for (i, (min, status)) in [(-5, "retry"), (-1, "retry"), (0, "retry"), (2, "retry"), (4, "retry"), (6, "retry"), (3, "submitted")]
-        .into_iter()
-        .enumerate()
+    for (i, (min, status)) in [
+        (-5, "retry"),
+        (-1, "retry"),
+        (0, "retry"),
+        (2, "retry"),
+        (4, "retry"),
+        (6, "retry"),
+        (3, "submitted"),
+    ]
+    .into_iter()
+    .enumerate()
     {
-        entries.push(entry(&bus, &src, &format!(r#"{{"status": "{status}", "n": {i}}}"#), at(min)));
+        entries.push(entry(
+            &bus,
+            &src,
+            &format!(r#"{{"status": "{status}", "n": {i}}}"#),
+            at(min),
+        ));
     }
-    assert_eq!(b.put_events(PutEventsRequest { entries, ..Default::default() }).await.unwrap().failed_entry_count, 0);
-    assert!(collect(b, &q, 1, Duration::from_secs(2)).await.is_empty(), "live events match no enabled rule");
+    assert_eq!(
+        b.put_events(PutEventsRequest {
+            entries,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .failed_entry_count,
+        0
+    );
+    assert!(
+        collect(b, &q, 1, Duration::from_secs(2)).await.is_empty(),
+        "live events match no enabled rule"
+    );
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     loop {
@@ -348,7 +551,10 @@ pub async fn check_archive_and_replay<B: EventBus + ?Sized>(b: &B, prefix: &str)
             assert!(a.size_bytes.unwrap_or(0) > 0);
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "archive never counted 6 events: {a:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "archive never counted 6 events: {a:?}"
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
@@ -358,17 +564,55 @@ pub async fn check_archive_and_replay<B: EventBus + ?Sized>(b: &B, prefix: &str)
         event_source_arn: archive_arn.clone(),
         event_start_time: Some(start),
         event_end_time: Some(end),
-        destination: ReplayDestination { arn: dest.into(), filter_arns: Some(vec![arns[0].clone(), arns[2].clone()]) },
+        destination: ReplayDestination {
+            arn: dest.into(),
+            filter_arns: Some(vec![arns[0].clone(), arns[2].clone()]),
+        },
         ..Default::default()
     };
     let name = format!("{prefix}-replay-1");
-    assert_eq!(code(b.start_replay(replay(&name, window.1, window.0, &bus_arn)).await), "ValidationException");
-    let other_bus = format!("arn:aws:events:{}:{}:event-bus/default", b.region(), b.account());
-    assert_eq!(code(b.start_replay(replay(&name, window.0, window.1, &other_bus)).await), "ValidationException");
-    let started = b.start_replay(replay(&name, window.0, window.1, &bus_arn)).await.unwrap();
-    assert_eq!(started.replay_arn.as_deref(), Some(format!("arn:aws:events:{}:{}:replay/{name}", b.region(), b.account()).as_str()));
+    assert_eq!(
+        code(
+            b.start_replay(replay(&name, window.1, window.0, &bus_arn))
+                .await
+        ),
+        "ValidationException"
+    );
+    let other_bus = format!(
+        "arn:aws:events:{}:{}:event-bus/default",
+        b.region(),
+        b.account()
+    );
+    assert_eq!(
+        code(
+            b.start_replay(replay(&name, window.0, window.1, &other_bus))
+                .await
+        ),
+        "ValidationException"
+    );
+    let started = b
+        .start_replay(replay(&name, window.0, window.1, &bus_arn))
+        .await
+        .unwrap();
+    assert_eq!(
+        started.replay_arn.as_deref(),
+        Some(
+            format!(
+                "arn:aws:events:{}:{}:replay/{name}",
+                b.region(),
+                b.account()
+            )
+            .as_str()
+        )
+    );
     assert_eq!(started.state, "STARTING");
-    assert_eq!(code(b.start_replay(replay(&name, window.0, window.1, &bus_arn)).await), "ResourceAlreadyExistsException");
+    assert_eq!(
+        code(
+            b.start_replay(replay(&name, window.0, window.1, &bus_arn))
+                .await
+        ),
+        "ResourceAlreadyExistsException"
+    );
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
     let done = loop {
@@ -376,7 +620,10 @@ pub async fn check_archive_and_replay<B: EventBus + ?Sized>(b: &B, prefix: &str)
         if !matches!(r.state.as_str(), "STARTING" | "RUNNING") {
             break r;
         }
-        assert!(tokio::time::Instant::now() < deadline, "replay never finished: {r:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "replay never finished: {r:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(done.state, "COMPLETED", "{done:?}");
@@ -384,27 +631,51 @@ pub async fn check_archive_and_replay<B: EventBus + ?Sized>(b: &B, prefix: &str)
     assert!(done.replay_end_time.is_some());
 
     let got = collect(b, &q, 3, Duration::from_secs(30)).await;
-    let mut ns: Vec<i64> = got.iter().map(|e| e["detail"]["n"].as_i64().unwrap()).collect();
+    let mut ns: Vec<i64> = got
+        .iter()
+        .map(|e| e["detail"]["n"].as_i64().unwrap())
+        .collect();
     ns.sort();
-    assert_eq!(ns, [2, 3, 4], "only in-window events, once each, only via the FilterArns rule: {got:?}");
+    assert_eq!(
+        ns,
+        [2, 3, 4],
+        "only in-window events, once each, only via the FilterArns rule: {got:?}"
+    );
     assert!(got.iter().all(|e| e["replay-name"] == name.as_str()));
     assert!(collect(b, &q, 1, Duration::from_secs(2)).await.is_empty());
-    assert_eq!(b.describe_archive(&archive).await.unwrap().event_count, Some(6), "replays are not re-archived");
+    assert_eq!(
+        b.describe_archive(&archive).await.unwrap().event_count,
+        Some(6),
+        "replays are not re-archived"
+    );
 
     assert_eq!(code(b.cancel_replay(&name).await), "IllegalStatusException");
     let listed = b
-        .list_replays(ListRequest { name_prefix: Some(format!("{prefix}-replay")), state: Some("COMPLETED".into()), ..Default::default() })
+        .list_replays(ListRequest {
+            name_prefix: Some(format!("{prefix}-replay")),
+            state: Some("COMPLETED".into()),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(listed.replays.len(), 1);
-    assert_eq!(code(b.describe_replay(&format!("{prefix}-nope")).await), "ResourceNotFoundException");
+    assert_eq!(
+        code(b.describe_replay(&format!("{prefix}-nope")).await),
+        "ResourceNotFoundException"
+    );
 
     // Cancel right after the start: STARTING → CANCELLING → CANCELLED.
     let name2 = format!("{prefix}-replay-2");
-    b.start_replay(replay(&name2, window.0, window.1, &bus_arn)).await.unwrap();
+    b.start_replay(replay(&name2, window.0, window.1, &bus_arn))
+        .await
+        .unwrap();
     match b.cancel_replay(&name2).await {
         Ok(r) => assert_eq!(r.state, "CANCELLING"),
-        Err(e) => assert_eq!(e, BusError::IllegalStatus(e.message()), "only a finished replay may refuse"),
+        Err(e) => assert_eq!(
+            e,
+            BusError::IllegalStatus(e.message()),
+            "only a finished replay may refuse"
+        ),
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
     loop {
@@ -412,7 +683,10 @@ pub async fn check_archive_and_replay<B: EventBus + ?Sized>(b: &B, prefix: &str)
         if matches!(r.state.as_str(), "CANCELLED" | "COMPLETED") {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "cancel never finished: {r:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cancel never finished: {r:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     b.purge(&q).await;
@@ -426,6 +700,11 @@ trait Purge {
 #[async_trait]
 impl<B: EventBus + ?Sized> Purge for B {
     async fn purge(&self, q: &str) {
-        while !self.drain_test_queue(q, 10, Duration::from_millis(100)).await.unwrap_or_default().is_empty() {}
+        while !self
+            .drain_test_queue(q, 10, Duration::from_millis(100))
+            .await
+            .unwrap_or_default()
+            .is_empty()
+        {}
     }
 }

@@ -10,7 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::routing::Routing;
 use crate::types::*;
-use crate::{arn_tail, paginate, Bus, BusError, BusResult, Timestamp, ARCHIVE_RULE_MANAGER, ARCHIVE_RULE_PREFIX, DEFAULT_BUS};
+use crate::{
+    arn_tail, paginate, Bus, BusError, BusResult, Timestamp, ARCHIVE_RULE_MANAGER,
+    ARCHIVE_RULE_PREFIX, DEFAULT_BUS,
+};
 
 /// Rules per bus (AWS's default quota).
 pub const MAX_RULES_PER_BUS: i64 = 300;
@@ -20,14 +23,20 @@ pub const MAX_TARGETS_PER_RULE: usize = 5;
 const NAME_CHARS: &str = r"[\.\-_A-Za-z0-9]+";
 
 pub(crate) fn check_name(field: &str, value: &str, max: usize, allow_slash: bool) -> BusResult<()> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') || (allow_slash && c == '/');
+    let ok_char = |c: char| {
+        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') || (allow_slash && c == '/')
+    };
     if value.is_empty() || value.chars().count() > max {
         return Err(BusError::Validation(format!(
             "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}"
         )));
     }
     if !value.chars().all(ok_char) {
-        let pat = if allow_slash { r"[/\.\-_A-Za-z0-9]+" } else { NAME_CHARS };
+        let pat = if allow_slash {
+            r"[/\.\-_A-Za-z0-9]+"
+        } else {
+            NAME_CHARS
+        };
         return Err(BusError::Validation(format!(
             "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pat}"
         )));
@@ -44,11 +53,18 @@ pub(crate) fn archive_rule_pattern(pattern: Option<&str>) -> BusResult<String> {
     let mut obj = match pattern {
         Some(p) => match serde_json::from_str::<serde_json::Value>(p) {
             Ok(serde_json::Value::Object(m)) => m,
-            _ => return Err(BusError::InvalidEventPattern("Event pattern is not valid. Reason: Filter is not an object".into())),
+            _ => {
+                return Err(BusError::InvalidEventPattern(
+                    "Event pattern is not valid. Reason: Filter is not an object".into(),
+                ))
+            }
         },
         None => serde_json::Map::new(),
     };
-    obj.insert("replay-name".into(), serde_json::json!([{ "exists": false }]));
+    obj.insert(
+        "replay-name".into(),
+        serde_json::json!([{ "exists": false }]),
+    );
     Ok(serde_json::Value::Object(obj).to_string())
 }
 
@@ -56,7 +72,12 @@ impl Bus {
     // ---- routing snapshots -------------------------------------------------
 
     pub(crate) fn routing(&self, bus: &str) -> Option<Arc<Routing>> {
-        self.inner.routes.read().unwrap_or_else(|p| p.into_inner()).get(bus).cloned()
+        self.inner
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(bus)
+            .cloned()
     }
 
     pub(crate) async fn reload_routes(&self, bus_name: &str) -> BusResult<()> {
@@ -66,7 +87,11 @@ impl Bus {
             .inner
             .db
             .read(move |c| {
-                let exists: bool = c.query_row("SELECT EXISTS(SELECT 1 FROM eb_buses WHERE name = ?1)", [&name], |r| r.get(0))?;
+                let exists: bool = c.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM eb_buses WHERE name = ?1)",
+                    [&name],
+                    |r| r.get(0),
+                )?;
                 if !exists {
                     return Ok(None);
                 }
@@ -85,7 +110,11 @@ impl Bus {
         let names: Vec<String> = self
             .inner
             .db
-            .read(|c| c.prepare("SELECT name FROM eb_buses")?.query_map([], |r| r.get(0))?.collect())
+            .read(|c| {
+                c.prepare("SELECT name FROM eb_buses")?
+                    .query_map([], |r| r.get(0))?
+                    .collect()
+            })
             .await?;
         for n in names {
             self.reload_routes(&n).await?;
@@ -96,17 +125,24 @@ impl Bus {
     fn require_bus(&self, bus: &str) -> BusResult<()> {
         match self.routing(bus) {
             Some(_) => Ok(()),
-            None => Err(BusError::ResourceNotFound(format!("Event bus {bus} does not exist."))),
+            None => Err(BusError::ResourceNotFound(format!(
+                "Event bus {bus} does not exist."
+            ))),
         }
     }
 
     // ---- buses ---------------------------------------------------------------
 
     /// `CreateEventBus`.
-    pub async fn create_event_bus(&self, req: CreateEventBusRequest) -> BusResult<CreateEventBusResponse> {
+    pub async fn create_event_bus(
+        &self,
+        req: CreateEventBusRequest,
+    ) -> BusResult<CreateEventBusResponse> {
         check_name("name", &req.name, 256, true)?;
         if req.event_source_name.is_some() {
-            return Err(BusError::Validation("Partner event sources are not supported by the embedded event bus.".into()));
+            return Err(BusError::Validation(
+                "Partner event sources are not supported by the embedded event bus.".into(),
+            ));
         }
         let _g = self.inner.control.lock().await;
         let name = req.name.clone();
@@ -127,12 +163,24 @@ impl Bus {
             })
             .await?;
         match inserted {
-            None => return Err(BusError::LimitExceeded("The requested resource exceeds the maximum number allowed.".into())),
-            Some(false) => return Err(BusError::ResourceAlreadyExists(format!("Event bus {} already exists.", req.name))),
+            None => {
+                return Err(BusError::LimitExceeded(
+                    "The requested resource exceeds the maximum number allowed.".into(),
+                ))
+            }
+            Some(false) => {
+                return Err(BusError::ResourceAlreadyExists(format!(
+                    "Event bus {} already exists.",
+                    req.name
+                )))
+            }
             Some(true) => {}
         }
         self.reload_routes(&req.name).await?;
-        Ok(CreateEventBusResponse { event_bus_arn: self.bus_arn(&req.name), description: req.description })
+        Ok(CreateEventBusResponse {
+            event_bus_arn: self.bus_arn(&req.name),
+            description: req.description,
+        })
     }
 
     fn bus_from_row(&self, r: &SqlRow<'_>) -> store::rusqlite::Result<crate::types::EventBus> {
@@ -148,7 +196,10 @@ impl Bus {
     }
 
     /// `DescribeEventBus` (no name: the default bus).
-    pub async fn describe_event_bus(&self, name: Option<&str>) -> BusResult<crate::types::EventBus> {
+    pub async fn describe_event_bus(
+        &self,
+        name: Option<&str>,
+    ) -> BusResult<crate::types::EventBus> {
         let name = self.bus_name(name);
         let me = self.clone();
         let n2 = name.clone();
@@ -169,22 +220,32 @@ impl Bus {
             .inner
             .db
             .read(move |c| {
-                c.prepare("SELECT name, description, created_ms, modified_ms FROM eb_buses ORDER BY name")?
-                    .query_map([], |r| me.bus_from_row(r))?
-                    .collect()
+                c.prepare(
+                    "SELECT name, description, created_ms, modified_ms FROM eb_buses ORDER BY name",
+                )?
+                .query_map([], |r| me.bus_from_row(r))?
+                .collect()
             })
             .await?;
         let prefix = req.name_prefix.unwrap_or_default();
-        let all = all.into_iter().filter(|b| b.name.starts_with(&prefix)).collect();
+        let all = all
+            .into_iter()
+            .filter(|b| b.name.starts_with(&prefix))
+            .collect();
         let (event_buses, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
-        Ok(ListEventBusesResponse { event_buses, next_token })
+        Ok(ListEventBusesResponse {
+            event_buses,
+            next_token,
+        })
     }
 
     /// `DeleteEventBus`: removes the bus with its rules and targets (a missing bus is not an error).
     pub async fn delete_event_bus(&self, name: &str) -> BusResult<()> {
         let name = self.bus_name(Some(name));
         if name == DEFAULT_BUS {
-            return Err(BusError::Validation("Cannot delete event bus default.".into()));
+            return Err(BusError::Validation(
+                "Cannot delete event bus default.".into(),
+            ));
         }
         let _g = self.inner.control.lock().await;
         let n2 = name.clone();
@@ -207,10 +268,14 @@ impl Bus {
         let bus = self.bus_name(req.event_bus_name.as_deref());
         self.require_bus(&bus)?;
         if req.event_pattern.is_none() && req.schedule_expression.is_none() {
-            return Err(BusError::Validation("Parameter(s) EventPattern or ScheduleExpression must be specified.".into()));
+            return Err(BusError::Validation(
+                "Parameter(s) EventPattern or ScheduleExpression must be specified.".into(),
+            ));
         }
         if req.schedule_expression.is_some() && bus != DEFAULT_BUS {
-            return Err(BusError::Validation("ScheduleExpression is supported only on the default Event Bus.".into()));
+            return Err(BusError::Validation(
+                "ScheduleExpression is supported only on the default Event Bus.".into(),
+            ));
         }
         if let Some(p) = &req.event_pattern {
             EventPattern::parse(p)?;
@@ -257,7 +322,9 @@ impl Bus {
             .await?;
         outcome?;
         self.reload_routes(&bus).await?;
-        Ok(PutRuleResponse { rule_arn: self.rule_arn(&bus, &req.name) })
+        Ok(PutRuleResponse {
+            rule_arn: self.rule_arn(&bus, &req.name),
+        })
     }
 
     fn rule_from_row(&self, r: &SqlRow<'_>) -> store::rusqlite::Result<Rule> {
@@ -288,11 +355,17 @@ impl Bus {
         self.inner
             .db
             .read(move |c| {
-                c.query_row(&format!("{} WHERE bus = ?1 AND name = ?2", Self::RULE_COLS), params![b2, n2], |r| me.rule_from_row(r))
-                    .optional()
+                c.query_row(
+                    &format!("{} WHERE bus = ?1 AND name = ?2", Self::RULE_COLS),
+                    params![b2, n2],
+                    |r| me.rule_from_row(r),
+                )
+                .optional()
             })
             .await?
-            .ok_or_else(|| BusError::ResourceNotFound(format!("Rule {name} does not exist on EventBus {bus}.")))
+            .ok_or_else(|| {
+                BusError::ResourceNotFound(format!("Rule {name} does not exist on EventBus {bus}."))
+            })
     }
 
     /// `ListRules`.
@@ -310,7 +383,10 @@ impl Bus {
             })
             .await?;
         let prefix = req.name_prefix.unwrap_or_default();
-        let all = all.into_iter().filter(|r| r.name.starts_with(&prefix)).collect();
+        let all = all
+            .into_iter()
+            .filter(|r| r.name.starts_with(&prefix))
+            .collect();
         let (rules, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
         Ok(ListRulesResponse { rules, next_token })
     }
@@ -326,20 +402,35 @@ impl Bus {
             .db
             .write(move |tx| {
                 let managed: Option<Option<String>> = tx
-                    .query_row("SELECT managed_by FROM eb_rules WHERE bus = ?1 AND name = ?2", params![b2, n2], |x| x.get(0))
+                    .query_row(
+                        "SELECT managed_by FROM eb_rules WHERE bus = ?1 AND name = ?2",
+                        params![b2, n2],
+                        |x| x.get(0),
+                    )
                     .optional()?;
                 match managed {
                     None => return Ok(Ok(())),
                     Some(Some(m)) if !force => {
-                        return Ok(Err(BusError::ManagedRule(format!("Rule {n2} is managed by {m} and cannot be deleted."))))
+                        return Ok(Err(BusError::ManagedRule(format!(
+                            "Rule {n2} is managed by {m} and cannot be deleted."
+                        ))))
                     }
                     _ => {}
                 }
-                let targets: i64 = tx.query_row("SELECT count(*) FROM eb_targets WHERE bus = ?1 AND rule = ?2", params![b2, n2], |x| x.get(0))?;
+                let targets: i64 = tx.query_row(
+                    "SELECT count(*) FROM eb_targets WHERE bus = ?1 AND rule = ?2",
+                    params![b2, n2],
+                    |x| x.get(0),
+                )?;
                 if targets > 0 {
-                    return Ok(Err(BusError::Validation("Rule can't be deleted since it has targets.".into())));
+                    return Ok(Err(BusError::Validation(
+                        "Rule can't be deleted since it has targets.".into(),
+                    )));
                 }
-                tx.execute("DELETE FROM eb_rules WHERE bus = ?1 AND name = ?2", params![b2, n2])?;
+                tx.execute(
+                    "DELETE FROM eb_rules WHERE bus = ?1 AND name = ?2",
+                    params![b2, n2],
+                )?;
                 Ok(Ok(()))
             })
             .await?;
@@ -348,7 +439,12 @@ impl Bus {
     }
 
     /// `EnableRule` / `DisableRule`.
-    pub async fn set_rule_state(&self, name: &str, bus: Option<&str>, enabled: bool) -> BusResult<()> {
+    pub async fn set_rule_state(
+        &self,
+        name: &str,
+        bus: Option<&str>,
+        enabled: bool,
+    ) -> BusResult<()> {
         let bus = self.bus_name(bus);
         self.require_bus(&bus)?;
         let _g = self.inner.control.lock().await;
@@ -359,13 +455,24 @@ impl Bus {
             .db
             .write(move |tx| {
                 let managed: Option<Option<String>> = tx
-                    .query_row("SELECT managed_by FROM eb_rules WHERE bus = ?1 AND name = ?2", params![b2, n2], |x| x.get(0))
+                    .query_row(
+                        "SELECT managed_by FROM eb_rules WHERE bus = ?1 AND name = ?2",
+                        params![b2, n2],
+                        |x| x.get(0),
+                    )
                     .optional()?;
                 Ok(match managed {
-                    None => Err(BusError::ResourceNotFound(format!("Rule {n2} does not exist on EventBus {b2}."))),
-                    Some(Some(m)) => Err(BusError::ManagedRule(format!("Rule {n2} is managed by {m} and cannot be modified."))),
+                    None => Err(BusError::ResourceNotFound(format!(
+                        "Rule {n2} does not exist on EventBus {b2}."
+                    ))),
+                    Some(Some(m)) => Err(BusError::ManagedRule(format!(
+                        "Rule {n2} is managed by {m} and cannot be modified."
+                    ))),
                     Some(None) => {
-                        tx.execute("UPDATE eb_rules SET state = ?3 WHERE bus = ?1 AND name = ?2", params![b2, n2, state])?;
+                        tx.execute(
+                            "UPDATE eb_rules SET state = ?3 WHERE bus = ?1 AND name = ?2",
+                            params![b2, n2, state],
+                        )?;
                         Ok(())
                     }
                 })
@@ -379,9 +486,14 @@ impl Bus {
 
     fn target_problem(&self, t: &Target) -> Option<(String, String)> {
         if check_name("id", &t.id, 64, false).is_err() {
-            return Some(("ValidationException".into(), format!("Parameter Id is not valid: {}", t.id)));
+            return Some((
+                "ValidationException".into(),
+                format!("Parameter Id is not valid: {}", t.id),
+            ));
         }
-        let supported = arn_tail(&t.arn, ":sqs:").is_some() || t.arn.contains(":api-destination/") || t.arn.contains(":function:");
+        let supported = arn_tail(&t.arn, ":sqs:").is_some()
+            || t.arn.contains(":api-destination/")
+            || t.arn.contains(":function:");
         if !supported {
             return Some((
                 "ValidationException".into(),
@@ -393,15 +505,32 @@ impl Bus {
         }
         if let Some(input) = &t.input {
             if serde_json::from_str::<serde::de::IgnoredAny>(input).is_err() {
-                return Some(("ValidationException".into(), "Parameter Input is not valid JSON.".into()));
+                return Some((
+                    "ValidationException".into(),
+                    "Parameter Input is not valid JSON.".into(),
+                ));
             }
         }
-        if t.input_path.is_some() {
-            return Some(("ValidationException".into(), "InputPath is not supported by the embedded event bus.".into()));
+        if let Some(path) = &t.input_path {
+            if t.input.is_some() {
+                return Some((
+                    "ValidationException".into(),
+                    "Only one of Input, InputPath can be specified.".into(),
+                ));
+            }
+            if crate::routing::parse_input_path(path).is_none() {
+                return Some((
+                    "ValidationException".into(),
+                    format!("InputPath {path} is not supported by the embedded event bus (use $ or $.field.field)."),
+                ));
+            }
         }
         if let Some(dlq) = t.dead_letter_config.as_ref().and_then(|d| d.arn.as_ref()) {
             if arn_tail(dlq, ":sqs:").is_none() {
-                return Some(("ValidationException".into(), "Parameter DeadLetterConfig.Arn must be an SQS queue ARN.".into()));
+                return Some((
+                    "ValidationException".into(),
+                    "Parameter DeadLetterConfig.Arn must be an SQS queue ARN.".into(),
+                ));
             }
         }
         None
@@ -420,7 +549,11 @@ impl Bus {
         let mut good = Vec::new();
         for t in &req.targets {
             match self.target_problem(t) {
-                Some((code, msg)) => failed.push(FailedTargetEntry { target_id: t.id.clone(), error_code: code, error_message: msg }),
+                Some((code, msg)) => failed.push(FailedTargetEntry {
+                    target_id: t.id.clone(),
+                    error_code: code,
+                    error_message: msg,
+                }),
                 None => good.push(t.clone()),
             }
         }
@@ -429,9 +562,16 @@ impl Bus {
         let now = Timestamp::now().0;
         let queue_names: Vec<String> = good
             .iter()
-            .flat_map(|t| [Some(t.arn.clone()), t.dead_letter_config.as_ref().and_then(|d| d.arn.clone())])
+            .flat_map(|t| {
+                [
+                    Some(t.arn.clone()),
+                    t.dead_letter_config.as_ref().and_then(|d| d.arn.clone()),
+                ]
+            })
             .flatten()
-            .filter_map(|a| arn_tail(&a, ":sqs:").map(|r| r.rsplit(':').next().unwrap_or(r).to_string()))
+            .filter_map(|a| {
+                arn_tail(&a, ":sqs:").map(|r| r.rsplit(':').next().unwrap_or(r).to_string())
+            })
             .collect();
         let outcome = self
             .inner
@@ -472,11 +612,17 @@ impl Bus {
             .await?;
         outcome?;
         self.reload_routes(&bus).await?;
-        Ok(TargetsResponse { failed_entry_count: failed.len() as i64, failed_entries: failed })
+        Ok(TargetsResponse {
+            failed_entry_count: failed.len() as i64,
+            failed_entries: failed,
+        })
     }
 
     /// `ListTargetsByRule`.
-    pub async fn list_targets_by_rule(&self, req: ListTargetsByRuleRequest) -> BusResult<ListTargetsByRuleResponse> {
+    pub async fn list_targets_by_rule(
+        &self,
+        req: ListTargetsByRuleRequest,
+    ) -> BusResult<ListTargetsByRuleResponse> {
         let bus = self.bus_name(req.event_bus_name.as_deref());
         self.describe_rule(&req.rule, Some(&bus)).await?;
         let rule = req.rule.clone();
@@ -489,9 +635,15 @@ impl Bus {
                     .collect()
             })
             .await?;
-        let all: Vec<Target> = specs.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
+        let all: Vec<Target> = specs
+            .iter()
+            .filter_map(|s| serde_json::from_str(s).ok())
+            .collect();
         let (targets, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
-        Ok(ListTargetsByRuleResponse { targets, next_token })
+        Ok(ListTargetsByRuleResponse {
+            targets,
+            next_token,
+        })
     }
 
     /// `RemoveTargets`.
@@ -499,7 +651,10 @@ impl Bus {
         let bus = self.bus_name(req.event_bus_name.as_deref());
         let rule = self.describe_rule(&req.rule, Some(&bus)).await?;
         if rule.managed_by.is_some() && !req.force.unwrap_or(false) {
-            return Err(BusError::ManagedRule(format!("Rule {} is managed by {ARCHIVE_RULE_MANAGER} and cannot be modified.", req.rule)));
+            return Err(BusError::ManagedRule(format!(
+                "Rule {} is managed by {ARCHIVE_RULE_MANAGER} and cannot be modified.",
+                req.rule
+            )));
         }
         let _g = self.inner.control.lock().await;
         let (b2, r2, ids) = (bus.clone(), req.rule.clone(), req.ids.clone());
@@ -507,7 +662,10 @@ impl Bus {
             .db
             .write(move |tx| {
                 for id in &ids {
-                    tx.execute("DELETE FROM eb_targets WHERE bus = ?1 AND rule = ?2 AND id = ?3", params![b2, r2, id])?;
+                    tx.execute(
+                        "DELETE FROM eb_targets WHERE bus = ?1 AND rule = ?2 AND id = ?3",
+                        params![b2, r2, id],
+                    )?;
                 }
                 Ok(())
             })
@@ -518,7 +676,11 @@ impl Bus {
 
     // ---- connections -----------------------------------------------------------------
 
-    fn connection_from_row(&self, r: &SqlRow<'_>, with_details: bool) -> store::rusqlite::Result<Connection> {
+    fn connection_from_row(
+        &self,
+        r: &SqlRow<'_>,
+        with_details: bool,
+    ) -> store::rusqlite::Result<Connection> {
         let name: String = r.get(0)?;
         let uuid: String = r.get(1)?;
         let auth: String = r.get(4)?;
@@ -579,7 +741,12 @@ impl Bus {
         let uuid = uuid::Uuid::new_v4().to_string();
         let auth = serde_json::to_string(&req.auth_parameters).unwrap_or_default();
         let now = Timestamp::now().0;
-        let (n2, u2, d2, t2) = (req.name.clone(), uuid.clone(), req.description.clone(), req.authorization_type.clone());
+        let (n2, u2, d2, t2) = (
+            req.name.clone(),
+            uuid.clone(),
+            req.description.clone(),
+            req.authorization_type.clone(),
+        );
         let inserted = self
             .inner
             .db
@@ -591,7 +758,10 @@ impl Bus {
             })
             .await?;
         if inserted == 0 {
-            return Err(BusError::ResourceAlreadyExists(format!("Connection {} already exists.", req.name)));
+            return Err(BusError::ResourceAlreadyExists(format!(
+                "Connection {} already exists.",
+                req.name
+            )));
         }
         Ok(Connection {
             connection_arn: self.connection_arn(&req.name, &uuid),
@@ -608,11 +778,19 @@ impl Bus {
         self.inner
             .db
             .read(move |c| {
-                c.query_row(&format!("{} WHERE name = ?1", Self::CONNECTION_COLS), [&n2], |r| me.connection_from_row(r, details))
-                    .optional()
+                c.query_row(
+                    &format!("{} WHERE name = ?1", Self::CONNECTION_COLS),
+                    [&n2],
+                    |r| me.connection_from_row(r, details),
+                )
+                .optional()
             })
             .await?
-            .ok_or_else(|| BusError::ResourceNotFound(format!("Failed to describe the connection(s). Connection '{name}' does not exist.")))
+            .ok_or_else(|| {
+                BusError::ResourceNotFound(format!(
+                    "Failed to describe the connection(s). Connection '{name}' does not exist."
+                ))
+            })
     }
 
     /// `DescribeConnection` (secrets are never returned).
@@ -636,17 +814,27 @@ impl Bus {
         let all = all
             .into_iter()
             .filter(|c| c.name.as_deref().unwrap_or_default().starts_with(&prefix))
-            .filter(|c| req.connection_state.as_ref().is_none_or(|s| *s == c.connection_state))
+            .filter(|c| {
+                req.connection_state
+                    .as_ref()
+                    .is_none_or(|s| *s == c.connection_state)
+            })
             .collect();
         let (connections, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
-        Ok(ListConnectionsResponse { connections, next_token })
+        Ok(ListConnectionsResponse {
+            connections,
+            next_token,
+        })
     }
 
     /// `DeleteConnection`.
     pub async fn delete_connection(&self, name: &str) -> BusResult<Connection> {
         let mut c = self.connection_row(name, false).await?;
         let n2 = name.to_string();
-        self.inner.db.write(move |tx| tx.execute("DELETE FROM eb_connections WHERE name = ?1", [&n2])).await?;
+        self.inner
+            .db
+            .write(move |tx| tx.execute("DELETE FROM eb_connections WHERE name = ?1", [&n2]))
+            .await?;
         c.connection_state = "DELETING".into();
         c.name = None;
         c.authorization_type = None;
@@ -654,18 +842,30 @@ impl Bus {
     }
 
     /// Auth of a connection by ARN: (type, parameters with secrets).
-    pub(crate) async fn connection_auth(&self, arn: &str) -> BusResult<(String, ConnectionAuthParameters)> {
-        let name = arn_tail(arn, ":connection/").and_then(|t| t.split('/').next()).unwrap_or_default().to_string();
+    pub(crate) async fn connection_auth(
+        &self,
+        arn: &str,
+    ) -> BusResult<(String, ConnectionAuthParameters)> {
+        let name = arn_tail(arn, ":connection/")
+            .and_then(|t| t.split('/').next())
+            .unwrap_or_default()
+            .to_string();
         let n2 = name.clone();
         let row: Option<(String, String)> = self
             .inner
             .db
             .read(move |c| {
-                c.query_row("SELECT auth_type, auth FROM eb_connections WHERE name = ?1", [&n2], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
+                c.query_row(
+                    "SELECT auth_type, auth FROM eb_connections WHERE name = ?1",
+                    [&n2],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
             })
             .await?;
-        let (t, a) = row.ok_or_else(|| BusError::ResourceNotFound(format!("Connection {name} does not exist.")))?;
+        let (t, a) = row.ok_or_else(|| {
+            BusError::ResourceNotFound(format!("Connection {name} does not exist."))
+        })?;
         Ok((t, serde_json::from_str(&a).unwrap_or_default()))
     }
 
@@ -693,7 +893,10 @@ impl Bus {
 
     /// `CreateApiDestination`. The endpoint may be `http://` (AWS requires
     /// `https://`; the embedded bus also calls local services).
-    pub async fn create_api_destination(&self, req: CreateApiDestinationRequest) -> BusResult<ApiDestination> {
+    pub async fn create_api_destination(
+        &self,
+        req: CreateApiDestinationRequest,
+    ) -> BusResult<ApiDestination> {
         check_name("name", &req.name, 64, false)?;
         const METHODS: [&str; 7] = ["POST", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"];
         if !METHODS.contains(&req.http_method.as_str()) {
@@ -702,13 +905,21 @@ impl Bus {
                 req.http_method
             )));
         }
-        if !(req.invocation_endpoint.starts_with("https://") || req.invocation_endpoint.starts_with("http://")) {
-            return Err(BusError::Validation("Parameter InvocationEndpoint is not valid.".into()));
+        if !(req.invocation_endpoint.starts_with("https://")
+            || req.invocation_endpoint.starts_with("http://"))
+        {
+            return Err(BusError::Validation(
+                "Parameter InvocationEndpoint is not valid.".into(),
+            ));
         }
         if req.invocation_rate_limit_per_second.is_some_and(|r| r < 1) {
-            return Err(BusError::Validation("Parameter InvocationRateLimitPerSecond must be at least 1.".into()));
+            return Err(BusError::Validation(
+                "Parameter InvocationRateLimitPerSecond must be at least 1.".into(),
+            ));
         }
-        let conn_name = arn_tail(&req.connection_arn, ":connection/").and_then(|t| t.split('/').next()).unwrap_or_default();
+        let conn_name = arn_tail(&req.connection_arn, ":connection/")
+            .and_then(|t| t.split('/').next())
+            .unwrap_or_default();
         self.connection_row(conn_name, false).await?;
         let uuid = uuid::Uuid::new_v4().to_string();
         let now = Timestamp::now().0;
@@ -727,7 +938,10 @@ impl Bus {
             })
             .await?;
         if inserted == 0 {
-            return Err(BusError::ResourceAlreadyExists(format!("Api destination {} already exists.", req.name)));
+            return Err(BusError::ResourceAlreadyExists(format!(
+                "Api destination {} already exists.",
+                req.name
+            )));
         }
         Ok(ApiDestination {
             api_destination_arn: self.api_destination_arn(&req.name, &uuid),
@@ -753,7 +967,10 @@ impl Bus {
     }
 
     /// `ListApiDestinations`.
-    pub async fn list_api_destinations(&self, req: ListRequest) -> BusResult<ListApiDestinationsResponse> {
+    pub async fn list_api_destinations(
+        &self,
+        req: ListRequest,
+    ) -> BusResult<ListApiDestinationsResponse> {
         let me = self.clone();
         let all: Vec<ApiDestination> = self
             .inner
@@ -768,27 +985,39 @@ impl Bus {
         let all = all
             .into_iter()
             .filter(|d| d.name.as_deref().unwrap_or_default().starts_with(&prefix))
-            .filter(|d| req.connection_arn.as_ref().is_none_or(|c| Some(c) == d.connection_arn.as_ref()))
+            .filter(|d| {
+                req.connection_arn
+                    .as_ref()
+                    .is_none_or(|c| Some(c) == d.connection_arn.as_ref())
+            })
             .map(|mut d| {
                 d.description = None;
                 d
             })
             .collect();
         let (api_destinations, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
-        Ok(ListApiDestinationsResponse { api_destinations, next_token })
+        Ok(ListApiDestinationsResponse {
+            api_destinations,
+            next_token,
+        })
     }
 
     /// `DeleteApiDestination`.
     pub async fn delete_api_destination(&self, name: &str) -> BusResult<()> {
         self.describe_api_destination(name).await?;
         let n2 = name.to_string();
-        self.inner.db.write(move |tx| tx.execute("DELETE FROM eb_api_destinations WHERE name = ?1", [&n2])).await?;
+        self.inner
+            .db
+            .write(move |tx| tx.execute("DELETE FROM eb_api_destinations WHERE name = ?1", [&n2]))
+            .await?;
         Ok(())
     }
 
     /// API destination by ARN (for delivery).
     pub(crate) async fn api_destination_by_arn(&self, arn: &str) -> BusResult<ApiDestination> {
-        let name = arn_tail(arn, ":api-destination/").and_then(|t| t.split('/').next()).unwrap_or_default();
+        let name = arn_tail(arn, ":api-destination/")
+            .and_then(|t| t.split('/').next())
+            .unwrap_or_default();
         self.describe_api_destination(name).await
     }
 
@@ -802,7 +1031,9 @@ impl Bus {
             .map(str::to_string)
             .ok_or_else(|| BusError::Validation("Parameter EventSourceArn is not valid.".into()))?;
         if req.event_source_arn != self.bus_arn(&bus) {
-            return Err(BusError::Validation("Parameter EventSourceArn is not valid.".into()));
+            return Err(BusError::Validation(
+                "Parameter EventSourceArn is not valid.".into(),
+            ));
         }
         self.require_bus(&bus)?;
         if let Some(p) = &req.event_pattern {
@@ -810,7 +1041,9 @@ impl Bus {
         }
         let retention = req.retention_days.unwrap_or(0);
         if retention < 0 {
-            return Err(BusError::Validation("Parameter RetentionDays must be at least 0.".into()));
+            return Err(BusError::Validation(
+                "Parameter RetentionDays must be at least 0.".into(),
+            ));
         }
         let rule_pattern = archive_rule_pattern(req.event_pattern.as_deref())?;
         let _g = self.inner.control.lock().await;
@@ -847,7 +1080,10 @@ impl Bus {
             })
             .await?;
         if !created {
-            return Err(BusError::ResourceAlreadyExists(format!("Archive {} already exists.", req.archive_name)));
+            return Err(BusError::ResourceAlreadyExists(format!(
+                "Archive {} already exists.",
+                req.archive_name
+            )));
         }
         self.reload_routes(&bus).await?;
         Ok(Archive {
@@ -888,8 +1124,12 @@ impl Bus {
         self.inner
             .db
             .read(move |c| {
-                c.query_row(&format!("{} WHERE name = ?1", Self::ARCHIVE_COLS), [&n2], |r| me.archive_from_row(r))
-                    .optional()
+                c.query_row(
+                    &format!("{} WHERE name = ?1", Self::ARCHIVE_COLS),
+                    [&n2],
+                    |r| me.archive_from_row(r),
+                )
+                .optional()
             })
             .await?
             .ok_or_else(|| BusError::ResourceNotFound(format!("Archive {name} does not exist.")))
@@ -916,8 +1156,17 @@ impl Bus {
         let all = all
             .into_iter()
             .map(|(_, a)| a)
-            .filter(|a| a.archive_name.as_deref().unwrap_or_default().starts_with(&prefix))
-            .filter(|a| req.event_source_arn.as_ref().is_none_or(|s| Some(s) == a.event_source_arn.as_ref()))
+            .filter(|a| {
+                a.archive_name
+                    .as_deref()
+                    .unwrap_or_default()
+                    .starts_with(&prefix)
+            })
+            .filter(|a| {
+                req.event_source_arn
+                    .as_ref()
+                    .is_none_or(|s| Some(s) == a.event_source_arn.as_ref())
+            })
             .filter(|a| req.state.as_ref().is_none_or(|s| *s == a.state))
             .map(|mut a| {
                 a.archive_arn = None;
@@ -927,7 +1176,10 @@ impl Bus {
             })
             .collect();
         let (archives, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
-        Ok(ListArchivesResponse { archives, next_token })
+        Ok(ListArchivesResponse {
+            archives,
+            next_token,
+        })
     }
 
     /// `UpdateArchive`: a new pattern replaces the managed rule's at once.
@@ -937,13 +1189,20 @@ impl Bus {
             EventPattern::parse(p)?;
         }
         if req.retention_days.is_some_and(|d| d < 0) {
-            return Err(BusError::Validation("Parameter RetentionDays must be at least 0.".into()));
+            return Err(BusError::Validation(
+                "Parameter RetentionDays must be at least 0.".into(),
+            ));
         }
         let pattern = req.event_pattern.clone().or(old.event_pattern.clone());
         let rule_pattern = archive_rule_pattern(pattern.as_deref())?;
         let description = req.description.clone().or(old.description.clone());
         let retention = req.retention_days.or(old.retention_days).unwrap_or(0);
-        let bus = arn_tail(old.event_source_arn.as_deref().unwrap_or_default(), ":event-bus/").unwrap_or(DEFAULT_BUS).to_string();
+        let bus = arn_tail(
+            old.event_source_arn.as_deref().unwrap_or_default(),
+            ":event-bus/",
+        )
+        .unwrap_or(DEFAULT_BUS)
+        .to_string();
         let _g = self.inner.control.lock().await;
         self.inner
             .db
@@ -967,7 +1226,12 @@ impl Bus {
     /// `DeleteArchive`: the archive, its events and its managed rule.
     pub async fn delete_archive(&self, name: &str) -> BusResult<()> {
         let (id, old) = self.archive_row(name).await?;
-        let bus = arn_tail(old.event_source_arn.as_deref().unwrap_or_default(), ":event-bus/").unwrap_or(DEFAULT_BUS).to_string();
+        let bus = arn_tail(
+            old.event_source_arn.as_deref().unwrap_or_default(),
+            ":event-bus/",
+        )
+        .unwrap_or(DEFAULT_BUS)
+        .to_string();
         let _g = self.inner.control.lock().await;
         self.inner
             .db
@@ -982,7 +1246,12 @@ impl Bus {
 
     /// Exact number of archived events whose event time is in `[start, end)`:
     /// the count to show before starting a replay.
-    pub async fn count_archive_events(&self, archive: &str, start: Timestamp, end: Timestamp) -> BusResult<i64> {
+    pub async fn count_archive_events(
+        &self,
+        archive: &str,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> BusResult<i64> {
         let (id, _) = self.archive_row(archive).await?;
         Ok(self
             .inner
@@ -1056,7 +1325,9 @@ mod tests {
         let p = archive_rule_pattern(Some(r#"{"source": ["a"]}"#)).unwrap();
         let pat = EventPattern::parse(&p).unwrap();
         assert!(pat.matches(r#"{"source": "a"}"#).unwrap());
-        assert!(!pat.matches(r#"{"source": "a", "replay-name": "r"}"#).unwrap());
+        assert!(!pat
+            .matches(r#"{"source": "a", "replay-name": "r"}"#)
+            .unwrap());
         assert!(EventPattern::parse(&archive_rule_pattern(None).unwrap()).is_ok());
         assert!(check_name("name", "ok.name-1_x", 64, false).is_ok());
         assert!(check_name("name", "bad name", 64, false).is_err());

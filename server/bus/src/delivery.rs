@@ -23,7 +23,10 @@ const BATCH: i64 = 64;
 enum Attempt {
     Done,
     /// Failed; `retry` false means retrying cannot help (e.g. HTTP 400).
-    Failed { retry: bool, reason: String },
+    Failed {
+        retry: bool,
+        reason: String,
+    },
     /// Rate limited: try again at this time without counting an attempt.
     Later(i64),
 }
@@ -129,26 +132,46 @@ impl Bus {
 
     async fn attempt(&self, d: &Due) -> Attempt {
         if let Some(name) = arn_tail(&d.target_arn, ":function:") {
-            let consumer = self.inner.consumers.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned();
+            let consumer = self
+                .inner
+                .consumers
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(name)
+                .cloned();
             let Some(consumer) = consumer else {
-                return Attempt::Failed { retry: true, reason: format!("no in-process consumer named {name}") };
+                return Attempt::Failed {
+                    retry: true,
+                    reason: format!("no in-process consumer named {name}"),
+                };
             };
             let body = String::from_utf8_lossy(&d.body).into_owned();
             return match consumer(body).await {
                 Ok(()) => Attempt::Done,
-                Err(reason) => Attempt::Failed { retry: true, reason },
+                Err(reason) => Attempt::Failed {
+                    retry: true,
+                    reason,
+                },
             };
         }
         if d.target_arn.contains(":api-destination/") {
             return self.invoke_api_destination(d).await;
         }
-        Attempt::Failed { retry: false, reason: format!("unsupported target {}", d.target_arn) }
+        Attempt::Failed {
+            retry: false,
+            reason: format!("unsupported target {}", d.target_arn),
+        }
     }
 
     async fn invoke_api_destination(&self, d: &Due) -> Attempt {
         let dest = match self.api_destination_by_arn(&d.target_arn).await {
             Ok(x) => x,
-            Err(e) => return Attempt::Failed { retry: true, reason: e.to_string() },
+            Err(e) => {
+                return Attempt::Failed {
+                    retry: true,
+                    reason: e.to_string(),
+                }
+            }
         };
         // Rate limit: space calls 1/rate seconds apart per destination.
         if let Some(rate) = dest.invocation_rate_limit_per_second.filter(|r| *r > 0) {
@@ -161,9 +184,17 @@ impl Bus {
             }
             *next = (*next).max(now) + gap;
         }
-        let (auth_type, auth) = match self.connection_auth(dest.connection_arn.as_deref().unwrap_or_default()).await {
+        let (auth_type, auth) = match self
+            .connection_auth(dest.connection_arn.as_deref().unwrap_or_default())
+            .await
+        {
             Ok(x) => x,
-            Err(e) => return Attempt::Failed { retry: true, reason: e.to_string() },
+            Err(e) => {
+                return Attempt::Failed {
+                    retry: true,
+                    reason: e.to_string(),
+                }
+            }
         };
         let t: Target = serde_json::from_str(&d.spec).unwrap_or_default();
         let mut url = dest.invocation_endpoint.clone().unwrap_or_default();
@@ -171,7 +202,9 @@ impl Bus {
         for v in hp.path_parameter_values.iter().flatten() {
             url = url.replacen('*', v, 1);
         }
-        let method = reqwest::Method::from_bytes(dest.http_method.as_deref().unwrap_or("POST").as_bytes()).unwrap_or(reqwest::Method::POST);
+        let method =
+            reqwest::Method::from_bytes(dest.http_method.as_deref().unwrap_or("POST").as_bytes())
+                .unwrap_or(reqwest::Method::POST);
         let mut req = self
             .inner
             .http
@@ -187,13 +220,26 @@ impl Bus {
         match auth_type.as_str() {
             "API_KEY" => {
                 if let Some(k) = auth.api_key_auth_parameters {
-                    req = req.header(k.api_key_name.unwrap_or_default(), k.api_key_value.unwrap_or_default());
+                    req = req.header(
+                        k.api_key_name.unwrap_or_default(),
+                        k.api_key_value.unwrap_or_default(),
+                    );
                 }
             }
             "BASIC" => {
                 if let Some(b) = auth.basic_auth_parameters {
-                    let raw = format!("{}:{}", b.username.unwrap_or_default(), b.password.unwrap_or_default());
-                    req = req.header("authorization", format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)));
+                    let raw = format!(
+                        "{}:{}",
+                        b.username.unwrap_or_default(),
+                        b.password.unwrap_or_default()
+                    );
+                    req = req.header(
+                        "authorization",
+                        format!(
+                            "Basic {}",
+                            base64::engine::general_purpose::STANDARD.encode(raw)
+                        ),
+                    );
                 }
             }
             _ => {}
@@ -204,9 +250,15 @@ impl Bus {
                 let s = res.status().as_u16();
                 // AWS retries 401, 407, 409, 429 and 5xx; other client errors are final.
                 let retry = s >= 500 || matches!(s, 401 | 407 | 409 | 429);
-                Attempt::Failed { retry, reason: format!("HTTP {s} from {url}") }
+                Attempt::Failed {
+                    retry,
+                    reason: format!("HTTP {s} from {url}"),
+                }
             }
-            Err(e) => Attempt::Failed { retry: true, reason: format!("{url}: {e}") },
+            Err(e) => Attempt::Failed {
+                retry: true,
+                reason: format!("{url}: {e}"),
+            },
         }
     }
 }

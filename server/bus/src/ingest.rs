@@ -7,7 +7,9 @@ use store::Database;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::routing::{apply_rows, Row};
-use crate::types::{PutEventsRequest, PutEventsRequestEntry, PutEventsResponse, PutEventsResultEntry};
+use crate::types::{
+    PutEventsRequest, PutEventsRequestEntry, PutEventsResponse, PutEventsResultEntry,
+};
 use crate::{Bus, BusError, BusResult, Inner, Timestamp};
 
 /// AWS's limit on entries per PutEvents call.
@@ -31,7 +33,9 @@ fn entry_size(e: &PutEventsRequestEntry) -> usize {
         + e.source.as_deref().map_or(0, str::len)
         + e.detail_type.as_deref().map_or(0, str::len)
         + e.detail.as_deref().map_or(0, str::len)
-        + e.resources.as_ref().map_or(0, |r| r.iter().map(String::len).sum())
+        + e.resources
+            .as_ref()
+            .map_or(0, |r| r.iter().map(String::len).sum())
 }
 
 fn fail(code: &str, message: impl Into<String>) -> PutEventsResultEntry {
@@ -104,7 +108,9 @@ impl Bus {
             )));
         }
         if req.entries.iter().map(entry_size).sum::<usize>() > MAX_REQUEST_BYTES {
-            return Err(BusError::Validation("Total size of the entries in the request is over the limit.".into()));
+            return Err(BusError::Validation(
+                "Total size of the entries in the request is over the limit.".into(),
+            ));
         }
         let now = Timestamp::now();
         let mut results = Vec::with_capacity(n);
@@ -112,7 +118,10 @@ impl Bus {
         let mut failed = 0;
         for e in &req.entries {
             match self.accept_entry(e, now, &mut rows) {
-                Ok(id) => results.push(PutEventsResultEntry { event_id: Some(id), ..Default::default() }),
+                Ok(id) => results.push(PutEventsResultEntry {
+                    event_id: Some(id),
+                    ..Default::default()
+                }),
                 Err(r) => {
                     failed += 1;
                     results.push(r)
@@ -122,32 +131,60 @@ impl Bus {
         if !rows.is_empty() {
             self.commit(rows).await?;
         }
-        Ok(PutEventsResponse { failed_entry_count: failed, entries: results })
+        Ok(PutEventsResponse {
+            failed_entry_count: failed,
+            entries: results,
+        })
     }
 
-    fn accept_entry(&self, e: &PutEventsRequestEntry, now: Timestamp, rows: &mut Vec<Row>) -> Result<String, PutEventsResultEntry> {
+    fn accept_entry(
+        &self,
+        e: &PutEventsRequestEntry,
+        now: Timestamp,
+        rows: &mut Vec<Row>,
+    ) -> Result<String, PutEventsResultEntry> {
         let source = e.source.as_deref().unwrap_or_default();
         if source.is_empty() {
-            return Err(fail("InvalidArgument", "Parameter Source is not valid. Reason: Source is a required argument."));
+            return Err(fail(
+                "InvalidArgument",
+                "Parameter Source is not valid. Reason: Source is a required argument.",
+            ));
         }
         if e.detail_type.as_deref().unwrap_or_default().is_empty() {
-            return Err(fail("InvalidArgument", "Parameter DetailType is not valid. Reason: DetailType is a required argument."));
+            return Err(fail(
+                "InvalidArgument",
+                "Parameter DetailType is not valid. Reason: DetailType is a required argument.",
+            ));
         }
         let Some(detail) = e.detail.as_deref().map(str::trim).filter(|d| !d.is_empty()) else {
-            return Err(fail("InvalidArgument", "Parameter Detail is not valid. Reason: Detail is a required argument."));
+            return Err(fail(
+                "InvalidArgument",
+                "Parameter Detail is not valid. Reason: Detail is a required argument.",
+            ));
         };
-        if !detail.starts_with('{') || serde_json::from_str::<serde::de::IgnoredAny>(detail).is_err() {
+        if !detail.starts_with('{')
+            || serde_json::from_str::<serde::de::IgnoredAny>(detail).is_err()
+        {
             return Err(fail("MalformedDetail", "Detail is malformed."));
         }
         if source.starts_with("aws.") {
-            return Err(fail("NotAuthorizedForSourceException", "Not authorized for the source."));
+            return Err(fail(
+                "NotAuthorizedForSourceException",
+                "Not authorized for the source.",
+            ));
         }
         if entry_size(e) > MAX_REQUEST_BYTES {
-            return Err(fail("InvalidArgument", "Entry size exceeds the maximum of 256 KB."));
+            return Err(fail(
+                "InvalidArgument",
+                "Entry size exceeds the maximum of 256 KB.",
+            ));
         }
         let bus_name = self.bus_name(e.event_bus_name.as_deref());
         let Some(routing) = self.routing(&bus_name) else {
-            return Err(fail("ResourceNotFoundException", format!("Event bus {bus_name} does not exist.")));
+            return Err(fail(
+                "ResourceNotFoundException",
+                format!("Event bus {bus_name} does not exist."),
+            ));
         };
         let time = e.time.unwrap_or(now);
         let id = uuid::Uuid::new_v4().to_string();
@@ -173,7 +210,11 @@ impl Bus {
 
 /// The one writer: takes every job waiting, commits them in one transaction,
 /// then answers each. Ends when every sender is gone.
-pub(crate) async fn writer_loop(db: Database, mut rx: mpsc::UnboundedReceiver<Job>, bus: Weak<Inner>) {
+pub(crate) async fn writer_loop(
+    db: Database,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    bus: Weak<Inner>,
+) {
     while let Some(first) = rx.recv().await {
         let mut total = first.rows.len();
         let mut jobs = vec![first];
@@ -186,7 +227,8 @@ pub(crate) async fn writer_loop(db: Database, mut rx: mpsc::UnboundedReceiver<Jo
                 Err(_) => break,
             }
         }
-        let (rows, replies): (Vec<Vec<Row>>, Vec<_>) = jobs.into_iter().map(|j| (j.rows, j.reply)).unzip();
+        let (rows, replies): (Vec<Vec<Row>>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.rows, j.reply)).unzip();
         let now = Timestamp::now().0;
         let res = db
             .write(move |tx| {
@@ -228,6 +270,9 @@ mod tests {
     #[test]
     fn replay_name_goes_first() {
         let b = with_replay_name(br#"{"a":1}"#, "r1");
-        assert_eq!(std::str::from_utf8(&b).unwrap(), r#"{"replay-name":"r1","a":1}"#);
+        assert_eq!(
+            std::str::from_utf8(&b).unwrap(),
+            r#"{"replay-name":"r1","a":1}"#
+        );
     }
 }

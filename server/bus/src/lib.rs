@@ -48,9 +48,9 @@ use std::time::Duration;
 
 pub use error::{BusError, BusResult};
 pub use queue::{QueueConfig, QueueMessage};
+pub use replay::ReplayProgress;
 pub use store::Database;
 pub use time::Timestamp;
-pub use replay::ReplayProgress;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -101,6 +101,29 @@ impl Default for BusConfig {
             http_timeout: Duration::from_secs(5),
             retention_interval: Duration::from_secs(3600),
         }
+    }
+}
+
+impl BusConfig {
+    /// Overrides from the environment: `MEDIATOR_EVENTS_ACCOUNT`,
+    /// `MEDIATOR_EVENTS_REGION`, and replay pacing (a replay rate limit:
+    /// at most `MEDIATOR_EVENTS_REPLAY_CHUNK` events per chunk, with
+    /// `MEDIATOR_EVENTS_REPLAY_DELAY_MS` between chunks). Unparsable values are ignored.
+    pub fn with_env(mut self) -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        if let Some(a) = var("MEDIATOR_EVENTS_ACCOUNT") {
+            self.account = a;
+        }
+        if let Some(r) = var("MEDIATOR_EVENTS_REGION") {
+            self.region = r;
+        }
+        if let Some(n) = var("MEDIATOR_EVENTS_REPLAY_CHUNK").and_then(|v| v.parse().ok()) {
+            self.replay_chunk = n;
+        }
+        if let Some(ms) = var("MEDIATOR_EVENTS_REPLAY_DELAY_MS").and_then(|v| v.parse().ok()) {
+            self.replay_chunk_delay = Duration::from_millis(ms);
+        }
+        self
     }
 }
 
@@ -169,6 +192,9 @@ impl Bus {
         };
         let now = Timestamp::now().0;
         db.write(move |tx| {
+            // The archive index and queue tables are hot: give the writer
+            // connection a 32 MB page cache (SQLite's default is 2 MB).
+            tx.pragma_update(None, "cache_size", -32_768)?;
             tx.execute(
                 "INSERT OR IGNORE INTO eb_buses (name, description, created_ms, modified_ms) VALUES ('default', NULL, ?1, ?1)",
                 [now],
@@ -264,7 +290,11 @@ impl Bus {
         match name_or_arn {
             None | Some("") => DEFAULT_BUS.to_string(),
             Some(s) => match s.strip_prefix("arn:") {
-                Some(_) => s.rsplit_once("event-bus/").map(|(_, n)| n).unwrap_or(s).to_string(),
+                Some(_) => s
+                    .rsplit_once("event-bus/")
+                    .map(|(_, n)| n)
+                    .unwrap_or(s)
+                    .to_string(),
                 None => s.to_string(),
             },
         }
@@ -277,7 +307,11 @@ pub(crate) fn arn_tail<'a>(arn: &'a str, marker: &str) -> Option<&'a str> {
 }
 
 /// Next page of `items` (`NextToken` is the offset as text).
-pub(crate) fn paginate<T>(items: Vec<T>, next_token: Option<&str>, limit: Option<i64>) -> BusResult<(Vec<T>, Option<String>)> {
+pub(crate) fn paginate<T>(
+    items: Vec<T>,
+    next_token: Option<&str>,
+    limit: Option<i64>,
+) -> BusResult<(Vec<T>, Option<String>)> {
     let start = match next_token {
         None | Some("") => 0usize,
         Some(t) => t
@@ -301,10 +335,15 @@ pub(crate) fn paginate<T>(items: Vec<T>, next_token: Option<&str>, limit: Option
 
 impl Bus {
     /// `TestEventPattern`.
-    pub fn test_event_pattern(&self, req: &types::TestEventPatternRequest) -> BusResult<types::TestEventPatternResponse> {
+    pub fn test_event_pattern(
+        &self,
+        req: &types::TestEventPatternRequest,
+    ) -> BusResult<types::TestEventPatternResponse> {
         match patterns::test_event_pattern(&req.event_pattern, &req.event) {
             Ok(result) => Ok(types::TestEventPatternResponse { result }),
-            Err(e) if e.code() == "InvalidEventPatternException" => Err(BusError::InvalidEventPattern(e.message())),
+            Err(e) if e.code() == "InvalidEventPatternException" => {
+                Err(BusError::InvalidEventPattern(e.message()))
+            }
             Err(e) => Err(BusError::Validation(e.message())),
         }
     }

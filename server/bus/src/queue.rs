@@ -21,7 +21,11 @@ pub struct QueueConfig {
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { visibility_timeout: Duration::from_secs(30), max_receive_count: None, dead_letter_queue: None }
+        QueueConfig {
+            visibility_timeout: Duration::from_secs(30),
+            max_receive_count: None,
+            dead_letter_queue: None,
+        }
     }
 }
 
@@ -62,7 +66,10 @@ impl Bus {
         crate::control::check_name("QueueName", &name, 80, false)?;
         let now = Timestamp::now().0;
         let n2 = name.clone();
-        let dlq = cfg.dead_letter_queue.as_deref().map(|d| queue_name(d).to_string());
+        let dlq = cfg
+            .dead_letter_queue
+            .as_deref()
+            .map(|d| queue_name(d).to_string());
         self.inner
             .db
             .write(move |tx| {
@@ -95,7 +102,10 @@ impl Bus {
             })
             .await?;
         if n == 0 {
-            return Err(BusError::ResourceNotFound(format!("Queue {} does not exist.", queue_name(queue))));
+            return Err(BusError::ResourceNotFound(format!(
+                "Queue {} does not exist.",
+                queue_name(queue)
+            )));
         }
         self.inner.queue_notify.notify_waiters();
         Ok(())
@@ -104,7 +114,12 @@ impl Bus {
     /// Receives up to `max` messages, waiting up to `wait` for the first one
     /// (long poll). Messages past their queue's `max_receive_count` move to its
     /// dead-letter queue instead of being returned.
-    pub async fn receive_messages(&self, queue: &str, max: usize, wait: Duration) -> BusResult<Vec<QueueMessage>> {
+    pub async fn receive_messages(
+        &self,
+        queue: &str,
+        max: usize,
+        wait: Duration,
+    ) -> BusResult<Vec<QueueMessage>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = self.inner.queue_notify.notified();
@@ -114,7 +129,11 @@ impl Bus {
             }
             // Woken by a commit that added messages, or re-check now and then for
             // messages whose visibility timeout ran out.
-            let _ = tokio::time::timeout_at(deadline.min(tokio::time::Instant::now() + Duration::from_millis(200)), notified).await;
+            let _ = tokio::time::timeout_at(
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(200)),
+                notified,
+            )
+            .await;
         }
     }
 
@@ -159,7 +178,9 @@ impl Bus {
                 Ok(Some(out))
             })
             .await?;
-        out.ok_or_else(|| BusError::ResourceNotFound(format!("Queue {} does not exist.", queue_name(queue))))
+        out.ok_or_else(|| {
+            BusError::ResourceNotFound(format!("Queue {} does not exist.", queue_name(queue)))
+        })
     }
 
     /// Deletes a received message by its receipt handle.
@@ -169,22 +190,35 @@ impl Bus {
         let n = self
             .inner
             .db
-            .write(move |tx| tx.execute("DELETE FROM eb_queue_messages WHERE queue = ?1 AND receipt = ?2", params![q, r]))
+            .write(move |tx| {
+                tx.execute(
+                    "DELETE FROM eb_queue_messages WHERE queue = ?1 AND receipt = ?2",
+                    params![q, r],
+                )
+            })
             .await?;
         if n == 0 {
-            return Err(BusError::Validation(format!("The receipt handle \"{receipt_handle}\" is not valid.")));
+            return Err(BusError::Validation(format!(
+                "The receipt handle \"{receipt_handle}\" is not valid."
+            )));
         }
         Ok(())
     }
 
     /// Deletes many received messages in one transaction; returns how many were deleted.
-    pub async fn delete_messages(&self, queue: &str, receipt_handles: Vec<String>) -> BusResult<usize> {
+    pub async fn delete_messages(
+        &self,
+        queue: &str,
+        receipt_handles: Vec<String>,
+    ) -> BusResult<usize> {
         let q = queue_name(queue).to_string();
         Ok(self
             .inner
             .db
             .write(move |tx| {
-                let mut del = tx.prepare_cached("DELETE FROM eb_queue_messages WHERE queue = ?1 AND receipt = ?2")?;
+                let mut del = tx.prepare_cached(
+                    "DELETE FROM eb_queue_messages WHERE queue = ?1 AND receipt = ?2",
+                )?;
                 let mut n = 0;
                 for r in &receipt_handles {
                     n += del.execute(params![q, r])?;
@@ -214,7 +248,10 @@ impl Bus {
     /// Removes every message of a queue.
     pub async fn purge_queue(&self, queue: &str) -> BusResult<()> {
         let q = queue_name(queue).to_string();
-        self.inner.db.write(move |tx| tx.execute("DELETE FROM eb_queue_messages WHERE queue = ?1", [q])).await?;
+        self.inner
+            .db
+            .write(move |tx| tx.execute("DELETE FROM eb_queue_messages WHERE queue = ?1", [q]))
+            .await?;
         Ok(())
     }
 }

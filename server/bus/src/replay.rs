@@ -18,14 +18,23 @@ use tokio_util::task::TaskTracker;
 use crate::control::check_name;
 use crate::ingest::with_replay_name;
 use crate::routing::{apply_rows, ReplayFilter, Row};
-use crate::types::{ListReplaysResponse, ListRequest, Replay, ReplayDestination, StartReplayRequest};
+use crate::types::{
+    ListReplaysResponse, ListRequest, Replay, ReplayDestination, StartReplayRequest,
+};
 use crate::{arn_tail, paginate, Bus, BusError, BusResult, Timestamp};
 
 /// Width of a replay slice.
 pub const SLICE_MS: i64 = 60_000;
 /// Replays that may be active at once (AWS quota).
 pub const MAX_ACTIVE_REPLAYS: i64 = 10;
-const STATES: [&str; 6] = ["STARTING", "RUNNING", "CANCELLING", "COMPLETED", "CANCELLED", "FAILED"];
+const STATES: [&str; 6] = [
+    "STARTING",
+    "RUNNING",
+    "CANCELLING",
+    "COMPLETED",
+    "CANCELLED",
+    "FAILED",
+];
 
 /// What one [`Bus::replay_step`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +54,11 @@ impl Bus {
             .ok_or_else(|| BusError::Validation("Parameter EventSourceArn is not valid.".into()))?;
         let (start, end) = match (req.event_start_time, req.event_end_time) {
             (Some(s), Some(e)) => (s, e),
-            _ => return Err(BusError::Validation("Parameter(s) EventStartTime and EventEndTime must be specified.".into())),
+            _ => {
+                return Err(BusError::Validation(
+                    "Parameter(s) EventStartTime and EventEndTime must be specified.".into(),
+                ))
+            }
         };
         if start >= end {
             return Err(BusError::Validation(
@@ -53,7 +66,9 @@ impl Bus {
             ));
         }
         let (archive_id, a) = self.archive_row(archive).await.map_err(|_| {
-            BusError::ResourceNotFound(format!("Parameter EventSourceArn is not valid. Reason: Archive {archive} does not exist."))
+            BusError::ResourceNotFound(format!(
+                "Parameter EventSourceArn is not valid. Reason: Archive {archive} does not exist."
+            ))
         })?;
         let source_bus_arn = a.event_source_arn.clone().unwrap_or_default();
         if req.destination.arn != source_bus_arn {
@@ -61,18 +76,30 @@ impl Bus {
                 "Parameter Destination.Arn is not valid. Reason: Cross event bus replay is not permitted.".into(),
             ));
         }
-        let bus = arn_tail(&source_bus_arn, ":event-bus/").unwrap_or_default().to_string();
+        let bus = arn_tail(&source_bus_arn, ":event-bus/")
+            .unwrap_or_default()
+            .to_string();
         if let Some(filters) = &req.destination.filter_arns {
-            let routing = self.routing(&bus).ok_or_else(|| BusError::ResourceNotFound(format!("Event bus {bus} does not exist.")))?;
+            let routing = self.routing(&bus).ok_or_else(|| {
+                BusError::ResourceNotFound(format!("Event bus {bus} does not exist."))
+            })?;
             for f in filters {
-                if !routing.rules.iter().any(|r| r.arn == *f && r.archive_id.is_none()) {
+                if !routing
+                    .rules
+                    .iter()
+                    .any(|r| r.arn == *f && r.archive_id.is_none())
+                {
                     return Err(BusError::Validation(format!(
                         "Parameter Destination.FilterArns is not valid. Reason: Rule {f} does not exist on event bus {bus}."
                     )));
                 }
             }
         }
-        let filter_json = req.destination.filter_arns.as_ref().map(|f| serde_json::to_string(f).unwrap_or_default());
+        let filter_json = req
+            .destination
+            .filter_arns
+            .as_ref()
+            .map(|f| serde_json::to_string(f).unwrap_or_default());
         let now = Timestamp::now().0;
         let (r, a_name, b2) = (req.clone(), archive.to_string(), bus.clone());
         let outcome = self
@@ -141,8 +168,12 @@ impl Bus {
         self.inner
             .db
             .read(move |c| {
-                c.query_row(&format!("{} WHERE name = ?1", Self::REPLAY_COLS), [&n2], |r| me.replay_from_row(r))
-                    .optional()
+                c.query_row(
+                    &format!("{} WHERE name = ?1", Self::REPLAY_COLS),
+                    [&n2],
+                    |r| me.replay_from_row(r),
+                )
+                .optional()
             })
             .await?
             .ok_or_else(|| BusError::ResourceNotFound(format!("Replay {name} does not exist.")))
@@ -170,9 +201,18 @@ impl Bus {
         let prefix = req.name_prefix.unwrap_or_default();
         let all = all
             .into_iter()
-            .filter(|r| r.replay_name.as_deref().unwrap_or_default().starts_with(&prefix))
+            .filter(|r| {
+                r.replay_name
+                    .as_deref()
+                    .unwrap_or_default()
+                    .starts_with(&prefix)
+            })
             .filter(|r| req.state.as_ref().is_none_or(|s| *s == r.state))
-            .filter(|r| req.event_source_arn.as_ref().is_none_or(|s| Some(s) == r.event_source_arn.as_ref()))
+            .filter(|r| {
+                req.event_source_arn
+                    .as_ref()
+                    .is_none_or(|s| Some(s) == r.event_source_arn.as_ref())
+            })
             .map(|mut r| {
                 r.replay_arn = None;
                 r.description = None;
@@ -181,7 +221,10 @@ impl Bus {
             })
             .collect();
         let (replays, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
-        Ok(ListReplaysResponse { replays, next_token })
+        Ok(ListReplaysResponse {
+            replays,
+            next_token,
+        })
     }
 
     /// `CancelReplay`: only a STARTING or RUNNING replay can be cancelled.
@@ -191,20 +234,35 @@ impl Bus {
             .inner
             .db
             .write(move |tx| {
-                let state: Option<String> = tx.query_row("SELECT state FROM eb_replays WHERE name = ?1", [&n2], |r| r.get(0)).optional()?;
+                let state: Option<String> = tx
+                    .query_row("SELECT state FROM eb_replays WHERE name = ?1", [&n2], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
                 Ok(match state.as_deref() {
-                    None => Err(BusError::ResourceNotFound(format!("Replay {n2} does not exist."))),
+                    None => Err(BusError::ResourceNotFound(format!(
+                        "Replay {n2} does not exist."
+                    ))),
                     Some("STARTING" | "RUNNING") => {
-                        tx.execute("UPDATE eb_replays SET state = 'CANCELLING' WHERE name = ?1", [&n2])?;
+                        tx.execute(
+                            "UPDATE eb_replays SET state = 'CANCELLING' WHERE name = ?1",
+                            [&n2],
+                        )?;
                         Ok(())
                     }
-                    Some(s) => Err(BusError::IllegalStatus(format!("Replay {n2} is not in a valid state for this operation (state {s})."))),
+                    Some(s) => Err(BusError::IllegalStatus(format!(
+                        "Replay {n2} is not in a valid state for this operation (state {s})."
+                    ))),
                 })
             })
             .await?;
         outcome?;
         self.inner.replay_notify.notify_one();
-        Ok(Replay { replay_arn: Some(self.replay_arn(name)), state: "CANCELLING".into(), ..Default::default() })
+        Ok(Replay {
+            replay_arn: Some(self.replay_arn(name)),
+            state: "CANCELLING".into(),
+            ..Default::default()
+        })
     }
 
     /// Replays one chunk of `name` (or moves it to its final state); the unit
@@ -215,11 +273,17 @@ impl Bus {
             .inner
             .db
             .read(move |c| {
-                c.query_row("SELECT bus, archive, archive_id FROM eb_replays WHERE name = ?1", [&n2], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()
+                c.query_row(
+                    "SELECT bus, archive, archive_id FROM eb_replays WHERE name = ?1",
+                    [&n2],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
             })
             .await?;
-        let Some((bus, _archive, _)) = row else { return Ok(ReplayProgress::Finished) };
+        let Some((bus, _archive, _)) = row else {
+            return Ok(ReplayProgress::Finished);
+        };
         let routing = self.routing(&bus);
         let chunk = self.inner.cfg.replay_chunk.max(1) as i64;
         let n2 = name.to_string();
@@ -365,7 +429,12 @@ pub(crate) async fn run(bus: Bus, tracker: TaskTracker, shutdown: CancellationTo
             }
         };
         for name in names {
-            let fresh = bus.inner.running_replays.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone());
+            let fresh = bus
+                .inner
+                .running_replays
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name.clone());
             if !fresh {
                 continue;
             }
@@ -373,7 +442,11 @@ pub(crate) async fn run(bus: Bus, tracker: TaskTracker, shutdown: CancellationTo
             tracker.spawn(async move {
                 tracing::info!(replay = %name, "replay running");
                 b.run_replay(&name, &s).await;
-                b.inner.running_replays.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+                b.inner
+                    .running_replays
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&name);
                 tracing::info!(replay = %name, "replay task ended");
             });
         }

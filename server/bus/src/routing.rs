@@ -24,6 +24,8 @@ pub(crate) struct TargetRoute {
     pub arn: String,
     pub kind: TargetKind,
     pub input: Option<Arc<[u8]>>,
+    /// `InputPath` as field names (`$.detail.data` → `["detail", "data"]`).
+    pub input_path: Option<Vec<String>>,
     /// The target as JSON, copied into deliveries rows (retry policy, DLQ, HTTP parameters).
     pub spec: Arc<str>,
 }
@@ -86,7 +88,8 @@ impl Routing {
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut tstmt = conn.prepare("SELECT spec FROM eb_targets WHERE bus = ?1 AND rule = ?2 ORDER BY id")?;
+        let mut tstmt =
+            conn.prepare("SELECT spec FROM eb_targets WHERE bus = ?1 AND rule = ?2 ORDER BY id")?;
         for (name, pattern, state, archive_id) in rows {
             let idx = rules.len() as u32;
             if let Err(e) = matcher.add_rule(idx, &pattern) {
@@ -96,9 +99,13 @@ impl Routing {
             let mut targets = Vec::new();
             for spec in tstmt.query_map(params![bus_name, name], |r| r.get::<_, String>(0))? {
                 let spec = spec?;
-                let Ok(t) = serde_json::from_str::<Target>(&spec) else { continue };
+                let Ok(t) = serde_json::from_str::<Target>(&spec) else {
+                    continue;
+                };
                 let kind = match arn_tail(&t.arn, ":sqs:") {
-                    Some(rest) => TargetKind::Queue(rest.rsplit(':').next().unwrap_or(rest).to_string()),
+                    Some(rest) => {
+                        TargetKind::Queue(rest.rsplit(':').next().unwrap_or(rest).to_string())
+                    }
                     None => TargetKind::Deferred,
                 };
                 targets.push(TargetRoute {
@@ -106,6 +113,7 @@ impl Routing {
                     arn: t.arn.clone(),
                     kind,
                     input: t.input.as_ref().map(|i| Arc::from(i.as_bytes())),
+                    input_path: t.input_path.as_deref().and_then(parse_input_path),
                     spec: Arc::from(spec.as_str()),
                 });
             }
@@ -122,7 +130,13 @@ impl Routing {
     /// Routes one event (its envelope JSON) and appends the writes it causes.
     /// Live events reach enabled rules (archive rules included); replayed events
     /// reach enabled non-archive rules, only those in `FilterArns` if given.
-    pub fn route(&self, body: &Arc<[u8]>, time_ms: i64, replay: Option<&ReplayFilter<'_>>, out: &mut Vec<Row>) {
+    pub fn route(
+        &self,
+        body: &Arc<[u8]>,
+        time_ms: i64,
+        replay: Option<&ReplayFilter<'_>>,
+        out: &mut Vec<Row>,
+    ) {
         let hits = match self.matcher.matches_for_event(body) {
             Ok(h) => h,
             Err(e) => {
@@ -140,18 +154,29 @@ impl Routing {
                     continue;
                 }
                 if let Some(arns) = filter.filter_arns {
-                    if !arns.iter().any(|a| *a == rule.arn) {
+                    if !arns.contains(&rule.arn) {
                         continue;
                     }
                 }
             }
             if let Some(archive_id) = rule.archive_id {
-                out.push(Row::Archive { archive_id, time_ms, body: body.clone() });
+                out.push(Row::Archive {
+                    archive_id,
+                    time_ms,
+                    body: body.clone(),
+                });
             }
             for t in &rule.targets {
-                let payload = t.input.clone().unwrap_or_else(|| body.clone());
+                let payload = match (&t.input, &t.input_path) {
+                    (Some(i), _) => i.clone(),
+                    (None, Some(path)) => select_path(body, path),
+                    (None, None) => body.clone(),
+                };
                 match &t.kind {
-                    TargetKind::Queue(q) => out.push(Row::Queue { queue: q.clone(), body: payload }),
+                    TargetKind::Queue(q) => out.push(Row::Queue {
+                        queue: q.clone(),
+                        body: payload,
+                    }),
                     TargetKind::Deferred => out.push(Row::Delivery {
                         target_arn: t.arn.clone(),
                         rule_arn: rule.arn.clone(),
@@ -166,18 +191,30 @@ impl Routing {
 }
 
 /// Writes `rows` in `tx`; returns (queue rows, delivery rows) written.
-pub(crate) fn apply_rows(tx: &Connection, rows: &[Row], now_ms: i64) -> Result<(usize, usize), store::rusqlite::Error> {
+pub(crate) fn apply_rows(
+    tx: &Connection,
+    rows: &[Row],
+    now_ms: i64,
+) -> Result<(usize, usize), store::rusqlite::Error> {
     let mut queues = 0;
     let mut deliveries = 0;
     let mut counts: std::collections::HashMap<i64, (i64, i64)> = std::collections::HashMap::new();
-    let mut ins_archive = tx.prepare_cached("INSERT INTO eb_archive_events (archive_id, event_time, body) VALUES (?1, ?2, ?3)")?;
-    let mut ins_queue = tx.prepare_cached("INSERT INTO eb_queue_messages (queue, body, sent_ms, visible_ms) VALUES (?1, ?2, ?3, ?3)")?;
+    let mut ins_archive = tx.prepare_cached(
+        "INSERT INTO eb_archive_events (archive_id, event_time, body) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut ins_queue = tx.prepare_cached(
+        "INSERT INTO eb_queue_messages (queue, body, sent_ms, visible_ms) VALUES (?1, ?2, ?3, ?3)",
+    )?;
     let mut ins_delivery = tx.prepare_cached(
         "INSERT INTO eb_deliveries (target_arn, rule_arn, target_id, spec, body, first_ms, next_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
     )?;
     for row in rows {
         match row {
-            Row::Archive { archive_id, time_ms, body } => {
+            Row::Archive {
+                archive_id,
+                time_ms,
+                body,
+            } => {
                 ins_archive.execute(params![archive_id, time_ms, &body[..]])?;
                 let c = counts.entry(*archive_id).or_default();
                 c.0 += 1;
@@ -187,8 +224,21 @@ pub(crate) fn apply_rows(tx: &Connection, rows: &[Row], now_ms: i64) -> Result<(
                 ins_queue.execute(params![queue, &body[..], now_ms])?;
                 queues += 1;
             }
-            Row::Delivery { target_arn, rule_arn, target_id, spec, body } => {
-                ins_delivery.execute(params![target_arn, rule_arn, target_id, &spec[..], &body[..], now_ms])?;
+            Row::Delivery {
+                target_arn,
+                rule_arn,
+                target_id,
+                spec,
+                body,
+            } => {
+                ins_delivery.execute(params![
+                    target_arn,
+                    rule_arn,
+                    target_id,
+                    &spec[..],
+                    &body[..],
+                    now_ms
+                ])?;
                 deliveries += 1;
             }
         }
@@ -198,4 +248,67 @@ pub(crate) fn apply_rows(tx: &Connection, rows: &[Row], now_ms: i64) -> Result<(
         upd.execute(params![id, n, size])?;
     }
     Ok((queues, deliveries))
+}
+
+/// Parses the `InputPath` forms the embedded bus supports: `$` and
+/// `$.a.b` (plain field names); `None` for anything else.
+pub(crate) fn parse_input_path(path: &str) -> Option<Vec<String>> {
+    let rest = path.strip_prefix('$')?;
+    if rest.is_empty() {
+        return Some(Vec::new());
+    }
+    let fields: Vec<String> = rest
+        .strip_prefix('.')?
+        .split('.')
+        .map(str::to_string)
+        .collect();
+    let plain = |f: &String| {
+        !f.is_empty()
+            && f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    };
+    fields.iter().all(plain).then_some(fields)
+}
+
+/// The part of the event at `path` as JSON (`null` when absent).
+fn select_path(body: &Arc<[u8]>, path: &[String]) -> Arc<[u8]> {
+    if path.is_empty() {
+        return body.clone();
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.clone();
+    };
+    let mut cur = &v;
+    for f in path {
+        cur = match cur.get(f) {
+            Some(x) => x,
+            None => &serde_json::Value::Null,
+        };
+    }
+    Arc::from(cur.to_string().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_paths() {
+        assert_eq!(parse_input_path("$"), Some(vec![]));
+        assert_eq!(
+            parse_input_path("$.detail.data"),
+            Some(vec!["detail".to_string(), "data".to_string()])
+        );
+        assert_eq!(parse_input_path("$.detail[0]"), None);
+        assert_eq!(parse_input_path("detail"), None);
+        let body: Arc<[u8]> = Arc::from(&br#"{"detail": {"data": {"k": 1}}}"#[..]);
+        assert_eq!(
+            &*select_path(&body, &parse_input_path("$.detail.data").unwrap()),
+            br#"{"k":1}"#
+        );
+        assert_eq!(
+            &*select_path(&body, &parse_input_path("$.nope").unwrap()),
+            b"null"
+        );
+    }
 }

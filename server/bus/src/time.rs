@@ -73,12 +73,21 @@ mod tests {
 
     #[test]
     fn wire_forms() {
-        assert_eq!(serde_json::to_string(&Timestamp(1_700_000_000_000)).unwrap(), "1700000000");
-        assert_eq!(serde_json::to_string(&Timestamp(1_700_000_000_500)).unwrap(), "1700000000.5");
+        assert_eq!(
+            serde_json::to_string(&Timestamp(1_700_000_000_000)).unwrap(),
+            "1700000000"
+        );
+        assert_eq!(
+            serde_json::to_string(&Timestamp(1_700_000_000_500)).unwrap(),
+            "1700000000.5"
+        );
         let t: Timestamp = serde_json::from_str("1700000000.25").unwrap();
         assert_eq!(t.0, 1_700_000_000_250);
         let t: Timestamp = serde_json::from_str("\"2023-11-14T22:13:20Z\"").unwrap();
         assert_eq!(t.0, 1_700_000_000_000);
-        assert_eq!(Timestamp(1_700_000_000_000).to_rfc3339(), "2023-11-14T22:13:20Z");
+        assert_eq!(
+            Timestamp(1_700_000_000_000).to_rfc3339(),
+            "2023-11-14T22:13:20Z"
+        );
     }
 }

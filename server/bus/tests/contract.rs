@@ -32,11 +32,21 @@ async fn harness(cfg: BusConfig) -> Harness {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     bus.spawn_workers(&tracker, shutdown.clone());
-    Harness { bus, shutdown, tracker, _dir: dir }
+    Harness {
+        bus,
+        shutdown,
+        tracker,
+        _dir: dir,
+    }
 }
 
 fn fast() -> BusConfig {
-    BusConfig { replay_poll: Duration::from_millis(50), delivery_poll: Duration::from_millis(50), retry_base: Duration::from_millis(20), ..Default::default() }
+    BusConfig {
+        replay_poll: Duration::from_millis(50),
+        delivery_poll: Duration::from_millis(50),
+        retry_base: Duration::from_millis(20),
+        ..Default::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,22 +80,58 @@ async fn queue_visibility_receive_count_and_dead_letter() {
     let b = &h.bus;
     b.create_queue(
         "work",
-        QueueConfig { visibility_timeout: Duration::from_millis(200), max_receive_count: Some(2), dead_letter_queue: Some("work-dlq".into()) },
+        QueueConfig {
+            visibility_timeout: Duration::from_millis(200),
+            max_receive_count: Some(2),
+            dead_letter_queue: Some("work-dlq".into()),
+        },
     )
     .await
     .unwrap();
     b.send_message("work", "hello").await.unwrap();
-    let m = b.receive_messages("work", 10, Duration::ZERO).await.unwrap();
+    let m = b
+        .receive_messages("work", 10, Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!((m.len(), m[0].receive_count), (1, 1));
-    assert!(b.receive_messages("work", 10, Duration::ZERO).await.unwrap().is_empty(), "invisible while in flight");
-    let m2 = b.receive_messages("work", 10, Duration::from_secs(2)).await.unwrap();
+    assert!(
+        b.receive_messages("work", 10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "invisible while in flight"
+    );
+    let m2 = b
+        .receive_messages("work", 10, Duration::from_secs(2))
+        .await
+        .unwrap();
     assert_eq!(m2[0].receive_count, 2, "visible again after the timeout");
-    assert!(b.delete_message("work", &m[0].receipt_handle).await.is_err(), "old receipt is stale");
+    assert!(
+        b.delete_message("work", &m[0].receipt_handle)
+            .await
+            .is_err(),
+        "old receipt is stale"
+    );
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert!(b.receive_messages("work", 10, Duration::ZERO).await.unwrap().is_empty(), "moved to the DLQ after 2 receives");
-    let d = b.receive_messages("arn:aws:sqs:us-east-1:000000000000:work-dlq", 10, Duration::ZERO).await.unwrap();
+    assert!(
+        b.receive_messages("work", 10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "moved to the DLQ after 2 receives"
+    );
+    let d = b
+        .receive_messages(
+            "arn:aws:sqs:us-east-1:000000000000:work-dlq",
+            10,
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
     assert_eq!(d[0].body, "hello");
-    b.delete_message("work-dlq", &d[0].receipt_handle).await.unwrap();
+    b.delete_message("work-dlq", &d[0].receipt_handle)
+        .await
+        .unwrap();
     assert_eq!(b.queue_depth("work-dlq").await.unwrap().visible, 0);
 }
 
@@ -109,16 +155,37 @@ async fn archive_with_events(b: &Bus, n: i64, base: i64) -> String {
                 ..Default::default()
             })
             .collect();
-        let r = b.put_events(PutEventsRequest { entries, ..Default::default() }).await.unwrap();
+        let r = b
+            .put_events(PutEventsRequest {
+                entries,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(r.failed_entry_count, 0);
     }
-    let q = b.create_queue("replayed", QueueConfig::default()).await.unwrap();
-    b.put_rule(PutRuleRequest { name: "r".into(), event_pattern: Some(r#"{"replay-name": [{"exists": true}]}"#.into()), ..Default::default() })
+    let q = b
+        .create_queue("replayed", QueueConfig::default())
         .await
         .unwrap();
-    b.put_targets(PutTargetsRequest { rule: "r".into(), targets: vec![Target { id: "q".into(), arn: q.clone(), ..Default::default() }], ..Default::default() })
-        .await
-        .unwrap();
+    b.put_rule(PutRuleRequest {
+        name: "r".into(),
+        event_pattern: Some(r#"{"replay-name": [{"exists": true}]}"#.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    b.put_targets(PutTargetsRequest {
+        rule: "r".into(),
+        targets: vec![Target {
+            id: "q".into(),
+            arn: q.clone(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     q
 }
 
@@ -128,30 +195,55 @@ async fn archive_with_events(b: &Bus, n: i64, base: i64) -> String {
 async fn replay_steps_advance_in_slices_and_resume_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let base = 1_700_000_000_000 / 60_000 * 60_000;
-    let cfg = BusConfig { replay_chunk: 50, ..Default::default() };
+    let cfg = BusConfig {
+        replay_chunk: 50,
+        ..Default::default()
+    };
     {
-        let b = Bus::open(Database::open(dir.path()).unwrap(), cfg.clone()).await.unwrap();
+        let b = Bus::open(Database::open(dir.path()).unwrap(), cfg.clone())
+            .await
+            .unwrap();
         archive_with_events(&b, 300, base).await; // 5 minutes of events, 1 per second
-        assert_eq!(b.count_archive_events("a", Timestamp(base + 60_000), Timestamp(base + 120_000)).await.unwrap(), 60);
-        assert_eq!(b.describe_archive("a").await.unwrap().event_count, Some(300));
+        assert_eq!(
+            b.count_archive_events("a", Timestamp(base + 60_000), Timestamp(base + 120_000))
+                .await
+                .unwrap(),
+            60
+        );
+        assert_eq!(
+            b.describe_archive("a").await.unwrap().event_count,
+            Some(300)
+        );
         b.start_replay(StartReplayRequest {
             replay_name: "r1".into(),
             event_source_arn: b.archive_arn("a"),
             event_start_time: Some(Timestamp(base + 30_000)),
             event_end_time: Some(Timestamp(base + 270_000)),
-            destination: ReplayDestination { arn: b.bus_arn("default"), filter_arns: None },
+            destination: ReplayDestination {
+                arn: b.bus_arn("default"),
+                filter_arns: None,
+            },
             ..Default::default()
         })
         .await
         .unwrap();
         for _ in 0..2 {
-            assert_eq!(b.replay_step("r1").await.unwrap(), bus::ReplayProgress::Running);
+            assert_eq!(
+                b.replay_step("r1").await.unwrap(),
+                bus::ReplayProgress::Running
+            );
         }
         let r = b.describe_replay("r1").await.unwrap();
         assert_eq!(r.state, "RUNNING");
-        assert_eq!(r.event_last_replayed_time, Some(Timestamp(base + 90_000)), "100 events from +30s: the slice [30s, 90s) is done");
+        assert_eq!(
+            r.event_last_replayed_time,
+            Some(Timestamp(base + 90_000)),
+            "100 events from +30s: the slice [30s, 90s) is done"
+        );
     }
-    let b = Bus::open(Database::open(dir.path()).unwrap(), cfg).await.unwrap();
+    let b = Bus::open(Database::open(dir.path()).unwrap(), cfg)
+        .await
+        .unwrap();
     let tracker = TaskTracker::new();
     let stop = CancellationToken::new();
     b.spawn_workers(&tracker, stop.clone());
@@ -162,7 +254,10 @@ async fn replay_steps_advance_in_slices_and_resume_after_restart() {
     }
     let mut seen = Vec::new();
     loop {
-        let m = b.receive_messages("replayed", 1000, Duration::ZERO).await.unwrap();
+        let m = b
+            .receive_messages("replayed", 1000, Duration::ZERO)
+            .await
+            .unwrap();
         if m.is_empty() {
             break;
         }
@@ -171,11 +266,24 @@ async fn replay_steps_advance_in_slices_and_resume_after_restart() {
             assert_eq!(v["replay-name"], "r1");
             seen.push(v["detail"]["i"].as_i64().unwrap());
         }
-        b.delete_messages("replayed", m.into_iter().map(|x| x.receipt_handle).collect()).await.unwrap();
+        b.delete_messages(
+            "replayed",
+            m.into_iter().map(|x| x.receipt_handle).collect(),
+        )
+        .await
+        .unwrap();
     }
     seen.sort();
-    assert_eq!(seen, (30..270).collect::<Vec<_>>(), "every in-window event exactly once across the restart");
-    assert_eq!(b.describe_archive("a").await.unwrap().event_count, Some(300), "not re-archived");
+    assert_eq!(
+        seen,
+        (30..270).collect::<Vec<_>>(),
+        "every in-window event exactly once across the restart"
+    );
+    assert_eq!(
+        b.describe_archive("a").await.unwrap().event_count,
+        Some(300),
+        "not re-archived"
+    );
     stop.cancel();
 }
 
@@ -185,21 +293,57 @@ async fn archive_update_delete_and_retention() {
     let b = &h.bus;
     let old = Timestamp::now().0 - 3 * 86_400_000;
     archive_with_events(b, 10, old).await;
-    b.update_archive(UpdateArchiveRequest { archive_name: "a".into(), event_pattern: Some(r#"{"source": ["other"]}"#.into()), retention_days: Some(1), ..Default::default() })
-        .await
-        .unwrap();
-    let e = |src: &str| PutEventsRequestEntry { source: Some(src.into()), detail_type: Some("t".into()), detail: Some("{}".into()), ..Default::default() };
-    b.put_events(PutEventsRequest { entries: vec![e("src"), e("other")], ..Default::default() }).await.unwrap();
+    b.update_archive(UpdateArchiveRequest {
+        archive_name: "a".into(),
+        event_pattern: Some(r#"{"source": ["other"]}"#.into()),
+        retention_days: Some(1),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e = |src: &str| PutEventsRequestEntry {
+        source: Some(src.into()),
+        detail_type: Some("t".into()),
+        detail: Some("{}".into()),
+        ..Default::default()
+    };
+    b.put_events(PutEventsRequest {
+        entries: vec![e("src"), e("other")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let a = b.describe_archive("a").await.unwrap();
-    assert_eq!(a.event_count, Some(11), "the new pattern is in effect at once");
+    assert_eq!(
+        a.event_count,
+        Some(11),
+        "the new pattern is in effect at once"
+    );
     assert_eq!(b.retention_step().await.unwrap(), 10);
     assert_eq!(b.describe_archive("a").await.unwrap().event_count, Some(1));
     let rules = b.list_rules(ListRequest::default()).await.unwrap().rules;
-    assert!(rules.iter().any(|r| r.name == "Events-Archive-a" && r.managed_by.is_some()));
-    assert_eq!(b.delete_rule("Events-Archive-a", None, false).await.unwrap_err().code(), "ManagedRuleException");
+    assert!(rules
+        .iter()
+        .any(|r| r.name == "Events-Archive-a" && r.managed_by.is_some()));
+    assert_eq!(
+        b.delete_rule("Events-Archive-a", None, false)
+            .await
+            .unwrap_err()
+            .code(),
+        "ManagedRuleException"
+    );
     b.delete_archive("a").await.unwrap();
-    assert_eq!(b.describe_archive("a").await.unwrap_err().code(), "ResourceNotFoundException");
-    assert!(!b.list_rules(ListRequest::default()).await.unwrap().rules.iter().any(|r| r.name == "Events-Archive-a"));
+    assert_eq!(
+        b.describe_archive("a").await.unwrap_err().code(),
+        "ResourceNotFoundException"
+    );
+    assert!(!b
+        .list_rules(ListRequest::default())
+        .await
+        .unwrap()
+        .rules
+        .iter()
+        .any(|r| r.name == "Events-Archive-a"));
 }
 
 #[tokio::test]
@@ -219,25 +363,66 @@ async fn in_process_consumer_retries_then_dead_letters() {
             }
         }
     });
-    b.put_rule(PutRuleRequest { name: "r".into(), event_pattern: Some(r#"{"source": ["s"]}"#.into()), ..Default::default() }).await.unwrap();
+    b.put_rule(PutRuleRequest {
+        name: "r".into(),
+        event_pattern: Some(r#"{"source": ["s"]}"#.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let targets = vec![
-        Target { id: "ok".into(), arn: b.consumer_arn("flaky"), ..Default::default() },
+        Target {
+            id: "ok".into(),
+            arn: b.consumer_arn("flaky"),
+            ..Default::default()
+        },
         Target {
             id: "never".into(),
             arn: b.consumer_arn("missing"),
-            retry_policy: Some(RetryPolicy { maximum_retry_attempts: Some(1), maximum_event_age_in_seconds: None }),
-            dead_letter_config: Some(DeadLetterConfig { arn: Some(b.queue_arn("dlq")) }),
+            retry_policy: Some(RetryPolicy {
+                maximum_retry_attempts: Some(1),
+                maximum_event_age_in_seconds: None,
+            }),
+            dead_letter_config: Some(DeadLetterConfig {
+                arn: Some(b.queue_arn("dlq")),
+            }),
             ..Default::default()
         },
     ];
-    assert_eq!(b.put_targets(PutTargetsRequest { rule: "r".into(), targets, ..Default::default() }).await.unwrap().failed_entry_count, 0);
-    let e = PutEventsRequestEntry { source: Some("s".into()), detail_type: Some("t".into()), detail: Some("{}".into()), ..Default::default() };
-    b.put_events(PutEventsRequest { entries: vec![e], ..Default::default() }).await.unwrap();
-    let dead = b.receive_messages("dlq", 10, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        b.put_targets(PutTargetsRequest {
+            rule: "r".into(),
+            targets,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .failed_entry_count,
+        0
+    );
+    let e = PutEventsRequestEntry {
+        source: Some("s".into()),
+        detail_type: Some("t".into()),
+        detail: Some("{}".into()),
+        ..Default::default()
+    };
+    b.put_events(PutEventsRequest {
+        entries: vec![e],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dead = b
+        .receive_messages("dlq", 10, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert_eq!(dead.len(), 1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while calls.load(Ordering::SeqCst) < 3 {
-        assert!(tokio::time::Instant::now() < deadline, "consumer retried until it succeeded");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "consumer retried until it succeeded"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -258,7 +443,12 @@ async fn http_target_through_api_destination() {
                 if f.fetch_add(1, Ordering::SeqCst) == 0 {
                     return axum::http::StatusCode::SERVICE_UNAVAILABLE;
                 }
-                h.lock().unwrap().push((headers.get("x-api-key").map(|v| v.to_str().unwrap().to_string()), body));
+                h.lock().unwrap().push((
+                    headers
+                        .get("x-api-key")
+                        .map(|v| v.to_str().unwrap().to_string()),
+                    body,
+                ));
                 axum::http::StatusCode::OK
             }
         }),
@@ -272,7 +462,10 @@ async fn http_target_through_api_destination() {
             name: "saas".into(),
             authorization_type: "API_KEY".into(),
             auth_parameters: ConnectionAuthParameters {
-                api_key_auth_parameters: Some(ApiKeyAuthParameters { api_key_name: Some("x-api-key".into()), api_key_value: Some("secret".into()) }),
+                api_key_auth_parameters: Some(ApiKeyAuthParameters {
+                    api_key_name: Some("x-api-key".into()),
+                    api_key_value: Some("secret".into()),
+                }),
                 ..Default::default()
             },
             ..Default::default()
@@ -281,7 +474,16 @@ async fn http_target_through_api_destination() {
         .unwrap();
     assert!(conn.connection_arn.contains(":connection/saas/"));
     let described = b.describe_connection("saas").await.unwrap();
-    assert_eq!(described.auth_parameters.unwrap().api_key_auth_parameters.unwrap().api_key_value, None, "secrets never returned");
+    assert_eq!(
+        described
+            .auth_parameters
+            .unwrap()
+            .api_key_auth_parameters
+            .unwrap()
+            .api_key_value,
+        None,
+        "secrets never returned"
+    );
     let dest = b
         .create_api_destination(CreateApiDestinationRequest {
             name: "hook".into(),
@@ -293,23 +495,123 @@ async fn http_target_through_api_destination() {
         })
         .await
         .unwrap();
-    b.put_rule(PutRuleRequest { name: "r".into(), event_pattern: Some(r#"{"source": ["s"]}"#.into()), ..Default::default() }).await.unwrap();
+    b.put_rule(PutRuleRequest {
+        name: "r".into(),
+        event_pattern: Some(r#"{"source": ["s"]}"#.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let t = Target {
         id: "http".into(),
         arn: dest.api_destination_arn.clone(),
-        http_parameters: Some(HttpParameters { path_parameter_values: Some(vec!["42".into()]), ..Default::default() }),
+        http_parameters: Some(HttpParameters {
+            path_parameter_values: Some(vec!["42".into()]),
+            ..Default::default()
+        }),
         ..Default::default()
     };
-    b.put_targets(PutTargetsRequest { rule: "r".into(), targets: vec![t], ..Default::default() }).await.unwrap();
-    let e = PutEventsRequestEntry { source: Some("s".into()), detail_type: Some("t".into()), detail: Some(r#"{"k": 1}"#.into()), ..Default::default() };
-    b.put_events(PutEventsRequest { entries: vec![e], ..Default::default() }).await.unwrap();
+    b.put_targets(PutTargetsRequest {
+        rule: "r".into(),
+        targets: vec![t],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e = PutEventsRequestEntry {
+        source: Some("s".into()),
+        detail_type: Some("t".into()),
+        detail: Some(r#"{"k": 1}"#.into()),
+        ..Default::default()
+    };
+    b.put_events(PutEventsRequest {
+        entries: vec![e],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while hits.lock().unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "HTTP target never reached");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "HTTP target never reached"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (key, body) = hits.lock().unwrap()[0].clone();
     assert_eq!(key.as_deref(), Some("secret"));
-    assert!(body.contains(r#""detail":{"k": 1}"#) || body.contains(r#""k": 1"#), "{body}");
-    assert_eq!(fails.load(Ordering::SeqCst), 2, "one 503, then retried once");
+    assert!(
+        body.contains(r#""detail":{"k": 1}"#) || body.contains(r#""k": 1"#),
+        "{body}"
+    );
+    assert_eq!(
+        fails.load(Ordering::SeqCst),
+        2,
+        "one 503, then retried once"
+    );
+}
+
+#[tokio::test]
+async fn input_and_input_path_shape_the_payload() {
+    let h = harness(fast()).await;
+    let b = &h.bus;
+    b.put_rule(PutRuleRequest {
+        name: "r".into(),
+        event_pattern: Some(r#"{"source": ["s"]}"#.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let targets = vec![
+        Target {
+            id: "path".into(),
+            arn: b.queue_arn("by-path"),
+            input_path: Some("$.detail.data".into()),
+            ..Default::default()
+        },
+        Target {
+            id: "const".into(),
+            arn: b.queue_arn("by-input"),
+            input: Some(r#"{"fixed": true}"#.into()),
+            ..Default::default()
+        },
+        Target {
+            id: "bad".into(),
+            arn: b.queue_arn("x"),
+            input_path: Some("$.a[0]".into()),
+            ..Default::default()
+        },
+    ];
+    let res = b
+        .put_targets(PutTargetsRequest {
+            rule: "r".into(),
+            targets,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(res.failed_entry_count, 1);
+    assert_eq!(res.failed_entries[0].target_id, "bad");
+    let e = PutEventsRequestEntry {
+        source: Some("s".into()),
+        detail_type: Some("t".into()),
+        detail: Some(r#"{"data": {"k": 1}}"#.into()),
+        ..Default::default()
+    };
+    b.put_events(PutEventsRequest {
+        entries: vec![e],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let m = b
+        .receive_messages("by-path", 10, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(m[0].body, r#"{"k":1}"#);
+    let m = b
+        .receive_messages("by-input", 10, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert_eq!(m[0].body, r#"{"fixed": true}"#);
 }

@@ -195,7 +195,10 @@ mod tests {
             c.observe(false, t(s), TH);
         }
         assert!(c.observe(true, t(10), TH).is_none());
-        assert!(c.observe(false, t(11), TH).is_none(), "a failure resets recovery");
+        assert!(
+            c.observe(false, t(11), TH).is_none(),
+            "a failure resets recovery"
+        );
         assert!(c.observe(true, t(12), TH).is_none());
         let ch = c.observe(true, t(13), TH).unwrap();
         assert_eq!(ch.status, PartState::Up);

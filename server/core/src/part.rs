@@ -123,3 +123,29 @@ mod tests {
         assert_eq!(p.default_archive_name(), "LoyaltyGiftCardArchive");
     }
 }
+
+/// How one part is watched: poll cadence, check timeout and circuit thresholds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartSettings {
+    /// The part.
+    pub name: PartName,
+    /// Time between two health checks.
+    pub poll_interval: std::time::Duration,
+    /// A check that takes longer counts as failed.
+    pub check_timeout: std::time::Duration,
+    /// Consecutive checks that flip the circuit.
+    pub thresholds: crate::Thresholds,
+}
+
+impl PartSettings {
+    /// Settings with the defaults (15 s poll, 5 s timeout, 3 failures down,
+    /// 2 good checks up).
+    pub fn new(name: PartName) -> Self {
+        Self {
+            name,
+            poll_interval: std::time::Duration::from_secs(15),
+            check_timeout: std::time::Duration::from_secs(5),
+            thresholds: crate::Thresholds::default(),
+        }
+    }
+}

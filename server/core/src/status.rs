@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use store::rusqlite::{params, OptionalExtension};
 use store::{Database, StoreError};
 
-use crate::PartName;
+use crate::{PartName, PartSettings, Thresholds};
 
 /// Health of one SaaS part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -69,30 +69,50 @@ pub struct PartSummary {
     pub changed_at: Option<DateTime<Utc>>,
     /// Archive that keeps this part's retry events.
     pub archive_name: String,
+    /// Consecutive failed checks so far.
+    pub failures: u32,
+    /// Consecutive good checks so far.
+    pub successes: u32,
+    /// The part's circuit thresholds.
+    pub thresholds: Thresholds,
+    /// When the part was last checked.
+    pub last_check_at: Option<DateTime<Utc>>,
+    /// Why the last check failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// A stored status row.
+struct Row {
+    status: String,
+    changed_at: Option<String>,
+    failures: u32,
+    successes: u32,
+    last_check_ms: Option<i64>,
+    last_error: Option<String>,
 }
 
 /// Reads and seeds the status table for the configured parts.
 #[derive(Debug, Clone)]
 pub struct StatusBoard {
     db: Database,
-    parts: Vec<PartName>,
+    parts: Vec<PartSettings>,
 }
 
 impl StatusBoard {
     /// A board over `parts`, in the order given.
-    pub fn new(db: Database, parts: Vec<PartName>) -> Self {
+    pub fn new(db: Database, parts: Vec<PartSettings>) -> Self {
         Self { db, parts }
     }
 
     /// The configured parts.
-    pub fn parts(&self) -> &[PartName] {
+    pub fn parts(&self) -> &[PartSettings] {
         &self.parts
     }
 
     /// Makes sure every configured part has a status row (`unknown` when new);
     /// rows of parts no longer configured are kept, so history is not lost.
     pub async fn seed(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let names: Vec<String> = self.parts.iter().map(|p| p.to_string()).collect();
+        let names: Vec<String> = self.parts.iter().map(|p| p.name.to_string()).collect();
         let now = now.to_rfc3339();
         self.db
             .write(move |tx| {
@@ -110,12 +130,27 @@ impl StatusBoard {
 
     /// Status of every configured part, in configuration order.
     pub async fn overview(&self) -> Result<Vec<PartSummary>, StoreError> {
-        let rows: HashMap<String, (String, Option<String>)> = self
+        let mut rows: HashMap<String, Row> = self
             .db
             .read(|c| {
-                let mut stmt = c.prepare("SELECT part, status, changed_at FROM part_status")?;
+                let mut stmt = c.prepare(
+                    "SELECT part, status, changed_at, failures, successes, last_check_ms, last_error
+                     FROM part_status",
+                )?;
                 let rows = stmt
-                    .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+                    .query_map([], |r| {
+                        Ok((
+                            r.get(0)?,
+                            Row {
+                                status: r.get(1)?,
+                                changed_at: r.get(2)?,
+                                failures: r.get(3)?,
+                                successes: r.get(4)?,
+                                last_check_ms: r.get(5)?,
+                                last_error: r.get(6)?,
+                            },
+                        ))
+                    })?
                     .collect::<Result<_, _>>()?;
                 Ok(rows)
             })
@@ -123,21 +158,35 @@ impl StatusBoard {
         Ok(self
             .parts
             .iter()
-            .map(|name| {
-                let (state, changed_at) = match rows.get(name.as_str()) {
-                    Some((s, at)) => (
-                        s.parse().unwrap_or(PartState::Unknown),
-                        at.as_deref()
-                            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                            .map(|t| t.with_timezone(&Utc)),
-                    ),
-                    None => (PartState::Unknown, None),
+            .map(|p| {
+                let row = rows.remove(p.name.as_str());
+                let settled: PartState = row
+                    .as_ref()
+                    .and_then(|r| r.status.parse().ok())
+                    .unwrap_or(PartState::Unknown);
+                let failures = row.as_ref().map_or(0, |r| r.failures);
+                let state = match settled {
+                    PartState::Up | PartState::Unknown if failures > 0 => PartState::Pending,
+                    s => s,
                 };
                 PartSummary {
-                    name: name.clone(),
+                    name: p.name.clone(),
                     state,
-                    changed_at,
-                    archive_name: name.default_archive_name(),
+                    changed_at: row.as_ref().and_then(|r| {
+                        r.changed_at
+                            .as_deref()
+                            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                            .map(|t| t.with_timezone(&Utc))
+                    }),
+                    archive_name: p.name.default_archive_name(),
+                    failures,
+                    successes: row.as_ref().map_or(0, |r| r.successes),
+                    thresholds: p.thresholds,
+                    last_check_at: row
+                        .as_ref()
+                        .and_then(|r| r.last_check_ms)
+                        .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&Utc, ms).single()),
+                    last_error: row.and_then(|r| r.last_error),
                 }
             })
             .collect())
@@ -145,7 +194,7 @@ impl StatusBoard {
 
     /// Status of one part, `None` if it is not configured.
     pub async fn part(&self, name: &str) -> Result<Option<PartSummary>, StoreError> {
-        if !self.parts.iter().any(|p| p.as_str() == name) {
+        if !self.parts.iter().any(|p| p.name.as_str() == name) {
             return Ok(None);
         }
         Ok(self
@@ -175,8 +224,15 @@ impl StatusBoard {
 mod tests {
     use super::*;
 
+    fn defaults() -> Vec<PartSettings> {
+        PartName::defaults()
+            .into_iter()
+            .map(PartSettings::new)
+            .collect()
+    }
+
     fn board(dir: &std::path::Path) -> StatusBoard {
-        StatusBoard::new(Database::open(dir).unwrap(), PartName::defaults())
+        StatusBoard::new(Database::open(dir).unwrap(), defaults())
     }
 
     #[tokio::test]
@@ -207,7 +263,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let b = StatusBoard::new(db, PartName::defaults());
+        let b = StatusBoard::new(db, defaults());
         b.seed(Utc::now()).await.unwrap();
         let points = b.part("points").await.unwrap().unwrap();
         assert_eq!(points.state, PartState::Down);

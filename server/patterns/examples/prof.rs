@@ -48,12 +48,25 @@ fn city_lot(rng: &mut Rng) -> String {
     )
 }
 fn rules(row: &str) -> Vec<String> {
-    let f = |vals: &[&str], t: &dyn Fn(&str) -> String| vals.iter().map(|v| t(v)).collect::<Vec<_>>();
-    let exact = f(&["0001001", "1002010", "2100100", "3500015", "4800050"], &|v| format!(r#"{{"properties":{{"MAPBLKLOT":["{v}"]}}}}"#));
-    let prefix = f(&["J", "MI", "FUL", "HOW", "VAN "], &|v| format!(r#"{{"properties":{{"STREET":[{{"prefix":"{v}"}}]}}}}"#));
-    let ab = f(&["JESSIE", "MISSION", "FULTON", "HOWARD", "CLAY"], &|v| format!(r#"{{"properties":{{"STREET":[{{"anything-but":["{v}","MARKET"]}}]}}}}"#));
-    let ic = f(&["jessie", "Mission", "fulton", "hOWARD", "van ness"], &|v| format!(r#"{{"properties":{{"STREET":[{{"equals-ignore-case":"{v}"}}]}}}}"#));
-    let wc = f(&["*E*", "M*T", "*ON", "F*S*M", "*AN N*"], &|v| format!(r#"{{"properties":{{"STREET":[{{"wildcard":"{v}"}}]}}}}"#));
+    let f =
+        |vals: &[&str], t: &dyn Fn(&str) -> String| vals.iter().map(|v| t(v)).collect::<Vec<_>>();
+    let exact = f(
+        &["0001001", "1002010", "2100100", "3500015", "4800050"],
+        &|v| format!(r#"{{"properties":{{"MAPBLKLOT":["{v}"]}}}}"#),
+    );
+    let prefix = f(&["J", "MI", "FUL", "HOW", "VAN "], &|v| {
+        format!(r#"{{"properties":{{"STREET":[{{"prefix":"{v}"}}]}}}}"#)
+    });
+    let ab = f(&["JESSIE", "MISSION", "FULTON", "HOWARD", "CLAY"], &|v| {
+        format!(r#"{{"properties":{{"STREET":[{{"anything-but":["{v}","MARKET"]}}]}}}}"#)
+    });
+    let ic = f(
+        &["jessie", "Mission", "fulton", "hOWARD", "van ness"],
+        &|v| format!(r#"{{"properties":{{"STREET":[{{"equals-ignore-case":"{v}"}}]}}}}"#),
+    );
+    let wc = f(&["*E*", "M*T", "*ON", "F*S*M", "*AN N*"], &|v| {
+        format!(r#"{{"properties":{{"STREET":[{{"wildcard":"{v}"}}]}}}}"#)
+    });
     match row {
         "exact" => exact,
         "prefix" => prefix,
@@ -69,13 +82,18 @@ fn main() {
     let row = args.get(1).map(String::as_str).unwrap_or("all");
     let passes: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let lots: Vec<Vec<u8>> = (0..100_000).map(|_| city_lot(&mut rng).into_bytes()).collect();
+    let lots: Vec<Vec<u8>> = (0..100_000)
+        .map(|_| city_lot(&mut rng).into_bytes())
+        .collect();
     let mut m = Matcher::new();
     for (i, r) in rules(row).iter().enumerate() {
         m.add_rule(i, r).unwrap();
     }
     let only_ours = std::env::var("ONLY_OURS").is_ok();
-    let mut q = quamina::QuaminaBuilder::new().with_arena_byte_budget(1 << 34).build().unwrap();
+    let mut q = quamina::QuaminaBuilder::new()
+        .with_arena_byte_budget(1 << 34)
+        .build()
+        .unwrap();
     for (i, r) in rules(row).iter().enumerate() {
         q.add_pattern(i, r).unwrap();
     }
@@ -99,5 +117,8 @@ fn main() {
         best_q = best_q.max(lots.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
         assert_eq!(n, n2);
     }
-    eprintln!("{row:6}: ours {best_o:.2} M/s  quamina {best_q:.2} M/s  ratio {:.2}", best_o / best_q);
+    eprintln!(
+        "{row:6}: ours {best_o:.2} M/s  quamina {best_q:.2} M/s  ratio {:.2}",
+        best_o / best_q
+    );
 }

@@ -14,6 +14,7 @@ use crate::compile::{lower, AnythingBut, Range, ValuePattern};
 use crate::fxhash::FxHashMap;
 use crate::ip::{looks_like_ip, parse_ip};
 use crate::scan::EvVal;
+use crate::wildcard::Wildcard;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -106,6 +107,21 @@ struct AffixIndex {
     map: FxHashMap<Box<[u8]>, Vec<CondId>>,
     len_counts: BTreeMap<usize, usize>,
     lens: Vec<usize>,
+    /// With few distinct affixes, a copy of `map` compared entry by entry (cheaper than
+    /// hashing the value once per distinct length); `None` above [`AFFIX_LINEAR_MAX`].
+    small: Option<Vec<AffixEntry>>,
+}
+
+/// One affix and the conditions that use it.
+type AffixEntry = (Box<[u8]>, Vec<CondId>);
+
+/// At most this many distinct affixes are compared one by one instead of hashed.
+const AFFIX_LINEAR_MAX: usize = 8;
+
+/// Byte equality of two equal-length short slices, inline (no `memcmp` call).
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 impl AffixIndex {
@@ -113,6 +129,19 @@ impl AffixIndex {
         add_to(&mut self.map, affix.as_bytes().into(), c);
         *self.len_counts.entry(affix.len()).or_default() += 1;
         self.lens = self.len_counts.keys().copied().collect();
+        self.refresh_small();
+    }
+
+    fn refresh_small(&mut self) {
+        self.small = (self.map.len() <= AFFIX_LINEAR_MAX).then(|| {
+            let mut v: Vec<_> = self
+                .map
+                .iter()
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect();
+            v.sort_unstable();
+            v
+        });
     }
 
     fn remove(&mut self, affix: &str, c: CondId) {
@@ -124,10 +153,23 @@ impl AffixIndex {
             }
         }
         self.lens = self.len_counts.keys().copied().collect();
+        self.refresh_small();
     }
 
     #[inline]
     fn lookup(&self, x: &[u8], suffix: bool, out: &mut Vec<CondId>) {
+        if let Some(small) = &self.small {
+            for (k, v) in small {
+                let l = k.len();
+                if l <= x.len() {
+                    let part = if suffix { &x[x.len() - l..] } else { &x[..l] };
+                    if bytes_eq(part, k) {
+                        out.extend_from_slice(v);
+                    }
+                }
+            }
+            return;
+        }
         for &l in &self.lens {
             if l > x.len() {
                 break;
@@ -234,7 +276,10 @@ pub(crate) struct FieldIndex {
     exists: Vec<CondId>,
     ranges: Vec<(Range, CondId)>,
     range_table: OnceLock<Option<RangeTable>>,
-    /// Evaluated one by one: wildcards, anything-but, cidr, IP-shaped exact strings.
+    /// Wildcards, evaluated one by one (each rejects most values by its literal prefix,
+    /// suffix and length before searching).
+    wildcards: Vec<(Wildcard, CondId)>,
+    /// Evaluated one by one: anything-but, cidr, IP-shaped exact strings.
     others: Vec<(ValuePattern, CondId)>,
     has_str_others: bool,
 }
@@ -275,7 +320,8 @@ impl FieldIndex {
                 self.ranges.push((*r, c));
                 self.range_table = OnceLock::new();
             }
-            P::Wildcard(_) | P::AnythingBut(_) | P::Cidr(_) => self.others.push((vp.clone(), c)),
+            P::Wildcard(w) => self.wildcards.push((w.clone(), c)),
+            P::AnythingBut(_) | P::Cidr(_) => self.others.push((vp.clone(), c)),
         }
         self.refresh();
     }
@@ -307,7 +353,8 @@ impl FieldIndex {
                 self.ranges.retain(|(_, x)| *x != c);
                 self.range_table = OnceLock::new();
             }
-            P::Wildcard(_) | P::AnythingBut(_) | P::Cidr(_) => self.others.retain(|(_, x)| *x != c),
+            P::Wildcard(_) => self.wildcards.retain(|(_, x)| *x != c),
+            P::AnythingBut(_) | P::Cidr(_) => self.others.retain(|(_, x)| *x != c),
         }
         self.refresh();
     }
@@ -318,7 +365,7 @@ impl FieldIndex {
 
     /// Append the conditions matched by value `v` to `out` (may contain duplicates).
     #[inline]
-    pub(crate) fn lookup(&self, v: &EvVal<'_>, lower_buf: &mut String, out: &mut Vec<CondId>) {
+    pub(crate) fn lookup(&self, v: &EvVal<'_>, lower_buf: &mut Vec<u8>, out: &mut Vec<CondId>) {
         match *v {
             EvVal::Str(x) => {
                 if let Some(c) = self.exact_str.get(x) {
@@ -336,12 +383,11 @@ impl FieldIndex {
                 {
                     lower_buf.clear();
                     if x.is_ascii() {
-                        // SAFETY-free: ASCII bytes are valid UTF-8.
-                        lower_buf.extend(x.iter().map(|b| b.to_ascii_lowercase() as char));
+                        lower_buf.extend(x.iter().map(u8::to_ascii_lowercase));
                     } else {
-                        lower_buf.push_str(&lower_bytes(x));
+                        lower_buf.extend_from_slice(lower_bytes(x).as_bytes());
                     }
-                    let l = lower_buf.as_bytes();
+                    let l = &lower_buf[..];
                     if let Some(c) = self.eq_ic.get(l) {
                         out.extend_from_slice(c);
                     }
@@ -350,6 +396,11 @@ impl FieldIndex {
                     }
                     if !self.suffix_ic.is_empty() {
                         self.suffix_ic.lookup(l, true, out);
+                    }
+                }
+                for (w, c) in &self.wildcards {
+                    if w.matches(x) {
+                        out.push(*c);
                     }
                 }
             }

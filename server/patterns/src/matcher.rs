@@ -7,9 +7,11 @@
 //! up an event value costs the same whatever the number of rules.
 //!
 //! Matching an event: scan it once, recording only values at paths some rule names
-//! (see [`crate::scan`]); look each value up in its field index, giving
-//! `(branch, condition, value)` hits; sort the hits by branch and check each touched
-//! branch: every condition satisfied, and the chosen values array-consistent
+//! (see [`crate::scan`]); look each value up in its field index. A hit on a condition
+//! whose branch has no other condition matches its rule at once (rules are deduplicated
+//! with a per-thread generation-stamped array, not a set); the other hits become
+//! `(branch, condition, value)` triples, sorted by branch, and each touched branch is
+//! checked: every condition satisfied, and the chosen values array-consistent
 //! (values taken from different elements of the same array may not be combined, as in
 //! event-ruler). Branches made only of `exists: false` conditions have no hits to be
 //! found by, so they are checked on every event.
@@ -26,6 +28,9 @@ use std::hash::Hash;
 /// Bound on the array-consistency search per branch and event (each step tries one
 /// value for one condition); beyond it the branch is reported as not matching.
 const CONSISTENCY_BUDGET: usize = 100_000;
+
+/// `cond_rule` value of a condition whose branch has several conditions.
+const NO_RULE: u32 = u32::MAX;
 
 struct Cond {
     branch: u32,
@@ -56,6 +61,9 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     field_paths: Vec<String>,
     fields: Vec<FieldIndex>,
     conds: Vec<Option<Cond>>,
+    /// Per condition: the rule it belongs to if its branch has no other condition (a hit
+    /// then matches the rule outright), else [`NO_RULE`].
+    cond_rule: Vec<u32>,
     free_conds: Vec<u32>,
     branches: Vec<Option<BranchSlot>>,
     free_branches: Vec<u32>,
@@ -95,6 +103,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             field_paths: Vec::new(),
             fields: Vec::new(),
             conds: Vec::new(),
+            cond_rule: Vec::new(),
             free_conds: Vec::new(),
             branches: Vec::new(),
             free_branches: Vec::new(),
@@ -182,6 +191,13 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 conds.push(c);
             }
             conds.sort_unstable();
+            if self.cond_rule.len() < self.conds.len() {
+                self.cond_rule.resize(self.conds.len(), NO_RULE);
+            }
+            let single = if conds.len() == 1 { rule } else { NO_RULE };
+            for &c in &conds {
+                self.cond_rule[c as usize] = single;
+            }
             self.branches[b as usize]
                 .as_mut()
                 .expect("just allocated")
@@ -214,6 +230,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
             for c in br.conds {
                 let cond = self.conds[c as usize].take().expect("live condition");
+                self.cond_rule[c as usize] = NO_RULE;
                 self.free_conds.push(c);
                 for v in &cond.values {
                     self.fields[cond.field as usize].remove(v, c);
@@ -260,20 +277,39 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         let mut hits = std::mem::take(&mut s.hits);
         let mut tmp = std::mem::take(&mut s.tmp);
         let mut lower = std::mem::take(&mut s.lower);
+        let mut matched = std::mem::take(&mut s.matched);
+        let mut stamps = std::mem::take(&mut s.stamps);
         hits.clear();
+        matched.clear();
+        // Rules matched by this event are marked with a fresh generation number in
+        // `stamps` (shared by every matcher the thread uses; a stale mark is never equal
+        // to the current generation), so no set or sort is needed to deduplicate.
+        s.generation = s.generation.wrapping_add(1);
+        if s.generation == 0 {
+            stamps.fill(0);
+            s.generation = 1;
+        }
+        if stamps.len() < self.rules.len() {
+            stamps.resize(self.rules.len(), 0);
+        }
+        let generation = s.generation;
         for (li, leaf) in s.leaves.iter().enumerate() {
             tmp.clear();
             let v = s.value(input, leaf);
             self.fields[leaf.field as usize].lookup(&v, &mut lower, &mut tmp);
             for &c in &tmp {
+                let r = self.cond_rule[c as usize];
+                if r != NO_RULE {
+                    // A one-condition branch: any hit matches its rule.
+                    mark(&mut stamps, generation, r, &mut matched);
+                    continue;
+                }
                 let cond = self.conds[c as usize]
                     .as_ref()
                     .expect("indexed condition is live");
                 hits.push((cond.branch, c, li as u32));
             }
         }
-        let mut matched = std::mem::take(&mut s.matched);
-        matched.clear();
         if hits.len() > 1 {
             hits.sort_unstable();
             hits.dedup();
@@ -294,26 +330,29 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                     break;
                 }
                 always_iter.next();
-                if self.branch_matches(a, &[], s) {
-                    matched.push(self.branch_rule(a));
+                let r = self.branch_rule(a);
+                if stamps[r as usize] != generation && self.branch_matches(a, &[], s) {
+                    mark(&mut stamps, generation, r, &mut matched);
                 }
             }
-            if self.branch_matches(b, &hits[i..j], s) {
-                matched.push(self.branch_rule(b));
+            let r = self.branch_rule(b);
+            if stamps[r as usize] != generation && self.branch_matches(b, &hits[i..j], s) {
+                mark(&mut stamps, generation, r, &mut matched);
             }
             i = j;
         }
         for &a in always_iter {
-            if self.branch_matches(a, &[], s) {
-                matched.push(self.branch_rule(a));
+            let r = self.branch_rule(a);
+            if stamps[r as usize] != generation && self.branch_matches(a, &[], s) {
+                mark(&mut stamps, generation, r, &mut matched);
             }
         }
         s.hits = hits;
         s.tmp = tmp;
         s.lower = lower;
+        s.stamps = stamps;
         if matched.len() > 1 {
             matched.sort_unstable();
-            matched.dedup();
         }
         let out = matched
             .iter()
@@ -344,7 +383,10 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         if br.conds.len() == 1 && !hits.is_empty() {
             return true;
         }
-        let mut groups: Vec<&[(u32, u32, u32)]> = Vec::with_capacity(br.conds.len());
+        // First pass, allocation-free: every condition has a hit (or may be absent), and
+        // how many of the hit groups involve array elements.
+        let in_array = |g: &[(u32, u32, u32)]| g.iter().any(|h| s.leaves[h.2 as usize].arr_len > 0);
+        let (mut n_groups, mut n_in_arrays) = (0usize, 0usize);
         let mut k = 0;
         for &c in &br.conds {
             while k < hits.len() && hits[k].1 < c {
@@ -361,19 +403,42 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 }
                 return false;
             }
-            groups.push(&hits[start..k]);
+            n_groups += 1;
+            if in_array(&hits[start..k]) {
+                n_in_arrays += 1;
+            }
         }
-        if groups.len() <= 1 {
+        if n_groups <= 1 || n_in_arrays <= 1 {
             return true;
         }
-        let in_arrays =
-            |g: &&[(u32, u32, u32)]| g.iter().any(|h| s.leaves[h.2 as usize].arr_len > 0);
-        if groups.iter().filter(|g| in_arrays(g)).count() <= 1 {
-            return true;
+        // Values from arrays on several conditions: search for an array-consistent choice.
+        let mut groups: Vec<&[(u32, u32, u32)]> = Vec::with_capacity(n_groups);
+        let mut k = 0;
+        for &c in &br.conds {
+            while k < hits.len() && hits[k].1 < c {
+                k += 1;
+            }
+            let start = k;
+            while k < hits.len() && hits[k].1 == c {
+                k += 1;
+            }
+            if start < k {
+                groups.push(&hits[start..k]);
+            }
         }
         let mut chosen: Vec<&Leaf> = Vec::with_capacity(groups.len());
         let mut budget = CONSISTENCY_BUDGET;
         consistent_choice(&groups, 0, &mut chosen, s, &mut budget)
+    }
+}
+
+/// Record rule `r` as matched by the current event unless it already is.
+#[inline(always)]
+fn mark(stamps: &mut [u32], generation: u32, r: u32, matched: &mut Vec<u32>) {
+    let st = &mut stamps[r as usize];
+    if *st != generation {
+        *st = generation;
+        matched.push(r);
     }
 }
 

@@ -215,7 +215,10 @@ pub(crate) struct Scratch {
     pub hits: Vec<(u32, u32, u32)>,
     pub tmp: Vec<u32>,
     pub matched: Vec<u32>,
-    pub lower: String,
+    pub lower: Vec<u8>,
+    /// Per rule slot: generation of the last event that matched it (see `Matcher::run`).
+    pub stamps: Vec<u32>,
+    pub generation: u32,
 }
 
 impl Scratch {
@@ -246,6 +249,39 @@ impl Scratch {
     }
 }
 
+/// Bytes of a string examined 8 at a time before falling back to `memchr2`.
+const SWAR_STRING_BYTES: usize = 32;
+
+/// High bit set in each byte of `w` equal to `c` (exact for the lowest match, which is
+/// all that is used: borrows only propagate upwards).
+#[inline(always)]
+fn has_byte(w: u64, c: u8) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let x = w ^ (LO * c as u64);
+    x.wrapping_sub(LO) & !x & HI
+}
+
+/// Bytes ahead of the read position kept requested from memory (see [`prefetch`]).
+const PREFETCH_AHEAD: usize = 256;
+
+/// Ask the CPU to start loading the cache line holding `b[at]` (no-op past the end).
+/// Events usually come from memory, not cache; requesting the next few lines while the
+/// current one is being scanned overlaps their latencies instead of paying them in turn.
+#[inline(always)]
+fn prefetch(b: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(x) = b.get(at) {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; it is only a hint
+        // (never faults, reads nothing into the program) and the pointer comes from a
+        // live reference into `b`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(x).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (b, at);
+}
+
 /// Scan `input`, recording leaves for the trie's live fields into `scratch`.
 ///
 /// With `strict`, the whole input is read and checked; otherwise scanning stops once
@@ -261,6 +297,11 @@ pub(crate) fn scan(
     scratch.strbuf.clear();
     scratch.stack.clear();
     scratch.next_array = 0;
+    let mut at = 64;
+    while at <= PREFETCH_AHEAD {
+        prefetch(input, at);
+        at += 64;
+    }
     let mut s = Scanner {
         b: input,
         pos: 0,
@@ -358,6 +399,27 @@ impl Scanner<'_, '_> {
     #[inline]
     fn string_raw(&mut self) -> Result<(usize, usize, bool), EventError> {
         let start = self.pos;
+        // Most strings in events (keys, ids, enum values) are short: look for the closing
+        // quote or a backslash 8 bytes at a time inline before calling the vectorised
+        // search, whose set-up cost dominates on short strings.
+        let b = self.b;
+        let mut p = start;
+        let limit = b.len().min(start + SWAR_STRING_BYTES);
+        while p + 8 <= limit {
+            let w = u64::from_le_bytes(b[p..p + 8].try_into().expect("8 bytes"));
+            let m = has_byte(w, b'"') | has_byte(w, b'\\');
+            if m != 0 {
+                let at = p + (m.trailing_zeros() / 8) as usize;
+                if b[at] == b'"' {
+                    self.pos = at + 1;
+                    return Ok((start, at, false));
+                }
+                // A backslash: let the general loop below handle escapes.
+                break;
+            }
+            p += 8;
+        }
+        self.pos = p;
         let mut escaped = false;
         loop {
             match memchr2(b'"', b'\\', &self.b[self.pos..]) {
@@ -445,6 +507,7 @@ impl Scanner<'_, '_> {
         let track = want > 0 && want <= 64;
         let mut seen: u64 = 0;
         loop {
+            prefetch(self.b, self.pos + PREFETCH_AHEAD);
             self.ws();
             if self.peek() != Some(b'"') {
                 return Err(self.err("expected a field name"));
@@ -787,6 +850,29 @@ mod tests {
         assert_eq!(r[0], (0, "v\"w".into(), vec![]));
         assert_eq!(r[1], (1, "1".into(), vec![(0, 0)]));
         assert_eq!(r[2], (1, "2.5".into(), vec![(0, 1)]));
+    }
+
+    #[test]
+    fn strings_of_every_length_and_escape_position() {
+        // Crosses the 8-byte word and 32-byte inline-search boundaries of `string_raw`.
+        for n in 0..80 {
+            let plain = "x".repeat(n);
+            let ev = format!(r#"{{"k{plain}": 1, "a": "{plain}", "b": "{plain}"}}"#);
+            let r = leaves(&["a", "b"], &ev).unwrap();
+            assert_eq!(r[0].1, plain);
+            assert_eq!(r[1].1, plain);
+            for k in 0..=n {
+                for (esc, ch) in [(r#"\""#, "\""), (r#"\\"#, "\\"), (r#"\n"#, "\n")] {
+                    let raw = format!("{}{esc}{}", &plain[..k], &plain[k..]);
+                    let want = format!("{}{ch}{}", &plain[..k], &plain[k..]);
+                    let ev = format!(r#"{{"k{raw}": 1, "a": "{raw}", "b": 2}}"#);
+                    let r = leaves(&["a", "b"], &ev).unwrap();
+                    assert_eq!(r[0].1, want, "n={n} k={k}");
+                    assert_eq!(r[1].1, "2");
+                }
+            }
+        }
+        assert!(leaves(&["a"], &format!(r#"{{"a": "{}"#, "y".repeat(40))).is_err());
     }
 
     #[test]

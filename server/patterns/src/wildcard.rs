@@ -23,8 +23,10 @@ pub(crate) const TOO_COMPLEX: &str = "Rule is too complex - try using fewer wild
 pub(crate) struct Wildcard {
     /// Literal segments between the `*`s (escapes resolved); `segments.len() - 1` stars.
     segments: Vec<Vec<u8>>,
-    /// Prebuilt substring searchers for the middle segments.
+    /// Prebuilt substring searchers for the non-empty middle segments.
     finders: Vec<memmem::Finder<'static>>,
+    /// Sum of the segment lengths: no shorter value can match.
+    min_len: usize,
 }
 
 impl PartialEq for Wildcard {
@@ -71,32 +73,72 @@ impl Wildcard {
         } else {
             Vec::new()
         };
-        Ok(Wildcard { segments, finders })
+        let min_len = segments.iter().map(Vec::len).sum();
+        Ok(Wildcard {
+            segments,
+            finders,
+            min_len,
+        })
     }
 
     /// Does `value` (the string's content) match?
+    ///
+    /// The literal prefix, suffix and total literal length are checked first (inline,
+    /// no library calls), so most non-matching values are rejected in a few instructions.
+    #[inline]
     pub(crate) fn matches(&self, value: &[u8]) -> bool {
         let segs = &self.segments;
         let first = &segs[0];
         if segs.len() == 1 {
-            return value == first.as_slice();
+            return value.len() == first.len() && bytes_eq(value, first);
+        }
+        if value.len() < self.min_len {
+            return false;
         }
         let last = &segs[segs.len() - 1];
-        if value.len() < first.len() + last.len()
-            || !value.starts_with(first)
-            || !value.ends_with(last)
+        if !bytes_eq(&value[..first.len()], first)
+            || !bytes_eq(&value[value.len() - last.len()..], last)
         {
             return false;
         }
         let mut rest = &value[first.len()..value.len() - last.len()];
         for f in &self.finders {
-            match f.find(rest) {
-                Some(at) => rest = &rest[at + f.needle().len()..],
+            let needle = f.needle();
+            let at = if rest.len() < SHORT_HAYSTACK {
+                find_short(rest, needle)
+            } else {
+                f.find(rest)
+            };
+            match at {
+                Some(at) => rest = &rest[at + needle.len()..],
                 None => return false,
             }
         }
         true
     }
+}
+
+/// Below this haystack length a plain loop beats the vectorised substring search (whose
+/// set-up cost dominates on short event values).
+const SHORT_HAYSTACK: usize = 64;
+
+/// Byte equality of two slices of the same length, without a `memcmp` call (the values
+/// compared here are short literals).
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// First occurrence of non-empty `needle` in short `hay`.
+#[inline]
+fn find_short(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let n = needle.len();
+    if n > hay.len() {
+        return None;
+    }
+    let (first, tail) = (needle[0], &needle[1..]);
+    (0..=hay.len() - n).find(|&i| hay[i] == first && bytes_eq(&hay[i + 1..i + n], tail))
 }
 
 #[cfg(test)]
@@ -124,6 +166,66 @@ mod tests {
         assert!(m(r"a\\b", r"a\b"));
         assert!(m("", ""));
         assert!(!m("", "x"));
+        assert!(m("*ab*ab*", "xabab"));
+        assert!(!m("*ab*ab*", "xaba"));
+        assert!(m("*aab*", "aaab"));
+        assert!(!m("a*b*c", "abc".repeat(0).as_str()));
+        let long = format!("{}needle{}", "x".repeat(100), "y".repeat(100));
+        assert!(m("x*needle*y", &long));
+        assert!(!m("x*needlf*y", &long));
+    }
+
+    /// Reference glob matcher (exponential, for short inputs only).
+    fn naive(p: &[u8], v: &[u8]) -> bool {
+        match p.split_first() {
+            None => v.is_empty(),
+            Some((b'*', rest)) => (0..=v.len()).any(|i| naive(rest, &v[i..])),
+            Some((c, rest)) => v.first() == Some(c) && naive(rest, &v[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn agrees_with_naive_glob(p in "[ab]{0,3}(\\*[ab]{0,3}){0,4}", v in "[ab]{0,12}|[ab]{60,90}") {
+            let Ok(w) = Wildcard::parse(&p) else {
+                // `**` is rejected by the parser.
+                proptest::prop_assert!(p.contains("**"));
+                return Ok(());
+            };
+            let short = v.len() <= 12;
+            if short {
+                proptest::prop_assert_eq!(w.matches(v.as_bytes()), naive(p.as_bytes(), v.as_bytes()), "{} {}", p, v);
+            } else {
+                // Long values: compare against the same pattern run through the plain
+                // substring-search path (a haystack padded far beyond the inline limit).
+                let want = naive_long(&w, v.as_bytes());
+                proptest::prop_assert_eq!(w.matches(v.as_bytes()), want, "{} {}", p, v);
+            }
+        }
+    }
+
+    /// Segment-by-segment leftmost placement using `windows` (independent of memmem).
+    fn naive_long(w: &Wildcard, v: &[u8]) -> bool {
+        let segs = &w.segments;
+        if segs.len() == 1 {
+            return v == segs[0].as_slice();
+        }
+        let (first, last) = (&segs[0], &segs[segs.len() - 1]);
+        if v.len() < first.len() + last.len() || !v.starts_with(first) || !v.ends_with(last) {
+            return false;
+        }
+        let mut rest = &v[first.len()..v.len() - last.len()];
+        for s in &segs[1..segs.len() - 1] {
+            if s.is_empty() {
+                continue;
+            }
+            match rest.windows(s.len()).position(|x| x == s.as_slice()) {
+                Some(at) => rest = &rest[at + s.len()..],
+                None => return false,
+            }
+        }
+        true
     }
 
     #[test]

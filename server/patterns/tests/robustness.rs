@@ -106,6 +106,43 @@ proptest! {
             prop_assert_eq!(compiled.ok(), again.ok());
         }
     }
+
+    #[test]
+    fn many_rules_agree_with_single(ps in prop::collection::vec(fragment(), 1..8), e in event()) {
+        let pats: Vec<EventPattern> = ps.iter().filter_map(|p| EventPattern::parse(p).ok()).collect();
+        let mut m = Matcher::new();
+        m.set_strict(true);
+        // A second matcher used on the same thread in between: per-thread scratch state
+        // must not leak from one matcher (or one event) to the next.
+        let mut other = Matcher::new();
+        other.set_strict(true);
+        for (i, pat) in pats.iter().enumerate() {
+            m.add_pattern(i, pat);
+            other.add_pattern(pats.len() - 1 - i, pat);
+        }
+        let want: Result<Vec<usize>, _> = pats
+            .iter()
+            .enumerate()
+            .map(|(i, p)| p.matches(&e).map(|ok| ok.then_some(i)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.into_iter().flatten().collect());
+        for _ in 0..2 {
+            let got = m.matches_for_event(e.as_bytes()).map(|mut ids| {
+                ids.sort_unstable();
+                ids
+            });
+            let got_other = other.matches_for_event(e.as_bytes()).map(|ids| {
+                let mut ids: Vec<usize> = ids.into_iter().map(|i| pats.len() - 1 - i).collect();
+                ids.sort_unstable();
+                ids
+            });
+            prop_assert_eq!(want.is_ok(), got.is_ok());
+            if let (Ok(w), Ok(g)) = (&want, &got) {
+                prop_assert_eq!(w, g);
+            }
+            prop_assert_eq!(got.ok(), got_other.ok());
+        }
+    }
 }
 
 #[test]

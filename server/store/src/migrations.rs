@@ -128,6 +128,44 @@ const STEPS: &[&str] = &[
         cursor_time      INTEGER NOT NULL,
         cursor_seq       INTEGER NOT NULL
     ) STRICT;",
+    // 3: status monitor: circuit counters, every health check, roll-ups for
+    // the timelines, and the history (and publication outbox) of status
+    // changes. Times are epoch milliseconds.
+    "ALTER TABLE part_status ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE part_status ADD COLUMN successes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE part_status ADD COLUMN last_check_ms INTEGER;
+    ALTER TABLE part_status ADD COLUMN last_check_ok INTEGER;
+    ALTER TABLE part_status ADD COLUMN last_error TEXT;
+    CREATE TABLE mon_checks (
+        id          INTEGER PRIMARY KEY,
+        part        TEXT NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        ok          INTEGER NOT NULL,
+        latency_ms  INTEGER NOT NULL,
+        error       TEXT
+    ) STRICT;
+    CREATE INDEX mon_checks_part_at ON mon_checks (part, at_ms);
+    CREATE TABLE mon_rollups (
+        part            TEXT NOT NULL,
+        granularity     TEXT NOT NULL CHECK (granularity IN ('minute', 'hour', 'day')),
+        bucket_ms       INTEGER NOT NULL,
+        checks          INTEGER NOT NULL,
+        failures        INTEGER NOT NULL,
+        latency_ms_sum  INTEGER NOT NULL,
+        latency_ms_max  INTEGER NOT NULL,
+        PRIMARY KEY (part, granularity, bucket_ms)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE mon_status_changes (
+        id              INTEGER PRIMARY KEY,
+        part            TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        changed_ms      INTEGER NOT NULL,
+        prev_status     TEXT NOT NULL,
+        prev_change_ms  INTEGER,
+        published       INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX mon_status_changes_part ON mon_status_changes (part, changed_ms);
+    CREATE INDEX mon_status_changes_unpublished ON mon_status_changes (id) WHERE published = 0;",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

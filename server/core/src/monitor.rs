@@ -1,0 +1,412 @@
+//! The status monitor: polls each part's health on its own schedule, runs
+//! the result through the part's [`Circuit`], and records everything in one
+//! transaction: the check, the roll-ups the timelines read, the circuit, and
+//! (on a change) the status-change row that is also the publication outbox.
+//!
+//! Each part has its own loop, and each check is bounded by the part's
+//! timeout, so a slow or hanging part never delays the others.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use store::rusqlite::{params, OptionalExtension, Transaction};
+use store::{Database, StoreError};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::{Circuit, PartSettings, PartState, StatusChange};
+
+/// Asks the SaaS whether a part is healthy. The HTTP implementation lives in
+/// the server; tests use their own.
+#[async_trait]
+pub trait HealthProbe: Send + Sync {
+    /// `Ok(())` when the part is healthy, `Err(reason)` otherwise.
+    async fn check(&self, part: &str) -> Result<(), String>;
+}
+
+/// What one check did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRecord {
+    /// The part checked.
+    pub part: String,
+    /// When the check started.
+    pub at: DateTime<Utc>,
+    /// Whether it passed.
+    pub ok: bool,
+    /// How long it took, in milliseconds.
+    pub latency_ms: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The circuit after the check.
+    pub circuit: Circuit,
+    /// The settled status change the check caused, if any.
+    pub change: Option<StatusChange>,
+}
+
+/// Polls every configured part.
+pub struct Monitor {
+    db: Database,
+    probe: Arc<dyn HealthProbe>,
+    parts: Vec<PartSettings>,
+}
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+impl Monitor {
+    /// A monitor for `parts` using `probe`.
+    pub fn new(db: Database, probe: Arc<dyn HealthProbe>, parts: Vec<PartSettings>) -> Self {
+        Self { db, probe, parts }
+    }
+
+    /// Checks one part now (bounded by its timeout) and records the result.
+    pub async fn check_once(&self, part: &PartSettings) -> Result<CheckRecord, StoreError> {
+        let at = Utc::now();
+        let started = Instant::now();
+        let outcome =
+            match tokio::time::timeout(part.check_timeout, self.probe.check(part.name.as_str()))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(format!(
+                    "no answer within {} ms",
+                    part.check_timeout.as_millis()
+                )),
+            };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        self.record(part, at, outcome.err(), latency_ms).await
+    }
+
+    /// Records one check result (`error` is `None` for a good check): the
+    /// single step the poll loop repeats, and what tests drive directly.
+    pub async fn record(
+        &self,
+        part: &PartSettings,
+        at: DateTime<Utc>,
+        error: Option<String>,
+        latency_ms: u64,
+    ) -> Result<CheckRecord, StoreError> {
+        let name = part.name.to_string();
+        let thresholds = part.thresholds;
+        self.db
+            .write(move |tx| {
+                let mut circuit = load_circuit(tx, &name)?;
+                let ok = error.is_none();
+                let change = circuit.observe(ok, at, thresholds);
+                let at_ms = at.timestamp_millis();
+                save_circuit(tx, &name, &circuit, at, ok, error.as_deref())?;
+                tx.execute(
+                    "INSERT INTO mon_checks (part, at_ms, ok, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![name, at_ms, ok, latency_ms as i64, error],
+                )?;
+                for (granularity, size) in [("minute", MINUTE_MS), ("hour", HOUR_MS), ("day", DAY_MS)] {
+                    tx.execute(
+                        "INSERT INTO mon_rollups (part, granularity, bucket_ms, checks, failures, latency_ms_sum, latency_ms_max)
+                         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)
+                         ON CONFLICT (part, granularity, bucket_ms) DO UPDATE SET
+                           checks = checks + 1,
+                           failures = failures + excluded.failures,
+                           latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
+                           latency_ms_max = max(latency_ms_max, excluded.latency_ms_max)",
+                        params![name, granularity, at_ms - at_ms.rem_euclid(size), i64::from(!ok), latency_ms as i64],
+                    )?;
+                }
+                if let Some(ch) = &change {
+                    tx.execute(
+                        "INSERT INTO mon_status_changes (part, status, changed_ms, prev_status, prev_change_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![
+                            name,
+                            ch.status.as_str(),
+                            ch.changed_at.timestamp_millis(),
+                            ch.prev_status.as_str(),
+                            ch.prev_change_at.map(|t| t.timestamp_millis())
+                        ],
+                    )?;
+                }
+                Ok(CheckRecord {
+                    part: name,
+                    at,
+                    ok,
+                    latency_ms,
+                    error,
+                    circuit,
+                    change,
+                })
+            })
+            .await
+    }
+
+    /// Starts one poll loop per part on `tracker`; each stops when
+    /// `shutdown` is cancelled.
+    pub fn spawn(self: Arc<Self>, tracker: &TaskTracker, shutdown: CancellationToken) {
+        for part in self.parts.clone() {
+            let monitor = self.clone();
+            let shutdown = shutdown.clone();
+            tracker.spawn(async move { monitor.poll(part, shutdown).await });
+        }
+    }
+
+    async fn poll(&self, part: PartSettings, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(part.poll_interval.max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = self.check_once(&part) => r,
+            };
+            match result {
+                Ok(rec) => {
+                    if let Some(ch) = rec.change {
+                        tracing::info!(part = %rec.part, from = %ch.prev_status, to = %ch.status, "part status changed");
+                    }
+                }
+                Err(e) => tracing::warn!(part = %part.name, "recording a check failed: {e}"),
+            }
+        }
+    }
+}
+
+fn ms_to_time(ms: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms).single()
+}
+
+fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn load_circuit(tx: &Transaction<'_>, part: &str) -> Result<Circuit, store::rusqlite::Error> {
+    let row = tx
+        .query_row(
+            "SELECT status, changed_at, prev_status, prev_change_at, failures, successes
+             FROM part_status WHERE part = ?1",
+            [part],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, u32>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    Ok(match row {
+        None => Circuit::default(),
+        Some((status, changed, prev, prev_changed, failures, successes)) => Circuit {
+            status: match status.parse().unwrap_or(PartState::Unknown) {
+                PartState::Pending => PartState::Up,
+                s => s,
+            },
+            changed_at: parse_time(changed),
+            prev_status: prev.and_then(|p| p.parse().ok()),
+            prev_change_at: parse_time(prev_changed),
+            failures,
+            successes,
+        },
+    })
+}
+
+fn save_circuit(
+    tx: &Transaction<'_>,
+    part: &str,
+    c: &Circuit,
+    at: DateTime<Utc>,
+    ok: bool,
+    error: Option<&str>,
+) -> Result<(), store::rusqlite::Error> {
+    let fmt = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+    tx.execute(
+        "INSERT INTO part_status (part, status, changed_at, prev_status, prev_change_at, updated_at,
+                                  failures, successes, last_check_ms, last_check_ok, last_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (part) DO UPDATE SET
+           status = excluded.status, changed_at = excluded.changed_at,
+           prev_status = excluded.prev_status, prev_change_at = excluded.prev_change_at,
+           updated_at = excluded.updated_at, failures = excluded.failures,
+           successes = excluded.successes, last_check_ms = excluded.last_check_ms,
+           last_check_ok = excluded.last_check_ok, last_error = excluded.last_error",
+        params![
+            part,
+            c.status.as_str(),
+            fmt(c.changed_at),
+            c.prev_status.map(|s| s.as_str()),
+            fmt(c.prev_change_at),
+            at.to_rfc3339(),
+            c.failures,
+            c.successes,
+            at.timestamp_millis(),
+            ok,
+            error,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Unpublished status changes, oldest first (the outbox the event
+/// publisher drains).
+pub async fn unpublished_changes(
+    db: &Database,
+    limit: usize,
+) -> Result<Vec<(i64, String, StatusChange)>, StoreError> {
+    db.read(move |c| {
+        let mut stmt = c.prepare(
+            "SELECT id, part, status, changed_ms, prev_status, prev_change_ms
+             FROM mon_status_changes WHERE published = 0 ORDER BY id LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, part, status, changed, prev, prev_changed)| {
+                Some((
+                    id,
+                    part,
+                    StatusChange {
+                        status: status.parse().ok()?,
+                        changed_at: ms_to_time(changed)?,
+                        prev_status: prev.parse().ok()?,
+                        prev_change_at: prev_changed.and_then(ms_to_time),
+                    },
+                ))
+            })
+            .collect())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PartName;
+    use std::sync::Mutex;
+
+    struct Scripted(Mutex<Vec<Result<(), String>>>);
+
+    #[async_trait]
+    impl HealthProbe for Scripted {
+        async fn check(&self, part: &str) -> Result<(), String> {
+            if part == "member" {
+                // A hanging part.
+                std::future::pending::<()>().await;
+            }
+            self.0.lock().unwrap().pop().unwrap_or(Ok(()))
+        }
+    }
+
+    fn settings(name: &str) -> PartSettings {
+        let mut s = PartSettings::new(PartName::parse(name).unwrap());
+        s.check_timeout = Duration::from_millis(50);
+        s.poll_interval = Duration::from_millis(20);
+        s
+    }
+
+    #[tokio::test]
+    async fn records_checks_rollups_and_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let m = Monitor::new(db.clone(), Arc::new(Scripted(Mutex::new(vec![]))), vec![]);
+        let p = settings("voucher");
+        let t0 = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let r = m.record(&p, t0, None, 12).await.unwrap();
+        assert_eq!(r.change.as_ref().unwrap().status, PartState::Up);
+        for i in 1..=3 {
+            let r = m
+                .record(&p, t0 + chrono::Duration::seconds(i), Some("503".into()), 5)
+                .await
+                .unwrap();
+            assert_eq!(r.change.is_some(), i == 3, "down only at the 3rd failure");
+        }
+        let (checks, failures, max): (i64, i64, i64) = db
+            .read(|c| {
+                c.query_row(
+                    "SELECT checks, failures, latency_ms_max FROM mon_rollups WHERE part='voucher' AND granularity='day'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!((checks, failures, max), (4, 3, 12));
+        let changes = unpublished_changes(&db, 10).await.unwrap();
+        let statuses: Vec<_> = changes.iter().map(|c| c.2.status).collect();
+        assert_eq!(statuses, [PartState::Up, PartState::Down]);
+        assert_eq!(changes[1].2.prev_change_at, Some(t0));
+        let status: String = db
+            .read(|c| {
+                c.query_row(
+                    "SELECT status FROM part_status WHERE part='voucher'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(status, "down");
+    }
+
+    #[tokio::test]
+    async fn a_hanging_part_fails_by_timeout_and_does_not_block_others() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let parts = vec![settings("voucher"), settings("member")];
+        let m = Arc::new(Monitor::new(
+            db.clone(),
+            Arc::new(Scripted(Mutex::new(vec![]))),
+            parts.clone(),
+        ));
+        let r = m.check_once(&parts[1]).await.unwrap();
+        assert!(!r.ok);
+        assert!(r.error.unwrap().contains("no answer within 50 ms"));
+
+        let tracker = TaskTracker::new();
+        let token = CancellationToken::new();
+        m.clone().spawn(&tracker, token.clone());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        token.cancel();
+        tracker.close();
+        tokio::time::timeout(Duration::from_secs(2), tracker.wait())
+            .await
+            .unwrap();
+        let counts: Vec<(String, i64)> = db
+            .read(|c| {
+                let mut s =
+                    c.prepare("SELECT part, count(*) FROM mon_checks GROUP BY part ORDER BY part")?;
+                let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect();
+                rows
+            })
+            .await
+            .unwrap();
+        let voucher = counts.iter().find(|c| c.0 == "voucher").unwrap().1;
+        let member = counts
+            .iter()
+            .find(|c| c.0 == "member")
+            .map(|c| c.1)
+            .unwrap_or(0);
+        assert!(voucher >= 5, "voucher kept its cadence: {voucher} checks");
+        assert!(
+            member >= 1,
+            "member's checks time out and are recorded: {member}"
+        );
+    }
+}
