@@ -1301,7 +1301,10 @@ impl Bus {
 /// Runs [`Bus::retention_step`] every `retention_interval` until cancelled.
 pub(crate) async fn retention_run(bus: Bus, shutdown: CancellationToken) {
     let every = bus.inner.cfg.retention_interval.max(Duration::from_secs(1));
-    let mut tick = tokio::time::interval(every);
+    // The first purge waits a little (at most a minute) rather than running
+    // at start-up, so start-up stays fast and tests are not raced by it.
+    let first = tokio::time::Instant::now() + every.min(Duration::from_secs(60));
+    let mut tick = tokio::time::interval_at(first, every);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
