@@ -6,6 +6,7 @@
 //! [`Application::run_until_stopped`] serves until the given token is
 //! cancelled, then drains requests and waits for background tasks.
 
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod events_api;
@@ -86,10 +87,13 @@ impl Application {
             }
         };
         let probe = saas::HttpProbe::new(saas_base, Duration::from_secs(30))?;
-        let monitor = Arc::new(Monitor::new(db.clone(), Arc::new(probe), parts));
+        let monitor = Arc::new(Monitor::new(db.clone(), Arc::new(probe), parts.clone()));
         let bus = bus::Bus::open(db.clone(), bus::BusConfig::default().with_env())
             .await
             .context("opening the embedded event bus")?;
+        backend::provision(&bus, &parts)
+            .await
+            .context("provisioning the embedded event bus")?;
         let events_listener = TcpListener::bind(settings.events_listen)
             .await
             .with_context(|| format!("events_listen: cannot bind {}", settings.events_listen))?;
@@ -147,6 +151,15 @@ impl Application {
             });
         }
         self.monitor.clone().spawn(&tracker, shutdown.clone());
+        tracker.spawn(mediator_core::monitor::publish_run(
+            self.db.clone(),
+            Arc::new(backend::EmbeddedEvents::new(
+                self.events.bus.clone(),
+                backend::BUS_NAME,
+            )),
+            Duration::from_millis(250),
+            shutdown.clone(),
+        ));
         let EventsListener {
             bus,
             listener,

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 struct TestApp {
     addr: SocketAddr,
+    events_addr: SocketAddr,
     sim_addr: SocketAddr,
     client: reqwest::Client,
     shutdown: CancellationToken,
@@ -19,6 +20,21 @@ struct TestApp {
 }
 
 impl TestApp {
+    /// Calls the embedded EventBridge's wire API (AWS JSON 1.1).
+    async fn eventbridge(&self, op: &str, body: serde_json::Value) -> serde_json::Value {
+        let res = self
+            .client
+            .post(format!("http://{}/", self.events_addr))
+            .header("x-amz-target", format!("AWSEvents.{op}"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{op}");
+        res.json().await.unwrap()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -65,11 +81,13 @@ async fn spawn_app_with(parts: Option<Vec<String>>) -> TestApp {
     .unwrap();
     let app = Application::build(settings).await.expect("build");
     let addr = app.local_addr();
+    let events_addr = app.events_addr();
     let sim_addr = app.sim_addr().expect("the simulator runs by default");
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         addr,
+        events_addr,
         sim_addr,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
@@ -252,6 +270,16 @@ async fn wait_for_status(app: &TestApp, part: &str, want: &str) -> serde_json::V
 async fn monitor_follows_the_simulated_saas() {
     let app = spawn_app().await;
     let sim = format!("http://{}", app.sim_addr);
+    // Keep every SAAS_STATUS event the mediator publishes, to count them.
+    app.eventbridge(
+        "CreateArchive",
+        serde_json::json!({
+            "ArchiveName": "status-history",
+            "EventSourceArn": "arn:aws:events:us-east-1:000000000000:event-bus/loyalty-bus",
+            "EventPattern": r#"{"detail":{"metadata":{"type":["SAAS_STATUS"]},"data":{"part":["voucher"]}}}"#
+        }),
+    )
+    .await;
     for part in ["voucher", "member", "points"] {
         wait_for_status(&app, part, "up").await;
     }
@@ -288,5 +316,49 @@ async fn monitor_follows_the_simulated_saas() {
         .await
         .unwrap();
     assert_eq!(changes, 3, "unknown→up, up→down, down→up");
+
+    // The provisioned archives exist with the seed's pattern…
+    let archives = app.eventbridge("ListArchives", serde_json::json!({})).await;
+    let names: Vec<&str> = archives["Archives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ArchiveName"].as_str().unwrap())
+        .collect();
+    for a in [
+        "LoyaltyVoucherArchive",
+        "LoyaltyMemberArchive",
+        "LoyaltyPointsArchive",
+    ] {
+        assert!(names.contains(&a), "{a} in {names:?}");
+    }
+    let voucher = app
+        .eventbridge(
+            "DescribeArchive",
+            serde_json::json!({"ArchiveName": "LoyaltyVoucherArchive"}),
+        )
+        .await;
+    assert!(voucher["EventPattern"].as_str().unwrap().contains("retry"));
+    // …and the changes reached the bus as SAAS_STATUS events (the first
+    // unknown→up may precede the test's archive; down and up may not).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let a = app
+            .eventbridge(
+                "DescribeArchive",
+                serde_json::json!({"ArchiveName": "status-history"}),
+            )
+            .await;
+        let n = a["EventCount"].as_i64().unwrap();
+        if n >= 2 {
+            assert!(n <= 3, "each change published once: {n}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SAAS_STATUS events: {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     app.stop().await;
 }

@@ -295,6 +295,65 @@ pub async fn unpublished_changes(
     .await
 }
 
+/// Publishes pending status changes (oldest first) as SAAS_STATUS events and
+/// marks them published; returns how many were published. A failure leaves
+/// them pending for the next call, so every change is published at least once.
+pub async fn publish_step(
+    db: &Database,
+    publisher: &dyn crate::events::EventPublisher,
+) -> Result<usize, crate::events::PublishError> {
+    let pending = unpublished_changes(db, 100)
+        .await
+        .map_err(|e| crate::events::PublishError(e.to_string()))?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let events: Vec<_> = pending
+        .iter()
+        .map(|(_, part, change)| crate::events::saas_status_event(part, change))
+        .collect();
+    publisher.publish(&events).await?;
+    let ids: Vec<i64> = pending.iter().map(|p| p.0).collect();
+    db.write(move |tx| {
+        let mut stmt = tx.prepare("UPDATE mon_status_changes SET published = 1 WHERE id = ?1")?;
+        for id in &ids {
+            stmt.execute([id])?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| crate::events::PublishError(e.to_string()))?;
+    Ok(pending.len())
+}
+
+/// Runs [`publish_step`] every `every` until `shutdown`, draining backlogs
+/// in one go.
+pub async fn publish_run(
+    db: Database,
+    publisher: Arc<dyn crate::events::EventPublisher>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        loop {
+            match publish_step(&db, publisher.as_ref()).await {
+                Ok(100) => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!("status events not published yet: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +422,61 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(status, "down");
+    }
+
+    struct Recorder {
+        fail: std::sync::atomic::AtomicBool,
+        seen: Mutex<Vec<crate::OutgoingEvent>>,
+    }
+
+    #[async_trait]
+    impl crate::EventPublisher for Recorder {
+        async fn publish(
+            &self,
+            events: &[crate::OutgoingEvent],
+        ) -> Result<(), crate::PublishError> {
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(crate::PublishError("bus unavailable".into()));
+            }
+            self.seen.lock().unwrap().extend_from_slice(events);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn changes_are_published_at_least_once_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let m = Monitor::new(db.clone(), Arc::new(Scripted(Mutex::new(vec![]))), vec![]);
+        let p = settings("voucher");
+        let t0 = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        m.record(&p, t0, None, 1).await.unwrap();
+        for i in 1..=3 {
+            m.record(&p, t0 + chrono::Duration::seconds(i), Some("x".into()), 1)
+                .await
+                .unwrap();
+        }
+        let rec = Recorder {
+            fail: true.into(),
+            seen: Mutex::new(vec![]),
+        };
+        assert!(publish_step(&db, &rec).await.is_err());
+        assert_eq!(
+            unpublished_changes(&db, 10).await.unwrap().len(),
+            2,
+            "kept for retry"
+        );
+        rec.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(publish_step(&db, &rec).await.unwrap(), 2);
+        assert_eq!(publish_step(&db, &rec).await.unwrap(), 0, "published once");
+        let seen = rec.seen.lock().unwrap();
+        let statuses: Vec<_> = seen
+            .iter()
+            .map(|e| e.detail["metadata"]["status"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(statuses, ["up", "down"]);
+        assert_eq!(seen[1].detail["data"]["prev_status"], "up");
+        assert_eq!(seen[1].time, t0 + chrono::Duration::seconds(3));
     }
 
     #[tokio::test]

@@ -1,0 +1,221 @@
+//! The events the mediator puts on the bus, in the seed design's shapes, and
+//! the patterns that route them. Backends publish them through
+//! [`EventPublisher`]; this module knows nothing of any bus.
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use crate::{PartName, StatusChange};
+
+/// `detail.metadata.domain` of every event the mediator emits.
+pub const DOMAIN: &str = "LEGO-LOYALTY";
+/// `detail.metadata.service`, also the events' `Source`.
+pub const SERVICE: &str = "service-loyalty-vendor-mediator";
+/// `detail.metadata.category` of status events.
+pub const CATEGORY: &str = "task-status";
+/// `detail.metadata.type` of SaaS status events.
+pub const SAAS_STATUS: &str = "SAAS_STATUS";
+/// `DetailType` of the mediator's events.
+pub const DETAIL_TYPE: &str = "task-status";
+
+/// An event to publish: what PutEvents needs, minus the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingEvent {
+    /// The event's `source`.
+    pub source: String,
+    /// The event's `detail-type`.
+    pub detail_type: String,
+    /// The event's `detail` object.
+    pub detail: Value,
+    /// The event's `time` (replay windows are defined on it).
+    pub time: DateTime<Utc>,
+}
+
+/// Why publishing failed; the caller retries later (publication is at least once).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("publishing events failed: {0}")]
+pub struct PublishError(pub String);
+
+/// Puts events on the mediator's bus (embedded EventBridge or AWS).
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Publishes every event or fails as a whole.
+    async fn publish(&self, events: &[OutgoingEvent]) -> Result<(), PublishError>;
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The SAAS_STATUS event for a part's status change:
+/// `detail.metadata` = {domain, service, category, type: SAAS_STATUS, status},
+/// `detail.data` = {part, changed_at, prev_status, prev_change_at}.
+pub fn saas_status_event(part: &str, change: &StatusChange) -> OutgoingEvent {
+    OutgoingEvent {
+        source: SERVICE.into(),
+        detail_type: DETAIL_TYPE.into(),
+        detail: json!({
+            "metadata": {
+                "domain": DOMAIN,
+                "service": SERVICE,
+                "category": CATEGORY,
+                "type": SAAS_STATUS,
+                "status": change.status.as_str(),
+            },
+            "data": {
+                "part": part,
+                "changed_at": rfc3339(change.changed_at),
+                "prev_status": change.prev_status.as_str(),
+                "prev_change_at": change.prev_change_at.map(rfc3339),
+            }
+        }),
+        time: change.changed_at,
+    }
+}
+
+/// The seed's archive pattern for a part: its `retry` status events.
+pub fn archive_pattern(part: &PartName) -> String {
+    json!({
+        "detail": {
+            "metadata": {
+                "domain": [DOMAIN],
+                "service": [SERVICE],
+                "category": [CATEGORY],
+                "type": [part.as_str()],
+                "status": ["retry"]
+            }
+        }
+    })
+    .to_string()
+}
+
+/// The seed's resubmit pattern: the part's retry events replayed by one of
+/// its replays (`replay-name` starts with `<ArchiveBase>Replay`).
+pub fn resubmit_pattern(part: &PartName, archive_name: &str) -> String {
+    json!({
+        "detail": {
+            "metadata": {
+                "domain": [DOMAIN],
+                "service": [SERVICE],
+                "type": [part.as_str()],
+                "status": ["retry"]
+            }
+        },
+        "replay-name": [{ "prefix": replay_prefix(archive_name) }]
+    })
+    .to_string()
+}
+
+/// `LoyaltyVoucherArchive` → `LoyaltyVoucherReplay`.
+pub fn replay_prefix(archive_name: &str) -> String {
+    format!(
+        "{}Replay",
+        archive_name.strip_suffix("Archive").unwrap_or(archive_name)
+    )
+}
+
+/// The replay name for a replay started at `at`:
+/// `<ArchiveBase>Replay_YYYYMMDDHHMMSS`.
+pub fn replay_name(archive_name: &str, at: DateTime<Utc>) -> String {
+    format!(
+        "{}_{}",
+        replay_prefix(archive_name),
+        at.format("%Y%m%d%H%M%S")
+    )
+}
+
+/// Pattern of the rule that starts a replay: a part's SAAS_STATUS event
+/// going from down to up.
+pub fn recovery_pattern(part: &PartName) -> String {
+    json!({
+        "detail": {
+            "metadata": { "type": [SAAS_STATUS], "status": ["up"] },
+            "data": { "part": [part.as_str()], "prev_status": ["down"] }
+        }
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PartState;
+    use chrono::TimeZone;
+
+    fn envelope(e: &OutgoingEvent) -> String {
+        json!({
+            "id": "1", "account": "1", "source": e.source, "time": rfc3339(e.time),
+            "region": "us-east-1", "resources": [], "detail-type": e.detail_type,
+            "detail": e.detail
+        })
+        .to_string()
+    }
+
+    fn change(status: PartState, prev: PartState) -> StatusChange {
+        StatusChange {
+            status,
+            changed_at: Utc.with_ymd_and_hms(2021, 11, 10, 13, 15, 30).unwrap(),
+            prev_status: prev,
+            prev_change_at: Some(Utc.with_ymd_and_hms(2021, 11, 1, 18, 35, 10).unwrap()),
+        }
+    }
+
+    #[test]
+    fn saas_status_has_the_seed_shape() {
+        let e = saas_status_event("voucher", &change(PartState::Down, PartState::Up));
+        assert_eq!(
+            e.detail,
+            json!({
+                "metadata": {"domain": "LEGO-LOYALTY", "service": "service-loyalty-vendor-mediator",
+                             "category": "task-status", "type": "SAAS_STATUS", "status": "down"},
+                "data": {"part": "voucher", "changed_at": "2021-11-10T13:15:30Z",
+                         "prev_status": "up", "prev_change_at": "2021-11-01T18:35:10Z"}
+            })
+        );
+    }
+
+    #[test]
+    fn recovery_pattern_matches_only_down_to_up_of_its_part() {
+        let voucher = PartName::parse("voucher").unwrap();
+        let p = recovery_pattern(&voucher);
+        let up = saas_status_event("voucher", &change(PartState::Up, PartState::Down));
+        let first_up = saas_status_event("voucher", &change(PartState::Up, PartState::Unknown));
+        let other = saas_status_event("points", &change(PartState::Up, PartState::Down));
+        assert!(patterns::test_event_pattern(&p, &envelope(&up)).unwrap());
+        assert!(!patterns::test_event_pattern(&p, &envelope(&first_up)).unwrap());
+        assert!(!patterns::test_event_pattern(&p, &envelope(&other)).unwrap());
+    }
+
+    #[test]
+    fn archive_and_replay_names_follow_the_seed() {
+        let voucher = PartName::parse("voucher").unwrap();
+        let archive = voucher.default_archive_name();
+        assert_eq!(replay_prefix(&archive), "LoyaltyVoucherReplay");
+        let at = Utc.with_ymd_and_hms(2021, 11, 10, 13, 15, 30).unwrap();
+        assert_eq!(
+            replay_name(&archive, at),
+            "LoyaltyVoucherReplay_20211110131530"
+        );
+        let retry = json!({"metadata": {"domain": DOMAIN, "service": SERVICE, "category": CATEGORY,
+                                        "type": "voucher", "status": "retry"}});
+        let ev = |extra: &str| {
+            format!(
+                r#"{{"id":"1","account":"1","source":"s","time":"2021-11-10T13:15:30Z","region":"r","resources":[],"detail-type":"t","detail":{retry}{extra}}}"#
+            )
+        };
+        assert!(patterns::test_event_pattern(&archive_pattern(&voucher), &ev("")).unwrap());
+        let resubmit = resubmit_pattern(&voucher, &archive);
+        assert!(!patterns::test_event_pattern(&resubmit, &ev("")).unwrap());
+        assert!(patterns::test_event_pattern(
+            &resubmit,
+            &ev(r#","replay-name":"LoyaltyVoucherReplay_20211110131530""#)
+        )
+        .unwrap());
+        assert!(!patterns::test_event_pattern(
+            &resubmit,
+            &ev(r#","replay-name":"LoyaltyPointsReplay_20211110131530""#)
+        )
+        .unwrap());
+    }
+}
