@@ -1,19 +1,52 @@
 //! The embedded backend: the mediator's events on the in-process EventBridge
 //! (`server/bus`), and the resources it needs there.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use bus::types::{
     CreateArchiveRequest, CreateEventBusRequest, PutEventsRequest, PutEventsRequestEntry,
+    PutRuleRequest, PutTargetsRequest, ReplayDestination, StartReplayRequest, Target,
     UpdateArchiveRequest,
 };
-use bus::{Bus, BusError, Timestamp};
-use mediator_core::events::{archive_pattern, EventPublisher, OutgoingEvent, PublishError};
-use mediator_core::PartSettings;
+use bus::{Bus, BusError, QueueConfig, Timestamp};
+use mediator_core::events::{
+    archive_pattern, replay_prefix, resubmit_pattern, voucher_request_pattern, EventPublisher,
+    OutgoingEvent, PublishError,
+};
+use mediator_core::{
+    ArchiveReplays, Lane, PartName, PartSettings, QueuedEvent, ReplayError, ReplayInfo,
+    ReplayRequest, ResubmitQueue, SubmissionFlow,
+};
 
 /// The bus the mediator's events travel on (the seed's `loyalty-bus`).
 pub const BUS_NAME: &str = "loyalty-bus";
 /// Days an archive keeps retry events (the seed's value).
 pub const RETENTION_DAYS: i64 = 10;
+/// Rule that routes the Order Processing service's voucher requests to the
+/// submission flow.
+pub const REQUEST_RULE: &str = "VoucherRequests";
+/// In-process consumer (a Lambda function on AWS) behind [`REQUEST_RULE`].
+pub const REQUEST_CONSUMER: &str = "voucher-requests";
+/// Receives before a replayed event goes to the part's dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
+
+/// The part's resubmit rule: `LoyaltyVoucherArchive` → `LoyaltyVoucherResubmit`.
+pub fn resubmit_rule(part: &PartName) -> String {
+    let prefix = replay_prefix(&part.default_archive_name());
+    format!("{}Resubmit", prefix.trim_end_matches("Replay"))
+}
+
+/// The queue the part's resubmit rule feeds.
+pub fn resubmit_queue(part: &PartName) -> String {
+    format!("{part}-resubmit")
+}
+
+/// The part's dead-letter queue.
+pub fn dead_letter_queue(part: &PartName) -> String {
+    format!("{part}-resubmit-dlq")
+}
 
 /// Publishes to a bus of the embedded EventBridge.
 pub struct EmbeddedEvents {
@@ -71,8 +104,11 @@ impl EventPublisher for EmbeddedEvents {
     }
 }
 
-/// Creates, idempotently, the mediator's bus and one archive per part with
-/// the seed's pattern; an existing archive gets the current pattern.
+/// Creates, idempotently, the mediator's bus; per part, an archive with the
+/// seed's pattern (an existing one gets the current pattern), a resubmit rule
+/// (the seed's replay-name prefix pattern) feeding the part's queue (with a
+/// dead-letter queue); and the rule routing voucher requests to the
+/// [`REQUEST_CONSUMER`].
 pub async fn provision(bus: &Bus, parts: &[PartSettings]) -> Result<(), BusError> {
     match bus
         .create_event_bus(CreateEventBusRequest {
@@ -109,6 +145,194 @@ pub async fn provision(bus: &Bus, parts: &[PartSettings]) -> Result<(), BusError
             }
             Err(e) => return Err(e),
         }
+        let queue = resubmit_queue(&part.name);
+        bus.create_queue(
+            &queue,
+            QueueConfig {
+                // Longer than a resubmission can take (the claim's lease).
+                visibility_timeout: Duration::from_secs(120),
+                max_receive_count: Some(MAX_RECEIVES),
+                dead_letter_queue: Some(dead_letter_queue(&part.name)),
+            },
+        )
+        .await?;
+        let rule = resubmit_rule(&part.name);
+        bus.put_rule(PutRuleRequest {
+            name: rule.clone(),
+            event_pattern: Some(resubmit_pattern(
+                &part.name,
+                &part.name.default_archive_name(),
+            )),
+            description: Some(format!("Replayed retry events of the {} part", part.name)),
+            event_bus_name: Some(BUS_NAME.into()),
+            ..Default::default()
+        })
+        .await?;
+        bus.put_targets(PutTargetsRequest {
+            rule,
+            event_bus_name: Some(BUS_NAME.into()),
+            targets: vec![Target {
+                id: "resubmit-queue".into(),
+                arn: bus.queue_arn(&queue),
+                ..Default::default()
+            }],
+        })
+        .await?;
     }
+    bus.put_rule(PutRuleRequest {
+        name: REQUEST_RULE.into(),
+        event_pattern: Some(voucher_request_pattern()),
+        description: Some("Voucher requests of the Order Processing service".into()),
+        event_bus_name: Some(BUS_NAME.into()),
+        ..Default::default()
+    })
+    .await?;
+    bus.put_targets(PutTargetsRequest {
+        rule: REQUEST_RULE.into(),
+        event_bus_name: Some(BUS_NAME.into()),
+        targets: vec![Target {
+            id: "submission-flow".into(),
+            arn: bus.consumer_arn(REQUEST_CONSUMER),
+            ..Default::default()
+        }],
+    })
+    .await?;
     Ok(())
+}
+
+/// Registers the submission flow as the in-process consumer of voucher
+/// requests. The request event's `detail.metadata.type` is the part and
+/// `detail.data` the API's body fields. An invalid request is logged and
+/// dropped (retrying cannot fix it); a storage failure asks the bus to retry.
+pub fn register_request_consumer(bus: &Bus, flow: Arc<SubmissionFlow>) {
+    bus.register_consumer(REQUEST_CONSUMER, move |event: String| {
+        let flow = flow.clone();
+        async move {
+            let event: serde_json::Value =
+                serde_json::from_str(&event).map_err(|e| format!("event is not JSON: {e}"))?;
+            let mut body = event
+                .pointer("/detail/data")
+                .cloned()
+                .unwrap_or(serde_json::Value::Null);
+            if let (Some(obj), Some(part)) = (
+                body.as_object_mut(),
+                event.pointer("/detail/metadata/type").cloned(),
+            ) {
+                obj.insert("part".into(), part);
+            }
+            match flow.accept_json(&body).await {
+                Ok(a) => {
+                    tracing::info!(
+                        loyalty_request_id = %a.voucher.keys.loyalty_request_id,
+                        status = %a.voucher.status,
+                        duplicate = a.duplicate,
+                        "voucher request from the bus"
+                    );
+                    Ok(())
+                }
+                Err(mediator_core::submit::FlowError::Invalid(e)) => {
+                    tracing::warn!("voucher request dropped: {e}");
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    });
+}
+
+/// Replays and resubmit queues on the embedded bus.
+pub struct EmbeddedRecovery {
+    bus: Bus,
+}
+
+impl EmbeddedRecovery {
+    /// Recovery plumbing on `bus` (provisioned by [`provision`]).
+    pub fn new(bus: Bus) -> Self {
+        Self { bus }
+    }
+
+    fn queue(part: &PartName, lane: Lane) -> String {
+        match lane {
+            Lane::Resubmit => resubmit_queue(part),
+            Lane::DeadLetter => dead_letter_queue(part),
+        }
+    }
+}
+
+fn replay_error(e: BusError) -> ReplayError {
+    match e {
+        BusError::ResourceAlreadyExists(m) => ReplayError::AlreadyExists(m),
+        BusError::Validation(m) | BusError::ResourceNotFound(m) => ReplayError::Rejected(m),
+        other => ReplayError::Unavailable(format!("{}: {other}", other.code())),
+    }
+}
+
+fn to_time(t: Option<Timestamp>) -> Option<chrono::DateTime<chrono::Utc>> {
+    t.and_then(|t| chrono::DateTime::from_timestamp_millis(t.0))
+}
+
+#[async_trait]
+impl ArchiveReplays for EmbeddedRecovery {
+    async fn start_replay(&self, req: &ReplayRequest) -> Result<(), ReplayError> {
+        self.bus
+            .start_replay(StartReplayRequest {
+                replay_name: req.name.clone(),
+                description: Some(format!("Resubmit held-back {} vouchers", req.part)),
+                event_source_arn: self.bus.archive_arn(&req.archive),
+                event_start_time: Some(Timestamp(req.start.timestamp_millis())),
+                event_end_time: Some(Timestamp(req.end.timestamp_millis())),
+                destination: ReplayDestination {
+                    arn: self.bus.bus_arn(BUS_NAME),
+                    filter_arns: Some(vec![self.bus.rule_arn(BUS_NAME, &resubmit_rule(&req.part))]),
+                },
+            })
+            .await
+            .map(|_| ())
+            .map_err(replay_error)
+    }
+
+    async fn describe_replay(&self, name: &str) -> Result<Option<ReplayInfo>, ReplayError> {
+        match self.bus.describe_replay(name).await {
+            Ok(r) => Ok(Some(ReplayInfo {
+                state: r.state,
+                state_reason: r.state_reason,
+                event_last_replayed_time: to_time(r.event_last_replayed_time),
+                replay_start_time: to_time(r.replay_start_time),
+                replay_end_time: to_time(r.replay_end_time),
+            })),
+            Err(BusError::ResourceNotFound(_)) => Ok(None),
+            Err(e) => Err(replay_error(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ResubmitQueue for EmbeddedRecovery {
+    async fn receive(
+        &self,
+        part: &PartName,
+        lane: Lane,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<QueuedEvent>, String> {
+        self.bus
+            .receive_messages(&Self::queue(part, lane), max, wait)
+            .await
+            .map(|msgs| {
+                msgs.into_iter()
+                    .map(|m| QueuedEvent {
+                        body: m.body,
+                        receipt: m.receipt_handle,
+                    })
+                    .collect()
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    async fn delete(&self, part: &PartName, lane: Lane, receipt: &str) -> Result<(), String> {
+        self.bus
+            .delete_message(&Self::queue(part, lane), receipt)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }

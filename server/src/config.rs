@@ -102,9 +102,28 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
 
+    /// Seconds a voucher submission to the SaaS may take before it counts
+    /// as unavailable (retry) [default: 10]
+    #[arg(long, env = "MEDIATOR_SUBMIT_TIMEOUT", value_name = "SECS")]
+    pub submit_timeout: Option<f64>,
+
+    /// Seconds added before an outage's start and after its end when its
+    /// window is replayed [default: 60]
+    #[arg(long, env = "MEDIATOR_REPLAY_MARGIN", value_name = "SECS")]
+    pub replay_margin: Option<f64>,
+
+    /// Replayed events resubmitted per second and part, at most [default: 50]
+    #[arg(long, env = "MEDIATOR_RESUBMIT_RATE", value_name = "PER_SEC")]
+    pub resubmit_rate: Option<f64>,
+
+    /// Replayed events resubmitted at once per part, at most [default: 4]
+    #[arg(long, env = "MEDIATOR_RESUBMIT_CONCURRENCY", value_name = "N")]
+    pub resubmit_concurrency: Option<usize>,
+
     /// TOML configuration file; its keys are the long option names with `_`
     /// for `-` (listen, events_listen, sim_listen, saas_url, poll_interval, data_dir, site_root, parts, request_timeout,
-    /// log_format). Flags and environment variables override it.
+    /// log_format, submit_timeout, replay_margin, resubmit_rate, resubmit_concurrency).
+    /// Flags and environment variables override it.
     #[arg(long, env = "MEDIATOR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -134,6 +153,10 @@ pub struct FileConfig {
     pub parts: Option<Vec<String>>,
     pub request_timeout: Option<u64>,
     pub log_format: Option<LogFormat>,
+    pub submit_timeout: Option<f64>,
+    pub replay_margin: Option<f64>,
+    pub resubmit_rate: Option<f64>,
+    pub resubmit_concurrency: Option<usize>,
 }
 
 /// Everything `serve` needs, fully resolved.
@@ -159,6 +182,21 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Log format.
     pub log_format: LogFormat,
+    /// Limit of one voucher submission to the SaaS.
+    pub submit_timeout: Duration,
+    /// Margin around an outage's replay window.
+    pub replay_margin: Duration,
+    /// Replayed events resubmitted per second and part, at most.
+    pub resubmit_rate: f64,
+    /// Replayed events resubmitted at once per part, at most.
+    pub resubmit_concurrency: usize,
+}
+
+fn seconds(field: &str, v: f64, min: f64, max: f64) -> anyhow::Result<Duration> {
+    if !(v.is_finite() && (min..=max).contains(&v)) {
+        anyhow::bail!("{field}: must be between {min} and {max} seconds, got {v}");
+    }
+    Ok(Duration::from_secs_f64(v))
 }
 
 impl Settings {
@@ -181,6 +219,33 @@ impl Settings {
         let request_timeout = args.request_timeout.or(file.request_timeout).unwrap_or(30);
         if request_timeout == 0 {
             anyhow::bail!("request_timeout: must be at least 1 second");
+        }
+        let submit_timeout = seconds(
+            "submit_timeout",
+            args.submit_timeout.or(file.submit_timeout).unwrap_or(10.0),
+            0.05,
+            300.0,
+        )?;
+        let replay_margin = seconds(
+            "replay_margin",
+            args.replay_margin.or(file.replay_margin).unwrap_or(60.0),
+            0.0,
+            86_400.0,
+        )?;
+        let resubmit_rate = args.resubmit_rate.or(file.resubmit_rate).unwrap_or(50.0);
+        if !(resubmit_rate.is_finite() && (0.01..=100_000.0).contains(&resubmit_rate)) {
+            anyhow::bail!(
+                "resubmit_rate: must be between 0.01 and 100000 per second, got {resubmit_rate}"
+            );
+        }
+        let resubmit_concurrency = args
+            .resubmit_concurrency
+            .or(file.resubmit_concurrency)
+            .unwrap_or(4);
+        if !(1..=256).contains(&resubmit_concurrency) {
+            anyhow::bail!(
+                "resubmit_concurrency: must be between 1 and 256, got {resubmit_concurrency}"
+            );
         }
         let settings = Settings {
             listen: args
@@ -216,6 +281,10 @@ impl Settings {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Human),
+            submit_timeout,
+            replay_margin,
+            resubmit_rate,
+            resubmit_concurrency,
         };
         if settings.events_listen == settings.listen && settings.listen.port() != 0 {
             anyhow::bail!(

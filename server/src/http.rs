@@ -43,7 +43,13 @@ pub struct AppState {
 }
 
 /// Builds the router for the given settings.
-pub fn router(settings: &Settings, addr: SocketAddr, db: Database, status: StatusBoard) -> Router {
+pub fn router(
+    settings: &Settings,
+    addr: SocketAddr,
+    db: Database,
+    status: StatusBoard,
+    api: crate::api::ApiState,
+) -> Router {
     let leptos_options = LeptosOptions::builder()
         .output_name(app::OUTPUT_NAME)
         .site_root(settings.site_root.to_string_lossy().to_string())
@@ -72,6 +78,7 @@ pub fn router(settings: &Settings, addr: SocketAddr, db: Database, status: Statu
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/parts", get(api_parts))
+        .merge(crate::api::routes(api))
         .nest_service("/pkg", pkg)
         .leptos_routes_with_context(&state, routes, context, {
             let options = leptos_options.clone();

@@ -6,6 +6,7 @@
 //! [`Application::run_until_stopped`] serves until the given token is
 //! cancelled, then drains requests and waits for background tasks.
 
+pub mod api;
 pub mod backend;
 pub mod cli;
 pub mod config;
@@ -21,7 +22,9 @@ use std::time::Duration;
 use anyhow::Context;
 use std::sync::Arc;
 
-use mediator_core::{Monitor, PartSettings, StatusBoard};
+use mediator_core::{
+    Monitor, PartSettings, Recovery, RecoverySettings, StatusBoard, SubmissionFlow,
+};
 use store::Database;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +44,8 @@ pub struct Application {
     events: EventsListener,
     sim: Option<saas::SimListener>,
     monitor: Arc<Monitor>,
+    flow: Arc<SubmissionFlow>,
+    recovery: Arc<Recovery>,
 }
 
 /// The embedded EventBridge and its wire-API listener.
@@ -76,7 +81,6 @@ impl Application {
             .await
             .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
-        let router = http::router(&settings, local_addr, db.clone(), status);
         let (sim, saas_base) = match &settings.saas_url {
             Some(url) => (None, url.clone()),
             None => {
@@ -86,7 +90,7 @@ impl Application {
                 (Some(sim), base)
             }
         };
-        let probe = saas::HttpProbe::new(saas_base, Duration::from_secs(30))?;
+        let probe = saas::HttpProbe::new(saas_base.clone(), Duration::from_secs(30))?;
         let monitor = Arc::new(Monitor::new(db.clone(), Arc::new(probe), parts.clone()));
         let bus = bus::Bus::open(db.clone(), bus::BusConfig::default().with_env())
             .await
@@ -94,6 +98,37 @@ impl Application {
         backend::provision(&bus, &parts)
             .await
             .context("provisioning the embedded event bus")?;
+        let submitter = saas::HttpSubmitter::new(saas_base, settings.submit_timeout)?;
+        let flow = Arc::new(SubmissionFlow::new(
+            db.clone(),
+            Arc::new(submitter),
+            settings.parts.clone(),
+            settings.submit_timeout,
+        ));
+        backend::register_request_consumer(&bus, flow.clone());
+        let plumbing = Arc::new(backend::EmbeddedRecovery::new(bus.clone()));
+        let recovery = Arc::new(Recovery::new(
+            db.clone(),
+            flow.clone(),
+            plumbing.clone(),
+            plumbing,
+            RecoverySettings {
+                margin: settings.replay_margin,
+                rate_per_sec: settings.resubmit_rate,
+                concurrency: settings.resubmit_concurrency,
+                poll: settings.poll_interval.min(Duration::from_millis(250)),
+            },
+        ));
+        let router = http::router(
+            &settings,
+            local_addr,
+            db.clone(),
+            status,
+            api::ApiState {
+                flow: flow.clone(),
+                recovery: recovery.clone(),
+            },
+        );
         let events_listener = TcpListener::bind(settings.events_listen)
             .await
             .with_context(|| format!("events_listen: cannot bind {}", settings.events_listen))?;
@@ -110,6 +145,8 @@ impl Application {
             events,
             sim,
             monitor,
+            flow,
+            recovery,
         })
     }
 
@@ -160,6 +197,16 @@ impl Application {
             Duration::from_millis(250),
             shutdown.clone(),
         ));
+        tracker.spawn(mediator_core::submit::publish_status_run(
+            self.flow.cache().clone(),
+            Arc::new(backend::EmbeddedEvents::new(
+                self.events.bus.clone(),
+                backend::BUS_NAME,
+            )),
+            Duration::from_millis(100),
+            shutdown.clone(),
+        ));
+        self.recovery.clone().spawn(&tracker, shutdown.clone());
         let EventsListener {
             bus,
             listener,

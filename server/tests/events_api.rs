@@ -111,7 +111,7 @@ async fn sdk_control_plane_and_errors() {
 
     let arn = c
         .create_event_bus()
-        .name("loyalty-bus")
+        .name("sdk-bus")
         .send()
         .await
         .unwrap()
@@ -119,23 +119,18 @@ async fn sdk_control_plane_and_errors() {
         .unwrap();
     assert_eq!(
         arn,
-        "arn:aws:events:us-east-1:000000000000:event-bus/loyalty-bus"
+        "arn:aws:events:us-east-1:000000000000:event-bus/sdk-bus"
     );
     let err = c
         .create_event_bus()
-        .name("loyalty-bus")
+        .name("sdk-bus")
         .send()
         .await
         .unwrap_err();
     assert!(err
         .into_service_error()
         .is_resource_already_exists_exception());
-    let d = c
-        .describe_event_bus()
-        .name("loyalty-bus")
-        .send()
-        .await
-        .unwrap();
+    let d = c.describe_event_bus().name("sdk-bus").send().await.unwrap();
     assert_eq!(d.arn(), Some(arn.as_str()));
     assert!(d.creation_time().is_some());
     let names: Vec<_> = c
@@ -147,12 +142,16 @@ async fn sdk_control_plane_and_errors() {
         .iter()
         .map(|b| b.name().unwrap().to_string())
         .collect();
-    assert_eq!(names, ["default", "loyalty-bus"]);
+    assert_eq!(
+        names,
+        ["default", "loyalty-bus", "sdk-bus"],
+        "the mediator provisions loyalty-bus"
+    );
 
     let rule_arn = c
         .put_rule()
         .name("retry")
-        .event_bus_name("loyalty-bus")
+        .event_bus_name("sdk-bus")
         .event_pattern(r#"{"detail": {"status": ["retry"]}}"#)
         .send()
         .await
@@ -161,7 +160,7 @@ async fn sdk_control_plane_and_errors() {
         .unwrap();
     assert_eq!(
         rule_arn,
-        "arn:aws:events:us-east-1:000000000000:rule/loyalty-bus/retry"
+        "arn:aws:events:us-east-1:000000000000:rule/sdk-bus/retry"
     );
     let err = c
         .put_rule()
@@ -180,27 +179,27 @@ async fn sdk_control_plane_and_errors() {
     assert!(err.into_service_error().is_resource_not_found_exception());
     c.disable_rule()
         .name("retry")
-        .event_bus_name("loyalty-bus")
+        .event_bus_name("sdk-bus")
         .send()
         .await
         .unwrap();
     let d = c
         .describe_rule()
         .name("retry")
-        .event_bus_name("loyalty-bus")
+        .event_bus_name("sdk-bus")
         .send()
         .await
         .unwrap();
     assert_eq!(d.state(), Some(&RuleState::Disabled));
     c.enable_rule()
         .name("retry")
-        .event_bus_name("loyalty-bus")
+        .event_bus_name("sdk-bus")
         .send()
         .await
         .unwrap();
     let rules = c
         .list_rules()
-        .event_bus_name("loyalty-bus")
+        .event_bus_name("sdk-bus")
         .name_prefix("re")
         .send()
         .await
@@ -215,7 +214,7 @@ async fn sdk_control_plane_and_errors() {
     let put = c
         .put_targets()
         .rule("retry")
-        .event_bus_name("loyalty-bus")
+        .event_bus_name("sdk-bus")
         .targets(t)
         .send()
         .await
@@ -224,7 +223,7 @@ async fn sdk_control_plane_and_errors() {
     let listed = c
         .list_targets_by_rule()
         .rule("retry")
-        .event_bus_name("loyalty-bus")
+        .event_bus_name("sdk-bus")
         .send()
         .await
         .unwrap();
@@ -235,7 +234,7 @@ async fn sdk_control_plane_and_errors() {
     let err = c
         .delete_rule()
         .name("retry")
-        .event_bus_name("loyalty-bus")
+        .event_bus_name("sdk-bus")
         .send()
         .await
         .unwrap_err();
@@ -249,7 +248,7 @@ async fn sdk_control_plane_and_errors() {
         .source("m")
         .detail_type("t")
         .detail(r#"{"status": "retry"}"#)
-        .event_bus_name("loyalty-bus")
+        .event_bus_name("sdk-bus")
         .build();
     let bad = PutEventsRequestEntry::builder()
         .source("m")
@@ -380,7 +379,7 @@ async fn sdk_archive_replay_cycle() {
     let c = &app.client;
     let bus_arn = c
         .create_event_bus()
-        .name("loyalty-bus")
+        .name("sdk-bus")
         .send()
         .await
         .unwrap()
@@ -388,7 +387,7 @@ async fn sdk_archive_replay_cycle() {
         .unwrap();
     let archive = c
         .create_archive()
-        .archive_name("LoyaltyVoucherArchive")
+        .archive_name("SdkVoucherArchive")
         .event_source_arn(&bus_arn)
         .event_pattern(r#"{"detail": {"metadata": {"type": ["voucher"], "status": ["retry"]}}}"#)
         .retention_days(10)
@@ -399,7 +398,7 @@ async fn sdk_archive_replay_cycle() {
     let archive_arn = archive.archive_arn().unwrap().to_string();
     assert_eq!(
         archive_arn,
-        "arn:aws:events:us-east-1:000000000000:archive/LoyaltyVoucherArchive"
+        "arn:aws:events:us-east-1:000000000000:archive/SdkVoucherArchive"
     );
 
     let mut rule_arns = Vec::new();
@@ -431,7 +430,7 @@ async fn sdk_archive_replay_cycle() {
         let arn = c
             .put_rule()
             .name(name)
-            .event_bus_name("loyalty-bus")
+            .event_bus_name("sdk-bus")
             .event_pattern(pattern)
             .state(state)
             .send()
@@ -446,7 +445,7 @@ async fn sdk_archive_replay_cycle() {
             .unwrap();
         c.put_targets()
             .rule(name)
-            .event_bus_name("loyalty-bus")
+            .event_bus_name("sdk-bus")
             .targets(t)
             .send()
             .await
@@ -455,7 +454,7 @@ async fn sdk_archive_replay_cycle() {
     }
     let names: Vec<_> = c
         .list_rules()
-        .event_bus_name("loyalty-bus")
+        .event_bus_name("sdk-bus")
         .send()
         .await
         .unwrap()
@@ -464,7 +463,7 @@ async fn sdk_archive_replay_cycle() {
         .map(|r| r.name().unwrap().to_string())
         .collect();
     assert!(
-        names.contains(&"Events-Archive-LoyaltyVoucherArchive".to_string()),
+        names.contains(&"Events-Archive-SdkVoucherArchive".to_string()),
         "{names:?}"
     );
 
@@ -483,7 +482,7 @@ async fn sdk_archive_replay_cycle() {
             .source("service-loyalty-vendor-mediator")
             .detail_type("task-status")
             .detail(detail)
-            .event_bus_name("loyalty-bus")
+            .event_bus_name("sdk-bus")
             .build();
         assert_eq!(
             c.put_events()
@@ -497,7 +496,7 @@ async fn sdk_archive_replay_cycle() {
     }
     let a = c
         .describe_archive()
-        .archive_name("LoyaltyVoucherArchive")
+        .archive_name("SdkVoucherArchive")
         .send()
         .await
         .unwrap();
@@ -598,7 +597,7 @@ async fn sdk_archive_replay_cycle() {
     );
     let a = c
         .describe_archive()
-        .archive_name("LoyaltyVoucherArchive")
+        .archive_name("SdkVoucherArchive")
         .send()
         .await
         .unwrap();
@@ -661,7 +660,7 @@ async fn sdk_archive_replay_cycle() {
 
     // UpdateArchive: a changed pattern takes effect.
     c.update_archive()
-        .archive_name("LoyaltyVoucherArchive")
+        .archive_name("SdkVoucherArchive")
         .event_pattern(r#"{"source": ["other"]}"#)
         .send()
         .await
@@ -670,12 +669,12 @@ async fn sdk_archive_replay_cycle() {
         .source("other")
         .detail_type("x")
         .detail("{}")
-        .event_bus_name("loyalty-bus")
+        .event_bus_name("sdk-bus")
         .build();
     c.put_events().entries(e).send().await.unwrap();
     assert_eq!(
         c.describe_archive()
-            .archive_name("LoyaltyVoucherArchive")
+            .archive_name("SdkVoucherArchive")
             .send()
             .await
             .unwrap()
@@ -683,13 +682,13 @@ async fn sdk_archive_replay_cycle() {
         6
     );
     c.delete_archive()
-        .archive_name("LoyaltyVoucherArchive")
+        .archive_name("SdkVoucherArchive")
         .send()
         .await
         .unwrap();
     let err = c
         .describe_archive()
-        .archive_name("LoyaltyVoucherArchive")
+        .archive_name("SdkVoucherArchive")
         .send()
         .await
         .unwrap_err();

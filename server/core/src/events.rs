@@ -74,6 +74,53 @@ pub fn saas_status_event(part: &str, change: &StatusChange) -> OutgoingEvent {
     }
 }
 
+/// `detail.metadata.category` of the Order Processing service's voucher
+/// requests (the events the submission flow consumes).
+pub const REQUEST_CATEGORY: &str = "task-request";
+
+/// The submission status event of a voucher: `detail.metadata` =
+/// {domain, service, category, type: <part>, status}, `detail.data` = the
+/// four keys only, never the payload.
+pub fn voucher_status_event(
+    part: &str,
+    status: crate::voucher::VoucherStatus,
+    keys: &crate::voucher::VoucherKeys,
+    at: DateTime<Utc>,
+) -> OutgoingEvent {
+    OutgoingEvent {
+        source: SERVICE.into(),
+        detail_type: DETAIL_TYPE.into(),
+        detail: json!({
+            "metadata": {
+                "domain": DOMAIN,
+                "service": SERVICE,
+                "category": CATEGORY,
+                "type": part,
+                "status": status.as_str(),
+            },
+            "data": {
+                "loyalty_request_id": keys.loyalty_request_id,
+                "loyalty_reference": keys.loyalty_reference,
+                "merchant_reference": keys.merchant_reference,
+                "loyalty_order_reference": keys.loyalty_order_reference,
+            }
+        }),
+        time: at,
+    }
+}
+
+/// Pattern of the rule that feeds the submission flow: voucher requests
+/// (`detail.metadata.category` = `task-request`) of the loyalty domain,
+/// never replayed ones. The request's `detail.metadata.type` is the part,
+/// `detail.data` the API's body fields (keys and `payload`).
+pub fn voucher_request_pattern() -> String {
+    json!({
+        "detail": { "metadata": { "domain": [DOMAIN], "category": [REQUEST_CATEGORY] } },
+        "replay-name": [{ "exists": false }]
+    })
+    .to_string()
+}
+
 /// The seed's archive pattern for a part: its `retry` status events.
 pub fn archive_pattern(part: &PartName) -> String {
     json!({
@@ -185,6 +232,48 @@ mod tests {
         assert!(patterns::test_event_pattern(&p, &envelope(&up)).unwrap());
         assert!(!patterns::test_event_pattern(&p, &envelope(&first_up)).unwrap());
         assert!(!patterns::test_event_pattern(&p, &envelope(&other)).unwrap());
+    }
+
+    #[test]
+    fn voucher_status_events_carry_keys_only_and_retries_are_archived() {
+        let voucher = PartName::parse("voucher").unwrap();
+        let keys = crate::voucher::VoucherKeys {
+            loyalty_request_id: "AbLh".into(),
+            loyalty_reference: "P6IF".into(),
+            merchant_reference: "xz5C".into(),
+            loyalty_order_reference: "M101".into(),
+        };
+        let at = Utc.with_ymd_and_hms(2021, 11, 10, 13, 15, 30).unwrap();
+        let retry =
+            voucher_status_event("voucher", crate::voucher::VoucherStatus::Retry, &keys, at);
+        assert_eq!(
+            retry.detail,
+            json!({
+                "metadata": {"domain": "LEGO-LOYALTY", "service": "service-loyalty-vendor-mediator",
+                             "category": "task-status", "type": "voucher", "status": "retry"},
+                "data": {"loyalty_request_id": "AbLh", "loyalty_reference": "P6IF",
+                         "merchant_reference": "xz5C", "loyalty_order_reference": "M101"}
+            })
+        );
+        let archive = archive_pattern(&voucher);
+        assert!(patterns::test_event_pattern(&archive, &envelope(&retry)).unwrap());
+        let done = voucher_status_event(
+            "voucher",
+            crate::voucher::VoucherStatus::Submitted,
+            &keys,
+            at,
+        );
+        assert!(!patterns::test_event_pattern(&archive, &envelope(&done)).unwrap());
+        let request = OutgoingEvent {
+            detail: json!({"metadata": {"domain": DOMAIN, "category": REQUEST_CATEGORY, "type": "voucher"}}),
+            ..retry.clone()
+        };
+        assert!(
+            patterns::test_event_pattern(&voucher_request_pattern(), &envelope(&request)).unwrap()
+        );
+        assert!(
+            !patterns::test_event_pattern(&voucher_request_pattern(), &envelope(&retry)).unwrap()
+        );
     }
 
     #[test]

@@ -5,19 +5,34 @@
 //! through the `store` crate.
 //!
 //! - [`circuit`]: the per-part circuit state machine.
+//! - [`datacache`]: vouchers, their lifecycle and the status-event outbox.
 //! - [`events`]: the events the mediator emits and the patterns that route them.
 //! - [`monitor`]: polls each part and records checks, roll-ups and changes.
 //! - [`part`]: the SaaS parts the mediator watches, and their names.
+//! - [`recovery`]: replays after an outage and the idempotent resubmit handler.
 //! - [`status`]: each part's current status and the board that reads it.
+//! - [`submit`]: the submission flow and the SaaS submit trait.
+//! - [`voucher`]: validated voucher requests and voucher statuses.
 
 pub mod circuit;
+pub mod datacache;
 pub mod events;
 pub mod monitor;
 pub mod part;
+pub mod recovery;
 pub mod status;
+pub mod submit;
+pub mod voucher;
 
 pub use circuit::{Circuit, StatusChange, Thresholds};
+pub use datacache::{DataCache, LifecycleEntry, VoucherRecord};
 pub use events::{EventPublisher, OutgoingEvent, PublishError};
 pub use monitor::{CheckRecord, HealthProbe, Monitor};
 pub use part::{PartName, PartNameError, PartSettings};
+pub use recovery::{
+    ArchiveReplays, Lane, QueuedEvent, Recovery, RecoverySettings, ReplayError, ReplayInfo,
+    ReplayRecord, ReplayRequest, ResubmitQueue,
+};
 pub use status::{PartState, PartSummary, StatusBoard};
+pub use submit::{SaasSubmitter, SubmissionFlow, SubmitOutcome};
+pub use voucher::{VoucherError, VoucherKeys, VoucherRequest, VoucherStatus};

@@ -166,6 +166,87 @@ const STEPS: &[&str] = &[
     ) STRICT;
     CREATE INDEX mon_status_changes_part ON mon_status_changes (part, changed_ms);
     CREATE INDEX mon_status_changes_unpublished ON mon_status_changes (id) WHERE published = 0;",
+    // 4: submission flow and recovery. `vouchers` is the DataCache (one row
+    // per loyalty_request_id; `attempts` is also the claim token of the
+    // current `submitting` lease), `voucher_history` its lifecycle,
+    // `voucher_events` the ledger and publication outbox of status events,
+    // `rec_replays` the replays the mediator started with their progress,
+    // `rec_replay_items` one row per replayed event handled (so counters are
+    // exact under redelivery), `rec_latest` each part's latest replay
+    // interval, `rec_cursor` how far the recovery loop has read
+    // `mon_status_changes` (starting after the existing history).
+    "CREATE TABLE vouchers (
+        loyalty_request_id       TEXT PRIMARY KEY NOT NULL,
+        part                     TEXT NOT NULL,
+        loyalty_reference        TEXT NOT NULL,
+        merchant_reference       TEXT NOT NULL,
+        loyalty_order_reference  TEXT NOT NULL,
+        payload                  TEXT NOT NULL,
+        status                   TEXT NOT NULL CHECK (status IN
+            ('received', 'submitting', 'retry', 'submitted', 'error', 'dead_lettered')),
+        attempts                 INTEGER NOT NULL DEFAULT 0,
+        lease_until_ms           INTEGER,
+        received_ms              INTEGER NOT NULL,
+        updated_ms               INTEGER NOT NULL,
+        last_error               TEXT
+    ) STRICT;
+    CREATE INDEX vouchers_part_status ON vouchers (part, status);
+    CREATE TABLE voucher_history (
+        id                  INTEGER PRIMARY KEY,
+        loyalty_request_id  TEXT NOT NULL,
+        status              TEXT NOT NULL,
+        at_ms               INTEGER NOT NULL,
+        detail              TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX voucher_history_voucher ON voucher_history (loyalty_request_id, id);
+    CREATE TABLE voucher_events (
+        id                  INTEGER PRIMARY KEY,
+        loyalty_request_id  TEXT NOT NULL,
+        part                TEXT NOT NULL,
+        status              TEXT NOT NULL,
+        at_ms               INTEGER NOT NULL,
+        published           INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX voucher_events_part_status ON voucher_events (part, status, at_ms);
+    CREATE INDEX voucher_events_unpublished ON voucher_events (id) WHERE published = 0;
+    CREATE TABLE rec_replays (
+        name              TEXT PRIMARY KEY NOT NULL,
+        part              TEXT NOT NULL,
+        archive           TEXT NOT NULL,
+        start_ms          INTEGER NOT NULL,
+        end_ms            INTEGER NOT NULL,
+        created_ms        INTEGER NOT NULL,
+        trigger           TEXT NOT NULL,
+        status_change_id  INTEGER UNIQUE,
+        started           INTEGER NOT NULL DEFAULT 0,
+        start_error       TEXT,
+        expected          INTEGER NOT NULL,
+        processed         INTEGER NOT NULL DEFAULT 0,
+        resubmitted       INTEGER NOT NULL DEFAULT 0,
+        skipped           INTEGER NOT NULL DEFAULT 0,
+        failed            INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX rec_replays_part ON rec_replays (part, created_ms);
+    CREATE TABLE rec_replay_items (
+        replay    TEXT NOT NULL,
+        event_id  TEXT NOT NULL,
+        loyalty_request_id TEXT NOT NULL,
+        outcome   TEXT NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        PRIMARY KEY (replay, event_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE rec_latest (
+        part      TEXT PRIMARY KEY NOT NULL,
+        replay    TEXT NOT NULL,
+        start_ms  INTEGER NOT NULL,
+        end_ms    INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE rec_cursor (
+        name   TEXT PRIMARY KEY NOT NULL,
+        value  INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO rec_cursor (name, value)
+        SELECT 'status_changes', coalesce(max(id), 0) FROM mon_status_changes;",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

@@ -1,0 +1,916 @@
+//! Recovery: when a part comes back up, replay its archive over the outage
+//! and resubmit what is still pending (the seed's archive-and-replay).
+//!
+//! - **Trigger** ([`Recovery::trigger_step`]): reads new rows of
+//!   `mon_status_changes` (the monitor's outbox) after a persisted cursor; a
+//!   part going down → up starts a replay of the part's archive over
+//!   `[down changed_at − margin, up changed_at + margin]`, named
+//!   `<ArchiveBase>Replay_YYYYMMDDHHMMSS`, delivered only to the part's
+//!   resubmit rule, and recorded (with the expected count from our own
+//!   ledger) as the part's latest replay interval. It waits until the part's
+//!   retry events in the window have left the outbox, so none is missed.
+//! - **Drain** ([`Recovery::drain_step`]): the resubmit rule feeds a queue;
+//!   replayed events are taken at a bounded concurrency and rate, and each is
+//!   handled once ([`Recovery::handle`]): a voucher already `submitted` or
+//!   `error` is skipped, otherwise it goes through the same submission flow.
+//!   Messages that keep failing land in a dead-letter queue; their vouchers
+//!   become `dead_lettered`.
+//!
+//! The bus is reached only through [`ArchiveReplays`] and [`ResubmitQueue`],
+//! which the embedded backend implements now and the AWS backend later.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use store::rusqlite::{params, OptionalExtension, Row};
+use store::{Database, StoreError};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::datacache::time;
+use crate::events::replay_name;
+use crate::submit::SubmissionFlow;
+use crate::voucher::VoucherStatus;
+use crate::PartName;
+
+/// A replay to start: the part's archive over `[start, end)`, delivered only
+/// to the part's resubmit rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayRequest {
+    /// `<ArchiveBase>Replay_YYYYMMDDHHMMSS`.
+    pub name: String,
+    /// The part.
+    pub part: PartName,
+    /// The part's archive.
+    pub archive: String,
+    /// Window start (event time).
+    pub start: DateTime<Utc>,
+    /// Window end (event time).
+    pub end: DateTime<Utc>,
+}
+
+/// A replay as the bus reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReplayInfo {
+    /// STARTING, RUNNING, CANCELLING, COMPLETED, CANCELLED or FAILED.
+    pub state: String,
+    /// Why it is in that state, when the bus says.
+    pub state_reason: Option<String>,
+    /// The replay's cursor: event time up to which it has replayed.
+    pub event_last_replayed_time: Option<DateTime<Utc>>,
+    /// When it started.
+    pub replay_start_time: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub replay_end_time: Option<DateTime<Utc>>,
+}
+
+/// Why the bus did not start or describe a replay.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    /// A replay of that name exists already.
+    #[error("replay exists already: {0}")]
+    AlreadyExists(String),
+    /// Refused for good (bad window, missing archive, …).
+    #[error("replay refused: {0}")]
+    Rejected(String),
+    /// Try again later.
+    #[error("bus unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Starts and describes archive replays (EventBridge StartReplay/DescribeReplay).
+#[async_trait]
+pub trait ArchiveReplays: Send + Sync {
+    /// Starts `req`, delivered only to the part's resubmit rule.
+    async fn start_replay(&self, req: &ReplayRequest) -> Result<(), ReplayError>;
+    /// The replay's state, `None` if the bus does not know it.
+    async fn describe_replay(&self, name: &str) -> Result<Option<ReplayInfo>, ReplayError>;
+}
+
+/// Which of a part's queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Replayed retry events to resubmit.
+    Resubmit,
+    /// Messages that failed too often.
+    DeadLetter,
+}
+
+/// A received queue message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedEvent {
+    /// The event JSON.
+    pub body: String,
+    /// Handle to delete it with.
+    pub receipt: String,
+}
+
+/// The queues the resubmit rules feed (SQS on AWS).
+#[async_trait]
+pub trait ResubmitQueue: Send + Sync {
+    /// Receives up to `max` messages of `part`'s `lane`, waiting up to `wait`
+    /// for the first.
+    async fn receive(
+        &self,
+        part: &PartName,
+        lane: Lane,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<QueuedEvent>, String>;
+    /// Deletes a handled message.
+    async fn delete(&self, part: &PartName, lane: Lane, receipt: &str) -> Result<(), String>;
+}
+
+/// Errors of recovery.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The bus refused or failed.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// A queue failed.
+    #[error("queue: {0}")]
+    Queue(String),
+    /// A request named something invalid.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field at fault.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How recovery runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecoverySettings {
+    /// Added before the outage's start and after its end.
+    pub margin: Duration,
+    /// Replayed events handled per second, at most.
+    pub rate_per_sec: f64,
+    /// Replayed events handled at once, at most.
+    pub concurrency: usize,
+    /// How often the trigger looks for status changes.
+    pub poll: Duration,
+}
+
+impl Default for RecoverySettings {
+    fn default() -> Self {
+        Self {
+            margin: Duration::from_secs(60),
+            rate_per_sec: 50.0,
+            concurrency: 4,
+            poll: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Progress of one replay, from our own ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Progress {
+    /// Retry events of the part in the window (what the replay will deliver).
+    pub expected: i64,
+    /// Replayed events handled.
+    pub processed: i64,
+    /// …of which were resubmitted and accepted.
+    pub resubmitted: i64,
+    /// …of which were skipped (already submitted, error or in flight).
+    pub skipped: i64,
+    /// …of which failed (refused, still unavailable, unknown, dead-lettered).
+    pub failed: i64,
+}
+
+/// A replay the mediator started.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReplayRecord {
+    /// Its name.
+    pub name: String,
+    /// The part.
+    pub part: String,
+    /// The archive replayed.
+    pub archive: String,
+    /// Window start.
+    pub window_start: DateTime<Utc>,
+    /// Window end.
+    pub window_end: DateTime<Utc>,
+    /// When the mediator asked for it.
+    pub created_at: DateTime<Utc>,
+    /// `recovery` (a down→up change) or `manual`.
+    pub trigger: String,
+    /// Whether the bus accepted it.
+    pub started: bool,
+    /// Why the bus refused it.
+    pub start_error: Option<String>,
+    /// Its progress.
+    pub progress: Progress,
+}
+
+/// What handling one replayed event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// Resubmitted and accepted.
+    Resubmitted,
+    /// Already final or in flight.
+    Skipped,
+    /// Not accepted (refused, unavailable, unknown voucher, dead-lettered).
+    Failed,
+    /// Not a replayed retry event; nothing to count.
+    Ignored,
+}
+
+impl ItemOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Resubmitted => "resubmitted",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+/// The recovery service.
+pub struct Recovery {
+    db: Database,
+    flow: Arc<SubmissionFlow>,
+    replays: Arc<dyn ArchiveReplays>,
+    queue: Arc<dyn ResubmitQueue>,
+    settings: RecoverySettings,
+}
+
+const CURSOR: &str = "status_changes";
+const REPLAY_COLS: &str = "name, part, archive, start_ms, end_ms, created_ms, trigger, started,
+    start_error, expected, processed, resubmitted, skipped, failed";
+
+fn replay_record(r: &Row<'_>) -> store::rusqlite::Result<ReplayRecord> {
+    Ok(ReplayRecord {
+        name: r.get(0)?,
+        part: r.get(1)?,
+        archive: r.get(2)?,
+        window_start: time(r.get(3)?),
+        window_end: time(r.get(4)?),
+        created_at: time(r.get(5)?),
+        trigger: r.get(6)?,
+        started: r.get(7)?,
+        start_error: r.get(8)?,
+        progress: Progress {
+            expected: r.get(9)?,
+            processed: r.get(10)?,
+            resubmitted: r.get(11)?,
+            skipped: r.get(12)?,
+            failed: r.get(13)?,
+        },
+    })
+}
+
+impl Recovery {
+    /// Recovery over `db`, resubmitting through `flow`.
+    pub fn new(
+        db: Database,
+        flow: Arc<SubmissionFlow>,
+        replays: Arc<dyn ArchiveReplays>,
+        queue: Arc<dyn ResubmitQueue>,
+        settings: RecoverySettings,
+    ) -> Self {
+        Self {
+            db,
+            flow,
+            replays,
+            queue,
+            settings,
+        }
+    }
+
+    /// The configured parts.
+    pub fn parts(&self) -> &[PartName] {
+        self.flow.parts()
+    }
+
+    fn part(&self, name: &str) -> Option<&PartName> {
+        self.flow.parts().iter().find(|p| p.as_str() == name)
+    }
+
+    /// Starts replays for new down→up changes; returns how many changes it
+    /// consumed. Stops early (to resume next time) while a part's retry
+    /// events of the window are still in the outbox or the bus is unavailable.
+    pub async fn trigger_step(&self) -> Result<usize, RecoveryError> {
+        let changes: Vec<(i64, String, String, i64, String, Option<i64>)> = self
+            .db
+            .read(|c| {
+                let cursor: i64 = c
+                    .query_row(
+                        "SELECT value FROM rec_cursor WHERE name = ?1",
+                        [CURSOR],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(0);
+                c.prepare(
+                    "SELECT id, part, status, changed_ms, prev_status, prev_change_ms
+                     FROM mon_status_changes WHERE id > ?1 ORDER BY id LIMIT 100",
+                )?
+                .query_map([cursor], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?
+                .collect()
+            })
+            .await?;
+        let mut consumed = 0;
+        for (id, part, status, changed_ms, prev, prev_ms) in changes {
+            if let (Some(p), "up", "down") = (self.part(&part), status.as_str(), prev.as_str()) {
+                let p = p.clone();
+                let margin = chrono::Duration::from_std(self.settings.margin).unwrap_or_default();
+                let start = time(prev_ms.unwrap_or(changed_ms)) - margin;
+                let end = time(changed_ms) + margin;
+                if self
+                    .flow
+                    .cache()
+                    .retry_events_pending(p.as_str(), end)
+                    .await?
+                {
+                    tracing::debug!(part = %p, "recovery waits for retry events to be published");
+                    break;
+                }
+                match self
+                    .start_window(&p, start, end, "recovery", Some(id))
+                    .await
+                {
+                    Ok(r) => {
+                        tracing::info!(replay = %r.name, part = %p, expected = r.progress.expected, "recovery replay started")
+                    }
+                    Err(RecoveryError::Replay(ReplayError::Rejected(e))) => {
+                        tracing::error!(part = %p, "recovery replay refused: {e}")
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            self.db
+                .write(move |tx| {
+                    tx.execute(
+                        "INSERT INTO rec_cursor (name, value) VALUES (?1, ?2)
+                         ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+                        params![CURSOR, id],
+                    )
+                })
+                .await?;
+            consumed += 1;
+        }
+        Ok(consumed)
+    }
+
+    /// Replays `part`'s archive over `[start, end)` to its resubmit rule (a
+    /// recovery when `change_id` names the down→up change, or a manual
+    /// replay), records it with the expected count and as the part's latest
+    /// replay interval.
+    pub async fn start_window(
+        &self,
+        part: &PartName,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        trigger: &'static str,
+        change_id: Option<i64>,
+    ) -> Result<ReplayRecord, RecoveryError> {
+        if start >= end {
+            return Err(RecoveryError::Invalid {
+                field: "start",
+                reason: "must be before end".into(),
+            });
+        }
+        let archive = part.default_archive_name();
+        let expected = self
+            .flow
+            .cache()
+            .count_retry_events(part.as_str(), start, end)
+            .await?;
+        let (p, a, now) = (part.to_string(), archive.clone(), Utc::now());
+        // One row per replay, written before asking the bus: a recovery that
+        // is retried after a failure or a crash finds its row (and name) again.
+        let name: String = self
+            .db
+            .write(move |tx| {
+                if let Some(id) = change_id {
+                    let existing: Option<String> = tx
+                        .query_row(
+                            "SELECT name FROM rec_replays WHERE status_change_id = ?1",
+                            [id],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    if let Some(n) = existing {
+                        return Ok(n);
+                    }
+                }
+                let mut at = now;
+                let name = loop {
+                    let n = replay_name(&a, at);
+                    let taken: bool = tx.query_row(
+                        "SELECT EXISTS(SELECT 1 FROM rec_replays WHERE name = ?1)",
+                        [&n],
+                        |r| r.get(0),
+                    )?;
+                    if !taken {
+                        break n;
+                    }
+                    at += chrono::Duration::seconds(1);
+                };
+                tx.execute(
+                    "INSERT INTO rec_replays (name, part, archive, start_ms, end_ms, created_ms, trigger,
+                        status_change_id, expected)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        name,
+                        p,
+                        a,
+                        start.timestamp_millis(),
+                        end.timestamp_millis(),
+                        now.timestamp_millis(),
+                        trigger,
+                        change_id,
+                        expected
+                    ],
+                )?;
+                Ok(name)
+            })
+            .await?;
+        let req = ReplayRequest {
+            name: name.clone(),
+            part: part.clone(),
+            archive,
+            start,
+            end,
+        };
+        let started = match self.replays.start_replay(&req).await {
+            Ok(()) | Err(ReplayError::AlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        };
+        let (n2, p2, refused) = (
+            name.clone(),
+            part.to_string(),
+            match &started {
+                Err(ReplayError::Rejected(r)) => Some(r.clone()),
+                _ => None,
+            },
+        );
+        let ok = started.is_ok();
+        self.db
+            .write(move |tx| {
+                if ok {
+                    tx.execute("UPDATE rec_replays SET started = 1 WHERE name = ?1", [&n2])?;
+                    tx.execute(
+                        "INSERT INTO rec_latest (part, replay, start_ms, end_ms) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (part) DO UPDATE SET replay = excluded.replay,
+                           start_ms = excluded.start_ms, end_ms = excluded.end_ms",
+                        params![p2, n2, start.timestamp_millis(), end.timestamp_millis()],
+                    )?;
+                } else if let Some(r) = refused {
+                    tx.execute(
+                        "UPDATE rec_replays SET start_error = ?2 WHERE name = ?1",
+                        params![n2, r],
+                    )?;
+                }
+                Ok(())
+            })
+            .await?;
+        started?;
+        Ok(self
+            .replay(&name)
+            .await?
+            .expect("the replay row was just written"))
+    }
+
+    /// Replays the part's latest replay interval again (or `[start, end)`
+    /// when given): the operator's "replay this window".
+    pub async fn replay_again(
+        &self,
+        part: &str,
+        window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Result<ReplayRecord, RecoveryError> {
+        let Some(p) = self.part(part).cloned() else {
+            return Err(RecoveryError::Invalid {
+                field: "part",
+                reason: format!("unknown part {part:?}"),
+            });
+        };
+        let (start, end) = match window {
+            Some(w) => w,
+            None => self
+                .latest_interval(part)
+                .await?
+                .ok_or_else(|| RecoveryError::Invalid {
+                    field: "start",
+                    reason: format!("part {part} has no replay yet; give start and end"),
+                })?,
+        };
+        self.start_window(&p, start, end, "manual", None).await
+    }
+
+    /// The part's latest replay interval.
+    pub async fn latest_interval(
+        &self,
+        part: &str,
+    ) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, StoreError> {
+        let part = part.to_owned();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT start_ms, end_ms FROM rec_latest WHERE part = ?1",
+                    [part],
+                    |r| Ok((time(r.get(0)?), time(r.get(1)?))),
+                )
+                .optional()
+            })
+            .await
+    }
+
+    /// The replays the mediator started, newest first.
+    pub async fn list_replays(&self, limit: usize) -> Result<Vec<ReplayRecord>, StoreError> {
+        self.db
+            .read(move |c| {
+                c.prepare(&format!(
+                    "SELECT {REPLAY_COLS} FROM rec_replays ORDER BY created_ms DESC, name DESC LIMIT ?1"
+                ))?
+                .query_map([limit as i64], replay_record)?
+                .collect()
+            })
+            .await
+    }
+
+    /// One replay the mediator started.
+    pub async fn replay(&self, name: &str) -> Result<Option<ReplayRecord>, StoreError> {
+        let name = name.to_owned();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    &format!("SELECT {REPLAY_COLS} FROM rec_replays WHERE name = ?1"),
+                    [name],
+                    replay_record,
+                )
+                .optional()
+            })
+            .await
+    }
+
+    /// The bus's view of a replay (state and cursor).
+    pub async fn replay_state(&self, name: &str) -> Result<Option<ReplayInfo>, ReplayError> {
+        self.replays.describe_replay(name).await
+    }
+
+    /// Handles one replayed event: resubmits its voucher unless it is final
+    /// or in flight, and counts the outcome once per (replay, event id), so
+    /// a redelivered message neither resubmits nor counts twice.
+    pub async fn handle(&self, body: &str) -> Result<ItemOutcome, RecoveryError> {
+        let event: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let replay = event.get("replay-name").and_then(Value::as_str);
+        let event_id = event.get("id").and_then(Value::as_str);
+        let lrid = event
+            .pointer("/detail/data/loyalty_request_id")
+            .and_then(Value::as_str);
+        let (Some(replay), Some(event_id), Some(lrid)) = (replay, event_id, lrid) else {
+            tracing::warn!("ignoring a queued event that is not a replayed retry event");
+            return Ok(ItemOutcome::Ignored);
+        };
+        let (r2, e2) = (replay.to_owned(), event_id.to_owned());
+        let seen: Option<String> = self
+            .db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT outcome FROM rec_replay_items WHERE replay = ?1 AND event_id = ?2",
+                    params![r2, e2],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .await?;
+        if seen.is_some() {
+            return Ok(ItemOutcome::Skipped);
+        }
+        let outcome = match self.flow.cache().get(lrid).await? {
+            None => {
+                tracing::warn!(
+                    loyalty_request_id = lrid,
+                    replay,
+                    "replayed event for an unknown voucher"
+                );
+                ItemOutcome::Failed
+            }
+            Some(v) if v.status.is_final() || v.status == VoucherStatus::Submitting => {
+                ItemOutcome::Skipped
+            }
+            Some(_) => match self
+                .flow
+                .process(lrid, &format!("resubmitted by replay {replay}"))
+                .await?
+            {
+                Some(VoucherStatus::Submitted) => ItemOutcome::Resubmitted,
+                Some(VoucherStatus::Submitting | VoucherStatus::Received) => ItemOutcome::Skipped,
+                _ => ItemOutcome::Failed,
+            },
+        };
+        self.count(replay, event_id, lrid, outcome).await?;
+        Ok(outcome)
+    }
+
+    async fn count(
+        &self,
+        replay: &str,
+        event_id: &str,
+        lrid: &str,
+        outcome: ItemOutcome,
+    ) -> Result<(), StoreError> {
+        let (r, e, l) = (replay.to_owned(), event_id.to_owned(), lrid.to_owned());
+        self.db
+            .write(move |tx| {
+                let n = tx.execute(
+                    "INSERT OR IGNORE INTO rec_replay_items (replay, event_id, loyalty_request_id, outcome, at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![r, e, l, outcome.as_str(), Utc::now().timestamp_millis()],
+                )?;
+                if n == 1 {
+                    let column = match outcome {
+                        ItemOutcome::Resubmitted => "resubmitted",
+                        ItemOutcome::Skipped => "skipped",
+                        _ => "failed",
+                    };
+                    tx.execute(
+                        &format!(
+                            "UPDATE rec_replays SET processed = processed + 1, {column} = {column} + 1
+                             WHERE name = ?1"
+                        ),
+                        [&r],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Takes up to `concurrency` replayed events of `part` (waiting up to
+    /// `wait` for the first), handles them concurrently and deletes the
+    /// handled ones; then marks the vouchers of dead-lettered messages.
+    /// Returns how many messages were handled. A message whose handling
+    /// failed stays in the queue and comes back after its visibility timeout.
+    pub async fn drain_step(
+        self: &Arc<Self>,
+        part: &PartName,
+        wait: Duration,
+    ) -> Result<usize, RecoveryError> {
+        let msgs = self
+            .queue
+            .receive(part, Lane::Resubmit, self.settings.concurrency.max(1), wait)
+            .await
+            .map_err(RecoveryError::Queue)?;
+        let mut set = tokio::task::JoinSet::new();
+        for m in msgs {
+            let me = self.clone();
+            set.spawn(async move { (me.handle(&m.body).await, m.receipt) });
+        }
+        let mut handled = 0;
+        while let Some(res) = set.join_next().await {
+            let Ok((outcome, receipt)) = res else {
+                continue;
+            };
+            match outcome {
+                Ok(_) => {
+                    handled += 1;
+                    if let Err(e) = self.queue.delete(part, Lane::Resubmit, &receipt).await {
+                        tracing::warn!(part = %part, "cannot delete a handled message: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!(part = %part, "replayed event not handled yet: {e}"),
+            }
+        }
+        for m in self
+            .queue
+            .receive(part, Lane::DeadLetter, 10, Duration::ZERO)
+            .await
+            .map_err(RecoveryError::Queue)?
+        {
+            let event: Value = serde_json::from_str(&m.body).unwrap_or(Value::Null);
+            if let Some(lrid) = event
+                .pointer("/detail/data/loyalty_request_id")
+                .and_then(Value::as_str)
+            {
+                let replay = event
+                    .get("replay-name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                self.flow
+                    .cache()
+                    .dead_letter(
+                        lrid,
+                        format!("replayed event of {replay} failed too often"),
+                        Utc::now(),
+                    )
+                    .await?;
+                if let Some(id) = event.get("id").and_then(Value::as_str) {
+                    self.count(replay, id, lrid, ItemOutcome::Failed).await?;
+                }
+            }
+            self.queue
+                .delete(part, Lane::DeadLetter, &m.receipt)
+                .await
+                .map_err(RecoveryError::Queue)?;
+        }
+        Ok(handled)
+    }
+
+    /// Starts the trigger loop and one drain loop per part on `tracker`.
+    pub fn spawn(self: Arc<Self>, tracker: &TaskTracker, shutdown: CancellationToken) {
+        let me = self.clone();
+        let token = shutdown.clone();
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval(me.settings.poll);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                if let Err(e) = me.trigger_step().await {
+                    tracing::warn!("recovery trigger: {e}");
+                }
+            }
+        });
+        for part in self.parts().to_vec() {
+            let me = self.clone();
+            let token = shutdown.clone();
+            tracker.spawn(async move { me.drain_run(part, token).await });
+        }
+    }
+
+    async fn drain_run(self: Arc<Self>, part: PartName, shutdown: CancellationToken) {
+        let rate = self.settings.rate_per_sec.max(0.001);
+        loop {
+            let started = Instant::now();
+            let step = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = self.drain_step(&part, Duration::from_millis(500)) => r,
+            };
+            let pause = match step {
+                // Pace to the configured rate.
+                Ok(n) => Duration::from_secs_f64(n as f64 / rate).saturating_sub(started.elapsed()),
+                Err(e) => {
+                    tracing::warn!(part = %part, "resubmit drain: {e}");
+                    Duration::from_secs(1)
+                }
+            };
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SubmitOutcome;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    struct AcceptAll;
+
+    #[async_trait]
+    impl crate::SaasSubmitter for AcceptAll {
+        async fn submit(&self, _part: &str, _body: &Value) -> SubmitOutcome {
+            SubmitOutcome::Accepted { status: 200 }
+        }
+    }
+
+    #[derive(Default)]
+    struct FakeBus(Mutex<Vec<ReplayRequest>>);
+
+    #[async_trait]
+    impl ArchiveReplays for FakeBus {
+        async fn start_replay(&self, req: &ReplayRequest) -> Result<(), ReplayError> {
+            self.0.lock().unwrap().push(req.clone());
+            Ok(())
+        }
+        async fn describe_replay(&self, _name: &str) -> Result<Option<ReplayInfo>, ReplayError> {
+            Ok(None)
+        }
+    }
+
+    #[async_trait]
+    impl ResubmitQueue for FakeBus {
+        async fn receive(
+            &self,
+            _part: &PartName,
+            _lane: Lane,
+            _max: usize,
+            _wait: Duration,
+        ) -> Result<Vec<QueuedEvent>, String> {
+            Ok(vec![])
+        }
+        async fn delete(&self, _: &PartName, _: Lane, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    async fn exec(db: &Database, sql: &'static str) {
+        db.write(move |tx| tx.execute_batch(sql)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_down_to_up_change_replays_its_window_once_and_counts_exactly() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let flow = Arc::new(SubmissionFlow::new(
+            db.clone(),
+            Arc::new(AcceptAll),
+            PartName::defaults(),
+            Duration::from_secs(1),
+        ));
+        let bus = Arc::new(FakeBus::default());
+        let settings = RecoverySettings {
+            margin: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let rec = Arc::new(Recovery::new(
+            db.clone(),
+            flow.clone(),
+            bus.clone(),
+            bus.clone(),
+            settings,
+        ));
+        exec(
+            &db,
+            "INSERT INTO part_status (part, status, updated_at) VALUES ('voucher', 'down', 'now')",
+        )
+        .await;
+        let a = flow
+            .accept_json(&json!({"part": "voucher", "loyalty_request_id": "a", "loyalty_reference": "r",
+                                 "merchant_reference": "m", "loyalty_order_reference": "o", "payload": {}}))
+            .await
+            .unwrap();
+        assert_eq!(a.voucher.status, VoucherStatus::Retry);
+        let down = a.voucher.updated_at.timestamp_millis() - 1_000;
+        let up = down + 10_000;
+        db.write(move |tx| {
+            tx.execute(
+                "INSERT INTO mon_status_changes (part, status, changed_ms, prev_status, prev_change_ms)
+                 VALUES ('voucher', 'down', ?1, 'up', NULL), ('voucher', 'up', ?2, 'down', ?1)",
+                params![down, up],
+            )
+        })
+        .await
+        .unwrap();
+        // The retry event is still in the outbox: the trigger waits.
+        assert_eq!(rec.trigger_step().await.unwrap(), 1, "only the down change");
+        assert!(bus.0.lock().unwrap().is_empty());
+        exec(&db, "UPDATE voucher_events SET published = 1").await;
+        exec(&db, "UPDATE part_status SET status = 'up'").await;
+        assert_eq!(rec.trigger_step().await.unwrap(), 1);
+        assert_eq!(rec.trigger_step().await.unwrap(), 0, "consumed once");
+        let req = bus.0.lock().unwrap()[0].clone();
+        assert_eq!(req.start.timestamp_millis(), down - 5_000);
+        assert_eq!(req.end.timestamp_millis(), up + 5_000);
+        assert!(req.name.starts_with("LoyaltyVoucherReplay_"));
+        let r = rec.replay(&req.name).await.unwrap().unwrap();
+        assert_eq!(r.progress.expected, 1);
+        assert_eq!(
+            rec.latest_interval("voucher").await.unwrap(),
+            Some((req.start, req.end))
+        );
+
+        let event = json!({"id": "e1", "replay-name": req.name,
+                           "detail": {"data": {"loyalty_request_id": "a"}}})
+        .to_string();
+        assert_eq!(rec.handle(&event).await.unwrap(), ItemOutcome::Resubmitted);
+        assert_eq!(rec.handle(&event).await.unwrap(), ItemOutcome::Skipped);
+        let p = rec.replay(&req.name).await.unwrap().unwrap().progress;
+        assert_eq!(
+            (p.processed, p.resubmitted, p.skipped),
+            (1, 1, 0),
+            "redelivery counted once"
+        );
+
+        // Replaying the window again skips the submitted voucher.
+        let again = rec.replay_again("voucher", None).await.unwrap();
+        assert_ne!(again.name, req.name);
+        assert_eq!((again.window_start, again.window_end), (req.start, req.end));
+        let event = json!({"id": "e1", "replay-name": again.name,
+                           "detail": {"data": {"loyalty_request_id": "a"}}})
+        .to_string();
+        assert_eq!(rec.handle(&event).await.unwrap(), ItemOutcome::Skipped);
+        assert!(matches!(
+            rec.replay_again("points", None).await,
+            Err(RecoveryError::Invalid { field: "start", .. })
+        ));
+    }
+}

@@ -1,0 +1,412 @@
+//! The submission flow (the seed's "data submission flow"): store the
+//! voucher, hold it back while its part is down, otherwise call the SaaS and
+//! record the outcome; and the publisher of the resulting status events.
+//!
+//! 2xx → `submitted`; 4xx → `error` (never retried); 5xx, timeout or no
+//! connection → `retry`. Every call to the SaaS is made under a claim in the
+//! DataCache, so a voucher is never submitted by two handlers at once and
+//! never again once it is final.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde_json::Value;
+use store::{Database, StoreError};
+use tokio_util::sync::CancellationToken;
+
+use crate::datacache::{Claim, DataCache, Hold, VoucherRecord};
+use crate::events::{voucher_status_event, EventPublisher, PublishError};
+use crate::voucher::{submission_body, VoucherRequest, VoucherStatus};
+use crate::PartName;
+
+/// What the SaaS said to one submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// 2xx: accepted.
+    Accepted {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// 4xx: refused for good.
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The answer, shortened.
+        reason: String,
+    },
+    /// 5xx, timeout or no connection: try again later.
+    Unavailable {
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// Sends one voucher to a part of the SaaS. The HTTP implementation lives in
+/// the server; it must bound each call with a timeout.
+#[async_trait]
+pub trait SaasSubmitter: Send + Sync {
+    /// Submits `body` (the voucher's keys and payload) to `part`.
+    async fn submit(&self, part: &str, body: &Value) -> SubmitOutcome;
+}
+
+/// Errors of the submission flow.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// The request was invalid.
+    #[error(transparent)]
+    Invalid(#[from] crate::voucher::VoucherError),
+    /// The DataCache failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The result of accepting a voucher.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    /// The voucher after the flow ran.
+    pub voucher: VoucherRecord,
+    /// True when the id was known already (nothing was submitted again).
+    pub duplicate: bool,
+}
+
+/// The submission flow.
+pub struct SubmissionFlow {
+    cache: DataCache,
+    saas: Arc<dyn SaasSubmitter>,
+    parts: Vec<PartName>,
+    lease: Duration,
+}
+
+impl SubmissionFlow {
+    /// A flow over `db` sending to `saas` for `parts`. `submit_timeout`
+    /// bounds each SaaS call; a claim's lease is comfortably longer, so a
+    /// live call never loses its claim.
+    pub fn new(
+        db: Database,
+        saas: Arc<dyn SaasSubmitter>,
+        parts: Vec<PartName>,
+        submit_timeout: Duration,
+    ) -> Self {
+        Self {
+            cache: DataCache::new(db),
+            saas,
+            parts,
+            lease: submit_timeout * 2 + Duration::from_secs(30),
+        }
+    }
+
+    /// The DataCache.
+    pub fn cache(&self) -> &DataCache {
+        &self.cache
+    }
+
+    /// The configured parts.
+    pub fn parts(&self) -> &[PartName] {
+        &self.parts
+    }
+
+    /// Validates a request body and accepts it.
+    pub async fn accept_json(&self, body: &Value) -> Result<Accepted, FlowError> {
+        let req = VoucherRequest::parse(body, &self.parts)?;
+        Ok(self.accept(&req).await?)
+    }
+
+    /// Stores a voucher and runs it through the flow; a duplicate id returns
+    /// the existing voucher without submitting it again.
+    pub async fn accept(&self, req: &VoucherRequest) -> Result<Accepted, StoreError> {
+        let (stored, new) = self.cache.insert(req, Utc::now()).await?;
+        if !new {
+            return Ok(Accepted {
+                voucher: stored,
+                duplicate: true,
+            });
+        }
+        let id = &req.keys().loyalty_request_id;
+        self.process(id, "submitted by the flow").await?;
+        let voucher = self.cache.get(id).await?.ok_or(StoreError::Sqlite(
+            store::rusqlite::Error::QueryReturnedNoRows,
+        ))?;
+        Ok(Accepted {
+            voucher,
+            duplicate: false,
+        })
+    }
+
+    /// Runs a stored voucher through the flow: hold it if its part is down,
+    /// otherwise claim it and call the SaaS. Returns the voucher's status
+    /// afterwards, or `None` if it does not exist. A final voucher, or one
+    /// another handler holds, is left alone (its status is returned).
+    pub async fn process(&self, id: &str, why: &str) -> Result<Option<VoucherStatus>, StoreError> {
+        match self.cache.hold_if_open(id, Utc::now()).await? {
+            Hold::Held => return Ok(Some(VoucherStatus::Retry)),
+            Hold::NotHoldable(status) => return Ok(status),
+            Hold::CircuitClosed => {}
+        }
+        let (token, voucher) = match self
+            .cache
+            .claim(id, Utc::now(), self.lease, why.to_owned())
+            .await?
+        {
+            Claim::Claimed { token, voucher } => (token, voucher),
+            Claim::Busy(status) => return Ok(Some(status)),
+            Claim::NotFound => return Ok(None),
+        };
+        let body = submission_body(&voucher.keys, &voucher.payload);
+        // The submitter has its own timeout; this one is a backstop so the
+        // claim is always finished within its lease.
+        let outcome = match tokio::time::timeout(
+            self.lease / 2,
+            self.saas.submit(&voucher.part, &body),
+        )
+        .await
+        {
+            Ok(o) => o,
+            Err(_) => SubmitOutcome::Unavailable {
+                reason: "no answer in time".into(),
+            },
+        };
+        let (status, detail) = match outcome {
+            SubmitOutcome::Accepted { status } => (
+                VoucherStatus::Submitted,
+                format!("accepted by the SaaS (HTTP {status})"),
+            ),
+            SubmitOutcome::Rejected { status, reason } => (
+                VoucherStatus::Error,
+                format!("refused by the SaaS (HTTP {status}): {reason}"),
+            ),
+            SubmitOutcome::Unavailable { reason } => {
+                (VoucherStatus::Retry, format!("SaaS unavailable: {reason}"))
+            }
+        };
+        if !self
+            .cache
+            .finish(id, token, status, detail, Utc::now())
+            .await?
+        {
+            tracing::warn!(
+                loyalty_request_id = id,
+                "claim lost before the outcome was recorded"
+            );
+        }
+        Ok(Some(status))
+    }
+}
+
+/// Publishes pending voucher status events (oldest first) and marks them
+/// published; returns how many. A failure leaves them for the next call, so
+/// every event is published at least once.
+pub async fn publish_status_step(
+    cache: &DataCache,
+    publisher: &dyn EventPublisher,
+) -> Result<usize, PublishError> {
+    let pending = cache
+        .unpublished_events(100)
+        .await
+        .map_err(|e| PublishError(e.to_string()))?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let events: Vec<_> = pending
+        .iter()
+        .map(|p| voucher_status_event(&p.part, p.status, &p.keys, p.at))
+        .collect();
+    publisher.publish(&events).await?;
+    cache
+        .mark_published(pending.iter().map(|p| p.id).collect())
+        .await
+        .map_err(|e| PublishError(e.to_string()))?;
+    Ok(pending.len())
+}
+
+/// Runs [`publish_status_step`] every `every` until `shutdown`, draining
+/// backlogs in one go.
+pub async fn publish_status_run(
+    cache: DataCache,
+    publisher: Arc<dyn EventPublisher>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        loop {
+            match publish_status_step(&cache, publisher.as_ref()).await {
+                Ok(100) => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!("voucher status events not published yet: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// Answers with the status in `payload.status` (200 by default), counting calls.
+    struct FakeSaas {
+        calls: AtomicUsize,
+        delay: Duration,
+    }
+
+    #[async_trait]
+    impl SaasSubmitter for FakeSaas {
+        async fn submit(&self, _part: &str, body: &Value) -> SubmitOutcome {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            match body
+                .pointer("/payload/status")
+                .and_then(Value::as_u64)
+                .unwrap_or(200)
+            {
+                s @ 200..=299 => SubmitOutcome::Accepted { status: s as u16 },
+                s @ 400..=499 => SubmitOutcome::Rejected {
+                    status: s as u16,
+                    reason: "no".into(),
+                },
+                _ => SubmitOutcome::Unavailable {
+                    reason: "HTTP 503".into(),
+                },
+            }
+        }
+    }
+
+    struct Recorder(Mutex<Vec<crate::OutgoingEvent>>);
+
+    #[async_trait]
+    impl EventPublisher for Recorder {
+        async fn publish(&self, events: &[crate::OutgoingEvent]) -> Result<(), PublishError> {
+            self.0.lock().unwrap().extend_from_slice(events);
+            Ok(())
+        }
+    }
+
+    fn body(id: &str, status: u64) -> Value {
+        json!({"part": "voucher", "loyalty_request_id": id, "loyalty_reference": "r",
+               "merchant_reference": "m", "loyalty_order_reference": "o",
+               "payload": {"status": status}})
+    }
+
+    fn flow(db: &Database, delay: Duration) -> (Arc<FakeSaas>, Arc<SubmissionFlow>) {
+        let saas = Arc::new(FakeSaas {
+            calls: AtomicUsize::new(0),
+            delay,
+        });
+        let flow = SubmissionFlow::new(
+            db.clone(),
+            saas.clone(),
+            PartName::defaults(),
+            Duration::from_secs(5),
+        );
+        (saas, Arc::new(flow))
+    }
+
+    #[tokio::test]
+    async fn outcomes_map_to_statuses_and_events() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let (saas, flow) = flow(&db, Duration::ZERO);
+        let cases = [
+            ("ok", 200, "submitted"),
+            ("bad", 422, "error"),
+            ("later", 503, "retry"),
+        ];
+        for (id, status, want) in cases {
+            let a = flow.accept_json(&body(id, status)).await.unwrap();
+            assert_eq!(a.voucher.status.as_str(), want, "{id}");
+            assert!(!a.duplicate);
+        }
+        // A duplicate is not submitted again.
+        let again = flow.accept_json(&body("ok", 200)).await.unwrap();
+        assert!(again.duplicate);
+        assert_eq!(saas.calls.load(Ordering::SeqCst), 3);
+        // An error is final: processing it again calls nothing.
+        assert_eq!(
+            flow.process("bad", "again").await.unwrap(),
+            Some(VoucherStatus::Error)
+        );
+        assert_eq!(saas.calls.load(Ordering::SeqCst), 3);
+
+        let rec = Recorder(Mutex::new(vec![]));
+        assert_eq!(publish_status_step(flow.cache(), &rec).await.unwrap(), 3);
+        assert_eq!(publish_status_step(flow.cache(), &rec).await.unwrap(), 0);
+        let seen = rec.0.lock().unwrap();
+        let statuses: Vec<_> = seen
+            .iter()
+            .map(|e| e.detail["metadata"]["status"].clone())
+            .collect();
+        assert_eq!(
+            statuses,
+            [json!("submitted"), json!("error"), json!("retry")]
+        );
+        assert!(seen
+            .iter()
+            .all(|e| e.detail["data"].get("payload").is_none()));
+    }
+
+    #[tokio::test]
+    async fn concurrent_handlers_submit_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let (saas, flow) = flow(&db, Duration::from_millis(50));
+        flow.accept_json(&body("a", 503)).await.unwrap();
+        assert_eq!(saas.calls.load(Ordering::SeqCst), 1);
+        // Make the SaaS accept it now, then race ten handlers.
+        db.write(|tx| tx.execute("UPDATE vouchers SET payload = '{}'", []))
+            .await
+            .unwrap();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let f = flow.clone();
+            set.spawn(async move { f.process("a", "race").await.unwrap() });
+        }
+        while set.join_next().await.is_some() {}
+        assert_eq!(
+            saas.calls.load(Ordering::SeqCst),
+            2,
+            "exactly one more call"
+        );
+        assert_eq!(
+            flow.cache().get("a").await.unwrap().unwrap().status,
+            VoucherStatus::Submitted
+        );
+    }
+
+    #[tokio::test]
+    async fn a_down_part_holds_vouchers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        db.write(|tx| {
+            tx.execute(
+                "INSERT INTO part_status (part, status, updated_at) VALUES ('voucher', 'down', 'now')",
+                [],
+            )
+        })
+        .await
+        .unwrap();
+        let (saas, flow) = flow(&db, Duration::ZERO);
+        let a = flow.accept_json(&body("a", 200)).await.unwrap();
+        assert_eq!(a.voucher.status, VoucherStatus::Retry);
+        assert_eq!(saas.calls.load(Ordering::SeqCst), 0);
+        let e = flow
+            .accept_json(&json!({"part": "voucher"}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, FlowError::Invalid(ref v) if v.field == "loyalty_request_id"),
+            "{e}"
+        );
+    }
+}
