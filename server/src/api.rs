@@ -8,11 +8,19 @@
 //! - `POST /api/v1/replays` `{"part", "start"?, "end"?}` → 202, replays a window
 //!   (default: the part's latest replay interval) to the part's resubmit rule.
 //! - `GET  /api/v1/replays/{name}` → the replay's state, cursor and progress.
+//! - `POST /api/v1/replays/{name}/cancel` → 202; 404 unknown, 409 already finished.
+//! - `GET  /api/v1/replays/preview?part=&start=&end=` → `{"archived", "pending"}`.
+//! - `GET  /api/v1/dlq?limit=&next_token=` → `{"vouchers": [{…, "reason", "dead_lettered_at"}], "next_token"?}`.
+//! - `POST /api/v1/dlq/{loyalty_request_id}/redrive` → back to `retry`, resubmitted
+//!   now; 404 unknown, 409 not dead-lettered.
+//!
+//! Starting a replay answers 409 while the part has an active replay, and
+//! 422 (naming the field) for a bad window.
 
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -49,6 +57,14 @@ pub enum ApiError {
     /// Not found (404).
     #[error("{0}")]
     NotFound(String),
+    /// Conflicts with the current state (409), naming what it concerns.
+    #[error("{reason}")]
+    Conflict {
+        /// The part or replay at issue.
+        field: String,
+        /// Why.
+        reason: String,
+    },
     /// Storage or bus failed (503).
     #[error("{0}")]
     Unavailable(String),
@@ -62,6 +78,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, Some(field.clone()))
             }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            ApiError::Conflict { field, .. } => (StatusCode::CONFLICT, Some(field.clone())),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
         };
         let mut body = json!({ "error": self.to_string() });
@@ -83,6 +100,26 @@ impl From<RecoveryError> for ApiError {
                 field: "start".into(),
                 reason: r,
             },
+            RecoveryError::UnknownVoucher(id) => {
+                ApiError::NotFound(format!("voucher {id:?} not found"))
+            }
+            e @ RecoveryError::NotDeadLettered { .. } => ApiError::Conflict {
+                field: "loyalty_request_id".into(),
+                reason: e.to_string(),
+            },
+            e @ RecoveryError::Busy { .. } => ApiError::Conflict {
+                field: "part".into(),
+                reason: e.to_string(),
+            },
+            RecoveryError::Replay(mediator_core::ReplayError::NotFound(r)) => {
+                ApiError::NotFound(format!("replay {r:?} not found"))
+            }
+            RecoveryError::Replay(e @ mediator_core::ReplayError::Finished(_)) => {
+                ApiError::Conflict {
+                    field: "name".into(),
+                    reason: e.to_string(),
+                }
+            }
             other => ApiError::Unavailable(other.to_string()),
         }
     }
@@ -98,7 +135,11 @@ pub fn routes<S>(state: ApiState) -> Router<S> {
         .route("/api/v1/vouchers", post(post_voucher))
         .route("/api/v1/vouchers/{id}", get(get_voucher))
         .route("/api/v1/replays", get(get_replays).post(post_replay))
+        .route("/api/v1/replays/preview", get(get_preview))
         .route("/api/v1/replays/{name}", get(get_replay))
+        .route("/api/v1/replays/{name}/cancel", post(post_cancel))
+        .route("/api/v1/dlq", get(get_dlq))
+        .route("/api/v1/dlq/{id}/redrive", post(post_redrive))
         .with_state(state)
 }
 
@@ -168,8 +209,12 @@ pub async fn replay_view(recovery: &Recovery, r: ReplayRecord) -> Value {
     out
 }
 
-/// Starts a replay of `part`'s window (default: its latest replay interval).
-pub async fn start_replay(recovery: &Recovery, body: &Value) -> Result<Value, ApiError> {
+/// An optional point in time.
+type MaybeTime = Option<DateTime<Utc>>;
+
+/// `{"part", "start"?, "end"?}` from a JSON object (body or query): the
+/// part (required) and the RFC 3339 times, each error naming its field.
+fn part_and_times(body: &Value) -> Result<(String, MaybeTime, MaybeTime), ApiError> {
     let text = |f: &'static str| -> Result<Option<String>, ApiError> {
         match body.get(f) {
             None | Some(Value::Null) => Ok(None),
@@ -202,7 +247,92 @@ pub async fn start_replay(recovery: &Recovery, body: &Value) -> Result<Value, Ap
         field: "part".into(),
         reason: "is required".into(),
     })?;
-    let window = match (time("start")?, time("end")?) {
+    Ok((part, time("start")?, time("end")?))
+}
+
+/// What replaying `part`'s archive over `[start, end)` would touch.
+pub async fn preview(recovery: &Recovery, query: &Value) -> Result<Value, ApiError> {
+    let (part, start, end) = part_and_times(query)?;
+    let start = start.ok_or_else(|| ApiError::Invalid {
+        field: "start".into(),
+        reason: "is required".into(),
+    })?;
+    let end = end.ok_or_else(|| ApiError::Invalid {
+        field: "end".into(),
+        reason: "is required".into(),
+    })?;
+    Ok(json!(recovery.preview(&part, start, end).await?))
+}
+
+/// One page of the dead-letter queue: `limit` (1–1000, default 100) vouchers
+/// after `next_token` (the previous page's), oldest first.
+pub async fn dlq_page(
+    flow: &SubmissionFlow,
+    limit: Option<&str>,
+    next_token: Option<&str>,
+) -> Result<Value, ApiError> {
+    let limit = match limit {
+        None => 100,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::Invalid {
+                field: "limit".into(),
+                reason: "must be an integer between 1 and 1000".into(),
+            })?,
+    };
+    let after = next_token
+        .map(|t| {
+            t.split_once('.')
+                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(|| ApiError::Invalid {
+                    field: "next_token".into(),
+                    reason: "is not a token this API returned".into(),
+                })
+        })
+        .transpose()?;
+    let page = flow
+        .cache()
+        .dead_lettered(after, limit + 1)
+        .await
+        .map_err(unavailable)?;
+    let more = page.len() > limit;
+    let items: Vec<&VoucherRecord> = page.iter().take(limit).collect();
+    let mut out = json!({
+        "vouchers": items.iter().map(|v| {
+            let mut j = voucher_json(v);
+            j["reason"] = json!(v.last_error);
+            j["dead_lettered_at"] = json!(v.updated_at);
+            j
+        }).collect::<Vec<_>>()
+    });
+    if let (true, Some(last)) = (more, items.last()) {
+        out["next_token"] = json!(format!(
+            "{}.{}",
+            last.updated_at.timestamp_millis(),
+            last.keys.loyalty_request_id
+        ));
+    }
+    Ok(out)
+}
+
+/// Redrives a dead-lettered voucher: back to `retry`, resubmitted now.
+pub async fn redrive(s: &ApiState, id: &str) -> Result<Value, ApiError> {
+    s.recovery.redrive(id).await?;
+    voucher(&s.flow, id).await
+}
+
+/// Cancels a replay the mediator started.
+pub async fn cancel_replay(recovery: &Recovery, name: &str) -> Result<Value, ApiError> {
+    let r = recovery.cancel(name).await?;
+    Ok(replay_view(recovery, r).await)
+}
+
+/// Starts a replay of `part`'s window (default: its latest replay interval).
+pub async fn start_replay(recovery: &Recovery, body: &Value) -> Result<Value, ApiError> {
+    let (part, start, end) = part_and_times(body)?;
+    let window = match (start, end) {
         (Some(s), Some(e)) => Some((s, e)),
         (None, None) => None,
         (None, Some(_)) => {
@@ -269,4 +399,40 @@ async fn get_replay(
         .map_err(unavailable)?
         .ok_or_else(|| ApiError::NotFound(format!("replay {name:?} not found")))?;
     Ok(Json(replay_view(&s.recovery, r).await))
+}
+
+async fn get_preview(
+    State(s): State<ApiState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(preview(&s.recovery, &json!(q)).await?))
+}
+
+async fn post_cancel(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let out = cancel_replay(&s.recovery, &name).await?;
+    Ok((StatusCode::ACCEPTED, Json(out)).into_response())
+}
+
+async fn get_dlq(
+    State(s): State<ApiState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        dlq_page(
+            &s.flow,
+            q.get("limit").map(String::as_str),
+            q.get("next_token").map(String::as_str),
+        )
+        .await?,
+    ))
+}
+
+async fn post_redrive(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(redrive(&s, &id).await?))
 }

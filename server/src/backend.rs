@@ -304,6 +304,31 @@ impl ArchiveReplays for EmbeddedRecovery {
             Err(e) => Err(replay_error(e)),
         }
     }
+
+    async fn cancel_replay(&self, name: &str) -> Result<(), ReplayError> {
+        match self.bus.cancel_replay(name).await {
+            Ok(_) => Ok(()),
+            Err(BusError::ResourceNotFound(m)) => Err(ReplayError::NotFound(m)),
+            Err(BusError::IllegalStatus(m)) => Err(ReplayError::Finished(m)),
+            Err(e) => Err(replay_error(e)),
+        }
+    }
+
+    async fn count_archived(
+        &self,
+        archive: &str,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+    ) -> Result<i64, ReplayError> {
+        self.bus
+            .count_archive_events(
+                archive,
+                Timestamp(start.timestamp_millis()),
+                Timestamp(end.timestamp_millis()),
+            )
+            .await
+            .map_err(replay_error)
+    }
 }
 
 #[async_trait]

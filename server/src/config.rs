@@ -120,9 +120,20 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_RESUBMIT_CONCURRENCY", value_name = "N")]
     pub resubmit_concurrency: Option<usize>,
 
+    /// Seconds between two sweeps for held vouchers no replay covered
+    /// (late archiving, a crash, a cancelled replay) [default: 60]
+    #[arg(long, env = "MEDIATOR_SWEEP_INTERVAL", value_name = "SECS")]
+    pub sweep_interval: Option<f64>,
+
+    /// Failed SaaS calls (5xx, timeout, no connection) after which a voucher
+    /// is dead-lettered; a redrive starts the count again [default: 5]
+    #[arg(long, env = "MEDIATOR_MAX_ATTEMPTS", value_name = "N")]
+    pub max_attempts: Option<u32>,
+
     /// TOML configuration file; its keys are the long option names with `_`
     /// for `-` (listen, events_listen, sim_listen, saas_url, poll_interval, data_dir, site_root, parts, request_timeout,
-    /// log_format, submit_timeout, replay_margin, resubmit_rate, resubmit_concurrency).
+    /// log_format, submit_timeout, replay_margin, resubmit_rate, resubmit_concurrency,
+    /// sweep_interval, max_attempts).
     /// Flags and environment variables override it.
     #[arg(long, env = "MEDIATOR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -157,6 +168,8 @@ pub struct FileConfig {
     pub replay_margin: Option<f64>,
     pub resubmit_rate: Option<f64>,
     pub resubmit_concurrency: Option<usize>,
+    pub sweep_interval: Option<f64>,
+    pub max_attempts: Option<u32>,
 }
 
 /// Everything `serve` needs, fully resolved.
@@ -190,6 +203,10 @@ pub struct Settings {
     pub resubmit_rate: f64,
     /// Replayed events resubmitted at once per part, at most.
     pub resubmit_concurrency: usize,
+    /// Time between two sweeps for held vouchers no replay covered.
+    pub sweep_interval: Duration,
+    /// Failed SaaS calls before a voucher is dead-lettered.
+    pub max_attempts: u32,
 }
 
 fn seconds(field: &str, v: f64, min: f64, max: f64) -> anyhow::Result<Duration> {
@@ -247,6 +264,16 @@ impl Settings {
                 "resubmit_concurrency: must be between 1 and 256, got {resubmit_concurrency}"
             );
         }
+        let sweep_interval = seconds(
+            "sweep_interval",
+            args.sweep_interval.or(file.sweep_interval).unwrap_or(60.0),
+            0.05,
+            86_400.0,
+        )?;
+        let max_attempts = args.max_attempts.or(file.max_attempts).unwrap_or(5);
+        if !(1..=1000).contains(&max_attempts) {
+            anyhow::bail!("max_attempts: must be between 1 and 1000, got {max_attempts}");
+        }
         let settings = Settings {
             listen: args
                 .listen
@@ -285,6 +312,8 @@ impl Settings {
             replay_margin,
             resubmit_rate,
             resubmit_concurrency,
+            sweep_interval,
+            max_attempts,
         };
         if settings.events_listen == settings.listen && settings.listen.port() != 0 {
             anyhow::bail!(

@@ -99,12 +99,15 @@ impl Application {
             .await
             .context("provisioning the embedded event bus")?;
         let submitter = saas::HttpSubmitter::new(saas_base, settings.submit_timeout)?;
-        let flow = Arc::new(SubmissionFlow::new(
-            db.clone(),
-            Arc::new(submitter),
-            settings.parts.clone(),
-            settings.submit_timeout,
-        ));
+        let flow = Arc::new(
+            SubmissionFlow::new(
+                db.clone(),
+                Arc::new(submitter),
+                settings.parts.clone(),
+                settings.submit_timeout,
+            )
+            .with_max_attempts(settings.max_attempts),
+        );
         backend::register_request_consumer(&bus, flow.clone());
         let plumbing = Arc::new(backend::EmbeddedRecovery::new(bus.clone()));
         let recovery = Arc::new(Recovery::new(
@@ -117,6 +120,8 @@ impl Application {
                 rate_per_sec: settings.resubmit_rate,
                 concurrency: settings.resubmit_concurrency,
                 poll: settings.poll_interval.min(Duration::from_millis(250)),
+                retention: Duration::from_secs(backend::RETENTION_DAYS as u64 * 86_400),
+                sweep_interval: settings.sweep_interval,
             },
         ));
         let router = http::router(

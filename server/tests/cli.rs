@@ -116,6 +116,10 @@ fn help_documents_every_serve_option() {
         "--config",
         "MEDIATOR_LISTEN",
         "MEDIATOR_DATA_DIR",
+        "--sweep-interval",
+        "MEDIATOR_SWEEP_INTERVAL",
+        "--max-attempts",
+        "MEDIATOR_MAX_ATTEMPTS",
         "test-event-pattern",
     ] {
         assert!(out.contains(opt), "--help lacks {opt}");

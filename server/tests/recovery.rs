@@ -89,10 +89,14 @@ impl TestApp {
 }
 
 async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+async fn spawn_app_with(tweak: impl FnOnce(&mut server::config::ServeArgs)) -> TestApp {
     let data = tempfile::tempdir().unwrap();
     let site = data.path().join("site");
     std::fs::create_dir_all(site.join("pkg")).unwrap();
-    let settings = Settings::resolve(server::config::ServeArgs {
+    let mut args = server::config::ServeArgs {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         events_listen: Some("127.0.0.1:0".parse().unwrap()),
         sim_listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -103,8 +107,9 @@ async fn spawn_app() -> TestApp {
         resubmit_rate: Some(1000.0),
         resubmit_concurrency: Some(8),
         ..Default::default()
-    })
-    .unwrap();
+    };
+    tweak(&mut args);
+    let settings = Settings::resolve(args).unwrap();
     let app = Application::build(settings).await.expect("build");
     let addr = app.local_addr();
     let events_addr = app.events_addr();
@@ -451,6 +456,391 @@ async fn an_outage_is_replayed_and_every_voucher_submitted_exactly_once() {
     );
     let (_, list) = app.get("/api/v1/replays").await;
     assert_eq!(list["replays"].as_array().unwrap().len(), 2);
+    app.stop().await;
+}
+
+/// Holds `n` vouchers (`{prefix}-NN`) while the part is down and waits until
+/// their retry events are archived.
+async fn hold_vouchers(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:02}")).collect();
+    for chunk in ids.chunks(10) {
+        let bodies: Vec<Value> = chunk.iter().map(|id| voucher(id)).collect();
+        for (code, v) in futures_join(bodies.iter().map(|b| app.post("/api/v1/vouchers", b))).await
+        {
+            assert_eq!((code, v["status"].clone()), (202, json!("retry")), "{v}");
+        }
+    }
+    eventually(10, "retry events not archived", || async {
+        let a = app
+            .eventbridge(
+                "DescribeArchive",
+                json!({"ArchiveName": "LoyaltyVoucherArchive"}),
+            )
+            .await;
+        if a["EventCount"].as_u64() >= Some(n as u64) {
+            Ok(())
+        } else {
+            Err(a.to_string())
+        }
+    })
+    .await;
+    ids
+}
+
+fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[tokio::test]
+async fn replays_are_one_at_a_time_validated_cancellable_and_previewed() {
+    // Slow replays down (one event per chunk) so one is still running when
+    // the next request arrives; each test runs in its own process (nextest).
+    std::env::set_var("MEDIATOR_EVENTS_REPLAY_CHUNK", "1");
+    std::env::set_var("MEDIATOR_EVENTS_REPLAY_DELAY_MS", "150");
+    let app = spawn_app_with(|a| {
+        a.replay_margin = Some(1.0);
+        a.sweep_interval = Some(0.2);
+    })
+    .await;
+    wait_for_part(&app, "up").await;
+    app.sim_post("/sim/parts/voucher/down").await;
+    wait_for_part(&app, "down").await;
+    const N: usize = 20;
+    let ids = hold_vouchers(&app, "slow", N).await;
+    let now = chrono::Utc::now();
+    let (start, end) = (rfc3339(now - chrono::Duration::hours(1)), rfc3339(now));
+    let preview = |part: &'static str, s: String, e: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .get(format!("http://{}/api/v1/replays/preview", app.addr))
+                .query(&[("part", part), ("start", &s), ("end", &e)])
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (code, p) = preview("voucher", start.clone(), end.clone()).await;
+    assert_eq!(
+        (code, p),
+        (200, json!({"archived": N, "pending": N})),
+        "everything archived and pending"
+    );
+    let (code, p) = preview("member", start.clone(), end.clone()).await;
+    assert_eq!((code, p), (200, json!({"archived": 0, "pending": 0})));
+
+    // Bad windows are refused naming the field, for preview and start alike.
+    let future = rfc3339(now + chrono::Duration::hours(1));
+    let long_ago = rfc3339(now - chrono::Duration::days(11));
+    let bad = [
+        (end.clone(), start.clone(), "start"),
+        (start.clone(), start.clone(), "start"),
+        ("yesterday".to_owned(), end.clone(), "start"),
+        (start.clone(), "soon".to_owned(), "end"),
+        (long_ago, end.clone(), "start"),
+        (start.clone(), future, "end"),
+    ];
+    for (s, e, field) in &bad {
+        let (code, err) = preview("voucher", s.clone(), e.clone()).await;
+        assert_eq!(
+            (code, err["field"].as_str()),
+            (422, Some(*field)),
+            "{s}..{e}: {err}"
+        );
+        let (code, err) = app
+            .post(
+                "/api/v1/replays",
+                &json!({"part": "voucher", "start": s, "end": e}),
+            )
+            .await;
+        assert_eq!(
+            (code, err["field"].as_str()),
+            (422, Some(*field)),
+            "{s}..{e}: {err}"
+        );
+    }
+    let (code, err) = preview("nope", start.clone(), end.clone()).await;
+    assert_eq!((code, err["field"].as_str()), (422, Some("part")), "{err}");
+
+    // The part comes back: the recovery replay runs (slowly); a second
+    // replay of the part is refused while it is active.
+    app.sim_post("/sim/parts/voucher/up").await;
+    let name = eventually(10, "no running recovery replay", || async {
+        let (_, list) = app.get("/api/v1/replays").await;
+        match list["replays"].as_array().and_then(|r| r.first()) {
+            Some(r) if r["state"] == "RUNNING" || r["state"] == "STARTING" => {
+                Ok(r["name"].as_str().unwrap().to_owned())
+            }
+            _ => Err(list.to_string()),
+        }
+    })
+    .await;
+    let (code, err) = app
+        .post("/api/v1/replays", &json!({"part": "voucher"}))
+        .await;
+    assert_eq!((code, err["field"].as_str()), (409, Some("part")), "{err}");
+    assert!(err["error"].as_str().unwrap().contains(&name), "{err}");
+    let (code, err) = app
+        .post(
+            "/api/v1/replays",
+            &json!({"part": "voucher", "start": start, "end": end}),
+        )
+        .await;
+    assert_eq!(code, 409, "{err}");
+
+    // Cancel it; cancelling again is a conflict, an unknown replay 404.
+    let (code, r) = app
+        .post(&format!("/api/v1/replays/{name}/cancel"), &json!({}))
+        .await;
+    assert_eq!(code, 202, "{r}");
+    eventually(10, "replay not cancelled", || async {
+        let (_, r) = app.get(&format!("/api/v1/replays/{name}")).await;
+        if r["state"] == "CANCELLED" {
+            Ok(())
+        } else {
+            Err(r.to_string())
+        }
+    })
+    .await;
+    let (code, err) = app
+        .post(&format!("/api/v1/replays/{name}/cancel"), &json!({}))
+        .await;
+    assert_eq!(code, 409, "{err}");
+    let (code, _) = app
+        .post(
+            "/api/v1/replays/LoyaltyVoucherReplay_20000101000000/cancel",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(code, 404);
+
+    // What the cancelled replay left behind, the sweeper picks up: every
+    // voucher ends up submitted exactly once.
+    eventually(20, "vouchers not all submitted", || async {
+        for id in &ids {
+            let s = voucher_status(&app, id).await;
+            if s != "submitted" {
+                return Err(format!("{id}: {s}"));
+            }
+        }
+        Ok(())
+    })
+    .await;
+    let subs = app.submissions().await;
+    assert_eq!(subs.len(), N, "{subs:?}");
+    assert!(
+        subs.iter().all(|s| s["accepted"] == 1),
+        "exactly once: {subs:?}"
+    );
+    let (_, list) = app.get("/api/v1/replays").await;
+    assert!(
+        list["replays"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["trigger"] == "sweeper"),
+        "{list}"
+    );
+    let (code, p) = preview("voucher", start, rfc3339(chrono::Utc::now())).await;
+    assert_eq!((code, p), (200, json!({"archived": N, "pending": 0})));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_sweeper_resubmits_a_voucher_held_after_the_recovery_window() {
+    let app = spawn_app_with(|a| {
+        a.replay_margin = Some(0.2);
+        a.sweep_interval = Some(0.2);
+    })
+    .await;
+    wait_for_part(&app, "up").await;
+    app.sim_post("/sim/parts/voucher/down").await;
+    wait_for_part(&app, "down").await;
+    let ids = hold_vouchers(&app, "outage", 3).await;
+    app.sim_post("/sim/parts/voucher/up").await;
+    let first = eventually(10, "no recovery replay", || async {
+        let (_, list) = app.get("/api/v1/replays").await;
+        match list["replays"].as_array().and_then(|r| r.first()) {
+            Some(r) => Ok(r.clone()),
+            None => Err(list.to_string()),
+        }
+    })
+    .await;
+    assert_eq!(first["trigger"], "recovery", "{first}");
+    let name = first["name"].as_str().unwrap().to_owned();
+    wait_for_replay(&app, &name, 3).await;
+    for id in &ids {
+        assert_eq!(voucher_status(&app, id).await, "submitted");
+    }
+    // A voucher held after the recovery window (a 5xx while the part is up,
+    // never replayed by any recovery).
+    let window_end: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(first["window_end"].clone()).unwrap();
+    eventually(5, "clock past the recovery window", || async {
+        if chrono::Utc::now() > window_end {
+            Ok(())
+        } else {
+            Err(window_end.to_string())
+        }
+    })
+    .await;
+    let res = app
+        .client
+        .post(format!("{}/sim/parts/voucher/error-rate", app.sim))
+        .json(&json!({"rate": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let (code, v) = app.post("/api/v1/vouchers", &voucher("late-1")).await;
+    assert_eq!((code, v["status"].clone()), (202, json!("retry")), "{v}");
+    let res = app
+        .client
+        .post(format!("{}/sim/parts/voucher/error-rate", app.sim))
+        .json(&json!({"rate": 0.0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    eventually(10, "late voucher not resubmitted", || async {
+        let s = voucher_status(&app, "late-1").await;
+        if s == "submitted" {
+            Ok(())
+        } else {
+            Err(s)
+        }
+    })
+    .await;
+    let (_, list) = app.get("/api/v1/replays").await;
+    let sweeps: Vec<&Value> = list["replays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["trigger"] == "sweeper")
+        .collect();
+    assert!(!sweeps.is_empty(), "{list}");
+    let subs = app.submissions().await;
+    assert_eq!(subs.len(), 4, "{subs:?}");
+    assert!(
+        subs.iter().all(|s| s["accepted"] == 1),
+        "exactly once: {subs:?}"
+    );
+    app.stop().await;
+}
+
+async fn set_error_rate(app: &TestApp, rate: f64) {
+    let res = app
+        .client
+        .post(format!("{}/sim/parts/voucher/error-rate", app.sim))
+        .json(&json!({ "rate": rate }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+}
+
+#[tokio::test]
+async fn failing_vouchers_are_dead_lettered_listed_and_redriven_once() {
+    let app = spawn_app_with(|a| a.max_attempts = Some(1)).await;
+    wait_for_part(&app, "up").await;
+    set_error_rate(&app, 1.0).await;
+    for id in ["dlq-a", "dlq-b", "dlq-c"] {
+        let (code, v) = app.post("/api/v1/vouchers", &voucher(id)).await;
+        assert_eq!(
+            (code, v["status"].clone()),
+            (202, json!("dead_lettered")),
+            "{v}"
+        );
+    }
+    set_error_rate(&app, 0.0).await;
+
+    let (code, page) = app.get("/api/v1/dlq?limit=2").await;
+    assert_eq!(code, 200, "{page}");
+    let ids = |p: &Value| -> Vec<String> {
+        p["vouchers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["loyalty_request_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = ids(&page);
+    assert_eq!(first.len(), 2, "{page}");
+    let v0 = &page["vouchers"][0];
+    assert!(
+        v0["reason"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 1 failed attempts"),
+        "{v0}"
+    );
+    assert!(v0["dead_lettered_at"].is_string(), "{v0}");
+    let token = page["next_token"].as_str().expect("a next page").to_owned();
+    let res = app
+        .client
+        .get(format!("http://{}/api/v1/dlq", app.addr))
+        .query(&[("limit", "2"), ("next_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let page2: Value = res.json().await.unwrap();
+    let second = ids(&page2);
+    assert_eq!(second.len(), 1, "{page2}");
+    assert!(page2.get("next_token").is_none(), "{page2}");
+    let mut all: Vec<String> = first.into_iter().chain(second).collect();
+    all.sort();
+    assert_eq!(all, ["dlq-a", "dlq-b", "dlq-c"]);
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=x", "limit"),
+        ("next_token=zz", "next_token"),
+    ] {
+        let (code, err) = app.get(&format!("/api/v1/dlq?{q}")).await;
+        assert_eq!(
+            (code, err["field"].as_str()),
+            (422, Some(field)),
+            "{q}: {err}"
+        );
+    }
+
+    // Redrive one: back to retry, resubmitted now, accepted once.
+    let (code, v) = app.post("/api/v1/dlq/dlq-b/redrive", &json!({})).await;
+    assert_eq!(
+        (code, v["status"].clone()),
+        (200, json!("submitted")),
+        "{v}"
+    );
+    let life: Vec<_> = v["lifecycle"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].clone())
+        .collect();
+    assert_eq!(
+        life,
+        [
+            json!("received"),
+            json!("submitting"),
+            json!("retry"),
+            json!("dead_lettered"),
+            json!("retry"),
+            json!("submitting"),
+            json!("submitted")
+        ],
+        "{v}"
+    );
+    let (code, err) = app.post("/api/v1/dlq/dlq-b/redrive", &json!({})).await;
+    assert_eq!(code, 409, "{err}");
+    let (code, _) = app.post("/api/v1/dlq/nope/redrive", &json!({})).await;
+    assert_eq!(code, 404);
+    let (_, page) = app.get("/api/v1/dlq").await;
+    assert_eq!(ids(&page), ["dlq-a", "dlq-c"], "{page}");
+    assert_eq!(
+        app.submissions().await,
+        [json!({"part": "voucher", "loyalty_request_id": "dlq-b", "accepted": 1})]
+    );
     app.stop().await;
 }
 

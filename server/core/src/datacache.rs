@@ -260,7 +260,16 @@ impl DataCache {
                 let Some(v) = load(tx, &id)? else {
                     return Ok(Hold::NotHoldable(None));
                 };
-                if !matches!(v.status, VoucherStatus::Received | VoucherStatus::Retry) {
+                let expired_claim = v.status == VoucherStatus::Submitting
+                    && tx.query_row(
+                        "SELECT coalesce(lease_until_ms, 0) < ?2 FROM vouchers
+                             WHERE loyalty_request_id = ?1",
+                        params![id, ms(now)],
+                        |r| r.get::<_, bool>(0),
+                    )?;
+                if !(matches!(v.status, VoucherStatus::Received | VoucherStatus::Retry)
+                    || expired_claim)
+                {
                     return Ok(Hold::NotHoldable(Some(v.status)));
                 }
                 let status: Option<String> = tx
@@ -275,7 +284,8 @@ impl DataCache {
                 }
                 let reason = format!("circuit open: part {} is down", v.part);
                 tx.execute(
-                    "UPDATE vouchers SET status = 'retry', updated_ms = ?2, last_error = ?3
+                    "UPDATE vouchers SET status = 'retry', updated_ms = ?2, last_error = ?3,
+                        lease_until_ms = NULL
                      WHERE loyalty_request_id = ?1",
                     params![id, ms(now), reason],
                 )?;
@@ -399,6 +409,102 @@ impl DataCache {
             .await
     }
 
+    /// Vouchers left behind: `received` before `received_before` (never
+    /// attempted) or `submitting` whose lease ran out by `now`; at most `limit`.
+    pub async fn stuck(
+        &self,
+        received_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.db
+            .read(move |c| {
+                c.prepare(
+                    "SELECT loyalty_request_id FROM vouchers
+                     WHERE (status = 'received' AND updated_ms < ?1)
+                        OR (status = 'submitting' AND coalesce(lease_until_ms, 0) < ?2)
+                     ORDER BY updated_ms LIMIT ?3",
+                )?
+                .query_map(params![ms(received_before), ms(now), limit as i64], |r| {
+                    r.get(0)
+                })?
+                .collect()
+            })
+            .await
+    }
+
+    /// SaaS calls made since the voucher was last redriven from the DLQ.
+    pub async fn attempts_since_redrive(&self, id: &str) -> Result<i64, StoreError> {
+        let id = id.to_owned();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT attempts - redrive_base FROM vouchers WHERE loyalty_request_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map(|o| o.unwrap_or(0))
+            })
+            .await
+    }
+
+    /// Dead-lettered vouchers, oldest first, after `after` (the previous
+    /// page's last `(updated_ms, id)`); at most `limit`.
+    pub async fn dead_lettered(
+        &self,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<VoucherRecord>, StoreError> {
+        let (after_ms, after_id) = after.unwrap_or((i64::MIN, String::new()));
+        self.db
+            .read(move |c| {
+                c.prepare(&format!(
+                    "SELECT {COLS} FROM vouchers WHERE status = 'dead_lettered'
+                       AND (updated_ms, loyalty_request_id) > (?1, ?2)
+                     ORDER BY updated_ms, loyalty_request_id LIMIT ?3"
+                ))?
+                .query_map(params![after_ms, after_id, limit as i64], record)?
+                .collect()
+            })
+            .await
+    }
+
+    /// Moves a dead-lettered voucher back to `retry` (its retry event into
+    /// the outbox) and restarts its failure count. `Ok(None)`: unknown;
+    /// `Ok(Some(status))` with a status other than retry: not dead-lettered.
+    pub async fn redrive(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<VoucherStatus>, StoreError> {
+        let id = id.to_owned();
+        self.db
+            .write(move |tx| {
+                let Some(v) = load(tx, &id)? else {
+                    return Ok(None);
+                };
+                if v.status != VoucherStatus::DeadLettered {
+                    return Ok(Some(v.status));
+                }
+                tx.execute(
+                    "UPDATE vouchers SET status = 'retry', updated_ms = ?2, redrive_base = attempts
+                     WHERE loyalty_request_id = ?1 AND status = 'dead_lettered'",
+                    params![id, ms(now)],
+                )?;
+                log_transition(
+                    tx,
+                    &id,
+                    &v.part,
+                    VoucherStatus::Retry,
+                    "redriven from the dead-letter queue",
+                    ms(now),
+                )?;
+                Ok(Some(VoucherStatus::Retry))
+            })
+            .await
+    }
+
     /// Status events not yet published, oldest first.
     pub async fn unpublished_events(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
         self.db
@@ -463,6 +569,62 @@ impl DataCache {
                     params![part, ms(start), ms(end)],
                     |r| r.get(0),
                 )
+            })
+            .await
+    }
+
+    /// Vouchers of `part` still `retry`/`received` with a retry event in
+    /// `[start, end)`: what a replay of that window would resubmit.
+    pub async fn count_pending_in_window(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let part = part.to_owned();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT count(DISTINCT v.loyalty_request_id)
+                     FROM vouchers v JOIN voucher_events e USING (loyalty_request_id)
+                     WHERE v.part = ?1 AND v.status IN ('retry', 'received')
+                       AND e.status = 'retry' AND e.at_ms >= ?2 AND e.at_ms < ?3",
+                    params![part, ms(start), ms(end)],
+                    |r| r.get(0),
+                )
+            })
+            .await
+    }
+
+    /// Event times (ms) of the latest retry event of each voucher of `part`
+    /// still in `retry`.
+    pub async fn retry_event_times(&self, part: &str) -> Result<Vec<i64>, StoreError> {
+        let part = part.to_owned();
+        self.db
+            .read(move |c| {
+                c.prepare(
+                    "SELECT max(e.at_ms) FROM vouchers v JOIN voucher_events e USING (loyalty_request_id)
+                     WHERE v.part = ?1 AND v.status = 'retry' AND e.status = 'retry'
+                     GROUP BY v.loyalty_request_id",
+                )?
+                .query_map([part], |r| r.get(0))?
+                .collect()
+            })
+            .await
+    }
+
+    /// Whether the part's circuit is up.
+    pub async fn part_is_up(&self, part: &str) -> Result<bool, StoreError> {
+        let part = part.to_owned();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT status = 'up' FROM part_status WHERE part = ?1",
+                    [part],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map(|o| o.unwrap_or(false))
             })
             .await
     }

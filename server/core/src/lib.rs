@@ -30,8 +30,8 @@ pub use events::{EventPublisher, OutgoingEvent, PublishError};
 pub use monitor::{CheckRecord, HealthProbe, Monitor};
 pub use part::{PartName, PartNameError, PartSettings};
 pub use recovery::{
-    ArchiveReplays, Lane, QueuedEvent, Recovery, RecoverySettings, ReplayError, ReplayInfo,
-    ReplayRecord, ReplayRequest, ResubmitQueue,
+    ArchiveReplays, Lane, Preview, QueuedEvent, Recovery, RecoverySettings, ReplayError,
+    ReplayInfo, ReplayRecord, ReplayRequest, ResubmitQueue,
 };
 pub use status::{PartState, PartSummary, StatusBoard};
 pub use submit::{SaasSubmitter, SubmissionFlow, SubmitOutcome};

@@ -15,6 +15,13 @@
 //!   `error` is skipped, otherwise it goes through the same submission flow.
 //!   Messages that keep failing land in a dead-letter queue; their vouchers
 //!   become `dead_lettered`.
+//! - **Sweeper** ([`Recovery::sweep_step`]): resumes stuck vouchers
+//!   (`received` never attempted, `submitting` with an expired lease), then,
+//!   per part that is up, replays retry events no completed replay window
+//!   covers (trigger `sweeper`).
+//! - **Safety**: one active replay per part (recovery and the sweeper defer,
+//!   the API gets [`RecoveryError::Busy`]); operators' windows are validated
+//!   ([`Recovery::validate_window`]), previewed and cancellable.
 //!
 //! The bus is reached only through [`ArchiveReplays`] and [`ResubmitQueue`],
 //! which the embedded backend implements now and the AWS backend later.
@@ -79,6 +86,12 @@ pub enum ReplayError {
     /// Try again later.
     #[error("bus unavailable: {0}")]
     Unavailable(String),
+    /// No such replay.
+    #[error("replay not found: {0}")]
+    NotFound(String),
+    /// The replay is no longer running.
+    #[error("replay already finished: {0}")]
+    Finished(String),
 }
 
 /// Starts and describes archive replays (EventBridge StartReplay/DescribeReplay).
@@ -88,7 +101,20 @@ pub trait ArchiveReplays: Send + Sync {
     async fn start_replay(&self, req: &ReplayRequest) -> Result<(), ReplayError>;
     /// The replay's state, `None` if the bus does not know it.
     async fn describe_replay(&self, name: &str) -> Result<Option<ReplayInfo>, ReplayError>;
+    /// Cancels a running replay (EventBridge CancelReplay): `NotFound` if
+    /// the bus does not know it, `Finished` if it is no longer running.
+    async fn cancel_replay(&self, name: &str) -> Result<(), ReplayError>;
+    /// Events `archive` holds with an event time in `[start, end)`.
+    async fn count_archived(
+        &self,
+        archive: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<i64, ReplayError>;
 }
+
+/// Replay states in which a replay is still active.
+pub const ACTIVE_STATES: [&str; 3] = ["STARTING", "RUNNING", "CANCELLING"];
 
 /// Which of a part's queues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +162,25 @@ pub enum RecoveryError {
     /// A queue failed.
     #[error("queue: {0}")]
     Queue(String),
+    /// The part has an active replay (one at a time per part).
+    #[error("part {part} has an active replay: {replay}")]
+    Busy {
+        /// The part.
+        part: String,
+        /// Its active replay.
+        replay: String,
+    },
+    /// No such voucher.
+    #[error("voucher {0:?} not found")]
+    UnknownVoucher(String),
+    /// The voucher is not dead-lettered.
+    #[error("voucher {id:?} is {status}, not dead_lettered")]
+    NotDeadLettered {
+        /// The voucher.
+        id: String,
+        /// Its status.
+        status: VoucherStatus,
+    },
     /// A request named something invalid.
     #[error("{field}: {reason}")]
     Invalid {
@@ -157,6 +202,23 @@ pub struct RecoverySettings {
     pub concurrency: usize,
     /// How often the trigger looks for status changes.
     pub poll: Duration,
+    /// How long an archive keeps events: a longer window is refused.
+    pub retention: Duration,
+    /// How often the sweeper looks for vouchers no replay covered.
+    pub sweep_interval: Duration,
+}
+
+/// How far in the future an operator's window may end (clock skew, margin).
+pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(120);
+
+/// What a replay of a window would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Preview {
+    /// Events the archive holds in the window (the bus's count).
+    pub archived: i64,
+    /// Vouchers of the part still `retry`/`received` whose retry event falls
+    /// in the window (from the DataCache).
+    pub pending: i64,
 }
 
 impl Default for RecoverySettings {
@@ -166,6 +228,8 @@ impl Default for RecoverySettings {
             rate_per_sec: 50.0,
             concurrency: 4,
             poll: Duration::from_millis(250),
+            retention: Duration::from_secs(10 * 86_400),
+            sweep_interval: Duration::from_secs(60),
         }
     }
 }
@@ -241,6 +305,8 @@ pub struct Recovery {
     replays: Arc<dyn ArchiveReplays>,
     queue: Arc<dyn ResubmitQueue>,
     settings: RecoverySettings,
+    /// Serialises "is a replay of the part active? → start one".
+    start_lock: tokio::sync::Mutex<()>,
 }
 
 const CURSOR: &str = "status_changes";
@@ -283,6 +349,7 @@ impl Recovery {
             replays,
             queue,
             settings,
+            start_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -353,6 +420,10 @@ impl Recovery {
                     Err(RecoveryError::Replay(ReplayError::Rejected(e))) => {
                         tracing::error!(part = %p, "recovery replay refused: {e}")
                     }
+                    Err(RecoveryError::Busy { replay, .. }) => {
+                        tracing::debug!(part = %p, replay, "recovery waits for the active replay");
+                        break;
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -386,6 +457,13 @@ impl Recovery {
             return Err(RecoveryError::Invalid {
                 field: "start",
                 reason: "must be before end".into(),
+            });
+        }
+        let _one_at_a_time = self.start_lock.lock().await;
+        if let Some(active) = self.active_replay(part.as_str()).await? {
+            return Err(RecoveryError::Busy {
+                part: part.to_string(),
+                replay: active,
             });
         }
         let archive = part.default_archive_name();
@@ -497,14 +575,12 @@ impl Recovery {
         part: &str,
         window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<ReplayRecord, RecoveryError> {
-        let Some(p) = self.part(part).cloned() else {
-            return Err(RecoveryError::Invalid {
-                field: "part",
-                reason: format!("unknown part {part:?}"),
-            });
-        };
+        let p = self.known_part(part)?;
         let (start, end) = match window {
-            Some(w) => w,
+            Some((s, e)) => {
+                self.validate_window(s, e)?;
+                (s, e)
+            }
             None => self
                 .latest_interval(part)
                 .await?
@@ -514,6 +590,228 @@ impl Recovery {
                 })?,
         };
         self.start_window(&p, start, end, "manual", None).await
+    }
+
+    /// Checks an operator's window: start before end, not longer than the
+    /// archive's retention, not ending in the future (beyond
+    /// [`FUTURE_TOLERANCE`]). The error names the field.
+    pub fn validate_window(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<(), RecoveryError> {
+        let invalid = |field, reason: String| Err(RecoveryError::Invalid { field, reason });
+        if start >= end {
+            return invalid("start", "must be before end".into());
+        }
+        let retention = chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
+        if end - start > retention {
+            return invalid(
+                "start",
+                format!(
+                    "window longer than the archive's retention ({} s)",
+                    retention.num_seconds()
+                ),
+            );
+        }
+        let tolerance = chrono::Duration::from_std(FUTURE_TOLERANCE).unwrap_or_default();
+        if end > Utc::now() + tolerance {
+            return invalid("end", "must not be in the future".into());
+        }
+        Ok(())
+    }
+
+    fn known_part(&self, part: &str) -> Result<PartName, RecoveryError> {
+        self.part(part)
+            .cloned()
+            .ok_or_else(|| RecoveryError::Invalid {
+                field: "part",
+                reason: format!("unknown part {part:?}"),
+            })
+    }
+
+    /// The part's active replay (STARTING, RUNNING or CANCELLING on the
+    /// bus), if any, among the replays the mediator started.
+    pub async fn active_replay(&self, part: &str) -> Result<Option<String>, RecoveryError> {
+        let p = part.to_owned();
+        let names: Vec<String> = self
+            .db
+            .read(move |c| {
+                c.prepare(
+                    "SELECT name FROM rec_replays WHERE part = ?1 AND started = 1
+                     ORDER BY created_ms DESC, name DESC LIMIT 20",
+                )?
+                .query_map([p], |r| r.get(0))?
+                .collect()
+            })
+            .await?;
+        for name in names {
+            if let Some(info) = self.replays.describe_replay(&name).await? {
+                if ACTIVE_STATES.contains(&info.state.as_str()) {
+                    return Ok(Some(name));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Cancels a replay the mediator started (CancelReplay on the bus).
+    pub async fn cancel(&self, name: &str) -> Result<ReplayRecord, RecoveryError> {
+        let Some(r) = self.replay(name).await? else {
+            return Err(ReplayError::NotFound(name.to_owned()).into());
+        };
+        self.replays.cancel_replay(name).await?;
+        Ok(r)
+    }
+
+    /// What replaying `part`'s archive over `[start, end)` would deliver
+    /// (archived events) and how many held vouchers it concerns (pending).
+    pub async fn preview(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Preview, RecoveryError> {
+        let p = self.known_part(part)?;
+        self.validate_window(start, end)?;
+        let archived = self
+            .replays
+            .count_archived(&p.default_archive_name(), start, end)
+            .await?;
+        let pending = self
+            .flow
+            .cache()
+            .count_pending_in_window(p.as_str(), start, end)
+            .await?;
+        Ok(Preview { archived, pending })
+    }
+
+    /// One sweep of `part` (only while it is up and has no active replay):
+    /// vouchers still `retry` whose retry event no completed replay window
+    /// of the part covers (late archiving, a crash, a cancelled replay) are
+    /// replayed over `[min − margin, max + margin]` of those events' times,
+    /// trigger `sweeper`. Returns the replay started, if any.
+    pub async fn sweep_part(&self, part: &PartName) -> Result<Option<ReplayRecord>, RecoveryError> {
+        let cache = self.flow.cache();
+        if !cache.part_is_up(part.as_str()).await? {
+            return Ok(None);
+        }
+        // The trigger has status changes of this part to handle first.
+        let p = part.to_string();
+        let trigger_behind: bool = self
+            .db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM mon_status_changes WHERE part = ?1 AND id >
+                        coalesce((SELECT value FROM rec_cursor WHERE name = ?2), 0))",
+                    params![p, CURSOR],
+                    |r| r.get(0),
+                )
+            })
+            .await?;
+        if trigger_behind {
+            return Ok(None);
+        }
+        let times = cache.retry_event_times(part.as_str()).await?;
+        if times.is_empty() || self.active_replay(part.as_str()).await?.is_some() {
+            return Ok(None);
+        }
+        let p = part.to_string();
+        let windows: Vec<(String, i64, i64)> = self
+            .db
+            .read(move |c| {
+                c.prepare(
+                    "SELECT name, start_ms, end_ms FROM rec_replays
+                     WHERE part = ?1 AND started = 1 ORDER BY created_ms DESC LIMIT 200",
+                )?
+                .query_map([p], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+            })
+            .await?;
+        let mut completed = Vec::new();
+        for (name, s, e) in windows {
+            if let Some(info) = self.replays.describe_replay(&name).await? {
+                if info.state == "COMPLETED" {
+                    completed.push((s, e));
+                }
+            }
+        }
+        let uncovered: Vec<i64> = times
+            .into_iter()
+            .filter(|t| !completed.iter().any(|(s, e)| s <= t && t < e))
+            .collect();
+        let (Some(min), Some(max)) = (uncovered.iter().min(), uncovered.iter().max()) else {
+            return Ok(None);
+        };
+        let margin = chrono::Duration::from_std(self.settings.margin).unwrap_or_default();
+        let start = time(*min) - margin;
+        // The end is exclusive: keep the latest event inside.
+        let end = time(*max) + margin + chrono::Duration::milliseconds(1);
+        if cache.retry_events_pending(part.as_str(), end).await? {
+            return Ok(None);
+        }
+        match self.start_window(part, start, end, "sweeper", None).await {
+            Ok(r) => {
+                tracing::info!(replay = %r.name, part = %part, pending = uncovered.len(), "sweeper replay started");
+                Ok(Some(r))
+            }
+            Err(RecoveryError::Busy { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends vouchers left behind back through the flow: `received` before
+    /// `received_before` (never attempted) and `submitting` with an expired
+    /// lease (its holder crashed or hung); each is held (`retry`) if its part
+    /// is down. Returns how many were resumed. An expired `submitting` one
+    /// may already have been accepted by the SaaS: this is the
+    /// at-least-once window of the claim (see ARCHITECTURE.md).
+    pub async fn resume_stuck(
+        &self,
+        received_before: DateTime<Utc>,
+    ) -> Result<usize, RecoveryError> {
+        let ids = self
+            .flow
+            .cache()
+            .stuck(received_before, Utc::now(), 100)
+            .await?;
+        for id in &ids {
+            let status = self.flow.process(id, "resumed after a stall").await?;
+            tracing::info!(loyalty_request_id = %id, status = ?status, "stuck voucher resumed");
+        }
+        Ok(ids.len())
+    }
+
+    /// Moves a dead-lettered voucher back to `retry` and resubmits it through
+    /// the flow now; returns its status afterwards.
+    pub async fn redrive(&self, id: &str) -> Result<VoucherStatus, RecoveryError> {
+        match self.flow.cache().redrive(id, Utc::now()).await? {
+            None => Err(RecoveryError::UnknownVoucher(id.to_owned())),
+            Some(VoucherStatus::Retry) => Ok(self
+                .flow
+                .process(id, "redriven from the dead-letter queue")
+                .await?
+                .unwrap_or(VoucherStatus::Retry)),
+            Some(status) => Err(RecoveryError::NotDeadLettered {
+                id: id.to_owned(),
+                status,
+            }),
+        }
+    }
+
+    /// One sweep: resumes stuck vouchers (`received` for longer than a
+    /// claim's lease, or an expired `submitting`), then looks at every part
+    /// ([`Recovery::sweep_part`]); returns the replays started.
+    pub async fn sweep_step(&self) -> Result<Vec<ReplayRecord>, RecoveryError> {
+        let lease = chrono::Duration::from_std(self.flow.lease()).unwrap_or_default();
+        self.resume_stuck(Utc::now() - lease).await?;
+        let mut started = Vec::new();
+        for part in self.parts().to_vec() {
+            if let Some(r) = self.sweep_part(&part).await? {
+                started.push(r);
+            }
+        }
+        Ok(started)
     }
 
     /// The part's latest replay interval.
@@ -743,6 +1041,29 @@ impl Recovery {
                 }
             }
         });
+        let me = self.clone();
+        let token = shutdown.clone();
+        let started_at = Utc::now();
+        tracker.spawn(async move {
+            // Vouchers a previous run left `received` or `submitting`.
+            match me.resume_stuck(started_at).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(resumed = n, "stuck vouchers resumed at start-up"),
+                Err(e) => tracing::warn!("resuming stuck vouchers: {e}"),
+            }
+            let mut tick = tokio::time::interval(me.settings.sweep_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                if let Err(e) = me.sweep_step().await {
+                    tracing::warn!("sweeper: {e}");
+                }
+            }
+        });
         for part in self.parts().to_vec() {
             let me = self.clone();
             let token = shutdown.clone();
@@ -792,8 +1113,12 @@ mod tests {
         }
     }
 
+    /// Records started replays; `states` answers DescribeReplay.
     #[derive(Default)]
-    struct FakeBus(Mutex<Vec<ReplayRequest>>);
+    struct FakeBus(
+        Mutex<Vec<ReplayRequest>>,
+        Mutex<std::collections::HashMap<String, String>>,
+    );
 
     #[async_trait]
     impl ArchiveReplays for FakeBus {
@@ -801,8 +1126,25 @@ mod tests {
             self.0.lock().unwrap().push(req.clone());
             Ok(())
         }
-        async fn describe_replay(&self, _name: &str) -> Result<Option<ReplayInfo>, ReplayError> {
-            Ok(None)
+        async fn describe_replay(&self, name: &str) -> Result<Option<ReplayInfo>, ReplayError> {
+            Ok(self.1.lock().unwrap().get(name).map(|s| ReplayInfo {
+                state: s.clone(),
+                state_reason: None,
+                event_last_replayed_time: None,
+                replay_start_time: None,
+                replay_end_time: None,
+            }))
+        }
+        async fn cancel_replay(&self, name: &str) -> Result<(), ReplayError> {
+            Err(ReplayError::NotFound(name.into()))
+        }
+        async fn count_archived(
+            &self,
+            _: &str,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> Result<i64, ReplayError> {
+            Ok(0)
         }
     }
 
@@ -824,6 +1166,144 @@ mod tests {
 
     async fn exec(db: &Database, sql: &'static str) {
         db.write(move |tx| tx.execute_batch(sql)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_sweeper_replays_only_uncovered_retries_one_at_a_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let flow = Arc::new(SubmissionFlow::new(
+            db.clone(),
+            Arc::new(AcceptAll),
+            PartName::defaults(),
+            Duration::from_secs(1),
+        ));
+        let bus = Arc::new(FakeBus::default());
+        let settings = RecoverySettings {
+            margin: Duration::from_secs(2),
+            ..Default::default()
+        };
+        let rec = Recovery::new(db.clone(), flow.clone(), bus.clone(), bus.clone(), settings);
+        exec(
+            &db,
+            "INSERT INTO part_status (part, status, updated_at) VALUES ('voucher', 'down', 'now')",
+        )
+        .await;
+        assert!(
+            rec.sweep_step().await.unwrap().is_empty(),
+            "nothing pending"
+        );
+        let a = flow
+            .accept_json(&json!({"part": "voucher", "loyalty_request_id": "a", "loyalty_reference": "r",
+                                 "merchant_reference": "m", "loyalty_order_reference": "o", "payload": {}}))
+            .await
+            .unwrap();
+        assert_eq!(a.voucher.status, VoucherStatus::Retry);
+        assert!(rec.sweep_step().await.unwrap().is_empty(), "part down");
+        exec(&db, "UPDATE part_status SET status = 'up'").await;
+        assert!(
+            rec.sweep_step().await.unwrap().is_empty(),
+            "retry event not published yet"
+        );
+        exec(&db, "UPDATE voucher_events SET published = 1").await;
+        let started = rec.sweep_step().await.unwrap();
+        assert_eq!(started.len(), 1);
+        let r = &started[0];
+        assert_eq!(r.trigger, "sweeper");
+        let at = a.voucher.updated_at;
+        assert!(r.window_start <= at - chrono::Duration::seconds(2) && at < r.window_end);
+        // Active: never a second one; completed and covering: nothing to do.
+        bus.1
+            .lock()
+            .unwrap()
+            .insert(r.name.clone(), "RUNNING".into());
+        assert!(rec.sweep_step().await.unwrap().is_empty(), "one at a time");
+        assert!(matches!(
+            rec.replay_again("voucher", None).await,
+            Err(RecoveryError::Busy { .. })
+        ));
+        bus.1
+            .lock()
+            .unwrap()
+            .insert(r.name.clone(), "COMPLETED".into());
+        assert!(rec.sweep_step().await.unwrap().is_empty(), "covered");
+        // A cancelled replay covers nothing.
+        bus.1
+            .lock()
+            .unwrap()
+            .insert(r.name.clone(), "CANCELLED".into());
+        assert_eq!(rec.sweep_step().await.unwrap().len(), 1);
+        assert_eq!(bus.0.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn stuck_vouchers_go_back_through_the_flow() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let flow = Arc::new(SubmissionFlow::new(
+            db.clone(),
+            Arc::new(AcceptAll),
+            PartName::defaults(),
+            Duration::from_secs(1),
+        ));
+        let bus = Arc::new(FakeBus::default());
+        let rec = Recovery::new(
+            db.clone(),
+            flow.clone(),
+            bus.clone(),
+            bus,
+            RecoverySettings::default(),
+        );
+        let parts = PartName::defaults();
+        let req = |id: &str| {
+            crate::VoucherRequest::parse(
+                &json!({"part": "voucher", "loyalty_request_id": id, "loyalty_reference": "r",
+                        "merchant_reference": "m", "loyalty_order_reference": "o", "payload": {}}),
+                &parts,
+            )
+            .unwrap()
+        };
+        let cache = flow.cache();
+        let past = Utc::now() - chrono::Duration::minutes(10);
+        // Never attempted; claimed by a handler that died (lease expired);
+        // claimed by a live handler (lease running).
+        for id in ["received", "expired", "live"] {
+            cache.insert(&req(id), past).await.unwrap();
+        }
+        cache
+            .claim("expired", past, Duration::from_secs(1), "crashed".into())
+            .await
+            .unwrap();
+        cache
+            .claim("live", Utc::now(), Duration::from_secs(600), "busy".into())
+            .await
+            .unwrap();
+        // A voucher received just now is not stuck yet.
+        cache.insert(&req("fresh"), Utc::now()).await.unwrap();
+        let cutoff = Utc::now() - chrono::Duration::minutes(1);
+        assert_eq!(rec.resume_stuck(cutoff).await.unwrap(), 2);
+        let status = |id: &'static str| {
+            let cache = cache.clone();
+            async move { cache.get(id).await.unwrap().unwrap().status }
+        };
+        assert_eq!(status("received").await, VoucherStatus::Submitted);
+        assert_eq!(status("expired").await, VoucherStatus::Submitted);
+        assert_eq!(status("live").await, VoucherStatus::Submitting);
+        assert_eq!(status("fresh").await, VoucherStatus::Received);
+
+        // While the part is down, a stuck voucher is held instead.
+        exec(
+            &db,
+            "INSERT INTO part_status (part, status, updated_at) VALUES ('voucher', 'down', 'now')",
+        )
+        .await;
+        cache.insert(&req("held"), past).await.unwrap();
+        cache
+            .claim("held", past, Duration::from_secs(1), "crashed".into())
+            .await
+            .unwrap();
+        assert_eq!(rec.resume_stuck(cutoff).await.unwrap(), 1);
+        assert_eq!(status("held").await, VoucherStatus::Retry);
     }
 
     #[tokio::test]

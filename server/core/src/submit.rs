@@ -77,7 +77,11 @@ pub struct SubmissionFlow {
     saas: Arc<dyn SaasSubmitter>,
     parts: Vec<PartName>,
     lease: Duration,
+    max_attempts: i64,
 }
+
+/// Failed SaaS calls after which a voucher is dead-lettered, by default.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
 impl SubmissionFlow {
     /// A flow over `db` sending to `saas` for `parts`. `submit_timeout`
@@ -94,7 +98,20 @@ impl SubmissionFlow {
             saas,
             parts,
             lease: submit_timeout * 2 + Duration::from_secs(30),
+            max_attempts: DEFAULT_MAX_ATTEMPTS.into(),
         }
+    }
+
+    /// Dead-letters a voucher once `n` SaaS calls (since its last redrive)
+    /// failed as unavailable.
+    pub fn with_max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1).into();
+        self
+    }
+
+    /// How long a claim lasts.
+    pub fn lease(&self) -> Duration {
+        self.lease
     }
 
     /// The DataCache.
@@ -180,6 +197,7 @@ impl SubmissionFlow {
                 (VoucherStatus::Retry, format!("SaaS unavailable: {reason}"))
             }
         };
+        let reason = detail.clone();
         if !self
             .cache
             .finish(id, token, status, detail, Utc::now())
@@ -189,6 +207,21 @@ impl SubmissionFlow {
                 loyalty_request_id = id,
                 "claim lost before the outcome was recorded"
             );
+        } else if status == VoucherStatus::Retry {
+            let failed = self.cache.attempts_since_redrive(id).await?;
+            if failed >= self.max_attempts
+                && self
+                    .cache
+                    .dead_letter(
+                        id,
+                        format!("gave up after {failed} failed attempts; last: {reason}"),
+                        Utc::now(),
+                    )
+                    .await?
+            {
+                tracing::warn!(loyalty_request_id = id, failed, "voucher dead-lettered");
+                return Ok(Some(VoucherStatus::DeadLettered));
+            }
         }
         Ok(Some(status))
     }

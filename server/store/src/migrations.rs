@@ -247,6 +247,10 @@ const STEPS: &[&str] = &[
     ) STRICT;
     INSERT INTO rec_cursor (name, value)
         SELECT 'status_changes', coalesce(max(id), 0) FROM mon_status_changes;",
+    // 5: DLQ redrive. Failed attempts count from the last redrive (attempts
+    // stays the monotonic claim token); the DLQ is listed by status and time.
+    "ALTER TABLE vouchers ADD COLUMN redrive_base INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX vouchers_status_updated ON vouchers (status, updated_ms, loyalty_request_id);",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {
