@@ -14,6 +14,13 @@
 //! - `POST /api/v1/dlq/{loyalty_request_id}/redrive` → back to `retry`, resubmitted
 //!   now; 404 unknown, 409 not dead-lettered.
 //!
+//! - `POST /api/v1/parts/{part}/override` `{"mode", "reason", "by"}` → 200
+//!   `{"part", "override", "circuit"}`; sets (`none`: clears) the part's manual
+//!   circuit override; 404 unknown part, 422 naming `mode` or `reason`.
+//!
+//! - `GET  /metrics` → Prometheus text format 0.0.4 (per part: up, circuit
+//!   open, checks, vouchers by status, active replays).
+//!
 //! Starting a replay answers 409 while the part has an active replay, and
 //! 422 (naming the field) for a bad window.
 
@@ -28,7 +35,10 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use mediator_core::recovery::RecoveryError;
 use mediator_core::submit::FlowError;
-use mediator_core::{Recovery, ReplayRecord, SubmissionFlow, VoucherRecord};
+use mediator_core::{
+    CircuitOverride, OverrideError, OverrideRequest, Overrides, Recovery, ReplayRecord,
+    SubmissionFlow, VoucherRecord,
+};
 use serde_json::{json, Value};
 
 /// What the API handlers share.
@@ -38,6 +48,8 @@ pub struct ApiState {
     pub flow: Arc<SubmissionFlow>,
     /// Recovery (replays and their progress).
     pub recovery: Arc<Recovery>,
+    /// Manual circuit overrides.
+    pub overrides: Overrides,
 }
 
 /// An API failure, rendered as `{"error", "field"?}` with its status.
@@ -57,6 +69,9 @@ pub enum ApiError {
     /// Not found (404).
     #[error("{0}")]
     NotFound(String),
+    /// The part is not configured (404, naming `part`).
+    #[error("part {0:?} is not configured")]
+    UnknownPart(String),
     /// Conflicts with the current state (409), naming what it concerns.
     #[error("{reason}")]
     Conflict {
@@ -78,6 +93,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, Some(field.clone()))
             }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            ApiError::UnknownPart(_) => (StatusCode::NOT_FOUND, Some("part".to_string())),
             ApiError::Conflict { field, .. } => (StatusCode::CONFLICT, Some(field.clone())),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
         };
@@ -140,6 +156,8 @@ pub fn routes<S>(state: ApiState) -> Router<S> {
         .route("/api/v1/replays/{name}/cancel", post(post_cancel))
         .route("/api/v1/dlq", get(get_dlq))
         .route("/api/v1/dlq/{id}/redrive", post(post_redrive))
+        .route("/api/v1/parts/{part}/override", post(post_override))
+        .route("/metrics", get(get_metrics))
         .with_state(state)
 }
 
@@ -435,4 +453,105 @@ async fn post_redrive(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(redrive(&s, &id).await?))
+}
+
+impl From<OverrideError> for ApiError {
+    fn from(e: OverrideError) -> Self {
+        match e {
+            OverrideError::Invalid { field, reason } => ApiError::Invalid {
+                field: field.into(),
+                reason,
+            },
+            OverrideError::UnknownPart(p) => ApiError::UnknownPart(p),
+            OverrideError::Store(e) => unavailable(e),
+        }
+    }
+}
+
+/// An override as JSON (`null` when none).
+pub fn override_json(o: Option<&CircuitOverride>) -> Value {
+    match o {
+        None => Value::Null,
+        Some(o) => json!({
+            "mode": o.mode.as_str(),
+            "reason": o.reason,
+            "by": o.by,
+            "at": o.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }),
+    }
+}
+
+fn circuit_name(closed: bool) -> &'static str {
+    if closed {
+        "closed"
+    } else {
+        "open"
+    }
+}
+
+/// Sets (or clears) a part's circuit override from a request body.
+pub async fn set_override(
+    overrides: &Overrides,
+    part: &str,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    let req = OverrideRequest::parse(body)?;
+    let o = overrides.set(part, req, Utc::now()).await?;
+    let closed = overrides
+        .circuits()
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .find(|(p, _, _)| p.as_str() == part)
+        .is_none_or(|(_, _, c)| c);
+    Ok(json!({
+        "part": part,
+        "override": override_json(o.as_ref()),
+        "circuit": circuit_name(closed),
+    }))
+}
+
+/// Adds each part's `override` and effective `circuit` to the overview JSON.
+pub async fn with_overrides(overrides: &Overrides, mut overview: Value) -> Result<Value, ApiError> {
+    let circuits = overrides.circuits().await.map_err(unavailable)?;
+    if let Some(parts) = overview.get_mut("parts").and_then(Value::as_array_mut) {
+        for p in parts {
+            let Some((_, o, closed)) = circuits
+                .iter()
+                .find(|(name, _, _)| p["name"] == name.as_str())
+            else {
+                continue;
+            };
+            p["override"] = override_json(o.as_ref());
+            p["circuit"] = json!(circuit_name(*closed));
+        }
+    }
+    Ok(overview)
+}
+
+async fn post_override(
+    State(s): State<ApiState>,
+    Path(part): Path<String>,
+    payload: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body(payload)?;
+    Ok(Json(set_override(&s.overrides, &part, &body).await?))
+}
+
+/// The metrics page in the text exposition format.
+pub async fn metrics_text(s: &ApiState) -> Result<String, ApiError> {
+    let parts = mediator_core::metrics::collect(s.flow.cache(), &s.recovery, &s.overrides).await?;
+    Ok(mediator_core::metrics::render(&parts))
+}
+
+async fn get_metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
+    let text = metrics_text(&s).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }

@@ -40,6 +40,7 @@ pub struct AppState {
     pub db: Database,
     pub console: ConsoleContext,
     pub site_root: Arc<PathBuf>,
+    pub overrides: mediator_core::Overrides,
 }
 
 /// Builds the router for the given settings.
@@ -61,6 +62,7 @@ pub fn router(
         db,
         console: ConsoleContext { status },
         site_root: Arc::new(settings.site_root.clone()),
+        overrides: api.overrides.clone(),
     };
     let routes = generate_route_list(App);
     let console = state.console.clone();
@@ -114,10 +116,20 @@ async fn readyz(State(db): State<Database>) -> Response {
     }
 }
 
-/// `GET /api/v1/parts`: the overview as JSON (same data as the console).
-async fn api_parts(State(console): State<ConsoleContext>) -> Response {
+/// `GET /api/v1/parts`: the overview as JSON (same data as the console),
+/// plus each part's manual `override` and effective `circuit`.
+async fn api_parts(
+    State(console): State<ConsoleContext>,
+    State(overrides): State<mediator_core::Overrides>,
+) -> Response {
     match app::api::overview(&console).await {
-        Ok(o) => Json(o).into_response(),
+        Ok(o) => {
+            let o = serde_json::to_value(o).unwrap_or_default();
+            match crate::api::with_overrides(&overrides, o).await {
+                Ok(o) => Json(o).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({ "error": e.to_string() })),

@@ -132,6 +132,7 @@ impl Application {
             api::ApiState {
                 flow: flow.clone(),
                 recovery: recovery.clone(),
+                overrides: mediator_core::Overrides::new(db.clone(), settings.parts.clone()),
             },
         );
         let events_listener = TcpListener::bind(settings.events_listen)

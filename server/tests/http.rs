@@ -362,3 +362,129 @@ async fn monitor_follows_the_simulated_saas() {
     }
     app.stop().await;
 }
+
+async fn post_json(app: &TestApp, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let res = app
+        .client
+        .post(app.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let code = res.status().as_u16();
+    (code, res.json().await.unwrap())
+}
+
+fn voucher_body(id: &str) -> serde_json::Value {
+    serde_json::json!({"part": "voucher", "loyalty_request_id": id,
+        "loyalty_reference": "r", "merchant_reference": "m",
+        "loyalty_order_reference": "o", "payload": {"points": 1}})
+}
+
+#[tokio::test]
+async fn circuit_overrides_route_the_submission_flow() {
+    let app = spawn_app().await;
+    wait_for_status(&app, "voucher", "up").await;
+    let p = part_status(&app, "voucher").await;
+    assert!(p["override"].is_null(), "{p}");
+    assert_eq!(p["circuit"], "closed");
+
+    // Validation names the field.
+    let path = "/api/v1/parts/voucher/override";
+    let (code, e) = post_json(&app, path, serde_json::json!({"mode": "force_open"})).await;
+    assert_eq!((code, e["field"].as_str()), (422, Some("reason")), "{e}");
+    let (code, e) = post_json(
+        &app,
+        path,
+        serde_json::json!({"mode": "ajar", "reason": "x"}),
+    )
+    .await;
+    assert_eq!((code, e["field"].as_str()), (422, Some("mode")), "{e}");
+    let (code, e) = post_json(
+        &app,
+        "/api/v1/parts/nope/override",
+        serde_json::json!({"mode": "none"}),
+    )
+    .await;
+    assert_eq!((code, e["field"].as_str()), (404, Some("part")), "{e}");
+
+    // Forced open while the simulator is up: the voucher is held.
+    let (code, o) = post_json(
+        &app,
+        path,
+        serde_json::json!({"mode": "force_open", "reason": "vendor maintenance", "by": "ann"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{o}");
+    assert_eq!(o["circuit"], "open");
+    assert_eq!(o["override"]["mode"], "force_open");
+    let p = part_status(&app, "voucher").await;
+    assert_eq!(p["status"], "up", "checks still decide the status: {p}");
+    assert_eq!(p["circuit"], "open");
+    assert_eq!(p["override"]["reason"], "vendor maintenance");
+    assert_eq!(p["override"]["by"], "ann");
+    assert!(p["override"]["at"].is_string());
+    assert_eq!(part_status(&app, "points").await["circuit"], "closed");
+    let (code, v) = post_json(&app, "/api/v1/vouchers", voucher_body("held-1")).await;
+    assert_eq!((code, v["status"].as_str()), (202, Some("retry")), "{v}");
+
+    // Cleared: submission resumes.
+    let (code, o) = post_json(&app, path, serde_json::json!({"mode": "none"})).await;
+    assert_eq!(code, 200, "{o}");
+    assert!(o["override"].is_null());
+    assert_eq!(o["circuit"], "closed");
+    assert!(part_status(&app, "voucher").await["override"].is_null());
+    let (code, v) = post_json(&app, "/api/v1/vouchers", voucher_body("sent-1")).await;
+    assert_eq!(
+        (code, v["status"].as_str()),
+        (202, Some("submitted")),
+        "{v}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_are_exposed_per_part() {
+    let app = spawn_app().await;
+    wait_for_status(&app, "voucher", "up").await;
+    let (code, _) = post_json(
+        &app,
+        "/api/v1/parts/points/override",
+        serde_json::json!({"mode": "force_open", "reason": "test"}),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let (code, _) = post_json(&app, "/api/v1/vouchers", voucher_body("m-1")).await;
+    assert_eq!(code, 202);
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), 200);
+    let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let text = res.text().await.unwrap();
+    for line in [
+        "# TYPE mediator_part_up gauge",
+        "mediator_part_up{part=\"voucher\"} 1",
+        "mediator_circuit_open{part=\"voucher\"} 0",
+        "mediator_circuit_open{part=\"points\"} 1",
+        "# TYPE mediator_checks_total counter",
+        "mediator_vouchers{part=\"voucher\",status=\"submitted\"} 1",
+        "mediator_vouchers{part=\"member\",status=\"retry\"} 0",
+        "mediator_replays_active{part=\"voucher\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    for part in ["voucher", "member", "points"] {
+        for outcome in ["ok", "failed"] {
+            let prefix = format!("mediator_checks_total{{part=\"{part}\",outcome=\"{outcome}\"}} ");
+            assert!(text.lines().any(|l| l.starts_with(&prefix)), "{prefix}");
+        }
+    }
+    let ok: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mediator_checks_total{part=\"voucher\",outcome=\"ok\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ok >= 1, "{text}");
+    app.stop().await;
+}

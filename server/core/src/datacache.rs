@@ -279,10 +279,15 @@ impl DataCache {
                         |r| r.get(0),
                     )
                     .optional()?;
-                if status.as_deref() != Some("down") {
+                let mode = crate::overrides::mode_of(tx, &v.part)?;
+                if crate::overrides::effective_closed(status.as_deref(), mode) {
                     return Ok(Hold::CircuitClosed);
                 }
-                let reason = format!("circuit open: part {} is down", v.part);
+                let reason = if mode == Some(crate::OverrideMode::ForceOpen) {
+                    format!("circuit open: part {} is forced open", v.part)
+                } else {
+                    format!("circuit open: part {} is down", v.part)
+                };
                 tx.execute(
                     "UPDATE vouchers SET status = 'retry', updated_ms = ?2, last_error = ?3,
                         lease_until_ms = NULL
@@ -613,18 +618,38 @@ impl DataCache {
             .await
     }
 
-    /// Whether the part's circuit is up.
+    /// How many vouchers each (part, status) has.
+    pub async fn counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        self.db
+            .read(|c| {
+                c.prepare("SELECT part, status, count(*) FROM vouchers GROUP BY part, status")?
+                    .query_map([], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+                    })?
+                    .collect()
+            })
+            .await
+    }
+
+    /// Whether the part's circuit is up: its status is `up` (or an override
+    /// keeps it closed) and no override forces it open.
     pub async fn part_is_up(&self, part: &str) -> Result<bool, StoreError> {
         let part = part.to_owned();
         self.db
             .read(move |c| {
-                c.query_row(
-                    "SELECT status = 'up' FROM part_status WHERE part = ?1",
-                    [part],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map(|o| o.unwrap_or(false))
+                let up: bool = c
+                    .query_row(
+                        "SELECT status = 'up' FROM part_status WHERE part = ?1",
+                        [&part],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(false);
+                Ok(match crate::overrides::mode_of(c, &part)? {
+                    Some(crate::OverrideMode::ForceOpen) => false,
+                    Some(crate::OverrideMode::ForceClosed | crate::OverrideMode::Disabled) => true,
+                    _ => up,
+                })
             })
             .await
     }

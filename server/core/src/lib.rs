@@ -7,7 +7,9 @@
 //! - [`circuit`]: the per-part circuit state machine.
 //! - [`datacache`]: vouchers, their lifecycle and the status-event outbox.
 //! - [`events`]: the events the mediator emits and the patterns that route them.
+//! - [`metrics`]: Prometheus metrics per part, formatted by hand.
 //! - [`monitor`]: polls each part and records checks, roll-ups and changes.
+//! - [`overrides`]: manual circuit overrides per part (force open/closed, disabled).
 //! - [`part`]: the SaaS parts the mediator watches, and their names.
 //! - [`recovery`]: replays after an outage and the idempotent resubmit handler.
 //! - [`status`]: each part's current status and the board that reads it.
@@ -17,7 +19,9 @@
 pub mod circuit;
 pub mod datacache;
 pub mod events;
+pub mod metrics;
 pub mod monitor;
+pub mod overrides;
 pub mod part;
 pub mod recovery;
 pub mod status;
@@ -28,6 +32,7 @@ pub use circuit::{Circuit, StatusChange, Thresholds};
 pub use datacache::{DataCache, LifecycleEntry, VoucherRecord};
 pub use events::{EventPublisher, OutgoingEvent, PublishError};
 pub use monitor::{CheckRecord, HealthProbe, Monitor};
+pub use overrides::{CircuitOverride, OverrideError, OverrideMode, OverrideRequest, Overrides};
 pub use part::{PartName, PartNameError, PartSettings};
 pub use recovery::{
     ArchiveReplays, Lane, Preview, QueuedEvent, Recovery, RecoverySettings, ReplayError,

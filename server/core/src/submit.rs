@@ -442,4 +442,53 @@ mod tests {
             "{e}"
         );
     }
+    #[tokio::test]
+    async fn overrides_route_the_circuit() {
+        use crate::{OverrideRequest, Overrides};
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        db.write(|tx| {
+            tx.execute(
+                "INSERT INTO part_status (part, status, updated_at) VALUES ('voucher', 'up', 'now')",
+                [],
+            )
+        })
+        .await
+        .unwrap();
+        let (saas, flow) = flow(&db, Duration::ZERO);
+        let o = Overrides::new(db.clone(), PartName::defaults());
+        let set = |m: &'static str| {
+            let o = o.clone();
+            async move {
+                let req = OverrideRequest::parse(&json!({"mode": m, "reason": "ops"})).unwrap();
+                o.set("voucher", req, Utc::now()).await.unwrap();
+            }
+        };
+        // Forced open while up: held.
+        set("force_open").await;
+        let a = flow.accept_json(&body("a", 200)).await.unwrap();
+        assert_eq!(a.voucher.status, VoucherStatus::Retry);
+        assert!(a.voucher.last_error.unwrap().contains("forced open"));
+        assert!(!flow.cache().part_is_up("voucher").await.unwrap());
+        assert_eq!(saas.calls.load(Ordering::SeqCst), 0);
+        // Cleared: submitted.
+        set("none").await;
+        assert_eq!(
+            flow.process("a", "again").await.unwrap(),
+            Some(VoucherStatus::Submitted)
+        );
+        // Down but forced closed (or disabled): submitted anyway.
+        db.write(|tx| tx.execute("UPDATE part_status SET status = 'down'", []))
+            .await
+            .unwrap();
+        for (id, mode) in [("b", "force_closed"), ("c", "disabled")] {
+            set(mode).await;
+            let v = flow.accept_json(&body(id, 200)).await.unwrap();
+            assert_eq!(v.voucher.status, VoucherStatus::Submitted, "{mode}");
+        }
+        set("none").await;
+        let d = flow.accept_json(&body("d", 200)).await.unwrap();
+        assert_eq!(d.voucher.status, VoucherStatus::Retry);
+        assert_eq!(saas.calls.load(Ordering::SeqCst), 3);
+    }
 }

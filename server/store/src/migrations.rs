@@ -251,6 +251,13 @@ const STEPS: &[&str] = &[
     // stays the monotonic claim token); the DLQ is listed by status and time.
     "ALTER TABLE vouchers ADD COLUMN redrive_base INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX vouchers_status_updated ON vouchers (status, updated_ms, loyalty_request_id);",
+    // 6: manual circuit overrides per part (mediator-core `overrides`): the
+    // mode in force (NULL: none), why, who and when (RFC 3339).
+    "ALTER TABLE part_status ADD COLUMN override_mode TEXT
+        CHECK (override_mode IN ('force_open', 'force_closed', 'disabled'));
+    ALTER TABLE part_status ADD COLUMN override_reason TEXT;
+    ALTER TABLE part_status ADD COLUMN override_by TEXT;
+    ALTER TABLE part_status ADD COLUMN override_at TEXT;",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

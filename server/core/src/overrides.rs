@@ -1,0 +1,430 @@
+//! Manual circuit overrides per part (resilience4j's forced states).
+//!
+//! - `force_open`: the circuit is open whatever the checks say (vouchers are
+//!   held as `retry`);
+//! - `force_closed`: the circuit is closed whatever the checks say (vouchers
+//!   are submitted);
+//! - `disabled`: the circuit never opens (treated as closed);
+//! - `none`: no override, the checks decide.
+//!
+//! Checks keep being recorded and the underlying status keeps being
+//! computed; an override only changes the *effective* circuit the
+//! submission flow (and the sweeper) reads. It is stored on the part's
+//! `part_status` row (migration 6).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use store::rusqlite::{params, OptionalExtension};
+use store::{Database, StoreError};
+
+use crate::PartName;
+
+/// A manual override of a part's circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverrideMode {
+    /// Open regardless of checks.
+    ForceOpen,
+    /// Closed regardless of checks.
+    ForceClosed,
+    /// The circuit never opens.
+    Disabled,
+    /// No override.
+    None,
+}
+
+impl OverrideMode {
+    /// Name as stored and in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverrideMode::ForceOpen => "force_open",
+            OverrideMode::ForceClosed => "force_closed",
+            OverrideMode::Disabled => "disabled",
+            OverrideMode::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for OverrideMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OverrideMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "force_open" => OverrideMode::ForceOpen,
+            "force_closed" => OverrideMode::ForceClosed,
+            "disabled" => OverrideMode::Disabled,
+            "none" => OverrideMode::None,
+            other => {
+                return Err(format!(
+                    "unknown mode {other:?} (force_open, force_closed, disabled or none)"
+                ))
+            }
+        })
+    }
+}
+
+/// Whether the circuit is closed (requests may be sent), given the part's
+/// stored status (`None`: no row) and its override. Without an override
+/// only `down` is open.
+pub fn effective_closed(status: Option<&str>, mode: Option<OverrideMode>) -> bool {
+    match mode {
+        Some(OverrideMode::ForceOpen) => false,
+        Some(OverrideMode::ForceClosed | OverrideMode::Disabled) => true,
+        Some(OverrideMode::None) | None => status != Some("down"),
+    }
+}
+
+/// An override in force.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CircuitOverride {
+    /// The mode (never `none`: that is no override).
+    pub mode: OverrideMode,
+    /// Why it was set.
+    pub reason: String,
+    /// Who set it.
+    pub by: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A validated `POST …/override` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverrideRequest {
+    /// The mode.
+    pub mode: OverrideMode,
+    /// Why (required unless the mode is `none`).
+    pub reason: Option<String>,
+    /// Who.
+    pub by: Option<String>,
+}
+
+/// Errors of setting an override.
+#[derive(Debug, thiserror::Error)]
+pub enum OverrideError {
+    /// A field is invalid.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The part is not configured.
+    #[error("part {0:?} is not configured")]
+    UnknownPart(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn text(body: &Value, field: &'static str) -> Result<Option<String>, OverrideError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+        Some(_) => Err(OverrideError::Invalid {
+            field,
+            reason: "must be a string".into(),
+        }),
+    }
+}
+
+impl OverrideRequest {
+    /// Validates a request body, naming the offending field.
+    pub fn parse(body: &Value) -> Result<Self, OverrideError> {
+        if !body.is_object() {
+            return Err(OverrideError::Invalid {
+                field: "body",
+                reason: "must be a JSON object".into(),
+            });
+        }
+        let mode = match body.get("mode") {
+            Some(Value::String(s)) => s.parse().map_err(|reason| OverrideError::Invalid {
+                field: "mode",
+                reason,
+            })?,
+            None | Some(Value::Null) => {
+                return Err(OverrideError::Invalid {
+                    field: "mode",
+                    reason: "is required".into(),
+                })
+            }
+            Some(_) => {
+                return Err(OverrideError::Invalid {
+                    field: "mode",
+                    reason: "must be a string".into(),
+                })
+            }
+        };
+        let reason = text(body, "reason")?;
+        let by = text(body, "by")?;
+        if mode != OverrideMode::None && reason.is_none() {
+            return Err(OverrideError::Invalid {
+                field: "reason",
+                reason: format!("is required for mode {mode}"),
+            });
+        }
+        Ok(Self { mode, reason, by })
+    }
+}
+
+/// Reads and sets the overrides of the configured parts.
+#[derive(Debug, Clone)]
+pub struct Overrides {
+    db: Database,
+    parts: Vec<PartName>,
+}
+
+impl Overrides {
+    /// Overrides of `parts` in `db`.
+    pub fn new(db: Database, parts: Vec<PartName>) -> Self {
+        Self { db, parts }
+    }
+
+    /// The database.
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Sets (or with `none` clears) the override of `part`; returns the
+    /// override now in force.
+    pub async fn set(
+        &self,
+        part: &str,
+        req: OverrideRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<CircuitOverride>, OverrideError> {
+        if !self.parts.iter().any(|p| p.as_str() == part) {
+            return Err(OverrideError::UnknownPart(part.to_owned()));
+        }
+        let name = part.to_owned();
+        let part = part.to_owned();
+        let stored = (req.mode != OverrideMode::None).then(|| CircuitOverride {
+            mode: req.mode,
+            reason: req.reason.clone().unwrap_or_default(),
+            by: req.by.clone(),
+            at: now,
+        });
+        let row = stored.clone();
+        self.db
+            .write(move |tx| {
+                let (mode, reason, by, at) = match &row {
+                    Some(o) => (
+                        Some(o.mode.as_str()),
+                        Some(o.reason.clone()),
+                        o.by.clone(),
+                        Some(o.at.to_rfc3339()),
+                    ),
+                    None => (None, None, None, None),
+                };
+                tx.execute(
+                    "INSERT INTO part_status (part, status, updated_at, override_mode,
+                                              override_reason, override_by, override_at)
+                     VALUES (?1, 'unknown', ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (part) DO UPDATE SET
+                       override_mode = excluded.override_mode,
+                       override_reason = excluded.override_reason,
+                       override_by = excluded.override_by,
+                       override_at = excluded.override_at",
+                    params![part, now.to_rfc3339(), mode, reason, by, at],
+                )?;
+                Ok(())
+            })
+            .await?;
+        if let Some(o) = &stored {
+            tracing::info!(part = %name, mode = %o.mode, reason = %o.reason, "circuit override set");
+        } else {
+            tracing::info!(part = %name, "circuit override cleared");
+        }
+        Ok(stored)
+    }
+
+    /// The override of one part, if any.
+    pub async fn get(&self, part: &str) -> Result<Option<CircuitOverride>, StoreError> {
+        Ok(self.all().await?.remove(part))
+    }
+
+    /// Every override in force, by part.
+    pub async fn all(&self) -> Result<HashMap<String, CircuitOverride>, StoreError> {
+        self.db.read(read_all).await
+    }
+
+    /// Each configured part's override and effective circuit (`true`:
+    /// closed), in configuration order.
+    pub async fn circuits(
+        &self,
+    ) -> Result<Vec<(PartName, Option<CircuitOverride>, bool)>, StoreError> {
+        let (mut overrides, statuses) = self
+            .db
+            .read(|c| {
+                let o = read_all(c)?;
+                let s: HashMap<String, String> = c
+                    .prepare("SELECT part, status FROM part_status")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                Ok((o, s))
+            })
+            .await?;
+        Ok(self
+            .parts
+            .iter()
+            .map(|p| {
+                let o = overrides.remove(p.as_str());
+                let closed = effective_closed(
+                    statuses.get(p.as_str()).map(String::as_str),
+                    o.as_ref().map(|o| o.mode),
+                );
+                (p.clone(), o, closed)
+            })
+            .collect())
+    }
+}
+
+/// part, mode, reason, by, at.
+type OverrideRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn read_all(
+    c: &store::rusqlite::Connection,
+) -> Result<HashMap<String, CircuitOverride>, store::rusqlite::Error> {
+    let rows: Vec<OverrideRow> = c
+        .prepare(
+            "SELECT part, override_mode, override_reason, override_by, override_at
+             FROM part_status WHERE override_mode IS NOT NULL",
+        )?
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(part, mode, reason, by, at)| {
+            let mode: OverrideMode = mode.parse().ok()?;
+            let at = at
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc))?;
+            Some((
+                part,
+                CircuitOverride {
+                    mode,
+                    reason: reason.unwrap_or_default(),
+                    by,
+                    at,
+                },
+            ))
+        })
+        .collect())
+}
+
+/// The override mode stored for `part` (read inside a transaction).
+pub(crate) fn mode_of(
+    c: &store::rusqlite::Connection,
+    part: &str,
+) -> Result<Option<OverrideMode>, store::rusqlite::Error> {
+    let m: Option<Option<String>> = c
+        .query_row(
+            "SELECT override_mode FROM part_status WHERE part = ?1",
+            [part],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(m.flatten().and_then(|m| m.parse().ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn effective_circuit_follows_the_override() {
+        use OverrideMode::{Disabled, ForceClosed, ForceOpen};
+        assert!(effective_closed(Some("up"), None));
+        assert!(effective_closed(Some("unknown"), None));
+        assert!(effective_closed(None, None));
+        assert!(!effective_closed(Some("down"), None));
+        assert!(!effective_closed(Some("down"), Some(OverrideMode::None)));
+        assert!(!effective_closed(Some("up"), Some(ForceOpen)));
+        assert!(effective_closed(Some("down"), Some(ForceClosed)));
+        assert!(effective_closed(Some("down"), Some(Disabled)));
+        assert!(effective_closed(Some("up"), Some(Disabled)));
+    }
+
+    #[test]
+    fn requests_name_the_bad_field() {
+        let f = |v: Value| match OverrideRequest::parse(&v) {
+            Err(OverrideError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(f(json!({"mode": "sideways", "reason": "x"})), "mode");
+        assert_eq!(f(json!({"reason": "x"})), "mode");
+        assert_eq!(f(json!({"mode": 3, "reason": "x"})), "mode");
+        assert_eq!(f(json!({"mode": "force_open"})), "reason");
+        assert_eq!(f(json!({"mode": "disabled", "reason": "  "})), "reason");
+        assert_eq!(f(json!({"mode": "none", "by": 1})), "by");
+        assert_eq!(f(json!([])), "body");
+        let ok = OverrideRequest::parse(&json!({"mode": "none"})).unwrap();
+        assert_eq!(ok.mode, OverrideMode::None);
+        let ok =
+            OverrideRequest::parse(&json!({"mode": "force_closed", "reason": "r", "by": "ann"}))
+                .unwrap();
+        assert_eq!(
+            (ok.mode, ok.reason.as_deref(), ok.by.as_deref()),
+            (OverrideMode::ForceClosed, Some("r"), Some("ann"))
+        );
+    }
+
+    #[tokio::test]
+    async fn overrides_persist_and_clear() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let o = Overrides::new(db.clone(), PartName::defaults());
+        let req =
+            |m: &str| OverrideRequest::parse(&json!({"mode": m, "reason": "ops", "by": "ann"}));
+        assert!(matches!(
+            o.set("nope", req("force_open").unwrap(), Utc::now()).await,
+            Err(OverrideError::UnknownPart(_))
+        ));
+        let set = o
+            .set("voucher", req("force_open").unwrap(), Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(set.mode, OverrideMode::ForceOpen);
+        assert_eq!(o.get("voucher").await.unwrap(), Some(set));
+        let circuits = o.circuits().await.unwrap();
+        assert!(!circuits[0].2, "voucher forced open");
+        assert!(circuits[1].2 && circuits[1].1.is_none());
+        // A monitor check keeps the override.
+        db.write(|tx| {
+            tx.execute(
+                "UPDATE part_status SET status = 'down', failures = 3 WHERE part = 'voucher'",
+                [],
+            )
+        })
+        .await
+        .unwrap();
+        assert!(o.get("voucher").await.unwrap().is_some());
+        assert!(o
+            .set("voucher", req("none").unwrap(), Utc::now())
+            .await
+            .unwrap()
+            .is_none());
+        assert!(o.all().await.unwrap().is_empty());
+        assert!(!o.circuits().await.unwrap()[0].2, "down again without it");
+    }
+}
