@@ -44,6 +44,42 @@ pub trait EventPublisher: Send + Sync {
     async fn publish(&self, events: &[OutgoingEvent]) -> Result<(), PublishError>;
 }
 
+/// Largest batch one outbox step publishes; a full batch means more may be waiting.
+pub const OUTBOX_BATCH: usize = 100;
+
+/// Runs an outbox publication `step` every `every` until `shutdown`,
+/// repeating it at once while it returns full batches so a backlog drains in
+/// one go. A failure is logged and retried on the next tick (the rows stay in
+/// the outbox, so publication is at least once).
+pub async fn run_outbox<F, Fut>(
+    what: &str,
+    every: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+    mut step: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, PublishError>>,
+{
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        loop {
+            match step().await {
+                Ok(OUTBOX_BATCH) => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!("{what} not published yet: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }

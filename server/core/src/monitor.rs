@@ -302,7 +302,7 @@ pub async fn publish_step(
     db: &Database,
     publisher: &dyn crate::events::EventPublisher,
 ) -> Result<usize, crate::events::PublishError> {
-    let pending = unpublished_changes(db, 100)
+    let pending = unpublished_changes(db, crate::events::OUTBOX_BATCH)
         .await
         .map_err(|e| crate::events::PublishError(e.to_string()))?;
     if pending.is_empty() {
@@ -334,24 +334,10 @@ pub async fn publish_run(
     every: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tick.tick() => {}
-        }
-        loop {
-            match publish_step(&db, publisher.as_ref()).await {
-                Ok(100) => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!("status events not published yet: {e}");
-                    break;
-                }
-            }
-        }
-    }
+    crate::events::run_outbox("status events", every, shutdown, || {
+        publish_step(&db, publisher.as_ref())
+    })
+    .await
 }
 
 #[cfg(test)]

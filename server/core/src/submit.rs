@@ -235,7 +235,7 @@ pub async fn publish_status_step(
     publisher: &dyn EventPublisher,
 ) -> Result<usize, PublishError> {
     let pending = cache
-        .unpublished_events(100)
+        .unpublished_events(crate::events::OUTBOX_BATCH)
         .await
         .map_err(|e| PublishError(e.to_string()))?;
     if pending.is_empty() {
@@ -261,24 +261,10 @@ pub async fn publish_status_run(
     every: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tick.tick() => {}
-        }
-        loop {
-            match publish_status_step(&cache, publisher.as_ref()).await {
-                Ok(100) => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!("voucher status events not published yet: {e}");
-                    break;
-                }
-            }
-        }
-    }
+    crate::events::run_outbox("voucher status events", every, shutdown, || {
+        publish_status_step(&cache, publisher.as_ref())
+    })
+    .await
 }
 
 #[cfg(test)]
