@@ -3,14 +3,21 @@ import * as path from "node:path";
 import * as os from "node:os";
 import * as fs from "node:fs";
 
-// The server under test is the built `mediator` binary, started on a free
-// port with a private data directory. Set BASE_URL to test a server that is
+// The server under test is the built `mediator` binary, started on a random
+// port below the ephemeral range (32768+, where outgoing connections could
+// hold it) with its simulator and the embed hosts on the next three ports,
+// and a private data directory. Set BASE_URL to test a server that is
 // already running instead.
 const root = path.resolve(__dirname, "..");
-const port = process.env.E2E_PORT ?? String(40000 + Math.floor(Math.random() * 20000));
+const port = process.env.E2E_PORT ?? String(20000 + Math.floor(Math.random() * 12000));
 process.env.E2E_PORT = port; // workers inherit the same port
 const simPort = process.env.E2E_SIM_PORT ?? String(Number(port) + 1);
 process.env.E2E_SIM_PORT = simPort;
+// Two loopback origins for the embed test's host pages; only the first may
+// frame the embeds (--frame-ancestors).
+const frameOkPort = process.env.E2E_FRAME_OK_PORT ?? String(Number(port) + 2);
+process.env.E2E_FRAME_OK_PORT = frameOkPort;
+process.env.E2E_FRAME_BAD_PORT = process.env.E2E_FRAME_BAD_PORT ?? String(Number(port) + 3);
 const external = process.env.BASE_URL;
 const baseURL = external ?? `http://127.0.0.1:${port}`;
 const bin = process.env.MEDIATOR_BIN ?? path.join(root, "target", "debug", "mediator");
@@ -50,7 +57,7 @@ export default defineConfig({
   webServer: external
     ? undefined
     : {
-        command: `"${bin}" serve --listen 127.0.0.1:${port} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${simPort} --poll-interval 0.2 --data-dir "${dataDir}" --site-root "${siteRoot}"`,
+        command: `"${bin}" serve --listen 127.0.0.1:${port} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${simPort} --poll-interval 0.2 --data-dir "${dataDir}" --site-root "${siteRoot}" --frame-ancestors http://127.0.0.1:${frameOkPort}`,
         url: `${baseURL}/readyz`,
         timeout: 60_000,
         reuseExistingServer: false,

@@ -1,13 +1,81 @@
 //! What the console exchanges with the server: plain serde types shared by
 //! both builds, and thin `#[server]` functions over the domain crate.
+//!
+//! Each `#[server]` function only fetches the [`ConsoleContext`] and calls a
+//! plain `async fn` of the same module (compiled with `ssr` only), which is
+//! also what the JSON API and the tests call: the console and the API can
+//! never disagree.
+//!
+//! - this module: the overview, errors, shared formatting helpers;
+//! - [`history`]: timelines, outages, incidents and archives;
+//! - [`replays`]: replays, preview, start and cancel;
+//! - [`vouchers`]: submit, search, lifecycle, dead-letter queue and redrive.
+
+pub mod history;
+pub mod replays;
+pub mod vouchers;
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-/// One SaaS part on the overview.
+pub use replays::ReplayView;
+
+/// How late an archived event may appear in its archive after it was sent
+/// (EventBridge archives can lag by several minutes; the embedded bus does
+/// not). The replay dialog warns when a window ends more recently than this,
+/// because a replay started then may miss events not yet archived.
+pub const ARCHIVE_LAG_SECS: i64 = 300;
+
+/// Items per page in the console's long lists.
+pub const PAGE_SIZE: usize = 20;
+
+/// A manual circuit override (as resilience4j's forced states).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverrideView {
+    /// `force_open`, `force_closed` or `disabled`.
+    pub mode: String,
+    /// Why it was set.
+    pub reason: String,
+    /// Who set it.
+    pub by: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// How many vouchers of a part are in each status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoucherCounts {
+    /// Stored, not yet decided.
+    pub received: u64,
+    /// Being submitted right now.
+    pub submitting: u64,
+    /// Held back, waiting for a replay.
+    pub retry: u64,
+    /// Accepted by the SaaS.
+    pub submitted: u64,
+    /// Refused by the SaaS.
+    pub error: u64,
+    /// Given up on.
+    pub dead_lettered: u64,
+}
+
+/// Uptime percentages over the standard windows (`None`: no checks then).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UptimeView {
+    /// Last 24 hours.
+    pub h24: Option<f64>,
+    /// Last 7 days.
+    pub d7: Option<f64>,
+    /// Last 30 days.
+    pub d30: Option<f64>,
+    /// Last 90 days.
+    pub d90: Option<f64>,
+}
+
+/// One SaaS part on the overview.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartView {
     /// Part name, e.g. `voucher`.
     pub name: String,
@@ -15,6 +83,9 @@ pub struct PartView {
     pub status: String,
     /// RFC 3339 time of the last status change, if any.
     pub since: Option<String>,
+    /// Seconds between the last status change and the snapshot.
+    #[serde(default)]
+    pub since_secs: Option<i64>,
     /// Archive that keeps the part's retry events.
     pub archive: String,
     /// Consecutive failed checks, against `failure_threshold`.
@@ -29,10 +100,42 @@ pub struct PartView {
     pub last_check_at: Option<String>,
     /// Why the last check failed, if it did.
     pub last_error: Option<String>,
+    /// Effective circuit the submission flow reads: `closed` or `open`.
+    #[serde(default)]
+    pub circuit: String,
+    /// The manual override in force, if any.
+    #[serde(default, rename = "override")]
+    pub override_: Option<OverrideView>,
+    /// Vouchers of the part by status.
+    #[serde(default)]
+    pub vouchers: VoucherCounts,
+    /// Uptime over the standard windows.
+    #[serde(default)]
+    pub uptime: UptimeView,
+    /// Events the part's archive holds, when known.
+    #[serde(default)]
+    pub archived: Option<u64>,
+    /// Vouchers resubmitted by replays (sum over the part's replays).
+    #[serde(default)]
+    pub resubmitted: u64,
+    /// The part's newest replay.
+    #[serde(default)]
+    pub latest_replay: Option<ReplayView>,
+    /// Replay margin of the part, in seconds.
+    #[serde(default)]
+    pub replay_margin_secs: i64,
+    /// Window the replay dialog proposes from this card (RFC 3339): the
+    /// current outage plus the margin while down, else the latest replay's
+    /// window, else the last hour.
+    #[serde(default)]
+    pub suggest_start: String,
+    /// End of the proposed window (RFC 3339).
+    #[serde(default)]
+    pub suggest_end: String,
 }
 
 /// The overview page's data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Overview {
     /// Every configured part, in configuration order.
     pub parts: Vec<PartView>,
@@ -46,9 +149,38 @@ pub enum ApiError {
     /// The server could not read its state (database unavailable, …).
     #[error("the server could not read its state: {0}")]
     Unavailable(String),
+    /// A field of the request is invalid; the form shows it next to the field.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field at fault.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// Nothing of that name.
+    #[error("{0}")]
+    NotFound(String),
+    /// Refused in the current state (e.g. the part has an active replay).
+    #[error("{reason}")]
+    Conflict {
+        /// What it concerns (`part`, `name`, …).
+        field: String,
+        /// Why.
+        reason: String,
+    },
     /// Transport or encoding failure of the server-function call itself.
     #[error("request failed: {0}")]
     Request(String),
+}
+
+impl ApiError {
+    /// The reason for `field`, when this error names that field.
+    pub fn for_field(&self, field: &str) -> Option<String> {
+        match self {
+            ApiError::Invalid { field: f, reason } if f == field => Some(reason.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl FromServerFnError for ApiError {
@@ -62,66 +194,207 @@ impl FromServerFnError for ApiError {
 /// Current status of every configured part.
 #[server]
 pub async fn get_overview() -> Result<Overview, ApiError> {
-    let ctx = ssr::context()?;
-    ssr::overview(&ctx).await
+    let ctx = context()?;
+    overview(&ctx).await
+}
+
+/// A time as people read it: `2026-01-01 12:00:05 UTC` from RFC 3339
+/// (fractions dropped). Other strings are returned unchanged.
+pub fn fmt_time(rfc3339: &str) -> String {
+    if rfc3339.len() >= 19 && rfc3339.as_bytes().get(10) == Some(&b'T') {
+        format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..19])
+    } else {
+        rfc3339.to_string()
+    }
+}
+
+/// A duration in words: `45 s`, `3 min 5 s`, `2 h 5 min`, `3 d 4 h`.
+pub fn fmt_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 if s % 60 == 0 => format!("{} min", s / 60),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        3600..=86_399 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        _ => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// A percentage with two decimals, or an em dash when unknown.
+pub fn fmt_percent(p: Option<f64>) -> String {
+    p.map(|p| format!("{p:.2}%")).unwrap_or_else(|| "—".into())
 }
 
 #[cfg(feature = "ssr")]
-pub use ssr::ConsoleContext;
+pub use ssr::{context, overview, ConsoleContext};
 
 #[cfg(feature = "ssr")]
 mod ssr {
     //! Server-side halves of the server functions: plain async functions the
     //! JSON API and tests call directly.
 
-    use super::{ApiError, Overview, PartView};
-    use chrono::SecondsFormat;
-    use mediator_core::StatusBoard;
+    use std::sync::Arc;
+
+    use super::{ApiError, OverrideView, Overview, PartView, VoucherCounts};
+    use chrono::{SecondsFormat, Utc};
+    use mediator_core::{History, Overrides, Recovery, StatusBoard, SubmissionFlow};
 
     /// What the server gives the console at start-up (as Leptos context).
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct ConsoleContext {
         /// Status of the configured parts.
         pub status: StatusBoard,
+        /// The submission flow (vouchers, DataCache).
+        pub flow: Arc<SubmissionFlow>,
+        /// Recovery: replays, preview, cancel, dead letters.
+        pub recovery: Arc<Recovery>,
+        /// Manual circuit overrides.
+        pub overrides: Overrides,
+        /// Read models: uptime, timelines, incidents, counters, archives.
+        pub history: History,
     }
 
-    pub(super) fn context() -> Result<ConsoleContext, ApiError> {
+    impl std::fmt::Debug for ConsoleContext {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("ConsoleContext").finish_non_exhaustive()
+        }
+    }
+
+    /// The console context provided by the server (an error if missing).
+    pub fn context() -> Result<ConsoleContext, ApiError> {
         leptos::prelude::use_context::<ConsoleContext>()
             .ok_or_else(|| ApiError::Unavailable("console context missing".into()))
+    }
+
+    pub(crate) fn rfc3339(t: chrono::DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+
+    pub(crate) fn unavailable(e: impl std::fmt::Display) -> ApiError {
+        ApiError::Unavailable(e.to_string())
     }
 
     /// The overview snapshot.
     #[tracing::instrument(skip_all, err)]
     pub async fn overview(ctx: &ConsoleContext) -> Result<Overview, ApiError> {
-        let parts = ctx
-            .status
-            .overview()
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let now = Utc::now();
+        let parts = ctx.status.overview().await.map_err(unavailable)?;
+        let circuits = ctx.overrides.circuits().await.map_err(unavailable)?;
+        let counts = ctx.flow.cache().counts().await.map_err(unavailable)?;
+        let replays = ctx.recovery.list_replays(200).await.map_err(unavailable)?;
+        let counters = ctx.history.all_counters().await.map_err(unavailable)?;
+        let mut out = Vec::with_capacity(parts.len());
+        for p in parts {
+            let name = p.name.to_string();
+            let (override_, closed) = circuits
+                .iter()
+                .find(|(n, _, _)| n.as_str() == name)
+                .map(|(_, o, c)| (o.clone(), *c))
+                .unwrap_or((None, p.state.as_str() != "down"));
+            let mut vouchers = VoucherCounts::default();
+            for (part, status, n) in counts.iter().filter(|(part, _, _)| *part == name) {
+                let _ = part;
+                match status.as_str() {
+                    "received" => vouchers.received = *n,
+                    "submitting" => vouchers.submitting = *n,
+                    "retry" => vouchers.retry = *n,
+                    "submitted" => vouchers.submitted = *n,
+                    "error" => vouchers.error = *n,
+                    "dead_lettered" => vouchers.dead_lettered = *n,
+                    _ => {}
+                }
+            }
+            let counter = counters.iter().find(|c| c.part == name);
+            let resubmitted = counter.map(|c| c.resubmitted.max(0) as u64).unwrap_or(0);
+            let archived = counter.and_then(|c| c.archived).map(|n| n.max(0) as u64);
+            let uptime = super::history::uptime(ctx, &name).await?;
+            let latest_replay = match replays.iter().find(|r| r.part == name) {
+                Some(r) => Some(super::replays::view(ctx, r.clone()).await),
+                None => None,
+            };
+            let margin = mediator_core::PartName::parse(&name)
+                .map(|pn| ctx.recovery.part_recovery(&pn).margin.as_secs() as i64)
+                .unwrap_or(60);
+            let m = chrono::Duration::seconds(margin);
+            let (suggest_start, suggest_end) = match (&latest_replay, p.changed_at) {
+                (_, Some(since)) if p.state.as_str() == "down" => (since - m, now),
+                (Some(r), _) => (
+                    chrono::DateTime::parse_from_rfc3339(&r.window_start)
+                        .map(|t| t.with_timezone(&Utc))
+                        .unwrap_or(now - chrono::Duration::hours(1)),
+                    chrono::DateTime::parse_from_rfc3339(&r.window_end)
+                        .map(|t| t.with_timezone(&Utc))
+                        .unwrap_or(now),
+                ),
+                _ => (now - chrono::Duration::hours(1), now),
+            };
+            out.push(PartView {
+                suggest_start: rfc3339(suggest_start),
+                suggest_end: rfc3339(suggest_end),
+                since: p.changed_at.map(rfc3339),
+                since_secs: p.changed_at.map(|t| (now - t).num_seconds()),
+                archive: p.archive_name,
+                failures: p.failures,
+                failure_threshold: p.thresholds.failure,
+                successes: p.successes,
+                recovery_threshold: p.thresholds.recovery,
+                last_check_at: p.last_check_at.map(rfc3339),
+                last_error: p.last_error,
+                circuit: if closed { "closed" } else { "open" }.into(),
+                override_: override_.map(|o| OverrideView {
+                    mode: o.mode.as_str().into(),
+                    reason: o.reason,
+                    by: o.by,
+                    at: o.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                }),
+                vouchers,
+                uptime,
+                archived,
+                resubmitted,
+                latest_replay,
+                replay_margin_secs: margin,
+                status: p.state.to_string(),
+                name,
+            });
+        }
         Ok(Overview {
-            parts: parts
-                .into_iter()
-                .map(|p| PartView {
-                    name: p.name.to_string(),
-                    status: p.state.to_string(),
-                    since: p
-                        .changed_at
-                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-                    archive: p.archive_name,
-                    failures: p.failures,
-                    failure_threshold: p.thresholds.failure,
-                    successes: p.successes,
-                    recovery_threshold: p.thresholds.recovery,
-                    last_check_at: p
-                        .last_check_at
-                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-                    last_error: p.last_error,
-                })
-                .collect(),
-            generated_at: chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            parts: out,
+            generated_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
         })
     }
 }
 
-#[cfg(feature = "ssr")]
-pub use ssr::overview;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_durations_read_well() {
+        assert_eq!(fmt_time("2026-01-01T12:00:05Z"), "2026-01-01 12:00:05 UTC");
+        assert_eq!(
+            fmt_time("2026-01-01T12:00:05.123Z"),
+            "2026-01-01 12:00:05 UTC"
+        );
+        assert_eq!(fmt_time("soon"), "soon");
+        assert_eq!(fmt_duration(42), "42 s");
+        assert_eq!(fmt_duration(120), "2 min");
+        assert_eq!(fmt_duration(185), "3 min 5 s");
+        assert_eq!(fmt_duration(7500), "2 h 5 min");
+        assert_eq!(fmt_duration(3 * 86_400 + 4 * 3600), "3 d 4 h");
+        assert_eq!(fmt_percent(Some(99.5)), "99.50%");
+        assert_eq!(fmt_percent(None), "—");
+    }
+
+    #[test]
+    fn errors_name_their_field() {
+        let e = ApiError::Invalid {
+            field: "loyalty_reference".into(),
+            reason: "is required".into(),
+        };
+        assert_eq!(
+            e.for_field("loyalty_reference").as_deref(),
+            Some("is required")
+        );
+        assert_eq!(e.for_field("merchant_reference"), None);
+    }
+}

@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::api::PartView;
+use crate::api::replays::{get_replay, preview_replay, start_replay, ReplayPreview};
+use crate::api::{fmt_duration, fmt_percent, fmt_time, ApiError, PartView, ReplayView};
+use crate::live::{use_live, Topic};
 
 /// Site navigation. On narrow screens the links fold behind a menu button
 /// (which works once the page has hydrated).
@@ -30,20 +32,84 @@ pub fn Nav() -> impl IntoView {
                 <ul id="nav-links" class:open=move || open.get()>
                     <li><A href="/" exact=true on:click=close>"Overview"</A></li>
                     <li><A href="/timeline" on:click=close>"Timeline"</A></li>
+                    <li><A href="/incidents" on:click=close>"Incidents"</A></li>
                     <li><A href="/replays" on:click=close>"Replays"</A></li>
-                    <li><A href="/archives" on:click=close>"Archives"</A></li>
                     <li><A href="/vouchers" on:click=close>"Vouchers"</A></li>
+                    <li><A href="/archives" on:click=close>"Archives"</A></li>
+                    <li><A href="/embeds" on:click=close>"Embeds"</A></li>
                 </ul>
             </nav>
+            <ThemeToggle/>
         </header>
     }
 }
 
-/// Status pill: coloured dot plus the status word (colour is never the only cue).
+/// Switches between the system's theme, light and dark; remembered in
+/// `localStorage` and applied before first paint by the shell's script.
 #[component]
-pub fn StatusPill(status: String) -> impl IntoView {
-    let class = format!("pill pill-{status}");
-    view! { <span class=class>{status}</span> }
+pub fn ThemeToggle() -> impl IntoView {
+    // "auto" on the server; the real choice is read once hydrated.
+    let theme = RwSignal::new("auto".to_string());
+    Effect::new(move |_| {
+        let saved = document()
+            .document_element()
+            .and_then(|r| r.get_attribute("data-theme"))
+            .unwrap_or_else(|| "auto".into());
+        theme.set(saved);
+    });
+    let cycle = move |_| {
+        let next = match theme.get_untracked().as_str() {
+            "auto" => "dark",
+            "dark" => "light",
+            _ => "auto",
+        };
+        theme.set(next.to_string());
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-theme", next);
+        }
+        if let Ok(Some(storage)) = window().local_storage() {
+            let _ = storage.set_item("theme", next);
+        }
+    };
+    view! {
+        <button class="theme-toggle" id="theme-toggle" on:click=cycle
+            title="Colour theme: system, dark or light">
+            <span aria-hidden="true">"◐ "</span>
+            <span>{move || format!("Theme: {}", theme.get())}</span>
+        </button>
+    }
+}
+
+/// The icon shown next to a status word (never colour alone).
+pub fn status_icon(status: &str) -> &'static str {
+    match status {
+        "up" | "COMPLETED" | "submitted" | "resolved" => "✓",
+        "down" | "FAILED" | "error" | "dead_lettered" | "needs_attention" | "open" => "✕",
+        "pending" | "retry" | "RUNNING" | "STARTING" | "recovering" | "submitting" => "◔",
+        "CANCELLED" | "CANCELLING" => "⊘",
+        "ongoing" => "!",
+        "closed" => "✓",
+        _ => "?",
+    }
+}
+
+/// Status pill: an icon plus the status word (colour is never the only cue).
+/// A `secondary` pill (circuit, replay state inside a part's card) has the
+/// class `state` instead of `pill`, so `.pill` is always the part's status.
+#[component]
+pub fn StatusPill(
+    #[prop(into)] status: String,
+    #[prop(optional)] secondary: bool,
+) -> impl IntoView {
+    let kind = if secondary { "state" } else { "pill" };
+    let class = format!("{kind} pill-{}", status.to_lowercase());
+    let icon = status_icon(&status);
+    view! {
+        <span class=class>
+            <span class="pill-icon" aria-hidden="true">{icon}</span>
+            <span class="pill-text">{status.replace('_', " ")}</span>
+        </span>
+    }
 }
 
 /// The circuit's counter against its threshold, e.g. "2/3 failed checks"
@@ -62,67 +128,402 @@ pub fn threshold_progress(part: &PartView) -> Option<String> {
     }
 }
 
-/// A part's card on the overview.
+/// Why the circuit is in its state, in words.
+pub fn circuit_reason(part: &PartView) -> String {
+    if let Some(o) = &part.override_ {
+        let who = o.by.as_deref().unwrap_or("someone");
+        let what = match o.mode.as_str() {
+            "force_open" => "forced open",
+            "force_closed" => "forced closed",
+            "disabled" => "breaker disabled",
+            other => other,
+        };
+        return format!("{what} by {who}: {}", o.reason);
+    }
+    match (part.circuit.as_str(), part.status.as_str()) {
+        ("open", _) => format!(
+            "part down after {} failed checks in a row",
+            part.failure_threshold
+        ),
+        (_, "pending") => "checks failing; not yet down".into(),
+        (_, "unknown") => "no check yet".into(),
+        _ => "checks healthy".into(),
+    }
+}
+
+/// A labelled progress bar (`role=progressbar` with its value).
 #[component]
-pub fn PartCard(part: PartView) -> impl IntoView {
-    let since = part
-        .since
-        .clone()
-        .map(|s| format!("since {s}"))
-        .unwrap_or_else(|| "not checked yet".to_string());
-    let progress = threshold_progress(&part);
-    let last_check = part.last_check_at.clone().unwrap_or_else(|| "never".into());
-    let last_error = part.last_error.clone();
+pub fn ProgressBar(percent: u32, #[prop(into)] label: String) -> impl IntoView {
+    let width = format!("width: {percent}%");
     view! {
-        <article class="card" data-part=part.name.clone() data-status=part.status.clone()>
+        <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+            aria-valuenow=percent.to_string() aria-label=label>
+            <div class="progress-fill" style=width></div>
+        </div>
+    }
+}
+
+/// A replay's counters and progress, compact (cards, dialog, detail).
+#[component]
+pub fn ReplayProgress(replay: ReplayView) -> impl IntoView {
+    let pct = replay.percent();
+    let label = format!("Progress of {}", replay.name);
+    view! {
+        <div class="replay-progress" data-replay=replay.name.clone() data-state=replay.state.clone()>
+            <div class="replay-line">
+                <StatusPill status=replay.state.clone() secondary=true/>
+                <span class="replay-count">
+                    {format!("{}/{} events · {pct}%", replay.processed, replay.expected)}
+                </span>
+            </div>
+            <ProgressBar percent=pct label/>
+            <p class="small muted">
+                {format!(
+                    "{} resubmitted · {} skipped · {} failed",
+                    replay.resubmitted, replay.skipped, replay.failed
+                )}
+            </p>
+        </div>
+    }
+}
+
+/// A part's card on the overview. Every block is always rendered (with a
+/// placeholder when empty) so live updates never shift the layout.
+#[component]
+pub fn PartCard(part: PartView, on_replay: Callback<ReplaySeed>) -> impl IntoView {
+    let since = match (&part.since, part.since_secs) {
+        (Some(s), Some(age)) => format!("since {} ({} ago)", fmt_time(s), fmt_duration(age)),
+        (Some(s), None) => format!("since {}", fmt_time(s)),
+        _ => "not checked yet".to_string(),
+    };
+    let progress = threshold_progress(&part).unwrap_or_default();
+    // Routine checks (stream topic `check`) move this without a refetch.
+    let live = crate::live::use_live();
+    let (name, rendered_check) = (part.name.clone(), part.last_check_at.clone());
+    let last_check = move || {
+        live.last_checked(&name, rendered_check.as_deref())
+            .as_deref()
+            .map(fmt_time)
+            .unwrap_or_else(|| "never".into())
+    };
+    let last_error = part.last_error.clone().unwrap_or_default();
+    let reason = circuit_reason(&part);
+    let u = part.uptime.clone();
+    let v = part.vouchers.clone();
+    let archived = part
+        .archived
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "—".into());
+    let latest = part.latest_replay.clone();
+    let seed = ReplaySeed {
+        part: part.name.clone(),
+        start: part.suggest_start.clone(),
+        end: part.suggest_end.clone(),
+        context: format!("Replay a window of {}", part.name),
+    };
+    view! {
+        <article class="card part-card" data-part=part.name.clone() data-status=part.status.clone()
+            data-circuit=part.circuit.clone() aria-labelledby=format!("card-{}", part.name)>
             <header class="card-head">
-                <h2>{part.name.clone()}</h2>
+                <h2 id=format!("card-{}", part.name)>{part.name.clone()}</h2>
                 <StatusPill status=part.status.clone()/>
             </header>
-            <p class="muted">{since}</p>
-            {progress.map(|p| view! { <p class="threshold">{p}</p> })}
+            <p class="muted since">{since}</p>
+            <p class="threshold" aria-live="polite">{progress}</p>
+            <div class="circuit">
+                <span class="label">"Circuit "</span>
+                <StatusPill status=part.circuit.clone() secondary=true/>
+                {part.override_.as_ref().map(|_| view! { <span class="badge-override">"override"</span> })}
+                <p class="small circuit-reason">{reason}</p>
+            </div>
+            <table class="mini uptime">
+                <caption class="sr-only">"Uptime"</caption>
+                <thead><tr><th scope="col">"24 h"</th><th scope="col">"7 d"</th><th scope="col">"30 d"</th><th scope="col">"90 d"</th></tr></thead>
+                <tbody><tr>
+                    <td>{fmt_percent(u.h24)}</td><td>{fmt_percent(u.d7)}</td>
+                    <td>{fmt_percent(u.d30)}</td><td>{fmt_percent(u.d90)}</td>
+                </tr></tbody>
+            </table>
+            <dl class="facts counters">
+                <dt>"Pending retries"</dt><dd class="num" data-counter="retry">{v.retry}</dd>
+                <dt>"Archived"</dt><dd class="num" data-counter="archived">{archived}</dd>
+                <dt>"Resubmitted"</dt><dd class="num" data-counter="resubmitted">{part.resubmitted}</dd>
+                <dt>"Dead-lettered"</dt><dd class="num" data-counter="dead_lettered">{v.dead_lettered}</dd>
+                <dt>"Submitted"</dt><dd class="num">{v.submitted}</dd>
+            </dl>
+            <div class="latest-replay">
+                <h3>"Latest replay"</h3>
+                {match latest {
+                    Some(r) => view! {
+                        <p class="small"><a href=format!("/replays?name={}", r.name)>{r.name.clone()}</a></p>
+                        <ReplayProgress replay=r/>
+                    }.into_any(),
+                    None => view! { <p class="small muted">"No replay yet."</p><div class="replay-placeholder"></div> }.into_any(),
+                }}
+            </div>
             <dl class="facts">
                 <dt>"Last check"</dt>
                 <dd>{last_check}</dd>
-                {last_error.map(|e| view! { <dt>"Error"</dt><dd class="error-text">{e}</dd> })}
+                <dt>"Last error"</dt>
+                <dd class="error-text">{if last_error.is_empty() { "—".to_string() } else { last_error }}</dd>
                 <dt>"Archive"</dt>
                 <dd><code>{part.archive.clone()}</code></dd>
             </dl>
+            <button class="button secondary" on:click=move |_| on_replay.run(seed.clone())>
+                "Replay a window…"
+            </button>
         </article>
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What the replay dialog opens with: the part and a proposed window.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReplaySeed {
+    /// The part.
+    pub part: String,
+    /// Proposed window start (RFC 3339), editable.
+    pub start: String,
+    /// Proposed window end (RFC 3339), editable.
+    pub end: String,
+    /// What the dialog was opened from, shown as its subtitle.
+    pub context: String,
+}
 
-    fn part(status: &str, failures: u32, successes: u32) -> PartView {
-        PartView {
-            name: "voucher".into(),
-            status: status.into(),
-            since: None,
-            archive: "LoyaltyVoucherArchive".into(),
-            failures,
-            failure_threshold: 3,
-            successes,
-            recovery_threshold: 2,
-            last_check_at: None,
-            last_error: None,
+/// The replay dialog: an editable window, the preview counts before
+/// confirming, the archive-lag warning, refusal while the part has an
+/// active replay, then the launched replay's live progress.
+///
+/// Keyboard: focus moves into the dialog when it opens and back to the
+/// element that opened it when it closes; Escape closes it.
+#[component]
+pub fn ReplayDialog(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
+    let start = RwSignal::new(String::new());
+    let end = RwSignal::new(String::new());
+    let by = RwSignal::new(String::new());
+    let launched = RwSignal::new(None::<String>);
+    let first_field = NodeRef::<leptos::html::Input>::new();
+    let close_button = NodeRef::<leptos::html::Button>::new();
+    // The element focused before opening (browser only: a local value must
+    // not be created during server rendering, where it would be dropped on
+    // another thread).
+    #[cfg(feature = "hydrate")]
+    let opener = StoredValue::new_local(None::<leptos::web_sys::Element>);
+
+    let preview = Action::new(|(part, s, e): &(String, String, String)| {
+        let (part, s, e) = (part.clone(), s.clone(), e.clone());
+        async move { preview_replay(part, s, e).await }
+    });
+    let launch = Action::new(|(part, s, e, who): &(String, String, String, String)| {
+        let (part, s, e, who) = (part.clone(), s.clone(), e.clone(), who.clone());
+        async move { start_replay(part, s, e, who).await }
+    });
+    let part = move || seed.with(|s| s.as_ref().map(|s| s.part.clone()).unwrap_or_default());
+    let run_preview = move || {
+        preview.dispatch((part(), start.get_untracked(), end.get_untracked()));
+    };
+
+    // Opening: fill the window, preview it, move focus in.
+    Effect::new(move |_| {
+        if let Some(s) = seed.get() {
+            start.set(s.start.clone());
+            end.set(s.end.clone());
+            launched.set(None);
+            launch.value().set(None);
+            preview.value().set(None);
+            if !s.start.is_empty() && !s.end.is_empty() {
+                preview.dispatch((s.part.clone(), s.start.clone(), s.end.clone()));
+            }
+            #[cfg(feature = "hydrate")]
+            opener.set_value(document().active_element());
+            request_animation_frame(move || {
+                if let Some(input) = first_field.get_untracked() {
+                    let _ = input.focus();
+                }
+            });
         }
-    }
+    });
+    // A launched replay is remembered to follow its progress.
+    Effect::new(move |_| {
+        if let Some(Ok(r)) = launch.value().get() {
+            launched.set(Some(r.name));
+        }
+    });
+    let close = move || {
+        seed.set(None);
+        #[cfg(feature = "hydrate")]
+        if let Some(el) = opener.get_value() {
+            use leptos::wasm_bindgen::JsCast;
+            if let Ok(el) = el.dyn_into::<leptos::web_sys::HtmlElement>() {
+                let _ = el.focus();
+            }
+        }
+    };
+    // Escape closes the dialog wherever focus is (a button that became
+    // disabled leaves focus on the body, outside the dialog).
+    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" && seed.with_untracked(Option::is_some) {
+            ev.prevent_default();
+            close();
+        }
+    });
+    on_cleanup(move || escape.remove());
+    let field_error = move |field: &'static str| {
+        move || {
+            let from_launch = launch
+                .value()
+                .get()
+                .and_then(|r| r.err())
+                .and_then(|e| e.for_field(field));
+            let from_preview = preview
+                .value()
+                .get()
+                .and_then(|r| r.err())
+                .and_then(|e| e.for_field(field));
+            from_launch.or(from_preview).map(|m| {
+                view! { <span class="field-error" id=format!("replay-{field}-error")>{format!("{field} {m}")}</span> }
+            })
+        }
+    };
+    let can_launch = move || {
+        matches!(
+            preview.value().get(),
+            Some(Ok(ReplayPreview {
+                active_replay: None,
+                ..
+            }))
+        ) && !launch.pending().get()
+            && launched.get().is_none()
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        launch.dispatch((
+            part(),
+            start.get_untracked(),
+            end.get_untracked(),
+            by.get_untracked(),
+        ));
+    };
 
-    #[test]
-    fn counters_against_thresholds() {
-        assert_eq!(
-            threshold_progress(&part("pending", 2, 0)).as_deref(),
-            Some("2/3 failed checks")
-        );
-        assert_eq!(
-            threshold_progress(&part("down", 3, 1)).as_deref(),
-            Some("1/2 good checks")
-        );
-        assert_eq!(threshold_progress(&part("down", 3, 0)), None);
-        assert_eq!(threshold_progress(&part("up", 0, 5)), None);
+    view! {
+        <Show when=move || seed.with(Option::is_some)>
+            <div class="backdrop" on:click=move |_| close()></div>
+            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="replay-dialog-title"
+                id="replay-dialog">
+                // Focus stays inside the modal dialog: these two sentinels
+                // send Tab past either end back round to the other end.
+                <span class="focus-sentinel" tabindex="0" aria-hidden="true" on:focus=move |_| {
+                    if let Some(b) = close_button.get_untracked() { let _ = b.focus(); }
+                }></span>
+                <h2 id="replay-dialog-title">{move || format!("Replay {}", part())}</h2>
+                <p class="muted small">{move || seed.with(|s| s.as_ref().map(|s| s.context.clone()).unwrap_or_default())}</p>
+                <form on:submit=on_submit>
+                    <div class="field">
+                        <label for="replay-start">"Window start (UTC)"</label>
+                        <input id="replay-start" name="start" node_ref=first_field
+                            prop:value=start on:input=move |ev| start.set(event_target_value(&ev))
+                            on:change=move |_| run_preview()
+                            aria-describedby="replay-start-error"/>
+                        {field_error("start")}
+                    </div>
+                    <div class="field">
+                        <label for="replay-end">"Window end (UTC)"</label>
+                        <input id="replay-end" name="end"
+                            prop:value=end on:input=move |ev| end.set(event_target_value(&ev))
+                            on:change=move |_| run_preview()
+                            aria-describedby="replay-end-error"/>
+                        {field_error("end")}
+                    </div>
+                    <div class="field">
+                        <label for="replay-by">"Started by"</label>
+                        <input id="replay-by" name="by" placeholder="your name" autocomplete="name"
+                            prop:value=by on:input=move |ev| by.set(event_target_value(&ev))
+                            aria-describedby="replay-by-error"/>
+                        {field_error("by")}
+                    </div>
+                    <div class="preview" aria-live="polite" id="replay-preview">
+                        {move || match preview.value().get() {
+                            None if preview.pending().get() => view! { <p class="muted">"Counting…"</p> }.into_any(),
+                            None => view! { <p class="muted">"Edit the window, then preview."</p> }.into_any(),
+                            Some(Err(e)) => view! { <p class="error-text">{e.to_string()}</p> }.into_any(),
+                            Some(Ok(p)) => view! {
+                                <dl class="facts">
+                                    <dt>"Archived events in the window"</dt>
+                                    <dd class="num" id="preview-archived">{p.archived}</dd>
+                                    <dt>"Vouchers still pending"</dt>
+                                    <dd class="num" id="preview-pending">{p.pending}</dd>
+                                </dl>
+                                {p.lag_warning.map(|w| view! { <p class="warning" role="note"><span aria-hidden="true">"⚠ "</span>{w}</p> })}
+                                {p.active_replay.map(|a| view! {
+                                    <p class="error-text" role="alert">
+                                        {format!("Launching is refused: {} has an active replay ({a}). Wait for it to end or cancel it on the Replays page.", p.part)}
+                                    </p>
+                                })}
+                            }.into_any(),
+                        }}
+                    </div>
+                    {move || launch.value().get().and_then(|r| r.err()).filter(|e| !matches!(e, ApiError::Invalid { .. })).map(|e| view! {
+                        <p class="error-text" role="alert">{e.to_string()}</p>
+                    })}
+                    <div class="actions">
+                        <button type="button" class="button secondary" on:click=move |_| run_preview()>"Preview"</button>
+                        <button type="submit" class="button" id="replay-confirm" disabled=move || !can_launch()>
+                            {move || if launch.pending().get() { "Starting…" } else { "Replay" }}
+                        </button>
+                        <button type="button" class="button secondary" node_ref=close_button on:click=move |_| close()>"Close"</button>
+                    </div>
+                </form>
+                {move || launched.get().map(|name| view! { <LiveReplay name/> })}
+                <span class="focus-sentinel" tabindex="0" aria-hidden="true" on:focus=move |_| {
+                    if let Some(i) = first_field.get_untracked() { let _ = i.focus(); }
+                }></span>
+            </div>
+        </Show>
+    }
+}
+
+/// One replay, refreshed live on replay changes.
+#[component]
+pub fn LiveReplay(name: String) -> impl IntoView {
+    let live = use_live();
+    let n = name.clone();
+    let replay = Resource::new(
+        move || (n.clone(), live.version(&[Topic::Replay])),
+        |(name, _)| get_replay(name),
+    );
+    view! {
+        <section class="live-replay" aria-live="polite">
+            <h3>{format!("Replay {name}")}</h3>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    replay.await.map(|r| view! {
+                        <ReplayProgress replay=r.clone()/>
+                        <p class="small">
+                            <a href=format!("/replays?name={}", r.name)>"Open on the Replays page"</a>
+                        </p>
+                    })
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// "Newer / Older" links for token-paginated lists.
+#[component]
+pub fn Pager(
+    /// Whether a previous page exists.
+    has_prev: bool,
+    /// Whether a next page exists.
+    has_next: bool,
+    /// Go back a page.
+    on_prev: Callback<()>,
+    /// Go on a page.
+    on_next: Callback<()>,
+) -> impl IntoView {
+    view! {
+        <nav class="pager" aria-label="Pages">
+            <button class="button secondary" disabled=!has_prev on:click=move |_| on_prev.run(())>"← Previous"</button>
+            <button class="button secondary" disabled=!has_next on:click=move |_| on_next.run(())>"Next →"</button>
+        </nav>
     }
 }
 
@@ -147,5 +548,84 @@ pub fn ErrorPage(errors: ArcRwSignal<Errors>) -> impl IntoView {
             </ul>
             <p><a href="/">"Back to the overview"</a></p>
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{UptimeView, VoucherCounts};
+
+    fn part(status: &str, failures: u32, successes: u32) -> PartView {
+        PartView {
+            name: "voucher".into(),
+            status: status.into(),
+            since: None,
+            since_secs: None,
+            archive: "LoyaltyVoucherArchive".into(),
+            failures,
+            failure_threshold: 3,
+            successes,
+            recovery_threshold: 2,
+            last_check_at: None,
+            last_error: None,
+            circuit: if status == "down" { "open" } else { "closed" }.into(),
+            override_: None,
+            vouchers: VoucherCounts::default(),
+            uptime: UptimeView::default(),
+            archived: None,
+            resubmitted: 0,
+            latest_replay: None,
+            replay_margin_secs: 60,
+            suggest_start: String::new(),
+            suggest_end: String::new(),
+        }
+    }
+
+    #[test]
+    fn counters_against_thresholds() {
+        assert_eq!(
+            threshold_progress(&part("pending", 2, 0)).as_deref(),
+            Some("2/3 failed checks")
+        );
+        assert_eq!(
+            threshold_progress(&part("down", 3, 1)).as_deref(),
+            Some("1/2 good checks")
+        );
+        assert_eq!(threshold_progress(&part("down", 3, 0)), None);
+        assert_eq!(threshold_progress(&part("up", 0, 5)), None);
+    }
+
+    #[test]
+    fn the_circuit_says_why() {
+        assert_eq!(
+            circuit_reason(&part("down", 3, 0)),
+            "part down after 3 failed checks in a row"
+        );
+        assert_eq!(circuit_reason(&part("up", 0, 2)), "checks healthy");
+        let mut p = part("up", 0, 2);
+        p.override_ = Some(crate::api::OverrideView {
+            mode: "force_open".into(),
+            reason: "vendor maintenance".into(),
+            by: Some("ann".into()),
+            at: "2026-01-01T00:00:00Z".into(),
+        });
+        assert_eq!(circuit_reason(&p), "forced open by ann: vendor maintenance");
+    }
+
+    #[test]
+    fn every_status_has_an_icon() {
+        for s in [
+            "up",
+            "down",
+            "pending",
+            "unknown",
+            "RUNNING",
+            "COMPLETED",
+            "CANCELLED",
+        ] {
+            assert!(!status_icon(s).is_empty());
+        }
+        assert_ne!(status_icon("up"), status_icon("down"));
     }
 }

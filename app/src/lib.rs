@@ -10,28 +10,34 @@
 //!
 //! - [`api`]: data shapes shared by both builds and the `#[server]` functions.
 //! - [`routes`]: one module per page.
-//! - [`components`]: the navigation, part cards and error views.
+//! - [`components`]: the navigation, part cards, replay dialog and error views.
+//! - [`live`]: live updates pushed by the server (SSE) as version signals.
 
 pub mod api;
 pub mod components;
+pub mod live;
 pub mod routes;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 use components::{ErrorPage, Nav};
 use routes::{
-    archives::ArchivesPage, not_found::NotFound, overview::OverviewPage, replays::ReplaysPage,
-    timeline::TimelinePage, vouchers::VouchersPage,
+    archives::ArchivesPage, embeds::EmbedsPage, incidents::IncidentsPage, not_found::NotFound,
+    overview::OverviewPage, replays::ReplaysPage, timeline::TimelinePage, vouchers::VouchersPage,
 };
 
 /// Name of the compiled site bundle (`/pkg/<name>.js`, `.wasm`, `.css`);
 /// matches `output-name` in the workspace's cargo-leptos metadata.
 pub const OUTPUT_NAME: &str = "mediator";
+
+/// Applies the saved colour theme before first paint (no flash): the
+/// toggle stores `auto`, `light` or `dark` in `localStorage.theme`.
+const THEME_SCRIPT: &str = "try{var t=localStorage.getItem('theme');if(t){document.documentElement.setAttribute('data-theme',t)}}catch(e){}";
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -43,6 +49,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <script inner_html=THEME_SCRIPT></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -54,17 +61,24 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The console: navigation and routed pages.
+/// The console: navigation and routed pages. Pages render with
+/// `SsrMode::Async`: the server waits for their data, so the first HTML is
+/// the complete page (readable before, or without, the wasm bundle).
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let live = live::Live::new();
+    provide_context(live);
 
     // Effects never run during server rendering: this attribute appears only
-    // once the wasm bundle has hydrated the page (tests wait for it).
+    // once the wasm bundle has hydrated the page (tests wait for it), and
+    // the live-update stream opens only in the browser.
     Effect::new(move |_| {
         if let Some(root) = document().document_element() {
             let _ = root.set_attribute("data-hydrated", "true");
         }
+        #[cfg(feature = "hydrate")]
+        live::connect(live);
     });
 
     view! {
@@ -77,11 +91,13 @@ pub fn App() -> impl IntoView {
             <main id="content">
                 <ErrorBoundary fallback=|errors| view! { <ErrorPage errors/> }>
                     <Routes fallback=NotFound>
-                        <Route path=path!("/") view=OverviewPage/>
-                        <Route path=path!("/timeline") view=TimelinePage/>
-                        <Route path=path!("/replays") view=ReplaysPage/>
-                        <Route path=path!("/archives") view=ArchivesPage/>
-                        <Route path=path!("/vouchers") view=VouchersPage/>
+                        <Route path=path!("/") view=OverviewPage ssr=SsrMode::Async/>
+                        <Route path=path!("/timeline") view=TimelinePage ssr=SsrMode::Async/>
+                        <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async/>
+                        <Route path=path!("/replays") view=ReplaysPage ssr=SsrMode::Async/>
+                        <Route path=path!("/archives") view=ArchivesPage ssr=SsrMode::Async/>
+                        <Route path=path!("/vouchers") view=VouchersPage ssr=SsrMode::Async/>
+                        <Route path=path!("/embeds") view=EmbedsPage ssr=SsrMode::Async/>
                     </Routes>
                 </ErrorBoundary>
             </main>

@@ -1,6 +1,8 @@
 //! One module per page.
 
 pub mod archives;
+pub mod embeds;
+pub mod incidents;
 pub mod not_found;
 pub mod overview;
 pub mod replays;

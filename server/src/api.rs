@@ -33,11 +33,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use mediator_core::datacache::FIND_LIMIT_MAX;
 use mediator_core::recovery::RecoveryError;
 use mediator_core::submit::FlowError;
 use mediator_core::{
     CircuitOverride, OverrideError, OverrideRequest, Overrides, Recovery, ReplayRecord,
-    SubmissionFlow, VoucherRecord,
+    SubmissionFlow, VoucherRecord, VoucherRef,
 };
 use serde_json::{json, Value};
 
@@ -50,6 +51,12 @@ pub struct ApiState {
     pub recovery: Arc<Recovery>,
     /// Manual circuit overrides.
     pub overrides: Overrides,
+    /// The console's read models (uptime, timelines, incidents, counters, archives).
+    pub history: mediator_core::History,
+    /// The live-change hub (`/api/v1/stream`).
+    pub changes: mediator_core::Changes,
+    /// Cancelled at shutdown: ends open event streams.
+    pub streams_stop: tokio_util::sync::CancellationToken,
 }
 
 /// An API failure, rendered as `{"error", "field"?}` with its status.
@@ -148,7 +155,7 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
 /// The routes, to merge into the main router.
 pub fn routes<S>(state: ApiState) -> Router<S> {
     Router::new()
-        .route("/api/v1/vouchers", post(post_voucher))
+        .route("/api/v1/vouchers", get(get_vouchers).post(post_voucher))
         .route("/api/v1/vouchers/{id}", get(get_voucher))
         .route("/api/v1/replays", get(get_replays).post(post_replay))
         .route("/api/v1/replays/preview", get(get_preview))
@@ -180,6 +187,74 @@ fn voucher_json(v: &VoucherRecord) -> Value {
         "updated_at": v.updated_at,
         "last_error": v.last_error,
     })
+}
+
+/// Vouchers matching a reference, newest first: the query gives `ref` (any of
+/// the four references) or exactly one of `loyalty_request_id`,
+/// `loyalty_reference`, `merchant_reference`, `loyalty_order_reference`;
+/// `limit` (1..=100, default 20) and the `next_token` of the previous page.
+/// `next_token` is returned while a page is full.
+pub async fn search_vouchers(
+    flow: &SubmissionFlow,
+    query: &std::collections::HashMap<String, String>,
+) -> Result<Value, ApiError> {
+    let mut given = std::iter::once(("ref", VoucherRef::Any))
+        .chain(VoucherRef::FIELDS)
+        .filter_map(|(name, f)| query.get(name).map(|v| (name, f, v.trim())));
+    let (name, field, value) = given.next().ok_or_else(|| ApiError::Invalid {
+        field: "ref".into(),
+        reason: "is required: give ref (any reference) or one of loyalty_request_id, \
+                 loyalty_reference, merchant_reference, loyalty_order_reference"
+            .into(),
+    })?;
+    if let Some((other, _, _)) = given.next() {
+        return Err(ApiError::Invalid {
+            field: other.into(),
+            reason: format!("give only one reference to search by ({name} is given)"),
+        });
+    }
+    if value.is_empty() {
+        return Err(ApiError::Invalid {
+            field: name.into(),
+            reason: "must not be empty".into(),
+        });
+    }
+    let limit = match query.get("limit") {
+        None => 20,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=FIND_LIMIT_MAX).contains(n))
+            .ok_or_else(|| ApiError::Invalid {
+                field: "limit".into(),
+                reason: format!("must be an integer between 1 and {FIND_LIMIT_MAX}"),
+            })?,
+    };
+    let after = query
+        .get("next_token")
+        .map(|t| {
+            t.split_once('.')
+                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(|| ApiError::Invalid {
+                    field: "next_token".into(),
+                    reason: "is not a token this API returned".into(),
+                })
+        })
+        .transpose()?;
+    let page = flow
+        .cache()
+        .find(field, value, after, limit)
+        .await
+        .map_err(unavailable)?;
+    let mut out = json!({ "vouchers": page.iter().map(voucher_json).collect::<Vec<_>>() });
+    if let (true, Some(last)) = (page.len() == limit, page.last()) {
+        out["next_token"] = json!(format!(
+            "{}.{}",
+            last.received_at.timestamp_millis(),
+            last.keys.loyalty_request_id
+        ));
+    }
+    Ok(out)
 }
 
 /// Accepts a voucher: validates it, stores it and runs the submission flow.
@@ -347,9 +422,20 @@ pub async fn cancel_replay(recovery: &Recovery, name: &str) -> Result<Value, Api
     Ok(replay_view(recovery, r).await)
 }
 
-/// Starts a replay of `part`'s window (default: its latest replay interval).
+/// Starts a replay of `part`'s window (default: its latest replay interval),
+/// recorded as started by the body's `by` (default `api`).
 pub async fn start_replay(recovery: &Recovery, body: &Value) -> Result<Value, ApiError> {
     let (part, start, end) = part_and_times(body)?;
+    let by = match body.get("by") {
+        None | Some(Value::Null) => "api",
+        Some(Value::String(s)) if !s.trim().is_empty() => s.as_str(),
+        Some(_) => {
+            return Err(ApiError::Invalid {
+                field: "by".into(),
+                reason: "must be a non-empty string (who starts the replay)".into(),
+            })
+        }
+    };
     let window = match (start, end) {
         (Some(s), Some(e)) => Some((s, e)),
         (None, None) => None,
@@ -366,7 +452,7 @@ pub async fn start_replay(recovery: &Recovery, body: &Value) -> Result<Value, Ap
             })
         }
     };
-    let r = recovery.replay_again(&part, window).await?;
+    let r = recovery.replay_again(&part, window, by).await?;
     Ok(replay_view(recovery, r).await)
 }
 
@@ -381,6 +467,13 @@ async fn post_voucher(
         StatusCode::ACCEPTED
     };
     Ok((status, Json(out)).into_response())
+}
+
+async fn get_vouchers(
+    State(s): State<ApiState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(search_vouchers(&s.flow, &q).await?))
 }
 
 async fn get_voucher(

@@ -12,18 +12,15 @@ use bus::types::{
 };
 use bus::{Bus, BusError, QueueConfig, Timestamp};
 use mediator_core::events::{
-    archive_pattern, replay_prefix, resubmit_pattern, voucher_request_pattern, EventPublisher,
-    OutgoingEvent, PublishError,
+    archive_pattern, resubmit_pattern, voucher_request_pattern, EventPublisher, OutgoingEvent,
+    PublishError,
 };
 use mediator_core::{
     ArchiveReplays, Lane, PartName, PartSettings, QueuedEvent, ReplayError, ReplayInfo,
     ReplayRequest, ResubmitQueue, SubmissionFlow,
 };
 
-/// The bus the mediator's events travel on (the seed's `loyalty-bus`).
-pub const BUS_NAME: &str = "loyalty-bus";
-/// Days an archive keeps retry events (the seed's value).
-pub const RETENTION_DAYS: i64 = 10;
+pub use mediator_core::events::BUS_NAME;
 /// Rule that routes the Order Processing service's voucher requests to the
 /// submission flow.
 pub const REQUEST_RULE: &str = "VoucherRequests";
@@ -32,21 +29,7 @@ pub const REQUEST_CONSUMER: &str = "voucher-requests";
 /// Receives before a replayed event goes to the part's dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
 
-/// The part's resubmit rule: `LoyaltyVoucherArchive` → `LoyaltyVoucherResubmit`.
-pub fn resubmit_rule(part: &PartName) -> String {
-    let prefix = replay_prefix(&part.default_archive_name());
-    format!("{}Resubmit", prefix.trim_end_matches("Replay"))
-}
-
-/// The queue the part's resubmit rule feeds.
-pub fn resubmit_queue(part: &PartName) -> String {
-    format!("{part}-resubmit")
-}
-
-/// The part's dead-letter queue.
-pub fn dead_letter_queue(part: &PartName) -> String {
-    format!("{part}-resubmit-dlq")
-}
+pub use mediator_core::events::{dead_letter_queue, resubmit_queue, resubmit_rule};
 
 /// Publishes to a bus of the embedded EventBridge.
 pub struct EmbeddedEvents {
@@ -122,7 +105,7 @@ pub async fn provision(bus: &Bus, parts: &[PartSettings]) -> Result<(), BusError
         Err(e) => return Err(e),
     }
     for part in parts {
-        let name = part.name.default_archive_name();
+        let name = part.archive_name.clone();
         let pattern = archive_pattern(&part.name);
         let created = bus
             .create_archive(CreateArchiveRequest {
@@ -130,7 +113,7 @@ pub async fn provision(bus: &Bus, parts: &[PartSettings]) -> Result<(), BusError
                 event_source_arn: bus.bus_arn(BUS_NAME),
                 description: Some(format!("Retry events of the {} part", part.name)),
                 event_pattern: Some(pattern.clone()),
-                retention_days: Some(RETENTION_DAYS),
+                retention_days: Some(i64::from(part.retention_days)),
             })
             .await;
         match created {
@@ -139,6 +122,7 @@ pub async fn provision(bus: &Bus, parts: &[PartSettings]) -> Result<(), BusError
                 bus.update_archive(UpdateArchiveRequest {
                     archive_name: name,
                     event_pattern: Some(pattern),
+                    retention_days: Some(i64::from(part.retention_days)),
                     ..Default::default()
                 })
                 .await?;
@@ -156,13 +140,10 @@ pub async fn provision(bus: &Bus, parts: &[PartSettings]) -> Result<(), BusError
             },
         )
         .await?;
-        let rule = resubmit_rule(&part.name);
+        let rule = resubmit_rule(&part.archive_name);
         bus.put_rule(PutRuleRequest {
             name: rule.clone(),
-            event_pattern: Some(resubmit_pattern(
-                &part.name,
-                &part.name.default_archive_name(),
-            )),
+            event_pattern: Some(resubmit_pattern(&part.name, &part.archive_name)),
             description: Some(format!("Replayed retry events of the {} part", part.name)),
             event_bus_name: Some(BUS_NAME.into()),
             ..Default::default()
@@ -283,7 +264,9 @@ impl ArchiveReplays for EmbeddedRecovery {
                 event_end_time: Some(Timestamp(req.end.timestamp_millis())),
                 destination: ReplayDestination {
                     arn: self.bus.bus_arn(BUS_NAME),
-                    filter_arns: Some(vec![self.bus.rule_arn(BUS_NAME, &resubmit_rule(&req.part))]),
+                    filter_arns: Some(vec![self
+                        .bus
+                        .rule_arn(BUS_NAME, &resubmit_rule(&req.archive))]),
                 },
             })
             .await
@@ -359,5 +342,133 @@ impl ResubmitQueue for EmbeddedRecovery {
             .delete_message(&Self::queue(part, lane), receipt)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn delete_many(
+        &self,
+        part: &PartName,
+        lane: Lane,
+        receipts: Vec<String>,
+    ) -> Result<(), String> {
+        self.bus
+            .delete_messages(&Self::queue(part, lane), receipts)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn archive_error(e: BusError) -> mediator_core::archives::ArchiveError {
+    use mediator_core::archives::ArchiveError;
+    match e {
+        BusError::ResourceNotFound(m) => ArchiveError::NotFound(m),
+        other => ArchiveError::Unavailable(format!("{}: {other}", other.code())),
+    }
+}
+
+#[async_trait]
+impl mediator_core::archives::ArchiveBrowser for EmbeddedRecovery {
+    async fn archives(
+        &self,
+    ) -> Result<Vec<mediator_core::archives::ArchiveSummary>, mediator_core::archives::ArchiveError>
+    {
+        let mut out = Vec::new();
+        let mut next_token = None;
+        loop {
+            let page = self
+                .bus
+                .list_archives(bus::types::ListRequest {
+                    next_token: next_token.take(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(archive_error)?;
+            for a in page.archives {
+                let Some(name) = a.archive_name else { continue };
+                // The list leaves the pattern out; describe has it.
+                let full = self
+                    .bus
+                    .describe_archive(&name)
+                    .await
+                    .map_err(archive_error)?;
+                let (oldest, newest) = self
+                    .bus
+                    .archive_time_range(&name)
+                    .await
+                    .map_err(archive_error)?;
+                out.push(mediator_core::archives::ArchiveSummary {
+                    name,
+                    part: None,
+                    pattern: full.event_pattern,
+                    retention_days: full.retention_days.unwrap_or(0),
+                    state: full.state,
+                    event_count: full.event_count.unwrap_or(0),
+                    size_bytes: full.size_bytes.unwrap_or(0),
+                    oldest: to_time(oldest),
+                    newest: to_time(newest),
+                });
+            }
+            match page.next_token {
+                Some(t) => next_token = Some(t),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn event_counts(
+        &self,
+    ) -> Result<std::collections::HashMap<String, i64>, mediator_core::archives::ArchiveError> {
+        let mut out = std::collections::HashMap::new();
+        let mut next_token = None;
+        loop {
+            let page = self
+                .bus
+                .list_archives(bus::types::ListRequest {
+                    next_token: next_token.take(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(archive_error)?;
+            for a in page.archives {
+                if let Some(name) = a.archive_name {
+                    out.insert(name, a.event_count.unwrap_or(0));
+                }
+            }
+            match page.next_token {
+                Some(t) => next_token = Some(t),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn archive_events(
+        &self,
+        archive: &str,
+        start: Option<chrono::DateTime<chrono::Utc>>,
+        end: Option<chrono::DateTime<chrono::Utc>>,
+        after: Option<mediator_core::archives::ArchiveCursor>,
+        limit: usize,
+    ) -> Result<Vec<mediator_core::archives::ArchivedEvent>, mediator_core::archives::ArchiveError>
+    {
+        let rows = self
+            .bus
+            .archived_events(
+                archive,
+                start.map(|t| Timestamp(t.timestamp_millis())),
+                end.map(|t| Timestamp(t.timestamp_millis())),
+                after.map(|a| (a.time_ms, a.seq)),
+                limit,
+            )
+            .await
+            .map_err(archive_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, t, body)| mediator_core::archives::ArchivedEvent {
+                seq,
+                time: to_time(Some(t)).unwrap_or_default(),
+                event: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+            })
+            .collect())
     }
 }

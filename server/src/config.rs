@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mediator_core::PartName;
+use mediator_core::{PartName, PartSettings};
 use serde::Deserialize;
 
 /// Vendor Mediator: forwards requests to a third-party SaaS without losing
@@ -34,6 +34,49 @@ pub enum Command {
     /// Test whether an event matches an EventBridge event pattern; prints
     /// `true` or `false`. An invalid pattern exits with status 2.
     TestEventPattern(TestEventPatternArgs),
+    /// Create or update, idempotently, the mediator's cloud resources (AWS:
+    /// the bus, one archive per part, the rules, the SQS queues with their
+    /// dead-letter queues); prints one line per resource: create, update or
+    /// unchanged. The embedded backend provisions itself at start-up.
+    Provision(ProvisionArgs),
+}
+
+/// Backends `provision` can set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProvisionBackend {
+    /// Amazon EventBridge and SQS, through the standard AWS credential and
+    /// region chain (AWS_PROFILE, AWS_REGION, …).
+    Aws,
+}
+
+/// Options of `mediator provision`.
+#[derive(Debug, Clone, Args)]
+pub struct ProvisionArgs {
+    /// Print the plan without changing anything (only read APIs are called)
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where to provision
+    #[arg(long, value_enum)]
+    pub backend: ProvisionBackend,
+    /// Endpoint of every AWS service, for emulators such as moto
+    /// (e.g. http://127.0.0.1:5000) [default: AWS's own endpoints]
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// AWS region [default: from AWS_REGION or the profile]
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Parts to provision, comma-separated [default: voucher,member,points]
+    #[arg(
+        long,
+        env = "MEDIATOR_PARTS",
+        value_name = "NAMES",
+        value_delimiter = ','
+    )]
+    pub parts: Option<Vec<String>>,
+    /// The same TOML configuration file as `serve` (parts, their archive
+    /// names and retention)
+    #[arg(long, env = "MEDIATOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Log output format.
@@ -64,8 +107,9 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Address of the simulated SaaS, started when no --saas-url is given
-    /// [default: 127.0.0.1:3100]
+    /// Address of the simulated SaaS, started unless real SaaS URLs are
+    /// configured (--saas-url, or every part's own status_url and
+    /// submit_url) [default: 127.0.0.1:3100]
     #[arg(long, env = "MEDIATOR_SIM_LISTEN", value_name = "ADDR")]
     pub sim_listen: Option<SocketAddr>,
 
@@ -130,11 +174,32 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_MAX_ATTEMPTS", value_name = "N")]
     pub max_attempts: Option<u32>,
 
+    /// Demo traffic: synthetic valid vouchers submitted per second, spread
+    /// over the parts, through the same submission flow [default: off]
+    #[arg(long, env = "MEDIATOR_DEMO_RATE", value_name = "PER_SEC")]
+    pub demo_rate: Option<f64>,
+
+    /// Who may frame the embeds (`/embed/...`): CSP `frame-ancestors`
+    /// sources separated by spaces or commas, e.g. `https://portal.example.com`;
+    /// the console itself always may. Every other page is `'self'` only
+    /// [default: 'self']
+    #[arg(long, env = "MEDIATOR_FRAME_ANCESTORS", value_name = "SOURCES")]
+    pub frame_ancestors: Option<String>,
+
+    /// Origins allowed to read the read-only JSON API and badge JSON from
+    /// scripts (CORS), separated by commas; `*` for any [default: *]
+    #[arg(long, env = "MEDIATOR_CORS_ORIGINS", value_name = "ORIGINS")]
+    pub cors_origins: Option<String>,
+
     /// TOML configuration file; its keys are the long option names with `_`
     /// for `-` (listen, events_listen, sim_listen, saas_url, poll_interval, data_dir, site_root, parts, request_timeout,
     /// log_format, submit_timeout, replay_margin, resubmit_rate, resubmit_concurrency,
-    /// sweep_interval, max_attempts).
-    /// Flags and environment variables override it.
+    /// sweep_interval, max_attempts, demo_rate, frame_ancestors, cors_origins).
+    /// Flags and environment variables override it. A `[parts.<name>]` table
+    /// per part (the tables then list the parts) overrides that part's
+    /// status_url, submit_url, poll_interval, check_timeout, submit_timeout,
+    /// failure_threshold, recovery_threshold, archive_name, retention_days,
+    /// replay_margin, resubmit_rate and resubmit_concurrency, over any flag.
     #[arg(long, env = "MEDIATOR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -161,7 +226,8 @@ pub struct FileConfig {
     pub saas_url: Option<String>,
     pub poll_interval: Option<f64>,
     pub site_root: Option<PathBuf>,
-    pub parts: Option<Vec<String>>,
+    /// A list of part names, or a table of `[parts.<name>]` tables.
+    pub parts: Option<toml::Value>,
     pub request_timeout: Option<u64>,
     pub log_format: Option<LogFormat>,
     pub submit_timeout: Option<f64>,
@@ -170,6 +236,9 @@ pub struct FileConfig {
     pub resubmit_concurrency: Option<usize>,
     pub sweep_interval: Option<f64>,
     pub max_attempts: Option<u32>,
+    pub demo_rate: Option<f64>,
+    pub frame_ancestors: Option<String>,
+    pub cors_origins: Option<String>,
 }
 
 /// Everything `serve` needs, fully resolved.
@@ -207,6 +276,16 @@ pub struct Settings {
     pub sweep_interval: Duration,
     /// Failed SaaS calls before a voucher is dead-lettered.
     pub max_attempts: u32,
+    /// Demo vouchers submitted per second, when the demo traffic is on.
+    pub demo_rate: Option<f64>,
+    /// CSP `frame-ancestors` sources allowed to frame the embeds (besides 'self').
+    pub frame_ancestors: Vec<String>,
+    /// Origins allowed by CORS on the read-only JSON (`*`: any).
+    pub cors_origins: Vec<String>,
+    /// Each part's settings, in the order of `parts`: the global values
+    /// above, overridden by the part's `[parts.<name>]` table. A `None`
+    /// status or submit URL is the simulated SaaS's.
+    pub part_settings: Vec<PartSettings>,
 }
 
 fn seconds(field: &str, v: f64, min: f64, max: f64) -> anyhow::Result<Duration> {
@@ -224,7 +303,8 @@ impl Settings {
             Some(path) => read_file_config(path)?,
             None => FileConfig::default(),
         };
-        let parts = match args.parts.or(file.parts) {
+        let (file_names, tables) = split_file_parts(file.parts)?;
+        let parts = match args.parts.or(file_names) {
             Some(names) => parse_parts(&names)?,
             None => PartName::defaults(),
         };
@@ -274,6 +354,58 @@ impl Settings {
         if !(1..=1000).contains(&max_attempts) {
             anyhow::bail!("max_attempts: must be between 1 and 1000, got {max_attempts}");
         }
+        let demo_rate = args.demo_rate.or(file.demo_rate);
+        if let Some(r) = demo_rate {
+            if !(r.is_finite() && (0.01..=10_000.0).contains(&r)) {
+                anyhow::bail!("demo_rate: must be between 0.01 and 10000 per second, got {r}");
+            }
+        }
+        let frame_ancestors: Vec<String> = args
+            .frame_ancestors
+            .or(file.frame_ancestors)
+            .unwrap_or_else(|| "'self'".into())
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for f in &frame_ancestors {
+            crate::embed::valid_frame_ancestor(f)
+                .map_err(|reason| anyhow::anyhow!("frame_ancestors: {reason}"))?;
+        }
+        let cors_origins: Vec<String> = args
+            .cors_origins
+            .or(file.cors_origins)
+            .unwrap_or_else(|| "*".into())
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_end_matches('/').to_owned())
+            .collect();
+        for o in &cors_origins {
+            let origin_ok = o == "*"
+                || (o.starts_with("http://") || o.starts_with("https://"))
+                    && !o
+                        .split_once("://")
+                        .is_some_and(|(_, h)| h.is_empty() || h.contains('/'));
+            if !origin_ok {
+                anyhow::bail!(
+                    "cors_origins: {o:?} is not * or an origin like https://portal.example.com"
+                );
+            }
+        }
+        let saas_url = match args.saas_url.or(file.saas_url) {
+            Some(u) => Some(http_url("saas_url", &u)?.trim_end_matches('/').to_owned()),
+            None => None,
+        };
+        let global = PartDefaults {
+            saas_url: saas_url.clone(),
+            poll_interval,
+            submit_timeout,
+            replay_margin,
+            resubmit_rate,
+            resubmit_concurrency,
+        };
+        let part_settings = resolve_parts(&parts, &global, tables)?;
         let settings = Settings {
             listen: args
                 .listen
@@ -296,12 +428,7 @@ impl Settings {
                 .sim_listen
                 .or(file.sim_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3100))),
-            saas_url: match args.saas_url.or(file.saas_url) {
-                Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                    anyhow::bail!("saas_url: must start with http:// or https://, got {u:?}")
-                }
-                other => other.map(|u| u.trim_end_matches('/').to_owned()),
-            },
+            saas_url,
             poll_interval,
             request_timeout: Duration::from_secs(request_timeout),
             log_format: args
@@ -314,6 +441,10 @@ impl Settings {
             resubmit_concurrency,
             sweep_interval,
             max_attempts,
+            demo_rate,
+            frame_ancestors,
+            cors_origins,
+            part_settings,
         };
         if settings.events_listen == settings.listen && settings.listen.port() != 0 {
             anyhow::bail!(
@@ -323,6 +454,234 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+impl Settings {
+    /// Whether the simulated SaaS must run: some part has no status or
+    /// submit URL of its own and no `saas_url` gives one.
+    pub fn needs_simulator(&self) -> bool {
+        self.part_settings
+            .iter()
+            .any(|p| p.status_url.is_none() || p.submit_url.is_none())
+    }
+
+    /// The longest submit timeout of any part (bounds a claim's lease).
+    pub fn longest_submit_timeout(&self) -> Duration {
+        self.part_settings
+            .iter()
+            .map(|p| p.submit_timeout)
+            .max()
+            .unwrap_or(self.submit_timeout)
+    }
+}
+
+/// The global values every part starts from.
+struct PartDefaults {
+    saas_url: Option<String>,
+    poll_interval: Duration,
+    submit_timeout: Duration,
+    replay_margin: Duration,
+    resubmit_rate: f64,
+    resubmit_concurrency: usize,
+}
+
+/// Keys a `[parts.<name>]` table may hold.
+const PART_KEYS: [&str; 12] = [
+    "status_url",
+    "submit_url",
+    "poll_interval",
+    "check_timeout",
+    "submit_timeout",
+    "failure_threshold",
+    "recovery_threshold",
+    "archive_name",
+    "retention_days",
+    "replay_margin",
+    "resubmit_rate",
+    "resubmit_concurrency",
+];
+
+/// The file's `parts`: a list of names, or `[parts.<name>]` tables (whose
+/// names, in file order, are then the list).
+type PartTables = Vec<(String, toml::Table)>;
+
+fn split_file_parts(
+    parts: Option<toml::Value>,
+) -> anyhow::Result<(Option<Vec<String>>, PartTables)> {
+    match parts {
+        None => Ok((None, Vec::new())),
+        Some(toml::Value::Array(items)) => {
+            let names = items
+                .into_iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => Ok(s),
+                    other => anyhow::bail!(
+                        "parts: must list part names (strings), got {}",
+                        other.type_str()
+                    ),
+                })
+                .collect::<anyhow::Result<_>>()?;
+            Ok((Some(names), Vec::new()))
+        }
+        Some(toml::Value::Table(table)) => {
+            let mut names = Vec::new();
+            let mut tables = Vec::new();
+            for (name, value) in table {
+                let toml::Value::Table(t) = value else {
+                    anyhow::bail!(
+                        "parts.{name}: must be a table ([parts.{name}]), got {}",
+                        value.type_str()
+                    );
+                };
+                names.push(name.clone());
+                tables.push((name, t));
+            }
+            Ok((Some(names), tables))
+        }
+        Some(other) => anyhow::bail!(
+            "parts: must be a list of names or [parts.<name>] tables, got {}",
+            other.type_str()
+        ),
+    }
+}
+
+fn http_url(field: &str, u: &str) -> anyhow::Result<String> {
+    let ok = ["http://", "https://"]
+        .iter()
+        .any(|scheme| u.strip_prefix(scheme).is_some_and(|rest| !rest.is_empty()));
+    if !ok {
+        anyhow::bail!("{field}: must start with http:// or https://, got {u:?}");
+    }
+    Ok(u.to_owned())
+}
+
+/// Each part's settings: the defaults, then the part's table.
+fn resolve_parts(
+    parts: &[PartName],
+    global: &PartDefaults,
+    tables: PartTables,
+) -> anyhow::Result<Vec<PartSettings>> {
+    let mut tables: Vec<(String, toml::Table)> = tables;
+    let mut out: Vec<PartSettings> = Vec::with_capacity(parts.len());
+    for name in parts {
+        let mut p = PartSettings::new(name.clone());
+        p.poll_interval = global.poll_interval;
+        if let Some(base) = &global.saas_url {
+            let (status, submit) = crate::saas::default_urls(base, name.as_str());
+            p.status_url = Some(status);
+            p.submit_url = Some(submit);
+        }
+        p.submit_timeout = global.submit_timeout;
+        p.replay_margin = global.replay_margin;
+        p.resubmit_rate = global.resubmit_rate;
+        p.resubmit_concurrency = global.resubmit_concurrency;
+        let mut check_timeout_set = false;
+        if let Some(i) = tables.iter().position(|(n, _)| n == name.as_str()) {
+            let (_, table) = tables.remove(i);
+            check_timeout_set = apply_part_table(&mut p, &table)?;
+        }
+        if !check_timeout_set {
+            // The default check timeout never exceeds the part's poll interval.
+            p.check_timeout = p
+                .check_timeout
+                .min(p.poll_interval.max(Duration::from_millis(50)));
+        }
+        if let Some(other) = out.iter().find(|o| o.archive_name == p.archive_name) {
+            anyhow::bail!(
+                "parts.{name}.archive_name: {:?} is already the archive of part {}",
+                p.archive_name,
+                other.name
+            );
+        }
+        out.push(p);
+    }
+    if let Some((name, _)) = tables.first() {
+        let listed: Vec<&str> = parts.iter().map(PartName::as_str).collect();
+        anyhow::bail!(
+            "parts.{name}: not a configured part (parts are {})",
+            listed.join(", ")
+        );
+    }
+    Ok(out)
+}
+
+/// Applies one `[parts.<name>]` table; errors name `parts.<name>.<key>`.
+/// Returns whether the table set the check timeout.
+fn apply_part_table(p: &mut PartSettings, table: &toml::Table) -> anyhow::Result<bool> {
+    let name = p.name.to_string();
+    let mut check_timeout_set = false;
+    for (key, value) in table {
+        let field = format!("parts.{name}.{key}");
+        let secs = |min: f64, max: f64| -> anyhow::Result<Duration> {
+            let v = match value {
+                toml::Value::Integer(i) => *i as f64,
+                toml::Value::Float(f) => *f,
+                other => anyhow::bail!(
+                    "{field}: must be a number of seconds, got {}",
+                    other.type_str()
+                ),
+            };
+            seconds(&field, v, min, max)
+        };
+        let int = |min: i64, max: i64| -> anyhow::Result<i64> {
+            match value {
+                toml::Value::Integer(i) if (min..=max).contains(i) => Ok(*i),
+                toml::Value::Integer(i) => {
+                    anyhow::bail!("{field}: must be between {min} and {max}, got {i}")
+                }
+                other => anyhow::bail!("{field}: must be an integer, got {}", other.type_str()),
+            }
+        };
+        let text = || -> anyhow::Result<&str> {
+            match value {
+                toml::Value::String(s) => Ok(s.as_str()),
+                other => anyhow::bail!("{field}: must be a string, got {}", other.type_str()),
+            }
+        };
+        match key.as_str() {
+            "status_url" => p.status_url = Some(http_url(&field, text()?)?),
+            "submit_url" => p.submit_url = Some(http_url(&field, text()?)?),
+            "poll_interval" => p.poll_interval = secs(0.05, 86_400.0)?,
+            "check_timeout" => {
+                p.check_timeout = secs(0.05, 300.0)?;
+                check_timeout_set = true;
+            }
+            "submit_timeout" => p.submit_timeout = secs(0.05, 300.0)?,
+            "failure_threshold" => p.thresholds.failure = int(1, 1000)? as u32,
+            "recovery_threshold" => p.thresholds.recovery = int(1, 1000)? as u32,
+            "archive_name" => {
+                let a = text()?;
+                let valid = (1..=48).contains(&a.len())
+                    && a.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+                if !valid {
+                    anyhow::bail!(
+                        "{field}: must be 1 to 48 letters, digits, '.', '-' or '_', got {a:?}"
+                    );
+                }
+                p.archive_name = a.to_owned();
+            }
+            "retention_days" => p.retention_days = int(1, 3650)? as u32,
+            "replay_margin" => p.replay_margin = secs(0.0, 86_400.0)?,
+            "resubmit_rate" => {
+                let v = match value {
+                    toml::Value::Integer(i) => *i as f64,
+                    toml::Value::Float(f) => *f,
+                    other => anyhow::bail!("{field}: must be a number, got {}", other.type_str()),
+                };
+                if !(v.is_finite() && (0.01..=100_000.0).contains(&v)) {
+                    anyhow::bail!("{field}: must be between 0.01 and 100000 per second, got {v}");
+                }
+                p.resubmit_rate = v;
+            }
+            "resubmit_concurrency" => p.resubmit_concurrency = int(1, 256)? as usize,
+            _ => anyhow::bail!(
+                "{field}: unknown key (a part's table may set {})",
+                PART_KEYS.join(", ")
+            ),
+        }
+    }
+    Ok(check_timeout_set)
 }
 
 fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -416,6 +775,199 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("listed twice"), "{err}");
+    }
+
+    fn with_file(text: &str, args: ServeArgs) -> anyhow::Result<Settings> {
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), text).unwrap();
+        Settings::resolve(ServeArgs {
+            config: Some(tmp.path().to_path_buf()),
+            ..args
+        })
+    }
+
+    #[test]
+    fn part_tables_override_flags_file_and_defaults() {
+        let s = with_file(
+            r#"
+poll_interval = 7
+replay_margin = 30
+resubmit_rate = 20
+
+[parts.voucher]
+poll_interval = 3
+check_timeout = 1.5
+submit_timeout = 2
+failure_threshold = 5
+recovery_threshold = 4
+archive_name = "VoucherKeep"
+retention_days = 3
+replay_margin = 0
+resubmit_rate = 200.5
+resubmit_concurrency = 16
+
+[parts.member]
+
+[parts.points]
+status_url = "https://points.example/health"
+submit_url = "https://points.example/api/submit"
+"#,
+            ServeArgs {
+                poll_interval: Some(2.0),
+                resubmit_concurrency: Some(8),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let names: Vec<_> = s.parts.iter().map(PartName::as_str).collect();
+        assert_eq!(names, ["voucher", "member", "points"], "file order");
+        let [v, m, p] = &s.part_settings[..] else {
+            panic!("three parts")
+        };
+        // The part's table wins over flags, file and defaults.
+        assert_eq!(v.poll_interval, Duration::from_secs(3));
+        assert_eq!(v.check_timeout, Duration::from_millis(1500));
+        assert_eq!(v.submit_timeout, Duration::from_secs(2));
+        assert_eq!((v.thresholds.failure, v.thresholds.recovery), (5, 4));
+        assert_eq!(v.archive_name, "VoucherKeep");
+        assert_eq!(v.retention_days, 3);
+        assert_eq!(v.replay_margin, Duration::ZERO);
+        assert_eq!(v.resubmit_rate, 200.5);
+        assert_eq!(v.resubmit_concurrency, 16);
+        // Without a table value: flag over file over default.
+        assert_eq!(m.poll_interval, Duration::from_secs(2), "flag over file");
+        assert_eq!(m.check_timeout, Duration::from_secs(2), "≤ poll interval");
+        assert_eq!(m.replay_margin, Duration::from_secs(30), "file");
+        assert_eq!(m.resubmit_rate, 20.0);
+        assert_eq!(m.resubmit_concurrency, 8);
+        assert_eq!(m.submit_timeout, Duration::from_secs(10), "default");
+        assert_eq!(m.archive_name, "LoyaltyMemberArchive");
+        assert_eq!(m.retention_days, 10);
+        assert_eq!(
+            (m.status_url.as_deref(), m.submit_url.as_deref()),
+            (None, None)
+        );
+        assert_eq!(
+            p.status_url.as_deref(),
+            Some("https://points.example/health")
+        );
+        assert_eq!(
+            p.submit_url.as_deref(),
+            Some("https://points.example/api/submit")
+        );
+        assert!(s.needs_simulator(), "voucher and member have no URLs");
+        assert_eq!(s.longest_submit_timeout(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn saas_url_gives_every_part_its_urls_and_no_simulator() {
+        let s = with_file(
+            "[parts.voucher]\nsubmit_url = \"http://v.example/in\"\n[parts.points]\n",
+            ServeArgs {
+                saas_url: Some("http://saas.example/".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let v = &s.part_settings[0];
+        assert_eq!(
+            v.status_url.as_deref(),
+            Some("http://saas.example/saas/voucher/status")
+        );
+        assert_eq!(v.submit_url.as_deref(), Some("http://v.example/in"));
+        assert_eq!(
+            s.part_settings[1].submit_url.as_deref(),
+            Some("http://saas.example/saas/points/submit")
+        );
+        assert!(!s.needs_simulator());
+
+        // Distinct hosts per part without saas_url: no simulator either.
+        let s = with_file(
+            "[parts.a]\nstatus_url = \"http://a/s\"\nsubmit_url = \"http://a/p\"\n\
+             [parts.b]\nstatus_url = \"https://b/s\"\nsubmit_url = \"https://b/p\"\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert!(!s.needs_simulator());
+    }
+
+    #[test]
+    fn bad_part_tables_name_the_key_and_the_reason() {
+        let cases = [
+            (
+                "[parts.voucher]\npoll_intervall = 3\n",
+                "parts.voucher.poll_intervall: unknown key",
+            ),
+            (
+                "[parts.voucher]\npoll_interval = \"3s\"\n",
+                "parts.voucher.poll_interval: must be a number of seconds, got string",
+            ),
+            (
+                "[parts.voucher]\npoll_interval = 0\n",
+                "parts.voucher.poll_interval: must be between 0.05 and 86400 seconds, got 0",
+            ),
+            (
+                "[parts.voucher]\nfailure_threshold = 0\n",
+                "parts.voucher.failure_threshold: must be between 1 and 1000, got 0",
+            ),
+            (
+                "[parts.voucher]\nrecovery_threshold = 1.5\n",
+                "parts.voucher.recovery_threshold: must be an integer, got float",
+            ),
+            (
+                "[parts.voucher]\nstatus_url = \"ftp://x\"\n",
+                "parts.voucher.status_url: must start with http:// or https://",
+            ),
+            (
+                "[parts.voucher]\narchive_name = \"has space\"\n",
+                "parts.voucher.archive_name: must be 1 to 48 letters",
+            ),
+            (
+                "[parts.voucher]\nretention_days = 0\n",
+                "parts.voucher.retention_days: must be between 1 and 3650",
+            ),
+            (
+                "[parts.voucher]\nresubmit_rate = -1\n",
+                "parts.voucher.resubmit_rate: must be between 0.01 and 100000",
+            ),
+            (
+                "[parts.voucher]\nresubmit_concurrency = 1000\n",
+                "parts.voucher.resubmit_concurrency: must be between 1 and 256",
+            ),
+            (
+                "[parts.a]\narchive_name = \"X\"\n[parts.b]\narchive_name = \"X\"\n",
+                "parts.b.archive_name: \"X\" is already the archive of part a",
+            ),
+            ("[parts.Bad]\n", "parts: invalid part name \"Bad\""),
+            (
+                "parts = 3\n",
+                "parts: must be a list of names or [parts.<name>] tables, got integer",
+            ),
+            (
+                "[parts]\nvoucher = 1\n",
+                "parts.voucher: must be a table ([parts.voucher]), got integer",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = with_file(text, ServeArgs::default()).unwrap_err();
+            assert!(
+                format!("{err:#}").starts_with(expected),
+                "{text:?}: {err:#}"
+            );
+        }
+        // A table for a part the flag does not list.
+        let err = with_file(
+            "[parts.voucher]\n[parts.member]\n",
+            ServeArgs {
+                parts: Some(vec!["voucher".into()]),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "parts.member: not a configured part (parts are voucher)"
+        );
     }
 
     #[test]

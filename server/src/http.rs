@@ -57,10 +57,29 @@ pub fn router(
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
+    let history = api.history.clone();
+    let console_api = crate::console_api::ConsoleApiState {
+        history: api.history.clone(),
+        changes: api.changes.clone(),
+        streams_stop: api.streams_stop.clone(),
+    };
+    let embeds = crate::embed::EmbedState {
+        status: status.clone(),
+        history: api.history.clone(),
+        overrides: api.overrides.clone(),
+        embed_csp: Arc::new(crate::embed::embed_csp(&settings.frame_ancestors)),
+    };
+    let cors = crate::console_api::cors(&settings.cors_origins);
     let state = AppState {
         leptos_options: leptos_options.clone(),
         db,
-        console: ConsoleContext { status },
+        console: ConsoleContext {
+            status,
+            flow: api.flow.clone(),
+            recovery: api.recovery.clone(),
+            overrides: api.overrides.clone(),
+            history,
+        },
         site_root: Arc::new(settings.site_root.clone()),
         overrides: api.overrides.clone(),
     };
@@ -79,7 +98,11 @@ pub fn router(
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/api/v1/parts", get(api_parts))
+        .route("/api/v1/parts", get(api_parts).layer(cors.clone()))
+        .merge(crate::console_api::routes(console_api.clone()).layer(cors.clone()))
+        .merge(crate::console_api::stream_routes(console_api).layer(cors.clone()))
+        .merge(crate::embed::badge_routes(embeds.clone()).layer(cors))
+        .route("/api/openapi.json", get(crate::openapi::openapi_json))
         .merge(crate::api::routes(api))
         .nest_service("/pkg", pkg)
         .leptos_routes_with_context(&state, routes, context, {
@@ -87,6 +110,16 @@ pub fn router(
             move || shell(options.clone())
         })
         .fallback(static_or_not_found)
+        // Only the embeds may be framed by other origins.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'self'"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("SAMEORIGIN"),
+        ))
+        .merge(crate::embed::routes(embeds))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,

@@ -10,9 +10,13 @@ pub mod api;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod console_api;
+pub mod demo;
+pub mod embed;
 pub mod events_api;
 pub mod http;
 pub mod maintenance;
+pub mod openapi;
 pub mod saas;
 pub mod telemetry;
 
@@ -46,6 +50,8 @@ pub struct Application {
     monitor: Arc<Monitor>,
     flow: Arc<SubmissionFlow>,
     recovery: Arc<Recovery>,
+    demo_rate: Option<f64>,
+    streams_stop: CancellationToken,
 }
 
 /// The embedded EventBridge and its wire-API listener.
@@ -59,19 +65,20 @@ impl Application {
     /// Opens the database (applying migrations), seeds the part status rows
     /// and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_submitter(settings, None).await
+    }
+
+    /// [`Application::build`], submitting vouchers through `submitter`
+    /// instead of HTTP to the SaaS when one is given (the benchmark compares
+    /// an in-process simulator with loopback HTTP).
+    pub async fn build_with_submitter(
+        settings: Settings,
+        submitter: Option<Arc<dyn mediator_core::SaasSubmitter>>,
+    ) -> anyhow::Result<Self> {
         let db = Database::open(&settings.data_dir)?;
-        let parts: Vec<PartSettings> = settings
-            .parts
-            .iter()
-            .map(|name| {
-                let mut p = PartSettings::new(name.clone());
-                p.poll_interval = settings.poll_interval;
-                p.check_timeout = p
-                    .check_timeout
-                    .min(settings.poll_interval.max(Duration::from_millis(50)));
-                p
-            })
-            .collect();
+        let changes = mediator_core::Changes::default();
+        let streams_stop = CancellationToken::new();
+        let mut parts: Vec<PartSettings> = settings.part_settings.clone();
         let status = StatusBoard::new(db.clone(), parts.clone());
         status
             .seed(chrono::Utc::now())
@@ -81,49 +88,85 @@ impl Application {
             .await
             .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
-        let (sim, saas_base) = match &settings.saas_url {
-            Some(url) => (None, url.clone()),
-            None => {
-                let names: Vec<String> = settings.parts.iter().map(|p| p.to_string()).collect();
-                let sim = saas::SimListener::bind(settings.sim_listen, &names).await?;
-                let base = format!("http://{}", sim.addr);
-                (Some(sim), base)
+        // The simulator serves every part that has no URL of its own.
+        let sim = if settings.needs_simulator() {
+            let names: Vec<String> = settings.parts.iter().map(|p| p.to_string()).collect();
+            let sim = saas::SimListener::bind(settings.sim_listen, &names).await?;
+            let base = format!("http://{}", sim.addr);
+            for p in &mut parts {
+                let (status, submit) = saas::default_urls(&base, p.name.as_str());
+                p.status_url.get_or_insert(status);
+                p.submit_url.get_or_insert(submit);
             }
+            Some(sim)
+        } else {
+            None
         };
-        let probe = saas::HttpProbe::new(saas_base.clone(), Duration::from_secs(30))?;
-        let monitor = Arc::new(Monitor::new(db.clone(), Arc::new(probe), parts.clone()));
+        let status_urls = parts
+            .iter()
+            .map(|p| (p.name.to_string(), p.status_url.clone().unwrap_or_default()))
+            .collect();
+        let submit_urls = parts
+            .iter()
+            .map(|p| {
+                let url = p.submit_url.clone().unwrap_or_default();
+                (p.name.to_string(), (url, p.submit_timeout))
+            })
+            .collect();
+        let longest_check = parts.iter().map(|p| p.check_timeout).max();
+        let probe = saas::HttpProbe::new(
+            status_urls,
+            longest_check.unwrap_or(Duration::from_secs(30)),
+        )?;
+        let monitor = Arc::new(
+            Monitor::new(db.clone(), Arc::new(probe), parts.clone()).with_changes(changes.clone()),
+        );
         let bus = bus::Bus::open(db.clone(), bus::BusConfig::default().with_env())
             .await
             .context("opening the embedded event bus")?;
         backend::provision(&bus, &parts)
             .await
             .context("provisioning the embedded event bus")?;
-        let submitter = saas::HttpSubmitter::new(saas_base, settings.submit_timeout)?;
+        let submitter = match submitter {
+            Some(s) => s,
+            None => Arc::new(saas::HttpSubmitter::new(submit_urls)?),
+        };
         let flow = Arc::new(
             SubmissionFlow::new(
                 db.clone(),
-                Arc::new(submitter),
+                submitter,
                 settings.parts.clone(),
-                settings.submit_timeout,
+                settings.longest_submit_timeout(),
             )
-            .with_max_attempts(settings.max_attempts),
+            .with_max_attempts(settings.max_attempts)
+            .with_changes(changes.clone()),
         );
         backend::register_request_consumer(&bus, flow.clone());
         let plumbing = Arc::new(backend::EmbeddedRecovery::new(bus.clone()));
-        let recovery = Arc::new(Recovery::new(
-            db.clone(),
-            flow.clone(),
-            plumbing.clone(),
-            plumbing,
-            RecoverySettings {
-                margin: settings.replay_margin,
-                rate_per_sec: settings.resubmit_rate,
-                concurrency: settings.resubmit_concurrency,
-                poll: settings.poll_interval.min(Duration::from_millis(250)),
-                retention: Duration::from_secs(backend::RETENTION_DAYS as u64 * 86_400),
-                sweep_interval: settings.sweep_interval,
-            },
-        ));
+        let archive_browser: Arc<dyn mediator_core::archives::ArchiveBrowser> = plumbing.clone();
+        let recovery = Arc::new(
+            Recovery::new(
+                db.clone(),
+                flow.clone(),
+                plumbing.clone(),
+                plumbing,
+                RecoverySettings {
+                    margin: settings.replay_margin,
+                    rate_per_sec: settings.resubmit_rate,
+                    concurrency: settings.resubmit_concurrency,
+                    poll: settings.poll_interval.min(Duration::from_millis(250)),
+                    retention: Duration::from_secs(
+                        u64::from(mediator_core::DEFAULT_RETENTION_DAYS) * 86_400,
+                    ),
+                    sweep_interval: settings.sweep_interval,
+                },
+            )
+            .with_parts(&parts)
+            .with_changes(changes.clone()),
+        );
+        let history = mediator_core::History::new(db.clone(), parts.clone())
+            .with_recovery(recovery.clone())
+            .with_archives(archive_browser);
         let router = http::router(
             &settings,
             local_addr,
@@ -132,7 +175,11 @@ impl Application {
             api::ApiState {
                 flow: flow.clone(),
                 recovery: recovery.clone(),
-                overrides: mediator_core::Overrides::new(db.clone(), settings.parts.clone()),
+                overrides: mediator_core::Overrides::new(db.clone(), settings.parts.clone())
+                    .with_changes(changes.clone()),
+                history,
+                changes,
+                streams_stop: streams_stop.clone(),
             },
         );
         let events_listener = TcpListener::bind(settings.events_listen)
@@ -153,6 +200,8 @@ impl Application {
             monitor,
             flow,
             recovery,
+            demo_rate: settings.demo_rate,
+            streams_stop,
         })
     }
 
@@ -213,6 +262,16 @@ impl Application {
             shutdown.clone(),
         ));
         self.recovery.clone().spawn(&tracker, shutdown.clone());
+        // Open event streams end at shutdown, so the server can drain.
+        let (stop, token) = (self.streams_stop.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            token.cancelled().await;
+            stop.cancel();
+        });
+        if let Some(rate) = self.demo_rate {
+            let demo = Arc::new(demo::DemoTraffic::new(self.flow.clone(), rate));
+            tracker.spawn(demo.run(shutdown.clone()));
+        }
         let EventsListener {
             bus,
             listener,

@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::TestEventPattern(args)) => test_event_pattern(args),
+        Some(Command::Provision(args)) => server::cli::provision(args),
         Some(Command::Serve(args)) => serve(*args),
         None => serve(cli.serve),
     }

@@ -120,6 +120,9 @@ fn help_documents_every_serve_option() {
         "MEDIATOR_SWEEP_INTERVAL",
         "--max-attempts",
         "MEDIATOR_MAX_ATTEMPTS",
+        "--demo-rate",
+        "MEDIATOR_DEMO_RATE",
+        "[parts.<name>]",
         "test-event-pattern",
     ] {
         assert!(out.contains(opt), "--help lacks {opt}");
@@ -131,4 +134,70 @@ fn bad_configuration_exits_2_naming_the_field() {
     let (code, _, err) = mediator(&["serve", "--parts", "voucher,Bad"]);
     assert_eq!(code, 2);
     assert!(err.contains("parts: invalid part name \"Bad\""), "{err}");
+}
+
+/// `mediator provision --backend aws` against moto: the dry run plans every
+/// resource and writes nothing, the first run creates, the second run
+/// reports everything unchanged.
+#[test]
+fn provision_aws_plans_creates_then_is_a_no_op_on_moto() {
+    let moto = aws_backend::moto::Moto::start();
+    let run = |dry: bool| {
+        let mut args = vec![
+            "provision",
+            "--backend",
+            "aws",
+            "--endpoint-url",
+            &moto.endpoint,
+        ];
+        if dry {
+            args.push("--dry-run");
+        }
+        let (code, out, err) = mediator(&args);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let plan = run(true);
+    assert!(
+        plan.starts_with("create    event-bus loyalty-bus\n"),
+        "{plan}"
+    );
+    assert!(plan.contains("create    archive   LoyaltyPointsArchive (retention 10 days)\n"));
+    assert!(plan.contains("create    rule      VoucherRequests (→ queue voucher-requests)\n"));
+    assert!(
+        plan.ends_with("dry run: 16 change(s) planned, nothing written\n"),
+        "{plan}"
+    );
+    assert_eq!(run(true), plan, "the dry run wrote nothing");
+    assert!(run(false).ends_with("16 change(s) applied\n"));
+    let again = run(false);
+    assert_eq!(
+        again
+            .lines()
+            .filter(|l| l.starts_with("unchanged "))
+            .count(),
+        16,
+        "{again}"
+    );
+    assert!(again.ends_with("0 change(s) applied\n"), "{again}");
+}
+
+#[test]
+fn provision_requires_a_backend_and_names_bad_parts() {
+    let (code, _, err) = mediator(&["provision", "--dry-run"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--backend <BACKEND>"), "{err}");
+    let (code, _, err) = mediator(&[
+        "provision",
+        "--backend",
+        "aws",
+        "--dry-run",
+        "--parts",
+        "voucher,Bad",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("error: parts: invalid part name \"Bad\""),
+        "{err}"
+    );
 }

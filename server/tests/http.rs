@@ -1,108 +1,12 @@
 //! Starts the real server on a free loopback port with a private data
 //! directory and talks to it over HTTP.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
+use common::{spawn_app, spawn_app_with, TestApp};
 use server::{Application, Settings};
-use tokio_util::sync::CancellationToken;
-
-struct TestApp {
-    addr: SocketAddr,
-    events_addr: SocketAddr,
-    sim_addr: SocketAddr,
-    client: reqwest::Client,
-    shutdown: CancellationToken,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _data: tempfile::TempDir,
-    data_dir: PathBuf,
-}
-
-impl TestApp {
-    /// Calls the embedded EventBridge's wire API (AWS JSON 1.1).
-    async fn eventbridge(&self, op: &str, body: serde_json::Value) -> serde_json::Value {
-        let res = self
-            .client
-            .post(format!("http://{}/", self.events_addr))
-            .header("x-amz-target", format!("AWSEvents.{op}"))
-            .header("content-type", "application/x-amz-json-1.1")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{op}");
-        res.json().await.unwrap()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(15), self.handle)
-            .await
-            .expect("server must stop after cancel")
-            .expect("join")
-            .expect("server result");
-    }
-}
-
-async fn spawn_app_with(parts: Option<Vec<String>>) -> TestApp {
-    let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().join("data");
-    let site = data.path().join("site");
-    std::fs::create_dir_all(site.join("pkg")).unwrap();
-    std::fs::write(
-        site.join("favicon.svg"),
-        "<svg xmlns='http://www.w3.org/2000/svg'/>",
-    )
-    .unwrap();
-    std::fs::write(site.join("pkg/mediator.css"), "body{}").unwrap();
-    let settings = Settings::resolve(server::config::ServeArgs {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        events_listen: Some("127.0.0.1:0".parse().unwrap()),
-        sim_listen: Some("127.0.0.1:0".parse().unwrap()),
-        poll_interval: Some(0.1),
-        data_dir: Some(data_dir.clone()),
-        site_root: Some(site),
-        parts,
-        ..Default::default()
-    })
-    .unwrap();
-    let app = Application::build(settings).await.expect("build");
-    let addr = app.local_addr();
-    let events_addr = app.events_addr();
-    let sim_addr = app.sim_addr().expect("the simulator runs by default");
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    TestApp {
-        addr,
-        events_addr,
-        sim_addr,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
-        shutdown,
-        handle,
-        _data: data,
-        data_dir,
-    }
-}
-
-async fn spawn_app() -> TestApp {
-    spawn_app_with(None).await
-}
 
 #[tokio::test]
 async fn health_endpoints_answer() {
@@ -195,7 +99,7 @@ async fn static_assets_have_cache_headers() {
 
 #[tokio::test]
 async fn configured_parts_are_listed_in_order() {
-    let app = spawn_app_with(Some(vec!["points".into(), "gift-card".into()])).await;
+    let app = spawn_app_with(|a| a.parts = Some(vec!["points".into(), "gift-card".into()])).await;
     let body: serde_json::Value = app.get("/api/v1/parts").await.json().await.unwrap();
     let names: Vec<_> = body["parts"]
         .as_array()
@@ -382,6 +286,75 @@ fn voucher_body(id: &str) -> serde_json::Value {
 }
 
 #[tokio::test]
+async fn vouchers_are_found_by_any_reference_newest_first() {
+    let app = spawn_app().await;
+    let with = |id: &str, lr: &str, mr: &str, or: &str| {
+        serde_json::json!({"part": "voucher", "loyalty_request_id": id,
+            "loyalty_reference": lr, "merchant_reference": mr,
+            "loyalty_order_reference": or, "payload": {"points": 1}})
+    };
+    for body in [
+        with("s-1", "LR-7", "M-1", "O-1"),
+        with("s-2", "LR-7", "M-2", "O-2"),
+        with("s-3", "LR-3", "M-3", "LR-7"),
+    ] {
+        let (code, v) = post_json(&app, "/api/v1/vouchers", body).await;
+        assert!(code == 202 || code == 200, "{v}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["vouchers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|x| x["loyalty_request_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (code, v) = app.get_json("/api/v1/vouchers?ref=LR-7").await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(ids(&v), ["s-3", "s-2", "s-1"], "newest first: {v}");
+    assert_eq!(v["vouchers"][0]["loyalty_order_reference"], "LR-7");
+    assert!(v.get("next_token").is_none(), "{v}");
+    for (q, want) in [
+        ("loyalty_reference=LR-7", vec!["s-2", "s-1"]),
+        ("merchant_reference=M-2", vec!["s-2"]),
+        ("loyalty_order_reference=LR-7", vec!["s-3"]),
+        ("loyalty_request_id=s-1", vec!["s-1"]),
+        ("ref=nothing", vec![]),
+    ] {
+        let (code, v) = app.get_json(&format!("/api/v1/vouchers?{q}")).await;
+        assert_eq!(
+            (code, ids(&v)),
+            (200, want.iter().map(|s| s.to_string()).collect()),
+            "{q}: {v}"
+        );
+    }
+    // Pages: a full page carries the token of the next one.
+    let (_, p1) = app.get_json("/api/v1/vouchers?ref=LR-7&limit=2").await;
+    assert_eq!(ids(&p1), ["s-3", "s-2"]);
+    let token = p1["next_token"].as_str().unwrap();
+    let (_, p2) = app
+        .get_json(&format!(
+            "/api/v1/vouchers?ref=LR-7&limit=2&next_token={token}"
+        ))
+        .await;
+    assert_eq!(ids(&p2), ["s-1"], "{p2}");
+    // Errors name the field.
+    for (q, field) in [
+        ("", "ref"),
+        ("ref=", "ref"),
+        ("ref=a&merchant_reference=b", "merchant_reference"),
+        ("ref=a&limit=101", "limit"),
+        ("ref=a&limit=0", "limit"),
+        ("ref=a&next_token=bad", "next_token"),
+    ] {
+        let (code, e) = app.get_json(&format!("/api/v1/vouchers?{q}")).await;
+        assert_eq!((code, e["field"].as_str()), (422, Some(field)), "{q}: {e}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn circuit_overrides_route_the_submission_flow() {
     let app = spawn_app().await;
     wait_for_status(&app, "voucher", "up").await;
@@ -486,5 +459,40 @@ async fn metrics_are_exposed_per_part() {
         .parse()
         .unwrap();
     assert!(ok >= 1, "{text}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn demo_traffic_reaches_every_part_through_the_flow() {
+    let app = spawn_app_with(|a| a.demo_rate = Some(30.0)).await;
+    let ledger = common::eventually(15, "demo vouchers on every part", || async {
+        let subs = app.submissions().await;
+        let parts: std::collections::HashSet<_> = subs
+            .iter()
+            .filter(|s| {
+                s["loyalty_request_id"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("demo-")
+            })
+            .map(|s| s["part"].as_str().unwrap().to_owned())
+            .collect();
+        if parts.len() == 3 {
+            Ok(subs)
+        } else {
+            Err(format!("{parts:?}"))
+        }
+    })
+    .await;
+    // Each is a voucher of the DataCache, submitted once, with its lifecycle.
+    for s in ledger.iter().take(6) {
+        assert_eq!(s["accepted"], 1, "{s}");
+        assert_eq!(s["deduplicated"], 0, "sent twice: {s}");
+        let id = s["loyalty_request_id"].as_str().unwrap();
+        let (code, v) = app.get_json(&format!("/api/v1/vouchers/{id}")).await;
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["status"], "submitted", "{v}");
+        assert_eq!(v["part"], s["part"]);
+    }
     app.stop().await;
 }

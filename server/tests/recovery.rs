@@ -2,159 +2,14 @@
 //! server (port 0 for every listener, private data directory), the real
 //! simulated SaaS and the embedded EventBridge, over HTTP.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+mod common;
 
+use common::{eventually, spawn_app, spawn_app_with, voucher, TestApp};
 use serde_json::{json, Value};
-use server::{Application, Settings};
-use tokio_util::sync::CancellationToken;
-
-struct TestApp {
-    addr: SocketAddr,
-    events_addr: SocketAddr,
-    sim: String,
-    client: reqwest::Client,
-    shutdown: CancellationToken,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _data: tempfile::TempDir,
-}
-
-impl TestApp {
-    async fn eventbridge(&self, op: &str, body: Value) -> Value {
-        let res = self
-            .client
-            .post(format!("http://{}/", self.events_addr))
-            .header("x-amz-target", format!("AWSEvents.{op}"))
-            .header("content-type", "application/x-amz-json-1.1")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{op}");
-        res.json().await.unwrap()
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let res = self
-            .client
-            .get(format!("http://{}{path}", self.addr))
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let res = self
-            .client
-            .post(format!("http://{}{path}", self.addr))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn sim_post(&self, path: &str) {
-        let res = self
-            .client
-            .post(format!("{}{path}", self.sim))
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success(), "{path}");
-    }
-
-    async fn submissions(&self) -> Vec<Value> {
-        self.client
-            .get(format!("{}/sim/submissions", self.sim))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(15), self.handle)
-            .await
-            .expect("server must stop after cancel")
-            .expect("join")
-            .expect("server result");
-    }
-}
-
-async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
-}
-
-async fn spawn_app_with(tweak: impl FnOnce(&mut server::config::ServeArgs)) -> TestApp {
-    let data = tempfile::tempdir().unwrap();
-    let site = data.path().join("site");
-    std::fs::create_dir_all(site.join("pkg")).unwrap();
-    let mut args = server::config::ServeArgs {
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        events_listen: Some("127.0.0.1:0".parse().unwrap()),
-        sim_listen: Some("127.0.0.1:0".parse().unwrap()),
-        poll_interval: Some(0.1),
-        data_dir: Some(data.path().join("data")),
-        site_root: Some(site),
-        submit_timeout: Some(2.0),
-        resubmit_rate: Some(1000.0),
-        resubmit_concurrency: Some(8),
-        ..Default::default()
-    };
-    tweak(&mut args);
-    let settings = Settings::resolve(args).unwrap();
-    let app = Application::build(settings).await.expect("build");
-    let addr = app.local_addr();
-    let events_addr = app.events_addr();
-    let sim = format!("http://{}", app.sim_addr().expect("simulator"));
-    let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    TestApp {
-        addr,
-        events_addr,
-        sim,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
-        shutdown,
-        handle,
-        _data: data,
-    }
-}
-
-fn voucher(id: &str) -> Value {
-    json!({"part": "voucher", "loyalty_request_id": id, "loyalty_reference": format!("ref-{id}"),
-           "merchant_reference": "m-1", "loyalty_order_reference": "M101-S76-OP10-T65",
-           "payload": {"points": 10}})
-}
-
-/// Polls `check` until it returns `Some`, failing after `secs`.
-async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) => assert!(Instant::now() < deadline, "{what}: {last}"),
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 async fn wait_for_part(app: &TestApp, want: &str) {
     eventually(10, &format!("voucher part never {want}"), || async {
-        let (_, body) = app.get("/api/v1/parts").await;
+        let (_, body) = app.get_json("/api/v1/parts").await;
         let p = body["parts"]
             .as_array()
             .and_then(|ps| ps.iter().find(|p| p["name"] == "voucher").cloned())
@@ -169,14 +24,14 @@ async fn wait_for_part(app: &TestApp, want: &str) {
 }
 
 async fn voucher_status(app: &TestApp, id: &str) -> String {
-    let (code, v) = app.get(&format!("/api/v1/vouchers/{id}")).await;
+    let (code, v) = app.get_json(&format!("/api/v1/vouchers/{id}")).await;
     assert_eq!(code, 200, "{v}");
     v["status"].as_str().unwrap().to_owned()
 }
 
 async fn wait_for_replay(app: &TestApp, name: &str, processed: i64) -> Value {
     eventually(20, &format!("replay {name} did not complete"), || async {
-        let (_, r) = app.get(&format!("/api/v1/replays/{name}")).await;
+        let (_, r) = app.get_json(&format!("/api/v1/replays/{name}")).await;
         if r["state"] == "COMPLETED" && r["progress"]["processed"] == processed {
             Ok(r)
         } else {
@@ -240,8 +95,8 @@ async fn invalid_vouchers_are_refused_naming_the_field() {
     assert_eq!(res.status(), 400);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["field"], "body", "{err}");
-    assert_eq!(app.get("/api/v1/vouchers/none").await.0, 404);
-    assert_eq!(app.get("/api/v1/replays/none").await.0, 404);
+    assert_eq!(app.get_json("/api/v1/vouchers/none").await.0, 404);
+    assert_eq!(app.get_json("/api/v1/replays/none").await.0, 404);
     let (code, err) = app
         .post("/api/v1/replays", &json!({"part": "voucher"}))
         .await;
@@ -268,7 +123,7 @@ async fn vouchers_are_submitted_once_from_the_api_and_the_bus() {
         (code, v["status"].clone(), v["duplicate"].clone()),
         (200, json!("submitted"), json!(true))
     );
-    let (_, v) = app.get("/api/v1/vouchers/v-1").await;
+    let (_, v) = app.get_json("/api/v1/vouchers/v-1").await;
     let life: Vec<_> = v["lifecycle"]
         .as_array()
         .unwrap()
@@ -296,7 +151,7 @@ async fn vouchers_are_submitted_once_from_the_api_and_the_bus() {
         .await;
     assert_eq!(res["FailedEntryCount"], 0);
     eventually(10, "bus voucher not submitted", || async {
-        let (code, v) = app.get("/api/v1/vouchers/v-bus").await;
+        let (code, v) = app.get_json("/api/v1/vouchers/v-bus").await;
         if code == 200 && v["status"] == "submitted" {
             Ok(())
         } else {
@@ -309,8 +164,8 @@ async fn vouchers_are_submitted_once_from_the_api_and_the_bus() {
     assert_eq!(
         subs,
         [
-            json!({"part": "voucher", "loyalty_request_id": "v-1", "accepted": 1}),
-            json!({"part": "voucher", "loyalty_request_id": "v-bus", "accepted": 1})
+            json!({"part": "voucher", "loyalty_request_id": "v-1", "accepted": 1, "deduplicated": 0}),
+            json!({"part": "voucher", "loyalty_request_id": "v-bus", "accepted": 1, "deduplicated": 0})
         ]
     );
     app.stop().await;
@@ -375,7 +230,7 @@ async fn an_outage_is_replayed_and_every_voucher_submitted_exactly_once() {
     // The part comes back: a replay starts by itself and resubmits everything.
     app.sim_post("/sim/parts/voucher/up").await;
     let name = eventually(10, "no recovery replay", || async {
-        let (_, list) = app.get("/api/v1/replays").await;
+        let (_, list) = app.get_json("/api/v1/replays").await;
         match list["replays"].as_array().and_then(|r| r.first()) {
             Some(r) => Ok(r["name"].as_str().unwrap().to_owned()),
             None => Err(list.to_string()),
@@ -388,7 +243,10 @@ async fn an_outage_is_replayed_and_every_voucher_submitted_exactly_once() {
         "{name}"
     );
     let r = wait_for_replay(&app, &name, N as i64).await;
-    assert_eq!(r["trigger"], "recovery");
+    assert_eq!(
+        (&r["trigger"], &r["by"]),
+        (&json!("recovery"), &json!("recovery"))
+    );
     assert_eq!(
         r["progress"],
         json!({"expected": N, "processed": N, "resubmitted": N, "skipped": 0, "failed": 0}),
@@ -404,10 +262,11 @@ async fn an_outage_is_replayed_and_every_voucher_submitted_exactly_once() {
     let subs = app.submissions().await;
     assert_eq!(subs.len(), N);
     assert!(
-        subs.iter().all(|s| s["accepted"] == 1),
+        subs.iter()
+            .all(|s| s["accepted"] == 1 && s["deduplicated"] == 0),
         "exactly once: {subs:?}"
     );
-    let (_, v) = app.get("/api/v1/vouchers/held-00").await;
+    let (_, v) = app.get_json("/api/v1/vouchers/held-00").await;
     let life: Vec<_> = v["lifecycle"]
         .as_array()
         .unwrap()
@@ -431,11 +290,25 @@ async fn an_outage_is_replayed_and_every_voucher_submitted_exactly_once() {
         "{v}"
     );
 
-    // Replaying the same window again resubmits nothing: every event is skipped.
+    // Replaying the same window again resubmits nothing: every event is
+    // skipped. `by` names who started it (a non-empty string).
+    for bad in [json!(7), json!(" ")] {
+        let (code, err) = app
+            .post("/api/v1/replays", &json!({"part": "voucher", "by": bad}))
+            .await;
+        assert_eq!((code, err["field"].as_str()), (422, Some("by")), "{err}");
+    }
     let (code, again) = app
-        .post("/api/v1/replays", &json!({"part": "voucher"}))
+        .post(
+            "/api/v1/replays",
+            &json!({"part": "voucher", "by": "alice"}),
+        )
         .await;
     assert_eq!(code, 202, "{again}");
+    assert_eq!(
+        (&again["trigger"], &again["by"]),
+        (&json!("manual"), &json!("alice"))
+    );
     let again_name = again["name"].as_str().unwrap().to_owned();
     assert_ne!(again_name, name);
     assert_eq!(
@@ -451,11 +324,19 @@ async fn an_outage_is_replayed_and_every_voucher_submitted_exactly_once() {
     let subs = app.submissions().await;
     assert_eq!(subs.len(), N);
     assert!(
-        subs.iter().all(|s| s["accepted"] == 1),
+        subs.iter()
+            .all(|s| s["accepted"] == 1 && s["deduplicated"] == 0),
         "still exactly once: {subs:?}"
     );
-    let (_, list) = app.get("/api/v1/replays").await;
+    let (_, list) = app.get_json("/api/v1/replays").await;
     assert_eq!(list["replays"].as_array().unwrap().len(), 2);
+    assert_eq!(list["replays"][0]["by"], "alice", "{list}");
+
+    // Without `by`, the JSON API records `api`.
+    let (code, third) = app
+        .post("/api/v1/replays", &json!({"part": "voucher"}))
+        .await;
+    assert_eq!((code, &third["by"]), (202, &json!("api")), "{third}");
     app.stop().await;
 }
 
@@ -568,7 +449,7 @@ async fn replays_are_one_at_a_time_validated_cancellable_and_previewed() {
     // replay of the part is refused while it is active.
     app.sim_post("/sim/parts/voucher/up").await;
     let name = eventually(10, "no running recovery replay", || async {
-        let (_, list) = app.get("/api/v1/replays").await;
+        let (_, list) = app.get_json("/api/v1/replays").await;
         match list["replays"].as_array().and_then(|r| r.first()) {
             Some(r) if r["state"] == "RUNNING" || r["state"] == "STARTING" => {
                 Ok(r["name"].as_str().unwrap().to_owned())
@@ -596,7 +477,7 @@ async fn replays_are_one_at_a_time_validated_cancellable_and_previewed() {
         .await;
     assert_eq!(code, 202, "{r}");
     eventually(10, "replay not cancelled", || async {
-        let (_, r) = app.get(&format!("/api/v1/replays/{name}")).await;
+        let (_, r) = app.get_json(&format!("/api/v1/replays/{name}")).await;
         if r["state"] == "CANCELLED" {
             Ok(())
         } else {
@@ -631,10 +512,11 @@ async fn replays_are_one_at_a_time_validated_cancellable_and_previewed() {
     let subs = app.submissions().await;
     assert_eq!(subs.len(), N, "{subs:?}");
     assert!(
-        subs.iter().all(|s| s["accepted"] == 1),
+        subs.iter()
+            .all(|s| s["accepted"] == 1 && s["deduplicated"] == 0),
         "exactly once: {subs:?}"
     );
-    let (_, list) = app.get("/api/v1/replays").await;
+    let (_, list) = app.get_json("/api/v1/replays").await;
     assert!(
         list["replays"]
             .as_array()
@@ -661,7 +543,7 @@ async fn the_sweeper_resubmits_a_voucher_held_after_the_recovery_window() {
     let ids = hold_vouchers(&app, "outage", 3).await;
     app.sim_post("/sim/parts/voucher/up").await;
     let first = eventually(10, "no recovery replay", || async {
-        let (_, list) = app.get("/api/v1/replays").await;
+        let (_, list) = app.get_json("/api/v1/replays").await;
         match list["replays"].as_array().and_then(|r| r.first()) {
             Some(r) => Ok(r.clone()),
             None => Err(list.to_string()),
@@ -713,7 +595,7 @@ async fn the_sweeper_resubmits_a_voucher_held_after_the_recovery_window() {
         }
     })
     .await;
-    let (_, list) = app.get("/api/v1/replays").await;
+    let (_, list) = app.get_json("/api/v1/replays").await;
     let sweeps: Vec<&Value> = list["replays"]
         .as_array()
         .unwrap()
@@ -724,7 +606,8 @@ async fn the_sweeper_resubmits_a_voucher_held_after_the_recovery_window() {
     let subs = app.submissions().await;
     assert_eq!(subs.len(), 4, "{subs:?}");
     assert!(
-        subs.iter().all(|s| s["accepted"] == 1),
+        subs.iter()
+            .all(|s| s["accepted"] == 1 && s["deduplicated"] == 0),
         "exactly once: {subs:?}"
     );
     app.stop().await;
@@ -756,7 +639,7 @@ async fn failing_vouchers_are_dead_lettered_listed_and_redriven_once() {
     }
     set_error_rate(&app, 0.0).await;
 
-    let (code, page) = app.get("/api/v1/dlq?limit=2").await;
+    let (code, page) = app.get_json("/api/v1/dlq?limit=2").await;
     assert_eq!(code, 200, "{page}");
     let ids = |p: &Value| -> Vec<String> {
         p["vouchers"]
@@ -797,7 +680,7 @@ async fn failing_vouchers_are_dead_lettered_listed_and_redriven_once() {
         ("limit=x", "limit"),
         ("next_token=zz", "next_token"),
     ] {
-        let (code, err) = app.get(&format!("/api/v1/dlq?{q}")).await;
+        let (code, err) = app.get_json(&format!("/api/v1/dlq?{q}")).await;
         assert_eq!(
             (code, err["field"].as_str()),
             (422, Some(field)),
@@ -835,11 +718,13 @@ async fn failing_vouchers_are_dead_lettered_listed_and_redriven_once() {
     assert_eq!(code, 409, "{err}");
     let (code, _) = app.post("/api/v1/dlq/nope/redrive", &json!({})).await;
     assert_eq!(code, 404);
-    let (_, page) = app.get("/api/v1/dlq").await;
+    let (_, page) = app.get_json("/api/v1/dlq").await;
     assert_eq!(ids(&page), ["dlq-a", "dlq-c"], "{page}");
     assert_eq!(
         app.submissions().await,
-        [json!({"part": "voucher", "loyalty_request_id": "dlq-b", "accepted": 1})]
+        [
+            json!({"part": "voucher", "loyalty_request_id": "dlq-b", "accepted": 1, "deduplicated": 0})
+        ]
     );
     app.stop().await;
 }
@@ -873,4 +758,89 @@ async fn futures_join<F: std::future::Future>(it: impl Iterator<Item = F>) -> Ve
     .await;
     out.extend(results.into_iter().map(|r| r.expect("ready")));
     out
+}
+
+#[tokio::test]
+async fn a_part_table_sets_the_archive_thresholds_and_replay_margin_used() {
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        cfg.path(),
+        "[parts.voucher]\narchive_name = \"VoucherKeep\"\nretention_days = 2\n\
+         replay_margin = 0.5\nfailure_threshold = 1\nrecovery_threshold = 1\n\
+         check_timeout = 1\n[parts.member]\n",
+    )
+    .unwrap();
+    let path = cfg.path().to_path_buf();
+    let app = spawn_app_with(|a| a.config = Some(path)).await;
+    wait_for_part(&app, "up").await;
+
+    // Provisioned under the part's own name and retention; the overview says so.
+    let a = app
+        .eventbridge("DescribeArchive", json!({"ArchiveName": "VoucherKeep"}))
+        .await;
+    assert_eq!(a["RetentionDays"], 2, "{a}");
+    let (_, parts) = app.get_json("/api/v1/parts").await;
+    let names: Vec<&str> = parts["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["voucher", "member"], "the tables list the parts");
+    let v = &parts["parts"][0];
+    assert_eq!(
+        (
+            &v["archive"],
+            &v["failure_threshold"],
+            &v["recovery_threshold"]
+        ),
+        (&json!("VoucherKeep"), &json!(1), &json!(1)),
+        "{v}"
+    );
+    assert_eq!(parts["parts"][1]["archive"], "LoyaltyMemberArchive");
+
+    // An outage is replayed from that archive with the part's 0.5 s margin.
+    app.sim_post("/sim/parts/voucher/down").await;
+    wait_for_part(&app, "down").await;
+    let (code, held) = app.post("/api/v1/vouchers", &voucher("kept-1")).await;
+    assert_eq!((code, held["status"].clone()), (202, json!("retry")));
+    eventually(10, "retry event archived", || async {
+        let a = app
+            .eventbridge("DescribeArchive", json!({"ArchiveName": "VoucherKeep"}))
+            .await;
+        if a["EventCount"] == 1 {
+            Ok(())
+        } else {
+            Err(a.to_string())
+        }
+    })
+    .await;
+    app.sim_post("/sim/parts/voucher/up").await;
+    let r = eventually(10, "no recovery replay", || async {
+        let (_, list) = app.get_json("/api/v1/replays").await;
+        match list["replays"].as_array().and_then(|r| r.first()) {
+            Some(r) => Ok(r.clone()),
+            None => Err(list.to_string()),
+        }
+    })
+    .await;
+    let name = r["name"].as_str().unwrap();
+    assert!(name.starts_with("VoucherKeepReplay_"), "{name}");
+    assert_eq!(r["archive"], "VoucherKeep");
+    let start = chrono::DateTime::parse_from_rfc3339(r["window_start"].as_str().unwrap()).unwrap();
+    let end = chrono::DateTime::parse_from_rfc3339(r["window_end"].as_str().unwrap()).unwrap();
+    let received =
+        chrono::DateTime::parse_from_rfc3339(held["updated_at"].as_str().unwrap()).unwrap();
+    assert!(start < received && received < end, "{r}");
+    assert!(
+        (end - start) < chrono::Duration::seconds(20),
+        "a 0.5 s margin, not the 60 s default: {r}"
+    );
+    wait_for_replay(&app, name, 1).await;
+    assert_eq!(voucher_status(&app, "kept-1").await, "submitted");
+    let subs = app.submissions().await;
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0]["accepted"], 1);
+    assert_eq!(subs[0]["deduplicated"], 0, "the mediator resent it");
+    app.stop().await;
 }

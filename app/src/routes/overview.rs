@@ -1,32 +1,40 @@
-//! Overview: a card per SaaS part.
+//! Overview: a card per SaaS part, updated live.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::get_overview;
-use crate::components::PartCard;
+use crate::components::{PartCard, ReplayDialog, ReplaySeed};
+use crate::live::{use_live, Topic};
 
-/// The landing page: every configured part with its status.
+/// The landing page: every configured part with its status, circuit,
+/// counters, uptime and latest replay. Refetched on every pushed change.
 #[component]
 pub fn OverviewPage() -> impl IntoView {
+    let live = use_live();
     let refreshes = RwSignal::new(0u32);
-    let overview = Resource::new(move || refreshes.get(), |_| get_overview());
+    let overview = Resource::new(
+        move || (refreshes.get(), live.version(&Topic::ALL)),
+        |_| get_overview(),
+    );
+    let dialog = RwSignal::new(None::<ReplaySeed>);
+    let on_replay = Callback::new(move |seed: ReplaySeed| dialog.set(Some(seed)));
     view! {
         <Title text="Overview"/>
         <section class="page">
             <div class="page-head">
                 <h1>"Overview"</h1>
-                <button class="button" id="refresh" on:click=move |_| refreshes.update(|n| *n += 1)>
+                <button class="button secondary" id="refresh" on:click=move |_| refreshes.update(|n| *n += 1)>
                     "Refresh"
                 </button>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <Transition fallback=|| view! { <div class="cards"><div class="card part-card skeleton" aria-busy="true"></div></div> }>
                 {move || Suspend::new(async move {
                     overview.await.map(|o| {
                         let generated_at = o.generated_at.clone();
                         view! {
                             <div class="cards">
-                                {o.parts.into_iter().map(|part| view! { <PartCard part/> }).collect_view()}
+                                {o.parts.into_iter().map(|part| view! { <PartCard part on_replay/> }).collect_view()}
                             </div>
                             <p class="muted small">
                                 "Updated " <time id="generated-at" datetime=generated_at.clone()>{generated_at.clone()}</time>
@@ -35,6 +43,7 @@ pub fn OverviewPage() -> impl IntoView {
                     })
                 })}
             </Transition>
+            <ReplayDialog seed=dialog/>
         </section>
     }
 }

@@ -1,34 +1,176 @@
-//! Timeline: per-part status history.
+//! Timeline: per part, 90 daily bars coloured by time down; a day zooms to
+//! its hours, an hour to its minutes (`?at=2026-11-26`, `?at=2026-11-26T10`).
+//! Bars come from status-change intervals, so their span never depends on
+//! the poll interval.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
-use crate::api::get_overview;
+use crate::api::history::{get_timelines, BarView, OutageView, TimelineView};
+use crate::api::{fmt_duration, fmt_time};
+use crate::components::{ReplayDialog, ReplaySeed};
+use crate::live::{use_live, Topic};
 
-/// Status history per part. Until checks are recorded each part shows an
-/// empty history.
+/// The timeline page.
 #[component]
 pub fn TimelinePage() -> impl IntoView {
-    let overview = Resource::new(|| (), |_| get_overview());
+    let live = use_live();
+    let query = use_query_map();
+    let at = move || query.with(|q| q.get("at").unwrap_or_default());
+    let timelines = Resource::new(
+        move || (at(), live.version(&[Topic::Status])),
+        |(at, _)| get_timelines((!at.is_empty()).then_some(at)),
+    );
+    let dialog = RwSignal::new(None::<ReplaySeed>);
     view! {
         <Title text="Timeline"/>
         <section class="page">
             <h1>"Timeline"</h1>
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <nav class="breadcrumb" aria-label="Zoom">{move || breadcrumb(&at())}</nav>
+            <p class="legend small">
+                <span class="key up" aria-hidden="true"></span>"no downtime "
+                <span class="key degraded" aria-hidden="true"></span>"under 1% down "
+                <span class="key down" aria-hidden="true"></span>"down "
+                <span class="key nodata" aria-hidden="true"></span>"no data"
+            </p>
+            <Transition fallback=|| view! { <p class="muted timeline-skeleton">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    overview.await.map(|o| {
-                        o.parts
-                            .into_iter()
-                            .map(|p| view! {
-                                <section class="timeline-part" data-part=p.name.clone()>
-                                    <h2>{p.name.clone()}</h2>
-                                    <p class="muted">"No status checks recorded yet."</p>
-                                </section>
-                            })
+                    timelines.await.map(|list| {
+                        list.into_iter()
+                            .map(|t| view! { <PartTimeline timeline=t dialog/> })
                             .collect_view()
                     })
                 })}
-            </Suspense>
+            </Transition>
+            <ReplayDialog seed=dialog/>
         </section>
+    }
+}
+
+/// Links back out of a zoom level.
+fn breadcrumb(at: &str) -> impl IntoView {
+    let day = at.get(..10).map(str::to_string);
+    let hour = (at.len() > 10).then(|| at.to_string());
+    view! {
+        <a href="/timeline">"90 days"</a>
+        {day.map(|d| view! { " › " <a href=format!("/timeline?at={d}")>{d.clone()}</a> })}
+        {hour.map(|h| view! { " › " <span aria-current="page">{format!("{}:00", &h[11..])}</span> })}
+    }
+}
+
+/// One part: its bars and, on a track below, its outages.
+#[component]
+fn PartTimeline(timeline: TimelineView, dialog: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
+    let TimelineView {
+        part,
+        granularity,
+        start,
+        end,
+        bars,
+        outages,
+    } = timeline;
+    let unit = match granularity.as_str() {
+        "day" => "Daily",
+        "hour" => "Hourly",
+        _ => "Per-minute",
+    };
+    let count = outages.len();
+    view! {
+        <section class="timeline-part" data-part=part.clone() data-granularity=granularity.clone()>
+            <h2>{part.clone()}</h2>
+            <p class="small muted">
+                {format!("{unit} bars, {} to {} · {count} outage(s)", fmt_time(&start), fmt_time(&end))}
+            </p>
+            <ol class=format!("bars bars-{granularity}") aria-label=format!("{unit} status of {part}")>
+                {bars.into_iter().map(|b| view! { <BarItem bar=b granularity=granularity.clone()/> }).collect_view()}
+            </ol>
+            <div class="outage-track" aria-label=format!("Outages of {part}") role="group">
+                {outages.into_iter().map(|o| view! { <OutageMark outage=o dialog/> }).collect_view()}
+            </div>
+        </section>
+    }
+}
+
+/// One bar: a zoom link (days, hours) or a plain mark (minutes), with its
+/// time down in words for screen readers and as a tooltip.
+#[component]
+fn BarItem(bar: BarView, granularity: String) -> impl IntoView {
+    let level = bar.level();
+    let down = if bar.down_secs == 0 {
+        "no downtime".to_string()
+    } else {
+        format!("{} down", fmt_duration(bar.down_secs))
+    };
+    let words = match level {
+        "nodata" => format!("{}: no data", bar.label),
+        _ if bar.outages > 0 => format!("{}: {down}, {} outage(s)", bar.label, bar.outages),
+        _ => format!("{}: {down}", bar.label),
+    };
+    let zoom = match granularity.as_str() {
+        "day" => Some(bar.start.get(..10).unwrap_or_default().to_string()),
+        "hour" => Some(bar.start.get(..13).unwrap_or_default().to_string()),
+        _ => None,
+    };
+    let class = format!("bar {level}");
+    view! {
+        <li class="bar-cell">
+            {match zoom {
+                Some(z) => view! {
+                    <a class=class href=format!("/timeline?at={z}") aria-label=words.clone() title=words data-label=bar.label></a>
+                }.into_any(),
+                None => view! {
+                    <span class=class role="img" aria-label=words.clone() title=words data-label=bar.label></span>
+                }.into_any(),
+            }}
+        </li>
+    }
+}
+
+/// An outage on the track: hover or focus shows its facts; click (or Enter)
+/// opens the replay dialog with its window plus the margin.
+#[component]
+fn OutageMark(outage: OutageView, dialog: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
+    let end = outage
+        .end
+        .as_deref()
+        .map(fmt_time)
+        .unwrap_or_else(|| "ongoing".into());
+    let facts = format!(
+        "Outage of {}: {} to {}, {}, {} retries held",
+        outage.part,
+        fmt_time(&outage.start),
+        end,
+        fmt_duration(outage.duration_secs),
+        outage.retries_held
+    );
+    let style = format!(
+        "left: {:.3}%; width: max({:.3}%, 8px)",
+        outage.left_pct.clamp(0.0, 100.0),
+        outage.width_pct.clamp(0.0, 100.0)
+    );
+    let tip_left = outage.left_pct > 50.0;
+    let seed = ReplaySeed {
+        part: outage.part.clone(),
+        start: outage.replay_start.clone(),
+        end: outage.replay_end.clone(),
+        context: format!(
+            "Outage {} → {} plus the replay margin",
+            fmt_time(&outage.start),
+            end
+        ),
+    };
+    view! {
+        <button class="outage" class:ongoing=outage.ongoing class:tip-left=tip_left
+            style=style data-outage=outage.id
+            aria-label=facts.clone() on:click=move |_| dialog.set(Some(seed.clone()))>
+            <span class="tip" role="tooltip">
+                <strong>"Outage"</strong><br/>
+                {format!("Start: {}", fmt_time(&outage.start))}<br/>
+                {format!("End: {end}")}<br/>
+                {format!("Duration: {}", fmt_duration(outage.duration_secs))}<br/>
+                {format!("Retries held: {}", outage.retries_held)}
+            </span>
+        </button>
     }
 }

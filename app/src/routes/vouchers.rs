@@ -1,16 +1,343 @@
-//! Vouchers: submit, search and trace requests.
+//! Vouchers: submit a request (errors shown next to the field at fault),
+//! search by any of the four references, trace a voucher's lifecycle, and
+//! the dead-letter queue with redrive. `?ref=…` searches, `?id=…` traces.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
-/// Voucher requests and their lifecycle.
+use crate::api::fmt_time;
+use crate::api::vouchers::{
+    find_vouchers, get_dlq, get_voucher, redrive_voucher, submit_voucher, VoucherForm,
+};
+use crate::api::ApiError;
+use crate::components::{Pager, StatusPill};
+use crate::live::{use_live, Topic};
+
+/// The form's fields: (name, label, hint).
+const FIELDS: [(&str, &str, &str); 5] = [
+    ("part", "Part", "voucher, member or points"),
+    (
+        "loyalty_request_id",
+        "Loyalty request id",
+        "unique id of the request",
+    ),
+    ("loyalty_reference", "Loyalty reference", ""),
+    ("merchant_reference", "Merchant reference", ""),
+    (
+        "loyalty_order_reference",
+        "Loyalty order reference",
+        "e.g. M101-S76-OP10-T65",
+    ),
+];
+
+/// The vouchers page.
 #[component]
 pub fn VouchersPage() -> impl IntoView {
+    let query = use_query_map();
+    let reference = move || query.with(|q| q.get("ref").unwrap_or_default());
+    let traced = move || query.with(|q| q.get("id"));
     view! {
         <Title text="Vouchers"/>
         <section class="page">
             <h1>"Vouchers"</h1>
-            <p class="muted">"No voucher requests received yet."</p>
+            <div class="columns">
+                <SubmitForm/>
+                <SearchBox initial=reference()/>
+            </div>
+            {move || {
+                let r = reference();
+                (!r.is_empty()).then(|| view! { <SearchResults reference=r/> })
+            }}
+            {move || traced().map(|id| view! { <Lifecycle id/> })}
+            <DeadLetters/>
+        </section>
+    }
+}
+
+#[component]
+fn SubmitForm() -> impl IntoView {
+    let values: [RwSignal<String>; 5] = std::array::from_fn(|i| {
+        RwSignal::new(if i == 0 {
+            "voucher".to_string()
+        } else {
+            String::new()
+        })
+    });
+    let payload = RwSignal::new("{\"points\": 10}".to_string());
+    let submit = Action::new(|form: &VoucherForm| {
+        let form = form.clone();
+        async move { submit_voucher(form).await }
+    });
+    let error_for = move |field: &'static str| {
+        move || {
+            submit
+                .value()
+                .get()
+                .and_then(|r| r.err())
+                .and_then(|e| e.for_field(field))
+        }
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let v = |i: usize| values[i].get_untracked();
+        submit.dispatch(VoucherForm {
+            part: v(0),
+            loyalty_request_id: v(1),
+            loyalty_reference: v(2),
+            merchant_reference: v(3),
+            loyalty_order_reference: v(4),
+            payload: payload.get_untracked(),
+        });
+    };
+    view! {
+        <form class="card form" id="submit-voucher" on:submit=on_submit novalidate>
+            <h2>"Submit a voucher"</h2>
+            {FIELDS.iter().enumerate().map(|(i, (name, label, hint))| {
+                let value = values[i];
+                let id = format!("voucher-{name}");
+                let err_id = format!("{id}-error");
+                let err = error_for(name);
+                view! {
+                    <div class="field" class:invalid=move || err().is_some()>
+                        <label for=id.clone()>{*label}</label>
+                        <input id=id name=*name prop:value=value
+                            on:input=move |ev| value.set(event_target_value(&ev))
+                            aria-invalid=move || err().is_some().to_string()
+                            aria-describedby=err_id.clone() placeholder=*hint/>
+                        <span class="field-error" id=err_id data-field=*name>{move || err()}</span>
+                    </div>
+                }
+            }).collect_view()}
+            <div class="field" class:invalid=move || error_for("payload")().is_some()>
+                <label for="voucher-payload">"Payload (JSON object)"</label>
+                <textarea id="voucher-payload" name="payload" rows="2" prop:value=payload
+                    on:input=move |ev| payload.set(event_target_value(&ev))
+                    aria-describedby="voucher-payload-error"></textarea>
+                <span class="field-error" id="voucher-payload-error" data-field="payload">{move || error_for("payload")()}</span>
+            </div>
+            <div class="actions">
+                <button type="submit" class="button" disabled=move || submit.pending().get()>
+                    {move || if submit.pending().get() { "Submitting…" } else { "Submit" }}
+                </button>
+            </div>
+            <div id="submit-result" aria-live="polite">
+                {move || submit.value().get().map(|r| match r {
+                    Ok(s) => view! {
+                        <p class="ok-text">
+                            {if s.duplicate { "Already known: " } else { "Accepted: " }}
+                            <a href=format!("/vouchers?id={}", s.voucher.loyalty_request_id)>{s.voucher.loyalty_request_id.clone()}</a>
+                            " is " <StatusPill status=s.voucher.status.clone()/>
+                        </p>
+                    }.into_any(),
+                    Err(ApiError::Invalid { field, .. }) => view! {
+                        <p class="error-text" role="alert">{format!("Please correct {field}.")}</p>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error-text" role="alert">{e.to_string()}</p> }.into_any(),
+                })}
+            </div>
+        </form>
+    }
+}
+
+#[component]
+fn SearchBox(initial: String) -> impl IntoView {
+    let text = RwSignal::new(initial);
+    let navigate = use_navigate();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let r = text.get_untracked();
+        navigate(
+            &format!("/vouchers?ref={}", urlencode(r.trim())),
+            Default::default(),
+        );
+    };
+    view! {
+        <form class="card form" id="search-voucher" role="search" on:submit=on_submit action="/vouchers" method="get">
+            <h2>"Find a voucher"</h2>
+            <div class="field">
+                <label for="voucher-search">"Any reference"</label>
+                <input id="voucher-search" name="ref" prop:value=text
+                    on:input=move |ev| text.set(event_target_value(&ev))
+                    placeholder="request id, loyalty, merchant or order reference"/>
+            </div>
+            <div class="actions"><button type="submit" class="button">"Search"</button></div>
+        </form>
+    }
+}
+
+/// Percent-encodes a query value (enough for references).
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[component]
+fn SearchResults(reference: String) -> impl IntoView {
+    let live = use_live();
+    let r = reference.clone();
+    let tokens = RwSignal::new(Vec::<Option<String>>::new());
+    let token = RwSignal::new(None::<String>);
+    let found = Resource::new(
+        move || (r.clone(), token.get(), live.version(&[Topic::Voucher])),
+        |(r, t, _)| find_vouchers(r, t),
+    );
+    view! {
+        <section class="card" id="search-results">
+            <h2>{format!("Vouchers matching “{reference}”")}</h2>
+            <Transition fallback=|| view! { <p class="muted">"Searching…"</p> }>
+                {move || Suspend::new(async move {
+                    found.await.map(|page| if page.vouchers.is_empty() && tokens.with_untracked(Vec::is_empty) {
+                        view! { <p class="muted">"No voucher has that reference."</p> }.into_any()
+                    } else {
+                        let next = page.next_token.clone();
+                        view! {
+                            <ul class="plain">
+                                {page.vouchers.into_iter().map(|v| view! {
+                                    <li>
+                                        <a href=format!("/vouchers?id={}", urlencode(&v.loyalty_request_id))>
+                                            {v.loyalty_request_id.clone()}
+                                        </a>
+                                        " " <StatusPill status=v.status.clone()/>
+                                        {format!(" · {} · loyalty {} · merchant {} · order {} · received {}",
+                                            v.part, v.loyalty_reference, v.merchant_reference,
+                                            v.loyalty_order_reference, fmt_time(&v.received_at))}
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                            {(next.is_some() || !tokens.with_untracked(Vec::is_empty)).then(|| view! {
+                                <Pager has_prev=!tokens.with_untracked(Vec::is_empty) has_next=next.is_some()
+                                    on_prev=Callback::new(move |_| {
+                                        let prev = tokens.try_update(|t| t.pop()).flatten().flatten();
+                                        token.set(prev);
+                                    })
+                                    on_next=Callback::new(move |_| {
+                                        tokens.update(|t| t.push(token.get_untracked()));
+                                        token.set(next.clone());
+                                    })/>
+                            })}
+                        }.into_any()
+                    })
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// A voucher's lifecycle: received → retry → … → submitted, with times.
+#[component]
+fn Lifecycle(id: String) -> impl IntoView {
+    let live = use_live();
+    let i = id.clone();
+    let detail = Resource::new(
+        move || (i.clone(), live.version(&[Topic::Voucher, Topic::Dlq])),
+        |(id, _)| get_voucher(id),
+    );
+    view! {
+        <section class="card" id="voucher-lifecycle">
+            <h2>{format!("Lifecycle of {id}")}</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    detail.await.map(|d| {
+                        let v = d.voucher;
+                        view! {
+                            <p>
+                                <StatusPill status=v.status.clone()/>
+                                {format!(" {} · attempts {} · loyalty {} · merchant {} · order {}",
+                                    v.part, v.attempts, v.loyalty_reference, v.merchant_reference, v.loyalty_order_reference)}
+                            </p>
+                            {v.last_error.map(|e| view! { <p class="error-text">{format!("Last error: {e}")}</p> })}
+                            <ol class="lifecycle">
+                                {d.lifecycle.into_iter().map(|s| view! {
+                                    <li data-status=s.status.clone()>
+                                        <time datetime=s.at.clone()>{fmt_time(&s.at)}</time>
+                                        <StatusPill status=s.status.clone()/>
+                                        <span class="small">{s.detail}</span>
+                                    </li>
+                                }).collect_view()}
+                            </ol>
+                        }
+                    })
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// The dead-letter queue, paginated, with a redrive button per voucher.
+#[component]
+fn DeadLetters() -> impl IntoView {
+    let live = use_live();
+    let tokens = RwSignal::new(Vec::<Option<String>>::new());
+    let token = RwSignal::new(None::<String>);
+    let redrive = Action::new(|id: &String| {
+        let id = id.clone();
+        async move { redrive_voucher(id).await }
+    });
+    let page = Resource::new(
+        move || {
+            (
+                token.get(),
+                live.version(&[Topic::Dlq]),
+                redrive.version().get(),
+            )
+        },
+        |(t, _, _)| get_dlq(t),
+    );
+    view! {
+        <section class="card" id="dlq">
+            <h2>"Dead-letter queue"</h2>
+            {move || redrive.value().get().map(|r| match r {
+                Ok(d) => view! { <p class="ok-text">{format!("{} redriven: now {}", d.voucher.loyalty_request_id, d.voucher.status)}</p> }.into_any(),
+                Err(e) => view! { <p class="error-text" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    page.await.map(|p| {
+                        let next = p.next_token.clone();
+                        if p.vouchers.is_empty() && tokens.with_untracked(Vec::is_empty) {
+                            return view! { <p class="muted">"No dead-lettered voucher."</p> }.into_any();
+                        }
+                        view! {
+                            <div class="table-wrap">
+                            <table class="table">
+                                <thead><tr><th scope="col">"Request id"</th><th scope="col">"Part"</th><th scope="col">"Since"</th><th scope="col">"Reason"</th><th scope="col"><span class="sr-only">"Action"</span></th></tr></thead>
+                                <tbody>
+                                    {p.vouchers.into_iter().map(|v| {
+                                        let id = v.loyalty_request_id.clone();
+                                        let redrive_id = id.clone();
+                                        view! {
+                                            <tr data-voucher=id.clone()>
+                                                <td><a href=format!("/vouchers?id={id}")>{id.clone()}</a></td>
+                                                <td>{v.part}</td>
+                                                <td>{fmt_time(&v.updated_at)}</td>
+                                                <td class="small">{v.last_error.unwrap_or_default()}</td>
+                                                <td><button class="button secondary" on:click=move |_| { redrive.dispatch(redrive_id.clone()); }>"Redrive"</button></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            </div>
+                            <Pager has_prev=!tokens.with_untracked(Vec::is_empty) has_next=next.is_some()
+                                on_prev=Callback::new(move |_| {
+                                    let prev = tokens.try_update(|t| t.pop()).flatten().flatten();
+                                    token.set(prev);
+                                })
+                                on_next=Callback::new(move |_| {
+                                    tokens.update(|t| t.push(token.get_untracked()));
+                                    token.set(next.clone());
+                                })/>
+                        }.into_any()
+                    })
+                })}
+            </Transition>
         </section>
     }
 }

@@ -1263,6 +1263,75 @@ impl Bus {
             .await?)
     }
 
+    /// Event times of the oldest and newest events `archive` holds (both
+    /// `None` when it is empty); two index seeks.
+    pub async fn archive_time_range(
+        &self,
+        archive: &str,
+    ) -> BusResult<(Option<Timestamp>, Option<Timestamp>)> {
+        let (id, _) = self.archive_row(archive).await?;
+        Ok(self
+            .inner
+            .db
+            .read(move |c| {
+                let first: Option<i64> = c
+                    .prepare_cached(
+                        "SELECT min(event_time) FROM eb_archive_events WHERE archive_id = ?1",
+                    )?
+                    .query_row([id], |r| r.get(0))?;
+                let last: Option<i64> = c
+                    .prepare_cached(
+                        "SELECT max(event_time) FROM eb_archive_events WHERE archive_id = ?1",
+                    )?
+                    .query_row([id], |r| r.get(0))?;
+                Ok((first.map(Timestamp), last.map(Timestamp)))
+            })
+            .await?)
+    }
+
+    /// Browses `archive`: up to `limit` events with an event time in
+    /// `[start, end)` (either bound open) after `after` = (event time, seq),
+    /// ordered by (event time, seq); each as (seq, event time, event JSON).
+    pub async fn archived_events(
+        &self,
+        archive: &str,
+        start: Option<Timestamp>,
+        end: Option<Timestamp>,
+        after: Option<(i64, i64)>,
+        limit: usize,
+    ) -> BusResult<Vec<(i64, Timestamp, String)>> {
+        let (id, _) = self.archive_row(archive).await?;
+        let (after_t, after_s) = after.unwrap_or((i64::MIN, i64::MIN));
+        let (start, end) = (
+            start.map_or(i64::MIN, |t| t.0),
+            end.map_or(i64::MAX, |t| t.0),
+        );
+        Ok(self
+            .inner
+            .db
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT seq, event_time, body FROM eb_archive_events
+                     WHERE archive_id = ?1 AND event_time >= ?2 AND event_time < ?3
+                       AND (event_time, seq) > (?4, ?5)
+                     ORDER BY event_time, seq LIMIT ?6",
+                )?
+                .query_map(
+                    params![id, start, end, after_t, after_s, limit as i64],
+                    |r| {
+                        let body = r.get_ref(2)?.as_blob()?;
+                        Ok((
+                            r.get(0)?,
+                            Timestamp(r.get(1)?),
+                            String::from_utf8_lossy(body).into_owned(),
+                        ))
+                    },
+                )?
+                .collect()
+            })
+            .await?)
+    }
+
     /// Deletes archived events older than their archive's retention (by event
     /// time); returns how many were purged.
     pub async fn retention_step(&self) -> BusResult<i64> {

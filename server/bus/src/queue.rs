@@ -51,6 +51,21 @@ pub struct QueueDepth {
     pub in_flight: i64,
 }
 
+/// Deletes a message by receipt handle, found by its id (the handle's
+/// `{id}:` prefix) so the delete is a primary-key lookup rather than a scan
+/// of the queue; a forged or stale handle still matches nothing.
+const DELETE_BY_RECEIPT: &str =
+    "DELETE FROM eb_queue_messages WHERE id = ?3 AND queue = ?1 AND receipt = ?2";
+
+/// The message id a receipt handle (`{id}:{token}`) names; -1 (no message)
+/// when it is not of that form.
+fn receipt_message_id(receipt: &str) -> i64 {
+    receipt
+        .split_once(':')
+        .and_then(|(id, _)| id.parse().ok())
+        .unwrap_or(-1)
+}
+
 /// Queue name from a name or an SQS ARN.
 pub fn queue_name(name_or_arn: &str) -> &str {
     match arn_tail(name_or_arn, ":sqs:") {
@@ -191,10 +206,8 @@ impl Bus {
             .inner
             .db
             .write(move |tx| {
-                tx.execute(
-                    "DELETE FROM eb_queue_messages WHERE queue = ?1 AND receipt = ?2",
-                    params![q, r],
-                )
+                tx.prepare_cached(DELETE_BY_RECEIPT)?
+                    .execute(params![q, r, receipt_message_id(&r)])
             })
             .await?;
         if n == 0 {
@@ -216,12 +229,10 @@ impl Bus {
             .inner
             .db
             .write(move |tx| {
-                let mut del = tx.prepare_cached(
-                    "DELETE FROM eb_queue_messages WHERE queue = ?1 AND receipt = ?2",
-                )?;
+                let mut del = tx.prepare_cached(DELETE_BY_RECEIPT)?;
                 let mut n = 0;
                 for r in &receipt_handles {
-                    n += del.execute(params![q, r])?;
+                    n += del.execute(params![q, r, receipt_message_id(r)])?;
                 }
                 Ok(n)
             })

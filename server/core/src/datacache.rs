@@ -49,6 +49,51 @@ pub struct LifecycleEntry {
     pub detail: String,
 }
 
+/// Which reference a voucher search matches ([`DataCache::find`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoucherRef {
+    /// Any of the four.
+    Any,
+    /// `loyalty_request_id` (the voucher's id).
+    LoyaltyRequestId,
+    /// `loyalty_reference`.
+    LoyaltyReference,
+    /// `merchant_reference`.
+    MerchantReference,
+    /// `loyalty_order_reference`.
+    LoyaltyOrderReference,
+}
+
+impl VoucherRef {
+    /// The four references, by their field name.
+    pub const FIELDS: [(&'static str, VoucherRef); 4] = [
+        ("loyalty_request_id", VoucherRef::LoyaltyRequestId),
+        ("loyalty_reference", VoucherRef::LoyaltyReference),
+        ("merchant_reference", VoucherRef::MerchantReference),
+        ("loyalty_order_reference", VoucherRef::LoyaltyOrderReference),
+    ];
+
+    fn condition(self) -> &'static str {
+        match self {
+            Self::Any => {
+                "(loyalty_request_id = ?1 OR loyalty_reference = ?1 OR merchant_reference = ?1
+                  OR loyalty_order_reference = ?1)"
+            }
+            Self::LoyaltyRequestId => "loyalty_request_id = ?1",
+            Self::LoyaltyReference => "loyalty_reference = ?1",
+            Self::MerchantReference => "merchant_reference = ?1",
+            Self::LoyaltyOrderReference => "loyalty_order_reference = ?1",
+        }
+    }
+}
+
+/// Where a voucher search page ends: the last voucher's receive time (ms)
+/// and id; the next page starts strictly after it (older).
+pub type FindCursor = (i64, String);
+
+/// The largest page [`DataCache::find`] returns.
+pub const FIND_LIMIT_MAX: usize = 100;
+
 /// What [`DataCache::hold_if_open`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hold {
@@ -96,6 +141,7 @@ pub struct PendingEvent {
 #[derive(Debug, Clone)]
 pub struct DataCache {
     db: Database,
+    changes: Option<crate::Changes>,
 }
 
 const COLS: &str = "part, loyalty_request_id, loyalty_reference, merchant_reference,
@@ -129,12 +175,22 @@ fn record(r: &Row<'_>) -> store::rusqlite::Result<VoucherRecord> {
     })
 }
 
-fn load(tx: &Transaction<'_>, id: &str) -> store::rusqlite::Result<Option<VoucherRecord>> {
-    tx.query_row(
-        &format!("SELECT {COLS} FROM vouchers WHERE loyalty_request_id = ?1"),
-        [id],
-        record,
+fn find_sql(field: VoucherRef) -> String {
+    // `after` is exclusive; on the first page (`i64::MAX`, "") the second
+    // term never matters.
+    format!(
+        "SELECT {COLS} FROM vouchers WHERE {}
+           AND (received_ms < ?2 OR (received_ms = ?2 AND loyalty_request_id < ?3))
+         ORDER BY received_ms DESC, loyalty_request_id DESC LIMIT ?4",
+        field.condition()
     )
+}
+
+fn load(tx: &Transaction<'_>, id: &str) -> store::rusqlite::Result<Option<VoucherRecord>> {
+    tx.prepare_cached(&format!(
+        "SELECT {COLS} FROM vouchers WHERE loyalty_request_id = ?1"
+    ))?
+    .query_row([id], record)
     .optional()
 }
 
@@ -147,26 +203,187 @@ fn log_transition(
     detail: &str,
     at: i64,
 ) -> store::rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO voucher_history (loyalty_request_id, status, at_ms, detail) VALUES (?1, ?2, ?3, ?4)",
-        params![id, status.as_str(), at, detail],
-    )?;
+    )?
+    .execute(params![id, status.as_str(), at, detail])?;
     if matches!(
         status,
         VoucherStatus::Retry | VoucherStatus::Submitted | VoucherStatus::Error
     ) {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO voucher_events (loyalty_request_id, part, status, at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![id, part, status.as_str(), at],
-        )?;
+        )?
+        .execute(params![id, part, status.as_str(), at])?;
     }
     Ok(())
+}
+
+type SqlResult<T> = store::rusqlite::Result<T>;
+
+/// [`DataCache::hold_if_open`] inside a transaction (`now` in ms).
+fn hold_tx(tx: &Transaction<'_>, id: &str, now: i64) -> SqlResult<Hold> {
+    let Some(v) = load(tx, id)? else {
+        return Ok(Hold::NotHoldable(None));
+    };
+    let expired_claim = v.status == VoucherStatus::Submitting
+        && tx
+            .prepare_cached(
+                "SELECT coalesce(lease_until_ms, 0) < ?2 FROM vouchers WHERE loyalty_request_id = ?1",
+            )?
+            .query_row(params![id, now], |r| r.get::<_, bool>(0))?;
+    if !(matches!(v.status, VoucherStatus::Received | VoucherStatus::Retry) || expired_claim) {
+        return Ok(Hold::NotHoldable(Some(v.status)));
+    }
+    let status: Option<String> = tx
+        .prepare_cached("SELECT status FROM part_status WHERE part = ?1")?
+        .query_row([&v.part], |r| r.get(0))
+        .optional()?;
+    let mode = crate::overrides::mode_of(tx, &v.part)?;
+    if crate::overrides::effective_closed(status.as_deref(), mode) {
+        return Ok(Hold::CircuitClosed);
+    }
+    let reason = if mode == Some(crate::OverrideMode::ForceOpen) {
+        format!("circuit open: part {} is forced open", v.part)
+    } else {
+        format!("circuit open: part {} is down", v.part)
+    };
+    tx.prepare_cached(
+        "UPDATE vouchers SET status = 'retry', updated_ms = ?2, last_error = ?3,
+            lease_until_ms = NULL
+         WHERE loyalty_request_id = ?1",
+    )?
+    .execute(params![id, now, reason])?;
+    log_transition(tx, id, &v.part, VoucherStatus::Retry, &reason, now)?;
+    Ok(Hold::Held)
+}
+
+/// [`DataCache::claim`] inside a transaction (`now` and `until` in ms).
+fn claim_tx(
+    tx: &Transaction<'_>,
+    id: &str,
+    now: i64,
+    until: i64,
+    detail: &str,
+) -> SqlResult<Claim> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE vouchers SET status = 'submitting', attempts = attempts + 1,
+                lease_until_ms = ?3, updated_ms = ?2
+             WHERE loyalty_request_id = ?1
+               AND (status IN ('received', 'retry')
+                    OR (status = 'submitting' AND lease_until_ms < ?2))",
+        )?
+        .execute(params![id, now, until])?;
+    let Some(v) = load(tx, id)? else {
+        return Ok(Claim::NotFound);
+    };
+    if n == 0 {
+        return Ok(Claim::Busy(v.status));
+    }
+    let detail = format!("attempt {}: {detail}", v.attempts);
+    log_transition(tx, id, &v.part, VoucherStatus::Submitting, &detail, now)?;
+    Ok(Claim::Claimed {
+        token: v.attempts,
+        voucher: Box::new(v),
+    })
+}
+
+/// [`DataCache::finish`] inside a transaction (`now` in ms).
+fn finish_tx(
+    tx: &Transaction<'_>,
+    id: &str,
+    token: i64,
+    status: VoucherStatus,
+    detail: &str,
+    now: i64,
+) -> SqlResult<bool> {
+    let error = (status != VoucherStatus::Submitted).then_some(detail);
+    let part: Option<String> = tx
+        .prepare_cached(
+            "UPDATE vouchers SET status = ?3, lease_until_ms = NULL, updated_ms = ?4,
+                last_error = coalesce(?5, last_error)
+             WHERE loyalty_request_id = ?1 AND status = 'submitting' AND attempts = ?2
+             RETURNING part",
+        )?
+        .query_row(params![id, token, status.as_str(), now, error], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(part) = part else {
+        return Ok(false);
+    };
+    log_transition(tx, id, &part, status, detail, now)?;
+    Ok(true)
+}
+
+/// [`DataCache::dead_letter`] inside a transaction (`now` in ms).
+fn dead_letter_tx(tx: &Transaction<'_>, id: &str, detail: &str, now: i64) -> SqlResult<bool> {
+    let part: Option<String> = tx
+        .prepare_cached(
+            "UPDATE vouchers SET status = 'dead_lettered', lease_until_ms = NULL,
+                updated_ms = ?2, last_error = ?3
+             WHERE loyalty_request_id = ?1 AND status IN ('received', 'retry', 'submitting')
+             RETURNING part",
+        )?
+        .query_row(params![id, now, detail], |r| r.get(0))
+        .optional()?;
+    let Some(part) = part else {
+        return Ok(false);
+    };
+    log_transition(tx, id, &part, VoucherStatus::DeadLettered, detail, now)?;
+    Ok(true)
+}
+
+/// What [`DataCache::hold_or_claim_many`] did with one voucher.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// The part is down: the voucher is now `retry` and its event is in the outbox.
+    Held,
+    /// Claimed for one SaaS call (see [`Claim::Claimed`]).
+    Claimed {
+        /// The claim token, for [`DataCache::finish_many`].
+        token: i64,
+        /// The voucher.
+        voucher: Box<VoucherRecord>,
+    },
+    /// Left alone: final, claimed by someone else (its status) or unknown (`None`).
+    Skipped(Option<VoucherStatus>),
+}
+
+/// The outcome of one claimed SaaS call, for [`DataCache::finish_many`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    /// The voucher.
+    pub id: String,
+    /// Its claim token.
+    pub token: i64,
+    /// submitted, error or retry.
+    pub status: VoucherStatus,
+    /// Why, in words.
+    pub detail: String,
 }
 
 impl DataCache {
     /// The DataCache in `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db, changes: None }
+    }
+
+    /// Notifies `changes` (topic `voucher`, and `dlq` for dead-lettering and
+    /// redrive) after every voucher status change.
+    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    fn touched(&self, part: Option<&str>, dlq: bool) {
+        if let Some(c) = &self.changes {
+            c.notify(crate::Topic::Voucher, part);
+            if dlq {
+                c.notify(crate::Topic::Dlq, part);
+            }
+        }
     }
 
     /// Stores a new voucher as `received`; returns the stored voucher and
@@ -210,6 +427,11 @@ impl DataCache {
                 Ok((rec, n == 1))
             })
             .await
+            .inspect(|(rec, new)| {
+                if *new {
+                    self.touched(Some(&rec.part), false);
+                }
+            })
     }
 
     /// The voucher `id`.
@@ -223,6 +445,29 @@ impl DataCache {
                     record,
                 )
                 .optional()
+            })
+            .await
+    }
+
+    /// Vouchers whose reference `field` (or any of the four) equals
+    /// `value` exactly, newest received first, after `after` (the previous
+    /// page's last voucher); at most `limit` (clamped to 1..=100). Each
+    /// reference is indexed, so this reads only the matches.
+    pub async fn find(
+        &self,
+        field: VoucherRef,
+        value: &str,
+        after: Option<FindCursor>,
+        limit: usize,
+    ) -> Result<Vec<VoucherRecord>, StoreError> {
+        let value = value.to_owned();
+        let (after_ms, after_id) = after.unwrap_or((i64::MAX, String::new()));
+        let limit = limit.clamp(1, FIND_LIMIT_MAX) as i64;
+        self.db
+            .read(move |c| {
+                c.prepare(&find_sql(field))?
+                    .query_map(params![value, after_ms, after_id, limit], record)?
+                    .collect()
             })
             .await
     }
@@ -256,48 +501,13 @@ impl DataCache {
     pub async fn hold_if_open(&self, id: &str, now: DateTime<Utc>) -> Result<Hold, StoreError> {
         let id = id.to_owned();
         self.db
-            .write(move |tx| {
-                let Some(v) = load(tx, &id)? else {
-                    return Ok(Hold::NotHoldable(None));
-                };
-                let expired_claim = v.status == VoucherStatus::Submitting
-                    && tx.query_row(
-                        "SELECT coalesce(lease_until_ms, 0) < ?2 FROM vouchers
-                             WHERE loyalty_request_id = ?1",
-                        params![id, ms(now)],
-                        |r| r.get::<_, bool>(0),
-                    )?;
-                if !(matches!(v.status, VoucherStatus::Received | VoucherStatus::Retry)
-                    || expired_claim)
-                {
-                    return Ok(Hold::NotHoldable(Some(v.status)));
-                }
-                let status: Option<String> = tx
-                    .query_row(
-                        "SELECT status FROM part_status WHERE part = ?1",
-                        [&v.part],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                let mode = crate::overrides::mode_of(tx, &v.part)?;
-                if crate::overrides::effective_closed(status.as_deref(), mode) {
-                    return Ok(Hold::CircuitClosed);
-                }
-                let reason = if mode == Some(crate::OverrideMode::ForceOpen) {
-                    format!("circuit open: part {} is forced open", v.part)
-                } else {
-                    format!("circuit open: part {} is down", v.part)
-                };
-                tx.execute(
-                    "UPDATE vouchers SET status = 'retry', updated_ms = ?2, last_error = ?3,
-                        lease_until_ms = NULL
-                     WHERE loyalty_request_id = ?1",
-                    params![id, ms(now), reason],
-                )?;
-                log_transition(tx, &id, &v.part, VoucherStatus::Retry, &reason, ms(now))?;
-                Ok(Hold::Held)
-            })
+            .write(move |tx| hold_tx(tx, &id, ms(now)))
             .await
+            .inspect(|h| {
+                if *h == Hold::Held {
+                    self.touched(None, false);
+                }
+            })
     }
 
     /// Claims the voucher for one SaaS call: `received`/`retry` (or a
@@ -312,36 +522,13 @@ impl DataCache {
         let id = id.to_owned();
         let until = ms(now) + lease.as_millis() as i64;
         self.db
-            .write(move |tx| {
-                let n = tx.execute(
-                    "UPDATE vouchers SET status = 'submitting', attempts = attempts + 1,
-                        lease_until_ms = ?3, updated_ms = ?2
-                     WHERE loyalty_request_id = ?1
-                       AND (status IN ('received', 'retry')
-                            OR (status = 'submitting' AND lease_until_ms < ?2))",
-                    params![id, ms(now), until],
-                )?;
-                let Some(v) = load(tx, &id)? else {
-                    return Ok(Claim::NotFound);
-                };
-                if n == 0 {
-                    return Ok(Claim::Busy(v.status));
-                }
-                let detail = format!("attempt {}: {detail}", v.attempts);
-                log_transition(
-                    tx,
-                    &id,
-                    &v.part,
-                    VoucherStatus::Submitting,
-                    &detail,
-                    ms(now),
-                )?;
-                Ok(Claim::Claimed {
-                    token: v.attempts,
-                    voucher: Box::new(v),
-                })
-            })
+            .write(move |tx| claim_tx(tx, &id, ms(now), until, &detail))
             .await
+            .inspect(|c| {
+                if let Claim::Claimed { voucher, .. } = c {
+                    self.touched(Some(&voucher.part), false);
+                }
+            })
     }
 
     /// Ends a claim with `status` (submitted, error or retry). Returns false
@@ -356,24 +543,124 @@ impl DataCache {
     ) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.db
-            .write(move |tx| {
-                let error = (status != VoucherStatus::Submitted).then_some(detail.as_str());
-                let n = tx.execute(
-                    "UPDATE vouchers SET status = ?3, lease_until_ms = NULL, updated_ms = ?4,
-                        last_error = coalesce(?5, last_error)
-                     WHERE loyalty_request_id = ?1 AND status = 'submitting' AND attempts = ?2",
-                    params![id, token, status.as_str(), ms(now), error],
-                )?;
-                if n == 0 {
-                    return Ok(false);
+            .write(move |tx| finish_tx(tx, &id, token, status, &detail, ms(now)))
+            .await
+            .inspect(|done| {
+                if *done {
+                    self.touched(None, false);
                 }
-                let part: String = tx.query_row(
-                    "SELECT part FROM vouchers WHERE loyalty_request_id = ?1",
-                    [&id],
-                    |r| r.get(0),
-                )?;
-                log_transition(tx, &id, &part, status, &detail, ms(now))?;
-                Ok(true)
+            })
+    }
+
+    /// [`DataCache::hold_if_open`] then, where the circuit is closed,
+    /// [`DataCache::claim`], for many vouchers in one transaction (the
+    /// resubmission path handles replayed events in batches). `detail` is
+    /// each voucher's reason for the claim. Results are in the order given;
+    /// an id repeated in the batch is claimed once (the repeat is `Skipped`).
+    pub async fn hold_or_claim_many(
+        &self,
+        items: Vec<(String, String)>,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let until = ms(now) + lease.as_millis() as i64;
+        let out = self
+            .db
+            .write(move |tx| {
+                items
+                    .iter()
+                    .map(|(id, detail)| {
+                        Ok(match hold_tx(tx, id, ms(now))? {
+                            Hold::Held => Attempt::Held,
+                            Hold::NotHoldable(s) => Attempt::Skipped(s),
+                            Hold::CircuitClosed => {
+                                match claim_tx(tx, id, ms(now), until, detail)? {
+                                    Claim::Claimed { token, voucher } => {
+                                        Attempt::Claimed { token, voucher }
+                                    }
+                                    Claim::Busy(s) => Attempt::Skipped(Some(s)),
+                                    Claim::NotFound => Attempt::Skipped(None),
+                                }
+                            }
+                        })
+                    })
+                    .collect::<SqlResult<Vec<_>>>()
+            })
+            .await?;
+        if out.iter().any(|a| !matches!(a, Attempt::Skipped(_))) {
+            self.touched(None, false);
+        }
+        Ok(out)
+    }
+
+    /// [`DataCache::finish`] for many claims in one transaction; a voucher
+    /// left `retry` after `dead_letter_after` failed calls since its last
+    /// redrive is dead-lettered in the same transaction. Returns each
+    /// voucher's status afterwards, in order (the intended status when the
+    /// claim was lost).
+    pub async fn finish_many(
+        &self,
+        items: Vec<Finish>,
+        dead_letter_after: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<VoucherStatus>, StoreError> {
+        let out = self
+            .db
+            .write(move |tx| {
+                let mut out = Vec::with_capacity(items.len());
+                for f in &items {
+                    if !finish_tx(tx, &f.id, f.token, f.status, &f.detail, ms(now))? {
+                        tracing::warn!(
+                            loyalty_request_id = %f.id,
+                            "claim lost before the outcome was recorded"
+                        );
+                        out.push(f.status);
+                        continue;
+                    }
+                    if f.status == VoucherStatus::Retry {
+                        let failed: i64 = tx
+                            .prepare_cached(
+                                "SELECT attempts - redrive_base FROM vouchers WHERE loyalty_request_id = ?1",
+                            )?
+                            .query_row([&f.id], |r| r.get(0))?;
+                        let reason =
+                            format!("gave up after {failed} failed attempts; last: {}", f.detail);
+                        if failed >= dead_letter_after && dead_letter_tx(tx, &f.id, &reason, ms(now))? {
+                            tracing::warn!(loyalty_request_id = %f.id, failed, "voucher dead-lettered");
+                            out.push(VoucherStatus::DeadLettered);
+                            continue;
+                        }
+                    }
+                    out.push(f.status);
+                }
+                Ok(out)
+            })
+            .await?;
+        if !out.is_empty() {
+            self.touched(None, out.contains(&VoucherStatus::DeadLettered));
+        }
+        Ok(out)
+    }
+
+    /// The statuses of `ids` (`None` for unknown ones), in order. Read on
+    /// the writer connection ([`Database::read_on_writer`]): its caller (the
+    /// replay drain) interleaves this with its own commits.
+    pub async fn statuses(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<Vec<Option<VoucherStatus>>, StoreError> {
+        self.db
+            .read_on_writer(move |c| {
+                let mut stmt =
+                    c.prepare_cached("SELECT status FROM vouchers WHERE loyalty_request_id = ?1")?;
+                ids.iter()
+                    .map(|id| {
+                        Ok(stmt
+                            .query_row([id], |r| r.get::<_, String>(0))
+                            .optional()?
+                            .map(|s| s.parse().unwrap_or(VoucherStatus::Received)))
+                    })
+                    .collect()
             })
             .await
     }
@@ -387,31 +674,13 @@ impl DataCache {
     ) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.db
-            .write(move |tx| {
-                let n = tx.execute(
-                    "UPDATE vouchers SET status = 'dead_lettered', lease_until_ms = NULL,
-                        updated_ms = ?2, last_error = ?3
-                     WHERE loyalty_request_id = ?1 AND status IN ('received', 'retry', 'submitting')",
-                    params![id, ms(now), detail],
-                )?;
-                if n == 1 {
-                    let part: String = tx.query_row(
-                        "SELECT part FROM vouchers WHERE loyalty_request_id = ?1",
-                        [&id],
-                        |r| r.get(0),
-                    )?;
-                    log_transition(
-                        tx,
-                        &id,
-                        &part,
-                        VoucherStatus::DeadLettered,
-                        &detail,
-                        ms(now),
-                    )?;
-                }
-                Ok(n == 1)
-            })
+            .write(move |tx| dead_letter_tx(tx, &id, &detail, ms(now)))
             .await
+            .inspect(|done| {
+                if *done {
+                    self.touched(None, true);
+                }
+            })
     }
 
     /// Vouchers left behind: `received` before `received_before` (never
@@ -508,6 +777,11 @@ impl DataCache {
                 Ok(Some(VoucherStatus::Retry))
             })
             .await
+            .inspect(|s| {
+                if *s == Some(VoucherStatus::Retry) {
+                    self.touched(None, true);
+                }
+            })
     }
 
     /// Status events not yet published, oldest first.
@@ -706,6 +980,89 @@ mod tests {
         })
         .await
         .unwrap();
+    }
+
+    #[tokio::test]
+    async fn find_matches_any_reference_newest_first_with_pages() {
+        let (_t, c, db) = cache().await;
+        let t0 = Utc::now() - chrono::Duration::hours(1);
+        let keyed = |id: &str, lr: &str, mr: &str, or: &str| {
+            VoucherRequest::parse(
+                &json!({"part": "voucher", "loyalty_request_id": id, "loyalty_reference": lr,
+                        "merchant_reference": mr, "loyalty_order_reference": or, "payload": {}}),
+                &PartName::defaults(),
+            )
+            .unwrap()
+        };
+        // x1..x3 share the loyalty reference "L"; x2 has merchant reference
+        // "M"; x4's order reference is "L" too; "x1" is also an id.
+        let rows = [
+            keyed("x1", "L", "m1", "o1"),
+            keyed("x2", "L", "M", "o2"),
+            keyed("x3", "L", "m3", "o3"),
+            keyed("x4", "l4", "m4", "L"),
+            keyed("x5", "x1", "m5", "o5"),
+        ];
+        for (i, r) in rows.iter().enumerate() {
+            c.insert(r, t0 + chrono::Duration::seconds(i as i64))
+                .await
+                .unwrap();
+        }
+        let ids = |v: Vec<VoucherRecord>| {
+            v.into_iter()
+                .map(|r| r.keys.loyalty_request_id)
+                .collect::<Vec<_>>()
+        };
+        let any = c.find(VoucherRef::Any, "L", None, 100).await.unwrap();
+        assert_eq!(ids(any), ["x4", "x3", "x2", "x1"], "newest first");
+        let by = |f, v: &'static str| {
+            let c = c.clone();
+            async move { ids(c.find(f, v, None, 10).await.unwrap()) }
+        };
+        assert_eq!(
+            by(VoucherRef::LoyaltyReference, "L").await,
+            ["x3", "x2", "x1"]
+        );
+        assert_eq!(by(VoucherRef::MerchantReference, "M").await, ["x2"]);
+        assert_eq!(by(VoucherRef::LoyaltyOrderReference, "L").await, ["x4"]);
+        assert_eq!(by(VoucherRef::LoyaltyRequestId, "x1").await, ["x1"]);
+        assert_eq!(by(VoucherRef::Any, "x1").await, ["x5", "x1"]);
+        assert!(by(VoucherRef::Any, "l").await.is_empty(), "exact match");
+
+        // Pages of two, continuing after the last one.
+        let p1 = c.find(VoucherRef::Any, "L", None, 2).await.unwrap();
+        let last = p1.last().unwrap();
+        let after = (
+            last.received_at.timestamp_millis(),
+            last.keys.loyalty_request_id.clone(),
+        );
+        let p2 = c.find(VoucherRef::Any, "L", Some(after), 2).await.unwrap();
+        assert_eq!(ids(p1), ["x4", "x3"]);
+        assert_eq!(ids(p2), ["x2", "x1"]);
+        assert_eq!(
+            c.find(VoucherRef::Any, "L", None, 0).await.unwrap().len(),
+            1,
+            "at least 1"
+        );
+
+        // Every reference is looked up through an index, never a scan.
+        for (_, f) in VoucherRef::FIELDS
+            .into_iter()
+            .chain([("any", VoucherRef::Any)])
+        {
+            let plan: Vec<String> = db
+                .read(move |c| {
+                    c.prepare(&format!("EXPLAIN QUERY PLAN {}", find_sql(f)))?
+                        .query_map(params!["L", i64::MAX, "", 10], |r| r.get::<_, String>(3))?
+                        .collect()
+                })
+                .await
+                .unwrap();
+            assert!(
+                plan.iter().all(|l| !l.starts_with("SCAN vouchers")),
+                "{f:?}: {plan:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -198,6 +198,27 @@ pub fn replay_prefix(archive_name: &str) -> String {
     )
 }
 
+/// The bus the mediator's events travel on (the seed's `loyalty-bus`), on
+/// both backends.
+pub const BUS_NAME: &str = "loyalty-bus";
+
+/// The resubmit rule of the part whose archive is `archive`:
+/// `LoyaltyVoucherArchive` → `LoyaltyVoucherResubmit`.
+pub fn resubmit_rule(archive: &str) -> String {
+    let prefix = replay_prefix(archive);
+    format!("{}Resubmit", prefix.trim_end_matches("Replay"))
+}
+
+/// The queue the part's resubmit rule feeds.
+pub fn resubmit_queue(part: &PartName) -> String {
+    format!("{part}-resubmit")
+}
+
+/// The part's dead-letter queue (replayed events that failed too often).
+pub fn dead_letter_queue(part: &PartName) -> String {
+    format!("{part}-resubmit-dlq")
+}
+
 /// The replay name for a replay started at `at`:
 /// `<ArchiveBase>Replay_YYYYMMDDHHMMSS`.
 pub fn replay_name(archive_name: &str, at: DateTime<Utc>) -> String {

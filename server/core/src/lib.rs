@@ -4,9 +4,12 @@
 //! the console's server functions call into this crate; storage is reached
 //! through the `store` crate.
 //!
+//! - [`archives`]: the archives as the console shows them (via [`archives::ArchiveBrowser`]).
+//! - [`changes`]: the live-change hub behind the console's SSE stream.
 //! - [`circuit`]: the per-part circuit state machine.
 //! - [`datacache`]: vouchers, their lifecycle and the status-event outbox.
 //! - [`events`]: the events the mediator emits and the patterns that route them.
+//! - [`history`]: read models: uptime, timelines, outages, incidents, counters.
 //! - [`metrics`]: Prometheus metrics per part, formatted by hand.
 //! - [`monitor`]: polls each part and records checks, roll-ups and changes.
 //! - [`overrides`]: manual circuit overrides per part (force open/closed, disabled).
@@ -16,9 +19,12 @@
 //! - [`submit`]: the submission flow and the SaaS submit trait.
 //! - [`voucher`]: validated voucher requests and voucher statuses.
 
+pub mod archives;
+pub mod changes;
 pub mod circuit;
 pub mod datacache;
 pub mod events;
+pub mod history;
 pub mod metrics;
 pub mod monitor;
 pub mod overrides;
@@ -28,15 +34,17 @@ pub mod status;
 pub mod submit;
 pub mod voucher;
 
+pub use changes::{Change, Changes, Topic};
 pub use circuit::{Circuit, StatusChange, Thresholds};
-pub use datacache::{DataCache, LifecycleEntry, VoucherRecord};
+pub use datacache::{DataCache, FindCursor, LifecycleEntry, VoucherRecord, VoucherRef};
 pub use events::{EventPublisher, OutgoingEvent, PublishError};
+pub use history::{History, HistoryError};
 pub use monitor::{CheckRecord, HealthProbe, Monitor};
 pub use overrides::{CircuitOverride, OverrideError, OverrideMode, OverrideRequest, Overrides};
-pub use part::{PartName, PartNameError, PartSettings};
+pub use part::{PartName, PartNameError, PartSettings, DEFAULT_RETENTION_DAYS};
 pub use recovery::{
-    ArchiveReplays, Lane, Preview, QueuedEvent, Recovery, RecoverySettings, ReplayError,
-    ReplayInfo, ReplayRecord, ReplayRequest, ResubmitQueue,
+    ArchiveReplays, Lane, PartRecovery, Preview, QueuedEvent, Recovery, RecoverySettings,
+    ReplayError, ReplayInfo, ReplayRecord, ReplayRequest, ResubmitQueue,
 };
 pub use status::{PartState, PartSummary, StatusBoard};
 pub use submit::{SaasSubmitter, SubmissionFlow, SubmitOutcome};

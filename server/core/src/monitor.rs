@@ -50,6 +50,7 @@ pub struct Monitor {
     db: Database,
     probe: Arc<dyn HealthProbe>,
     parts: Vec<PartSettings>,
+    changes: Option<crate::Changes>,
 }
 
 const MINUTE_MS: i64 = 60_000;
@@ -59,7 +60,21 @@ const DAY_MS: i64 = 86_400_000;
 impl Monitor {
     /// A monitor for `parts` using `probe`.
     pub fn new(db: Database, probe: Arc<dyn HealthProbe>, parts: Vec<PartSettings>) -> Self {
-        Self { db, probe, parts }
+        Self {
+            db,
+            probe,
+            parts,
+            changes: None,
+        }
+    }
+
+    /// Notifies `changes` after every recorded check: topic `status` when the
+    /// check changed the part's status, its counters against the thresholds
+    /// or its error ([`visible_state`]), topic `check` for a routine check
+    /// that changed none of them.
+    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
+        self.changes = Some(changes);
+        self
     }
 
     /// Checks one part now (bounded by its timeout) and records the result.
@@ -91,11 +106,24 @@ impl Monitor {
     ) -> Result<CheckRecord, StoreError> {
         let name = part.name.to_string();
         let thresholds = part.thresholds;
+        let changes = self.changes.clone();
         self.db
             .write(move |tx| {
                 let mut circuit = load_circuit(tx, &name)?;
+                let prev_error: Option<String> = tx
+                    .query_row(
+                        "SELECT last_error FROM part_status WHERE part = ?1",
+                        [&name],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                let before = visible_state(&circuit);
                 let ok = error.is_none();
                 let change = circuit.observe(ok, at, thresholds);
+                let visible_change = change.is_some()
+                    || visible_state(&circuit) != before
+                    || error != prev_error;
                 let at_ms = at.timestamp_millis();
                 save_circuit(tx, &name, &circuit, at, ok, error.as_deref())?;
                 tx.execute(
@@ -127,17 +155,31 @@ impl Monitor {
                         ],
                     )?;
                 }
-                Ok(CheckRecord {
-                    part: name,
-                    at,
-                    ok,
-                    latency_ms,
-                    error,
-                    circuit,
-                    change,
-                })
+                Ok((
+                    CheckRecord {
+                        part: name,
+                        at,
+                        ok,
+                        latency_ms,
+                        error,
+                        circuit,
+                        change,
+                    },
+                    visible_change,
+                ))
             })
             .await
+            .map(|(rec, visible_change)| {
+                if let Some(c) = changes {
+                    let topic = if visible_change {
+                        crate::Topic::Status
+                    } else {
+                        crate::Topic::Check
+                    };
+                    c.notify(topic, Some(&rec.part));
+                }
+                rec
+            })
     }
 
     /// Starts one poll loop per part on `tracker`; each stops when
@@ -172,6 +214,20 @@ impl Monitor {
             }
         }
     }
+}
+
+/// What a part's card shows of its circuit: the settled status, the failed
+/// checks counted toward the failure threshold while not down, and the good
+/// checks counted toward the recovery threshold while down. (The raw
+/// counters keep growing on every routine check, e.g. good checks while up;
+/// those are not visible changes.)
+pub fn visible_state(c: &Circuit) -> (PartState, u32, u32) {
+    let down = c.status == PartState::Down;
+    (
+        c.status,
+        if down { 0 } else { c.failures },
+        if down { c.successes } else { 0 },
+    )
 }
 
 fn ms_to_time(ms: i64) -> Option<DateTime<Utc>> {
@@ -408,6 +464,50 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(status, "down");
+    }
+
+    #[tokio::test]
+    async fn routine_checks_notify_check_and_visible_changes_notify_status() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let hub = crate::Changes::default();
+        let mut rx = hub.subscribe();
+        let m = Monitor::new(db, Arc::new(Scripted(Mutex::new(vec![]))), vec![]).with_changes(hub);
+        let p = settings("voucher");
+        let t0 = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let (ok, e503, timeout) = (None, Some("503".to_string()), Some("timeout".to_string()));
+        let script = [
+            (ok.clone(), "status", "unknown → up"),
+            (ok.clone(), "check", "up again"),
+            (ok.clone(), "check", "good checks while up are not shown"),
+            (e503.clone(), "status", "1/3 failed checks"),
+            (e503.clone(), "status", "2/3 failed checks"),
+            (e503.clone(), "status", "up → down"),
+            (e503.clone(), "check", "still down, same error"),
+            (timeout.clone(), "status", "another error"),
+            (ok.clone(), "status", "1/2 good checks while down"),
+            (timeout.clone(), "status", "good checks reset"),
+            (
+                timeout.clone(),
+                "check",
+                "failed checks while down are not shown",
+            ),
+            (ok.clone(), "status", "1/2 good checks"),
+            (ok.clone(), "status", "down → up"),
+            (ok.clone(), "check", "up again"),
+        ];
+        for (i, (error, want, why)) in script.into_iter().enumerate() {
+            m.record(&p, t0 + chrono::Duration::seconds(i as i64), error, 5)
+                .await
+                .unwrap();
+            let c = rx.try_recv().unwrap();
+            assert_eq!(
+                (c.topic.as_str(), c.part.as_deref()),
+                (want, Some("voucher")),
+                "check {i}: {why}"
+            );
+            assert!(rx.try_recv().is_err(), "one notification per check");
+        }
     }
 
     struct Recorder {

@@ -182,12 +182,23 @@ impl OverrideRequest {
 pub struct Overrides {
     db: Database,
     parts: Vec<PartName>,
+    changes: Option<crate::Changes>,
 }
 
 impl Overrides {
     /// Overrides of `parts` in `db`.
     pub fn new(db: Database, parts: Vec<PartName>) -> Self {
-        Self { db, parts }
+        Self {
+            db,
+            parts,
+            changes: None,
+        }
+    }
+
+    /// Notifies `changes` (topic `override`) whenever an override is set or cleared.
+    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
+        self.changes = Some(changes);
+        self
     }
 
     /// The database.
@@ -244,6 +255,9 @@ impl Overrides {
             tracing::info!(part = %name, mode = %o.mode, reason = %o.reason, "circuit override set");
         } else {
             tracing::info!(part = %name, "circuit override cleared");
+        }
+        if let Some(c) = &self.changes {
+            c.notify(crate::Topic::Override, Some(&name));
         }
         Ok(stored)
     }
@@ -336,11 +350,8 @@ pub(crate) fn mode_of(
     part: &str,
 ) -> Result<Option<OverrideMode>, store::rusqlite::Error> {
     let m: Option<Option<String>> = c
-        .query_row(
-            "SELECT override_mode FROM part_status WHERE part = ?1",
-            [part],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT override_mode FROM part_status WHERE part = ?1")?
+        .query_row([part], |r| r.get(0))
         .optional()?;
     Ok(m.flatten().and_then(|m| m.parse().ok()))
 }

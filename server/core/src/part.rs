@@ -124,8 +124,11 @@ mod tests {
     }
 }
 
-/// How one part is watched: poll cadence, check timeout and circuit thresholds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How one part is watched and recovered: poll cadence, check timeout,
+/// circuit thresholds, where its SaaS endpoints are, its archive and the
+/// pace of its replays. Built from the configuration (global defaults, then
+/// the part's own `[parts.<name>]` table).
+#[derive(Debug, Clone, PartialEq)]
 pub struct PartSettings {
     /// The part.
     pub name: PartName,
@@ -135,17 +138,52 @@ pub struct PartSettings {
     pub check_timeout: std::time::Duration,
     /// Consecutive checks that flip the circuit.
     pub thresholds: crate::Thresholds,
+    /// URL of the part's status endpoint (any 2xx is healthy); `None` while
+    /// it is the simulated SaaS's, known only once that listens.
+    pub status_url: Option<String>,
+    /// URL vouchers of the part are POSTed to; `None` like `status_url`.
+    pub submit_url: Option<String>,
+    /// A submission that takes longer counts as unavailable (retry).
+    pub submit_timeout: std::time::Duration,
+    /// The archive that keeps the part's retry events.
+    pub archive_name: String,
+    /// Days the archive keeps events (also the longest replay window).
+    pub retention_days: u32,
+    /// Added before an outage's start and after its end when it is replayed.
+    pub replay_margin: std::time::Duration,
+    /// Replayed events resubmitted per second, at most.
+    pub resubmit_rate: f64,
+    /// Replayed events resubmitted at once, at most.
+    pub resubmit_concurrency: usize,
 }
 
+/// Days an archive keeps retry events by default (the seed's value).
+pub const DEFAULT_RETENTION_DAYS: u32 = 10;
+
 impl PartSettings {
-    /// Settings with the defaults (15 s poll, 5 s timeout, 3 failures down,
-    /// 2 good checks up).
+    /// Settings with the defaults: 15 s poll, 5 s check timeout, 3 failures
+    /// down, 2 good checks up, the simulated SaaS's endpoints, 10 s submit
+    /// timeout, archive `Loyalty<Part>Archive` kept 10 days, 60 s replay
+    /// margin, 50 resubmissions per second, 4 at once.
     pub fn new(name: PartName) -> Self {
         Self {
+            archive_name: name.default_archive_name(),
             name,
             poll_interval: std::time::Duration::from_secs(15),
             check_timeout: std::time::Duration::from_secs(5),
             thresholds: crate::Thresholds::default(),
+            status_url: None,
+            submit_url: None,
+            submit_timeout: std::time::Duration::from_secs(10),
+            retention_days: DEFAULT_RETENTION_DAYS,
+            replay_margin: std::time::Duration::from_secs(60),
+            resubmit_rate: 50.0,
+            resubmit_concurrency: 4,
         }
+    }
+
+    /// How long the part's archive keeps events.
+    pub fn retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.retention_days) * 86_400)
     }
 }

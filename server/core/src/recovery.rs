@@ -113,6 +113,15 @@ pub trait ArchiveReplays: Send + Sync {
     ) -> Result<i64, ReplayError>;
 }
 
+/// How often the drain extends the visibility of the batch it is handling.
+pub const VISIBILITY_HEARTBEAT: Duration = Duration::from_secs(60);
+/// How much longer each extension keeps the batch invisible.
+pub const VISIBILITY_EXTENSION: Duration = Duration::from_secs(120);
+
+/// Drain loops per part (when its concurrency is at least 2); they share
+/// the part's concurrency and rate.
+const DRAIN_WORKERS: usize = 2;
+
 /// Replay states in which a replay is still active.
 pub const ACTIVE_STATES: [&str; 3] = ["STARTING", "RUNNING", "CANCELLING"];
 
@@ -148,6 +157,31 @@ pub trait ResubmitQueue: Send + Sync {
     ) -> Result<Vec<QueuedEvent>, String>;
     /// Deletes a handled message.
     async fn delete(&self, part: &PartName, lane: Lane, receipt: &str) -> Result<(), String>;
+    /// Deletes handled messages; backends that can should do it in one call.
+    async fn delete_many(
+        &self,
+        part: &PartName,
+        lane: Lane,
+        receipts: Vec<String>,
+    ) -> Result<(), String> {
+        for r in &receipts {
+            self.delete(part, lane, r).await?;
+        }
+        Ok(())
+    }
+    /// Keeps in-flight messages invisible for `by` more (SQS
+    /// ChangeMessageVisibility), for work that outlasts the queue's
+    /// visibility timeout. The default does nothing: the embedded queues'
+    /// timeout already exceeds a resubmission's lease.
+    async fn extend_visibility(
+        &self,
+        _part: &PartName,
+        _lane: Lane,
+        _receipts: &[String],
+        _by: Duration,
+    ) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Errors of recovery.
@@ -264,8 +298,12 @@ pub struct ReplayRecord {
     pub window_end: DateTime<Utc>,
     /// When the mediator asked for it.
     pub created_at: DateTime<Utc>,
-    /// `recovery` (a down→up change) or `manual`.
+    /// `recovery` (a down→up change), `sweeper` or `manual`.
     pub trigger: String,
+    /// Who started it: the operator's name, `api` (a JSON API call that named
+    /// nobody), or `recovery` / `sweeper` for automatic ones; `None` for
+    /// manual replays recorded before this was stored.
+    pub by: Option<String>,
     /// Whether the bus accepted it.
     pub started: bool,
     /// Why the bus refused it.
@@ -305,13 +343,33 @@ pub struct Recovery {
     replays: Arc<dyn ArchiveReplays>,
     queue: Arc<dyn ResubmitQueue>,
     settings: RecoverySettings,
+    /// Per-part archive, retention, margin and pace (see [`Recovery::with_parts`]).
+    per_part: std::collections::HashMap<String, PartRecovery>,
     /// Serialises "is a replay of the part active? → start one".
     start_lock: tokio::sync::Mutex<()>,
+    /// Live-change notifications (topic `replay`), if wired.
+    changes: Option<crate::Changes>,
+}
+
+/// How one part is replayed: its archive, and the values of
+/// [`RecoverySettings`] its configuration overrides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartRecovery {
+    /// The part's archive.
+    pub archive: String,
+    /// Added before the outage's start and after its end.
+    pub margin: Duration,
+    /// Replayed events handled per second, at most.
+    pub rate_per_sec: f64,
+    /// Replayed events handled at once, at most.
+    pub concurrency: usize,
+    /// How long the archive keeps events: a longer window is refused.
+    pub retention: Duration,
 }
 
 const CURSOR: &str = "status_changes";
 const REPLAY_COLS: &str = "name, part, archive, start_ms, end_ms, created_ms, trigger, started,
-    start_error, expected, processed, resubmitted, skipped, failed";
+    start_error, expected, processed, resubmitted, skipped, failed, started_by";
 
 fn replay_record(r: &Row<'_>) -> store::rusqlite::Result<ReplayRecord> {
     Ok(ReplayRecord {
@@ -331,6 +389,7 @@ fn replay_record(r: &Row<'_>) -> store::rusqlite::Result<ReplayRecord> {
             skipped: r.get(12)?,
             failed: r.get(13)?,
         },
+        by: r.get(14)?,
     })
 }
 
@@ -349,8 +408,89 @@ impl Recovery {
             replays,
             queue,
             settings,
+            per_part: Default::default(),
             start_lock: tokio::sync::Mutex::new(()),
+            changes: None,
         }
+    }
+
+    /// Notifies `changes` (topic `replay`) when a replay starts, changes
+    /// state, progresses (at most 5 times a second per replay) and ends.
+    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    /// Follows a started replay on the bus until it is no longer active,
+    /// notifying each state change and cursor move.
+    fn watch_replay(&self, name: String, part: String) {
+        let Some(changes) = self.changes.clone() else {
+            return;
+        };
+        changes.notify(crate::Topic::Replay, Some(&part));
+        let replays = self.replays.clone();
+        tokio::spawn(async move {
+            let mut last: Option<ReplayInfo> = None;
+            let deadline = Instant::now() + Duration::from_secs(86_400);
+            while Instant::now() < deadline {
+                match replays.describe_replay(&name).await {
+                    Ok(Some(info)) => {
+                        let done = !ACTIVE_STATES.contains(&info.state.as_str());
+                        match &last {
+                            Some(l) if l.state == info.state => {
+                                if l.event_last_replayed_time != info.event_last_replayed_time {
+                                    changes.replay_progress(&name, &part);
+                                }
+                            }
+                            _ => changes.notify(crate::Topic::Replay, Some(&part)),
+                        }
+                        if done {
+                            break;
+                        }
+                        last = Some(info);
+                    }
+                    Ok(None) => break,
+                    Err(e) => tracing::debug!(replay = %name, "watching the replay: {e}"),
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+    }
+
+    /// Uses each part's own archive name, retention, replay margin and
+    /// resubmit rate and concurrency instead of the defaults of
+    /// [`RecoverySettings`] (and `Loyalty<Part>Archive`).
+    pub fn with_parts(mut self, parts: &[crate::PartSettings]) -> Self {
+        self.per_part = parts
+            .iter()
+            .map(|p| {
+                (
+                    p.name.to_string(),
+                    PartRecovery {
+                        archive: p.archive_name.clone(),
+                        margin: p.replay_margin,
+                        rate_per_sec: p.resubmit_rate,
+                        concurrency: p.resubmit_concurrency,
+                        retention: p.retention(),
+                    },
+                )
+            })
+            .collect();
+        self
+    }
+
+    /// How `part` is replayed: its own settings, or the defaults.
+    pub fn part_recovery(&self, part: &PartName) -> PartRecovery {
+        self.per_part
+            .get(part.as_str())
+            .cloned()
+            .unwrap_or_else(|| PartRecovery {
+                archive: part.default_archive_name(),
+                margin: self.settings.margin,
+                rate_per_sec: self.settings.rate_per_sec,
+                concurrency: self.settings.concurrency,
+                retention: self.settings.retention,
+            })
     }
 
     /// The configured parts.
@@ -398,7 +538,8 @@ impl Recovery {
         for (id, part, status, changed_ms, prev, prev_ms) in changes {
             if let (Some(p), "up", "down") = (self.part(&part), status.as_str(), prev.as_str()) {
                 let p = p.clone();
-                let margin = chrono::Duration::from_std(self.settings.margin).unwrap_or_default();
+                let margin =
+                    chrono::Duration::from_std(self.part_recovery(&p).margin).unwrap_or_default();
                 let start = time(prev_ms.unwrap_or(changed_ms)) - margin;
                 let end = time(changed_ms) + margin;
                 if self
@@ -411,7 +552,7 @@ impl Recovery {
                     break;
                 }
                 match self
-                    .start_window(&p, start, end, "recovery", Some(id))
+                    .start_window(&p, start, end, "recovery", "recovery", Some(id))
                     .await
                 {
                     Ok(r) => {
@@ -443,16 +584,24 @@ impl Recovery {
 
     /// Replays `part`'s archive over `[start, end)` to its resubmit rule (a
     /// recovery when `change_id` names the down→up change, or a manual
-    /// replay), records it with the expected count and as the part's latest
-    /// replay interval.
+    /// replay), records it with the expected count, who started it (`by`)
+    /// and as the part's latest replay interval.
     pub async fn start_window(
         &self,
         part: &PartName,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         trigger: &'static str,
+        by: &str,
         change_id: Option<i64>,
     ) -> Result<ReplayRecord, RecoveryError> {
+        let by = by.trim().to_owned();
+        if by.is_empty() {
+            return Err(RecoveryError::Invalid {
+                field: "by",
+                reason: "must name who starts the replay".into(),
+            });
+        }
         if start >= end {
             return Err(RecoveryError::Invalid {
                 field: "start",
@@ -466,7 +615,7 @@ impl Recovery {
                 replay: active,
             });
         }
-        let archive = part.default_archive_name();
+        let archive = self.part_recovery(part).archive;
         let expected = self
             .flow
             .cache()
@@ -505,8 +654,8 @@ impl Recovery {
                 };
                 tx.execute(
                     "INSERT INTO rec_replays (name, part, archive, start_ms, end_ms, created_ms, trigger,
-                        status_change_id, expected)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        status_change_id, expected, started_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     params![
                         name,
                         p,
@@ -516,7 +665,8 @@ impl Recovery {
                         now.timestamp_millis(),
                         trigger,
                         change_id,
-                        expected
+                        expected,
+                        by
                     ],
                 )?;
                 Ok(name)
@@ -562,6 +712,7 @@ impl Recovery {
             })
             .await?;
         started?;
+        self.watch_replay(name.clone(), part.to_string());
         Ok(self
             .replay(&name)
             .await?
@@ -569,16 +720,18 @@ impl Recovery {
     }
 
     /// Replays the part's latest replay interval again (or `[start, end)`
-    /// when given): the operator's "replay this window".
+    /// when given): the operator's "replay this window". `by` names who
+    /// starts it (stored with the replay; must not be blank).
     pub async fn replay_again(
         &self,
         part: &str,
         window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        by: &str,
     ) -> Result<ReplayRecord, RecoveryError> {
         let p = self.known_part(part)?;
         let (start, end) = match window {
             Some((s, e)) => {
-                self.validate_window(s, e)?;
+                self.validate_part_window(&p, s, e)?;
                 (s, e)
             }
             None => self
@@ -589,7 +742,7 @@ impl Recovery {
                     reason: format!("part {part} has no replay yet; give start and end"),
                 })?,
         };
-        self.start_window(&p, start, end, "manual", None).await
+        self.start_window(&p, start, end, "manual", by, None).await
     }
 
     /// Checks an operator's window: start before end, not longer than the
@@ -600,11 +753,30 @@ impl Recovery {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<(), RecoveryError> {
+        self.check_window(start, end, self.settings.retention)
+    }
+
+    /// [`Recovery::validate_window`] against `part`'s own archive retention.
+    pub fn validate_part_window(
+        &self,
+        part: &PartName,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<(), RecoveryError> {
+        self.check_window(start, end, self.part_recovery(part).retention)
+    }
+
+    fn check_window(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        retention: Duration,
+    ) -> Result<(), RecoveryError> {
         let invalid = |field, reason: String| Err(RecoveryError::Invalid { field, reason });
         if start >= end {
             return invalid("start", "must be before end".into());
         }
-        let retention = chrono::Duration::from_std(self.settings.retention).unwrap_or_default();
+        let retention = chrono::Duration::from_std(retention).unwrap_or_default();
         if end - start > retention {
             return invalid(
                 "start",
@@ -661,6 +833,9 @@ impl Recovery {
             return Err(ReplayError::NotFound(name.to_owned()).into());
         };
         self.replays.cancel_replay(name).await?;
+        if let Some(c) = &self.changes {
+            c.notify(crate::Topic::Replay, Some(&r.part));
+        }
         Ok(r)
     }
 
@@ -673,10 +848,10 @@ impl Recovery {
         end: DateTime<Utc>,
     ) -> Result<Preview, RecoveryError> {
         let p = self.known_part(part)?;
-        self.validate_window(start, end)?;
+        self.validate_part_window(&p, start, end)?;
         let archived = self
             .replays
-            .count_archived(&p.default_archive_name(), start, end)
+            .count_archived(&self.part_recovery(&p).archive, start, end)
             .await?;
         let pending = self
             .flow
@@ -743,14 +918,18 @@ impl Recovery {
         let (Some(min), Some(max)) = (uncovered.iter().min(), uncovered.iter().max()) else {
             return Ok(None);
         };
-        let margin = chrono::Duration::from_std(self.settings.margin).unwrap_or_default();
+        let margin =
+            chrono::Duration::from_std(self.part_recovery(part).margin).unwrap_or_default();
         let start = time(*min) - margin;
         // The end is exclusive: keep the latest event inside.
         let end = time(*max) + margin + chrono::Duration::milliseconds(1);
         if cache.retry_events_pending(part.as_str(), end).await? {
             return Ok(None);
         }
-        match self.start_window(part, start, end, "sweeper", None).await {
+        match self
+            .start_window(part, start, end, "sweeper", "sweeper", None)
+            .await
+        {
             Ok(r) => {
                 tracing::info!(replay = %r.name, part = %part, pending = uncovered.len(), "sweeper replay started");
                 Ok(Some(r))
@@ -865,59 +1044,118 @@ impl Recovery {
         self.replays.describe_replay(name).await
     }
 
-    /// Handles one replayed event: resubmits its voucher unless it is final
-    /// or in flight, and counts the outcome once per (replay, event id), so
-    /// a redelivered message neither resubmits nor counts twice.
+    /// Handles one replayed event (see [`Recovery::handle_batch`]).
     pub async fn handle(&self, body: &str) -> Result<ItemOutcome, RecoveryError> {
-        let event: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-        let replay = event.get("replay-name").and_then(Value::as_str);
-        let event_id = event.get("id").and_then(Value::as_str);
-        let lrid = event
-            .pointer("/detail/data/loyalty_request_id")
-            .and_then(Value::as_str);
-        let (Some(replay), Some(event_id), Some(lrid)) = (replay, event_id, lrid) else {
-            tracing::warn!("ignoring a queued event that is not a replayed retry event");
-            return Ok(ItemOutcome::Ignored);
-        };
-        let (r2, e2) = (replay.to_owned(), event_id.to_owned());
-        let seen: Option<String> = self
+        let mut out = self.handle_batch(&[body], 1).await?;
+        Ok(out.pop().unwrap_or(ItemOutcome::Ignored))
+    }
+
+    /// Handles replayed events together: resubmits each one's voucher unless
+    /// it is final or in flight (`concurrency` SaaS calls at a time), and
+    /// counts each outcome once per (replay, event id), so a redelivered
+    /// message neither resubmits nor counts twice. The whole batch takes a
+    /// few transactions (seen?, statuses, hold-or-claim, outcomes, counts)
+    /// rather than several per event. Outcomes are in the order given.
+    pub async fn handle_batch(
+        &self,
+        bodies: &[&str],
+        concurrency: usize,
+    ) -> Result<Vec<ItemOutcome>, RecoveryError> {
+        let keys: Vec<Option<(String, String, String)>> = bodies
+            .iter()
+            .map(|b| {
+                let event: Value = serde_json::from_str(b).unwrap_or(Value::Null);
+                let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+                let key = (
+                    s(event.get("replay-name")),
+                    s(event.get("id")),
+                    s(event.pointer("/detail/data/loyalty_request_id")),
+                );
+                if let (Some(r), Some(e), Some(l)) = key {
+                    Some((r, e, l))
+                } else {
+                    tracing::warn!("ignoring a queued event that is not a replayed retry event");
+                    None
+                }
+            })
+            .collect();
+        let mut out = vec![ItemOutcome::Ignored; keys.len()];
+        let valid: Vec<usize> = (0..keys.len()).filter(|&i| keys[i].is_some()).collect();
+        let pairs: Vec<(String, String)> = keys
+            .iter()
+            .flatten()
+            .map(|(r, e, _)| (r.clone(), e.clone()))
+            .collect();
+        // On the writer: the drain interleaves these reads with its own
+        // commits, which would make a read-only connection re-read its pages.
+        let seen: Vec<bool> = self
             .db
-            .read(move |c| {
-                c.query_row(
-                    "SELECT outcome FROM rec_replay_items WHERE replay = ?1 AND event_id = ?2",
-                    params![r2, e2],
-                    |r| r.get(0),
-                )
-                .optional()
+            .read_on_writer(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM rec_replay_items WHERE replay = ?1 AND event_id = ?2)",
+                )?;
+                pairs
+                    .iter()
+                    .map(|(r, e)| stmt.query_row(params![r, e], |x| x.get(0)))
+                    .collect()
             })
             .await?;
-        if seen.is_some() {
-            return Ok(ItemOutcome::Skipped);
+        let mut fresh = Vec::new();
+        for (i, seen) in valid.into_iter().zip(seen) {
+            if seen {
+                out[i] = ItemOutcome::Skipped;
+            } else {
+                fresh.push(i);
+            }
         }
-        let outcome = match self.flow.cache().get(lrid).await? {
-            None => {
-                tracing::warn!(
-                    loyalty_request_id = lrid,
-                    replay,
-                    "replayed event for an unknown voucher"
-                );
-                ItemOutcome::Failed
+        let lrids = fresh
+            .iter()
+            .filter_map(|&i| keys[i].as_ref().map(|k| k.2.clone()))
+            .collect();
+        let statuses = self.flow.cache().statuses(lrids).await?;
+        let (mut to_submit, mut submit_at) = (Vec::new(), Vec::new());
+        for (&i, status) in fresh.iter().zip(statuses) {
+            let Some((replay, _, lrid)) = &keys[i] else {
+                continue;
+            };
+            out[i] = match status {
+                None => {
+                    tracing::warn!(
+                        loyalty_request_id = %lrid,
+                        replay,
+                        "replayed event for an unknown voucher"
+                    );
+                    ItemOutcome::Failed
+                }
+                Some(s) if s.is_final() || s == VoucherStatus::Submitting => ItemOutcome::Skipped,
+                Some(_) => {
+                    submit_at.push(i);
+                    to_submit.push((lrid.clone(), format!("resubmitted by replay {replay}")));
+                    continue;
+                }
+            };
+        }
+        if !to_submit.is_empty() {
+            let after = self.flow.process_many(to_submit, concurrency).await?;
+            for (i, status) in submit_at.into_iter().zip(after) {
+                out[i] = match status {
+                    Some(VoucherStatus::Submitted) => ItemOutcome::Resubmitted,
+                    Some(VoucherStatus::Submitting | VoucherStatus::Received) => {
+                        ItemOutcome::Skipped
+                    }
+                    _ => ItemOutcome::Failed,
+                };
             }
-            Some(v) if v.status.is_final() || v.status == VoucherStatus::Submitting => {
-                ItemOutcome::Skipped
-            }
-            Some(_) => match self
-                .flow
-                .process(lrid, &format!("resubmitted by replay {replay}"))
-                .await?
-            {
-                Some(VoucherStatus::Submitted) => ItemOutcome::Resubmitted,
-                Some(VoucherStatus::Submitting | VoucherStatus::Received) => ItemOutcome::Skipped,
-                _ => ItemOutcome::Failed,
-            },
-        };
-        self.count(replay, event_id, lrid, outcome).await?;
-        Ok(outcome)
+        }
+        let counts = fresh
+            .iter()
+            .filter_map(|&i| {
+                let (r, e, l) = keys[i].clone()?;
+                Some((r, e, l, out[i]))
+            })
+            .collect();
+        self.count_many(counts).await?;
+        Ok(out)
     }
 
     async fn count(
@@ -927,66 +1165,147 @@ impl Recovery {
         lrid: &str,
         outcome: ItemOutcome,
     ) -> Result<(), StoreError> {
-        let (r, e, l) = (replay.to_owned(), event_id.to_owned(), lrid.to_owned());
-        self.db
+        self.count_many(vec![(
+            replay.to_owned(),
+            event_id.to_owned(),
+            lrid.to_owned(),
+            outcome,
+        )])
+        .await
+    }
+
+    /// Counts `(replay, event id, voucher, outcome)`s in one transaction,
+    /// each once per (replay, event id), into their replays' progress.
+    async fn count_many(
+        &self,
+        items: Vec<(String, String, String, ItemOutcome)>,
+    ) -> Result<(), StoreError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let counted: Vec<(String, String, i64, i64)> = self
+            .db
             .write(move |tx| {
-                let n = tx.execute(
+                let now = Utc::now().timestamp_millis();
+                let mut insert = tx.prepare_cached(
                     "INSERT OR IGNORE INTO rec_replay_items (replay, event_id, loyalty_request_id, outcome, at_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![r, e, l, outcome.as_str(), Utc::now().timestamp_millis()],
                 )?;
-                if n == 1 {
+                let mut touched: Vec<&str> = Vec::new();
+                for (r, e, l, outcome) in &items {
+                    if insert.execute(params![r, e, l, outcome.as_str(), now])? == 0 {
+                        continue;
+                    }
                     let column = match outcome {
                         ItemOutcome::Resubmitted => "resubmitted",
                         ItemOutcome::Skipped => "skipped",
                         _ => "failed",
                     };
-                    tx.execute(
-                        &format!(
-                            "UPDATE rec_replays SET processed = processed + 1, {column} = {column} + 1
-                             WHERE name = ?1"
-                        ),
-                        [&r],
-                    )?;
+                    tx.prepare_cached(&format!(
+                        "UPDATE rec_replays SET processed = processed + 1, {column} = {column} + 1
+                         WHERE name = ?1"
+                    ))?
+                    .execute([r])?;
+                    if !touched.contains(&r.as_str()) {
+                        touched.push(r);
+                    }
                 }
-                Ok(())
+                let mut progress = tx.prepare_cached(
+                    "SELECT part, processed, expected FROM rec_replays WHERE name = ?1",
+                )?;
+                let mut out = Vec::new();
+                for r in touched {
+                    if let Some((part, processed, expected)) = progress
+                        .query_row([r], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                        .optional()?
+                    {
+                        out.push((r.to_owned(), part, processed, expected));
+                    }
+                }
+                Ok(out)
             })
-            .await
+            .await?;
+        if let Some(c) = &self.changes {
+            for (replay, part, processed, expected) in counted {
+                if processed >= expected {
+                    c.notify(crate::Topic::Replay, Some(&part));
+                } else {
+                    c.replay_progress(&replay, &part);
+                }
+            }
+        }
+        Ok(())
     }
 
-    /// Takes up to `concurrency` replayed events of `part` (waiting up to
-    /// `wait` for the first), handles them concurrently and deletes the
-    /// handled ones; then marks the vouchers of dead-lettered messages.
-    /// Returns how many messages were handled. A message whose handling
+    /// Takes a batch of replayed events of `part` (four per unit of
+    /// concurrency, at most a second's worth of the rate; waiting up to
+    /// `wait` for the first), handles them together with at most
+    /// `concurrency` SaaS calls at once ([`Recovery::handle_batch`]) and
+    /// deletes them; then marks the vouchers of dead-lettered messages.
+    /// Returns how many messages were handled. A batch whose handling
     /// failed stays in the queue and comes back after its visibility timeout.
     pub async fn drain_step(
         self: &Arc<Self>,
         part: &PartName,
         wait: Duration,
     ) -> Result<usize, RecoveryError> {
+        self.drain_share(part, wait, 1).await
+    }
+
+    /// [`Recovery::drain_step`] for one of `workers` drain loops of `part`:
+    /// it uses its share of the part's concurrency and rate, so the loops
+    /// together stay within the configured limits.
+    async fn drain_share(
+        self: &Arc<Self>,
+        part: &PartName,
+        wait: Duration,
+        workers: usize,
+    ) -> Result<usize, RecoveryError> {
+        let settings = self.part_recovery(part);
+        let workers = workers.max(1);
+        let concurrency = (settings.concurrency / workers).max(1);
+        let batch = (concurrency * 4)
+            .min((settings.rate_per_sec / workers as f64).max(1.0) as usize)
+            .clamp(1, 1024);
         let msgs = self
             .queue
-            .receive(part, Lane::Resubmit, self.settings.concurrency.max(1), wait)
+            .receive(part, Lane::Resubmit, batch, wait)
             .await
             .map_err(RecoveryError::Queue)?;
-        let mut set = tokio::task::JoinSet::new();
-        for m in msgs {
-            let me = self.clone();
-            set.spawn(async move { (me.handle(&m.body).await, m.receipt) });
-        }
         let mut handled = 0;
-        while let Some(res) = set.join_next().await {
-            let Ok((outcome, receipt)) = res else {
-                continue;
-            };
-            match outcome {
-                Ok(_) => {
-                    handled += 1;
-                    if let Err(e) = self.queue.delete(part, Lane::Resubmit, &receipt).await {
-                        tracing::warn!(part = %part, "cannot delete a handled message: {e}");
+        if !msgs.is_empty() {
+            let bodies: Vec<&str> = msgs.iter().map(|m| m.body.as_str()).collect();
+            let receipts: Vec<String> = msgs.iter().map(|m| m.receipt.clone()).collect();
+            // Keep the batch invisible while it is handled (SQS
+            // ChangeMessageVisibility on AWS; a no-op on the embedded bus).
+            let work = self.handle_batch(&bodies, concurrency);
+            tokio::pin!(work);
+            let mut beat = tokio::time::interval_at(
+                tokio::time::Instant::now() + VISIBILITY_HEARTBEAT,
+                VISIBILITY_HEARTBEAT,
+            );
+            let result = loop {
+                tokio::select! {
+                    r = &mut work => break r,
+                    _ = beat.tick() => {
+                        if let Err(e) = self
+                            .queue
+                            .extend_visibility(part, Lane::Resubmit, &receipts, VISIBILITY_EXTENSION)
+                            .await
+                        {
+                            tracing::warn!(part = %part, "cannot extend visibility: {e}");
+                        }
                     }
                 }
-                Err(e) => tracing::warn!(part = %part, "replayed event not handled yet: {e}"),
+            };
+            match result {
+                Ok(_) => {
+                    handled = msgs.len();
+                    if let Err(e) = self.queue.delete_many(part, Lane::Resubmit, receipts).await {
+                        tracing::warn!(part = %part, "cannot delete handled messages: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!(part = %part, "replayed events not handled yet: {e}"),
             }
         }
         for m in self
@@ -1065,19 +1384,37 @@ impl Recovery {
             }
         });
         for part in self.parts().to_vec() {
-            let me = self.clone();
-            let token = shutdown.clone();
-            tracker.spawn(async move { me.drain_run(part, token).await });
+            // Two loops per part when its concurrency allows, each with half
+            // of it: while one waits for its batch's last SaaS answers, the
+            // other claims and sends the next batch, so neither the database
+            // nor the SaaS sits idle between batches.
+            let workers = if self.part_recovery(&part).concurrency >= 2 {
+                DRAIN_WORKERS
+            } else {
+                1
+            };
+            for _ in 0..workers {
+                let me = self.clone();
+                let token = shutdown.clone();
+                let part = part.clone();
+                tracker.spawn(async move { me.drain_run(part, workers, token).await });
+            }
         }
     }
 
-    async fn drain_run(self: Arc<Self>, part: PartName, shutdown: CancellationToken) {
-        let rate = self.settings.rate_per_sec.max(0.001);
+    async fn drain_run(
+        self: Arc<Self>,
+        part: PartName,
+        workers: usize,
+        shutdown: CancellationToken,
+    ) {
+        // Each of the part's `workers` loops paces to its share of the rate.
+        let rate = (self.part_recovery(&part).rate_per_sec / workers as f64).max(0.001);
         loop {
             let started = Instant::now();
             let step = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = self.drain_step(&part, Duration::from_millis(500)) => r,
+                r = self.drain_share(&part, Duration::from_millis(500), workers) => r,
             };
             let pause = match step {
                 // Pace to the configured rate.
@@ -1210,6 +1547,11 @@ mod tests {
         assert_eq!(started.len(), 1);
         let r = &started[0];
         assert_eq!(r.trigger, "sweeper");
+        assert_eq!(
+            r.by.as_deref(),
+            Some("sweeper"),
+            "automatic replays name themselves"
+        );
         let at = a.voucher.updated_at;
         assert!(r.window_start <= at - chrono::Duration::seconds(2) && at < r.window_end);
         // Active: never a second one; completed and covering: nothing to do.
@@ -1219,7 +1561,7 @@ mod tests {
             .insert(r.name.clone(), "RUNNING".into());
         assert!(rec.sweep_step().await.unwrap().is_empty(), "one at a time");
         assert!(matches!(
-            rec.replay_again("voucher", None).await,
+            rec.replay_again("voucher", None, "alice").await,
             Err(RecoveryError::Busy { .. })
         ));
         bus.1
@@ -1234,6 +1576,64 @@ mod tests {
             .insert(r.name.clone(), "CANCELLED".into());
         assert_eq!(rec.sweep_step().await.unwrap().len(), 1);
         assert_eq!(bus.0.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn each_part_uses_its_own_archive_margin_retention_and_pace() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let flow = Arc::new(SubmissionFlow::new(
+            db.clone(),
+            Arc::new(AcceptAll),
+            PartName::defaults(),
+            Duration::from_secs(1),
+        ));
+        let bus = Arc::new(FakeBus::default());
+        let mut voucher = crate::PartSettings::new(PartName::parse("voucher").unwrap());
+        voucher.archive_name = "VoucherKeep".into();
+        voucher.replay_margin = Duration::from_secs(7);
+        voucher.retention_days = 1;
+        voucher.resubmit_rate = 3.0;
+        voucher.resubmit_concurrency = 9;
+        let rec = Recovery::new(
+            db.clone(),
+            flow,
+            bus.clone(),
+            bus.clone(),
+            RecoverySettings::default(),
+        )
+        .with_parts(std::slice::from_ref(&voucher));
+        let v = rec.part_recovery(&voucher.name);
+        assert_eq!(
+            (v.archive.as_str(), v.margin, v.rate_per_sec, v.concurrency),
+            ("VoucherKeep", Duration::from_secs(7), 3.0, 9)
+        );
+        // A part without settings of its own keeps the defaults.
+        let member = rec.part_recovery(&PartName::parse("member").unwrap());
+        assert_eq!(member.archive, "LoyaltyMemberArchive");
+        assert_eq!(member.margin, Duration::from_secs(60));
+
+        // The window is checked against the part's own retention (1 day).
+        let end = Utc::now();
+        let two_days = end - chrono::Duration::days(2);
+        assert!(matches!(
+            rec.replay_again("voucher", Some((two_days, end)), "alice")
+                .await,
+            Err(RecoveryError::Invalid { field: "start", .. })
+        ));
+        rec.preview("member", two_days, end).await.unwrap();
+        // The replay reads the part's archive and is named after it.
+        let r = rec
+            .replay_again(
+                "voucher",
+                Some((end - chrono::Duration::hours(1), end)),
+                "alice",
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.archive, "VoucherKeep");
+        assert!(r.name.starts_with("VoucherKeepReplay_"), "{}", r.name);
+        assert_eq!(bus.0.lock().unwrap()[0].archive, "VoucherKeep");
     }
 
     #[tokio::test]
@@ -1364,6 +1764,10 @@ mod tests {
         let r = rec.replay(&req.name).await.unwrap().unwrap();
         assert_eq!(r.progress.expected, 1);
         assert_eq!(
+            (r.trigger.as_str(), r.by.as_deref()),
+            ("recovery", Some("recovery"))
+        );
+        assert_eq!(
             rec.latest_interval("voucher").await.unwrap(),
             Some((req.start, req.end))
         );
@@ -1381,16 +1785,131 @@ mod tests {
         );
 
         // Replaying the window again skips the submitted voucher.
-        let again = rec.replay_again("voucher", None).await.unwrap();
+        assert!(matches!(
+            rec.replay_again("voucher", None, "  ").await,
+            Err(RecoveryError::Invalid { field: "by", .. })
+        ));
+        let again = rec.replay_again("voucher", None, " alice ").await.unwrap();
         assert_ne!(again.name, req.name);
+        assert_eq!(
+            (again.trigger.as_str(), again.by.as_deref()),
+            ("manual", Some("alice"))
+        );
+        assert_eq!(
+            rec.list_replays(1).await.unwrap()[0].by.as_deref(),
+            Some("alice"),
+            "stored and listed"
+        );
         assert_eq!((again.window_start, again.window_end), (req.start, req.end));
         let event = json!({"id": "e1", "replay-name": again.name,
                            "detail": {"data": {"loyalty_request_id": "a"}}})
         .to_string();
         assert_eq!(rec.handle(&event).await.unwrap(), ItemOutcome::Skipped);
         assert!(matches!(
-            rec.replay_again("points", None).await,
+            rec.replay_again("points", None, "alice").await,
             Err(RecoveryError::Invalid { field: "start", .. })
         ));
+    }
+
+    /// Accepts everything, counting the calls.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl crate::SaasSubmitter for Counting {
+        async fn submit(&self, _part: &str, _body: &Value) -> SubmitOutcome {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            SubmitOutcome::Accepted { status: 200 }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_submits_each_voucher_once_and_counts_each_event_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let saas = Arc::new(Counting(Default::default()));
+        let flow = Arc::new(SubmissionFlow::new(
+            db.clone(),
+            saas.clone(),
+            PartName::defaults(),
+            Duration::from_secs(1),
+        ));
+        let bus = Arc::new(FakeBus::default());
+        let rec = Recovery::new(
+            db.clone(),
+            flow.clone(),
+            bus.clone(),
+            bus.clone(),
+            RecoverySettings::default(),
+        );
+        exec(
+            &db,
+            "INSERT INTO part_status (part, status, updated_at) VALUES ('voucher', 'down', 'now')",
+        )
+        .await;
+        for id in ["a", "b"] {
+            let v = flow
+                .accept_json(&json!({"part": "voucher", "loyalty_request_id": id, "loyalty_reference": "r",
+                                     "merchant_reference": "m", "loyalty_order_reference": "o", "payload": {}}))
+                .await
+                .unwrap();
+            assert_eq!(v.voucher.status, VoucherStatus::Retry);
+        }
+        exec(&db, "UPDATE part_status SET status = 'up'").await;
+        assert_eq!(
+            flow.process("b", "by hand").await.unwrap(),
+            Some(VoucherStatus::Submitted)
+        );
+        let now = Utc::now();
+        let part = PartName::parse("voucher").unwrap();
+        let r = rec
+            .start_window(
+                &part,
+                now - chrono::Duration::hours(1),
+                now + chrono::Duration::minutes(1),
+                "manual",
+                "tester",
+                None,
+            )
+            .await
+            .unwrap();
+        let ev = |id: &str, lrid: &str| {
+            json!({"id": id, "replay-name": r.name, "detail": {"data": {"loyalty_request_id": lrid}}})
+                .to_string()
+        };
+        let bodies = [
+            ev("e1", "a"),
+            ev("e2", "a"),
+            ev("e1", "a"),
+            ev("e3", "b"),
+            ev("e4", "unknown"),
+            "not an event".to_owned(),
+        ];
+        let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+        let out = rec.handle_batch(&refs, 4).await.unwrap();
+        use ItemOutcome::*;
+        assert_eq!(
+            out,
+            [Resubmitted, Skipped, Skipped, Skipped, Failed, Ignored]
+        );
+        assert_eq!(
+            saas.0.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "b by hand, a once"
+        );
+        let p = rec.replay(&r.name).await.unwrap().unwrap().progress;
+        assert_eq!(
+            (p.processed, p.resubmitted, p.skipped, p.failed),
+            (4, 1, 2, 1),
+            "each (replay, event) counted once"
+        );
+        // The whole batch again: nothing resubmitted, nothing counted twice.
+        let again = rec.handle_batch(&refs, 4).await.unwrap();
+        assert_eq!(
+            again,
+            [Skipped, Skipped, Skipped, Skipped, Skipped, Ignored]
+        );
+        assert_eq!(saas.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let p2 = rec.replay(&r.name).await.unwrap().unwrap().progress;
+        assert_eq!(p2, p);
     }
 }

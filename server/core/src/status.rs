@@ -178,7 +178,7 @@ impl StatusBoard {
                             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                             .map(|t| t.with_timezone(&Utc))
                     }),
-                    archive_name: p.name.default_archive_name(),
+                    archive_name: p.archive_name.clone(),
                     failures,
                     successes: row.as_ref().map_or(0, |r| r.successes),
                     thresholds: p.thresholds,

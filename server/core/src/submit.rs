@@ -16,7 +16,7 @@ use serde_json::Value;
 use store::{Database, StoreError};
 use tokio_util::sync::CancellationToken;
 
-use crate::datacache::{Claim, DataCache, Hold, VoucherRecord};
+use crate::datacache::{Attempt, DataCache, Finish, VoucherRecord};
 use crate::events::{voucher_status_event, EventPublisher, PublishError};
 use crate::voucher::{submission_body, VoucherRequest, VoucherStatus};
 use crate::PartName;
@@ -109,6 +109,13 @@ impl SubmissionFlow {
         self
     }
 
+    /// Notifies `changes` after every voucher status change (see
+    /// [`DataCache::with_changes`]).
+    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
+        self.cache = self.cache.with_changes(changes);
+        self
+    }
+
     /// How long a claim lasts.
     pub fn lease(&self) -> Duration {
         self.lease
@@ -156,74 +163,100 @@ impl SubmissionFlow {
     /// afterwards, or `None` if it does not exist. A final voucher, or one
     /// another handler holds, is left alone (its status is returned).
     pub async fn process(&self, id: &str, why: &str) -> Result<Option<VoucherStatus>, StoreError> {
-        match self.cache.hold_if_open(id, Utc::now()).await? {
-            Hold::Held => return Ok(Some(VoucherStatus::Retry)),
-            Hold::NotHoldable(status) => return Ok(status),
-            Hold::CircuitClosed => {}
+        let mut out = self
+            .process_many(vec![(id.to_owned(), why.to_owned())], 1)
+            .await?;
+        Ok(out.pop().flatten())
+    }
+
+    /// [`SubmissionFlow::process`] for many vouchers `(id, why)` at once:
+    /// one transaction holds or claims them all, the SaaS calls run
+    /// `concurrency` at a time, one transaction records every outcome (and
+    /// dead-letters those that failed too often). Returns each voucher's
+    /// status afterwards, in the order given.
+    pub async fn process_many(
+        &self,
+        items: Vec<(String, String)>,
+        concurrency: usize,
+    ) -> Result<Vec<Option<VoucherStatus>>, StoreError> {
+        let attempts = self
+            .cache
+            .hold_or_claim_many(items, Utc::now(), self.lease)
+            .await?;
+        let mut out = vec![None; attempts.len()];
+        let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let mut calls = tokio::task::JoinSet::new();
+        for (i, attempt) in attempts.into_iter().enumerate() {
+            let (token, voucher) = match attempt {
+                Attempt::Held => {
+                    out[i] = Some(VoucherStatus::Retry);
+                    continue;
+                }
+                Attempt::Skipped(status) => {
+                    out[i] = status;
+                    continue;
+                }
+                Attempt::Claimed { token, voucher } => (token, voucher),
+            };
+            let (saas, permits, backstop) = (self.saas.clone(), permits.clone(), self.lease / 2);
+            calls.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let body = submission_body(&voucher.keys, &voucher.payload);
+                // The submitter has its own timeout; this one is a backstop so
+                // the claim is always finished within its lease.
+                let outcome = tokio::time::timeout(backstop, saas.submit(&voucher.part, &body))
+                    .await
+                    .unwrap_or_else(|_| SubmitOutcome::Unavailable {
+                        reason: "no answer in time".into(),
+                    });
+                (i, token, voucher.keys.loyalty_request_id, outcome)
+            });
         }
-        let (token, voucher) = match self
-            .cache
-            .claim(id, Utc::now(), self.lease, why.to_owned())
-            .await?
-        {
-            Claim::Claimed { token, voucher } => (token, voucher),
-            Claim::Busy(status) => return Ok(Some(status)),
-            Claim::NotFound => return Ok(None),
-        };
-        let body = submission_body(&voucher.keys, &voucher.payload);
-        // The submitter has its own timeout; this one is a backstop so the
-        // claim is always finished within its lease.
-        let outcome = match tokio::time::timeout(
-            self.lease / 2,
-            self.saas.submit(&voucher.part, &body),
-        )
-        .await
-        {
-            Ok(o) => o,
-            Err(_) => SubmitOutcome::Unavailable {
-                reason: "no answer in time".into(),
-            },
-        };
-        let (status, detail) = match outcome {
-            SubmitOutcome::Accepted { status } => (
-                VoucherStatus::Submitted,
-                format!("accepted by the SaaS (HTTP {status})"),
-            ),
-            SubmitOutcome::Rejected { status, reason } => (
-                VoucherStatus::Error,
-                format!("refused by the SaaS (HTTP {status}): {reason}"),
-            ),
-            SubmitOutcome::Unavailable { reason } => {
-                (VoucherStatus::Retry, format!("SaaS unavailable: {reason}"))
+        // Outcomes are recorded as soon as they arrive (those that arrived
+        // together in one transaction), never held back for the rest of the
+        // batch: an answer the SaaS gave must reach the DataCache before a
+        // crash can make the voucher look unsent (it would be sent again).
+        while let Some(first) = calls.join_next().await {
+            let mut done = vec![first];
+            while let Some(more) = calls.try_join_next() {
+                done.push(more);
             }
-        };
-        let reason = detail.clone();
-        if !self
-            .cache
-            .finish(id, token, status, detail, Utc::now())
-            .await?
-        {
-            tracing::warn!(
-                loyalty_request_id = id,
-                "claim lost before the outcome was recorded"
-            );
-        } else if status == VoucherStatus::Retry {
-            let failed = self.cache.attempts_since_redrive(id).await?;
-            if failed >= self.max_attempts
-                && self
+            let mut finished = Vec::with_capacity(done.len());
+            let mut order = Vec::with_capacity(done.len());
+            // A panicking call leaves its claim to expire; the sweeper resumes it.
+            for (i, token, id, outcome) in done.into_iter().flatten() {
+                let (status, detail) = match outcome {
+                    SubmitOutcome::Accepted { status } => (
+                        VoucherStatus::Submitted,
+                        format!("accepted by the SaaS (HTTP {status})"),
+                    ),
+                    SubmitOutcome::Rejected { status, reason } => (
+                        VoucherStatus::Error,
+                        format!("refused by the SaaS (HTTP {status}): {reason}"),
+                    ),
+                    SubmitOutcome::Unavailable { reason } => {
+                        (VoucherStatus::Retry, format!("SaaS unavailable: {reason}"))
+                    }
+                };
+                order.push(i);
+                finished.push(Finish {
+                    id,
+                    token,
+                    status,
+                    detail,
+                });
+            }
+            if !finished.is_empty() {
+                let statuses = self
                     .cache
-                    .dead_letter(
-                        id,
-                        format!("gave up after {failed} failed attempts; last: {reason}"),
-                        Utc::now(),
-                    )
-                    .await?
-            {
-                tracing::warn!(loyalty_request_id = id, failed, "voucher dead-lettered");
-                return Ok(Some(VoucherStatus::DeadLettered));
+                    .finish_many(finished, self.max_attempts, Utc::now())
+                    .await?;
+                for (i, status) in order.into_iter().zip(statuses) {
+                    out[i] = Some(status);
+                }
             }
         }
-        Ok(Some(status))
+        Ok(out)
     }
 }
 

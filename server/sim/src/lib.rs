@@ -7,7 +7,11 @@
 //! - `POST /saas/{part}/submit`: accepts a voucher (`200`) when the part is up,
 //!   `503` when down, `500` at the configured error rate, `400` when
 //!   `loyalty_request_id` is missing, and the status in the voucher's
-//!   `payload.sim_response_status` when given (a hook to force a 4xx);
+//!   `payload.sim_response_status` when given (a hook to force a 4xx).
+//!   Like payment APIs, it honours an `Idempotency-Key` header: a request
+//!   whose key was already accepted for that part is answered `200` again
+//!   without a second acceptance (counted as `deduplicated`), and a key
+//!   reused for another `loyalty_request_id` gets `422`;
 //!
 //! and control endpoints:
 //!
@@ -15,9 +19,11 @@
 //! - `POST /sim/parts/{part}/latency` `{"ms": N}`, `/error-rate` `{"rate": 0.0–1.0}`,
 //!   `/hang` `{"hang": true|false}` (a hanging part never answers);
 //! - `GET /sim/parts`: every part's settings;
-//! - `GET /sim/submissions`: `[{"part", "loyalty_request_id", "accepted"}]` where
-//!   `accepted` counts how many times the SaaS accepted that voucher, so
-//!   exactly-once delivery can be checked; `DELETE /sim/submissions` clears it.
+//! - `GET /sim/submissions`: `[{"part", "loyalty_request_id", "accepted",
+//!   "deduplicated"}]` where `accepted` counts how many times the SaaS
+//!   accepted that voucher, so exactly-once delivery can be checked, and
+//!   `deduplicated` how many repeats its idempotency key absorbed (a sender
+//!   that resent it); `DELETE /sim/submissions` clears it.
 //!
 //! Unknown parts are created on first use, up, with no latency or errors.
 
@@ -66,6 +72,11 @@ pub struct Submission {
     pub loyalty_request_id: String,
     /// How many times the SaaS accepted it (more than 1 is a duplicate).
     pub accepted: u64,
+    /// How many resends the `Idempotency-Key` absorbed (accepted once, answered
+    /// again): 0 unless the sender repeated itself, e.g. after a crash
+    /// between the SaaS's answer and the sender recording it.
+    #[serde(default)]
+    pub deduplicated: u64,
 }
 
 #[derive(Default)]
@@ -74,6 +85,10 @@ struct Inner {
     /// (part, loyalty_request_id) → accepted count, in first-seen order.
     accepted: HashMap<(String, String), u64>,
     order: Vec<(String, String)>,
+    /// (part, idempotency key) → the loyalty_request_id accepted under it.
+    keys: HashMap<(String, String), String>,
+    /// (part, loyalty_request_id) → repeats absorbed by the idempotency key.
+    deduplicated: HashMap<(String, String), u64>,
     /// Submissions answered so far, per part, for the error-rate sequence.
     seen: HashMap<String, u64>,
 }
@@ -128,6 +143,7 @@ impl Simulator {
                 part: k.0.clone(),
                 loyalty_request_id: k.1.clone(),
                 accepted: inner.accepted[k],
+                deduplicated: inner.deduplicated.get(k).copied().unwrap_or(0),
             })
             .collect()
     }
@@ -137,10 +153,26 @@ impl Simulator {
         let mut inner = self.lock();
         inner.accepted.clear();
         inner.order.clear();
+        inner.keys.clear();
+        inner.deduplicated.clear();
     }
 
-    /// Decides the answer to one submission and records it if accepted.
-    fn submit(&self, part: &str, body: &Value) -> (StatusCode, Value) {
+    /// Decides the answer to one submission and records it if accepted (what
+    /// `POST /saas/{part}/submit` does, without the HTTP and the latency;
+    /// benchmarks call it in-process to compare with loopback HTTP).
+    pub fn submit(&self, part: &str, body: &Value) -> (StatusCode, Value) {
+        self.submit_with_key(part, body, None)
+    }
+
+    /// [`Simulator::submit`] with the request's `Idempotency-Key`, if any: a
+    /// key already accepted for `part` answers `200` again without a second
+    /// acceptance; reused for another voucher, `422`.
+    pub fn submit_with_key(
+        &self,
+        part: &str,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut inner = self.lock();
         let b = inner.parts.entry(part.to_owned()).or_default().clone();
         if !b.up {
@@ -167,6 +199,27 @@ impl Simulator {
         {
             return (code, json!({"error": "rejected by simulation hook"}));
         }
+        if let Some(k) = idempotency_key {
+            let slot = (part.to_owned(), k.to_owned());
+            if let Some(first) = inner.keys.get(&slot).cloned() {
+                if first != id {
+                    return (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        json!({"error": format!(
+                            "Idempotency-Key: already used for loyalty_request_id {first:?}"
+                        )}),
+                    );
+                }
+                let voucher = (part.to_owned(), id.to_owned());
+                *inner.deduplicated.entry(voucher.clone()).or_default() += 1;
+                let times = inner.accepted.get(&voucher).copied().unwrap_or(1);
+                return (
+                    StatusCode::OK,
+                    json!({"accepted": true, "loyalty_request_id": id, "times": times,
+                           "idempotent_replay": true}),
+                );
+            }
+        }
         // Deterministic error sequence: with rate r, the n-th submission
         // fails when floor(n*r) advances. Tests get exact, repeatable counts.
         let n = inner.seen.entry(part.to_owned()).or_default();
@@ -178,6 +231,11 @@ impl Simulator {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"error": "simulated server error"}),
             );
+        }
+        if let Some(k) = idempotency_key {
+            inner
+                .keys
+                .insert((part.to_owned(), k.to_owned()), id.to_owned());
         }
         let key = (part.to_owned(), id.to_owned());
         let count = match inner.accepted.get_mut(&key) {
@@ -244,6 +302,7 @@ async fn status(State(sim): State<Simulator>, Path(part): Path<String>) -> Respo
 async fn submit(
     State(sim): State<Simulator>,
     Path(part): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Option<Json<Value>>,
 ) -> Response {
     let b = sim.behaviour(&part);
@@ -255,7 +314,11 @@ async fn submit(
         )
             .into_response();
     };
-    let (code, answer) = sim.submit(&part, &body);
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty());
+    let (code, answer) = sim.submit_with_key(&part, &body, key);
     (code, Json(answer)).into_response()
 }
 
@@ -352,6 +415,36 @@ mod tests {
             (subs[1].loyalty_request_id.as_str(), subs[1].accepted),
             ("b", 1)
         );
+    }
+
+    #[test]
+    fn an_idempotency_key_absorbs_resends() {
+        let sim = Simulator::new(["voucher"]);
+        let once = |id: &str, key: &str| sim.submit_with_key("voucher", &voucher(id), Some(key));
+        assert_eq!(once("a", "a").0, StatusCode::OK);
+        let again = once("a", "a");
+        assert_eq!(again.0, StatusCode::OK);
+        assert_eq!(again.1["idempotent_replay"], true);
+        assert_eq!(once("b", "a").0, StatusCode::UNPROCESSABLE_ENTITY);
+        // The same key on another part is another request.
+        let other = sim.submit_with_key("points", &voucher("a"), Some("a"));
+        assert_eq!(other.0, StatusCode::OK);
+        let subs = sim.submissions();
+        let seen: Vec<_> = subs
+            .iter()
+            .map(|s| {
+                (
+                    s.part.as_str(),
+                    s.loyalty_request_id.as_str(),
+                    s.accepted,
+                    s.deduplicated,
+                )
+            })
+            .collect();
+        assert_eq!(seen, [("voucher", "a", 1, 1), ("points", "a", 1, 0)]);
+        // Without a key every acceptance counts.
+        assert_eq!(sim.submit("voucher", &voucher("a")).0, StatusCode::OK);
+        assert_eq!(sim.submissions()[0].accepted, 2);
     }
 
     #[test]

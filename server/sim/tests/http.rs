@@ -13,6 +13,16 @@ async fn spawn() -> (String, reqwest::Client) {
     (format!("http://{addr}"), reqwest::Client::new())
 }
 
+/// `GET /sim/submissions`.
+async fn submissions(c: &reqwest::Client, base: &str) -> Value {
+    let res = c
+        .get(format!("{base}/sim/submissions"))
+        .send()
+        .await
+        .unwrap();
+    res.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn down_and_up_change_status_and_submissions() {
     let (base, c) = spawn().await;
@@ -62,17 +72,35 @@ async fn down_and_up_change_status_and_submissions() {
             .unwrap();
         assert_eq!(sub.status(), 200);
     }
-    let subs: Value = c
-        .get(format!("{base}/sim/submissions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let subs = submissions(&c, &base).await;
     assert_eq!(
         subs,
-        json!([{"part": "voucher", "loyalty_request_id": "r1", "accepted": 2}])
+        json!([{"part": "voucher", "loyalty_request_id": "r1", "accepted": 2, "deduplicated": 0}])
+    );
+
+    // With an Idempotency-Key a resend is answered but not accepted again.
+    for _ in 0..2 {
+        let sub = c
+            .post(format!("{base}/saas/voucher/submit"))
+            .header("Idempotency-Key", "r2")
+            .json(&json!({"loyalty_request_id": "r2", "payload": {}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sub.status(), 200);
+    }
+    let reused = c
+        .post(format!("{base}/saas/voucher/submit"))
+        .header("Idempotency-Key", "r2")
+        .json(&json!({"loyalty_request_id": "r3", "payload": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reused.status(), 422);
+    let subs = submissions(&c, &base).await;
+    assert_eq!(
+        subs[1],
+        json!({"part": "voucher", "loyalty_request_id": "r2", "accepted": 1, "deduplicated": 1})
     );
 
     let del = c
@@ -81,14 +109,7 @@ async fn down_and_up_change_status_and_submissions() {
         .await
         .unwrap();
     assert_eq!(del.status(), 204);
-    let subs: Value = c
-        .get(format!("{base}/sim/submissions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let subs = submissions(&c, &base).await;
     assert_eq!(subs, json!([]));
 }
 

@@ -258,6 +258,14 @@ const STEPS: &[&str] = &[
     ALTER TABLE part_status ADD COLUMN override_reason TEXT;
     ALTER TABLE part_status ADD COLUMN override_by TEXT;
     ALTER TABLE part_status ADD COLUMN override_at TEXT;",
+    // 7: who started each replay (`by`: an operator's name, `api`, or
+    // `recovery` / `sweeper` for automatic ones; older manual replays stay
+    // NULL), and voucher search by any of the four references.
+    "ALTER TABLE rec_replays ADD COLUMN started_by TEXT;
+    UPDATE rec_replays SET started_by = trigger WHERE trigger IN ('recovery', 'sweeper');
+    CREATE INDEX vouchers_loyalty_reference ON vouchers (loyalty_reference, received_ms);
+    CREATE INDEX vouchers_merchant_reference ON vouchers (merchant_reference, received_ms);
+    CREATE INDEX vouchers_loyalty_order_reference ON vouchers (loyalty_order_reference, received_ms);",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

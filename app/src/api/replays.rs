@@ -1,0 +1,397 @@
+//! Replays: the list, one replay's live detail, the preview before a replay
+//! ("how many events, how many vouchers"), starting and cancelling.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::ApiError;
+
+/// A replay as the console shows it: our record, the bus's state and cursor,
+/// and our progress counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayView {
+    /// `<ArchiveBase>Replay_YYYYMMDDHHMMSS`.
+    pub name: String,
+    /// The part.
+    pub part: String,
+    /// The archive replayed.
+    pub archive: String,
+    /// Window start (RFC 3339).
+    pub window_start: String,
+    /// Window end (RFC 3339).
+    pub window_end: String,
+    /// When the mediator asked for it (RFC 3339).
+    pub created_at: String,
+    /// `recovery`, `sweeper` or `manual`.
+    pub trigger: String,
+    /// Who started it: the operator's name, `api`, or `recovery` /
+    /// `sweeper` for automatic ones (`None` when not recorded: older replays).
+    pub by: Option<String>,
+    /// STARTING, RUNNING, CANCELLING, COMPLETED, CANCELLED, FAILED,
+    /// NOT_STARTED or UNKNOWN.
+    pub state: String,
+    /// Why it is in that state, when known.
+    pub state_reason: Option<String>,
+    /// The replay's time cursor (event time replayed up to).
+    pub cursor: Option<String>,
+    /// When the bus started it.
+    pub started_at: Option<String>,
+    /// When the bus finished it.
+    pub ended_at: Option<String>,
+    /// Seconds it ran (up to now while active).
+    pub duration_secs: Option<i64>,
+    /// Retry events the replay will deliver (from our ledger).
+    pub expected: i64,
+    /// Replayed events handled.
+    pub processed: i64,
+    /// …resubmitted and accepted.
+    pub resubmitted: i64,
+    /// …skipped (already final or in flight).
+    pub skipped: i64,
+    /// …failed.
+    pub failed: i64,
+}
+
+impl ReplayView {
+    /// Whether the replay is still running (one active replay per part).
+    pub fn is_active(&self) -> bool {
+        matches!(self.state.as_str(), "STARTING" | "RUNNING" | "CANCELLING")
+    }
+
+    /// Progress in percent: processed against expected (100 once completed).
+    pub fn percent(&self) -> u32 {
+        if self.state == "COMPLETED" {
+            return 100;
+        }
+        if self.expected <= 0 {
+            return 0;
+        }
+        ((self.processed.max(0) * 100) / self.expected).min(100) as u32
+    }
+
+    /// Who started it, in words.
+    pub fn started_by(&self) -> String {
+        match (&self.by, self.trigger.as_str()) {
+            (Some(by), "manual") => by.clone(),
+            (None, "manual") => "an operator (not recorded)".into(),
+            (_, trigger) => format!("automatic ({trigger})"),
+        }
+    }
+}
+
+/// One page of replays, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayPage {
+    /// The replays of the page.
+    pub replays: Vec<ReplayView>,
+    /// The page number (0-based).
+    pub page: usize,
+    /// Whether an older page exists.
+    pub has_more: bool,
+}
+
+/// What replaying a window would do, before the operator confirms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayPreview {
+    /// The part.
+    pub part: String,
+    /// Window start as understood by the server (RFC 3339).
+    pub start: String,
+    /// Window end as understood by the server (RFC 3339).
+    pub end: String,
+    /// Events the archive holds in the window.
+    pub archived: i64,
+    /// Vouchers of the part still held with a retry event in the window.
+    pub pending: i64,
+    /// Set when the window ends more recently than the archive's lag.
+    pub lag_warning: Option<String>,
+    /// The part's active replay, which makes a launch refused now.
+    pub active_replay: Option<String>,
+}
+
+/// A page of the replays, newest first.
+#[server]
+pub async fn list_replays(page: usize) -> Result<ReplayPage, ApiError> {
+    let ctx = super::context()?;
+    ssr::list(&ctx, page).await
+}
+
+/// One replay with its live state and progress.
+#[server]
+pub async fn get_replay(name: String) -> Result<ReplayView, ApiError> {
+    let ctx = super::context()?;
+    ssr::get(&ctx, &name).await
+}
+
+/// The counts a replay of `part` over `[start, end)` would touch.
+#[server]
+pub async fn preview_replay(
+    part: String,
+    start: String,
+    end: String,
+) -> Result<ReplayPreview, ApiError> {
+    let ctx = super::context()?;
+    ssr::preview(&ctx, &part, &start, &end).await
+}
+
+/// Starts a manual replay of `part` over `[start, end)`, recording who.
+#[server]
+pub async fn start_replay(
+    part: String,
+    start: String,
+    end: String,
+    by: String,
+) -> Result<ReplayView, ApiError> {
+    let ctx = super::context()?;
+    ssr::start(&ctx, &part, &start, &end, &by).await
+}
+
+/// Cancels an active replay.
+#[server]
+pub async fn cancel_replay(name: String) -> Result<ReplayView, ApiError> {
+    let ctx = super::context()?;
+    ssr::cancel(&ctx, &name).await
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) use ssr::recovery_error;
+#[cfg(feature = "ssr")]
+pub use ssr::{get, list, parse_time, preview, start, view};
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    //! The plain async functions behind the server functions.
+
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    use mediator_core::recovery::RecoveryError;
+    use mediator_core::{ReplayError, ReplayRecord};
+
+    use super::{ReplayPage, ReplayPreview, ReplayView};
+    use crate::api::ssr::{rfc3339, unavailable};
+    use crate::api::{ApiError, ConsoleContext, ARCHIVE_LAG_SECS, PAGE_SIZE};
+
+    /// Maps recovery's errors to the console's, keeping the field named.
+    pub(crate) fn recovery_error(e: RecoveryError) -> ApiError {
+        match e {
+            RecoveryError::Invalid { field, reason } => ApiError::Invalid {
+                field: field.into(),
+                reason,
+            },
+            RecoveryError::Replay(ReplayError::Rejected(r)) => ApiError::Invalid {
+                field: "start".into(),
+                reason: r,
+            },
+            RecoveryError::Replay(ReplayError::NotFound(r)) => {
+                ApiError::NotFound(format!("replay {r:?} not found"))
+            }
+            RecoveryError::Replay(e @ ReplayError::Finished(_)) => ApiError::Conflict {
+                field: "name".into(),
+                reason: e.to_string(),
+            },
+            e @ RecoveryError::Busy { .. } => ApiError::Conflict {
+                field: "part".into(),
+                reason: e.to_string(),
+            },
+            RecoveryError::UnknownVoucher(id) => {
+                ApiError::NotFound(format!("voucher {id:?} not found"))
+            }
+            e @ RecoveryError::NotDeadLettered { .. } => ApiError::Conflict {
+                field: "loyalty_request_id".into(),
+                reason: e.to_string(),
+            },
+            other => unavailable(other),
+        }
+    }
+
+    /// Parses an operator's time: RFC 3339, or `YYYY-MM-DD[T ]HH:MM[:SS]`
+    /// taken as UTC. The error names `field`.
+    pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
+        let t = text.trim().trim_end_matches(" UTC");
+        if t.is_empty() {
+            return Err(ApiError::Invalid {
+                field: field.into(),
+                reason: "is required".into(),
+            });
+        }
+        if let Ok(t) = DateTime::parse_from_rfc3339(t) {
+            return Ok(t.with_timezone(&Utc));
+        }
+        let t = t.replacen(' ', "T", 1);
+        for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+            if let Ok(n) = NaiveDateTime::parse_from_str(&t, fmt) {
+                return Ok(n.and_utc());
+            }
+        }
+        Err(ApiError::Invalid {
+            field: field.into(),
+            reason: "must be a time like 2026-01-01T12:00:00Z".into(),
+        })
+    }
+
+    /// A replay record with the bus's state and cursor.
+    pub async fn view(ctx: &ConsoleContext, r: ReplayRecord) -> ReplayView {
+        let (state, reason, cursor, started, ended) = match ctx.recovery.replay_state(&r.name).await
+        {
+            Ok(Some(info)) => (
+                info.state,
+                info.state_reason,
+                info.event_last_replayed_time,
+                info.replay_start_time,
+                info.replay_end_time,
+            ),
+            Ok(None) => (
+                if r.started { "UNKNOWN" } else { "NOT_STARTED" }.to_string(),
+                r.start_error.clone(),
+                None,
+                None,
+                None,
+            ),
+            Err(e) => ("UNKNOWN".to_string(), Some(e.to_string()), None, None, None),
+        };
+        let duration_secs = started.map(|s| (ended.unwrap_or_else(Utc::now) - s).num_seconds());
+        ReplayView {
+            name: r.name,
+            part: r.part,
+            archive: r.archive,
+            window_start: rfc3339(r.window_start),
+            window_end: rfc3339(r.window_end),
+            created_at: rfc3339(r.created_at),
+            trigger: r.trigger,
+            by: r.by,
+            state,
+            state_reason: reason,
+            cursor: cursor.map(rfc3339),
+            started_at: started.map(rfc3339),
+            ended_at: ended.map(rfc3339),
+            duration_secs,
+            expected: r.progress.expected,
+            processed: r.progress.processed,
+            resubmitted: r.progress.resubmitted,
+            skipped: r.progress.skipped,
+            failed: r.progress.failed,
+        }
+    }
+
+    /// Page `page` (0-based) of the replays, newest first.
+    pub async fn list(ctx: &ConsoleContext, page: usize) -> Result<ReplayPage, ApiError> {
+        let page = page.min(10_000);
+        let want = (page + 1) * PAGE_SIZE + 1;
+        let all = ctx.recovery.list_replays(want).await.map_err(unavailable)?;
+        let has_more = all.len() > (page + 1) * PAGE_SIZE;
+        let mut replays = Vec::new();
+        for r in all.into_iter().skip(page * PAGE_SIZE).take(PAGE_SIZE) {
+            replays.push(view(ctx, r).await);
+        }
+        Ok(ReplayPage {
+            replays,
+            page,
+            has_more,
+        })
+    }
+
+    /// One replay.
+    pub async fn get(ctx: &ConsoleContext, name: &str) -> Result<ReplayView, ApiError> {
+        let r = ctx
+            .recovery
+            .replay(name)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| ApiError::NotFound(format!("replay {name:?} not found")))?;
+        Ok(view(ctx, r).await)
+    }
+
+    /// The preview of a window, with the lag warning and the active replay.
+    pub async fn preview(
+        ctx: &ConsoleContext,
+        part: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<ReplayPreview, ApiError> {
+        let start = parse_time("start", start)?;
+        let end = parse_time("end", end)?;
+        let p = ctx
+            .recovery
+            .preview(part, start, end)
+            .await
+            .map_err(recovery_error)?;
+        let age = (Utc::now() - end).num_seconds();
+        let lag_warning = (age < ARCHIVE_LAG_SECS).then(|| {
+            format!(
+                "The window ends {} ago, less than the archive's lag ({} min): events sent near its end may not be archived yet, so a replay now could miss them.",
+                crate::api::fmt_duration(age.max(0)),
+                ARCHIVE_LAG_SECS / 60
+            )
+        });
+        let active_replay = ctx
+            .recovery
+            .active_replay(part)
+            .await
+            .map_err(recovery_error)?;
+        Ok(ReplayPreview {
+            part: part.to_string(),
+            start: rfc3339(start),
+            end: rfc3339(end),
+            archived: p.archived,
+            pending: p.pending,
+            lag_warning,
+            active_replay,
+        })
+    }
+
+    /// Starts a manual replay; `by` is required (who started it).
+    pub async fn start(
+        ctx: &ConsoleContext,
+        part: &str,
+        start: &str,
+        end: &str,
+        by: &str,
+    ) -> Result<ReplayView, ApiError> {
+        let by = by.trim();
+        if by.is_empty() {
+            return Err(ApiError::Invalid {
+                field: "by".into(),
+                reason: "is required (who starts the replay)".into(),
+            });
+        }
+        let start = parse_time("start", start)?;
+        let end = parse_time("end", end)?;
+        let r = ctx
+            .recovery
+            .replay_again(part, Some((start, end)), by)
+            .await
+            .map_err(recovery_error)?;
+        tracing::info!(replay = %r.name, part, by, "replay started from the console");
+        Ok(view(ctx, r).await)
+    }
+
+    /// Cancels a replay.
+    pub async fn cancel(ctx: &ConsoleContext, name: &str) -> Result<ReplayView, ApiError> {
+        let r = ctx.recovery.cancel(name).await.map_err(recovery_error)?;
+        Ok(view(ctx, r).await)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn operator_times_parse_or_name_the_field() {
+            let t = parse_time("start", "2026-01-01T12:00:00Z").unwrap();
+            assert_eq!(rfc3339(t), "2026-01-01T12:00:00Z");
+            assert_eq!(
+                parse_time("end", "2026-01-01 12:00:05 UTC").map(rfc3339),
+                Ok("2026-01-01T12:00:05Z".to_string())
+            );
+            assert_eq!(
+                parse_time("end", "2026-01-01T12:00").map(rfc3339),
+                Ok("2026-01-01T12:00:00Z".to_string())
+            );
+            let e = parse_time("end", "yesterday").unwrap_err();
+            assert!(e.for_field("end").is_some());
+            assert_eq!(
+                parse_time("start", " ").unwrap_err().for_field("start"),
+                Some("is required".into())
+            );
+        }
+    }
+}

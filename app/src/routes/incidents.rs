@@ -1,0 +1,152 @@
+//! Incidents: each outage as a record linking its status changes, the
+//! retries it held back, the replays that recovered them and the outcome.
+//! `?id=N` shows one incident.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::history::{get_incident, list_incidents, IncidentView};
+use crate::api::{fmt_duration, fmt_time};
+use crate::components::{Pager, ReplayDialog, ReplaySeed, StatusPill};
+use crate::live::{use_live, Topic};
+
+const TOPICS: [Topic; 3] = [Topic::Status, Topic::Replay, Topic::Voucher];
+
+/// The incidents page.
+#[component]
+pub fn IncidentsPage() -> impl IntoView {
+    let live = use_live();
+    let query = use_query_map();
+    let selected = move || query.with(|q| q.get("id").and_then(|v| v.parse::<i64>().ok()));
+    // Tokens of the pages visited, to go back.
+    let tokens = RwSignal::new(Vec::<Option<String>>::new());
+    let token = RwSignal::new(None::<String>);
+    let page = Resource::new(
+        move || (token.get(), live.version(&TOPICS)),
+        |(t, _)| list_incidents(None, t),
+    );
+    let dialog = RwSignal::new(None::<ReplaySeed>);
+    view! {
+        <Title text="Incidents"/>
+        <section class="page">
+            <h1>"Incidents"</h1>
+            {move || selected().map(|id| view! { <IncidentDetail id dialog/> })}
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    page.await.map(|p| {
+                        let next = p.next_token.clone();
+                        let empty = p.incidents.is_empty();
+                        view! {
+                            {empty.then(|| view! { <p class="muted">"No outage recorded yet."</p> })}
+                            <div class="table-wrap">
+                            <table class="table" id="incidents">
+                                <thead><tr>
+                                    <th scope="col">"Part"</th><th scope="col">"Start"</th><th scope="col">"Duration"</th>
+                                    <th scope="col">"Retries held"</th><th scope="col">"Replays"</th><th scope="col">"State"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {p.incidents.into_iter().map(|i| view! {
+                                        <tr data-incident=i.outage.id>
+                                            <td>{i.outage.part.clone()}</td>
+                                            <td><a href=format!("/incidents?id={}", i.outage.id)>{fmt_time(&i.outage.start)}</a></td>
+                                            <td>{fmt_duration(i.outage.duration_secs)}</td>
+                                            <td class="num">{i.outage.retries_held}</td>
+                                            <td class="num">{i.replays.len()}</td>
+                                            <td><StatusPill status=i.state.clone()/></td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            </div>
+                            <Pager
+                                has_prev=!tokens.with_untracked(Vec::is_empty)
+                                has_next=next.is_some()
+                                on_prev=Callback::new(move |_| {
+                                    let prev = tokens.try_update(|t| t.pop()).flatten().flatten();
+                                    token.set(prev);
+                                })
+                                on_next=Callback::new(move |_| {
+                                    tokens.update(|t| t.push(token.get_untracked()));
+                                    token.set(next.clone());
+                                })
+                            />
+                        }
+                    })
+                })}
+            </Transition>
+            <ReplayDialog seed=dialog/>
+        </section>
+    }
+}
+
+/// One incident with everything it links.
+#[component]
+fn IncidentDetail(id: i64, dialog: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
+    let live = use_live();
+    let incident = Resource::new(
+        move || (id, live.version(&TOPICS)),
+        |(id, _)| get_incident(id),
+    );
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                incident.await.map(|i| view! { <IncidentCard incident=i dialog/> })
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn IncidentCard(incident: IncidentView, dialog: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
+    let o = incident.outage.clone();
+    let seed = ReplaySeed {
+        part: o.part.clone(),
+        start: o.replay_start.clone(),
+        end: o.replay_end.clone(),
+        context: format!("Incident #{} of {}", o.id, o.part),
+    };
+    view! {
+        <article class="card incident" id="incident-detail" data-incident=o.id>
+            <header class="card-head">
+                <h2>{format!("Incident #{} · {}", o.id, o.part)}</h2>
+                <StatusPill status=incident.state.clone()/>
+            </header>
+            <dl class="facts">
+                <dt>"Down at"</dt><dd>{fmt_time(&o.start)}</dd>
+                <dt>"Back up at"</dt><dd>{o.end.as_deref().map(fmt_time).unwrap_or_else(|| "still down".into())}</dd>
+                <dt>"Duration"</dt><dd>{fmt_duration(o.duration_secs)}</dd>
+                <dt>"Retries held"</dt><dd class="num">{o.retries_held}</dd>
+            </dl>
+            <h3>"Status changes"</h3>
+            <ol class="steps">
+                {incident.status_changes.iter().map(|c| view! {
+                    <li><time datetime=c.at.clone()>{fmt_time(&c.at)}</time>" "{format!("{} → {}", c.prev_status, c.status)}</li>
+                }).collect_view()}
+            </ol>
+            <h3>"Replays"</h3>
+            {if incident.replays.is_empty() {
+                view! { <p class="muted">"No replay covers this outage yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="steps">
+                        {incident.replays.iter().map(|r| view! {
+                            <li>
+                                <a href=format!("/replays?name={}", r.name)>{r.name.clone()}</a>" "
+                                <StatusPill status=r.state.clone()/>
+                                {format!(" {} · {}/{} events · {} resubmitted, {} skipped, {} failed",
+                                    r.trigger, r.processed, r.expected, r.resubmitted, r.skipped, r.failed)}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            <h3>"Outcome"</h3>
+            <p class="outcome">
+                {format!("{} resubmitted · {} skipped · {} failed · {} dead-lettered · {} still pending",
+                    incident.resubmitted, incident.skipped, incident.failed, incident.dead_lettered, incident.pending)}
+            </p>
+            <button class="button" on:click=move |_| dialog.set(Some(seed.clone()))>"Replay this outage…"</button>
+        </article>
+    }
+}

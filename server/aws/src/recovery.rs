@@ -1,0 +1,397 @@
+//! [`AwsRecovery`]: replays on EventBridge, resubmit queues on SQS, and the
+//! console's archive view as far as EventBridge allows.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::primitives::DateTime as AwsTime;
+use aws_sdk_eventbridge::types::ReplayDestination;
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+};
+use chrono::{DateTime, Utc};
+use mediator_core::archives::{
+    ArchiveBrowser, ArchiveCursor, ArchiveError, ArchiveSummary, ArchivedEvent,
+};
+use mediator_core::events::{dead_letter_queue, resubmit_queue, resubmit_rule};
+use mediator_core::{
+    ArchiveReplays, Lane, PartName, QueuedEvent, ReplayError, ReplayInfo, ReplayRequest,
+    ResubmitQueue,
+};
+
+use crate::{sdk_message, Location};
+
+/// What the console is told when it asks to browse an archive on AWS.
+pub const CANNOT_LIST_EVENTS: &str = "EventBridge cannot list the events of an archive; \
+     replay a window into a queue to inspect them, or see the vouchers' own history";
+
+/// Replays, resubmit queues and archives on AWS.
+pub struct AwsRecovery {
+    events: aws_sdk_eventbridge::Client,
+    sqs: aws_sdk_sqs::Client,
+    location: Location,
+    /// Queue name → URL.
+    urls: Mutex<HashMap<String, String>>,
+}
+
+fn replay_error<E, R>(e: SdkError<E, R>) -> ReplayError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let msg = sdk_message(&e);
+    match e.code() {
+        Some("ResourceAlreadyExistsException") => ReplayError::AlreadyExists(msg),
+        Some("ValidationException") | Some("InvalidEventPatternException") => {
+            ReplayError::Rejected(msg)
+        }
+        Some("ResourceNotFoundException") => ReplayError::NotFound(msg),
+        Some("IllegalStatusException") => ReplayError::Finished(msg),
+        _ => ReplayError::Unavailable(msg),
+    }
+}
+
+fn archive_error<E, R>(e: SdkError<E, R>) -> ArchiveError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match e.code() {
+        Some("ResourceNotFoundException") => ArchiveError::NotFound(sdk_message(&e)),
+        _ => ArchiveError::Unavailable(sdk_message(&e)),
+    }
+}
+
+fn time(t: Option<&AwsTime>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| t.to_millis().ok())
+        .and_then(DateTime::from_timestamp_millis)
+}
+
+impl AwsRecovery {
+    /// Recovery plumbing over `conf` for the resources at `location`
+    /// (provisioned by [`crate::provision`]).
+    pub fn new(conf: &aws_config::SdkConfig, location: Location) -> Self {
+        Self {
+            events: aws_sdk_eventbridge::Client::new(conf),
+            sqs: aws_sdk_sqs::Client::new(conf),
+            location,
+            urls: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The StartReplay request for `req`: the part's archive over the
+    /// window, delivered to the mediator's bus but only to the part's
+    /// resubmit rule (`Destination.FilterArns`).
+    pub fn start_replay_request(
+        &self,
+        req: &ReplayRequest,
+    ) -> aws_sdk_eventbridge::operation::start_replay::builders::StartReplayFluentBuilder {
+        let destination = ReplayDestination::builder()
+            .arn(self.location.bus_arn())
+            .filter_arns(self.location.rule_arn(&resubmit_rule(&req.archive)))
+            .build()
+            .expect("destination has its ARN");
+        self.events
+            .start_replay()
+            .replay_name(req.name.clone())
+            .description(format!("Resubmit held-back {} vouchers", req.part))
+            .event_source_arn(self.location.archive_arn(&req.archive))
+            .event_start_time(AwsTime::from_millis(req.start.timestamp_millis()))
+            .event_end_time(AwsTime::from_millis(req.end.timestamp_millis()))
+            .destination(destination)
+    }
+
+    async fn url(&self, part: &PartName, lane: Lane) -> Result<String, String> {
+        let name = match lane {
+            Lane::Resubmit => resubmit_queue(part),
+            Lane::DeadLetter => dead_letter_queue(part),
+        };
+        if let Some(u) = self.urls.lock().expect("url map").get(&name) {
+            return Ok(u.clone());
+        }
+        let url = self
+            .sqs
+            .get_queue_url()
+            .queue_name(&name)
+            .send()
+            .await
+            .map_err(|e| format!("GetQueueUrl {name}: {}", sdk_message(&e)))?
+            .queue_url()
+            .unwrap_or_default()
+            .to_string();
+        self.urls.lock().expect("url map").insert(name, url.clone());
+        Ok(url)
+    }
+}
+
+#[async_trait]
+impl ArchiveReplays for AwsRecovery {
+    async fn start_replay(&self, req: &ReplayRequest) -> Result<(), ReplayError> {
+        match self.start_replay_request(req).send().await {
+            Ok(_) => Ok(()),
+            // StartReplay names a missing archive ResourceNotFound: refused for good.
+            Err(e) if e.code() == Some("ResourceNotFoundException") => {
+                Err(ReplayError::Rejected(sdk_message(&e)))
+            }
+            Err(e) => Err(replay_error(e)),
+        }
+    }
+
+    async fn describe_replay(&self, name: &str) -> Result<Option<ReplayInfo>, ReplayError> {
+        match self.events.describe_replay().replay_name(name).send().await {
+            Ok(r) => Ok(Some(ReplayInfo {
+                state: r
+                    .state()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                state_reason: r.state_reason().map(str::to_string),
+                event_last_replayed_time: time(r.event_last_replayed_time()),
+                replay_start_time: time(r.replay_start_time()),
+                replay_end_time: time(r.replay_end_time()),
+            })),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(replay_error(e)),
+        }
+    }
+
+    async fn cancel_replay(&self, name: &str) -> Result<(), ReplayError> {
+        self.events
+            .cancel_replay()
+            .replay_name(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(replay_error)
+    }
+
+    /// **AWS-reported and lagging**: EventBridge cannot count an archive's
+    /// events in a window, so this is the whole archive's `EventCount` from
+    /// DescribeArchive, which AWS updates with a delay (minutes to a day).
+    /// The exact pending count comes from the DataCache
+    /// ([`mediator_core::Preview::pending`]); show both, labelled.
+    async fn count_archived(
+        &self,
+        archive: &str,
+        _start: DateTime<Utc>,
+        _end: DateTime<Utc>,
+    ) -> Result<i64, ReplayError> {
+        match self
+            .events
+            .describe_archive()
+            .archive_name(archive)
+            .send()
+            .await
+        {
+            Ok(a) => Ok(a.event_count()),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => {
+                Err(ReplayError::Rejected(sdk_message(&e)))
+            }
+            Err(e) => Err(replay_error(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ResubmitQueue for AwsRecovery {
+    /// One SQS long poll (`WaitTimeSeconds` = `wait` rounded up, ≤ 20 s) of
+    /// at most 10 messages.
+    async fn receive(
+        &self,
+        part: &PartName,
+        lane: Lane,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<QueuedEvent>, String> {
+        let url = self.url(part, lane).await?;
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(crate::bus::wait_seconds(wait))
+            .send()
+            .await
+            .map_err(|e| format!("ReceiveMessage {part}: {}", sdk_message(&e)))?;
+        Ok(out
+            .messages()
+            .iter()
+            .map(|m| QueuedEvent {
+                body: m.body().unwrap_or_default().to_string(),
+                receipt: m.receipt_handle().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    async fn delete(&self, part: &PartName, lane: Lane, receipt: &str) -> Result<(), String> {
+        let url = self.url(part, lane).await?;
+        self.sqs
+            .delete_message()
+            .queue_url(&url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("DeleteMessage {part}: {}", sdk_message(&e)))
+    }
+
+    /// DeleteMessageBatch, 10 receipts per call; entries SQS refused are
+    /// reported with their codes.
+    async fn delete_many(
+        &self,
+        part: &PartName,
+        lane: Lane,
+        receipts: Vec<String>,
+    ) -> Result<(), String> {
+        let url = self.url(part, lane).await?;
+        for chunk in receipts.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .build()
+                        .map_err(|e| e.to_string())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| format!("DeleteMessageBatch {part}: {}", sdk_message(&e)))?;
+            if !out.failed().is_empty() {
+                let failed: Vec<String> = out
+                    .failed()
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "entry {}: {} {}",
+                            f.id(),
+                            f.code(),
+                            f.message().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                return Err(format!("DeleteMessageBatch {part}: {}", failed.join("; ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// ChangeMessageVisibilityBatch, 10 receipts per call.
+    async fn extend_visibility(
+        &self,
+        part: &PartName,
+        lane: Lane,
+        receipts: &[String],
+        by: Duration,
+    ) -> Result<(), String> {
+        let url = self.url(part, lane).await?;
+        let secs = by.as_secs().min(43_200) as i32;
+        for chunk in receipts.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .visibility_timeout(secs)
+                        .build()
+                        .map_err(|e| e.to_string())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| format!("ChangeMessageVisibilityBatch {part}: {}", sdk_message(&e)))?;
+            if !out.failed().is_empty() {
+                let failed: Vec<String> = out
+                    .failed()
+                    .iter()
+                    .map(|f| format!("entry {}: {}", f.id(), f.code()))
+                    .collect();
+                return Err(format!(
+                    "ChangeMessageVisibilityBatch {part}: {}",
+                    failed.join("; ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ArchiveBrowser for AwsRecovery {
+    /// The bus's archives from ListArchives and DescribeArchive. Counts
+    /// and sizes are AWS-reported (they lag); the event-time range is
+    /// unknown on AWS (`oldest`/`newest` stay `None`).
+    async fn archives(&self) -> Result<Vec<ArchiveSummary>, ArchiveError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .events
+                .list_archives()
+                .event_source_arn(self.location.bus_arn())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(archive_error)?;
+            for a in page.archives() {
+                let Some(name) = a.archive_name() else {
+                    continue;
+                };
+                let full = self
+                    .events
+                    .describe_archive()
+                    .archive_name(name)
+                    .send()
+                    .await
+                    .map_err(archive_error)?;
+                out.push(ArchiveSummary {
+                    name: name.to_string(),
+                    part: None,
+                    pattern: full.event_pattern().map(str::to_string),
+                    retention_days: full.retention_days().map(i64::from).unwrap_or(0),
+                    state: full
+                        .state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    event_count: full.event_count(),
+                    size_bytes: full.size_bytes(),
+                    oldest: None,
+                    newest: None,
+                });
+            }
+            match page.next_token() {
+                Some(t) => token = Some(t.to_string()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Always [`ArchiveError::Unsupported`]: EventBridge has no API that
+    /// lists an archive's events.
+    async fn archive_events(
+        &self,
+        _archive: &str,
+        _start: Option<DateTime<Utc>>,
+        _end: Option<DateTime<Utc>>,
+        _after: Option<ArchiveCursor>,
+        _limit: usize,
+    ) -> Result<Vec<ArchivedEvent>, ArchiveError> {
+        Err(ArchiveError::Unsupported(CANNOT_LIST_EVENTS.into()))
+    }
+}

@@ -1,0 +1,458 @@
+//! Vendor Mediator benchmarks (issue 5): the whole service, over loopback.
+//!
+//! 1. **Recovery after a 1-hour outage** (`recovery`): `N` vouchers (default
+//!    100,000) are held while the `voucher` part is down, their retry events
+//!    spread over a 1-hour window and archived. The set-up drives the real
+//!    code with backdated times: the monitor's own check step records the
+//!    part going down an hour ago, the DataCache's insert and hold steps run
+//!    with each voucher's (backdated) time, and the status outbox publisher
+//!    puts the retry events on the embedded bus, whose archive keeps them.
+//!    Then the real server starts on that data directory with the simulated
+//!    SaaS up: its monitor sees the part up, recovery starts the replay of
+//!    `[down − margin, up + margin]`, the bus delivers to the resubmit rule
+//!    and queue, the handler loads each voucher from the DataCache and
+//!    resubmits it to the simulated SaaS over loopback HTTP. Timed: from the
+//!    up transition (the monitor's recorded time) to the last voucher
+//!    `submitted`; checked: every voucher `submitted`, the simulator accepted
+//!    each exactly once, the replay's progress counts them all.
+//!    The same run with the simulator called in-process (no HTTP) shows
+//!    what loopback HTTP costs (`recovery-in-process`).
+//! 2. **Throughput while up** (`throughput`): concurrent clients POST
+//!    `/api/v1/vouchers` over loopback HTTP for a fixed time; every voucher
+//!    goes DataCache → SaaS (loopback HTTP) → `submitted` + status event in
+//!    the outbox before the 202. Reported: vouchers/s and latency
+//!    percentiles; checked: each accepted exactly once by the simulator.
+//!
+//! Run with `cargo bench -p server --bench mediator` (or `make bench-mediator`).
+//! Knobs (environment): `MEDIATOR_BENCH_ONLY` = `recovery` |
+//! `recovery-in-process` | `throughput`,
+//! `MEDIATOR_BENCH_VOUCHERS` (100000), `MEDIATOR_BENCH_OUTAGE_SECS` (3600),
+//! `MEDIATOR_BENCH_RATE` (resubmit rate per second, 100000),
+//! `MEDIATOR_BENCH_CONCURRENCY` (resubmit concurrency, 64),
+//! `MEDIATOR_BENCH_LOAD_SECS` (10), `MEDIATOR_BENCH_LOAD_CLIENTS` (32).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mediator_core::datacache::Hold;
+use mediator_core::{
+    DataCache, HealthProbe, Monitor, PartName, PartSettings, SaasSubmitter, StatusBoard,
+    SubmitOutcome, VoucherRequest,
+};
+use serde_json::{json, Value};
+use server::{Application, Settings};
+use store::Database;
+use tokio_util::sync::CancellationToken;
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let only = std::env::var("MEDIATOR_BENCH_ONLY").unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    println!(
+        "machine: {} cores available to this process",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    rt.block_on(async {
+        if only.is_empty() || only == "recovery" {
+            recovery(Submitter::Http).await;
+        }
+        if only.is_empty() || only == "recovery-in-process" {
+            recovery(Submitter::InProcess).await;
+        }
+        if only.is_empty() || only == "throughput" {
+            throughput().await;
+        }
+    });
+}
+
+fn voucher(id: &str) -> Value {
+    json!({"part": "voucher", "loyalty_request_id": id, "loyalty_reference": format!("ref-{id}"),
+           "merchant_reference": "m-1", "loyalty_order_reference": "M101-S76-OP10-T65",
+           "payload": {"points": 10, "sku": "GIFT-25"}})
+}
+
+/// The server's settings for a bench run over `data`.
+fn settings(data: &Path, rate: f64, concurrency: usize) -> Settings {
+    let site = data.join("site");
+    std::fs::create_dir_all(site.join("pkg")).expect("site dir");
+    Settings::resolve(server::config::ServeArgs {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        events_listen: Some("127.0.0.1:0".parse().unwrap()),
+        sim_listen: Some("127.0.0.1:0".parse().unwrap()),
+        poll_interval: Some(0.1),
+        data_dir: Some(data.join("data")),
+        site_root: Some(site),
+        submit_timeout: Some(5.0),
+        resubmit_rate: Some(rate),
+        resubmit_concurrency: Some(concurrency),
+        ..Default::default()
+    })
+    .expect("bench settings")
+}
+
+/// Never asked: the set-up records backdated checks itself.
+struct NoProbe;
+
+#[async_trait]
+impl HealthProbe for NoProbe {
+    async fn check(&self, _part: &str) -> Result<(), String> {
+        Err("not used".into())
+    }
+}
+
+/// Holds `n` vouchers of the `voucher` part during an outage that began
+/// `outage` ago, through the real monitor, DataCache and outbox code with
+/// backdated times, and archives their retry events. Returns the down time.
+async fn hold_during_outage(data_dir: &Path, n: usize, outage: Duration) -> DateTime<Utc> {
+    let db = Database::open(data_dir).expect("database");
+    let parts: Vec<PartSettings> = PartName::defaults()
+        .into_iter()
+        .map(PartSettings::new)
+        .collect();
+    let bus = bus::Bus::open(db.clone(), bus::BusConfig::default())
+        .await
+        .expect("bus");
+    server::backend::provision(&bus, &parts)
+        .await
+        .expect("provision");
+    let down_at = Utc::now() - chrono::Duration::from_std(outage).unwrap();
+    StatusBoard::new(db.clone(), parts.clone())
+        .seed(down_at - chrono::Duration::seconds(30))
+        .await
+        .expect("seed");
+    // The monitor's own step: two good checks (up), then failures until the
+    // threshold (down at `down_at`).
+    let monitor = Monitor::new(db.clone(), Arc::new(NoProbe), parts.clone());
+    let voucher_part = &parts[0];
+    for s in [20, 19] {
+        let at = down_at - chrono::Duration::seconds(s);
+        monitor.record(voucher_part, at, None, 1).await.unwrap();
+    }
+    for s in [2, 1, 0] {
+        let at = down_at - chrono::Duration::seconds(s);
+        let r = monitor
+            .record(voucher_part, at, Some("HTTP 503".into()), 1)
+            .await
+            .unwrap();
+        if s == 0 {
+            assert_eq!(
+                r.change.map(|c| c.status.as_str().to_owned()).as_deref(),
+                Some("down"),
+                "the part went down"
+            );
+        }
+    }
+    let cache = DataCache::new(db.clone());
+    let names = PartName::defaults();
+    let step_ms = (outage.as_millis() as i64 - 1_000).max(1) as f64 / n as f64;
+    let started = Instant::now();
+    let workers = 8;
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        let (cache, names) = (cache.clone(), names.clone());
+        set.spawn(async move {
+            for i in (w..n).step_by(workers) {
+                let id = format!("held-{i:06}");
+                let req = VoucherRequest::parse(&voucher(&id), &names).unwrap();
+                let at =
+                    down_at + chrono::Duration::milliseconds(500 + (i as f64 * step_ms) as i64);
+                let (_, new) = cache.insert(&req, at).await.unwrap();
+                assert!(new);
+                assert_eq!(cache.hold_if_open(&id, at).await.unwrap(), Hold::Held);
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.expect("holding task");
+    }
+    let held = started.elapsed();
+    let started = Instant::now();
+    let publisher = server::backend::EmbeddedEvents::new(bus.clone(), server::backend::BUS_NAME);
+    while mediator_core::submit::publish_status_step(&cache, &publisher)
+        .await
+        .expect("publish")
+        > 0
+    {}
+    let published = started.elapsed();
+    let archived = bus
+        .count_archive_events(
+            &PartName::parse("voucher").unwrap().default_archive_name(),
+            bus::Timestamp((down_at - chrono::Duration::minutes(1)).timestamp_millis()),
+            bus::Timestamp(Utc::now().timestamp_millis()),
+        )
+        .await
+        .expect("count");
+    assert_eq!(archived, n as i64, "every retry event archived");
+    println!(
+        "set-up: {n} vouchers held in {:.1} s, {archived} retry events archived over {} s in {:.1} s (not timed below)",
+        held.as_secs_f64(),
+        outage.as_secs(),
+        published.as_secs_f64()
+    );
+    down_at
+}
+
+/// How the mediator reaches the simulated SaaS.
+#[derive(Clone, Copy, PartialEq)]
+enum Submitter {
+    /// Loopback HTTP, as `mediator serve` does.
+    Http,
+    /// The simulator's decision called in-process (no HTTP), to show what
+    /// loopback HTTP costs.
+    InProcess,
+}
+
+/// The simulated SaaS without HTTP.
+struct InProcessSaas(saas_sim::Simulator);
+
+#[async_trait]
+impl SaasSubmitter for InProcessSaas {
+    async fn submit(&self, part: &str, body: &Value) -> SubmitOutcome {
+        let (code, answer) = self.0.submit(part, body);
+        match code.as_u16() {
+            s @ 200..=299 => SubmitOutcome::Accepted { status: s },
+            s @ 400..=499 if s != 408 && s != 429 => SubmitOutcome::Rejected {
+                status: s,
+                reason: answer.to_string(),
+            },
+            s => SubmitOutcome::Unavailable {
+                reason: format!("HTTP {s}"),
+            },
+        }
+    }
+}
+
+async fn recovery(via: Submitter) {
+    let n: usize = env("MEDIATOR_BENCH_VOUCHERS", 100_000);
+    let outage = Duration::from_secs(env("MEDIATOR_BENCH_OUTAGE_SECS", 3600));
+    let rate: f64 = env("MEDIATOR_BENCH_RATE", 100_000.0);
+    let concurrency: usize = env("MEDIATOR_BENCH_CONCURRENCY", 64);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data_dir = tmp.path().join("data");
+    let down_at = hold_during_outage(&data_dir, n, outage).await;
+
+    let in_process = saas_sim::Simulator::new(PartName::defaults().iter().map(|p| p.to_string()));
+    let submitter: Option<Arc<dyn SaasSubmitter>> = match via {
+        Submitter::Http => None,
+        Submitter::InProcess => Some(Arc::new(InProcessSaas(in_process.clone()))),
+    };
+    let app = Application::build_with_submitter(settings(tmp.path(), rate, concurrency), submitter)
+        .await
+        .expect("build");
+    let sim = format!("http://{}", app.sim_addr().expect("simulator"));
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let db = Database::open(&data_dir).expect("reader");
+
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let up_ms: i64 = loop {
+        let d = down_at.timestamp_millis();
+        let up: Option<i64> = db
+            .read(move |c| {
+                use store::rusqlite::OptionalExtension;
+                c.query_row(
+                    "SELECT changed_ms FROM mon_status_changes
+                     WHERE part = 'voucher' AND status = 'up' AND changed_ms > ?1",
+                    [d],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .await
+            .unwrap();
+        if let Some(t) = up {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "the part never came up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let submitted = loop {
+        let c: i64 = db
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM vouchers WHERE status = 'submitted'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .await
+            .unwrap();
+        if c as usize >= n || Instant::now() >= deadline {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        submitted as usize, n,
+        "every voucher submitted within 600 s"
+    );
+    let (last_ms, replay_start, replay_end, name, resubmitted): (i64, i64, i64, String, i64) = db
+        .read(|c| {
+            let last: i64 = c.query_row(
+                "SELECT max(updated_ms) FROM vouchers WHERE status = 'submitted'",
+                [],
+                |r| r.get(0),
+            )?;
+            let (s, e, name) = c.query_row(
+                "SELECT started_ms, coalesce(ended_ms, 0), name FROM eb_replays",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let resubmitted: i64 =
+                c.query_row("SELECT resubmitted FROM rec_replays", [], |r| r.get(0))?;
+            Ok((last, s, e, name, resubmitted))
+        })
+        .await
+        .unwrap();
+    let subs: Vec<Value> = match via {
+        Submitter::Http => reqwest::get(format!("{sim}/sim/submissions"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+        Submitter::InProcess => in_process
+            .submissions()
+            .into_iter()
+            .map(|s| json!({"accepted": s.accepted}))
+            .collect(),
+    };
+    let once = subs.iter().filter(|s| s["accepted"] == 1).count();
+    assert_eq!(subs.len(), n, "the simulator saw every voucher");
+    assert_eq!(once, n, "each accepted exactly once");
+    assert_eq!(
+        resubmitted as usize, n,
+        "the replay's progress counts them all"
+    );
+    shutdown.cancel();
+    let _ = handle.await;
+
+    let secs = (last_ms - up_ms) as f64 / 1000.0;
+    println!(
+        "recovery: {n} vouchers held over a {} s outage, up → last submitted {secs:.2} s \
+         ({:.0} vouchers/s); replay {name} started +{:.2} s, read out +{:.2} s after up; \
+         simulator accepted {once} exactly once; rate {rate}/s, concurrency {concurrency}, {}",
+        outage.as_secs(),
+        n as f64 / secs,
+        (replay_start - up_ms) as f64 / 1000.0,
+        (replay_end - up_ms) as f64 / 1000.0,
+        match via {
+            Submitter::Http => "SaaS over loopback HTTP",
+            Submitter::InProcess => "SaaS in-process (no HTTP)",
+        }
+    );
+}
+
+async fn throughput() {
+    let secs: f64 = env("MEDIATOR_BENCH_LOAD_SECS", 10.0);
+    let clients: usize = env("MEDIATOR_BENCH_LOAD_CLIENTS", 32);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let app = Application::build(settings(tmp.path(), 50.0, 4))
+        .await
+        .expect("build");
+    let base = format!("http://{}", app.local_addr());
+    let sim = format!("http://{}", app.sim_addr().expect("simulator"));
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(clients)
+        .build()
+        .unwrap();
+    // Wait for the monitor to see the part up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let parts: Value = client
+            .get(format!("{base}/api/v1/parts"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let up = parts["parts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["name"] == "voucher" && p["status"] == "up");
+        if up {
+            break;
+        }
+        assert!(Instant::now() < deadline, "part never up: {parts}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let start = Instant::now();
+    let stop = start + Duration::from_secs_f64(secs);
+    let mut set = tokio::task::JoinSet::new();
+    for c in 0..clients {
+        let (client, base) = (client.clone(), base.clone());
+        set.spawn(async move {
+            let mut lat = Vec::new();
+            let mut statuses: HashMap<String, usize> = HashMap::new();
+            let mut i = 0usize;
+            while Instant::now() < stop {
+                let id = format!("load-{c:03}-{i:07}");
+                i += 1;
+                let t = Instant::now();
+                let res = client
+                    .post(format!("{base}/api/v1/vouchers"))
+                    .json(&voucher(&id))
+                    .send()
+                    .await
+                    .expect("POST /api/v1/vouchers");
+                let code = res.status().as_u16();
+                let body: Value = res.json().await.unwrap_or(Value::Null);
+                lat.push(t.elapsed());
+                let status = body["status"].as_str().unwrap_or("?").to_owned();
+                *statuses.entry(format!("{code} {status}")).or_default() += 1;
+            }
+            (lat, statuses)
+        });
+    }
+    let mut lat = Vec::new();
+    let mut statuses: HashMap<String, usize> = HashMap::new();
+    while let Some(r) = set.join_next().await {
+        let (l, s) = r.unwrap();
+        lat.extend(l);
+        for (k, v) in s {
+            *statuses.entry(k).or_default() += v;
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    let ok = statuses.get("202 submitted").copied().unwrap_or(0);
+    let subs: Vec<Value> = client
+        .get(format!("{sim}/sim/submissions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let once = subs.iter().filter(|s| s["accepted"] == 1).count();
+    assert_eq!(subs.len(), ok, "the simulator saw every submitted voucher");
+    assert_eq!(once, ok, "each accepted exactly once");
+    shutdown.cancel();
+    let _ = handle.await;
+    println!(
+        "throughput: {ok} vouchers submitted in {elapsed:.1} s = {:.0} vouchers/s \
+         ({clients} clients over loopback HTTP; p50 {:.1} ms, p99 {:.1} ms); outcomes {statuses:?}",
+        ok as f64 / elapsed,
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+    );
+}

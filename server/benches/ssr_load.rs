@@ -1,0 +1,358 @@
+//! Overview SSR latency under load (issue 6, Performance): `GET /` of the
+//! real `mediator` binary with 90 days of status history for 3 parts and
+//! 1,000,000 archived events, at 100 concurrent connections.
+//!
+//! 1. **Seed** a temporary data directory through the real code paths:
+//!    `StatusBoard::seed` 90 days ago, then the monitor's own record step
+//!    (`Monitor::record`) with backdated checks every
+//!    `MEDIATOR_BENCH_CHECK_SECS` (300) seconds for each part — so the
+//!    checks, the minute/hour/day roll-ups and the status changes are what
+//!    the monitor writes — with one outage a day per part (a few failed
+//!    checks: down, then up again); and `MEDIATOR_BENCH_ARCHIVED`
+//!    (1,000,000) `retry` status events published through the embedded
+//!    bus's PutEvents path (`EmbeddedEvents`, 10 entries a call, as the
+//!    mediator's outbox publishes them), spread over the three parts'
+//!    archives and the 90 days.
+//! 2. **Serve**: starts the binary `MEDIATOR_BENCH_BIN` (default
+//!    `target/release/mediator`, as `cargo leptos build --release` leaves
+//!    it) on that data directory, on free loopback ports, with the
+//!    simulated SaaS and `--poll-interval 1` (checks go on during the run).
+//! 3. **Load**: `MEDIATOR_BENCH_REQUESTS` (20,000) `GET /` over
+//!    `MEDIATOR_BENCH_CONNECTIONS` (100) concurrent keep-alive connections
+//!    after 200 warm-up requests; each answer must be 200 with the overview's
+//!    part cards. Reported: throughput, p50 / p90 / p99 / max latency and
+//!    errors.
+//!
+//! Run with `make bench-ssr` (= `cargo bench -p server --bench ssr_load`);
+//! not part of `make test`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mediator_core::events::voucher_status_event;
+use mediator_core::{
+    EventPublisher, HealthProbe, Monitor, PartName, PartSettings, StatusBoard, VoucherKeys,
+    VoucherStatus,
+};
+use store::Database;
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Never asked: the seeding records backdated checks itself.
+struct NoProbe;
+
+#[async_trait]
+impl HealthProbe for NoProbe {
+    async fn check(&self, _part: &str) -> Result<(), String> {
+        Err("not used".into())
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(run());
+}
+
+async fn run() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf();
+    let bin: PathBuf = std::env::var("MEDIATOR_BENCH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace.join("target/release/mediator"));
+    assert!(
+        bin.exists(),
+        "{} not found: build it with `cargo leptos build --release`, or set MEDIATOR_BENCH_BIN",
+        bin.display()
+    );
+    println!(
+        "machine: {} cores; binary: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        bin.display()
+    );
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("data");
+    let t0 = Instant::now();
+    seed(&data).await;
+    println!("seeding: {:.1} s", t0.elapsed().as_secs_f64());
+
+    let mut server = Server::start(&bin, &data, &workspace).await;
+    let requests: usize = env("MEDIATOR_BENCH_REQUESTS", 20_000);
+    let connections: usize = env("MEDIATOR_BENCH_CONNECTIONS", 100);
+    let url = format!("http://{}/", server.addr);
+    load(&url, 200, connections.min(20)).await;
+    let r = load(&url, requests, connections).await;
+    println!(
+        "GET / (overview SSR): {requests} requests, {connections} connections: {:.0} req/s; \
+         p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; errors {}",
+        r.per_sec, r.p50, r.p90, r.p99, r.max, r.errors
+    );
+    server.stop().await;
+    assert_eq!(r.errors, 0, "every request answered 200 with the overview");
+}
+
+/// 90 days of checks, roll-ups and status changes per part (one outage a
+/// day) and the archived events, through the real record and publish paths.
+async fn seed(data: &Path) {
+    let db = Database::open(data).expect("database");
+    let parts: Vec<PartSettings> = PartName::defaults()
+        .into_iter()
+        .map(PartSettings::new)
+        .collect();
+    let bus = bus::Bus::open(db.clone(), bus::BusConfig::default())
+        .await
+        .expect("bus");
+    server::backend::provision(&bus, &parts)
+        .await
+        .expect("provision");
+    let now = Utc::now();
+    let start = now - chrono::Duration::days(90);
+    StatusBoard::new(db.clone(), parts.clone())
+        .seed(start)
+        .await
+        .expect("status board");
+
+    let every = chrono::Duration::seconds(env("MEDIATOR_BENCH_CHECK_SECS", 300));
+    let monitor = Arc::new(Monitor::new(db.clone(), Arc::new(NoProbe), parts.clone()));
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (k, part) in parts.iter().cloned().enumerate() {
+        let monitor = monitor.clone();
+        tasks.spawn(async move {
+            let (mut at, mut n, mut changes) = (start, 0u64, 0u64);
+            while at < now - chrono::Duration::minutes(5) {
+                // One outage a day, at a different time of day per part:
+                // 6 failed checks (down after the third), then good ones.
+                let slot = (at - start).num_seconds() / every.num_seconds();
+                let per_day = 86_400 / every.num_seconds();
+                let in_day = (slot + k as i64 * per_day / 3) % per_day;
+                let error = (in_day < 6).then(|| "HTTP 503".to_string());
+                let r = monitor.record(&part, at, error, 3).await.expect("record");
+                changes += u64::from(r.change.is_some());
+                n += 1;
+                at += every;
+            }
+            (n, changes)
+        });
+    }
+    let (mut checks, mut changes) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        let (n, c) = r.expect("seeding task");
+        checks += n;
+        changes += c;
+    }
+    println!(
+        "  {checks} checks ({changes} status changes) over 90 days for {} parts in {:.1} s",
+        parts.len(),
+        t0.elapsed().as_secs_f64()
+    );
+
+    // The history is the past: a running mediator would have published
+    // these status changes and run their recoveries long ago. Mark them
+    // done (the outbox flag and the recovery trigger's cursor), so the
+    // server measured below does not replay 90 days of outages.
+    db.write(|tx| {
+        tx.execute("UPDATE mon_status_changes SET published = 1", [])?;
+        tx.execute(
+            "UPDATE rec_cursor SET value = (SELECT coalesce(max(id), 0) FROM mon_status_changes)
+             WHERE name = 'status_changes'",
+            [],
+        )
+    })
+    .await
+    .expect("mark the history done");
+
+    let archived: i64 = env("MEDIATOR_BENCH_ARCHIVED", 1_000_000);
+    let t0 = Instant::now();
+    let publisher = Arc::new(server::backend::EmbeddedEvents::new(
+        bus.clone(),
+        server::backend::BUS_NAME,
+    ));
+    let span_ms = (now - start).num_milliseconds() - 60_000;
+    let next = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (publisher, next, parts) = (publisher.clone(), next.clone(), parts.clone());
+        tasks.spawn(async move {
+            const BATCH: i64 = 500;
+            loop {
+                let first = next.fetch_add(BATCH, std::sync::atomic::Ordering::Relaxed);
+                if first >= archived {
+                    break;
+                }
+                let events: Vec<_> = (first..(first + BATCH).min(archived))
+                    .map(|i| {
+                        let part = &parts[(i % parts.len() as i64) as usize];
+                        let at: DateTime<Utc> =
+                            start + chrono::Duration::milliseconds(i * span_ms / archived);
+                        let keys = VoucherKeys {
+                            loyalty_request_id: format!("bench-{i:07}"),
+                            loyalty_reference: format!("L{i}"),
+                            merchant_reference: format!("M{i}"),
+                            loyalty_order_reference: format!("M101-S76-OP10-T{i}"),
+                        };
+                        voucher_status_event(part.name.as_str(), VoucherStatus::Retry, &keys, at)
+                    })
+                    .collect();
+                publisher.publish(&events).await.expect("publish");
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("publishing task");
+    }
+    let mut total = 0;
+    for part in &parts {
+        let a = bus
+            .describe_archive(&part.archive_name)
+            .await
+            .expect("archive");
+        total += a.event_count.unwrap_or(0);
+    }
+    assert_eq!(total, archived, "every event archived");
+    println!(
+        "  {total} events archived over 90 days in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    db.checkpoint().await.expect("checkpoint");
+}
+
+/// The mediator binary, running on the seeded data directory.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Server {
+    async fn start(bin: &Path, data: &Path, workspace: &Path) -> Server {
+        let port = |_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .to_string()
+        };
+        let [addr, events, sim]: [String; 3] = std::array::from_fn(port);
+        let child = std::process::Command::new(bin)
+            .arg("serve")
+            .args(["--listen", &addr, "--events-listen", &events])
+            .args(["--sim-listen", &sim, "--poll-interval", "1"])
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--site-root")
+            .arg(workspace.join("target/site"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the mediator");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("http://{addr}/healthz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "the mediator did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Server { child, addr }
+    }
+
+    async fn stop(&mut self) {
+        // SIGTERM first (graceful), then make sure.
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A panicking run must not leave the server behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+struct LoadResult {
+    per_sec: f64,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+    errors: usize,
+}
+
+/// `n` GETs of `url` over `connections` concurrent keep-alive connections.
+async fn load(url: &str, n: usize, connections: usize) -> LoadResult {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        // One client per connection: its own keep-alive connection.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        let (url, next) = (url.to_string(), next.clone());
+        tasks.spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                let t = Instant::now();
+                let ok = match client.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => r
+                        .text()
+                        .await
+                        .map(|body| body.contains("part-card"))
+                        .unwrap_or(false),
+                    _ => false,
+                };
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                errors += usize::from(!ok);
+            }
+            (lat, errors)
+        });
+    }
+    let (mut lat, mut errors) = (Vec::with_capacity(n), 0);
+    while let Some(r) = tasks.join_next().await {
+        let (l, e) = r.expect("load task");
+        lat.extend(l);
+        errors += e;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
+    LoadResult {
+        per_sec: lat.len() as f64 / secs,
+        p50: pct(0.50),
+        p90: pct(0.90),
+        p99: pct(0.99),
+        max: *lat.last().unwrap_or(&0.0),
+        errors,
+    }
+}

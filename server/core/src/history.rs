@@ -1,0 +1,1564 @@
+//! The console's read models over the monitor's history: uptime, timelines
+//! (days → hours → minutes), outages and incidents, the overview's counters
+//! and the archives.
+//!
+//! Everything is computed from **status-change intervals**
+//! (`mon_status_changes`: a part is down from a `down` change to the next
+//! change), never by counting checks, so a part polled every 5 minutes and
+//! one polled every 15 s report the same minutes down for the same outage.
+//! Time without data is reported as such, never as up: before the part's
+//! first status change, hours in which the part was not checked at all
+//! (the `hour` roll-ups of `mon_rollups` are empty: the mediator was
+//! stopped), and the future. Reads touch only indexed rows: the changes of
+//! the range, ≤ 24 roll-up rows a day, and per outage its ledger rows, so
+//! 90 days stay cheap.
+//!
+//! An **incident** is an outage: its id is the id of the `down` status
+//! change that opened it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use store::rusqlite::{params, Connection, OptionalExtension};
+use store::{Database, StoreError};
+
+use crate::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchivePage, ArchiveSummary};
+use crate::recovery::ACTIVE_STATES;
+use crate::{PartSettings, Recovery};
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// Longest timeline, in days.
+pub const MAX_DAYS: u32 = 90;
+/// Largest page of incidents.
+pub const MAX_INCIDENTS_PAGE: usize = 200;
+/// Largest page of archived events.
+pub const MAX_ARCHIVE_PAGE: usize = 500;
+
+/// Why a read model could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The part is not configured (field `part`).
+    #[error("part {0:?} is not configured")]
+    UnknownPart(String),
+    /// A parameter is invalid.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The parameter at fault.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// No archive of that name (field `name`).
+    #[error("archive {0:?} not found")]
+    UnknownArchive(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The bus failed.
+    #[error("bus unavailable: {0}")]
+    Bus(String),
+    /// The backend cannot do this (e.g. list archived events on AWS).
+    #[error("not supported by this backend: {0}")]
+    Unsupported(String),
+}
+
+impl From<ArchiveError> for HistoryError {
+    fn from(e: ArchiveError) -> Self {
+        match e {
+            ArchiveError::NotFound(n) => HistoryError::UnknownArchive(n),
+            ArchiveError::Unavailable(m) => HistoryError::Bus(m),
+            ArchiveError::Unsupported(m) => HistoryError::Unsupported(m),
+        }
+    }
+}
+
+/// Uptime of one part over the standard windows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Uptime {
+    /// The part.
+    pub part: String,
+    /// 24h, 7d, 30d and 90d, in that order.
+    pub windows: Vec<UptimeWindow>,
+}
+
+/// Uptime over one window ending now.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UptimeWindow {
+    /// `24h`, `7d`, `30d` or `90d`.
+    pub window: String,
+    /// Seconds the part was up.
+    pub up_secs: i64,
+    /// Seconds it was down.
+    pub down_secs: i64,
+    /// Seconds without data (not yet checked, mediator stopped).
+    pub no_data_secs: i64,
+    /// `up / (up + down) × 100`; `None` when the window has no data at all.
+    pub percent: Option<f64>,
+}
+
+/// The uptime windows, with their length.
+pub const WINDOWS: [(&str, i64); 4] = [
+    ("24h", DAY_MS),
+    ("7d", 7 * DAY_MS),
+    ("30d", 30 * DAY_MS),
+    ("90d", 90 * DAY_MS),
+];
+
+/// Bars over a range at one granularity, and the outages overlapping it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Timeline {
+    /// The part.
+    pub part: String,
+    /// Bar size: `day`, `hour` or `minute`.
+    pub granularity: String,
+    /// Start of the first bar.
+    pub start: DateTime<Utc>,
+    /// End of the last bar (exclusive).
+    pub end: DateTime<Utc>,
+    /// The bars, oldest first.
+    pub bars: Vec<Bar>,
+    /// Outages overlapping `[start, end)`, oldest first.
+    pub outages: Vec<Outage>,
+}
+
+/// One bar of a timeline.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Bar {
+    /// Its start.
+    pub start: DateTime<Utc>,
+    /// Its end (exclusive).
+    pub end: DateTime<Utc>,
+    /// `2026-11-26` (day), `10:00` (hour) or `10:42` (minute), UTC.
+    pub label: String,
+    /// Seconds down.
+    pub down_secs: i64,
+    /// Seconds up.
+    pub up_secs: i64,
+    /// Seconds without data (including the future).
+    pub no_data_secs: i64,
+    /// `down_secs / 60`.
+    pub down_minutes: f64,
+    /// Outages overlapping the bar.
+    pub outages: u32,
+}
+
+/// One outage: from a `down` status change to the next change.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Outage {
+    /// The incident id (the id of the `down` status change).
+    pub id: i64,
+    /// The part.
+    pub part: String,
+    /// When the part went down.
+    pub start: DateTime<Utc>,
+    /// When it came back; `None` while it is still down.
+    pub end: Option<DateTime<Utc>>,
+    /// Whether it is still down.
+    pub ongoing: bool,
+    /// Seconds from start to end (to now while ongoing).
+    pub duration_secs: i64,
+    /// Vouchers held back (sent to `retry`) during the outage.
+    pub retries_held: i64,
+}
+
+/// A status change an incident links.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChangeRef {
+    /// Its id in the status-change history.
+    pub id: i64,
+    /// The new status.
+    pub status: String,
+    /// The status before.
+    pub prev_status: String,
+    /// When it changed.
+    pub at: DateTime<Utc>,
+}
+
+/// A replay whose window overlaps an incident.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IncidentReplay {
+    /// The replay's name.
+    pub name: String,
+    /// `recovery`, `manual` or `sweeper`.
+    pub trigger: String,
+    /// Who started it (see [`crate::recovery::ReplayRecord::by`]).
+    #[serde(default)]
+    pub by: Option<String>,
+    /// Window start.
+    pub window_start: DateTime<Utc>,
+    /// Window end.
+    pub window_end: DateTime<Utc>,
+    /// When the mediator asked for it.
+    pub created_at: DateTime<Utc>,
+    /// The bus's state (STARTING … COMPLETED), `NOT_STARTED` when the bus
+    /// refused it, `UNKNOWN` when the bus does not say.
+    pub state: String,
+    /// Retry events its window holds (from our ledger).
+    pub expected: i64,
+    /// Replayed events handled.
+    pub processed: i64,
+    /// …resubmitted and accepted.
+    pub resubmitted: i64,
+    /// …skipped (already final or in flight).
+    pub skipped: i64,
+    /// …failed.
+    pub failed: i64,
+}
+
+/// What became of the vouchers an incident held back (each counted once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct IncidentOutcome {
+    /// Resubmitted by one of the incident's replays.
+    pub resubmitted: i64,
+    /// Skipped by the replays (submitted meanwhile, e.g. by the sweeper).
+    pub skipped: i64,
+    /// Failed in the replays.
+    pub failed: i64,
+    /// Dead-lettered now.
+    pub dead_lettered: i64,
+    /// Still waiting (received, retry or submitting) now.
+    pub pending: i64,
+}
+
+/// An outage as a record: what caused it, what it held back, what recovered it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Incident {
+    /// The id (of the `down` status change).
+    pub id: i64,
+    /// The part.
+    pub part: String,
+    /// When the part went down.
+    pub start: DateTime<Utc>,
+    /// When it came back up; `None` while ongoing.
+    pub end: Option<DateTime<Utc>>,
+    /// Whether it is still down.
+    pub ongoing: bool,
+    /// Seconds from start to end (to now while ongoing).
+    pub duration_secs: i64,
+    /// Vouchers held back during it.
+    pub retries_held: i64,
+    /// The `down` change, then the change that ended it.
+    pub status_changes: Vec<ChangeRef>,
+    /// Replays whose window overlaps it, oldest first.
+    pub replays: Vec<IncidentReplay>,
+    /// What became of the held vouchers.
+    pub outcome: IncidentOutcome,
+    /// `ongoing`, `recovering` (vouchers pending or a replay active),
+    /// `needs_attention` (vouchers dead-lettered) or `resolved`.
+    pub state: String,
+}
+
+/// A page of incidents, newest first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IncidentPage {
+    /// The incidents.
+    pub incidents: Vec<Incident>,
+    /// Pass back for the next (older) page; absent on the last one.
+    pub next_token: Option<String>,
+}
+
+/// The overview's counters of one part.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PartCounters {
+    /// The part.
+    pub part: String,
+    /// Vouchers held back now (`retry`).
+    pub pending_retries: i64,
+    /// Events the part's archive holds; `None` when the bus did not answer.
+    pub archived: Option<i64>,
+    /// Vouchers resubmitted by the part's replays, in total.
+    pub resubmitted: i64,
+    /// Vouchers dead-lettered now.
+    pub dead_lettered: i64,
+    /// The part's latest replay with its progress.
+    pub latest_replay: Option<IncidentReplay>,
+}
+
+/// The read models; cheap to clone.
+#[derive(Clone)]
+pub struct History {
+    db: Database,
+    parts: Arc<Vec<PartSettings>>,
+    recovery: Option<Arc<Recovery>>,
+    archives: Option<Arc<dyn ArchiveBrowser>>,
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History")
+            .field("parts", &self.parts.len())
+            .finish()
+    }
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn floor(ms: i64, size: i64) -> i64 {
+    ms - ms.rem_euclid(size)
+}
+
+/// Status intervals of one part over a range, and the hours it was checked.
+struct PartData {
+    /// (change id, start ms, status, prev status) in order; each lasts
+    /// until the next. Before the first: no status yet (no data).
+    changes: Vec<(i64, i64, String, String)>,
+    /// Runs of consecutive hour buckets with at least one check, as
+    /// (first hour, last hour) in ms, in order.
+    covered: Vec<(i64, i64)>,
+    /// The down intervals `(id, start, end)` of `changes`, in order (so
+    /// their ends are in order too).
+    downs: Vec<(i64, i64, Option<i64>)>,
+    now: i64,
+}
+
+/// Seconds up, down and without data.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Split {
+    up: i64,
+    down: i64,
+    none: i64,
+}
+
+impl PartData {
+    fn checked(&self, hour: i64) -> bool {
+        let i = self.covered.partition_point(|r| r.1 < hour);
+        self.covered.get(i).is_some_and(|r| r.0 <= hour)
+    }
+
+    /// Whether the part was checked in the hour starting at `hour`; the
+    /// current hour counts as checked while the previous one was (its
+    /// first check may be due).
+    fn covered(&self, hour: i64) -> bool {
+        self.checked(hour) || (hour == floor(self.now, HOUR_MS) && self.checked(hour - HOUR_MS))
+    }
+
+    /// Milliseconds up/down/without data in `[a, b)`.
+    fn split(&self, a: i64, b: i64) -> Split {
+        let mut s = Split::default();
+        if b <= a {
+            return s;
+        }
+        let known_end = b.min(self.now).max(a);
+        s.none += b - known_end;
+        let mut h = floor(a, HOUR_MS);
+        while h < known_end {
+            let (x, y) = (a.max(h), known_end.min(h + HOUR_MS));
+            if y > x {
+                if self.covered(h) {
+                    self.split_status(x, y, &mut s);
+                } else {
+                    s.none += y - x;
+                }
+            }
+            h += HOUR_MS;
+        }
+        s
+    }
+
+    fn split_status(&self, x: i64, y: i64, s: &mut Split) {
+        let c = &self.changes;
+        // First interval that ends after x.
+        let i = c.partition_point(|ch| ch.1 <= x);
+        // Before the first change: no status yet.
+        if i == 0 {
+            let first = c.first().map_or(y, |ch| ch.1.min(y));
+            s.none += first - x;
+        }
+        let mut k = i.saturating_sub(1);
+        while k < c.len() && c[k].1 < y {
+            let start = c[k].1.max(x);
+            let end = c.get(k + 1).map_or(y, |n| n.1.min(y));
+            if end > start {
+                match c[k].2.as_str() {
+                    "down" => s.down += end - start,
+                    "up" => s.up += end - start,
+                    _ => s.none += end - start,
+                }
+            }
+            k += 1;
+        }
+    }
+
+    /// Down intervals `(id, start, end)` overlapping `[a, b)`.
+    fn outages(&self, a: i64, b: i64) -> &[(i64, i64, Option<i64>)] {
+        let d = &self.downs;
+        let first = d.partition_point(|(_, _, e)| e.is_some_and(|e| e <= a));
+        let last = d.partition_point(|(_, s, _)| *s < b).max(first);
+        &d[first..last]
+    }
+}
+
+/// Loads the changes that matter for `[a, b)` (the one in force at `a`,
+/// those inside, and the first after) and the checked hours.
+fn load_part(
+    c: &Connection,
+    part: &str,
+    a: i64,
+    b: i64,
+    now: i64,
+) -> store::rusqlite::Result<PartData> {
+    let from: Option<i64> = c
+        .prepare_cached(
+            "SELECT max(changed_ms) FROM mon_status_changes WHERE part = ?1 AND changed_ms <= ?2",
+        )?
+        .query_row(params![part, a], |r| r.get(0))?;
+    let mut changes: Vec<(i64, i64, String, String)> = c
+        .prepare_cached(
+            "SELECT id, changed_ms, status, prev_status FROM mon_status_changes
+             WHERE part = ?1 AND changed_ms >= ?2 AND changed_ms < ?3 ORDER BY changed_ms, id",
+        )?
+        .query_map(params![part, from.unwrap_or(i64::MIN), b], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    if let Some(next) = c
+        .prepare_cached(
+            "SELECT id, changed_ms, status, prev_status FROM mon_status_changes
+             WHERE part = ?1 AND changed_ms >= ?2 ORDER BY changed_ms, id LIMIT 1",
+        )?
+        .query_row(params![part, b], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?
+    {
+        changes.push(next);
+    }
+    // Only the edges of the runs of checked hours leave SQLite (a handful
+    // of rows, not one per hour).
+    let (lo, hi) = (floor(a, HOUR_MS) - HOUR_MS, b);
+    let first: Option<i64> = c
+        .prepare_cached(
+            "SELECT min(bucket_ms) FROM mon_rollups
+             WHERE part = ?1 AND granularity = 'hour' AND bucket_ms >= ?2 AND bucket_ms < ?3",
+        )?
+        .query_row(params![part, lo, hi], |r| r.get(0))?;
+    let run_ends: Vec<(i64, Option<i64>)> = c
+        .prepare_cached(
+            "SELECT bucket_ms, next FROM (
+                 SELECT bucket_ms, lead(bucket_ms) OVER (ORDER BY bucket_ms) AS next
+                 FROM mon_rollups
+                 WHERE part = ?1 AND granularity = 'hour' AND bucket_ms >= ?2 AND bucket_ms < ?3)
+             WHERE next IS NULL OR next - bucket_ms > ?4",
+        )?
+        .query_map(params![part, lo, hi, HOUR_MS], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut covered = Vec::with_capacity(run_ends.len());
+    let mut run_start = first;
+    for (end, next) in run_ends {
+        if let Some(s) = run_start {
+            covered.push((s, end));
+        }
+        run_start = next;
+    }
+    let downs = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, ch)| ch.2 == "down")
+        .map(|(k, ch)| (ch.0, ch.1, changes.get(k + 1).map(|n| n.1)))
+        .collect();
+    Ok(PartData {
+        changes,
+        covered,
+        downs,
+        now,
+    })
+}
+
+fn retries_held(c: &Connection, part: &str, start: i64, end: i64) -> store::rusqlite::Result<i64> {
+    c.prepare_cached(
+        "SELECT count(DISTINCT loyalty_request_id) FROM voucher_events
+         WHERE part = ?1 AND status = 'retry' AND at_ms >= ?2 AND at_ms <= ?3",
+    )?
+    .query_row(params![part, start, end], |r| r.get(0))
+}
+
+fn outage_rows(
+    c: &Connection,
+    part: &str,
+    data: &PartData,
+    a: i64,
+    b: i64,
+) -> store::rusqlite::Result<Vec<Outage>> {
+    data.outages(a, b)
+        .iter()
+        .map(|&(id, s, e)| {
+            let until = e.unwrap_or(data.now);
+            Ok(Outage {
+                id,
+                part: part.to_owned(),
+                start: time(s),
+                end: e.map(time),
+                ongoing: e.is_none(),
+                duration_secs: (until - s).max(0) / 1000,
+                retries_held: retries_held(c, part, s, until)?,
+            })
+        })
+        .collect()
+}
+
+const REPLAY_SQL: &str = "SELECT name, trigger, start_ms, end_ms, created_ms, started, expected,
+    processed, resubmitted, skipped, failed, started_by FROM rec_replays";
+
+fn replay_row(r: &store::rusqlite::Row<'_>) -> store::rusqlite::Result<(IncidentReplay, bool)> {
+    Ok((
+        IncidentReplay {
+            name: r.get(0)?,
+            trigger: r.get(1)?,
+            window_start: time(r.get(2)?),
+            window_end: time(r.get(3)?),
+            created_at: time(r.get(4)?),
+            state: String::new(),
+            expected: r.get(6)?,
+            processed: r.get(7)?,
+            resubmitted: r.get(8)?,
+            skipped: r.get(9)?,
+            failed: r.get(10)?,
+            by: r.get(11)?,
+        },
+        r.get(5)?,
+    ))
+}
+
+/// An incident read in one transaction, before the replay states are asked.
+struct RawIncident {
+    incident: Incident,
+    started: Vec<bool>,
+}
+
+fn load_incident(
+    c: &Connection,
+    id: i64,
+    part: String,
+    start: i64,
+    prev_status: String,
+    now: i64,
+) -> store::rusqlite::Result<RawIncident> {
+    let next: Option<(i64, String, String, i64)> = c
+        .prepare_cached(
+            "SELECT id, status, prev_status, changed_ms FROM mon_status_changes
+             WHERE part = ?1 AND (changed_ms > ?2 OR (changed_ms = ?2 AND id > ?3))
+             ORDER BY changed_ms, id LIMIT 1",
+        )?
+        .query_row(params![part, start, id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let end = next.as_ref().map(|n| n.3);
+    let until = end.unwrap_or(now);
+    let mut status_changes = vec![ChangeRef {
+        id,
+        status: "down".into(),
+        prev_status,
+        at: time(start),
+    }];
+    if let Some((nid, status, prev, at)) = next {
+        status_changes.push(ChangeRef {
+            id: nid,
+            status,
+            prev_status: prev,
+            at: time(at),
+        });
+    }
+    let held = retries_held(c, &part, start, until)?;
+    let rows: Vec<(IncidentReplay, bool)> = c
+        .prepare_cached(&format!(
+            "{REPLAY_SQL} WHERE part = ?1 AND start_ms <= ?3 AND end_ms >= ?2
+             ORDER BY created_ms, name"
+        ))?
+        .query_map(params![part, start, until], replay_row)?
+        .collect::<Result<_, _>>()?;
+    let (replays, started): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+    // The held vouchers' current statuses and their best replay outcome.
+    let statuses: Vec<(String, String)> = c
+        .prepare_cached(
+            "SELECT v.loyalty_request_id, v.status FROM vouchers v
+             WHERE v.loyalty_request_id IN (SELECT loyalty_request_id FROM voucher_events
+                 WHERE part = ?1 AND status = 'retry' AND at_ms >= ?2 AND at_ms <= ?3)",
+        )?
+        .query_map(params![part, start, until], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut best: HashMap<String, u8> = HashMap::new();
+    for r in &replays {
+        let items: Vec<(String, String)> = c
+            .prepare_cached(
+                "SELECT loyalty_request_id, outcome FROM rec_replay_items WHERE replay = ?1",
+            )?
+            .query_map([&r.name], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (lrid, outcome) in items {
+            let rank = match outcome.as_str() {
+                "resubmitted" => 3,
+                "skipped" => 2,
+                "failed" => 1,
+                _ => 0,
+            };
+            let e = best.entry(lrid).or_default();
+            *e = (*e).max(rank);
+        }
+    }
+    let mut outcome = IncidentOutcome::default();
+    for (lrid, status) in &statuses {
+        match best.get(lrid) {
+            Some(3) => outcome.resubmitted += 1,
+            Some(2) => outcome.skipped += 1,
+            Some(1) => outcome.failed += 1,
+            _ => {}
+        }
+        match status.as_str() {
+            "dead_lettered" => outcome.dead_lettered += 1,
+            "received" | "retry" | "submitting" => outcome.pending += 1,
+            _ => {}
+        }
+    }
+    Ok(RawIncident {
+        incident: Incident {
+            id,
+            part,
+            start: time(start),
+            end: end.map(time),
+            ongoing: end.is_none(),
+            duration_secs: (until - start).max(0) / 1000,
+            retries_held: held,
+            status_changes,
+            replays,
+            outcome,
+            state: String::new(),
+        },
+        started,
+    })
+}
+
+impl History {
+    /// Read models over `db` for `parts` (in configuration order). Without
+    /// [`History::with_recovery`] replay states are `UNKNOWN`; without
+    /// [`History::with_archives`] archive counts are `None`.
+    pub fn new(db: Database, parts: Vec<PartSettings>) -> Self {
+        Self {
+            db,
+            parts: Arc::new(parts),
+            recovery: None,
+            archives: None,
+        }
+    }
+
+    /// Asks `recovery` (the bus) for replay states.
+    pub fn with_recovery(mut self, recovery: Arc<Recovery>) -> Self {
+        self.recovery = Some(recovery);
+        self
+    }
+
+    /// Reads archives through `archives`.
+    pub fn with_archives(mut self, archives: Arc<dyn ArchiveBrowser>) -> Self {
+        self.archives = Some(archives);
+        self
+    }
+
+    /// The configured parts.
+    pub fn parts(&self) -> &[PartSettings] {
+        &self.parts
+    }
+
+    fn known(&self, part: &str) -> Result<String, HistoryError> {
+        self.parts
+            .iter()
+            .find(|p| p.name.as_str() == part)
+            .map(|p| p.name.to_string())
+            .ok_or_else(|| HistoryError::UnknownPart(part.to_owned()))
+    }
+
+    async fn replay_state(&self, name: &str, started: bool) -> String {
+        if !started {
+            return "NOT_STARTED".into();
+        }
+        match &self.recovery {
+            Some(r) => match r.replay_state(name).await {
+                Ok(Some(info)) => info.state,
+                _ => "UNKNOWN".into(),
+            },
+            None => "UNKNOWN".into(),
+        }
+    }
+
+    /// Uptime of `part` over 24 h, 7 d, 30 d and 90 d ending `now`.
+    pub async fn uptime(&self, part: &str, now: DateTime<Utc>) -> Result<Uptime, HistoryError> {
+        let part = self.known(part)?;
+        let now_ms = now.timestamp_millis();
+        let p = part.clone();
+        let data = self
+            .db
+            .read(move |c| load_part(c, &p, now_ms - 90 * DAY_MS, now_ms, now_ms))
+            .await?;
+        // The windows nest: split each slice once and add them up.
+        let mut acc = Split::default();
+        let mut from = now_ms;
+        let windows = WINDOWS
+            .iter()
+            .map(|(name, len)| {
+                let slice = data.split(now_ms - len, from);
+                from = now_ms - len;
+                acc = Split {
+                    up: acc.up + slice.up,
+                    down: acc.down + slice.down,
+                    none: acc.none + slice.none,
+                };
+                let s = acc;
+                UptimeWindow {
+                    window: (*name).into(),
+                    up_secs: s.up / 1000,
+                    down_secs: s.down / 1000,
+                    no_data_secs: s.none / 1000,
+                    percent: (s.up + s.down > 0)
+                        .then(|| s.up as f64 * 100.0 / (s.up + s.down) as f64),
+                }
+            })
+            .collect();
+        Ok(Uptime { part, windows })
+    }
+
+    async fn timeline(
+        &self,
+        part: &str,
+        granularity: &'static str,
+        start: i64,
+        size: i64,
+        count: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Timeline, HistoryError> {
+        let part = self.known(part)?;
+        let now_ms = now.timestamp_millis();
+        let end = start + size * count;
+        let p = part.clone();
+        let (data, outages) = self
+            .db
+            .read(move |c| {
+                let data = load_part(c, &p, start, end, now_ms)?;
+                let outages = outage_rows(c, &p, &data, start, end)?;
+                Ok((data, outages))
+            })
+            .await?;
+        let bars = (0..count)
+            .map(|i| {
+                let (a, b) = (start + i * size, start + (i + 1) * size);
+                let s = data.split(a, b);
+                let t = time(a);
+                Bar {
+                    start: t,
+                    end: time(b),
+                    label: match granularity {
+                        "day" => t.format("%Y-%m-%d").to_string(),
+                        _ => t.format("%H:%M").to_string(),
+                    },
+                    down_secs: s.down / 1000,
+                    up_secs: s.up / 1000,
+                    no_data_secs: s.none / 1000,
+                    down_minutes: s.down as f64 / MINUTE_MS as f64,
+                    outages: data.outages(a, b).len() as u32,
+                }
+            })
+            .collect();
+        Ok(Timeline {
+            part,
+            granularity: granularity.into(),
+            start: time(start),
+            end: time(end),
+            bars,
+            outages,
+        })
+    }
+
+    /// `days` daily bars (1–90) ending with today (UTC).
+    pub async fn days(
+        &self,
+        part: &str,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Timeline, HistoryError> {
+        if !(1..=MAX_DAYS).contains(&days) {
+            return Err(HistoryError::Invalid {
+                field: "days",
+                reason: format!("must be between 1 and {MAX_DAYS}"),
+            });
+        }
+        let today = floor(now.timestamp_millis(), DAY_MS);
+        let start = today - (i64::from(days) - 1) * DAY_MS;
+        self.timeline(part, "day", start, DAY_MS, days.into(), now)
+            .await
+    }
+
+    /// The 24 hourly bars of `date` (UTC).
+    pub async fn day(
+        &self,
+        part: &str,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Timeline, HistoryError> {
+        let start = date
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc().timestamp_millis())
+            .ok_or(HistoryError::Invalid {
+                field: "date",
+                reason: "is not a valid date".into(),
+            })?;
+        self.timeline(part, "hour", start, HOUR_MS, 24, now).await
+    }
+
+    /// The 60 minute bars of the hour containing `hour` (UTC).
+    pub async fn hour(
+        &self,
+        part: &str,
+        hour: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Timeline, HistoryError> {
+        let start = hour
+            .with_minute(0)
+            .and_then(|h| h.with_second(0))
+            .and_then(|h| h.with_nanosecond(0))
+            .unwrap_or(hour)
+            .timestamp_millis();
+        self.timeline(part, "minute", start, MINUTE_MS, 60, now)
+            .await
+    }
+
+    /// The outages of `part` overlapping `[start, end)`, oldest first.
+    pub async fn outages(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Outage>, HistoryError> {
+        let part = self.known(part)?;
+        let (a, b, now_ms) = (
+            start.timestamp_millis(),
+            end.timestamp_millis(),
+            now.timestamp_millis(),
+        );
+        Ok(self
+            .db
+            .read(move |c| {
+                let data = load_part(c, &part, a, b, now_ms)?;
+                outage_rows(c, &part, &data, a, b)
+            })
+            .await?)
+    }
+
+    async fn finish(&self, raw: RawIncident) -> Incident {
+        let mut inc = raw.incident;
+        for (r, started) in inc.replays.iter_mut().zip(raw.started) {
+            r.state = self.replay_state(&r.name, started).await;
+        }
+        let active = inc
+            .replays
+            .iter()
+            .any(|r| ACTIVE_STATES.contains(&r.state.as_str()));
+        inc.state = if inc.ongoing {
+            "ongoing"
+        } else if inc.outcome.pending > 0 || active {
+            "recovering"
+        } else if inc.outcome.dead_lettered > 0 {
+            "needs_attention"
+        } else {
+            "resolved"
+        }
+        .into();
+        inc
+    }
+
+    /// Incidents newest first (of `part`, or of every part), `limit`
+    /// (1–200) per page, after `next_token` (the previous page's).
+    pub async fn incidents(
+        &self,
+        part: Option<&str>,
+        limit: usize,
+        next_token: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<IncidentPage, HistoryError> {
+        let part = part.map(|p| self.known(p)).transpose()?;
+        if !(1..=MAX_INCIDENTS_PAGE).contains(&limit) {
+            return Err(HistoryError::Invalid {
+                field: "limit",
+                reason: format!("must be between 1 and {MAX_INCIDENTS_PAGE}"),
+            });
+        }
+        let before = next_token
+            .map(|t| {
+                t.parse::<i64>().map_err(|_| HistoryError::Invalid {
+                    field: "next_token",
+                    reason: "is not a token this API returned".into(),
+                })
+            })
+            .transpose()?
+            .unwrap_or(i64::MAX);
+        let now_ms = now.timestamp_millis();
+        let (raws, more) = self
+            .db
+            .read(move |c| {
+                let heads: Vec<(i64, String, i64, String)> = c
+                    .prepare_cached(
+                        "SELECT id, part, changed_ms, prev_status FROM mon_status_changes
+                         WHERE status = 'down' AND id < ?1 AND (?2 IS NULL OR part = ?2)
+                         ORDER BY id DESC LIMIT ?3",
+                    )?
+                    .query_map(params![before, part, limit as i64 + 1], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                let more = heads.len() > limit;
+                let raws = heads
+                    .into_iter()
+                    .take(limit)
+                    .map(|(id, p, at, prev)| load_incident(c, id, p, at, prev, now_ms))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((raws, more))
+            })
+            .await?;
+        let next_token = more
+            .then(|| raws.last().map(|r| r.incident.id.to_string()))
+            .flatten();
+        let mut incidents = Vec::with_capacity(raws.len());
+        for raw in raws {
+            incidents.push(self.finish(raw).await);
+        }
+        Ok(IncidentPage {
+            incidents,
+            next_token,
+        })
+    }
+
+    /// One incident by id; `None` when no outage has that id.
+    pub async fn incident(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Incident>, HistoryError> {
+        let now_ms = now.timestamp_millis();
+        let raw = self
+            .db
+            .read(move |c| {
+                let head: Option<(String, i64, String)> = c
+                    .query_row(
+                        "SELECT part, changed_ms, prev_status FROM mon_status_changes
+                         WHERE id = ?1 AND status = 'down'",
+                        [id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?;
+                head.map(|(p, at, prev)| load_incident(c, id, p, at, prev, now_ms))
+                    .transpose()
+            })
+            .await?;
+        Ok(match raw {
+            Some(raw) => Some(self.finish(raw).await),
+            None => None,
+        })
+    }
+
+    /// The overview counters of every configured part, in configuration order.
+    pub async fn all_counters(&self) -> Result<Vec<PartCounters>, HistoryError> {
+        let archived: Option<HashMap<String, i64>> = match &self.archives {
+            Some(a) => a.event_counts().await.ok(),
+            None => None,
+        };
+        let parts: Vec<String> = self.parts.iter().map(|p| p.name.to_string()).collect();
+        let rows = self
+            .db
+            .read(move |c| {
+                parts
+                    .into_iter()
+                    .map(|p| {
+                        let count = |status: &str| -> store::rusqlite::Result<i64> {
+                            c.prepare_cached(
+                                "SELECT count(*) FROM vouchers WHERE part = ?1 AND status = ?2",
+                            )?
+                            .query_row(params![p, status], |r| r.get(0))
+                        };
+                        let pending = count("retry")?;
+                        let dead = count("dead_lettered")?;
+                        let resubmitted: i64 = c
+                            .prepare_cached(
+                                "SELECT coalesce(sum(resubmitted), 0) FROM rec_replays WHERE part = ?1",
+                            )?
+                            .query_row([&p], |r| r.get(0))?;
+                        let latest = c
+                            .prepare_cached(&format!(
+                                "{REPLAY_SQL} WHERE part = ?1 ORDER BY created_ms DESC, name DESC LIMIT 1"
+                            ))?
+                            .query_row([&p], replay_row)
+                            .optional()?;
+                        Ok((p, pending, dead, resubmitted, latest))
+                    })
+                    .collect::<store::rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for ((part, pending_retries, dead_lettered, resubmitted, latest), settings) in
+            rows.into_iter().zip(self.parts.iter())
+        {
+            let latest_replay = match latest {
+                Some((mut r, started)) => {
+                    r.state = self.replay_state(&r.name, started).await;
+                    Some(r)
+                }
+                None => None,
+            };
+            out.push(PartCounters {
+                archived: archived
+                    .as_ref()
+                    .map(|a| a.get(&settings.archive_name).copied().unwrap_or(0)),
+                part,
+                pending_retries,
+                resubmitted,
+                dead_lettered,
+                latest_replay,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The overview counters of one part.
+    pub async fn counters(&self, part: &str) -> Result<PartCounters, HistoryError> {
+        let part = self.known(part)?;
+        Ok(self
+            .all_counters()
+            .await?
+            .into_iter()
+            .find(|c| c.part == part)
+            .expect("a configured part has counters"))
+    }
+
+    fn browser(&self) -> Result<&Arc<dyn ArchiveBrowser>, HistoryError> {
+        self.archives
+            .as_ref()
+            .ok_or_else(|| HistoryError::Bus("no archive browser configured".into()))
+    }
+
+    /// Every archive, with the part whose retry events it keeps.
+    pub async fn archives(&self) -> Result<Vec<ArchiveSummary>, HistoryError> {
+        let mut list = self.browser()?.archives().await?;
+        for a in &mut list {
+            a.part = self
+                .parts
+                .iter()
+                .find(|p| p.archive_name == a.name)
+                .map(|p| p.name.to_string());
+        }
+        Ok(list)
+    }
+
+    /// The events of archive `name` with an event time in `[start, end)`
+    /// (either open), oldest first, `limit` (1–500) per page.
+    pub async fn archive_events(
+        &self,
+        name: &str,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+        limit: usize,
+        next_token: Option<&str>,
+    ) -> Result<ArchivePage, HistoryError> {
+        if !(1..=MAX_ARCHIVE_PAGE).contains(&limit) {
+            return Err(HistoryError::Invalid {
+                field: "limit",
+                reason: format!("must be between 1 and {MAX_ARCHIVE_PAGE}"),
+            });
+        }
+        if let (Some(s), Some(e)) = (start, end) {
+            if s >= e {
+                return Err(HistoryError::Invalid {
+                    field: "start",
+                    reason: "must be before end".into(),
+                });
+            }
+        }
+        let after = next_token
+            .map(|t| {
+                ArchiveCursor::parse(t).ok_or(HistoryError::Invalid {
+                    field: "next_token",
+                    reason: "is not a token this API returned".into(),
+                })
+            })
+            .transpose()?;
+        let mut events = self
+            .browser()?
+            .archive_events(name, start, end, after, limit + 1)
+            .await?;
+        let more = events.len() > limit;
+        events.truncate(limit);
+        let next_token = more
+            .then(|| {
+                events.last().map(|e| {
+                    ArchiveCursor {
+                        time_ms: e.time.timestamp_millis(),
+                        seq: e.seq,
+                    }
+                    .token()
+                })
+            })
+            .flatten();
+        Ok(ArchivePage { events, next_token })
+    }
+}
+
+/// Parses `YYYY-MM-DDTHH` (an hour of the timeline), naming `field`.
+pub fn parse_hour(s: &str, field: &'static str) -> Result<DateTime<Utc>, HistoryError> {
+    chrono::NaiveDateTime::parse_from_str(&format!("{s}:00"), "%Y-%m-%dT%H:%M")
+        .map(|t| t.and_utc())
+        .map_err(|_| HistoryError::Invalid {
+            field,
+            reason: "must be an hour like 2026-11-26T10".into(),
+        })
+}
+
+/// Parses `YYYY-MM-DD`, naming `field`.
+pub fn parse_date(s: &str, field: &'static str) -> Result<NaiveDate, HistoryError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| HistoryError::Invalid {
+        field,
+        reason: "must be a date like 2026-11-26".into(),
+    })
+}
+
+/// `now − 90 days`, the oldest time the timelines show.
+pub fn horizon(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - Duration::days(MAX_DAYS.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archives::ArchivedEvent;
+    use crate::{HealthProbe, Monitor, PartName, Thresholds};
+    use async_trait::async_trait;
+
+    struct NoProbe;
+
+    #[async_trait]
+    impl HealthProbe for NoProbe {
+        async fn check(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn part(name: &str) -> PartSettings {
+        let mut p = PartSettings::new(PartName::parse(name).unwrap());
+        p.thresholds = Thresholds {
+            failure: 1,
+            recovery: 1,
+        };
+        p
+    }
+
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 20, h, m, s).unwrap()
+    }
+
+    /// Checks `p` every `every` from `from` to `to` (exclusive), failing in
+    /// `[down_from, down_to)`.
+    async fn run_checks(
+        m: &Monitor,
+        p: &PartSettings,
+        every: Duration,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        down: (DateTime<Utc>, DateTime<Utc>),
+    ) {
+        let mut t = from;
+        while t < to {
+            let err = (t >= down.0 && t < down.1).then(|| "503".to_string());
+            m.record(p, t, err, 3).await.unwrap();
+            t += every;
+        }
+    }
+
+    async fn db() -> (tempfile::TempDir, Database) {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        (tmp, db)
+    }
+
+    #[tokio::test]
+    async fn the_same_outage_gives_the_same_minutes_down_whatever_the_poll_interval() {
+        let (_tmp, db) = db().await;
+        let (slow, fast) = (part("voucher"), part("member"));
+        let m = Monitor::new(db.clone(), Arc::new(NoProbe), vec![]);
+        let outage = (at(10, 0, 30), at(10, 45, 30));
+        run_checks(
+            &m,
+            &slow,
+            Duration::minutes(5),
+            at(9, 0, 30),
+            at(12, 0, 0),
+            outage,
+        )
+        .await;
+        run_checks(
+            &m,
+            &fast,
+            Duration::seconds(15),
+            at(9, 0, 30),
+            at(12, 0, 0),
+            outage,
+        )
+        .await;
+        let h = History::new(db, vec![slow, fast]);
+        let now = at(12, 0, 0);
+        for name in ["voucher", "member"] {
+            let days = h.days(name, 90, now).await.unwrap();
+            assert_eq!(days.bars.len(), 90);
+            let today = days.bars.last().unwrap();
+            assert_eq!(today.label, "2026-11-20");
+            assert_eq!((today.down_secs, today.outages), (45 * 60, 1), "{name}");
+            assert_eq!(today.down_minutes, 45.0);
+            assert_eq!(today.up_secs, 3 * 3600 - 30 - 45 * 60, "{name}");
+            assert_eq!(
+                today.no_data_secs,
+                86_400 - today.up_secs - today.down_secs,
+                "before the first check and the future are no data"
+            );
+            assert!(days.bars[..89].iter().all(|b| b.no_data_secs == 86_400));
+            assert_eq!(days.outages.len(), 1);
+            let o = &days.outages[0];
+            assert_eq!(
+                (o.start, o.end, o.duration_secs),
+                (outage.0, Some(outage.1), 2700)
+            );
+
+            let day = h
+                .day(name, parse_date("2026-11-20", "date").unwrap(), now)
+                .await
+                .unwrap();
+            let down: Vec<i64> = day.bars.iter().map(|b| b.down_secs).collect();
+            assert_eq!(down[10], 45 * 60, "{name}");
+            assert_eq!(down.iter().sum::<i64>(), 45 * 60);
+            assert_eq!(day.bars[10].label, "10:00");
+            assert_eq!(day.bars[8].no_data_secs, 3600, "before monitoring started");
+            assert_eq!(day.bars[9].no_data_secs, 30);
+
+            let hour = h
+                .hour(name, parse_hour("2026-11-20T10", "hour").unwrap(), now)
+                .await
+                .unwrap();
+            let down: Vec<i64> = hour.bars.iter().map(|b| b.down_secs).collect();
+            assert_eq!(down[0], 30, "{name}: from 10:00:30");
+            assert!(down[1..45].iter().all(|d| *d == 60), "{name}: {down:?}");
+            assert_eq!(down[45], 30, "{name}: until 10:45:30");
+            assert!(down[46..].iter().all(|d| *d == 0));
+            assert_eq!(hour.bars[42].label, "10:42");
+            assert_eq!(hour.bars[20].outages, 1);
+            assert_eq!(hour.bars[50].outages, 0);
+
+            let up = h.uptime(name, now).await.unwrap();
+            let w24 = &up.windows[0];
+            assert_eq!(w24.window, "24h");
+            assert_eq!(w24.down_secs, 2700);
+            assert_eq!(w24.up_secs + w24.down_secs + w24.no_data_secs, 86_400);
+            let pct = w24.percent.unwrap();
+            assert!(
+                (pct - 100.0 * (10_770.0 - 2700.0) / 10_770.0).abs() < 1e-9,
+                "{pct}"
+            );
+            assert_eq!(up.windows[3].window, "90d");
+            assert_eq!(
+                up.windows[3].percent, w24.percent,
+                "no other data in 90 days"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn hours_without_any_check_are_no_data_not_up_or_down() {
+        let (_tmp, db) = db().await;
+        let p = part("points");
+        let m = Monitor::new(db.clone(), Arc::new(NoProbe), vec![]);
+        // Up from 08:00, down at 09:00, the mediator stops at 09:30 and is back
+        // at 13:00, when the part is up again.
+        run_checks(
+            &m,
+            &p,
+            Duration::minutes(1),
+            at(8, 0, 0),
+            at(9, 30, 0),
+            (at(9, 0, 0), at(23, 0, 0)),
+        )
+        .await;
+        run_checks(
+            &m,
+            &p,
+            Duration::minutes(1),
+            at(13, 0, 0),
+            at(14, 0, 0),
+            (at(0, 0, 0), at(0, 0, 0)),
+        )
+        .await;
+        let h = History::new(db, vec![p]);
+        let day = h
+            .day(
+                "points",
+                parse_date("2026-11-20", "d").unwrap(),
+                at(14, 0, 0),
+            )
+            .await
+            .unwrap();
+        let b = |i: usize| {
+            (
+                day.bars[i].up_secs,
+                day.bars[i].down_secs,
+                day.bars[i].no_data_secs,
+            )
+        };
+        assert_eq!(b(8), (3600, 0, 0));
+        assert_eq!(b(9), (0, 3600, 0), "09:30–10:00 is still in a checked hour");
+        for i in 10..13 {
+            assert_eq!(b(i), (0, 0, 3600), "hour {i} had no check");
+        }
+        assert_eq!(b(13), (3600, 0, 0));
+        assert_eq!(b(14), (0, 0, 3600), "the future");
+        let o = &day.outages[0];
+        assert_eq!((o.start, o.end), (at(9, 0, 0), Some(at(13, 0, 0))));
+        assert!(h
+            .day("nope", NaiveDate::default(), at(1, 0, 0))
+            .await
+            .is_err());
+        assert!(matches!(
+            h.days("points", 91, at(14, 0, 0)).await,
+            Err(HistoryError::Invalid { field: "days", .. })
+        ));
+    }
+
+    async fn exec(db: &Database, sql: String) {
+        db.write(move |tx| tx.execute_batch(&sql)).await.unwrap();
+    }
+
+    fn ms(t: DateTime<Utc>) -> i64 {
+        t.timestamp_millis()
+    }
+
+    #[tokio::test]
+    async fn incidents_link_changes_held_retries_replays_and_outcome() {
+        let (_tmp, db) = db().await;
+        let p = part("voucher");
+        let m = Monitor::new(db.clone(), Arc::new(NoProbe), vec![]);
+        run_checks(
+            &m,
+            &p,
+            Duration::minutes(1),
+            at(9, 0, 0),
+            at(11, 30, 0),
+            (at(10, 0, 0), at(10, 30, 0)),
+        )
+        .await;
+        run_checks(
+            &m,
+            &p,
+            Duration::minutes(1),
+            at(11, 30, 0),
+            at(11, 40, 0),
+            (at(11, 30, 0), at(12, 0, 0)),
+        )
+        .await;
+        let mut sql = String::new();
+        for (id, t, status) in [
+            ("v1", at(10, 5, 0), "submitted"),
+            ("v2", at(10, 10, 0), "dead_lettered"),
+            ("v3", at(10, 20, 0), "retry"),
+            ("v4", at(11, 35, 0), "retry"),
+        ] {
+            sql += &format!(
+                "INSERT INTO vouchers (loyalty_request_id, part, loyalty_reference, merchant_reference,
+                   loyalty_order_reference, payload, status, received_ms, updated_ms)
+                 VALUES ('{id}', 'voucher', 'r', 'm', 'o', '{{}}', '{status}', {t}, {t});
+                 INSERT INTO voucher_events (loyalty_request_id, part, status, at_ms, published)
+                 VALUES ('{id}', 'voucher', 'retry', {t}, 1);",
+                t = ms(t)
+            );
+        }
+        sql += &format!(
+            "INSERT INTO rec_replays (name, part, archive, start_ms, end_ms, created_ms, trigger, started,
+               expected, processed, resubmitted, skipped, failed)
+             VALUES ('R1', 'voucher', 'LoyaltyVoucherArchive', {}, {}, {}, 'recovery', 1, 3, 2, 1, 0, 1);
+             INSERT INTO rec_replay_items VALUES ('R1', 'e1', 'v1', 'resubmitted', 0), ('R1', 'e2', 'v2', 'failed', 0);",
+            ms(at(9, 59, 0)),
+            ms(at(10, 31, 0)),
+            ms(at(10, 31, 5))
+        );
+        exec(&db, sql).await;
+        let h = History::new(db, vec![p]);
+        let now = at(11, 40, 0);
+        let page = h.incidents(None, 1, None, now).await.unwrap();
+        assert_eq!(page.incidents.len(), 1);
+        let newest = &page.incidents[0];
+        assert!(newest.ongoing && newest.end.is_none());
+        assert_eq!(
+            (
+                newest.state.as_str(),
+                newest.retries_held,
+                newest.duration_secs
+            ),
+            ("ongoing", 1, 600)
+        );
+        assert!(newest.replays.is_empty());
+        let token = page.next_token.clone().expect("an older incident");
+        let page = h
+            .incidents(Some("voucher"), 1, Some(&token), now)
+            .await
+            .unwrap();
+        assert!(page.next_token.is_none());
+        let inc = &page.incidents[0];
+        assert_eq!(
+            (inc.start, inc.end, inc.duration_secs),
+            (at(10, 0, 0), Some(at(10, 30, 0)), 1800)
+        );
+        assert_eq!(inc.retries_held, 3);
+        let statuses: Vec<_> = inc
+            .status_changes
+            .iter()
+            .map(|c| (c.prev_status.as_str(), c.status.as_str()))
+            .collect();
+        assert_eq!(statuses, [("up", "down"), ("down", "up")]);
+        assert_eq!(inc.replays.len(), 1);
+        assert_eq!(
+            (inc.replays[0].name.as_str(), inc.replays[0].state.as_str()),
+            ("R1", "UNKNOWN")
+        );
+        assert_eq!(
+            inc.outcome,
+            IncidentOutcome {
+                resubmitted: 1,
+                skipped: 0,
+                failed: 1,
+                dead_lettered: 1,
+                pending: 1
+            }
+        );
+        assert_eq!(inc.state, "recovering", "v3 is still pending");
+        assert_eq!(h.incident(inc.id, now).await.unwrap().as_ref(), Some(inc));
+        assert_eq!(
+            h.incident(inc.status_changes[1].id, now).await.unwrap(),
+            None,
+            "an up change is no incident"
+        );
+        assert!(matches!(
+            h.incidents(None, 10, Some("x"), now).await,
+            Err(HistoryError::Invalid {
+                field: "next_token",
+                ..
+            })
+        ));
+        assert!(matches!(
+            h.incidents(Some("nope"), 10, None, now).await,
+            Err(HistoryError::UnknownPart(_))
+        ));
+
+        let outages = h
+            .outages("voucher", at(10, 15, 0), at(11, 31, 0), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            outages.iter().map(|o| o.retries_held).collect::<Vec<_>>(),
+            [3, 1]
+        );
+
+        let c = h.counters("voucher").await.unwrap();
+        assert_eq!(
+            (
+                c.pending_retries,
+                c.dead_lettered,
+                c.resubmitted,
+                c.archived
+            ),
+            (2, 1, 1, None)
+        );
+        let r = c.latest_replay.unwrap();
+        assert_eq!((r.name.as_str(), r.expected, r.processed), ("R1", 3, 2));
+    }
+
+    struct FakeArchive(Vec<ArchivedEvent>);
+
+    #[async_trait]
+    impl ArchiveBrowser for FakeArchive {
+        async fn archives(&self) -> Result<Vec<ArchiveSummary>, ArchiveError> {
+            Ok(vec![ArchiveSummary {
+                name: "LoyaltyVoucherArchive".into(),
+                part: None,
+                pattern: Some("{}".into()),
+                retention_days: 10,
+                state: "ENABLED".into(),
+                event_count: self.0.len() as i64,
+                size_bytes: 100,
+                oldest: self.0.first().map(|e| e.time),
+                newest: self.0.last().map(|e| e.time),
+            }])
+        }
+        async fn archive_events(
+            &self,
+            archive: &str,
+            start: Option<DateTime<Utc>>,
+            end: Option<DateTime<Utc>>,
+            after: Option<ArchiveCursor>,
+            limit: usize,
+        ) -> Result<Vec<ArchivedEvent>, ArchiveError> {
+            if archive != "LoyaltyVoucherArchive" {
+                return Err(ArchiveError::NotFound(archive.into()));
+            }
+            Ok(self
+                .0
+                .iter()
+                .filter(|e| start.is_none_or(|s| e.time >= s) && end.is_none_or(|x| e.time < x))
+                .filter(|e| {
+                    after.is_none_or(|a| (e.time.timestamp_millis(), e.seq) > (a.time_ms, a.seq))
+                })
+                .take(limit)
+                .cloned()
+                .collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn archives_name_their_part_and_pages_chain() {
+        let (_tmp, db) = db().await;
+        let events: Vec<ArchivedEvent> = (0..5)
+            .map(|i| ArchivedEvent {
+                seq: i + 1,
+                time: at(10, i as u32, 0),
+                event: serde_json::json!({"id": i}),
+            })
+            .collect();
+        let h =
+            History::new(db, vec![part("voucher")]).with_archives(Arc::new(FakeArchive(events)));
+        let list = h.archives().await.unwrap();
+        assert_eq!(list[0].part.as_deref(), Some("voucher"));
+        assert_eq!(h.all_counters().await.unwrap()[0].archived, Some(5));
+        let p1 = h
+            .archive_events("LoyaltyVoucherArchive", Some(at(10, 1, 0)), None, 2, None)
+            .await
+            .unwrap();
+        assert_eq!(p1.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+        let p2 = h
+            .archive_events(
+                "LoyaltyVoucherArchive",
+                Some(at(10, 1, 0)),
+                None,
+                2,
+                p1.next_token.as_deref(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(p2.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
+        assert!(p2.next_token.is_none());
+        assert!(matches!(
+            h.archive_events("Nope", None, None, 2, None).await,
+            Err(HistoryError::UnknownArchive(_))
+        ));
+        assert!(matches!(
+            h.archive_events("LoyaltyVoucherArchive", None, None, 0, None)
+                .await,
+            Err(HistoryError::Invalid { field: "limit", .. })
+        ));
+    }
+}

@@ -1,0 +1,311 @@
+//! The console's read-only JSON API and its live-change stream: thin axum
+//! handlers over `mediator_core::history::History` and
+//! `mediator_core::Changes` (the same functions the console's server
+//! functions call).
+//!
+//! - `GET /api/v1/parts/{part}/uptime` → uptime over 24h / 7d / 30d / 90d.
+//! - `GET /api/v1/parts/{part}/timeline` with one of `?days=1..90` (daily bars,
+//!   default 90), `?date=YYYY-MM-DD` (24 hourly bars) or `?hour=YYYY-MM-DDTHH`
+//!   (60 minute bars), plus the outages overlapping the range.
+//! - `GET /api/v1/parts/{part}/counters` → pending retries, archived,
+//!   resubmitted, dead-lettered, latest replay with its progress.
+//! - `GET /api/v1/incidents?part=&limit=&next_token=` → newest first; and
+//!   `GET /api/v1/incidents/{id}`.
+//! - `GET /api/v1/archives` and
+//!   `GET /api/v1/archives/{name}/events?start=&end=&limit=&next_token=`.
+//! - `GET /api/v1/stream` → Server-Sent Events: `hello` first, then `change`
+//!   events `{"topic", "part", "at"}`; `resync` when the stream fell behind
+//!   (read everything again). Ends at shutdown.
+//!
+//! Errors are `{"error", "field"?}` like the rest of the API. The GET JSON
+//! endpoints answer cross-origin requests ([`cors`]) so portal scripts can
+//! read them.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, Method};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, Stream, StreamExt};
+use mediator_core::history::{self, HistoryError};
+use mediator_core::{Changes, History};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::api::ApiError;
+
+/// What the console API's handlers share.
+#[derive(Clone)]
+pub struct ConsoleApiState {
+    /// The read models.
+    pub history: History,
+    /// The live-change hub.
+    pub changes: Changes,
+    /// Cancelled at shutdown: ends open event streams so the server can drain.
+    pub streams_stop: CancellationToken,
+}
+
+impl From<HistoryError> for ApiError {
+    fn from(e: HistoryError) -> Self {
+        match e {
+            HistoryError::UnknownPart(p) => ApiError::UnknownPart(p),
+            HistoryError::Invalid { field, reason } => ApiError::Invalid {
+                field: field.into(),
+                reason,
+            },
+            e @ HistoryError::UnknownArchive(_) => ApiError::NotFound(e.to_string()),
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// The read-only JSON routes (to be wrapped in [`cors`]).
+pub fn routes<S>(state: ConsoleApiState) -> Router<S> {
+    Router::new()
+        .route("/api/v1/parts/{part}/uptime", get(get_uptime))
+        .route("/api/v1/parts/{part}/timeline", get(get_timeline))
+        .route("/api/v1/parts/{part}/counters", get(get_counters))
+        .route("/api/v1/incidents", get(get_incidents))
+        .route("/api/v1/incidents/{id}", get(get_incident))
+        .route("/api/v1/archives", get(get_archives))
+        .route("/api/v1/archives/{name}/events", get(get_archive_events))
+        .with_state(state)
+}
+
+/// The event stream's route.
+pub fn stream_routes<S>(state: ConsoleApiState) -> Router<S> {
+    Router::new()
+        .route("/api/v1/stream", get(get_stream))
+        .with_state(state)
+}
+
+/// CORS for read-only endpoints: GET (and HEAD) from any origin when
+/// `origins` is empty or `*`, else from the listed origins only.
+pub fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.is_empty() || origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        )
+    };
+    CorsLayer::new()
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_origin(allow)
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+type Params = Query<HashMap<String, String>>;
+
+fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    q.get(name).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+fn time_param(
+    q: &HashMap<String, String>,
+    name: &'static str,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    param(q, name)
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| ApiError::Invalid {
+                    field: name.into(),
+                    reason: "must be an RFC 3339 time".into(),
+                })
+        })
+        .transpose()
+}
+
+fn int_param(
+    q: &HashMap<String, String>,
+    name: &'static str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match param(q, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::Invalid {
+                field: name.into(),
+                reason: format!("must be an integer between 1 and {max}"),
+            }),
+    }
+}
+
+/// A part's uptime windows.
+pub async fn uptime(h: &History, part: &str) -> Result<Value, ApiError> {
+    Ok(json!(h.uptime(part, Utc::now()).await?))
+}
+
+/// A part's timeline from the query (`days`, `date` or `hour`).
+pub async fn timeline(
+    h: &History,
+    part: &str,
+    q: &HashMap<String, String>,
+) -> Result<Value, ApiError> {
+    let now = Utc::now();
+    let given: Vec<&str> = ["days", "date", "hour"]
+        .into_iter()
+        .filter(|k| param(q, k).is_some())
+        .collect();
+    if given.len() > 1 {
+        return Err(ApiError::Invalid {
+            field: given[1].into(),
+            reason: format!(
+                "give only one of days, date or hour (got {})",
+                given.join(", ")
+            ),
+        });
+    }
+    let t = if let Some(d) = param(q, "date") {
+        h.day(part, history::parse_date(d, "date")?, now).await?
+    } else if let Some(hr) = param(q, "hour") {
+        h.hour(part, history::parse_hour(hr, "hour")?, now).await?
+    } else {
+        let days = int_param(
+            q,
+            "days",
+            history::MAX_DAYS as usize,
+            history::MAX_DAYS as usize,
+        )?;
+        h.days(part, days as u32, now).await?
+    };
+    Ok(json!(t))
+}
+
+/// One page of incidents.
+pub async fn incidents(h: &History, q: &HashMap<String, String>) -> Result<Value, ApiError> {
+    let limit = int_param(q, "limit", 50, history::MAX_INCIDENTS_PAGE)?;
+    Ok(json!(
+        h.incidents(param(q, "part"), limit, param(q, "next_token"), Utc::now())
+            .await?
+    ))
+}
+
+/// One incident.
+pub async fn incident(h: &History, id: &str) -> Result<Value, ApiError> {
+    let id: i64 = id.parse().map_err(|_| ApiError::Invalid {
+        field: "id".into(),
+        reason: "must be an incident id (an integer)".into(),
+    })?;
+    let inc = h
+        .incident(id, Utc::now())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("incident {id} not found")))?;
+    Ok(json!(inc))
+}
+
+/// One page of an archive's events.
+pub async fn archive_events(
+    h: &History,
+    name: &str,
+    q: &HashMap<String, String>,
+) -> Result<Value, ApiError> {
+    let limit = int_param(q, "limit", 100, history::MAX_ARCHIVE_PAGE)?;
+    Ok(json!(
+        h.archive_events(
+            name,
+            time_param(q, "start")?,
+            time_param(q, "end")?,
+            limit,
+            param(q, "next_token"),
+        )
+        .await?
+    ))
+}
+
+async fn get_uptime(
+    State(s): State<ConsoleApiState>,
+    Path(part): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(uptime(&s.history, &part).await?))
+}
+
+async fn get_timeline(
+    State(s): State<ConsoleApiState>,
+    Path(part): Path<String>,
+    Query(q): Params,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(timeline(&s.history, &part, &q).await?))
+}
+
+async fn get_counters(
+    State(s): State<ConsoleApiState>,
+    Path(part): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(s.history.counters(&part).await?)))
+}
+
+async fn get_incidents(
+    State(s): State<ConsoleApiState>,
+    Query(q): Params,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(incidents(&s.history, &q).await?))
+}
+
+async fn get_incident(
+    State(s): State<ConsoleApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(incident(&s.history, &id).await?))
+}
+
+async fn get_archives(State(s): State<ConsoleApiState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "archives": s.history.archives().await? })))
+}
+
+async fn get_archive_events(
+    State(s): State<ConsoleApiState>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(archive_events(&s.history, &name, &q).await?))
+}
+
+/// The change stream as SSE events: `hello`, then `change` per
+/// notification, `resync` after a lag; ends when `stop` is cancelled.
+pub fn change_events(
+    changes: &Changes,
+    stop: CancellationToken,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+    let rx = changes.subscribe();
+    let hello = Event::default()
+        .event("hello")
+        .data(json!({ "at": Utc::now() }).to_string());
+    let changes = stream::unfold((rx, stop), |(mut rx, stop)| async move {
+        let next = tokio::select! {
+            _ = stop.cancelled() => return None,
+            r = rx.recv() => r,
+        };
+        let event = match next {
+            Ok(c) => Event::default()
+                .event("change")
+                .data(json!({ "topic": c.topic, "part": c.part, "at": c.at }).to_string()),
+            Err(RecvError::Lagged(n)) => Event::default()
+                .event("resync")
+                .data(json!({ "skipped": n, "at": Utc::now() }).to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), (rx, stop)))
+    });
+    stream::once(async move { Ok(hello) }).chain(changes)
+}
+
+async fn get_stream(
+    State(s): State<ConsoleApiState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    Sse::new(change_events(&s.changes, s.streams_stop.clone())).keep_alive(KeepAlive::default())
+}
