@@ -23,7 +23,7 @@ export RUSTFLAGS     ?= --cfg erase_components
 export LEPTOS_OUTPUT_NAME := mediator
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test build-release tools wasm-opt chromium e2e-deps aws-tools cfn-lint fmt-check clippy unit e2e bench bench-mediator bench-ssr wasm-size
+.PHONY: fuzz crash-test fault-test load-test help run test build-release tools wasm-opt chromium e2e-deps aws-tools cfn-lint fmt-check clippy unit e2e bench bench-mediator bench-ssr wasm-size
 
 help:
 	@echo "make run   build the console (release) and serve it on http://127.0.0.1:3000"
@@ -34,6 +34,10 @@ help:
 ## ---- the two commands ----------------------------------------------------
 
 run: build-release
+	@# Sign-in is on by default (--auth local): say how to add the first user.
+	@./target/release/mediator user list | grep -q "$$(printf '\t')" || \
+	  echo "No users yet. Add an admin (password on stdin):  ./target/release/mediator user add admin --role admin" \
+	       "  -- or develop without sign-in:  ./target/release/mediator serve --auth none"
 	./target/release/mediator serve
 
 test: tools chromium e2e-deps aws-tools cfn-lint fmt-check clippy unit e2e
@@ -81,8 +85,11 @@ aws-tools:
 
 ## ---- build ---------------------------------------------------------------
 
+# --split: the lazy routes (app/src/routes, `#[lazy_route]`) become separate
+# wasm chunks. Every wasm build must split: a lazy function imports its code
+# from a chunk, which only a --split build produces.
 build-release: tools wasm-opt
-	cargo leptos build --release
+	cargo leptos build --release --split
 
 ## ---- checks --------------------------------------------------------------
 
@@ -109,7 +116,7 @@ unit:
 	cargo test --workspace --doc
 
 e2e:
-	cargo leptos build
+	cargo leptos build --split
 	cd end2end && npx playwright test
 
 bench: bench-mediator
@@ -126,8 +133,41 @@ bench-mediator:
 bench-ssr: build-release
 	cargo bench -p server --bench ssr_load
 
-# Release wasm size, raw and gzipped (the Performance section's figure).
+# Issue 8's longer runs (never part of `make test`, which runs bounded
+# versions of each). Loopback only, temporary data directories.
+# fuzz: the property tests of pattern parsing/matching, wire-API bodies
+# (PutEvents, TestEventPattern) and voucher validation, 20,000 cases each.
+fuzz:
+	PROPTEST_CASES=$${PROPTEST_CASES:-20000} cargo nextest run --config-file .ci/nextest.toml --profile long \
+	  -p patterns -p mediator-core -p server --test robustness --test fuzz_voucher --test fuzz_wire --no-capture
+
+# crash-test: SIGKILL the binary 20 times during ingest and 20 times during a
+# replay; every voucher submitted, each accepted exactly once by the SaaS.
+crash-test:
+	MEDIATOR_CRASH_ROUNDS=$${MEDIATOR_CRASH_ROUNDS:-20} cargo nextest run --config-file .ci/nextest.toml --profile long \
+	  -p server --test restart --no-capture
+
+# fault-test: the data directory fills up, then turns read-only, while the
+# mediator serves (a small tmpfs in a private mount namespace; see the script).
+fault-test:
+	cargo leptos build --split
+	server/scripts/disk-faults.sh
+
+# load-test: 30 s at 100 connections on the overview, the API and the wire
+# API each (debug binary of `cargo leptos build` unless MEDIATOR_BENCH_BIN).
+load-test:
+	cargo leptos build --split
+	uptime
+	cargo bench --profile dev -p server --bench load
+
+# Release wasm size, gzip -9 (the Performance section's figure): the main
+# module is all the overview page downloads; the lazy routes' chunks are
+# fetched when one of those pages is first visited.
 wasm-size: build-release
-	@f=target/site/pkg/mediator.wasm; \
-	echo "raw:     $$(stat -c %s $$f) bytes"; \
-	echo "gzip -9: $$(gzip -9c $$f | wc -c) bytes"
+	@cd $${LEPTOS_SITE_ROOT:-target/site}/pkg; \
+	gz() { gzip -9c "$$1" | wc -c; }; \
+	chunks=0; n=0; \
+	for f in *.wasm; do [ "$$f" = mediator.wasm ] || { chunks=$$((chunks + $$(gz $$f))); n=$$((n + 1)); }; done; \
+	echo "main module (overview's initial download): raw $$(stat -c %s mediator.wasm), gzip -9 $$(gz mediator.wasm) bytes"; \
+	echo "lazy chunks ($$n files, loaded on demand): gzip -9 $$chunks bytes"; \
+	echo "all wasm: gzip -9 $$(( $$(gz mediator.wasm) + chunks )) bytes"

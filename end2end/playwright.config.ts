@@ -18,6 +18,12 @@ process.env.E2E_SIM_PORT = simPort;
 const frameOkPort = process.env.E2E_FRAME_OK_PORT ?? String(Number(port) + 2);
 process.env.E2E_FRAME_OK_PORT = frameOkPort;
 process.env.E2E_FRAME_BAD_PORT = process.env.E2E_FRAME_BAD_PORT ?? String(Number(port) + 3);
+// A second server with sign-in on (--auth local) for auth.spec.ts, with an
+// operator and a viewer created by `mediator user add` before it starts.
+const authPort = process.env.E2E_AUTH_PORT ?? String(Number(port) + 4);
+process.env.E2E_AUTH_PORT = authPort;
+const authDataDir = process.env.E2E_AUTH_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "mediator-e2e-auth-"));
+process.env.E2E_AUTH_DATA_DIR = authDataDir;
 const external = process.env.BASE_URL;
 const baseURL = external ?? `http://127.0.0.1:${port}`;
 const bin = process.env.MEDIATOR_BIN ?? path.join(root, "target", "debug", "mediator");
@@ -56,12 +62,26 @@ export default defineConfig({
   projects: [{ name: "chromium" }],
   webServer: external
     ? undefined
-    : {
-        command: `"${bin}" serve --listen 127.0.0.1:${port} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${simPort} --poll-interval 0.2 --data-dir "${dataDir}" --site-root "${siteRoot}" --frame-ancestors http://127.0.0.1:${frameOkPort}`,
-        url: `${baseURL}/readyz`,
-        timeout: 60_000,
-        reuseExistingServer: false,
-        stdout: "pipe",
-        stderr: "pipe",
-      },
+    : [
+        {
+          // Sign-in is not what console.spec.ts and embeds.spec.ts test: off here.
+          command: `"${bin}" serve --auth none --listen 127.0.0.1:${port} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${simPort} --poll-interval 0.2 --data-dir "${dataDir}" --site-root "${siteRoot}" --frame-ancestors http://127.0.0.1:${frameOkPort}`,
+          url: `${baseURL}/readyz`,
+          timeout: 60_000,
+          reuseExistingServer: false,
+          stdout: "pipe",
+          stderr: "pipe",
+        },
+        {
+          command:
+            `printf '%s\\n' operator-pass | "${bin}" user add olga --role operator --data-dir "${authDataDir}" && ` +
+            `printf '%s\\n' viewer-pass | "${bin}" user add vic --role viewer --data-dir "${authDataDir}" && ` +
+            `"${bin}" serve --auth local --listen 127.0.0.1:${authPort} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${Number(authPort) + 1} --poll-interval 0.2 --data-dir "${authDataDir}" --site-root "${siteRoot}"`,
+          url: `http://127.0.0.1:${authPort}/readyz`,
+          timeout: 60_000,
+          reuseExistingServer: false,
+          stdout: "pipe",
+          stderr: "pipe",
+        },
+      ],
 });

@@ -11,6 +11,7 @@
 //! - [`replays`]: replays, preview, start and cancel;
 //! - [`vouchers`]: submit, search, lifecycle, dead-letter queue and redrive.
 
+pub mod access;
 pub mod history;
 pub mod replays;
 pub mod vouchers;
@@ -171,6 +172,17 @@ pub enum ApiError {
     /// Transport or encoding failure of the server-function call itself.
     #[error("request failed: {0}")]
     Request(String),
+    /// Not signed in (or the session ended).
+    #[error("not signed in: {0}")]
+    Unauthorized(String),
+    /// The caller's role does not allow this.
+    #[error("{reason}")]
+    Forbidden {
+        /// The role needed (`operator`, `admin`).
+        required: String,
+        /// Why, naming the role.
+        reason: String,
+    },
 }
 
 impl ApiError {
@@ -192,7 +204,7 @@ impl FromServerFnError for ApiError {
 }
 
 /// Current status of every configured part.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn get_overview() -> Result<Overview, ApiError> {
     let ctx = context()?;
     overview(&ctx).await
@@ -226,7 +238,7 @@ pub fn fmt_percent(p: Option<f64>) -> String {
 }
 
 #[cfg(feature = "ssr")]
-pub use ssr::{context, overview, ConsoleContext};
+pub use ssr::{context, overview, overview_cache, ConsoleContext, OVERVIEW_MAX_AGE};
 
 #[cfg(feature = "ssr")]
 mod ssr {
@@ -237,7 +249,8 @@ mod ssr {
 
     use super::{ApiError, OverrideView, Overview, PartView, VoucherCounts};
     use chrono::{SecondsFormat, Utc};
-    use mediator_core::{History, Overrides, Recovery, StatusBoard, SubmissionFlow};
+    use mediator_core::changes::Cached;
+    use mediator_core::{Changes, History, Overrides, Recovery, StatusBoard, SubmissionFlow};
 
     /// What the server gives the console at start-up (as Leptos context).
     #[derive(Clone)]
@@ -252,6 +265,22 @@ mod ssr {
         pub overrides: Overrides,
         /// Read models: uptime, timelines, incidents, counters, archives.
         pub history: History,
+        /// The audit log (console actions are recorded in it).
+        pub audit: mediator_core::Audit,
+        /// The overview as last read: reused until a change is notified on
+        /// the server's change hub (or it is [`OVERVIEW_MAX_AGE`] old), so
+        /// page loads under load do not each read the database again.
+        pub overview_cache: Arc<Cached<Overview>>,
+    }
+
+    /// Longest an overview is reused without a notified change: bounds how
+    /// far time-based figures (uptime, "since") and writes nobody notifies
+    /// (events reaching an archive, another replica's writes) can lag.
+    pub const OVERVIEW_MAX_AGE: std::time::Duration = std::time::Duration::from_millis(500);
+
+    /// An empty overview cache following `changes`.
+    pub fn overview_cache(changes: Changes) -> Arc<Cached<Overview>> {
+        Arc::new(Cached::new(changes, OVERVIEW_MAX_AGE))
     }
 
     impl std::fmt::Debug for ConsoleContext {
@@ -274,9 +303,16 @@ mod ssr {
         ApiError::Unavailable(e.to_string())
     }
 
-    /// The overview snapshot.
-    #[tracing::instrument(skip_all, err)]
+    /// The overview snapshot: the cached one while it is current (see
+    /// [`ConsoleContext::overview_cache`]), else read now.
     pub async fn overview(ctx: &ConsoleContext) -> Result<Overview, ApiError> {
+        let o = ctx.overview_cache.get_or_try(|| read_overview(ctx)).await?;
+        Ok((*o).clone())
+    }
+
+    /// Reads the overview from the database, the bus and the history.
+    #[tracing::instrument(skip_all, err)]
+    async fn read_overview(ctx: &ConsoleContext) -> Result<Overview, ApiError> {
         let now = Utc::now();
         let parts = ctx.status.overview().await.map_err(unavailable)?;
         let circuits = ctx.overrides.circuits().await.map_err(unavailable)?;

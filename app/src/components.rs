@@ -37,10 +37,41 @@ pub fn Nav() -> impl IntoView {
                     <li><A href="/vouchers" on:click=close>"Vouchers"</A></li>
                     <li><A href="/archives" on:click=close>"Archives"</A></li>
                     <li><A href="/embeds" on:click=close>"Embeds"</A></li>
+                    <li><A href="/audit" on:click=close>"Audit"</A></li>
                 </ul>
             </nav>
+            <UserMenu/>
             <ThemeToggle/>
         </header>
+    }
+}
+
+/// The signed-in user and role, with a sign-out button (a plain form
+/// carrying the session's CSRF token); nothing when sign-in is off or on
+/// public pages without a session.
+#[component]
+pub fn UserMenu() -> impl IntoView {
+    let me = OnceResource::new(crate::api::access::current_user());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                me.await.ok().flatten().filter(|m| m.via != "open").map(|m| {
+                    let label = format!("{} ({})", m.name, m.role);
+                    let csrf = m.csrf.clone();
+                    view! {
+                        <div class="user-menu">
+                            <span class="user" id="signed-in-user" data-role=m.role.clone()>{label}</span>
+                            {csrf.map(|token| view! {
+                                <form method="post" action="/logout" class="logout">
+                                    <input type="hidden" name="csrf_token" value=token/>
+                                    <button type="submit" class="link">"Sign out"</button>
+                                </form>
+                            })}
+                        </div>
+                    }
+                })
+            })}
+        </Suspense>
     }
 }
 
@@ -289,14 +320,39 @@ pub struct ReplaySeed {
     pub context: String,
 }
 
-/// The replay dialog: an editable window, the preview counts before
+/// The replay dialog, opened by setting `seed`. Its code (form, preview
+/// and launch calls, live progress) is a lazy wasm chunk in a `--split`
+/// build, fetched the first time a dialog opens; it then stays mounted
+/// ([`ReplayDialogView`]).
+#[component]
+pub fn ReplayDialog(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
+    let opened = RwSignal::new(false);
+    Effect::new(move |_| {
+        if seed.with(Option::is_some) {
+            opened.set(true);
+        }
+    });
+    move || {
+        opened
+            .get()
+            .then(|| Suspend::new(async move { replay_dialog(seed).await }))
+    }
+}
+
+/// Loads [`ReplayDialogView`] (its own wasm chunk in a `--split` build).
+#[lazy]
+fn replay_dialog(seed: RwSignal<Option<ReplaySeed>>) -> AnyView {
+    view! { <ReplayDialogView seed/> }.into_any()
+}
+
+/// The replay dialog itself: an editable window, the preview counts before
 /// confirming, the archive-lag warning, refusal while the part has an
 /// active replay, then the launched replay's live progress.
 ///
 /// Keyboard: focus moves into the dialog when it opens and back to the
 /// element that opened it when it closes; Escape closes it.
 #[component]
-pub fn ReplayDialog(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
+pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
     let start = RwSignal::new(String::new());
     let end = RwSignal::new(String::new());
     let by = RwSignal::new(String::new());

@@ -22,14 +22,16 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path, SsrMode,
+    path, Lazy, SsrMode,
 };
 
 use components::{ErrorPage, Nav};
 use routes::{
-    archives::ArchivesPage, embeds::EmbedsPage, incidents::IncidentsPage, not_found::NotFound,
-    overview::OverviewPage, replays::ReplaysPage, timeline::TimelinePage, vouchers::VouchersPage,
+    archives::ArchivesRoute, embeds::EmbedsRoute, incidents::IncidentsRoute, not_found::NotFound,
+    overview::OverviewPage, replays::ReplaysRoute, timeline::TimelineRoute,
+    vouchers::VouchersRoute,
 };
+use routes::{audit::AuditRoute, login::LoginPage};
 
 /// Name of the compiled site bundle (`/pkg/<name>.js`, `.wasm`, `.css`);
 /// matches `output-name` in the workspace's cargo-leptos metadata.
@@ -49,7 +51,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <script inner_html=THEME_SCRIPT></script>
+                <script nonce=leptos::nonce::use_nonce() inner_html=THEME_SCRIPT></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -92,12 +94,14 @@ pub fn App() -> impl IntoView {
                 <ErrorBoundary fallback=|errors| view! { <ErrorPage errors/> }>
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=OverviewPage ssr=SsrMode::Async/>
-                        <Route path=path!("/timeline") view=TimelinePage ssr=SsrMode::Async/>
-                        <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async/>
-                        <Route path=path!("/replays") view=ReplaysPage ssr=SsrMode::Async/>
-                        <Route path=path!("/archives") view=ArchivesPage ssr=SsrMode::Async/>
-                        <Route path=path!("/vouchers") view=VouchersPage ssr=SsrMode::Async/>
-                        <Route path=path!("/embeds") view=EmbedsPage ssr=SsrMode::Async/>
+                        <Route path=path!("/login") view=LoginPage/>
+                        <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
+                        <Route path=path!("/timeline") view={Lazy::<TimelineRoute>::new()} ssr=SsrMode::Async/>
+                        <Route path=path!("/incidents") view={Lazy::<IncidentsRoute>::new()} ssr=SsrMode::Async/>
+                        <Route path=path!("/replays") view={Lazy::<ReplaysRoute>::new()} ssr=SsrMode::Async/>
+                        <Route path=path!("/archives") view={Lazy::<ArchivesRoute>::new()} ssr=SsrMode::Async/>
+                        <Route path=path!("/vouchers") view={Lazy::<VouchersRoute>::new()} ssr=SsrMode::Async/>
+                        <Route path=path!("/embeds") view={Lazy::<EmbedsRoute>::new()} ssr=SsrMode::Async/>
                     </Routes>
                 </ErrorBoundary>
             </main>
@@ -105,10 +109,12 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Browser entry point: hydrates the server-rendered page.
+/// Browser entry point: hydrates the server-rendered page. `hydrate_lazy`
+/// first loads the wasm chunk of a lazy route the page was served on
+/// (`cargo leptos build --split`), then hydrates.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_lazy(App);
 }

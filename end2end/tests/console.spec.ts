@@ -10,8 +10,15 @@ async function hydrated(page: Page) {
 test("overview lists every part and hydrates", async ({ page }) => {
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
+  // The lazy routes' and the replay dialog's wasm chunks (--split) are not
+  // part of the overview's download: only the main module is fetched.
+  const wasm = new Set<string>();
+  page.on("request", (r) => {
+    if (r.url().endsWith(".wasm")) wasm.add(new URL(r.url()).pathname);
+  });
   await page.goto("/");
   await hydrated(page);
+  expect([...wasm]).toEqual(["/pkg/mediator.wasm"]);
   const cards = page.locator("article.card");
   await expect(cards).toHaveCount(3);
   await expect(cards.nth(0)).toHaveAttribute("data-part", "voucher");

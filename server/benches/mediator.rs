@@ -55,6 +55,11 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// The `mediator` binary's allocator (src/main.rs), so the in-process
+/// server measured here allocates as the shipped one does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let only = std::env::var("MEDIATOR_BENCH_ONLY").unwrap_or_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -98,6 +103,7 @@ fn settings(data: &Path, rate: f64, concurrency: usize) -> Settings {
         submit_timeout: Some(5.0),
         resubmit_rate: Some(rate),
         resubmit_concurrency: Some(concurrency),
+        auth: Some(server::config::AuthMode::None),
         ..Default::default()
     })
     .expect("bench settings")

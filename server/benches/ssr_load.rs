@@ -253,6 +253,7 @@ impl Server {
             .arg(data)
             .arg("--site-root")
             .arg(workspace.join("target/site"))
+            .args(["--auth", "none"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

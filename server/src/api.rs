@@ -31,8 +31,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use mediator_core::access::{Principal, Role, Via};
+use mediator_core::audit::NewAuditEntry;
 use mediator_core::datacache::FIND_LIMIT_MAX;
 use mediator_core::recovery::RecoveryError;
 use mediator_core::submit::FlowError;
@@ -57,6 +60,8 @@ pub struct ApiState {
     pub changes: mediator_core::Changes,
     /// Cancelled at shutdown: ends open event streams.
     pub streams_stop: tokio_util::sync::CancellationToken,
+    /// The audit log (replays, overrides, redrives, sign-ins…).
+    pub audit: mediator_core::Audit,
 }
 
 /// An API failure, rendered as `{"error", "field"?}` with its status.
@@ -65,6 +70,12 @@ pub enum ApiError {
     /// The body is not JSON (400).
     #[error("{0}")]
     Malformed(String),
+    /// The body is larger than the limit (413, naming `body`).
+    #[error("body: must be at most {0} bytes")]
+    TooLarge(usize),
+    /// The body is not sent as `application/json` (415, naming `content-type`).
+    #[error("content-type: must be application/json")]
+    NotJson,
     /// A field is invalid (422), named.
     #[error("{field}: {reason}")]
     Invalid {
@@ -96,6 +107,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, field) = match &self {
             ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, Some("body".to_string())),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Some("body".to_string())),
+            ApiError::NotJson => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Some("content-type".to_string()),
+            ),
             ApiError::Invalid { field, .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, Some(field.clone()))
             }
@@ -169,9 +185,11 @@ pub fn routes<S>(state: ApiState) -> Router<S> {
 }
 
 fn body(payload: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
-    payload
-        .map(|Json(v)| v)
-        .map_err(|e| ApiError::Malformed(format!("body: {}", e.body_text())))
+    payload.map(|Json(v)| v).map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(crate::security::API_MAX_BODY_BYTES),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::NotJson,
+        _ => ApiError::Malformed(format!("body: {}", e.body_text())),
+    })
 }
 
 fn voucher_json(v: &VoucherRecord) -> Value {
@@ -456,10 +474,32 @@ pub async fn start_replay(recovery: &Recovery, body: &Value) -> Result<Value, Ap
     Ok(replay_view(recovery, r).await)
 }
 
+/// The caller (put there by `auth::authenticate`), and the `by` it acts as:
+/// its name when signed in, else the body's (sign-in off).
+fn acting_body(who: &Principal, mut body: Value) -> Value {
+    if who.via != Via::Open {
+        if let Some(o) = body.as_object_mut() {
+            o.insert("by".into(), json!(who.name));
+        }
+    }
+    body
+}
+
+/// The body's optional `reason` text, for the audit log.
+fn reason_of(body: &Value) -> Option<&str> {
+    body.get("reason").and_then(Value::as_str)
+}
+
 async fn post_voucher(
     State(s): State<ApiState>,
+    Extension(who): Extension<Principal>,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    if let Err(refused) =
+        crate::auth::require(&s.audit, &who, Role::Operator, "voucher.submit", "api").await
+    {
+        return Ok(refused);
+    }
     let out = submit_voucher(&s.flow, &body(payload)?).await?;
     let status = if out["duplicate"] == json!(true) {
         StatusCode::OK
@@ -493,10 +533,37 @@ async fn get_replays(State(s): State<ApiState>) -> Result<Json<Value>, ApiError>
 
 async fn post_replay(
     State(s): State<ApiState>,
+    Extension(who): Extension<Principal>,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let out = start_replay(&s.recovery, &body(payload)?).await?;
-    Ok((StatusCode::ACCEPTED, Json(out)).into_response())
+    let body = acting_body(&who, body(payload)?);
+    let part = body
+        .get("part")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if let Err(refused) =
+        crate::auth::require(&s.audit, &who, Role::Operator, "replay.start", &part).await
+    {
+        return Ok(refused);
+    }
+    let out = start_replay(&s.recovery, &body).await;
+    let detail = match &out {
+        Ok(r) => {
+            json!({ "replay": r["name"], "window_start": r["window_start"], "window_end": r["window_end"] })
+        }
+        Err(_) => json!({ "start": body.get("start"), "end": body.get("end") }),
+    };
+    s.audit
+        .log(
+            NewAuditEntry::new(&who, "replay.start")
+                .target(part)
+                .reason(reason_of(&body))
+                .detail(detail)
+                .result(&out),
+        )
+        .await;
+    Ok((StatusCode::ACCEPTED, Json(out?)).into_response())
 }
 
 async fn get_replay(
@@ -521,10 +588,23 @@ async fn get_preview(
 
 async fn post_cancel(
     State(s): State<ApiState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let out = cancel_replay(&s.recovery, &name).await?;
-    Ok((StatusCode::ACCEPTED, Json(out)).into_response())
+    if let Err(refused) =
+        crate::auth::require(&s.audit, &who, Role::Operator, "replay.cancel", &name).await
+    {
+        return Ok(refused);
+    }
+    let out = cancel_replay(&s.recovery, &name).await;
+    s.audit
+        .log(
+            NewAuditEntry::new(&who, "replay.cancel")
+                .target(name.as_str())
+                .result(&out),
+        )
+        .await;
+    Ok((StatusCode::ACCEPTED, Json(out?)).into_response())
 }
 
 async fn get_dlq(
@@ -543,9 +623,23 @@ async fn get_dlq(
 
 async fn post_redrive(
     State(s): State<ApiState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(redrive(&s, &id).await?))
+) -> Result<Response, ApiError> {
+    if let Err(refused) =
+        crate::auth::require(&s.audit, &who, Role::Operator, "dlq.redrive", &id).await
+    {
+        return Ok(refused);
+    }
+    let out = redrive(&s, &id).await;
+    s.audit
+        .log(
+            NewAuditEntry::new(&who, "dlq.redrive")
+                .target(id.as_str())
+                .result(&out),
+        )
+        .await;
+    Ok(Json(out?).into_response())
 }
 
 impl From<OverrideError> for ApiError {
@@ -624,11 +718,36 @@ pub async fn with_overrides(overrides: &Overrides, mut overview: Value) -> Resul
 
 async fn post_override(
     State(s): State<ApiState>,
+    Extension(who): Extension<Principal>,
     Path(part): Path<String>,
     payload: Result<Json<Value>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let body = body(payload)?;
-    Ok(Json(set_override(&s.overrides, &part, &body).await?))
+) -> Result<Response, ApiError> {
+    let body = acting_body(&who, body(payload)?);
+    let mode = body
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let action = if mode == "none" {
+        "override.clear"
+    } else {
+        "override.set"
+    };
+    if let Err(refused) = crate::auth::require(&s.audit, &who, Role::Operator, action, &part).await
+    {
+        return Ok(refused);
+    }
+    let out = set_override(&s.overrides, &part, &body).await;
+    s.audit
+        .log(
+            NewAuditEntry::new(&who, action)
+                .target(part.as_str())
+                .reason(reason_of(&body))
+                .detail(json!({ "mode": mode }))
+                .result(&out),
+        )
+        .await;
+    Ok(Json(out?).into_response())
 }
 
 /// The metrics page in the text exposition format.

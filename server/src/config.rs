@@ -39,6 +39,87 @@ pub enum Command {
     /// dead-letter queues); prints one line per resource: create, update or
     /// unchanged. The embedded backend provisions itself at start-up.
     Provision(ProvisionArgs),
+    /// Manage the local users who sign in to the console (`--auth local`).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens (`Authorization: Bearer <token>`) for scripts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Where `user` and `token` find the database.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory of the embedded database, as for `serve` [default: ./data,
+    /// or data_dir from the --config file]
+    #[arg(long, env = "MEDIATOR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The same TOML configuration file as `serve` (only data_dir is read)
+    #[arg(long, env = "MEDIATOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `mediator user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. The password is read from the first line of standard
+    /// input, or from --password-file; never from the command line.
+    Add {
+        /// Sign-in name: 1 to 64 letters, digits, '.', '_', '-' or '@'
+        name: String,
+        /// What the user may do
+        #[arg(long, value_parser = ["viewer", "operator", "admin"])]
+        role: String,
+        /// Read the password from this file's first line instead of stdin
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove a user, its sessions and its API tokens.
+    Remove {
+        /// Sign-in name
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the users and their roles.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// `mediator token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token acting as a user, with a role at most the
+    /// user's; prints the secret once (only its digest is stored).
+    Add {
+        /// The user the token acts as
+        #[arg(long)]
+        user: String,
+        /// The token's role [default: the user's role]
+        #[arg(long, value_parser = ["viewer", "operator", "admin"])]
+        role: Option<String>,
+        /// What the token is for (shown by `token list`)
+        #[arg(long, default_value = "")]
+        label: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke an API token by its id (see `token list`).
+    Remove {
+        /// Token id
+        id: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List API tokens (ids, users, roles, labels; never secrets).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 /// Backends `provision` can set up.
@@ -87,6 +168,30 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line.
     Json,
+}
+
+/// How callers sign in (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// No sign-in: every caller is an admin (development and tests).
+    None,
+    /// Local users (argon2 passwords), sessions and API tokens.
+    Local,
+    /// A trusted authenticating reverse proxy sets user and groups headers.
+    Proxy,
+}
+
+/// When session cookies carry the `Secure` attribute (`--cookie-secure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CookieSecure {
+    /// When the request came over HTTPS (per a trusted proxy's `X-Forwarded-Proto`).
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// Options of `mediator serve`.
@@ -191,10 +296,66 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_CORS_ORIGINS", value_name = "ORIGINS")]
     pub cors_origins: Option<String>,
 
+    /// Allow `--events-listen` on an address other than loopback: the
+    /// EventBridge API can change rules and start replays, so serving it
+    /// beyond this machine must be asked for (set `--events-access-keys` too)
+    #[arg(long, env = "MEDIATOR_EVENTS_ALLOW_REMOTE")]
+    pub events_allow_remote: bool,
+
+    /// Check a SigV4 signature on every EventBridge API request, against
+    /// these keys: `ACCESS_KEY_ID:SECRET` pairs separated by commas (prefer
+    /// the environment variable or the config file: flags show in `ps`)
+    /// [default: none, any credentials accepted]
+    #[arg(
+        long,
+        env = "MEDIATOR_EVENTS_ACCESS_KEYS",
+        value_name = "ID:SECRET,...",
+        hide_env_values = true
+    )]
+    pub events_access_keys: Option<String>,
+
+    /// Who may use the console and the API: `local` (users and API tokens
+    /// in the database, managed with `mediator user` / `mediator token`),
+    /// `proxy` (an authenticating reverse proxy sets the user and groups
+    /// headers; API tokens still work) or `none` (no sign-in: everyone is an
+    /// admin; for development and tests only) [default: local]
+    #[arg(long, env = "MEDIATOR_AUTH", value_enum)]
+    pub auth: Option<AuthMode>,
+
+    /// When the session cookies carry `Secure`: `auto` (when the request
+    /// came over HTTPS, i.e. a trusted proxy sent `X-Forwarded-Proto:
+    /// https`), `always` or `never` [default: auto]
+    #[arg(long, env = "MEDIATOR_COOKIE_SECURE", value_enum)]
+    pub cookie_secure: Option<CookieSecure>,
+
+    /// Addresses of reverse proxies whose `X-Forwarded-Proto`, `X-Forwarded-For`
+    /// and (with `--auth proxy`) user and groups headers are believed,
+    /// comma-separated IPs [default: none]
+    #[arg(long, env = "MEDIATOR_TRUSTED_PROXIES", value_name = "IPS")]
+    pub trusted_proxies: Option<String>,
+
+    /// `--auth proxy`: header holding the signed-in user's name
+    /// [default: X-Forwarded-User]
+    #[arg(long, env = "MEDIATOR_PROXY_USER_HEADER", value_name = "NAME")]
+    pub proxy_user_header: Option<String>,
+
+    /// `--auth proxy`: header holding the user's groups, separated by commas
+    /// [default: X-Forwarded-Groups]
+    #[arg(long, env = "MEDIATOR_PROXY_GROUPS_HEADER", value_name = "NAME")]
+    pub proxy_groups_header: Option<String>,
+
+    /// `--auth proxy`: which group gives which role, `GROUP=ROLE` pairs
+    /// separated by commas (e.g. `sre=admin,support=operator,staff=viewer`);
+    /// a user gets the highest role of its groups, none: 403 [default: none]
+    #[arg(long, env = "MEDIATOR_PROXY_ROLES", value_name = "GROUP=ROLE,...")]
+    pub proxy_roles: Option<String>,
+
     /// TOML configuration file; its keys are the long option names with `_`
     /// for `-` (listen, events_listen, sim_listen, saas_url, poll_interval, data_dir, site_root, parts, request_timeout,
     /// log_format, submit_timeout, replay_margin, resubmit_rate, resubmit_concurrency,
-    /// sweep_interval, max_attempts, demo_rate, frame_ancestors, cors_origins).
+    /// sweep_interval, max_attempts, demo_rate, frame_ancestors, cors_origins,
+    /// events_allow_remote, events_access_keys, auth, cookie_secure, trusted_proxies,
+    /// proxy_user_header, proxy_groups_header, proxy_roles).
     /// Flags and environment variables override it. A `[parts.<name>]` table
     /// per part (the tables then list the parts) overrides that part's
     /// status_url, submit_url, poll_interval, check_timeout, submit_timeout,
@@ -239,6 +400,14 @@ pub struct FileConfig {
     pub demo_rate: Option<f64>,
     pub frame_ancestors: Option<String>,
     pub cors_origins: Option<String>,
+    pub events_allow_remote: Option<bool>,
+    pub events_access_keys: Option<String>,
+    pub auth: Option<AuthMode>,
+    pub cookie_secure: Option<CookieSecure>,
+    pub trusted_proxies: Option<String>,
+    pub proxy_user_header: Option<String>,
+    pub proxy_groups_header: Option<String>,
+    pub proxy_roles: Option<String>,
 }
 
 /// Everything `serve` needs, fully resolved.
@@ -282,6 +451,13 @@ pub struct Settings {
     pub frame_ancestors: Vec<String>,
     /// Origins allowed by CORS on the read-only JSON (`*`: any).
     pub cors_origins: Vec<String>,
+    /// Whether the EventBridge wire API may listen beyond loopback.
+    pub events_allow_remote: bool,
+    /// Keys whose SigV4 signatures the EventBridge wire API accepts (empty:
+    /// signatures are not checked).
+    pub events_access_keys: crate::events_api::AccessKeys,
+    /// Sign-in: mode, cookies, trusted proxies and the proxy mode's headers.
+    pub auth: crate::auth::AuthSettings,
     /// Each part's settings, in the order of `parts`: the global values
     /// above, overridden by the part's `[parts.<name>]` table. A `None`
     /// status or submit URL is the simulated SaaS's.
@@ -444,8 +620,31 @@ impl Settings {
             demo_rate,
             frame_ancestors,
             cors_origins,
+            events_allow_remote: args.events_allow_remote
+                || file.events_allow_remote.unwrap_or(false),
+            events_access_keys: match args.events_access_keys.or(file.events_access_keys) {
+                Some(k) => crate::events_api::AccessKeys::parse(&k)
+                    .map_err(|reason| anyhow::anyhow!("events_access_keys: {reason}"))?,
+                None => crate::events_api::AccessKeys::default(),
+            },
+            auth: crate::auth::AuthSettings::resolve(
+                args.auth.or(file.auth),
+                args.cookie_secure.or(file.cookie_secure),
+                args.trusted_proxies.or(file.trusted_proxies).as_deref(),
+                args.proxy_user_header.or(file.proxy_user_header),
+                args.proxy_groups_header.or(file.proxy_groups_header),
+                args.proxy_roles.or(file.proxy_roles).as_deref(),
+            )?,
             part_settings,
         };
+        if !settings.events_listen.ip().is_loopback() && !settings.events_allow_remote {
+            anyhow::bail!(
+                "events_listen: {} is not a loopback address; the EventBridge API can change \
+                 rules and start replays, so serving it beyond this machine must be explicit: \
+                 add --events-allow-remote (and --events-access-keys to check signatures)",
+                settings.events_listen
+            );
+        }
         if settings.events_listen == settings.listen && settings.listen.port() != 0 {
             anyhow::bail!(
                 "events_listen: must differ from listen ({})",
@@ -682,6 +881,21 @@ fn apply_part_table(p: &mut PartSettings, table: &toml::Table) -> anyhow::Result
         }
     }
     Ok(check_timeout_set)
+}
+
+impl StoreArgs {
+    /// The data directory: the flag or environment, else the config file's
+    /// `data_dir`, else `./data` (as `serve` resolves it).
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(d) = &self.data_dir {
+            return Ok(d.clone());
+        }
+        let file = match &self.config {
+            Some(path) => read_file_config(path)?,
+            None => FileConfig::default(),
+        };
+        Ok(file.data_dir.unwrap_or_else(|| PathBuf::from("data")))
+    }
 }
 
 fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {

@@ -40,8 +40,9 @@ pub struct EmbedState {
     pub embed_csp: Arc<HeaderValue>,
 }
 
-/// The `Content-Security-Policy` of embeds: `frame-ancestors 'self'` plus
-/// the configured sources.
+/// The `Content-Security-Policy` of embeds: same-origin resources (their
+/// own inline script and styles, no user markup: every value is escaped),
+/// and `frame-ancestors 'self'` plus the configured sources.
 pub fn embed_csp(frame_ancestors: &[String]) -> HeaderValue {
     let mut sources = vec!["'self'".to_string()];
     for s in frame_ancestors {
@@ -52,9 +53,17 @@ pub fn embed_csp(frame_ancestors: &[String]) -> HeaderValue {
     if frame_ancestors.iter().any(|s| s == "'none'") {
         sources = vec!["'none'".into()];
     }
-    HeaderValue::from_str(&format!("frame-ancestors {}", sources.join(" ")))
-        .unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'self'"))
+    HeaderValue::from_str(&format!(
+        "{EMBED_CSP_BASE}; frame-ancestors {}",
+        sources.join(" ")
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'self'"))
 }
+
+/// The embeds' policy before `frame-ancestors`.
+pub const EMBED_CSP_BASE: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; \
+     base-uri 'none'; form-action 'none'";
 
 /// Checks one `frame-ancestors` source: `'self'`, `'none'`, `*`, a scheme
 /// (`https:`) or a host source (`https://portal.example.com:8443`,
@@ -779,7 +788,7 @@ mod tests {
             embed_csp(&["http://127.0.0.1:4001".into()])
                 .to_str()
                 .unwrap(),
-            "frame-ancestors 'self' http://127.0.0.1:4001"
+            format!("{EMBED_CSP_BASE}; frame-ancestors 'self' http://127.0.0.1:4001")
         );
     }
 }

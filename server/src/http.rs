@@ -79,13 +79,23 @@ pub fn router(
             recovery: api.recovery.clone(),
             overrides: api.overrides.clone(),
             history,
+            audit: api.audit.clone(),
+            overview_cache: app::api::overview_cache(api.changes.clone()),
         },
         site_root: Arc::new(settings.site_root.clone()),
         overrides: api.overrides.clone(),
     };
+    let auth = crate::auth::AuthState {
+        settings: Arc::new(settings.auth.clone()),
+        access: mediator_core::Access::new(state.db.clone()),
+        audit: api.audit.clone(),
+    };
     let routes = generate_route_list(App);
     let console = state.console.clone();
-    let context = move || provide_context(console.clone());
+    let context = move || {
+        provide_context(console.clone());
+        crate::security::provide_page_csp();
+    };
 
     let pkg = ServeDir::new(settings.site_root.join("pkg"));
     let pkg = tower::ServiceBuilder::new()
@@ -95,7 +105,7 @@ pub fn router(
         ))
         .service(pkg);
 
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/parts", get(api_parts).layer(cors.clone()))
@@ -103,30 +113,42 @@ pub fn router(
         .merge(crate::console_api::stream_routes(console_api).layer(cors.clone()))
         .merge(crate::embed::badge_routes(embeds.clone()).layer(cors))
         .route("/api/openapi.json", get(crate::openapi::openapi_json))
-        .merge(crate::api::routes(api))
+        .merge(crate::auth::routes(auth.clone()))
+        .merge(
+            crate::api::routes(api).layer(axum::extract::DefaultBodyLimit::max(
+                crate::security::API_MAX_BODY_BYTES,
+            )),
+        )
         .nest_service("/pkg", pkg)
         .leptos_routes_with_context(&state, routes, context, {
             let options = leptos_options.clone();
             move || shell(options.clone())
         })
         .fallback(static_or_not_found)
-        // Only the embeds may be framed by other origins.
+        // Only the embeds may be framed, by the --frame-ancestors origins;
+        // console pages set their own CSP (with the render's nonce).
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'self'"),
+            HeaderValue::from_static(crate::security::FALLBACK_CSP),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("SAMEORIGIN"),
+            HeaderValue::from_static("DENY"),
         ))
         .merge(crate::embed::routes(embeds))
+        // Sign-in, roles and CSRF for everything above (see `auth`).
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            crate::auth::authenticate,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
         ))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    crate::security::harden(router)
 }
 
 /// Liveness: the process is up and serving.
@@ -190,7 +212,10 @@ async fn static_or_not_found(State(state): State<AppState>, req: Request) -> Res
     let console = state.console.clone();
     let options = state.leptos_options.clone();
     let handler = leptos_axum::render_app_to_stream_with_context(
-        move || provide_context(console.clone()),
+        move || {
+            provide_context(console.clone());
+            crate::security::provide_page_csp();
+        },
         move || shell(options.clone()),
     );
     handler(Request::from_parts(parts, body))

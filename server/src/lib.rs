@@ -7,6 +7,8 @@
 //! cancelled, then drains requests and waits for background tasks.
 
 pub mod api;
+pub mod auth;
+pub mod auth_cli;
 pub mod backend;
 pub mod cli;
 pub mod config;
@@ -18,6 +20,7 @@ pub mod http;
 pub mod maintenance;
 pub mod openapi;
 pub mod saas;
+pub mod security;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -59,6 +62,8 @@ struct EventsListener {
     bus: bus::Bus,
     listener: TcpListener,
     addr: SocketAddr,
+    /// Keys whose SigV4 signatures it accepts (empty: any credentials).
+    keys: events_api::AccessKeys,
 }
 
 impl Application {
@@ -76,6 +81,7 @@ impl Application {
         submitter: Option<Arc<dyn mediator_core::SaasSubmitter>>,
     ) -> anyhow::Result<Self> {
         let db = Database::open(&settings.data_dir)?;
+        auth::announce(&settings.auth, &db, &settings.data_dir).await?;
         let changes = mediator_core::Changes::default();
         let streams_stop = CancellationToken::new();
         let mut parts: Vec<PartSettings> = settings.part_settings.clone();
@@ -180,6 +186,7 @@ impl Application {
                 history,
                 changes,
                 streams_stop: streams_stop.clone(),
+                audit: mediator_core::Audit::new(db.clone()),
             },
         );
         let events_listener = TcpListener::bind(settings.events_listen)
@@ -189,7 +196,15 @@ impl Application {
             bus,
             addr: events_listener.local_addr()?,
             listener: events_listener,
+            keys: settings.events_access_keys.clone(),
         };
+        if !events.addr.ip().is_loopback() && events.keys.is_empty() {
+            tracing::warn!(
+                "EventBridge API on {} beyond loopback without --events-access-keys: \
+                 anyone who reaches it can change rules and start replays",
+                events.addr
+            );
+        }
         Ok(Self {
             listener,
             router,
@@ -276,12 +291,13 @@ impl Application {
             bus,
             listener,
             addr,
+            keys,
         } = self.events;
         bus.spawn_workers(&tracker, shutdown.clone());
         tracing::info!("EventBridge API listening on http://{addr}");
         let events_shutdown = shutdown.clone();
         tracker.spawn(async move {
-            let served = axum::serve(listener, events_api::router(bus))
+            let served = axum::serve(listener, events_api::router_with_keys(bus, keys))
                 .with_graceful_shutdown(events_shutdown.cancelled_owned())
                 .await;
             if let Err(e) = served {
@@ -289,10 +305,15 @@ impl Application {
             }
         });
         tracing::info!("console listening on http://{}", self.local_addr);
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await
-            .context("http server")?;
+        // The peer address tells trusted proxies apart (`--trusted-proxies`).
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await
+        .context("http server")?;
         // Also stop the background tasks when the server ended on its own.
         shutdown.cancel();
         tracker.close();

@@ -7,11 +7,19 @@ use server::config::{Cli, Command, TestEventPatternArgs};
 use server::{telemetry, Application, Settings};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc rather than glibc's malloc: page rendering allocates and frees
+/// many small strings on every worker thread, and glibc's malloc took about
+/// 40% of the CPU under the overview load bench (README, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::TestEventPattern(args)) => test_event_pattern(args),
         Some(Command::Provision(args)) => server::cli::provision(args),
+        Some(Command::User(cmd)) => server::auth_cli::user(cmd),
+        Some(Command::Token(cmd)) => server::auth_cli::token(cmd),
         Some(Command::Serve(args)) => serve(*args),
         None => serve(cli.serve),
     }

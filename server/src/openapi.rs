@@ -26,7 +26,9 @@ pub async fn openapi_json() -> impl IntoResponse {
                        timelines, incidents, live changes), browse the archives, start and \
                        follow replays of a part's archive, and work the dead-letter queue. \
                        Every error is `{\"error\", \"field\"?}` with `field` naming the \
-                       request field at fault."
+                       request field at fault. With sign-in on, send `Authorization: Bearer \
+                       <token>` (`mediator token add`): reads need any role, changes the \
+                       operator role (403 naming it otherwise); no caller: 401."
     ),
     paths(
         get_parts,
@@ -48,7 +50,9 @@ pub async fn openapi_json() -> impl IntoResponse {
         get_incident,
         get_archives,
         get_archive_events,
-        get_stream
+        get_stream,
+        get_me,
+        get_audit
     ),
     components(schemas(
         ApiErrorBody,
@@ -901,6 +905,34 @@ fn get_archive_events() {}
     ))]
 #[allow(dead_code)]
 fn get_stream() {}
+
+/// The caller: `{"name", "role", "via"}` (`via`: `session`, `token`,
+/// `proxy`, or `open` when sign-in is off).
+#[utoipa::path(get, path = "/api/v1/me", tag = "access",
+    responses(
+        (status = 200, description = "Who is calling", body = Object),
+        (status = 401, description = "No caller (sign in or send a token)", body = ApiErrorBody)
+    ))]
+#[allow(dead_code)]
+fn get_me() {}
+
+/// The audit log, oldest first: replays started and cancelled, overrides,
+/// console submissions, redrives, sign-ins (failed too), user and token
+/// changes, and refused attempts. Operators and admins.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "access",
+    params(
+        ("since" = Option<DateTime<Utc>>, Query, description = "Entries at or after (RFC 3339)"),
+        ("until" = Option<DateTime<Utc>>, Query, description = "Entries before (RFC 3339)"),
+        ("format" = Option<String>, Query, description = "`json` (default): `{\"entries\", \"truncated\"}`; `ndjson`: one entry per line")
+    ),
+    responses(
+        (status = 200, description = "The entries (`{id, at, actor, role, via, action, target, reason, outcome, detail}`)", body = Object),
+        (status = 401, description = "No caller", body = ApiErrorBody),
+        (status = 403, description = "Needs the operator role (`field`: `role`)", body = ApiErrorBody),
+        (status = 422, description = "Bad `since`, `until` or `format`", body = ApiErrorBody)
+    ))]
+#[allow(dead_code)]
+fn get_audit() {}
 
 #[cfg(test)]
 mod tests {

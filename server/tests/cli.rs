@@ -165,18 +165,22 @@ fn provision_aws_plans_creates_then_is_a_no_op_on_moto() {
     assert!(plan.contains("create    archive   LoyaltyPointsArchive (retention 10 days)\n"));
     assert!(plan.contains("create    rule      VoucherRequests (→ queue voucher-requests)\n"));
     assert!(
-        plan.ends_with("dry run: 16 change(s) planned, nothing written\n"),
+        plan.contains("create    table     mediator-changes (index unpub, index part_time)\n"),
+        "{plan}"
+    );
+    assert!(
+        plan.ends_with("dry run: 19 change(s) planned, nothing written\n"),
         "{plan}"
     );
     assert_eq!(run(true), plan, "the dry run wrote nothing");
-    assert!(run(false).ends_with("16 change(s) applied\n"));
+    assert!(run(false).ends_with("19 change(s) applied\n"));
     let again = run(false);
     assert_eq!(
         again
             .lines()
             .filter(|l| l.starts_with("unchanged "))
             .count(),
-        16,
+        19,
         "{again}"
     );
     assert!(again.ends_with("0 change(s) applied\n"), "{again}");

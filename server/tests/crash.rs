@@ -40,6 +40,7 @@ fn start(data: &Path, events_port: u16, slow_replay: bool) -> Child {
         .arg(data)
         .arg("--site-root")
         .arg(data.join("site"))
+        .args(["--auth", "none"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());

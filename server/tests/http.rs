@@ -285,6 +285,78 @@ fn voucher_body(id: &str) -> serde_json::Value {
         "loyalty_order_reference": "o", "payload": {"points": 1}})
 }
 
+/// The overview is cached between changes (issue 6: SSR latency under
+/// load) but never served stale after one: with readers hammering the page
+/// and the JSON overview, the first read after each change shows it.
+#[tokio::test]
+async fn the_cached_overview_shows_each_change_on_the_next_read() {
+    let app = spawn_app().await;
+    wait_for_status(&app, "voucher", "up").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = tokio::task::JoinSet::new();
+    for path in ["/", "/api/v1/parts", "/", "/api/v1/parts"] {
+        let (client, url, stop) = (app.client.clone(), app.url(path), stop.clone());
+        readers.spawn(async move {
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let res = client.get(&url).send().await.unwrap();
+                assert_eq!(res.status(), 200, "{url}");
+                res.bytes().await.unwrap();
+                n += 1;
+            }
+            n
+        });
+    }
+    let submitted = part_status(&app, "voucher").await["vouchers"]["submitted"]
+        .as_u64()
+        .unwrap();
+    for i in 1..=5 {
+        let (code, v) = post_json(&app, "/api/v1/vouchers", voucher_body(&format!("c-{i}"))).await;
+        assert_eq!(
+            (code, v["status"].as_str()),
+            (202, Some("submitted")),
+            "{v}"
+        );
+        let p = part_status(&app, "voucher").await;
+        assert_eq!(
+            p["vouchers"]["submitted"],
+            submitted + i,
+            "voucher {i}: {p}"
+        );
+    }
+    // A manual override, on the server-rendered page at once.
+    let path = "/api/v1/parts/voucher/override";
+    let reason = "forced open by ann: cache check";
+    for round in 0..3 {
+        let (code, o) = post_json(
+            &app,
+            path,
+            serde_json::json!({"mode": "force_open", "reason": "cache check", "by": "ann"}),
+        )
+        .await;
+        assert_eq!(code, 200, "{o}");
+        let page = app.get("/").await.text().await.unwrap();
+        assert!(
+            page.contains(reason),
+            "round {round}: the override is on the page"
+        );
+        let (code, o) = post_json(&app, path, serde_json::json!({"mode": "none"})).await;
+        assert_eq!(code, 200, "{o}");
+        let page = app.get("/").await.text().await.unwrap();
+        assert!(
+            !page.contains(reason),
+            "round {round}: the cleared override is gone"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut reads = 0;
+    while let Some(n) = readers.join_next().await {
+        reads += n.unwrap();
+    }
+    assert!(reads > 0, "the readers read the overview meanwhile");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn vouchers_are_found_by_any_reference_newest_first() {
     let app = spawn_app().await;

@@ -4,6 +4,10 @@
 //! runs in this test process (so it outlives every mediator, which reaches
 //! it through `--saas-url`); its ledger must show every voucher accepted
 //! exactly once, and every voucher must end `submitted`.
+//!
+//! `MEDIATOR_CRASH_ROUNDS` sets how many times the replay and ingest tests
+//! kill the binary (default 3, a bounded run for `make test`; `make
+//! crash-test` runs 20).
 
 mod common;
 
@@ -68,6 +72,7 @@ impl Mediator {
             .arg(data.join("site"))
             .arg("--config")
             .arg(&config)
+            .args(["--auth", "none"])
             .args(["--parts", "voucher"])
             .args(["--poll-interval", "0.1"])
             .args(["--submit-timeout", "1"])
@@ -182,6 +187,14 @@ fn assert_exactly_once(sim: &saas_sim::Simulator, ids: &[String]) {
     assert_eq!(seen, want, "the SaaS saw exactly these vouchers");
 }
 
+/// Kills per test: `MEDIATOR_CRASH_ROUNDS`, default 3.
+fn rounds() -> usize {
+    std::env::var("MEDIATOR_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
 fn data_dir(tmp: &tempfile::TempDir) -> PathBuf {
     tmp.path().join("data")
 }
@@ -257,8 +270,9 @@ async fn sigkill_during_a_replay_keeps_every_voucher_exactly_once() {
     // Outage: every voucher is held as retry and archived.
     sim.update("voucher", |b| b.up = false);
     m.wait_for_part("down").await;
-    let n = 60;
-    let ids: Vec<String> = (0..n).map(|i| format!("held-{i:03}")).collect();
+    let rounds = rounds();
+    let n = (rounds * 10 + 30) as i64;
+    let ids: Vec<String> = (0..n).map(|i| format!("held-{i:04}")).collect();
     let client = common::client();
     for id in &ids {
         let res = client
@@ -289,14 +303,14 @@ async fn sigkill_during_a_replay_keeps_every_voucher_exactly_once() {
     .await;
 
     // The part comes back slow: the replay and its resubmissions take a
-    // while, and the mediator is killed three times in the middle.
+    // while, and the mediator is killed `rounds` times in the middle.
     const LATENCY_MS: u64 = 300;
     sim.update("voucher", |b| {
         b.latency_ms = LATENCY_MS;
         b.up = true;
     });
     let mut m = m;
-    for round in 1..=3 {
+    for round in 1..=rounds {
         let before = sim.submissions().len();
         let target = (before + 6).min(n as usize - 1);
         eventually(
@@ -334,9 +348,101 @@ async fn sigkill_during_a_replay_keeps_every_voucher_exactly_once() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_exactly_once(&sim, &ids);
     m.kill();
+    eprintln!(
+        "replay: {rounds} SIGKILLs, {n} vouchers, all submitted, each accepted once, in {:?}",
+        started.elapsed()
+    );
     assert!(
-        started.elapsed() < Duration::from_secs(60),
+        started.elapsed() < Duration::from_secs(60 + 10 * rounds as u64),
         "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_sigkills_during_ingest_lose_no_acknowledged_voucher() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(&tmp);
+    let (sim, saas) = start_sim().await;
+    // A little SaaS latency keeps submissions in flight at each kill.
+    sim.update("voucher", |b| b.latency_ms = 40);
+    let rounds = rounds();
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut unanswered: Vec<String> = Vec::new();
+    for round in 0..rounds {
+        let m = Mediator::start(&data, &saas, &[]).await;
+        // Eight clients post new vouchers as fast as answers come back…
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut writers = tokio::task::JoinSet::new();
+        for w in 0..8 {
+            let (base, stop) = (m.base.clone(), stop.clone());
+            writers.spawn(async move {
+                let client = common::client();
+                let (mut acked, mut lost) = (Vec::new(), Vec::new());
+                for i in 0.. {
+                    let id = format!("ingest-{round:02}-{w}-{i:04}");
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let res = client
+                        .post(format!("{base}/api/v1/vouchers"))
+                        .json(&voucher(&id))
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) if r.status().is_success() => acked.push(id),
+                        Ok(r) => panic!("{id}: refused with {}", r.status()),
+                        // Cut off by the kill: the client does not know.
+                        Err(_) => {
+                            lost.push(id);
+                            break;
+                        }
+                    }
+                }
+                (acked, lost)
+            });
+        }
+        // …and the mediator is killed in the middle of it.
+        tokio::time::sleep(Duration::from_millis(300 + 37 * (round as u64 % 7))).await;
+        m.kill();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        while let Some(r) = writers.join_next().await {
+            let (a, l) = r.unwrap();
+            acknowledged.extend(a);
+            unanswered.extend(l);
+        }
+    }
+    // A client retries what got no answer: known ids are duplicates (200),
+    // the others are new (202). Then everything must end submitted once.
+    let m = Mediator::start(&data, &saas, &[]).await;
+    sim.update("voucher", |b| b.latency_ms = 0);
+    let client = common::client();
+    for id in &unanswered {
+        let res = client
+            .post(format!("{}/api/v1/vouchers", m.base))
+            .json(&voucher(id))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(res.status().as_u16(), 200 | 202),
+            "{id}: {}",
+            res.status()
+        );
+    }
+    let mut all = acknowledged.clone();
+    all.extend(unanswered.iter().cloned());
+    assert!(acknowledged.len() >= rounds, "each round acknowledged some");
+    m.all_submitted(&all, 90, &data).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_exactly_once(&sim, &all);
+    m.kill();
+    eprintln!(
+        "ingest: {rounds} SIGKILLs, {} vouchers acknowledged + {} cut off and retried, \
+         all submitted, each accepted once, in {:?}",
+        acknowledged.len(),
+        unanswered.len(),
         started.elapsed()
     );
 }

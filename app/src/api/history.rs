@@ -208,14 +208,14 @@ pub struct ArchiveEventsView {
 
 /// Every part's timeline: 90 daily bars (`at` empty), the 24 hours of a day
 /// (`at` = `2026-11-26`) or the 60 minutes of an hour (`2026-11-26T10`).
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn get_timelines(at: Option<String>) -> Result<Vec<TimelineView>, ApiError> {
     let ctx = super::context()?;
     ssr::timelines(&ctx, at.as_deref().unwrap_or("")).await
 }
 
 /// A page of incidents (optionally of one part), newest first.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn list_incidents(
     part: Option<String>,
     next_token: Option<String>,
@@ -225,21 +225,21 @@ pub async fn list_incidents(
 }
 
 /// One incident.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn get_incident(id: i64) -> Result<IncidentView, ApiError> {
     let ctx = super::context()?;
     ssr::incident(&ctx, id).await
 }
 
 /// Every archive.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn list_archives() -> Result<Vec<ArchiveView>, ApiError> {
     let ctx = super::context()?;
     ssr::archives(&ctx).await
 }
 
 /// A page of an archive's events in `[start, end)` (either may be empty).
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn archive_events(
     name: String,
     start: String,

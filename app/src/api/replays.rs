@@ -110,21 +110,21 @@ pub struct ReplayPreview {
 }
 
 /// A page of the replays, newest first.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn list_replays(page: usize) -> Result<ReplayPage, ApiError> {
     let ctx = super::context()?;
     ssr::list(&ctx, page).await
 }
 
 /// One replay with its live state and progress.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn get_replay(name: String) -> Result<ReplayView, ApiError> {
     let ctx = super::context()?;
     ssr::get(&ctx, &name).await
 }
 
 /// The counts a replay of `part` over `[start, end)` would touch.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn preview_replay(
     part: String,
     start: String,
@@ -135,22 +135,57 @@ pub async fn preview_replay(
 }
 
 /// Starts a manual replay of `part` over `[start, end)`, recording who.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn start_replay(
     part: String,
     start: String,
     end: String,
     by: String,
 ) -> Result<ReplayView, ApiError> {
+    use mediator_core::audit::NewAuditEntry;
     let ctx = super::context()?;
-    ssr::start(&ctx, &part, &start, &end, &by).await
+    let who =
+        super::access::require(&ctx, mediator_core::Role::Operator, "replay.start", &part).await?;
+    // Signed in, the replay is started by the user, whatever the form says.
+    let by = if who.via == mediator_core::Via::Open {
+        by
+    } else {
+        who.name.clone()
+    };
+    let out = ssr::start(&ctx, &part, &start, &end, &by).await;
+    let detail = match &out {
+        Ok(r) => {
+            serde_json::json!({ "replay": r.name, "window_start": r.window_start, "window_end": r.window_end })
+        }
+        Err(_) => serde_json::json!({ "start": start, "end": end }),
+    };
+    ctx.audit
+        .log(
+            NewAuditEntry::new(&who, "replay.start")
+                .target(part)
+                .detail(detail)
+                .result(&out),
+        )
+        .await;
+    out
 }
 
 /// Cancels an active replay.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn cancel_replay(name: String) -> Result<ReplayView, ApiError> {
+    use mediator_core::audit::NewAuditEntry;
     let ctx = super::context()?;
-    ssr::cancel(&ctx, &name).await
+    let who =
+        super::access::require(&ctx, mediator_core::Role::Operator, "replay.cancel", &name).await?;
+    let out = ssr::cancel(&ctx, &name).await;
+    ctx.audit
+        .log(
+            NewAuditEntry::new(&who, "replay.cancel")
+                .target(name)
+                .result(&out),
+        )
+        .await;
+    out
 }
 
 #[cfg(feature = "ssr")]

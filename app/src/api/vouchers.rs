@@ -97,15 +97,34 @@ pub struct VoucherForm {
 }
 
 /// Validates, stores and submits a voucher; errors name the field.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn submit_voucher(form: VoucherForm) -> Result<Submitted, ApiError> {
+    use mediator_core::audit::NewAuditEntry;
     let ctx = super::context()?;
-    ssr::submit(&ctx, &form).await
+    let target = form.loyalty_request_id.trim().to_owned();
+    let who = super::access::require(
+        &ctx,
+        mediator_core::Role::Operator,
+        "voucher.submit",
+        &target,
+    )
+    .await?;
+    let out = ssr::submit(&ctx, &form).await;
+    let detail = serde_json::json!({ "part": form.part, "duplicate": out.as_ref().ok().map(|s| s.duplicate) });
+    ctx.audit
+        .log(
+            NewAuditEntry::new(&who, "voucher.submit")
+                .target(target)
+                .detail(detail)
+                .result(&out),
+        )
+        .await;
+    out
 }
 
 /// Vouchers whose reference (any of the four) is `reference`, newest first;
 /// `next_token` continues a previous page.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn find_vouchers(
     reference: String,
     next_token: Option<String>,
@@ -115,24 +134,35 @@ pub async fn find_vouchers(
 }
 
 /// A voucher with its lifecycle.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn get_voucher(id: String) -> Result<VoucherDetail, ApiError> {
     let ctx = super::context()?;
     ssr::detail(&ctx, &id).await
 }
 
 /// A page of the dead-letter queue.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn get_dlq(next_token: Option<String>) -> Result<DlqPage, ApiError> {
     let ctx = super::context()?;
     ssr::dlq(&ctx, next_token.as_deref()).await
 }
 
 /// Moves a dead-lettered voucher back to `retry` and resubmits it now.
-#[server]
+#[server(client = crate::api::access::CsrfClient)]
 pub async fn redrive_voucher(id: String) -> Result<VoucherDetail, ApiError> {
+    use mediator_core::audit::NewAuditEntry;
     let ctx = super::context()?;
-    ssr::redrive(&ctx, &id).await
+    let who =
+        super::access::require(&ctx, mediator_core::Role::Operator, "dlq.redrive", &id).await?;
+    let out = ssr::redrive(&ctx, &id).await;
+    ctx.audit
+        .log(
+            NewAuditEntry::new(&who, "dlq.redrive")
+                .target(id)
+                .result(&out),
+        )
+        .await;
+    out
 }
 
 #[cfg(feature = "ssr")]

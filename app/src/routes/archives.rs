@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::fmt_time;
 use crate::api::history::{archive_events, list_archives};
@@ -154,5 +155,22 @@ mod tests {
         assert_eq!(fmt_bytes(512), "512 B");
         assert_eq!(fmt_bytes(2048), "2.0 KiB");
         assert_eq!(fmt_bytes(3 * 1_048_576), "3.0 MiB");
+    }
+}
+
+/// The `/archives` route, loaded on demand: in a `--split` build its view and
+/// everything only it uses (server-function clients, decoders) is a separate
+/// wasm chunk, fetched on first visit (or preloaded when the page is the one
+/// served), so the overview's download stays small.
+pub struct ArchivesRoute;
+
+#[lazy_route]
+impl LazyRoute for ArchivesRoute {
+    fn data() -> Self {
+        ArchivesRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <ArchivesPage/> }.into_any()
     }
 }

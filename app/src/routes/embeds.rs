@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::get_overview;
 use crate::live::{use_live, Topic};
@@ -222,5 +223,22 @@ mod tests {
             snippet("https://m.example", "/badge/overall.svg", "img", "Overall"),
             r#"<img src="https://m.example/badge/overall.svg" alt="Overall">"#
         );
+    }
+}
+
+/// The `/embeds` route, loaded on demand: in a `--split` build its view and
+/// everything only it uses (server-function clients, decoders) is a separate
+/// wasm chunk, fetched on first visit (or preloaded when the page is the one
+/// served), so the overview's download stays small.
+pub struct EmbedsRoute;
+
+#[lazy_route]
+impl LazyRoute for EmbedsRoute {
+    fn data() -> Self {
+        EmbedsRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <EmbedsPage/> }.into_any()
     }
 }

@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::history::{get_incident, list_incidents, IncidentView};
 use crate::api::{fmt_duration, fmt_time};
@@ -148,5 +149,22 @@ fn IncidentCard(incident: IncidentView, dialog: RwSignal<Option<ReplaySeed>>) ->
             </p>
             <button class="button" on:click=move |_| dialog.set(Some(seed.clone()))>"Replay this outage…"</button>
         </article>
+    }
+}
+
+/// The `/incidents` route, loaded on demand: in a `--split` build its view and
+/// everything only it uses (server-function clients, decoders) is a separate
+/// wasm chunk, fetched on first visit (or preloaded when the page is the one
+/// served), so the overview's download stays small.
+pub struct IncidentsRoute;
+
+#[lazy_route]
+impl LazyRoute for IncidentsRoute {
+    fn data() -> Self {
+        IncidentsRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <IncidentsPage/> }.into_any()
     }
 }

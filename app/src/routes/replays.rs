@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::replays::{cancel_replay, get_replay, list_replays, ReplayView};
 use crate::api::{fmt_duration, fmt_time};
@@ -138,5 +139,22 @@ fn ReplayDetail(name: String) -> impl IntoView {
                 })
             })}
         </Transition>
+    }
+}
+
+/// The `/replays` route, loaded on demand: in a `--split` build its view and
+/// everything only it uses (server-function clients, decoders) is a separate
+/// wasm chunk, fetched on first visit (or preloaded when the page is the one
+/// served), so the overview's download stays small.
+pub struct ReplaysRoute;
+
+#[lazy_route]
+impl LazyRoute for ReplaysRoute {
+    fn data() -> Self {
+        ReplaysRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <ReplaysPage/> }.into_any()
     }
 }

@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::history::{get_timelines, BarView, OutageView, TimelineView};
 use crate::api::{fmt_duration, fmt_time};
@@ -172,5 +173,22 @@ fn OutageMark(outage: OutageView, dialog: RwSignal<Option<ReplaySeed>>) -> impl 
                 {format!("Retries held: {}", outage.retries_held)}
             </span>
         </button>
+    }
+}
+
+/// The `/timeline` route, loaded on demand: in a `--split` build its view and
+/// everything only it uses (server-function clients, decoders) is a separate
+/// wasm chunk, fetched on first visit (or preloaded when the page is the one
+/// served), so the overview's download stays small.
+pub struct TimelineRoute;
+
+#[lazy_route]
+impl LazyRoute for TimelineRoute {
+    fn data() -> Self {
+        TimelineRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <TimelinePage/> }.into_any()
     }
 }

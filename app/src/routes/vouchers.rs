@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::fmt_time;
 use crate::api::vouchers::{
@@ -339,5 +340,22 @@ fn DeadLetters() -> impl IntoView {
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// The `/vouchers` route, loaded on demand: in a `--split` build its view and
+/// everything only it uses (server-function clients, decoders) is a separate
+/// wasm chunk, fetched on first visit (or preloaded when the page is the one
+/// served), so the overview's download stays small.
+pub struct VouchersRoute;
+
+#[lazy_route]
+impl LazyRoute for VouchersRoute {
+    fn data() -> Self {
+        VouchersRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        view! { <VouchersPage/> }.into_any()
     }
 }

@@ -1,5 +1,5 @@
 //! The AWS backend of the Vendor Mediator: the same traits as the embedded
-//! backend, implemented over EventBridge and SQS with the AWS SDK.
+//! backend, implemented over EventBridge, SQS and DynamoDB with the AWS SDK.
 //!
 //! # Module map
 //! * [`AwsBus`] (`bus.rs`) — [`EventBus`](::bus::contract::EventBus) over
@@ -12,8 +12,12 @@
 //! * [`AwsRecovery`] (`recovery.rs`) — `ArchiveReplays`, `ResubmitQueue` and
 //!   `ArchiveBrowser` over StartReplay/DescribeReplay/CancelReplay,
 //!   DescribeArchive and SQS long polling.
+//! * [`DynamoStore`] (`dynamo.rs`) — mediator-core's storage traits
+//!   (`OverrideStore`, `StatusStore`) on DynamoDB, with conditional writes
+//!   so replicas racing on one status change write it once; [`tables`]
+//!   names the tables, keys and indexes.
 //! * [`provision`] — idempotent create-or-update of the bus, archives,
-//!   rules and queues, with a dry-run plan.
+//!   rules, queues and DynamoDB tables, with a dry-run plan.
 //! * [`moto`] — test support: a private `moto_server` per test.
 //!
 //! Every client is built from one [`aws_config::SdkConfig`] made by
@@ -21,12 +25,15 @@
 //! override for emulators, standard retry mode for throttling).
 
 mod bus;
+mod dynamo;
 mod events;
 pub mod moto;
 pub mod provision;
 mod recovery;
+pub mod tables;
 
 pub use crate::bus::AwsBus;
+pub use crate::dynamo::DynamoStore;
 pub use crate::events::{
     entry_size, AwsEvents, PublishSettings, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES,
 };

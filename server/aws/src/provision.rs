@@ -12,9 +12,12 @@
 //! * the intake: queue `voucher-requests` with its DLQ, and the rule
 //!   `VoucherRequests` (voucher requests, never replayed ones) targeting it.
 //!
+//! * the DynamoDB tables of [`Tables::specs`] (on-demand capacity, keys,
+//!   global secondary indexes, TTL attribute); a table whose keys differ is
+//!   an error (keys cannot change), a missing index or TTL is an update.
+//!
 //! No status-change rule is created: recovery detects down→up from the
-//! status table's outbox, not from the bus. DynamoDB tables come in a later
-//! phase and are not listed yet.
+//! status table's outbox, not from the bus.
 //!
 //! Each resource is read first and compared with what it should be
 //! (patterns and policies as JSON, not text); only a difference is written,
@@ -33,6 +36,7 @@ use mediator_core::events::{
 use mediator_core::PartSettings;
 use serde_json::{json, Value};
 
+use crate::tables::{TableSpec, Tables};
 use crate::{sdk_message, Location};
 
 /// Rule that routes voucher requests to the intake queue.
@@ -189,6 +193,10 @@ pub async fn provision(
         REQUEST_QUEUE,
     )
     .await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(conf);
+    for spec in Tables::default().specs() {
+        p.table(&dynamodb, &spec).await?;
+    }
     Ok(p.steps)
 }
 
@@ -512,6 +520,219 @@ impl Provisioner {
     }
 }
 
+fn key_schema(
+    pk: (&str, crate::tables::KeyType),
+    sk: (&str, crate::tables::KeyType),
+) -> Vec<aws_sdk_dynamodb::types::KeySchemaElement> {
+    use aws_sdk_dynamodb::types::{KeySchemaElement, KeyType};
+    [(pk.0, KeyType::Hash), (sk.0, KeyType::Range)]
+        .into_iter()
+        .map(|(name, kind)| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("key schema element")
+        })
+        .collect()
+}
+
+fn index_def(i: &crate::tables::IndexSpec) -> aws_sdk_dynamodb::types::GlobalSecondaryIndex {
+    use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType};
+    GlobalSecondaryIndex::builder()
+        .index_name(i.name)
+        .set_key_schema(Some(key_schema(i.pk, i.sk)))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("index definition")
+}
+
+fn attribute_defs(spec: &TableSpec) -> Vec<aws_sdk_dynamodb::types::AttributeDefinition> {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, ScalarAttributeType};
+    spec.attributes()
+        .into_iter()
+        .map(|(name, t)| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::from(t.as_str()))
+                .build()
+                .expect("attribute definition")
+        })
+        .collect()
+}
+
+impl Provisioner {
+    /// A DynamoDB table: created (on demand) with its indexes and TTL, or
+    /// compared: missing indexes are added (one per run: AWS builds one at a
+    /// time), TTL is switched on; keys that differ are an error.
+    async fn table(
+        &mut self,
+        db: &aws_sdk_dynamodb::Client,
+        spec: &TableSpec,
+    ) -> Result<(), ProvisionError> {
+        use aws_sdk_dynamodb::types::{BillingMode, TimeToLiveSpecification};
+        let name = spec.name.as_str();
+        let err = fail("table", name);
+        let existing = match db.describe_table().table_name(name).send().await {
+            Ok(t) => t.table,
+            Err(e) if e.code() == Some("ResourceNotFoundException") => None,
+            Err(e) => return Err(err(sdk_message(&e))),
+        };
+        let mut diff = Vec::new();
+        match &existing {
+            None => {
+                if !self.dry_run {
+                    let mut req = db
+                        .create_table()
+                        .table_name(name)
+                        .billing_mode(BillingMode::PayPerRequest)
+                        .set_key_schema(Some(key_schema(spec.pk, spec.sk)))
+                        .set_attribute_definitions(Some(attribute_defs(spec)));
+                    for i in &spec.indexes {
+                        req = req.global_secondary_indexes(index_def(i));
+                    }
+                    req.send().await.map_err(|e| err(sdk_message(&e)))?;
+                    self.wait_active(db, name).await?;
+                }
+            }
+            Some(t) => {
+                let keys: Vec<(String, String)> = t
+                    .key_schema()
+                    .iter()
+                    .map(|k| {
+                        (
+                            k.attribute_name().to_string(),
+                            k.key_type().as_str().to_string(),
+                        )
+                    })
+                    .collect();
+                let want = [
+                    (spec.pk.0.to_string(), "HASH".to_string()),
+                    (spec.sk.0.to_string(), "RANGE".to_string()),
+                ];
+                if keys != want {
+                    return Err(err(format!(
+                        "has keys {keys:?}, the mediator needs {want:?}; keys cannot change: delete the table or use another prefix"
+                    )));
+                }
+                let have: Vec<&str> = t
+                    .global_secondary_indexes()
+                    .iter()
+                    .filter_map(|i| i.index_name())
+                    .collect();
+                if let Some(missing) = spec.indexes.iter().find(|i| !have.contains(&i.name)) {
+                    diff.push(format!("index {}", missing.name));
+                    if !self.dry_run {
+                        use aws_sdk_dynamodb::types::{
+                            CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate,
+                        };
+                        let d = index_def(missing);
+                        let create = CreateGlobalSecondaryIndexAction::builder()
+                            .index_name(missing.name)
+                            .set_key_schema(Some(d.key_schema().to_vec()))
+                            .set_projection(d.projection().cloned())
+                            .build()
+                            .map_err(|e| err(e.to_string()))?;
+                        db.update_table()
+                            .table_name(name)
+                            .set_attribute_definitions(Some(attribute_defs(spec)))
+                            .global_secondary_index_updates(
+                                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+                            )
+                            .send()
+                            .await
+                            .map_err(|e| err(sdk_message(&e)))?;
+                    }
+                }
+            }
+        }
+        if let Some(attr) = spec.ttl {
+            let enabled = match &existing {
+                None => false,
+                Some(_) => {
+                    let ttl = db
+                        .describe_time_to_live()
+                        .table_name(name)
+                        .send()
+                        .await
+                        .map_err(|e| err(sdk_message(&e)))?;
+                    ttl.time_to_live_description().is_some_and(|d| {
+                        d.attribute_name() == Some(attr)
+                            && matches!(
+                                d.time_to_live_status().map(|s| s.as_str()),
+                                Some("ENABLED" | "ENABLING")
+                            )
+                    })
+                }
+            };
+            if !enabled {
+                if existing.is_some() {
+                    diff.push("ttl".into());
+                }
+                if !self.dry_run {
+                    db.update_time_to_live()
+                        .table_name(name)
+                        .time_to_live_specification(
+                            TimeToLiveSpecification::builder()
+                                .attribute_name(attr)
+                                .enabled(true)
+                                .build()
+                                .map_err(|e| err(e.to_string()))?,
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| err(sdk_message(&e)))?;
+                }
+            }
+        }
+        let (change, detail) = match (&existing, diff.is_empty()) {
+            (None, _) => {
+                let mut d: Vec<String> = spec
+                    .indexes
+                    .iter()
+                    .map(|i| format!("index {}", i.name))
+                    .collect();
+                d.extend(spec.ttl.map(|a| format!("ttl {a}")));
+                (Change::Create, d.join(", "))
+            }
+            (Some(_), true) => (Change::Unchanged, String::new()),
+            (Some(_), false) => (Change::Update, diff.join(", ")),
+        };
+        self.step(change, "table", name, detail);
+        Ok(())
+    }
+
+    /// Waits (bounded) until a new table is ACTIVE, so the stores can use it
+    /// as soon as provisioning returns.
+    async fn wait_active(
+        &self,
+        db: &aws_sdk_dynamodb::Client,
+        name: &str,
+    ) -> Result<(), ProvisionError> {
+        use aws_sdk_dynamodb::types::TableStatus;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            let t = db
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .map_err(|e| fail("table", name)(sdk_message(&e)))?;
+            if t.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(fail("table", name)("not ACTIVE after 300 s".into()));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,6 +776,59 @@ mod tests {
             .map(|p| serde_json::from_str(p).unwrap())
             .collect();
         assert_eq!(patterns, expected);
+        // The tables: names, keys (with types), indexes and TTL as in
+        // tables.rs.
+        for spec in Tables::default().specs() {
+            let start = yaml
+                .find(&format!("TableName: {}\n", spec.name))
+                .unwrap_or_else(|| panic!("template lacks table {}", spec.name));
+            // Up to the next resource (a line indented by two spaces) or
+            // the next top-level section.
+            let rest = &yaml[start..];
+            let end = rest
+                .match_indices('\n')
+                .map(|(i, _)| i + 1)
+                .find(|&i| {
+                    let line = &rest[i..];
+                    !line.starts_with("   ") && !line.starts_with('\n')
+                })
+                .unwrap_or(rest.len());
+            let block = &rest[..end];
+            for (attr, t) in spec.attributes() {
+                assert!(
+                    block.contains(&format!(
+                        "- AttributeName: {attr}\n          AttributeType: {}",
+                        t.as_str()
+                    )),
+                    "{}: attribute {attr} {}",
+                    spec.name,
+                    t.as_str()
+                );
+            }
+            for index in &spec.indexes {
+                assert!(
+                    block.contains(&format!("- IndexName: {}\n", index.name)),
+                    "{}: index {}",
+                    spec.name,
+                    index.name
+                );
+            }
+            assert_eq!(
+                block.matches("- IndexName: ").count(),
+                spec.indexes.len(),
+                "{}: indexes",
+                spec.name
+            );
+            assert_eq!(
+                block.contains("TimeToLiveSpecification:"),
+                spec.ttl.is_some(),
+                "{}: ttl",
+                spec.name
+            );
+            if let Some(ttl) = spec.ttl {
+                assert!(block.contains(&format!("AttributeName: {ttl}\n        Enabled: true")));
+            }
+        }
         for needle in [
             format!("Default: {BUS_NAME}"),
             format!("Name: {REQUEST_RULE}"),

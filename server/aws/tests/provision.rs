@@ -47,6 +47,9 @@ async fn provision_is_planned_applied_then_a_no_op() {
         "create queue voucher-requests-dlq",
         "create queue voucher-requests",
         "create rule VoucherRequests",
+        "create table mediator-parts",
+        "create table mediator-changes",
+        "create table mediator-monitor",
     ];
     assert_eq!(lines(&plan), expected);
     assert_eq!(
@@ -64,6 +67,39 @@ async fn provision_is_planned_applied_then_a_no_op() {
         again
     );
     assert_eq!(again.len(), expected.len());
+
+    // The tables have their keys, indexes and TTL.
+    let ddb = aws_sdk_dynamodb::Client::new(&conf);
+    let t = ddb
+        .describe_table()
+        .table_name("mediator-changes")
+        .send()
+        .await
+        .unwrap();
+    let t = t.table().unwrap();
+    let keys: Vec<(&str, &str)> = t
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().as_str()))
+        .collect();
+    assert_eq!(keys, [("pk", "HASH"), ("sk", "RANGE")]);
+    let mut indexes: Vec<&str> = t
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name())
+        .collect();
+    indexes.sort_unstable();
+    assert_eq!(indexes, ["part_time", "unpub"]);
+    let ttl = ddb
+        .describe_time_to_live()
+        .table_name("mediator-monitor")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ttl.time_to_live_description().unwrap().attribute_name(),
+        Some("ttl")
+    );
 
     // What was created is wired as the plan says.
     let eb = aws_sdk_eventbridge::Client::new(&conf);

@@ -3,8 +3,14 @@
 //! subscriber reads the current state again. Sending never blocks; a
 //! subscriber that falls behind skips ahead (tokio broadcast's `Lagged`) and
 //! should read everything again.
+//!
+//! The hub also counts changes ([`Changes::version`]): [`Cached`] keeps a
+//! value read from the database (the console's overview) until the count
+//! moves, so a read after a change never gets what was read before it.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,6 +70,9 @@ pub const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 pub struct Changes {
     tx: broadcast::Sender<Change>,
     last_progress: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Bumped by every notification (throttled progress included) and
+    /// [`Changes::invalidate`], before subscribers hear of it.
+    version: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Changes {
@@ -86,11 +95,27 @@ impl Changes {
         Self {
             tx: broadcast::channel(capacity.max(1)).0,
             last_progress: Default::default(),
+            version: Default::default(),
         }
+    }
+
+    /// How many changes have been notified (or invalidated) so far. Callers
+    /// notify after their write committed, so a value read from the database
+    /// while this number stayed the same is still current ([`Cached`]).
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
+    }
+
+    /// Marks read caches stale without telling subscribers: for writes the
+    /// console shows but that have no topic of their own (e.g. events
+    /// reaching an archive after the outbox published them).
+    pub fn invalidate(&self) {
+        self.version.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Tells every subscriber that `topic` changed for `part`.
     pub fn notify(&self, topic: Topic, part: Option<&str>) {
+        self.invalidate();
         // No subscriber is not an error.
         let _ = self.tx.send(Change {
             topic,
@@ -103,6 +128,8 @@ impl Changes {
     /// [`PROGRESS_EVERY`] per replay (≤ 5 per second), so a fast replay does
     /// not flood the stream. Starts and ends use [`Changes::notify`].
     pub fn replay_progress(&self, replay: &str, part: &str) {
+        // Caches go stale at once; only the notification is throttled.
+        self.invalidate();
         let now = Instant::now();
         {
             let mut last = self.last_progress.lock().unwrap_or_else(|e| e.into_inner());
@@ -128,6 +155,71 @@ impl Changes {
     /// How many subscribers listen.
     pub fn subscribers(&self) -> usize {
         self.tx.receiver_count()
+    }
+}
+
+/// A value derived from the database, computed once and shared until a
+/// change is notified on the hub or it is older than `max_age` (for what
+/// moves without a notification: time-based figures, other replicas'
+/// writes). Concurrent callers that find it stale wait for one computation
+/// rather than each running their own.
+pub struct Cached<T> {
+    changes: Changes,
+    max_age: Duration,
+    /// `(hub version read before computing, when, value)`.
+    slot: Mutex<Option<(u64, Instant, Arc<T>)>>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl<T> std::fmt::Debug for Cached<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Cached<T> {
+    /// An empty cache following `changes`, keeping values at most `max_age`.
+    pub fn new(changes: Changes, max_age: Duration) -> Self {
+        Self {
+            changes,
+            max_age,
+            slot: Mutex::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn current(&self) -> Option<Arc<T>> {
+        let slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref()
+            .filter(|(v, at, _)| *v == self.changes.version() && at.elapsed() < self.max_age)
+            .map(|(_, _, value)| value.clone())
+    }
+
+    /// The cached value while no change was notified since it was computed
+    /// and it is younger than `max_age`; otherwise computes it with
+    /// `compute` (one caller at a time) and keeps it. An error is returned
+    /// and nothing is kept.
+    pub async fn get_or_try<E, F, Fut>(&self, compute: F) -> Result<Arc<T>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        if let Some(v) = self.current() {
+            return Ok(v);
+        }
+        let _one = self.refresh.lock().await;
+        if let Some(v) = self.current() {
+            return Ok(v);
+        }
+        // Read before computing: a change committed and notified while we
+        // read leaves the value tagged with an older version (never reused).
+        let version = self.changes.version();
+        let at = Instant::now();
+        let value = Arc::new(compute().await?);
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((version, at, value.clone()));
+        Ok(value)
     }
 }
 
@@ -173,5 +265,97 @@ mod tests {
             Err(broadcast::error::RecvError::Lagged(6))
         ));
         assert_eq!(rx.recv().await.unwrap().topic, Topic::Voucher);
+    }
+
+    async fn read(
+        cache: &Cached<u32>,
+        db: &std::sync::atomic::AtomicU32,
+        calls: &AtomicU64,
+    ) -> u32 {
+        *cache
+            .get_or_try(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, ()>(db.load(Ordering::SeqCst))
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn cached_values_are_reused_until_a_change_is_notified() {
+        use std::sync::atomic::AtomicU32;
+        let hub = Changes::new(4);
+        let cache = Cached::new(hub.clone(), Duration::from_secs(3600));
+        let (db, calls) = (AtomicU32::new(1), AtomicU64::new(0));
+        assert_eq!(read(&cache, &db, &calls).await, 1);
+        assert_eq!(read(&cache, &db, &calls).await, 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "computed once");
+        // A write, then its notification: the next read sees it.
+        db.store(2, Ordering::SeqCst);
+        hub.notify(Topic::Voucher, Some("voucher"));
+        assert_eq!(read(&cache, &db, &calls).await, 2);
+        // Throttled progress and bare invalidations count too.
+        db.store(3, Ordering::SeqCst);
+        hub.replay_progress("R1", "voucher");
+        hub.replay_progress("R1", "voucher");
+        assert_eq!(read(&cache, &db, &calls).await, 3);
+        db.store(4, Ordering::SeqCst);
+        hub.invalidate();
+        assert_eq!(read(&cache, &db, &calls).await, 4);
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_change_during_the_computation_is_not_missed() {
+        let hub = Changes::new(4);
+        let cache: Cached<u32> = Cached::new(hub.clone(), Duration::from_secs(3600));
+        // The computation reads the old state, then a write commits and is
+        // notified before the computation ends: its value must not be reused.
+        let v = cache
+            .get_or_try(|| async {
+                let old = 1;
+                hub.notify(Topic::Status, Some("voucher"));
+                Ok::<_, ()>(old)
+            })
+            .await
+            .unwrap();
+        assert_eq!(*v, 1, "the caller that computed gets its own read");
+        let v = cache.get_or_try(|| async { Ok::<_, ()>(2) }).await.unwrap();
+        assert_eq!(*v, 2, "the next caller reads again");
+    }
+
+    #[tokio::test]
+    async fn cached_values_expire_errors_are_not_kept_and_callers_share_one_computation() {
+        use std::sync::atomic::AtomicU32;
+        let hub = Changes::new(4);
+        let cache = Arc::new(Cached::new(hub.clone(), Duration::from_millis(50)));
+        let err = cache.get_or_try(|| async { Err::<u32, _>("down") }).await;
+        assert_eq!(err.unwrap_err(), "down");
+        let (db, calls) = (AtomicU32::new(7), AtomicU64::new(0));
+        assert_eq!(read(&cache, &db, &calls).await, 7);
+        db.store(8, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(read(&cache, &db, &calls).await, 8, "older than max_age");
+        // Many callers finding it stale at once: one computation.
+        hub.invalidate();
+        let calls = Arc::new(AtomicU64::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (cache, calls) = (cache.clone(), calls.clone());
+            tasks.spawn(async move {
+                *cache
+                    .get_or_try(|| async {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok::<_, ()>(9)
+                    })
+                    .await
+                    .unwrap()
+            });
+        }
+        while let Some(v) = tasks.join_next().await {
+            assert_eq!(v.unwrap(), 9);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }

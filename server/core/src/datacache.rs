@@ -816,7 +816,9 @@ impl DataCache {
             .await
     }
 
-    /// Marks outbox rows published.
+    /// Marks outbox rows published. The events just published may have
+    /// reached an archive (retry events do): read caches of archive counts
+    /// go stale ([`crate::Changes::invalidate`], no notification).
     pub async fn mark_published(&self, ids: Vec<i64>) -> Result<(), StoreError> {
         self.db
             .write(move |tx| {
@@ -827,7 +829,11 @@ impl DataCache {
                 }
                 Ok(())
             })
-            .await
+            .await?;
+        if let Some(c) = &self.changes {
+            c.invalidate();
+        }
+        Ok(())
     }
 
     /// Retry events of `part` in `[start, end)` by event time: what a replay

@@ -331,14 +331,10 @@ impl PartData {
         self.covered.get(i).is_some_and(|r| r.0 <= hour)
     }
 
-    /// Whether the part was checked in the hour starting at `hour`; the
-    /// current hour counts as checked while the previous one was (its
-    /// first check may be due).
-    fn covered(&self, hour: i64) -> bool {
-        self.checked(hour) || (hour == floor(self.now, HOUR_MS) && self.checked(hour - HOUR_MS))
-    }
-
-    /// Milliseconds up/down/without data in `[a, b)`.
+    /// Milliseconds up/down/without data in `[a, b)`. Time counts only in
+    /// hours the part was checked in; the current hour counts as checked
+    /// while the previous one was (its first check may be due). Walks the
+    /// runs of checked hours (a handful), not the hours (2,160 in 90 days).
     fn split(&self, a: i64, b: i64) -> Split {
         let mut s = Split::default();
         if b <= a {
@@ -346,18 +342,31 @@ impl PartData {
         }
         let known_end = b.min(self.now).max(a);
         s.none += b - known_end;
-        let mut h = floor(a, HOUR_MS);
-        while h < known_end {
-            let (x, y) = (a.max(h), known_end.min(h + HOUR_MS));
-            if y > x {
-                if self.covered(h) {
-                    self.split_status(x, y, &mut s);
-                } else {
-                    s.none += y - x;
-                }
+        // The current hour counts as checked while the previous one was:
+        // it extends the run that ends with the previous hour.
+        let current = floor(self.now, HOUR_MS);
+        let extends = self.checked(current - HOUR_MS);
+        let mut covered = 0;
+        // One run earlier too: the run the current hour extends.
+        let first = self
+            .covered
+            .partition_point(|r| r.1 + HOUR_MS <= a)
+            .saturating_sub(1);
+        for &(run_start, run_end) in &self.covered[first..] {
+            if run_start >= known_end {
+                break;
             }
-            h += HOUR_MS;
+            let mut end = run_end + HOUR_MS;
+            if extends && run_end == current - HOUR_MS {
+                end = current + HOUR_MS;
+            }
+            let (x, y) = (a.max(run_start), known_end.min(end));
+            if y > x {
+                self.split_status(x, y, &mut s);
+                covered += y - x;
+            }
         }
+        s.none += (known_end - a) - covered;
         s
     }
 
@@ -432,31 +441,21 @@ fn load_part(
     // Only the edges of the runs of checked hours leave SQLite (a handful
     // of rows, not one per hour).
     let (lo, hi) = (floor(a, HOUR_MS) - HOUR_MS, b);
-    let first: Option<i64> = c
-        .prepare_cached(
-            "SELECT min(bucket_ms) FROM mon_rollups
-             WHERE part = ?1 AND granularity = 'hour' AND bucket_ms >= ?2 AND bucket_ms < ?3",
-        )?
-        .query_row(params![part, lo, hi], |r| r.get(0))?;
-    let run_ends: Vec<(i64, Option<i64>)> = c
-        .prepare_cached(
-            "SELECT bucket_ms, next FROM (
-                 SELECT bucket_ms, lead(bucket_ms) OVER (ORDER BY bucket_ms) AS next
-                 FROM mon_rollups
-                 WHERE part = ?1 AND granularity = 'hour' AND bucket_ms >= ?2 AND bucket_ms < ?3)
-             WHERE next IS NULL OR next - bucket_ms > ?4",
-        )?
-        .query_map(params![part, lo, hi, HOUR_MS], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut covered = Vec::with_capacity(run_ends.len());
-    let mut run_start = first;
-    for (end, next) in run_ends {
-        if let Some(s) = run_start {
-            covered.push((s, end));
+    // A walk of the primary key (at most 24 rows a day): cheaper than a
+    // window function, which copies the rows into a temporary table.
+    let mut covered: Vec<(i64, i64)> = Vec::new();
+    let mut stmt = c.prepare_cached(
+        "SELECT bucket_ms FROM mon_rollups
+         WHERE part = ?1 AND granularity = 'hour' AND bucket_ms >= ?2 AND bucket_ms < ?3
+         ORDER BY bucket_ms",
+    )?;
+    let mut rows = stmt.query(params![part, lo, hi])?;
+    while let Some(row) = rows.next()? {
+        let hour: i64 = row.get(0)?;
+        match covered.last_mut() {
+            Some(run) if hour - run.1 <= HOUR_MS => run.1 = hour,
+            _ => covered.push((hour, hour)),
         }
-        run_start = next;
     }
     let downs = changes
         .iter()
@@ -1180,6 +1179,89 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let db = Database::open(tmp.path()).unwrap();
         (tmp, db)
+    }
+
+    /// The split by runs of checked hours equals asking hour by hour.
+    #[test]
+    fn splitting_by_runs_matches_hour_by_hour() {
+        let h = HOUR_MS;
+        let base = 1_800_000_000_000 - 1_800_000_000_000 % DAY_MS;
+        let reference = |d: &PartData, a: i64, b: i64| {
+            let mut s = Split::default();
+            let known_end = b.min(d.now).max(a);
+            s.none += b - known_end;
+            let mut hr = floor(a, h);
+            while hr < known_end {
+                let (x, y) = (a.max(hr), known_end.min(hr + h));
+                let covered = d.checked(hr) || (hr == floor(d.now, h) && d.checked(hr - h));
+                if y > x {
+                    if covered {
+                        d.split_status(x, y, &mut s);
+                    } else {
+                        s.none += y - x;
+                    }
+                }
+                hr += h;
+            }
+            s
+        };
+        let changes = vec![
+            (
+                1,
+                base + 2 * h + 5_000,
+                "up".to_string(),
+                "unknown".to_string(),
+            ),
+            (
+                2,
+                base + 7 * h + 17_000,
+                "down".to_string(),
+                "up".to_string(),
+            ),
+            (
+                3,
+                base + 9 * h + 1_000,
+                "up".to_string(),
+                "down".to_string(),
+            ),
+            (
+                4,
+                base + 20 * h + 30_000,
+                "down".to_string(),
+                "up".to_string(),
+            ),
+        ];
+        for (now_hour, covered) in [
+            // The current hour (22) not checked yet, 21 was: it counts.
+            (
+                22,
+                vec![(base + h, base + 5 * h), (base + 8 * h, base + 21 * h)],
+            ),
+            // 21 not checked: the current hour does not count.
+            (
+                22,
+                vec![(base + h, base + 5 * h), (base + 8 * h, base + 20 * h)],
+            ),
+            // The current hour checked.
+            (22, vec![(base, base + 22 * h)]),
+            (3, vec![]),
+        ] {
+            let d = PartData {
+                changes: changes.clone(),
+                covered,
+                downs: vec![],
+                now: base + now_hour * h + 1_234_567,
+            };
+            for a in (0..25 * 4).map(|q| base + q * h / 4 + 7) {
+                for len in [1, 60_000, h / 3, h, 5 * h + 11, 30 * h] {
+                    assert_eq!(
+                        d.split(a, a + len),
+                        reference(&d, a, a + len),
+                        "[{a}, +{len})"
+                    );
+                }
+            }
+        }
     }
 
     #[tokio::test]

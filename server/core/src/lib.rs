@@ -16,10 +16,13 @@
 //! - [`part`]: the SaaS parts the mediator watches, and their names.
 //! - [`recovery`]: replays after an outage and the idempotent resubmit handler.
 //! - [`status`]: each part's current status and the board that reads it.
+//! - [`storage`]: the storage traits (overrides, status) and their SQLite implementations.
 //! - [`submit`]: the submission flow and the SaaS submit trait.
 //! - [`voucher`]: validated voucher requests and voucher statuses.
 
+pub mod access;
 pub mod archives;
+pub mod audit;
 pub mod changes;
 pub mod circuit;
 pub mod datacache;
@@ -31,9 +34,12 @@ pub mod overrides;
 pub mod part;
 pub mod recovery;
 pub mod status;
+pub mod storage;
 pub mod submit;
 pub mod voucher;
 
+pub use access::{Access, AccessError, Principal, Role, Via};
+pub use audit::{Audit, AuditEntry, NewAuditEntry};
 pub use changes::{Change, Changes, Topic};
 pub use circuit::{Circuit, StatusChange, Thresholds};
 pub use datacache::{DataCache, FindCursor, LifecycleEntry, VoucherRecord, VoucherRef};

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
-use store::rusqlite::{params, OptionalExtension, Transaction};
+use chrono::{DateTime, Utc};
 use store::{Database, StoreError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::{CheckWrite, RecordOutcome, StatusStore};
 use crate::{Circuit, PartSettings, PartState, StatusChange};
 
 /// Asks the SaaS whether a part is healthy. The HTTP implementation lives in
@@ -47,21 +48,39 @@ pub struct CheckRecord {
 
 /// Polls every configured part.
 pub struct Monitor {
-    db: Database,
+    store: Arc<dyn StatusStore>,
     probe: Arc<dyn HealthProbe>,
     parts: Vec<PartSettings>,
     changes: Option<crate::Changes>,
 }
 
-const MINUTE_MS: i64 = 60_000;
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 86_400_000;
+/// Check writes tried before giving up when other writers keep moving the
+/// part's status in between.
+const RECORD_ATTEMPTS: usize = 5;
+
+/// How long a replica's claim to publish a status change lasts.
+const PUBLICATION_CLAIM_SECS: i64 = 60;
 
 impl Monitor {
     /// A monitor for `parts` using `probe`.
     pub fn new(db: Database, probe: Arc<dyn HealthProbe>, parts: Vec<PartSettings>) -> Self {
         Self {
-            db,
+            store: Arc::new(SqliteStore::new(db)),
+            probe,
+            parts,
+            changes: None,
+        }
+    }
+
+    /// A monitor keeping statuses, checks and changes in `store` (e.g.
+    /// DynamoDB) instead of the embedded database.
+    pub fn new_with_store(
+        store: Arc<dyn StatusStore>,
+        probe: Arc<dyn HealthProbe>,
+        parts: Vec<PartSettings>,
+    ) -> Self {
+        Self {
+            store,
             probe,
             parts,
             changes: None,
@@ -105,81 +124,51 @@ impl Monitor {
         latency_ms: u64,
     ) -> Result<CheckRecord, StoreError> {
         let name = part.name.to_string();
-        let thresholds = part.thresholds;
-        let changes = self.changes.clone();
-        self.db
-            .write(move |tx| {
-                let mut circuit = load_circuit(tx, &name)?;
-                let prev_error: Option<String> = tx
-                    .query_row(
-                        "SELECT last_error FROM part_status WHERE part = ?1",
-                        [&name],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .flatten();
-                let before = visible_state(&circuit);
-                let ok = error.is_none();
-                let change = circuit.observe(ok, at, thresholds);
-                let visible_change = change.is_some()
-                    || visible_state(&circuit) != before
-                    || error != prev_error;
-                let at_ms = at.timestamp_millis();
-                save_circuit(tx, &name, &circuit, at, ok, error.as_deref())?;
-                tx.execute(
-                    "INSERT INTO mon_checks (part, at_ms, ok, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![name, at_ms, ok, latency_ms as i64, error],
-                )?;
-                for (granularity, size) in [("minute", MINUTE_MS), ("hour", HOUR_MS), ("day", DAY_MS)] {
-                    tx.execute(
-                        "INSERT INTO mon_rollups (part, granularity, bucket_ms, checks, failures, latency_ms_sum, latency_ms_max)
-                         VALUES (?1, ?2, ?3, 1, ?4, ?5, ?5)
-                         ON CONFLICT (part, granularity, bucket_ms) DO UPDATE SET
-                           checks = checks + 1,
-                           failures = failures + excluded.failures,
-                           latency_ms_sum = latency_ms_sum + excluded.latency_ms_sum,
-                           latency_ms_max = max(latency_ms_max, excluded.latency_ms_max)",
-                        params![name, granularity, at_ms - at_ms.rem_euclid(size), i64::from(!ok), latency_ms as i64],
-                    )?;
-                }
-                if let Some(ch) = &change {
-                    tx.execute(
-                        "INSERT INTO mon_status_changes (part, status, changed_ms, prev_status, prev_change_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![
-                            name,
-                            ch.status.as_str(),
-                            ch.changed_at.timestamp_millis(),
-                            ch.prev_status.as_str(),
-                            ch.prev_change_at.map(|t| t.timestamp_millis())
-                        ],
-                    )?;
-                }
-                Ok((
-                    CheckRecord {
+        let ok = error.is_none();
+        // Read, observe, write only if nobody wrote in between: another
+        // replica that recorded first (maybe the same status change) makes
+        // this one observe again on top of it, so a change is written once.
+        for _ in 0..RECORD_ATTEMPTS {
+            let snap = self.store.load(&name).await?;
+            let mut circuit = snap.circuit.clone();
+            let before = visible_state(&circuit);
+            let change = circuit.observe(ok, at, part.thresholds);
+            let visible_change =
+                change.is_some() || visible_state(&circuit) != before || error != snap.last_error;
+            let write = CheckWrite {
+                at,
+                ok,
+                latency_ms,
+                error: error.clone(),
+                circuit,
+                change,
+            };
+            match self.store.record(&name, &snap, &write).await? {
+                RecordOutcome::Stale => continue,
+                RecordOutcome::Recorded { .. } => {
+                    if let Some(c) = &self.changes {
+                        let topic = if visible_change {
+                            crate::Topic::Status
+                        } else {
+                            crate::Topic::Check
+                        };
+                        c.notify(topic, Some(&name));
+                    }
+                    return Ok(CheckRecord {
                         part: name,
                         at,
                         ok,
                         latency_ms,
                         error,
-                        circuit,
-                        change,
-                    },
-                    visible_change,
-                ))
-            })
-            .await
-            .map(|(rec, visible_change)| {
-                if let Some(c) = changes {
-                    let topic = if visible_change {
-                        crate::Topic::Status
-                    } else {
-                        crate::Topic::Check
-                    };
-                    c.notify(topic, Some(&rec.part));
+                        circuit: write.circuit,
+                        change: write.change,
+                    });
                 }
-                rec
-            })
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "part {name}: the status moved under {RECORD_ATTEMPTS} consecutive check writes"
+        )))
     }
 
     /// Starts one poll loop per part on `tracker`; each stops when
@@ -230,125 +219,18 @@ pub fn visible_state(c: &Circuit) -> (PartState, u32, u32) {
     )
 }
 
-fn ms_to_time(ms: i64) -> Option<DateTime<Utc>> {
-    Utc.timestamp_millis_opt(ms).single()
-}
-
-fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
-    s.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn load_circuit(tx: &Transaction<'_>, part: &str) -> Result<Circuit, store::rusqlite::Error> {
-    let row = tx
-        .query_row(
-            "SELECT status, changed_at, prev_status, prev_change_at, failures, successes
-             FROM part_status WHERE part = ?1",
-            [part],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, u32>(4)?,
-                    r.get::<_, u32>(5)?,
-                ))
-            },
-        )
-        .optional()?;
-    Ok(match row {
-        None => Circuit::default(),
-        Some((status, changed, prev, prev_changed, failures, successes)) => Circuit {
-            status: match status.parse().unwrap_or(PartState::Unknown) {
-                PartState::Pending => PartState::Up,
-                s => s,
-            },
-            changed_at: parse_time(changed),
-            prev_status: prev.and_then(|p| p.parse().ok()),
-            prev_change_at: parse_time(prev_changed),
-            failures,
-            successes,
-        },
-    })
-}
-
-fn save_circuit(
-    tx: &Transaction<'_>,
-    part: &str,
-    c: &Circuit,
-    at: DateTime<Utc>,
-    ok: bool,
-    error: Option<&str>,
-) -> Result<(), store::rusqlite::Error> {
-    let fmt = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
-    tx.execute(
-        "INSERT INTO part_status (part, status, changed_at, prev_status, prev_change_at, updated_at,
-                                  failures, successes, last_check_ms, last_check_ok, last_error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (part) DO UPDATE SET
-           status = excluded.status, changed_at = excluded.changed_at,
-           prev_status = excluded.prev_status, prev_change_at = excluded.prev_change_at,
-           updated_at = excluded.updated_at, failures = excluded.failures,
-           successes = excluded.successes, last_check_ms = excluded.last_check_ms,
-           last_check_ok = excluded.last_check_ok, last_error = excluded.last_error",
-        params![
-            part,
-            c.status.as_str(),
-            fmt(c.changed_at),
-            c.prev_status.map(|s| s.as_str()),
-            fmt(c.prev_change_at),
-            at.to_rfc3339(),
-            c.failures,
-            c.successes,
-            at.timestamp_millis(),
-            ok,
-            error,
-        ],
-    )?;
-    Ok(())
-}
-
 /// Unpublished status changes, oldest first (the outbox the event
 /// publisher drains).
 pub async fn unpublished_changes(
     db: &Database,
     limit: usize,
 ) -> Result<Vec<(i64, String, StatusChange)>, StoreError> {
-    db.read(move |c| {
-        let mut stmt = c.prepare(
-            "SELECT id, part, status, changed_ms, prev_status, prev_change_ms
-             FROM mon_status_changes WHERE published = 0 ORDER BY id LIMIT ?1",
-        )?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<i64>>(5)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, part, status, changed, prev, prev_changed)| {
-                Some((
-                    id,
-                    part,
-                    StatusChange {
-                        status: status.parse().ok()?,
-                        changed_at: ms_to_time(changed)?,
-                        prev_status: prev.parse().ok()?,
-                        prev_change_at: prev_changed.and_then(ms_to_time),
-                    },
-                ))
-            })
-            .collect())
-    })
-    .await
+    Ok(SqliteStore::new(db.clone())
+        .unpublished_changes(limit)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.part, c.change))
+        .collect())
 }
 
 /// Publishes pending status changes (oldest first) as SAAS_STATUS events and
@@ -358,27 +240,41 @@ pub async fn publish_step(
     db: &Database,
     publisher: &dyn crate::events::EventPublisher,
 ) -> Result<usize, crate::events::PublishError> {
-    let pending = unpublished_changes(db, crate::events::OUTBOX_BATCH)
+    publish_step_with(&SqliteStore::new(db.clone()), publisher, "").await
+}
+
+/// [`publish_step`] on any [`StatusStore`]: claims the pending changes for
+/// `owner` (so two replicas do not both publish one change), publishes the
+/// claimed ones in order and marks them published.
+pub async fn publish_step_with(
+    store: &dyn StatusStore,
+    publisher: &dyn crate::events::EventPublisher,
+    owner: &str,
+) -> Result<usize, crate::events::PublishError> {
+    let err = |e: StoreError| crate::events::PublishError(e.to_string());
+    let mut pending = store
+        .unpublished_changes(crate::events::OUTBOX_BATCH)
         .await
-        .map_err(|e| crate::events::PublishError(e.to_string()))?;
+        .map_err(err)?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    let until = Utc::now() + chrono::Duration::seconds(PUBLICATION_CLAIM_SECS);
+    let claimed = store
+        .claim_publication(&ids, owner, until)
+        .await
+        .map_err(err)?;
+    pending.retain(|p| claimed.contains(&p.id));
     if pending.is_empty() {
         return Ok(0);
     }
     let events: Vec<_> = pending
         .iter()
-        .map(|(_, part, change)| crate::events::saas_status_event(part, change))
+        .map(|c| crate::events::saas_status_event(&c.part, &c.change))
         .collect();
     publisher.publish(&events).await?;
-    let ids: Vec<i64> = pending.iter().map(|p| p.0).collect();
-    db.write(move |tx| {
-        let mut stmt = tx.prepare("UPDATE mon_status_changes SET published = 1 WHERE id = ?1")?;
-        for id in &ids {
-            stmt.execute([id])?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| crate::events::PublishError(e.to_string()))?;
+    store.mark_changes_published(&claimed).await.map_err(err)?;
     Ok(pending.len())
 }
 
@@ -390,8 +286,26 @@ pub async fn publish_run(
     every: Duration,
     shutdown: CancellationToken,
 ) {
+    publish_run_with(
+        Arc::new(SqliteStore::new(db)),
+        publisher,
+        String::new(),
+        every,
+        shutdown,
+    )
+    .await
+}
+
+/// [`publish_run`] on any [`StatusStore`], claiming as `owner` (a replica id).
+pub async fn publish_run_with(
+    store: Arc<dyn StatusStore>,
+    publisher: Arc<dyn crate::events::EventPublisher>,
+    owner: String,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
     crate::events::run_outbox("status events", every, shutdown, || {
-        publish_step(&db, publisher.as_ref())
+        publish_step_with(store.as_ref(), publisher.as_ref(), &owner)
     })
     .await
 }
@@ -400,6 +314,7 @@ pub async fn publish_run(
 mod tests {
     use super::*;
     use crate::PartName;
+    use chrono::TimeZone;
     use std::sync::Mutex;
 
     struct Scripted(Mutex<Vec<Result<(), String>>>);
@@ -420,6 +335,23 @@ mod tests {
         s.check_timeout = Duration::from_millis(50);
         s.poll_interval = Duration::from_millis(20);
         s
+    }
+
+    #[tokio::test]
+    async fn sqlite_passes_the_storage_contract() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let s = SqliteStore::new(db);
+        crate::storage::contract::check_status(&s).await;
+        crate::storage::contract::check_overrides(&s, &s).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_decides_a_race_between_two_handles_on_one_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = SqliteStore::new(Database::open(tmp.path()).unwrap());
+        let b = SqliteStore::new(Database::open(tmp.path()).unwrap());
+        crate::storage::contract::check_status_race(Arc::new(a), Arc::new(b), 20, false).await;
     }
 
     #[tokio::test]

@@ -18,9 +18,12 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use store::rusqlite::{params, OptionalExtension};
+use std::sync::Arc;
+
 use store::{Database, StoreError};
 
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::OverrideStore;
 use crate::PartName;
 
 /// A manual override of a part's circuit.
@@ -178,21 +181,38 @@ impl OverrideRequest {
 }
 
 /// Reads and sets the overrides of the configured parts.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Overrides {
     db: Database,
+    store: Arc<dyn OverrideStore>,
     parts: Vec<PartName>,
     changes: Option<crate::Changes>,
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("parts", &self.parts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Overrides {
     /// Overrides of `parts` in `db`.
     pub fn new(db: Database, parts: Vec<PartName>) -> Self {
         Self {
+            store: Arc::new(SqliteStore::new(db.clone())),
             db,
             parts,
             changes: None,
         }
+    }
+
+    /// Keeps the overrides in `store` instead of `db` (e.g. DynamoDB); the
+    /// database still serves the read models not yet behind a trait.
+    pub fn with_store(mut self, store: Arc<dyn OverrideStore>) -> Self {
+        self.store = store;
+        self
     }
 
     /// Notifies `changes` (topic `override`) whenever an override is set or cleared.
@@ -218,39 +238,13 @@ impl Overrides {
             return Err(OverrideError::UnknownPart(part.to_owned()));
         }
         let name = part.to_owned();
-        let part = part.to_owned();
         let stored = (req.mode != OverrideMode::None).then(|| CircuitOverride {
             mode: req.mode,
             reason: req.reason.clone().unwrap_or_default(),
             by: req.by.clone(),
             at: now,
         });
-        let row = stored.clone();
-        self.db
-            .write(move |tx| {
-                let (mode, reason, by, at) = match &row {
-                    Some(o) => (
-                        Some(o.mode.as_str()),
-                        Some(o.reason.clone()),
-                        o.by.clone(),
-                        Some(o.at.to_rfc3339()),
-                    ),
-                    None => (None, None, None, None),
-                };
-                tx.execute(
-                    "INSERT INTO part_status (part, status, updated_at, override_mode,
-                                              override_reason, override_by, override_at)
-                     VALUES (?1, 'unknown', ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (part) DO UPDATE SET
-                       override_mode = excluded.override_mode,
-                       override_reason = excluded.override_reason,
-                       override_by = excluded.override_by,
-                       override_at = excluded.override_at",
-                    params![part, now.to_rfc3339(), mode, reason, by, at],
-                )?;
-                Ok(())
-            })
-            .await?;
+        self.store.set_override(part, stored.as_ref(), now).await?;
         if let Some(o) = &stored {
             tracing::info!(part = %name, mode = %o.mode, reason = %o.reason, "circuit override set");
         } else {
@@ -269,7 +263,7 @@ impl Overrides {
 
     /// Every override in force, by part.
     pub async fn all(&self) -> Result<HashMap<String, CircuitOverride>, StoreError> {
-        self.db.read(read_all).await
+        self.store.overrides().await
     }
 
     /// Each configured part's override and effective circuit (`true`:
@@ -277,17 +271,7 @@ impl Overrides {
     pub async fn circuits(
         &self,
     ) -> Result<Vec<(PartName, Option<CircuitOverride>, bool)>, StoreError> {
-        let (mut overrides, statuses) = self
-            .db
-            .read(|c| {
-                let o = read_all(c)?;
-                let s: HashMap<String, String> = c
-                    .prepare("SELECT part, status FROM part_status")?
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<_, _>>()?;
-                Ok((o, s))
-            })
-            .await?;
+        let (mut overrides, statuses) = self.store.overrides_and_statuses().await?;
         Ok(self
             .parts
             .iter()
@@ -303,58 +287,9 @@ impl Overrides {
     }
 }
 
-/// part, mode, reason, by, at.
-type OverrideRow = (
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-fn read_all(
-    c: &store::rusqlite::Connection,
-) -> Result<HashMap<String, CircuitOverride>, store::rusqlite::Error> {
-    let rows: Vec<OverrideRow> = c
-        .prepare(
-            "SELECT part, override_mode, override_reason, override_by, override_at
-             FROM part_status WHERE override_mode IS NOT NULL",
-        )?
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(part, mode, reason, by, at)| {
-            let mode: OverrideMode = mode.parse().ok()?;
-            let at = at
-                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                .map(|t| t.with_timezone(&Utc))?;
-            Some((
-                part,
-                CircuitOverride {
-                    mode,
-                    reason: reason.unwrap_or_default(),
-                    by,
-                    at,
-                },
-            ))
-        })
-        .collect())
-}
-
-/// The override mode stored for `part` (read inside a transaction).
-pub(crate) fn mode_of(
-    c: &store::rusqlite::Connection,
-    part: &str,
-) -> Result<Option<OverrideMode>, store::rusqlite::Error> {
-    let m: Option<Option<String>> = c
-        .prepare_cached("SELECT override_mode FROM part_status WHERE part = ?1")?
-        .query_row([part], |r| r.get(0))
-        .optional()?;
-    Ok(m.flatten().and_then(|m| m.parse().ok()))
-}
+/// The override mode stored for `part`, read inside the DataCache's own
+/// SQLite transactions.
+pub(crate) use crate::storage::sqlite::mode_of;
 
 #[cfg(test)]
 mod tests {

@@ -339,6 +339,8 @@ impl ItemOutcome {
 /// The recovery service.
 pub struct Recovery {
     db: Database,
+    /// Where the status changes the trigger follows are read.
+    status: Arc<dyn crate::storage::StatusStore>,
     flow: Arc<SubmissionFlow>,
     replays: Arc<dyn ArchiveReplays>,
     queue: Arc<dyn ResubmitQueue>,
@@ -403,6 +405,7 @@ impl Recovery {
         settings: RecoverySettings,
     ) -> Self {
         Self {
+            status: Arc::new(crate::storage::sqlite::SqliteStore::new(db.clone())),
             db,
             flow,
             replays,
@@ -502,38 +505,49 @@ impl Recovery {
         self.flow.parts().iter().find(|p| p.as_str() == name)
     }
 
+    /// The id of the last status change the trigger has handled.
+    async fn cursor(&self) -> Result<i64, StoreError> {
+        self.db
+            .read(|c| {
+                c.query_row(
+                    "SELECT value FROM rec_cursor WHERE name = ?1",
+                    [CURSOR],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map(|v| v.unwrap_or(0))
+            })
+            .await
+    }
+
+    /// Reads status changes from `store` (where the monitor writes them,
+    /// e.g. DynamoDB) instead of the database given to [`Recovery::new`].
+    pub fn with_status_store(mut self, store: Arc<dyn crate::storage::StatusStore>) -> Self {
+        self.status = store;
+        self
+    }
+
     /// Starts replays for new down→up changes; returns how many changes it
     /// consumed. Stops early (to resume next time) while a part's retry
     /// events of the window are still in the outbox or the bus is unavailable.
     pub async fn trigger_step(&self) -> Result<usize, RecoveryError> {
+        let cursor = self.cursor().await?;
         let changes: Vec<(i64, String, String, i64, String, Option<i64>)> = self
-            .db
-            .read(|c| {
-                let cursor: i64 = c
-                    .query_row(
-                        "SELECT value FROM rec_cursor WHERE name = ?1",
-                        [CURSOR],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .unwrap_or(0);
-                c.prepare(
-                    "SELECT id, part, status, changed_ms, prev_status, prev_change_ms
-                     FROM mon_status_changes WHERE id > ?1 ORDER BY id LIMIT 100",
-                )?
-                .query_map([cursor], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })?
-                .collect()
+            .status
+            .changes_after(cursor, 100)
+            .await?
+            .into_iter()
+            .map(|c| {
+                (
+                    c.id,
+                    c.part,
+                    c.change.status.as_str().to_owned(),
+                    c.change.changed_at.timestamp_millis(),
+                    c.change.prev_status.as_str().to_owned(),
+                    c.change.prev_change_at.map(|t| t.timestamp_millis()),
+                )
             })
-            .await?;
+            .collect();
         let mut consumed = 0;
         for (id, part, status, changed_ms, prev, prev_ms) in changes {
             if let (Some(p), "up", "down") = (self.part(&part), status.as_str(), prev.as_str()) {
@@ -872,18 +886,8 @@ impl Recovery {
             return Ok(None);
         }
         // The trigger has status changes of this part to handle first.
-        let p = part.to_string();
-        let trigger_behind: bool = self
-            .db
-            .read(move |c| {
-                c.query_row(
-                    "SELECT EXISTS(SELECT 1 FROM mon_status_changes WHERE part = ?1 AND id >
-                        coalesce((SELECT value FROM rec_cursor WHERE name = ?2), 0))",
-                    params![p, CURSOR],
-                    |r| r.get(0),
-                )
-            })
-            .await?;
+        let cursor = self.cursor().await?;
+        let trigger_behind = self.status.has_changes_after(part.as_str(), cursor).await?;
         if trigger_behind {
             return Ok(None);
         }

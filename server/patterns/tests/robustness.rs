@@ -69,8 +69,52 @@ fn event() -> impl Strategy<Value = String> {
     })
 }
 
+/// Cases per property: `PROPTEST_CASES` when set (the long fuzz run,
+/// `make fuzz`), else `default` (bounded for `make test`).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Any JSON value (objects with short keys, strings with escapes).
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        ".{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(5, 48, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(
+                "[a-z$-]{0,6}|prefix|numeric|anything-but|exists|wildcard|cidr",
+                inner,
+                0..5
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), .. ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_json_patterns_and_events_never_panic(p in json_value(), e in json_value()) {
+        let (p, e) = (p.to_string(), e.to_string());
+        if let Ok(pat) = EventPattern::parse(&p) {
+            let _ = pat.matches(&e);
+            let mut m = Matcher::new();
+            m.add_pattern(1, &pat);
+            let _ = m.matches_for_event(e.as_bytes());
+        }
+        let _ = patterns::test_event_pattern(&p, &e);
+    }
 
     #[test]
     fn arbitrary_patterns_never_panic(p in fragment()) {

@@ -39,6 +39,10 @@ pub enum StoreError {
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
+    /// A storage backend other than SQLite (e.g. DynamoDB) failed; the text
+    /// names the operation and the backend's error.
+    #[error("storage backend: {0}")]
+    Backend(String),
 }
 
 /// Handle to the embedded SQLite database; cheap to clone.

@@ -266,6 +266,45 @@ const STEPS: &[&str] = &[
     CREATE INDEX vouchers_loyalty_reference ON vouchers (loyalty_reference, received_ms);
     CREATE INDEX vouchers_merchant_reference ON vouchers (merchant_reference, received_ms);
     CREATE INDEX vouchers_loyalty_order_reference ON vouchers (loyalty_order_reference, received_ms);",
+    // 8: sign-in and audit (mediator-core `access`, `audit`). Passwords are
+    // argon2 PHC strings; session and API tokens are stored as SHA-256
+    // digests only (the secret is shown once). The audit log is append-only.
+    "CREATE TABLE auth_users (
+        name           TEXT PRIMARY KEY NOT NULL,
+        role           TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        password_hash  TEXT NOT NULL,
+        created_ms     INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE auth_sessions (
+        token_hash  BLOB PRIMARY KEY NOT NULL,
+        user_name   TEXT NOT NULL REFERENCES auth_users (name) ON DELETE CASCADE,
+        csrf_token  TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        expires_ms  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX auth_sessions_user ON auth_sessions (user_name);
+    CREATE TABLE auth_tokens (
+        id          INTEGER PRIMARY KEY,
+        token_hash  BLOB NOT NULL UNIQUE,
+        user_name   TEXT NOT NULL REFERENCES auth_users (name) ON DELETE CASCADE,
+        role        TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        label       TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        last_used_ms INTEGER
+    ) STRICT;
+    CREATE TABLE audit_log (
+        id       INTEGER PRIMARY KEY,
+        at_ms    INTEGER NOT NULL,
+        actor    TEXT NOT NULL,
+        role     TEXT,
+        via      TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        target   TEXT,
+        reason   TEXT,
+        outcome  TEXT NOT NULL,
+        detail   TEXT
+    ) STRICT;
+    CREATE INDEX audit_log_at ON audit_log (at_ms);",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

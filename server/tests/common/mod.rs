@@ -150,6 +150,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
         submit_timeout: Some(2.0),
         resubmit_rate: Some(1000.0),
         resubmit_concurrency: Some(8),
+        // Sign-in is the subject of tests/auth.rs only.
+        auth: Some(server::config::AuthMode::None),
         ..Default::default()
     };
     tweak(&mut args);

@@ -1,0 +1,273 @@
+//! Who is signed in, the role checks of the server functions, the audit
+//! page's data, and the server-function client that sends the CSRF token.
+//!
+//! The server's sign-in middleware puts the caller (`mediator_core::Principal`)
+//! into the request's extensions; server functions read it from the request
+//! parts Leptos provides as context. A server function that changes state
+//! calls [`require`](ssr::require) first: a viewer is refused (HTTP 403,
+//! [`ApiError::Forbidden`] naming the role) and the refusal is audited.
+
+use std::future::Future;
+
+use futures::{Sink, Stream};
+use leptos::prelude::*;
+use leptos::server_fn::client::browser::BrowserClient;
+use leptos::server_fn::client::Client;
+use leptos::server_fn::error::FromServerFnError;
+use leptos::server_fn::request::browser::BrowserRequest;
+use leptos::server_fn::response::browser::BrowserResponse;
+use leptos::server_fn::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::ApiError;
+
+/// Cookie holding the session's CSRF token (readable by scripts).
+pub const CSRF_COOKIE: &str = "mediator_csrf";
+/// Header the server expects the CSRF token in.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+/// Audit entries per page of `/audit`.
+pub const AUDIT_PAGE_SIZE: usize = 50;
+
+/// The signed-in user, as the navigation shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    /// User name (`anonymous` when sign-in is off).
+    pub name: String,
+    /// `viewer`, `operator` or `admin`.
+    pub role: String,
+    /// `session`, `token`, `proxy` or `open` (sign-in off).
+    pub via: String,
+    /// The session's CSRF token, for the sign-out form.
+    pub csrf: Option<String>,
+}
+
+impl Me {
+    /// Whether the role allows changes (operator or admin).
+    pub fn can_operate(&self) -> bool {
+        self.role == "operator" || self.role == "admin"
+    }
+}
+
+/// One audit entry as the console shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    /// Entry number.
+    pub id: i64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// The actor's role then.
+    pub role: Option<String>,
+    /// How the actor was authenticated.
+    pub via: String,
+    /// What (`replay.start`, `login.failed`, …).
+    pub action: String,
+    /// To what.
+    pub target: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// `ok`, `failed` or `denied`.
+    pub outcome: String,
+    /// Extra facts as compact JSON (empty when none).
+    pub detail: String,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// The entries.
+    pub entries: Vec<AuditRow>,
+    /// `before=` of the next (older) page, when there is one.
+    pub older: Option<i64>,
+}
+
+/// The signed-in user (`None` on public pages without a session).
+#[server(client = CsrfClient)]
+pub async fn current_user() -> Result<Option<Me>, ApiError> {
+    Ok(ssr::caller().map(|p| Me {
+        name: p.name,
+        role: p.role.as_str().into(),
+        via: p.via.as_str().into(),
+        csrf: p.csrf,
+    }))
+}
+
+/// A page of the audit log (operator or admin), older than entry `before`.
+#[server(client = CsrfClient)]
+pub async fn list_audit(before: Option<i64>) -> Result<AuditPage, ApiError> {
+    let ctx = super::context()?;
+    ssr::require_read(mediator_core::Role::Operator)?;
+    ssr::audit_page(&ctx, before).await
+}
+
+/// The server-function client: the browser's `fetch`, plus the session's
+/// CSRF token from the `mediator_csrf` cookie in `X-CSRF-Token` (the server
+/// refuses state-changing requests of a session without it).
+pub struct CsrfClient;
+
+impl<E, IS, OS> Client<E, IS, OS> for CsrfClient
+where
+    E: FromServerFnError,
+    IS: FromServerFnError,
+    OS: FromServerFnError,
+{
+    type Request = BrowserRequest;
+    type Response = BrowserResponse;
+
+    fn send(req: Self::Request) -> impl Future<Output = Result<Self::Response, E>> + Send {
+        if let Some(token) = csrf_cookie() {
+            req.headers().set(CSRF_HEADER, &token);
+        }
+        <BrowserClient as Client<E, IS, OS>>::send(req)
+    }
+
+    fn open_websocket(
+        path: &str,
+    ) -> impl Future<
+        Output = Result<
+            (
+                impl Stream<Item = Result<Bytes, Bytes>> + Send + 'static,
+                impl Sink<Bytes> + Send + 'static,
+            ),
+            E,
+        >,
+    > + Send {
+        <BrowserClient as Client<E, IS, OS>>::open_websocket(path)
+    }
+
+    fn spawn(future: impl Future<Output = ()> + Send + 'static) {
+        <BrowserClient as Client<E, IS, OS>>::spawn(future)
+    }
+}
+
+/// The CSRF token from `document.cookie` (browser only).
+fn csrf_cookie() -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let doc = document().dyn_into::<web_sys::HtmlDocument>().ok()?;
+        let cookies = doc.cookie().ok()?;
+        cookies
+            .split(';')
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == CSRF_COOKIE)
+            .map(|(_, v)| v.to_owned())
+    }
+    #[cfg(not(feature = "hydrate"))]
+    None
+}
+
+#[cfg(feature = "ssr")]
+pub use ssr::{caller, require, require_read};
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    //! The caller and role checks, on the server.
+
+    use mediator_core::audit::NewAuditEntry;
+    use mediator_core::{Principal, Role};
+
+    use super::{AuditPage, AuditRow, AUDIT_PAGE_SIZE};
+    use crate::api::ssr::{rfc3339, unavailable};
+    use crate::api::{ApiError, ConsoleContext};
+
+    /// The caller of the current request, as the sign-in middleware found it.
+    pub fn caller() -> Option<Principal> {
+        leptos::prelude::use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>().cloned())
+    }
+
+    fn refuse(status: http::StatusCode, e: ApiError) -> ApiError {
+        if let Some(resp) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            resp.set_status(status);
+        }
+        e
+    }
+
+    fn forbidden(who: &Principal, required: Role) -> ApiError {
+        refuse(
+            http::StatusCode::FORBIDDEN,
+            ApiError::Forbidden {
+                required: required.as_str().into(),
+                reason: format!(
+                    "requires the {required} role ({} is {})",
+                    who.name, who.role
+                ),
+            },
+        )
+    }
+
+    /// The caller, who must hold `required` (reads: nothing is audited).
+    pub fn require_read(required: Role) -> Result<Principal, ApiError> {
+        let who = caller().ok_or_else(|| {
+            refuse(
+                http::StatusCode::UNAUTHORIZED,
+                ApiError::Unauthorized("sign in first".into()),
+            )
+        })?;
+        if !who.role.allows(required) {
+            return Err(forbidden(&who, required));
+        }
+        Ok(who)
+    }
+
+    /// The caller, who must hold `required` to do `action` to `target`; a
+    /// refusal is written to the audit log.
+    pub async fn require(
+        ctx: &ConsoleContext,
+        required: Role,
+        action: &str,
+        target: &str,
+    ) -> Result<Principal, ApiError> {
+        match require_read(required) {
+            Err(e @ ApiError::Forbidden { .. }) => {
+                if let Some(who) = caller() {
+                    ctx.audit
+                        .log(
+                            NewAuditEntry::new(&who, action)
+                                .target(target)
+                                .outcome("denied")
+                                .detail(serde_json::json!({ "required_role": required })),
+                        )
+                        .await;
+                }
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// A page of the audit log, newest first.
+    pub async fn audit_page(
+        ctx: &ConsoleContext,
+        before: Option<i64>,
+    ) -> Result<AuditPage, ApiError> {
+        let entries = ctx
+            .audit
+            .newest(before, AUDIT_PAGE_SIZE)
+            .await
+            .map_err(unavailable)?;
+        let older = (entries.len() == AUDIT_PAGE_SIZE)
+            .then(|| entries.last().map(|e| e.id))
+            .flatten();
+        Ok(AuditPage {
+            entries: entries
+                .into_iter()
+                .map(|e| AuditRow {
+                    id: e.id,
+                    at: rfc3339(e.at),
+                    actor: e.actor,
+                    role: e.role,
+                    via: e.via,
+                    action: e.action,
+                    target: e.target,
+                    reason: e.reason,
+                    outcome: e.outcome,
+                    detail: e.detail.map(|d| d.to_string()).unwrap_or_default(),
+                })
+                .collect(),
+            older,
+        })
+    }
+}

@@ -1,0 +1,143 @@
+//! The DynamoDB tables of the mediator: names, keys, indexes and TTL
+//! attributes, shared by the stores ([`crate::DynamoStore`]), provisioning
+//! and the CloudFormation template's test. The key design is documented in
+//! ARCHITECTURE.md (`server/aws/`).
+
+/// A key attribute's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// String.
+    S,
+    /// Number.
+    N,
+}
+
+impl KeyType {
+    /// `S` or `N`, as AWS spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::S => "S",
+            KeyType::N => "N",
+        }
+    }
+}
+
+/// A global secondary index (projection ALL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    /// The index name.
+    pub name: &'static str,
+    /// Partition key attribute and type.
+    pub pk: (&'static str, KeyType),
+    /// Sort key attribute and type.
+    pub sk: (&'static str, KeyType),
+}
+
+/// A table: on-demand capacity, a partition and a sort key, GSIs and an
+/// optional TTL attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    /// The table name.
+    pub name: String,
+    /// Partition key attribute and type.
+    pub pk: (&'static str, KeyType),
+    /// Sort key attribute and type.
+    pub sk: (&'static str, KeyType),
+    /// Global secondary indexes.
+    pub indexes: Vec<IndexSpec>,
+    /// The TTL attribute (epoch seconds), if items expire.
+    pub ttl: Option<&'static str>,
+}
+
+impl TableSpec {
+    /// Every attribute used in a key of the table or an index, once, with
+    /// its type (what CreateTable's `AttributeDefinitions` lists).
+    pub fn attributes(&self) -> Vec<(&'static str, KeyType)> {
+        let mut out: Vec<(&'static str, KeyType)> = Vec::new();
+        let keys = [self.pk, self.sk]
+            .into_iter()
+            .chain(self.indexes.iter().flat_map(|i| [i.pk, i.sk]));
+        for k in keys {
+            if !out.iter().any(|(n, _)| *n == k.0) {
+                out.push(k);
+            }
+        }
+        out
+    }
+}
+
+/// The mediator's table names (a prefix keeps two deployments in one
+/// account apart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    /// Per part: `PART#<p>`/`STATUS` (circuit, overrides, `ver`), and the
+    /// `SEQ`/`status_changes` counter.
+    pub parts: String,
+    /// Status changes (`CHG`/id), the SAAS_STATUS outbox and audit.
+    pub changes: String,
+    /// Checks (TTL 14 days) and minute/hour/day roll-ups.
+    pub monitor: String,
+}
+
+/// The default table-name prefix.
+pub const DEFAULT_TABLE_PREFIX: &str = "mediator";
+
+/// Sparse index of unpublished status changes (`unpub` = "1", by id).
+pub const UNPUBLISHED_INDEX: &str = "unpub";
+/// Status changes by part and time (history read models).
+pub const PART_TIME_INDEX: &str = "part_time";
+
+impl Default for Tables {
+    fn default() -> Self {
+        Self::with_prefix(DEFAULT_TABLE_PREFIX)
+    }
+}
+
+impl Tables {
+    /// `<prefix>-parts`, `<prefix>-changes`, `<prefix>-monitor`.
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            parts: format!("{prefix}-parts"),
+            changes: format!("{prefix}-changes"),
+            monitor: format!("{prefix}-monitor"),
+        }
+    }
+
+    /// Every table's specification, in provisioning order.
+    pub fn specs(&self) -> Vec<TableSpec> {
+        vec![
+            TableSpec {
+                name: self.parts.clone(),
+                pk: ("pk", KeyType::S),
+                sk: ("sk", KeyType::S),
+                indexes: vec![],
+                ttl: None,
+            },
+            TableSpec {
+                name: self.changes.clone(),
+                pk: ("pk", KeyType::S),
+                sk: ("sk", KeyType::N),
+                indexes: vec![
+                    IndexSpec {
+                        name: UNPUBLISHED_INDEX,
+                        pk: ("unpub", KeyType::S),
+                        sk: ("sk", KeyType::N),
+                    },
+                    IndexSpec {
+                        name: PART_TIME_INDEX,
+                        pk: ("part", KeyType::S),
+                        sk: ("changed_ms", KeyType::N),
+                    },
+                ],
+                ttl: None,
+            },
+            TableSpec {
+                name: self.monitor.clone(),
+                pk: ("pk", KeyType::S),
+                sk: ("sk", KeyType::S),
+                indexes: vec![],
+                ttl: Some("ttl"),
+            },
+        ]
+    }
+}

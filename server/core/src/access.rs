@@ -1,0 +1,713 @@
+//! Who may do what: local users with argon2 password hashes, roles, browser
+//! sessions and API tokens.
+//!
+//! Secrets never reach the database in clear: passwords are stored as argon2id
+//! PHC strings, session and API tokens (32 random bytes each) as SHA-256
+//! digests; a fast digest suffices for them because they are random, not
+//! chosen by people. Tables from migration 8 (`auth_users`, `auth_sessions`,
+//! `auth_tokens`); deleting a user deletes its sessions and tokens.
+//!
+//! No web types here: the server turns cookies, `Authorization: Bearer` and
+//! proxy headers into a [`Principal`] through this module.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use store::rusqlite::{params, OptionalExtension};
+use store::{Database, StoreError};
+
+/// How long a browser session lasts after sign-in unless configured.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// Prefix of API tokens, so they are recognisable in logs and secret scanners.
+pub const TOKEN_PREFIX: &str = "mdt_";
+
+/// Shortest password `user add` accepts.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// What a person or script may do. Ordered: each role may do everything the
+/// roles before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sees everything, changes nothing.
+    Viewer,
+    /// Also starts and cancels replays, sets overrides, submits and redrives vouchers.
+    Operator,
+    /// Also reads the audit export and manages users and tokens.
+    Admin,
+}
+
+impl Role {
+    /// Every role, lowest first.
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+
+    /// Name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether this role may do what `required` may.
+    pub fn allows(self, required: Role) -> bool {
+        self >= required
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role {other:?} (viewer, operator or admin)"
+            )),
+        }
+    }
+}
+
+/// How a request was authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// A browser session cookie.
+    Session,
+    /// An API token (`Authorization: Bearer`).
+    Token,
+    /// Headers set by a trusted authenticating proxy.
+    Proxy,
+    /// Sign-in is switched off (`--auth none`): everyone is an admin.
+    Open,
+    /// The `mediator` command line on the server itself.
+    Cli,
+}
+
+impl Via {
+    /// Name as stored in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Session => "session",
+            Via::Token => "token",
+            Via::Proxy => "proxy",
+            Via::Open => "open",
+            Via::Cli => "cli",
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// User name (for proxy mode: as the proxy sent it).
+    pub name: String,
+    /// What the caller may do.
+    pub role: Role,
+    /// How it was authenticated.
+    pub via: Via,
+    /// The session's CSRF token (sessions only).
+    #[serde(skip)]
+    pub csrf: Option<String>,
+}
+
+impl Principal {
+    /// The caller when sign-in is off: an admin named `anonymous`.
+    pub fn open() -> Self {
+        Principal {
+            name: "anonymous".into(),
+            role: Role::Admin,
+            via: Via::Open,
+            csrf: None,
+        }
+    }
+
+    /// The `mediator` command line (user and token management).
+    pub fn cli() -> Self {
+        let name = std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(|u| format!("cli:{u}"))
+            .unwrap_or_else(|| "cli".into());
+        Principal {
+            name,
+            role: Role::Admin,
+            via: Via::Cli,
+            csrf: None,
+        }
+    }
+}
+
+/// A local user, without its password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserInfo {
+    /// Sign-in name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API token, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    /// Number used to remove it.
+    pub id: i64,
+    /// The user it acts as.
+    pub user: String,
+    /// Its role (never above the user's, checked again at each use).
+    pub role: Role,
+    /// What it is for.
+    pub label: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last used, if ever.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A new browser session: the secrets go into cookies, only digests are kept.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The session cookie's value.
+    pub token: String,
+    /// The CSRF token the console sends back in `X-CSRF-Token`.
+    pub csrf: String,
+    /// The signed-in user.
+    pub principal: Principal,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why a user or token operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// A field is invalid, named.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// No such user.
+    #[error("user {0:?} does not exist")]
+    UnknownUser(String),
+    /// The user already exists.
+    #[error("user {0:?} already exists")]
+    UserExists(String),
+    /// No such token.
+    #[error("token {0} does not exist")]
+    UnknownToken(i64),
+    /// Wrong user name or password (deliberately not saying which).
+    #[error("wrong user name or password")]
+    BadCredentials,
+    /// Hashing failed.
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Users, sessions and API tokens in the embedded database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Access {
+    db: Database,
+    session_ttl: Duration,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+fn digest(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// 32 random bytes from the OS, URL-safe base64 (43 characters).
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn parse_role(s: String) -> Role {
+    // The CHECK constraint keeps other values out; viewer is the safe fallback.
+    s.parse().unwrap_or(Role::Viewer)
+}
+
+/// Checks a user name: 1–64 characters of letters, digits, `.`, `_`, `-`, `@`.
+pub fn validate_user_name(name: &str) -> Result<(), AccessError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
+    if name.is_empty() || name.len() > 64 || !name.chars().all(ok_char) {
+        return Err(AccessError::Invalid {
+            field: "name",
+            reason: format!("{name:?} must be 1 to 64 letters, digits, '.', '_', '-' or '@'"),
+        });
+    }
+    Ok(())
+}
+
+/// Hashes `password` as an argon2id PHC string (OWASP's parameters:
+/// 19 MiB, 2 passes), after checking its length.
+pub fn hash_password(password: &str) -> Result<String, AccessError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_LEN || password.len() > 1024 {
+        return Err(AccessError::Invalid {
+            field: "password",
+            reason: format!("must be between {MIN_PASSWORD_LEN} and 1024 characters, got {chars}"),
+        });
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccessError::Hash(e.to_string()))
+}
+
+fn verify_hash(phc: &str, password: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+impl Access {
+    /// Users and sessions stored in `db`, sessions lasting [`DEFAULT_SESSION_TTL`].
+    pub fn new(db: Database) -> Self {
+        Access {
+            db,
+            session_ttl: DEFAULT_SESSION_TTL,
+        }
+    }
+
+    /// Sets how long a session lasts after sign-in.
+    pub fn with_session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
+    }
+
+    /// How long a session lasts after sign-in.
+    pub fn session_ttl(&self) -> Duration {
+        self.session_ttl
+    }
+
+    /// Adds a user; the password is hashed on the blocking pool.
+    pub async fn add_user(
+        &self,
+        name: &str,
+        role: Role,
+        password: &str,
+    ) -> Result<(), AccessError> {
+        validate_user_name(name)?;
+        let password = password.to_owned();
+        let phc = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| AccessError::Hash(e.to_string()))??;
+        let name = name.to_owned();
+        let now = ms(Utc::now());
+        let inserted = self
+            .db
+            .write({
+                let name = name.clone();
+                move |tx| {
+                    tx.execute(
+                        "INSERT INTO auth_users (name, role, password_hash, created_ms)
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING",
+                        params![name, role.as_str(), phc, now],
+                    )
+                }
+            })
+            .await?;
+        if inserted == 0 {
+            return Err(AccessError::UserExists(name));
+        }
+        Ok(())
+    }
+
+    /// Removes a user with its sessions and tokens.
+    pub async fn remove_user(&self, name: &str) -> Result<(), AccessError> {
+        let owned = name.to_owned();
+        let removed = self
+            .db
+            .write(move |tx| tx.execute("DELETE FROM auth_users WHERE name = ?1", [owned]))
+            .await?;
+        if removed == 0 {
+            return Err(AccessError::UnknownUser(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Every user, by name.
+    pub async fn list_users(&self) -> Result<Vec<UserInfo>, AccessError> {
+        Ok(self
+            .db
+            .read(|c| {
+                let mut st =
+                    c.prepare("SELECT name, role, created_ms FROM auth_users ORDER BY name")?;
+                let rows = st.query_map([], |r| {
+                    Ok(UserInfo {
+                        name: r.get(0)?,
+                        role: parse_role(r.get(1)?),
+                        created_at: from_ms(r.get(2)?),
+                    })
+                })?;
+                rows.collect()
+            })
+            .await?)
+    }
+
+    /// How many users exist.
+    pub async fn user_count(&self) -> Result<u64, AccessError> {
+        Ok(self
+            .db
+            .read(|c| c.query_row("SELECT count(*) FROM auth_users", [], |r| r.get(0)))
+            .await?)
+    }
+
+    /// Checks a user name and password. An unknown user costs the same hash
+    /// as a wrong password, so timing does not tell which names exist.
+    pub async fn verify_password(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<Principal, AccessError> {
+        let owned = name.to_owned();
+        let row: Option<(String, String)> = self
+            .db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT role, password_hash FROM auth_users WHERE name = ?1",
+                    [owned],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+            })
+            .await?;
+        let password = password.to_owned();
+        let (role, phc) = match row {
+            Some((role, phc)) => (Some(role), phc),
+            None => (None, dummy_hash().to_owned()),
+        };
+        let ok = tokio::task::spawn_blocking(move || verify_hash(&phc, &password))
+            .await
+            .map_err(|e| AccessError::Hash(e.to_string()))?;
+        match (role, ok) {
+            (Some(role), true) => Ok(Principal {
+                name: name.to_owned(),
+                role: parse_role(role),
+                via: Via::Session,
+                csrf: None,
+            }),
+            _ => Err(AccessError::BadCredentials),
+        }
+    }
+
+    /// Opens a session for `principal` (whose password was just verified).
+    pub async fn create_session(&self, principal: &Principal) -> Result<NewSession, AccessError> {
+        let token = random_secret();
+        let csrf = random_secret();
+        let now = Utc::now();
+        let expires_at = now
+            + chrono::Duration::from_std(self.session_ttl).unwrap_or(chrono::Duration::hours(12));
+        let (hash, user, csrf_stored) = (digest(&token), principal.name.clone(), csrf.clone());
+        self.db
+            .write(move |tx| {
+                // Expired sessions are pruned whenever someone signs in.
+                tx.execute(
+                    "DELETE FROM auth_sessions WHERE expires_ms <= ?1",
+                    [ms(now)],
+                )?;
+                tx.execute(
+                    "INSERT INTO auth_sessions (token_hash, user_name, csrf_token, created_ms, expires_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![hash, user, csrf_stored, ms(now), ms(expires_at)],
+                )
+            })
+            .await?;
+        Ok(NewSession {
+            token,
+            csrf: csrf.clone(),
+            principal: Principal {
+                via: Via::Session,
+                csrf: Some(csrf),
+                ..principal.clone()
+            },
+            expires_at,
+        })
+    }
+
+    /// The signed-in user of a session cookie's value, if the session is
+    /// known and not expired (the role is the user's current one).
+    pub async fn session(&self, token: &str) -> Result<Option<Principal>, AccessError> {
+        let hash = digest(token);
+        let now = ms(Utc::now());
+        Ok(self
+            .db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT u.name, u.role, s.csrf_token FROM auth_sessions s
+                     JOIN auth_users u ON u.name = s.user_name
+                     WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
+                    params![hash, now],
+                    |r| {
+                        Ok(Principal {
+                            name: r.get(0)?,
+                            role: parse_role(r.get(1)?),
+                            via: Via::Session,
+                            csrf: Some(r.get(2)?),
+                        })
+                    },
+                )
+                .optional()
+            })
+            .await?)
+    }
+
+    /// Ends a session (sign-out); unknown tokens are ignored.
+    pub async fn end_session(&self, token: &str) -> Result<(), AccessError> {
+        let hash = digest(token);
+        self.db
+            .write(move |tx| tx.execute("DELETE FROM auth_sessions WHERE token_hash = ?1", [hash]))
+            .await?;
+        Ok(())
+    }
+
+    /// Creates an API token acting as `user` with `role` (at most the
+    /// user's); returns its id and the secret, which is shown only now.
+    pub async fn add_token(
+        &self,
+        user: &str,
+        role: Role,
+        label: &str,
+    ) -> Result<(i64, String), AccessError> {
+        let label = label.trim().to_owned();
+        if label.len() > 200 {
+            return Err(AccessError::Invalid {
+                field: "label",
+                reason: "must be at most 200 characters".into(),
+            });
+        }
+        let user_role = self
+            .list_users()
+            .await?
+            .into_iter()
+            .find(|u| u.name == user)
+            .map(|u| u.role)
+            .ok_or_else(|| AccessError::UnknownUser(user.to_owned()))?;
+        if !user_role.allows(role) {
+            return Err(AccessError::Invalid {
+                field: "role",
+                reason: format!("{role} is above the role of user {user:?} ({user_role})"),
+            });
+        }
+        let secret = format!("{TOKEN_PREFIX}{}", random_secret());
+        let (hash, user, now) = (digest(&secret), user.to_owned(), ms(Utc::now()));
+        let id = self
+            .db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO auth_tokens (token_hash, user_name, role, label, created_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![hash, user, role.as_str(), label, now],
+                )?;
+                Ok(tx.last_insert_rowid())
+            })
+            .await?;
+        Ok((id, secret))
+    }
+
+    /// Revokes an API token.
+    pub async fn remove_token(&self, id: i64) -> Result<(), AccessError> {
+        let removed = self
+            .db
+            .write(move |tx| tx.execute("DELETE FROM auth_tokens WHERE id = ?1", [id]))
+            .await?;
+        if removed == 0 {
+            return Err(AccessError::UnknownToken(id));
+        }
+        Ok(())
+    }
+
+    /// Every API token, without secrets, oldest first.
+    pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, AccessError> {
+        Ok(self
+            .db
+            .read(|c| {
+                let mut st = c.prepare(
+                    "SELECT id, user_name, role, label, created_ms, last_used_ms
+                     FROM auth_tokens ORDER BY id",
+                )?;
+                let rows = st.query_map([], |r| {
+                    Ok(TokenInfo {
+                        id: r.get(0)?,
+                        user: r.get(1)?,
+                        role: parse_role(r.get(2)?),
+                        label: r.get(3)?,
+                        created_at: from_ms(r.get(4)?),
+                        last_used_at: r.get::<_, Option<i64>>(5)?.map(from_ms),
+                    })
+                })?;
+                rows.collect()
+            })
+            .await?)
+    }
+
+    /// The caller an API token's secret stands for: the token's role, capped
+    /// by its user's current role. Unknown secrets give `None`.
+    pub async fn token(&self, secret: &str) -> Result<Option<Principal>, AccessError> {
+        if !secret.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let hash = digest(secret);
+        let found: Option<(i64, String, String, String, Option<i64>)> = self
+            .db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT t.id, u.name, t.role, u.role, t.last_used_ms FROM auth_tokens t
+                     JOIN auth_users u ON u.name = t.user_name WHERE t.token_hash = ?1",
+                    [hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+            })
+            .await?;
+        let Some((id, name, token_role, user_role, last_used)) = found else {
+            return Ok(None);
+        };
+        // Record use at most once a minute, so scripts do not turn every read
+        // into a write.
+        let now = ms(Utc::now());
+        if last_used.is_none_or(|t| now - t > 60_000) {
+            self.db
+                .write(move |tx| {
+                    tx.execute(
+                        "UPDATE auth_tokens SET last_used_ms = ?2 WHERE id = ?1",
+                        params![id, now],
+                    )
+                })
+                .await?;
+        }
+        Ok(Some(Principal {
+            name,
+            role: parse_role(token_role).min(parse_role(user_role)),
+            via: Via::Token,
+            csrf: None,
+        }))
+    }
+}
+
+/// A valid hash of a random password, verified against when the user does
+/// not exist.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password(&random_secret()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered() {
+        assert!(Role::Admin.allows(Role::Operator));
+        assert!(Role::Operator.allows(Role::Viewer));
+        assert!(!Role::Viewer.allows(Role::Operator));
+        assert_eq!("Operator".parse::<Role>(), Ok(Role::Operator));
+        assert!("root"
+            .parse::<Role>()
+            .unwrap_err()
+            .contains("viewer, operator or admin"));
+    }
+
+    #[test]
+    fn passwords_are_argon2id_phc_strings() {
+        let phc = hash_password("correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(verify_hash(&phc, "correct horse"));
+        assert!(!verify_hash(&phc, "correct horsE"));
+        let short = hash_password("short").unwrap_err().to_string();
+        assert!(short.starts_with("password: must be between 8"), "{short}");
+    }
+
+    #[test]
+    fn user_names_are_checked() {
+        assert!(validate_user_name("ann.o-b_c@x").is_ok());
+        for bad in ["", "a b", "ann;drop", &"x".repeat(65)] {
+            let e = validate_user_name(bad).unwrap_err().to_string();
+            assert!(e.starts_with("name: "), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_and_tokens_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let access = Access::new(Database::open(dir.path()).unwrap());
+        access
+            .add_user("ann", Role::Operator, "pass-word-1")
+            .await
+            .unwrap();
+        assert!(matches!(
+            access.add_user("ann", Role::Viewer, "pass-word-1").await,
+            Err(AccessError::UserExists(_))
+        ));
+        assert!(matches!(
+            access.verify_password("ann", "nope-nope").await,
+            Err(AccessError::BadCredentials)
+        ));
+        assert!(matches!(
+            access.verify_password("bob", "pass-word-1").await,
+            Err(AccessError::BadCredentials)
+        ));
+        let p = access.verify_password("ann", "pass-word-1").await.unwrap();
+        let s = access.create_session(&p).await.unwrap();
+        let back = access.session(&s.token).await.unwrap().unwrap();
+        assert_eq!((back.name.as_str(), back.role), ("ann", Role::Operator));
+        assert_eq!(back.csrf.as_deref(), Some(s.csrf.as_str()));
+        access.end_session(&s.token).await.unwrap();
+        assert!(access.session(&s.token).await.unwrap().is_none());
+
+        let e = access
+            .add_token("ann", Role::Admin, "ci")
+            .await
+            .unwrap_err();
+        assert!(e.to_string().starts_with("role: admin is above"), "{e}");
+        let (id, secret) = access.add_token("ann", Role::Viewer, "ci").await.unwrap();
+        let t = access.token(&secret).await.unwrap().unwrap();
+        assert_eq!((t.role, t.via), (Role::Viewer, Via::Token));
+        assert!(access.token("mdt_unknown").await.unwrap().is_none());
+        assert_eq!(access.list_tokens().await.unwrap()[0].id, id);
+        access.remove_user("ann").await.unwrap();
+        assert!(
+            access.token(&secret).await.unwrap().is_none(),
+            "tokens go with their user"
+        );
+        assert!(access.list_tokens().await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,162 @@
+//! Storage traits: what the domain persists, behind object-safe traits so
+//! the same domain code runs on SQLite (the embedded backend, [`sqlite`])
+//! and on DynamoDB (the `aws-backend` crate).
+//!
+//! Extracted so far (issue 7 phase 2, in the design's order):
+//! * [`OverrideStore`] — manual circuit overrides ([`crate::Overrides`]);
+//! * [`StatusStore`] — the circuit per part, its checks and roll-ups, and
+//!   the status changes that are also the SAAS_STATUS outbox
+//!   ([`crate::Monitor`], [`crate::monitor::publish_step_with`]).
+//!
+//! Still on SQLite directly (next steps): replays and the recovery cursor,
+//! the DataCache, and the history/metrics read models.
+//!
+//! [`contract`] is the backend-neutral contract suite every implementation
+//! must pass (run for SQLite in this crate's tests and for DynamoDB in
+//! `aws-backend`'s `tests/store_contract.rs`).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+pub use store::StoreError;
+
+use crate::{Circuit, CircuitOverride, OverrideMode, StatusChange};
+
+pub mod contract;
+pub mod sqlite;
+
+/// Manual circuit overrides, stored beside each part's status.
+#[async_trait]
+pub trait OverrideStore: Send + Sync {
+    /// Sets (`Some`) or clears (`None`) the override of `part`. Never
+    /// touches the part's status or check counters.
+    async fn set_override(
+        &self,
+        part: &str,
+        value: Option<&CircuitOverride>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Every override in force, by part.
+    async fn overrides(&self) -> Result<HashMap<String, CircuitOverride>, StoreError>;
+
+    /// Every override in force and every part's stored status (`up`,
+    /// `down`, …), read together (one read on both backends).
+    async fn overrides_and_statuses(
+        &self,
+    ) -> Result<(HashMap<String, CircuitOverride>, HashMap<String, String>), StoreError>;
+
+    /// The override mode of `part`, if any.
+    async fn mode_of(&self, part: &str) -> Result<Option<OverrideMode>, StoreError>;
+}
+
+/// A part's circuit as last written, with the version a conditional write
+/// must still find ([`StatusStore::record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSnapshot {
+    /// The circuit (`Circuit::default()` when the part has no status yet).
+    pub circuit: Circuit,
+    /// The error of the last check, if it failed.
+    pub last_error: Option<String>,
+    /// The write version: 0 before the first check is recorded. SQLite
+    /// compares the whole snapshot instead, which decides the same races.
+    pub version: u64,
+}
+
+/// One check to record: the check itself (and its roll-ups) and the circuit
+/// it produced, with the status change it caused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckWrite {
+    /// When the check started.
+    pub at: DateTime<Utc>,
+    /// Whether it passed.
+    pub ok: bool,
+    /// How long it took, in milliseconds.
+    pub latency_ms: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The circuit after the check.
+    pub circuit: Circuit,
+    /// The status change the check caused, if any.
+    pub change: Option<StatusChange>,
+}
+
+/// What [`StatusStore::record`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Written; `change_id` is the id of the status change row, if any.
+    Recorded {
+        /// The new status change's id (monotonic, in commit order).
+        change_id: Option<i64>,
+    },
+    /// Nothing written: the part's circuit moved since the snapshot (another
+    /// replica recorded first). The caller reloads and observes again; the
+    /// other writer's change, if any, is then already done.
+    Stale,
+}
+
+/// A stored status change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChange {
+    /// Its id (monotonic in commit order).
+    pub id: i64,
+    /// The part.
+    pub part: String,
+    /// The change.
+    pub change: StatusChange,
+}
+
+/// Minute, hour and day roll-up bucket sizes in milliseconds.
+pub const ROLLUPS: [(&str, i64); 3] =
+    [("minute", 60_000), ("hour", 3_600_000), ("day", 86_400_000)];
+
+/// The circuit per part, its checks and roll-ups, and the status changes
+/// (which are also the outbox SAAS_STATUS events are published from).
+#[async_trait]
+pub trait StatusStore: Send + Sync {
+    /// The part's circuit and last error as last written (strongly
+    /// consistent).
+    async fn load(&self, part: &str) -> Result<StatusSnapshot, StoreError>;
+
+    /// Records a check atomically — the circuit, the check, its minute/
+    /// hour/day roll-ups and the status change if any — only if the part's
+    /// stored circuit is still `expect`; otherwise [`RecordOutcome::Stale`]
+    /// and nothing is written. Two replicas racing on one status change:
+    /// exactly one writes it.
+    async fn record(
+        &self,
+        part: &str,
+        expect: &StatusSnapshot,
+        write: &CheckWrite,
+    ) -> Result<RecordOutcome, StoreError>;
+
+    /// Unpublished status changes, oldest first.
+    async fn unpublished_changes(&self, limit: usize) -> Result<Vec<StoredChange>, StoreError>;
+
+    /// Claims changes for publication by `owner` until `until`; returns the
+    /// ids this owner may publish (not claimed by another owner whose claim
+    /// is still valid). A single-process store gives all of them.
+    async fn claim_publication(
+        &self,
+        ids: &[i64],
+        _owner: &str,
+        _until: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(ids.to_vec())
+    }
+
+    /// Marks changes published (they leave the outbox).
+    async fn mark_changes_published(&self, ids: &[i64]) -> Result<(), StoreError>;
+
+    /// Status changes with an id greater than `after`, in id order, at most
+    /// `limit` (published or not).
+    async fn changes_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredChange>, StoreError>;
+
+    /// Whether `part` has a status change with an id greater than `after`.
+    async fn has_changes_after(&self, part: &str, after: i64) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,987 @@
+//! Sign-in, roles, CSRF, API tokens, the trusted-proxy mode and the audit
+//! log, against the real server on loopback (`--auth local` / `proxy`).
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{spawn_app_with, voucher, TestApp};
+use leptos::server_fn::ServerFn;
+use mediator_core::access::{Access, Role};
+use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{json, Value};
+use server::config::AuthMode;
+
+/// A client that does not follow redirects (the tests look at them).
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+async fn local_app() -> (TestApp, Access) {
+    let app = spawn_app_with(|a| a.auth = Some(AuthMode::Local)).await;
+    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    (app, access)
+}
+
+/// A signed-in browser: its cookies and CSRF token.
+struct Browser {
+    cookies: String,
+    csrf: String,
+    set_cookies: Vec<String>,
+}
+
+fn set_cookies(h: &HeaderMap) -> Vec<String> {
+    h.get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn sign_in(app: &TestApp, user: &str, password: &str, extra: &[(&str, &str)]) -> Browser {
+    let mut req = raw_client().post(app.url("/login")).form(&[
+        ("username", user),
+        ("password", password),
+        ("next", "/replays"),
+    ]);
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), 303, "sign-in of {user}");
+    assert_eq!(res.headers()[LOCATION], "/replays");
+    let set = set_cookies(res.headers());
+    let value = |name: &str| {
+        set.iter()
+            .find_map(|c| c.strip_prefix(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("{name} cookie in {set:?}"))
+    };
+    let (session, csrf) = (value("mediator_session"), value("mediator_csrf"));
+    Browser {
+        cookies: format!("mediator_session={session}; mediator_csrf={csrf}"),
+        csrf,
+        set_cookies: set,
+    }
+}
+
+impl Browser {
+    async fn get(&self, app: &TestApp, path: &str) -> (u16, Value) {
+        let res = raw_client()
+            .get(app.url(path))
+            .header(COOKIE, &self.cookies)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST with the CSRF header (`csrf: false`: without it).
+    async fn post(&self, app: &TestApp, path: &str, body: &Value, csrf: bool) -> (u16, Value) {
+        let mut req = raw_client()
+            .post(app.url(path))
+            .header(COOKIE, &self.cookies)
+            .json(body);
+        if csrf {
+            req = req.header("x-csrf-token", &self.csrf);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+async fn bearer_post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    let res = raw_client()
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn audit(app: &TestApp, admin_token: &str) -> Vec<Value> {
+    let res = raw_client()
+        .get(app.url("/api/v1/audit?format=json"))
+        .bearer_auth(admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    body["entries"].as_array().unwrap().clone()
+}
+
+fn find<'a>(entries: &'a [Value], action: &str, outcome: &str) -> &'a Value {
+    entries
+        .iter()
+        .rev()
+        .find(|e| e["action"] == action && e["outcome"] == outcome)
+        .unwrap_or_else(|| panic!("no {action}/{outcome} entry in {entries:#?}"))
+}
+
+async fn admin_token(access: &Access) -> String {
+    access
+        .add_user("root", Role::Admin, "root-password")
+        .await
+        .unwrap();
+    access
+        .add_token("root", Role::Admin, "tests")
+        .await
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn anonymous_callers_are_sent_to_sign_in_and_public_routes_stay_open() {
+    let (app, _) = local_app().await;
+    let c = raw_client();
+    let res = c.get(app.url("/replays?name=x")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/login?next=/replays%3Fname%3Dx");
+    for path in ["/api/v1/parts", "/metrics", "/api/v1/audit"] {
+        let res = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{path}");
+        assert!(res.headers().contains_key("www-authenticate"), "{path}");
+    }
+    let res = c
+        .post(app.url("/api/v1/vouchers"))
+        .json(&voucher("anon-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/login",
+        "/embed/status",
+        "/badge/overall.svg",
+        "/badge/voucher/status.json",
+        "/api/openapi.json",
+        "/favicon.svg",
+    ] {
+        let res = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path} is public");
+    }
+    let login = c
+        .get(app.url("/login?next=/timeline"))
+        .send()
+        .await
+        .unwrap();
+    let html = login.text().await.unwrap();
+    assert!(html.contains(r#"action="/login""#), "{html}");
+    assert!(html.contains(r#"name="password""#));
+    assert!(html.contains(r#"value="/timeline""#));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_sets_safe_cookies_and_sign_out_ends_the_session() {
+    let (app, access) = local_app().await;
+    let token = admin_token(&access).await;
+    access
+        .add_user("ann", Role::Operator, "ann-password")
+        .await
+        .unwrap();
+
+    // A wrong password: back to the form, audited, no cookie.
+    let res = raw_client()
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "ann"),
+            ("password", "wrong-one"),
+            ("next", "/x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/login?error=1&next=/x");
+    assert!(set_cookies(res.headers()).is_empty());
+    let failed = find(&audit(&app, &token).await, "login.failed", "failed").clone();
+    assert_eq!(failed["actor"], "ann");
+    assert_eq!(failed["detail"]["ip"], "127.0.0.1");
+
+    // A form posted from another site is refused (login CSRF).
+    let res = raw_client()
+        .post(app.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("username", "ann"), ("password", "ann-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    let ann = sign_in(&app, "ann", "ann-password", &[]).await;
+    let session = ann
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("mediator_session="))
+        .unwrap();
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(session.contains("SameSite=Lax"), "{session}");
+    assert!(session.contains("Path=/"), "{session}");
+    assert!(!session.contains("Secure"), "plain HTTP: {session}");
+    let csrf = ann
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("mediator_csrf="))
+        .unwrap();
+    assert!(!csrf.contains("HttpOnly"), "the console reads it: {csrf}");
+    assert_eq!(
+        ann.get(&app, "/api/v1/me").await,
+        (
+            200,
+            json!({"name": "ann", "role": "operator", "via": "session"})
+        )
+    );
+    let page = raw_client()
+        .get(app.url("/"))
+        .header(COOKIE, &ann.cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("ann (operator)"),
+        "the navigation names the user"
+    );
+    assert!(html.contains(&format!(r#"name="csrf_token" value="{}""#, ann.csrf)));
+
+    // Sign-out needs the CSRF token too.
+    let logout = |csrf: String| {
+        raw_client()
+            .post(app.url("/logout"))
+            .header(COOKIE, &ann.cookies)
+            .form(&[("csrf_token", csrf)])
+    };
+    assert_eq!(logout("forged".into()).send().await.unwrap().status(), 403);
+    let res = logout(ann.csrf.clone()).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/login");
+    assert!(set_cookies(res.headers())
+        .iter()
+        .all(|c| c.contains("Max-Age=0")));
+    assert_eq!(
+        ann.get(&app, "/api/v1/me").await.0,
+        401,
+        "the session ended"
+    );
+    let entries = audit(&app, &token).await;
+    assert_eq!(find(&entries, "login", "ok")["actor"], "ann");
+    assert_eq!(find(&entries, "logout", "ok")["via"], "session");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_lock_the_user_name_for_a_while() {
+    let (app, access) = local_app().await;
+    let token = admin_token(&access).await;
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    let attempt = |password: &'static str| {
+        raw_client()
+            .post(app.url("/login"))
+            .form(&[("username", "ann"), ("password", password), ("next", "/")])
+            .send()
+    };
+    for _ in 0..server::auth::MAX_FAILED_LOGINS {
+        let res = attempt("guess-guess").await.unwrap();
+        assert_eq!(res.headers()[LOCATION], "/login?error=1&next=/");
+    }
+    // Even the right password is refused now, without being checked.
+    let res = attempt("ann-password").await.unwrap();
+    assert_eq!(res.headers()[LOCATION], "/login?error=throttled&next=/");
+    assert!(set_cookies(res.headers()).is_empty());
+    let entries = audit(&app, &token).await;
+    let denied = find(&entries, "login.failed", "denied");
+    assert_eq!(denied["detail"]["error"], "too many failed sign-ins");
+    // Other users are not affected.
+    sign_in(&app, "root", "root-password", &[]).await;
+    let page = raw_client()
+        .get(app.url("/login?error=throttled"))
+        .send()
+        .await
+        .unwrap();
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed sign-ins"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_a_trusted_tls_proxy_only() {
+    let app = spawn_app_with(|a| {
+        a.auth = Some(AuthMode::Local);
+        a.trusted_proxies = Some("127.0.0.1".into());
+    })
+    .await;
+    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    let tls = sign_in(
+        &app,
+        "ann",
+        "ann-password",
+        &[("x-forwarded-proto", "https")],
+    )
+    .await;
+    assert!(
+        tls.set_cookies.iter().all(|c| c.contains("; Secure")),
+        "{:?}",
+        tls.set_cookies
+    );
+    let plain = sign_in(&app, "ann", "ann-password", &[]).await;
+    assert!(plain.set_cookies.iter().all(|c| !c.contains("Secure")));
+    app.stop().await;
+
+    // The same header from a peer that is not a trusted proxy is ignored.
+    let app = spawn_app_with(|a| {
+        a.auth = Some(AuthMode::Local);
+        a.trusted_proxies = Some("10.9.8.7".into());
+    })
+    .await;
+    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    let spoofed = sign_in(
+        &app,
+        "ann",
+        "ann-password",
+        &[("x-forwarded-proto", "https")],
+    )
+    .await;
+    assert!(spoofed.set_cookies.iter().all(|c| !c.contains("Secure")));
+    app.stop().await;
+
+    let app = spawn_app_with(|a| {
+        a.auth = Some(AuthMode::Local);
+        a.cookie_secure = Some(server::config::CookieSecure::Always);
+    })
+    .await;
+    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    let always = sign_in(&app, "ann", "ann-password", &[]).await;
+    assert!(always.set_cookies.iter().all(|c| c.contains("; Secure")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_viewer_sees_everything_and_changes_nothing() {
+    let (app, access) = local_app().await;
+    let token = admin_token(&access).await;
+    access
+        .add_user("val", Role::Viewer, "val-password")
+        .await
+        .unwrap();
+    let val = sign_in(&app, "val", "val-password", &[]).await;
+    for path in [
+        "/api/v1/parts",
+        "/api/v1/replays",
+        "/api/v1/dlq",
+        "/api/v1/incidents",
+        "/api/v1/archives",
+        "/api/v1/parts/voucher/uptime",
+    ] {
+        assert_eq!(val.get(&app, path).await.0, 200, "{path}");
+    }
+    let metrics = raw_client()
+        .get(app.url("/metrics"))
+        .header(COOKIE, &val.cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let refused: [(&str, Value); 5] = [
+        ("/api/v1/replays", json!({"part": "voucher"})),
+        (
+            "/api/v1/replays/LoyaltyVoucherReplay_20260101000000/cancel",
+            json!({}),
+        ),
+        ("/api/v1/vouchers", voucher("val-1")),
+        ("/api/v1/dlq/val-1/redrive", json!({})),
+        (
+            "/api/v1/parts/voucher/override",
+            json!({"mode": "force_open", "reason": "r"}),
+        ),
+    ];
+    for (path, body) in &refused {
+        let (status, body) = val.post(&app, path, body, true).await;
+        assert_eq!(status, 403, "{path}");
+        assert_eq!(body["field"], "role", "{path}");
+        assert_eq!(
+            body["error"], "requires the operator role (val is viewer)",
+            "{path}"
+        );
+    }
+    assert_eq!(val.get(&app, "/api/v1/audit").await.0, 403);
+    let entries = audit(&app, &token).await;
+    let denied: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["outcome"] == "denied")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        denied,
+        [
+            "replay.start",
+            "replay.cancel",
+            "voucher.submit",
+            "dlq.redrive",
+            "override.set"
+        ]
+    );
+    assert!(entries
+        .iter()
+        .all(|e| e["outcome"] != "denied" || e["actor"] == "val"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_acts_and_every_action_is_audited() {
+    let (app, access) = local_app().await;
+    let token = admin_token(&access).await;
+    access
+        .add_user("olga", Role::Operator, "olga-password")
+        .await
+        .unwrap();
+    let olga = sign_in(&app, "olga", "olga-password", &[]).await;
+
+    let (status, body) = olga
+        .post(
+            &app,
+            "/api/v1/parts/voucher/override",
+            &json!({"mode": "force_open", "reason": "vendor maintenance", "by": "someone-else"}),
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["override"]["by"], "olga",
+        "signed in, `by` is the user"
+    );
+    let (status, _) = olga
+        .post(
+            &app,
+            "/api/v1/parts/voucher/override",
+            &json!({"mode": "none"}),
+            true,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = olga
+        .post(&app, "/api/v1/vouchers", &voucher("olga-1"), true)
+        .await;
+    assert!(status == 202 || status == 200, "{status} {body}");
+    let now = chrono::Utc::now();
+    let window = json!({
+        "part": "voucher",
+        "start": (now - chrono::Duration::minutes(10)).to_rfc3339(),
+        "end": now.to_rfc3339(),
+        "reason": "missed vouchers",
+    });
+    let (status, replay) = olga.post(&app, "/api/v1/replays", &window, true).await;
+    assert_eq!(status, 202, "{replay}");
+    assert_eq!(replay["by"], "olga");
+    let name = replay["name"].as_str().unwrap().to_owned();
+    let (status, _) = olga
+        .post(
+            &app,
+            &format!("/api/v1/replays/{name}/cancel"),
+            &json!({}),
+            true,
+        )
+        .await;
+    assert!(status == 202 || status == 409, "{status}");
+    let (status, _) = olga
+        .post(&app, "/api/v1/dlq/olga-unknown/redrive", &json!({}), true)
+        .await;
+    assert_eq!(status, 404);
+
+    let entries = audit(&app, &token).await;
+    let set = find(&entries, "override.set", "ok");
+    assert_eq!(
+        (
+            &set["actor"],
+            &set["role"],
+            &set["via"],
+            &set["target"],
+            &set["reason"]
+        ),
+        (
+            &json!("olga"),
+            &json!("operator"),
+            &json!("session"),
+            &json!("voucher"),
+            &json!("vendor maintenance")
+        )
+    );
+    assert_eq!(set["detail"]["mode"], "force_open");
+    find(&entries, "override.clear", "ok");
+    let start = find(&entries, "replay.start", "ok");
+    assert_eq!(start["reason"], "missed vouchers");
+    assert_eq!(start["detail"]["replay"], name.as_str());
+    let cancel = entries
+        .iter()
+        .find(|e| e["action"] == "replay.cancel")
+        .expect("replay.cancel audited");
+    assert_eq!(cancel["target"], name.as_str());
+    let redrive = find(&entries, "dlq.redrive", "failed");
+    assert!(
+        redrive["detail"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not found"),
+        "{redrive}"
+    );
+    // Machine submissions through the API are not audited one by one.
+    assert!(entries.iter().all(|e| e["action"] != "voucher.submit"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn session_requests_that_change_state_need_the_csrf_token() {
+    let (app, access) = local_app().await;
+    access
+        .add_user("olga", Role::Operator, "olga-password")
+        .await
+        .unwrap();
+    access
+        .add_user("val", Role::Viewer, "val-password")
+        .await
+        .unwrap();
+    let olga = sign_in(&app, "olga", "olga-password", &[]).await;
+    let body = json!({"mode": "force_open", "reason": "r"});
+    let (status, err) = olga
+        .post(&app, "/api/v1/parts/voucher/override", &body, false)
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(err["field"], "csrf");
+    let res = raw_client()
+        .post(app.url("/api/v1/parts/voucher/override"))
+        .header(COOKIE, &olga.cookies)
+        .header("x-csrf-token", "not-the-token")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // Reads need no token.
+    assert_eq!(olga.get(&app, "/api/v1/parts").await.0, 200);
+
+    // Server functions go through the same check, and their own role check.
+    let path = app::api::replays::StartReplay::PATH;
+    let form = [
+        ("part", "voucher"),
+        ("start", "2026-01-01T00:00:00Z"),
+        ("end", "2026-01-01T01:00:00Z"),
+        ("by", "x"),
+    ];
+    let res = raw_client()
+        .post(app.url(path))
+        .header(COOKIE, &olga.cookies)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "server function without the CSRF token");
+    let val = sign_in(&app, "val", "val-password", &[]).await;
+    let res = raw_client()
+        .post(app.url(path))
+        .header(COOKIE, &val.cookies)
+        .header("x-csrf-token", &val.csrf)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "a viewer's server function call");
+    let text = res.text().await.unwrap();
+    assert!(text.contains("requires the operator role"), "{text}");
+    let res = raw_client()
+        .post(app.url(app::api::access::CurrentUser::PATH))
+        .header(COOKIE, &val.cookies)
+        .header("x-csrf-token", &val.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&me["name"], &me["role"]),
+        (&json!("val"), &json!("viewer"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn api_tokens_authenticate_scripts_without_csrf() {
+    let (app, access) = local_app().await;
+    access
+        .add_user("ci", Role::Operator, "ci-password-1")
+        .await
+        .unwrap();
+    let (id, operator) = access
+        .add_token("ci", Role::Operator, "deploy")
+        .await
+        .unwrap();
+    let (_, viewer) = access
+        .add_token("ci", Role::Viewer, "dashboards")
+        .await
+        .unwrap();
+    let body = json!({"mode": "force_open", "reason": "from a script"});
+    let (status, out) = bearer_post(&app, &operator, "/api/v1/parts/voucher/override", &body).await;
+    assert_eq!(status, 200, "{out}");
+    let (status, out) = bearer_post(&app, &viewer, "/api/v1/parts/voucher/override", &body).await;
+    assert_eq!(status, 403, "{out}");
+    let (status, _) =
+        bearer_post(&app, "mdt_made-up", "/api/v1/parts/voucher/override", &body).await;
+    assert_eq!(status, 401);
+    let res = raw_client()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"name": "ci", "role": "viewer", "via": "token"})
+    );
+    access.remove_token(id).await.unwrap();
+    let (status, _) = bearer_post(&app, &operator, "/api/v1/parts/voucher/override", &body).await;
+    assert_eq!(status, 401, "a revoked token");
+    let res = raw_client()
+        .get(app.url("/api/v1/parts"))
+        .header("authorization", "Basic Y2k6eA==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn proxy_mode_maps_groups_to_roles_from_trusted_proxies_only() {
+    let app = spawn_app_with(|a| {
+        a.auth = Some(AuthMode::Proxy);
+        a.trusted_proxies = Some("127.0.0.1".into());
+        a.proxy_roles = Some("sre=admin,support=operator,staff=viewer".into());
+    })
+    .await;
+    let me = |user: Option<&'static str>, groups: Option<&'static str>| {
+        let mut req = raw_client().get(app.url("/api/v1/me"));
+        if let Some(u) = user {
+            req = req.header("x-forwarded-user", u);
+        }
+        if let Some(g) = groups {
+            req = req.header("x-forwarded-groups", g);
+        }
+        req.send()
+    };
+    let res = me(Some("bob"), Some("staff")).await.unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"name": "bob", "role": "viewer", "via": "proxy"})
+    );
+    let res = me(Some("bob"), Some("staff, support")).await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["role"], "operator");
+    let res = me(Some("bob"), Some("marketing")).await.unwrap();
+    assert_eq!(res.status(), 403);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["field"], "x-forwarded-groups");
+    assert_eq!(me(None, Some("sre")).await.unwrap().status(), 401);
+    // Proxy requests carry no ambient browser credential: no CSRF token.
+    let res = raw_client()
+        .post(app.url("/api/v1/parts/voucher/override"))
+        .header("x-forwarded-user", "sam")
+        .header("x-forwarded-groups", "sre")
+        .json(&json!({"mode": "disabled", "reason": "testing"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = raw_client()
+        .get(app.url("/api/v1/audit"))
+        .header("x-forwarded-user", "sam")
+        .header("x-forwarded-groups", "sre")
+        .send()
+        .await
+        .unwrap();
+    let entries: Value = res.json().await.unwrap();
+    let set = find(entries["entries"].as_array().unwrap(), "override.set", "ok");
+    assert_eq!(
+        (&set["actor"], &set["via"]),
+        (&json!("sam"), &json!("proxy"))
+    );
+    // Password sign-in is not offered in proxy mode.
+    let res = raw_client()
+        .post(app.url("/login"))
+        .form(&[("username", "sam"), ("password", "whatever1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    app.stop().await;
+
+    // Headers from anyone but the trusted proxy are not believed.
+    let app = spawn_app_with(|a| {
+        a.auth = Some(AuthMode::Proxy);
+        a.trusted_proxies = Some("10.9.8.7".into());
+        a.proxy_roles = Some("sre=admin".into());
+    })
+    .await;
+    let res = raw_client()
+        .get(app.url("/api/v1/parts"))
+        .header("x-forwarded-user", "mallory")
+        .header("x-forwarded-groups", "sre")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    app.stop().await;
+}
+
+#[test]
+fn proxy_mode_settings_are_checked() {
+    let resolve = |trusted: Option<&str>, roles: Option<&str>| {
+        server::Settings::resolve(server::config::ServeArgs {
+            auth: Some(AuthMode::Proxy),
+            trusted_proxies: trusted.map(String::from),
+            proxy_roles: roles.map(String::from),
+            ..Default::default()
+        })
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+    };
+    assert!(resolve(None, Some("a=admin")).starts_with("trusted_proxies: "));
+    assert!(resolve(Some("127.0.0.1"), None).starts_with("proxy_roles: "));
+    assert!(resolve(Some("localhost"), Some("a=admin")).starts_with("trusted_proxies: "));
+    assert!(resolve(Some("127.0.0.1"), Some("a=root")).starts_with("proxy_roles: unknown role"));
+}
+
+#[tokio::test]
+async fn the_audit_export_filters_by_time_in_json_and_ndjson() {
+    let (app, access) = local_app().await;
+    let token = admin_token(&access).await;
+    let body = json!({"mode": "force_closed", "reason": "export test"});
+    let (status, _) = bearer_post(&app, &token, "/api/v1/parts/member/override", &body).await;
+    assert_eq!(status, 200);
+    let get = |query: String| {
+        raw_client()
+            .get(app.url(&format!("/api/v1/audit{query}")))
+            .bearer_auth(&token)
+            .send()
+    };
+    let res = get("?format=ndjson".into()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = res
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let entry = lines.last().unwrap();
+    assert_eq!(entry["action"], "override.set");
+    assert_eq!(entry["target"], "member");
+    let at: chrono::DateTime<chrono::Utc> = entry["at"].as_str().unwrap().parse().unwrap();
+    let after =
+        (at + chrono::Duration::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let res = get(format!("?since={after}")).await.unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["entries"], json!([]));
+    let res = get(format!("?until={after}&format=json")).await.unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["entries"].as_array().unwrap().len(), lines.len());
+    assert_eq!(body["truncated"], false);
+    for (query, field) in [("?since=yesterday", "since"), ("?format=csv", "format")] {
+        let res = get(query.into()).await.unwrap();
+        assert_eq!(res.status(), 422, "{query}");
+        assert_eq!(res.json::<Value>().await.unwrap()["field"], field);
+    }
+    app.stop().await;
+}
+
+fn mediator(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mediator"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_command_line_manages_users_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let (code, out, err) = mediator(
+        &["user", "add", "ann", "--role", "admin", "--data-dir", d],
+        "s3cret-pass\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "added user ann (admin)\n");
+    let (code, _, err) = mediator(
+        &["user", "add", "ann", "--role", "viewer", "--data-dir", d],
+        "s3cret-pass\n",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("user \"ann\" already exists"), "{err}");
+    let (code, _, err) = mediator(
+        &["user", "add", "bob", "--role", "viewer", "--data-dir", d],
+        "short\n",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("password: must be between 8 and 1024 characters, got 5"),
+        "{err}"
+    );
+    let (code, _, err) = mediator(
+        &["user", "add", "bob", "--role", "viewer", "--data-dir", d],
+        "",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("password: is empty"), "{err}");
+    let (code, _, err) = mediator(
+        &["user", "add", "bob", "--role", "root", "--data-dir", d],
+        "",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--role"), "{err}");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "bob-password\nignored\n").unwrap();
+    let (code, _, err) = mediator(
+        &[
+            "user",
+            "add",
+            "bob",
+            "--role",
+            "viewer",
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--data-dir",
+            d,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = mediator(&["user", "list", "--data-dir", d], "");
+    assert_eq!(code, 0);
+    let roles: HashMap<&str, &str> = out
+        .lines()
+        .map(|l| {
+            let mut f = l.split('\t');
+            (f.next().unwrap(), f.next().unwrap())
+        })
+        .collect();
+    assert_eq!(roles, HashMap::from([("ann", "admin"), ("bob", "viewer")]));
+    let (code, secret, err) = mediator(
+        &[
+            "token",
+            "add",
+            "--user",
+            "bob",
+            "--label",
+            "grafana",
+            "--data-dir",
+            d,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(secret.starts_with("mdt_"), "{secret}");
+    let (code, _, err) = mediator(
+        &[
+            "token",
+            "add",
+            "--user",
+            "bob",
+            "--role",
+            "admin",
+            "--data-dir",
+            d,
+        ],
+        "",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("role: admin is above the role of user \"bob\" (viewer)"),
+        "{err}"
+    );
+    let (_, list, _) = mediator(&["token", "list", "--data-dir", d], "");
+    assert!(
+        list.contains("\tbob\tviewer\tgrafana\tnever used"),
+        "{list}"
+    );
+    let db = store::Database::open(&data).unwrap();
+    let access = Access::new(db.clone());
+    assert!(access.verify_password("bob", "bob-password").await.is_ok());
+    let token = access.token(secret.trim()).await.unwrap().unwrap();
+    assert_eq!((token.name.as_str(), token.role), ("bob", Role::Viewer));
+    let (code, _, _) = mediator(&["user", "remove", "bob", "--data-dir", d], "");
+    assert_eq!(code, 0);
+    assert!(access.token(secret.trim()).await.unwrap().is_none());
+    let (code, _, err) = mediator(&["user", "remove", "bob", "--data-dir", d], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("user \"bob\" does not exist"), "{err}");
+    let entries = mediator_core::Audit::new(db)
+        .range(None, None, None, 100)
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e.action.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("user.add", "ok"),
+            ("user.add", "failed"),
+            ("user.add", "ok"),
+            ("token.add", "ok"),
+            ("token.add", "failed"),
+            ("user.remove", "ok"),
+            ("user.remove", "failed"),
+        ]
+    );
+    assert!(entries
+        .iter()
+        .all(|e| e.via == "cli" && e.actor.starts_with("cli")));
+}
