@@ -34,10 +34,10 @@ help:
 ## ---- the two commands ----------------------------------------------------
 
 run: build-release
-	@# Sign-in is on by default (--auth local): say how to add the first user.
+	@# Sign-in is on by default (--auth local); until a user exists only this machine gets in.
 	@./target/release/mediator user list | grep -q "$$(printf '\t')" || \
-	  echo "No users yet. Add an admin (password on stdin):  ./target/release/mediator user add admin --role admin" \
-	       "  -- or develop without sign-in:  ./target/release/mediator serve --auth none"
+	  echo "No users yet: setup mode, the console is open to this machine only until you add an admin" \
+	       "(password on stdin):  ./target/release/mediator user add admin --role admin"
 	./target/release/mediator serve
 
 test: tools chromium e2e-deps aws-tools cfn-lint fmt-check clippy unit e2e

@@ -155,6 +155,9 @@ pub struct AuthState {
     pub access: Access,
     /// The audit log.
     pub audit: Audit,
+    /// Set once a local user exists: ends the first-run setup mode for good
+    /// (users are only ever added from then on, so it is never cleared).
+    pub users_exist: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A refusal rendered as `{"error", "field"?, "required_role"?}`.
@@ -335,8 +338,41 @@ impl AuthState {
         }
         match cookie(headers, SESSION_COOKIE) {
             Some(token) => self.access.session(token).await.map_err(unavailable),
+            None if self.setup_mode(headers, peer).await.map_err(unavailable)? => {
+                Ok(Some(Principal::open()))
+            }
             None => Ok(None),
         }
+    }
+
+    /// First run with `--auth local`: until the first user exists, callers
+    /// on this machine (a loopback peer that no proxy forwarded) act as the
+    /// `anonymous` admin, so `make run` opens the console at once. Anyone
+    /// else — another host, or a request carrying forwarding headers (a
+    /// reverse proxy on this host) — must sign in, which nobody can yet.
+    async fn setup_mode(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<bool, mediator_core::AccessError> {
+        use std::sync::atomic::Ordering;
+        let local = peer.is_some_and(|p| p.is_loopback())
+            && ![
+                "forwarded",
+                "x-forwarded-for",
+                "x-forwarded-host",
+                "x-real-ip",
+            ]
+            .iter()
+            .any(|h| headers.contains_key(*h));
+        if !local || self.users_exist.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        if self.access.user_count().await? > 0 {
+            self.users_exist.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     fn proxy_principal(
@@ -449,6 +485,19 @@ pub async fn authenticate(
         }
         Err(res) => return res,
     };
+    if principal.via == Via::Open
+        && state.settings.mode == AuthMode::Local
+        && changes_state(&method)
+        && cross_site(&headers)
+    {
+        // First-run setup mode trusts this machine's browser, not pages of
+        // other sites that browser has open.
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "origin: cross-site request refused (no users yet: add one with `mediator user add`)",
+            Some("origin"),
+        );
+    }
     if principal.via == Via::Session && changes_state(&method) {
         let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
         let ok =
@@ -824,9 +873,9 @@ pub async fn announce(
             let users = Access::new(db.clone()).user_count().await?;
             if users == 0 {
                 tracing::warn!(
-                    "no users yet: nobody can sign in. Add an admin with \
-                     `mediator user add admin --role admin --data-dir {}` (password on stdin), \
-                     or run with --auth none for development",
+                    "no users yet: first-run setup mode — callers on this machine act as an \
+                     admin, everyone else is refused, until the first user exists. Add an admin \
+                     with `mediator user add admin --role admin --data-dir {}` (password on stdin)",
                     data_dir.display()
                 );
             } else {

@@ -89,6 +89,7 @@ pub fn router(
         settings: Arc::new(settings.auth.clone()),
         access: mediator_core::Access::new(state.db.clone()),
         audit: api.audit.clone(),
+        users_exist: Default::default(),
     };
     let routes = generate_route_list(App);
     let console = state.console.clone();

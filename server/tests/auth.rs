@@ -143,7 +143,11 @@ async fn admin_token(access: &Access) -> String {
 
 #[tokio::test]
 async fn anonymous_callers_are_sent_to_sign_in_and_public_routes_stay_open() {
-    let (app, _) = local_app().await;
+    let (app, access) = local_app().await;
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
     let c = raw_client();
     let res = c.get(app.url("/replays?name=x")).send().await.unwrap();
     assert_eq!(res.status(), 303);
@@ -182,6 +186,54 @@ async fn anonymous_callers_are_sent_to_sign_in_and_public_routes_stay_open() {
     assert!(html.contains(r#"action="/login""#), "{html}");
     assert!(html.contains(r#"name="password""#));
     assert!(html.contains(r#"value="/timeline""#));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn until_the_first_user_exists_only_this_machine_acts_as_admin() {
+    let (app, access) = local_app().await;
+    let c = raw_client();
+    // Setup mode: a loopback caller with no forwarding headers is the
+    // anonymous admin; the page renders instead of redirecting.
+    let res = c.get(app.url("/replays")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, me) = {
+        let res = c.get(app.url("/api/v1/me")).send().await.unwrap();
+        (res.status().as_u16(), res.json::<Value>().await.unwrap())
+    };
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["role"], "admin", "{me}");
+    let res = c
+        .post(app.url("/api/v1/vouchers"))
+        .json(&voucher("setup-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    // Not for requests a proxy forwarded, nor for other sites' pages.
+    let res = c
+        .get(app.url("/api/v1/parts"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = c
+        .post(app.url("/api/v1/vouchers"))
+        .header("origin", "https://evil.example")
+        .json(&voucher("setup-2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.json::<Value>().await.unwrap()["field"], "origin");
+    // The first user ends setup mode for good.
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    let res = c.get(app.url("/api/v1/parts")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
     app.stop().await;
 }
 
