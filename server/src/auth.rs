@@ -56,6 +56,8 @@ pub struct AuthSettings {
     pub proxy_groups_header: String,
     /// Proxy mode: group → role.
     pub proxy_roles: Vec<(String, Role)>,
+    /// Embeds, badges and the change stream need a viewer (default: public).
+    pub private_embeds: bool,
 }
 
 impl Default for AuthSettings {
@@ -67,6 +69,7 @@ impl Default for AuthSettings {
             proxy_user_header: "x-forwarded-user".into(),
             proxy_groups_header: "x-forwarded-groups".into(),
             proxy_roles: Vec::new(),
+            private_embeds: false,
         }
     }
 }
@@ -142,6 +145,7 @@ impl AuthSettings {
             proxy_user_header,
             proxy_groups_header,
             proxy_roles,
+            private_embeds: defaults.private_embeds,
         })
     }
 }
@@ -217,21 +221,19 @@ pub fn forbidden(required: Role, who: &Principal) -> Response {
 }
 
 /// Whether `path` is served without sign-in.
-fn is_public(method: &Method, path: &str) -> bool {
-    const EXACT: [&str; 6] = [
+fn is_public(method: &Method, path: &str, private_embeds: bool) -> bool {
+    const EXACT: [&str; 5] = [
         "/healthz",
         "/readyz",
         "/login",
         "/logout",
-        "/api/v1/stream",
         "/api/openapi.json",
     ];
-    if EXACT.contains(&path)
-        || path.starts_with("/embed/")
-        || path.starts_with("/badge/")
-        || path.starts_with("/pkg/")
-    {
+    if EXACT.contains(&path) || path.starts_with("/pkg/") {
         return true;
+    }
+    if path == "/api/v1/stream" || path.starts_with("/embed/") || path.starts_with("/badge/") {
+        return !private_embeds;
     }
     // Public assets (favicon, images…) are files with an extension outside
     // /api; the fallback serves them or renders the 404 page.
@@ -457,7 +459,7 @@ pub async fn authenticate(
     let method = req.method().clone();
     let peer = peer(&req);
     let headers = req.headers().clone();
-    if is_public(&method, &path) {
+    if is_public(&method, &path, state.settings.private_embeds) {
         // Public routes still learn the caller when there is one (the login
         // page, the 404 page's navigation).
         if let Ok(Some(p)) = state.principal(&headers, peer).await {
@@ -468,7 +470,10 @@ pub async fn authenticate(
     let principal = match state.principal(&headers, peer).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            let page = method == Method::GET && !path.starts_with("/api/") && path != "/metrics";
+            let page = method == Method::GET
+                && !path.starts_with("/api/")
+                && !path.starts_with("/badge/")
+                && path != "/metrics";
             if page {
                 let target = req
                     .uri()

@@ -328,6 +328,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_COOKIE_SECURE", value_enum)]
     pub cookie_secure: Option<CookieSecure>,
 
+    /// Make the embeds (`/embed/…`), badges (`/badge/…`) and the change
+    /// stream need a signed-in viewer (session cookie or Bearer token)
+    /// instead of being public and read-only [default: public]
+    #[arg(long, env = "MEDIATOR_PRIVATE_EMBEDS")]
+    pub private_embeds: bool,
+
     /// Addresses of reverse proxies whose `X-Forwarded-Proto`, `X-Forwarded-For`
     /// and (with `--auth proxy`) user and groups headers are believed,
     /// comma-separated IPs [default: none]
@@ -354,7 +360,7 @@ pub struct ServeArgs {
     /// for `-` (listen, events_listen, sim_listen, saas_url, poll_interval, data_dir, site_root, parts, request_timeout,
     /// log_format, submit_timeout, replay_margin, resubmit_rate, resubmit_concurrency,
     /// sweep_interval, max_attempts, demo_rate, frame_ancestors, cors_origins,
-    /// events_allow_remote, events_access_keys, auth, cookie_secure, trusted_proxies,
+    /// events_allow_remote, events_access_keys, auth, cookie_secure, private_embeds, trusted_proxies,
     /// proxy_user_header, proxy_groups_header, proxy_roles).
     /// Flags and environment variables override it. A `[parts.<name>]` table
     /// per part (the tables then list the parts) overrides that part's
@@ -404,6 +410,7 @@ pub struct FileConfig {
     pub events_access_keys: Option<String>,
     pub auth: Option<AuthMode>,
     pub cookie_secure: Option<CookieSecure>,
+    pub private_embeds: Option<bool>,
     pub trusted_proxies: Option<String>,
     pub proxy_user_header: Option<String>,
     pub proxy_groups_header: Option<String>,
@@ -627,14 +634,17 @@ impl Settings {
                     .map_err(|reason| anyhow::anyhow!("events_access_keys: {reason}"))?,
                 None => crate::events_api::AccessKeys::default(),
             },
-            auth: crate::auth::AuthSettings::resolve(
-                args.auth.or(file.auth),
-                args.cookie_secure.or(file.cookie_secure),
-                args.trusted_proxies.or(file.trusted_proxies).as_deref(),
-                args.proxy_user_header.or(file.proxy_user_header),
-                args.proxy_groups_header.or(file.proxy_groups_header),
-                args.proxy_roles.or(file.proxy_roles).as_deref(),
-            )?,
+            auth: crate::auth::AuthSettings {
+                private_embeds: args.private_embeds || file.private_embeds.unwrap_or(false),
+                ..crate::auth::AuthSettings::resolve(
+                    args.auth.or(file.auth),
+                    args.cookie_secure.or(file.cookie_secure),
+                    args.trusted_proxies.or(file.trusted_proxies).as_deref(),
+                    args.proxy_user_header.or(file.proxy_user_header),
+                    args.proxy_groups_header.or(file.proxy_groups_header),
+                    args.proxy_roles.or(file.proxy_roles).as_deref(),
+                )?
+            },
             part_settings,
         };
         if !settings.events_listen.ip().is_loopback() && !settings.events_allow_remote {

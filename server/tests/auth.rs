@@ -190,6 +190,38 @@ async fn anonymous_callers_are_sent_to_sign_in_and_public_routes_stay_open() {
 }
 
 #[tokio::test]
+async fn private_embeds_need_a_viewer() {
+    let app = spawn_app_with(|a| {
+        a.auth = Some(AuthMode::Local);
+        a.private_embeds = true;
+    })
+    .await;
+    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    let token = admin_token(&access).await;
+    let c = raw_client();
+    for path in [
+        "/badge/overall.svg",
+        "/badge/voucher/status.json",
+        "/api/v1/stream",
+    ] {
+        let res = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 401, "{path} needs a viewer");
+    }
+    let res = c.get(app.url("/embed/status")).send().await.unwrap();
+    assert_eq!(res.status(), 303, "the embed page sends to sign-in");
+    for path in ["/badge/overall.svg", "/embed/status"] {
+        let res = c
+            .get(app.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path} with a token");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn until_the_first_user_exists_only_this_machine_acts_as_admin() {
     let (app, access) = local_app().await;
     let c = raw_client();
