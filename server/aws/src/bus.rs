@@ -183,6 +183,25 @@ fn archive(a: &aws_sdk_eventbridge::operation::describe_archive::DescribeArchive
     }
 }
 
+/// `PutTargets` and `RemoveTargets` answer with different SDK types that
+/// have the same accessors: one mapping to the domain's `TargetsResponse`.
+macro_rules! targets_response {
+    ($out:expr) => {
+        TargetsResponse {
+            failed_entry_count: i64::from($out.failed_entry_count()),
+            failed_entries: $out
+                .failed_entries()
+                .iter()
+                .map(|f| FailedTargetEntry {
+                    target_id: f.target_id().unwrap_or_default().to_string(),
+                    error_code: f.error_code().unwrap_or_default().to_string(),
+                    error_message: f.error_message().unwrap_or_default().to_string(),
+                })
+                .collect(),
+        }
+    };
+}
+
 #[async_trait]
 impl EventBus for AwsBus {
     fn account(&self) -> String {
@@ -375,18 +394,7 @@ impl EventBus for AwsBus {
             .send()
             .await
             .map_err(bus_error)?;
-        Ok(TargetsResponse {
-            failed_entry_count: i64::from(out.failed_entry_count()),
-            failed_entries: out
-                .failed_entries()
-                .iter()
-                .map(|f| FailedTargetEntry {
-                    target_id: f.target_id().unwrap_or_default().to_string(),
-                    error_code: f.error_code().unwrap_or_default().to_string(),
-                    error_message: f.error_message().unwrap_or_default().to_string(),
-                })
-                .collect(),
-        })
+        Ok(targets_response!(out))
     }
 
     async fn remove_targets(&self, req: RemoveTargetsRequest) -> BusResult<TargetsResponse> {
@@ -400,18 +408,7 @@ impl EventBus for AwsBus {
             .send()
             .await
             .map_err(bus_error)?;
-        Ok(TargetsResponse {
-            failed_entry_count: i64::from(out.failed_entry_count()),
-            failed_entries: out
-                .failed_entries()
-                .iter()
-                .map(|f| FailedTargetEntry {
-                    target_id: f.target_id().unwrap_or_default().to_string(),
-                    error_code: f.error_code().unwrap_or_default().to_string(),
-                    error_message: f.error_message().unwrap_or_default().to_string(),
-                })
-                .collect(),
-        })
+        Ok(targets_response!(out))
     }
 
     async fn create_archive(&self, req: CreateArchiveRequest) -> BusResult<Archive> {
