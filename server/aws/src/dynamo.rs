@@ -39,6 +39,8 @@ use crate::tables::{Tables, UNPUBLISHED_INDEX};
 const CHANGES_PK: &str = "CHG";
 /// Sort key of a part's status item.
 const STATUS_SK: &str = "STATUS";
+/// Sort key of a part's monitor lease item (beside its `STATUS`).
+const MONITOR_LEASE_SK: &str = "LEASE#monitor";
 /// Days a check item lives (roll-ups keep the aggregates).
 const CHECK_TTL_DAYS: i64 = 14;
 /// Days a minute roll-up lives.
@@ -697,6 +699,36 @@ impl StatusStore for DynamoStore {
                 Some(k) if !k.is_empty() => start = Some(k.clone()),
                 _ => return Ok(false),
             }
+        }
+    }
+
+    async fn lease_monitor(
+        &self,
+        part: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        // `PART#<p>`/`LEASE#monitor`: one conditional Put per poll.
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.tables.parts)
+            .item("pk", s(format!("PART#{part}")))
+            .item("sk", s(MONITOR_LEASE_SK))
+            .item("lease_owner", s(owner))
+            .item("lease_until_ms", n(until.timestamp_millis()))
+            .condition_expression(
+                "attribute_not_exists(pk) OR lease_owner = :me OR lease_until_ms < :now",
+            )
+            .expression_attribute_values(":me", s(owner))
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(backend("PutItem monitor lease", &e)),
         }
     }
 }

@@ -52,6 +52,16 @@ async fn two_replicas_racing_on_one_status_change_write_it_once() {
     contract::check_status_race(a, b, 20, true).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_the_monitor_lease() {
+    let m = common::Moto::start();
+    provisioned(&m).await;
+    let conf = common::moto_config(&m).await;
+    let a = DynamoStore::from_conf(&conf, Tables::default());
+    let b = DynamoStore::from_conf(&conf, Tables::default());
+    contract::check_monitor_lease(&a, &b).await;
+}
+
 /// Counts the requests a DynamoDB client transmits, by operation
 /// (`X-Amz-Target`), retries included: what is billed.
 #[derive(Debug, Default, Clone)]

@@ -52,6 +52,23 @@ pub struct Monitor {
     probe: Arc<dyn HealthProbe>,
     parts: Vec<PartSettings>,
     changes: Option<crate::Changes>,
+    /// This process's name in the monitor leases ([`StatusStore::lease_monitor`]).
+    replica: String,
+}
+
+/// A name for this process in leases: unique per start, readable in logs.
+fn default_replica() -> String {
+    format!(
+        "mediator-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_micros()
+    )
+}
+
+/// How long a monitor lease lasts: three polls and the longest check, so a
+/// leader that stops polling is replaced after about three missed polls.
+pub fn lease_length(part: &PartSettings) -> Duration {
+    part.poll_interval * 3 + part.check_timeout
 }
 
 /// Check writes tried before giving up when other writers keep moving the
@@ -69,6 +86,7 @@ impl Monitor {
             probe,
             parts,
             changes: None,
+            replica: default_replica(),
         }
     }
 
@@ -84,6 +102,7 @@ impl Monitor {
             probe,
             parts,
             changes: None,
+            replica: default_replica(),
         }
     }
 
@@ -94,6 +113,26 @@ impl Monitor {
     pub fn with_changes(mut self, changes: crate::Changes) -> Self {
         self.changes = Some(changes);
         self
+    }
+
+    /// Names this replica in the monitor leases (default: process id and
+    /// start time).
+    pub fn with_replica(mut self, replica: impl Into<String>) -> Self {
+        self.replica = replica.into();
+        self
+    }
+
+    /// Takes or renews this replica's lease on `part` at `now`: true when
+    /// this replica should poll it. The single step of leadership, which the
+    /// poll loop repeats before every check.
+    pub async fn lead(&self, part: &PartSettings, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let until = chrono::Duration::from_std(lease_length(part))
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.store
+            .lease_monitor(part.name.as_str(), &self.replica, now, until)
+            .await
     }
 
     /// Checks one part now (bounded by its timeout) and records the result.
@@ -184,10 +223,31 @@ impl Monitor {
     async fn poll(&self, part: PartSettings, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(part.poll_interval.max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leading = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {}
+            }
+            // Only the lease holder polls: replicas sharing the storage
+            // record each check once, and take over when the holder stops.
+            let lead = match self.lead(&part, Utc::now()).await {
+                Ok(lead) => lead,
+                Err(e) => {
+                    tracing::warn!(part = %part.name, "renewing the monitor lease failed: {e}");
+                    false
+                }
+            };
+            if leading != Some(lead) {
+                if lead {
+                    tracing::info!(part = %part.name, replica = %self.replica, "polling this part");
+                } else {
+                    tracing::info!(part = %part.name, "another replica polls this part");
+                }
+                leading = Some(lead);
+            }
+            if !lead {
+                continue;
             }
             let result = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -352,6 +412,56 @@ mod tests {
         let a = SqliteStore::new(Database::open(tmp.path()).unwrap());
         let b = SqliteStore::new(Database::open(tmp.path()).unwrap());
         crate::storage::contract::check_status_race(Arc::new(a), Arc::new(b), 20, false).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_grants_the_monitor_lease_to_one_handle_at_a_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = SqliteStore::new(Database::open(tmp.path()).unwrap());
+        let b = SqliteStore::new(Database::open(tmp.path()).unwrap());
+        crate::storage::contract::check_monitor_lease(&a, &b).await;
+    }
+
+    /// Counts the checks it answers.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    #[async_trait]
+    impl HealthProbe for Counting {
+        async fn check(&self, _part: &str) -> Result<(), String> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn two_replicas_on_one_store_poll_a_part_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut part = settings("voucher");
+        part.check_timeout = Duration::from_secs(1);
+        let replica = |name: &str| {
+            let probe = Arc::new(Counting(Default::default()));
+            let store = Arc::new(SqliteStore::new(Database::open(tmp.path()).unwrap()));
+            let m = Monitor::new_with_store(store, probe.clone(), vec![part.clone()])
+                .with_replica(name);
+            (Arc::new(m), probe)
+        };
+        let ((a, pa), (b, pb)) = (replica("a"), replica("b"));
+        let (tracker, stop) = (TaskTracker::new(), CancellationToken::new());
+        a.clone().spawn(&tracker, stop.clone());
+        b.clone().spawn(&tracker, stop.clone());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.cancel();
+        tracker.close();
+        tracker.wait().await;
+        let (ca, cb) = (
+            pa.0.load(std::sync::atomic::Ordering::SeqCst),
+            pb.0.load(std::sync::atomic::Ordering::SeqCst),
+        );
+        assert!(
+            (ca == 0) != (cb == 0),
+            "exactly one replica polls the part: a {ca} checks, b {cb}"
+        );
+        assert!(ca + cb >= 3, "the leader keeps polling: {ca} + {cb}");
     }
 
     #[tokio::test]

@@ -305,6 +305,12 @@ const STEPS: &[&str] = &[
         detail   TEXT
     ) STRICT;
     CREATE INDEX audit_log_at ON audit_log (at_ms);",
+    // 9: who polls each part (the monitor lease; one holder per part).
+    "CREATE TABLE mon_leases (
+        part     TEXT PRIMARY KEY,
+        owner    TEXT NOT NULL,
+        until_ms INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

@@ -342,6 +342,46 @@ pub async fn check_status_race(
     assert_eq!(all, ids, "every change claimed by someone");
 }
 
+/// The monitor lease, between two replicas `a` and `b` on the same storage:
+/// one holder per part at a time, renewals by the holder, take-over once the
+/// holder's lease has run out, parts independent.
+pub async fn check_monitor_lease(a: &dyn StatusStore, b: &dyn StatusStore) {
+    let (p, other) = ("lease-part", "other-part");
+    // (replica, its name, part, now, until, granted?, why)
+    let steps: [(&dyn StatusStore, &str, &str, i64, i64, bool, &str); 7] = [
+        (a, "a", p, 0, 30, true, "a free lease is granted"),
+        (
+            b,
+            "b",
+            p,
+            1,
+            31,
+            false,
+            "a running lease is not granted to another replica",
+        ),
+        (a, "a", p, 10, 40, true, "the holder renews its lease"),
+        (
+            b,
+            "b",
+            p,
+            35,
+            65,
+            false,
+            "the renewal counts: still a's at t+35",
+        ),
+        (b, "b", other, 35, 65, true, "leases are per part"),
+        (b, "b", p, 41, 71, true, "an ended lease is taken over"),
+        (a, "a", p, 42, 72, false, "the old holder lost it"),
+    ];
+    for (store, owner, part, now, until, granted, why) in steps {
+        let got = store
+            .lease_monitor(part, owner, t(now), t(until))
+            .await
+            .expect("lease_monitor");
+        assert_eq!(got, granted, "{why}");
+    }
+}
+
 struct NoProbe;
 
 #[async_trait::async_trait]

@@ -159,4 +159,18 @@ pub trait StatusStore: Send + Sync {
 
     /// Whether `part` has a status change with an id greater than `after`.
     async fn has_changes_after(&self, part: &str, after: i64) -> Result<bool, StoreError>;
+
+    /// Takes or renews the lease to poll `part`: granted to `owner` until
+    /// `until` when nobody holds it, when `owner` already does, or when the
+    /// holder's lease ended before `now`; `false` (and nothing written) while
+    /// another owner's lease runs. Only the holder polls a part, so replicas
+    /// sharing the storage count each check once and a dead leader is
+    /// replaced when its lease runs out.
+    async fn lease_monitor(
+        &self,
+        part: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }

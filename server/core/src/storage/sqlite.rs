@@ -263,6 +263,29 @@ impl StatusStore for SqliteStore {
     async fn has_changes_after(&self, part: &str, after: i64) -> Result<bool, StoreError> {
         exists_change_after(&self.db, part, after).await
     }
+
+    async fn lease_monitor(
+        &self,
+        part: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (part, owner) = (part.to_owned(), owner.to_owned());
+        let (now, until) = (now.timestamp_millis(), until.timestamp_millis());
+        self.db
+            .write(move |tx| {
+                let written = tx.execute(
+                    "INSERT INTO mon_leases (part, owner, until_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (part) DO UPDATE SET owner = excluded.owner,
+                         until_ms = excluded.until_ms
+                     WHERE mon_leases.owner = excluded.owner OR mon_leases.until_ms < ?4",
+                    params![part, owner, until, now],
+                )?;
+                Ok(written == 1)
+            })
+            .await
+    }
 }
 
 /// (`has_changes_after`'s SQL, moved from the recovery's sweeper.)
