@@ -56,6 +56,9 @@ pub struct Monitor {
     replica: String,
 }
 
+/// The monitor's name in leases on the embedded database ([`Monitor::new`]).
+pub const EMBEDDED_REPLICA: &str = "embedded";
+
 /// A name for this process in leases: unique per start, readable in logs.
 fn default_replica() -> String {
     format!(
@@ -86,7 +89,9 @@ impl Monitor {
             probe,
             parts,
             changes: None,
-            replica: default_replica(),
+            // One process owns an embedded database: a restarted server
+            // takes its parts back at once instead of waiting out the lease.
+            replica: EMBEDDED_REPLICA.to_string(),
         }
     }
 
@@ -260,6 +265,18 @@ impl Monitor {
                     }
                 }
                 Err(e) => tracing::warn!(part = %part.name, "recording a check failed: {e}"),
+            }
+        }
+        if leading == Some(true) {
+            // Hand the part over now rather than when the lease runs out.
+            let now = Utc::now();
+            let ended = now - chrono::Duration::milliseconds(1);
+            let released = self
+                .store
+                .lease_monitor(part.name.as_str(), &self.replica, now, ended)
+                .await;
+            if let Err(e) = released {
+                tracing::warn!(part = %part.name, "releasing the monitor lease failed: {e}");
             }
         }
     }
@@ -462,6 +479,16 @@ mod tests {
             "exactly one replica polls the part: a {ca} checks, b {cb}"
         );
         assert!(ca + cb >= 3, "the leader keeps polling: {ca} + {cb}");
+        let store = SqliteStore::new(Database::open(tmp.path()).unwrap());
+        let now = Utc::now();
+        let later = now + chrono::Duration::seconds(10);
+        assert!(
+            store
+                .lease_monitor("voucher", "c", now, later)
+                .await
+                .unwrap(),
+            "the leader released the part when it stopped"
+        );
     }
 
     #[tokio::test]
