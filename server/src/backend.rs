@@ -189,30 +189,11 @@ pub fn register_request_consumer(bus: &Bus, flow: Arc<SubmissionFlow>) {
     bus.register_consumer(REQUEST_CONSUMER, move |event: String| {
         let flow = flow.clone();
         async move {
-            let event: serde_json::Value =
-                serde_json::from_str(&event).map_err(|e| format!("event is not JSON: {e}"))?;
-            let mut body = event
-                .pointer("/detail/data")
-                .cloned()
-                .unwrap_or(serde_json::Value::Null);
-            if let (Some(obj), Some(part)) = (
-                body.as_object_mut(),
-                event.pointer("/detail/metadata/type").cloned(),
-            ) {
-                obj.insert("part".into(), part);
-            }
-            match flow.accept_json(&body).await {
-                Ok(a) => {
-                    tracing::info!(
-                        loyalty_request_id = %a.voucher.keys.loyalty_request_id,
-                        status = %a.voucher.status,
-                        duplicate = a.duplicate,
-                        "voucher request from the bus"
-                    );
-                    Ok(())
-                }
-                Err(mediator_core::submit::FlowError::Invalid(e)) => {
-                    tracing::warn!("voucher request dropped: {e}");
+            use mediator_core::submit::{accept_request_event, RequestOutcome};
+            match accept_request_event(&flow, &event).await {
+                Ok(RequestOutcome::Accepted(_)) => Ok(()),
+                Ok(RequestOutcome::Invalid(reason)) => {
+                    tracing::warn!("voucher request dropped: {reason}");
                     Ok(())
                 }
                 Err(e) => Err(e.to_string()),

@@ -12,6 +12,10 @@
 //! * [`AwsRecovery`] (`recovery.rs`) — `ArchiveReplays`, `ResubmitQueue` and
 //!   `ArchiveBrowser` over StartReplay/DescribeReplay/CancelReplay,
 //!   DescribeArchive and SQS long polling.
+//! * [`AwsIntake`] (`intake.rs`) — the `voucher-requests` queue (fed by the
+//!   intake rule) run through the submission flow; [`SqsQueues`]
+//!   (`queues.rs`) is the SQS long poll / batch delete / visibility change
+//!   both it and the resubmit queues use.
 //! * [`DynamoStore`] (`dynamo.rs`) — mediator-core's storage traits
 //!   (`OverrideStore`, `StatusStore`) on DynamoDB, with conditional writes
 //!   so replicas racing on one status change write it once; [`tables`]
@@ -27,8 +31,10 @@
 mod bus;
 mod dynamo;
 mod events;
+mod intake;
 pub mod moto;
 pub mod provision;
+mod queues;
 mod recovery;
 pub mod tables;
 
@@ -37,6 +43,8 @@ pub use crate::dynamo::DynamoStore;
 pub use crate::events::{
     entry_size, AwsEvents, PublishSettings, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES,
 };
+pub use crate::intake::{AwsIntake, IntakeStep, INTAKE_WAIT};
+pub use crate::queues::SqsQueues;
 pub use crate::recovery::AwsRecovery;
 
 use aws_config::retry::RetryConfig;

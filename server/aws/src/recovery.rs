@@ -1,17 +1,12 @@
 //! [`AwsRecovery`]: replays on EventBridge, resubmit queues on SQS, and the
 //! console's archive view as far as EventBridge allows.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::primitives::DateTime as AwsTime;
 use aws_sdk_eventbridge::types::ReplayDestination;
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
-};
 use chrono::{DateTime, Utc};
 use mediator_core::archives::{
     ArchiveBrowser, ArchiveCursor, ArchiveError, ArchiveSummary, ArchivedEvent,
@@ -22,6 +17,7 @@ use mediator_core::{
     ResubmitQueue,
 };
 
+use crate::queues::SqsQueues;
 use crate::{sdk_message, Location};
 
 /// What the console is told when it asks to browse an archive on AWS.
@@ -31,10 +27,8 @@ pub const CANNOT_LIST_EVENTS: &str = "EventBridge cannot list the events of an a
 /// Replays, resubmit queues and archives on AWS.
 pub struct AwsRecovery {
     events: aws_sdk_eventbridge::Client,
-    sqs: aws_sdk_sqs::Client,
+    queues: SqsQueues,
     location: Location,
-    /// Queue name → URL.
-    urls: Mutex<HashMap<String, String>>,
 }
 
 fn replay_error<E, R>(e: SdkError<E, R>) -> ReplayError
@@ -76,9 +70,8 @@ impl AwsRecovery {
     pub fn new(conf: &aws_config::SdkConfig, location: Location) -> Self {
         Self {
             events: aws_sdk_eventbridge::Client::new(conf),
-            sqs: aws_sdk_sqs::Client::new(conf),
+            queues: SqsQueues::new(conf),
             location,
-            urls: Mutex::new(HashMap::new()),
         }
     }
 
@@ -104,26 +97,12 @@ impl AwsRecovery {
             .destination(destination)
     }
 
-    async fn url(&self, part: &PartName, lane: Lane) -> Result<String, String> {
-        let name = match lane {
+    /// The queue of `part`'s `lane`.
+    fn queue(part: &PartName, lane: Lane) -> String {
+        match lane {
             Lane::Resubmit => resubmit_queue(part),
             Lane::DeadLetter => dead_letter_queue(part),
-        };
-        if let Some(u) = self.urls.lock().expect("url map").get(&name) {
-            return Ok(u.clone());
         }
-        let url = self
-            .sqs
-            .get_queue_url()
-            .queue_name(&name)
-            .send()
-            .await
-            .map_err(|e| format!("GetQueueUrl {name}: {}", sdk_message(&e)))?
-            .queue_url()
-            .unwrap_or_default()
-            .to_string();
-        self.urls.lock().expect("url map").insert(name, url.clone());
-        Ok(url)
     }
 }
 
@@ -205,36 +184,14 @@ impl ResubmitQueue for AwsRecovery {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<QueuedEvent>, String> {
-        let url = self.url(part, lane).await?;
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(max.clamp(1, 10) as i32)
-            .wait_time_seconds(crate::bus::wait_seconds(wait))
-            .send()
+        self.queues
+            .receive(&Self::queue(part, lane), max, wait)
             .await
-            .map_err(|e| format!("ReceiveMessage {part}: {}", sdk_message(&e)))?;
-        Ok(out
-            .messages()
-            .iter()
-            .map(|m| QueuedEvent {
-                body: m.body().unwrap_or_default().to_string(),
-                receipt: m.receipt_handle().unwrap_or_default().to_string(),
-            })
-            .collect())
     }
 
     async fn delete(&self, part: &PartName, lane: Lane, receipt: &str) -> Result<(), String> {
-        let url = self.url(part, lane).await?;
-        self.sqs
-            .delete_message()
-            .queue_url(&url)
-            .receipt_handle(receipt)
-            .send()
+        self.delete_many(part, lane, vec![receipt.to_string()])
             .await
-            .map(|_| ())
-            .map_err(|e| format!("DeleteMessage {part}: {}", sdk_message(&e)))
     }
 
     /// DeleteMessageBatch, 10 receipts per call; entries SQS refused are
@@ -245,44 +202,9 @@ impl ResubmitQueue for AwsRecovery {
         lane: Lane,
         receipts: Vec<String>,
     ) -> Result<(), String> {
-        let url = self.url(part, lane).await?;
-        for chunk in receipts.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(r)
-                        .build()
-                        .map_err(|e| e.to_string())
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .sqs
-                .delete_message_batch()
-                .queue_url(&url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| format!("DeleteMessageBatch {part}: {}", sdk_message(&e)))?;
-            if !out.failed().is_empty() {
-                let failed: Vec<String> = out
-                    .failed()
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "entry {}: {} {}",
-                            f.id(),
-                            f.code(),
-                            f.message().unwrap_or("")
-                        )
-                    })
-                    .collect();
-                return Err(format!("DeleteMessageBatch {part}: {}", failed.join("; ")));
-            }
-        }
-        Ok(())
+        self.queues
+            .delete_many(&Self::queue(part, lane), &receipts)
+            .await
     }
 
     /// ChangeMessageVisibilityBatch, 10 receipts per call.
@@ -293,42 +215,9 @@ impl ResubmitQueue for AwsRecovery {
         receipts: &[String],
         by: Duration,
     ) -> Result<(), String> {
-        let url = self.url(part, lane).await?;
-        let secs = by.as_secs().min(43_200) as i32;
-        for chunk in receipts.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(r)
-                        .visibility_timeout(secs)
-                        .build()
-                        .map_err(|e| e.to_string())
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .sqs
-                .change_message_visibility_batch()
-                .queue_url(&url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| format!("ChangeMessageVisibilityBatch {part}: {}", sdk_message(&e)))?;
-            if !out.failed().is_empty() {
-                let failed: Vec<String> = out
-                    .failed()
-                    .iter()
-                    .map(|f| format!("entry {}: {}", f.id(), f.code()))
-                    .collect();
-                return Err(format!(
-                    "ChangeMessageVisibilityBatch {part}: {}",
-                    failed.join("; ")
-                ));
-            }
-        }
-        Ok(())
+        self.queues
+            .change_visibility(&Self::queue(part, lane), receipts, by)
+            .await
     }
 }
 

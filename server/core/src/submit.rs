@@ -260,6 +260,58 @@ impl SubmissionFlow {
     }
 }
 
+/// What became of a voucher request that arrived as a bus event.
+#[derive(Debug)]
+pub enum RequestOutcome {
+    /// Accepted (or a duplicate of an accepted one).
+    Accepted(Accepted),
+    /// Refused for good: the event is not a valid voucher request. Delivering
+    /// it again changes nothing.
+    Invalid(String),
+}
+
+/// The request body inside an Order Processing event (the seed's shape:
+/// the voucher in `detail.data`, its part in `detail.metadata.type`).
+pub fn request_body(event: &Value) -> Value {
+    let mut body = event
+        .pointer("/detail/data")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if let (Some(obj), Some(part)) = (
+        body.as_object_mut(),
+        event.pointer("/detail/metadata/type").cloned(),
+    ) {
+        obj.insert("part".into(), part);
+    }
+    body
+}
+
+/// Runs a voucher request that arrived as a bus event (`event`: the event's
+/// JSON, as a rule target receives it) through the flow. `Err` is a
+/// transient failure (storage): deliver the event again later.
+pub async fn accept_request_event(
+    flow: &SubmissionFlow,
+    event: &str,
+) -> Result<RequestOutcome, FlowError> {
+    let event: Value = match serde_json::from_str(event) {
+        Ok(v) => v,
+        Err(e) => return Ok(RequestOutcome::Invalid(format!("event is not JSON: {e}"))),
+    };
+    match flow.accept_json(&request_body(&event)).await {
+        Ok(a) => {
+            tracing::info!(
+                loyalty_request_id = %a.voucher.keys.loyalty_request_id,
+                status = %a.voucher.status,
+                duplicate = a.duplicate,
+                "voucher request from the bus"
+            );
+            Ok(RequestOutcome::Accepted(a))
+        }
+        Err(FlowError::Invalid(e)) => Ok(RequestOutcome::Invalid(e.to_string())),
+        Err(e) => Err(e),
+    }
+}
+
 /// Publishes pending voucher status events (oldest first) and marks them
 /// published; returns how many. A failure leaves them for the next call, so
 /// every event is published at least once.

@@ -342,13 +342,16 @@ pub async fn check_status_race(
     assert_eq!(all, ids, "every change claimed by someone");
 }
 
+/// (replica, its name, part, now, until, granted?, why) in
+/// [`check_monitor_lease`].
+type LeaseStep<'a> = (&'a dyn StatusStore, &'a str, &'a str, i64, i64, bool, &'a str);
+
 /// The monitor lease, between two replicas `a` and `b` on the same storage:
 /// one holder per part at a time, renewals by the holder, take-over once the
 /// holder's lease has run out, parts independent.
 pub async fn check_monitor_lease(a: &dyn StatusStore, b: &dyn StatusStore) {
     let (p, other) = ("lease-part", "other-part");
-    // (replica, its name, part, now, until, granted?, why)
-    let steps: [(&dyn StatusStore, &str, &str, i64, i64, bool, &str); 7] = [
+    let steps: [LeaseStep; 7] = [
         (a, "a", p, 0, 30, true, "a free lease is granted"),
         (
             b,
