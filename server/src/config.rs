@@ -122,6 +122,20 @@ pub enum TokenCommand {
     },
 }
 
+/// Where `serve` keeps its bus, queues and shared state (`--backend`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// In-process EventBridge (with its wire API) and SQLite: nothing to
+    /// set up, one process.
+    #[default]
+    Embedded,
+    /// Amazon EventBridge, SQS and DynamoDB (resources made by `mediator
+    /// provision --backend aws`), through the standard AWS credential and
+    /// region chain.
+    Aws,
+}
+
 /// Backends `provision` can set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProvisionBackend {
@@ -200,6 +214,22 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:3000]
     #[arg(long, env = "MEDIATOR_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+
+    /// Where the bus, archives, queues and shared state live: `embedded`
+    /// (in-process EventBridge and SQLite) or `aws` (EventBridge, SQS and
+    /// DynamoDB made by `mediator provision --backend aws`) [default: embedded]
+    #[arg(long, env = "MEDIATOR_BACKEND", value_enum)]
+    pub backend: Option<Backend>,
+
+    /// With --backend aws: endpoint of every AWS service, for emulators
+    /// such as moto (e.g. http://127.0.0.1:5000) [default: AWS's own]
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// With --backend aws: the AWS region [default: from AWS_REGION or the
+    /// profile]
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
 
     /// Address of the embedded EventBridge's own API (AWS JSON 1.1, for
     /// `aws events --endpoint-url`, boto3, aws-sdk-eventbridge); never the
@@ -357,7 +387,7 @@ pub struct ServeArgs {
     pub proxy_roles: Option<String>,
 
     /// TOML configuration file; its keys are the long option names with `_`
-    /// for `-` (listen, events_listen, sim_listen, saas_url, poll_interval, data_dir, site_root, parts, request_timeout,
+    /// for `-` (backend, endpoint_url, region, listen, events_listen, sim_listen, saas_url, poll_interval, data_dir, site_root, parts, request_timeout,
     /// log_format, submit_timeout, replay_margin, resubmit_rate, resubmit_concurrency,
     /// sweep_interval, max_attempts, demo_rate, frame_ancestors, cors_origins,
     /// events_allow_remote, events_access_keys, auth, cookie_secure, private_embeds, trusted_proxies,
@@ -386,6 +416,9 @@ pub struct TestEventPatternArgs {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    pub backend: Option<Backend>,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
     pub listen: Option<SocketAddr>,
     pub events_listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
@@ -420,6 +453,10 @@ pub struct FileConfig {
 /// Everything `serve` needs, fully resolved.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Where the bus, queues and shared state live.
+    pub backend: Backend,
+    /// How to reach AWS (used with [`Backend::Aws`]).
+    pub aws: aws_backend::AwsSettings,
     /// Address to listen on.
     pub listen: SocketAddr,
     /// Address of the EventBridge wire API.
@@ -589,7 +626,23 @@ impl Settings {
             resubmit_concurrency,
         };
         let part_settings = resolve_parts(&parts, &global, tables)?;
+        let backend = args.backend.or(file.backend).unwrap_or_default();
+        let aws = aws_backend::AwsSettings {
+            region: args.region.or(file.region),
+            endpoint_url: args.endpoint_url.or(file.endpoint_url),
+            max_attempts: None,
+        };
+        if let Some(url) = &aws.endpoint_url {
+            let parsed: axum::http::Uri = url
+                .parse()
+                .map_err(|e| anyhow::anyhow!("endpoint_url: not a URL ({e}): {url}"))?;
+            if !matches!(parsed.scheme_str(), Some("http" | "https")) {
+                anyhow::bail!("endpoint_url: must be http:// or https://, got {url}");
+            }
+        }
         let settings = Settings {
+            backend,
+            aws,
             listen: args
                 .listen
                 .or(file.listen)

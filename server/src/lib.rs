@@ -29,15 +29,19 @@ use std::time::Duration;
 use anyhow::Context;
 use std::sync::Arc;
 
+use mediator_core::archives::ArchiveBrowser;
+use mediator_core::storage::projected::ProjectedStatus;
+use mediator_core::storage::StatusStore;
 use mediator_core::{
-    Monitor, PartSettings, Recovery, RecoverySettings, StatusBoard, SubmissionFlow,
+    ArchiveReplays, EventPublisher, Monitor, PartSettings, Recovery, RecoverySettings,
+    ResubmitQueue, StatusBoard, SubmissionFlow,
 };
 use store::Database;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use config::Settings;
+pub use config::{Backend, Settings};
 
 /// How long background tasks get to finish after shutdown is requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -48,13 +52,143 @@ pub struct Application {
     router: axum::Router,
     db: Database,
     local_addr: SocketAddr,
-    events: EventsListener,
+    /// The embedded EventBridge and its API (`--backend embedded`).
+    events: Option<EventsListener>,
+    /// The voucher-requests queue's consumer (`--backend aws`).
+    intake: Option<aws_backend::AwsIntake>,
     sim: Option<saas::SimListener>,
     monitor: Arc<Monitor>,
     flow: Arc<SubmissionFlow>,
     recovery: Arc<Recovery>,
     demo_rate: Option<f64>,
     streams_stop: CancellationToken,
+    /// Where status and voucher events are published.
+    publisher: Arc<dyn EventPublisher>,
+    /// Where the monitor writes status changes (the SAAS_STATUS outbox).
+    status_store: Arc<dyn StatusStore>,
+    /// This process's name in publication claims and leases.
+    replica: String,
+}
+
+/// What the chosen backend provides: the event publisher, the replay and
+/// queue plumbing, and where the circuit state is decided.
+struct Plumbing {
+    publisher: Arc<dyn EventPublisher>,
+    replays: Arc<dyn ArchiveReplays>,
+    queue: Arc<dyn ResubmitQueue>,
+    archives: Arc<dyn ArchiveBrowser>,
+    /// `None`: the embedded database.
+    status: Option<Arc<dyn StatusStore>>,
+    events: Option<EventsListener>,
+    intake: Option<aws_backend::AwsIntake>,
+}
+
+impl Plumbing {
+    fn recovery<T>(
+        p: Arc<T>,
+    ) -> (
+        Arc<dyn ArchiveReplays>,
+        Arc<dyn ResubmitQueue>,
+        Arc<dyn ArchiveBrowser>,
+    )
+    where
+        T: ArchiveReplays + ResubmitQueue + ArchiveBrowser + 'static,
+    {
+        (p.clone(), p.clone(), p)
+    }
+
+    /// The embedded EventBridge on `db`, provisioned for `parts`, with its
+    /// wire API bound.
+    async fn embedded(
+        settings: &Settings,
+        db: &Database,
+        parts: &[PartSettings],
+    ) -> anyhow::Result<Self> {
+        let bus = bus::Bus::open(db.clone(), bus::BusConfig::default().with_env())
+            .await
+            .context("opening the embedded event bus")?;
+        backend::provision(&bus, parts)
+            .await
+            .context("provisioning the embedded event bus")?;
+        let (replays, queue, archives) =
+            Self::recovery(Arc::new(backend::EmbeddedRecovery::new(bus.clone())));
+        let listener = TcpListener::bind(settings.events_listen)
+            .await
+            .with_context(|| format!("events_listen: cannot bind {}", settings.events_listen))?;
+        let events = EventsListener {
+            bus: bus.clone(),
+            addr: listener.local_addr()?,
+            listener,
+            keys: settings.events_access_keys.clone(),
+        };
+        if !events.addr.ip().is_loopback() && events.keys.is_empty() {
+            tracing::warn!(
+                "EventBridge API on {} beyond loopback without --events-access-keys: \
+                 anyone who reaches it can change rules and start replays",
+                events.addr
+            );
+        }
+        Ok(Self {
+            publisher: Arc::new(backend::EmbeddedEvents::new(bus, backend::BUS_NAME)),
+            replays,
+            queue,
+            archives,
+            status: None,
+            events: Some(events),
+            intake: None,
+        })
+    }
+
+    /// EventBridge, SQS and DynamoDB as `mediator provision --backend aws`
+    /// made them; fails, naming the command, when they are missing.
+    async fn aws(settings: &Settings, db: &Database) -> anyhow::Result<Self> {
+        let conf = aws_backend::load_config(&settings.aws).await;
+        let events = aws_sdk_eventbridge::Client::new(&conf);
+        let location = aws_backend::Location::discover(&events, backend::BUS_NAME)
+            .await
+            .map_err(|e| anyhow::anyhow!("backend aws: cannot reach EventBridge: {e}"))?;
+        events
+            .describe_event_bus()
+            .name(backend::BUS_NAME)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "backend aws: event bus {} not found ({}); run `mediator provision --backend aws` first",
+                    backend::BUS_NAME,
+                    aws_backend::sdk_message(&e)
+                )
+            })?;
+        let tables = aws_backend::tables::Tables::default();
+        aws_backend::check_tables(&conf, &tables)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("backend aws: {e}; run `mediator provision --backend aws` first")
+            })?;
+        let dynamo = Arc::new(aws_backend::DynamoStore::from_conf(&conf, tables));
+        let local: Arc<dyn StatusStore> =
+            Arc::new(mediator_core::storage::sqlite::SqliteStore::new(db.clone()));
+        let (replays, queue, archives) =
+            Self::recovery(Arc::new(aws_backend::AwsRecovery::new(&conf, location)));
+        tracing::info!(
+            region = ?conf.region(),
+            "backend aws: EventBridge bus {}, SQS queues, DynamoDB tables",
+            backend::BUS_NAME
+        );
+        Ok(Self {
+            publisher: Arc::new(aws_backend::AwsEvents::new(
+                events,
+                backend::BUS_NAME,
+                aws_backend::PublishSettings::default(),
+            )),
+            replays,
+            queue,
+            archives,
+            status: Some(Arc::new(ProjectedStatus::new(dynamo, local))),
+            events: None,
+            intake: Some(aws_backend::AwsIntake::new(&conf)),
+        })
+    }
 }
 
 /// The embedded EventBridge and its wire-API listener.
@@ -124,15 +258,20 @@ impl Application {
             status_urls,
             longest_check.unwrap_or(Duration::from_secs(30)),
         )?;
-        let monitor = Arc::new(
-            Monitor::new(db.clone(), Arc::new(probe), parts.clone()).with_changes(changes.clone()),
-        );
-        let bus = bus::Bus::open(db.clone(), bus::BusConfig::default().with_env())
-            .await
-            .context("opening the embedded event bus")?;
-        backend::provision(&bus, &parts)
-            .await
-            .context("provisioning the embedded event bus")?;
+        let plumbing = match settings.backend {
+            Backend::Embedded => Plumbing::embedded(&settings, &db, &parts).await?,
+            Backend::Aws => Plumbing::aws(&settings, &db).await?,
+        };
+        let status_store: Arc<dyn StatusStore> = match &plumbing.status {
+            Some(s) => s.clone(),
+            None => Arc::new(mediator_core::storage::sqlite::SqliteStore::new(db.clone())),
+        };
+        let monitor = match &plumbing.status {
+            Some(s) => Monitor::new_with_store(s.clone(), Arc::new(probe), parts.clone()),
+            None => Monitor::new(db.clone(), Arc::new(probe), parts.clone()),
+        };
+        let replica = monitor.replica().to_string();
+        let monitor = Arc::new(monitor.with_changes(changes.clone()));
         let submitter = match submitter {
             Some(s) => s,
             None => Arc::new(saas::HttpSubmitter::new(submit_urls)?),
@@ -147,29 +286,32 @@ impl Application {
             .with_max_attempts(settings.max_attempts)
             .with_changes(changes.clone()),
         );
-        backend::register_request_consumer(&bus, flow.clone());
-        let plumbing = Arc::new(backend::EmbeddedRecovery::new(bus.clone()));
-        let archive_browser: Arc<dyn mediator_core::archives::ArchiveBrowser> = plumbing.clone();
-        let recovery = Arc::new(
-            Recovery::new(
-                db.clone(),
-                flow.clone(),
-                plumbing.clone(),
-                plumbing,
-                RecoverySettings {
-                    margin: settings.replay_margin,
-                    rate_per_sec: settings.resubmit_rate,
-                    concurrency: settings.resubmit_concurrency,
-                    poll: settings.poll_interval.min(Duration::from_millis(250)),
-                    retention: Duration::from_secs(
-                        u64::from(mediator_core::DEFAULT_RETENTION_DAYS) * 86_400,
-                    ),
-                    sweep_interval: settings.sweep_interval,
-                },
-            )
-            .with_parts(&parts)
-            .with_changes(changes.clone()),
-        );
+        if let Some(events) = &plumbing.events {
+            backend::register_request_consumer(&events.bus, flow.clone());
+        }
+        let archive_browser = plumbing.archives.clone();
+        let recovery = Recovery::new(
+            db.clone(),
+            flow.clone(),
+            plumbing.replays.clone(),
+            plumbing.queue.clone(),
+            RecoverySettings {
+                margin: settings.replay_margin,
+                rate_per_sec: settings.resubmit_rate,
+                concurrency: settings.resubmit_concurrency,
+                poll: settings.poll_interval.min(Duration::from_millis(250)),
+                retention: Duration::from_secs(
+                    u64::from(mediator_core::DEFAULT_RETENTION_DAYS) * 86_400,
+                ),
+                sweep_interval: settings.sweep_interval,
+            },
+        )
+        .with_parts(&parts)
+        .with_changes(changes.clone());
+        let recovery = Arc::new(match &plumbing.status {
+            Some(s) => recovery.with_status_store(s.clone()),
+            None => recovery,
+        });
         let history = mediator_core::History::new(db.clone(), parts.clone())
             .with_recovery(recovery.clone())
             .with_archives(archive_browser);
@@ -189,34 +331,22 @@ impl Application {
                 audit: mediator_core::Audit::new(db.clone()),
             },
         );
-        let events_listener = TcpListener::bind(settings.events_listen)
-            .await
-            .with_context(|| format!("events_listen: cannot bind {}", settings.events_listen))?;
-        let events = EventsListener {
-            bus,
-            addr: events_listener.local_addr()?,
-            listener: events_listener,
-            keys: settings.events_access_keys.clone(),
-        };
-        if !events.addr.ip().is_loopback() && events.keys.is_empty() {
-            tracing::warn!(
-                "EventBridge API on {} beyond loopback without --events-access-keys: \
-                 anyone who reaches it can change rules and start replays",
-                events.addr
-            );
-        }
         Ok(Self {
             listener,
             router,
             db,
             local_addr,
-            events,
+            events: plumbing.events,
+            intake: plumbing.intake,
             sim,
             monitor,
             flow,
             recovery,
             demo_rate: settings.demo_rate,
             streams_stop,
+            publisher: plumbing.publisher,
+            status_store,
+            replica,
         })
     }
 
@@ -225,9 +355,10 @@ impl Application {
         self.local_addr
     }
 
-    /// The address of the EventBridge wire API (useful with port 0).
-    pub fn events_addr(&self) -> SocketAddr {
-        self.events.addr
+    /// The address of the embedded EventBridge's wire API (useful with port
+    /// 0); `None` with `--backend aws`.
+    pub fn events_addr(&self) -> Option<SocketAddr> {
+        self.events.as_ref().map(|e| e.addr)
     }
 
     /// The simulated SaaS's address, when it runs (no `saas_url` configured).
@@ -235,9 +366,9 @@ impl Application {
         self.sim.as_ref().map(|s| s.addr)
     }
 
-    /// The embedded event bus.
-    pub fn bus(&self) -> &bus::Bus {
-        &self.events.bus
+    /// The embedded event bus; `None` with `--backend aws`.
+    pub fn bus(&self) -> Option<&bus::Bus> {
+        self.events.as_ref().map(|e| &e.bus)
     }
 
     /// Serves until `shutdown` is cancelled, then stops accepting, drains
@@ -258,24 +389,22 @@ impl Application {
             });
         }
         self.monitor.clone().spawn(&tracker, shutdown.clone());
-        tracker.spawn(mediator_core::monitor::publish_run(
-            self.db.clone(),
-            Arc::new(backend::EmbeddedEvents::new(
-                self.events.bus.clone(),
-                backend::BUS_NAME,
-            )),
+        tracker.spawn(mediator_core::monitor::publish_run_with(
+            self.status_store.clone(),
+            self.publisher.clone(),
+            self.replica.clone(),
             Duration::from_millis(250),
             shutdown.clone(),
         ));
         tracker.spawn(mediator_core::submit::publish_status_run(
             self.flow.cache().clone(),
-            Arc::new(backend::EmbeddedEvents::new(
-                self.events.bus.clone(),
-                backend::BUS_NAME,
-            )),
+            self.publisher.clone(),
             Duration::from_millis(100),
             shutdown.clone(),
         ));
+        if let Some(intake) = self.intake {
+            tracker.spawn(intake.run(self.flow.clone(), shutdown.clone()));
+        }
         self.recovery.clone().spawn(&tracker, shutdown.clone());
         // Open event streams end at shutdown, so the server can drain.
         let (stop, token) = (self.streams_stop.clone(), shutdown.clone());
@@ -287,23 +416,25 @@ impl Application {
             let demo = Arc::new(demo::DemoTraffic::new(self.flow.clone(), rate));
             tracker.spawn(demo.run(shutdown.clone()));
         }
-        let EventsListener {
+        if let Some(EventsListener {
             bus,
             listener,
             addr,
             keys,
-        } = self.events;
-        bus.spawn_workers(&tracker, shutdown.clone());
-        tracing::info!("EventBridge API listening on http://{addr}");
-        let events_shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            let served = axum::serve(listener, events_api::router_with_keys(bus, keys))
-                .with_graceful_shutdown(events_shutdown.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!("EventBridge API server: {e}");
-            }
-        });
+        }) = self.events
+        {
+            bus.spawn_workers(&tracker, shutdown.clone());
+            tracing::info!("EventBridge API listening on http://{addr}");
+            let events_shutdown = shutdown.clone();
+            tracker.spawn(async move {
+                let served = axum::serve(listener, events_api::router_with_keys(bus, keys))
+                    .with_graceful_shutdown(events_shutdown.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!("EventBridge API server: {e}");
+                }
+            });
+        }
         tracing::info!("console listening on http://{}", self.local_addr);
         // The peer address tells trusted proxies apart (`--trusted-proxies`).
         axum::serve(

@@ -35,8 +35,11 @@ async fn spawn_app() -> TestApp {
     })
     .unwrap();
     let app = Application::build(settings).await.expect("build");
-    let endpoint = format!("http://{}", app.events_addr());
-    let bus = app.bus().clone();
+    let endpoint = format!(
+        "http://{}",
+        app.events_addr().expect("the embedded bus runs by default")
+    );
+    let bus = app.bus().expect("embedded").clone();
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {

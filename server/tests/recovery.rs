@@ -7,22 +7,6 @@ mod common;
 use common::{eventually, spawn_app, spawn_app_with, voucher, TestApp};
 use serde_json::{json, Value};
 
-async fn wait_for_part(app: &TestApp, want: &str) {
-    eventually(10, &format!("voucher part never {want}"), || async {
-        let (_, body) = app.get_json("/api/v1/parts").await;
-        let p = body["parts"]
-            .as_array()
-            .and_then(|ps| ps.iter().find(|p| p["name"] == "voucher").cloned())
-            .unwrap_or_default();
-        if p["status"] == want {
-            Ok(())
-        } else {
-            Err(p.to_string())
-        }
-    })
-    .await
-}
-
 async fn voucher_status(app: &TestApp, id: &str) -> String {
     let (code, v) = app.get_json(&format!("/api/v1/vouchers/{id}")).await;
     assert_eq!(code, 200, "{v}");
@@ -112,7 +96,7 @@ async fn invalid_vouchers_are_refused_naming_the_field() {
 #[tokio::test]
 async fn vouchers_are_submitted_once_from_the_api_and_the_bus() {
     let app = spawn_app().await;
-    wait_for_part(&app, "up").await;
+    app.wait_for_part("up").await;
     let (code, v) = app.post("/api/v1/vouchers", &voucher("v-1")).await;
     assert_eq!(code, 202, "{v}");
     assert_eq!(v["status"], "submitted", "{v}");
@@ -174,7 +158,7 @@ async fn vouchers_are_submitted_once_from_the_api_and_the_bus() {
 #[tokio::test]
 async fn a_saas_client_error_is_final() {
     let app = spawn_app().await;
-    wait_for_part(&app, "up").await;
+    app.wait_for_part("up").await;
     let mut body = voucher("bad-1");
     body["payload"]["sim_response_status"] = json!(422);
     let (code, v) = app.post("/api/v1/vouchers", &body).await;
@@ -197,9 +181,9 @@ async fn a_saas_client_error_is_final() {
 #[tokio::test]
 async fn an_outage_is_replayed_and_every_voucher_submitted_exactly_once() {
     let app = spawn_app().await;
-    wait_for_part(&app, "up").await;
+    app.wait_for_part("up").await;
     app.sim_post("/sim/parts/voucher/down").await;
-    wait_for_part(&app, "down").await;
+    app.wait_for_part("down").await;
 
     const N: usize = 50;
     let ids: Vec<String> = (0..N).map(|i| format!("held-{i:02}")).collect();
@@ -383,9 +367,9 @@ async fn replays_are_one_at_a_time_validated_cancellable_and_previewed() {
         a.sweep_interval = Some(0.2);
     })
     .await;
-    wait_for_part(&app, "up").await;
+    app.wait_for_part("up").await;
     app.sim_post("/sim/parts/voucher/down").await;
-    wait_for_part(&app, "down").await;
+    app.wait_for_part("down").await;
     const N: usize = 20;
     let ids = hold_vouchers(&app, "slow", N).await;
     let now = chrono::Utc::now();
@@ -537,9 +521,9 @@ async fn the_sweeper_resubmits_a_voucher_held_after_the_recovery_window() {
         a.sweep_interval = Some(0.2);
     })
     .await;
-    wait_for_part(&app, "up").await;
+    app.wait_for_part("up").await;
     app.sim_post("/sim/parts/voucher/down").await;
-    wait_for_part(&app, "down").await;
+    app.wait_for_part("down").await;
     let ids = hold_vouchers(&app, "outage", 3).await;
     app.sim_post("/sim/parts/voucher/up").await;
     let first = eventually(10, "no recovery replay", || async {
@@ -627,7 +611,7 @@ async fn set_error_rate(app: &TestApp, rate: f64) {
 #[tokio::test]
 async fn failing_vouchers_are_dead_lettered_listed_and_redriven_once() {
     let app = spawn_app_with(|a| a.max_attempts = Some(1)).await;
-    wait_for_part(&app, "up").await;
+    app.wait_for_part("up").await;
     set_error_rate(&app, 1.0).await;
     for id in ["dlq-a", "dlq-b", "dlq-c"] {
         let (code, v) = app.post("/api/v1/vouchers", &voucher(id)).await;
@@ -772,7 +756,7 @@ async fn a_part_table_sets_the_archive_thresholds_and_replay_margin_used() {
     .unwrap();
     let path = cfg.path().to_path_buf();
     let app = spawn_app_with(|a| a.config = Some(path)).await;
-    wait_for_part(&app, "up").await;
+    app.wait_for_part("up").await;
 
     // Provisioned under the part's own name and retention; the overview says so.
     let a = app
@@ -801,7 +785,7 @@ async fn a_part_table_sets_the_archive_thresholds_and_replay_margin_used() {
 
     // An outage is replayed from that archive with the part's 0.5 s margin.
     app.sim_post("/sim/parts/voucher/down").await;
-    wait_for_part(&app, "down").await;
+    app.wait_for_part("down").await;
     let (code, held) = app.post("/api/v1/vouchers", &voucher("kept-1")).await;
     assert_eq!((code, held["status"].clone()), (202, json!("retry")));
     eventually(10, "retry event archived", || async {

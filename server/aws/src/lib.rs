@@ -161,9 +161,24 @@ impl Location {
     }
 }
 
+/// Whether every table of `tables` exists (DescribeTable each); the error
+/// names the first missing one.
+pub async fn check_tables(conf: &SdkConfig, tables: &tables::Tables) -> Result<(), String> {
+    let client = aws_sdk_dynamodb::Client::new(conf);
+    for spec in tables.specs() {
+        client
+            .describe_table()
+            .table_name(&spec.name)
+            .send()
+            .await
+            .map_err(|e| format!("DynamoDB table {}: {}", spec.name, sdk_message(&e)))?;
+    }
+    Ok(())
+}
+
 /// `Code: message` of an SDK error (service errors), or the transport
 /// error's own text with its sources.
-pub(crate) fn sdk_message<E, R>(e: &aws_sdk_eventbridge::error::SdkError<E, R>) -> String
+pub fn sdk_message<E, R>(e: &aws_sdk_eventbridge::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_eventbridge::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

@@ -120,6 +120,11 @@ impl Monitor {
         self
     }
 
+    /// This replica's name in the monitor leases.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
     /// Names this replica in the monitor leases (default: process id and
     /// start time).
     pub fn with_replica(mut self, replica: impl Into<String>) -> Self {

@@ -24,6 +24,7 @@ pub use store::StoreError;
 use crate::{Circuit, CircuitOverride, OverrideMode, StatusChange};
 
 pub mod contract;
+pub mod projected;
 pub mod sqlite;
 
 /// Manual circuit overrides, stored beside each part's status.
