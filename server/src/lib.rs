@@ -68,6 +68,9 @@ pub struct Application {
     status_store: Arc<dyn StatusStore>,
     /// This process's name in publication claims and leases.
     replica: String,
+    /// Set when the status outbox is on a billed store: read it on a slow
+    /// tick and when these changes notify a status change.
+    status_outbox_wake: Option<mediator_core::Changes>,
 }
 
 /// What the chosen backend provides: the event publisher, the replay and
@@ -217,6 +220,7 @@ impl Application {
         let db = Database::open(&settings.data_dir)?;
         auth::announce(&settings.auth, &db, &settings.data_dir).await?;
         let changes = mediator_core::Changes::default();
+        let changes_for_outbox = changes.clone();
         let streams_stop = CancellationToken::new();
         let mut parts: Vec<PartSettings> = settings.part_settings.clone();
         let status = StatusBoard::new(db.clone(), parts.clone());
@@ -345,6 +349,7 @@ impl Application {
             demo_rate: settings.demo_rate,
             streams_stop,
             publisher: plumbing.publisher,
+            status_outbox_wake: plumbing.status.as_ref().map(|_| changes_for_outbox),
             status_store,
             replica,
         })
@@ -389,11 +394,19 @@ impl Application {
             });
         }
         self.monitor.clone().spawn(&tracker, shutdown.clone());
+        // SQLite's outbox is read every 250 ms; DynamoDB's (billed per
+        // Query) every 10 s, and at once when this replica records a change
+        // (another replica publishes its own; the tick covers one that died).
+        let (every, wake) = match self.status_outbox_wake {
+            Some(changes) => (Duration::from_secs(10), Some(changes)),
+            None => (Duration::from_millis(250), None),
+        };
         tracker.spawn(mediator_core::monitor::publish_run_with(
             self.status_store.clone(),
             self.publisher.clone(),
             self.replica.clone(),
-            Duration::from_millis(250),
+            every,
+            wake,
             shutdown.clone(),
         ));
         tracker.spawn(mediator_core::submit::publish_status_run(

@@ -55,17 +55,53 @@ pub async fn run_outbox<F, Fut>(
     what: &str,
     every: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
+    step: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, PublishError>>,
+{
+    run_outbox_woken(what, every, None, shutdown, step).await
+}
+
+/// [`run_outbox`], also stepping as soon as `wake` delivers a change of
+/// `topic` (or reports it missed some): an outbox on a billed store is read
+/// on a slow tick, and at once after this process wrote to it.
+pub async fn run_outbox_woken<F, Fut>(
+    what: &str,
+    every: std::time::Duration,
+    mut wake: Option<(
+        tokio::sync::broadcast::Receiver<crate::Change>,
+        crate::Topic,
+    )>,
+    shutdown: tokio_util::sync::CancellationToken,
     mut step: F,
 ) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<usize, PublishError>>,
 {
+    use tokio::sync::broadcast::error::RecvError;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let woken = async {
+            let Some((rx, topic)) = wake.as_mut() else {
+                return std::future::pending().await;
+            };
+            loop {
+                match rx.recv().await {
+                    Ok(c) if c.topic != *topic => continue,
+                    other => return other.map(|_| ()),
+                }
+            }
+        };
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {}
+            r = woken => {
+                if let Err(RecvError::Closed) = r {
+                    wake = None;
+                }
+            }
         }
         loop {
             match step().await {
@@ -246,6 +282,47 @@ mod tests {
     use super::*;
     use crate::PartState;
     use chrono::TimeZone;
+
+    #[tokio::test]
+    async fn a_woken_outbox_steps_on_its_topic_not_on_others() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::time::Duration;
+        let hub = crate::Changes::default();
+        let steps = Arc::new(AtomicUsize::new(0));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn({
+            let (steps, stop) = (steps.clone(), stop.clone());
+            let wake = Some((hub.subscribe(), crate::Topic::Status));
+            async move {
+                run_outbox_woken("test", Duration::from_secs(3600), wake, stop, || {
+                    steps.fetch_add(1, Ordering::SeqCst);
+                    async { Ok(0) }
+                })
+                .await
+            }
+        });
+        let settle = || tokio::time::sleep(Duration::from_millis(100));
+        settle().await;
+        assert_eq!(
+            steps.load(Ordering::SeqCst),
+            1,
+            "the first tick steps at once"
+        );
+        hub.notify(crate::Topic::Check, Some("voucher"));
+        hub.notify(crate::Topic::Voucher, Some("voucher"));
+        settle().await;
+        assert_eq!(
+            steps.load(Ordering::SeqCst),
+            1,
+            "other topics do not wake it"
+        );
+        hub.notify(crate::Topic::Status, Some("voucher"));
+        settle().await;
+        assert_eq!(steps.load(Ordering::SeqCst), 2, "its topic wakes it");
+        stop.cancel();
+        task.await.unwrap();
+    }
 
     fn envelope(e: &OutgoingEvent) -> String {
         json!({

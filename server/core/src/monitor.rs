@@ -373,20 +373,25 @@ pub async fn publish_run(
         publisher,
         String::new(),
         every,
+        None,
         shutdown,
     )
     .await
 }
 
-/// [`publish_run`] on any [`StatusStore`], claiming as `owner` (a replica id).
+/// [`publish_run`] on any [`StatusStore`], claiming as `owner` (a replica
+/// id); with `wake`, also at once when this process notifies a status
+/// change (so a billed store's outbox can be read on a slow tick).
 pub async fn publish_run_with(
     store: Arc<dyn StatusStore>,
     publisher: Arc<dyn crate::events::EventPublisher>,
     owner: String,
     every: Duration,
+    wake: Option<crate::Changes>,
     shutdown: CancellationToken,
 ) {
-    crate::events::run_outbox("status events", every, shutdown, || {
+    let wake = wake.map(|c| (c.subscribe(), crate::Topic::Status));
+    crate::events::run_outbox_woken("status events", every, wake, shutdown, || {
         publish_step_with(store.as_ref(), publisher.as_ref(), &owner)
     })
     .await
