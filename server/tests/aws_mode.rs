@@ -5,14 +5,17 @@
 //! and the resubmit queue (SQS) feeds the handler: every voucher is accepted
 //! exactly once by the simulated SaaS. The circuit lives in DynamoDB.
 
+#[path = "support/aws_calls.rs"]
+mod aws_calls;
 mod common;
 
 use common::{eventually, spawn_app_with, voucher};
 use mediator_core::storage::StatusStore;
 use mediator_core::{PartName, PartSettings};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn outage_replay_and_exactly_once_on_aws() {
+/// moto with the mediator's resources provisioned, and its SDK
+/// configuration.
+async fn provisioned_moto() -> (aws_backend::moto::Moto, aws_config::SdkConfig) {
     let moto = aws_backend::moto::Moto::start();
     aws_backend::moto::Moto::env();
     let conf = aws_backend::load_config(&aws_backend::AwsSettings {
@@ -28,14 +31,25 @@ async fn outage_replay_and_exactly_once_on_aws() {
     aws_backend::provision::provision(&conf, &parts, false)
         .await
         .expect("provision");
-    let endpoint = moto.endpoint.clone();
-    let app = spawn_app_with(|a| {
+    (moto, conf)
+}
+
+/// `mediator serve --backend aws --endpoint-url <endpoint>` (test defaults).
+async fn spawn_on_aws(endpoint: String) -> common::TestApp {
+    spawn_app_with(|a| {
         a.backend = Some(server::Backend::Aws);
         a.endpoint_url = Some(endpoint);
         a.region = Some("us-east-1".into());
         a.replay_margin = Some(1.0);
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outage_replay_and_exactly_once_on_aws() {
+    let (moto, conf) = provisioned_moto().await;
+    let endpoint = moto.endpoint.clone();
+    let app = spawn_on_aws(endpoint).await;
 
     app.wait_for_part("up").await;
     app.sim_post("/sim/parts/voucher/down").await;
@@ -120,5 +134,93 @@ async fn outage_replay_and_exactly_once_on_aws() {
         }
     })
     .await;
+    app.stop().await;
+}
+
+/// The calls a voucher causes: events published, and the DataCache's tables
+/// (the monitor's checks and leases and the queues' idle long polls are per
+/// part and time, not per voucher).
+fn voucher_calls(calls: &[aws_calls::AwsCall]) -> std::collections::BTreeMap<String, usize> {
+    let mut by_op = std::collections::BTreeMap::new();
+    for c in calls {
+        let per_voucher = matches!(
+            c.op.as_str(),
+            "PutEvents" | "StartReplay" | "DeleteMessageBatch" | "ChangeMessageVisibilityBatch"
+        ) || c.resource.contains("mediator-voucher");
+        if per_voucher {
+            *by_op.entry(c.op.clone()).or_default() += 1;
+        }
+    }
+    by_op
+}
+
+/// Cost (issue 7): AWS requests per voucher on the happy path (part up:
+/// accept, submit, publish `submitted`) must stay within 3; the retry path
+/// (held, archived, replayed, resubmitted) is measured and printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_calls_per_voucher_happy_path_at_most_three() {
+    let (moto, _) = provisioned_moto().await;
+    let proxy = aws_calls::CountingProxy::start(&moto.endpoint).await;
+    let endpoint = proxy.endpoint.clone();
+    let app = spawn_on_aws(endpoint).await;
+    app.wait_for_part("up").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // Happy path: 100 vouchers while the part is up.
+    let n = 100;
+    let before = proxy.calls().len();
+    for i in 0..n {
+        let (code, body) = app
+            .post("/api/v1/vouchers", &voucher(&format!("ok-{i}")))
+            .await;
+        assert_eq!(code, 202, "{body}");
+        assert_eq!(body["status"], "submitted", "{body}");
+    }
+    // Every status event published (the outbox drains every 100 ms).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let happy = voucher_calls(&proxy.calls()[before..]);
+    let total: usize = happy.values().sum();
+    eprintln!(
+        "happy path: {total} AWS calls for {n} vouchers = {:.2} per voucher: {happy:?}",
+        total as f64 / n as f64
+    );
+    assert!(
+        happy.get("PutEvents").copied().unwrap_or(0) > 0,
+        "status events are published: {happy:?}"
+    );
+    assert!(
+        total <= 3 * n,
+        "at most 3 AWS calls per voucher on the happy path: {happy:?}"
+    );
+
+    // Retry path: held while down, archived, replayed, resubmitted.
+    app.sim_post("/sim/parts/voucher/down").await;
+    app.wait_for_part("down").await;
+    let before = proxy.calls().len();
+    let ids: Vec<String> = (0..n).map(|i| format!("held-{i}")).collect();
+    for id in &ids {
+        let (code, body) = app.post("/api/v1/vouchers", &voucher(id)).await;
+        assert_eq!(code, 202, "{body}");
+    }
+    app.sim_post("/sim/parts/voucher/up").await;
+    eventually(60, "every held voucher resubmitted", || async {
+        for id in &ids {
+            let (_, v) = app.get_json(&format!("/api/v1/vouchers/{id}")).await;
+            if v["status"] != "submitted" {
+                return Err(format!("{id}: {}", v["status"]));
+            }
+        }
+        Ok(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let retry = voucher_calls(&proxy.calls()[before..]);
+    let total: usize = retry.values().sum();
+    eprintln!(
+        "retry path: {total} AWS calls for {n} vouchers = {:.2} per voucher (plus the queues' \
+         long polls): {retry:?}",
+        total as f64 / n as f64
+    );
+    assert!(retry.contains_key("StartReplay"), "{retry:?}");
     app.stop().await;
 }
