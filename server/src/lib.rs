@@ -30,6 +30,7 @@ use anyhow::Context;
 use std::sync::Arc;
 
 use mediator_core::archives::ArchiveBrowser;
+use mediator_core::storage::history::MonitorHistory;
 use mediator_core::storage::projected::ProjectedStatus;
 use mediator_core::storage::StatusStore;
 use mediator_core::{
@@ -82,6 +83,9 @@ struct Plumbing {
     archives: Arc<dyn ArchiveBrowser>,
     /// `None`: the embedded database.
     status: Option<Arc<dyn StatusStore>>,
+    /// Where the history reads the monitor's records; `None`: the
+    /// embedded database.
+    monitor_history: Option<Arc<dyn MonitorHistory>>,
     events: Option<EventsListener>,
     intake: Option<aws_backend::AwsIntake>,
 }
@@ -137,6 +141,7 @@ impl Plumbing {
             queue,
             archives,
             status: None,
+            monitor_history: None,
             events: Some(events),
             intake: None,
         })
@@ -187,7 +192,8 @@ impl Plumbing {
             replays,
             queue,
             archives,
-            status: Some(Arc::new(ProjectedStatus::new(dynamo, local))),
+            status: Some(Arc::new(ProjectedStatus::new(dynamo.clone(), local))),
+            monitor_history: Some(dynamo),
             events: None,
             intake: Some(aws_backend::AwsIntake::new(&conf)),
         })
@@ -316,9 +322,12 @@ impl Application {
             Some(s) => recovery.with_status_store(s.clone()),
             None => recovery,
         });
-        let history = mediator_core::History::new(db.clone(), parts.clone())
+        let mut history = mediator_core::History::new(db.clone(), parts.clone())
             .with_recovery(recovery.clone())
             .with_archives(archive_browser);
+        if let Some(h) = &plumbing.monitor_history {
+            history = history.with_monitor_history(h.clone());
+        }
         let router = http::router(
             &settings,
             local_addr,

@@ -110,6 +110,20 @@ async fn outage_replay_and_exactly_once_on_aws() {
                 .starts_with("LoyaltyVoucherReplay_")),
         "the replay is recorded: {replays:?}"
     );
+    // The history (read from DynamoDB's changes) has the outage as an
+    // incident holding the 20 vouchers, recovered by the replay.
+    let (code, page) = app.get_json("/api/v1/incidents?part=voucher").await;
+    assert_eq!(code, 200, "{page}");
+    let incidents = page["incidents"].as_array().cloned().unwrap_or_default();
+    assert_eq!(incidents.len(), 1, "{page}");
+    assert_eq!(incidents[0]["retries_held"], 20, "{page}");
+    assert_eq!(incidents[0]["ongoing"], false, "{page}");
+    assert!(
+        incidents[0]["replays"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "{page}"
+    );
     // The circuit was decided in DynamoDB: its status item and the two
     // changes (published as SAAS_STATUS events) are there.
     let dynamo = aws_backend::DynamoStore::from_conf(&conf, aws_backend::tables::Tables::default());

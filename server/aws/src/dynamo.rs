@@ -35,6 +35,9 @@ use mediator_core::{Circuit, CircuitOverride, OverrideMode, PartState, StatusCha
 
 use crate::tables::{Tables, UNPUBLISHED_INDEX};
 
+mod history;
+mod vouchers;
+
 /// Partition key of the status-change items.
 const CHANGES_PK: &str = "CHG";
 /// Sort key of a part's status item.
@@ -55,6 +58,10 @@ pub struct DynamoStore {
     /// Per (part, granularity): the bucket and the largest latency this
     /// replica knows is stored there.
     lmax: Mutex<HashMap<RollupKey, (i64, u64)>>,
+    /// The [`VoucherStore`](mediator_core::storage::VoucherStore)'s memory:
+    /// vouchers and circuits last seen (guesses checked by conditional
+    /// writes) and the outbox events this replica committed.
+    vouchers: vouchers::VoucherMemory,
 }
 
 /// A part's roll-up series: (part, granularity).
@@ -159,6 +166,7 @@ impl DynamoStore {
             client,
             tables,
             lmax: Mutex::new(HashMap::new()),
+            vouchers: vouchers::VoucherMemory::default(),
         }
     }
 

@@ -77,6 +77,12 @@ pub struct Tables {
     pub changes: String,
     /// Checks (TTL 14 days) and minute/hour/day roll-ups.
     pub monitor: String,
+    /// The DataCache: one item per voucher (`pk` = its id, `sk` = `V`)
+    /// with its lifecycle; indexed by each reference and by open status.
+    pub vouchers: String,
+    /// Voucher status events: the outbox (`OB#<shard>`, deleted once
+    /// published) and the retry ledger (`RL#<part>`, TTL 91 days).
+    pub voucher_events: String,
 }
 
 /// The default table-name prefix.
@@ -86,6 +92,16 @@ pub const DEFAULT_TABLE_PREFIX: &str = "mediator";
 pub const UNPUBLISHED_INDEX: &str = "unpub";
 /// Status changes by part and time (history read models).
 pub const PART_TIME_INDEX: &str = "part_time";
+/// Vouchers by `loyalty_reference` (`lr`), newest first by `rk`.
+pub const REF_LR_INDEX: &str = "ref_lr";
+/// Vouchers by `merchant_reference` (`mr`), newest first by `rk`.
+pub const REF_MR_INDEX: &str = "ref_mr";
+/// Vouchers by `loyalty_order_reference` (`lor`), newest first by `rk`.
+pub const REF_LOR_INDEX: &str = "ref_lor";
+/// Sparse index of vouchers in a non-final status or dead-lettered (`ps` =
+/// the status), ordered by `ord` (update time, or lease end while
+/// submitting): stuck vouchers, the DLQ, vouchers waiting in retry.
+pub const OPEN_INDEX: &str = "open";
 
 impl Default for Tables {
     fn default() -> Self {
@@ -94,12 +110,15 @@ impl Default for Tables {
 }
 
 impl Tables {
-    /// `<prefix>-parts`, `<prefix>-changes`, `<prefix>-monitor`.
+    /// `<prefix>-parts`, `<prefix>-changes`, `<prefix>-monitor`,
+    /// `<prefix>-vouchers`, `<prefix>-voucher-events`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             parts: format!("{prefix}-parts"),
             changes: format!("{prefix}-changes"),
             monitor: format!("{prefix}-monitor"),
+            vouchers: format!("{prefix}-vouchers"),
+            voucher_events: format!("{prefix}-voucher-events"),
         }
     }
 
@@ -133,6 +152,41 @@ impl Tables {
             },
             TableSpec {
                 name: self.monitor.clone(),
+                pk: ("pk", KeyType::S),
+                sk: ("sk", KeyType::S),
+                indexes: vec![],
+                ttl: Some("ttl"),
+            },
+            TableSpec {
+                name: self.vouchers.clone(),
+                pk: ("pk", KeyType::S),
+                sk: ("sk", KeyType::S),
+                indexes: vec![
+                    IndexSpec {
+                        name: REF_LR_INDEX,
+                        pk: ("lr", KeyType::S),
+                        sk: ("rk", KeyType::S),
+                    },
+                    IndexSpec {
+                        name: REF_MR_INDEX,
+                        pk: ("mr", KeyType::S),
+                        sk: ("rk", KeyType::S),
+                    },
+                    IndexSpec {
+                        name: REF_LOR_INDEX,
+                        pk: ("lor", KeyType::S),
+                        sk: ("rk", KeyType::S),
+                    },
+                    IndexSpec {
+                        name: OPEN_INDEX,
+                        pk: ("ps", KeyType::S),
+                        sk: ("ord", KeyType::S),
+                    },
+                ],
+                ttl: None,
+            },
+            TableSpec {
+                name: self.voucher_events.clone(),
                 pk: ("pk", KeyType::S),
                 sk: ("sk", KeyType::S),
                 indexes: vec![],

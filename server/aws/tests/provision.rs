@@ -50,6 +50,8 @@ async fn provision_is_planned_applied_then_a_no_op() {
         "create table mediator-parts",
         "create table mediator-changes",
         "create table mediator-monitor",
+        "create table mediator-vouchers",
+        "create table mediator-voucher-events",
     ];
     assert_eq!(lines(&plan), expected);
     assert_eq!(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use aws_backend::provision::provision;
 use aws_backend::tables::Tables;
 use aws_backend::DynamoStore;
-use mediator_core::storage::{contract, StatusStore};
+use mediator_core::storage::{contract, StatusStore, VoucherStore};
 use mediator_core::{PartName, PartSettings};
 
 /// moto with the mediator's resources provisioned, and a store on it.
@@ -53,6 +53,13 @@ async fn two_replicas_racing_on_one_status_change_write_it_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_monitor_history_passes_the_contract() {
+    let m = common::Moto::start();
+    let s = provisioned(&m).await;
+    contract::check_monitor_history(&s, &s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_the_monitor_lease() {
     let m = common::Moto::start();
     provisioned(&m).await;
@@ -60,6 +67,64 @@ async fn two_replicas_share_the_monitor_lease() {
     let a = DynamoStore::from_conf(&conf, Tables::default());
     let b = DynamoStore::from_conf(&conf, Tables::default());
     contract::check_monitor_lease(&a, &b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_voucher_store_insert_and_find() {
+    let m = common::Moto::start();
+    let s = provisioned(&m).await;
+    contract::check_voucher_insert_and_find(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_voucher_store_claims() {
+    let m = common::Moto::start();
+    let s = provisioned(&m).await;
+    contract::check_voucher_claims(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_voucher_store_holds_on_the_stored_circuit() {
+    let m = common::Moto::start();
+    let s = provisioned(&m).await;
+    contract::check_voucher_holds(&s, &s, &s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_voucher_store_dead_letters_and_redrive() {
+    let m = common::Moto::start();
+    let s = provisioned(&m).await;
+    contract::check_voucher_dead_letters(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_voucher_replicas_decide_on_the_stored_circuit() {
+    let m = common::Moto::start();
+    let a = provisioned(&m).await;
+    let b = DynamoStore::from_conf(&common::moto_config(&m).await, Tables::default());
+    contract::check_voucher_replicas(&a, &b, &b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_voucher_store_admits_in_one_step() {
+    let m = common::Moto::start();
+    let s = provisioned(&m).await;
+    contract::check_voucher_admit(&s, &s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_racing_on_one_voucher_claim_it_once() {
+    let m = common::Moto::start();
+    provisioned(&m).await;
+    // Through the proxy that gives moto's transactions DynamoDB's isolation
+    // (see the status race above).
+    let proxy = common::SerialProxy::start(&m.endpoint).await;
+    let replica = || async {
+        let conf = common::sdk_config(&proxy.endpoint, None).await;
+        Arc::new(DynamoStore::from_conf(&conf, Tables::default())) as Arc<dyn VoucherStore>
+    };
+    let (a, b) = (replica().await, replica().await);
+    contract::check_voucher_claim_race(a, b, 20).await;
 }
 
 /// Counts the requests a DynamoDB client transmits, by operation
@@ -193,4 +258,211 @@ async fn dynamodb_calls_per_check_and_per_status_change() {
         ["Query×1", "UpdateItem×4"],
         "publishing two changes: one outbox query, a claim and a mark each"
     );
+}
+
+/// Answers 200, or 503 while `down` is set.
+struct Saas {
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl mediator_core::SaasSubmitter for Saas {
+    async fn submit(&self, _part: &str, _body: &serde_json::Value) -> mediator_core::SubmitOutcome {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            mediator_core::SubmitOutcome::Unavailable {
+                reason: "HTTP 503".into(),
+            }
+        } else {
+            mediator_core::SubmitOutcome::Accepted { status: 200 }
+        }
+    }
+}
+
+/// DynamoDB calls per voucher through the real submission flow on a
+/// DataCache over DynamoDB (README quotes these): the happy path (admit →
+/// claim → SaaS → finish, then the status event's publication), a batch of
+/// ten, the hold while the part is down, a failed call, and the
+/// resubmission after recovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_calls_per_voucher() {
+    use mediator_core::datacache::DataCache;
+    use mediator_core::submit::publish_status_step;
+    use std::sync::atomic::Ordering;
+    let m = common::Moto::start();
+    provisioned(&m).await;
+    let conf = common::moto_config(&m).await;
+    let counter = CallCounter::default();
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&conf)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let store = Arc::new(DynamoStore::new(client, Tables::default()));
+    let monitor = mediator_core::Monitor::new_with_store(store.clone(), Arc::new(NoProbe), vec![]);
+    let part = PartSettings::new(PartName::parse("voucher").unwrap());
+    let saas = Arc::new(Saas { down: false.into() });
+    let flow = mediator_core::SubmissionFlow::with_cache(
+        DataCache::with_store(store.clone() as Arc<dyn VoucherStore>),
+        saas.clone(),
+        PartName::defaults(),
+        std::time::Duration::from_secs(5),
+    );
+    let req = |id: &str| {
+        mediator_core::VoucherRequest::parse(
+            &serde_json::json!({"part": "voucher", "loyalty_request_id": id,
+                "loyalty_reference": "l", "merchant_reference": "m",
+                "loyalty_order_reference": "o", "payload": {}}),
+            &PartName::defaults(),
+        )
+        .unwrap()
+    };
+    let now = chrono::Utc::now;
+    let mut report = Vec::new();
+    let mut step = |what: &str, calls: Vec<String>| {
+        report.push(format!("{what}: {}", calls.join(" ")));
+        calls
+    };
+    monitor.record(&part, now(), None, 20).await.unwrap();
+    counter.take();
+
+    // The first voucher also reads the part's circuit once.
+    let a = flow.accept(&req("warm")).await.unwrap();
+    assert_eq!(a.voucher.status, mediator_core::VoucherStatus::Submitted);
+    assert_eq!(
+        step("first voucher", counter.take()),
+        ["GetItem×2", "PutItem×1", "TransactWriteItems×2"]
+    );
+    publish_status_step(flow.cache(), &Sink).await.unwrap();
+    counter.take();
+
+    // Happy path, one voucher at a time (k = 1).
+    let a = flow.accept(&req("h1")).await.unwrap();
+    assert_eq!(a.voucher.status, mediator_core::VoucherStatus::Submitted);
+    assert_eq!(
+        step("happy path: accept", counter.take()),
+        ["GetItem×1", "PutItem×1", "TransactWriteItems×2"],
+        "insert, claim (+ circuit check), finish (+ outbox), accept's trailing get"
+    );
+    assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 1);
+    assert_eq!(
+        step("happy path: publish", counter.take()),
+        ["BatchWriteItem×1"],
+        "the outbox event is remembered: no query, one delete"
+    );
+    // Ten vouchers, published together (k = 10).
+    for i in 0..10 {
+        flow.accept(&req(&format!("k{i}"))).await.unwrap();
+    }
+    assert_eq!(
+        step("happy path ×10: accept", counter.take()),
+        ["GetItem×10", "PutItem×10", "TransactWriteItems×20"]
+    );
+    assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 10);
+    assert_eq!(
+        step("happy path ×10: publish", counter.take()),
+        ["BatchWriteItem×1"]
+    );
+
+    // With `admit` (the store and the claim in one transaction; not yet
+    // what `SubmissionFlow::accept` calls): the calls `accept` would make.
+    let cache = flow.cache();
+    let admitted = cache
+        .admit(
+            &req("a1"),
+            now(),
+            flow.lease(),
+            "submitted by the flow".into(),
+        )
+        .await
+        .unwrap();
+    let mediator_core::storage::Admitted::Claimed { token, .. } = admitted else {
+        panic!("claimed: {admitted:?}")
+    };
+    let done = cache
+        .finish_many(
+            vec![mediator_core::datacache::Finish {
+                id: "a1".into(),
+                token,
+                status: mediator_core::VoucherStatus::Submitted,
+                detail: "accepted by the SaaS (HTTP 200)".into(),
+            }],
+            5,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done, [mediator_core::VoucherStatus::Submitted]);
+    cache.get("a1").await.unwrap();
+    assert_eq!(
+        step("happy path with admit", counter.take()),
+        ["GetItem×1", "TransactWriteItems×2"],
+        "admit (circuit check + voucher), finish (+ outbox), the trailing get"
+    );
+    assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 1);
+    counter.take();
+
+    // The part goes down (recorded by the monitor on the same tables).
+    let failures = part.thresholds.failure.max(1);
+    for _ in 0..failures {
+        monitor
+            .record(&part, now(), Some("503".into()), 20)
+            .await
+            .unwrap();
+    }
+    counter.take();
+    saas.down.store(true, Ordering::SeqCst);
+    // The first voucher after the change finds this replica's circuit
+    // stale: its claim is cancelled and it is decided again on fresh reads.
+    let a = flow.accept(&req("d0")).await.unwrap();
+    assert_eq!(a.voucher.status, mediator_core::VoucherStatus::Retry);
+    assert_eq!(
+        step("hold, stale circuit", counter.take()),
+        ["GetItem×3", "PutItem×1", "TransactWriteItems×2"],
+        "a cancelled claim, the voucher and circuit read again, the hold, the get"
+    );
+    let a = flow.accept(&req("d1")).await.unwrap();
+    assert_eq!(a.voucher.status, mediator_core::VoucherStatus::Retry);
+    assert_eq!(
+        step("hold: accept", counter.take()),
+        ["GetItem×1", "PutItem×1", "TransactWriteItems×1"],
+        "insert, hold (+ circuit check, outbox, ledger), the trailing get"
+    );
+    assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 2);
+    assert_eq!(
+        step("hold: publish 2", counter.take()),
+        ["BatchWriteItem×1"]
+    );
+
+    // Back up: the resubmission handler reads the statuses of a batch and
+    // processes it (the SaaS still fails for the first round: a failed call).
+    monitor.record(&part, now(), None, 20).await.unwrap();
+    for _ in 1..part.thresholds.recovery.max(1) {
+        monitor.record(&part, now(), None, 20).await.unwrap();
+    }
+    counter.take();
+    let ids = vec!["d0".to_string(), "d1".to_string()];
+    let items: Vec<(String, String)> = ids.iter().map(|i| (i.clone(), "replayed".into())).collect();
+    flow.cache().statuses(ids.clone()).await.unwrap();
+    let out = flow.process_many(items.clone(), 4).await.unwrap();
+    assert_eq!(out, [Some(mediator_core::VoucherStatus::Retry); 2]);
+    assert_eq!(
+        step("resubmit 2, SaaS fails", counter.take()),
+        ["BatchGetItem×1", "GetItem×2", "TransactWriteItems×5"],
+        "statuses; d0: a cancelled hold (stale circuit), fresh reads, claim; \
+         d1: claim; two finishes (+ outbox, ledger)"
+    );
+    saas.down.store(false, Ordering::SeqCst);
+    flow.cache().statuses(ids.clone()).await.unwrap();
+    let out = flow.process_many(items, 4).await.unwrap();
+    assert_eq!(out, [Some(mediator_core::VoucherStatus::Submitted); 2]);
+    assert_eq!(
+        step("resubmit 2, SaaS accepts", counter.take()),
+        ["BatchGetItem×1", "TransactWriteItems×4"],
+        "statuses; two claims, two finishes"
+    );
+    assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 4);
+    assert_eq!(step("publish 4", counter.take()), ["BatchWriteItem×1"]);
+    for line in &report {
+        eprintln!("{line}");
+    }
 }

@@ -8,13 +8,16 @@
 //! claim (`received`/`retry` → `submitting`, with a lease) is the
 //! idempotency guard that keeps two handlers from both submitting.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use store::rusqlite::{params, OptionalExtension, Row, Transaction};
 use store::{Database, StoreError};
 
+use crate::storage::VoucherStore;
 use crate::voucher::{VoucherKeys, VoucherRequest, VoucherStatus};
 
 /// A voucher as stored.
@@ -137,11 +140,27 @@ pub struct PendingEvent {
     pub at: DateTime<Utc>,
 }
 
-/// The DataCache over the embedded database.
-#[derive(Debug, Clone)]
+/// The DataCache: a [`VoucherStore`] (SQLite by default, DynamoDB in
+/// `aws-backend`) plus the live-change notifications of its writes.
+#[derive(Clone)]
 pub struct DataCache {
-    db: Database,
+    store: Arc<dyn VoucherStore>,
     changes: Option<crate::Changes>,
+}
+
+impl std::fmt::Debug for DataCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataCache")
+            .field("notifies", &self.changes.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`VoucherStore`] on the embedded SQLite database (`vouchers`,
+/// `voucher_history`, `voucher_events`).
+#[derive(Debug, Clone)]
+pub struct SqliteVoucherStore {
+    db: Database,
 }
 
 const COLS: &str = "part, loyalty_request_id, loyalty_reference, merchant_reference,
@@ -364,26 +383,10 @@ pub struct Finish {
     pub detail: String,
 }
 
-impl DataCache {
-    /// The DataCache in `db`.
+impl SqliteVoucherStore {
+    /// The voucher store in `db`.
     pub fn new(db: Database) -> Self {
-        Self { db, changes: None }
-    }
-
-    /// Notifies `changes` (topic `voucher`, and `dlq` for dead-lettering and
-    /// redrive) after every voucher status change.
-    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
-        self.changes = Some(changes);
-        self
-    }
-
-    fn touched(&self, part: Option<&str>, dlq: bool) {
-        if let Some(c) = &self.changes {
-            c.notify(crate::Topic::Voucher, part);
-            if dlq {
-                c.notify(crate::Topic::Dlq, part);
-            }
-        }
+        Self { db }
     }
 
     /// Stores a new voucher as `received`; returns the stored voucher and
@@ -427,11 +430,6 @@ impl DataCache {
                 Ok((rec, n == 1))
             })
             .await
-            .inspect(|(rec, new)| {
-                if *new {
-                    self.touched(Some(&rec.part), false);
-                }
-            })
     }
 
     /// The voucher `id`.
@@ -500,14 +498,7 @@ impl DataCache {
     /// recovery replays) or sees the part up and is submitted.
     pub async fn hold_if_open(&self, id: &str, now: DateTime<Utc>) -> Result<Hold, StoreError> {
         let id = id.to_owned();
-        self.db
-            .write(move |tx| hold_tx(tx, &id, ms(now)))
-            .await
-            .inspect(|h| {
-                if *h == Hold::Held {
-                    self.touched(None, false);
-                }
-            })
+        self.db.write(move |tx| hold_tx(tx, &id, ms(now))).await
     }
 
     /// Claims the voucher for one SaaS call: `received`/`retry` (or a
@@ -524,11 +515,6 @@ impl DataCache {
         self.db
             .write(move |tx| claim_tx(tx, &id, ms(now), until, &detail))
             .await
-            .inspect(|c| {
-                if let Claim::Claimed { voucher, .. } = c {
-                    self.touched(Some(&voucher.part), false);
-                }
-            })
     }
 
     /// Ends a claim with `status` (submitted, error or retry). Returns false
@@ -545,11 +531,6 @@ impl DataCache {
         self.db
             .write(move |tx| finish_tx(tx, &id, token, status, &detail, ms(now)))
             .await
-            .inspect(|done| {
-                if *done {
-                    self.touched(None, false);
-                }
-            })
     }
 
     /// [`DataCache::hold_if_open`] then, where the circuit is closed,
@@ -587,9 +568,6 @@ impl DataCache {
                     .collect::<SqlResult<Vec<_>>>()
             })
             .await?;
-        if out.iter().any(|a| !matches!(a, Attempt::Skipped(_))) {
-            self.touched(None, false);
-        }
         Ok(out)
     }
 
@@ -636,9 +614,6 @@ impl DataCache {
                 Ok(out)
             })
             .await?;
-        if !out.is_empty() {
-            self.touched(None, out.contains(&VoucherStatus::DeadLettered));
-        }
         Ok(out)
     }
 
@@ -676,11 +651,6 @@ impl DataCache {
         self.db
             .write(move |tx| dead_letter_tx(tx, &id, &detail, ms(now)))
             .await
-            .inspect(|done| {
-                if *done {
-                    self.touched(None, true);
-                }
-            })
     }
 
     /// Vouchers left behind: `received` before `received_before` (never
@@ -777,11 +747,6 @@ impl DataCache {
                 Ok(Some(VoucherStatus::Retry))
             })
             .await
-            .inspect(|s| {
-                if *s == Some(VoucherStatus::Retry) {
-                    self.touched(None, true);
-                }
-            })
     }
 
     /// Status events not yet published, oldest first.
@@ -830,9 +795,6 @@ impl DataCache {
                 Ok(())
             })
             .await?;
-        if let Some(c) = &self.changes {
-            c.invalidate();
-        }
         Ok(())
     }
 
@@ -955,6 +917,472 @@ impl DataCache {
     }
 }
 
+#[async_trait]
+impl VoucherStore for SqliteVoucherStore {
+    async fn insert(
+        &self,
+        req: &VoucherRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(VoucherRecord, bool), StoreError> {
+        SqliteVoucherStore::insert(self, req, now).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<VoucherRecord>, StoreError> {
+        SqliteVoucherStore::get(self, id).await
+    }
+
+    async fn find(
+        &self,
+        field: VoucherRef,
+        value: &str,
+        after: Option<FindCursor>,
+        limit: usize,
+    ) -> Result<Vec<VoucherRecord>, StoreError> {
+        SqliteVoucherStore::find(self, field, value, after, limit).await
+    }
+
+    async fn lifecycle(&self, id: &str) -> Result<Vec<LifecycleEntry>, StoreError> {
+        SqliteVoucherStore::lifecycle(self, id).await
+    }
+
+    async fn hold_if_open(&self, id: &str, now: DateTime<Utc>) -> Result<Hold, StoreError> {
+        SqliteVoucherStore::hold_if_open(self, id, now).await
+    }
+
+    async fn claim(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        detail: String,
+    ) -> Result<Claim, StoreError> {
+        SqliteVoucherStore::claim(self, id, now, lease, detail).await
+    }
+
+    async fn finish(
+        &self,
+        id: &str,
+        token: i64,
+        status: VoucherStatus,
+        detail: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        SqliteVoucherStore::finish(self, id, token, status, detail, now).await
+    }
+
+    async fn hold_or_claim_many(
+        &self,
+        items: Vec<(String, String)>,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        SqliteVoucherStore::hold_or_claim_many(self, items, now, lease).await
+    }
+
+    async fn finish_many(
+        &self,
+        items: Vec<Finish>,
+        dead_letter_after: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<VoucherStatus>, StoreError> {
+        SqliteVoucherStore::finish_many(self, items, dead_letter_after, now).await
+    }
+
+    async fn statuses(&self, ids: Vec<String>) -> Result<Vec<Option<VoucherStatus>>, StoreError> {
+        SqliteVoucherStore::statuses(self, ids).await
+    }
+
+    async fn dead_letter(
+        &self,
+        id: &str,
+        detail: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        SqliteVoucherStore::dead_letter(self, id, detail, now).await
+    }
+
+    async fn stuck(
+        &self,
+        received_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        SqliteVoucherStore::stuck(self, received_before, now, limit).await
+    }
+
+    async fn attempts_since_redrive(&self, id: &str) -> Result<i64, StoreError> {
+        SqliteVoucherStore::attempts_since_redrive(self, id).await
+    }
+
+    async fn dead_lettered(
+        &self,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<VoucherRecord>, StoreError> {
+        SqliteVoucherStore::dead_lettered(self, after, limit).await
+    }
+
+    async fn redrive(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<VoucherStatus>, StoreError> {
+        SqliteVoucherStore::redrive(self, id, now).await
+    }
+
+    async fn unpublished_events(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
+        SqliteVoucherStore::unpublished_events(self, limit).await
+    }
+
+    async fn mark_published(&self, ids: Vec<i64>) -> Result<(), StoreError> {
+        SqliteVoucherStore::mark_published(self, ids).await
+    }
+
+    async fn count_retry_events(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        SqliteVoucherStore::count_retry_events(self, part, start, end).await
+    }
+
+    async fn count_pending_in_window(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        SqliteVoucherStore::count_pending_in_window(self, part, start, end).await
+    }
+
+    async fn retry_event_times(&self, part: &str) -> Result<Vec<i64>, StoreError> {
+        SqliteVoucherStore::retry_event_times(self, part).await
+    }
+
+    async fn counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        SqliteVoucherStore::counts(self).await
+    }
+
+    async fn part_is_up(&self, part: &str) -> Result<bool, StoreError> {
+        SqliteVoucherStore::part_is_up(self, part).await
+    }
+
+    async fn retry_events_pending(
+        &self,
+        part: &str,
+        end: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        SqliteVoucherStore::retry_events_pending(self, part, end).await
+    }
+}
+
+impl DataCache {
+    /// The DataCache in the embedded database `db`.
+    pub fn new(db: Database) -> Self {
+        Self::with_store(Arc::new(SqliteVoucherStore::new(db)))
+    }
+
+    /// The DataCache on another [`VoucherStore`] (e.g. DynamoDB).
+    pub fn with_store(store: Arc<dyn VoucherStore>) -> Self {
+        Self {
+            store,
+            changes: None,
+        }
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn VoucherStore> {
+        &self.store
+    }
+
+    /// Notifies `changes` (topic `voucher`, and `dlq` for dead-lettering and
+    /// redrive) after every voucher status change.
+    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    fn touched(&self, part: Option<&str>, dlq: bool) {
+        if let Some(c) = &self.changes {
+            c.notify(crate::Topic::Voucher, part);
+            if dlq {
+                c.notify(crate::Topic::Dlq, part);
+            }
+        }
+    }
+
+    /// Stores a new voucher as `received`; returns the stored voucher and
+    /// whether it was new (a duplicate id returns the existing one untouched).
+    pub async fn insert(
+        &self,
+        req: &VoucherRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(VoucherRecord, bool), StoreError> {
+        let (rec, new) = self.store.insert(req, now).await?;
+        if new {
+            self.touched(Some(&rec.part), false);
+        }
+        Ok((rec, new))
+    }
+
+    /// Stores a new voucher and holds or claims it
+    /// ([`VoucherStore::admit`]: [`DataCache::insert`] then
+    /// [`DataCache::hold_or_claim_many`], one transaction on DynamoDB).
+    pub async fn admit(
+        &self,
+        req: &VoucherRequest,
+        now: DateTime<Utc>,
+        lease: Duration,
+        detail: String,
+    ) -> Result<crate::storage::Admitted, StoreError> {
+        let out = self.store.admit(req, now, lease, detail).await?;
+        if !matches!(out, crate::storage::Admitted::Duplicate(_)) {
+            self.touched(Some(req.part().as_str()), false);
+        }
+        Ok(out)
+    }
+
+    /// The voucher `id`.
+    pub async fn get(&self, id: &str) -> Result<Option<VoucherRecord>, StoreError> {
+        self.store.get(id).await
+    }
+
+    /// Vouchers whose reference `field` (or any of the four) equals
+    /// `value` exactly, newest received first, after `after` (the previous
+    /// page's last voucher); at most `limit` (clamped to 1..=100). Each
+    /// reference is indexed, so this reads only the matches.
+    pub async fn find(
+        &self,
+        field: VoucherRef,
+        value: &str,
+        after: Option<FindCursor>,
+        limit: usize,
+    ) -> Result<Vec<VoucherRecord>, StoreError> {
+        self.store.find(field, value, after, limit).await
+    }
+
+    /// The voucher's lifecycle, oldest first.
+    pub async fn lifecycle(&self, id: &str) -> Result<Vec<LifecycleEntry>, StoreError> {
+        self.store.lifecycle(id).await
+    }
+
+    /// If the voucher's part is down, marks a `received`/`retry` voucher
+    /// `retry` and puts a retry event in the outbox. The circuit is read in
+    /// the same transaction, so a voucher is either held before the part's
+    /// down→up change commits (and its retry event is in the window the
+    /// recovery replays) or sees the part up and is submitted.
+    pub async fn hold_if_open(&self, id: &str, now: DateTime<Utc>) -> Result<Hold, StoreError> {
+        let h = self.store.hold_if_open(id, now).await?;
+        if h == Hold::Held {
+            self.touched(None, false);
+        }
+        Ok(h)
+    }
+
+    /// Claims the voucher for one SaaS call: `received`/`retry` (or a
+    /// `submitting` whose lease ran out) → `submitting` until `now + lease`.
+    pub async fn claim(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        detail: String,
+    ) -> Result<Claim, StoreError> {
+        let c = self.store.claim(id, now, lease, detail).await?;
+        if let Claim::Claimed { voucher, .. } = &c {
+            self.touched(Some(&voucher.part), false);
+        }
+        Ok(c)
+    }
+
+    /// Ends a claim with `status` (submitted, error or retry). Returns false
+    /// when the claim was lost (its lease ran out and someone else took over).
+    pub async fn finish(
+        &self,
+        id: &str,
+        token: i64,
+        status: VoucherStatus,
+        detail: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = self.store.finish(id, token, status, detail, now).await?;
+        if done {
+            self.touched(None, false);
+        }
+        Ok(done)
+    }
+
+    /// [`DataCache::hold_if_open`] then, where the circuit is closed,
+    /// [`DataCache::claim`], for many vouchers (one transaction on SQLite;
+    /// the resubmission path handles replayed events in batches). `detail`
+    /// is each voucher's reason for the claim. Results are in the order
+    /// given; an id repeated in the batch is claimed once (the repeat is
+    /// `Skipped`).
+    pub async fn hold_or_claim_many(
+        &self,
+        items: Vec<(String, String)>,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<Vec<Attempt>, StoreError> {
+        let out = self.store.hold_or_claim_many(items, now, lease).await?;
+        if out.iter().any(|a| !matches!(a, Attempt::Skipped(_))) {
+            self.touched(None, false);
+        }
+        Ok(out)
+    }
+
+    /// [`DataCache::finish`] for many claims; a voucher left `retry` after
+    /// `dead_letter_after` failed calls since its last redrive is
+    /// dead-lettered with it. Returns each voucher's status afterwards, in
+    /// order (the intended status when the claim was lost).
+    pub async fn finish_many(
+        &self,
+        items: Vec<Finish>,
+        dead_letter_after: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<VoucherStatus>, StoreError> {
+        let out = self
+            .store
+            .finish_many(items, dead_letter_after, now)
+            .await?;
+        if !out.is_empty() {
+            self.touched(None, out.contains(&VoucherStatus::DeadLettered));
+        }
+        Ok(out)
+    }
+
+    /// The statuses of `ids` (`None` for unknown ones), in order, strongly
+    /// consistent (the replay drain interleaves this with its own commits).
+    pub async fn statuses(
+        &self,
+        ids: Vec<String>,
+    ) -> Result<Vec<Option<VoucherStatus>>, StoreError> {
+        self.store.statuses(ids).await
+    }
+
+    /// Marks a voucher that is not final `dead_lettered`; returns whether it did.
+    pub async fn dead_letter(
+        &self,
+        id: &str,
+        detail: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = self.store.dead_letter(id, detail, now).await?;
+        if done {
+            self.touched(None, true);
+        }
+        Ok(done)
+    }
+
+    /// Vouchers left behind: `received` before `received_before` (never
+    /// attempted) or `submitting` whose lease ran out by `now`; at most `limit`.
+    pub async fn stuck(
+        &self,
+        received_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.store.stuck(received_before, now, limit).await
+    }
+
+    /// SaaS calls made since the voucher was last redriven from the DLQ.
+    pub async fn attempts_since_redrive(&self, id: &str) -> Result<i64, StoreError> {
+        self.store.attempts_since_redrive(id).await
+    }
+
+    /// Dead-lettered vouchers, oldest first, after `after` (the previous
+    /// page's last `(updated_ms, id)`); at most `limit`.
+    pub async fn dead_lettered(
+        &self,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<VoucherRecord>, StoreError> {
+        self.store.dead_lettered(after, limit).await
+    }
+
+    /// Moves a dead-lettered voucher back to `retry` (its retry event into
+    /// the outbox) and restarts its failure count. `Ok(None)`: unknown;
+    /// `Ok(Some(status))` with a status other than retry: not dead-lettered.
+    pub async fn redrive(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<VoucherStatus>, StoreError> {
+        let s = self.store.redrive(id, now).await?;
+        if s == Some(VoucherStatus::Retry) {
+            self.touched(None, true);
+        }
+        Ok(s)
+    }
+
+    /// Status events not yet published, oldest first.
+    pub async fn unpublished_events(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
+        self.store.unpublished_events(limit).await
+    }
+
+    /// Marks outbox events published. The events just published may have
+    /// reached an archive (retry events do): read caches of archive counts
+    /// go stale ([`crate::Changes::invalidate`], no notification).
+    pub async fn mark_published(&self, ids: Vec<i64>) -> Result<(), StoreError> {
+        self.store.mark_published(ids).await?;
+        if let Some(c) = &self.changes {
+            c.invalidate();
+        }
+        Ok(())
+    }
+
+    /// Retry events of `part` in `[start, end)` by event time: what a replay
+    /// of that window will deliver (the count before a replay, from our own
+    /// ledger rather than the archive's).
+    pub async fn count_retry_events(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.store.count_retry_events(part, start, end).await
+    }
+
+    /// Vouchers of `part` still `retry`/`received` with a retry event in
+    /// `[start, end)`: what a replay of that window would resubmit.
+    pub async fn count_pending_in_window(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.store.count_pending_in_window(part, start, end).await
+    }
+
+    /// Event times (ms) of the latest retry event of each voucher of `part`
+    /// still in `retry`.
+    pub async fn retry_event_times(&self, part: &str) -> Result<Vec<i64>, StoreError> {
+        self.store.retry_event_times(part).await
+    }
+
+    /// How many vouchers each (part, status) has.
+    pub async fn counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        self.store.counts().await
+    }
+
+    /// Whether the part's circuit is up: its status is `up` (or an override
+    /// keeps it closed) and no override forces it open.
+    pub async fn part_is_up(&self, part: &str) -> Result<bool, StoreError> {
+        self.store.part_is_up(part).await
+    }
+
+    /// Whether retry events of `part` before `end` still wait in the outbox
+    /// (a replay started now would miss them).
+    pub async fn retry_events_pending(
+        &self,
+        part: &str,
+        end: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.store.retry_events_pending(part, end).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1069,6 +1497,40 @@ mod tests {
                 "{f:?}: {plan:?}"
             );
         }
+    }
+
+    /// A fresh SQLite database with the voucher, status and override stores on it.
+    fn sqlite_stores() -> (
+        tempfile::TempDir,
+        SqliteVoucherStore,
+        crate::storage::sqlite::SqliteStore,
+    ) {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let v = SqliteVoucherStore::new(db.clone());
+        (tmp, v, crate::storage::sqlite::SqliteStore::new(db))
+    }
+
+    #[tokio::test]
+    async fn sqlite_voucher_store_passes_the_contract() {
+        use crate::storage::contract;
+        let (_t, v, _) = sqlite_stores();
+        contract::check_voucher_insert_and_find(&v).await;
+        let (_t, v, _) = sqlite_stores();
+        contract::check_voucher_claims(&v).await;
+        let (_t, v, s) = sqlite_stores();
+        contract::check_voucher_holds(&v, &s, &s).await;
+        let (_t, v, _) = sqlite_stores();
+        contract::check_voucher_dead_letters(&v).await;
+        let (_t, a, _) = sqlite_stores();
+        let b = a.clone();
+        let s = crate::storage::sqlite::SqliteStore::new(b.db.clone());
+        contract::check_voucher_replicas(&a, &b, &s).await;
+        let (_t, v, s) = sqlite_stores();
+        contract::check_voucher_admit(&v, &s).await;
+        let (_t, a, _) = sqlite_stores();
+        let b = SqliteVoucherStore::new(a.db.clone());
+        contract::check_voucher_claim_race(Arc::new(a), Arc::new(b), 10).await;
     }
 
     #[tokio::test]

@@ -25,6 +25,8 @@ use store::{Database, StoreError};
 
 use crate::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchivePage, ArchiveSummary};
 use crate::recovery::ACTIVE_STATES;
+use crate::storage::history::{ChangeRow, MonitorHistory};
+use crate::storage::sqlite::SqliteStore;
 use crate::{PartSettings, Recovery};
 
 const MINUTE_MS: i64 = 60_000;
@@ -282,6 +284,7 @@ pub struct PartCounters {
 #[derive(Clone)]
 pub struct History {
     db: Database,
+    monitor: Arc<dyn MonitorHistory>,
     parts: Arc<Vec<PartSettings>>,
     recovery: Option<Arc<Recovery>>,
     archives: Option<Arc<dyn ArchiveBrowser>>,
@@ -403,55 +406,17 @@ impl PartData {
     }
 }
 
-/// Loads the changes that matter for `[a, b)` (the one in force at `a`,
-/// those inside, and the first after) and the checked hours.
-fn load_part(
-    c: &Connection,
-    part: &str,
-    a: i64,
-    b: i64,
-    now: i64,
-) -> store::rusqlite::Result<PartData> {
-    let from: Option<i64> = c
-        .prepare_cached(
-            "SELECT max(changed_ms) FROM mon_status_changes WHERE part = ?1 AND changed_ms <= ?2",
-        )?
-        .query_row(params![part, a], |r| r.get(0))?;
-    let mut changes: Vec<(i64, i64, String, String)> = c
-        .prepare_cached(
-            "SELECT id, changed_ms, status, prev_status FROM mon_status_changes
-             WHERE part = ?1 AND changed_ms >= ?2 AND changed_ms < ?3 ORDER BY changed_ms, id",
-        )?
-        .query_map(params![part, from.unwrap_or(i64::MIN), b], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    if let Some(next) = c
-        .prepare_cached(
-            "SELECT id, changed_ms, status, prev_status FROM mon_status_changes
-             WHERE part = ?1 AND changed_ms >= ?2 ORDER BY changed_ms, id LIMIT 1",
-        )?
-        .query_row(params![part, b], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?
-    {
-        changes.push(next);
-    }
-    // Only the edges of the runs of checked hours leave SQLite (a handful
-    // of rows, not one per hour).
-    let (lo, hi) = (floor(a, HOUR_MS) - HOUR_MS, b);
-    // A walk of the primary key (at most 24 rows a day): cheaper than a
-    // window function, which copies the rows into a temporary table.
+/// The part's data for a range: the changes that matter for it (the one
+/// in force at its start, those inside, the first after) and the hours it
+/// was checked in (ascending hour starts).
+fn part_data(rows: Vec<ChangeRow>, hours: Vec<i64>, now: i64) -> PartData {
+    let changes: Vec<(i64, i64, String, String)> = rows
+        .into_iter()
+        .map(|r| (r.id, r.at_ms, r.status, r.prev_status))
+        .collect();
+    // Only the edges of the runs of checked hours are kept.
     let mut covered: Vec<(i64, i64)> = Vec::new();
-    let mut stmt = c.prepare_cached(
-        "SELECT bucket_ms FROM mon_rollups
-         WHERE part = ?1 AND granularity = 'hour' AND bucket_ms >= ?2 AND bucket_ms < ?3
-         ORDER BY bucket_ms",
-    )?;
-    let mut rows = stmt.query(params![part, lo, hi])?;
-    while let Some(row) = rows.next()? {
-        let hour: i64 = row.get(0)?;
+    for hour in hours {
         match covered.last_mut() {
             Some(run) if hour - run.1 <= HOUR_MS => run.1 = hour,
             _ => covered.push((hour, hour)),
@@ -463,12 +428,12 @@ fn load_part(
         .filter(|(_, ch)| ch.2 == "down")
         .map(|(k, ch)| (ch.0, ch.1, changes.get(k + 1).map(|n| n.1)))
         .collect();
-    Ok(PartData {
+    PartData {
         changes,
         covered,
         downs,
         now,
-    })
+    }
 }
 
 fn retries_held(c: &Connection, part: &str, start: i64, end: i64) -> store::rusqlite::Result<i64> {
@@ -479,17 +444,18 @@ fn retries_held(c: &Connection, part: &str, start: i64, end: i64) -> store::rusq
     .query_row(params![part, start, end], |r| r.get(0))
 }
 
+/// The outages `spans` (`(id, start, end)`, as [`PartData::outages`] gives
+/// them) with the retries each held.
 fn outage_rows(
     c: &Connection,
     part: &str,
-    data: &PartData,
-    a: i64,
-    b: i64,
+    spans: &[(i64, i64, Option<i64>)],
+    now: i64,
 ) -> store::rusqlite::Result<Vec<Outage>> {
-    data.outages(a, b)
+    spans
         .iter()
         .map(|&(id, s, e)| {
-            let until = e.unwrap_or(data.now);
+            let until = e.unwrap_or(now);
             Ok(Outage {
                 id,
                 part: part.to_owned(),
@@ -532,24 +498,22 @@ struct RawIncident {
     started: Vec<bool>,
 }
 
+/// An incident from its `down` change (`head`) and the change that ended
+/// it (`next`), with what the DataCache and the replay records say.
 fn load_incident(
     c: &Connection,
-    id: i64,
-    part: String,
-    start: i64,
-    prev_status: String,
+    head: ChangeRow,
+    next: Option<ChangeRow>,
     now: i64,
 ) -> store::rusqlite::Result<RawIncident> {
-    let next: Option<(i64, String, String, i64)> = c
-        .prepare_cached(
-            "SELECT id, status, prev_status, changed_ms FROM mon_status_changes
-             WHERE part = ?1 AND (changed_ms > ?2 OR (changed_ms = ?2 AND id > ?3))
-             ORDER BY changed_ms, id LIMIT 1",
-        )?
-        .query_row(params![part, start, id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
+    let ChangeRow {
+        id,
+        part,
+        at_ms: start,
+        prev_status,
+        ..
+    } = head;
+    let next = next.map(|n| (n.id, n.status, n.prev_status, n.at_ms));
     let end = next.as_ref().map(|n| n.3);
     let until = end.unwrap_or(now);
     let mut status_changes = vec![ChangeRef {
@@ -641,11 +605,62 @@ impl History {
     /// [`History::with_archives`] archive counts are `None`.
     pub fn new(db: Database, parts: Vec<PartSettings>) -> Self {
         Self {
+            monitor: Arc::new(SqliteStore::new(db.clone())),
             db,
             parts: Arc::new(parts),
             recovery: None,
             archives: None,
         }
+    }
+
+    /// Reads the monitor's records (status changes, checked hours) from
+    /// `monitor` (e.g. DynamoDB, shared by every replica) instead of the
+    /// database given to [`History::new`].
+    pub fn with_monitor_history(mut self, monitor: Arc<dyn MonitorHistory>) -> Self {
+        self.monitor = monitor;
+        self
+    }
+
+    /// The changes and checked hours of `part` for `[a, b)`.
+    async fn load_part(
+        &self,
+        part: &str,
+        a: i64,
+        b: i64,
+        now: i64,
+    ) -> Result<PartData, StoreError> {
+        let rows = self.monitor.changes_around(part, a, b).await?;
+        // From the hour before `a`: a run of checks reaching into the range.
+        let hours = self
+            .monitor
+            .checked_hours(part, floor(a, HOUR_MS) - HOUR_MS, b)
+            .await?;
+        Ok(part_data(rows, hours, now))
+    }
+
+    /// The outages of `data` overlapping `[a, b)`, with the retries held.
+    async fn outage_rows(
+        &self,
+        part: &str,
+        data: &PartData,
+        a: i64,
+        b: i64,
+    ) -> Result<Vec<Outage>, StoreError> {
+        let (part, spans, now) = (part.to_owned(), data.outages(a, b).to_vec(), data.now);
+        self.db
+            .read(move |c| outage_rows(c, &part, &spans, now))
+            .await
+    }
+
+    /// The incident whose `down` change is `head`.
+    async fn incident_of(&self, head: ChangeRow, now: i64) -> Result<RawIncident, StoreError> {
+        let next = self
+            .monitor
+            .next_change(&head.part, head.at_ms, head.id)
+            .await?;
+        self.db
+            .read(move |c| load_incident(c, head, next, now))
+            .await
     }
 
     /// Asks `recovery` (the bus) for replay states.
@@ -690,10 +705,8 @@ impl History {
     pub async fn uptime(&self, part: &str, now: DateTime<Utc>) -> Result<Uptime, HistoryError> {
         let part = self.known(part)?;
         let now_ms = now.timestamp_millis();
-        let p = part.clone();
         let data = self
-            .db
-            .read(move |c| load_part(c, &p, now_ms - 90 * DAY_MS, now_ms, now_ms))
+            .load_part(&part, now_ms - 90 * DAY_MS, now_ms, now_ms)
             .await?;
         // The windows nest: split each slice once and add them up.
         let mut acc = Split::default();
@@ -734,15 +747,8 @@ impl History {
         let part = self.known(part)?;
         let now_ms = now.timestamp_millis();
         let end = start + size * count;
-        let p = part.clone();
-        let (data, outages) = self
-            .db
-            .read(move |c| {
-                let data = load_part(c, &p, start, end, now_ms)?;
-                let outages = outage_rows(c, &p, &data, start, end)?;
-                Ok((data, outages))
-            })
-            .await?;
+        let data = self.load_part(&part, start, end, now_ms).await?;
+        let outages = self.outage_rows(&part, &data, start, end).await?;
         let bars = (0..count)
             .map(|i| {
                 let (a, b) = (start + i * size, start + (i + 1) * size);
@@ -840,13 +846,8 @@ impl History {
             end.timestamp_millis(),
             now.timestamp_millis(),
         );
-        Ok(self
-            .db
-            .read(move |c| {
-                let data = load_part(c, &part, a, b, now_ms)?;
-                outage_rows(c, &part, &data, a, b)
-            })
-            .await?)
+        let data = self.load_part(&part, a, b, now_ms).await?;
+        Ok(self.outage_rows(&part, &data, a, b).await?)
     }
 
     async fn finish(&self, raw: RawIncident) -> Incident {
@@ -897,28 +898,16 @@ impl History {
             .transpose()?
             .unwrap_or(i64::MAX);
         let now_ms = now.timestamp_millis();
-        let (raws, more) = self
-            .db
-            .read(move |c| {
-                let heads: Vec<(i64, String, i64, String)> = c
-                    .prepare_cached(
-                        "SELECT id, part, changed_ms, prev_status FROM mon_status_changes
-                         WHERE status = 'down' AND id < ?1 AND (?2 IS NULL OR part = ?2)
-                         ORDER BY id DESC LIMIT ?3",
-                    )?
-                    .query_map(params![before, part, limit as i64 + 1], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })?
-                    .collect::<Result<_, _>>()?;
-                let more = heads.len() > limit;
-                let raws = heads
-                    .into_iter()
-                    .take(limit)
-                    .map(|(id, p, at, prev)| load_incident(c, id, p, at, prev, now_ms))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok((raws, more))
-            })
+        let mut heads = self
+            .monitor
+            .downs_before(before, part.as_deref(), limit + 1)
             .await?;
+        let more = heads.len() > limit;
+        heads.truncate(limit);
+        let mut raws = Vec::with_capacity(heads.len());
+        for head in heads {
+            raws.push(self.incident_of(head, now_ms).await?);
+        }
         let next_token = more
             .then(|| raws.last().map(|r| r.incident.id.to_string()))
             .flatten();
@@ -939,21 +928,10 @@ impl History {
         now: DateTime<Utc>,
     ) -> Result<Option<Incident>, HistoryError> {
         let now_ms = now.timestamp_millis();
-        let raw = self
-            .db
-            .read(move |c| {
-                let head: Option<(String, i64, String)> = c
-                    .query_row(
-                        "SELECT part, changed_ms, prev_status FROM mon_status_changes
-                         WHERE id = ?1 AND status = 'down'",
-                        [id],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?;
-                head.map(|(p, at, prev)| load_incident(c, id, p, at, prev, now_ms))
-                    .transpose()
-            })
-            .await?;
+        let raw = match self.monitor.change(id).await? {
+            Some(head) if head.status == "down" => Some(self.incident_of(head, now_ms).await?),
+            _ => None,
+        };
         Ok(match raw {
             Some(raw) => Some(self.finish(raw).await),
             None => None,

@@ -442,6 +442,13 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sqlite_passes_the_monitor_history_contract() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = SqliteStore::new(Database::open(tmp.path()).unwrap());
+        crate::storage::contract::check_monitor_history(&s, &s).await;
+    }
+
+    #[tokio::test]
     async fn sqlite_grants_the_monitor_lease_to_one_handle_at_a_time() {
         let tmp = tempfile::tempdir().unwrap();
         let a = SqliteStore::new(Database::open(tmp.path()).unwrap());

@@ -93,8 +93,19 @@ impl SubmissionFlow {
         parts: Vec<PartName>,
         submit_timeout: Duration,
     ) -> Self {
+        Self::with_cache(DataCache::new(db), saas, parts, submit_timeout)
+    }
+
+    /// [`SubmissionFlow::new`] over another DataCache (e.g. one on
+    /// DynamoDB: [`DataCache::with_store`]).
+    pub fn with_cache(
+        cache: DataCache,
+        saas: Arc<dyn SaasSubmitter>,
+        parts: Vec<PartName>,
+        submit_timeout: Duration,
+    ) -> Self {
         Self {
-            cache: DataCache::new(db),
+            cache,
             saas,
             parts,
             lease: submit_timeout * 2 + Duration::from_secs(30),

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore};
+use super::{CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore, VoucherStore};
+use crate::datacache::VoucherRef;
 use crate::{
     CircuitOverride, Monitor, OverrideMode, PartName, PartSettings, PartState, Thresholds,
 };
@@ -344,7 +345,15 @@ pub async fn check_status_race(
 
 /// (replica, its name, part, now, until, granted?, why) in
 /// [`check_monitor_lease`].
-type LeaseStep<'a> = (&'a dyn StatusStore, &'a str, &'a str, i64, i64, bool, &'a str);
+type LeaseStep<'a> = (
+    &'a dyn StatusStore,
+    &'a str,
+    &'a str,
+    i64,
+    i64,
+    bool,
+    &'a str,
+);
 
 /// The monitor lease, between two replicas `a` and `b` on the same storage:
 /// one holder per part at a time, renewals by the holder, take-over once the
@@ -392,4 +401,970 @@ impl crate::HealthProbe for NoProbe {
     async fn check(&self, _part: &str) -> Result<(), String> {
         Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------
+// Vouchers (the DataCache's store)
+
+/// A voucher request for `part` with the given references.
+fn voucher(part: &str, id: &str, lr: &str, mr: &str, lor: &str) -> crate::VoucherRequest {
+    crate::VoucherRequest::parse(
+        &serde_json::json!({"part": part, "loyalty_request_id": id, "loyalty_reference": lr,
+                "merchant_reference": mr, "loyalty_order_reference": lor,
+                "payload": {"amount": 5, "id": id}}),
+        &PartName::defaults(),
+    )
+    .expect("valid voucher request")
+}
+
+fn ids(v: &[crate::VoucherRecord]) -> Vec<String> {
+    v.iter()
+        .map(|r| r.keys.loyalty_request_id.clone())
+        .collect()
+}
+
+async fn lifecycle_statuses(v: &dyn VoucherStore, id: &str) -> Vec<String> {
+    v.lifecycle(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.status)
+        .collect()
+}
+
+/// Brings `part` to `up` or `down` through the status store (two checks:
+/// the contract's thresholds).
+async fn set_circuit(s: &dyn StatusStore, part: &str, up: bool, at: DateTime<Utc>) {
+    let error = (!up).then_some("503");
+    for i in 0..2 {
+        check(s, part, at + chrono::Duration::milliseconds(i), error).await;
+    }
+    let want = if up { PartState::Up } else { PartState::Down };
+    assert_eq!(s.load(part).await.unwrap().circuit.status, want, "{part}");
+}
+
+/// Insert and duplicates, get, lookup by each reference with paging, and
+/// the lifecycle's order.
+pub async fn check_voucher_insert_and_find(v: &dyn VoucherStore) {
+    assert_eq!(v.get("x1").await.unwrap(), None, "starts empty");
+    let rows = [
+        voucher("voucher", "x1", "L", "m1", "o1"),
+        voucher("voucher", "x2", "L", "M", "o2"),
+        voucher("member", "x3", "L", "m3", "o3"),
+        voucher("voucher", "x4", "l4", "m4", "L"),
+        voucher("voucher", "x5", "x1", "m5", "o5"),
+    ];
+    for (i, r) in rows.iter().enumerate() {
+        let (rec, new) = v.insert(r, t(i as i64)).await.unwrap();
+        assert!(new, "{i}: new");
+        assert_eq!(rec.status, crate::VoucherStatus::Received);
+        assert_eq!(
+            (rec.received_at, rec.updated_at),
+            (t(i as i64), t(i as i64))
+        );
+        assert_eq!(&rec.keys, r.keys());
+        assert_eq!(rec.part, r.part().to_string());
+        assert_eq!(rec.attempts, 0);
+        assert_eq!(rec.last_error, None);
+        assert_eq!(rec.payload["amount"], 5, "payload round-trips");
+    }
+    // A duplicate id (even with other fields) returns the stored voucher.
+    let (dup, new) = v
+        .insert(&voucher("points", "x1", "zz", "zz", "zz"), t(99))
+        .await
+        .unwrap();
+    assert!(!new, "duplicate");
+    assert_eq!(
+        (
+            dup.part.as_str(),
+            dup.keys.loyalty_reference.as_str(),
+            dup.received_at
+        ),
+        ("voucher", "L", t(0)),
+        "the stored one, untouched"
+    );
+    assert_eq!(v.get("x1").await.unwrap().unwrap(), dup);
+    assert_eq!(lifecycle_statuses(v, "x1").await, ["received"]);
+    assert!(v.lifecycle("nope").await.unwrap().is_empty());
+
+    let find = |f, val: &'static str, after, limit| async move {
+        ids(&v.find(f, val, after, limit).await.unwrap())
+    };
+    assert_eq!(
+        find(VoucherRef::Any, "L", None, 100).await,
+        ["x4", "x3", "x2", "x1"],
+        "any reference, newest first"
+    );
+    assert_eq!(
+        find(VoucherRef::LoyaltyReference, "L", None, 10).await,
+        ["x3", "x2", "x1"]
+    );
+    assert_eq!(
+        find(VoucherRef::MerchantReference, "M", None, 10).await,
+        ["x2"]
+    );
+    assert_eq!(
+        find(VoucherRef::LoyaltyOrderReference, "L", None, 10).await,
+        ["x4"]
+    );
+    assert_eq!(
+        find(VoucherRef::LoyaltyRequestId, "x1", None, 10).await,
+        ["x1"]
+    );
+    assert_eq!(find(VoucherRef::Any, "x1", None, 10).await, ["x5", "x1"]);
+    assert!(
+        find(VoucherRef::Any, "l", None, 10).await.is_empty(),
+        "exact"
+    );
+    assert!(find(VoucherRef::MerchantReference, "L", None, 10)
+        .await
+        .is_empty());
+    // Pages continue strictly after the cursor, for each kind of lookup.
+    let cursor = |id: &str, s: i64| Some((t(s).timestamp_millis(), id.to_string()));
+    assert_eq!(find(VoucherRef::Any, "L", None, 2).await, ["x4", "x3"]);
+    assert_eq!(
+        find(VoucherRef::Any, "L", cursor("x3", 2), 2).await,
+        ["x2", "x1"]
+    );
+    assert!(find(VoucherRef::Any, "L", cursor("x1", 0), 2)
+        .await
+        .is_empty());
+    assert_eq!(
+        find(VoucherRef::LoyaltyReference, "L", cursor("x3", 2), 1).await,
+        ["x2"]
+    );
+    assert_eq!(
+        find(VoucherRef::LoyaltyReference, "L", cursor("x2", 1), 5).await,
+        ["x1"]
+    );
+    assert_eq!(find(VoucherRef::Any, "L", None, 0).await.len(), 1, "≥ 1");
+
+    let mut counts = v.counts().await.unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("member".to_string(), "received".to_string(), 1),
+            ("voucher".to_string(), "received".to_string(), 4)
+        ]
+    );
+    assert_eq!(
+        v.statuses(vec!["x3".into(), "nope".into(), "x1".into()])
+            .await
+            .unwrap(),
+        [
+            Some(crate::VoucherStatus::Received),
+            None,
+            Some(crate::VoucherStatus::Received)
+        ]
+    );
+}
+
+/// Claims: one at a time, the token is the attempt number, an expired lease
+/// is taken over and the first holder's finish is refused; final vouchers
+/// are untouchable; the lifecycle records each step in order.
+pub async fn check_voucher_claims(v: &dyn VoucherStore) {
+    use crate::datacache::Claim;
+    use crate::VoucherStatus as St;
+    let lease = std::time::Duration::from_secs(10);
+    v.insert(&voucher("voucher", "a", "r", "m", "o"), t(0))
+        .await
+        .unwrap();
+    let Claim::Claimed {
+        token,
+        voucher: rec,
+    } = v.claim("a", t(1), lease, "x".into()).await.unwrap()
+    else {
+        panic!("the first claim wins")
+    };
+    assert_eq!(token, 1, "the token is the attempt number");
+    assert_eq!((rec.status, rec.attempts), (St::Submitting, 1));
+    assert_eq!(rec.updated_at, t(1));
+    assert_eq!(
+        v.claim("a", t(5), lease, "y".into()).await.unwrap(),
+        Claim::Busy(St::Submitting),
+        "within the lease"
+    );
+    assert_eq!(
+        v.hold_if_open("a", t(5)).await.unwrap(),
+        crate::datacache::Hold::NotHoldable(Some(St::Submitting)),
+        "a live claim is not held"
+    );
+    assert!(
+        v.stuck(t(0), t(5), 10).await.unwrap().is_empty(),
+        "lease runs"
+    );
+    assert_eq!(
+        v.stuck(t(0), t(12), 10).await.unwrap(),
+        ["a"],
+        "lease ran out"
+    );
+    let Claim::Claimed { token: t2, .. } = v.claim("a", t(12), lease, "z".into()).await.unwrap()
+    else {
+        panic!("an expired lease is taken over")
+    };
+    assert_eq!(t2, 2);
+    assert!(
+        !v.finish("a", token, St::Submitted, "late".into(), t(13))
+            .await
+            .unwrap(),
+        "the first holder lost its claim"
+    );
+    assert_eq!(v.get("a").await.unwrap().unwrap().status, St::Submitting);
+    assert!(v
+        .finish("a", t2, St::Submitted, "accepted".into(), t(14))
+        .await
+        .unwrap());
+    let done = v.get("a").await.unwrap().unwrap();
+    assert_eq!(
+        (done.status, done.attempts, done.updated_at),
+        (St::Submitted, 2, t(14))
+    );
+    assert_eq!(done.last_error, None, "submitted keeps no error");
+    assert!(
+        !v.finish("a", t2, St::Error, "again".into(), t(15))
+            .await
+            .unwrap(),
+        "finished once"
+    );
+    assert_eq!(
+        v.claim("a", t(100), lease, "again".into()).await.unwrap(),
+        Claim::Busy(St::Submitted)
+    );
+    assert!(
+        !v.dead_letter("a", "x".into(), t(16)).await.unwrap(),
+        "final"
+    );
+    assert_eq!(v.redrive("a", t(16)).await.unwrap(), Some(St::Submitted));
+    let life = v.lifecycle("a").await.unwrap();
+    let steps: Vec<(&str, DateTime<Utc>)> =
+        life.iter().map(|e| (e.status.as_str(), e.at)).collect();
+    assert_eq!(
+        steps,
+        [
+            ("received", t(0)),
+            ("submitting", t(1)),
+            ("submitting", t(12)),
+            ("submitted", t(14))
+        ]
+    );
+    assert_eq!(life[1].detail, "attempt 1: x");
+    assert_eq!(life[2].detail, "attempt 2: z");
+    assert_eq!(life[3].detail, "accepted");
+    assert_eq!(
+        v.claim("nope", t(1), lease, "x".into()).await.unwrap(),
+        Claim::NotFound
+    );
+    assert_eq!(
+        v.hold_if_open("nope", t(1)).await.unwrap(),
+        crate::datacache::Hold::NotHoldable(None)
+    );
+
+    // Error keeps the reason; the submitted and error events wait in the
+    // outbox in commit order.
+    v.insert(&voucher("points", "b", "r", "m", "o"), t(20))
+        .await
+        .unwrap();
+    let Claim::Claimed { token, .. } = v.claim("b", t(21), lease, "x".into()).await.unwrap() else {
+        panic!("claim b")
+    };
+    assert!(v
+        .finish("b", token, St::Error, "refused: 422".into(), t(22))
+        .await
+        .unwrap());
+    let b = v.get("b").await.unwrap().unwrap();
+    assert_eq!(
+        (b.status, b.last_error.as_deref()),
+        (St::Error, Some("refused: 422"))
+    );
+    let events = v.unpublished_events(10).await.unwrap();
+    let seen: Vec<(&str, St, DateTime<Utc>)> = events
+        .iter()
+        .map(|e| (e.keys.loyalty_request_id.as_str(), e.status, e.at))
+        .collect();
+    assert_eq!(seen, [("a", St::Submitted, t(14)), ("b", St::Error, t(22))]);
+    assert_eq!(events[1].part, "points");
+    assert_eq!(events[1].keys.merchant_reference, "m");
+    let mut counts = v.counts().await.unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("points".to_string(), "error".to_string(), 1),
+            ("voucher".to_string(), "submitted".to_string(), 1)
+        ]
+    );
+}
+
+/// Hold versus claim on the circuit the status store wrote: held (with a
+/// retry event in the outbox and the ledger) while the part is down or
+/// forced open, claimed once it is up; `hold_or_claim_many` in order with
+/// repeats skipped; the retry ledger's window counts; the outbox drains.
+pub async fn check_voucher_holds(v: &dyn VoucherStore, s: &dyn StatusStore, o: &dyn OverrideStore) {
+    use crate::datacache::{Attempt, Hold};
+    use crate::VoucherStatus as St;
+    let lease = std::time::Duration::from_secs(10);
+    for (i, id) in ["h1", "h2", "h3", "h4"].iter().enumerate() {
+        v.insert(&voucher("voucher", id, "r", "m", "o"), t(i as i64))
+            .await
+            .unwrap();
+    }
+    v.insert(&voucher("member", "m1", "r", "m", "o"), t(0))
+        .await
+        .unwrap();
+    // No status yet: the circuit is closed.
+    assert_eq!(
+        v.hold_if_open("h1", t(5)).await.unwrap(),
+        Hold::CircuitClosed
+    );
+    set_circuit(s, "voucher", true, t(6)).await;
+    assert!(v.part_is_up("voucher").await.unwrap());
+    assert_eq!(
+        v.hold_if_open("h1", t(8)).await.unwrap(),
+        Hold::CircuitClosed
+    );
+    set_circuit(s, "voucher", false, t(10)).await;
+    assert!(!v.part_is_up("voucher").await.unwrap());
+    assert_eq!(v.hold_if_open("h1", t(20)).await.unwrap(), Hold::Held);
+    let h1 = v.get("h1").await.unwrap().unwrap();
+    assert_eq!((h1.status, h1.updated_at), (St::Retry, t(20)));
+    assert_eq!(
+        h1.last_error.as_deref(),
+        Some("circuit open: part voucher is down")
+    );
+    assert_eq!(lifecycle_statuses(v, "h1").await, ["received", "retry"]);
+    assert_eq!(
+        v.hold_if_open("m1", t(20)).await.unwrap(),
+        Hold::CircuitClosed,
+        "another part's circuit"
+    );
+    // Many: held in order, unknown and repeated ids skipped.
+    let out = v
+        .hold_or_claim_many(
+            vec![
+                ("h2".into(), "flow".into()),
+                ("nope".into(), "flow".into()),
+                ("h3".into(), "flow".into()),
+                ("h2".into(), "flow".into()),
+            ],
+            t(21),
+            lease,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        [
+            Attempt::Held,
+            Attempt::Skipped(None),
+            Attempt::Held,
+            Attempt::Held
+        ],
+        "a retry voucher is held again while the part is down"
+    );
+    // Forced closed: claimed although down.
+    o.set_override(
+        "voucher",
+        Some(&CircuitOverride {
+            mode: OverrideMode::ForceClosed,
+            reason: "r".into(),
+            by: None,
+            at: t(22),
+        }),
+        t(22),
+    )
+    .await
+    .unwrap();
+    assert!(v.part_is_up("voucher").await.unwrap(), "forced closed");
+    let out = v
+        .hold_or_claim_many(vec![("h4".into(), "forced".into())], t(23), lease)
+        .await
+        .unwrap();
+    let [Attempt::Claimed { token, voucher: h4 }] = out.as_slice() else {
+        panic!("h4 claimed: {out:?}")
+    };
+    assert_eq!((*token, h4.status), (1, St::Submitting));
+    assert_eq!(
+        v.finish_many(
+            vec![crate::datacache::Finish {
+                id: "h4".into(),
+                token: *token,
+                status: St::Submitted,
+                detail: "ok".into(),
+            }],
+            3,
+            t(24),
+        )
+        .await
+        .unwrap(),
+        [St::Submitted]
+    );
+    o.set_override(
+        "voucher",
+        Some(&CircuitOverride {
+            mode: OverrideMode::ForceOpen,
+            reason: "maintenance".into(),
+            by: None,
+            at: t(25),
+        }),
+        t(25),
+    )
+    .await
+    .unwrap();
+    set_circuit(s, "voucher", true, t(26)).await;
+    assert!(!v.part_is_up("voucher").await.unwrap(), "forced open");
+    assert_eq!(v.hold_if_open("h1", t(30)).await.unwrap(), Hold::Held);
+    assert_eq!(
+        v.get("h1").await.unwrap().unwrap().last_error.as_deref(),
+        Some("circuit open: part voucher is forced open")
+    );
+    o.set_override("voucher", None, t(31)).await.unwrap();
+    assert!(v.part_is_up("voucher").await.unwrap());
+
+    // The ledger: retry events h1@20, h2@21, h3@21, h2@21, h1@30.
+    let n = |a: i64, b: i64| v.count_retry_events("voucher", t(a), t(b));
+    assert_eq!(n(0, 100).await.unwrap(), 5);
+    assert_eq!(n(20, 21).await.unwrap(), 1, "end excluded");
+    assert_eq!(n(21, 30).await.unwrap(), 3);
+    assert_eq!(n(21, 31).await.unwrap(), 4, "start included");
+    assert_eq!(
+        v.count_retry_events("member", t(0), t(100)).await.unwrap(),
+        0
+    );
+    let mut times = v.retry_event_times("voucher").await.unwrap();
+    times.sort_unstable();
+    let ms = |s: i64| t(s).timestamp_millis();
+    assert_eq!(times, [ms(21), ms(21), ms(30)], "latest per retry voucher");
+
+    // Up: claimed in order; the repeat is skipped.
+    let out = v
+        .hold_or_claim_many(
+            vec![
+                ("h1".into(), "replayed".into()),
+                ("h1".into(), "replayed".into()),
+                ("h4".into(), "replayed".into()),
+            ],
+            t(40),
+            lease,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[0], Attempt::Claimed { token: 1, .. }),
+        "{out:?}"
+    );
+    assert_eq!(
+        &out[1..],
+        [
+            Attempt::Skipped(Some(St::Submitting)),
+            Attempt::Skipped(Some(St::Submitted))
+        ]
+    );
+    assert_eq!(
+        v.count_pending_in_window("voucher", t(0), t(100))
+            .await
+            .unwrap(),
+        2,
+        "h2, h3 still retry; h1 is submitting"
+    );
+    assert_eq!(
+        v.count_pending_in_window("voucher", t(21), t(22))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        v.count_pending_in_window("voucher", t(30), t(31))
+            .await
+            .unwrap(),
+        0,
+        "h1's event, but h1 is no longer waiting"
+    );
+    assert_eq!(v.retry_event_times("voucher").await.unwrap().len(), 2);
+
+    // The outbox: every retry event plus h4's submitted, oldest first.
+    assert!(v.retry_events_pending("voucher", t(21)).await.unwrap());
+    assert!(
+        !v.retry_events_pending("voucher", t(20)).await.unwrap(),
+        "end excluded"
+    );
+    assert!(!v.retry_events_pending("member", t(100)).await.unwrap());
+    let events = v.unpublished_events(100).await.unwrap();
+    let seen: Vec<(&str, St)> = events
+        .iter()
+        .map(|e| (e.keys.loyalty_request_id.as_str(), e.status))
+        .collect();
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert_eq!(seen[0], ("h1", St::Retry));
+    assert_eq!(&seen[4..], [("h4", St::Submitted), ("h1", St::Retry)]);
+    let mut mid = seen[1..4].to_vec();
+    mid.sort_unstable_by_key(|(id, _)| *id);
+    assert_eq!(
+        mid,
+        [("h2", St::Retry), ("h2", St::Retry), ("h3", St::Retry)]
+    );
+    let first = v.unpublished_events(2).await.unwrap();
+    assert_eq!(first.len(), 2, "limit");
+    v.mark_published(first.iter().map(|e| e.id).collect())
+        .await
+        .unwrap();
+    let left = v.unpublished_events(100).await.unwrap();
+    assert_eq!(left.len(), 4);
+    assert!(!v.retry_events_pending("voucher", t(21)).await.unwrap());
+    assert!(v.retry_events_pending("voucher", t(22)).await.unwrap());
+    v.mark_published(left.iter().map(|e| e.id).collect())
+        .await
+        .unwrap();
+    assert!(v.unpublished_events(100).await.unwrap().is_empty());
+    assert!(!v.retry_events_pending("voucher", t(100)).await.unwrap());
+    assert_eq!(
+        n(0, 100).await.unwrap(),
+        5,
+        "the ledger outlives publication"
+    );
+}
+
+/// Failed calls dead-letter a voucher after `dead_letter_after` failures
+/// since its redrive; a lost claim in a batch leaves the voucher alone; the
+/// DLQ pages by `(updated_ms, id)`; a redrive restarts the count.
+pub async fn check_voucher_dead_letters(v: &dyn VoucherStore) {
+    use crate::datacache::{Claim, Finish};
+    use crate::VoucherStatus as St;
+    let lease = std::time::Duration::from_secs(10);
+    for id in ["d1", "d2", "d3"] {
+        v.insert(&voucher("voucher", id, "r", "m", "o"), t(0))
+            .await
+            .unwrap();
+    }
+    let claim = |id: &'static str, at: i64| async move {
+        match v.claim(id, t(at), lease, "try".into()).await.unwrap() {
+            Claim::Claimed { token, .. } => token,
+            other => panic!("{id}: {other:?}"),
+        }
+    };
+    let failed = |id: &str, token| Finish {
+        id: id.into(),
+        token,
+        status: St::Retry,
+        detail: "SaaS unavailable: 503".into(),
+    };
+    let (a, b) = (claim("d1", 1).await, claim("d2", 1).await);
+    assert_eq!(
+        v.finish_many(vec![failed("d1", a), failed("d2", b)], 2, t(2))
+            .await
+            .unwrap(),
+        [St::Retry, St::Retry],
+        "one failure each"
+    );
+    assert_eq!(v.attempts_since_redrive("d1").await.unwrap(), 1);
+    let (a, b) = (claim("d1", 3).await, claim("d2", 3).await);
+    assert_eq!(
+        v.finish_many(
+            vec![
+                failed("d1", a),
+                // A stale token: the claim was lost, nothing is written.
+                Finish {
+                    status: St::Submitted,
+                    ..failed("d2", b - 1)
+                },
+            ],
+            2,
+            t(4)
+        )
+        .await
+        .unwrap(),
+        [St::DeadLettered, St::Submitted]
+    );
+    let d1 = v.get("d1").await.unwrap().unwrap();
+    assert_eq!((d1.status, d1.attempts), (St::DeadLettered, 2));
+    assert_eq!(
+        d1.last_error.as_deref(),
+        Some("gave up after 2 failed attempts; last: SaaS unavailable: 503")
+    );
+    assert_eq!(
+        lifecycle_statuses(v, "d1").await,
+        [
+            "received",
+            "submitting",
+            "retry",
+            "submitting",
+            "retry",
+            "dead_lettered"
+        ]
+    );
+    assert_eq!(
+        v.get("d2").await.unwrap().unwrap().status,
+        St::Submitting,
+        "untouched"
+    );
+    assert!(v.dead_letter("d3", "by hand".into(), t(5)).await.unwrap());
+    assert!(!v.dead_letter("d3", "again".into(), t(6)).await.unwrap());
+    assert!(
+        v.dead_letter("d2", "by hand".into(), t(5)).await.unwrap(),
+        "submitting"
+    );
+    assert!(!v.dead_letter("nope", "x".into(), t(5)).await.unwrap());
+
+    // DLQ pages: d1@4, then d2 and d3 @5 by id.
+    let page = v.dead_lettered(None, 2).await.unwrap();
+    assert_eq!(ids(&page), ["d1", "d2"]);
+    let last = page.last().unwrap();
+    let after = Some((last.updated_at.timestamp_millis(), "d2".to_string()));
+    assert_eq!(ids(&v.dead_lettered(after, 10).await.unwrap()), ["d3"]);
+    assert_eq!(
+        v.stuck(t(100), t(100), 10).await.unwrap().len(),
+        0,
+        "DLQ is not stuck"
+    );
+
+    assert_eq!(v.redrive("d1", t(7)).await.unwrap(), Some(St::Retry));
+    let d1 = v.get("d1").await.unwrap().unwrap();
+    assert_eq!((d1.status, d1.updated_at), (St::Retry, t(7)));
+    assert_eq!(
+        v.attempts_since_redrive("d1").await.unwrap(),
+        0,
+        "restarted"
+    );
+    assert_eq!(v.attempts_since_redrive("nope").await.unwrap(), 0);
+    assert_eq!(
+        v.redrive("d1", t(8)).await.unwrap(),
+        Some(St::Retry),
+        "not DLQ'd"
+    );
+    assert_eq!(v.redrive("nope", t(8)).await.unwrap(), None);
+    assert_eq!(ids(&v.dead_lettered(None, 10).await.unwrap()), ["d2", "d3"]);
+    // After a redrive it takes `dead_letter_after` new failures again.
+    let a = claim("d1", 9).await;
+    assert_eq!(a, 3);
+    assert_eq!(
+        v.finish_many(vec![failed("d1", a)], 2, t(10))
+            .await
+            .unwrap(),
+        [St::Retry]
+    );
+    assert_eq!(v.attempts_since_redrive("d1").await.unwrap(), 1);
+    // The redrive's retry event is published like a hold's.
+    let redriven: Vec<_> = v
+        .unpublished_events(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.keys.loyalty_request_id == "d1" && e.at == t(7))
+        .collect();
+    assert_eq!(redriven.len(), 1);
+    assert_eq!(
+        v.count_retry_events("voucher", t(7), t(8)).await.unwrap(),
+        1
+    );
+    // `received` vouchers left behind are stuck once old enough.
+    v.insert(&voucher("voucher", "s1", "r", "m", "o"), t(50))
+        .await
+        .unwrap();
+    assert!(v.stuck(t(50), t(50), 10).await.unwrap().is_empty());
+    assert_eq!(v.stuck(t(51), t(51), 10).await.unwrap(), ["s1"]);
+}
+
+/// Two replicas (`a`, and `b` with its status store `sb`): hold and claim
+/// decide on the circuit and the voucher as stored when they commit, not as
+/// `a` last saw them — a voucher is held before the part's down→up change
+/// commits, or sees the part up.
+pub async fn check_voucher_replicas(
+    a: &dyn VoucherStore,
+    b: &dyn VoucherStore,
+    sb: &dyn StatusStore,
+) {
+    use crate::datacache::{Attempt, Claim, Hold};
+    use crate::VoucherStatus as St;
+    let lease = std::time::Duration::from_secs(10);
+    for id in ["r1", "r2", "r3", "r4"] {
+        a.insert(&voucher("voucher", id, "r", "m", "o"), t(0))
+            .await
+            .unwrap();
+    }
+    set_circuit(sb, "voucher", false, t(1)).await;
+    assert_eq!(a.hold_if_open("r1", t(5)).await.unwrap(), Hold::Held);
+    // b's monitor sees the part come back.
+    set_circuit(sb, "voucher", true, t(6)).await;
+    assert_eq!(
+        a.hold_if_open("r2", t(7)).await.unwrap(),
+        Hold::CircuitClosed,
+        "a sees the up b committed"
+    );
+    let out = a
+        .hold_or_claim_many(vec![("r2".into(), "flow".into())], t(8), lease)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out[0], Attempt::Claimed { token: 1, .. }),
+        "{out:?}"
+    );
+    // And go down again.
+    set_circuit(sb, "voucher", false, t(9)).await;
+    let out = a
+        .hold_or_claim_many(vec![("r3".into(), "flow".into())], t(10), lease)
+        .await
+        .unwrap();
+    assert_eq!(out, [Attempt::Held], "a sees the down b committed");
+    assert_eq!(lifecycle_statuses(b, "r3").await, ["received", "retry"]);
+    // A voucher b claimed is not a's to hold or claim.
+    assert!(matches!(
+        b.claim("r4", t(11), lease, "b".into()).await.unwrap(),
+        Claim::Claimed { token: 1, .. }
+    ));
+    let out = a
+        .hold_or_claim_many(vec![("r4".into(), "flow".into())], t(12), lease)
+        .await
+        .unwrap();
+    assert_eq!(out, [Attempt::Skipped(Some(St::Submitting))]);
+    assert!(b
+        .finish("r4", 1, St::Submitted, "ok".into(), t(13))
+        .await
+        .unwrap());
+    assert_eq!(a.get("r4").await.unwrap().unwrap().status, St::Submitted);
+    // b redrives what a dead-lettered; a's next finish of an old claim fails.
+    assert!(a.dead_letter("r2", "by hand".into(), t(14)).await.unwrap());
+    assert_eq!(b.redrive("r2", t(15)).await.unwrap(), Some(St::Retry));
+    assert!(
+        !a.finish("r2", 1, St::Submitted, "late".into(), t(16))
+            .await
+            .unwrap(),
+        "the claim ended with the dead-lettering"
+    );
+    assert_eq!(a.get("r2").await.unwrap().unwrap().status, St::Retry);
+}
+
+/// `admit`: a new voucher is stored and claimed while its part is up (or
+/// unknown), stored and held while it is down; a known id is returned
+/// untouched.
+pub async fn check_voucher_admit(v: &dyn VoucherStore, s: &dyn StatusStore) {
+    use super::Admitted;
+    use crate::VoucherStatus as St;
+    let lease = std::time::Duration::from_secs(10);
+    let admit = |id: &'static str, at: i64| async move {
+        v.admit(
+            &voucher("voucher", id, "r", "m", "o"),
+            t(at),
+            lease,
+            "flow".into(),
+        )
+        .await
+        .unwrap()
+    };
+    let Admitted::Claimed { token, voucher: a1 } = admit("a1", 0).await else {
+        panic!("no status yet: claimed")
+    };
+    assert_eq!(token, 1);
+    assert_eq!(
+        (a1.status, a1.attempts, a1.received_at, a1.updated_at),
+        (St::Submitting, 1, t(0), t(0))
+    );
+    assert_eq!(a1.payload["id"], "a1");
+    assert_eq!(v.get("a1").await.unwrap().unwrap(), *a1, "as stored");
+    let life = v.lifecycle("a1").await.unwrap();
+    let steps: Vec<(&str, &str)> = life
+        .iter()
+        .map(|e| (e.status.as_str(), e.detail.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("received", "stored in the DataCache"),
+            ("submitting", "attempt 1: flow")
+        ]
+    );
+    assert_eq!(
+        v.claim("a1", t(1), lease, "x".into()).await.unwrap(),
+        crate::datacache::Claim::Busy(St::Submitting),
+        "the lease runs"
+    );
+    assert!(v
+        .finish("a1", token, St::Submitted, "ok".into(), t(2))
+        .await
+        .unwrap());
+    let Admitted::Duplicate(dup) = admit("a1", 3).await else {
+        panic!("a known id")
+    };
+    assert_eq!(
+        (dup.status, dup.updated_at),
+        (St::Submitted, t(2)),
+        "untouched"
+    );
+
+    set_circuit(s, "voucher", false, t(4)).await;
+    assert_eq!(admit("a2", 5).await, Admitted::Held);
+    let a2 = v.get("a2").await.unwrap().unwrap();
+    assert_eq!((a2.status, a2.attempts), (St::Retry, 0));
+    assert_eq!(
+        a2.last_error.as_deref(),
+        Some("circuit open: part voucher is down")
+    );
+    assert_eq!(lifecycle_statuses(v, "a2").await, ["received", "retry"]);
+    assert_eq!(
+        v.count_retry_events("voucher", t(5), t(6)).await.unwrap(),
+        1
+    );
+    assert!(v.retry_events_pending("voucher", t(6)).await.unwrap());
+    let events: Vec<(String, St)> = v
+        .unpublished_events(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.keys.loyalty_request_id, e.status))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("a1".to_string(), St::Submitted),
+            ("a2".to_string(), St::Retry)
+        ]
+    );
+    set_circuit(s, "voucher", true, t(7)).await;
+    assert!(matches!(
+        admit("a3", 8).await,
+        Admitted::Claimed { token: 1, .. }
+    ));
+    let mut counts = v.counts().await.unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("voucher".to_string(), "retry".to_string(), 1),
+            ("voucher".to_string(), "submitted".to_string(), 1),
+            ("voucher".to_string(), "submitting".to_string(), 1)
+        ]
+    );
+}
+
+/// Two replicas racing to claim the same vouchers, `rounds` times (the
+/// batch claim of the replay handler on one, the single claim or the batch
+/// on the other): exactly one claims each voucher, and only its token
+/// finishes it.
+pub async fn check_voucher_claim_race(
+    a: Arc<dyn VoucherStore>,
+    b: Arc<dyn VoucherStore>,
+    rounds: usize,
+) {
+    use crate::datacache::{Attempt, Claim};
+    use crate::VoucherStatus as St;
+    let lease = std::time::Duration::from_secs(10);
+    for round in 0..rounds {
+        let id = format!("race{round}");
+        let at = t(round as i64);
+        a.insert(&voucher("member", &id, "r", "m", "o"), at)
+            .await
+            .unwrap();
+        let batch = vec![(id.clone(), "replayed".to_string())];
+        let (x, y) = if round % 2 == 0 {
+            let (x, y) = tokio::join!(
+                a.hold_or_claim_many(batch.clone(), at, lease),
+                b.hold_or_claim_many(batch, at, lease)
+            );
+            (x.unwrap().remove(0), y.unwrap().remove(0))
+        } else {
+            let (x, y) = tokio::join!(
+                a.hold_or_claim_many(batch, at, lease),
+                b.claim(&id, at, lease, "replayed".into())
+            );
+            let y = match y.unwrap() {
+                Claim::Claimed { token, voucher } => Attempt::Claimed { token, voucher },
+                Claim::Busy(s) => Attempt::Skipped(Some(s)),
+                Claim::NotFound => Attempt::Skipped(None),
+            };
+            (x.unwrap().remove(0), y)
+        };
+        let (winner, token, loser) = match (&x, &y) {
+            (Attempt::Claimed { token, .. }, other) => (&a, *token, other),
+            (other, Attempt::Claimed { token, .. }) => (&b, *token, other),
+            _ => panic!("round {round}: nobody claimed: {x:?} / {y:?}"),
+        };
+        assert_eq!(token, 1, "round {round}");
+        assert_eq!(
+            *loser,
+            Attempt::Skipped(Some(St::Submitting)),
+            "round {round}: one claim: {x:?} / {y:?}"
+        );
+        let other = if Arc::ptr_eq(winner, &a) { &b } else { &a };
+        assert!(
+            !other
+                .finish(&id, token + 1, St::Submitted, "no".into(), at)
+                .await
+                .unwrap(),
+            "round {round}: a token never issued"
+        );
+        assert!(winner
+            .finish(&id, token, St::Submitted, "ok".into(), at)
+            .await
+            .unwrap());
+        assert_eq!(
+            lifecycle_statuses(a.as_ref(), &id).await,
+            ["received", "submitting", "submitted"],
+            "round {round}"
+        );
+    }
+}
+
+/// The monitor's records as the history reads them ([`MonitorHistory`]),
+/// after checks recorded through `s` (the same storage as `h`): changes
+/// around a range in order, checked hours, `down` changes newest first,
+/// one change by id, the change after one.
+pub async fn check_monitor_history(s: &dyn StatusStore, h: &dyn super::history::MonitorHistory) {
+    let part = "history-part";
+    let hour = 3_600;
+    // up at t(0); two failures → down at t(120); two good checks two hours
+    // later → up at t(2h + 60).
+    let script: [(i64, Option<&str>); 6] = [
+        (0, None),
+        (1, None),
+        (60, Some("HTTP 503")),
+        (120, Some("HTTP 503")),
+        (2 * hour, None),
+        (2 * hour + 60, None),
+    ];
+    for (at, error) in script {
+        check(s, part, t(at), error).await;
+    }
+    let ms = |secs: i64| t(secs).timestamp_millis();
+    let all = h
+        .changes_around(part, ms(-10 * hour), ms(10 * hour))
+        .await
+        .expect("changes_around");
+    let statuses: Vec<&str> = all.iter().map(|c| c.status.as_str()).collect();
+    assert_eq!(statuses, ["up", "down", "up"], "{all:?}");
+    assert!(all.iter().all(|c| c.part == part));
+    assert_eq!(all[1].at_ms, ms(120));
+    assert_eq!(all[1].prev_status, "up");
+    let (down, up) = (all[1].clone(), all[2].clone());
+    // Inside the outage: the change in force (down) and the first after.
+    let inside = h
+        .changes_around(part, ms(hour), ms(hour + 60))
+        .await
+        .expect("changes_around");
+    assert_eq!(inside, [down.clone(), up.clone()]);
+    let hours = h
+        .checked_hours(part, ms(-hour), ms(3 * hour))
+        .await
+        .expect("checked_hours");
+    let first_hour = ms(0) - ms(0).rem_euclid(3_600_000);
+    assert_eq!(hours, [first_hour, first_hour + 2 * 3_600_000], "hours with checks");
+    assert_eq!(
+        h.downs_before(i64::MAX, Some(part), 10).await.expect("downs"),
+        std::slice::from_ref(&down)
+    );
+    assert!(h
+        .downs_before(down.id, Some(part), 10)
+        .await
+        .expect("downs")
+        .is_empty());
+    assert!(h
+        .downs_before(i64::MAX, None, 10)
+        .await
+        .expect("downs")
+        .contains(&down));
+    assert_eq!(h.change(down.id).await.expect("change"), Some(down.clone()));
+    assert_eq!(h.change(i64::MAX - 1).await.expect("change"), None);
+    assert_eq!(
+        h.next_change(part, down.at_ms, down.id).await.expect("next"),
+        Some(up.clone())
+    );
+    assert_eq!(h.next_change(part, up.at_ms, up.id).await.expect("next"), None);
 }

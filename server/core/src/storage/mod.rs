@@ -8,8 +8,11 @@
 //!   the status changes that are also the SAAS_STATUS outbox
 //!   ([`crate::Monitor`], [`crate::monitor::publish_step_with`]).
 //!
+//! * [`VoucherStore`] — the DataCache: vouchers, lifecycle, status-event
+//!   outbox and retry ledger ([`crate::DataCache`] wraps it).
+//!
 //! Still on SQLite directly (next steps): replays and the recovery cursor,
-//! the DataCache, and the history/metrics read models.
+//! and the history/metrics read models.
 //!
 //! [`contract`] is the backend-neutral contract suite every implementation
 //! must pass (run for SQLite in this crate's tests and for DynamoDB in
@@ -24,8 +27,12 @@ pub use store::StoreError;
 use crate::{Circuit, CircuitOverride, OverrideMode, StatusChange};
 
 pub mod contract;
+pub mod history;
 pub mod projected;
 pub mod sqlite;
+pub mod vouchers;
+
+pub use vouchers::{Admitted, VoucherStore};
 
 /// Manual circuit overrides, stored beside each part's status.
 #[async_trait]

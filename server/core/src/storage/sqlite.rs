@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use store::rusqlite::{params, Connection, OptionalExtension, Transaction};
 use store::{Database, StoreError};
 
+use super::history::{ChangeRow, MonitorHistory};
 use super::{
     CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore, StoredChange, ROLLUPS,
 };
@@ -415,4 +416,123 @@ fn save_circuit(
         ],
     )?;
     Ok(())
+}
+
+const CHANGE_COLUMNS: &str = "id, part, changed_ms, status, prev_status";
+
+fn change_row(r: &store::rusqlite::Row<'_>) -> store::rusqlite::Result<ChangeRow> {
+    Ok(ChangeRow {
+        id: r.get(0)?,
+        part: r.get(1)?,
+        at_ms: r.get(2)?,
+        status: r.get(3)?,
+        prev_status: r.get(4)?,
+    })
+}
+
+#[async_trait]
+impl MonitorHistory for SqliteStore {
+    async fn changes_around(
+        &self,
+        part: &str,
+        a: i64,
+        b: i64,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        let part = part.to_owned();
+        self.db
+            .read(move |c| {
+                let from: Option<i64> = c
+                    .prepare_cached(
+                        "SELECT max(changed_ms) FROM mon_status_changes
+                         WHERE part = ?1 AND changed_ms <= ?2",
+                    )?
+                    .query_row(params![part, a], |r| r.get(0))?;
+                let mut rows: Vec<ChangeRow> = c
+                    .prepare_cached(&format!(
+                        "SELECT {CHANGE_COLUMNS} FROM mon_status_changes
+                         WHERE part = ?1 AND changed_ms >= ?2 AND changed_ms < ?3
+                         ORDER BY changed_ms, id"
+                    ))?
+                    .query_map(params![part, from.unwrap_or(i64::MIN), b], change_row)?
+                    .collect::<Result<_, _>>()?;
+                let next = c
+                    .prepare_cached(&format!(
+                        "SELECT {CHANGE_COLUMNS} FROM mon_status_changes
+                         WHERE part = ?1 AND changed_ms >= ?2 ORDER BY changed_ms, id LIMIT 1"
+                    ))?
+                    .query_row(params![part, b], change_row)
+                    .optional()?;
+                rows.extend(next);
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn checked_hours(&self, part: &str, lo: i64, hi: i64) -> Result<Vec<i64>, StoreError> {
+        let part = part.to_owned();
+        self.db
+            .read(move |c| {
+                // A walk of the primary key (at most 24 rows a day).
+                c.prepare_cached(
+                    "SELECT bucket_ms FROM mon_rollups
+                     WHERE part = ?1 AND granularity = 'hour' AND bucket_ms >= ?2 AND bucket_ms < ?3
+                     ORDER BY bucket_ms",
+                )?
+                .query_map(params![part, lo, hi], |r| r.get(0))?
+                .collect()
+            })
+            .await
+    }
+
+    async fn downs_before(
+        &self,
+        before: i64,
+        part: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        let part = part.map(str::to_owned);
+        self.db
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {CHANGE_COLUMNS} FROM mon_status_changes
+                     WHERE status = 'down' AND id < ?1 AND (?2 IS NULL OR part = ?2)
+                     ORDER BY id DESC LIMIT ?3"
+                ))?
+                .query_map(params![before, part, limit as i64], change_row)?
+                .collect()
+            })
+            .await
+    }
+
+    async fn change(&self, id: i64) -> Result<Option<ChangeRow>, StoreError> {
+        self.db
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {CHANGE_COLUMNS} FROM mon_status_changes WHERE id = ?1"
+                ))?
+                .query_row([id], change_row)
+                .optional()
+            })
+            .await
+    }
+
+    async fn next_change(
+        &self,
+        part: &str,
+        at_ms: i64,
+        id: i64,
+    ) -> Result<Option<ChangeRow>, StoreError> {
+        let part = part.to_owned();
+        self.db
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {CHANGE_COLUMNS} FROM mon_status_changes
+                     WHERE part = ?1 AND (changed_ms > ?2 OR (changed_ms = ?2 AND id > ?3))
+                     ORDER BY changed_ms, id LIMIT 1"
+                ))?
+                .query_row(params![part, at_ms, id], change_row)
+                .optional()
+            })
+            .await
+    }
 }
