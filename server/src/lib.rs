@@ -32,7 +32,7 @@ use std::sync::Arc;
 use mediator_core::archives::ArchiveBrowser;
 use mediator_core::storage::history::MonitorHistory;
 use mediator_core::storage::projected::ProjectedStatus;
-use mediator_core::storage::StatusStore;
+use mediator_core::storage::{OverrideStore, StatusStore, VoucherStore};
 use mediator_core::{
     ArchiveReplays, EventPublisher, Monitor, PartSettings, Recovery, RecoverySettings,
     ResubmitQueue, StatusBoard, SubmissionFlow,
@@ -86,6 +86,10 @@ struct Plumbing {
     /// Where the history reads the monitor's records; `None`: the
     /// embedded database.
     monitor_history: Option<Arc<dyn MonitorHistory>>,
+    /// The DataCache's store; `None`: the embedded database.
+    vouchers: Option<Arc<dyn VoucherStore>>,
+    /// Where circuit overrides live; `None`: the embedded database.
+    overrides: Option<Arc<dyn OverrideStore>>,
     events: Option<EventsListener>,
     intake: Option<aws_backend::AwsIntake>,
 }
@@ -142,6 +146,8 @@ impl Plumbing {
             archives,
             status: None,
             monitor_history: None,
+            vouchers: None,
+            overrides: None,
             events: Some(events),
             intake: None,
         })
@@ -193,7 +199,9 @@ impl Plumbing {
             queue,
             archives,
             status: Some(Arc::new(ProjectedStatus::new(dynamo.clone(), local))),
-            monitor_history: Some(dynamo),
+            monitor_history: Some(dynamo.clone()),
+            vouchers: Some(dynamo.clone()),
+            overrides: Some(dynamo),
             events: None,
             intake: Some(aws_backend::AwsIntake::new(&conf)),
         })
@@ -286,9 +294,13 @@ impl Application {
             Some(s) => s,
             None => Arc::new(saas::HttpSubmitter::new(submit_urls)?),
         };
+        let cache = match &plumbing.vouchers {
+            Some(v) => mediator_core::DataCache::with_store(v.clone()),
+            None => mediator_core::DataCache::new(db.clone()),
+        };
         let flow = Arc::new(
-            SubmissionFlow::new(
-                db.clone(),
+            SubmissionFlow::with_cache(
+                cache,
                 submitter,
                 settings.parts.clone(),
                 settings.longest_submit_timeout(),
@@ -328,6 +340,14 @@ impl Application {
         if let Some(h) = &plumbing.monitor_history {
             history = history.with_monitor_history(h.clone());
         }
+        if let Some(v) = &plumbing.vouchers {
+            history = history.with_vouchers(v.clone());
+        }
+        let mut overrides = mediator_core::Overrides::new(db.clone(), settings.parts.clone())
+            .with_changes(changes.clone());
+        if let Some(o) = &plumbing.overrides {
+            overrides = overrides.with_store(o.clone());
+        }
         let router = http::router(
             &settings,
             local_addr,
@@ -336,8 +356,7 @@ impl Application {
             api::ApiState {
                 flow: flow.clone(),
                 recovery: recovery.clone(),
-                overrides: mediator_core::Overrides::new(db.clone(), settings.parts.clone())
-                    .with_changes(changes.clone()),
+                overrides,
                 history,
                 changes,
                 streams_stop: streams_stop.clone(),

@@ -820,6 +820,34 @@ impl SqliteVoucherStore {
             .await
     }
 
+    /// See [`VoucherStore::held_in_window`].
+    pub async fn held_in_window(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<(String, VoucherStatus)>, StoreError> {
+        let part = part.to_owned();
+        let rows: Vec<(String, String)> = self
+            .db
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT v.loyalty_request_id, v.status FROM vouchers v
+                     WHERE v.loyalty_request_id IN (SELECT loyalty_request_id FROM voucher_events
+                         WHERE part = ?1 AND status = 'retry' AND at_ms >= ?2 AND at_ms < ?3)",
+                )?
+                .query_map(params![part, ms(start), ms(end)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, st)| Some((id, st.parse().ok()?)))
+            .collect())
+    }
+
     /// Vouchers of `part` still `retry`/`received` with a retry event in
     /// `[start, end)`: what a replay of that window would resubmit.
     pub async fn count_pending_in_window(
@@ -1054,6 +1082,15 @@ impl VoucherStore for SqliteVoucherStore {
         end: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         SqliteVoucherStore::count_pending_in_window(self, part, start, end).await
+    }
+
+    async fn held_in_window(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<(String, VoucherStatus)>, StoreError> {
+        SqliteVoucherStore::held_in_window(self, part, start, end).await
     }
 
     async fn retry_event_times(&self, part: &str) -> Result<Vec<i64>, StoreError> {
@@ -1342,6 +1379,16 @@ impl DataCache {
         end: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         self.store.count_retry_events(part, start, end).await
+    }
+
+    /// See [`VoucherStore::held_in_window`].
+    pub async fn held_in_window(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<(String, VoucherStatus)>, StoreError> {
+        self.store.held_in_window(part, start, end).await
     }
 
     /// Vouchers of `part` still `retry`/`received` with a retry event in

@@ -24,9 +24,12 @@ use store::rusqlite::{params, Connection, OptionalExtension};
 use store::{Database, StoreError};
 
 use crate::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchivePage, ArchiveSummary};
+use crate::datacache::SqliteVoucherStore;
 use crate::recovery::ACTIVE_STATES;
 use crate::storage::history::{ChangeRow, MonitorHistory};
 use crate::storage::sqlite::SqliteStore;
+use crate::storage::VoucherStore;
+use crate::VoucherStatus;
 use crate::{PartSettings, Recovery};
 
 const MINUTE_MS: i64 = 60_000;
@@ -285,6 +288,7 @@ pub struct PartCounters {
 pub struct History {
     db: Database,
     monitor: Arc<dyn MonitorHistory>,
+    vouchers: Arc<dyn VoucherStore>,
     parts: Arc<Vec<PartSettings>>,
     recovery: Option<Arc<Recovery>>,
     archives: Option<Arc<dyn ArchiveBrowser>>,
@@ -436,39 +440,6 @@ fn part_data(rows: Vec<ChangeRow>, hours: Vec<i64>, now: i64) -> PartData {
     }
 }
 
-fn retries_held(c: &Connection, part: &str, start: i64, end: i64) -> store::rusqlite::Result<i64> {
-    c.prepare_cached(
-        "SELECT count(DISTINCT loyalty_request_id) FROM voucher_events
-         WHERE part = ?1 AND status = 'retry' AND at_ms >= ?2 AND at_ms <= ?3",
-    )?
-    .query_row(params![part, start, end], |r| r.get(0))
-}
-
-/// The outages `spans` (`(id, start, end)`, as [`PartData::outages`] gives
-/// them) with the retries each held.
-fn outage_rows(
-    c: &Connection,
-    part: &str,
-    spans: &[(i64, i64, Option<i64>)],
-    now: i64,
-) -> store::rusqlite::Result<Vec<Outage>> {
-    spans
-        .iter()
-        .map(|&(id, s, e)| {
-            let until = e.unwrap_or(now);
-            Ok(Outage {
-                id,
-                part: part.to_owned(),
-                start: time(s),
-                end: e.map(time),
-                ongoing: e.is_none(),
-                duration_secs: (until - s).max(0) / 1000,
-                retries_held: retries_held(c, part, s, until)?,
-            })
-        })
-        .collect()
-}
-
 const REPLAY_SQL: &str = "SELECT name, trigger, start_ms, end_ms, created_ms, started, expected,
     processed, resubmitted, skipped, failed, started_by FROM rec_replays";
 
@@ -504,6 +475,7 @@ fn load_incident(
     c: &Connection,
     head: ChangeRow,
     next: Option<ChangeRow>,
+    held: Vec<(String, VoucherStatus)>,
     now: i64,
 ) -> store::rusqlite::Result<RawIncident> {
     let ChangeRow {
@@ -530,7 +502,6 @@ fn load_incident(
             at: time(at),
         });
     }
-    let held = retries_held(c, &part, start, until)?;
     let rows: Vec<(IncidentReplay, bool)> = c
         .prepare_cached(&format!(
             "{REPLAY_SQL} WHERE part = ?1 AND start_ms <= ?3 AND end_ms >= ?2
@@ -539,15 +510,7 @@ fn load_incident(
         .query_map(params![part, start, until], replay_row)?
         .collect::<Result<_, _>>()?;
     let (replays, started): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
-    // The held vouchers' current statuses and their best replay outcome.
-    let statuses: Vec<(String, String)> = c
-        .prepare_cached(
-            "SELECT v.loyalty_request_id, v.status FROM vouchers v
-             WHERE v.loyalty_request_id IN (SELECT loyalty_request_id FROM voucher_events
-                 WHERE part = ?1 AND status = 'retry' AND at_ms >= ?2 AND at_ms <= ?3)",
-        )?
-        .query_map(params![part, start, until], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+    // The held vouchers' best replay outcome.
     let mut best: HashMap<String, u8> = HashMap::new();
     for r in &replays {
         let items: Vec<(String, String)> = c
@@ -568,16 +531,18 @@ fn load_incident(
         }
     }
     let mut outcome = IncidentOutcome::default();
-    for (lrid, status) in &statuses {
+    for (lrid, status) in &held {
         match best.get(lrid) {
             Some(3) => outcome.resubmitted += 1,
             Some(2) => outcome.skipped += 1,
             Some(1) => outcome.failed += 1,
             _ => {}
         }
-        match status.as_str() {
-            "dead_lettered" => outcome.dead_lettered += 1,
-            "received" | "retry" | "submitting" => outcome.pending += 1,
+        match status {
+            VoucherStatus::DeadLettered => outcome.dead_lettered += 1,
+            VoucherStatus::Received | VoucherStatus::Retry | VoucherStatus::Submitting => {
+                outcome.pending += 1
+            }
             _ => {}
         }
     }
@@ -589,7 +554,7 @@ fn load_incident(
             end: end.map(time),
             ongoing: end.is_none(),
             duration_secs: (until - start).max(0) / 1000,
-            retries_held: held,
+            retries_held: held.len() as i64,
             status_changes,
             replays,
             outcome,
@@ -606,6 +571,7 @@ impl History {
     pub fn new(db: Database, parts: Vec<PartSettings>) -> Self {
         Self {
             monitor: Arc::new(SqliteStore::new(db.clone())),
+            vouchers: Arc::new(SqliteVoucherStore::new(db.clone())),
             db,
             parts: Arc::new(parts),
             recovery: None,
@@ -618,6 +584,14 @@ impl History {
     /// database given to [`History::new`].
     pub fn with_monitor_history(mut self, monitor: Arc<dyn MonitorHistory>) -> Self {
         self.monitor = monitor;
+        self
+    }
+
+    /// Reads what vouchers each outage held (and their statuses, the
+    /// pending and dead-lettered counts) from `vouchers` (e.g. the DataCache
+    /// on DynamoDB) instead of the database given to [`History::new`].
+    pub fn with_vouchers(mut self, vouchers: Arc<dyn VoucherStore>) -> Self {
+        self.vouchers = vouchers;
         self
     }
 
@@ -638,6 +612,19 @@ impl History {
         Ok(part_data(rows, hours, now))
     }
 
+    /// The vouchers of `part` held back between `start` and `until` (both
+    /// included) and their current statuses.
+    async fn held(
+        &self,
+        part: &str,
+        start: i64,
+        until: i64,
+    ) -> Result<Vec<(String, VoucherStatus)>, StoreError> {
+        self.vouchers
+            .held_in_window(part, time(start), time(until + 1))
+            .await
+    }
+
     /// The outages of `data` overlapping `[a, b)`, with the retries held.
     async fn outage_rows(
         &self,
@@ -646,10 +633,20 @@ impl History {
         a: i64,
         b: i64,
     ) -> Result<Vec<Outage>, StoreError> {
-        let (part, spans, now) = (part.to_owned(), data.outages(a, b).to_vec(), data.now);
-        self.db
-            .read(move |c| outage_rows(c, &part, &spans, now))
-            .await
+        let mut out = Vec::new();
+        for &(id, s, e) in data.outages(a, b) {
+            let until = e.unwrap_or(data.now);
+            out.push(Outage {
+                id,
+                part: part.to_owned(),
+                start: time(s),
+                end: e.map(time),
+                ongoing: e.is_none(),
+                duration_secs: (until - s).max(0) / 1000,
+                retries_held: self.held(part, s, until).await?.len() as i64,
+            });
+        }
+        Ok(out)
     }
 
     /// The incident whose `down` change is `head`.
@@ -658,8 +655,10 @@ impl History {
             .monitor
             .next_change(&head.part, head.at_ms, head.id)
             .await?;
+        let until = next.as_ref().map_or(now, |n| n.at_ms);
+        let held = self.held(&head.part, head.at_ms, until).await?;
         self.db
-            .read(move |c| load_incident(c, head, next, now))
+            .read(move |c| load_incident(c, head, next, held, now))
             .await
     }
 
@@ -944,21 +943,21 @@ impl History {
             Some(a) => a.event_counts().await.ok(),
             None => None,
         };
+        let counts = self.vouchers.counts().await?;
+        let count = |part: &str, status: VoucherStatus| -> i64 {
+            counts
+                .iter()
+                .filter(|(p, st, _)| p == part && st == status.as_str())
+                .map(|(_, _, n)| *n as i64)
+                .sum()
+        };
         let parts: Vec<String> = self.parts.iter().map(|p| p.name.to_string()).collect();
-        let rows = self
+        let replays = self
             .db
             .read(move |c| {
                 parts
                     .into_iter()
                     .map(|p| {
-                        let count = |status: &str| -> store::rusqlite::Result<i64> {
-                            c.prepare_cached(
-                                "SELECT count(*) FROM vouchers WHERE part = ?1 AND status = ?2",
-                            )?
-                            .query_row(params![p, status], |r| r.get(0))
-                        };
-                        let pending = count("retry")?;
-                        let dead = count("dead_lettered")?;
                         let resubmitted: i64 = c
                             .prepare_cached(
                                 "SELECT coalesce(sum(resubmitted), 0) FROM rec_replays WHERE part = ?1",
@@ -970,11 +969,21 @@ impl History {
                             ))?
                             .query_row([&p], replay_row)
                             .optional()?;
-                        Ok((p, pending, dead, resubmitted, latest))
+                        Ok((p, resubmitted, latest))
                     })
                     .collect::<store::rusqlite::Result<Vec<_>>>()
             })
             .await?;
+        let rows: Vec<_> = replays
+            .into_iter()
+            .map(|(p, resubmitted, latest)| {
+                let (pending, dead) = (
+                    count(&p, VoucherStatus::Retry),
+                    count(&p, VoucherStatus::DeadLettered),
+                );
+                (p, pending, dead, resubmitted, latest)
+            })
+            .collect();
         let mut out = Vec::with_capacity(rows.len());
         for ((part, pending_retries, dead_lettered, resubmitted, latest), settings) in
             rows.into_iter().zip(self.parts.iter())

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use store::{Database, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::datacache::{Attempt, DataCache, Finish, VoucherRecord};
 use crate::events::{voucher_status_event, EventPublisher, PublishError};
+use crate::storage::Admitted;
 use crate::voucher::{submission_body, VoucherRequest, VoucherStatus};
 use crate::PartName;
 
@@ -150,16 +151,44 @@ impl SubmissionFlow {
 
     /// Stores a voucher and runs it through the flow; a duplicate id returns
     /// the existing voucher without submitting it again.
+    ///
+    /// Storing and holding or claiming is one step ([`DataCache::admit`]: one
+    /// transaction on DynamoDB); a voucher the SaaS accepted is answered
+    /// from what the flow knows, so the happy path reads nothing back.
     pub async fn accept(&self, req: &VoucherRequest) -> Result<Accepted, StoreError> {
-        let (stored, new) = self.cache.insert(req, Utc::now()).await?;
-        if !new {
-            return Ok(Accepted {
-                voucher: stored,
-                duplicate: true,
-            });
-        }
         let id = &req.keys().loyalty_request_id;
-        self.process(id, "submitted by the flow").await?;
+        let admitted = self
+            .cache
+            .admit(req, Utc::now(), self.lease, "submitted by the flow".into())
+            .await?;
+        let claimed = match admitted {
+            Admitted::Duplicate(voucher) => {
+                return Ok(Accepted {
+                    voucher: *voucher,
+                    duplicate: true,
+                })
+            }
+            Admitted::Claimed { token, voucher } => Some((token, *voucher)),
+            Admitted::Held | Admitted::Stored(_) => None,
+        };
+        if let Some((token, voucher)) = claimed {
+            let done = self
+                .submit_claimed(vec![(0, token, voucher.clone())], 1)
+                .await?;
+            if let [(_, VoucherStatus::Submitted, at)] = done.as_slice() {
+                // What `finish` wrote: the status and its time in ms (the
+                // claim's lease is not part of the record; the error stays).
+                return Ok(Accepted {
+                    voucher: VoucherRecord {
+                        status: VoucherStatus::Submitted,
+                        updated_at: DateTime::from_timestamp_millis(at.timestamp_millis())
+                            .unwrap_or(*at),
+                        ..voucher
+                    },
+                    duplicate: false,
+                });
+            }
+        }
         let voucher = self.cache.get(id).await?.ok_or(StoreError::Sqlite(
             store::rusqlite::Error::QueryReturnedNoRows,
         ))?;
@@ -195,20 +224,33 @@ impl SubmissionFlow {
             .hold_or_claim_many(items, Utc::now(), self.lease)
             .await?;
         let mut out = vec![None; attempts.len()];
+        let mut claimed = Vec::new();
+        for (i, attempt) in attempts.into_iter().enumerate() {
+            match attempt {
+                Attempt::Held => out[i] = Some(VoucherStatus::Retry),
+                Attempt::Skipped(status) => out[i] = status,
+                Attempt::Claimed { token, voucher } => claimed.push((i, token, *voucher)),
+            }
+        }
+        for (i, status, _) in self.submit_claimed(claimed, concurrency).await? {
+            out[i] = Some(status);
+        }
+        Ok(out)
+    }
+
+    /// Calls the SaaS for claimed vouchers `(index, token, voucher)`,
+    /// `concurrency` at a time, and records each outcome as soon as it
+    /// arrives; returns `(index, status afterwards, when recorded)` per
+    /// recorded outcome.
+    async fn submit_claimed(
+        &self,
+        claimed: Vec<(usize, i64, VoucherRecord)>,
+        concurrency: usize,
+    ) -> Result<Vec<(usize, VoucherStatus, DateTime<Utc>)>, StoreError> {
+        let mut out = Vec::with_capacity(claimed.len());
         let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         let mut calls = tokio::task::JoinSet::new();
-        for (i, attempt) in attempts.into_iter().enumerate() {
-            let (token, voucher) = match attempt {
-                Attempt::Held => {
-                    out[i] = Some(VoucherStatus::Retry);
-                    continue;
-                }
-                Attempt::Skipped(status) => {
-                    out[i] = status;
-                    continue;
-                }
-                Attempt::Claimed { token, voucher } => (token, voucher),
-            };
+        for (i, token, voucher) in claimed {
             let (saas, permits, backstop) = (self.saas.clone(), permits.clone(), self.lease / 2);
             calls.spawn(async move {
                 let _permit = permits.acquire_owned().await;
@@ -258,13 +300,12 @@ impl SubmissionFlow {
                 });
             }
             if !finished.is_empty() {
+                let now = Utc::now();
                 let statuses = self
                     .cache
-                    .finish_many(finished, self.max_attempts, Utc::now())
+                    .finish_many(finished, self.max_attempts, now)
                     .await?;
-                for (i, status) in order.into_iter().zip(statuses) {
-                    out[i] = Some(status);
-                }
+                out.extend(order.into_iter().zip(statuses).map(|(i, st)| (i, st, now)));
             }
         }
         Ok(out)

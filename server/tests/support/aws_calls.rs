@@ -2,8 +2,11 @@
 //! request the SDK clients send is forwarded and recorded as (operation,
 //! resource) — the operation from `X-Amz-Target` (EventBridge, DynamoDB and
 //! SQS all speak AWS JSON), the resource from the body's `TableName`,
-//! `QueueUrl` or first `Entries[].EventBusName`. What the proxy counts is
-//! what AWS would bill as requests, retries included.
+//! `RequestItems` tables, `TransactItems` tables, `QueueUrl` or first
+//! `Entries[].EventBusName`. What the proxy counts is
+//! what AWS would bill as requests, retries included. DynamoDB requests
+//! are forwarded one at a time: moto does not isolate concurrent
+//! transactions (a cancelled one can undo another's writes).
 
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +19,8 @@ pub struct AwsCall {
     pub op: String,
     /// The table, queue URL or bus it addressed ("" when none).
     pub resource: String,
+    /// The HTTP status of the answer (0 until it arrived, or without one).
+    pub status: u16,
 }
 
 /// The proxy; `endpoint` is what the clients should use.
@@ -31,6 +36,10 @@ fn resource(body: &[u8]) -> String {
         if let Some(s) = v[key].as_str() {
             return s.to_string();
         }
+    }
+    if let Some(tables) = v["RequestItems"].as_object() {
+        // BatchGetItem, BatchWriteItem: keyed by table.
+        return tables.keys().cloned().collect::<Vec<_>>().join("+");
     }
     if let Some(items) = v["TransactItems"].as_array() {
         let mut tables: Vec<&str> = items
@@ -54,21 +63,28 @@ impl CountingProxy {
         let calls: Arc<Mutex<Vec<AwsCall>>> = Arc::default();
         let upstream = upstream.to_string();
         let recorded = calls.clone();
+        let dynamo_lock = Arc::new(tokio::sync::Mutex::new(()));
         let app = axum::Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
                 let (client, upstream, calls) =
                     (client.clone(), upstream.clone(), recorded.clone());
+                let dynamo_lock = dynamo_lock.clone();
                 async move {
-                    let op = headers
+                    let target = headers
                         .get("x-amz-target")
                         .and_then(|t| t.to_str().ok())
-                        .and_then(|t| t.rsplit('.').next())
-                        .unwrap_or("?")
-                        .to_string();
-                    calls.lock().unwrap().push(AwsCall {
-                        op,
-                        resource: resource(&body),
-                    });
+                        .unwrap_or("?");
+                    let dynamodb = target.starts_with("DynamoDB_");
+                    let op = target.rsplit('.').next().unwrap_or("?").to_string();
+                    let index = {
+                        let mut calls = calls.lock().unwrap();
+                        calls.push(AwsCall {
+                            op,
+                            resource: resource(&body),
+                            status: 0,
+                        });
+                        calls.len() - 1
+                    };
                     let url = format!(
                         "{upstream}{}",
                         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
@@ -79,8 +95,16 @@ impl CountingProxy {
                             req = req.header(k, v);
                         }
                     }
+                    // moto does not isolate concurrent DynamoDB
+                    // transactions (see ARCHITECTURE.md): one at a time.
+                    let _one = if dynamodb {
+                        Some(dynamo_lock.lock().await)
+                    } else {
+                        None
+                    };
                     match req.send().await {
                         Ok(r) => {
+                            calls.lock().unwrap()[index].status = r.status().as_u16();
                             let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
                             let mut out = HeaderMap::new();
                             for (k, v) in r.headers() {

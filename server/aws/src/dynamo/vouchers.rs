@@ -1561,6 +1561,23 @@ impl VoucherStore for DynamoStore {
             .count() as i64)
     }
 
+    async fn held_in_window(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<(String, VoucherStatus)>, StoreError> {
+        let mut ids = self.ledger(part, start, end, true).await?.1;
+        ids.sort_unstable();
+        ids.dedup();
+        let statuses = self.statuses(ids.clone()).await?;
+        Ok(ids
+            .into_iter()
+            .zip(statuses)
+            .filter_map(|(id, st)| Some((id, st?)))
+            .collect())
+    }
+
     async fn retry_event_times(&self, part: &str) -> Result<Vec<i64>, StoreError> {
         Ok(self
             .query_open(VoucherStatus::Retry, None, Some(part), usize::MAX)

@@ -881,6 +881,27 @@ pub async fn check_voucher_holds(v: &dyn VoucherStore, s: &dyn StatusStore, o: &
         "h1's event, but h1 is no longer waiting"
     );
     assert_eq!(v.retry_event_times("voucher").await.unwrap().len(), 2);
+    let held = |a: i64, b: i64| async move {
+        let mut h = v.held_in_window("voucher", t(a), t(b)).await.unwrap();
+        h.sort_unstable_by(|x, y| x.0.cmp(&y.0));
+        h
+    };
+    assert_eq!(
+        held(0, 100).await,
+        [
+            ("h1".to_string(), St::Submitting),
+            ("h2".to_string(), St::Retry),
+            ("h3".to_string(), St::Retry)
+        ],
+        "each held voucher once, with its status now"
+    );
+    assert_eq!(held(21, 30).await.len(), 2, "end excluded, start included");
+    assert!(held(31, 100).await.is_empty());
+    assert!(v
+        .held_in_window("member", t(0), t(100))
+        .await
+        .unwrap()
+        .is_empty());
 
     // The outbox: every retry event plus h4's submitted, oldest first.
     assert!(v.retry_events_pending("voucher", t(21)).await.unwrap());

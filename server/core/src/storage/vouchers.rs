@@ -203,6 +203,16 @@ pub trait VoucherStore: Send + Sync {
         end: DateTime<Utc>,
     ) -> Result<i64, StoreError>;
 
+    /// The vouchers of `part` with a retry event in `[start, end)` (each
+    /// once, in no particular order) and their current status: what an
+    /// outage held back and what became of it.
+    async fn held_in_window(
+        &self,
+        part: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<(String, VoucherStatus)>, StoreError>;
+
     /// Per voucher of `part` still in `retry`: the time (ms) of its latest
     /// retry event (in no particular order).
     async fn retry_event_times(&self, part: &str) -> Result<Vec<i64>, StoreError>;
