@@ -101,6 +101,18 @@ async fn vouchers_are_submitted_once_from_the_api_and_the_bus() {
     assert_eq!(code, 202, "{v}");
     assert_eq!(v["status"], "submitted", "{v}");
     assert_eq!(v["duplicate"], false);
+    // The answer is the stored voucher (it is not read back on this path).
+    let (_, stored) = app.get_json("/api/v1/vouchers/v-1").await;
+    for field in [
+        "status",
+        "attempts",
+        "received_at",
+        "updated_at",
+        "last_error",
+        "part",
+    ] {
+        assert_eq!(v[field], stored[field], "{field}: {v} vs {stored}");
+    }
     // A duplicate is answered with the existing status and not submitted again.
     let (code, v) = app.post("/api/v1/vouchers", &voucher("v-1")).await;
     assert_eq!(
