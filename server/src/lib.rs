@@ -237,7 +237,7 @@ impl Application {
         let changes_for_outbox = changes.clone();
         let streams_stop = CancellationToken::new();
         let mut parts: Vec<PartSettings> = settings.part_settings.clone();
-        let status = StatusBoard::new(db.clone(), parts.clone());
+        let mut status = StatusBoard::new(db.clone(), parts.clone());
         status
             .seed(chrono::Utc::now())
             .await
@@ -280,6 +280,10 @@ impl Application {
             Backend::Embedded => Plumbing::embedded(&settings, &db, &parts).await?,
             Backend::Aws => Plumbing::aws(&settings, &db).await?,
         };
+        if let Some(s) = &plumbing.status {
+            // Every replica shows the circuits as decided in the shared store.
+            status = status.with_store(s.clone());
+        }
         let status_store: Arc<dyn StatusStore> = match &plumbing.status {
             Some(s) => s.clone(),
             None => Arc::new(mediator_core::storage::sqlite::SqliteStore::new(db.clone())),

@@ -343,6 +343,7 @@ impl StatusStore for DynamoStore {
             return Ok(StatusSnapshot {
                 circuit: Circuit::default(),
                 last_error: None,
+                last_check_at: None,
                 version: 0,
             });
         };
@@ -362,6 +363,7 @@ impl StatusStore for DynamoStore {
                 successes: get_n(item, "successes").unwrap_or(0) as u32,
             },
             last_error: get_s(item, "last_error"),
+            last_check_at: get_n(item, "last_check_ms").and_then(ms_time),
             version: get_n(item, "ver").unwrap_or(0) as u64,
         })
     }

@@ -330,7 +330,7 @@ async fn dynamodb_calls_per_voucher() {
     assert_eq!(a.voucher.status, mediator_core::VoucherStatus::Submitted);
     assert_eq!(
         step("first voucher", counter.take()),
-        ["GetItem×2", "PutItem×1", "TransactWriteItems×2"]
+        ["GetItem×1", "TransactWriteItems×2"]
     );
     publish_status_step(flow.cache(), &Sink).await.unwrap();
     counter.take();
@@ -340,8 +340,8 @@ async fn dynamodb_calls_per_voucher() {
     assert_eq!(a.voucher.status, mediator_core::VoucherStatus::Submitted);
     assert_eq!(
         step("happy path: accept", counter.take()),
-        ["GetItem×1", "PutItem×1", "TransactWriteItems×2"],
-        "insert, claim (+ circuit check), finish (+ outbox), accept's trailing get"
+        ["TransactWriteItems×2"],
+        "admit (store + circuit check + claim), finish (+ outbox); nothing read back"
     );
     assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 1);
     assert_eq!(
@@ -355,51 +355,13 @@ async fn dynamodb_calls_per_voucher() {
     }
     assert_eq!(
         step("happy path ×10: accept", counter.take()),
-        ["GetItem×10", "PutItem×10", "TransactWriteItems×20"]
+        ["TransactWriteItems×20"]
     );
     assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 10);
     assert_eq!(
         step("happy path ×10: publish", counter.take()),
         ["BatchWriteItem×1"]
     );
-
-    // With `admit` (the store and the claim in one transaction; not yet
-    // what `SubmissionFlow::accept` calls): the calls `accept` would make.
-    let cache = flow.cache();
-    let admitted = cache
-        .admit(
-            &req("a1"),
-            now(),
-            flow.lease(),
-            "submitted by the flow".into(),
-        )
-        .await
-        .unwrap();
-    let mediator_core::storage::Admitted::Claimed { token, .. } = admitted else {
-        panic!("claimed: {admitted:?}")
-    };
-    let done = cache
-        .finish_many(
-            vec![mediator_core::datacache::Finish {
-                id: "a1".into(),
-                token,
-                status: mediator_core::VoucherStatus::Submitted,
-                detail: "accepted by the SaaS (HTTP 200)".into(),
-            }],
-            5,
-            now(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(done, [mediator_core::VoucherStatus::Submitted]);
-    cache.get("a1").await.unwrap();
-    assert_eq!(
-        step("happy path with admit", counter.take()),
-        ["GetItem×1", "TransactWriteItems×2"],
-        "admit (circuit check + voucher), finish (+ outbox), the trailing get"
-    );
-    assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 1);
-    counter.take();
 
     // The part goes down (recorded by the monitor on the same tables).
     let failures = part.thresholds.failure.max(1);
@@ -417,15 +379,15 @@ async fn dynamodb_calls_per_voucher() {
     assert_eq!(a.voucher.status, mediator_core::VoucherStatus::Retry);
     assert_eq!(
         step("hold, stale circuit", counter.take()),
-        ["GetItem×3", "PutItem×1", "TransactWriteItems×2"],
-        "a cancelled claim, the voucher and circuit read again, the hold, the get"
+        ["GetItem×2", "TransactWriteItems×2"],
+        "a cancelled admit, the circuit read again, the hold, the get"
     );
     let a = flow.accept(&req("d1")).await.unwrap();
     assert_eq!(a.voucher.status, mediator_core::VoucherStatus::Retry);
     assert_eq!(
         step("hold: accept", counter.take()),
-        ["GetItem×1", "PutItem×1", "TransactWriteItems×1"],
-        "insert, hold (+ circuit check, outbox, ledger), the trailing get"
+        ["GetItem×1", "TransactWriteItems×1"],
+        "admit as held (+ circuit check, outbox, ledger), the trailing get"
     );
     assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 2);
     assert_eq!(

@@ -92,16 +92,67 @@ struct Row {
 }
 
 /// Reads and seeds the status table for the configured parts.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StatusBoard {
     db: Database,
     parts: Vec<PartSettings>,
+    /// Where the circuits are read from when not the embedded database.
+    store: Option<std::sync::Arc<dyn crate::storage::StatusStore>>,
+}
+
+impl std::fmt::Debug for StatusBoard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusBoard")
+            .field("parts", &self.parts)
+            .field("shared_store", &self.store.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl StatusBoard {
     /// A board over `parts`, in the order given.
     pub fn new(db: Database, parts: Vec<PartSettings>) -> Self {
-        Self { db, parts }
+        Self {
+            db,
+            parts,
+            store: None,
+        }
+    }
+
+    /// Reads each part's circuit from `store` (e.g. DynamoDB, shared by
+    /// every replica) instead of the database given to [`StatusBoard::new`].
+    pub fn with_store(mut self, store: std::sync::Arc<dyn crate::storage::StatusStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The overview from the status store: one strongly consistent read per
+    /// part.
+    async fn overview_from(
+        &self,
+        store: &dyn crate::storage::StatusStore,
+    ) -> Result<Vec<PartSummary>, StoreError> {
+        let mut out = Vec::with_capacity(self.parts.len());
+        for p in &self.parts {
+            let snap = store.load(p.name.as_str()).await?;
+            let c = &snap.circuit;
+            let state = match c.status {
+                PartState::Up | PartState::Unknown if c.failures > 0 => PartState::Pending,
+                s => s,
+            };
+            out.push(PartSummary {
+                name: p.name.clone(),
+                state,
+                changed_at: c.changed_at,
+                archive_name: p.archive_name.clone(),
+                failures: c.failures,
+                successes: c.successes,
+                thresholds: p.thresholds,
+                last_check_at: snap.last_check_at,
+                last_error: snap.last_error.clone(),
+            });
+        }
+        Ok(out)
     }
 
     /// The configured parts.
@@ -130,6 +181,9 @@ impl StatusBoard {
 
     /// Status of every configured part, in configuration order.
     pub async fn overview(&self) -> Result<Vec<PartSummary>, StoreError> {
+        if let Some(store) = &self.store {
+            return self.overview_from(store.as_ref()).await;
+        }
         let mut rows: HashMap<String, Row> = self
             .db
             .read(|c| {
@@ -206,6 +260,13 @@ impl StatusBoard {
 
     /// Raw status row, for diagnostics.
     pub async fn stored_status(&self, name: &str) -> Result<Option<String>, StoreError> {
+        if let Some(store) = &self.store {
+            let snap = store.load(name).await?;
+            return Ok(
+                (snap.version > 0 || snap.circuit.status != PartState::Unknown)
+                    .then(|| snap.circuit.status.as_str().to_string()),
+            );
+        }
         let name = name.to_owned();
         self.db
             .read(move |c| {
@@ -233,6 +294,46 @@ mod tests {
 
     fn board(dir: &std::path::Path) -> StatusBoard {
         StatusBoard::new(Database::open(dir).unwrap(), defaults())
+    }
+
+    #[tokio::test]
+    async fn with_a_store_the_board_reads_the_circuits_there() {
+        use crate::storage::{sqlite::SqliteStore, CheckWrite, StatusStore};
+        let (own, shared) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let store = std::sync::Arc::new(SqliteStore::new(Database::open(shared.path()).unwrap()));
+        let at = Utc::now();
+        let snap = store.load("member").await.unwrap();
+        let mut circuit = snap.circuit.clone();
+        circuit.observe(
+            false,
+            at,
+            Thresholds {
+                failure: 3,
+                recovery: 2,
+            },
+        );
+        let write = CheckWrite {
+            at,
+            ok: false,
+            latency_ms: 3,
+            error: Some("HTTP 503".into()),
+            circuit,
+            change: None,
+        };
+        store.record("member", &snap, &write).await.unwrap();
+        let b = board(own.path()).with_store(store);
+        b.seed(Utc::now()).await.unwrap();
+        let parts = b.overview().await.unwrap();
+        let member = parts.iter().find(|p| p.name.as_str() == "member").unwrap();
+        assert_eq!(member.state, PartState::Pending, "1 failed check of 3");
+        assert_eq!(member.failures, 1);
+        assert_eq!(member.last_error.as_deref(), Some("HTTP 503"));
+        assert_eq!(
+            member.last_check_at.map(|t| t.timestamp_millis()),
+            Some(at.timestamp_millis())
+        );
+        let voucher = parts.iter().find(|p| p.name.as_str() == "voucher").unwrap();
+        assert_eq!(voucher.state, PartState::Unknown, "never checked");
     }
 
     #[tokio::test]

@@ -67,6 +67,8 @@ pub struct StatusSnapshot {
     pub circuit: Circuit,
     /// The error of the last check, if it failed.
     pub last_error: Option<String>,
+    /// When the part was last checked (not compared by writers).
+    pub last_check_at: Option<DateTime<Utc>>,
     /// The write version: 0 before the first check is recorded. SQLite
     /// compares the whole snapshot instead, which decides the same races.
     pub version: u64,

@@ -164,6 +164,7 @@ mod tests {
                 &StatusSnapshot {
                     circuit: crate::Circuit::default(),
                     last_error: None,
+                    last_check_at: None,
                     version: 0,
                 },
                 &CheckWrite {

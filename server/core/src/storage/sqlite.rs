@@ -340,7 +340,8 @@ fn query_changes(
 fn load_snapshot(c: &Connection, part: &str) -> Result<StatusSnapshot, store::rusqlite::Error> {
     let row = c
         .query_row(
-            "SELECT status, changed_at, prev_status, prev_change_at, failures, successes, last_error
+            "SELECT status, changed_at, prev_status, prev_change_at, failures, successes, last_error,
+                    last_check_ms
              FROM part_status WHERE part = ?1",
             [part],
             |r| {
@@ -352,6 +353,7 @@ fn load_snapshot(c: &Connection, part: &str) -> Result<StatusSnapshot, store::ru
                     r.get::<_, u32>(4)?,
                     r.get::<_, u32>(5)?,
                     r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
                 ))
             },
         )
@@ -360,9 +362,10 @@ fn load_snapshot(c: &Connection, part: &str) -> Result<StatusSnapshot, store::ru
         None => StatusSnapshot {
             circuit: Circuit::default(),
             last_error: None,
+            last_check_at: None,
             version: 0,
         },
-        Some((status, changed, prev, prev_changed, failures, successes, last_error)) => {
+        Some((status, changed, prev, prev_changed, failures, successes, last_error, checked)) => {
             StatusSnapshot {
                 circuit: Circuit {
                     status: match status.parse().unwrap_or(PartState::Unknown) {
@@ -376,6 +379,7 @@ fn load_snapshot(c: &Connection, part: &str) -> Result<StatusSnapshot, store::ru
                     successes,
                 },
                 last_error,
+                last_check_at: checked.and_then(ms_to_time),
                 version: 0,
             }
         }
