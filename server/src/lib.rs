@@ -335,7 +335,9 @@ impl Application {
         .with_parts(&parts)
         .with_changes(changes.clone());
         let recovery = Arc::new(match &plumbing.status {
-            Some(s) => recovery.with_status_store(s.clone()),
+            Some(s) => recovery
+                .with_status_store(s.clone())
+                .with_replica(replica.clone()),
             None => recovery,
         });
         let mut history = mediator_core::History::new(db.clone(), parts.clone())

@@ -712,6 +712,27 @@ impl StatusStore for DynamoStore {
         }
     }
 
+    async fn claim_change_replay(&self, change_id: i64, owner: &str) -> Result<bool, StoreError> {
+        // On the change item itself: the first replica to ask recovers it.
+        let claim = self
+            .client
+            .update_item()
+            .table_name(&self.tables.changes)
+            .set_key(Some(change_key(change_id)))
+            .update_expression("SET replay_by = :me")
+            .condition_expression(
+                "attribute_exists(sk) AND (attribute_not_exists(replay_by) OR replay_by = :me)",
+            )
+            .expression_attribute_values(":me", s(owner))
+            .send()
+            .await;
+        match claim {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(backend("UpdateItem replay claim", &e)),
+        }
+    }
+
     async fn lease_monitor(
         &self,
         part: &str,

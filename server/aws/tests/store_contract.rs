@@ -60,6 +60,16 @@ async fn dynamodb_monitor_history_passes_the_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_recovers_each_outage() {
+    let m = common::Moto::start();
+    provisioned(&m).await;
+    let conf = common::moto_config(&m).await;
+    let a = DynamoStore::from_conf(&conf, Tables::default());
+    let b = DynamoStore::from_conf(&conf, Tables::default());
+    contract::check_change_replay_claims(&a, &b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_the_monitor_lease() {
     let m = common::Moto::start();
     provisioned(&m).await;

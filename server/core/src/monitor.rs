@@ -449,6 +449,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sqlite_gives_each_outage_recovery_to_one_handle() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = SqliteStore::new(Database::open(tmp.path()).unwrap());
+        let b = SqliteStore::new(Database::open(tmp.path()).unwrap());
+        crate::storage::contract::check_change_replay_claims(&a, &b).await;
+    }
+
+    #[tokio::test]
     async fn sqlite_grants_the_monitor_lease_to_one_handle_at_a_time() {
         let tmp = tempfile::tempdir().unwrap();
         let a = SqliteStore::new(Database::open(tmp.path()).unwrap());

@@ -351,6 +351,8 @@ pub struct Recovery {
     start_lock: tokio::sync::Mutex<()>,
     /// Live-change notifications (topic `replay`), if wired.
     changes: Option<crate::Changes>,
+    /// This replica's name in the claims on down→up changes.
+    replica: String,
 }
 
 /// How one part is replayed: its archive, and the values of
@@ -414,6 +416,7 @@ impl Recovery {
             per_part: Default::default(),
             start_lock: tokio::sync::Mutex::new(()),
             changes: None,
+            replica: crate::monitor::EMBEDDED_REPLICA.to_string(),
         }
     }
 
@@ -520,6 +523,13 @@ impl Recovery {
             .await
     }
 
+    /// Names this replica in the claims on down→up changes (replicas
+    /// sharing the status store start one recovery replay per outage).
+    pub fn with_replica(mut self, replica: impl Into<String>) -> Self {
+        self.replica = replica.into();
+        self
+    }
+
     /// Reads status changes from `store` (where the monitor writes them,
     /// e.g. DynamoDB) instead of the database given to [`Recovery::new`].
     pub fn with_status_store(mut self, store: Arc<dyn crate::storage::StatusStore>) -> Self {
@@ -565,21 +575,25 @@ impl Recovery {
                     tracing::debug!(part = %p, "recovery waits for retry events to be published");
                     break;
                 }
-                match self
-                    .start_window(&p, start, end, "recovery", "recovery", Some(id))
-                    .await
-                {
-                    Ok(r) => {
-                        tracing::info!(replay = %r.name, part = %p, expected = r.progress.expected, "recovery replay started")
+                if !self.status.claim_change_replay(id, &self.replica).await? {
+                    tracing::info!(part = %p, change = id, "another replica recovers this outage");
+                } else {
+                    match self
+                        .start_window(&p, start, end, "recovery", "recovery", Some(id))
+                        .await
+                    {
+                        Ok(r) => {
+                            tracing::info!(replay = %r.name, part = %p, expected = r.progress.expected, "recovery replay started")
+                        }
+                        Err(RecoveryError::Replay(ReplayError::Rejected(e))) => {
+                            tracing::error!(part = %p, "recovery replay refused: {e}")
+                        }
+                        Err(RecoveryError::Busy { replay, .. }) => {
+                            tracing::debug!(part = %p, replay, "recovery waits for the active replay");
+                            break;
+                        }
+                        Err(e) => return Err(e),
                     }
-                    Err(RecoveryError::Replay(ReplayError::Rejected(e))) => {
-                        tracing::error!(part = %p, "recovery replay refused: {e}")
-                    }
-                    Err(RecoveryError::Busy { replay, .. }) => {
-                        tracing::debug!(part = %p, replay, "recovery waits for the active replay");
-                        break;
-                    }
-                    Err(e) => return Err(e),
                 }
             }
             self.db

@@ -311,6 +311,8 @@ const STEPS: &[&str] = &[
         owner    TEXT NOT NULL,
         until_ms INTEGER NOT NULL
     ) STRICT;",
+    // 10: which replica recovers each down→up change (one replay each).
+    "ALTER TABLE mon_status_changes ADD COLUMN replay_by TEXT;",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

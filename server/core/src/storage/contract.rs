@@ -343,6 +343,34 @@ pub async fn check_status_race(
     assert_eq!(all, ids, "every change claimed by someone");
 }
 
+/// The recovery of a down→up change is claimed by one replica: `a` and
+/// `b` are two handles on the same storage.
+pub async fn check_change_replay_claims(a: &dyn StatusStore, b: &dyn StatusStore) {
+    let part = "claim-part";
+    check(a, part, t(0), None).await;
+    check(a, part, t(1), Some("HTTP 503")).await;
+    let down = check(a, part, t(2), Some("HTTP 503")).await.expect("down");
+    check(a, part, t(3), None).await;
+    let up = check(a, part, t(4), None).await.expect("up");
+    assert!(a.claim_change_replay(up, "a").await.unwrap(), "first claim");
+    assert!(
+        !b.claim_change_replay(up, "b").await.unwrap(),
+        "claimed by a"
+    );
+    assert!(
+        a.claim_change_replay(up, "a").await.unwrap(),
+        "a again: still a's"
+    );
+    assert!(
+        b.claim_change_replay(down, "b").await.unwrap(),
+        "per change"
+    );
+    assert!(
+        !a.claim_change_replay(i64::MAX - 7, "a").await.unwrap(),
+        "no such change"
+    );
+}
+
 /// (replica, its name, part, now, until, granted?, why) in
 /// [`check_monitor_lease`].
 type LeaseStep<'a> = (
@@ -1366,9 +1394,15 @@ pub async fn check_monitor_history(s: &dyn StatusStore, h: &dyn super::history::
         .await
         .expect("checked_hours");
     let first_hour = ms(0) - ms(0).rem_euclid(3_600_000);
-    assert_eq!(hours, [first_hour, first_hour + 2 * 3_600_000], "hours with checks");
     assert_eq!(
-        h.downs_before(i64::MAX, Some(part), 10).await.expect("downs"),
+        hours,
+        [first_hour, first_hour + 2 * 3_600_000],
+        "hours with checks"
+    );
+    assert_eq!(
+        h.downs_before(i64::MAX, Some(part), 10)
+            .await
+            .expect("downs"),
         std::slice::from_ref(&down)
     );
     assert!(h
@@ -1384,8 +1418,13 @@ pub async fn check_monitor_history(s: &dyn StatusStore, h: &dyn super::history::
     assert_eq!(h.change(down.id).await.expect("change"), Some(down.clone()));
     assert_eq!(h.change(i64::MAX - 1).await.expect("change"), None);
     assert_eq!(
-        h.next_change(part, down.at_ms, down.id).await.expect("next"),
+        h.next_change(part, down.at_ms, down.id)
+            .await
+            .expect("next"),
         Some(up.clone())
     );
-    assert_eq!(h.next_change(part, up.at_ms, up.id).await.expect("next"), None);
+    assert_eq!(
+        h.next_change(part, up.at_ms, up.id).await.expect("next"),
+        None
+    );
 }

@@ -170,6 +170,13 @@ pub trait StatusStore: Send + Sync {
     /// Whether `part` has a status change with an id greater than `after`.
     async fn has_changes_after(&self, part: &str, after: i64) -> Result<bool, StoreError>;
 
+    /// Claims the recovery of the down→up change `change_id` for `owner`:
+    /// true for the first owner to ask (and again for it), false for every
+    /// other, so replicas sharing the storage start one replay per outage.
+    /// A claimer that dies before starting it leaves the outage's vouchers
+    /// to the sweeper, which replays what is still held.
+    async fn claim_change_replay(&self, change_id: i64, owner: &str) -> Result<bool, StoreError>;
+
     /// Takes or renews the lease to poll `part`: granted to `owner` until
     /// `until` when nobody holds it, when `owner` already does, or when the
     /// holder's lease ended before `now`; `false` (and nothing written) while

@@ -97,6 +97,10 @@ impl StatusStore for ProjectedStatus {
         self.primary.has_changes_after(part, after).await
     }
 
+    async fn claim_change_replay(&self, change_id: i64, owner: &str) -> Result<bool, StoreError> {
+        self.primary.claim_change_replay(change_id, owner).await
+    }
+
     async fn lease_monitor(
         &self,
         part: &str,

@@ -265,6 +265,20 @@ impl StatusStore for SqliteStore {
         exists_change_after(&self.db, part, after).await
     }
 
+    async fn claim_change_replay(&self, change_id: i64, owner: &str) -> Result<bool, StoreError> {
+        let owner = owner.to_owned();
+        self.db
+            .write(move |tx| {
+                let claimed = tx.execute(
+                    "UPDATE mon_status_changes SET replay_by = ?2
+                     WHERE id = ?1 AND (replay_by IS NULL OR replay_by = ?2)",
+                    params![change_id, owner],
+                )?;
+                Ok(claimed == 1)
+            })
+            .await
+    }
+
     async fn lease_monitor(
         &self,
         part: &str,
