@@ -269,3 +269,73 @@ async fn aws_calls_per_voucher_happy_path_at_most_three() {
     assert!(retry.contains_key("StartReplay"), "{retry:?}");
     app.stop().await;
 }
+
+/// Two replicas on the same AWS resources and the same SaaS: vouchers
+/// posted to either are held while the part is down; when it comes back one
+/// replica (the one that claims the change) starts the recovery replay, the
+/// resubmit queue is drained by both, and every voucher is accepted exactly
+/// once. Both show the same circuit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_recover_an_outage_once() {
+    let (moto, _) = provisioned_moto().await;
+    let proxy = aws_calls::CountingProxy::start(&moto.endpoint).await;
+    let a = spawn_on_aws(proxy.endpoint.clone()).await;
+    let (endpoint, sim) = (proxy.endpoint.clone(), a.sim.clone());
+    let b = spawn_app_with(|args| {
+        args.backend = Some(server::Backend::Aws);
+        args.endpoint_url = Some(endpoint);
+        args.region = Some("us-east-1".into());
+        args.replay_margin = Some(1.0);
+        args.saas_url = Some(sim);
+    })
+    .await;
+    a.wait_for_part("up").await;
+    b.wait_for_part("up").await;
+    a.sim_post("/sim/parts/voucher/down").await;
+    a.wait_for_part("down").await;
+    b.wait_for_part("down").await;
+    let ids: Vec<String> = (0..20).map(|i| format!("two-{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let (code, body) = app.post("/api/v1/vouchers", &voucher(id)).await;
+        assert_eq!(code, 202, "{body}");
+        assert_eq!(body["status"], "retry", "held while down: {body}");
+    }
+    a.sim_post("/sim/parts/voucher/up").await;
+    eventually(60, "every voucher resubmitted", || async {
+        for id in &ids {
+            // Either replica answers for every voucher: one DataCache.
+            let (_, v) = b.get_json(&format!("/api/v1/vouchers/{id}")).await;
+            if v["status"] != "submitted" {
+                return Err(format!("{id}: {}", v["status"]));
+            }
+        }
+        Ok(())
+    })
+    .await;
+    let accepted = a.submissions().await;
+    for id in &ids {
+        let n: Vec<u64> = accepted
+            .iter()
+            .filter(|s| s["loyalty_request_id"] == id.as_str())
+            .map(|s| s["accepted"].as_u64().unwrap())
+            .collect();
+        assert_eq!(n, [1], "{id} accepted exactly once");
+    }
+    let mut recoveries = 0;
+    for app in [&a, &b] {
+        let (_, replays) = app.get_json("/api/v1/replays").await;
+        let list = replays
+            .as_array()
+            .or_else(|| replays["replays"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        recoveries += list
+            .iter()
+            .filter(|r| r["part"] == "voucher" && r["trigger"] == "recovery")
+            .count();
+    }
+    assert_eq!(recoveries, 1, "one recovery replay for the outage");
+    a.stop().await;
+    b.stop().await;
+}

@@ -181,7 +181,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let events_addr = app
         .events_addr()
         .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
-    let sim_addr = app.sim_addr().expect("the simulator runs by default");
+    // With --saas-url there is no simulator of its own (port 0: unusable).
+    let sim_addr = app
+        .sim_addr()
+        .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
