@@ -121,13 +121,10 @@ pub async fn collect(
 ) -> Result<Vec<PartMetrics>, RecoveryError> {
     let circuits = overrides.circuits().await?;
     let vouchers = cache.counts().await?;
-    let (statuses, checks) = overrides
+    let statuses = overrides.statuses().await?;
+    let checks = overrides
         .db()
         .read(|c| {
-            let statuses: HashMap<String, String> = c
-                .prepare("SELECT part, status FROM part_status")?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
             let checks: HashMap<String, (i64, i64)> = c
                 .prepare(
                     "SELECT part, sum(checks), sum(failures) FROM mon_rollups
@@ -135,7 +132,7 @@ pub async fn collect(
                 )?
                 .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
                 .collect::<Result<_, _>>()?;
-            Ok((statuses, checks))
+            Ok(checks)
         })
         .await
         .map_err(|e: StoreError| RecoveryError::Store(e))?;

@@ -268,6 +268,12 @@ impl Overrides {
 
     /// Each configured part's override and effective circuit (`true`:
     /// closed), in configuration order.
+    /// Every part's stored status (`up`, `down`, …) as the status store
+    /// holds it (DynamoDB's is the one every replica shares).
+    pub async fn statuses(&self) -> Result<HashMap<String, String>, StoreError> {
+        Ok(self.store.overrides_and_statuses().await?.1)
+    }
+
     pub async fn circuits(
         &self,
     ) -> Result<Vec<(PartName, Option<CircuitOverride>, bool)>, StoreError> {
