@@ -30,6 +30,7 @@ use anyhow::Context;
 use std::sync::Arc;
 
 use mediator_core::archives::ArchiveBrowser;
+use mediator_core::storage::audit::AuditStore;
 use mediator_core::storage::history::MonitorHistory;
 use mediator_core::storage::projected::ProjectedStatus;
 use mediator_core::storage::{OverrideStore, StatusStore, VoucherStore};
@@ -90,6 +91,8 @@ struct Plumbing {
     vouchers: Option<Arc<dyn VoucherStore>>,
     /// Where circuit overrides live; `None`: the embedded database.
     overrides: Option<Arc<dyn OverrideStore>>,
+    /// Where the audit log is kept; `None`: the embedded database.
+    audit: Option<Arc<dyn AuditStore>>,
     events: Option<EventsListener>,
     intake: Option<aws_backend::AwsIntake>,
 }
@@ -148,6 +151,7 @@ impl Plumbing {
             monitor_history: None,
             vouchers: None,
             overrides: None,
+            audit: None,
             events: Some(events),
             intake: None,
         })
@@ -201,7 +205,8 @@ impl Plumbing {
             status: Some(Arc::new(ProjectedStatus::new(dynamo.clone(), local))),
             monitor_history: Some(dynamo.clone()),
             vouchers: Some(dynamo.clone()),
-            overrides: Some(dynamo),
+            overrides: Some(dynamo.clone()),
+            audit: Some(dynamo),
             events: None,
             intake: Some(aws_backend::AwsIntake::new(&conf)),
         })
@@ -366,7 +371,10 @@ impl Application {
                 history,
                 changes,
                 streams_stop: streams_stop.clone(),
-                audit: mediator_core::Audit::new(db.clone()),
+                audit: match &plumbing.audit {
+                    Some(a) => mediator_core::Audit::with_store(a.clone()),
+                    None => mediator_core::Audit::new(db.clone()),
+                },
             },
         );
         Ok(Self {

@@ -143,6 +143,23 @@ async fn outage_replay_and_exactly_once_on_aws() {
         changes.ends_with(&["down".to_string(), "up".to_string()]),
         "{changes:?}"
     );
+    // The audit log is in DynamoDB too.
+    let (code, o) = app
+        .post(
+            "/api/v1/parts/member/override",
+            &serde_json::json!({"mode": "force_closed", "reason": "audit check", "by": "ann"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{o}");
+    let audit = mediator_core::storage::audit::AuditStore::newest(&dynamo, None, 10)
+        .await
+        .expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "override.set" && e.target.as_deref() == Some("member")),
+        "{audit:?}"
+    );
     eventually(10, "status changes published", || async {
         match dynamo.unpublished_changes(10).await {
             Ok(u) if u.is_empty() => Ok(()),

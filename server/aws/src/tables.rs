@@ -83,6 +83,9 @@ pub struct Tables {
     /// Voucher status events: the outbox (`OB#<shard>`, deleted once
     /// published) and the retry ledger (`RL#<part>`, TTL 91 days).
     pub voucher_events: String,
+    /// The audit log: `AUDIT`/id (N; the entry's time in ms × 1000 + a
+    /// random 0–999, so ids increase with time across replicas).
+    pub audit: String,
 }
 
 /// The default table-name prefix.
@@ -111,7 +114,7 @@ impl Default for Tables {
 
 impl Tables {
     /// `<prefix>-parts`, `<prefix>-changes`, `<prefix>-monitor`,
-    /// `<prefix>-vouchers`, `<prefix>-voucher-events`.
+    /// `<prefix>-vouchers`, `<prefix>-voucher-events`, `<prefix>-audit`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             parts: format!("{prefix}-parts"),
@@ -119,6 +122,7 @@ impl Tables {
             monitor: format!("{prefix}-monitor"),
             vouchers: format!("{prefix}-vouchers"),
             voucher_events: format!("{prefix}-voucher-events"),
+            audit: format!("{prefix}-audit"),
         }
     }
 
@@ -191,6 +195,13 @@ impl Tables {
                 sk: ("sk", KeyType::S),
                 indexes: vec![],
                 ttl: Some("ttl"),
+            },
+            TableSpec {
+                name: self.audit.clone(),
+                pk: ("pk", KeyType::S),
+                sk: ("sk", KeyType::N),
+                indexes: vec![],
+                ttl: None,
             },
         ]
     }

@@ -52,6 +52,7 @@ async fn provision_is_planned_applied_then_a_no_op() {
         "create table mediator-monitor",
         "create table mediator-vouchers",
         "create table mediator-voucher-events",
+        "create table mediator-audit",
     ];
     assert_eq!(lines(&plan), expected);
     assert_eq!(

@@ -60,6 +60,13 @@ async fn dynamodb_monitor_history_passes_the_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_audit_store_passes_the_contract() {
+    let m = common::Moto::start();
+    let s = provisioned(&m).await;
+    contract::check_audit(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_recovers_each_outage() {
     let m = common::Moto::start();
     provisioned(&m).await;

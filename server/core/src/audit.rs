@@ -12,7 +12,10 @@ use serde_json::Value;
 use store::rusqlite::{params, Row};
 use store::{Database, StoreError};
 
+use std::sync::Arc;
+
 use crate::access::Principal;
+use crate::storage::audit::AuditStore;
 
 /// Largest page [`Audit::newest`] and [`Audit::range`] return.
 pub const AUDIT_PAGE_MAX: usize = 1000;
@@ -129,9 +132,21 @@ impl NewAuditEntry {
     }
 }
 
-/// The audit log in the embedded database; cheap to clone.
-#[derive(Debug, Clone)]
+/// The audit log; cheap to clone.
+#[derive(Clone)]
 pub struct Audit {
+    store: Arc<dyn AuditStore>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit").finish_non_exhaustive()
+    }
+}
+
+/// The audit log in the embedded database (`audit_log`).
+#[derive(Debug, Clone)]
+pub struct SqliteAudit {
     db: Database,
 }
 
@@ -159,21 +174,28 @@ const COLUMNS: &str = "id, at_ms, actor, role, via, action, target, reason, outc
 impl Audit {
     /// The audit log stored in `db`.
     pub fn new(db: Database) -> Self {
-        Audit { db }
+        Self::with_store(Arc::new(SqliteAudit { db }))
+    }
+
+    /// The audit log in `store` (e.g. DynamoDB).
+    pub fn with_store(store: Arc<dyn AuditStore>) -> Self {
+        Audit { store }
     }
 
     /// Appends an entry, returning its id.
     pub async fn record(&self, e: NewAuditEntry) -> Result<i64, StoreError> {
-        let now = Utc::now().timestamp_millis();
-        let detail = e.detail.map(|d| d.to_string());
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO audit_log (at_ms, actor, role, via, action, target, reason, outcome, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![now, e.actor, e.role, e.via, e.action, e.target, e.reason, e.outcome, detail],
-                )?;
-                Ok(tx.last_insert_rowid())
+        self.store
+            .append(AuditEntry {
+                id: 0,
+                at: Utc::now(),
+                actor: e.actor,
+                role: e.role,
+                via: e.via,
+                action: e.action,
+                target: e.target,
+                reason: e.reason,
+                outcome: e.outcome,
+                detail: e.detail,
             })
             .await
     }
@@ -196,6 +218,59 @@ impl Audit {
         outcome: &str,
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
+        self.store.count_since(action, actor, outcome, since).await
+    }
+
+    /// A page of entries, newest first, older than entry `before` when given.
+    pub async fn newest(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.store
+            .newest(before, limit.clamp(1, AUDIT_PAGE_MAX))
+            .await
+    }
+
+    /// Entries with `since <= at < until` (either bound optional), oldest
+    /// first, after entry `after` when given.
+    pub async fn range(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        after: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.store
+            .range(since, until, after, limit.clamp(1, AUDIT_PAGE_MAX))
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditStore for SqliteAudit {
+    async fn append(&self, e: AuditEntry) -> Result<i64, StoreError> {
+        let at = e.at.timestamp_millis();
+        let detail = e.detail.map(|d| d.to_string());
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO audit_log (at_ms, actor, role, via, action, target, reason, outcome, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![at, e.actor, e.role, e.via, e.action, e.target, e.reason, e.outcome, detail],
+                )?;
+                Ok(tx.last_insert_rowid())
+            })
+            .await
+    }
+
+    async fn count_since(
+        &self,
+        action: &str,
+        actor: &str,
+        outcome: &str,
+        since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let (action, actor, outcome) = (action.to_owned(), actor.to_owned(), outcome.to_owned());
         let since = since.timestamp_millis();
         self.db
@@ -210,13 +285,12 @@ impl Audit {
             .await
     }
 
-    /// A page of entries, newest first, older than entry `before` when given.
-    pub async fn newest(
+    async fn newest(
         &self,
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let limit = limit.clamp(1, AUDIT_PAGE_MAX) as i64;
+        let limit = limit as i64;
         let before = before.unwrap_or(i64::MAX);
         self.db
             .read(move |c| {
@@ -229,16 +303,14 @@ impl Audit {
             .await
     }
 
-    /// Entries with `since <= at < until` (either bound optional), oldest
-    /// first, after entry `after` when given.
-    pub async fn range(
+    async fn range(
         &self,
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
         after: Option<i64>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let limit = limit.clamp(1, AUDIT_PAGE_MAX) as i64;
+        let limit = limit as i64;
         let since = since.map_or(i64::MIN, |t| t.timestamp_millis());
         let until = until.map_or(i64::MAX, |t| t.timestamp_millis());
         let after = after.unwrap_or(0);
@@ -259,6 +331,15 @@ impl Audit {
 mod tests {
     use super::*;
     use crate::access::Role;
+
+    #[tokio::test]
+    async fn sqlite_passes_the_audit_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteAudit {
+            db: Database::open(dir.path()).unwrap(),
+        };
+        crate::storage::contract::check_audit(&s).await;
+    }
 
     #[tokio::test]
     async fn records_and_pages() {

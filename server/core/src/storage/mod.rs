@@ -26,6 +26,7 @@ pub use store::StoreError;
 
 use crate::{Circuit, CircuitOverride, OverrideMode, StatusChange};
 
+pub mod audit;
 pub mod contract;
 pub mod history;
 pub mod projected;
