@@ -9,10 +9,14 @@
 //!   ([`crate::Monitor`], [`crate::monitor::publish_step_with`]).
 //!
 //! * [`VoucherStore`] — the DataCache: vouchers, lifecycle, status-event
-//!   outbox and retry ledger ([`crate::DataCache`] wraps it).
+//!   outbox and retry ledger ([`crate::DataCache`] wraps it);
+//! * [`history::MonitorHistory`] — the monitor's records as the history
+//!   reads them ([`crate::History`]);
+//! * [`audit::AuditStore`] — the audit log ([`crate::Audit`]).
 //!
-//! Still on SQLite directly (next steps): replays and the recovery cursor,
-//! and the history/metrics read models.
+//! [`projected::ProjectedStatus`] decides with one status store and keeps
+//! another in step. Still on SQLite directly (next step): replays and the
+//! recovery cursor.
 //!
 //! [`contract`] is the backend-neutral contract suite every implementation
 //! must pass (run for SQLite in this crate's tests and for DynamoDB in
