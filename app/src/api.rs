@@ -195,11 +195,52 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The HTTP status a server function answers with this error: 422 for
+    /// an invalid field, 404, 409, 401, 403, 503; `None` for
+    /// [`ApiError::Request`] (the server-function layer's own failures keep
+    /// its status).
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            ApiError::Invalid { .. } => Some(422),
+            ApiError::NotFound(_) => Some(404),
+            ApiError::Conflict { .. } => Some(409),
+            ApiError::Unauthorized(_) => Some(401),
+            ApiError::Forbidden { .. } => Some(403),
+            ApiError::Unavailable(_) => Some(503),
+            ApiError::Request(_) => None,
+        }
+    }
+}
+
 impl FromServerFnError for ApiError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         ApiError::Request(value.to_string())
+    }
+
+    /// Encodes the error as the server function's response body (JSON,
+    /// e.g. `{"Invalid":{"field":…,"reason":…}}`) and, on the server, sets
+    /// that response's status from the error ([`ApiError::http_status`])
+    /// instead of server_fn's default 500. Server functions only encode an
+    /// error this way when answering a call (a page render serialises
+    /// resources with serde), so pages keep their own status.
+    fn ser(&self) -> leptos::server_fn::Bytes {
+        #[cfg(feature = "ssr")]
+        if let (Some(code), Some(res)) = (
+            self.http_status()
+                .and_then(|c| http::StatusCode::from_u16(c).ok()),
+            use_context::<leptos_axum::ResponseOptions>(),
+        ) {
+            res.set_status(code);
+        }
+        use leptos::server_fn::Encodes;
+        JsonEncoding::encode(self).unwrap_or_else(|e| {
+            // ApiError is plain strings: encoding cannot fail in practice.
+            let e = ApiError::Request(format!("encoding the error failed: {e}"));
+            leptos::server_fn::Bytes::from(serde_json::to_vec(&e).unwrap_or_default())
+        })
     }
 }
 
@@ -238,7 +279,10 @@ pub fn fmt_percent(p: Option<f64>) -> String {
 }
 
 #[cfg(feature = "ssr")]
-pub use ssr::{context, overview, overview_cache, ConsoleContext, OVERVIEW_MAX_AGE};
+pub use ssr::{
+    context, overview, overview_cache, overview_snapshot, ConsoleContext, ConsoleParts,
+    OVERVIEW_MAX_AGE,
+};
 
 #[cfg(feature = "ssr")]
 mod ssr {
@@ -252,9 +296,29 @@ mod ssr {
     use mediator_core::changes::Cached;
     use mediator_core::{Changes, History, Overrides, Recovery, StatusBoard, SubmissionFlow};
 
-    /// What the server gives the console at start-up (as Leptos context).
+    /// What the server gives the console at start-up (as Leptos context):
+    /// one shared [`ConsoleParts`], so a clone is a reference count (the
+    /// router clones its state, and the console's context, per request).
     #[derive(Clone)]
-    pub struct ConsoleContext {
+    pub struct ConsoleContext(Arc<ConsoleParts>);
+
+    impl ConsoleContext {
+        /// The context over `parts`.
+        pub fn new(parts: ConsoleParts) -> Self {
+            ConsoleContext(Arc::new(parts))
+        }
+    }
+
+    impl std::ops::Deref for ConsoleContext {
+        type Target = ConsoleParts;
+
+        fn deref(&self) -> &ConsoleParts {
+            &self.0
+        }
+    }
+
+    /// The server's services the console reads and acts through.
+    pub struct ConsoleParts {
         /// Status of the configured parts.
         pub status: StatusBoard,
         /// The submission flow (vouchers, DataCache).
@@ -306,8 +370,15 @@ mod ssr {
     /// The overview snapshot: the cached one while it is current (see
     /// [`ConsoleContext::overview_cache`]), else read now.
     pub async fn overview(ctx: &ConsoleContext) -> Result<Overview, ApiError> {
-        let o = ctx.overview_cache.get_or_try(|| read_overview(ctx)).await?;
-        Ok((*o).clone())
+        Ok((*overview_snapshot(ctx).await?).clone())
+    }
+
+    /// The cached overview itself (read now if it is not current): the same
+    /// `Arc` until the cache is refreshed, so a caller can tell whether what
+    /// it derived from an earlier snapshot is still current with
+    /// `Arc::ptr_eq` (the server's cache of the rendered overview page).
+    pub async fn overview_snapshot(ctx: &ConsoleContext) -> Result<Arc<Overview>, ApiError> {
+        ctx.overview_cache.get_or_try(|| read_overview(ctx)).await
     }
 
     /// Reads the overview from the database, the bus and the history.

@@ -17,11 +17,14 @@
 //!    `target/release/mediator`, as `cargo leptos build --release` leaves
 //!    it) on that data directory, on free loopback ports, with the
 //!    simulated SaaS and `--poll-interval 1` (checks go on during the run).
-//! 3. **Load**: `MEDIATOR_BENCH_REQUESTS` (20,000) `GET /` over
+//! 3. **Load**: `MEDIATOR_BENCH_REQUESTS` (100,000: about 10 s, so the
+//!    run spans many of the overview's refreshes — every check notifies
+//!    the change hub — rather than one or two) `GET /` over
 //!    `MEDIATOR_BENCH_CONNECTIONS` (100) concurrent keep-alive connections
 //!    after 200 warm-up requests; each answer must be 200 with the overview's
 //!    part cards. Reported: throughput, p50 / p90 / p99 / max latency and
-//!    errors.
+//!    errors, and the CPU time the server and the load tool each used
+//!    during the run (they share the machine's cores).
 //!
 //! Run with `make bench-ssr` (= `cargo bench -p server --bench ssr_load`);
 //! not part of `make test`.
@@ -90,18 +93,72 @@ async fn run() {
     println!("seeding: {:.1} s", t0.elapsed().as_secs_f64());
 
     let mut server = Server::start(&bin, &data, &workspace).await;
-    let requests: usize = env("MEDIATOR_BENCH_REQUESTS", 20_000);
+    let requests: usize = env("MEDIATOR_BENCH_REQUESTS", 100_000);
     let connections: usize = env("MEDIATOR_BENCH_CONNECTIONS", 100);
     let url = format!("http://{}/", server.addr);
     load(&url, 200, connections.min(20)).await;
+    let load_before = loadavg();
+    let (server0, client0, t0) = (
+        process_cpu_secs(server.child.id()),
+        self_cpu_secs(),
+        Instant::now(),
+    );
     let r = load(&url, requests, connections).await;
+    let wall = t0.elapsed().as_secs_f64();
+    let server_cpu = process_cpu_secs(server.child.id()) - server0;
+    let client_cpu = self_cpu_secs() - client0;
     println!(
         "GET / (overview SSR): {requests} requests, {connections} connections: {:.0} req/s; \
          p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; errors {}",
         r.per_sec, r.p50, r.p90, r.p99, r.max, r.errors
     );
+    // Client and server share the machine's cores: how much each used
+    // tells whether the figure measures the server or the load tool.
+    println!(
+        "CPU during the run ({wall:.1} s wall): server {server_cpu:.1} s ({:.0}% of a core), \
+         load tool {client_cpu:.1} s ({:.0}% of a core); load average before {load_before}, \
+         after {}",
+        100.0 * server_cpu / wall,
+        100.0 * client_cpu / wall,
+        loadavg()
+    );
     server.stop().await;
     assert_eq!(r.errors, 0, "every request answered 200 with the overview");
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+fn process_cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces): utime and
+    // stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// CPU time (user + system) this process (the load tool) has used so far.
+fn self_cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// The 1-minute load average, as `uptime` shows it.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// 90 days of checks, roll-ups and status changes per part (one outage a

@@ -242,6 +242,67 @@ fn is_public(method: &Method, path: &str, private_embeds: bool) -> bool {
         && path.rsplit('/').next().is_some_and(|f| f.contains('.'))
 }
 
+/// When a public request needs its caller (if it has one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallerNeed {
+    /// Never: assets of `/pkg`, health, the OpenAPI document, the stream,
+    /// embeds, badges, sign-in and sign-out posts (which read the cookie
+    /// themselves).
+    Never,
+    /// Right away: the login page renders the navigation.
+    Now,
+    /// Only if no file answers: the fallback then renders the 404 page
+    /// with the navigation ([`DeferredCaller`]).
+    Deferred,
+}
+
+/// What a public request needs of its caller.
+fn caller_need(method: &Method, path: &str) -> CallerNeed {
+    let read = *method == Method::GET || *method == Method::HEAD;
+    if path == "/login" && read {
+        return CallerNeed::Now;
+    }
+    let fixed = [
+        "/healthz",
+        "/readyz",
+        "/login",
+        "/logout",
+        "/api/openapi.json",
+        "/api/v1/stream",
+    ];
+    if !read
+        || fixed.contains(&path)
+        || path.starts_with("/pkg/")
+        || path.starts_with("/embed/")
+        || path.starts_with("/badge/")
+    {
+        return CallerNeed::Never;
+    }
+    CallerNeed::Deferred
+}
+
+/// The caller of a public request that may or may not need it (a public
+/// asset, or the 404 page when there is no such file): resolved only when
+/// asked, so serving a file never looks up a session.
+#[derive(Clone)]
+pub struct DeferredCaller {
+    state: AuthState,
+    headers: HeaderMap,
+    peer: Option<IpAddr>,
+}
+
+impl DeferredCaller {
+    /// The caller, if the request carries valid credentials (a refusal or
+    /// an unavailable database counts as anonymous: the page is public).
+    pub async fn resolve(&self) -> Option<Principal> {
+        self.state
+            .principal(&self.headers, self.peer)
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -458,16 +519,28 @@ pub async fn authenticate(
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let peer = peer(&req);
-    let headers = req.headers().clone();
     if is_public(&method, &path, state.settings.private_embeds) {
-        // Public routes still learn the caller when there is one (the login
-        // page, the 404 page's navigation).
-        if let Ok(Some(p)) = state.principal(&headers, peer).await {
-            req.extensions_mut().insert(p);
+        // Public routes learn the caller only when they show it (the login
+        // page's and the 404 page's navigation): no session lookup per asset.
+        match caller_need(&method, &path) {
+            CallerNeed::Never => {}
+            CallerNeed::Now => {
+                if let Ok(Some(p)) = state.principal(req.headers(), peer).await {
+                    req.extensions_mut().insert(p);
+                }
+            }
+            CallerNeed::Deferred => {
+                let deferred = DeferredCaller {
+                    state: state.clone(),
+                    headers: req.headers().clone(),
+                    peer,
+                };
+                req.extensions_mut().insert(deferred);
+            }
         }
         return next.run(req).await;
     }
-    let principal = match state.principal(&headers, peer).await {
+    let principal = match state.principal(req.headers(), peer).await {
         Ok(Some(p)) => p,
         Ok(None) => {
             let page = method == Method::GET
@@ -493,7 +566,7 @@ pub async fn authenticate(
     if principal.via == Via::Open
         && state.settings.mode == AuthMode::Local
         && changes_state(&method)
-        && cross_site(&headers)
+        && cross_site(req.headers())
     {
         // First-run setup mode trusts this machine's browser, not pages of
         // other sites that browser has open.
