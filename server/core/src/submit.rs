@@ -316,7 +316,7 @@ impl SubmissionFlow {
 #[derive(Debug)]
 pub enum RequestOutcome {
     /// Accepted (or a duplicate of an accepted one).
-    Accepted(Accepted),
+    Accepted(Box<Accepted>),
     /// Refused for good: the event is not a valid voucher request. Delivering
     /// it again changes nothing.
     Invalid(String),
@@ -357,7 +357,7 @@ pub async fn accept_request_event(
                 duplicate = a.duplicate,
                 "voucher request from the bus"
             );
-            Ok(RequestOutcome::Accepted(a))
+            Ok(RequestOutcome::Accepted(Box::new(a)))
         }
         Err(FlowError::Invalid(e)) => Ok(RequestOutcome::Invalid(e.to_string())),
         Err(e) => Err(e),
