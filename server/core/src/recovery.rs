@@ -1209,30 +1209,40 @@ impl Recovery {
                     "INSERT OR IGNORE INTO rec_replay_items (replay, event_id, loyalty_request_id, outcome, at_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?;
-                let mut touched: Vec<&str> = Vec::new();
+                // Per replay: newly counted (resubmitted, skipped, failed),
+                // added in one UPDATE per replay rather than one per item.
+                let mut touched: Vec<(&str, [i64; 3])> = Vec::new();
                 for (r, e, l, outcome) in &items {
                     if insert.execute(params![r, e, l, outcome.as_str(), now])? == 0 {
                         continue;
                     }
                     let column = match outcome {
-                        ItemOutcome::Resubmitted => "resubmitted",
-                        ItemOutcome::Skipped => "skipped",
-                        _ => "failed",
+                        ItemOutcome::Resubmitted => 0,
+                        ItemOutcome::Skipped => 1,
+                        _ => 2,
                     };
-                    tx.prepare_cached(&format!(
-                        "UPDATE rec_replays SET processed = processed + 1, {column} = {column} + 1
-                         WHERE name = ?1"
-                    ))?
-                    .execute([r])?;
-                    if !touched.contains(&r.as_str()) {
-                        touched.push(r);
+                    match touched.iter_mut().find(|(name, _)| *name == r.as_str()) {
+                        Some((_, n)) => n[column] += 1,
+                        None => {
+                            let mut n = [0; 3];
+                            n[column] = 1;
+                            touched.push((r, n));
+                        }
                     }
+                }
+                let mut add = tx.prepare_cached(
+                    "UPDATE rec_replays SET processed = processed + ?2 + ?3 + ?4,
+                        resubmitted = resubmitted + ?2, skipped = skipped + ?3, failed = failed + ?4
+                     WHERE name = ?1",
+                )?;
+                for (r, [resubmitted, skipped, failed]) in &touched {
+                    add.execute(params![r, resubmitted, skipped, failed])?;
                 }
                 let mut progress = tx.prepare_cached(
                     "SELECT part, processed, expected FROM rec_replays WHERE name = ?1",
                 )?;
                 let mut out = Vec::new();
-                for r in touched {
+                for (r, _) in touched {
                     if let Some((part, processed, expected)) = progress
                         .query_row([r], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                         .optional()?
