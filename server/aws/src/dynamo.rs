@@ -113,6 +113,23 @@ where
     StoreError::Backend(format!("DynamoDB {op}: {}", crate::sdk_message(e)))
 }
 
+/// Whether a conditional write applied: `Ok(false)` when its condition
+/// failed (ConditionalCheckFailed), other errors as [`backend`] errors.
+fn applied<T, E, R>(
+    op: &str,
+    r: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(backend(op, &e)),
+    }
+}
+
 fn part_key(part: &str) -> Item {
     HashMap::from([
         ("pk".to_string(), s(format!("PART#{part}"))),
@@ -727,11 +744,7 @@ impl StatusStore for DynamoStore {
             .expression_attribute_values(":me", s(owner))
             .send()
             .await;
-        match claim {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(backend("UpdateItem replay claim", &e)),
-        }
+        applied("UpdateItem replay claim", claim)
     }
 
     async fn lease_monitor(
@@ -757,10 +770,6 @@ impl StatusStore for DynamoStore {
             .expression_attribute_values(":now", n(now.timestamp_millis()))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(backend("PutItem monitor lease", &e)),
-        }
+        applied("PutItem monitor lease", put)
     }
 }

@@ -46,7 +46,7 @@ use mediator_core::storage::{Admitted, StoreError, VoucherStore};
 use mediator_core::{OverrideMode, VoucherKeys, VoucherRequest, VoucherStatus};
 use serde_json::Value;
 
-use super::{backend, get_n, get_s, ms_time, n, part_key, s, DynamoStore, Item};
+use super::{applied, backend, get_n, get_s, ms_time, n, part_key, s, DynamoStore, Item};
 use crate::tables::{OPEN_INDEX, REF_LOR_INDEX, REF_LR_INDEX, REF_MR_INDEX};
 
 /// Sort key of a voucher item.
@@ -1360,11 +1360,7 @@ impl VoucherStore for DynamoStore {
             .send()
             .await;
         self.forget(id);
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(backend("UpdateItem voucher dead-letter", &e)),
-        }
+        applied("UpdateItem voucher dead-letter", r)
     }
 
     async fn stuck(
