@@ -1,14 +1,12 @@
 //! [`ProjectedStatus`]: a [`StatusStore`] whose decisions are made by a
 //! shared primary (DynamoDB: conditional writes, leases, publication
 //! claims) and whose recorded checks are also applied to a local store
-//! (this replica's SQLite), which the read models that still read SQLite
-//! (status board, timelines, incidents, metrics, the DataCache's circuit
-//! check) use.
+//! (this replica's SQLite), for what still reads the local monitor tables
+//! (today only the metrics' check totals).
 //!
 //! The local copy never decides anything: its write is a projection, and a
 //! failure there is logged, not returned. Only checks this replica records
-//! reach its projection, which is why the AWS backend's first stage runs
-//! one replica (ARCHITECTURE.md, "AWS backend stages").
+//! reach its projection (ARCHITECTURE.md, "AWS backend stages").
 
 use std::sync::Arc;
 
