@@ -259,7 +259,10 @@ impl Monitor {
             if !lead {
                 continue;
             }
+            // A lease taken while shutting down (another replica just
+            // released it) must not lead to one more check: stop first.
             let result = tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => break,
                 r = self.check_once(&part) => r,
             };
