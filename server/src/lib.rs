@@ -33,6 +33,7 @@ use mediator_core::archives::ArchiveBrowser;
 use mediator_core::storage::audit::AuditStore;
 use mediator_core::storage::history::MonitorHistory;
 use mediator_core::storage::projected::ProjectedStatus;
+use mediator_core::storage::replays::ReplayStore;
 use mediator_core::storage::{OverrideStore, StatusStore, VoucherStore};
 use mediator_core::{
     ArchiveReplays, EventPublisher, Monitor, PartSettings, Recovery, RecoverySettings,
@@ -93,6 +94,7 @@ struct Plumbing {
     overrides: Option<Arc<dyn OverrideStore>>,
     /// Where the audit log is kept; `None`: the embedded database.
     audit: Option<Arc<dyn AuditStore>>,
+    replay_records: Option<Arc<dyn ReplayStore>>,
     events: Option<EventsListener>,
     intake: Option<aws_backend::AwsIntake>,
 }
@@ -152,6 +154,7 @@ impl Plumbing {
             vouchers: None,
             overrides: None,
             audit: None,
+            replay_records: None,
             events: Some(events),
             intake: None,
         })
@@ -206,7 +209,8 @@ impl Plumbing {
             monitor_history: Some(dynamo.clone()),
             vouchers: Some(dynamo.clone()),
             overrides: Some(dynamo.clone()),
-            audit: Some(dynamo),
+            audit: Some(dynamo.clone()),
+            replay_records: Some(dynamo),
             events: None,
             intake: Some(aws_backend::AwsIntake::new(&conf)),
         })
@@ -339,10 +343,14 @@ impl Application {
         )
         .with_parts(&parts)
         .with_changes(changes.clone());
-        let recovery = Arc::new(match &plumbing.status {
+        let recovery = match &plumbing.status {
             Some(s) => recovery
                 .with_status_store(s.clone())
                 .with_replica(replica.clone()),
+            None => recovery,
+        };
+        let recovery = Arc::new(match &plumbing.replay_records {
+            Some(r) => recovery.with_replay_store(r.clone()),
             None => recovery,
         });
         let mut history = mediator_core::History::new(db.clone(), parts.clone())

@@ -12,6 +12,7 @@ mod common;
 use common::{eventually, spawn_app_with, voucher};
 use mediator_core::storage::StatusStore;
 use mediator_core::{PartName, PartSettings};
+use serde_json::Value;
 
 /// moto with the mediator's resources provisioned, and its SDK
 /// configuration.
@@ -339,20 +340,56 @@ async fn two_replicas_recover_an_outage_once() {
             .collect();
         assert_eq!(n, [1], "{id} accepted exactly once");
     }
-    let mut recoveries = 0;
-    for app in [&a, &b] {
-        let (_, replays) = app.get_json("/api/v1/replays").await;
-        let list = replays
+    // The replay records are shared (DynamoDB): both replicas list the same
+    // single recovery replay, and the replays' progress, counted by
+    // whichever replica drained each event, adds up to every voucher
+    // resubmitted once.
+    let listing = |app: &'static str, v: Value| -> Vec<Value> {
+        v["replays"]
             .as_array()
-            .or_else(|| replays["replays"].as_array())
-            .cloned()
-            .unwrap_or_default();
-        recoveries += list
+            .unwrap_or_else(|| panic!("{app}: replays list: {v}"))
             .iter()
-            .filter(|r| r["part"] == "voucher" && r["trigger"] == "recovery")
-            .count();
-    }
-    assert_eq!(recoveries, 1, "one recovery replay for the outage");
+            .filter(|r| r["part"] == "voucher")
+            .cloned()
+            .collect()
+    };
+    let views = eventually(30, "both replicas count every resubmission", || async {
+        let (_, ra) = a.get_json("/api/v1/replays").await;
+        let (_, rb) = b.get_json("/api/v1/replays").await;
+        let (la, lb) = (listing("a", ra), listing("b", rb));
+        let resubmitted: i64 = la
+            .iter()
+            .map(|r| r["progress"]["resubmitted"].as_i64().unwrap_or(0))
+            .sum();
+        let names = |l: &[Value]| -> Vec<String> {
+            l.iter()
+                .map(|r| r["name"].as_str().unwrap_or("").to_owned())
+                .collect()
+        };
+        if names(&la) != names(&lb) {
+            return Err(format!("a lists {:?}, b {:?}", names(&la), names(&lb)));
+        }
+        if resubmitted != ids.len() as i64 {
+            return Err(format!("{resubmitted} resubmissions counted: {la:?}"));
+        }
+        Ok(la)
+    })
+    .await;
+    let recoveries: Vec<&Value> = views
+        .iter()
+        .filter(|r| r["trigger"] == "recovery")
+        .collect();
+    assert_eq!(
+        recoveries.len(),
+        1,
+        "one recovery replay for the outage: {views:?}"
+    );
+    assert!(
+        recoveries[0]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("LoyaltyVoucherReplay_")),
+        "{views:?}"
+    );
     a.stop().await;
     b.stop().await;
 }

@@ -36,6 +36,7 @@ use mediator_core::{Circuit, CircuitOverride, OverrideMode, PartState, StatusCha
 use crate::tables::{Tables, UNPUBLISHED_INDEX};
 
 mod audit;
+mod replays;
 mod history;
 mod vouchers;
 

@@ -86,11 +86,22 @@ pub struct Tables {
     /// The audit log: `AUDIT`/id (N; the entry's time in ms × 1000 + a
     /// random 0–999, so ids increase with time across replicas).
     pub audit: String,
+    /// Replays: `REPLAY#<name>`/`META` (the record and its progress),
+    /// `REPLAY#<name>`/`EVENT#<event id>` (a handled replayed event, TTL 91
+    /// days), `CHANGE#<id>`/`REPLAY` (the recovery replay of a status
+    /// change), `PART#<part>`/`LATEST` (latest interval, resubmitted
+    /// total), `CURSOR`/`status_changes` (the recovery trigger's cursor).
+    pub replays: String,
 }
 
 /// The default table-name prefix.
 pub const DEFAULT_TABLE_PREFIX: &str = "mediator";
 
+/// Replay records by part, newest first by `rord` =
+/// `<created_ms:013>#<name>` (only `META` items carry `rpart`).
+pub const REPLAYS_BY_PART_INDEX: &str = "by_part";
+/// Every replay record (`rall` = `ALL`), newest first by `rord`.
+pub const REPLAYS_ALL_INDEX: &str = "all";
 /// Sparse index of unpublished status changes (`unpub` = "1", by id).
 pub const UNPUBLISHED_INDEX: &str = "unpub";
 /// Status changes by part and time (history read models).
@@ -114,7 +125,8 @@ impl Default for Tables {
 
 impl Tables {
     /// `<prefix>-parts`, `<prefix>-changes`, `<prefix>-monitor`,
-    /// `<prefix>-vouchers`, `<prefix>-voucher-events`, `<prefix>-audit`.
+    /// `<prefix>-vouchers`, `<prefix>-voucher-events`, `<prefix>-audit`,
+    /// `<prefix>-replays`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             parts: format!("{prefix}-parts"),
@@ -123,6 +135,7 @@ impl Tables {
             vouchers: format!("{prefix}-vouchers"),
             voucher_events: format!("{prefix}-voucher-events"),
             audit: format!("{prefix}-audit"),
+            replays: format!("{prefix}-replays"),
         }
     }
 
@@ -202,6 +215,24 @@ impl Tables {
                 sk: ("sk", KeyType::N),
                 indexes: vec![],
                 ttl: None,
+            },
+            TableSpec {
+                name: self.replays.clone(),
+                pk: ("pk", KeyType::S),
+                sk: ("sk", KeyType::S),
+                indexes: vec![
+                    IndexSpec {
+                        name: REPLAYS_BY_PART_INDEX,
+                        pk: ("rpart", KeyType::S),
+                        sk: ("rord", KeyType::S),
+                    },
+                    IndexSpec {
+                        name: REPLAYS_ALL_INDEX,
+                        pk: ("rall", KeyType::S),
+                        sk: ("rord", KeyType::S),
+                    },
+                ],
+                ttl: Some("ttl"),
             },
         ]
     }

@@ -53,6 +53,7 @@ async fn provision_is_planned_applied_then_a_no_op() {
         "create table mediator-vouchers",
         "create table mediator-voucher-events",
         "create table mediator-audit",
+        "create table mediator-replays",
     ];
     assert_eq!(lines(&plan), expected);
     assert_eq!(

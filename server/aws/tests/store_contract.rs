@@ -66,6 +66,19 @@ async fn dynamodb_audit_store_passes_the_contract() {
     contract::check_audit(&s).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_share_the_replay_records() {
+    let m = common::Moto::start();
+    provisioned(&m).await;
+    // Both count the same replayed events at once: through the proxy that
+    // gives moto's transactions DynamoDB's isolation.
+    let proxy = common::SerialProxy::start(&m.endpoint).await;
+    let conf = common::sdk_config(&proxy.endpoint, None).await;
+    let a = DynamoStore::from_conf(&conf, Tables::default());
+    let b = DynamoStore::from_conf(&conf, Tables::default());
+    contract::check_replays(&a, &b).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_recovers_each_outage() {
     let m = common::Moto::start();

@@ -20,13 +20,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
-use store::rusqlite::{params, Connection, OptionalExtension};
 use store::{Database, StoreError};
 
 use crate::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchivePage, ArchiveSummary};
 use crate::datacache::SqliteVoucherStore;
-use crate::recovery::ACTIVE_STATES;
+use crate::recovery::{ReplayRecord, ACTIVE_STATES};
 use crate::storage::history::{ChangeRow, MonitorHistory};
+use crate::storage::replays::{ReplayStore, SqliteReplays};
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::VoucherStore;
 use crate::VoucherStatus;
@@ -286,7 +286,7 @@ pub struct PartCounters {
 /// The read models; cheap to clone.
 #[derive(Clone)]
 pub struct History {
-    db: Database,
+    replays: Arc<dyn ReplayStore>,
     monitor: Arc<dyn MonitorHistory>,
     vouchers: Arc<dyn VoucherStore>,
     parts: Arc<Vec<PartSettings>>,
@@ -440,30 +440,28 @@ fn part_data(rows: Vec<ChangeRow>, hours: Vec<i64>, now: i64) -> PartData {
     }
 }
 
-const REPLAY_SQL: &str = "SELECT name, trigger, start_ms, end_ms, created_ms, started, expected,
-    processed, resubmitted, skipped, failed, started_by FROM rec_replays";
-
-fn replay_row(r: &store::rusqlite::Row<'_>) -> store::rusqlite::Result<(IncidentReplay, bool)> {
-    Ok((
+/// A replay record as an incident shows it, and whether the bus accepted it.
+fn incident_replay(r: ReplayRecord) -> (IncidentReplay, bool) {
+    (
         IncidentReplay {
-            name: r.get(0)?,
-            trigger: r.get(1)?,
-            window_start: time(r.get(2)?),
-            window_end: time(r.get(3)?),
-            created_at: time(r.get(4)?),
+            name: r.name,
+            trigger: r.trigger,
+            window_start: r.window_start,
+            window_end: r.window_end,
+            created_at: r.created_at,
             state: String::new(),
-            expected: r.get(6)?,
-            processed: r.get(7)?,
-            resubmitted: r.get(8)?,
-            skipped: r.get(9)?,
-            failed: r.get(10)?,
-            by: r.get(11)?,
+            expected: r.progress.expected,
+            processed: r.progress.processed,
+            resubmitted: r.progress.resubmitted,
+            skipped: r.progress.skipped,
+            failed: r.progress.failed,
+            by: r.by,
         },
-        r.get(5)?,
-    ))
+        r.started,
+    )
 }
 
-/// An incident read in one transaction, before the replay states are asked.
+/// An incident as stored, before the replay states are asked.
 struct RawIncident {
     incident: Incident,
     started: Vec<bool>,
@@ -471,13 +469,13 @@ struct RawIncident {
 
 /// An incident from its `down` change (`head`) and the change that ended
 /// it (`next`), with what the DataCache and the replay records say.
-fn load_incident(
-    c: &Connection,
+async fn load_incident(
+    replay_store: &dyn ReplayStore,
     head: ChangeRow,
     next: Option<ChangeRow>,
     held: Vec<(String, VoucherStatus)>,
     now: i64,
-) -> store::rusqlite::Result<RawIncident> {
+) -> Result<RawIncident, StoreError> {
     let ChangeRow {
         id,
         part,
@@ -502,24 +500,16 @@ fn load_incident(
             at: time(at),
         });
     }
-    let rows: Vec<(IncidentReplay, bool)> = c
-        .prepare_cached(&format!(
-            "{REPLAY_SQL} WHERE part = ?1 AND start_ms <= ?3 AND end_ms >= ?2
-             ORDER BY created_ms, name"
-        ))?
-        .query_map(params![part, start, until], replay_row)?
-        .collect::<Result<_, _>>()?;
-    let (replays, started): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+    let (replays, started): (Vec<_>, Vec<_>) = replay_store
+        .overlapping(&part, start, until)
+        .await?
+        .into_iter()
+        .map(incident_replay)
+        .unzip();
     // The held vouchers' best replay outcome.
     let mut best: HashMap<String, u8> = HashMap::new();
     for r in &replays {
-        let items: Vec<(String, String)> = c
-            .prepare_cached(
-                "SELECT loyalty_request_id, outcome FROM rec_replay_items WHERE replay = ?1",
-            )?
-            .query_map([&r.name], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        for (lrid, outcome) in items {
+        for (lrid, outcome) in replay_store.outcomes(&r.name).await? {
             let rank = match outcome.as_str() {
                 "resubmitted" => 3,
                 "skipped" => 2,
@@ -572,7 +562,7 @@ impl History {
         Self {
             monitor: Arc::new(SqliteStore::new(db.clone())),
             vouchers: Arc::new(SqliteVoucherStore::new(db.clone())),
-            db,
+            replays: Arc::new(SqliteReplays::new(db)),
             parts: Arc::new(parts),
             recovery: None,
             archives: None,
@@ -657,13 +647,13 @@ impl History {
             .await?;
         let until = next.as_ref().map_or(now, |n| n.at_ms);
         let held = self.held(&head.part, head.at_ms, until).await?;
-        self.db
-            .read(move |c| load_incident(c, head, next, held, now))
-            .await
+        load_incident(self.replays.as_ref(), head, next, held, now).await
     }
 
-    /// Asks `recovery` (the bus) for replay states.
+    /// Asks `recovery` (the bus) for replay states, and reads the replays
+    /// where `recovery` records them ([`Recovery::replay_store`]).
     pub fn with_recovery(mut self, recovery: Arc<Recovery>) -> Self {
+        self.replays = recovery.replay_store();
         self.recovery = Some(recovery);
         self
     }
@@ -951,29 +941,17 @@ impl History {
                 .map(|(_, _, n)| *n as i64)
                 .sum()
         };
-        let parts: Vec<String> = self.parts.iter().map(|p| p.name.to_string()).collect();
-        let replays = self
-            .db
-            .read(move |c| {
-                parts
-                    .into_iter()
-                    .map(|p| {
-                        let resubmitted: i64 = c
-                            .prepare_cached(
-                                "SELECT coalesce(sum(resubmitted), 0) FROM rec_replays WHERE part = ?1",
-                            )?
-                            .query_row([&p], |r| r.get(0))?;
-                        let latest = c
-                            .prepare_cached(&format!(
-                                "{REPLAY_SQL} WHERE part = ?1 ORDER BY created_ms DESC, name DESC LIMIT 1"
-                            ))?
-                            .query_row([&p], replay_row)
-                            .optional()?;
-                        Ok((p, resubmitted, latest))
-                    })
-                    .collect::<store::rusqlite::Result<Vec<_>>>()
-            })
-            .await?;
+        let mut replays = Vec::with_capacity(self.parts.len());
+        for p in self.parts.iter().map(|p| p.name.to_string()) {
+            let resubmitted = self.replays.resubmitted_total(&p).await?;
+            let latest = self
+                .replays
+                .newest(Some(&p), false, 1)
+                .await?
+                .pop()
+                .map(incident_replay);
+            replays.push((p, resubmitted, latest));
+        }
         let rows: Vec<_> = replays
             .into_iter()
             .map(|(p, resubmitted, latest)| {

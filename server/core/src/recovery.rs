@@ -32,13 +32,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use store::rusqlite::{params, OptionalExtension, Row};
 use store::{Database, StoreError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::datacache::time;
-use crate::events::replay_name;
+use crate::storage::replays::{HandledEvent, NewReplay, ReplayStore, SqliteReplays};
 use crate::submit::SubmissionFlow;
 use crate::voucher::VoucherStatus;
 use crate::PartName;
@@ -326,7 +325,8 @@ pub enum ItemOutcome {
 }
 
 impl ItemOutcome {
-    fn as_str(self) -> &'static str {
+    /// `resubmitted`, `skipped`, `failed` or `ignored`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Resubmitted => "resubmitted",
             Self::Skipped => "skipped",
@@ -334,11 +334,22 @@ impl ItemOutcome {
             Self::Ignored => "ignored",
         }
     }
+
+    /// The progress counter it adds to: 0 resubmitted, 1 skipped, 2 failed
+    /// (`ignored` counts as failed; it is never counted).
+    pub fn column(self) -> usize {
+        match self {
+            Self::Resubmitted => 0,
+            Self::Skipped => 1,
+            _ => 2,
+        }
+    }
 }
 
 /// The recovery service.
 pub struct Recovery {
-    db: Database,
+    /// Replay records, handled events, latest intervals, the cursor.
+    records: Arc<dyn ReplayStore>,
     /// Where the status changes the trigger follows are read.
     status: Arc<dyn crate::storage::StatusStore>,
     flow: Arc<SubmissionFlow>,
@@ -371,32 +382,6 @@ pub struct PartRecovery {
     pub retention: Duration,
 }
 
-const CURSOR: &str = "status_changes";
-const REPLAY_COLS: &str = "name, part, archive, start_ms, end_ms, created_ms, trigger, started,
-    start_error, expected, processed, resubmitted, skipped, failed, started_by";
-
-fn replay_record(r: &Row<'_>) -> store::rusqlite::Result<ReplayRecord> {
-    Ok(ReplayRecord {
-        name: r.get(0)?,
-        part: r.get(1)?,
-        archive: r.get(2)?,
-        window_start: time(r.get(3)?),
-        window_end: time(r.get(4)?),
-        created_at: time(r.get(5)?),
-        trigger: r.get(6)?,
-        started: r.get(7)?,
-        start_error: r.get(8)?,
-        progress: Progress {
-            expected: r.get(9)?,
-            processed: r.get(10)?,
-            resubmitted: r.get(11)?,
-            skipped: r.get(12)?,
-            failed: r.get(13)?,
-        },
-        by: r.get(14)?,
-    })
-}
-
 impl Recovery {
     /// Recovery over `db`, resubmitting through `flow`.
     pub fn new(
@@ -408,7 +393,7 @@ impl Recovery {
     ) -> Self {
         Self {
             status: Arc::new(crate::storage::sqlite::SqliteStore::new(db.clone())),
-            db,
+            records: Arc::new(SqliteReplays::new(db)),
             flow,
             replays,
             queue,
@@ -508,21 +493,6 @@ impl Recovery {
         self.flow.parts().iter().find(|p| p.as_str() == name)
     }
 
-    /// The id of the last status change the trigger has handled.
-    async fn cursor(&self) -> Result<i64, StoreError> {
-        self.db
-            .read(|c| {
-                c.query_row(
-                    "SELECT value FROM rec_cursor WHERE name = ?1",
-                    [CURSOR],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map(|v| v.unwrap_or(0))
-            })
-            .await
-    }
-
     /// Names this replica in the claims on down→up changes (replicas
     /// sharing the status store start one recovery replay per outage).
     pub fn with_replica(mut self, replica: impl Into<String>) -> Self {
@@ -537,11 +507,24 @@ impl Recovery {
         self
     }
 
+    /// Keeps replay records, handled events, latest intervals and the
+    /// trigger's cursor in `store` (e.g. DynamoDB, shared by every replica)
+    /// instead of the database given to [`Recovery::new`].
+    pub fn with_replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        self.records = store;
+        self
+    }
+
+    /// Where the replays are recorded.
+    pub fn replay_store(&self) -> Arc<dyn ReplayStore> {
+        self.records.clone()
+    }
+
     /// Starts replays for new down→up changes; returns how many changes it
     /// consumed. Stops early (to resume next time) while a part's retry
     /// events of the window are still in the outbox or the bus is unavailable.
     pub async fn trigger_step(&self) -> Result<usize, RecoveryError> {
-        let cursor = self.cursor().await?;
+        let cursor = self.records.cursor().await?;
         let changes: Vec<(i64, String, String, i64, String, Option<i64>)> = self
             .status
             .changes_after(cursor, 100)
@@ -596,15 +579,7 @@ impl Recovery {
                     }
                 }
             }
-            self.db
-                .write(move |tx| {
-                    tx.execute(
-                        "INSERT INTO rec_cursor (name, value) VALUES (?1, ?2)
-                         ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
-                        params![CURSOR, id],
-                    )
-                })
-                .await?;
+            self.records.advance_cursor(id).await?;
             consumed += 1;
         }
         Ok(consumed)
@@ -649,55 +624,21 @@ impl Recovery {
             .cache()
             .count_retry_events(part.as_str(), start, end)
             .await?;
-        let (p, a, now) = (part.to_string(), archive.clone(), Utc::now());
-        // One row per replay, written before asking the bus: a recovery that
-        // is retried after a failure or a crash finds its row (and name) again.
-        let name: String = self
-            .db
-            .write(move |tx| {
-                if let Some(id) = change_id {
-                    let existing: Option<String> = tx
-                        .query_row(
-                            "SELECT name FROM rec_replays WHERE status_change_id = ?1",
-                            [id],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
-                    if let Some(n) = existing {
-                        return Ok(n);
-                    }
-                }
-                let mut at = now;
-                let name = loop {
-                    let n = replay_name(&a, at);
-                    let taken: bool = tx.query_row(
-                        "SELECT EXISTS(SELECT 1 FROM rec_replays WHERE name = ?1)",
-                        [&n],
-                        |r| r.get(0),
-                    )?;
-                    if !taken {
-                        break n;
-                    }
-                    at += chrono::Duration::seconds(1);
-                };
-                tx.execute(
-                    "INSERT INTO rec_replays (name, part, archive, start_ms, end_ms, created_ms, trigger,
-                        status_change_id, expected, started_by)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    params![
-                        name,
-                        p,
-                        a,
-                        start.timestamp_millis(),
-                        end.timestamp_millis(),
-                        now.timestamp_millis(),
-                        trigger,
-                        change_id,
-                        expected,
-                        by
-                    ],
-                )?;
-                Ok(name)
+        // One record per replay, written before asking the bus: a recovery
+        // that is retried after a failure or a crash finds its record (and
+        // name) again.
+        let name = self
+            .records
+            .create(&NewReplay {
+                part: part.to_string(),
+                archive: archive.clone(),
+                start,
+                end,
+                created_at: Utc::now(),
+                trigger: trigger.to_owned(),
+                change_id,
+                expected,
+                by,
             })
             .await?;
         let req = ReplayRequest {
@@ -711,34 +652,11 @@ impl Recovery {
             Ok(()) | Err(ReplayError::AlreadyExists(_)) => Ok(()),
             Err(e) => Err(e),
         };
-        let (n2, p2, refused) = (
-            name.clone(),
-            part.to_string(),
-            match &started {
-                Err(ReplayError::Rejected(r)) => Some(r.clone()),
-                _ => None,
-            },
-        );
-        let ok = started.is_ok();
-        self.db
-            .write(move |tx| {
-                if ok {
-                    tx.execute("UPDATE rec_replays SET started = 1 WHERE name = ?1", [&n2])?;
-                    tx.execute(
-                        "INSERT INTO rec_latest (part, replay, start_ms, end_ms) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (part) DO UPDATE SET replay = excluded.replay,
-                           start_ms = excluded.start_ms, end_ms = excluded.end_ms",
-                        params![p2, n2, start.timestamp_millis(), end.timestamp_millis()],
-                    )?;
-                } else if let Some(r) = refused {
-                    tx.execute(
-                        "UPDATE rec_replays SET start_error = ?2 WHERE name = ?1",
-                        params![n2, r],
-                    )?;
-                }
-                Ok(())
-            })
-            .await?;
+        match &started {
+            Ok(()) => self.records.mark_started(&name).await?,
+            Err(ReplayError::Rejected(reason)) => self.records.mark_refused(&name, reason).await?,
+            Err(_) => {}
+        }
         started?;
         self.watch_replay(name.clone(), part.to_string());
         Ok(self
@@ -833,22 +751,10 @@ impl Recovery {
     /// The part's active replay (STARTING, RUNNING or CANCELLING on the
     /// bus), if any, among the replays the mediator started.
     pub async fn active_replay(&self, part: &str) -> Result<Option<String>, RecoveryError> {
-        let p = part.to_owned();
-        let names: Vec<String> = self
-            .db
-            .read(move |c| {
-                c.prepare(
-                    "SELECT name FROM rec_replays WHERE part = ?1 AND started = 1
-                     ORDER BY created_ms DESC, name DESC LIMIT 20",
-                )?
-                .query_map([p], |r| r.get(0))?
-                .collect()
-            })
-            .await?;
-        for name in names {
-            if let Some(info) = self.replays.describe_replay(&name).await? {
+        for r in self.records.newest(Some(part), true, 20).await? {
+            if let Some(info) = self.replays.describe_replay(&r.name).await? {
                 if ACTIVE_STATES.contains(&info.state.as_str()) {
-                    return Ok(Some(name));
+                    return Ok(Some(r.name));
                 }
             }
         }
@@ -900,7 +806,7 @@ impl Recovery {
             return Ok(None);
         }
         // The trigger has status changes of this part to handle first.
-        let cursor = self.cursor().await?;
+        let cursor = self.records.cursor().await?;
         let trigger_behind = self.status.has_changes_after(part.as_str(), cursor).await?;
         if trigger_behind {
             return Ok(None);
@@ -909,23 +815,14 @@ impl Recovery {
         if times.is_empty() || self.active_replay(part.as_str()).await?.is_some() {
             return Ok(None);
         }
-        let p = part.to_string();
-        let windows: Vec<(String, i64, i64)> = self
-            .db
-            .read(move |c| {
-                c.prepare(
-                    "SELECT name, start_ms, end_ms FROM rec_replays
-                     WHERE part = ?1 AND started = 1 ORDER BY created_ms DESC LIMIT 200",
-                )?
-                .query_map([p], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect()
-            })
-            .await?;
         let mut completed = Vec::new();
-        for (name, s, e) in windows {
-            if let Some(info) = self.replays.describe_replay(&name).await? {
+        for r in self.records.newest(Some(part.as_str()), true, 200).await? {
+            if let Some(info) = self.replays.describe_replay(&r.name).await? {
                 if info.state == "COMPLETED" {
-                    completed.push((s, e));
+                    completed.push((
+                        r.window_start.timestamp_millis(),
+                        r.window_end.timestamp_millis(),
+                    ));
                 }
             }
         }
@@ -1016,45 +913,17 @@ impl Recovery {
         &self,
         part: &str,
     ) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, StoreError> {
-        let part = part.to_owned();
-        self.db
-            .read(move |c| {
-                c.query_row(
-                    "SELECT start_ms, end_ms FROM rec_latest WHERE part = ?1",
-                    [part],
-                    |r| Ok((time(r.get(0)?), time(r.get(1)?))),
-                )
-                .optional()
-            })
-            .await
+        self.records.latest_interval(part).await
     }
 
     /// The replays the mediator started, newest first.
     pub async fn list_replays(&self, limit: usize) -> Result<Vec<ReplayRecord>, StoreError> {
-        self.db
-            .read(move |c| {
-                c.prepare(&format!(
-                    "SELECT {REPLAY_COLS} FROM rec_replays ORDER BY created_ms DESC, name DESC LIMIT ?1"
-                ))?
-                .query_map([limit as i64], replay_record)?
-                .collect()
-            })
-            .await
+        self.records.newest(None, false, limit).await
     }
 
     /// One replay the mediator started.
     pub async fn replay(&self, name: &str) -> Result<Option<ReplayRecord>, StoreError> {
-        let name = name.to_owned();
-        self.db
-            .read(move |c| {
-                c.query_row(
-                    &format!("SELECT {REPLAY_COLS} FROM rec_replays WHERE name = ?1"),
-                    [name],
-                    replay_record,
-                )
-                .optional()
-            })
-            .await
+        self.records.get(name).await
     }
 
     /// The bus's view of a replay (state and cursor).
@@ -1104,20 +973,7 @@ impl Recovery {
             .flatten()
             .map(|(r, e, _)| (r.clone(), e.clone()))
             .collect();
-        // On the writer: the drain interleaves these reads with its own
-        // commits, which would make a read-only connection re-read its pages.
-        let seen: Vec<bool> = self
-            .db
-            .read_on_writer(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT EXISTS(SELECT 1 FROM rec_replay_items WHERE replay = ?1 AND event_id = ?2)",
-                )?;
-                pairs
-                    .iter()
-                    .map(|(r, e)| stmt.query_row(params![r, e], |x| x.get(0)))
-                    .collect()
-            })
-            .await?;
+        let seen = self.records.seen(&pairs).await?;
         let mut fresh = Vec::new();
         for (i, seen) in valid.into_iter().zip(seen) {
             if seen {
@@ -1201,64 +1057,24 @@ impl Recovery {
         if items.is_empty() {
             return Ok(());
         }
-        let counted: Vec<(String, String, i64, i64)> = self
-            .db
-            .write(move |tx| {
-                let now = Utc::now().timestamp_millis();
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO rec_replay_items (replay, event_id, loyalty_request_id, outcome, at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?;
-                // Per replay: newly counted (resubmitted, skipped, failed),
-                // added in one UPDATE per replay rather than one per item.
-                let mut touched: Vec<(&str, [i64; 3])> = Vec::new();
-                for (r, e, l, outcome) in &items {
-                    if insert.execute(params![r, e, l, outcome.as_str(), now])? == 0 {
-                        continue;
-                    }
-                    let column = match outcome {
-                        ItemOutcome::Resubmitted => 0,
-                        ItemOutcome::Skipped => 1,
-                        _ => 2,
-                    };
-                    match touched.iter_mut().find(|(name, _)| *name == r.as_str()) {
-                        Some((_, n)) => n[column] += 1,
-                        None => {
-                            let mut n = [0; 3];
-                            n[column] = 1;
-                            touched.push((r, n));
-                        }
-                    }
-                }
-                let mut add = tx.prepare_cached(
-                    "UPDATE rec_replays SET processed = processed + ?2 + ?3 + ?4,
-                        resubmitted = resubmitted + ?2, skipped = skipped + ?3, failed = failed + ?4
-                     WHERE name = ?1",
-                )?;
-                for (r, [resubmitted, skipped, failed]) in &touched {
-                    add.execute(params![r, resubmitted, skipped, failed])?;
-                }
-                let mut progress = tx.prepare_cached(
-                    "SELECT part, processed, expected FROM rec_replays WHERE name = ?1",
-                )?;
-                let mut out = Vec::new();
-                for (r, _) in touched {
-                    if let Some((part, processed, expected)) = progress
-                        .query_row([r], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                        .optional()?
-                    {
-                        out.push((r.to_owned(), part, processed, expected));
-                    }
-                }
-                Ok(out)
-            })
-            .await?;
+        let events: Vec<HandledEvent> = items
+            .into_iter()
+            .map(
+                |(replay, event_id, loyalty_request_id, outcome)| HandledEvent {
+                    replay,
+                    event_id,
+                    loyalty_request_id,
+                    outcome,
+                },
+            )
+            .collect();
+        let counted = self.records.count(&events).await?;
         if let Some(c) = &self.changes {
-            for (replay, part, processed, expected) in counted {
-                if processed >= expected {
-                    c.notify(crate::Topic::Replay, Some(&part));
+            for p in counted {
+                if p.processed >= p.expected {
+                    c.notify(crate::Topic::Replay, Some(&p.part));
                 } else {
-                    c.replay_progress(&replay, &part);
+                    c.replay_progress(&p.replay, &p.part);
                 }
             }
         }
@@ -1468,6 +1284,7 @@ mod tests {
     use crate::SubmitOutcome;
     use serde_json::json;
     use std::sync::Mutex;
+    use store::rusqlite::params;
 
     struct AcceptAll;
 

@@ -465,7 +465,7 @@ impl DynamoStore {
     /// [`DynamoStore::transact`], with why it was cancelled: `None`
     /// committed, else each item's cancellation code in order (`None` for
     /// the items that did not fail).
-    async fn transact_reasons(
+    pub(super) async fn transact_reasons(
         &self,
         what: &str,
         items: Vec<TransactWriteItem>,

@@ -12,11 +12,13 @@
 //!   outbox and retry ledger ([`crate::DataCache`] wraps it);
 //! * [`history::MonitorHistory`] — the monitor's records as the history
 //!   reads them ([`crate::History`]);
-//! * [`audit::AuditStore`] — the audit log ([`crate::Audit`]).
+//! * [`audit::AuditStore`] — the audit log ([`crate::Audit`]);
+//! * [`replays::ReplayStore`] — replay records and progress, handled
+//!   replayed events, latest intervals, the recovery cursor
+//!   ([`crate::Recovery`], [`crate::History`]).
 //!
 //! [`projected::ProjectedStatus`] decides with one status store and keeps
-//! another in step. Still on SQLite directly (next step): replays and the
-//! recovery cursor.
+//! another in step.
 //!
 //! [`contract`] is the backend-neutral contract suite every implementation
 //! must pass (run for SQLite in this crate's tests and for DynamoDB in
@@ -34,6 +36,7 @@ pub mod audit;
 pub mod contract;
 pub mod history;
 pub mod projected;
+pub mod replays;
 pub mod sqlite;
 pub mod vouchers;
 
