@@ -36,8 +36,8 @@ use mediator_core::{Circuit, CircuitOverride, OverrideMode, PartState, StatusCha
 use crate::tables::{Tables, UNPUBLISHED_INDEX};
 
 mod audit;
-mod replays;
 mod history;
+mod replays;
 mod vouchers;
 
 /// Partition key of the status-change items.
