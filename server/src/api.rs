@@ -752,7 +752,13 @@ async fn post_override(
 
 /// The metrics page in the text exposition format.
 pub async fn metrics_text(s: &ApiState) -> Result<String, ApiError> {
-    let parts = mediator_core::metrics::collect(s.flow.cache(), &s.recovery, &s.overrides).await?;
+    let parts = mediator_core::metrics::collect(
+        s.flow.cache(),
+        &s.recovery,
+        &s.overrides,
+        s.history.monitor_history(),
+    )
+    .await?;
     Ok(mediator_core::metrics::render(&parts))
 }
 

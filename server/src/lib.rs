@@ -32,7 +32,6 @@ use std::sync::Arc;
 use mediator_core::archives::ArchiveBrowser;
 use mediator_core::storage::audit::AuditStore;
 use mediator_core::storage::history::MonitorHistory;
-use mediator_core::storage::projected::ProjectedStatus;
 use mediator_core::storage::replays::ReplayStore;
 use mediator_core::storage::{OverrideStore, StatusStore, VoucherStore};
 use mediator_core::{
@@ -162,7 +161,7 @@ impl Plumbing {
 
     /// EventBridge, SQS and DynamoDB as `mediator provision --backend aws`
     /// made them; fails, naming the command, when they are missing.
-    async fn aws(settings: &Settings, db: &Database) -> anyhow::Result<Self> {
+    async fn aws(settings: &Settings) -> anyhow::Result<Self> {
         let conf = aws_backend::load_config(&settings.aws).await;
         let events = aws_sdk_eventbridge::Client::new(&conf);
         let location = aws_backend::Location::discover(&events, backend::BUS_NAME)
@@ -187,8 +186,6 @@ impl Plumbing {
                 anyhow::anyhow!("backend aws: {e}; run `mediator provision --backend aws` first")
             })?;
         let dynamo = Arc::new(aws_backend::DynamoStore::from_conf(&conf, tables));
-        let local: Arc<dyn StatusStore> =
-            Arc::new(mediator_core::storage::sqlite::SqliteStore::new(db.clone()));
         let (replays, queue, archives) =
             Self::recovery(Arc::new(aws_backend::AwsRecovery::new(&conf, location)));
         tracing::info!(
@@ -205,7 +202,7 @@ impl Plumbing {
             replays,
             queue,
             archives,
-            status: Some(Arc::new(ProjectedStatus::new(dynamo.clone(), local))),
+            status: Some(dynamo.clone()),
             monitor_history: Some(dynamo.clone()),
             vouchers: Some(dynamo.clone()),
             overrides: Some(dynamo.clone()),
@@ -287,7 +284,7 @@ impl Application {
         )?;
         let plumbing = match settings.backend {
             Backend::Embedded => Plumbing::embedded(&settings, &db, &parts).await?,
-            Backend::Aws => Plumbing::aws(&settings, &db).await?,
+            Backend::Aws => Plumbing::aws(&settings).await?,
         };
         if let Some(s) = &plumbing.status {
             // Every replica shows the circuits as decided in the shared store.

@@ -375,6 +375,23 @@ async fn two_replicas_recover_an_outage_once() {
         Ok(la)
     })
     .await;
+    // Only one replica polls (the lease), yet both report every check: the
+    // metrics read the day roll-ups in DynamoDB.
+    for (name, app) in [("a", &a), ("b", &b)] {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        let total = |outcome: &str| -> u64 {
+            let key = format!("mediator_checks_total{{part=\"voucher\",outcome=\"{outcome}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(key.as_str()))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name}: no {key}in {text}"))
+        };
+        assert!(
+            total("failed") >= 2,
+            "{name}: the outage's failed checks: {text}"
+        );
+        assert!(total("ok") >= 2, "{name}: {text}");
+    }
     let recoveries: Vec<&Value> = views
         .iter()
         .filter(|r| r["trigger"] == "recovery")

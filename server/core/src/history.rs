@@ -577,6 +577,12 @@ impl History {
         self
     }
 
+    /// Where the monitor's records are read (see
+    /// [`History::with_monitor_history`]).
+    pub fn monitor_history(&self) -> &dyn MonitorHistory {
+        self.monitor.as_ref()
+    }
+
     /// Reads what vouchers each outage held (and their statuses, the
     /// pending and dead-lettered counts) from `vouchers` (e.g. the DataCache
     /// on DynamoDB) instead of the database given to [`History::new`].

@@ -3,14 +3,13 @@
 //! Per configured part: `mediator_part_up` (its checked status is up),
 //! `mediator_circuit_open` (the effective circuit, overrides included),
 //! `mediator_checks_total{outcome="ok"|"failed"}` (from the daily
-//! roll-ups), `mediator_vouchers{status}` (DataCache counts, every status)
+//! roll-ups, [`MonitorHistory::check_totals`]), `mediator_vouchers{status}` (DataCache counts, every status)
 //! and `mediator_replays_active` (STARTING/RUNNING/CANCELLING replays).
 
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use store::StoreError;
-
+use crate::storage::history::MonitorHistory;
 use crate::datacache::DataCache;
 use crate::overrides::Overrides;
 use crate::recovery::{Recovery, RecoveryError};
@@ -118,34 +117,21 @@ pub async fn collect(
     cache: &DataCache,
     recovery: &Recovery,
     overrides: &Overrides,
+    monitor: &dyn MonitorHistory,
 ) -> Result<Vec<PartMetrics>, RecoveryError> {
     let circuits = overrides.circuits().await?;
     let vouchers = cache.counts().await?;
     let statuses = overrides.statuses().await?;
-    let checks = overrides
-        .db()
-        .read(|c| {
-            let checks: HashMap<String, (i64, i64)> = c
-                .prepare(
-                    "SELECT part, sum(checks), sum(failures) FROM mon_rollups
-                     WHERE granularity = 'day' GROUP BY part",
-                )?
-                .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
-                .collect::<Result<_, _>>()?;
-            Ok(checks)
-        })
-        .await
-        .map_err(|e: StoreError| RecoveryError::Store(e))?;
     let mut out = Vec::with_capacity(circuits.len());
     for (part, _, closed) in circuits {
         let name = part.as_str();
-        let (all, failed) = checks.get(name).copied().unwrap_or((0, 0));
+        let (all, failed) = monitor.check_totals(name).await?;
         out.push(PartMetrics {
             part: name.to_owned(),
             up: statuses.get(name).map(String::as_str) == Some("up"),
             circuit_open: !closed,
-            checks_ok: (all - failed).max(0) as u64,
-            checks_failed: failed.max(0) as u64,
+            checks_ok: all.saturating_sub(failed),
+            checks_failed: failed,
             vouchers: vouchers
                 .iter()
                 .filter(|(p, _, _)| p == name)

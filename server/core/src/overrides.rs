@@ -183,7 +183,6 @@ impl OverrideRequest {
 /// Reads and sets the overrides of the configured parts.
 #[derive(Clone)]
 pub struct Overrides {
-    db: Database,
     store: Arc<dyn OverrideStore>,
     parts: Vec<PartName>,
     changes: Option<crate::Changes>,
@@ -201,8 +200,7 @@ impl Overrides {
     /// Overrides of `parts` in `db`.
     pub fn new(db: Database, parts: Vec<PartName>) -> Self {
         Self {
-            store: Arc::new(SqliteStore::new(db.clone())),
-            db,
+            store: Arc::new(SqliteStore::new(db)),
             parts,
             changes: None,
         }
@@ -219,11 +217,6 @@ impl Overrides {
     pub fn with_changes(mut self, changes: crate::Changes) -> Self {
         self.changes = Some(changes);
         self
-    }
-
-    /// The database.
-    pub(crate) fn db(&self) -> &Database {
-        &self.db
     }
 
     /// Sets (or with `none` clears) the override of `part`; returns the

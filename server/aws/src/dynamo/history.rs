@@ -105,6 +105,23 @@ impl MonitorHistory for DynamoStore {
         Ok(rows)
     }
 
+    async fn check_totals(&self, part: &str) -> Result<(u64, u64), StoreError> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.tables.monitor)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("{part}#day")))
+            .projection_expression("#c, #f")
+            .expression_attribute_names("#c", "checks")
+            .expression_attribute_names("#f", "failures");
+        let items = self.query_all("Query day roll-ups", q).await?;
+        Ok(items.iter().fold((0, 0), |(all, failed), i| {
+            let count = |k| get_n(i, k).unwrap_or(0).max(0) as u64;
+            (all + count("checks"), failed + count("failures"))
+        }))
+    }
+
     async fn checked_hours(&self, part: &str, lo: i64, hi: i64) -> Result<Vec<i64>, StoreError> {
         if hi <= lo {
             return Ok(Vec::new());

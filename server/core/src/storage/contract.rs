@@ -1393,6 +1393,12 @@ pub async fn check_monitor_history(s: &dyn StatusStore, h: &dyn super::history::
         .checked_hours(part, ms(-hour), ms(3 * hour))
         .await
         .expect("checked_hours");
+    assert_eq!(
+        h.check_totals(part).await.expect("totals"),
+        (6, 2),
+        "six checks, two failed (day roll-ups)"
+    );
+    assert_eq!(h.check_totals("no-such-part").await.expect("totals"), (0, 0));
     let first_hour = ms(0) - ms(0).rem_euclid(3_600_000);
     assert_eq!(
         hours,

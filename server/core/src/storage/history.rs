@@ -53,6 +53,10 @@ pub trait MonitorHistory: Send + Sync {
     /// The change `id`, if any.
     async fn change(&self, id: i64) -> Result<Option<ChangeRow>, StoreError>;
 
+    /// Every check of `part` recorded so far and how many failed (the sum
+    /// of its day roll-ups, whichever replica polled).
+    async fn check_totals(&self, part: &str) -> Result<(u64, u64), StoreError>;
+
     /// The first change of `part` after `(at_ms, id)` in `(at_ms, id)`
     /// order.
     async fn next_change(

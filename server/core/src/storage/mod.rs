@@ -17,9 +17,6 @@
 //!   replayed events, latest intervals, the recovery cursor
 //!   ([`crate::Recovery`], [`crate::History`]).
 //!
-//! [`projected::ProjectedStatus`] decides with one status store and keeps
-//! another in step.
-//!
 //! [`contract`] is the backend-neutral contract suite every implementation
 //! must pass (run for SQLite in this crate's tests and for DynamoDB in
 //! `aws-backend`'s `tests/store_contract.rs`).
@@ -35,7 +32,6 @@ use crate::{Circuit, CircuitOverride, OverrideMode, StatusChange};
 pub mod audit;
 pub mod contract;
 pub mod history;
-pub mod projected;
 pub mod replays;
 pub mod sqlite;
 pub mod vouchers;

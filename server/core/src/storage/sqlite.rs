@@ -450,6 +450,22 @@ fn change_row(r: &store::rusqlite::Row<'_>) -> store::rusqlite::Result<ChangeRow
 
 #[async_trait]
 impl MonitorHistory for SqliteStore {
+    async fn check_totals(&self, part: &str) -> Result<(u64, u64), StoreError> {
+        let part = part.to_owned();
+        self.db
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT coalesce(sum(checks), 0), coalesce(sum(failures), 0) FROM mon_rollups
+                     WHERE granularity = 'day' AND part = ?1",
+                )?
+                .query_row([part], |r| {
+                    let (all, failed): (i64, i64) = (r.get(0)?, r.get(1)?);
+                    Ok((all.max(0) as u64, failed.max(0) as u64))
+                })
+            })
+            .await
+    }
+
     async fn changes_around(
         &self,
         part: &str,
