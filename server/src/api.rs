@@ -62,6 +62,8 @@ pub struct ApiState {
     pub streams_stop: tokio_util::sync::CancellationToken,
     /// The audit log (replays, overrides, redrives, sign-ins…).
     pub audit: mediator_core::Audit,
+    /// Users, sessions and API tokens.
+    pub access: mediator_core::Access,
 }
 
 /// An API failure, rendered as `{"error", "field"?}` with its status.

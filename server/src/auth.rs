@@ -934,8 +934,8 @@ pub async fn require(
 /// yet, says how to add the first admin.
 pub async fn announce(
     settings: &AuthSettings,
-    db: &store::Database,
-    data_dir: &std::path::Path,
+    access: &Access,
+    add_user_hint: &str,
 ) -> anyhow::Result<()> {
     match settings.mode {
         AuthMode::None => tracing::warn!(
@@ -948,13 +948,12 @@ pub async fn announce(
             settings.proxy_groups_header
         ),
         AuthMode::Local => {
-            let users = Access::new(db.clone()).user_count().await?;
+            let users = access.user_count().await?;
             if users == 0 {
                 tracing::warn!(
                     "no users yet: first-run setup mode — callers on this machine act as an \
                      admin, everyone else is refused, until the first user exists. Add an admin \
-                     with `mediator user add admin --role admin --data-dir {}` (password on stdin)",
-                    data_dir.display()
+                     with `mediator user add admin --role admin {add_user_hint}` (password on stdin)"
                 );
             } else {
                 tracing::info!("sign-in with local users ({users})");

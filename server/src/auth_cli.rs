@@ -1,27 +1,52 @@
 //! `mediator user …` and `mediator token …`: manage local users and API
 //! tokens in the data directory's database (the server may be running:
-//! SQLite serialises the writes). Every change is written to the audit log
+//! SQLite serialises the writes), or with `--backend aws` in the DynamoDB
+//! tables every replica shares. Every change is written to the audit log
 //! as done by `cli:<login user>`.
 
 use std::io::BufRead;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use mediator_core::access::{Access, AccessError, Principal, Role};
 use mediator_core::audit::{Audit, NewAuditEntry};
 use serde_json::json;
 use store::Database;
 
-use crate::config::{StoreArgs, TokenCommand, UserCommand};
+use crate::config::{Backend, StoreArgs, TokenCommand, UserCommand};
 
 fn run(store: &StoreArgs, f: impl AsyncFnOnce(Access, Audit) -> anyhow::Result<()>) -> ExitCode {
     let result = (|| -> anyhow::Result<()> {
-        let dir = store.data_dir()?;
-        let db = Database::open(&dir)?;
+        let (backend, aws) = store.backend()?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        rt.block_on(f(Access::new(db.clone()), Audit::new(db)))
+        rt.block_on(async {
+            match backend {
+                Backend::Embedded => {
+                    let db = Database::open(&store.data_dir()?)?;
+                    f(Access::new(db.clone()), Audit::new(db)).await
+                }
+                Backend::Aws => {
+                    let conf = aws_backend::load_config(&aws).await;
+                    let tables = aws_backend::tables::Tables::default();
+                    aws_backend::check_tables(&conf, &tables)
+                        .await
+                        .map_err(|e| {
+                            anyhow::anyhow!(
+                                "backend aws: {e}; run `mediator provision --backend aws` first"
+                            )
+                        })?;
+                    let dynamo = Arc::new(aws_backend::DynamoStore::from_conf(&conf, tables));
+                    f(
+                        Access::with_store(dynamo.clone()),
+                        Audit::with_store(dynamo),
+                    )
+                    .await
+                }
+            }
+        })
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -54,9 +54,23 @@ pub struct StoreArgs {
     /// or data_dir from the --config file]
     #[arg(long, env = "MEDIATOR_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// The same TOML configuration file as `serve` (only data_dir is read)
+    /// The same TOML configuration file as `serve` (only data_dir, backend,
+    /// endpoint_url and region are read)
     #[arg(long, env = "MEDIATOR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Where users, tokens and the audit log live: `embedded` (the data
+    /// directory's database) or `aws` (the DynamoDB tables every replica
+    /// shares) [default: embedded, or backend from the --config file]
+    #[arg(long, env = "MEDIATOR_BACKEND", value_enum)]
+    pub backend: Option<Backend>,
+    /// With --backend aws: endpoint of every AWS service, for emulators
+    /// such as moto [default: AWS's own]
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// With --backend aws: the AWS region [default: from AWS_REGION or the
+    /// profile]
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
 }
 
 /// `mediator user …`.
@@ -947,17 +961,37 @@ fn apply_part_table(p: &mut PartSettings, table: &toml::Table) -> anyhow::Result
 }
 
 impl StoreArgs {
+    fn file(&self) -> anyhow::Result<FileConfig> {
+        match &self.config {
+            Some(path) => read_file_config(path),
+            None => Ok(FileConfig::default()),
+        }
+    }
+
     /// The data directory: the flag or environment, else the config file's
     /// `data_dir`, else `./data` (as `serve` resolves it).
     pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
         if let Some(d) = &self.data_dir {
             return Ok(d.clone());
         }
-        let file = match &self.config {
-            Some(path) => read_file_config(path)?,
-            None => FileConfig::default(),
-        };
-        Ok(file.data_dir.unwrap_or_else(|| PathBuf::from("data")))
+        Ok(self
+            .file()?
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("data")))
+    }
+
+    /// The backend and, for AWS, how to reach it (flags, else the config
+    /// file, as `serve` resolves them).
+    pub fn backend(&self) -> anyhow::Result<(Backend, aws_backend::AwsSettings)> {
+        let file = self.file()?;
+        Ok((
+            self.backend.or(file.backend).unwrap_or_default(),
+            aws_backend::AwsSettings {
+                region: self.region.clone().or(file.region),
+                endpoint_url: self.endpoint_url.clone().or(file.endpoint_url),
+                max_attempts: None,
+            },
+        ))
     }
 }
 

@@ -120,7 +120,7 @@ pub fn router(
     }));
     let auth = crate::auth::AuthState {
         settings: Arc::new(settings.auth.clone()),
-        access: mediator_core::Access::new(state.db.clone()),
+        access: api.access.clone(),
         audit: api.audit.clone(),
         users_exist: Default::default(),
     };

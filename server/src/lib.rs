@@ -30,6 +30,7 @@ use anyhow::Context;
 use std::sync::Arc;
 
 use mediator_core::archives::ArchiveBrowser;
+use mediator_core::storage::access::AccessStore;
 use mediator_core::storage::audit::AuditStore;
 use mediator_core::storage::history::MonitorHistory;
 use mediator_core::storage::replays::ReplayStore;
@@ -94,6 +95,8 @@ struct Plumbing {
     /// Where the audit log is kept; `None`: the embedded database.
     audit: Option<Arc<dyn AuditStore>>,
     replay_records: Option<Arc<dyn ReplayStore>>,
+    /// Where users, sessions and tokens are kept; `None`: the embedded database.
+    access: Option<Arc<dyn AccessStore>>,
     events: Option<EventsListener>,
     intake: Option<aws_backend::AwsIntake>,
 }
@@ -154,6 +157,7 @@ impl Plumbing {
             overrides: None,
             audit: None,
             replay_records: None,
+            access: None,
             events: Some(events),
             intake: None,
         })
@@ -207,7 +211,8 @@ impl Plumbing {
             vouchers: Some(dynamo.clone()),
             overrides: Some(dynamo.clone()),
             audit: Some(dynamo.clone()),
-            replay_records: Some(dynamo),
+            replay_records: Some(dynamo.clone()),
+            access: Some(dynamo),
             events: None,
             intake: Some(aws_backend::AwsIntake::new(&conf)),
         })
@@ -238,7 +243,6 @@ impl Application {
         submitter: Option<Arc<dyn mediator_core::SaasSubmitter>>,
     ) -> anyhow::Result<Self> {
         let db = Database::open(&settings.data_dir)?;
-        auth::announce(&settings.auth, &db, &settings.data_dir).await?;
         let changes = mediator_core::Changes::default();
         let changes_for_outbox = changes.clone();
         let streams_stop = CancellationToken::new();
@@ -286,6 +290,15 @@ impl Application {
             Backend::Embedded => Plumbing::embedded(&settings, &db, &parts).await?,
             Backend::Aws => Plumbing::aws(&settings).await?,
         };
+        let access = match &plumbing.access {
+            Some(a) => mediator_core::Access::with_store(a.clone()),
+            None => mediator_core::Access::new(db.clone()),
+        };
+        let add_user_hint = match settings.backend {
+            Backend::Embedded => format!("--data-dir {}", settings.data_dir.display()),
+            Backend::Aws => "--backend aws".to_string(),
+        };
+        auth::announce(&settings.auth, &access, &add_user_hint).await?;
         if let Some(s) = &plumbing.status {
             // Every replica shows the circuits as decided in the shared store.
             status = status.with_store(s.clone());
@@ -380,6 +393,7 @@ impl Application {
                     Some(a) => mediator_core::Audit::with_store(a.clone()),
                     None => mediator_core::Audit::new(db.clone()),
                 },
+                access,
             },
         );
         Ok(Self {

@@ -410,3 +410,120 @@ async fn two_replicas_recover_an_outage_once() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Sign-in is shared on AWS: a user added once with `mediator user add
+/// --backend aws` signs in on one replica, and that session (and an API
+/// token made on the command line) works on the other; removing the user
+/// ends both everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn users_sessions_and_tokens_are_shared_by_replicas() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let (moto, _) = provisioned_moto().await;
+    let proxy = aws_calls::CountingProxy::start(&moto.endpoint).await;
+    let endpoint = proxy.endpoint.clone();
+    let cli = |args: &[&str], stdin: &str| -> (bool, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mediator"))
+            .args(args)
+            .args([
+                "--backend",
+                "aws",
+                "--endpoint-url",
+                &endpoint,
+                "--region",
+                "us-east-1",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mediator runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let local = |endpoint: String| {
+        spawn_app_with(move |a| {
+            a.backend = Some(server::Backend::Aws);
+            a.endpoint_url = Some(endpoint);
+            a.region = Some("us-east-1".into());
+            a.auth = Some(server::config::AuthMode::Local);
+        })
+    };
+    let a = local(proxy.endpoint.clone()).await;
+    let b = local(proxy.endpoint.clone()).await;
+    let (ok, out) = cli(
+        &["user", "add", "ann", "--role", "operator"],
+        "correct horse\n",
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = cli(
+        &[
+            "token", "add", "--user", "ann", "--role", "viewer", "--label", "grafana",
+        ],
+        "",
+    );
+    assert!(ok, "{out}");
+    let token = out
+        .split_whitespace()
+        .find(|w| w.starts_with("mdt_"))
+        .unwrap_or_else(|| panic!("a token in {out}"))
+        .to_owned();
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = client
+        .post(a.url("/login"))
+        .form(&[
+            ("username", "ann"),
+            ("password", "correct horse"),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "signed in on a");
+    let session = res
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("mediator_session="))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .expect("a session cookie");
+    let status = |app: &common::TestApp, auth: (&'static str, String)| {
+        let req = client.get(app.url("/api/v1/parts")).header(auth.0, auth.1);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let cookie = ("cookie", format!("mediator_session={session}"));
+    let bearer = ("authorization", format!("Bearer {token}"));
+    assert_eq!(status(&b, cookie.clone()).await, 200, "a's session on b");
+    assert_eq!(
+        status(&b, bearer.clone()).await,
+        200,
+        "the CLI's token on b"
+    );
+    assert_eq!(
+        status(&a, ("cookie", "mediator_session=forged".into())).await,
+        401
+    );
+    let (ok, out) = cli(&["user", "remove", "ann"], "");
+    assert!(ok, "{out}");
+    assert_eq!(status(&a, cookie).await, 401, "session ended with its user");
+    assert_eq!(status(&b, bearer).await, 401, "token removed with its user");
+    a.stop().await;
+    b.stop().await;
+}

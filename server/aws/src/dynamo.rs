@@ -35,6 +35,7 @@ use mediator_core::{Circuit, CircuitOverride, OverrideMode, PartState, StatusCha
 
 use crate::tables::{Tables, UNPUBLISHED_INDEX};
 
+mod access;
 mod audit;
 mod history;
 mod replays;

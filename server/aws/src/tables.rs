@@ -92,6 +92,9 @@ pub struct Tables {
     /// change), `PART#<part>`/`LATEST` (latest interval, resubmitted
     /// total), `CURSOR`/`status_changes` (the recovery trigger's cursor).
     pub replays: String,
+    /// Sign-in: `USERS`/`<name>`, `SESSION#<digest>`/`S` (TTL at its end),
+    /// `TOKENS`/`<id:020>` and `TOKEN#<digest>`/`T`.
+    pub access: String,
 }
 
 /// The default table-name prefix.
@@ -126,7 +129,7 @@ impl Default for Tables {
 impl Tables {
     /// `<prefix>-parts`, `<prefix>-changes`, `<prefix>-monitor`,
     /// `<prefix>-vouchers`, `<prefix>-voucher-events`, `<prefix>-audit`,
-    /// `<prefix>-replays`.
+    /// `<prefix>-replays`, `<prefix>-access`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             parts: format!("{prefix}-parts"),
@@ -136,6 +139,7 @@ impl Tables {
             voucher_events: format!("{prefix}-voucher-events"),
             audit: format!("{prefix}-audit"),
             replays: format!("{prefix}-replays"),
+            access: format!("{prefix}-access"),
         }
     }
 
@@ -232,6 +236,13 @@ impl Tables {
                         sk: ("rord", KeyType::S),
                     },
                 ],
+                ttl: Some("ttl"),
+            },
+            TableSpec {
+                name: self.access.clone(),
+                pk: ("pk", KeyType::S),
+                sk: ("sk", KeyType::S),
+                indexes: vec![],
                 ttl: Some("ttl"),
             },
         ]

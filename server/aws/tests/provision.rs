@@ -54,6 +54,7 @@ async fn provision_is_planned_applied_then_a_no_op() {
         "create table mediator-voucher-events",
         "create table mediator-audit",
         "create table mediator-replays",
+        "create table mediator-access",
     ];
     assert_eq!(lines(&plan), expected);
     assert_eq!(

@@ -66,6 +66,16 @@ async fn dynamodb_audit_store_passes_the_contract() {
     contract::check_audit(&s).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_users_sessions_and_tokens() {
+    let m = common::Moto::start();
+    provisioned(&m).await;
+    let conf = common::moto_config(&m).await;
+    let a = DynamoStore::from_conf(&conf, Tables::default());
+    let b = DynamoStore::from_conf(&conf, Tables::default());
+    contract::check_access(&a, &b).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_share_the_replay_records() {
     let m = common::Moto::start();

@@ -12,6 +12,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
@@ -19,11 +20,12 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use store::rusqlite::{params, OptionalExtension};
 use store::{Database, StoreError};
+
+use crate::storage::access::{AccessStore, SqliteAccess, StoredSession, StoredUser};
 
 /// How long a browser session lasts after sign-in unless configured.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -228,19 +230,19 @@ pub enum AccessError {
     Store(#[from] StoreError),
 }
 
-/// Users, sessions and API tokens in the embedded database; cheap to clone.
-#[derive(Debug, Clone)]
+/// Users, sessions and API tokens ([`AccessStore`]); cheap to clone.
+#[derive(Clone)]
 pub struct Access {
-    db: Database,
+    store: Arc<dyn AccessStore>,
     session_ttl: Duration,
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn from_ms(v: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+impl fmt::Debug for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Access")
+            .field("session_ttl", &self.session_ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 fn digest(secret: &str) -> Vec<u8> {
@@ -252,11 +254,6 @@ pub fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn parse_role(s: String) -> Role {
-    // The CHECK constraint keeps other values out; viewer is the safe fallback.
-    s.parse().unwrap_or(Role::Viewer)
 }
 
 /// Checks a user name: 1–64 characters of letters, digits, `.`, `_`, `-`, `@`.
@@ -301,8 +298,14 @@ fn verify_hash(phc: &str, password: &str) -> bool {
 impl Access {
     /// Users and sessions stored in `db`, sessions lasting [`DEFAULT_SESSION_TTL`].
     pub fn new(db: Database) -> Self {
+        Self::with_store(Arc::new(SqliteAccess::new(db)))
+    }
+
+    /// Users and sessions kept in `store` (e.g. DynamoDB, shared by every
+    /// replica), sessions lasting [`DEFAULT_SESSION_TTL`].
+    pub fn with_store(store: Arc<dyn AccessStore>) -> Self {
         Access {
-            db,
+            store,
             session_ttl: DEFAULT_SESSION_TTL,
         }
     }
@@ -330,35 +333,21 @@ impl Access {
         let phc = tokio::task::spawn_blocking(move || hash_password(&password))
             .await
             .map_err(|e| AccessError::Hash(e.to_string()))??;
-        let name = name.to_owned();
-        let now = ms(Utc::now());
-        let inserted = self
-            .db
-            .write({
-                let name = name.clone();
-                move |tx| {
-                    tx.execute(
-                        "INSERT INTO auth_users (name, role, password_hash, created_ms)
-                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING",
-                        params![name, role.as_str(), phc, now],
-                    )
-                }
-            })
-            .await?;
-        if inserted == 0 {
-            return Err(AccessError::UserExists(name));
+        let user = StoredUser {
+            name: name.to_owned(),
+            role,
+            password_hash: phc,
+            created_at: Utc::now(),
+        };
+        if !self.store.insert_user(&user).await? {
+            return Err(AccessError::UserExists(user.name));
         }
         Ok(())
     }
 
     /// Removes a user with its sessions and tokens.
     pub async fn remove_user(&self, name: &str) -> Result<(), AccessError> {
-        let owned = name.to_owned();
-        let removed = self
-            .db
-            .write(move |tx| tx.execute("DELETE FROM auth_users WHERE name = ?1", [owned]))
-            .await?;
-        if removed == 0 {
+        if !self.store.delete_user(name).await? {
             return Err(AccessError::UnknownUser(name.to_owned()));
         }
         Ok(())
@@ -366,29 +355,12 @@ impl Access {
 
     /// Every user, by name.
     pub async fn list_users(&self) -> Result<Vec<UserInfo>, AccessError> {
-        Ok(self
-            .db
-            .read(|c| {
-                let mut st =
-                    c.prepare("SELECT name, role, created_ms FROM auth_users ORDER BY name")?;
-                let rows = st.query_map([], |r| {
-                    Ok(UserInfo {
-                        name: r.get(0)?,
-                        role: parse_role(r.get(1)?),
-                        created_at: from_ms(r.get(2)?),
-                    })
-                })?;
-                rows.collect()
-            })
-            .await?)
+        Ok(self.store.users().await?)
     }
 
     /// How many users exist.
     pub async fn user_count(&self) -> Result<u64, AccessError> {
-        Ok(self
-            .db
-            .read(|c| c.query_row("SELECT count(*) FROM auth_users", [], |r| r.get(0)))
-            .await?)
+        Ok(self.store.user_count().await?)
     }
 
     /// Checks a user name and password. An unknown user costs the same hash
@@ -398,18 +370,7 @@ impl Access {
         name: &str,
         password: &str,
     ) -> Result<Principal, AccessError> {
-        let owned = name.to_owned();
-        let row: Option<(String, String)> = self
-            .db
-            .read(move |c| {
-                c.query_row(
-                    "SELECT role, password_hash FROM auth_users WHERE name = ?1",
-                    [owned],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-            })
-            .await?;
+        let row = self.store.credentials(name).await?;
         let password = password.to_owned();
         let (role, phc) = match row {
             Some((role, phc)) => (Some(role), phc),
@@ -421,7 +382,7 @@ impl Access {
         match (role, ok) {
             (Some(role), true) => Ok(Principal {
                 name: name.to_owned(),
-                role: parse_role(role),
+                role,
                 via: Via::Session,
                 csrf: None,
             }),
@@ -436,19 +397,13 @@ impl Access {
         let now = Utc::now();
         let expires_at = now
             + chrono::Duration::from_std(self.session_ttl).unwrap_or(chrono::Duration::hours(12));
-        let (hash, user, csrf_stored) = (digest(&token), principal.name.clone(), csrf.clone());
-        self.db
-            .write(move |tx| {
-                // Expired sessions are pruned whenever someone signs in.
-                tx.execute(
-                    "DELETE FROM auth_sessions WHERE expires_ms <= ?1",
-                    [ms(now)],
-                )?;
-                tx.execute(
-                    "INSERT INTO auth_sessions (token_hash, user_name, csrf_token, created_ms, expires_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![hash, user, csrf_stored, ms(now), ms(expires_at)],
-                )
+        self.store
+            .insert_session(&StoredSession {
+                token_hash: digest(&token),
+                user: principal.name.clone(),
+                csrf: csrf.clone(),
+                created_at: now,
+                expires_at,
             })
             .await?;
         Ok(NewSession {
@@ -466,37 +421,21 @@ impl Access {
     /// The signed-in user of a session cookie's value, if the session is
     /// known and not expired (the role is the user's current one).
     pub async fn session(&self, token: &str) -> Result<Option<Principal>, AccessError> {
-        let hash = digest(token);
-        let now = ms(Utc::now());
         Ok(self
-            .db
-            .read(move |c| {
-                c.query_row(
-                    "SELECT u.name, u.role, s.csrf_token FROM auth_sessions s
-                     JOIN auth_users u ON u.name = s.user_name
-                     WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
-                    params![hash, now],
-                    |r| {
-                        Ok(Principal {
-                            name: r.get(0)?,
-                            role: parse_role(r.get(1)?),
-                            via: Via::Session,
-                            csrf: Some(r.get(2)?),
-                        })
-                    },
-                )
-                .optional()
-            })
-            .await?)
+            .store
+            .session(&digest(token), Utc::now())
+            .await?
+            .map(|(name, role, csrf)| Principal {
+                name,
+                role,
+                via: Via::Session,
+                csrf: Some(csrf),
+            }))
     }
 
     /// Ends a session (sign-out); unknown tokens are ignored.
     pub async fn end_session(&self, token: &str) -> Result<(), AccessError> {
-        let hash = digest(token);
-        self.db
-            .write(move |tx| tx.execute("DELETE FROM auth_sessions WHERE token_hash = ?1", [hash]))
-            .await?;
-        Ok(())
+        Ok(self.store.delete_session(&digest(token)).await?)
     }
 
     /// Creates an API token acting as `user` with `role` (at most the
@@ -515,11 +454,10 @@ impl Access {
             });
         }
         let user_role = self
-            .list_users()
+            .store
+            .credentials(user)
             .await?
-            .into_iter()
-            .find(|u| u.name == user)
-            .map(|u| u.role)
+            .map(|(role, _)| role)
             .ok_or_else(|| AccessError::UnknownUser(user.to_owned()))?;
         if !user_role.allows(role) {
             return Err(AccessError::Invalid {
@@ -528,28 +466,16 @@ impl Access {
             });
         }
         let secret = format!("{TOKEN_PREFIX}{}", random_secret());
-        let (hash, user, now) = (digest(&secret), user.to_owned(), ms(Utc::now()));
         let id = self
-            .db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO auth_tokens (token_hash, user_name, role, label, created_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![hash, user, role.as_str(), label, now],
-                )?;
-                Ok(tx.last_insert_rowid())
-            })
+            .store
+            .insert_token(&digest(&secret), user, role, &label, Utc::now())
             .await?;
         Ok((id, secret))
     }
 
     /// Revokes an API token.
     pub async fn remove_token(&self, id: i64) -> Result<(), AccessError> {
-        let removed = self
-            .db
-            .write(move |tx| tx.execute("DELETE FROM auth_tokens WHERE id = ?1", [id]))
-            .await?;
-        if removed == 0 {
+        if !self.store.delete_token(id).await? {
             return Err(AccessError::UnknownToken(id));
         }
         Ok(())
@@ -557,26 +483,7 @@ impl Access {
 
     /// Every API token, without secrets, oldest first.
     pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, AccessError> {
-        Ok(self
-            .db
-            .read(|c| {
-                let mut st = c.prepare(
-                    "SELECT id, user_name, role, label, created_ms, last_used_ms
-                     FROM auth_tokens ORDER BY id",
-                )?;
-                let rows = st.query_map([], |r| {
-                    Ok(TokenInfo {
-                        id: r.get(0)?,
-                        user: r.get(1)?,
-                        role: parse_role(r.get(2)?),
-                        label: r.get(3)?,
-                        created_at: from_ms(r.get(4)?),
-                        last_used_at: r.get::<_, Option<i64>>(5)?.map(from_ms),
-                    })
-                })?;
-                rows.collect()
-            })
-            .await?)
+        Ok(self.store.tokens().await?)
     }
 
     /// The caller an API token's secret stands for: the token's role, capped
@@ -585,38 +492,21 @@ impl Access {
         if !secret.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
-        let hash = digest(secret);
-        let found: Option<(i64, String, String, String, Option<i64>)> = self
-            .db
-            .read(move |c| {
-                c.query_row(
-                    "SELECT t.id, u.name, t.role, u.role, t.last_used_ms FROM auth_tokens t
-                     JOIN auth_users u ON u.name = t.user_name WHERE t.token_hash = ?1",
-                    [hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )
-                .optional()
-            })
-            .await?;
-        let Some((id, name, token_role, user_role, last_used)) = found else {
+        let Some(found) = self.store.token(&digest(secret)).await? else {
             return Ok(None);
         };
         // Record use at most once a minute, so scripts do not turn every read
         // into a write.
-        let now = ms(Utc::now());
-        if last_used.is_none_or(|t| now - t > 60_000) {
-            self.db
-                .write(move |tx| {
-                    tx.execute(
-                        "UPDATE auth_tokens SET last_used_ms = ?2 WHERE id = ?1",
-                        params![id, now],
-                    )
-                })
-                .await?;
+        let now = Utc::now();
+        if found
+            .last_used_at
+            .is_none_or(|t| now - t > chrono::Duration::minutes(1))
+        {
+            self.store.touch_token(found.id, now).await?;
         }
         Ok(Some(Principal {
-            name,
-            role: parse_role(token_role).min(parse_role(user_role)),
+            name: found.user,
+            role: found.role.min(found.user_role),
             via: Via::Token,
             csrf: None,
         }))

@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::storage::history::MonitorHistory;
 use crate::datacache::DataCache;
 use crate::overrides::Overrides;
 use crate::recovery::{Recovery, RecoveryError};
+use crate::storage::history::MonitorHistory;
 
 /// Every voucher status, in lifecycle order.
 const VOUCHER_STATUSES: [&str; 6] = [

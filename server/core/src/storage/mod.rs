@@ -13,6 +13,8 @@
 //! * [`history::MonitorHistory`] — the monitor's records as the history
 //!   reads them ([`crate::History`]);
 //! * [`audit::AuditStore`] — the audit log ([`crate::Audit`]);
+//! * [`access::AccessStore`] — users, sessions and API tokens
+//!   ([`crate::Access`]);
 //! * [`replays::ReplayStore`] — replay records and progress, handled
 //!   replayed events, latest intervals, the recovery cursor
 //!   ([`crate::Recovery`], [`crate::History`]).
@@ -29,6 +31,7 @@ pub use store::StoreError;
 
 use crate::{Circuit, CircuitOverride, OverrideMode, StatusChange};
 
+pub mod access;
 pub mod audit;
 pub mod contract;
 pub mod history;
