@@ -43,7 +43,7 @@ async fn two_replicas_racing_on_one_status_change_write_it_once() {
     provisioned(&m).await;
     // Two replicas: each its own SDK configuration and client, through the
     // proxy that gives moto's transactions DynamoDB's isolation.
-    let proxy = common::SerialProxy::start(&m.endpoint).await;
+    let proxy = common::aws_calls::CountingProxy::start(&m.endpoint).await;
     let replica = || async {
         let conf = common::sdk_config(&proxy.endpoint, None).await;
         Arc::new(DynamoStore::from_conf(&conf, Tables::default())) as Arc<dyn StatusStore>
@@ -82,7 +82,7 @@ async fn two_replicas_share_the_replay_records() {
     provisioned(&m).await;
     // Both count the same replayed events at once: through the proxy that
     // gives moto's transactions DynamoDB's isolation.
-    let proxy = common::SerialProxy::start(&m.endpoint).await;
+    let proxy = common::aws_calls::CountingProxy::start(&m.endpoint).await;
     let conf = common::sdk_config(&proxy.endpoint, None).await;
     let a = DynamoStore::from_conf(&conf, Tables::default());
     let b = DynamoStore::from_conf(&conf, Tables::default());
@@ -158,7 +158,7 @@ async fn two_replicas_racing_on_one_voucher_claim_it_once() {
     provisioned(&m).await;
     // Through the proxy that gives moto's transactions DynamoDB's isolation
     // (see the status race above).
-    let proxy = common::SerialProxy::start(&m.endpoint).await;
+    let proxy = common::aws_calls::CountingProxy::start(&m.endpoint).await;
     let replica = || async {
         let conf = common::sdk_config(&proxy.endpoint, None).await;
         Arc::new(DynamoStore::from_conf(&conf, Tables::default())) as Arc<dyn VoucherStore>

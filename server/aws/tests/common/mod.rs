@@ -99,68 +99,16 @@ impl FakeAws {
     }
 }
 
-/// A loopback proxy in front of moto that forwards one request at a time.
-///
-/// moto's server is threaded and its TransactWriteItems is not isolated: a
-/// transaction whose condition fails restores every table it touched from a
-/// copy taken when it started, wiping a concurrent transaction that
-/// committed in between. DynamoDB's transactions are serializable, so the
-/// race tests put this proxy between the replicas and moto: each replica
-/// still reads, decides and sends its conditional write concurrently, and
-/// the writes reach moto in some order, as they reach DynamoDB.
-pub struct SerialProxy {
-    /// `http://127.0.0.1:<port>`.
-    pub endpoint: String,
-}
-
-impl SerialProxy {
-    /// Starts the proxy to `upstream` (moto's endpoint).
-    pub async fn start(upstream: &str) -> SerialProxy {
-        use axum::http::{HeaderMap, Method, StatusCode, Uri};
-        let client = reqwest::Client::new();
-        let lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
-        let upstream = upstream.to_string();
-        let app = axum::Router::new().fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
-                let (client, lock, upstream) = (client.clone(), lock.clone(), upstream.clone());
-                async move {
-                    let url = format!(
-                        "{upstream}{}",
-                        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-                    );
-                    let mut req = client.request(method, url).body(body);
-                    for (k, v) in &headers {
-                        if k != axum::http::header::HOST {
-                            req = req.header(k, v);
-                        }
-                    }
-                    let _one_at_a_time = lock.lock().await;
-                    match req.send().await {
-                        Ok(r) => {
-                            let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
-                            let mut out = HeaderMap::new();
-                            for (k, v) in r.headers() {
-                                if k != axum::http::header::CONTENT_LENGTH
-                                    && k != axum::http::header::TRANSFER_ENCODING
-                                {
-                                    out.insert(k.clone(), v.clone());
-                                }
-                            }
-                            let bytes = r.bytes().await.unwrap_or_default();
-                            (status, out, bytes)
-                        }
-                        Err(e) => (
-                            StatusCode::BAD_GATEWAY,
-                            HeaderMap::new(),
-                            axum::body::Bytes::from(e.to_string()),
-                        ),
-                    }
-                }
-            },
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        SerialProxy { endpoint }
-    }
-}
+/// The server's counting proxy (`server/tests/support/aws_calls.rs`),
+/// shared rather than copied: in front of moto it forwards DynamoDB requests
+/// one at a time. moto's server is threaded and its TransactWriteItems is
+/// not isolated: a transaction whose condition fails restores every table
+/// it touched from a copy taken when it started, wiping a concurrent
+/// transaction that committed in between. DynamoDB's transactions are
+/// serializable, so the race tests put this proxy between the replicas and
+/// moto: each replica still reads, decides and sends its conditional write
+/// concurrently, and the writes reach moto in some order, as they reach
+/// DynamoDB.
+#[allow(dead_code)]
+#[path = "../../../tests/support/aws_calls.rs"]
+pub mod aws_calls;
