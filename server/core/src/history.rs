@@ -939,7 +939,7 @@ impl History {
             Some(a) => a.event_counts().await.ok(),
             None => None,
         };
-        let counts = self.vouchers.counts().await?;
+        let counts = self.vouchers.open_counts().await?;
         let count = |part: &str, status: VoucherStatus| -> i64 {
             counts
                 .iter()

@@ -1609,6 +1609,41 @@ impl VoucherStore for DynamoStore {
         Ok(counts.into_iter().map(|((p, s), c)| (p, s, c)).collect())
     }
 
+    async fn open_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        // The sparse `open` index holds only these statuses: no Scan of the
+        // final vouchers (the table's bulk), only the part of each open one.
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for status in [
+            VoucherStatus::Received,
+            VoucherStatus::Submitting,
+            VoucherStatus::Retry,
+            VoucherStatus::DeadLettered,
+        ] {
+            let mut items = self
+                .client
+                .query()
+                .table_name(&self.tables.vouchers)
+                .index_name(OPEN_INDEX)
+                .key_condition_expression("ps = :ps")
+                .expression_attribute_values(":ps", s(status.as_str()))
+                .projection_expression("#p")
+                .expression_attribute_names("#p", "part")
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(i) = items
+                .try_next()
+                .await
+                .map_err(|e| backend("Query open voucher counts", &e))?
+            {
+                if let Some(p) = get_s(&i, "part") {
+                    *counts.entry((p, status.as_str().to_owned())).or_default() += 1;
+                }
+            }
+        }
+        Ok(counts.into_iter().map(|((p, s), c)| (p, s, c)).collect())
+    }
+
     async fn part_is_up(&self, part: &str) -> Result<bool, StoreError> {
         let c = self.read_circuit(part).await?;
         Ok(match c.mode() {

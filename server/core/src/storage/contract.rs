@@ -569,6 +569,7 @@ pub async fn check_voucher_insert_and_find(v: &dyn VoucherStore) {
 
     let mut counts = v.counts().await.unwrap();
     counts.sort();
+    check_open_counts(v, &counts).await;
     assert_eq!(
         counts,
         [
@@ -715,6 +716,7 @@ pub async fn check_voucher_claims(v: &dyn VoucherStore) {
     assert_eq!(events[1].keys.merchant_reference, "m");
     let mut counts = v.counts().await.unwrap();
     counts.sort();
+    check_open_counts(v, &counts).await;
     assert_eq!(
         counts,
         [
@@ -1111,6 +1113,13 @@ pub async fn check_voucher_dead_letters(v: &dyn VoucherStore) {
         .unwrap();
     assert!(v.stuck(t(50), t(50), 10).await.unwrap().is_empty());
     assert_eq!(v.stuck(t(51), t(51), 10).await.unwrap(), ["s1"]);
+    let mut counts = v.counts().await.unwrap();
+    counts.sort();
+    assert!(
+        counts.iter().any(|(_, st, _)| st == "dead_lettered"),
+        "{counts:?}"
+    );
+    check_open_counts(v, &counts).await;
 }
 
 /// Two replicas (`a`, and `b` with its status store `sb`): hold and claim
@@ -1274,6 +1283,7 @@ pub async fn check_voucher_admit(v: &dyn VoucherStore, s: &dyn StatusStore) {
     ));
     let mut counts = v.counts().await.unwrap();
     counts.sort();
+    check_open_counts(v, &counts).await;
     assert_eq!(
         counts,
         [
@@ -1508,6 +1518,19 @@ pub async fn check_audit(s: &dyn super::audit::AuditStore) {
             .expect("count"),
         0
     );
+}
+
+/// `open_counts` is `counts` without the final statuses (submitted,
+/// error; dead-lettered stays).
+async fn check_open_counts(v: &dyn VoucherStore, counts: &[(String, String, u64)]) {
+    let mut open = v.open_counts().await.expect("open counts");
+    open.sort();
+    let want: Vec<(String, String, u64)> = counts
+        .iter()
+        .filter(|(_, s, _)| s != "submitted" && s != "error")
+        .cloned()
+        .collect();
+    assert_eq!(open, want, "open counts of {counts:?}");
 }
 
 /// Replay records on two handles of one storage (two replicas): unique

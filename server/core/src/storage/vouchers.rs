@@ -220,6 +220,22 @@ pub trait VoucherStore: Send + Sync {
     /// How many vouchers each (part, status) has.
     async fn counts(&self) -> Result<Vec<(String, String, u64)>, StoreError>;
 
+    /// [`VoucherStore::counts`] of the statuses that are not final
+    /// (`received`, `submitting`, `retry`, `dead_lettered`): what the
+    /// overview shows, read without touching the (many) final vouchers where
+    /// the store indexes open ones.
+    async fn open_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        Ok(self
+            .counts()
+            .await?
+            .into_iter()
+            .filter(|(_, st, _)| {
+                st.parse::<crate::VoucherStatus>()
+                    .is_ok_and(|s| !s.is_final() || s == crate::VoucherStatus::DeadLettered)
+            })
+            .collect())
+    }
+
     /// Whether the part's circuit is closed (status `up` or an override
     /// keeps it closed, and no override forces it open).
     async fn part_is_up(&self, part: &str) -> Result<bool, StoreError>;
