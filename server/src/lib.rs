@@ -74,6 +74,9 @@ pub struct Application {
     /// Set when the status outbox is on a billed store: read it on a slow
     /// tick and when these changes notify a status change.
     status_outbox_wake: Option<mediator_core::Changes>,
+    /// DynamoDB (`--backend aws`): deletes of published voucher outbox
+    /// items still owed are sent at shutdown.
+    voucher_outbox: Option<Arc<aws_backend::DynamoStore>>,
 }
 
 /// What the chosen backend provides: the event publisher, the replay and
@@ -99,6 +102,8 @@ struct Plumbing {
     access: Option<Arc<dyn AccessStore>>,
     events: Option<EventsListener>,
     intake: Option<aws_backend::AwsIntake>,
+    /// The DynamoDB store, flushed at shutdown (`--backend aws`).
+    voucher_outbox: Option<Arc<aws_backend::DynamoStore>>,
 }
 
 impl Plumbing {
@@ -160,6 +165,7 @@ impl Plumbing {
             access: None,
             events: Some(events),
             intake: None,
+            voucher_outbox: None,
         })
     }
 
@@ -212,7 +218,8 @@ impl Plumbing {
             overrides: Some(dynamo.clone()),
             audit: Some(dynamo.clone()),
             replay_records: Some(dynamo.clone()),
-            access: Some(dynamo),
+            access: Some(dynamo.clone()),
+            voucher_outbox: Some(dynamo),
             events: None,
             intake: Some(aws_backend::AwsIntake::new(&conf)),
         })
@@ -411,6 +418,7 @@ impl Application {
             streams_stop,
             publisher: plumbing.publisher,
             status_outbox_wake: plumbing.status.as_ref().map(|_| changes_for_outbox),
+            voucher_outbox: plumbing.voucher_outbox,
             status_store,
             replica,
         })
@@ -527,6 +535,12 @@ impl Application {
             .is_err()
         {
             tracing::warn!("background tasks did not stop within {SHUTDOWN_GRACE:?}");
+        }
+        if let Some(store) = &self.voucher_outbox {
+            // Left owed, they would be published again by a sweep.
+            if let Err(e) = store.flush_published().await {
+                tracing::warn!("published voucher outbox items not deleted: {e}");
+            }
         }
         tracing::info!("stopped");
         Ok(())

@@ -171,12 +171,29 @@ async fn outage_replay_and_exactly_once_on_aws() {
     app.stop().await;
 }
 
+/// Whether `c` is a periodic sweep of the voucher outbox (a plain Query of
+/// an `OB#` partition, every 30 s per replica when it remembers nothing
+/// unpublished): per replica and time, not per voucher.
+fn outbox_sweep(c: &aws_calls::AwsCall) -> bool {
+    c.op == "Query"
+        && c.body["KeyConditionExpression"] == "pk = :pk"
+        && c.body.get("FilterExpression").is_none()
+        && c.body["ExpressionAttributeValues"][":pk"]["S"]
+            .as_str()
+            .is_some_and(|pk| pk.starts_with("OB#"))
+}
+
 /// The calls a voucher causes: events published, and the DataCache's tables
-/// (the monitor's checks and leases and the queues' idle long polls are per
-/// part and time, not per voucher).
+/// (the monitor's checks and leases, the queues' idle long polls and the
+/// outbox's periodic sweep are per part or replica and time, not per
+/// voucher: printed apart).
 fn voucher_calls(calls: &[aws_calls::AwsCall]) -> std::collections::BTreeMap<String, usize> {
     let mut by_op = std::collections::BTreeMap::new();
-    for c in calls {
+    let sweeps = calls.iter().filter(|c| outbox_sweep(c)).count();
+    if sweeps > 0 {
+        eprintln!("(not per voucher: {sweeps} outbox sweep queries)");
+    }
+    for c in calls.iter().filter(|c| !outbox_sweep(c)) {
         let per_voucher = matches!(
             c.op.as_str(),
             "PutEvents" | "StartReplay" | "DeleteMessageBatch" | "ChangeMessageVisibilityBatch"
@@ -194,8 +211,9 @@ fn voucher_calls(calls: &[aws_calls::AwsCall]) -> std::collections::BTreeMap<Str
 }
 
 /// Cost (issue 7): AWS requests per voucher on the happy path (part up:
-/// accept, submit, publish `submitted`) must stay within 3; the retry path
-/// (held, archived, replayed, resubmitted) is measured and printed.
+/// accept, submit, publish `submitted`) must stay within 3, under load and
+/// at a trickle; the retry path (held, archived, replayed, resubmitted) is
+/// measured and printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn aws_calls_per_voucher_happy_path_at_most_three() {
     let (moto, _) = provisioned_moto().await;
@@ -254,6 +272,17 @@ async fn aws_calls_per_voucher_happy_path_at_most_three() {
         "happy path, one voucher every 0.3 s: {total} AWS calls for 10 vouchers = {:.2} per voucher: {trickle:?}",
         total as f64 / 10.0
     );
+    // Nothing to batch, yet within 3: admit, finish, PutEvents; each
+    // published event's outbox delete rides on the next voucher's admit.
+    assert_eq!(
+        trickle.get("PutEvents").copied(),
+        Some(10),
+        "one PutEvents per voucher at a trickle: {trickle:?}"
+    );
+    assert!(
+        total <= 3 * 10,
+        "at most 3 AWS calls per voucher at a trickle: {trickle:?}"
+    );
 
     // Retry path: held while down, archived, replayed, resubmitted.
     app.sim_post("/sim/parts/voucher/down").await;
@@ -266,18 +295,32 @@ async fn aws_calls_per_voucher_happy_path_at_most_three() {
         assert_eq!(code, 202, "{body}");
     }
     app.sim_post("/sim/parts/voucher/up").await;
-    eventually(60, "every held voucher resubmitted", || async {
-        for id in &ids {
-            let (_, v) = app.get_json(&format!("/api/v1/vouchers/{id}")).await;
-            if v["status"] != "submitted" {
-                return Err(format!("{id}: {}", v["status"]));
-            }
+    // Watched at the simulator: the test's own reads of the vouchers would
+    // be counted as the mediator's.
+    eventually(60, "every held voucher accepted by the SaaS", || async {
+        let accepted = app
+            .submissions()
+            .await
+            .iter()
+            .filter(|s| {
+                s["loyalty_request_id"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with("held-"))
+            })
+            .count();
+        if accepted == ids.len() {
+            Ok(())
+        } else {
+            Err(format!("{accepted} of {} accepted", ids.len()))
         }
-        Ok(())
     })
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let retry = voucher_calls(&proxy.calls()[before..]);
+    for id in &ids {
+        let (_, v) = app.get_json(&format!("/api/v1/vouchers/{id}")).await;
+        assert_eq!(v["status"], "submitted", "{id}: {v}");
+    }
     let total: usize = retry.values().sum();
     eprintln!(
         "retry path: {total} AWS calls for {n} vouchers = {:.2} per voucher (plus the queues' \

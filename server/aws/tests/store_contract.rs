@@ -318,11 +318,33 @@ impl mediator_core::SaasSubmitter for Saas {
     }
 }
 
+/// The voucher outbox items in the table (every `OB#` partition).
+async fn outbox_items(client: &aws_sdk_dynamodb::Client) -> usize {
+    let mut found = 0;
+    for shard in 0..4 {
+        let page = client
+            .query()
+            .table_name(Tables::default().voucher_events)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("OB#{shard}")),
+            )
+            .send()
+            .await
+            .unwrap();
+        found += page.items().len();
+    }
+    found
+}
+
 /// DynamoDB calls per voucher through the real submission flow on a
 /// DataCache over DynamoDB (README quotes these): the happy path (admit →
-/// claim → SaaS → finish, then the status event's publication), a batch of
-/// ten, the hold while the part is down, a failed call, and the
-/// resubmission after recovery.
+/// claim → SaaS → finish, then the status event's publication, whose outbox
+/// delete rides on the next voucher's transaction), a batch of ten, the
+/// hold while the part is down, a failed call, the resubmission after
+/// recovery, and the owed deletes flushed at shutdown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_calls_per_voucher() {
     use mediator_core::datacache::DataCache;
@@ -338,6 +360,7 @@ async fn dynamodb_calls_per_voucher() {
             .build(),
     );
     let store = Arc::new(DynamoStore::new(client, Tables::default()));
+    let uncounted = aws_sdk_dynamodb::Client::new(&conf);
     let monitor = mediator_core::Monitor::new_with_store(store.clone(), Arc::new(NoProbe), vec![]);
     let part = PartSettings::new(PartName::parse("voucher").unwrap());
     let saas = Arc::new(Saas { down: false.into() });
@@ -386,9 +409,21 @@ async fn dynamodb_calls_per_voucher() {
     assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 1);
     assert_eq!(
         step("happy path: publish", counter.take()),
-        ["BatchWriteItem×1"],
-        "the outbox event is remembered: no query, one delete"
+        Vec::<String>::new(),
+        "the outbox event is remembered: no query; its delete is owed"
     );
+    assert_eq!(outbox_items(&uncounted).await, 1, "h1's, published");
+    // A trickle: the next voucher's admit carries the owed delete.
+    for i in 0..3 {
+        flow.accept(&req(&format!("t{i}"))).await.unwrap();
+        assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 1);
+    }
+    assert_eq!(
+        step("trickle ×3: accept, publish", counter.take()),
+        ["TransactWriteItems×6"],
+        "2 calls per voucher (+ 1 PutEvents): the deletes ride on the admits"
+    );
+    assert_eq!(outbox_items(&uncounted).await, 1, "only t2's is left");
     // Ten vouchers, published together (k = 10).
     for i in 0..10 {
         flow.accept(&req(&format!("k{i}"))).await.unwrap();
@@ -400,8 +435,9 @@ async fn dynamodb_calls_per_voucher() {
     assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 10);
     assert_eq!(
         step("happy path ×10: publish", counter.take()),
-        ["BatchWriteItem×1"]
+        Vec::<String>::new()
     );
+    assert_eq!(outbox_items(&uncounted).await, 10);
 
     // The part goes down (recorded by the monitor on the same tables).
     let failures = part.thresholds.failure.max(1);
@@ -432,8 +468,21 @@ async fn dynamodb_calls_per_voucher() {
     assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 2);
     assert_eq!(
         step("hold: publish 2", counter.take()),
-        ["BatchWriteItem×1"]
+        Vec::<String>::new()
     );
+    assert_eq!(outbox_items(&uncounted).await, 2, "published, delete owed");
+    // Recovery asks whether retry events are still unpublished: the ones
+    // this replica owes a delete for leave the outbox first.
+    assert!(!flow
+        .cache()
+        .retry_events_pending("voucher", now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap());
+    assert_eq!(
+        step("recovery: retry events pending?", counter.take()),
+        ["BatchWriteItem×1", "Query×4"]
+    );
+    assert_eq!(outbox_items(&uncounted).await, 0);
 
     // Back up: the resubmission handler reads the statuses of a batch and
     // processes it (the SaaS still fails for the first round: a failed call).
@@ -463,7 +512,22 @@ async fn dynamodb_calls_per_voucher() {
         "statuses; two claims, two finishes"
     );
     assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 4);
-    assert_eq!(step("publish 4", counter.take()), ["BatchWriteItem×1"]);
+    assert_eq!(step("publish 4", counter.take()), Vec::<String>::new());
+    assert_eq!(outbox_items(&uncounted).await, 4, "published, delete owed");
+    // Shutdown: the deletes still owed go in one BatchWriteItem (the next
+    // admit carried the 4, `last`'s is owed).
+    flow.accept(&req("last")).await.unwrap();
+    publish_status_step(flow.cache(), &Sink).await.unwrap();
+    counter.take();
+    assert_eq!(outbox_items(&uncounted).await, 1);
+    store.flush_published().await.unwrap();
+    assert_eq!(
+        step("shutdown: owed deletes", counter.take()),
+        ["BatchWriteItem×1"]
+    );
+    assert_eq!(outbox_items(&uncounted).await, 0);
+    store.flush_published().await.unwrap();
+    assert!(counter.take().is_empty(), "nothing owed: no call");
     for line in &report {
         eprintln!("{line}");
     }

@@ -21,6 +21,8 @@ pub struct AwsCall {
     pub resource: String,
     /// The HTTP status of the answer (0 until it arrived, or without one).
     pub status: u16,
+    /// The request's JSON body (`Null` when it is not JSON).
+    pub body: serde_json::Value,
 }
 
 /// The proxy; `endpoint` is what the clients should use.
@@ -82,6 +84,7 @@ impl CountingProxy {
                             op,
                             resource: resource(&body),
                             status: 0,
+                            body: serde_json::from_slice(&body).unwrap_or_default(),
                         });
                         calls.len() - 1
                     };
