@@ -162,9 +162,8 @@ impl Bus {
             .db
             .write(move |tx| {
                 let cfg: Option<(i64, Option<i64>, Option<String>)> = tx
-                    .query_row("SELECT visibility_ms, max_receive_count, dead_letter_queue FROM eb_queues WHERE name = ?1", [&q], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
+                    .prepare_cached("SELECT visibility_ms, max_receive_count, dead_letter_queue FROM eb_queues WHERE name = ?1")?
+                    .query_row([&q], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()?;
                 let Some((vis, max_receives, dlq)) = cfg else { return Ok(None) };
                 let candidates: Vec<(i64, Vec<u8>, i64)> = tx
@@ -186,7 +185,11 @@ impl Bus {
                     out.push(QueueMessage {
                         message_id: id,
                         receipt_handle: receipt,
-                        body: String::from_utf8_lossy(&body).into_owned(),
+                        // Bodies are UTF-8 (stored from `&str`); the lossy
+                        // conversion is only a fallback.
+                        body: String::from_utf8(body).unwrap_or_else(|e| {
+                            String::from_utf8_lossy(e.as_bytes()).into_owned()
+                        }),
                         receive_count: count + 1,
                     });
                 }

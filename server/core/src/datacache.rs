@@ -162,10 +162,97 @@ impl std::fmt::Debug for DataCache {
 #[derive(Debug, Clone)]
 pub struct SqliteVoucherStore {
     db: Database,
+    /// Outcomes waiting to be recorded together ([`SqliteVoucherStore::finish_many`]).
+    finishing: Arc<FinishQueue>,
 }
 
-const COLS: &str = "part, loyalty_request_id, loyalty_reference, merchant_reference,
-    loyalty_order_reference, payload, status, attempts, received_ms, updated_ms, last_error";
+/// Outcomes of SaaS calls waiting for the writer: whichever caller's
+/// transaction runs first records every outcome waiting by then (group
+/// commit), so callers that finish at the same time share one commit
+/// instead of queueing one each behind the writer. Nobody waits on purpose:
+/// an outcome is committed as soon as the writer is free.
+#[derive(Default)]
+struct FinishQueue {
+    state: std::sync::Mutex<FinishState>,
+}
+
+#[derive(Default)]
+struct FinishState {
+    jobs: Vec<FinishJob>,
+    /// A transaction is queued for the writer and will take `jobs`.
+    leader_waiting: bool,
+}
+
+/// One caller's outcomes and where to send their statuses.
+struct FinishJob {
+    items: Vec<Finish>,
+    dead_letter_after: i64,
+    now: i64,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<VoucherStatus>, String>>,
+}
+
+impl std::fmt::Debug for FinishQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FinishQueue").finish_non_exhaustive()
+    }
+}
+
+impl FinishQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FinishState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// [`SqliteVoucherStore::finish_many`]'s work for one caller's outcomes.
+fn finish_items(
+    tx: &Transaction<'_>,
+    items: &[Finish],
+    dead_letter_after: i64,
+    now: i64,
+) -> SqlResult<Vec<VoucherStatus>> {
+    let mut out = Vec::with_capacity(items.len());
+    for f in items {
+        if !finish_tx(tx, &f.id, f.token, f.status, &f.detail, now)? {
+            tracing::warn!(
+                loyalty_request_id = %f.id,
+                "claim lost before the outcome was recorded"
+            );
+            out.push(f.status);
+            continue;
+        }
+        if f.status == VoucherStatus::Retry {
+            let failed: i64 = tx
+                .prepare_cached(
+                    "SELECT attempts - redrive_base FROM vouchers WHERE loyalty_request_id = ?1",
+                )?
+                .query_row([&f.id], |r| r.get(0))?;
+            let reason = format!("gave up after {failed} failed attempts; last: {}", f.detail);
+            if failed >= dead_letter_after && dead_letter_tx(tx, &f.id, &reason, now)? {
+                tracing::warn!(loyalty_request_id = %f.id, failed, "voucher dead-lettered");
+                out.push(VoucherStatus::DeadLettered);
+                continue;
+            }
+        }
+        out.push(f.status);
+    }
+    Ok(out)
+}
+
+/// The columns [`record`] reads, in its order.
+macro_rules! cols {
+    () => {
+        "part, loyalty_request_id, loyalty_reference, merchant_reference,
+    loyalty_order_reference, payload, status, attempts, received_ms, updated_ms, last_error"
+    };
+}
+const COLS: &str = cols!();
+/// One voucher by id (a constant, so a cached statement is found without
+/// formatting its text each time).
+const LOAD_SQL: &str = concat!(
+    "SELECT ",
+    cols!(),
+    " FROM vouchers WHERE loyalty_request_id = ?1"
+);
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -207,11 +294,9 @@ fn find_sql(field: VoucherRef) -> String {
 }
 
 fn load(tx: &Transaction<'_>, id: &str) -> store::rusqlite::Result<Option<VoucherRecord>> {
-    tx.prepare_cached(&format!(
-        "SELECT {COLS} FROM vouchers WHERE loyalty_request_id = ?1"
-    ))?
-    .query_row([id], record)
-    .optional()
+    tx.prepare_cached(LOAD_SQL)?
+        .query_row([id], record)
+        .optional()
 }
 
 /// Appends to the lifecycle and, for the statuses the seed publishes, to the outbox.
@@ -330,20 +415,22 @@ fn finish_tx(
     now: i64,
 ) -> SqlResult<bool> {
     let error = (status != VoucherStatus::Submitted).then_some(detail);
-    let part: Option<String> = tx
+    // An UPDATE then a lookup of the row it just wrote (a page in cache),
+    // rather than UPDATE … RETURNING: SQLite collects RETURNING rows in an
+    // ephemeral table, opened and closed at every execution.
+    let n = tx
         .prepare_cached(
             "UPDATE vouchers SET status = ?3, lease_until_ms = NULL, updated_ms = ?4,
                 last_error = coalesce(?5, last_error)
-             WHERE loyalty_request_id = ?1 AND status = 'submitting' AND attempts = ?2
-             RETURNING part",
+             WHERE loyalty_request_id = ?1 AND status = 'submitting' AND attempts = ?2",
         )?
-        .query_row(params![id, token, status.as_str(), now, error], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let Some(part) = part else {
+        .execute(params![id, token, status.as_str(), now, error])?;
+    if n == 0 {
         return Ok(false);
-    };
+    }
+    let part: String = tx
+        .prepare_cached("SELECT part FROM vouchers WHERE loyalty_request_id = ?1")?
+        .query_row([id], |r| r.get(0))?;
     log_transition(tx, id, &part, status, detail, now)?;
     Ok(true)
 }
@@ -398,7 +485,10 @@ pub struct Finish {
 impl SqliteVoucherStore {
     /// The voucher store in `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            db,
+            finishing: Default::default(),
+        }
     }
 
     /// Stores a new voucher as `received`; returns the stored voucher and
@@ -563,8 +653,8 @@ impl SqliteVoucherStore {
                 // The same decisions as `hold_tx` then `claim_tx` per voucher,
                 // in fewer statements: the voucher's status is read without
                 // its payload, each part's circuit once per batch (nothing in
-                // this transaction changes it), and the claim is one UPDATE …
-                // RETURNING the record, so each payload is parsed once.
+                // this transaction changes it), and the claimed record is
+                // read once after the claim's UPDATE (one payload parse).
                 let mut closed: HashMap<String, bool> = HashMap::new();
                 items
                     .iter()
@@ -605,20 +695,21 @@ impl SqliteVoucherStore {
                                 Hold::CircuitClosed => Attempt::Skipped(Some(status)),
                             });
                         }
-                        let claimed = tx
-                            .prepare_cached(&format!(
+                        // UPDATE then load rather than UPDATE … RETURNING
+                        // (see `finish_tx`): no ephemeral table per claim.
+                        let n = tx
+                            .prepare_cached(
                                 "UPDATE vouchers SET status = 'submitting', attempts = attempts + 1,
                                     lease_until_ms = ?3, updated_ms = ?2
                                  WHERE loyalty_request_id = ?1
                                    AND (status IN ('received', 'retry')
-                                        OR (status = 'submitting' AND lease_until_ms < ?2))
-                                 RETURNING {COLS}"
-                            ))?
-                            .query_row(params![id, ms(now), until], record)
-                            .optional()?;
-                        let Some(v) = claimed else {
+                                        OR (status = 'submitting' AND lease_until_ms < ?2))",
+                            )?
+                            .execute(params![id, ms(now), until])?;
+                        if n == 0 {
                             return Ok(Attempt::Skipped(load(tx, id)?.map(|v| v.status)));
-                        };
+                        }
+                        let v = load(tx, id)?.ok_or(store::rusqlite::Error::QueryReturnedNoRows)?;
                         let detail = format!("attempt {}: {detail}", v.attempts);
                         log_transition(
                             tx,
@@ -650,39 +741,64 @@ impl SqliteVoucherStore {
         dead_letter_after: i64,
         now: DateTime<Utc>,
     ) -> Result<Vec<VoucherStatus>, StoreError> {
-        let out = self
-            .db
-            .write(move |tx| {
-                let mut out = Vec::with_capacity(items.len());
-                for f in &items {
-                    if !finish_tx(tx, &f.id, f.token, f.status, &f.detail, ms(now))? {
-                        tracing::warn!(
-                            loyalty_request_id = %f.id,
-                            "claim lost before the outcome was recorded"
-                        );
-                        out.push(f.status);
-                        continue;
-                    }
-                    if f.status == VoucherStatus::Retry {
-                        let failed: i64 = tx
-                            .prepare_cached(
-                                "SELECT attempts - redrive_base FROM vouchers WHERE loyalty_request_id = ?1",
-                            )?
-                            .query_row([&f.id], |r| r.get(0))?;
-                        let reason =
-                            format!("gave up after {failed} failed attempts; last: {}", f.detail);
-                        if failed >= dead_letter_after && dead_letter_tx(tx, &f.id, &reason, ms(now))? {
-                            tracing::warn!(loyalty_request_id = %f.id, failed, "voucher dead-lettered");
-                            out.push(VoucherStatus::DeadLettered);
-                            continue;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut state = self.finishing.lock();
+            state.jobs.push(FinishJob {
+                items,
+                dead_letter_after,
+                now: ms(now),
+                reply,
+            });
+            !std::mem::replace(&mut state.leader_waiting, true)
+        };
+        if lead {
+            // This transaction takes every outcome queued by the time it
+            // gets the writer (this caller's and any that came meanwhile).
+            let queue = self.finishing.clone();
+            let done = self
+                .db
+                .write(move |tx| {
+                    let jobs = {
+                        let mut state = queue.lock();
+                        state.leader_waiting = false;
+                        std::mem::take(&mut state.jobs)
+                    };
+                    let mut results = Vec::with_capacity(jobs.len());
+                    for job in &jobs {
+                        match finish_items(tx, &job.items, job.dead_letter_after, job.now) {
+                            Ok(r) => results.push(r),
+                            Err(e) => {
+                                for job in jobs {
+                                    let _ = job.reply.send(Err(e.to_string()));
+                                }
+                                return Err(e);
+                            }
                         }
                     }
-                    out.push(f.status);
+                    Ok((jobs, results))
+                })
+                .await;
+            match done {
+                Ok((jobs, results)) => {
+                    for (job, r) in jobs.into_iter().zip(results) {
+                        let _ = job.reply.send(Ok(r));
+                    }
                 }
-                Ok(out)
-            })
-            .await?;
-        Ok(out)
+                // Every job it took was answered, or dropped (its caller
+                // sees the failure below).
+                Err(e) => return Err(e),
+            }
+        }
+        match answer.await {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => Err(StoreError::Task(format!(
+                "recording SaaS outcomes failed: {e}"
+            ))),
+            Err(_) => Err(StoreError::Task(
+                "recording SaaS outcomes failed: their transaction did not commit".into(),
+            )),
+        }
     }
 
     /// The statuses of `ids` (`None` for unknown ones), in order. Read on
@@ -694,16 +810,24 @@ impl SqliteVoucherStore {
     ) -> Result<Vec<Option<VoucherStatus>>, StoreError> {
         self.db
             .read_on_writer(move |c| {
-                let mut stmt =
-                    c.prepare_cached("SELECT status FROM vouchers WHERE loyalty_request_id = ?1")?;
-                ids.iter()
-                    .map(|id| {
-                        Ok(stmt
-                            .query_row([id], |r| r.get::<_, String>(0))
-                            .optional()?
-                            .map(|s| s.parse().unwrap_or(VoucherStatus::Received)))
-                    })
-                    .collect()
+                // One read transaction for the batch: a statement outside one
+                // takes and releases the WAL's read lock (system calls) each time.
+                let tx = c.unchecked_transaction()?;
+                let out = {
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT status FROM vouchers WHERE loyalty_request_id = ?1",
+                    )?;
+                    ids.iter()
+                        .map(|id| {
+                            Ok(stmt
+                                .query_row([id], |r| r.get::<_, String>(0))
+                                .optional()?
+                                .map(|s| s.parse().unwrap_or(VoucherStatus::Received)))
+                        })
+                        .collect::<SqlResult<Vec<_>>>()?
+                };
+                tx.commit()?;
+                Ok(out)
             })
             .await
     }
@@ -821,7 +945,7 @@ impl SqliteVoucherStore {
     pub async fn unpublished_events(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
         self.db
             .read(move |c| {
-                c.prepare(
+                c.prepare_cached(
                     "SELECT e.id, e.part, v.loyalty_request_id, v.loyalty_reference, v.merchant_reference,
                             v.loyalty_order_reference, e.status, e.at_ms
                      FROM voucher_events e JOIN vouchers v USING (loyalty_request_id)
@@ -856,7 +980,7 @@ impl SqliteVoucherStore {
         self.db
             .write(move |tx| {
                 let mut stmt =
-                    tx.prepare("UPDATE voucher_events SET published = 1 WHERE id = ?1")?;
+                    tx.prepare_cached("UPDATE voucher_events SET published = 1 WHERE id = ?1")?;
                 for id in &ids {
                     stmt.execute([id])?;
                 }

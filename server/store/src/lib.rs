@@ -15,7 +15,7 @@ mod migrations;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use rusqlite;
@@ -56,6 +56,11 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Write transactions committed since the last wake-up of the checkpointer.
+    commits: AtomicUsize,
+    /// Wakes the background checkpointer (see [`checkpoint_loop`]); dropping
+    /// it (with the last handle) ends the checkpointer's thread.
+    checkpointer: mpsc::SyncSender<()>,
 }
 
 impl std::fmt::Debug for Database {
@@ -69,8 +74,12 @@ impl std::fmt::Debug for Database {
 /// Number of read-only connections kept open beside the writer.
 const READERS: usize = 4;
 
-/// WAL size (in pages) at which the writer checkpoints on commit.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+/// WAL size (in pages) at which the writer checkpoints on commit itself: a
+/// backstop for when the background checkpointer falls behind.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 20_000;
+
+/// Write transactions after which the background checkpointer is woken.
+const CHECKPOINT_EVERY_COMMITS: usize = 256;
 
 impl Database {
     /// Opens (creating if needed) the database in `data_dir` and applies
@@ -85,13 +94,21 @@ impl Database {
         let mut writer = Connection::open(&path)?;
         configure(&writer)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
-        // Checkpoint every ~40 MB of WAL rather than SQLite's 4 MB: a burst
-        // of small commits (a replay drain commits each SaaS answer as it
-        // arrives) rewrites the same hot pages, and each checkpoint copies
-        // them to the main file and fsyncs it. Fewer checkpoints copy each
-        // hot page fewer times; the maintenance task still truncates the WAL.
+        // Checkpoints run on their own connection and thread (woken every
+        // CHECKPOINT_EVERY_COMMITS commits), beside the writer rather than
+        // inside its commits: copying WAL pages to the main file and fsyncing
+        // it no longer holds up the next write. The writer checkpoints itself
+        // only past ~80 MB of WAL (a backstop); the maintenance task still
+        // truncates the WAL.
         writer.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         migrations::migrations().to_latest(&mut writer)?;
+        let checkpointer = Connection::open(&path)?;
+        configure(&checkpointer)?;
+        let (wake, woken) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, woken))
+            .map_err(|e| StoreError::Task(format!("cannot start the checkpointer: {e}")))?;
         let readers = (0..READERS)
             .map(|_| {
                 let conn = Connection::open_with_flags(
@@ -111,6 +128,8 @@ impl Database {
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
+                commits: AtomicUsize::new(0),
+                checkpointer: wake,
             }),
         })
     }
@@ -133,6 +152,12 @@ impl Database {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             tx.commit()?;
+            drop(conn);
+            if inner.commits.fetch_add(1, Ordering::Relaxed) + 1 >= CHECKPOINT_EVERY_COMMITS {
+                inner.commits.store(0, Ordering::Relaxed);
+                // Full: a wake-up is pending already.
+                let _ = inner.checkpointer.try_send(());
+            }
             Ok(out)
         })
         .await
@@ -206,6 +231,20 @@ impl Database {
 /// Latest schema version this build knows.
 pub fn latest_schema_version() -> u32 {
     migrations::latest_version()
+}
+
+/// The background checkpointer: on each wake-up, a PASSIVE checkpoint on
+/// its own connection (it copies what no reader still needs, waiting for
+/// nobody; the writer keeps committing meanwhile, and restarts the WAL once
+/// everything was copied). Ends when the database's last handle is dropped.
+fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>) {
+    while woken.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            // Retried at the next wake-up; the writer's backstop and the
+            // maintenance task's TRUNCATE checkpoint remain.
+            tracing::debug!("background checkpoint: {e}");
+        }
+    }
 }
 
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
@@ -335,6 +374,46 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let db = Database::open(tmp.path()).unwrap();
         assert!(db.checkpoint().await.unwrap() >= 0);
+    }
+
+    #[tokio::test]
+    async fn the_background_checkpointer_copies_the_wal_into_the_database_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        for i in 0..CHECKPOINT_EVERY_COMMITS {
+            db.write(move |tx| {
+                tx.execute(
+                    "INSERT INTO part_status (part, status, updated_at) VALUES (?1, 'up', 'now')",
+                    [format!("part-{i}")],
+                )
+            })
+            .await
+            .unwrap();
+        }
+        // The last commit woke the checkpointer: the main file ends up
+        // holding every page (until then they were only in the WAL), without
+        // the writer checkpointing (its backstop is far away).
+        let (pages, page_size): (u64, u64) = db
+            .read(|c| {
+                Ok((
+                    c.query_row("PRAGMA page_count", [], |r| r.get(0))?,
+                    c.query_row("PRAGMA page_size", [], |r| r.get(0))?,
+                ))
+            })
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let len = std::fs::metadata(db.path()).unwrap().len();
+            if len >= pages * page_size {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "database file {len} bytes, {pages} pages of {page_size} expected"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]
