@@ -187,7 +187,11 @@ impl Bus {
             ));
         };
         let time = e.time.unwrap_or(now);
-        let id = uuid::Uuid::new_v4().to_string();
+        // Time-ordered (UUID version 7, still an opaque UUID to clients):
+        // replayed events come back in archive order, so whoever keys rows
+        // by event id (the replay drain's per-event ledger) appends to one
+        // end of its index instead of touching a random page per event.
+        let id = uuid::Uuid::now_v7().to_string();
         let body: Arc<[u8]> = Arc::from(envelope(self, &id, e, time, detail).into_bytes());
         routing.route(&body, time.0, None, rows);
         Ok(id)
