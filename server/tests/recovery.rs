@@ -370,10 +370,11 @@ fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
 
 #[tokio::test]
 async fn replays_are_one_at_a_time_validated_cancellable_and_previewed() {
-    // Slow replays down (one event per chunk) so one is still running when
-    // the next request arrives; each test runs in its own process (nextest).
+    // Slow replays down (one event per chunk, 20 events: 6 s) so one is
+    // still running when the next request arrives, even on a loaded machine;
+    // each test runs in its own process (nextest).
     std::env::set_var("MEDIATOR_EVENTS_REPLAY_CHUNK", "1");
-    std::env::set_var("MEDIATOR_EVENTS_REPLAY_DELAY_MS", "150");
+    std::env::set_var("MEDIATOR_EVENTS_REPLAY_DELAY_MS", "300");
     let app = spawn_app_with(|a| {
         a.replay_margin = Some(1.0);
         a.sweep_interval = Some(0.2);
