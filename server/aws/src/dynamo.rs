@@ -18,13 +18,13 @@
 //!   update, so it is kept by a separate conditional `lmax < :l` update,
 //!   sent only when this replica has not seen a larger value in the bucket.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use mediator_core::storage::{
@@ -132,6 +132,20 @@ where
     }
 }
 
+/// An item's key: `pk` and `sk`, both strings.
+fn item_key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+/// A request the SDK's builder refused to build (a missing field).
+fn build_err(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("DynamoDB {what}: {e}"))
+}
+
+/// Rounds of a batch read's unprocessed keys, and of a transaction that
+/// keeps conflicting, before giving up.
+const BATCH_ROUNDS: u32 = 8;
+
 fn part_key(part: &str) -> Item {
     HashMap::from([
         ("pk".to_string(), s(format!("PART#{part}"))),
@@ -180,6 +194,80 @@ fn day_of(ms: i64) -> String {
 }
 
 impl DynamoStore {
+    /// Items of `table` by key (strongly consistent; duplicate keys read
+    /// once), in no particular order, 100 keys per BatchGetItem with
+    /// unprocessed keys asked again after a back-off; `projection` limits
+    /// the attributes read. `what` names the items in errors.
+    async fn batch_get(
+        &self,
+        what: &str,
+        table: &str,
+        keys: Vec<Item>,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut unique = HashSet::new();
+        let keys: Vec<Item> = keys
+            .into_iter()
+            .filter(|k| unique.insert((get_s(k, "pk"), get_s(k, "sk"))))
+            .collect();
+        for chunk in keys.chunks(100) {
+            let mut req = KeysAndAttributes::builder()
+                .consistent_read(true)
+                .set_keys(Some(chunk.to_vec()));
+            if let Some(p) = projection {
+                req = req.projection_expression(p);
+            }
+            let mut request = Some(HashMap::from([(
+                table.to_owned(),
+                req.build().map_err(|e| build_err("BatchGetItem keys", e))?,
+            )]));
+            for round in 0..BATCH_ROUNDS {
+                let Some(r) = request.take().filter(|r| !r.is_empty()) else {
+                    break;
+                };
+                if round > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << round)).await;
+                }
+                let page = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(r))
+                    .send()
+                    .await
+                    .map_err(|e| backend(&format!("BatchGetItem {what}"), &e))?;
+                if let Some(items) = page.responses().and_then(|r| r.get(table)) {
+                    out.extend(items.iter().cloned());
+                }
+                request = page.unprocessed_keys().cloned();
+            }
+            if request.is_some_and(|r| !r.is_empty()) {
+                return Err(StoreError::Backend(format!(
+                    "DynamoDB BatchGetItem {what}: keys left unprocessed (throttled)"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends a transaction until it commits, backing off while it is
+    /// cancelled (a conflicting transaction, or a condition); `false` when
+    /// it still had not committed after `rounds` attempts.
+    async fn transact_until_committed(
+        &self,
+        what: &str,
+        items: Vec<TransactWriteItem>,
+        rounds: u32,
+    ) -> Result<bool, StoreError> {
+        for round in 0..rounds {
+            if self.transact_reasons(what, items.clone()).await?.is_none() {
+                return Ok(true);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20 << round)).await;
+        }
+        Ok(false)
+    }
+
     /// The stores on `tables`, through `client`.
     pub fn new(client: Client, tables: Tables) -> Self {
         Self {

@@ -10,10 +10,8 @@
 //! * Tokens: `TOKENS`/`<id:020>` (listing, last use) and
 //!   `TOKEN#<digest>`/`T` (lookup), written and deleted together.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, Select, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, Select, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use mediator_core::access::{Role, TokenInfo, UserInfo};
 use mediator_core::storage::access::{
@@ -21,14 +19,12 @@ use mediator_core::storage::access::{
 };
 use mediator_core::storage::StoreError;
 
-use super::{applied, backend, get_n, get_s, ms_time, n, s, DynamoStore, Item};
+use super::{
+    applied, backend, build_err, get_n, get_s, item_key as key, ms_time, n, s, DynamoStore, Item,
+};
 
 const USERS: &str = "USERS";
 const TOKENS: &str = "TOKENS";
-
-fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
-}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -48,10 +44,6 @@ fn token_key(id: i64) -> Item {
 
 fn lookup_key(hash: &[u8]) -> Item {
     key(format!("TOKEN#{}", hex(hash)), "T")
-}
-
-fn build_err(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("DynamoDB {what}: {e}"))
 }
 
 fn time_of(item: &Item, k: &str) -> Option<DateTime<Utc>> {
@@ -121,15 +113,11 @@ impl DynamoStore {
             del(token_key(id))?,
             del(key(format!("TOKEN#{hash_hex}"), "T"))?,
         ];
-        for round in 0..5u32 {
-            if self
-                .transact_reasons("token delete", items.clone())
-                .await?
-                .is_none()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20 << round)).await;
+        if self
+            .transact_until_committed("token delete", items, 5)
+            .await?
+        {
+            return Ok(());
         }
         Err(StoreError::Backend(format!(
             "DynamoDB token {id}: kept conflicting while deleting it"
@@ -354,29 +342,14 @@ impl AccessStore for DynamoStore {
             return Ok(None);
         };
         // The token and its user in one read.
-        let keys = KeysAndAttributes::builder()
-            .consistent_read(true)
-            .keys(token_key(id))
-            .keys(user_key(&user))
-            .build()
-            .map_err(|e| build_err("BatchGetItem keys", e))?;
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.tables.access, keys)
-            .send()
-            .await
-            .map_err(|e| backend("BatchGetItem token", &e))?;
-        let items = out
-            .responses()
-            .and_then(|r| r.get(&self.tables.access))
-            .cloned()
-            .unwrap_or_default();
-        if out.unprocessed_keys().is_some_and(|u| !u.is_empty()) {
-            return Err(StoreError::Backend(
-                "DynamoDB BatchGetItem token: keys left unprocessed (throttled)".into(),
-            ));
-        }
+        let items = self
+            .batch_get(
+                "token",
+                &self.tables.access,
+                vec![token_key(id), user_key(&user)],
+                None,
+            )
+            .await?;
         let find = |pk: &str| items.iter().find(|i| get_s(i, "pk").as_deref() == Some(pk));
         let (Some(token), Some(owner)) = (find(TOKENS), find(USERS)) else {
             return Ok(None);

@@ -18,13 +18,13 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use mediator_core::recovery::{Progress, ReplayRecord};
-use mediator_core::storage::replays::{Counted, HandledEvent, NewReplay, ReplayStore};
+use mediator_core::storage::replays::{tally, Counted, HandledEvent, NewReplay, ReplayStore};
 use mediator_core::storage::StoreError;
 
-use super::{backend, get_n, get_s, ms_time, n, s, DynamoStore, Item};
+use super::{backend, build_err, get_n, get_s, item_key as key, ms_time, n, s, DynamoStore, Item};
 use crate::tables::{REPLAYS_ALL_INDEX, REPLAYS_BY_PART_INDEX};
 
 const META: &str = "META";
@@ -36,10 +36,6 @@ const EVENTS_PER_TRANSACTION: usize = 80;
 /// Attempts at a transaction that keeps losing races.
 const ROUNDS: usize = 8;
 
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
-}
-
 fn replay_pk(name: &str) -> String {
     format!("REPLAY#{name}")
 }
@@ -49,11 +45,7 @@ fn latest_key(part: &str) -> Item {
 }
 
 fn cursor_key() -> Item {
-    key("CURSOR".into(), "status_changes")
-}
-
-fn build_err(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("DynamoDB {what}: {e}"))
+    key("CURSOR", "status_changes")
 }
 
 fn record(item: &Item) -> Option<ReplayRecord> {
@@ -83,58 +75,6 @@ fn record(item: &Item) -> Option<ReplayRecord> {
 }
 
 impl DynamoStore {
-    /// Items of the replays table by key (strongly consistent), in no
-    /// particular order; `projection` limits the attributes read.
-    async fn replay_items(
-        &self,
-        keys: Vec<Item>,
-        projection: Option<&str>,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut unique = HashSet::new();
-        let keys: Vec<Item> = keys
-            .into_iter()
-            .filter(|k| unique.insert((get_s(k, "pk"), get_s(k, "sk"))))
-            .collect();
-        for chunk in keys.chunks(100) {
-            let mut req = KeysAndAttributes::builder()
-                .consistent_read(true)
-                .set_keys(Some(chunk.to_vec()));
-            if let Some(p) = projection {
-                req = req.projection_expression(p);
-            }
-            let mut request = Some(HashMap::from([(
-                self.tables.replays.clone(),
-                req.build().map_err(|e| build_err("BatchGetItem keys", e))?,
-            )]));
-            for round in 0..ROUNDS {
-                let Some(r) = request.take().filter(|r| !r.is_empty()) else {
-                    break;
-                };
-                if round > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << round)).await;
-                }
-                let page = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(r))
-                    .send()
-                    .await
-                    .map_err(|e| backend("BatchGetItem replays", &e))?;
-                if let Some(items) = page.responses().and_then(|r| r.get(&self.tables.replays)) {
-                    out.extend(items.iter().cloned());
-                }
-                request = page.unprocessed_keys().cloned();
-            }
-            if request.is_some_and(|r| !r.is_empty()) {
-                return Err(StoreError::Backend(
-                    "DynamoDB BatchGetItem replays: keys left unprocessed (throttled)".into(),
-                ));
-            }
-        }
-        Ok(out)
-    }
-
     async fn replay_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -191,7 +131,7 @@ impl DynamoStore {
     async fn replay_metas(&self, names: &[&str]) -> Result<HashMap<String, Item>, StoreError> {
         let keys = names.iter().map(|n| key(replay_pk(n), META)).collect();
         Ok(self
-            .replay_items(keys, None)
+            .batch_get("replays", &self.tables.replays, keys, None)
             .await?
             .into_iter()
             .filter_map(|i| Some((get_s(&i, "name")?, i)))
@@ -225,16 +165,8 @@ fn count_items(
             .build()
             .map_err(|err| build_err("replay event put", err))?;
         items.push(TransactWriteItem::builder().put(put).build());
-        let column = e.outcome.column();
-        match per_replay.iter_mut().find(|(r, _)| *r == e.replay) {
-            Some((_, c)) => c[column] += 1,
-            None => {
-                let mut c = [0; 3];
-                c[column] = 1;
-                per_replay.push((&e.replay, c));
-            }
-        }
-        if column == 0 {
+        tally(&mut per_replay, e);
+        if e.outcome.column() == 0 {
             if let Some(part) = parts.get(&e.replay) {
                 *per_part.entry(part).or_default() += 1;
             }
@@ -420,15 +352,11 @@ impl ReplayStore for DynamoStore {
             TransactWriteItem::builder().update(started).build(),
             TransactWriteItem::builder().update(latest).build(),
         ];
-        for round in 0..ROUNDS {
-            if self
-                .transact_reasons("replay started", items.clone())
-                .await?
-                .is_none()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20 << round)).await;
+        if self
+            .transact_until_committed("replay started", items, ROUNDS as u32)
+            .await?
+        {
+            return Ok(());
         }
         Err(StoreError::Backend(format!(
             "DynamoDB replay {name}: kept conflicting while marking it started"
@@ -520,10 +448,10 @@ impl ReplayStore for DynamoStore {
         }
         let keys = pairs
             .iter()
-            .map(|(r, e)| key(replay_pk(r), &format!("{EVENT}{e}")))
+            .map(|(r, e)| key(replay_pk(r), format!("{EVENT}{e}")))
             .collect();
         let found: HashSet<(String, String)> = self
-            .replay_items(keys, Some("pk, sk"))
+            .batch_get("replays", &self.tables.replays, keys, Some("pk, sk"))
             .await?
             .iter()
             .filter_map(|i| Some((get_s(i, "pk")?, get_s(i, "sk")?)))

@@ -47,8 +47,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, ReturnValue,
-    Select, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, ReturnValue, Select,
+    TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, Utc};
 use mediator_core::datacache::{
@@ -60,7 +60,9 @@ use mediator_core::storage::{Admitted, StoreError, VoucherStore};
 use mediator_core::{OverrideMode, VoucherKeys, VoucherRequest, VoucherStatus};
 use serde_json::Value;
 
-use super::{applied, backend, get_n, get_s, ms_time, n, part_key, s, DynamoStore, Item};
+use super::{
+    applied, backend, build_err, get_n, get_s, ms_time, n, part_key, s, DynamoStore, Item,
+};
 use crate::tables::{OPEN_INDEX, REF_LOR_INDEX, REF_LR_INDEX, REF_MR_INDEX};
 
 /// Sort key of a voucher item.
@@ -386,10 +388,6 @@ async fn backoff(round: usize) {
         let ms = fastrand::u64(5..20) << (round - 2).min(4);
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-}
-
-fn build_err(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("DynamoDB {what}: {e}"))
 }
 
 impl DynamoStore {
@@ -1575,51 +1573,18 @@ impl VoucherStore for DynamoStore {
 
     async fn statuses(&self, ids: Vec<String>) -> Result<Vec<Option<VoucherStatus>>, StoreError> {
         let unique: Vec<&String> = ids.iter().collect::<HashSet<_>>().into_iter().collect();
-        let mut found: HashMap<String, VoucherStatus> = HashMap::new();
-        for chunk in unique.chunks(100) {
-            let mut keys = KeysAndAttributes::builder()
-                .consistent_read(true)
-                .projection_expression("pk, st");
-            for id in chunk {
-                keys = keys.keys(key(id));
-            }
-            let mut request = Some(HashMap::from([(
-                self.tables.vouchers.clone(),
-                keys.build()
-                    .map_err(|e| build_err("BatchGetItem keys", e))?,
-            )]));
-            for _ in 0..ROUNDS {
-                let Some(r) = request.take().filter(|r| !r.is_empty()) else {
-                    break;
-                };
-                let page = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(r))
-                    .send()
-                    .await
-                    .map_err(|e| backend("BatchGetItem voucher statuses", &e))?;
-                for i in page
-                    .responses()
-                    .and_then(|r| r.get(&self.tables.vouchers))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let (Some(id), Some(st)) =
-                        (get_s(i, "pk"), get_s(i, "st").and_then(|v| status_of(&v)))
-                    {
-                        found.insert(id, st);
-                    }
-                }
-                request = page.unprocessed_keys().cloned();
-            }
-            if request.is_some_and(|r| !r.is_empty()) {
-                return Err(StoreError::Backend(
-                    "DynamoDB BatchGetItem voucher statuses: keys left unprocessed (throttled)"
-                        .into(),
-                ));
-            }
-        }
+        let keys = unique.iter().map(|id| key(id)).collect();
+        let found: HashMap<String, VoucherStatus> = self
+            .batch_get(
+                "voucher statuses",
+                &self.tables.vouchers,
+                keys,
+                Some("pk, st"),
+            )
+            .await?
+            .iter()
+            .filter_map(|i| Some((get_s(i, "pk")?, get_s(i, "st").and_then(|v| status_of(&v))?)))
+            .collect();
         Ok(ids.iter().map(|id| found.get(id).copied()).collect())
     }
 

@@ -62,6 +62,21 @@ pub struct HandledEvent {
     pub outcome: ItemOutcome,
 }
 
+/// Adds `event`'s outcome to its replay's (resubmitted, skipped, failed)
+/// in `per_replay`, in first-seen order: both stores add their counts per
+/// replay, once per transaction.
+pub fn tally<'a>(per_replay: &mut Vec<(&'a str, [i64; 3])>, event: &'a HandledEvent) {
+    let column = event.outcome.column();
+    match per_replay.iter_mut().find(|(r, _)| *r == event.replay) {
+        Some((_, n)) => n[column] += 1,
+        None => {
+            let mut n = [0; 3];
+            n[column] = 1;
+            per_replay.push((&event.replay, n));
+        }
+    }
+}
+
 /// A replay's progress after counting, for live notifications.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counted {
@@ -431,15 +446,7 @@ impl ReplayStore for SqliteReplays {
                     if insert.execute(row)? == 0 {
                         continue;
                     }
-                    let column = e.outcome.column();
-                    match touched.iter_mut().find(|(name, _)| *name == e.replay) {
-                        Some((_, n)) => n[column] += 1,
-                        None => {
-                            let mut n = [0; 3];
-                            n[column] = 1;
-                            touched.push((&e.replay, n));
-                        }
-                    }
+                    tally(&mut touched, e);
                 }
                 let mut add = tx.prepare_cached(
                     "UPDATE rec_replays SET processed = processed + ?2 + ?3 + ?4,
