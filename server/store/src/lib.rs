@@ -238,11 +238,25 @@ pub fn latest_schema_version() -> u32 {
 /// nobody; the writer keeps committing meanwhile, and restarts the WAL once
 /// everything was copied). Ends when the database's last handle is dropped.
 fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>) {
+    // Retried at the next wake-up; the writer's backstop and the maintenance
+    // task's TRUNCATE checkpoint remain. A failure (disk full, I/O error) is
+    // a warning once, then debug until a checkpoint succeeds again, so a
+    // full disk does not flood the log at every 256 commits.
+    let mut failing = false;
     while woken.recv().is_ok() {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            // Retried at the next wake-up; the writer's backstop and the
-            // maintenance task's TRUNCATE checkpoint remain.
-            tracing::debug!("background checkpoint: {e}");
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("background checkpoint works again");
+            }
+            Ok(()) => {}
+            Err(e) if failing => tracing::debug!("background checkpoint: {e}"),
+            Err(e) => {
+                failing = true;
+                tracing::warn!(
+                    "background checkpoint failed (the WAL grows until one succeeds): {e}"
+                );
+            }
         }
     }
 }
