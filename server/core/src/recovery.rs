@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::datacache::time;
-use crate::storage::replays::{HandledEvent, NewReplay, ReplayStore, SqliteReplays};
+use crate::storage::replays::{HandledEvent, NewReplay, Recorded, ReplayStore, SqliteReplays};
 use crate::submit::SubmissionFlow;
 use crate::voucher::VoucherStatus;
 use crate::PartName;
@@ -123,6 +123,16 @@ const DRAIN_WORKERS: usize = 2;
 
 /// Replay states in which a replay is still active.
 pub const ACTIVE_STATES: [&str; 3] = ["STARTING", "RUNNING", "CANCELLING"];
+
+/// How long a recorded replay that the bus does not know yet (and that was
+/// neither started nor refused) counts as active: the moment between one
+/// replica recording a replay and the bus starting it, during which another
+/// replica must not start a second one. A record left so by a crash or a
+/// failed start stops blocking the part after this.
+pub const STARTING_GRACE: Duration = Duration::from_secs(30);
+
+/// Attempts at recording a replay while other replicas record theirs.
+const RECORD_ATTEMPTS: usize = 3;
 
 /// Which of a part's queues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -612,12 +622,6 @@ impl Recovery {
             });
         }
         let _one_at_a_time = self.start_lock.lock().await;
-        if let Some(active) = self.active_replay(part.as_str()).await? {
-            return Err(RecoveryError::Busy {
-                part: part.to_string(),
-                replay: active,
-            });
-        }
         let archive = self.part_recovery(part).archive;
         let expected = self
             .flow
@@ -626,10 +630,20 @@ impl Recovery {
             .await?;
         // One record per replay, written before asking the bus: a recovery
         // that is retried after a failure or a crash finds its record (and
-        // name) again.
-        let name = self
-            .records
-            .create(&NewReplay {
+        // name) again. The record is refused when another replica recorded
+        // a replay of the part since the check (the store compares the
+        // part's newest record in the same write); the check runs again.
+        let mut recorded = None;
+        let mut newer = String::new();
+        for _ in 0..RECORD_ATTEMPTS {
+            let newest = self.records.newest_of_part(part.as_str()).await?;
+            if let Some(active) = self.active_among(part.as_str(), newest.as_ref()).await? {
+                return Err(RecoveryError::Busy {
+                    part: part.to_string(),
+                    replay: active,
+                });
+            }
+            let new = NewReplay {
                 part: part.to_string(),
                 archive: archive.clone(),
                 start,
@@ -638,9 +652,23 @@ impl Recovery {
                 trigger: trigger.to_owned(),
                 change_id,
                 expected,
-                by,
-            })
-            .await?;
+                by: by.clone(),
+                after: newest.map(|r| r.name),
+            };
+            match self.records.create(&new).await? {
+                Recorded::Name(name) => {
+                    recorded = Some(name);
+                    break;
+                }
+                Recorded::Superseded(name) => newer = name,
+            }
+        }
+        let Some(name) = recorded else {
+            return Err(RecoveryError::Busy {
+                part: part.to_string(),
+                replay: newer,
+            });
+        };
         let req = ReplayRequest {
             name: name.clone(),
             part: part.clone(),
@@ -655,6 +683,12 @@ impl Recovery {
         match &started {
             Ok(()) => self.records.mark_started(&name).await?,
             Err(ReplayError::Rejected(reason)) => self.records.mark_refused(&name, reason).await?,
+            // A recovery keeps its record for the retry (same name); any
+            // other replay that could not be started is marked so, rather
+            // than blocking its part for the starting grace.
+            Err(e) if change_id.is_none() => {
+                self.records.mark_refused(&name, &e.to_string()).await?
+            }
             Err(_) => {}
         }
         started?;
@@ -749,9 +783,39 @@ impl Recovery {
     }
 
     /// The part's active replay (STARTING, RUNNING or CANCELLING on the
-    /// bus), if any, among the replays the mediator started.
+    /// bus, or just recorded and being started: [`STARTING_GRACE`]), if
+    /// any, among the replays the mediator recorded.
     pub async fn active_replay(&self, part: &str) -> Result<Option<String>, RecoveryError> {
+        let newest = self.records.newest_of_part(part).await?;
+        self.active_among(part, newest.as_ref()).await
+    }
+
+    /// [`Recovery::active_replay`] given the part's newest record (read
+    /// consistently; the older ones come from a listing that may lag on
+    /// DynamoDB, and only matter for replays recorded before this guard).
+    async fn active_among(
+        &self,
+        part: &str,
+        newest: Option<&ReplayRecord>,
+    ) -> Result<Option<String>, RecoveryError> {
+        if let Some(r) = newest {
+            match self.replays.describe_replay(&r.name).await? {
+                Some(info) if ACTIVE_STATES.contains(&info.state.as_str()) => {
+                    return Ok(Some(r.name.clone()))
+                }
+                Some(_) => {}
+                None => {
+                    let age = (Utc::now() - r.created_at).to_std().unwrap_or_default();
+                    if !r.started && r.start_error.is_none() && age < STARTING_GRACE {
+                        return Ok(Some(r.name.clone()));
+                    }
+                }
+            }
+        }
         for r in self.records.newest(Some(part), true, 20).await? {
+            if newest.is_some_and(|n| n.name == r.name) {
+                continue;
+            }
             if let Some(info) = self.replays.describe_replay(&r.name).await? {
                 if ACTIVE_STATES.contains(&info.state.as_str()) {
                     return Ok(Some(r.name));
@@ -1295,17 +1359,25 @@ mod tests {
         }
     }
 
-    /// Records started replays; `states` answers DescribeReplay.
+    /// Records started replays; `states` answers DescribeReplay; with
+    /// `running`, a started replay is RUNNING until a test says otherwise.
     #[derive(Default)]
     struct FakeBus(
         Mutex<Vec<ReplayRequest>>,
         Mutex<std::collections::HashMap<String, String>>,
+        std::sync::atomic::AtomicBool,
     );
 
     #[async_trait]
     impl ArchiveReplays for FakeBus {
         async fn start_replay(&self, req: &ReplayRequest) -> Result<(), ReplayError> {
             self.0.lock().unwrap().push(req.clone());
+            if self.2.load(std::sync::atomic::Ordering::SeqCst) {
+                self.1
+                    .lock()
+                    .unwrap()
+                    .insert(req.name.clone(), "RUNNING".into());
+            }
             Ok(())
         }
         async fn describe_replay(&self, name: &str) -> Result<Option<ReplayInfo>, ReplayError> {
@@ -1346,6 +1418,16 @@ mod tests {
         }
     }
 
+    /// The default parts' flow on `db`, with a SaaS that accepts everything.
+    fn accepting_flow(db: &Database) -> Arc<SubmissionFlow> {
+        Arc::new(SubmissionFlow::new(
+            db.clone(),
+            Arc::new(AcceptAll),
+            PartName::defaults(),
+            Duration::from_secs(1),
+        ))
+    }
+
     async fn exec(db: &Database, sql: &'static str) {
         db.write(move |tx| tx.execute_batch(sql)).await.unwrap();
     }
@@ -1354,12 +1436,7 @@ mod tests {
     async fn the_sweeper_replays_only_uncovered_retries_one_at_a_time() {
         let tmp = tempfile::tempdir().unwrap();
         let db = Database::open(tmp.path()).unwrap();
-        let flow = Arc::new(SubmissionFlow::new(
-            db.clone(),
-            Arc::new(AcceptAll),
-            PartName::defaults(),
-            Duration::from_secs(1),
-        ));
+        let flow = accepting_flow(&db);
         let bus = Arc::new(FakeBus::default());
         let settings = RecoverySettings {
             margin: Duration::from_secs(2),
@@ -1423,16 +1500,103 @@ mod tests {
         assert_eq!(bus.0.lock().unwrap().len(), 2);
     }
 
+    /// Two replicas (two `Recovery`s, each with its own start lock) on one
+    /// store and one bus: operators starting a replay of one part at the
+    /// same moment get one replay and one Busy; a replay recorded but not
+    /// yet started by the bus (another replica is starting it) blocks the
+    /// part for the starting grace only.
+    #[tokio::test]
+    async fn two_replicas_starting_a_replay_of_one_part_start_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let flow = accepting_flow(&db);
+        let bus = Arc::new(FakeBus::default());
+        bus.2.store(true, std::sync::atomic::Ordering::SeqCst);
+        let replica = || {
+            Recovery::new(
+                db.clone(),
+                flow.clone(),
+                bus.clone(),
+                bus.clone(),
+                RecoverySettings::default(),
+            )
+        };
+        let (a, b) = (replica(), replica());
+        let now = Utc::now();
+        let window = Some((
+            now - chrono::Duration::minutes(10),
+            now - chrono::Duration::minutes(5),
+        ));
+        for round in 0..5 {
+            let (x, y) = tokio::join!(
+                a.replay_again("voucher", window, "ann"),
+                b.replay_again("voucher", window, "bob")
+            );
+            let started: Vec<&ReplayRecord> = [&x, &y].into_iter().flatten().collect();
+            assert_eq!(started.len(), 1, "round {round}: {x:?} {y:?}");
+            let busy = [&x, &y].into_iter().find_map(|r| match r {
+                Err(RecoveryError::Busy { replay, .. }) => Some(replay.clone()),
+                _ => None,
+            });
+            assert_eq!(
+                busy.as_deref(),
+                Some(started[0].name.as_str()),
+                "{x:?} {y:?}"
+            );
+            let name = started[0].name.clone();
+            bus.1.lock().unwrap().insert(name, "COMPLETED".into());
+        }
+        assert_eq!(bus.0.lock().unwrap().len(), 5, "one replay per round");
+
+        // Recorded by a replica that has not started it (yet): busy, until
+        // the grace is over (a crash between recording and starting).
+        let record = |created_at| NewReplay {
+            part: "member".into(),
+            archive: "LoyaltyMemberArchive".into(),
+            start: now - chrono::Duration::minutes(10),
+            end: now - chrono::Duration::minutes(5),
+            created_at,
+            trigger: "manual".into(),
+            change_id: None,
+            expected: 0,
+            by: "carol".into(),
+            after: None,
+        };
+        let grace = chrono::Duration::from_std(STARTING_GRACE).unwrap();
+        let Recorded::Name(old) = a.records.create(&record(now - grace * 2)).await.unwrap() else {
+            panic!("recorded")
+        };
+        assert_eq!(
+            a.active_replay("member").await.unwrap(),
+            None,
+            "{old} is stale"
+        );
+        let Recorded::Name(young) = a
+            .records
+            .create(&NewReplay {
+                after: Some(old),
+                ..record(now)
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("recorded")
+        };
+        assert_eq!(
+            b.active_replay("member").await.unwrap(),
+            Some(young.clone())
+        );
+        assert!(matches!(
+            b.replay_again("member", window, "dan").await,
+            Err(RecoveryError::Busy { replay, .. }) if replay == young
+        ));
+    }
+
     #[tokio::test]
     async fn each_part_uses_its_own_archive_margin_retention_and_pace() {
         let tmp = tempfile::tempdir().unwrap();
         let db = Database::open(tmp.path()).unwrap();
-        let flow = Arc::new(SubmissionFlow::new(
-            db.clone(),
-            Arc::new(AcceptAll),
-            PartName::defaults(),
-            Duration::from_secs(1),
-        ));
+        let flow = accepting_flow(&db);
         let bus = Arc::new(FakeBus::default());
         let mut voucher = crate::PartSettings::new(PartName::parse("voucher").unwrap());
         voucher.archive_name = "VoucherKeep".into();
@@ -1485,12 +1649,7 @@ mod tests {
     async fn stuck_vouchers_go_back_through_the_flow() {
         let tmp = tempfile::tempdir().unwrap();
         let db = Database::open(tmp.path()).unwrap();
-        let flow = Arc::new(SubmissionFlow::new(
-            db.clone(),
-            Arc::new(AcceptAll),
-            PartName::defaults(),
-            Duration::from_secs(1),
-        ));
+        let flow = accepting_flow(&db);
         let bus = Arc::new(FakeBus::default());
         let rec = Recovery::new(
             db.clone(),
@@ -1555,12 +1714,7 @@ mod tests {
     async fn a_down_to_up_change_replays_its_window_once_and_counts_exactly() {
         let tmp = tempfile::tempdir().unwrap();
         let db = Database::open(tmp.path()).unwrap();
-        let flow = Arc::new(SubmissionFlow::new(
-            db.clone(),
-            Arc::new(AcceptAll),
-            PartName::defaults(),
-            Duration::from_secs(1),
-        ));
+        let flow = accepting_flow(&db);
         let bus = Arc::new(FakeBus::default());
         let settings = RecoverySettings {
             margin: Duration::from_secs(5),

@@ -11,8 +11,11 @@
 //!   to its replay's counters (and the part's resubmitted total): an event
 //!   counted by another replica cancels the transaction, is left out, and
 //!   the rest is counted again — each event counts once.
-//! * `PART#<part>`/`LATEST` holds the part's latest interval and resubmitted
-//!   total; `CURSOR`/`status_changes` the recovery trigger's cursor, only
+//! * `PART#<part>`/`LATEST` holds the part's latest interval, resubmitted
+//!   total and `newest` recorded replay: every record's transaction sets
+//!   `newest` on condition that it is still the one the recorder saw
+//!   ([`NewReplay::after`]), so two replicas cannot both pass the "no
+//!   active replay" check and record one each; `CURSOR`/`status_changes` the recovery trigger's cursor, only
 //!   ever raised.
 
 use std::collections::{HashMap, HashSet};
@@ -21,13 +24,17 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use mediator_core::recovery::{Progress, ReplayRecord};
-use mediator_core::storage::replays::{tally, Counted, HandledEvent, NewReplay, ReplayStore};
+use mediator_core::storage::replays::{
+    tally, Counted, HandledEvent, NewReplay, Recorded, ReplayStore,
+};
 use mediator_core::storage::StoreError;
 
 use super::{backend, build_err, get_n, get_s, item_key as key, ms_time, n, s, DynamoStore, Item};
 use crate::tables::{REPLAYS_ALL_INDEX, REPLAYS_BY_PART_INDEX};
 
 const META: &str = "META";
+/// The attribute of `PART#<part>`/`LATEST` naming the part's newest record.
+const NEWEST: &str = "newest";
 const EVENT: &str = "EVENT#";
 /// Handled replayed events expire with the retry ledger they concern.
 const EVENT_TTL_DAYS: i64 = 91;
@@ -230,7 +237,7 @@ impl ReplayStore for DynamoStore {
         super::applied("UpdateItem replay cursor", r).map(drop)
     }
 
-    async fn create(&self, new: &NewReplay) -> Result<String, StoreError> {
+    async fn create(&self, new: &NewReplay) -> Result<Recorded, StoreError> {
         let change_key = new
             .change_id
             .map(|id| key(format!("CHANGE#{id}"), "REPLAY"));
@@ -240,7 +247,7 @@ impl ReplayStore for DynamoStore {
                 .await?
                 .and_then(|i| get_s(&i, "name"))
             {
-                return Ok(name);
+                return Ok(Recorded::Name(name));
             }
         }
         let created = new.created_at.timestamp_millis();
@@ -284,21 +291,47 @@ impl ReplayStore for DynamoStore {
                     .map_err(|e| build_err("replay change put", e))?;
                 items.push(TransactWriteItem::builder().put(claim).build());
             }
+            let guard = Update::builder()
+                .table_name(&self.tables.replays)
+                .set_key(Some(latest_key(&new.part)))
+                .update_expression("SET #n = :name")
+                .expression_attribute_names("#n", NEWEST)
+                .expression_attribute_values(":name", s(&name));
+            let guard = match &new.after {
+                None => guard.condition_expression("attribute_not_exists(#n)"),
+                Some(after) => guard
+                    .condition_expression("#n = :after")
+                    .expression_attribute_values(":after", s(after)),
+            };
+            items.push(
+                TransactWriteItem::builder()
+                    .update(guard.build().map_err(|e| build_err("replay newest", e))?)
+                    .build(),
+            );
+            let guard_at = items.len() - 1;
             match self.transact_reasons("replay record", items).await? {
-                None => return Ok(name),
+                None => return Ok(Recorded::Name(name)),
                 Some(codes) => {
                     let failed = |i: usize| {
                         codes.get(i).map(String::as_str) == Some("ConditionalCheckFailed")
                     };
-                    if failed(1) {
+                    if change_key.is_some() && failed(1) {
                         // Another replica recorded this change's replay.
                         if let Some(name) = self
                             .replay_item(change_key.clone().expect("a change claim"))
                             .await?
                             .and_then(|i| get_s(&i, "name"))
                         {
-                            return Ok(name);
+                            return Ok(Recorded::Name(name));
                         }
+                    } else if failed(guard_at) {
+                        // Another replay of the part was recorded since the check.
+                        let newest = self
+                            .replay_item(latest_key(&new.part))
+                            .await?
+                            .and_then(|i| get_s(&i, NEWEST))
+                            .unwrap_or_default();
+                        return Ok(Recorded::Superseded(newest));
                     } else if !failed(0) {
                         // A conflicting transaction: try the same name again.
                         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -311,6 +344,21 @@ impl ReplayStore for DynamoStore {
             "DynamoDB replay record: no free name for {} within a minute of {}",
             new.archive, new.created_at
         )))
+    }
+
+    async fn newest_of_part(&self, part: &str) -> Result<Option<ReplayRecord>, StoreError> {
+        let Some(name) = self
+            .replay_item(latest_key(part))
+            .await?
+            .and_then(|i| get_s(&i, NEWEST))
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .replay_item(key(replay_pk(&name), META))
+            .await?
+            .as_ref()
+            .and_then(record))
     }
 
     async fn mark_started(&self, name: &str) -> Result<(), StoreError> {

@@ -1542,7 +1542,7 @@ pub async fn check_replays(
     a: &dyn super::replays::ReplayStore,
     b: &dyn super::replays::ReplayStore,
 ) {
-    use super::replays::{HandledEvent, NewReplay};
+    use super::replays::{HandledEvent, NewReplay, Recorded};
     use crate::recovery::ItemOutcome;
 
     assert_eq!(a.cursor().await.expect("cursor"), 0, "cursor starts at 0");
@@ -1553,6 +1553,7 @@ pub async fn check_replays(
     assert_eq!(a.cursor().await.expect("cursor"), 9, "shared");
 
     let new = |part: &str, s: i64, e: i64, created: i64, change: Option<i64>| NewReplay {
+        after: None,
         part: part.into(),
         archive: format!(
             "Loyalty{}Archive",
@@ -1575,27 +1576,50 @@ pub async fn check_replays(
         expected: 3,
         by: if change.is_some() { "recovery" } else { "ann" }.into(),
     };
-    let r1 = a
-        .create(&new("voucher", 0, 100, 200, Some(11)))
-        .await
-        .expect("create");
+    let recorded = |r: Result<Recorded, super::StoreError>| match r.expect("create") {
+        Recorded::Name(name) => name,
+        other => panic!("not recorded: {other:?}"),
+    };
+    let newest_name = |r: Result<Option<crate::recovery::ReplayRecord>, super::StoreError>| {
+        r.expect("newest of part").map(|r| r.name)
+    };
+    assert_eq!(newest_name(a.newest_of_part("voucher").await), None);
+    let r1 = recorded(a.create(&new("voucher", 0, 100, 200, Some(11))).await);
     assert_eq!(r1, new("voucher", 0, 100, 200, None).name_at(0));
-    // The same outage recovered again (a retry, or another replica): same name, no new record.
-    let again = b
-        .create(&new("voucher", 0, 100, 260, Some(11)))
-        .await
-        .expect("create");
+    // The same outage recovered again (a retry, or another replica): same
+    // name, no new record, whatever the caller last saw.
+    let again = recorded(b.create(&new("voucher", 0, 100, 260, Some(11))).await);
     assert_eq!(again, r1, "one record per status change");
+    // Recording after a check that did not see r1: refused, nothing recorded.
+    assert_eq!(
+        b.create(&new("voucher", 50, 150, 200, None))
+            .await
+            .expect("create"),
+        Recorded::Superseded(r1.clone())
+    );
+    assert_eq!(
+        newest_name(b.newest_of_part("voucher").await),
+        Some(r1.clone())
+    );
     // A manual replay in the same second gets the next second's name.
-    let r2 = b
-        .create(&new("voucher", 50, 150, 200, None))
-        .await
-        .expect("create");
+    let r2 = recorded(
+        b.create(&NewReplay {
+            after: Some(r1.clone()),
+            ..new("voucher", 50, 150, 200, None)
+        })
+        .await,
+    );
     assert_eq!(r2, new("voucher", 0, 0, 201, None).name_at(0));
-    let r3 = a
-        .create(&new("member", 10, 20, 300, None))
-        .await
-        .expect("create");
+    assert_eq!(
+        newest_name(a.newest_of_part("voucher").await),
+        Some(r2.clone())
+    );
+    let r3 = recorded(a.create(&new("member", 10, 20, 300, None)).await);
+    assert_eq!(
+        newest_name(b.newest_of_part("member").await),
+        Some(r3.clone())
+    );
+    assert_eq!(newest_name(b.newest_of_part("points").await), None);
 
     let rec = b.get(&r1).await.expect("get").expect("recorded");
     assert_eq!(
@@ -1770,6 +1794,32 @@ pub async fn check_replays(
     y.expect("count");
     let p = b.get(&r3).await.expect("get").expect("recorded").progress;
     assert_eq!((p.processed, p.skipped), (31, 30), "each event once");
+
+    // Two replicas that both found the part idle record at once: one is
+    // recorded, the other told which replay came first.
+    let (px, py) = (
+        new("points", 0, 10, 400, None),
+        new("points", 5, 10, 400, None),
+    );
+    let (x, y) = tokio::join!(a.create(&px), b.create(&py));
+    let (x, y) = (x.expect("create"), y.expect("create"));
+    let first = match (&x, &y) {
+        (Recorded::Name(n), Recorded::Superseded(m))
+        | (Recorded::Superseded(m), Recorded::Name(n))
+            if n == m =>
+        {
+            n.clone()
+        }
+        _ => panic!("one record and one refusal naming it: {x:?}, {y:?}"),
+    };
+    assert_eq!(newest_name(a.newest_of_part("points").await), Some(first));
+    assert_eq!(
+        a.newest(Some("points"), false, 10)
+            .await
+            .expect("newest")
+            .len(),
+        1
+    );
 }
 
 /// Users, sessions and tokens on two handles of one storage (two

@@ -35,6 +35,23 @@ pub struct NewReplay {
     pub expected: i64,
     /// Who started it.
     pub by: String,
+    /// The part's most recently recorded replay when the caller found no
+    /// active one (`None`: the part had none). Recording is refused with
+    /// [`Recorded::Superseded`] when another replay of the part was recorded
+    /// since: "one active replay per part" across replicas, checked in the
+    /// same write as the record.
+    pub after: Option<String>,
+}
+
+/// What [`ReplayStore::create`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded under this name; or, when a replay for the status change
+    /// was recorded before, that replay's name (nothing new recorded).
+    Name(String),
+    /// Nothing recorded: this replay of the part was recorded after the
+    /// one [`NewReplay::after`] names.
+    Superseded(String),
 }
 
 impl NewReplay {
@@ -103,8 +120,13 @@ pub trait ReplayStore: Send + Sync {
     /// Records `new` under the first free name at or after its creation
     /// second, or — when a replay for its `change_id` is already recorded
     /// (a recovery retried after a failure or a crash) — returns that
-    /// replay's name and records nothing.
-    async fn create(&self, new: &NewReplay) -> Result<String, StoreError>;
+    /// replay's name and records nothing. Records nothing either when the
+    /// part's most recently recorded replay is no longer `new.after`.
+    async fn create(&self, new: &NewReplay) -> Result<Recorded, StoreError>;
+
+    /// The part's most recently recorded replay, read consistently on every
+    /// backend (what [`NewReplay::after`] is compared with).
+    async fn newest_of_part(&self, part: &str) -> Result<Option<ReplayRecord>, StoreError>;
 
     /// The bus accepted the replay: marks it started and makes its window
     /// the part's latest replay interval.
@@ -174,6 +196,11 @@ const CURSOR: &str = "status_changes";
 const REPLAY_COLS: &str = "name, part, archive, start_ms, end_ms, created_ms, trigger, started,
     start_error, expected, processed, resubmitted, skipped, failed, started_by";
 
+/// The part's most recently recorded replay (rowids only grow: replay
+/// records are never deleted).
+const NEWEST_OF_PART: &str =
+    "SELECT name FROM rec_replays WHERE part = ?1 ORDER BY rowid DESC LIMIT 1";
+
 fn time(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
@@ -229,7 +256,7 @@ impl ReplayStore for SqliteReplays {
             .await
     }
 
-    async fn create(&self, new: &NewReplay) -> Result<String, StoreError> {
+    async fn create(&self, new: &NewReplay) -> Result<Recorded, StoreError> {
         let new = new.clone();
         self.db
             .write(move |tx| {
@@ -242,8 +269,15 @@ impl ReplayStore for SqliteReplays {
                         )
                         .optional()?;
                     if let Some(n) = existing {
-                        return Ok(n);
+                        return Ok(Recorded::Name(n));
                     }
+                }
+                let newest: Option<String> = tx
+                    .prepare_cached(NEWEST_OF_PART)?
+                    .query_row([&new.part], |r| r.get(0))
+                    .optional()?;
+                if let Some(newest) = newest.filter(|n| Some(n) != new.after.as_ref()) {
+                    return Ok(Recorded::Superseded(newest));
                 }
                 let mut offset = 0;
                 let name = loop {
@@ -275,7 +309,24 @@ impl ReplayStore for SqliteReplays {
                         new.by
                     ],
                 )?;
-                Ok(name)
+                Ok(Recorded::Name(name))
+            })
+            .await
+    }
+
+    async fn newest_of_part(&self, part: &str) -> Result<Option<ReplayRecord>, StoreError> {
+        let part = part.to_owned();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    &format!(
+                        "SELECT {REPLAY_COLS} FROM rec_replays WHERE part = ?1
+                         ORDER BY rowid DESC LIMIT 1"
+                    ),
+                    [part],
+                    replay_record,
+                )
+                .optional()
             })
             .await
     }
