@@ -98,9 +98,70 @@ pub async fn openapi_json() -> impl IntoResponse {
         (name = "history", description = "Read models: uptime, timelines, counters, incidents"),
         (name = "archives", description = "The parts' event archives"),
         (name = "stream", description = "Live change notifications (Server-Sent Events)")
-    )
+    ),
+    modifiers(&CommonAnswers)
 )]
 pub struct ApiDoc;
+
+/// The answers every operation can give besides its own, added to each
+/// operation of the document: 401 (sign-in is on and the request names no
+/// caller), 403 for changes (the caller lacks the operator role), and for
+/// operations with a JSON body 413 (over [`crate::security::API_MAX_BODY_BYTES`])
+/// and 415 (not sent as `application/json`).
+struct CommonAnswers;
+
+impl utoipa::Modify for CommonAnswers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ApiErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        let too_large = format!(
+            "The body is larger than {} bytes (`field`: `body`)",
+            crate::security::API_MAX_BODY_BYTES
+        );
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.patch, true),
+                (&mut item.delete, true),
+            ];
+            for (op, changes) in operations {
+                let Some(op) = op.as_mut() else { continue };
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                };
+                add("401", "Sign-in is on and the request names no caller (session or `Authorization: Bearer`)");
+                if changes {
+                    add(
+                        "403",
+                        "The caller's role may not do this (the role needed is named)",
+                    );
+                }
+                if op.request_body.is_some() {
+                    add("413", &too_large);
+                    add(
+                        "415",
+                        "The body is not sent as `application/json` (`field`: `content-type`)",
+                    );
+                }
+            }
+        }
+    }
+}
 
 /// An error: `error` says what is wrong; `field` names the request field
 /// (or `part`, `name`, `body`) it concerns, when there is one.

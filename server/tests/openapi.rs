@@ -192,6 +192,38 @@ async fn the_openapi_document_covers_every_api_route() {
             let body: Value = res.json().await.unwrap();
             assert!(body["error"].is_string(), "{method} {concrete}: {body}");
         }
+        // Every operation documents the sign-in answers; one with a JSON
+        // body also a body that is too large or not JSON, and gives them.
+        assert!(responses.contains_key("401"), "{method} {path}: no 401");
+        if method != "GET" {
+            assert!(responses.contains_key("403"), "{method} {path}: no 403");
+        }
+        if op.get("requestBody").is_some() {
+            let url = app.url(&concrete);
+            let not_json = app
+                .client
+                .post(&url)
+                .header("content-type", "text/plain")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let too_large = app
+                .client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(vec![b' '; server::security::API_MAX_BODY_BYTES + 1])
+                .send()
+                .await
+                .unwrap();
+            for (res, want) in [(not_json, "415"), (too_large, "413")] {
+                let status = res.status().as_u16().to_string();
+                assert_eq!(status, want, "{method} {concrete}");
+                assert!(responses.contains_key(want), "{method} {path}: no {want}");
+                let body: Value = res.json().await.unwrap();
+                assert!(body["error"].is_string(), "{method} {concrete}: {body}");
+            }
+        }
     }
     app.stop().await;
 }
