@@ -532,3 +532,92 @@ async fn dynamodb_calls_per_voucher() {
         eprintln!("{line}");
     }
 }
+
+/// The console's overview reads `counts()` up to twice a second: the final
+/// statuses come from one Scan reused for a while, kept exact for this
+/// replica's own transitions, while the open ones are read every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voucher_counts_do_not_scan_the_table_at_every_read() {
+    use mediator_core::datacache::Finish;
+    use mediator_core::storage::Admitted;
+    use mediator_core::{VoucherRequest, VoucherStatus};
+
+    let m = common::Moto::start();
+    provisioned(&m).await;
+    let proxy = common::aws_calls::CountingProxy::start(&m.endpoint).await;
+    let conf = common::sdk_config(&proxy.endpoint, None).await;
+    let a = DynamoStore::from_conf(&conf, Tables::default());
+    let now = chrono::Utc::now();
+    let lease = std::time::Duration::from_secs(30);
+    let mut tokens = Vec::new();
+    for i in 0..6 {
+        let req = VoucherRequest::parse(
+            &serde_json::json!({"part": "voucher", "loyalty_request_id": format!("c{i}"),
+                "loyalty_reference": "r", "merchant_reference": "m",
+                "loyalty_order_reference": "o", "payload": {}}),
+            &PartName::defaults(),
+        )
+        .expect("valid");
+        let Admitted::Claimed { token, .. } =
+            a.admit(&req, now, lease, "flow".into()).await.unwrap()
+        else {
+            panic!("no circuit yet: claimed")
+        };
+        tokens.push((format!("c{i}"), token));
+    }
+    let finish = |range: std::ops::Range<usize>, status: VoucherStatus| {
+        range
+            .map(|i| Finish {
+                id: tokens[i].0.clone(),
+                token: tokens[i].1,
+                status,
+                detail: "test".into(),
+            })
+            .collect::<Vec<_>>()
+    };
+    a.finish_many(finish(0..3, VoucherStatus::Submitted), 5, now)
+        .await
+        .unwrap();
+    a.finish_many(finish(3..5, VoucherStatus::Error), 5, now)
+        .await
+        .unwrap();
+    let scans = || proxy.calls().iter().filter(|c| c.op == "Scan").count();
+    let count = |counts: &[(String, String, u64)], st: &str| -> u64 {
+        counts
+            .iter()
+            .filter(|(p, s, _)| p == "voucher" && s == st)
+            .map(|(_, _, n)| *n)
+            .sum()
+    };
+    let c = a.counts().await.unwrap();
+    assert_eq!(
+        (
+            count(&c, "submitted"),
+            count(&c, "error"),
+            count(&c, "submitting")
+        ),
+        (3, 2, 1)
+    );
+    assert_eq!(scans(), 1);
+    // This replica's own transition is counted without another Scan.
+    a.finish_many(finish(5..6, VoucherStatus::Submitted), 5, now)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let c = a.counts().await.unwrap();
+        assert_eq!(
+            (
+                count(&c, "submitted"),
+                count(&c, "error"),
+                count(&c, "submitting")
+            ),
+            (4, 2, 0)
+        );
+    }
+    assert_eq!(scans(), 1, "one Scan for six reads");
+    // Another replica scans once for itself and sees the same.
+    let b = DynamoStore::from_conf(&conf, Tables::default());
+    let c = b.counts().await.unwrap();
+    assert_eq!((count(&c, "submitted"), count(&c, "error")), (4, 2));
+    assert_eq!(scans(), 2);
+}

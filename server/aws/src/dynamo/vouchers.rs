@@ -36,9 +36,16 @@
 //!   items this replica owes a delete for and items younger than
 //!   [`SWEEP_MIN_AGE`] (`wr`, the writer's clock), which their live writer
 //!   is still publishing or about to delete.
+//! * `counts()`: the open statuses from the sparse `open` index (exact, read
+//!   every time); the final ones (`submitted`, `error`: the table's bulk,
+//!   and never left) from a Scan at most [`FINAL_COUNTS_MAX_AGE`] old plus
+//!   this replica's own final transitions since, so the console's overview
+//!   (re-read up to twice a second while watched) does not Scan the table
+//!   each time. Other replicas' final transitions show within that age;
+//!   one that commits while a Scan runs may count twice until the next.
 //! * Not yet: batching the per-voucher writes of `hold_or_claim_many` /
-//!   `finish_many` into shared transactions, and per-part counters for
-//!   `counts()` (a Scan today).
+//!   `finish_many` into shared transactions; exact per-part counter items
+//!   (they would put one hot item in every final transition).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -93,6 +100,9 @@ const LEDGER_TTL_DAYS: i64 = 91;
 /// Attempts at a conditional transition before giving up (each retry reads
 /// afresh; only a voucher changing under every attempt exhausts them).
 const ROUNDS: usize = 6;
+/// Longest the final statuses' counts from a Scan are reused (see the
+/// module documentation).
+const FINAL_COUNTS_MAX_AGE: Duration = Duration::from_secs(60);
 /// Vouchers (and circuits) remembered per replica; the memory is only a
 /// guess checked by conditional writes, so it is simply cleared when full.
 const KNOWN_MAX: usize = 10_000;
@@ -103,6 +113,36 @@ pub(super) struct VoucherMemory {
     known: Mutex<HashMap<String, Known>>,
     circuits: Mutex<HashMap<String, CircuitRead>>,
     outbox: Mutex<Outbox>,
+    finals: Mutex<FinalCounts>,
+    /// One final-counts Scan at a time.
+    finals_scan: tokio::sync::Mutex<()>,
+}
+
+/// Vouchers per (part, status).
+type Counts = BTreeMap<(String, String), u64>;
+
+/// Per (part, status): the final statuses' counts as last scanned, and this
+/// replica's final transitions committed since that Scan began.
+#[derive(Default)]
+struct FinalCounts {
+    scanned: Option<(Instant, Counts)>,
+    since: Counts,
+}
+
+impl FinalCounts {
+    /// The last Scan's counts plus the transitions since, if the Scan is
+    /// recent enough.
+    fn current(&self) -> Option<Counts> {
+        let (at, base) = self.scanned.as_ref()?;
+        if at.elapsed() >= FINAL_COUNTS_MAX_AGE {
+            return None;
+        }
+        let mut out = base.clone();
+        for (k, n) in &self.since {
+            *out.entry(k.clone()).or_default() += n;
+        }
+        Some(out)
+    }
 }
 
 /// A voucher as last read or written here.
@@ -854,6 +894,66 @@ impl DynamoStore {
         )))
     }
 
+    /// The final statuses' counts per (part, status); see the module
+    /// documentation.
+    async fn final_counts(&self) -> Result<Counts, StoreError> {
+        let memory = &self.vouchers;
+        if let Some(c) = memory.finals.lock().expect("final counts").current() {
+            return Ok(c);
+        }
+        let _one = memory.finals_scan.lock().await;
+        let before = {
+            let f = memory.finals.lock().expect("final counts");
+            if let Some(c) = f.current() {
+                return Ok(c);
+            }
+            f.since.clone()
+        };
+        let began = Instant::now();
+        let scanned = self.scan_final_counts().await?;
+        let mut f = memory.finals.lock().expect("final counts");
+        // What committed before the Scan began is in it; what committed
+        // while it ran may be, and stays counted until the next Scan.
+        for (k, n) in before {
+            if let Some(v) = f.since.get_mut(&k) {
+                *v = v.saturating_sub(n);
+            }
+        }
+        f.since.retain(|_, n| *n > 0);
+        f.scanned = Some((began, scanned));
+        Ok(f.current().unwrap_or_default())
+    }
+
+    /// A Scan of the vouchers table counting the final statuses per part.
+    async fn scan_final_counts(&self) -> Result<Counts, StoreError> {
+        let mut counts = Counts::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.tables.vouchers)
+                .projection_expression("part, st")
+                .filter_expression("st IN (:submitted, :error)")
+                .expression_attribute_values(":submitted", s(VoucherStatus::Submitted.as_str()))
+                .expression_attribute_values(":error", s(VoucherStatus::Error.as_str()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend("Scan voucher counts", &e))?;
+            for i in page.items() {
+                if let (Some(p), Some(st)) = (get_s(i, "part"), get_s(i, "st")) {
+                    *counts.entry((p, st)).or_default() += 1;
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(counts)
+    }
+
     /// Ends a claim (see [`VoucherStore::finish_many`]); `None` when the
     /// claim was lost.
     async fn finish_one(
@@ -913,6 +1013,12 @@ impl DynamoStore {
             }
             if self.transact("finish", items).await? {
                 self.remember_events(vec![event]);
+                if matches!(end, VoucherStatus::Submitted | VoucherStatus::Error) {
+                    let mut f = self.vouchers.finals.lock().expect("final counts");
+                    *f.since
+                        .entry((k.rec.part.clone(), end.as_str().to_owned()))
+                        .or_default() += 1;
+                }
                 let mut rec = k.rec.clone();
                 rec.status = end;
                 rec.updated_at = ms_time(now).unwrap_or_default();
@@ -1831,29 +1937,18 @@ impl VoucherStore for DynamoStore {
     }
 
     async fn counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
-        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.tables.vouchers)
-                .projection_expression("part, st")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend("Scan voucher counts", &e))?;
-            for i in page.items() {
-                if let (Some(p), Some(st)) = (get_s(i, "part"), get_s(i, "st")) {
-                    *counts.entry((p, st)).or_default() += 1;
-                }
-            }
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(counts.into_iter().map(|((p, s), c)| (p, s, c)).collect())
+        let mut counts: Counts = self
+            .open_counts()
+            .await?
+            .into_iter()
+            .map(|(p, st, n)| ((p, st), n))
+            .collect();
+        counts.extend(self.final_counts().await?);
+        Ok(counts
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|((p, s), c)| (p, s, c))
+            .collect())
     }
 
     async fn open_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
