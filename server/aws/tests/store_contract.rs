@@ -455,15 +455,15 @@ async fn dynamodb_calls_per_voucher() {
     assert_eq!(a.voucher.status, mediator_core::VoucherStatus::Retry);
     assert_eq!(
         step("hold, stale circuit", counter.take()),
-        ["GetItem×2", "TransactWriteItems×2"],
-        "a cancelled admit, the circuit read again, the hold, the get"
+        ["GetItem×1", "TransactWriteItems×2"],
+        "a cancelled admit, the circuit read again, the hold (answered as written: no get)"
     );
     let a = flow.accept(&req("d1")).await.unwrap();
     assert_eq!(a.voucher.status, mediator_core::VoucherStatus::Retry);
     assert_eq!(
         step("hold: accept", counter.take()),
-        ["GetItem×1", "TransactWriteItems×1"],
-        "admit as held (+ circuit check, outbox, ledger), the trailing get"
+        ["TransactWriteItems×1"],
+        "admit as held (+ circuit check, outbox, ledger), answered as written"
     );
     assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 2);
     assert_eq!(

@@ -168,8 +168,14 @@ impl SubmissionFlow {
                     duplicate: true,
                 })
             }
+            Admitted::Held(voucher) => {
+                return Ok(Accepted {
+                    voucher: *voucher,
+                    duplicate: false,
+                })
+            }
             Admitted::Claimed { token, voucher } => Some((token, *voucher)),
-            Admitted::Held | Admitted::Stored(_) => None,
+            Admitted::Stored(_) => None,
         };
         if let Some((token, voucher)) = claimed {
             let done = self

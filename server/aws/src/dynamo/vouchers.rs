@@ -1428,7 +1428,7 @@ impl VoucherStore for DynamoStore {
                     return Ok(match event {
                         Some(e) => {
                             self.remember_events(vec![e]);
-                            Admitted::Held
+                            Admitted::Held(Box::new(rec))
                         }
                         None => Admitted::Claimed {
                             token: 1,

@@ -1249,7 +1249,11 @@ pub async fn check_voucher_admit(v: &dyn VoucherStore, s: &dyn StatusStore) {
     );
 
     set_circuit(s, "voucher", false, t(4)).await;
-    assert_eq!(admit("a2", 5).await, Admitted::Held);
+    let Admitted::Held(a2) = admit("a2", 5).await else {
+        panic!("circuit open: held")
+    };
+    assert_eq!((a2.status, a2.attempts), (St::Retry, 0));
+    assert_eq!(v.get("a2").await.unwrap().unwrap(), *a2, "as stored");
     let a2 = v.get("a2").await.unwrap().unwrap();
     assert_eq!((a2.status, a2.attempts), (St::Retry, 0));
     assert_eq!(

@@ -25,8 +25,8 @@ pub enum Admitted {
     /// The id was known: the stored voucher, untouched.
     Duplicate(Box<VoucherRecord>),
     /// Stored and held: its part's circuit is open, it is `retry` and its
-    /// retry event is in the outbox.
-    Held,
+    /// retry event is in the outbox. The voucher as stored.
+    Held(Box<VoucherRecord>),
     /// Stored and claimed for its first SaaS call (token 1).
     Claimed {
         /// The claim token, for [`VoucherStore::finish`].
@@ -70,10 +70,13 @@ pub trait VoucherStore: Send + Sync {
         }
         let id = rec.keys.loyalty_request_id;
         let mut out = self
-            .hold_or_claim_many(vec![(id, detail)], now, lease)
+            .hold_or_claim_many(vec![(id.clone(), detail)], now, lease)
             .await?;
         Ok(match out.pop() {
-            Some(Attempt::Held) => Admitted::Held,
+            Some(Attempt::Held) => match self.get(&id).await? {
+                Some(held) => Admitted::Held(Box::new(held)),
+                None => Admitted::Stored(None),
+            },
             Some(Attempt::Claimed { token, voucher }) => Admitted::Claimed { token, voucher },
             Some(Attempt::Skipped(s)) => Admitted::Stored(s),
             None => Admitted::Stored(None),
