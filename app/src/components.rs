@@ -106,7 +106,7 @@ pub fn ThemeToggle() -> impl IntoView {
         <button class="theme-toggle" id="theme-toggle" on:click=cycle
             title="Colour theme: system, dark or light">
             <span aria-hidden="true">"◐ "</span>
-            <span>{move || format!("Theme: {}", theme.get())}</span>
+            <span class="label">{move || format!("Theme: {}", theme.get())}</span>
         </button>
     }
 }

@@ -38,6 +38,11 @@ test("an operator signs in, sees who is signed in, and signs out", async ({ page
   const session = cookies.find((c) => c.name === "mediator_session");
   expect(session?.httpOnly).toBe(true);
   expect(session?.sameSite).toBe("Lax");
+  // At 1280 px the links, the user and the theme toggle share one row.
+  const brand = (await page.locator(".brand").boundingBox())!;
+  const toggle = (await page.locator("#theme-toggle").boundingBox())!;
+  expect(toggle.y).toBeLessThan(brand.y + brand.height);
+  await expect(page.locator("#theme-toggle")).toHaveAccessibleName(/Theme: /);
   await page.screenshot({ path: "test-results/artifacts/signed-in-operator.png", fullPage: true });
 
   await page.getByRole("button", { name: "Sign out" }).click();
