@@ -15,7 +15,8 @@
 //!   total and `newest` recorded replay: every record's transaction sets
 //!   `newest` on condition that it is still the one the recorder saw
 //!   ([`NewReplay::after`]), so two replicas cannot both pass the "no
-//!   active replay" check and record one each; `CURSOR`/`status_changes` the recovery trigger's cursor, only
+//!   active replay" check and record one each.
+//! * `CURSOR`/`status_changes` holds the recovery trigger's cursor, only
 //!   ever raised.
 
 use std::collections::{HashMap, HashSet};
