@@ -147,17 +147,11 @@ fn build_err(what: &str, e: impl std::fmt::Display) -> StoreError {
 const BATCH_ROUNDS: u32 = 8;
 
 fn part_key(part: &str) -> Item {
-    HashMap::from([
-        ("pk".to_string(), s(format!("PART#{part}"))),
-        ("sk".to_string(), s(STATUS_SK)),
-    ])
+    item_key(format!("PART#{part}"), STATUS_SK)
 }
 
 fn seq_key() -> Item {
-    HashMap::from([
-        ("pk".to_string(), s("SEQ")),
-        ("sk".to_string(), s("status_changes")),
-    ])
+    item_key("SEQ", "status_changes")
 }
 
 fn change_key(id: i64) -> Item {

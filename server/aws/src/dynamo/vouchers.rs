@@ -68,7 +68,7 @@ use mediator_core::{OverrideMode, VoucherKeys, VoucherRequest, VoucherStatus};
 use serde_json::Value;
 
 use super::{
-    applied, backend, build_err, get_n, get_s, ms_time, n, part_key, s, DynamoStore, Item,
+    applied, backend, build_err, get_n, get_s, item_key, ms_time, n, part_key, s, DynamoStore, Item,
 };
 use crate::tables::{OPEN_INDEX, REF_LOR_INDEX, REF_LR_INDEX, REF_MR_INDEX};
 
@@ -304,7 +304,7 @@ struct NewEvent {
 }
 
 fn key(id: &str) -> Item {
-    HashMap::from([("pk".to_string(), s(id)), ("sk".to_string(), s(VOUCHER_SK))])
+    item_key(id, VOUCHER_SK)
 }
 
 fn status_of(v: &str) -> Option<VoucherStatus> {
@@ -665,8 +665,7 @@ impl DynamoStore {
             let (pk, sk) = &d.key;
             let del = Delete::builder()
                 .table_name(&self.tables.voucher_events)
-                .key("pk", s(pk))
-                .key("sk", s(sk))
+                .set_key(Some(item_key(pk, sk)))
                 .build()
                 .map_err(|e| build_err("outbox delete", e))?;
             all.push(TransactWriteItem::builder().delete(del).build());
@@ -1163,8 +1162,7 @@ impl DynamoStore {
             .map(|o| {
                 let (pk, sk) = &o.key;
                 let del = DeleteRequest::builder()
-                    .key("pk", s(pk))
-                    .key("sk", s(sk))
+                    .set_key(Some(item_key(pk, sk)))
                     .build()
                     .map_err(|e| build_err("outbox delete", e))?;
                 Ok(WriteRequest::builder().delete_request(del).build())
