@@ -926,28 +926,24 @@ impl DynamoStore {
     /// A Scan of the vouchers table counting the final statuses per part.
     async fn scan_final_counts(&self) -> Result<Counts, StoreError> {
         let mut counts = Counts::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.tables.vouchers)
-                .projection_expression("part, st")
-                .filter_expression("st IN (:submitted, :error)")
-                .expression_attribute_values(":submitted", s(VoucherStatus::Submitted.as_str()))
-                .expression_attribute_values(":error", s(VoucherStatus::Error.as_str()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| backend("Scan voucher counts", &e))?;
-            for i in page.items() {
-                if let (Some(p), Some(st)) = (get_s(i, "part"), get_s(i, "st")) {
-                    *counts.entry((p, st)).or_default() += 1;
-                }
-            }
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
+        let mut items = self
+            .client
+            .scan()
+            .table_name(&self.tables.vouchers)
+            .projection_expression("part, st")
+            .filter_expression("st IN (:submitted, :error)")
+            .expression_attribute_values(":submitted", s(VoucherStatus::Submitted.as_str()))
+            .expression_attribute_values(":error", s(VoucherStatus::Error.as_str()))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(i) = items
+            .try_next()
+            .await
+            .map_err(|e| backend("Scan voucher counts", &e))?
+        {
+            if let (Some(p), Some(st)) = (get_s(&i, "part"), get_s(&i, "st")) {
+                *counts.entry((p, st)).or_default() += 1;
             }
         }
         Ok(counts)
@@ -1942,11 +1938,7 @@ impl VoucherStore for DynamoStore {
             .map(|(p, st, n)| ((p, st), n))
             .collect();
         counts.extend(self.final_counts().await?);
-        Ok(counts
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|((p, s), c)| (p, s, c))
-            .collect())
+        Ok(counts.into_iter().map(|((p, s), c)| (p, s, c)).collect())
     }
 
     async fn open_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
