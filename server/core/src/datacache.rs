@@ -810,24 +810,16 @@ impl SqliteVoucherStore {
     ) -> Result<Vec<Option<VoucherStatus>>, StoreError> {
         self.db
             .read_on_writer(move |c| {
-                // One read transaction for the batch: a statement outside one
-                // takes and releases the WAL's read lock (system calls) each time.
-                let tx = c.unchecked_transaction()?;
-                let out = {
-                    let mut stmt = tx.prepare_cached(
-                        "SELECT status FROM vouchers WHERE loyalty_request_id = ?1",
-                    )?;
-                    ids.iter()
-                        .map(|id| {
-                            Ok(stmt
-                                .query_row([id], |r| r.get::<_, String>(0))
-                                .optional()?
-                                .map(|s| s.parse().unwrap_or(VoucherStatus::Received)))
-                        })
-                        .collect::<SqlResult<Vec<_>>>()?
-                };
-                tx.commit()?;
-                Ok(out)
+                let mut stmt =
+                    c.prepare_cached("SELECT status FROM vouchers WHERE loyalty_request_id = ?1")?;
+                ids.iter()
+                    .map(|id| {
+                        Ok(stmt
+                            .query_row([id], |r| r.get::<_, String>(0))
+                            .optional()?
+                            .map(|s| s.parse().unwrap_or(VoucherStatus::Received)))
+                    })
+                    .collect()
             })
             .await
     }

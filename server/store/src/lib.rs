@@ -178,13 +178,14 @@ impl Database {
         .await
     }
 
-    /// Runs `f` on the writer connection, outside any transaction (each
-    /// statement reads the latest committed state), after any write in
-    /// progress. For reads interleaved with a burst of writes: the writer's
-    /// page cache stays warm across its own commits, whereas a read-only
-    /// connection discards its whole cache whenever the database changed
-    /// since its last read and has to read every page again. Keep `f`
-    /// short: writes wait for it.
+    /// Runs `f` on the writer connection, in one read transaction (the
+    /// latest committed state; one WAL read lock for all its statements,
+    /// where each statement outside a transaction would take and release
+    /// it), after any write in progress. For reads interleaved with a burst
+    /// of writes: the writer's page cache stays warm across its own commits,
+    /// whereas a read-only connection discards its whole cache whenever the
+    /// database changed since its last read and has to read every page
+    /// again. Keep `f` short: writes wait for it.
     pub async fn read_on_writer<F, R>(&self, f: F) -> Result<R, StoreError>
     where
         F: FnOnce(&Connection) -> Result<R, rusqlite::Error> + Send + 'static,
@@ -193,7 +194,10 @@ impl Database {
         let inner = self.inner.clone();
         run_blocking(move || {
             let conn = lock(&inner.writer);
-            Ok(f(&conn)?)
+            let tx = conn.unchecked_transaction()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
         })
         .await
     }

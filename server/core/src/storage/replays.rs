@@ -453,20 +453,13 @@ impl ReplayStore for SqliteReplays {
         // commits, which would make a read-only connection re-read its pages.
         self.db
             .read_on_writer(move |c| {
-                // One read transaction for the batch: a statement outside one
-                // takes and releases the WAL's read lock (system calls) each time.
-                let tx = c.unchecked_transaction()?;
-                let out = {
-                    let mut stmt = tx.prepare_cached(
-                        "SELECT EXISTS(SELECT 1 FROM rec_replay_items WHERE replay = ?1 AND event_id = ?2)",
-                    )?;
-                    pairs
-                        .iter()
-                        .map(|(r, e)| stmt.query_row(params![r, e], |x| x.get(0)))
-                        .collect::<store::rusqlite::Result<Vec<bool>>>()?
-                };
-                tx.commit()?;
-                Ok(out)
+                let mut stmt = c.prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM rec_replay_items WHERE replay = ?1 AND event_id = ?2)",
+                )?;
+                pairs
+                    .iter()
+                    .map(|(r, e)| stmt.query_row(params![r, e], |x| x.get(0)))
+                    .collect()
             })
             .await
     }
