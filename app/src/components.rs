@@ -327,20 +327,9 @@ pub struct ReplaySeed {
 #[component]
 pub fn ReplayDialog(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
     let opened = RwSignal::new(false);
-    // Who is signed in, asked when the dialog first opens (here, not in
-    // the lazy chunk: the server-function client stays in the main module).
-    let signed_in_as = RwSignal::new(None::<String>);
-    provide_context(SignedInAs(signed_in_as));
     Effect::new(move |_| {
-        if seed.with(Option::is_some) && !opened.get_untracked() {
+        if seed.with(Option::is_some) {
             opened.set(true);
-            leptos::task::spawn_local(async move {
-                if let Ok(Some(me)) = crate::api::access::current_user().await {
-                    if me.via != "open" {
-                        signed_in_as.set(Some(me.name));
-                    }
-                }
-            });
         }
     });
     move || {
@@ -349,11 +338,6 @@ pub fn ReplayDialog(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
             .then(|| Suspend::new(async move { replay_dialog(seed).await }))
     }
 }
-
-/// The signed-in user's name (`None` with sign-in off), for the dialog's
-/// "Started by".
-#[derive(Clone, Copy)]
-struct SignedInAs(RwSignal<Option<String>>);
 
 /// Loads [`ReplayDialogView`] (its own wasm chunk in a `--split` build).
 #[lazy]
@@ -372,15 +356,6 @@ pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
     let start = RwSignal::new(String::new());
     let end = RwSignal::new(String::new());
     let by = RwSignal::new(String::new());
-    // Signed in, the replay is started in the user's name (the server
-    // ignores the field then): shown filled in and read-only.
-    let signed_in_as = use_context::<SignedInAs>().map(|s| s.0);
-    let signed_in = move || signed_in_as.is_some_and(|s| s.with(Option::is_some));
-    Effect::new(move |_| {
-        if let Some(name) = signed_in_as.and_then(|s| s.get()) {
-            by.set(name);
-        }
-    });
     let launched = RwSignal::new(None::<String>);
     let first_field = NodeRef::<leptos::html::Input>::new();
     let close_button = NodeRef::<leptos::html::Button>::new();
@@ -518,11 +493,7 @@ pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
                         <label for="replay-by">"Started by"</label>
                         <input id="replay-by" name="by" placeholder="your name" autocomplete="name"
                             prop:value=by on:input=move |ev| by.set(event_target_value(&ev))
-                            prop:readOnly=signed_in
-                            aria-describedby="replay-by-error replay-by-note"/>
-                        <Show when=signed_in>
-                            <p class="muted small" id="replay-by-note">"You are signed in: the replay is started in your name."</p>
-                        </Show>
+                            aria-describedby="replay-by-error"/>
                         {field_error("by")}
                     </div>
                     <div class="preview" aria-live="polite" id="replay-preview">
