@@ -158,7 +158,8 @@ fuzz:
 	  -p patterns -p mediator-core -p server --test robustness --test fuzz_voucher --test fuzz_wire --no-capture
 
 # crash-test: SIGKILL the binary 20 times during ingest and 20 times during a
-# replay; every voucher submitted, each accepted exactly once by the SaaS.
+# replay, 20 rounds of clients hanging up mid-submission and 20 SIGTERMs
+# mid-drain; every voucher submitted, each accepted exactly once by the SaaS.
 crash-test:
 	MEDIATOR_CRASH_ROUNDS=$${MEDIATOR_CRASH_ROUNDS:-20} cargo nextest run --config-file .ci/nextest.toml --profile long \
 	  -p server --test restart --no-capture

@@ -198,6 +198,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// What an acknowledged write survives (`--durability`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Every commit fsynced before it is acknowledged: survives power loss.
+    Full,
+    /// Survives a crash of the process, not of the machine (faster).
+    Normal,
+}
+
+impl From<Durability> for store::Durability {
+    fn from(d: Durability) -> Self {
+        match d {
+            Durability::Full => Self::Full,
+            Durability::Normal => Self::Normal,
+        }
+    }
+}
+
 /// How callers sign in (`--auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -294,6 +313,12 @@ pub struct ServeArgs {
     /// Log format [default: human]
     #[arg(long, env = "MEDIATOR_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+
+    /// What an acknowledged voucher or event survives: `full` fsyncs every
+    /// commit before answering (survives a power cut or kernel crash);
+    /// `normal` survives only a crash of the process [default: full]
+    #[arg(long, env = "MEDIATOR_DURABILITY", value_enum)]
+    pub durability: Option<Durability>,
 
     /// Seconds a voucher submission to the SaaS may take before it counts
     /// as unavailable (retry) [default: 10]
@@ -402,7 +427,7 @@ pub struct ServeArgs {
 
     /// TOML configuration file; its keys are the long option names with `_`
     /// for `-` (backend, endpoint_url, region, listen, events_listen, sim_listen, saas_url, poll_interval, data_dir, site_root, parts, request_timeout,
-    /// log_format, submit_timeout, replay_margin, resubmit_rate, resubmit_concurrency,
+    /// log_format, durability, submit_timeout, replay_margin, resubmit_rate, resubmit_concurrency,
     /// sweep_interval, max_attempts, demo_rate, frame_ancestors, cors_origins,
     /// events_allow_remote, events_access_keys, auth, cookie_secure, private_embeds, trusted_proxies,
     /// proxy_user_header, proxy_groups_header, proxy_roles).
@@ -444,6 +469,7 @@ pub struct FileConfig {
     pub parts: Option<toml::Value>,
     pub request_timeout: Option<u64>,
     pub log_format: Option<LogFormat>,
+    pub durability: Option<Durability>,
     pub submit_timeout: Option<f64>,
     pub replay_margin: Option<f64>,
     pub resubmit_rate: Option<f64>,
@@ -491,6 +517,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Log format.
     pub log_format: LogFormat,
+    /// What an acknowledged write survives.
+    pub durability: Durability,
     /// Limit of one voucher submission to the SaaS.
     pub submit_timeout: Duration,
     /// Margin around an outage's replay window.
@@ -685,6 +713,10 @@ impl Settings {
                 .log_format
                 .or(file.log_format)
                 .unwrap_or(LogFormat::Human),
+            durability: args
+                .durability
+                .or(file.durability)
+                .unwrap_or(Durability::Full),
             submit_timeout,
             replay_margin,
             resubmit_rate,
@@ -721,6 +753,24 @@ impl Settings {
                  add --events-allow-remote (and --events-access-keys to check signatures)",
                 settings.events_listen
             );
+        }
+        // A console request that submits a voucher waits for the SaaS call;
+        // the call must end well inside the request's limit, so the answer
+        // (and the outcome, recorded either way) is not cut off by a 408.
+        for p in &settings.part_settings {
+            if p.submit_timeout * 2 > settings.request_timeout {
+                let field = if p.submit_timeout == settings.submit_timeout {
+                    "submit_timeout".to_owned()
+                } else {
+                    format!("parts.{}.submit_timeout", p.name)
+                };
+                anyhow::bail!(
+                    "{field}: {} s must be at most half of request_timeout ({} s), so a \
+                     submission ends well before the request that waits for it",
+                    p.submit_timeout.as_secs_f64(),
+                    settings.request_timeout.as_secs()
+                );
+            }
         }
         if settings.events_listen == settings.listen && settings.listen.port() != 0 {
             anyhow::bail!(
@@ -1095,6 +1145,38 @@ mod tests {
             config: Some(tmp.path().to_path_buf()),
             ..args
         })
+    }
+
+    #[test]
+    fn a_submit_timeout_not_well_below_the_request_timeout_is_refused() {
+        let err = Settings::resolve(ServeArgs {
+            request_timeout: Some(10),
+            submit_timeout: Some(6.0),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("submit_timeout: 6 s must be at most half of request_timeout (10 s)"),
+            "{err}"
+        );
+        let err = with_file(
+            "[parts.voucher]\nsubmit_timeout = 20\n[parts.member]\n",
+            ServeArgs::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("parts.voucher.submit_timeout: 20 s"),
+            "{err}"
+        );
+        // Half is enough.
+        Settings::resolve(ServeArgs {
+            request_timeout: Some(10),
+            submit_timeout: Some(5.0),
+            ..Default::default()
+        })
+        .unwrap();
     }
 
     #[test]

@@ -46,7 +46,9 @@ use tokio_util::task::TaskTracker;
 
 pub use config::{Backend, Settings};
 
-/// How long background tasks get to finish after shutdown is requested.
+/// How long background tasks get to finish after shutdown is requested, at
+/// least; it grows with the longest submit timeout so a SaaS call made just
+/// before the signal is answered and recorded.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// A built, bound, not yet running server.
@@ -64,6 +66,8 @@ pub struct Application {
     flow: Arc<SubmissionFlow>,
     recovery: Arc<Recovery>,
     demo_rate: Option<f64>,
+    /// Bound of the wait for background tasks and in-flight submissions.
+    shutdown_grace: Duration,
     streams_stop: CancellationToken,
     /// Where status and voucher events are published.
     publisher: Arc<dyn EventPublisher>,
@@ -249,7 +253,7 @@ impl Application {
         settings: Settings,
         submitter: Option<Arc<dyn mediator_core::SaasSubmitter>>,
     ) -> anyhow::Result<Self> {
-        let db = Database::open(&settings.data_dir)?;
+        let db = Database::open_with(&settings.data_dir, settings.durability.into())?;
         let changes = mediator_core::Changes::default();
         let changes_for_outbox = changes.clone();
         let streams_stop = CancellationToken::new();
@@ -415,6 +419,7 @@ impl Application {
             flow,
             recovery,
             demo_rate: settings.demo_rate,
+            shutdown_grace: SHUTDOWN_GRACE.max(settings.longest_submit_timeout() * 2),
             streams_stop,
             publisher: plumbing.publisher,
             status_outbox_wake: plumbing.status.as_ref().map(|_| changes_for_outbox),
@@ -530,11 +535,20 @@ impl Application {
         // Also stop the background tasks when the server ended on its own.
         shutdown.cancel();
         tracker.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("background tasks did not stop within {SHUTDOWN_GRACE:?}");
+        // New work has stopped (no listener, loops cancelled); submissions
+        // already made to the SaaS are recorded before the process ends.
+        let in_flight = self.flow.in_flight().clone();
+        in_flight.close();
+        let grace = self.shutdown_grace;
+        let drained = async {
+            tracker.wait().await;
+            in_flight.wait().await;
+        };
+        if tokio::time::timeout(grace, drained).await.is_err() {
+            tracing::warn!(
+                submissions_in_flight = in_flight.len(),
+                "background tasks did not stop within {grace:?}"
+            );
         }
         if let Some(store) = &self.voucher_outbox {
             // Left owed, they would be published again by a sweep.

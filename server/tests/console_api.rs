@@ -593,7 +593,12 @@ async fn bad_frame_ancestors_and_cors_origins_are_refused_naming_the_setting() {
 
 #[tokio::test]
 async fn an_event_stream_outlives_the_request_timeout_and_ends_at_shutdown() {
-    let app = spawn_app_with(|a| a.request_timeout = Some(1)).await;
+    let app = spawn_app_with(|a| {
+        a.request_timeout = Some(1);
+        // A submission must fit well inside the request's limit.
+        a.submit_timeout = Some(0.5);
+    })
+    .await;
     let res = app.get("/api/v1/stream").await;
     assert_eq!(res.status(), 200);
     let mut events = Events {

@@ -3,10 +3,12 @@
 //! vouchers, then restarted on the same data directory. The simulated SaaS
 //! runs in this test process (so it outlives every mediator, which reaches
 //! it through `--saas-url`); its ledger must show every voucher accepted
-//! exactly once, and every voucher must end `submitted`.
+//! exactly once, and every voucher must end `submitted`. Clients hanging up
+//! mid-submission and SIGTERM mid-drain (against a SaaS that accepts at once
+//! and answers late) must not even cause a resend.
 //!
-//! `MEDIATOR_CRASH_ROUNDS` sets how many times the replay and ingest tests
-//! kill the binary (default 3, a bounded run for `make test`; `make
+//! `MEDIATOR_CRASH_ROUNDS` sets how many times each test kills, terminates
+//! or hangs up on the binary (default 3, a bounded run for `make test`; `make
 //! crash-test` runs 20).
 
 mod common;
@@ -106,6 +108,25 @@ impl Mediator {
         self.child.wait().unwrap();
     }
 
+    /// Sends SIGTERM (what every deploy does) and waits for a clean exit.
+    async fn terminate(mut self) -> Duration {
+        let asked = Instant::now();
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped.
+        let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM");
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exit after SIGTERM: {status}");
+                return asked.elapsed();
+            }
+            assert!(
+                asked.elapsed() < Duration::from_secs(30),
+                "no exit 30 s after SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn get(&self, path: &str) -> (u16, Value) {
         match common::client()
             .get(format!("{}{path}", self.base))
@@ -166,6 +187,18 @@ impl Mediator {
         })
         .await
     }
+}
+
+/// [`assert_exactly_once`], and not even a resend the idempotency key
+/// absorbed: every answer the SaaS gave was recorded the first time.
+fn assert_exactly_once_never_resent(sim: &saas_sim::Simulator, ids: &[String]) {
+    assert_exactly_once(sim, ids);
+    let resent: Vec<_> = sim
+        .submissions()
+        .into_iter()
+        .filter(|s| s.deduplicated > 0)
+        .collect();
+    assert!(resent.is_empty(), "sent again after an answer: {resent:?}");
 }
 
 /// Every id in `ids` accepted exactly once by the simulator, and nothing else.
@@ -443,6 +476,136 @@ async fn repeated_sigkills_during_ingest_lose_no_acknowledged_voucher() {
          all submitted, each accepted once, in {:?}",
         acknowledged.len(),
         unanswered.len(),
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_disconnect_mid_submission_leave_every_voucher_recorded_once() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(&tmp);
+    let (sim, saas) = start_sim().await;
+    let m = Mediator::start(&data, &saas, &[]).await;
+    m.wait_for_part("up").await;
+    // The SaaS accepts at once but answers 400 ms later; the clients give
+    // up after 100 ms, while the call is in flight.
+    const ANSWER_MS: u64 = 400;
+    sim.update("voucher", |b| b.answer_latency_ms = ANSWER_MS);
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let mut ids = Vec::new();
+    for round in 0..rounds() {
+        let batch: Vec<String> = (0..4).map(|i| format!("gone-{round:02}-{i}")).collect();
+        let mut posts = tokio::task::JoinSet::new();
+        for id in &batch {
+            let (client, url, body) = (
+                impatient.clone(),
+                format!("{}/api/v1/vouchers", m.base),
+                voucher(id),
+            );
+            posts.spawn(async move { client.post(url).json(&body).send().await });
+        }
+        while let Some(sent) = posts.join_next().await {
+            let err = sent
+                .unwrap()
+                .expect_err("the client hung up before the answer");
+            assert!(err.is_timeout(), "{err}");
+        }
+        // The outcome is recorded when the SaaS answers, not when the
+        // claim's lease (32 s here) runs out and the voucher is resent.
+        let waited = Instant::now();
+        m.all_submitted(&batch, 5, &data).await;
+        eprintln!(
+            "round {round}: recorded {:?} after the hang-ups",
+            waited.elapsed()
+        );
+        ids.extend(batch);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_exactly_once_never_resent(&sim, &ids);
+    m.kill();
+    eprintln!(
+        "disconnects: {} rounds, {} vouchers, each accepted once and recorded, in {:?}",
+        rounds(),
+        ids.len(),
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_drain_records_every_submission_once() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(&tmp);
+    let (sim, saas) = start_sim().await;
+    const PER_ROUND: usize = 12;
+    const ANSWER_MS: u64 = 300;
+    let client = common::client();
+    let mut ids: Vec<String> = Vec::new();
+    for round in 0..rounds() {
+        sim.update("voucher", |b| b.answer_latency_ms = 0);
+        let m = Mediator::start(&data, &saas, &[]).await;
+        m.wait_for_part("up").await;
+        // An outage holds this round's vouchers.
+        sim.update("voucher", |b| b.up = false);
+        m.wait_for_part("down").await;
+        let batch: Vec<String> = (0..PER_ROUND)
+            .map(|i| format!("term-{round:02}-{i:02}"))
+            .collect();
+        for id in &batch {
+            let res = client
+                .post(format!("{}/api/v1/vouchers", m.base))
+                .json(&voucher(id))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 202);
+        }
+        // The part comes back slow to answer: the drain's resubmissions are
+        // in flight at the SaaS when SIGTERM arrives.
+        sim.update("voucher", |b| {
+            b.answer_latency_ms = ANSWER_MS;
+            b.up = true;
+        });
+        let accepted = |sim: &saas_sim::Simulator| {
+            sim.submissions()
+                .iter()
+                .filter(|s| batch.contains(&s.loyalty_request_id))
+                .count()
+        };
+        eventually(
+            30,
+            &format!("round {round}: resubmissions under way"),
+            || async {
+                match accepted(&sim) {
+                    0 => Err("none accepted yet".to_owned()),
+                    _ => Ok(()),
+                }
+            },
+        )
+        .await;
+        let took = m.terminate().await;
+        eprintln!(
+            "round {round}: {} of {PER_ROUND} accepted at SIGTERM, exited in {took:?}",
+            accepted(&sim)
+        );
+        ids.extend(batch);
+    }
+    // Restarted, the rest is recovered; nothing the SaaS had answered before
+    // a SIGTERM is sent again (it was recorded before the process ended).
+    sim.update("voucher", |b| b.answer_latency_ms = 0);
+    let m = Mediator::start(&data, &saas, &[]).await;
+    m.all_submitted(&ids, 60, &data).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_exactly_once_never_resent(&sim, &ids);
+    m.kill();
+    eprintln!(
+        "sigterm: {} rounds, {} vouchers, each accepted once and recorded, in {:?}",
+        rounds(),
+        ids.len(),
         started.elapsed()
     );
 }

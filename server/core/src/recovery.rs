@@ -1319,11 +1319,17 @@ impl Recovery {
         // Each of the part's `workers` loops paces to its share of the rate.
         let rate = (self.part_recovery(&part).rate_per_sec / workers as f64).max(0.001);
         loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
             let started = Instant::now();
-            let step = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = self.drain_share(&part, Duration::from_millis(500), workers) => r,
-            };
+            // A step (receive, submit, record, delete) is never cut short:
+            // at shutdown the batch in hand finishes (its long poll is
+            // 500 ms, its SaaS calls bounded by their timeout), then the
+            // loop stops.
+            let step = self
+                .drain_share(&part, Duration::from_millis(500), workers)
+                .await;
             let pause = match step {
                 // Pace to the configured rate.
                 Ok(n) => Duration::from_secs_f64(n as f64 / rate).saturating_sub(started.elapsed()),

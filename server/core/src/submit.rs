@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use serde_json::Value;
 use store::{Database, StoreError};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::datacache::{Attempt, DataCache, Finish, VoucherRecord};
 use crate::events::{voucher_status_event, EventPublisher, PublishError};
@@ -79,6 +81,9 @@ pub struct SubmissionFlow {
     parts: Vec<PartName>,
     lease: Duration,
     max_attempts: i64,
+    /// Every submit-and-record unit in flight: they outlive the request or
+    /// drain step that started them, and shutdown waits for them.
+    in_flight: TaskTracker,
 }
 
 /// Failed SaaS calls after which a voucher is dead-lettered, by default.
@@ -111,7 +116,18 @@ impl SubmissionFlow {
             parts,
             lease: submit_timeout * 2 + Duration::from_secs(30),
             max_attempts: DEFAULT_MAX_ATTEMPTS.into(),
+            in_flight: TaskTracker::new(),
         }
+    }
+
+    /// The submissions in flight. Each one (the SaaS call and the recording
+    /// of its outcome) runs as its own task on this tracker, so a caller that
+    /// goes away (a client disconnecting, a request timing out, a drain step
+    /// cancelled at shutdown) never cuts a call the SaaS may have accepted
+    /// off from its recording. At shutdown, `close()` it and `wait()` (with
+    /// a bound) after new work has stopped.
+    pub fn in_flight(&self) -> &TaskTracker {
+        &self.in_flight
     }
 
     /// Dead-letters a voucher once `n` SaaS calls (since its last redrive)
@@ -248,8 +264,46 @@ impl SubmissionFlow {
     /// `concurrency` at a time, and records each outcome as soon as it
     /// arrives; returns `(index, status afterwards, when recorded)` per
     /// recorded outcome.
+    ///
+    /// The calls and their recording are one unit spawned on
+    /// [`SubmissionFlow::in_flight`]: dropping this future (the caller was
+    /// cancelled) leaves the unit running to the end.
     async fn submit_claimed(
         &self,
+        claimed: Vec<(usize, i64, VoucherRecord)>,
+        concurrency: usize,
+    ) -> Result<Vec<(usize, VoucherStatus, DateTime<Utc>)>, StoreError> {
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let unit = SubmitUnit {
+            cache: self.cache.clone(),
+            saas: self.saas.clone(),
+            backstop: self.lease / 2,
+            max_attempts: self.max_attempts,
+        };
+        self.in_flight
+            .spawn(unit.run(claimed, concurrency))
+            .await
+            .map_err(|e| StoreError::Task(format!("recording SaaS outcomes: {e}")))?
+    }
+}
+
+/// One batch of claimed vouchers: their SaaS calls and the recording of
+/// every outcome, run as a task of its own (see
+/// [`SubmissionFlow::submit_claimed`]).
+struct SubmitUnit {
+    cache: DataCache,
+    saas: Arc<dyn SaasSubmitter>,
+    /// Bound of one call beside the submitter's own timeout, so a claim is
+    /// always finished within its lease.
+    backstop: Duration,
+    max_attempts: i64,
+}
+
+impl SubmitUnit {
+    async fn run(
+        self,
         claimed: Vec<(usize, i64, VoucherRecord)>,
         concurrency: usize,
     ) -> Result<Vec<(usize, VoucherStatus, DateTime<Utc>)>, StoreError> {
@@ -257,17 +311,10 @@ impl SubmissionFlow {
         let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         let mut calls = tokio::task::JoinSet::new();
         for (i, token, voucher) in claimed {
-            let (saas, permits, backstop) = (self.saas.clone(), permits.clone(), self.lease / 2);
+            let (saas, permits, backstop) = (self.saas.clone(), permits.clone(), self.backstop);
             calls.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                let body = submission_body(&voucher.keys, &voucher.payload);
-                // The submitter has its own timeout; this one is a backstop so
-                // the claim is always finished within its lease.
-                let outcome = tokio::time::timeout(backstop, saas.submit(&voucher.part, &body))
-                    .await
-                    .unwrap_or_else(|_| SubmitOutcome::Unavailable {
-                        reason: "no answer in time".into(),
-                    });
+                let outcome = call_saas(saas.as_ref(), &voucher, backstop).await;
                 (i, token, voucher.keys.loyalty_request_id, outcome)
             });
         }
@@ -282,7 +329,8 @@ impl SubmissionFlow {
             }
             let mut finished = Vec::with_capacity(done.len());
             let mut order = Vec::with_capacity(done.len());
-            // A panicking call leaves its claim to expire; the sweeper resumes it.
+            // `call_saas` turns a panicking submitter into an outcome, so a
+            // call task only fails if the runtime itself is going away.
             for (i, token, id, outcome) in done.into_iter().flatten() {
                 let (status, detail) = match outcome {
                     SubmitOutcome::Accepted { status } => (
@@ -315,6 +363,41 @@ impl SubmissionFlow {
             }
         }
         Ok(out)
+    }
+}
+
+/// One SaaS call for a claimed voucher, bounded by `backstop`. A submitter
+/// that panics (a bug in it, or a vendor's answer it could not handle) is
+/// that voucher's failed attempt — recorded and counted toward the
+/// dead-letter limit like a 5xx — never a missing outcome that would leave
+/// the voucher claimed and resent forever.
+async fn call_saas(
+    saas: &dyn SaasSubmitter,
+    voucher: &VoucherRecord,
+    backstop: Duration,
+) -> SubmitOutcome {
+    let body = submission_body(&voucher.keys, &voucher.payload);
+    let call = std::panic::AssertUnwindSafe(saas.submit(&voucher.part, &body)).catch_unwind();
+    match tokio::time::timeout(backstop, call).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(
+                loyalty_request_id = %voucher.keys.loyalty_request_id,
+                part = %voucher.part,
+                "SaaS submission panicked: {what}"
+            );
+            SubmitOutcome::Unavailable {
+                reason: "the submission failed unexpectedly (internal error)".into(),
+            }
+        }
+        Err(_) => SubmitOutcome::Unavailable {
+            reason: "no answer in time".into(),
+        },
     }
 }
 
@@ -516,6 +599,79 @@ mod tests {
         assert!(seen
             .iter()
             .all(|e| e.detail["data"].get("payload").is_none()));
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_goes_away_mid_submission_still_records_the_outcome() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let (saas, flow) = flow(&db, Duration::from_millis(300));
+        // The request's task is dropped while the SaaS is answering (a
+        // client disconnecting, a request timeout, shutdown).
+        let f = flow.clone();
+        let request = tokio::spawn(async move { f.accept_json(&body("gone", 200)).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(saas.calls.load(Ordering::SeqCst), 1, "call in flight");
+        request.abort();
+        assert!(request.await.unwrap_err().is_cancelled());
+        // The unit runs to the end: the outcome is recorded (not left
+        // `submitting` until the claim's lease runs out and it is resent).
+        flow.in_flight().close();
+        tokio::time::timeout(Duration::from_secs(5), flow.in_flight().wait())
+            .await
+            .expect("in-flight submissions finish");
+        assert_eq!(
+            flow.cache().get("gone").await.unwrap().unwrap().status,
+            VoucherStatus::Submitted
+        );
+        assert_eq!(saas.calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// Panics on every call, as a submitter with a bug would on a vendor's
+    /// unexpected answer.
+    struct PanickingSaas(AtomicUsize);
+
+    #[async_trait]
+    impl SaasSubmitter for PanickingSaas {
+        async fn submit(&self, _part: &str, _body: &Value) -> SubmitOutcome {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            panic!("byte index 200 is not a char boundary");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_submission_is_that_vouchers_failed_attempt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let saas = Arc::new(PanickingSaas(AtomicUsize::new(0)));
+        let flow = SubmissionFlow::new(
+            db.clone(),
+            saas.clone(),
+            PartName::defaults(),
+            Duration::from_secs(5),
+        )
+        .with_max_attempts(2);
+        let a = flow.accept_json(&body("p", 200)).await.unwrap();
+        assert_eq!(
+            a.voucher.status,
+            VoucherStatus::Retry,
+            "recorded, not left claimed"
+        );
+        assert!(
+            a.voucher
+                .last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("internal error"),
+            "{:?}",
+            a.voucher.last_error
+        );
+        // Counted toward the dead-letter limit like any failed call.
+        assert_eq!(
+            flow.process("p", "again").await.unwrap(),
+            Some(VoucherStatus::DeadLettered)
+        );
+        assert_eq!(saas.0.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@
 //! and control endpoints:
 //!
 //! - `POST /sim/parts/{part}/down`, `POST /sim/parts/{part}/up`;
-//! - `POST /sim/parts/{part}/latency` `{"ms": N}`, `/error-rate` `{"rate": 0.0–1.0}`,
+//! - `POST /sim/parts/{part}/latency` `{"ms": N, "answer_ms": M}` (either; `answer_ms`: accept, then answer M ms later), `/error-rate` `{"rate": 0.0–1.0}`,
 //!   `/hang` `{"hang": true|false}` (a hanging part never answers);
 //! - `GET /sim/parts`: every part's settings;
 //! - `GET /sim/submissions`: `[{"part", "loyalty_request_id", "accepted",
@@ -50,6 +50,10 @@ pub struct PartBehaviour {
     pub error_rate: f64,
     /// When true, requests to this part never get an answer.
     pub hang: bool,
+    /// Delay, in milliseconds, between accepting a submission (it is in the
+    /// ledger) and answering it: a vendor that is slow to say "yes".
+    #[serde(default)]
+    pub answer_latency_ms: u64,
 }
 
 impl Default for PartBehaviour {
@@ -59,6 +63,7 @@ impl Default for PartBehaviour {
             latency_ms: 0,
             error_rate: 0.0,
             hang: false,
+            answer_latency_ms: 0,
         }
     }
 }
@@ -319,6 +324,9 @@ async fn submit(
         .and_then(|v| v.to_str().ok())
         .filter(|k| !k.is_empty());
     let (code, answer) = sim.submit_with_key(&part, &body, key);
+    if b.answer_latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(b.answer_latency_ms)).await;
+    }
     (code, Json(answer)).into_response()
 }
 
@@ -338,7 +346,10 @@ async fn set_up(State(sim): State<Simulator>, Path(part): Path<String>) -> Json<
 
 #[derive(Deserialize)]
 struct Latency {
-    ms: u64,
+    /// Delay before every answer (unchanged when absent).
+    ms: Option<u64>,
+    /// Delay between accepting a submission and answering (unchanged when absent).
+    answer_ms: Option<u64>,
 }
 
 async fn set_latency(
@@ -346,7 +357,14 @@ async fn set_latency(
     Path(part): Path<String>,
     Json(l): Json<Latency>,
 ) -> Json<PartBehaviour> {
-    Json(sim.update(&part, |b| b.latency_ms = l.ms))
+    Json(sim.update(&part, |b| {
+        if let Some(ms) = l.ms {
+            b.latency_ms = ms;
+        }
+        if let Some(ms) = l.answer_ms {
+            b.answer_latency_ms = ms;
+        }
+    }))
 }
 
 #[derive(Deserialize)]
