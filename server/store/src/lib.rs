@@ -81,18 +81,51 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 20_000;
 /// Write transactions after which the background checkpointer is woken.
 const CHECKPOINT_EVERY_COMMITS: usize = 256;
 
+/// What a committed write survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every commit is on disk (fsynced) before it returns: a commit
+    /// survives a process crash, a kernel crash and a power cut. SQLite's
+    /// `synchronous=FULL` in WAL mode. The default: a voucher or an event is
+    /// acknowledged only after its commit.
+    #[default]
+    Full,
+    /// A commit survives a process crash, but the last commits before a
+    /// kernel crash or power cut may be lost (they are fsynced at the next
+    /// checkpoint). SQLite's `synchronous=NORMAL`: faster, for benchmarks or
+    /// data that can be rebuilt.
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+        }
+    }
+}
+
 impl Database {
     /// Opens (creating if needed) the database in `data_dir` and applies
-    /// pending migrations.
+    /// pending migrations, with [`Durability::Full`].
     ///
     /// The directory is created if missing; a directory that cannot be
     /// created or written gives [`StoreError::DataDir`] naming the path and
     /// the reason, before SQLite is touched.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, Durability::Full)
+    }
+
+    /// [`Database::open`] with the given durability of commits.
+    pub fn open_with(data_dir: &Path, durability: Durability) -> Result<Self, StoreError> {
         ensure_writable_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let mut writer = Connection::open(&path)?;
         configure(&writer)?;
+        // Only the writer commits; its setting decides what an acknowledged
+        // write survives (WAL mode: FULL fsyncs the WAL at every commit).
+        writer.pragma_update(None, "synchronous", durability.pragma())?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         // Checkpoints run on their own connection and thread (woken every
         // CHECKPOINT_EVERY_COMMITS commits), beside the writer rather than
@@ -268,9 +301,9 @@ fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>) {
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // WAL + NORMAL is durable against process crashes; FULL adds an fsync per
-    // commit for power loss. Components that must survive power loss set FULL
-    // on their own transactions.
+    // WAL + NORMAL is durable against process crashes; the writer raises it
+    // to the configured `Durability` (FULL: an fsync per commit, for power
+    // loss). Readers and the checkpointer commit nothing of their own.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Hot paths (DataCache transitions, queues, archive) use `prepare_cached`;
     // rusqlite's default of 16 cached statements is fewer than they cycle through.
@@ -325,6 +358,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test]
+    async fn commits_are_fsynced_unless_asked_otherwise() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sync_of = |db: Database| async move {
+            db.write(|tx| tx.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)))
+                .await
+                .unwrap()
+        };
+        // 2 = FULL, 1 = NORMAL (SQLite's numbering).
+        assert_eq!(sync_of(Database::open(tmp.path()).unwrap()).await, 2);
+        let normal = Database::open_with(tmp.path(), Durability::Normal).unwrap();
+        assert_eq!(sync_of(normal).await, 1);
     }
 
     #[tokio::test]
