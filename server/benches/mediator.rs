@@ -26,6 +26,8 @@
 //! Run with `cargo bench -p server --bench mediator` (or `make bench-mediator`).
 //! Knobs (environment): `MEDIATOR_BENCH_ONLY` = `recovery` |
 //! `recovery-in-process` | `throughput`,
+//! `MEDIATOR_BENCH_DURABILITY` = `both` (default: each recovery run with
+//! `--durability normal`, then `full`) | `full` | `normal`,
 //! `MEDIATOR_BENCH_VOUCHERS` (100000), `MEDIATOR_BENCH_OUTAGE_SECS` (3600),
 //! `MEDIATOR_BENCH_RATE` (resubmit rate per second, 100000),
 //! `MEDIATOR_BENCH_CONCURRENCY` (resubmit concurrency, 64),
@@ -44,6 +46,7 @@ use mediator_core::{
     SubmitOutcome, VoucherRequest,
 };
 use serde_json::{json, Value};
+use server::config::Durability;
 use server::{Application, Settings};
 use store::Database;
 use tokio_util::sync::CancellationToken;
@@ -71,11 +74,13 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     rt.block_on(async {
-        if only.is_empty() || only == "recovery" {
-            recovery(Submitter::Http).await;
-        }
-        if only.is_empty() || only == "recovery-in-process" {
-            recovery(Submitter::InProcess).await;
+        for durability in durabilities() {
+            if only.is_empty() || only == "recovery" {
+                recovery(Submitter::Http, durability).await;
+            }
+            if only.is_empty() || only == "recovery-in-process" {
+                recovery(Submitter::InProcess, durability).await;
+            }
         }
         if only.is_empty() || only == "throughput" {
             throughput().await;
@@ -89,8 +94,18 @@ fn voucher(id: &str) -> Value {
            "payload": {"points": 10, "sku": "GIFT-25"}})
 }
 
+/// The durabilities the recovery runs measure, in this order, in one run:
+/// `MEDIATOR_BENCH_DURABILITY` = `full`, `normal` or `both` (default).
+fn durabilities() -> Vec<Durability> {
+    match std::env::var("MEDIATOR_BENCH_DURABILITY").as_deref() {
+        Ok("full") => vec![Durability::Full],
+        Ok("normal") => vec![Durability::Normal],
+        _ => vec![Durability::Normal, Durability::Full],
+    }
+}
+
 /// The server's settings for a bench run over `data`.
-fn settings(data: &Path, rate: f64, concurrency: usize) -> Settings {
+fn settings(data: &Path, rate: f64, concurrency: usize, durability: Durability) -> Settings {
     let site = data.join("site");
     std::fs::create_dir_all(site.join("pkg")).expect("site dir");
     Settings::resolve(server::config::ServeArgs {
@@ -104,6 +119,7 @@ fn settings(data: &Path, rate: f64, concurrency: usize) -> Settings {
         resubmit_rate: Some(rate),
         resubmit_concurrency: Some(concurrency),
         auth: Some(server::config::AuthMode::None),
+        durability: Some(durability),
         ..Default::default()
     })
     .expect("bench settings")
@@ -123,7 +139,8 @@ impl HealthProbe for NoProbe {
 /// `outage` ago, through the real monitor, DataCache and outbox code with
 /// backdated times, and archives their retry events. Returns the down time.
 async fn hold_during_outage(data_dir: &Path, n: usize, outage: Duration) -> DateTime<Utc> {
-    let db = Database::open(data_dir).expect("database");
+    // Set-up, not measured: no fsync per commit.
+    let db = Database::open_with(data_dir, store::Durability::Normal).expect("database");
     let parts: Vec<PartSettings> = PartName::defaults()
         .into_iter()
         .map(PartSettings::new)
@@ -241,7 +258,7 @@ impl SaasSubmitter for InProcessSaas {
     }
 }
 
-async fn recovery(via: Submitter) {
+async fn recovery(via: Submitter, durability: Durability) {
     let n: usize = env("MEDIATOR_BENCH_VOUCHERS", 100_000);
     let outage = Duration::from_secs(env("MEDIATOR_BENCH_OUTAGE_SECS", 3600));
     let rate: f64 = env("MEDIATOR_BENCH_RATE", 100_000.0);
@@ -255,9 +272,12 @@ async fn recovery(via: Submitter) {
         Submitter::Http => None,
         Submitter::InProcess => Some(Arc::new(InProcessSaas(in_process.clone()))),
     };
-    let app = Application::build_with_submitter(settings(tmp.path(), rate, concurrency), submitter)
-        .await
-        .expect("build");
+    let app = Application::build_with_submitter(
+        settings(tmp.path(), rate, concurrency, durability),
+        submitter,
+    )
+    .await
+    .expect("build");
     let sim = format!("http://{}", app.sim_addr().expect("simulator"));
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
@@ -365,7 +385,8 @@ async fn recovery(via: Submitter) {
     println!(
         "recovery: {n} vouchers held over a {} s outage, up → last submitted {secs:.2} s \
          ({:.0} vouchers/s); replay {name} started +{:.2} s, read out +{:.2} s after up; \
-         simulator accepted {once} exactly once; rate {rate}/s, concurrency {concurrency}, {}",
+         simulator accepted {once} exactly once; rate {rate}/s, concurrency {concurrency}, {}, \
+         durability {durability:?}",
         outage.as_secs(),
         n as f64 / secs,
         (replay_start - up_ms) as f64 / 1000.0,
@@ -381,7 +402,7 @@ async fn throughput() {
     let secs: f64 = env("MEDIATOR_BENCH_LOAD_SECS", 10.0);
     let clients: usize = env("MEDIATOR_BENCH_LOAD_CLIENTS", 32);
     let tmp = tempfile::tempdir().expect("temp dir");
-    let app = Application::build(settings(tmp.path(), 50.0, 4))
+    let app = Application::build(settings(tmp.path(), 50.0, 4, Durability::Full))
         .await
         .expect("build");
     let base = format!("http://{}", app.local_addr());

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bus::types::*;
 use bus::{Bus, BusConfig, Database, QueueConfig, Timestamp};
+use store::Durability;
 
 fn callers() -> usize {
     std::env::var("BUS_BENCH_CALLERS")
@@ -77,10 +78,13 @@ async fn ingest(bus: &Bus, n: i64, base: i64, step_ms: i64) -> f64 {
     n as f64 / t0.elapsed().as_secs_f64()
 }
 
-async fn open(dir: &std::path::Path) -> Bus {
-    let bus = Bus::open(Database::open(dir).unwrap(), BusConfig::default())
-        .await
-        .unwrap();
+async fn open(dir: &std::path::Path, durability: Durability) -> Bus {
+    let bus = Bus::open(
+        Database::open_with(dir, durability).unwrap(),
+        BusConfig::default(),
+    )
+    .await
+    .unwrap();
     bus.create_archive(CreateArchiveRequest {
         archive_name: "LoyaltyVoucherArchive".into(),
         event_source_arn: bus.bus_arn("default"),
@@ -92,6 +96,35 @@ async fn open(dir: &std::path::Path) -> Bus {
     .await
     .unwrap();
     bus
+}
+
+/// Raw SQLite inserts, 600-byte bodies, 1,000 rows a transaction: rows/s.
+async fn raw_inserts(n: i64, durability: Durability) -> f64 {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open_with(tmp.path(), durability).unwrap();
+    db.write(|tx| {
+        tx.execute_batch(
+            "CREATE TABLE raw (seq INTEGER PRIMARY KEY, archive INTEGER, event_time INTEGER, body BLOB);
+             CREATE INDEX raw_time ON raw (archive, event_time);",
+        )
+    })
+    .await
+    .unwrap();
+    let t0 = Instant::now();
+    for chunk in 0..n / 1000 {
+        db.write(move |tx| {
+            let mut ins = tx
+                .prepare_cached("INSERT INTO raw (archive, event_time, body) VALUES (1, ?1, ?2)")?;
+            let body = vec![b'x'; 600];
+            for i in 0..1000 {
+                ins.execute(store::rusqlite::params![chunk * 1000 + i, body])?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+    (n / 1000 * 1000) as f64 / t0.elapsed().as_secs_f64()
 }
 
 fn main() {
@@ -111,7 +144,7 @@ fn main() {
         // 2. archive + queue rule (smaller run, separate database)
         {
             let tmp = tempfile::tempdir().unwrap();
-            let bus = open(tmp.path()).await;
+            let bus = open(tmp.path(), Durability::Full).await;
             let q = bus.create_queue("all", QueueConfig::default()).await.unwrap();
             bus.put_rule(PutRuleRequest { name: "all".into(), event_pattern: Some(r#"{"source": ["service-loyalty-vendor-mediator"]}"#.into()), ..Default::default() })
                 .await
@@ -124,41 +157,21 @@ fn main() {
             println!("ingest_archive_and_queue   {m:>9} events  {rate:>10.0} events/s  (2 rows per event)");
         }
 
-        // 0. the ceiling: raw SQLite inserts like PERF-ANCHORS (600-byte bodies, 1,000 rows a transaction)
-        let raw = {
+        // 0. the ceiling: raw SQLite inserts like PERF-ANCHORS (600-byte
+        // bodies, 1,000 rows a transaction), and 1. durable ingest into the
+        // archive — each with both durabilities, in this one run (the
+        // product's default is full: an fsync per commit).
+        let mut full_bus = None;
+        for durability in [Durability::Normal, Durability::Full] {
+            let raw = raw_inserts(n, durability).await;
+            println!("raw_sqlite_insert {durability:<6?} {n:>9} rows    {raw:>10.0} rows/s  (same run, the ceiling)");
             let tmp = tempfile::tempdir().unwrap();
-            let db = Database::open(tmp.path()).unwrap();
-            db.write(|tx| {
-                tx.execute_batch(
-                    "CREATE TABLE raw (seq INTEGER PRIMARY KEY, archive INTEGER, event_time INTEGER, body BLOB);
-                     CREATE INDEX raw_time ON raw (archive, event_time);",
-                )
-            })
-            .await
-            .unwrap();
-            let t0 = Instant::now();
-            for chunk in 0..n / 1000 {
-                db.write(move |tx| {
-                    let mut ins = tx.prepare_cached("INSERT INTO raw (archive, event_time, body) VALUES (1, ?1, ?2)")?;
-                    let body = vec![b'x'; 600];
-                    for i in 0..1000 {
-                        ins.execute(store::rusqlite::params![chunk * 1000 + i, body])?;
-                    }
-                    Ok(())
-                })
-                .await
-                .unwrap();
-            }
-            let rate = (n / 1000 * 1000) as f64 / t0.elapsed().as_secs_f64();
-            println!("raw_sqlite_insert          {n:>9} rows    {rate:>10.0} rows/s  (same run, the ceiling)");
-            rate
-        };
-
-        // 1. durable ingest into the archive
-        let tmp = tempfile::tempdir().unwrap();
-        let bus = open(tmp.path()).await;
-        let rate = ingest(&bus, n, base, step).await;
-        println!("ingest_archive             {n:>9} events  {rate:>10.0} events/s  ({:.0}% of raw SQLite)", rate * 100.0 / raw);
+            let bus = open(tmp.path(), durability).await;
+            let rate = ingest(&bus, n, base, step).await;
+            println!("ingest_archive    {durability:<6?} {n:>9} events  {rate:>10.0} events/s  ({:.0}% of raw SQLite {durability:?})", rate * 100.0 / raw);
+            full_bus = Some((tmp, bus));
+        }
+        let (_tmp, bus) = full_bus.unwrap();
         let a = bus.describe_archive("LoyaltyVoucherArchive").await.unwrap();
         assert_eq!(a.event_count, Some(n));
         println!("archive                    EventCount {} SizeBytes {}", n, a.size_bytes.unwrap_or(0));
