@@ -33,6 +33,7 @@ pub mod monitor;
 pub mod overrides;
 pub mod part;
 pub mod recovery;
+pub mod replay_records;
 pub mod status;
 pub mod storage;
 pub mod submit;

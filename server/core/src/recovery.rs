@@ -37,7 +37,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::datacache::time;
-use crate::storage::replays::{HandledEvent, NewReplay, Recorded, ReplayStore, SqliteReplays};
+use crate::replay_records::{HandledEvent, NewReplay, Recorded, ReplayStore};
+pub use crate::replay_records::{ItemOutcome, Progress, ReplayRecord};
+use crate::storage::replays::SqliteReplays;
 use crate::submit::SubmissionFlow;
 use crate::voucher::VoucherStatus;
 use crate::PartName;
@@ -273,85 +275,6 @@ impl Default for RecoverySettings {
             poll: Duration::from_millis(250),
             retention: Duration::from_secs(10 * 86_400),
             sweep_interval: Duration::from_secs(60),
-        }
-    }
-}
-
-/// Progress of one replay, from our own ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-pub struct Progress {
-    /// Retry events of the part in the window (what the replay will deliver).
-    pub expected: i64,
-    /// Replayed events handled.
-    pub processed: i64,
-    /// …of which were resubmitted and accepted.
-    pub resubmitted: i64,
-    /// …of which were skipped (already submitted, error or in flight).
-    pub skipped: i64,
-    /// …of which failed (refused, still unavailable, unknown, dead-lettered).
-    pub failed: i64,
-}
-
-/// A replay the mediator started.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ReplayRecord {
-    /// Its name.
-    pub name: String,
-    /// The part.
-    pub part: String,
-    /// The archive replayed.
-    pub archive: String,
-    /// Window start.
-    pub window_start: DateTime<Utc>,
-    /// Window end.
-    pub window_end: DateTime<Utc>,
-    /// When the mediator asked for it.
-    pub created_at: DateTime<Utc>,
-    /// `recovery` (a down→up change), `sweeper` or `manual`.
-    pub trigger: String,
-    /// Who started it: the operator's name, `api` (a JSON API call that named
-    /// nobody), or `recovery` / `sweeper` for automatic ones; `None` for
-    /// manual replays recorded before this was stored.
-    pub by: Option<String>,
-    /// Whether the bus accepted it.
-    pub started: bool,
-    /// Why the bus refused it.
-    pub start_error: Option<String>,
-    /// Its progress.
-    pub progress: Progress,
-}
-
-/// What handling one replayed event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemOutcome {
-    /// Resubmitted and accepted.
-    Resubmitted,
-    /// Already final or in flight.
-    Skipped,
-    /// Not accepted (refused, unavailable, unknown voucher, dead-lettered).
-    Failed,
-    /// Not a replayed retry event; nothing to count.
-    Ignored,
-}
-
-impl ItemOutcome {
-    /// `resubmitted`, `skipped`, `failed` or `ignored`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Resubmitted => "resubmitted",
-            Self::Skipped => "skipped",
-            Self::Failed => "failed",
-            Self::Ignored => "ignored",
-        }
-    }
-
-    /// The progress counter it adds to: 0 resubmitted, 1 skipped, 2 failed
-    /// (`ignored` counts as failed; it is never counted).
-    pub fn column(self) -> usize {
-        match self {
-            Self::Resubmitted => 0,
-            Self::Skipped => 1,
-            _ => 2,
         }
     }
 }
