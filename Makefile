@@ -155,14 +155,15 @@ bench-ssr: build-release
 # (PutEvents, TestEventPattern) and voucher validation, 20,000 cases each.
 fuzz:
 	PROPTEST_CASES=$${PROPTEST_CASES:-20000} cargo nextest run --config-file .ci/nextest.toml --profile long \
-	  -p patterns -p mediator-core -p server --test robustness --test fuzz_voucher --test fuzz_wire --no-capture
+	  -p patterns -p mediator-core -p server --test robustness --test fuzz_voucher --test it \
+	  -E 'binary(robustness) | binary(fuzz_voucher) | test(/^fuzz_wire::/)' --no-capture
 
 # crash-test: SIGKILL the binary 20 times during ingest and 20 times during a
 # replay, 20 rounds of clients hanging up mid-submission and 20 SIGTERMs
 # mid-drain; every voucher submitted, each accepted exactly once by the SaaS.
 crash-test:
 	MEDIATOR_CRASH_ROUNDS=$${MEDIATOR_CRASH_ROUNDS:-20} cargo nextest run --config-file .ci/nextest.toml --profile long \
-	  -p server --test restart --no-capture
+	  -p server --test it -E 'test(/^restart::/)' --no-capture
 
 # fault-test: the data directory fills up, then turns read-only, while the
 # mediator serves (a small tmpfs in a private mount namespace; see the script).

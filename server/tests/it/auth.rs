@@ -1,7 +1,7 @@
 //! Sign-in, roles, CSRF, API tokens, the trusted-proxy mode and the audit
 //! log, against the real server on loopback (`--auth local` / `proxy`).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::Write;

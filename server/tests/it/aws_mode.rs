@@ -5,9 +5,8 @@
 //! and the resubmit queue (SQS) feeds the handler: every voucher is accepted
 //! exactly once by the simulated SaaS. The circuit lives in DynamoDB.
 
-#[path = "support/aws_calls.rs"]
-mod aws_calls;
-mod common;
+use crate::aws_calls;
+use crate::common;
 
 use common::{eventually, spawn_app_with, voucher};
 use mediator_core::storage::StatusStore;

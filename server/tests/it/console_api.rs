@@ -2,7 +2,7 @@
 //! embeds and badges, against the real server (loopback port 0, private
 //! data directory, the simulated SaaS).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! parts' polling, the console or the API; a data directory that cannot be
 //! written stops the start with a clear error.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

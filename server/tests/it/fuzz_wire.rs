@@ -6,7 +6,7 @@
 //! (`{"__type": "…Exception", "message"}`). `PROPTEST_CASES` sets the cases
 //! per property (default 256: seconds in `make test`; `make fuzz` runs more).
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -3,7 +3,7 @@
 //! loopback default and its SigV4 checking, driven by the real AWS SDK
 //! signing with right and wrong keys.
 
-mod common;
+use crate::common;
 
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;

@@ -1,7 +1,7 @@
 //! Starts the real server on a free loopback port with a private data
 //! directory and talks to it over HTTP.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

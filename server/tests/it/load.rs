@@ -4,9 +4,8 @@
 //! errors. The 30-second run at 100 connections is `make load-test`
 //! (`server/benches/load.rs`, same generator).
 
-mod common;
-#[path = "support/load.rs"]
-mod load;
+use crate::common;
+use crate::load_support as load;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! console's read models and the event stream), each documented operation
 //! answering with one of its documented statuses and content types.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

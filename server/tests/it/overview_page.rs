@@ -2,7 +2,7 @@
 //! lazily resolved caller of public requests, and the status codes of the
 //! console's server functions, against the real server on loopback.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! server (port 0 for every listener, private data directory), the real
 //! simulated SaaS and the embedded EventBridge, over HTTP.
 
-mod common;
+use crate::common;
 
 use common::{eventually, spawn_app, spawn_app_with, voucher, TestApp};
 use serde_json::{json, Value};

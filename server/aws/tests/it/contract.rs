@@ -13,7 +13,7 @@
 //!   the adapter *sends* (StartReplay's window and `FilterArns`) is checked
 //!   on a recording endpoint in `tests/recovery.rs`.
 
-mod common;
+use crate::common;
 
 use aws_backend::AwsBus;
 use bus::contract;

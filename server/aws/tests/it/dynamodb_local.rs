@@ -9,7 +9,7 @@
 //! `DYNAMODB_LOCAL_ENDPOINT` naming it. Each test uses its own table prefix
 //! on the shared in-memory instance.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! boundaries (entry count and size), partial failures retried entry by
 //! entry, permanent refusals, and the SDK's retries of throttled calls.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! once; an event that is not a valid request ends in the intake's
 //! dead-letter queue, where it stays visible.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

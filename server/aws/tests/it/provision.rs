@@ -2,7 +2,7 @@
 //! nothing; the first run creates them; the second finds them unchanged;
 //! a changed setting is an update.
 
-mod common;
+use crate::common;
 
 use aws_backend::provision::{provision, Change, Step};
 use mediator_core::{PartName, PartSettings};

@@ -3,7 +3,7 @@
 //! `FilterArns` and never reports RUNNING or `EventLastReplayedTime`), and
 //! the resubmit queues and archive view against moto.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! the tables made by `provision`; two replicas (two SDK clients on the same
 //! tables) racing on one status change write it once.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

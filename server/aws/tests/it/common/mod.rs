@@ -110,5 +110,5 @@ impl FakeAws {
 /// concurrently, and the writes reach moto in some order, as they reach
 /// DynamoDB.
 #[allow(dead_code)]
-#[path = "../../../tests/support/aws_calls.rs"]
+#[path = "../../../../tests/support/aws_calls.rs"]
 pub mod aws_calls;

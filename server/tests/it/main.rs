@@ -1,0 +1,26 @@
+//! The server's integration tests, one binary (each file a module): the
+//! real router on loopback, the real binary for CLI, crash and fault tests,
+//! moto for the AWS backend. One binary links the dependencies once.
+
+#[path = "../support/aws_calls.rs"]
+mod aws_calls;
+mod common;
+#[path = "../support/load.rs"]
+mod load_support;
+
+mod auth;
+mod aws_mode;
+mod aws_wire_contract;
+mod cli;
+mod console_api;
+mod crash;
+mod events_api;
+mod faults;
+mod fuzz_wire;
+mod hardening;
+mod http;
+mod load;
+mod openapi;
+mod overview_page;
+mod recovery;
+mod restart;
