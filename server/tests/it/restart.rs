@@ -189,6 +189,14 @@ impl Mediator {
     }
 }
 
+/// A failed assertion must not leave the process running.
+impl Drop for Mediator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// [`assert_exactly_once`], and not even a resend the idempotency key
 /// absorbed: every answer the SaaS gave was recorded the first time.
 fn assert_exactly_once_never_resent(sim: &saas_sim::Simulator, ids: &[String]) {
