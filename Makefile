@@ -36,10 +36,11 @@ help:
 ## ---- the two commands ----------------------------------------------------
 
 run: build-release
-	@# Sign-in is on by default (--auth local); until a user exists only this machine gets in.
+	@# Sign-in is on by default (--auth local); until a user exists only the setup link gets in.
 	@./target/release/mediator user list | grep -q "$$(printf '\t')" || \
-	  echo "No users yet: setup mode, the console is open to this machine only until you add an admin" \
-	       "(password on stdin):  ./target/release/mediator user add admin --role admin"
+	  echo "No users yet: setup mode, open the setup link the server prints below (it signs that browser in" \
+	       "as an admin until the first user exists), or add an admin first (password on stdin):" \
+	       " ./target/release/mediator user add admin --role admin"
 	./target/release/mediator serve
 
 test: tools chromium e2e-deps aws-tools cfn-lint fmt-check clippy unit test-dynamodb-local e2e

@@ -247,6 +247,7 @@ impl FromServerFnError for ApiError {
 /// Current status of every configured part.
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn get_overview() -> Result<Overview, ApiError> {
+    access::require_read(mediator_core::Role::Viewer)?;
     let ctx = context()?;
     overview(&ctx).await
 }

@@ -13,11 +13,22 @@
 //!   `/api/openapi.json`, the wasm/CSS bundle and public assets.
 //! - Everything else needs a caller: otherwise 401 (`/api/…`, `/metrics`,
 //!   non-GET requests) or a redirect to `/login?next=…` (pages).
-//! - Every state-changing request (not GET/HEAD/OPTIONS) authenticated by
-//!   the session cookie must carry the session's CSRF token in
-//!   `X-CSRF-Token` (403 naming `csrf` otherwise): a synchronizer token the
-//!   console reads from the `mediator_csrf` cookie. Bearer-token and proxy
-//!   requests carry no ambient browser credential and are exempt.
+//! - CSRF, for every state-changing request (not GET/HEAD/OPTIONS) whose
+//!   caller is not a bearer token (403 naming `csrf` otherwise): a request
+//!   a browser says came from another site (`Sec-Fetch-Site`, else
+//!   `Origin` against the request's own host) is refused in every mode;
+//!   a session's request must carry the session's token in `X-CSRF-Token`
+//!   (a synchronizer token the console reads from the `mediator_csrf`
+//!   cookie); any other browser request (`--auth none`, proxy mode, setup
+//!   mode: cookies a page of another site could ride on) must carry the
+//!   `X-CSRF-Token` header, with any value — a custom header no plain form
+//!   can send, and no other site's script may (CORS allows no POST).
+//! - First run (`--auth local`, no user yet): a caller that opened the
+//!   setup link printed at start (`/?setup=TOKEN`, which sets the
+//!   `mediator_setup` cookie) acts as the `anonymous` admin.
+//! - Callers let in without a credential (`--auth none`, setup mode) must
+//!   name an allowed `Host` (`--allowed-hosts`: DNS rebinding), and get no
+//!   `Access-Control-Allow-Origin: *` on what they read.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -34,12 +45,21 @@ use serde_json::json;
 
 use crate::config::{AuthMode, CookieSecure};
 
-/// Name of the session cookie (HttpOnly).
+/// Name of the session cookie (HttpOnly); `__Host-` prefixed when the
+/// cookie is `Secure` ([`HOST_PREFIX`]).
 pub const SESSION_COOKIE: &str = "mediator_session";
 /// Name of the CSRF cookie (readable by the console's script).
 pub const CSRF_COOKIE: &str = "mediator_csrf";
+/// Name of the setup-mode cookie (HttpOnly, `SameSite=Strict`).
+pub const SETUP_COOKIE: &str = "mediator_setup";
+/// Prefix of `Secure` cookies: the browser then refuses them unless set
+/// over HTTPS for this very host and path `/`, so no sibling subdomain can
+/// plant or shadow them.
+pub const HOST_PREFIX: &str = "__Host-";
 /// Header carrying the CSRF token on state-changing requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+/// How long the setup link's cookie lasts.
+pub const SETUP_COOKIE_TTL: std::time::Duration = std::time::Duration::from_secs(8 * 3600);
 
 /// Sign-in settings, resolved from flags, environment and file.
 #[derive(Debug, Clone)]
@@ -58,6 +78,11 @@ pub struct AuthSettings {
     pub proxy_roles: Vec<(String, Role)>,
     /// Embeds, badges and the change stream need a viewer (default: public).
     pub private_embeds: bool,
+    /// Host names (lower case, no port) callers let in without a
+    /// credential (`--auth none`, setup mode) may use; `*`: any.
+    pub allowed_hosts: Vec<String>,
+    /// The first-run setup token, while no user exists (`--auth local`).
+    pub setup_token: Option<String>,
 }
 
 impl Default for AuthSettings {
@@ -70,8 +95,71 @@ impl Default for AuthSettings {
             proxy_groups_header: "x-forwarded-groups".into(),
             proxy_roles: Vec::new(),
             private_embeds: false,
+            allowed_hosts: default_allowed_hosts(None),
+            setup_token: None,
         }
     }
+}
+
+/// The default `--allowed-hosts`: `localhost`, `127.0.0.1`, `::1`, and the
+/// listen address when it is a specific one.
+pub fn default_allowed_hosts(listen: Option<IpAddr>) -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    if let Some(ip) = listen.filter(|ip| !ip.is_unspecified()) {
+        let ip = ip.to_string();
+        if !hosts.contains(&ip) {
+            hosts.push(ip);
+        }
+    }
+    hosts
+}
+
+/// Parses `--allowed-hosts`: host names or addresses separated by commas
+/// (no port, no scheme), or `*`; errors name `allowed_hosts`.
+pub fn parse_allowed_hosts(v: &str) -> anyhow::Result<Vec<String>> {
+    let hosts: Vec<String> = v
+        .split(',')
+        .map(|h| h.trim().trim_start_matches('[').trim_end_matches(']'))
+        .filter(|h| !h.is_empty())
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    if hosts.is_empty() {
+        anyhow::bail!("allowed_hosts: must name at least one host (or *)");
+    }
+    for h in &hosts {
+        let ok = h == "*"
+            || h.parse::<IpAddr>().is_ok()
+            || h.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !ok {
+            anyhow::bail!(
+                "allowed_hosts: {h:?} is not a host name or address (no scheme, no port), nor *"
+            );
+        }
+    }
+    Ok(hosts)
+}
+
+/// The host name of a `Host` header value: lower case, without the port,
+/// the brackets of an IPv6 address or a trailing dot.
+fn host_name(host: &str) -> String {
+    let host = host.trim();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':')
+            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(host, |(h, _)| h)
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl AuthSettings {
@@ -146,6 +234,8 @@ impl AuthSettings {
             proxy_groups_header,
             proxy_roles,
             private_embeds: defaults.private_embeds,
+            allowed_hosts: defaults.allowed_hosts,
+            setup_token: None,
         })
     }
 }
@@ -162,6 +252,8 @@ pub struct AuthState {
     /// Set once a local user exists: ends the first-run setup mode for good
     /// (users are only ever added from then on, so it is never cleared).
     pub users_exist: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Sign-in attempts per address and in flight.
+    pub login_limits: std::sync::Arc<crate::login_limits::LoginLimits>,
 }
 
 /// A refusal rendered as `{"error", "field"?, "required_role"?}`.
@@ -304,14 +396,28 @@ impl DeferredCaller {
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+    let find = |name: &str| {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    };
+    // The `__Host-` name first (set over HTTPS), then the plain one (plain
+    // HTTP, and sessions started before the prefix was used).
+    find(&format!("{HOST_PREFIX}{name}")).or_else(|| find(name))
+}
+
+/// A cookie's name: `__Host-` prefixed when it is `Secure`.
+fn cookie_name(name: &str, secure: bool) -> String {
+    if secure {
+        format!("{HOST_PREFIX}{name}")
+    } else {
+        name.to_owned()
+    }
 }
 
 fn peer(req: &Request) -> Option<IpAddr> {
@@ -325,21 +431,85 @@ impl AuthState {
         peer.is_some_and(|p| self.settings.trusted_proxies.contains(&p))
     }
 
-    /// The client's address: the peer, or the first `X-Forwarded-For` hop
-    /// when the peer is a trusted proxy.
+    /// The client's address: the peer, or when the peer is a trusted proxy,
+    /// the rightmost `X-Forwarded-For` hop that is not a trusted proxy (the
+    /// hops left of it were written by the client, who can write anything).
     fn client_ip(&self, req: &Request) -> Option<String> {
-        let peer = peer(req);
-        if self.trusted(peer) {
-            if let Some(f) = req
+        let peer = peer(req)?;
+        let mut client = peer;
+        if self.trusted(Some(peer)) {
+            let hops: Vec<&str> = req
                 .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-            {
-                return Some(f.trim().to_owned());
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .collect();
+            for hop in hops.iter().rev() {
+                let Ok(ip) = hop.parse::<IpAddr>() else { break };
+                client = ip;
+                if !self.trusted(Some(ip)) {
+                    break;
+                }
             }
         }
-        peer.map(|p| p.to_string())
+        Some(client.to_string())
+    }
+
+    /// Whether a browser says the request came from a page of another site:
+    /// `Sec-Fetch-Site` when sent (it does not depend on `Host`, which a
+    /// proxy may rewrite), else `Origin` against the request's `Host` (or a
+    /// trusted proxy's `X-Forwarded-Host`). Requests without either header
+    /// do not come from a browser's page.
+    fn cross_site(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> bool {
+        let text = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+        if let Some(site) = text("sec-fetch-site") {
+            return !matches!(site.trim(), "same-origin" | "none");
+        }
+        let Some(origin) = text(header::ORIGIN.as_str()).map(str::trim) else {
+            return false;
+        };
+        let Some((_, origin_host)) = origin.split_once("://") else {
+            return true; // "null" (sandboxed frames, redirects) or garbage
+        };
+        let mut own: Vec<&str> = text(header::HOST.as_str()).into_iter().collect();
+        if self.trusted(peer) {
+            own.extend(
+                headers
+                    .get_all("x-forwarded-host")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .map(str::trim),
+            );
+        }
+        !own.iter().any(|h| h.eq_ignore_ascii_case(origin_host))
+    }
+
+    /// Whether the request's `Host` is one callers without a credential
+    /// may use (DNS rebinding: another site's name resolving to this host).
+    fn allowed_host(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let hosts = &self.settings.allowed_hosts;
+        if hosts.iter().any(|h| h == "*") {
+            return Ok(());
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(host_name)
+            .unwrap_or_default();
+        if hosts.contains(&host) {
+            return Ok(());
+        }
+        Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "host: {host:?} is not an allowed host name for callers without sign-in \
+                 (--allowed-hosts)"
+            ),
+            Some("host"),
+        ))
     }
 
     /// Whether the request reached us over HTTPS (cookies get `Secure`).
@@ -399,36 +569,36 @@ impl AuthState {
                 .map(Some)
                 .map_err(IntoResponse::into_response);
         }
-        match cookie(headers, SESSION_COOKIE) {
-            Some(token) => self.access.session(token).await.map_err(unavailable),
-            None if self.setup_mode(headers, peer).await.map_err(unavailable)? => {
-                Ok(Some(Principal::open()))
+        if let Some(token) = cookie(headers, SESSION_COOKIE) {
+            if let Some(p) = self.access.session(token).await.map_err(unavailable)? {
+                return Ok(Some(p));
             }
-            None => Ok(None),
         }
+        let setup = cookie(headers, SETUP_COOKIE);
+        if setup.is_some_and(|t| self.setup_token_matches(t))
+            && self.setup_mode().await.map_err(unavailable)?
+        {
+            return Ok(Some(Principal::open()));
+        }
+        Ok(None)
     }
 
-    /// First run with `--auth local`: until the first user exists, callers
-    /// on this machine (a loopback peer that no proxy forwarded) act as the
-    /// `anonymous` admin, so `make run` opens the console at once. Anyone
-    /// else — another host, or a request carrying forwarding headers (a
-    /// reverse proxy on this host) — must sign in, which nobody can yet.
-    async fn setup_mode(
-        &self,
-        headers: &HeaderMap,
-        peer: Option<IpAddr>,
-    ) -> Result<bool, mediator_core::AccessError> {
+    fn setup_token_matches(&self, sent: &str) -> bool {
+        self.settings
+            .setup_token
+            .as_deref()
+            .is_some_and(|t| same_secret(t, sent))
+    }
+
+    /// First run with `--auth local`: until the first user exists, whoever
+    /// holds the setup token printed at start (the `/?setup=TOKEN` link
+    /// sets it as a cookie) acts as the `anonymous` admin, so `make run`
+    /// opens the console at once. Being on this machine is not enough: a
+    /// reverse proxy, `ssh -L` or `kubectl port-forward` on this host makes
+    /// every caller look local.
+    async fn setup_mode(&self) -> Result<bool, mediator_core::AccessError> {
         use std::sync::atomic::Ordering;
-        let local = peer.is_some_and(|p| p.is_loopback())
-            && ![
-                "forwarded",
-                "x-forwarded-for",
-                "x-forwarded-host",
-                "x-real-ip",
-            ]
-            .iter()
-            .any(|h| headers.contains_key(*h));
-        if !local || self.users_exist.load(Ordering::Relaxed) {
+        if self.settings.setup_token.is_none() || self.users_exist.load(Ordering::Relaxed) {
             return Ok(false);
         }
         if self.access.user_count().await? > 0 {
@@ -436,6 +606,56 @@ impl AuthState {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// `GET …?setup=TOKEN`: with the right token while no user exists, sets
+    /// the setup cookie and sends the browser to the same page without the
+    /// token (so it stays out of history and referrers); a wrong one is a
+    /// 403 naming `setup`. `None`: the request has no `setup` parameter.
+    async fn setup_link(&self, uri: &axum::http::Uri, secure: bool) -> Option<Response> {
+        let query = uri.query()?;
+        let mut sent = None;
+        let mut rest = Vec::new();
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("setup", v)) => sent = Some(v),
+                _ if pair == "setup" => sent = Some(""),
+                _ => rest.push(pair),
+            }
+        }
+        let sent = sent?;
+        let mut target = uri.path().to_owned();
+        if !rest.is_empty() {
+            target.push('?');
+            target.push_str(&rest.join("&"));
+        }
+        let target = safe_next(Some(&target));
+        let mut res = Redirect::to(&target).into_response();
+        if !self.setup_mode().await.unwrap_or(false) {
+            // Setup is over (or never was): just drop the parameter.
+            return Some(res);
+        }
+        if !self.setup_token_matches(sent) {
+            return Some(refuse(
+                StatusCode::FORBIDDEN,
+                "setup: wrong setup token (use the link the server printed at start)",
+                Some("setup"),
+            ));
+        }
+        let mut c = format!(
+            "{}={sent}; Path=/; SameSite=Strict; HttpOnly; Max-Age={}",
+            cookie_name(SETUP_COOKIE, secure),
+            SETUP_COOKIE_TTL.as_secs()
+        );
+        if secure {
+            c.push_str("; Secure");
+        }
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        Some(res)
     }
 
     fn proxy_principal(
@@ -519,6 +739,12 @@ pub async fn authenticate(
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let peer = peer(&req);
+    if state.settings.mode == AuthMode::Local && method == Method::GET {
+        let (uri, secure) = (req.uri().clone(), state.secure(&req));
+        if let Some(res) = state.setup_link(&uri, secure).await {
+            return res;
+        }
+    }
     if is_public(&method, &path, state.settings.private_embeds) {
         // Public routes learn the caller only when they show it (the login
         // page's and the 404 page's navigation): no session lookup per asset.
@@ -563,33 +789,80 @@ pub async fn authenticate(
         }
         Err(res) => return res,
     };
-    if principal.via == Via::Open
-        && state.settings.mode == AuthMode::Local
-        && changes_state(&method)
-        && cross_site(req.headers())
-    {
-        // First-run setup mode trusts this machine's browser, not pages of
-        // other sites that browser has open.
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "origin: cross-site request refused (no users yet: add one with `mediator user add`)",
-            Some("origin"),
-        );
+    let open = principal.via == Via::Open;
+    if open {
+        if let Err(r) = state.allowed_host(req.headers()) {
+            return r.into_response();
+        }
     }
-    if principal.via == Via::Session && changes_state(&method) {
-        let sent = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        let ok =
-            matches!((sent, principal.csrf.as_deref()), (Some(s), Some(c)) if same_secret(s, c));
-        if !ok {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "csrf: missing or wrong X-CSRF-Token header (reload the page)",
-                Some("csrf"),
-            );
+    if changes_state(&method) && principal.via != Via::Token {
+        if let Err(r) = check_csrf(&state, req.headers(), peer, &principal) {
+            return r.into_response();
         }
     }
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    let mut res = next.run(req).await;
+    if open
+        && res
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_some_and(|v| v == "*")
+    {
+        // `*` is for callers with nothing to lose: a caller let in without
+        // a credential sees everything, so other sites' scripts may not
+        // read what it reads (origins listed in --cors-origins still may).
+        res.headers_mut()
+            .remove(header::ACCESS_CONTROL_ALLOW_ORIGIN);
+    }
+    res
+}
+
+/// The CSRF rules of a state-changing request by `who` (not a bearer
+/// token): never from another site's page; a session's must carry its
+/// token; any other browser request must carry the `X-CSRF-Token` header.
+fn check_csrf(
+    state: &AuthState,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    who: &Principal,
+) -> Result<(), Refusal> {
+    if state.cross_site(headers, peer) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "csrf: cross-site request refused (sent from another site's page)",
+            Some("csrf"),
+        ));
+    }
+    let sent = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let ok = match who.via {
+        Via::Session => {
+            matches!((sent, who.csrf.as_deref()), (Some(s), Some(c)) if same_secret(s, c))
+        }
+        // No ambient credential to protect outside a browser; a browser
+        // says where it is (`Origin`, `Sec-Fetch-*`) on every POST.
+        _ => sent.is_some() || !from_browser(headers),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "csrf: missing or wrong X-CSRF-Token header (reload the page)",
+            Some("csrf"),
+        ))
+    }
+}
+
+/// Whether a browser sent the request (browsers add `Origin` to every
+/// POST and `Sec-Fetch-*` to every request; scripts such as curl do not).
+fn from_browser(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::ORIGIN)
+        || headers.contains_key("sec-fetch-site")
+        || headers.contains_key("sec-fetch-mode")
 }
 
 /// Percent-encodes a `next=` value.
@@ -604,12 +877,41 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
-/// A `next=` target that stays on this site (a path, not `//host`).
+/// A `next=` target that stays on this site: a path (not `//host`), with
+/// no backslash, no control character or whitespace (browsers drop tabs and
+/// newlines from URLs, so `/\t/evil.example` would become
+/// `//evil.example`), checked again once percent-decoded.
 fn safe_next(next: Option<&str>) -> String {
+    fn local_path(n: &str) -> bool {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.contains('\\')
+            && !n.chars().any(|c| c.is_control() || c.is_whitespace())
+    }
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n) if local_path(n) && local_path(&percent_decode(n)) => n.to_owned(),
         _ => "/".into(),
     }
+}
+
+/// `%XX` sequences decoded (bytes as Latin-1: only ASCII matters here).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(char::from((h * 16 + l) as u8));
+                i += 3;
+                continue;
+            }
+        }
+        out.push(char::from(b[i]));
+        i += 1;
+    }
+    out
 }
 
 /// The sign-in routes (`POST /login`, `POST /logout`, `GET /api/v1/me`,
@@ -623,11 +925,19 @@ pub fn routes<S>(state: AuthState) -> Router<S> {
         .with_state(state)
 }
 
-/// Failed sign-ins of one user name, within [`LOGIN_WINDOW`], after which
-/// its sign-ins are refused until the window has passed.
+/// Failed sign-ins of one user name from one client address within
+/// [`LOGIN_WINDOW`], after which that name's sign-ins from that address are
+/// refused until the window has passed.
 pub const MAX_FAILED_LOGINS: u64 = 10;
+/// Failed sign-ins of one user name from all addresses within
+/// [`LOGIN_WINDOW`], after which that name's sign-ins are refused except
+/// from addresses it signed in from before ([`KNOWN_ADDRESS_LOOKBACK`]):
+/// an attacker with many addresses cannot lock its owner out.
+pub const MAX_FAILED_LOGINS_PER_NAME: u64 = 100;
 /// See [`MAX_FAILED_LOGINS`].
 pub const LOGIN_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
+/// How far back a successful sign-in makes an address known.
+pub const KNOWN_ADDRESS_LOOKBACK: chrono::Duration = chrono::Duration::days(30);
 
 /// The sign-in form.
 #[derive(Debug, Deserialize)]
@@ -645,6 +955,7 @@ fn cookie_header(
     http_only: bool,
     secure: bool,
 ) -> HeaderValue {
+    let name = cookie_name(name, secure);
     let mut c = format!("{name}={value}; Path=/; SameSite=Lax; Max-Age={max_age}");
     if http_only {
         c.push_str("; HttpOnly");
@@ -655,20 +966,13 @@ fn cookie_header(
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// A cross-site sign-in attempt (login CSRF): a browser's `Origin` or
-/// `Sec-Fetch-Site` says the form was posted from another site.
-fn cross_site(headers: &HeaderMap) -> bool {
-    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if matches!(site, Some("cross-site") | Some("same-site")) {
-        return true;
-    }
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    match (origin, host) {
-        (Some("null"), _) => true,
-        (Some(o), Some(h)) => o.split_once("://").map(|(_, rest)| rest) != Some(h),
-        _ => false,
-    }
+/// 429 with `Retry-After` (whole seconds, at least 1).
+fn too_many(message: &str, retry_after: std::time::Duration) -> Response {
+    let mut res = refuse(StatusCode::TOO_MANY_REQUESTS, message, None);
+    let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
 }
 
 async fn post_login(State(state): State<AuthState>, req: Request) -> Response {
@@ -679,13 +983,22 @@ async fn post_login(State(state): State<AuthState>, req: Request) -> Response {
             None,
         );
     }
-    let ip = state.client_ip(&req);
+    let ip = state
+        .client_ip(&req)
+        .unwrap_or_else(|| "unknown".to_owned());
     let secure = state.secure(&req);
-    if cross_site(req.headers()) {
+    if state.cross_site(req.headers(), peer(&req)) {
         return refuse(
             StatusCode::FORBIDDEN,
             "csrf: sign-in forms must be posted from this site",
             Some("csrf"),
+        );
+    }
+    // Per address, before any query or hash: random user names do not help.
+    if let Err(wait) = state.login_limits.take(&ip) {
+        return too_many(
+            "too many sign-in attempts from this address: retry later",
+            wait,
         );
     }
     let Ok(Form(form)) = Form::<LoginForm>::from_request(req, &()).await else {
@@ -696,19 +1009,56 @@ async fn post_login(State(state): State<AuthState>, req: Request) -> Response {
         );
     };
     let next = safe_next(form.next.as_deref());
-    // Throttle password guessing per user name: after MAX_FAILED_LOGINS
-    // failures within LOGIN_WINDOW, refuse without checking the password.
-    let window_start = chrono::Utc::now() - LOGIN_WINDOW;
-    let failures = state
+    let name = form.username.as_str();
+    // Counted as failures until recorded (atomic within this process).
+    let in_flight = state.login_limits.begin(name, &ip);
+    let unavailable = |e: &dyn std::fmt::Display| {
+        // Fail closed: without the counts, no password is checked.
+        tracing::error!("sign-in throttle check failed: {e}");
+        refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sign-in is unavailable (the failure count could not be read): retry later",
+            None,
+        )
+    };
+    let now = chrono::Utc::now();
+    let window_start = now - LOGIN_WINDOW;
+    let from_here = match state
         .audit
-        .count_since("login.failed", &form.username, "failed", window_start)
+        .count_since("login.failed", name, "failed", Some(&ip), window_start)
         .await
-        .unwrap_or(0);
-    if failures >= MAX_FAILED_LOGINS {
+    {
+        Ok(n) => n + in_flight.here,
+        Err(e) => return unavailable(&e),
+    };
+    let mut throttled = from_here >= MAX_FAILED_LOGINS;
+    if !throttled {
+        let everywhere = match state
+            .audit
+            .count_since("login.failed", name, "failed", None, window_start)
+            .await
+        {
+            Ok(n) => n + in_flight.for_name,
+            Err(e) => return unavailable(&e),
+        };
+        if everywhere >= MAX_FAILED_LOGINS_PER_NAME {
+            let known = match state
+                .audit
+                .count_since("login", name, "ok", Some(&ip), now - KNOWN_ADDRESS_LOOKBACK)
+                .await
+            {
+                Ok(n) => n > 0,
+                Err(e) => return unavailable(&e),
+            };
+            throttled = !known;
+        }
+    }
+    if throttled {
         state
             .audit
             .log(
-                NewAuditEntry::unauthenticated(&form.username, "login.failed")
+                NewAuditEntry::unauthenticated(name, "login.failed")
+                    .target(&ip)
                     .outcome("denied")
                     .detail(json!({ "ip": ip, "error": "too many failed sign-ins" })),
             )
@@ -716,11 +1066,7 @@ async fn post_login(State(state): State<AuthState>, req: Request) -> Response {
         return Redirect::to(&format!("/login?error=throttled&next={}", encode(&next)))
             .into_response();
     }
-    match state
-        .access
-        .verify_password(&form.username, &form.password)
-        .await
-    {
+    match state.access.verify_password(name, &form.password).await {
         Ok(p) => {
             let session = match state.access.create_session(&p).await {
                 Ok(s) => s,
@@ -728,7 +1074,11 @@ async fn post_login(State(state): State<AuthState>, req: Request) -> Response {
             };
             state
                 .audit
-                .log(NewAuditEntry::new(&session.principal, "login").detail(json!({ "ip": ip })))
+                .log(
+                    NewAuditEntry::new(&session.principal, "login")
+                        .target(&ip)
+                        .detail(json!({ "ip": ip })),
+                )
                 .await;
             let max_age = state.access.session_ttl().as_secs() as i64;
             let mut res = Redirect::to(&next).into_response();
@@ -748,12 +1098,18 @@ async fn post_login(State(state): State<AuthState>, req: Request) -> Response {
             state
                 .audit
                 .log(
-                    NewAuditEntry::unauthenticated(&form.username, "login.failed")
+                    NewAuditEntry::unauthenticated(name, "login.failed")
+                        .target(&ip)
                         .detail(json!({ "ip": ip, "error": "wrong user name or password" })),
                 )
                 .await;
+            drop(in_flight);
             Redirect::to(&format!("/login?error=1&next={}", encode(&next))).into_response()
         }
+        Err(mediator_core::AccessError::Busy) => too_many(
+            "too many sign-ins being checked at once: retry in a second",
+            std::time::Duration::from_secs(1),
+        ),
         Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), None),
     }
 }
@@ -800,14 +1156,20 @@ async fn post_logout(State(state): State<AuthState>, req: Request) -> Response {
     }
     let mut res = Redirect::to("/login").into_response();
     let h = res.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        cookie_header(SESSION_COOKIE, "", 0, true, secure),
-    );
-    h.append(
-        header::SET_COOKIE,
-        cookie_header(CSRF_COOKIE, "", 0, false, secure),
-    );
+    // Both names: a session may predate the `__Host-` prefix.
+    for prefixed in [secure, false] {
+        h.append(
+            header::SET_COOKIE,
+            cookie_header(SESSION_COOKIE, "", 0, true, prefixed),
+        );
+        h.append(
+            header::SET_COOKIE,
+            cookie_header(CSRF_COOKIE, "", 0, false, prefixed),
+        );
+        if !secure {
+            break;
+        }
+    }
     res
 }
 
@@ -931,11 +1293,12 @@ pub async fn require(
 }
 
 /// Logs how callers sign in at start-up; with `--auth local` and no users
-/// yet, says how to add the first admin.
+/// yet, prints the setup link (`setup_url`) and how to add the first admin.
 pub async fn announce(
     settings: &AuthSettings,
     access: &Access,
     add_user_hint: &str,
+    setup_url: Option<&str>,
 ) -> anyhow::Result<()> {
     match settings.mode {
         AuthMode::None => tracing::warn!(
@@ -951,10 +1314,16 @@ pub async fn announce(
             let users = access.user_count().await?;
             if users == 0 {
                 tracing::warn!(
-                    "no users yet: first-run setup mode — callers on this machine act as an \
-                     admin, everyone else is refused, until the first user exists. Add an admin \
-                     with `mediator user add admin --role admin {add_user_hint}` (password on stdin)"
+                    "no users yet: first-run setup mode — whoever opens the setup link acts as \
+                     an admin until the first user exists. Add an admin with \
+                     `mediator user add admin --role admin {add_user_hint}` (password on stdin)"
                 );
+                if let Some(url) = setup_url {
+                    // Printed as is (like Jupyter's token link): the log is
+                    // the operator's; the token dies with the first user.
+                    eprintln!("\n    Setup link (valid until the first user exists): {url}\n");
+                    tracing::info!("setup link: {url}");
+                }
             } else {
                 tracing::info!("sign-in with local users ({users})");
             }

@@ -425,12 +425,25 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_PROXY_ROLES", value_name = "GROUP=ROLE,...")]
     pub proxy_roles: Option<String>,
 
+    /// Host names (the `Host` header, without port) callers let in without
+    /// a credential (`--auth none`, first-run setup mode) may use, separated
+    /// by commas, or `*` for any; others get 403 (DNS rebinding)
+    /// [default: localhost, 127.0.0.1, ::1 and the --listen address]
+    #[arg(long, env = "MEDIATOR_ALLOWED_HOSTS", value_name = "HOSTS")]
+    pub allowed_hosts: Option<String>,
+
+    /// Days the audit log keeps an entry; older ones are deleted by the
+    /// maintenance loop [default: 365]
+    #[arg(long, env = "MEDIATOR_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<u32>,
+
     /// TOML configuration file; its keys are the long option names with `_`
     /// for `-` (backend, endpoint_url, region, listen, events_listen, sim_listen, saas_url, poll_interval, data_dir, site_root, parts, request_timeout,
     /// log_format, durability, submit_timeout, replay_margin, resubmit_rate, resubmit_concurrency,
     /// sweep_interval, max_attempts, demo_rate, frame_ancestors, cors_origins,
     /// events_allow_remote, events_access_keys, auth, cookie_secure, private_embeds, trusted_proxies,
-    /// proxy_user_header, proxy_groups_header, proxy_roles).
+    /// proxy_user_header, proxy_groups_header, proxy_roles, allowed_hosts,
+    /// audit_retention_days).
     /// Flags and environment variables override it. A `[parts.<name>]` table
     /// per part (the tables then list the parts) overrides that part's
     /// status_url, submit_url, poll_interval, check_timeout, submit_timeout,
@@ -488,6 +501,8 @@ pub struct FileConfig {
     pub proxy_user_header: Option<String>,
     pub proxy_groups_header: Option<String>,
     pub proxy_roles: Option<String>,
+    pub allowed_hosts: Option<String>,
+    pub audit_retention_days: Option<u32>,
 }
 
 /// Everything `serve` needs, fully resolved.
@@ -544,6 +559,8 @@ pub struct Settings {
     pub events_access_keys: crate::events_api::AccessKeys,
     /// Sign-in: mode, cookies, trusted proxies and the proxy mode's headers.
     pub auth: crate::auth::AuthSettings,
+    /// How long audit entries are kept.
+    pub audit_retention: Duration,
     /// Each part's settings, in the order of `parts`: the global values
     /// above, overridden by the part's `[parts.<name>]` table. A `None`
     /// status or submit URL is the simulated SaaS's.
@@ -682,13 +699,27 @@ impl Settings {
                 anyhow::bail!("endpoint_url: must be http:// or https://, got {url}");
             }
         }
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+        let allowed_hosts = match args.allowed_hosts.or(file.allowed_hosts) {
+            Some(h) => crate::auth::parse_allowed_hosts(&h)?,
+            None => crate::auth::default_allowed_hosts(Some(listen.ip())),
+        };
+        let audit_retention_days = args
+            .audit_retention_days
+            .or(file.audit_retention_days)
+            .unwrap_or(365);
+        if !(1..=36_500).contains(&audit_retention_days) {
+            anyhow::bail!(
+                "audit_retention_days: must be between 1 and 36500 days, got {audit_retention_days}"
+            );
+        }
         let settings = Settings {
             backend,
             aws,
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
+            listen,
             events_listen: args
                 .events_listen
                 .or(file.events_listen)
@@ -735,6 +766,7 @@ impl Settings {
             },
             auth: crate::auth::AuthSettings {
                 private_embeds: args.private_embeds || file.private_embeds.unwrap_or(false),
+                allowed_hosts,
                 ..crate::auth::AuthSettings::resolve(
                     args.auth.or(file.auth),
                     args.cookie_secure.or(file.cookie_secure),
@@ -744,6 +776,7 @@ impl Settings {
                     args.proxy_roles.or(file.proxy_roles).as_deref(),
                 )?
             },
+            audit_retention: Duration::from_secs(u64::from(audit_retention_days) * 86_400),
             part_settings,
         };
         if !settings.events_listen.ip().is_loopback() && !settings.events_allow_remote {
@@ -1136,6 +1169,43 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn allowed_hosts_and_audit_retention_are_checked() {
+        let s = Settings::resolve(ServeArgs {
+            listen: Some("10.1.2.3:3000".parse().unwrap()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.auth.allowed_hosts,
+            ["localhost", "127.0.0.1", "::1", "10.1.2.3"],
+            "the listen address joins the defaults"
+        );
+        assert_eq!(s.audit_retention, Duration::from_secs(365 * 86_400));
+        let s = with_file(
+            "allowed_hosts = \"Mediator.Example., [::1]\"\naudit_retention_days = 30\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert_eq!(s.auth.allowed_hosts, ["mediator.example", "::1"]);
+        assert_eq!(s.audit_retention, Duration::from_secs(30 * 86_400));
+        for (hosts, days, field) in [
+            (Some("https://mediator.example"), None, "allowed_hosts: "),
+            (Some("mediator.example:3000"), None, "allowed_hosts: "),
+            (Some(" , "), None, "allowed_hosts: "),
+            (None, Some(0), "audit_retention_days: "),
+        ] {
+            let err = Settings::resolve(ServeArgs {
+                allowed_hosts: hosts.map(String::from),
+                audit_retention_days: days,
+                ..Default::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(err.starts_with(field), "{err}");
+        }
     }
 
     fn with_file(text: &str, args: ServeArgs) -> anyhow::Result<Settings> {

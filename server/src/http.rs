@@ -123,6 +123,7 @@ pub fn router(
         access: api.access.clone(),
         audit: api.audit.clone(),
         users_exist: Default::default(),
+        login_limits: Default::default(),
     };
     let overview_pages = OverviewPages::new(state.console.clone(), api.changes.clone());
     let routes = generate_route_list(App);

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod embed;
 pub mod events_api;
 pub mod http;
+pub mod login_limits;
 pub mod maintenance;
 pub mod openapi;
 pub mod saas;
@@ -81,6 +82,12 @@ pub struct Application {
     /// DynamoDB (`--backend aws`): deletes of published voucher outbox
     /// items still owed are sent at shutdown.
     voucher_outbox: Option<Arc<aws_backend::DynamoStore>>,
+    /// The audit log, pruned by the maintenance loop.
+    audit: mediator_core::Audit,
+    /// How long audit entries are kept.
+    audit_retention: Duration,
+    /// The first-run setup token, when there was no user at start.
+    setup_token: Option<String>,
 }
 
 /// What the chosen backend provides: the event publisher, the replay and
@@ -309,7 +316,31 @@ impl Application {
             Backend::Embedded => format!("--data-dir {}", settings.data_dir.display()),
             Backend::Aws => "--backend aws".to_string(),
         };
-        auth::announce(&settings.auth, &access, &add_user_hint).await?;
+        let mut settings = settings;
+        let setup_url = if settings.auth.mode == crate::config::AuthMode::Local
+            && access.user_count().await? == 0
+        {
+            let token = mediator_core::access::random_secret();
+            let host = match local_addr.ip() {
+                ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            settings.auth.setup_token = Some(token.clone());
+            Some(format!(
+                "http://{host}:{}/?setup={token}",
+                local_addr.port()
+            ))
+        } else {
+            None
+        };
+        auth::announce(
+            &settings.auth,
+            &access,
+            &add_user_hint,
+            setup_url.as_deref(),
+        )
+        .await?;
         if let Some(s) = &plumbing.status {
             // Every replica shows the circuits as decided in the shared store.
             status = status.with_store(s.clone());
@@ -388,6 +419,10 @@ impl Application {
         if let Some(o) = &plumbing.overrides {
             overrides = overrides.with_store(o.clone());
         }
+        let audit = match &plumbing.audit {
+            Some(a) => mediator_core::Audit::with_store(a.clone()),
+            None => mediator_core::Audit::new(db.clone()),
+        };
         let router = http::router(
             &settings,
             local_addr,
@@ -400,10 +435,7 @@ impl Application {
                 history,
                 changes,
                 streams_stop: streams_stop.clone(),
-                audit: match &plumbing.audit {
-                    Some(a) => mediator_core::Audit::with_store(a.clone()),
-                    None => mediator_core::Audit::new(db.clone()),
-                },
+                audit: audit.clone(),
                 access,
             },
         );
@@ -426,7 +458,16 @@ impl Application {
             voucher_outbox: plumbing.voucher_outbox,
             status_store,
             replica,
+            audit,
+            audit_retention: settings.audit_retention,
+            setup_token: settings.auth.setup_token.clone(),
         })
+    }
+
+    /// The first-run setup token (`--auth local` with no user at start):
+    /// `/?setup=TOKEN` signs the browser in as the setup admin.
+    pub fn setup_token(&self) -> Option<&str> {
+        self.setup_token.as_deref()
     }
 
     /// The address actually bound (useful with port 0).
@@ -454,7 +495,12 @@ impl Application {
     /// in-flight requests and waits (bounded) for background tasks.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let tracker = TaskTracker::new();
-        tracker.spawn(maintenance::run(self.db.clone(), shutdown.clone()));
+        tracker.spawn(maintenance::run(
+            self.db.clone(),
+            self.audit.clone(),
+            self.audit_retention,
+            shutdown.clone(),
+        ));
         if let Some(sim) = self.sim {
             tracing::info!("simulated SaaS listening on http://{}", sim.addr);
             let sim_shutdown = shutdown.clone();

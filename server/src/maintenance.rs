@@ -1,29 +1,62 @@
-//! Periodic database upkeep: checkpoints the WAL so it stays small.
+//! Periodic database upkeep: checkpoints the WAL so it stays small, and
+//! deletes audit entries older than the retention (`--audit-retention-days`)
+//! so the audit log stays bounded.
 
 use std::time::Duration;
 
+use mediator_core::Audit;
 use store::Database;
 use tokio_util::sync::CancellationToken;
 
 /// How often [`step`] runs.
 pub const INTERVAL: Duration = Duration::from_secs(300);
 
+/// Audit entries deleted per statement: a backlog (a lowered retention)
+/// is deleted in short write transactions instead of one long one.
+const PRUNE_BATCH: usize = 1000;
+
+/// Most audit entries one [`prune_audit`] deletes; the rest waits for the
+/// next round.
+const PRUNE_MAX: u64 = 100_000;
+
 /// One round of upkeep; returns the number of WAL frames checkpointed.
 pub async fn step(db: &Database) -> Result<i64, store::StoreError> {
     db.checkpoint().await
 }
 
-/// Runs [`step`] every [`INTERVAL`] until `shutdown` is cancelled, and once
-/// more on the way out so the WAL is folded in before exit.
-pub async fn run(db: Database, shutdown: CancellationToken) {
+/// Deletes audit entries older than `retention`; returns how many.
+pub async fn prune_audit(audit: &Audit, retention: Duration) -> Result<u64, store::StoreError> {
+    let mut total = 0;
+    while total < PRUNE_MAX {
+        let n = audit.prune(retention, PRUNE_BATCH).await?;
+        total += n;
+        if n < PRUNE_BATCH as u64 {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// Runs [`step`] and [`prune_audit`] every [`INTERVAL`] (the pruning also
+/// once at start) until `shutdown` is cancelled, and [`step`] once more on
+/// the way out so the WAL is folded in before exit.
+pub async fn run(db: Database, audit: Audit, retention: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(INTERVAL);
-    tick.tick().await; // the first tick fires at once; skip it
+    let mut first = true;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {
-                if let Err(e) = step(&db).await {
-                    tracing::warn!("database checkpoint failed: {e}");
+                match prune_audit(&audit, retention).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("audit log: {n} entries older than the retention deleted"),
+                    Err(e) => tracing::warn!("audit log pruning failed: {e}"),
+                }
+                // The first tick fires at once: nothing to checkpoint yet.
+                if !std::mem::take(&mut first) {
+                    if let Err(e) = step(&db).await {
+                        tracing::warn!("database checkpoint failed: {e}");
+                    }
                 }
             }
         }
@@ -36,6 +69,8 @@ pub async fn run(db: Database, shutdown: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mediator_core::access::Principal;
+    use mediator_core::audit::NewAuditEntry;
 
     #[tokio::test]
     async fn step_checkpoints_and_run_stops_on_cancel() {
@@ -43,11 +78,45 @@ mod tests {
         let db = Database::open(tmp.path()).unwrap();
         assert!(step(&db).await.unwrap() >= 0);
         let token = CancellationToken::new();
-        let task = tokio::spawn(run(db, token.clone()));
+        let audit = Audit::new(db.clone());
+        let task = tokio::spawn(run(db, audit, Duration::from_secs(86_400), token.clone()));
         token.cancel();
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
             .expect("run must stop promptly after cancel")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_keeps_only_the_retention() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let audit = Audit::new(db.clone());
+        for i in 0..3 {
+            audit
+                .record(NewAuditEntry::new(&Principal::cli(), "user.add").target(format!("u{i}")))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        audit
+            .record(NewAuditEntry::new(&Principal::cli(), "user.add").target("new"))
+            .await
+            .unwrap();
+        assert_eq!(
+            prune_audit(&audit, Duration::from_secs(3600))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            prune_audit(&audit, Duration::from_millis(25))
+                .await
+                .unwrap(),
+            3
+        );
+        let left = audit.range(None, None, None, 10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].target.as_deref(), Some("new"));
     }
 }

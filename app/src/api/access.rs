@@ -6,6 +6,10 @@
 //! parts Leptos provides as context. A server function that changes state
 //! calls [`require`](ssr::require) first: a viewer is refused (HTTP 403,
 //! [`ApiError::Forbidden`] naming the role) and the refusal is audited.
+//! A server function that reads calls [`require_read`](ssr::require_read)
+//! with the viewer role first: each checks its caller itself rather than
+//! trusting that the router's middleware did (a route added or made public
+//! later must not leak data).
 
 use std::future::Future;
 
@@ -21,7 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiError;
 
-/// Cookie holding the session's CSRF token (readable by scripts).
+/// Cookie holding the session's CSRF token (readable by scripts); named
+/// `__Host-mediator_csrf` when it is `Secure`.
 pub const CSRF_COOKIE: &str = "mediator_csrf";
 /// Header the server expects the CSRF token in.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
@@ -96,14 +101,16 @@ pub async fn current_user() -> Result<Option<Me>, ApiError> {
 /// A page of the audit log (operator or admin), older than entry `before`.
 #[server(client = CsrfClient)]
 pub async fn list_audit(before: Option<i64>) -> Result<AuditPage, ApiError> {
-    let ctx = super::context()?;
     ssr::require_read(mediator_core::Role::Operator)?;
+    let ctx = super::context()?;
     ssr::audit_page(&ctx, before).await
 }
 
-/// The server-function client: the browser's `fetch`, plus the session's
-/// CSRF token from the `mediator_csrf` cookie in `X-CSRF-Token` (the server
-/// refuses state-changing requests of a session without it).
+/// The server-function client: the browser's `fetch`, plus the
+/// `X-CSRF-Token` header: the session's CSRF token from the `mediator_csrf`
+/// cookie, or `1` without a session (`--auth none`, proxy and setup mode).
+/// The server refuses a browser's state-changing request without the
+/// header, and a session's without its token.
 pub struct CsrfClient;
 
 impl<E, IS, OS> Client<E, IS, OS> for CsrfClient
@@ -116,9 +123,8 @@ where
     type Response = BrowserResponse;
 
     fn send(req: Self::Request) -> impl Future<Output = Result<Self::Response, E>> + Send {
-        if let Some(token) = csrf_cookie() {
-            req.headers().set(CSRF_HEADER, &token);
-        }
+        let token = csrf_cookie().unwrap_or_else(|| "1".into());
+        req.headers().set(CSRF_HEADER, &token);
         <BrowserClient as Client<E, IS, OS>>::send(req)
     }
 
@@ -148,11 +154,15 @@ fn csrf_cookie() -> Option<String> {
         use wasm_bindgen::JsCast;
         let doc = document().dyn_into::<web_sys::HtmlDocument>().ok()?;
         let cookies = doc.cookie().ok()?;
-        cookies
-            .split(';')
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == CSRF_COOKIE)
-            .map(|(_, v)| v.to_owned())
+        let find = |name: &str| {
+            cookies
+                .split(';')
+                .filter_map(|kv| kv.trim().split_once('='))
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_owned())
+        };
+        // `__Host-` prefixed over HTTPS.
+        find(&format!("__Host-{CSRF_COOKIE}")).or_else(|| find(CSRF_COOKIE))
     }
     #[cfg(not(feature = "hydrate"))]
     None
@@ -269,5 +279,72 @@ mod ssr {
                 .collect(),
             older,
         })
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+
+    /// Called without the sign-in middleware (no caller in the request),
+    /// every read server function refuses by itself.
+    #[test]
+    fn read_server_functions_check_their_caller() {
+        use crate::api::{history, replays, vouchers};
+        use futures::executor::block_on;
+        let unauthorized = |r: Result<(), ApiError>, name: &str| {
+            assert!(matches!(r, Err(ApiError::Unauthorized(_))), "{name}: {r:?}");
+        };
+        unauthorized(
+            block_on(crate::api::get_overview()).map(drop),
+            "get_overview",
+        );
+        unauthorized(
+            block_on(history::get_timelines(None)).map(drop),
+            "get_timelines",
+        );
+        unauthorized(
+            block_on(history::list_incidents(None, None)).map(drop),
+            "list_incidents",
+        );
+        unauthorized(block_on(history::get_incident(1)).map(drop), "get_incident");
+        unauthorized(
+            block_on(history::list_archives()).map(drop),
+            "list_archives",
+        );
+        unauthorized(
+            block_on(history::archive_events(
+                "a".into(),
+                String::new(),
+                String::new(),
+                None,
+            ))
+            .map(drop),
+            "archive_events",
+        );
+        unauthorized(
+            block_on(vouchers::find_vouchers("r".into(), None)).map(drop),
+            "find_vouchers",
+        );
+        unauthorized(
+            block_on(vouchers::get_voucher("v".into())).map(drop),
+            "get_voucher",
+        );
+        unauthorized(block_on(vouchers::get_dlq(None)).map(drop), "get_dlq");
+        unauthorized(block_on(replays::list_replays(0)).map(drop), "list_replays");
+        unauthorized(
+            block_on(replays::get_replay("r".into())).map(drop),
+            "get_replay",
+        );
+        unauthorized(
+            block_on(replays::preview_replay(
+                "p".into(),
+                String::new(),
+                String::new(),
+            ))
+            .map(drop),
+            "preview_replay",
+        );
+        unauthorized(block_on(list_audit(None)).map(drop), "list_audit");
     }
 }

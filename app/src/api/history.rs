@@ -210,6 +210,7 @@ pub struct ArchiveEventsView {
 /// (`at` = `2026-11-26`) or the 60 minutes of an hour (`2026-11-26T10`).
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn get_timelines(at: Option<String>) -> Result<Vec<TimelineView>, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::timelines(&ctx, at.as_deref().unwrap_or("")).await
 }
@@ -220,6 +221,7 @@ pub async fn list_incidents(
     part: Option<String>,
     next_token: Option<String>,
 ) -> Result<IncidentPageView, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::incidents(&ctx, part.as_deref(), next_token.as_deref()).await
 }
@@ -227,6 +229,7 @@ pub async fn list_incidents(
 /// One incident.
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn get_incident(id: i64) -> Result<IncidentView, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::incident(&ctx, id).await
 }
@@ -234,6 +237,7 @@ pub async fn get_incident(id: i64) -> Result<IncidentView, ApiError> {
 /// Every archive.
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn list_archives() -> Result<Vec<ArchiveView>, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::archives(&ctx).await
 }
@@ -246,6 +250,7 @@ pub async fn archive_events(
     end: String,
     next_token: Option<String>,
 ) -> Result<ArchiveEventsView, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::events(&ctx, &name, &start, &end, next_token.as_deref()).await
 }

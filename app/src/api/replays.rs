@@ -112,6 +112,7 @@ pub struct ReplayPreview {
 /// A page of the replays, newest first.
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn list_replays(page: usize) -> Result<ReplayPage, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::list(&ctx, page).await
 }
@@ -119,6 +120,7 @@ pub async fn list_replays(page: usize) -> Result<ReplayPage, ApiError> {
 /// One replay with its live state and progress.
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn get_replay(name: String) -> Result<ReplayView, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::get(&ctx, &name).await
 }
@@ -130,6 +132,7 @@ pub async fn preview_replay(
     start: String,
     end: String,
 ) -> Result<ReplayPreview, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::preview(&ctx, &part, &start, &end).await
 }

@@ -129,6 +129,7 @@ pub async fn find_vouchers(
     reference: String,
     next_token: Option<String>,
 ) -> Result<SearchPage, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::find(&ctx, &reference, next_token.as_deref()).await
 }
@@ -136,6 +137,7 @@ pub async fn find_vouchers(
 /// A voucher with its lifecycle.
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn get_voucher(id: String) -> Result<VoucherDetail, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::detail(&ctx, &id).await
 }
@@ -143,6 +145,7 @@ pub async fn get_voucher(id: String) -> Result<VoucherDetail, ApiError> {
 /// A page of the dead-letter queue.
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn get_dlq(next_token: Option<String>) -> Result<DlqPage, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::dlq(&ctx, next_token.as_deref()).await
 }

@@ -21,7 +21,7 @@ pub fn LoginPage() -> impl IntoView {
             <h1>"Sign in"</h1>
             {failed.map(|e| {
                 let text = if e == "throttled" {
-                    "Too many failed sign-ins for this user: try again in 15 minutes."
+                    "Too many failed sign-ins for this user from here: try again in 15 minutes."
                 } else {
                     "Wrong user name or password."
                 };

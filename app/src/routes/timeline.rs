@@ -51,12 +51,13 @@ pub fn TimelinePage() -> impl IntoView {
 
 /// Links back out of a zoom level.
 fn breadcrumb(at: &str) -> impl IntoView {
+    // `at` comes from the address bar: cut only on character boundaries.
     let day = at.get(..10).map(str::to_string);
-    let hour = (at.len() > 10).then(|| at.to_string());
+    let hour = at.get(11..).filter(|h| !h.is_empty()).map(str::to_string);
     view! {
         <a href="/timeline">"90 days"</a>
         {day.map(|d| view! { " › " <a href=format!("/timeline?at={d}")>{d.clone()}</a> })}
-        {hour.map(|h| view! { " › " <span aria-current="page">{format!("{}:00", &h[11..])}</span> })}
+        {hour.map(|h| view! { " › " <span aria-current="page">{format!("{h}:00")}</span> })}
     }
 }
 
@@ -190,5 +191,28 @@ impl LazyRoute for TimelineRoute {
 
     fn view(_this: Self) -> AnyView {
         view! { <TimelinePage/> }.into_any()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breadcrumb_cuts_on_character_boundaries() {
+        for at in [
+            "2026-11-26\u{e9}10",
+            "2026-11-2\u{e9}",
+            "\u{e9}",
+            "2026-11-26T",
+            "",
+        ] {
+            let _ = breadcrumb(at).to_html();
+        }
+        let html = breadcrumb("2026-11-26T10").to_html();
+        assert!(
+            html.contains("2026-11-26") && html.contains("10:00"),
+            "{html}"
+        );
     }
 }

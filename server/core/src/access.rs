@@ -225,6 +225,9 @@ pub enum AccessError {
     /// Hashing failed.
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Every password-hashing slot is taken: retry shortly.
+    #[error("too many sign-ins being checked at once: retry in a second")]
+    Busy,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -235,6 +238,54 @@ pub enum AccessError {
 pub struct Access {
     store: Arc<dyn AccessStore>,
     session_ttl: Duration,
+    hasher: Hasher,
+}
+
+/// Runs argon2 (19 MiB, tens of milliseconds of CPU each) on threads of
+/// its own, at most one per core at once: sign-in attempts then cannot
+/// starve tokio's blocking pool, which every database read and write uses,
+/// nor take more than a bounded amount of memory.
+#[derive(Clone)]
+struct Hasher {
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Hasher {
+    fn new(slots: usize) -> Self {
+        Hasher {
+            slots: Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
+        }
+    }
+
+    /// Runs `f` on a hashing thread; `wait: false` answers
+    /// [`AccessError::Busy`] at once when every slot is taken.
+    async fn run<T: Send + 'static>(
+        &self,
+        wait: bool,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AccessError> {
+        let slot = if wait {
+            self.slots.clone().acquire_owned().await.ok()
+        } else {
+            self.slots.clone().try_acquire_owned().ok()
+        }
+        .ok_or(AccessError::Busy)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("argon2".into())
+            .spawn(move || {
+                let _slot = slot;
+                let _ = tx.send(f());
+            })
+            .map_err(|e| AccessError::Hash(e.to_string()))?;
+        rx.await
+            .map_err(|_| AccessError::Hash("the hashing thread ended".into()))
+    }
+}
+
+/// Passwords checked at once by default: one per core.
+pub fn default_hash_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl fmt::Debug for Access {
@@ -307,7 +358,15 @@ impl Access {
         Access {
             store,
             session_ttl: DEFAULT_SESSION_TTL,
+            hasher: Hasher::new(default_hash_slots()),
         }
+    }
+
+    /// Sets how many passwords are checked at once (more: refused as
+    /// [`AccessError::Busy`]).
+    pub fn with_hash_slots(mut self, slots: usize) -> Self {
+        self.hasher = Hasher::new(slots);
+        self
     }
 
     /// Sets how long a session lasts after sign-in.
@@ -321,7 +380,8 @@ impl Access {
         self.session_ttl
     }
 
-    /// Adds a user; the password is hashed on the blocking pool.
+    /// Adds a user; the password is hashed on a hashing thread (waiting
+    /// for a free slot).
     pub async fn add_user(
         &self,
         name: &str,
@@ -330,9 +390,10 @@ impl Access {
     ) -> Result<(), AccessError> {
         validate_user_name(name)?;
         let password = password.to_owned();
-        let phc = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| AccessError::Hash(e.to_string()))??;
+        let phc = self
+            .hasher
+            .run(true, move || hash_password(&password))
+            .await??;
         let user = StoredUser {
             name: name.to_owned(),
             role,
@@ -365,6 +426,7 @@ impl Access {
 
     /// Checks a user name and password. An unknown user costs the same hash
     /// as a wrong password, so timing does not tell which names exist.
+    /// [`AccessError::Busy`] when every hashing slot is taken.
     pub async fn verify_password(
         &self,
         name: &str,
@@ -373,12 +435,15 @@ impl Access {
         let row = self.store.credentials(name).await?;
         let password = password.to_owned();
         let (role, phc) = match row {
-            Some((role, phc)) => (Some(role), phc),
-            None => (None, dummy_hash().to_owned()),
+            Some((role, phc)) => (Some(role), Some(phc)),
+            None => (None, None),
         };
-        let ok = tokio::task::spawn_blocking(move || verify_hash(&phc, &password))
-            .await
-            .map_err(|e| AccessError::Hash(e.to_string()))?;
+        let ok = self
+            .hasher
+            .run(false, move || {
+                verify_hash(phc.as_deref().unwrap_or_else(|| dummy_hash()), &password)
+            })
+            .await?;
         match (role, ok) {
             (Some(role), true) => Ok(Principal {
                 name: name.to_owned(),
@@ -544,6 +609,31 @@ mod tests {
         assert!(!verify_hash(&phc, "correct horsE"));
         let short = hash_password("short").unwrap_err().to_string();
         assert!(short.starts_with("password: must be between 8"), "{short}");
+    }
+
+    #[tokio::test]
+    async fn hashing_runs_a_bounded_number_at_once_off_the_runtime() {
+        let h = Hasher::new(1);
+        let busy = h.clone();
+        let first = tokio::spawn(async move {
+            busy.run(false, || {
+                std::thread::sleep(Duration::from_millis(300));
+                std::thread::current().name().map(str::to_owned)
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            matches!(h.run(false, || ()).await, Err(AccessError::Busy)),
+            "the only slot is taken"
+        );
+        let waited = h.run(true, || 7).await.unwrap();
+        assert_eq!(waited, 7, "a caller that may wait gets the slot after");
+        assert_eq!(
+            first.await.unwrap().unwrap().as_deref(),
+            Some("argon2"),
+            "a thread of its own, not tokio's blocking pool"
+        );
     }
 
     #[test]

@@ -209,16 +209,35 @@ impl Audit {
         }
     }
 
-    /// How many `action` entries by `actor` with outcome `outcome` were
-    /// recorded at or after `since` (sign-in throttling counts failures).
+    /// How many `action` entries by `actor` with outcome `outcome` (and
+    /// `target`, when given) were recorded at or after `since` (sign-in
+    /// throttling counts failures per user name and client address).
     pub async fn count_since(
         &self,
         action: &str,
         actor: &str,
         outcome: &str,
+        target: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        self.store.count_since(action, actor, outcome, since).await
+        self.store
+            .count_since(action, actor, outcome, target, since)
+            .await
+    }
+
+    /// Deletes the entries older than `retention`, oldest first, at most
+    /// `limit` per call (the maintenance loop calls it until nothing is
+    /// left); returns how many were deleted.
+    pub async fn prune(
+        &self,
+        retention: std::time::Duration,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let Some(before) = Utc::now().checked_sub_signed(retention) else {
+            return Ok(0);
+        };
+        self.store.prune_before(before, limit.max(1)).await
     }
 
     /// A page of entries, newest first, older than entry `before` when given.
@@ -269,18 +288,36 @@ impl AuditStore for SqliteAudit {
         action: &str,
         actor: &str,
         outcome: &str,
+        target: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let (action, actor, outcome) = (action.to_owned(), actor.to_owned(), outcome.to_owned());
+        let target = target.map(str::to_owned);
         let since = since.timestamp_millis();
         self.db
             .read(move |c| {
                 c.query_row(
                     "SELECT count(*) FROM audit_log
-                     WHERE at_ms >= ?1 AND action = ?2 AND actor = ?3 AND outcome = ?4",
-                    params![since, action, actor, outcome],
+                     WHERE at_ms >= ?1 AND action = ?2 AND actor = ?3 AND outcome = ?4
+                       AND (?5 IS NULL OR target = ?5)",
+                    params![since, action, actor, outcome, target],
                     |r| r.get(0),
                 )
+            })
+            .await
+    }
+
+    async fn prune_before(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        let before = before.timestamp_millis();
+        let limit = limit as i64;
+        self.db
+            .write(move |tx| {
+                let n = tx.execute(
+                    "DELETE FROM audit_log WHERE id IN
+                       (SELECT id FROM audit_log WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)",
+                    params![before, limit],
+                )?;
+                Ok(n as u64)
             })
             .await
     }

@@ -56,16 +56,20 @@ async fn sign_in(app: &TestApp, user: &str, password: &str, extra: &[(&str, &str
     assert_eq!(res.status(), 303, "sign-in of {user}");
     assert_eq!(res.headers()[LOCATION], "/replays");
     let set = set_cookies(res.headers());
-    let value = |name: &str| {
+    // `name=value` as set (`__Host-` prefixed over HTTPS).
+    let pair = |name: &str| {
         set.iter()
-            .find_map(|c| c.strip_prefix(&format!("{name}=")))
-            .map(|c| c.split(';').next().unwrap().to_owned())
+            .map(|c| c.split(';').next().unwrap())
+            .find(|c| {
+                c.starts_with(&format!("{name}=")) || c.starts_with(&format!("__Host-{name}="))
+            })
+            .map(str::to_owned)
             .unwrap_or_else(|| panic!("{name} cookie in {set:?}"))
     };
-    let (session, csrf) = (value("mediator_session"), value("mediator_csrf"));
+    let (session, csrf) = (pair("mediator_session"), pair("mediator_csrf"));
     Browser {
-        cookies: format!("mediator_session={session}; mediator_csrf={csrf}"),
-        csrf,
+        cookies: format!("{session}; {csrf}"),
+        csrf: csrf.split_once('=').unwrap().1.to_owned(),
         set_cookies: set,
     }
 }
@@ -222,50 +226,128 @@ async fn private_embeds_need_a_viewer() {
 }
 
 #[tokio::test]
-async fn until_the_first_user_exists_only_this_machine_acts_as_admin() {
+async fn until_the_first_user_exists_the_setup_link_acts_as_admin() {
     let (app, access) = local_app().await;
+    let token = app
+        .setup_token
+        .clone()
+        .expect("a setup token without users");
     let c = raw_client();
-    // Setup mode: a loopback caller with no forwarding headers is the
-    // anonymous admin; the page renders instead of redirecting.
+    // Being on this machine is not enough (a proxy, `ssh -L` or
+    // `kubectl port-forward` on it makes everyone local).
     let res = c.get(app.url("/replays")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/login?next=/replays");
+    assert_eq!(
+        c.get(app.url("/api/v1/me")).send().await.unwrap().status(),
+        401
+    );
+    let res = c.get(app.url("/?setup=guess")).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.json::<Value>().await.unwrap()["field"], "setup");
+
+    // The printed link sets a short-lived cookie and drops the token from
+    // the address.
+    let res = c
+        .get(app.url(&format!("/replays?page=2&setup={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/replays?page=2");
+    let set = set_cookies(res.headers());
+    let setup = set
+        .iter()
+        .find(|c| c.starts_with("mediator_setup="))
+        .unwrap_or_else(|| panic!("{set:?}"));
+    assert!(
+        setup.contains("HttpOnly") && setup.contains("SameSite=Strict"),
+        "{setup}"
+    );
+    assert!(setup.contains("Max-Age=28800"), "{setup}");
+    let cookie = format!("mediator_setup={token}");
+    let res = c
+        .get(app.url("/api/v1/me"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let (status, me) = {
-        let res = c.get(app.url("/api/v1/me")).send().await.unwrap();
-        (res.status().as_u16(), res.json::<Value>().await.unwrap())
-    };
-    assert_eq!(status, 200, "{me}");
-    assert_eq!(me["role"], "admin", "{me}");
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&me["name"], &me["role"]),
+        (&json!("anonymous"), &json!("admin"))
+    );
+    let page = c
+        .get(app.url("/replays"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
     let res = c
         .post(app.url("/api/v1/vouchers"))
+        .header(COOKIE, &cookie)
         .json(&voucher("setup-1"))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 202);
-    // Not for requests a proxy forwarded, nor for other sites' pages.
+    assert_eq!(res.status(), 202, "a script with the cookie");
+
+    // DNS rebinding: another site's name pointing at this host.
     let res = c
         .get(app.url("/api/v1/parts"))
-        .header("x-forwarded-for", "203.0.113.9")
+        .header(COOKIE, &cookie)
+        .header("host", "rebind.evil.example:3000")
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.json::<Value>().await.unwrap()["field"], "host");
+    // Other sites' pages: no posts, and nothing to read through CORS.
     let res = c
         .post(app.url("/api/v1/vouchers"))
+        .header(COOKIE, &cookie)
         .header("origin", "https://evil.example")
         .json(&voucher("setup-2"))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
-    assert_eq!(res.json::<Value>().await.unwrap()["field"], "origin");
-    // The first user ends setup mode for good.
+    assert_eq!(res.json::<Value>().await.unwrap()["field"], "csrf");
+    let res = c
+        .get(app.url("/api/v1/incidents"))
+        .header(COOKIE, &cookie)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers().get("access-control-allow-origin").is_none(),
+        "{:?}",
+        res.headers()
+    );
+
+    // The first user ends setup mode for good: the cookie and the link too.
     access
         .add_user("ann", Role::Viewer, "ann-password")
         .await
         .unwrap();
-    let res = c.get(app.url("/api/v1/parts")).send().await.unwrap();
+    let res = c
+        .get(app.url("/api/v1/parts"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
+    let res = c
+        .get(app.url(&format!("/?setup={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(set_cookies(res.headers()).is_empty());
     app.stop().await;
 }
 
@@ -1068,4 +1150,449 @@ async fn the_command_line_manages_users_and_tokens() {
     assert!(entries
         .iter()
         .all(|e| e.via == "cli" && e.actor.starts_with("cli")));
+}
+
+/// A request as a browser sends it from a page of `origin`
+/// (`same_origin`: the console's own page).
+fn browser_post(
+    app: &TestApp,
+    path: &str,
+    origin: &str,
+    same_origin: bool,
+) -> reqwest::RequestBuilder {
+    raw_client()
+        .post(app.url(path))
+        .header("origin", origin)
+        .header(
+            "sec-fetch-site",
+            if same_origin {
+                "same-origin"
+            } else {
+                "cross-site"
+            },
+        )
+        .header("sec-fetch-mode", "navigate")
+}
+
+/// What a plain cross-site form post, the console's own request without
+/// and with its header, and a script get in each sign-in mode.
+async fn csrf_statuses(app: &TestApp, extra: &[(&str, &str)]) -> [(u16, Value); 4] {
+    let own = format!("http://{}", app.addr);
+    let form = [
+        ("part", "voucher"),
+        ("start", "2026-01-01T00:00:00Z"),
+        ("end", "2026-01-01T01:00:00Z"),
+        ("by", "x"),
+    ];
+    let path = app::api::replays::StartReplay::PATH;
+    let with = |mut req: reqwest::RequestBuilder| {
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        req
+    };
+    let send = |req: reqwest::RequestBuilder| async move {
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let attack = send(with(browser_post(app, path, "https://evil.example", false)).form(&form));
+    let bare = send(with(browser_post(app, path, &own, true)).form(&form));
+    let console = send(
+        with(browser_post(app, path, &own, true))
+            .header("x-csrf-token", "1")
+            .form(&form),
+    );
+    let script = send(with(raw_client().post(app.url("/api/v1/dlq/nope/redrive"))));
+    [attack.await, bare.await, console.await, script.await]
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused_in_every_sign_in_mode() {
+    // --auth none: everyone is an admin, so any page could act as one.
+    let app = spawn_app_with(|_| {}).await;
+    let [attack, bare, console, script] = csrf_statuses(&app, &[]).await;
+    assert_eq!(attack.0, 403, "{attack:?}");
+    assert_eq!(attack.1["field"], "csrf");
+    assert_eq!(bare.0, 403, "a browser request needs the custom header");
+    assert_eq!(bare.1["field"], "csrf");
+    assert!(console.0 < 300, "the console's own request: {console:?}");
+    assert_eq!(script.0, 404, "scripts need no header: {script:?}");
+    let res = browser_post(
+        &app,
+        "/api/v1/dlq/nope/redrive",
+        "https://evil.example",
+        false,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 403, "the JSON API too");
+    // Without Sec-Fetch-Site (older browsers): Origin against Host.
+    let res = raw_client()
+        .post(app.url("/api/v1/dlq/nope/redrive"))
+        .header("origin", "https://evil.example")
+        .header("x-csrf-token", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // What an open caller reads is not shared with other sites' scripts.
+    let res = raw_client()
+        .get(app.url("/api/v1/incidents"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    app.stop().await;
+
+    // Behind an SSO proxy, whose cookie a page of another site rides on.
+    let app = spawn_app_with(|a| {
+        a.auth = Some(AuthMode::Proxy);
+        a.trusted_proxies = Some("127.0.0.1".into());
+        a.proxy_roles = Some("sre=admin".into());
+    })
+    .await;
+    let sso = [("x-forwarded-user", "bob"), ("x-forwarded-groups", "sre")];
+    let [attack, bare, console, script] = csrf_statuses(&app, &sso).await;
+    assert_eq!((attack.0, &attack.1["field"]), (403, &json!("csrf")));
+    assert_eq!((bare.0, &bare.1["field"]), (403, &json!("csrf")));
+    assert!(console.0 < 300, "{console:?}");
+    assert_eq!(script.0, 404, "{script:?}");
+    app.stop().await;
+
+    // A session with its right token, posted from another site's page.
+    let (app, access) = local_app().await;
+    access
+        .add_user("olga", Role::Operator, "olga-password")
+        .await
+        .unwrap();
+    let olga = sign_in(&app, "olga", "olga-password", &[]).await;
+    let res = browser_post(
+        &app,
+        "/api/v1/dlq/nope/redrive",
+        "https://evil.example",
+        false,
+    )
+    .header(COOKIE, &olga.cookies)
+    .header("x-csrf-token", &olga.csrf)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.json::<Value>().await.unwrap()["field"], "csrf");
+    let own = format!("http://{}", app.addr);
+    let res = browser_post(&app, "/api/v1/dlq/nope/redrive", &own, true)
+        .header(COOKIE, &olga.cookies)
+        .header("x-csrf-token", &olga.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "the console's own request");
+    app.stop().await;
+}
+
+/// A sign-in attempt forwarded by the trusted proxy 127.0.0.1 for `client`.
+async fn attempt_from(
+    app: &TestApp,
+    client: &str,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    raw_client()
+        .post(app.url("/login"))
+        .header("x-forwarded-for", client)
+        .form(&[("username", user), ("password", password), ("next", "/")])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn proxied_local_app() -> (TestApp, Access) {
+    let app = spawn_app_with(|a| {
+        a.auth = Some(AuthMode::Local);
+        a.trusted_proxies = Some("127.0.0.1".into());
+    })
+    .await;
+    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    (app, access)
+}
+
+#[tokio::test]
+async fn failed_sign_ins_throttle_the_name_from_that_address_only() {
+    let (app, access) = proxied_local_app().await;
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    for _ in 0..server::auth::MAX_FAILED_LOGINS {
+        let res = attempt_from(&app, "198.51.100.1", "ann", "guess-guess").await;
+        assert_eq!(res.headers()[LOCATION], "/login?error=1&next=/");
+    }
+    let res = attempt_from(&app, "198.51.100.1", "ann", "ann-password").await;
+    assert_eq!(res.headers()[LOCATION], "/login?error=throttled&next=/");
+    // Someone guessing from elsewhere does not lock ann out.
+    let res = attempt_from(&app, "192.0.2.7", "ann", "ann-password").await;
+    assert_eq!(res.headers()[LOCATION], "/", "ann from her own address");
+    assert!(!set_cookies(res.headers()).is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_name_guessed_from_many_addresses_still_signs_in_from_a_known_one() {
+    let (app, access) = proxied_local_app().await;
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    let res = attempt_from(&app, "192.0.2.7", "ann", "ann-password").await;
+    assert_eq!(res.headers()[LOCATION], "/", "ann's usual address");
+    let per_address = server::auth::MAX_FAILED_LOGINS;
+    let addresses = server::auth::MAX_FAILED_LOGINS_PER_NAME.div_ceil(per_address);
+    for a in 0..addresses {
+        let ip = format!("198.51.100.{}", a + 1);
+        for _ in 0..per_address {
+            let res = attempt_from(&app, &ip, "ann", "guess-guess").await;
+            assert_eq!(res.status(), 303, "{ip}");
+        }
+    }
+    // The ceiling: a new address is refused even with the right password…
+    let res = attempt_from(&app, "203.0.113.50", "ann", "ann-password").await;
+    assert_eq!(res.headers()[LOCATION], "/login?error=throttled&next=/");
+    // …but not the address ann signed in from before.
+    let res = attempt_from(&app, "192.0.2.7", "ann", "ann-password").await;
+    assert_eq!(res.headers()[LOCATION], "/");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_client_address() {
+    let (app, access) = proxied_local_app().await;
+    let token = admin_token(&access).await;
+    // Random user names: no per-name throttle applies.
+    for i in 0..server::login_limits::ADDRESS_BURST {
+        let res = attempt_from(&app, "198.51.100.9", &format!("nobody{i}"), "guess-guess").await;
+        assert_eq!(res.status(), 303, "attempt {i}");
+    }
+    let res = attempt_from(&app, "198.51.100.9", "nobody-else", "guess-guess").await;
+    assert_eq!(res.status(), 429);
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3).contains(&wait), "{wait}");
+    let res = attempt_from(&app, "198.51.100.10", "root", "root-password").await;
+    assert_eq!(res.headers()[LOCATION], "/", "another address");
+    let entries = audit(&app, &token).await;
+    assert!(
+        entries.iter().all(|e| e["actor"] != "nobody-else"),
+        "refused before any work"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_sign_ins_are_bounded_and_counted_at_once() {
+    let (app, access) = proxied_local_app().await;
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    let attempts = 16;
+    let results = futures_util::future::join_all(
+        (0..attempts).map(|_| attempt_from(&app, "198.51.100.3", "ann", "guess-guess")),
+    )
+    .await;
+    let mut checked = 0;
+    let mut busy = 0;
+    for res in &results {
+        match res.status().as_u16() {
+            303 if res.headers()[LOCATION] == "/login?error=1&next=/" => checked += 1,
+            303 => assert_eq!(res.headers()[LOCATION], "/login?error=throttled&next=/"),
+            429 => {
+                assert_eq!(res.headers()["retry-after"], "1");
+                busy += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        checked <= server::auth::MAX_FAILED_LOGINS,
+        "{checked} passwords checked of {attempts} concurrent attempts"
+    );
+    let slots = mediator_core::access::default_hash_slots();
+    if slots < 8 {
+        assert!(busy > 0, "at most {slots} hashes at once");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_sends_only_to_this_site() {
+    let (app, access) = local_app().await;
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    for next in [
+        "/\t/evil.example",
+        "/%09/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "/%5Cevil.example",
+        "/%2F/evil.example",
+        "/\n/evil.example",
+        "https://evil.example/",
+    ] {
+        let res = raw_client()
+            .post(app.url("/login"))
+            .form(&[
+                ("username", "ann"),
+                ("password", "ann-password"),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "{next:?}");
+        assert_eq!(res.headers()[LOCATION], "/", "{next:?}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_audited_address_is_the_rightmost_untrusted_hop() {
+    let (app, access) = proxied_local_app().await;
+    let token = admin_token(&access).await;
+    for (xff, client) in [
+        ("6.6.6.6, 203.0.113.5", "203.0.113.5"),
+        ("6.6.6.6, 203.0.113.6, 127.0.0.1", "203.0.113.6"),
+    ] {
+        let res = attempt_from(&app, xff, "mallory", "guess-guess").await;
+        assert_eq!(res.status(), 303);
+        let entries = audit(&app, &token).await;
+        let failed = find(&entries, "login.failed", "failed");
+        assert_eq!(failed["detail"]["ip"], client, "{xff}");
+        assert_eq!(failed["target"], client, "{xff}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn secure_cookies_carry_the_host_prefix_and_old_names_still_work() {
+    let app = spawn_app_with(|a| {
+        a.auth = Some(AuthMode::Local);
+        a.cookie_secure = Some(server::config::CookieSecure::Always);
+    })
+    .await;
+    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    access
+        .add_user("ann", Role::Operator, "ann-password")
+        .await
+        .unwrap();
+    let ann = sign_in(&app, "ann", "ann-password", &[]).await;
+    for c in &ann.set_cookies {
+        assert!(c.starts_with("__Host-mediator_"), "{c}");
+        assert!(
+            c.contains("; Secure") && c.contains("Path=/") && !c.contains("Domain"),
+            "{c}"
+        );
+    }
+    assert_eq!(ann.get(&app, "/api/v1/me").await.0, 200);
+    // A session cookie set before the prefix was used.
+    let old = Browser {
+        cookies: ann.cookies.replace("__Host-", ""),
+        csrf: ann.csrf.clone(),
+        set_cookies: Vec::new(),
+    };
+    assert_eq!(old.get(&app, "/api/v1/me").await.0, 200);
+    let body = json!({"mode": "force_open", "reason": "r"});
+    assert_eq!(
+        old.post(&app, "/api/v1/parts/voucher/override", &body, true)
+            .await
+            .0,
+        200
+    );
+    // Sign-out clears both names.
+    let res = raw_client()
+        .post(app.url("/logout"))
+        .header(COOKIE, &ann.cookies)
+        .form(&[("csrf_token", ann.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let cleared = set_cookies(res.headers());
+    for name in [
+        "__Host-mediator_session=",
+        "mediator_session=",
+        "__Host-mediator_csrf=",
+        "mediator_csrf=",
+    ] {
+        assert!(
+            cleared
+                .iter()
+                .any(|c| c.starts_with(name) && c.contains("Max-Age=0")),
+            "{name} in {cleared:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_works_behind_a_proxy_that_rewrites_host() {
+    let (app, access) = proxied_local_app().await;
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    let form = [
+        ("username", "ann"),
+        ("password", "ann-password"),
+        ("next", "/"),
+    ];
+    // The browser is on https://mediator.example; the proxy sends
+    // Host: 127.0.0.1:port.
+    let res = raw_client()
+        .post(app.url("/login"))
+        .header("origin", "https://mediator.example")
+        .header("sec-fetch-site", "same-origin")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[LOCATION], "/", "Sec-Fetch-Site decides");
+    let res = raw_client()
+        .post(app.url("/login"))
+        .header("origin", "https://mediator.example")
+        .header("x-forwarded-host", "mediator.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()[LOCATION],
+        "/",
+        "a trusted proxy's X-Forwarded-Host"
+    );
+    app.stop().await;
+
+    // X-Forwarded-Host from anyone else is not believed.
+    let (app, access) = local_app().await;
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    let res = raw_client()
+        .post(app.url("/login"))
+        .header("origin", "https://mediator.example")
+        .header("x-forwarded-host", "mediator.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    app.stop().await;
 }

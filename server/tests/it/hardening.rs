@@ -330,3 +330,24 @@ async fn sigv4_signatures_are_checked_against_the_configured_keys() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_timeline_zoom_with_multi_byte_characters_renders() {
+    let app = spawn_app().await;
+    for at in [
+        "2026-11-26%C3%A910",
+        "2026-11-2%C3%A9",
+        "%E2%82%AC%E2%82%AC%E2%82%AC%E2%82%AC",
+    ] {
+        let res = app
+            .client
+            .get(app.url(&format!("/timeline?at={at}")))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{at}: {e}"));
+        // Not a day or an hour: the page renders and says so.
+        let html = res.text().await.unwrap();
+        assert!(html.contains("at: must be"), "{at}: {html}");
+    }
+    app.stop().await;
+}

@@ -108,17 +108,22 @@ impl AuditStore for DynamoStore {
         action: &str,
         actor: &str,
         outcome: &str,
+        target: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let mut count = 0u64;
         let mut start: Option<Item> = None;
+        let mut filter = "#a = :action AND actor = :actor AND outcome = :outcome".to_string();
+        if target.is_some() {
+            filter.push_str(" AND target = :target");
+        }
         loop {
-            let page = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.tables.audit)
                 .key_condition_expression("pk = :pk AND sk >= :lo")
-                .filter_expression("#a = :action AND actor = :actor AND outcome = :outcome")
+                .filter_expression(&filter)
                 .expression_attribute_names("#a", "action")
                 .expression_attribute_values(":pk", s(AUDIT_PK))
                 .expression_attribute_values(":lo", n(since.timestamp_millis() * PER_MS))
@@ -127,7 +132,11 @@ impl AuditStore for DynamoStore {
                 .expression_attribute_values(":outcome", s(outcome))
                 .select(Select::Count)
                 .consistent_read(true)
-                .set_exclusive_start_key(start.take())
+                .set_exclusive_start_key(start.take());
+            if let Some(t) = target {
+                query = query.expression_attribute_values(":target", s(t));
+            }
+            let page = query
                 .send()
                 .await
                 .map_err(|e| backend("Query audit count", &e))?;
@@ -137,6 +146,24 @@ impl AuditStore for DynamoStore {
                 _ => return Ok(count),
             }
         }
+    }
+
+    async fn prune_before(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
+        let hi = before.timestamp_millis() * PER_MS - 1;
+        let old = self.audit_page(0, hi, true, limit).await?;
+        let mut deleted = 0;
+        for e in old {
+            self.client
+                .delete_item()
+                .table_name(&self.tables.audit)
+                .key("pk", s(AUDIT_PK))
+                .key("sk", n(e.id))
+                .send()
+                .await
+                .map_err(|err| backend("DeleteItem audit entry", &err))?;
+            deleted += 1;
+        }
+        Ok(deleted)
     }
 
     async fn newest(

@@ -15,15 +15,20 @@ pub trait AuditStore: Send + Sync {
     /// Appends `entry` (its `id` is ignored), returning the id given.
     async fn append(&self, entry: AuditEntry) -> Result<i64, StoreError>;
 
-    /// How many `action` entries by `actor` with `outcome` were recorded at
-    /// or after `since`.
+    /// How many `action` entries by `actor` with `outcome` (and `target`,
+    /// when given) were recorded at or after `since`.
     async fn count_since(
         &self,
         action: &str,
         actor: &str,
         outcome: &str,
+        target: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    /// Deletes the entries recorded before `before`, at most `limit` of
+    /// them (oldest first); returns how many were deleted.
+    async fn prune_before(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError>;
 
     /// Entries newest first, with an id below `before` when given; at most
     /// `limit`.

@@ -1454,7 +1454,8 @@ pub async fn check_monitor_history(s: &dyn StatusStore, h: &dyn super::history::
 
 /// The audit log: ids increase with time; newest-first pages chain by
 /// `before`; ranges by time chain by `after`; `count_since` counts one
-/// actor's entries of one action and outcome.
+/// actor's entries of one action and outcome (and target); `prune_before`
+/// deletes the oldest entries, at most `limit` a call.
 pub async fn check_audit(s: &dyn super::audit::AuditStore) {
     let entry = |i: i64, action: &str, outcome: &str| crate::audit::AuditEntry {
         id: 0,
@@ -1504,24 +1505,42 @@ pub async fn check_audit(s: &dyn super::audit::AuditStore) {
     assert_eq!(targets(&rest), ["p3"], "until excluded");
     assert_eq!(s.range(None, None, None, 100).await.expect("all").len(), 6);
     assert_eq!(
-        s.count_since("login", "ann", "ok", t(1))
+        s.count_since("login", "ann", "ok", None, t(1))
             .await
             .expect("count"),
         1,
         "p2 (p0 is before, p4 failed)"
     );
     assert_eq!(
-        s.count_since("login", "ann", "failed", t(0))
+        s.count_since("login", "ann", "failed", None, t(0))
             .await
             .expect("count"),
         1
     );
     assert_eq!(
-        s.count_since("logout", "ann", "ok", t(0))
+        s.count_since("logout", "ann", "ok", None, t(0))
             .await
             .expect("count"),
         0
     );
+    assert_eq!(
+        s.count_since("login", "ann", "ok", Some("p2"), t(0))
+            .await
+            .expect("count"),
+        1,
+        "one target"
+    );
+    assert_eq!(
+        s.count_since("login", "ann", "ok", Some("p1"), t(0))
+            .await
+            .expect("count"),
+        0,
+        "p1 is bob's"
+    );
+    assert_eq!(s.prune_before(t(3), 2).await.expect("prune"), 2);
+    assert_eq!(s.prune_before(t(3), 10).await.expect("prune"), 1);
+    let left = s.range(None, None, None, 100).await.expect("all");
+    assert_eq!(targets(&left), ["p3", "p4", "p5"], "older than t(3) pruned");
 }
 
 /// `open_counts` is `counts` without the final statuses (submitted,

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// The first-run setup token (`--auth local` without users at start).
+    pub setup_token: Option<String>,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     _data: tempfile::TempDir,
@@ -185,6 +187,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
     let sim_addr = app
         .sim_addr()
         .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    let setup_token = app.setup_token().map(str::to_owned);
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
@@ -194,6 +197,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
         sim: format!("http://{sim_addr}"),
         client: client(),
         data_dir,
+        setup_token,
         shutdown,
         handle,
         _data: data,
