@@ -392,7 +392,7 @@ pub struct ServeArgs {
     pub events_request_timeout: Option<f64>,
 
     /// Open connections on the EventBridge API's listener at most; beyond,
-    /// 503 [default: 64]
+    /// 503 [default: 256]
     #[arg(long, env = "MEDIATOR_EVENTS_MAX_CONNECTIONS", value_name = "N")]
     pub events_max_connections: Option<usize>,
 
@@ -655,7 +655,7 @@ impl Settings {
                 "events_max_connections",
                 args.events_max_connections
                     .or(file.events_max_connections)
-                    .unwrap_or(64),
+                    .unwrap_or(256),
                 1_000_000,
             )?,
             ..connections
