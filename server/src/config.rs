@@ -1428,6 +1428,81 @@ submit_url = "https://points.example/api/submit"
     }
 
     #[test]
+    fn listener_limits_default_safely_and_name_a_bad_value() {
+        let s = Settings::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(s.connections.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.connections.idle_timeout, Duration::from_secs(90));
+        assert_eq!(s.connections.max_connections, 512);
+        assert_eq!(s.events_connections.max_connections, 256);
+        assert_eq!(
+            s.events_connections.header_read_timeout,
+            s.connections.header_read_timeout
+        );
+        assert_eq!(s.events_request_timeout, Duration::from_secs(30));
+        assert_eq!(s.max_stream_subscribers, 128);
+        assert!(s.events_allowed_hosts.is_empty());
+        assert!(!s.events_allow_private_destinations);
+        let s = with_file(
+            "header_read_timeout = 2.5\nidle_timeout = 30\nmax_connections = 100\n\
+             max_stream_subscribers = 10\nevents_allowed_hosts = \"eb.internal\"\n\
+             events_request_timeout = 5\nevents_max_connections = 8\n\
+             events_allow_private_destinations = true\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.connections.header_read_timeout,
+            Duration::from_millis(2500)
+        );
+        assert_eq!(s.connections.idle_timeout, Duration::from_secs(30));
+        assert_eq!(s.connections.max_connections, 100);
+        assert_eq!(s.max_stream_subscribers, 10);
+        assert_eq!(s.events_allowed_hosts, ["eb.internal"]);
+        assert_eq!(s.events_request_timeout, Duration::from_secs(5));
+        assert_eq!(s.events_connections.max_connections, 8);
+        assert!(s.events_allow_private_destinations);
+        for (args, expected) in [
+            (
+                ServeArgs {
+                    header_read_timeout: Some(0.0),
+                    ..Default::default()
+                },
+                "header_read_timeout: must be between 0.1 and 3600 seconds, got 0",
+            ),
+            (
+                ServeArgs {
+                    idle_timeout: Some(f64::NAN),
+                    ..Default::default()
+                },
+                "idle_timeout: must be between 0.1 and 86400 seconds, got NaN",
+            ),
+            (
+                ServeArgs {
+                    max_connections: Some(0),
+                    ..Default::default()
+                },
+                "max_connections: must be between 1 and 1000000, got 0",
+            ),
+            (
+                ServeArgs {
+                    max_stream_subscribers: Some(0),
+                    ..Default::default()
+                },
+                "max_stream_subscribers: must be between 1 and 1000000, got 0",
+            ),
+            (
+                ServeArgs {
+                    events_request_timeout: Some(-1.0),
+                    ..Default::default()
+                },
+                "events_request_timeout: must be between 0.1 and 3600 seconds, got -1",
+            ),
+        ] {
+            assert_eq!(Settings::resolve(args).unwrap_err().to_string(), expected);
+        }
+    }
+
+    #[test]
     fn serve_flags_work_without_the_subcommand() {
         let cli = Cli::try_parse_from(["mediator", "--listen", "127.0.0.1:9"]).unwrap();
         assert!(cli.command.is_none());
