@@ -8,7 +8,8 @@
 //!   the client has this long to send a whole request head; a slow sender
 //!   (slowloris) is disconnected.
 //! * **Idle timeout**: a kept-alive connection with no request in progress
-//!   and no byte received is closed after this long.
+//!   and no byte received is closed after this long; so is one whose
+//!   client stopped reading a response (its writes blocked this long).
 //! * **Connection cap**: beyond this many open connections a new one is
 //!   answered `503` with `Retry-After` and closed at once.
 //!
@@ -23,6 +24,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -185,7 +187,9 @@ async fn watchdog(state: &ConnState, limits: Limits) -> &'static str {
         let deadline = {
             let phase = state.phase();
             if phase.in_flight > 0 {
-                None
+                phase
+                    .write_blocked_since
+                    .map(|since| (since + limits.idle_timeout, "the client stopped reading"))
             } else if let Some(start) = phase.head_started {
                 Some((
                     start + limits.header_read_timeout,
@@ -214,6 +218,9 @@ async fn watchdog(state: &ConnState, limits: Limits) -> &'static str {
 /// requests and its watchdog.
 struct ConnState {
     phase: Mutex<Phase>,
+    /// Whether `write_blocked_since` is set, read without the lock on
+    /// every write.
+    write_blocked: AtomicBool,
     /// Woken when a deadline may have moved earlier or gone.
     changed: Notify,
 }
@@ -225,6 +232,9 @@ struct Phase {
     idle_since: Instant,
     /// When the pending request head began (accept, or its first byte).
     head_started: Option<Instant>,
+    /// Since when writing the response has been blocked by a client that
+    /// does not read.
+    write_blocked_since: Option<Instant>,
 }
 
 impl ConnState {
@@ -235,7 +245,9 @@ impl ConnState {
                 in_flight: 0,
                 idle_since: now,
                 head_started: Some(now),
+                write_blocked_since: None,
             }),
+            write_blocked: AtomicBool::new(false),
             changed: Notify::new(),
         }
     }
@@ -258,6 +270,20 @@ impl ConnState {
         if phase.in_flight == 0 && phase.head_started.is_none() {
             phase.head_started = Some(Instant::now());
             drop(phase);
+            self.changed.notify_one();
+        }
+    }
+}
+
+impl ConnState {
+    /// A write could not proceed (`blocked`) or did.
+    fn wrote(&self, blocked: bool) {
+        if self.write_blocked.load(Ordering::Relaxed) == blocked {
+            return;
+        }
+        self.write_blocked.store(blocked, Ordering::Relaxed);
+        self.phase().write_blocked_since = blocked.then(Instant::now);
+        if blocked {
             self.changed.notify_one();
         }
     }
@@ -331,7 +357,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.state.wrote(written.is_pending());
+        written
     }
 
     fn poll_write_vectored(
@@ -339,7 +367,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.state.wrote(written.is_pending());
+        written
     }
 
     fn is_write_vectored(&self) -> bool {

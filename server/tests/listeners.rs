@@ -124,6 +124,97 @@ async fn a_connection_that_sends_nothing_or_idles_is_closed() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_its_responses_is_disconnected() {
+    let app = spawn_app_with(|a| a.idle_timeout = Some(1.0)).await;
+    let size = app
+        .get("/api/openapi.json")
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    // Far more response bytes than the socket buffers hold (loopback
+    // autotuning goes to a few MiB), asked for at once and never read.
+    let count = (64 << 20) / size.max(1) + 1;
+    let mut s = TcpStream::connect(app.addr).await.unwrap();
+    let one = b"GET /api/openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let all: Vec<u8> = one
+        .iter()
+        .copied()
+        .cycle()
+        .take(one.len() * count)
+        .collect();
+    // The server stops reading too once its writes block: write what fits.
+    let _ = tokio::time::timeout(Duration::from_secs(2), s.write_all(&all)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Closed by then (responses written but not sent count as idle): only
+    // what the buffers held reads out, then the end (or a reset); an open
+    // connection would go on sending all 64 MiB.
+    let total = read_until_closed(&mut s, Duration::from_secs(20)).await;
+    let total = total.expect("the stalled connection was closed");
+    assert!(total < 32 << 20, "{total} bytes: it kept sending");
+    console_answers(&app, Duration::from_secs(3)).await;
+    app.stop().await;
+}
+
+/// Reads what `s` has until the server closes it; the bytes read, or `None`
+/// when it is still sending after `within`.
+async fn read_until_closed(s: &mut TcpStream, within: Duration) -> Option<usize> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0usize;
+    tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|_| total)
+}
+
+#[tokio::test]
+async fn a_streamed_response_nobody_reads_is_cut_at_the_idle_timeout() {
+    use axum::body::{Body, Bytes};
+    // An endless streamed response (as the change stream or a streamed
+    // page is), served by the listeners' accept loop.
+    let router = axum::Router::new().route(
+        "/endless",
+        axum::routing::get(|| async {
+            let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+            Body::from_stream(futures_util::stream::repeat_with(move || {
+                Ok::<_, std::convert::Infallible>(chunk.clone())
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let limits = server::serve::Limits {
+        idle_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let served = tokio::spawn(server::serve::serve(listener, router, limits, stop.clone()));
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /endless HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    // Never read: the server's writes block, then it gives up.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let total = read_until_closed(&mut s, Duration::from_secs(10)).await;
+    let total = total.expect("the stalled connection was closed");
+    assert!(total < 32 << 20, "{total} bytes: it kept sending");
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .expect("drained")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
 async fn connections_beyond_the_cap_get_503_and_the_cap_frees_up() {
     let app = spawn_app_with(|a| a.max_connections = Some(8)).await;
     let mut held = Vec::new();
