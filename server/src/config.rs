@@ -310,6 +310,27 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_REQUEST_TIMEOUT", value_name = "SECS")]
     pub request_timeout: Option<u64>,
 
+    /// Seconds a client has to send a request's headers, from connecting
+    /// (or from the next request's first byte); slower senders are
+    /// disconnected. Applies to every listener [default: 10]
+    #[arg(long, env = "MEDIATOR_HEADER_READ_TIMEOUT", value_name = "SECS")]
+    pub header_read_timeout: Option<f64>,
+
+    /// Seconds a kept-alive connection may wait for its next request before
+    /// it is closed; every listener [default: 90, above common proxies' 60]
+    #[arg(long, env = "MEDIATOR_IDLE_TIMEOUT", value_name = "SECS")]
+    pub idle_timeout: Option<f64>,
+
+    /// Open connections on the console's listener at most; beyond, a new
+    /// connection is answered 503 and closed [default: 512]
+    #[arg(long, env = "MEDIATOR_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Open change streams (`/api/v1/stream`) at most; beyond, 503 with
+    /// Retry-After [default: 128]
+    #[arg(long, env = "MEDIATOR_MAX_STREAM_SUBSCRIBERS", value_name = "N")]
+    pub max_stream_subscribers: Option<usize>,
+
     /// Log format [default: human]
     #[arg(long, env = "MEDIATOR_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -367,7 +388,7 @@ pub struct ServeArgs {
 
     /// Allow `--events-listen` on an address other than loopback: the
     /// EventBridge API can change rules and start replays, so serving it
-    /// beyond this machine must be asked for (set `--events-access-keys` too)
+    /// beyond this machine must be asked for, and needs `--events-access-keys`
     #[arg(long, env = "MEDIATOR_EVENTS_ALLOW_REMOTE")]
     pub events_allow_remote: bool,
 
@@ -382,6 +403,29 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub events_access_keys: Option<String>,
+
+    /// Further names clients may use in the EventBridge API's `Host`
+    /// header, comma-separated (e.g. `mediator.internal`); loopback names
+    /// and the listen address are always accepted. Other names are refused,
+    /// which stops DNS-rebinding pages [default: none]
+    #[arg(long, env = "MEDIATOR_EVENTS_ALLOWED_HOSTS", value_name = "NAMES")]
+    pub events_allowed_hosts: Option<String>,
+
+    /// Seconds an EventBridge API request may take (body included) before
+    /// it is answered 500 InternalException [default: 30]
+    #[arg(long, env = "MEDIATOR_EVENTS_REQUEST_TIMEOUT", value_name = "SECS")]
+    pub events_request_timeout: Option<f64>,
+
+    /// Open connections on the EventBridge API's listener at most; beyond,
+    /// 503 [default: 256]
+    #[arg(long, env = "MEDIATOR_EVENTS_MAX_CONNECTIONS", value_name = "N")]
+    pub events_max_connections: Option<usize>,
+
+    /// Let API destinations call loopback, link-local (cloud metadata) and
+    /// private addresses; without it such an endpoint is refused when
+    /// created and when a call resolves to one [default: off]
+    #[arg(long, env = "MEDIATOR_EVENTS_ALLOW_PRIVATE_DESTINATIONS")]
+    pub events_allow_private_destinations: bool,
 
     /// Who may use the console and the API: `local` (users and API tokens
     /// in the database, managed with `mediator user` / `mediator token`),
@@ -439,9 +483,12 @@ pub struct ServeArgs {
 
     /// TOML configuration file; its keys are the long option names with `_`
     /// for `-` (backend, endpoint_url, region, listen, events_listen, sim_listen, saas_url, poll_interval, data_dir, site_root, parts, request_timeout,
+    /// header_read_timeout, idle_timeout, max_connections, max_stream_subscribers,
     /// log_format, durability, submit_timeout, replay_margin, resubmit_rate, resubmit_concurrency,
     /// sweep_interval, max_attempts, demo_rate, frame_ancestors, cors_origins,
-    /// events_allow_remote, events_access_keys, auth, cookie_secure, private_embeds, trusted_proxies,
+    /// events_allow_remote, events_access_keys, events_allowed_hosts,
+    /// events_request_timeout, events_max_connections,
+    /// events_allow_private_destinations, auth, cookie_secure, private_embeds, trusted_proxies,
     /// proxy_user_header, proxy_groups_header, proxy_roles, allowed_hosts,
     /// audit_retention_days).
     /// Flags and environment variables override it. A `[parts.<name>]` table
@@ -481,6 +528,10 @@ pub struct FileConfig {
     /// A list of part names, or a table of `[parts.<name>]` tables.
     pub parts: Option<toml::Value>,
     pub request_timeout: Option<u64>,
+    pub header_read_timeout: Option<f64>,
+    pub idle_timeout: Option<f64>,
+    pub max_connections: Option<usize>,
+    pub max_stream_subscribers: Option<usize>,
     pub log_format: Option<LogFormat>,
     pub durability: Option<Durability>,
     pub submit_timeout: Option<f64>,
@@ -494,6 +545,10 @@ pub struct FileConfig {
     pub cors_origins: Option<String>,
     pub events_allow_remote: Option<bool>,
     pub events_access_keys: Option<String>,
+    pub events_allowed_hosts: Option<String>,
+    pub events_request_timeout: Option<f64>,
+    pub events_max_connections: Option<usize>,
+    pub events_allow_private_destinations: Option<bool>,
     pub auth: Option<AuthMode>,
     pub cookie_secure: Option<CookieSecure>,
     pub private_embeds: Option<bool>,
@@ -530,6 +585,11 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// Per-request time limit.
     pub request_timeout: Duration,
+    /// Header-read and idle timeouts and the connection cap of the
+    /// console's listener (the simulated SaaS's too).
+    pub connections: crate::serve::Limits,
+    /// Open change streams at most.
+    pub max_stream_subscribers: usize,
     /// Log format.
     pub log_format: LogFormat,
     /// What an acknowledged write survives.
@@ -557,6 +617,16 @@ pub struct Settings {
     /// Keys whose SigV4 signatures the EventBridge wire API accepts (empty:
     /// signatures are not checked).
     pub events_access_keys: crate::events_api::AccessKeys,
+    /// Extra `Host` names the EventBridge wire API accepts (lower case).
+    pub events_allowed_hosts: Vec<String>,
+    /// Per-request time limit of the EventBridge wire API.
+    pub events_request_timeout: Duration,
+    /// The EventBridge wire API's listener limits (timeouts as the
+    /// console's, its own connection cap).
+    pub events_connections: crate::serve::Limits,
+    /// Whether API destinations may call loopback, link-local and private
+    /// addresses.
+    pub events_allow_private_destinations: bool,
     /// Sign-in: mode, cookies, trusted proxies and the proxy mode's headers.
     pub auth: crate::auth::AuthSettings,
     /// How long audit entries are kept.
@@ -596,6 +666,67 @@ impl Settings {
         if request_timeout == 0 {
             anyhow::bail!("request_timeout: must be at least 1 second");
         }
+        let header_read_timeout = seconds(
+            "header_read_timeout",
+            args.header_read_timeout
+                .or(file.header_read_timeout)
+                .unwrap_or(10.0),
+            0.1,
+            3600.0,
+        )?;
+        let idle_timeout = seconds(
+            "idle_timeout",
+            args.idle_timeout.or(file.idle_timeout).unwrap_or(90.0),
+            0.1,
+            86_400.0,
+        )?;
+        let count = |field: &str, v: usize, max: usize| -> anyhow::Result<usize> {
+            if !(1..=max).contains(&v) {
+                anyhow::bail!("{field}: must be between 1 and {max}, got {v}");
+            }
+            Ok(v)
+        };
+        let connections = crate::serve::Limits {
+            header_read_timeout,
+            idle_timeout,
+            max_connections: count(
+                "max_connections",
+                args.max_connections.or(file.max_connections).unwrap_or(512),
+                1_000_000,
+            )?,
+        };
+        let events_connections = crate::serve::Limits {
+            max_connections: count(
+                "events_max_connections",
+                args.events_max_connections
+                    .or(file.events_max_connections)
+                    .unwrap_or(256),
+                1_000_000,
+            )?,
+            ..connections
+        };
+        let max_stream_subscribers = count(
+            "max_stream_subscribers",
+            args.max_stream_subscribers
+                .or(file.max_stream_subscribers)
+                .unwrap_or(128),
+            1_000_000,
+        )?;
+        let events_request_timeout = seconds(
+            "events_request_timeout",
+            args.events_request_timeout
+                .or(file.events_request_timeout)
+                .unwrap_or(30.0),
+            0.1,
+            3600.0,
+        )?;
+        let events_allowed_hosts = crate::events_api::parse_allowed_hosts(
+            args.events_allowed_hosts
+                .or(file.events_allowed_hosts)
+                .as_deref()
+                .unwrap_or(""),
+        )
+        .map_err(|reason| anyhow::anyhow!("events_allowed_hosts: {reason}"))?;
         let submit_timeout = seconds(
             "submit_timeout",
             args.submit_timeout.or(file.submit_timeout).unwrap_or(10.0),
@@ -740,6 +871,8 @@ impl Settings {
             saas_url,
             poll_interval,
             request_timeout: Duration::from_secs(request_timeout),
+            connections,
+            max_stream_subscribers,
             log_format: args
                 .log_format
                 .or(file.log_format)
@@ -764,6 +897,11 @@ impl Settings {
                     .map_err(|reason| anyhow::anyhow!("events_access_keys: {reason}"))?,
                 None => crate::events_api::AccessKeys::default(),
             },
+            events_allowed_hosts,
+            events_request_timeout,
+            events_connections,
+            events_allow_private_destinations: args.events_allow_private_destinations
+                || file.events_allow_private_destinations.unwrap_or(false),
             auth: crate::auth::AuthSettings {
                 private_embeds: args.private_embeds || file.private_embeds.unwrap_or(false),
                 allowed_hosts,
@@ -783,7 +921,15 @@ impl Settings {
             anyhow::bail!(
                 "events_listen: {} is not a loopback address; the EventBridge API can change \
                  rules and start replays, so serving it beyond this machine must be explicit: \
-                 add --events-allow-remote (and --events-access-keys to check signatures)",
+                 add --events-allow-remote and --events-access-keys",
+                settings.events_listen
+            );
+        }
+        if !settings.events_listen.ip().is_loopback() && settings.events_access_keys.is_empty() {
+            anyhow::bail!(
+                "events_access_keys: required when events_listen ({}) is not a loopback \
+                 address; without keys anyone who reaches the EventBridge API could change \
+                 rules and start replays (set MEDIATOR_EVENTS_ACCESS_KEYS=ID:SECRET)",
                 settings.events_listen
             );
         }
@@ -1431,6 +1577,81 @@ submit_url = "https://points.example/api/submit"
             err.to_string(),
             "parts.member: not a configured part (parts are voucher)"
         );
+    }
+
+    #[test]
+    fn listener_limits_default_safely_and_name_a_bad_value() {
+        let s = Settings::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(s.connections.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.connections.idle_timeout, Duration::from_secs(90));
+        assert_eq!(s.connections.max_connections, 512);
+        assert_eq!(s.events_connections.max_connections, 256);
+        assert_eq!(
+            s.events_connections.header_read_timeout,
+            s.connections.header_read_timeout
+        );
+        assert_eq!(s.events_request_timeout, Duration::from_secs(30));
+        assert_eq!(s.max_stream_subscribers, 128);
+        assert!(s.events_allowed_hosts.is_empty());
+        assert!(!s.events_allow_private_destinations);
+        let s = with_file(
+            "header_read_timeout = 2.5\nidle_timeout = 30\nmax_connections = 100\n\
+             max_stream_subscribers = 10\nevents_allowed_hosts = \"eb.internal\"\n\
+             events_request_timeout = 5\nevents_max_connections = 8\n\
+             events_allow_private_destinations = true\n",
+            ServeArgs::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.connections.header_read_timeout,
+            Duration::from_millis(2500)
+        );
+        assert_eq!(s.connections.idle_timeout, Duration::from_secs(30));
+        assert_eq!(s.connections.max_connections, 100);
+        assert_eq!(s.max_stream_subscribers, 10);
+        assert_eq!(s.events_allowed_hosts, ["eb.internal"]);
+        assert_eq!(s.events_request_timeout, Duration::from_secs(5));
+        assert_eq!(s.events_connections.max_connections, 8);
+        assert!(s.events_allow_private_destinations);
+        for (args, expected) in [
+            (
+                ServeArgs {
+                    header_read_timeout: Some(0.0),
+                    ..Default::default()
+                },
+                "header_read_timeout: must be between 0.1 and 3600 seconds, got 0",
+            ),
+            (
+                ServeArgs {
+                    idle_timeout: Some(f64::NAN),
+                    ..Default::default()
+                },
+                "idle_timeout: must be between 0.1 and 86400 seconds, got NaN",
+            ),
+            (
+                ServeArgs {
+                    max_connections: Some(0),
+                    ..Default::default()
+                },
+                "max_connections: must be between 1 and 1000000, got 0",
+            ),
+            (
+                ServeArgs {
+                    max_stream_subscribers: Some(0),
+                    ..Default::default()
+                },
+                "max_stream_subscribers: must be between 1 and 1000000, got 0",
+            ),
+            (
+                ServeArgs {
+                    events_request_timeout: Some(-1.0),
+                    ..Default::default()
+                },
+                "events_request_timeout: must be between 0.1 and 3600 seconds, got -1",
+            ),
+        ] {
+            assert_eq!(Settings::resolve(args).unwrap_err().to_string(), expected);
+        }
     }
 
     #[test]

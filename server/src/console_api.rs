@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, Method};
@@ -35,6 +36,7 @@ use mediator_core::history::{self, HistoryError};
 use mediator_core::{Changes, History};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -49,6 +51,10 @@ pub struct ConsoleApiState {
     pub changes: Changes,
     /// Cancelled at shutdown: ends open event streams so the server can drain.
     pub streams_stop: CancellationToken,
+    /// One permit per open event stream (`--max-stream-subscribers`): the
+    /// stream is public, and each holds a connection for as long as the
+    /// client wants.
+    pub subscribers: Arc<Semaphore>,
 }
 
 impl From<HistoryError> for ApiError {
@@ -304,8 +310,33 @@ pub fn change_events(
     stream::once(async move { Ok(hello) }).chain(changes)
 }
 
-async fn get_stream(
-    State(s): State<ConsoleApiState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(change_events(&s.changes, s.streams_stop.clone())).keep_alive(KeepAlive::default())
+/// Seconds a refused subscriber is asked to wait (`Retry-After`); the
+/// console's live module retries, then polls.
+const STREAM_RETRY_AFTER_SECS: u64 = 5;
+
+async fn get_stream(State(s): State<ConsoleApiState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Ok(permit) = s.subscribers.clone().try_acquire_owned() else {
+        tracing::debug!("change stream refused: every subscriber slot is taken");
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            [(
+                axum::http::header::RETRY_AFTER,
+                STREAM_RETRY_AFTER_SECS.to_string(),
+            )],
+            Json(json!({
+                "error": "too many open change streams; retry later",
+                "field": "max_stream_subscribers",
+            })),
+        )
+            .into_response();
+    };
+    // The permit lives as long as the stream.
+    let events = change_events(&s.changes, s.streams_stop.clone()).map(move |e| {
+        let _held = &permit;
+        e
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }

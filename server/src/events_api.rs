@@ -2,20 +2,29 @@
 //! own listener: `POST /` with `X-Amz-Target: AWSEvents.<Operation>`, so the
 //! aws CLI (`--endpoint-url`), boto3 and aws-sdk-eventbridge work unchanged.
 //! Without configured [`AccessKeys`] any `Authorization` header is
-//! accepted; with them, every request must carry a valid SigV4 signature by
-//! one of the keys (checked with `aws-sigv4`, the AWS SDK's own signer).
+//! accepted (the listener is then loopback only); with them, every request
+//! must carry a valid SigV4 signature by one of the keys (checked with
+//! `aws-sigv4`, the AWS SDK's own signer).
+//!
+//! SDKs and the CLI are the only intended callers, never a web page: a
+//! request carrying a browser's `Origin` or `Sec-Fetch-*` header is refused,
+//! and so is a `Host` that is not a loopback name, the listen address or
+//! one of [`WireOptions::allowed_hosts`] — a page that rebinds its own DNS
+//! name to 127.0.0.1 still sends its own name, so it cannot drive the API.
 //! Errors are `{"__type": "<Code>", "message": "..."}` with HTTP 400 (403
-//! without credentials, 413 for a body over [`MAX_BODY_BYTES`], 500 for
-//! internal).
+//! without credentials or from a browser, 413 for a body over
+//! [`MAX_BODY_BYTES`], 500 for internal or a request over the time limit).
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bus::types::*;
@@ -40,21 +49,164 @@ struct WireState {
     keys: Arc<AccessKeys>,
 }
 
-/// The router of the EventBridge wire API, accepting any credentials.
+/// Who may call the wire API, and how long a call may take.
+#[derive(Debug, Clone)]
+pub struct WireOptions {
+    /// Keys whose signatures are accepted (empty: any credentials).
+    pub keys: AccessKeys,
+    /// The address the API listens on: its IP is an accepted `Host` (with
+    /// an unspecified address, such as `0.0.0.0`, any IP literal is).
+    pub listen: Option<SocketAddr>,
+    /// Further accepted `Host` names, lower case (see [`parse_allowed_hosts`]).
+    pub allowed_hosts: Vec<String>,
+    /// Time a request may take, reading its body included.
+    pub request_timeout: Duration,
+}
+
+impl Default for WireOptions {
+    fn default() -> Self {
+        Self {
+            keys: AccessKeys::default(),
+            listen: None,
+            allowed_hosts: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The router of the EventBridge wire API, accepting any credentials from
+/// loopback names.
 pub fn router(bus: Bus) -> axum::Router {
-    router_with_keys(bus, AccessKeys::default())
+    router_with(bus, WireOptions::default())
 }
 
 /// The router of the EventBridge wire API; when `keys` is not empty, every
 /// request must be SigV4-signed by one of them.
 pub fn router_with_keys(bus: Bus, keys: AccessKeys) -> axum::Router {
+    router_with(
+        bus,
+        WireOptions {
+            keys,
+            ..WireOptions::default()
+        },
+    )
+}
+
+/// The router of the EventBridge wire API with `options`.
+pub fn router_with(bus: Bus, options: WireOptions) -> axum::Router {
+    let gate = Arc::new(options.clone());
     axum::Router::new()
         .route("/", post(dispatch))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(gate, admit))
         .with_state(WireState {
             bus,
-            keys: Arc::new(keys),
+            keys: Arc::new(options.keys),
         })
+}
+
+/// Parses the extra `Host` names: host names or IP addresses separated by
+/// commas (whitespace ignored), without ports.
+pub fn parse_allowed_hosts(text: &str) -> Result<Vec<String>, String> {
+    let mut hosts = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let bare = name.trim_start_matches('[').trim_end_matches(']');
+        let is_ip = bare.parse::<IpAddr>().is_ok();
+        let is_name = name.len() <= 253
+            && name.split('.').all(|label| {
+                (1..=63).contains(&label.len())
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !is_ip && !is_name {
+            return Err(format!(
+                "{name:?} is not a host name or IP address (no scheme, port or path)"
+            ));
+        }
+        hosts.push(if is_ip { bare } else { name }.to_ascii_lowercase());
+    }
+    Ok(hosts)
+}
+
+/// The host of a `Host` header value, without port, brackets or trailing
+/// dot, lower case.
+fn host_name(value: &str) -> String {
+    let host = match value.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => match value.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => value,
+        },
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Whether a request for `host` may be served: a loopback name or address,
+/// the listen address, or an allowed name. A DNS-rebinding page always
+/// sends its own (attacker's) name, never one of these.
+fn host_allowed(options: &WireOptions, host: &str) -> bool {
+    if host == "localhost" || options.allowed_hosts.iter().any(|h| h == host) {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(ip) => {
+            ip.is_loopback()
+                || options
+                    .listen
+                    .is_some_and(|l| l.ip() == ip || l.ip().is_unspecified())
+        }
+        Err(_) => false,
+    }
+}
+
+/// Refuses what a web page could send (browser headers, a foreign `Host`)
+/// and bounds the request's time, all in AWS's error shape.
+async fn admit(State(options): State<Arc<WireOptions>>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let browser = headers
+        .keys()
+        .find(|k| *k == header::ORIGIN || k.as_str().starts_with("sec-fetch-"));
+    if let Some(name) = browser {
+        tracing::info!("EventBridge API request refused: {name} (a browser's) present");
+        return aws_error(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            &format!("{name}: requests from web browsers are not accepted by this API"),
+        );
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(host_name)
+        .or_else(|| req.uri().host().map(host_name));
+    let Some(host) = host.clone().filter(|h| host_allowed(&options, h)) else {
+        let shown: String = host.unwrap_or_default().chars().take(100).collect();
+        tracing::info!(host = %shown, "EventBridge API request refused: Host not allowed");
+        return aws_error(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            &format!(
+                "Host: {shown:?} is not a name of this API (loopback names, the listen address \
+                 and events_allowed_hosts are)"
+            ),
+        );
+    };
+    let limit = options.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(host, "EventBridge API request took longer than {limit:?}");
+            aws_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalException",
+                &format!(
+                    "the request did not complete within {:.1} seconds (events_request_timeout)",
+                    limit.as_secs_f64()
+                ),
+            )
+        }
+    }
 }
 
 /// Access keys (`ACCESS_KEY_ID` → secret) whose SigV4 signatures the wire
@@ -245,7 +397,9 @@ pub fn verify_sigv4(
         ));
     }
     let names: Vec<&str> = signed_headers.split(';').collect();
-    for required in ["host", "x-amz-date"] {
+    // The operation must be signed too, or a captured signature could be
+    // replayed as another operation on the same body.
+    for required in ["host", "x-amz-date", "x-amz-target"] {
         if !names.contains(&required) {
             return Err(AuthError::incomplete(format!(
                 "SignedHeaders: must include {required}"
@@ -569,6 +723,90 @@ mod tests {
             check(&garbled, body, t),
             Err("IncompleteSignatureException")
         );
+    }
+
+    #[test]
+    fn the_operation_must_be_signed() {
+        let keys = AccessKeys::default().with_key("AKID", "secret");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let identity: aws_smithy_runtime_api::client::identity::Identity =
+            aws_credential_types::Credentials::new("AKID", "secret", None, None, "test").into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("events")
+            .time(t)
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        // Signed without X-Amz-Target, which is added afterwards.
+        let base = [("host", "127.0.0.1:4010")];
+        let req = SignableRequest::new("POST", "/", base.into_iter(), SignableBody::Bytes(b"{}"))
+            .unwrap();
+        let (instructions, _) = sign(req, &params).unwrap().into_parts();
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "127.0.0.1:4010".parse().unwrap());
+        for (k, v) in instructions.headers() {
+            headers.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        headers.insert("x-amz-target", "AWSEvents.DeleteEventBus".parse().unwrap());
+        let err = verify_sigv4(
+            &keys,
+            &Method::POST,
+            &"/".parse().unwrap(),
+            &headers,
+            b"{}",
+            t,
+        )
+        .unwrap_err();
+        assert_eq!(err.code, "IncompleteSignatureException");
+        assert_eq!(err.message, "SignedHeaders: must include x-amz-target");
+    }
+
+    #[test]
+    fn host_names_are_matched_without_port_case_or_trailing_dot() {
+        let options = WireOptions {
+            listen: Some("192.0.2.7:4010".parse().unwrap()),
+            allowed_hosts: parse_allowed_hosts(" Mediator.Internal , 2001:db8::1 ").unwrap(),
+            ..WireOptions::default()
+        };
+        assert_eq!(options.allowed_hosts, ["mediator.internal", "2001:db8::1"]);
+        for host in [
+            "localhost",
+            "LOCALHOST:4010",
+            "127.0.0.1:4010",
+            "127.0.0.2",
+            "[::1]:4010",
+            "192.0.2.7:4010",
+            "mediator.internal.",
+            "[2001:db8::1]:4010",
+        ] {
+            assert!(host_allowed(&options, &host_name(host)), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:4010",
+            "192.0.2.8",
+            "localhost.evil.example",
+            "",
+        ] {
+            assert!(!host_allowed(&options, &host_name(host)), "{host}");
+        }
+        // Listening on every address: any IP literal (a rebinding page
+        // always sends a name), still no foreign name.
+        let any = WireOptions {
+            listen: Some("0.0.0.0:4010".parse().unwrap()),
+            ..WireOptions::default()
+        };
+        assert!(host_allowed(&any, &host_name("10.1.2.3:4010")));
+        assert!(!host_allowed(&any, &host_name("evil.example:4010")));
+        for bad in ["http://x", "x:80", "a/b", "a..b"] {
+            assert!(parse_allowed_hosts(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -96,6 +96,7 @@ pub fn router(
         history: api.history.clone(),
         changes: api.changes.clone(),
         streams_stop: api.streams_stop.clone(),
+        subscribers: Arc::new(tokio::sync::Semaphore::new(settings.max_stream_subscribers)),
     };
     let embeds = crate::embed::EmbedState {
         status: status.clone(),

@@ -22,6 +22,7 @@ pub mod maintenance;
 pub mod openapi;
 pub mod saas;
 pub mod security;
+pub mod serve;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -56,6 +57,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// Timeouts and connection cap of the console's (and the simulator's)
+    /// listener.
+    connections: serve::Limits,
     db: Database,
     local_addr: SocketAddr,
     /// The embedded EventBridge and its API (`--backend embedded`).
@@ -138,7 +142,11 @@ impl Plumbing {
         db: &Database,
         parts: &[PartSettings],
     ) -> anyhow::Result<Self> {
-        let bus = bus::Bus::open(db.clone(), bus::BusConfig::default().with_env())
+        let bus_config = bus::BusConfig {
+            allow_private_destinations: settings.events_allow_private_destinations,
+            ..bus::BusConfig::default().with_env()
+        };
+        let bus = bus::Bus::open(db.clone(), bus_config)
             .await
             .context("opening the embedded event bus")?;
         backend::provision(&bus, parts)
@@ -149,19 +157,24 @@ impl Plumbing {
         let listener = TcpListener::bind(settings.events_listen)
             .await
             .with_context(|| format!("events_listen: cannot bind {}", settings.events_listen))?;
+        let addr = listener.local_addr()?;
+        // Settings refuse this already; kept so no other path can open it.
+        anyhow::ensure!(
+            addr.ip().is_loopback() || !settings.events_access_keys.is_empty(),
+            "events_access_keys: required when events_listen ({addr}) is not a loopback address"
+        );
         let events = EventsListener {
             bus: bus.clone(),
-            addr: listener.local_addr()?,
+            addr,
             listener,
-            keys: settings.events_access_keys.clone(),
+            options: events_api::WireOptions {
+                keys: settings.events_access_keys.clone(),
+                listen: Some(addr),
+                allowed_hosts: settings.events_allowed_hosts.clone(),
+                request_timeout: settings.events_request_timeout,
+            },
+            limits: settings.events_connections,
         };
-        if !events.addr.ip().is_loopback() && events.keys.is_empty() {
-            tracing::warn!(
-                "EventBridge API on {} beyond loopback without --events-access-keys: \
-                 anyone who reaches it can change rules and start replays",
-                events.addr
-            );
-        }
         Ok(Self {
             publisher: Arc::new(backend::EmbeddedEvents::new(bus, backend::BUS_NAME)),
             replays,
@@ -242,8 +255,10 @@ struct EventsListener {
     bus: bus::Bus,
     listener: TcpListener,
     addr: SocketAddr,
-    /// Keys whose SigV4 signatures it accepts (empty: any credentials).
-    keys: events_api::AccessKeys,
+    /// Keys, accepted `Host` names and the request time limit.
+    options: events_api::WireOptions,
+    /// Header and idle timeouts, connection cap.
+    limits: serve::Limits,
 }
 
 impl Application {
@@ -442,6 +457,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            connections: settings.connections,
             db,
             local_addr,
             events: plumbing.events,
@@ -504,10 +520,15 @@ impl Application {
         if let Some(sim) = self.sim {
             tracing::info!("simulated SaaS listening on http://{}", sim.addr);
             let sim_shutdown = shutdown.clone();
+            let limits = self.connections;
             tracker.spawn(async move {
-                let served = axum::serve(sim.listener, saas_sim::router(sim.sim))
-                    .with_graceful_shutdown(sim_shutdown.cancelled_owned())
-                    .await;
+                let served = serve::serve(
+                    sim.listener,
+                    saas_sim::router(sim.sim),
+                    limits,
+                    sim_shutdown,
+                )
+                .await;
                 if let Err(e) = served {
                     tracing::error!("simulated SaaS server: {e}");
                 }
@@ -553,29 +574,30 @@ impl Application {
             bus,
             listener,
             addr,
-            keys,
+            options,
+            limits,
         }) = self.events
         {
             bus.spawn_workers(&tracker, shutdown.clone());
             tracing::info!("EventBridge API listening on http://{addr}");
             let events_shutdown = shutdown.clone();
             tracker.spawn(async move {
-                let served = axum::serve(listener, events_api::router_with_keys(bus, keys))
-                    .with_graceful_shutdown(events_shutdown.cancelled_owned())
-                    .await;
+                let router = events_api::router_with(bus, options);
+                let served = serve::serve(listener, router, limits, events_shutdown).await;
                 if let Err(e) = served {
                     tracing::error!("EventBridge API server: {e}");
                 }
             });
         }
         tracing::info!("console listening on http://{}", self.local_addr);
-        // The peer address tells trusted proxies apart (`--trusted-proxies`).
-        axum::serve(
+        // Requests carry the peer address (`ConnectInfo`), which tells
+        // trusted proxies apart (`--trusted-proxies`).
+        serve::serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            self.router,
+            self.connections,
+            shutdown.clone(),
         )
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await
         .context("http server")?;
         // Also stop the background tasks when the server ended on its own.

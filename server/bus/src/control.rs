@@ -892,7 +892,8 @@ impl Bus {
         "SELECT name, uuid, description, connection_arn, endpoint, method, rate_limit, created_ms, modified_ms FROM eb_api_destinations";
 
     /// `CreateApiDestination`. The endpoint may be `http://` (AWS requires
-    /// `https://`; the embedded bus also calls local services).
+    /// `https://`); a loopback, link-local or private host is refused unless
+    /// [`crate::BusConfig::allow_private_destinations`].
     pub async fn create_api_destination(
         &self,
         req: CreateApiDestinationRequest,
@@ -911,6 +912,13 @@ impl Bus {
             return Err(BusError::Validation(
                 "Parameter InvocationEndpoint is not valid.".into(),
             ));
+        }
+        if !self.inner.cfg.allow_private_destinations {
+            crate::delivery::check_public_endpoint(&req.invocation_endpoint).map_err(|reason| {
+                BusError::Validation(format!(
+                    "Parameter InvocationEndpoint is not valid: {reason}."
+                ))
+            })?;
         }
         if req.invocation_rate_limit_per_second.is_some_and(|r| r < 1) {
             return Err(BusError::Validation(

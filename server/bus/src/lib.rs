@@ -31,7 +31,7 @@
 
 pub mod contract;
 mod control;
-mod delivery;
+pub mod delivery;
 pub mod error;
 mod ingest;
 pub mod queue;
@@ -85,6 +85,11 @@ pub struct BusConfig {
     pub http_timeout: Duration,
     /// How often retention is enforced.
     pub retention_interval: Duration,
+    /// Whether API destinations may call loopback, link-local (cloud
+    /// metadata) and private addresses. Off: whoever can create an API
+    /// destination cannot make the bus call services only this host or
+    /// network reaches ([`delivery::is_private_address`]).
+    pub allow_private_destinations: bool,
 }
 
 impl Default for BusConfig {
@@ -100,6 +105,7 @@ impl Default for BusConfig {
             retry_max: Duration::from_secs(300),
             http_timeout: Duration::from_secs(5),
             retention_interval: Duration::from_secs(3600),
+            allow_private_destinations: false,
         }
     }
 }
@@ -170,8 +176,18 @@ impl Bus {
     /// Call [`Bus::spawn_workers`] to start delivery, replays and retention.
     pub async fn open(db: Database, cfg: BusConfig) -> BusResult<Bus> {
         let (tx, rx) = mpsc::unbounded_channel();
+        // Redirects are not followed: a destination could otherwise send the
+        // call (with the connection's credentials) anywhere, private
+        // addresses included.
         let http = reqwest::Client::builder()
             .timeout(cfg.http_timeout)
+            .redirect(reqwest::redirect::Policy::none());
+        let http = if cfg.allow_private_destinations {
+            http
+        } else {
+            http.dns_resolver(Arc::new(delivery::PublicOnly))
+        };
+        let http = http
             .build()
             .map_err(|e| BusError::Internal(e.to_string()))?;
         let bus = Bus {

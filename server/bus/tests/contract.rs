@@ -430,7 +430,12 @@ async fn in_process_consumer_retries_then_dead_letters() {
 #[tokio::test]
 async fn http_target_through_api_destination() {
     use axum::routing::post;
-    let h = harness(fast()).await;
+    // The receiver is on 127.0.0.1: allowed explicitly.
+    let h = harness(BusConfig {
+        allow_private_destinations: true,
+        ..fast()
+    })
+    .await;
     let b = &h.bus;
     let hits = Arc::new(std::sync::Mutex::new(Vec::<(Option<String>, String)>::new()));
     let fails = Arc::new(AtomicUsize::new(0));
@@ -548,6 +553,207 @@ async fn http_target_through_api_destination() {
         fails.load(Ordering::SeqCst),
         2,
         "one 503, then retried once"
+    );
+}
+
+/// A connection and a rule `r` (source `s`) whose one target calls `dest`
+/// with `path` as its path parameter and dead-letters to queue `dlq` at
+/// once; returns after the event is put.
+async fn put_through_destination(b: &Bus, dest: &str, path: &str) {
+    b.put_rule(PutRuleRequest {
+        name: "r".into(),
+        event_pattern: Some(r#"{"source": ["s"]}"#.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let t = Target {
+        id: "http".into(),
+        arn: dest.into(),
+        http_parameters: Some(HttpParameters {
+            path_parameter_values: Some(vec![path.into()]),
+            ..Default::default()
+        }),
+        retry_policy: Some(RetryPolicy {
+            maximum_retry_attempts: Some(0),
+            ..Default::default()
+        }),
+        dead_letter_config: Some(DeadLetterConfig {
+            arn: Some(b.queue_arn("dlq")),
+        }),
+        ..Default::default()
+    };
+    b.put_targets(PutTargetsRequest {
+        rule: "r".into(),
+        targets: vec![t],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e = PutEventsRequestEntry {
+        source: Some("s".into()),
+        detail_type: Some("t".into()),
+        detail: Some("{}".into()),
+        ..Default::default()
+    };
+    b.put_events(PutEventsRequest {
+        entries: vec![e],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
+async fn connection(b: &Bus) -> String {
+    b.create_connection(CreateConnectionRequest {
+        name: "c".into(),
+        authorization_type: "API_KEY".into(),
+        auth_parameters: ConnectionAuthParameters {
+            api_key_auth_parameters: Some(ApiKeyAuthParameters {
+                api_key_name: Some("x-api-key".into()),
+                api_key_value: Some("secret".into()),
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .connection_arn
+}
+
+/// A local HTTP server counting calls per path; `/moved` redirects to `/landed`.
+async fn counting_server() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    let hits = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let h = hits.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let h = h.clone();
+        async move {
+            h.lock().unwrap().push(uri.path().to_string());
+            if uri.path() == "/moved" {
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [("location", "/landed")],
+                )
+                    .into_response()
+            } else {
+                "ok".into_response()
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, hits)
+}
+
+use axum::response::IntoResponse;
+
+#[tokio::test]
+async fn api_destinations_refuse_private_hosts_unless_allowed() {
+    let h = harness(fast()).await;
+    let b = &h.bus;
+    let conn = connection(b).await;
+    for endpoint in [
+        "http://127.0.0.1:9/x",
+        "http://localhost:9/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://[::1]/",
+        "http://10.0.0.1/",
+        "http://192.168.0.1/",
+    ] {
+        let err = b
+            .create_api_destination(CreateApiDestinationRequest {
+                name: "d".into(),
+                connection_arn: conn.clone(),
+                invocation_endpoint: endpoint.into(),
+                http_method: "POST".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "ValidationException", "{endpoint}");
+        assert!(
+            err.message().contains("events_allow_private_destinations"),
+            "{endpoint}: {err}"
+        );
+    }
+
+    // A `*` in the host, filled by the target's path parameter at delivery
+    // time, is checked then: the local server is never called.
+    let (addr, hits) = counting_server().await;
+    let dest = b
+        .create_api_destination(CreateApiDestinationRequest {
+            name: "wild".into(),
+            connection_arn: conn.clone(),
+            invocation_endpoint: "http://*/hook".into(),
+            http_method: "POST".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    put_through_destination(b, &dest.api_destination_arn, &addr.to_string()).await;
+    let m = b
+        .receive_messages("dlq", 10, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(m.len(), 1, "dead-lettered at once (not retried)");
+    assert!(
+        hits.lock().unwrap().is_empty(),
+        "{:?}",
+        hits.lock().unwrap()
+    );
+
+    // Allowed explicitly, the same local endpoint is created.
+    let open = harness(BusConfig {
+        allow_private_destinations: true,
+        ..fast()
+    })
+    .await;
+    let conn = connection(&open.bus).await;
+    open.bus
+        .create_api_destination(CreateApiDestinationRequest {
+            name: "d".into(),
+            connection_arn: conn,
+            invocation_endpoint: format!("http://{addr}/x"),
+            http_method: "POST".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("allowed by the setting");
+}
+
+#[tokio::test]
+async fn api_destinations_do_not_follow_redirects() {
+    let h = harness(BusConfig {
+        allow_private_destinations: true,
+        ..fast()
+    })
+    .await;
+    let b = &h.bus;
+    let (addr, hits) = counting_server().await;
+    let conn = connection(b).await;
+    let dest = b
+        .create_api_destination(CreateApiDestinationRequest {
+            name: "moved".into(),
+            connection_arn: conn,
+            invocation_endpoint: format!("http://{addr}/*"),
+            http_method: "POST".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    put_through_destination(b, &dest.api_destination_arn, "moved").await;
+    let m = b
+        .receive_messages("dlq", 10, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(m.len(), 1, "a redirect is a failed call");
+    assert_eq!(
+        *hits.lock().unwrap(),
+        ["/moved"],
+        "the redirect is not followed"
     );
 }
 

@@ -41,6 +41,8 @@ fn start(data: &Path, events_port: u16, slow_replay: bool) -> Child {
         .arg("--site-root")
         .arg(data.join("site"))
         .args(["--auth", "none"])
+        // The test's HTTP receiver is on 127.0.0.1.
+        .arg("--events-allow-private-destinations")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -225,7 +225,17 @@ fn the_wire_api_listens_beyond_loopback_only_when_asked() {
         "{err}"
     );
     assert!(err.contains("--events-allow-remote"), "{err}");
-    let s = Settings::resolve(args(true)).unwrap();
+    // Asked for, but without keys anyone reaching it could change rules.
+    let err = Settings::resolve(args(true)).unwrap_err().to_string();
+    assert!(
+        err.starts_with("events_access_keys: required when events_listen (0.0.0.0:4010)"),
+        "{err}"
+    );
+    let s = Settings::resolve(ServeArgs {
+        events_access_keys: Some("AKID1:s3cret".into()),
+        ..args(true)
+    })
+    .unwrap();
     assert!(s.events_allow_remote);
     // The default stays on loopback.
     let s = Settings::resolve(ServeArgs::default()).unwrap();
@@ -349,5 +359,65 @@ async fn a_timeline_zoom_with_multi_byte_characters_renders() {
         let html = res.text().await.unwrap();
         assert!(html.contains("at: must be"), "{at}: {html}");
     }
+}
+
+/// Posts `ListEventBuses` to the wire API with extra headers; status and
+/// JSON body.
+async fn wire_call(app: &common::TestApp, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut req = app
+        .client
+        .post(format!("http://{}/", app.events_addr))
+        .header("x-amz-target", "AWSEvents.ListEventBuses")
+        .header("content-type", "application/x-amz-json-1.1")
+        .body("{}");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_wire_api_refuses_browsers_and_foreign_host_names() {
+    let app = spawn_app_with(|a| a.events_allowed_hosts = Some("Mediator.Internal".into())).await;
+    let port = app.events_addr.port();
+    // What a web page's fetch carries: refused in AWS's shape.
+    for h in [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-mode", "no-cors"),
+    ] {
+        let (status, j) = wire_call(&app, &[h]).await;
+        assert_eq!(status, 403, "{h:?}: {j}");
+        assert_eq!(j["__type"], "AccessDeniedException", "{h:?}: {j}");
+        assert!(j["message"].as_str().unwrap().starts_with(h.0), "{j}");
+    }
+    // A DNS-rebinding page sends its own name.
+    let evil = format!("evil.example:{port}");
+    let (status, j) = wire_call(&app, &[("host", &evil)]).await;
+    assert_eq!(status, 403, "{j}");
+    assert_eq!(j["__type"], "AccessDeniedException", "{j}");
+    assert!(j["message"].as_str().unwrap().starts_with("Host:"), "{j}");
+    // Loopback names, the listen address and the allowed names work.
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "mediator.internal".to_string(),
+        format!("MEDIATOR.internal.:{port}"),
+    ] {
+        let (status, j) = wire_call(&app, &[("host", &host)]).await;
+        assert_eq!(status, 200, "{host}: {j}");
+    }
+    // Bad names are refused at start, naming the field.
+    let err = Settings::resolve(ServeArgs {
+        events_allowed_hosts: Some("https://x.example/".into()),
+        ..Default::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("events_allowed_hosts: "), "{err}");
     app.stop().await;
 }

@@ -19,6 +19,7 @@ mod faults;
 mod fuzz_wire;
 mod hardening;
 mod http;
+mod listeners;
 mod load;
 mod openapi;
 mod overview_page;
