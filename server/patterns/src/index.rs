@@ -285,7 +285,7 @@ pub(crate) struct FieldIndex {
 }
 
 #[inline]
-fn num_key(v: f64) -> u64 {
+pub(crate) fn num_key(v: f64) -> u64 {
     (if v == 0.0 { 0.0 } else { v }).to_bits()
 }
 

@@ -3,37 +3,60 @@
 //! Rules are split into *branches* (one per `$or` alternative) and branches into
 //! *conditions* (one per field path: "the value at this path matches one of these
 //! value matchers", optionally "... or the path is absent" for `exists: false`).
-//! Every value matcher is stored in the [`FieldIndex`] of its path, keyed so that looking
-//! up an event value costs the same whatever the number of rules.
 //!
-//! Matching an event: scan it once, recording only values at paths some rule names
-//! (see [`crate::scan`]); look each value up in its field index. A hit on a condition
-//! whose branch has no other condition matches its rule at once (rules are deduplicated
-//! with a per-thread generation-stamped array, not a set); the other hits become
-//! `(branch, condition, value)` triples, sorted by branch, and each touched branch is
-//! checked: every condition satisfied, and the chosen values array-consistent
-//! (values taken from different elements of the same array may not be combined, as in
-//! event-ruler). Branches made only of `exists: false` conditions have no hits to be
-//! found by, so they are checked on every event.
+//! Each branch is found through one condition only, its *key*: the key's value matchers
+//! are stored in the [`FieldIndex`] of its path, keyed so that looking up an event value
+//! costs the same whatever the number of rules. A hit on a key makes its branch a
+//! *candidate*, and a candidate is verified by evaluating its other conditions against
+//! the event's values at their paths, then checking that the chosen values are
+//! array-consistent (values taken from different elements of the same array may not be
+//! combined, as in event-ruler).
+//!
+//! Why one key per branch: rules share values. Thousands of rules may name the same
+//! `source` or event name, but few name the same bucket or user. If every condition
+//! were indexed, an event carrying a common value would touch every rule naming it; with
+//! the key chosen as the branch's most selective condition (the one whose values the
+//! fewest other conditions name, see [`Matcher::key_cost`]) the work per event follows
+//! the number of rules sharing the event's *rarest* values instead. Selectivity is
+//! judged on the rules loaded when the key is chosen, so every change re-examines the
+//! keys of a few branches in turn ([`REKEY_PER_CHANGE`]): keys chosen early, against
+//! few rules, are revised as rules accumulate, at a bounded cost per change rather than
+//! in occasional full passes.
+//!
+//! A branch with a single condition needs no verification: a hit matches its rule at
+//! once. Branches made only of `exists: false` conditions have no value to be found by,
+//! so they are verified on every event. Rules are deduplicated with per-thread
+//! generation-stamped arrays, not sets.
+//!
+//! [`EventPattern`] uses the same structures without the index (every branch verified;
+//! see [`Matcher::set_direct`]), so single-pattern matching evaluates each value matcher
+//! directly and the property tests comparing the two check the indexes against it.
 
 use crate::compile::ValuePattern;
 use crate::error::{EventError, PatternError};
-use crate::index::{CondId, FieldIndex};
+use crate::fxhash::{FxHashMap, FxHasher};
+use crate::index::{eval, CondId, FieldIndex};
 use crate::pattern::EventPattern;
-use crate::scan::{scan, Leaf, Scratch, Trie};
+use crate::scan::{scan, Scratch, Trie};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 
 /// Bound on the array-consistency search per branch and event (each step tries one
 /// value for one condition); beyond it the branch is reported as not matching.
 const CONSISTENCY_BUDGET: usize = 100_000;
 
-/// `cond_rule` value of a condition whose branch has several conditions.
+/// `cond_rule` value of a condition that does not match its rule on its own.
 const NO_RULE: u32 = u32::MAX;
 
+/// End of a per-field leaf list.
+const NO_LEAF: u32 = u32::MAX;
+
+/// Branch slots whose key is re-chosen at each rule added or removed. With 4, every
+/// branch has been re-examined since the matcher was at least 4/5 of its current size.
+const REKEY_PER_CHANGE: usize = 4;
+
 struct Cond {
-    branch: u32,
     field: u32,
     /// Satisfied by the field being absent (`exists: false` in the value list).
     absent_ok: bool,
@@ -44,6 +67,8 @@ struct BranchSlot {
     rule: u32,
     /// Condition ids, ascending.
     conds: Vec<CondId>,
+    /// The indexed condition; `None` if every condition accepts absence.
+    key: Option<CondId>,
 }
 
 struct RuleSlot<Id> {
@@ -61,9 +86,11 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     field_paths: Vec<String>,
     fields: Vec<FieldIndex>,
     conds: Vec<Option<Cond>>,
-    /// Per condition: the rule it belongs to if its branch has no other condition (a hit
-    /// then matches the rule outright), else [`NO_RULE`].
+    /// Per condition: the rule it belongs to if it is the only condition of its branch (a
+    /// hit then matches the rule outright), else [`NO_RULE`].
     cond_rule: Vec<u32>,
+    /// Per condition: its branch.
+    cond_branch: Vec<u32>,
     free_conds: Vec<u32>,
     branches: Vec<Option<BranchSlot>>,
     free_branches: Vec<u32>,
@@ -72,7 +99,14 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     rules: Vec<Option<RuleSlot<Id>>>,
     free_rules: Vec<u32>,
     by_id: HashMap<Id, u32>,
+    /// How many live conditions name each value matcher, by [`popularity_key`] (a hash:
+    /// a collision only makes a key choice worse, never a match wrong).
+    popularity: FxHashMap<u64, u32>,
+    /// Next branch slot whose key [`Matcher::rekey_some`] re-examines.
+    rekey_cursor: usize,
     strict: bool,
+    /// Verify every branch on every event instead of looking keys up (single patterns).
+    direct: bool,
 }
 
 thread_local! {
@@ -94,6 +128,47 @@ impl<Id: Clone + Eq + Hash> std::fmt::Debug for Matcher<Id> {
     }
 }
 
+/// Hash identifying a value matcher on a field for the popularity counts, and the weight
+/// of one condition naming it: roughly how many events' worth of candidates a key on it
+/// costs compared with an exact value. Exact values and affixes hit only events carrying
+/// them; ranges, wildcards and CIDR blocks hit a share of all values (counted together per
+/// field); `anything-but` and `exists: true` hit nearly every event that has the field.
+/// `None` for `exists: false`, which no index holds.
+fn popularity_key(field: u32, vp: &ValuePattern) -> Option<(u64, u64)> {
+    use ValuePattern as P;
+    let mut h = FxHasher::default();
+    h.write_u32(field);
+    let (tag, bytes, weight): (u8, &[u8], u64) = match vp {
+        P::ExactStr(s) => (1, s.as_bytes(), 1),
+        P::ExactNum { num: Some(n), .. } => {
+            h.write_u64(crate::index::num_key(*n));
+            (2, &[], 1)
+        }
+        P::Numeric(r) if r.lo == r.hi => {
+            h.write_u64(crate::index::num_key(r.lo));
+            (2, &[], 1)
+        }
+        P::ExactNum { text, num: None } => (3, text.as_bytes(), 1),
+        P::True => (4, &[], 1),
+        P::False => (5, &[], 1),
+        P::Null => (6, &[], 1),
+        P::EqIc(s) => (7, s.as_bytes(), 1),
+        P::Prefix(s) => (8, s.as_bytes(), 2),
+        P::Suffix(s) => (9, s.as_bytes(), 2),
+        P::PrefixIc(s) => (10, s.as_bytes(), 2),
+        P::SuffixIc(s) => (11, s.as_bytes(), 2),
+        P::Numeric(_) => (12, &[], 4),
+        P::Wildcard(_) => (13, &[], 4),
+        P::Cidr(_) => (14, &[], 4),
+        P::AnythingBut(_) => (15, &[], 64),
+        P::Exists(true) => (16, &[], 64),
+        P::Exists(false) => return None,
+    };
+    h.write_u8(tag);
+    h.write(bytes);
+    Some((h.finish(), weight))
+}
+
 impl<Id: Clone + Eq + Hash> Matcher<Id> {
     /// An empty matcher.
     pub fn new() -> Self {
@@ -104,6 +179,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             fields: Vec::new(),
             conds: Vec::new(),
             cond_rule: Vec::new(),
+            cond_branch: Vec::new(),
             free_conds: Vec::new(),
             branches: Vec::new(),
             free_branches: Vec::new(),
@@ -111,7 +187,10 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             rules: Vec::new(),
             free_rules: Vec::new(),
             by_id: HashMap::new(),
+            popularity: FxHashMap::default(),
+            rekey_cursor: 0,
             strict: false,
+            direct: false,
         }
     }
 
@@ -121,6 +200,13 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     /// faster and gives the same matches for every well-formed event without duplicate keys.
     pub fn set_strict(&mut self, strict: bool) {
         self.strict = strict;
+    }
+
+    /// Direct mode: verify every branch on every event, evaluating each value matcher
+    /// (no index lookups). For a single pattern this costs about the same as the index,
+    /// and it keeps single-pattern matching an independent reference for the indexes.
+    pub(crate) fn set_direct(&mut self, direct: bool) {
+        self.direct = direct;
     }
 
     /// Number of rules.
@@ -165,47 +251,50 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 BranchSlot {
                     rule,
                     conds: Vec::new(),
+                    key: None,
                 },
             );
             let mut conds = Vec::with_capacity(branch.len());
-            let mut required = 0;
             for (path, values) in branch {
                 let field = self.intern_field(path);
                 let absent_ok = values.contains(&ValuePattern::Exists(false));
-                if !absent_ok {
-                    required += 1;
-                }
+                self.count(field, values, true);
                 let c = alloc(
                     &mut self.conds,
                     &mut self.free_conds,
                     Cond {
-                        branch: b,
                         field,
                         absent_ok,
                         values: values.clone(),
                     },
                 );
-                for v in values {
-                    self.fields[field as usize].add(v, c);
-                }
                 conds.push(c);
             }
             conds.sort_unstable();
             if self.cond_rule.len() < self.conds.len() {
                 self.cond_rule.resize(self.conds.len(), NO_RULE);
+                self.cond_branch.resize(self.conds.len(), 0);
             }
-            let single = if conds.len() == 1 { rule } else { NO_RULE };
             for &c in &conds {
-                self.cond_rule[c as usize] = single;
+                self.cond_rule[c as usize] = NO_RULE;
+                self.cond_branch[c as usize] = b;
             }
-            self.branches[b as usize]
-                .as_mut()
-                .expect("just allocated")
-                .conds = conds;
-            if required == 0 {
-                let at = self.always.partition_point(|&x| x < b);
-                self.always.insert(at, b);
+            let key = self.best_key(&conds);
+            match key {
+                Some(k) => {
+                    self.index(k, true);
+                    if conds.len() == 1 {
+                        self.cond_rule[k as usize] = rule;
+                    }
+                }
+                None => {
+                    let at = self.always.partition_point(|&x| x < b);
+                    self.always.insert(at, b);
+                }
             }
+            let slot = self.branches[b as usize].as_mut().expect("just allocated");
+            slot.conds = conds;
+            slot.key = key;
             branch_ids.push(b);
         }
         self.rules[rule as usize]
@@ -213,6 +302,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             .expect("just allocated")
             .branches = branch_ids;
         self.by_id.insert(id, rule);
+        self.rekey_some();
     }
 
     /// Remove the rule `id`; `false` if there was none.
@@ -225,20 +315,97 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         for b in slot.branches {
             let br = self.branches[b as usize].take().expect("live branch");
             self.free_branches.push(b);
-            if let Ok(at) = self.always.binary_search(&b) {
-                self.always.remove(at);
+            match br.key {
+                Some(k) => self.index(k, false),
+                None => {
+                    if let Ok(at) = self.always.binary_search(&b) {
+                        self.always.remove(at);
+                    }
+                }
             }
             for c in br.conds {
                 let cond = self.conds[c as usize].take().expect("live condition");
                 self.cond_rule[c as usize] = NO_RULE;
                 self.free_conds.push(c);
-                for v in &cond.values {
-                    self.fields[cond.field as usize].remove(v, c);
-                }
+                self.count(cond.field, &cond.values, false);
                 self.trie.remove(&self.field_paths[cond.field as usize]);
             }
         }
+        self.rekey_some();
         true
+    }
+
+    /// Add (or remove) every value matcher of condition `c` to (from) its field index.
+    fn index(&mut self, c: CondId, add: bool) {
+        let cond = self.conds[c as usize].as_ref().expect("live condition");
+        let fi = &mut self.fields[cond.field as usize];
+        for v in &cond.values {
+            if add {
+                fi.add(v, c);
+            } else {
+                fi.remove(v, c);
+            }
+        }
+    }
+
+    /// Update the popularity counts for a condition's values.
+    fn count(&mut self, field: u32, values: &[ValuePattern], add: bool) {
+        for v in values {
+            let Some((h, _)) = popularity_key(field, v) else {
+                continue;
+            };
+            if add {
+                *self.popularity.entry(h).or_default() += 1;
+            } else if let Some(n) = self.popularity.get_mut(&h) {
+                *n -= 1;
+                if *n == 0 {
+                    self.popularity.remove(&h);
+                }
+            }
+        }
+    }
+
+    /// Expected candidates a key on this condition brings per event, relative to other
+    /// choices: for each value matcher, its weight times how many conditions name it.
+    fn key_cost(&self, cond: &Cond) -> u64 {
+        cond.values
+            .iter()
+            .filter_map(|v| popularity_key(cond.field, v))
+            .map(|(h, w)| w * u64::from(self.popularity.get(&h).copied().unwrap_or(1)))
+            .sum()
+    }
+
+    /// The branch condition to index: the cheapest that needs a value to be present
+    /// (ties go to the lowest id, so the choice is stable).
+    fn best_key(&self, conds: &[CondId]) -> Option<CondId> {
+        conds
+            .iter()
+            .filter_map(|&c| {
+                let cond = self.conds[c as usize].as_ref().expect("live condition");
+                (!cond.absent_ok).then(|| (self.key_cost(cond), c))
+            })
+            .min()
+            .map(|(_, c)| c)
+    }
+
+    /// Re-choose the keys of the next [`REKEY_PER_CHANGE`] branch slots.
+    fn rekey_some(&mut self) {
+        for _ in 0..REKEY_PER_CHANGE.min(self.branches.len()) {
+            self.rekey_cursor = (self.rekey_cursor + 1) % self.branches.len();
+            let b = self.rekey_cursor;
+            let Some(br) = &self.branches[b] else {
+                continue;
+            };
+            let Some(old) = br.key else {
+                continue;
+            };
+            let new = self.best_key(&br.conds).expect("a keyed branch keeps a key");
+            if new != old {
+                self.index(old, false);
+                self.index(new, true);
+                self.branches[b].as_mut().expect("live branch").key = Some(new);
+            }
+        }
     }
 
     fn intern_field(&mut self, path: &str) -> u32 {
@@ -274,83 +441,87 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
 
     fn run(&self, input: &[u8], s: &mut Scratch) -> Result<Vec<Id>, EventError> {
         scan(input, &self.trie, s, self.strict)?;
-        let mut hits = std::mem::take(&mut s.hits);
         let mut tmp = std::mem::take(&mut s.tmp);
         let mut lower = std::mem::take(&mut s.lower);
         let mut matched = std::mem::take(&mut s.matched);
         let mut stamps = std::mem::take(&mut s.stamps);
-        hits.clear();
+        let mut branch_stamps = std::mem::take(&mut s.branch_stamps);
+        let mut v = Verifier {
+            satisfied: std::mem::take(&mut s.satisfied),
+            groups: std::mem::take(&mut s.groups),
+            leaf_next: std::mem::take(&mut s.leaf_next),
+            field_first: std::mem::take(&mut s.field_first),
+            field_stamps: std::mem::take(&mut s.field_stamps),
+            generation: 0,
+        };
         matched.clear();
-        // Rules matched by this event are marked with a fresh generation number in
-        // `stamps` (shared by every matcher the thread uses; a stale mark is never equal
-        // to the current generation), so no set or sort is needed to deduplicate.
+        // Rules matched by this event (and branches verified for it) are marked with a
+        // fresh generation number (shared by every matcher the thread uses; a stale mark
+        // is never equal to the current generation), so no set or sort is needed.
         s.generation = s.generation.wrapping_add(1);
         if s.generation == 0 {
             stamps.fill(0);
+            branch_stamps.fill(0);
+            v.field_stamps.fill(0);
             s.generation = 1;
         }
+        let generation = s.generation;
+        v.generation = generation;
         if stamps.len() < self.rules.len() {
             stamps.resize(self.rules.len(), 0);
         }
-        let generation = s.generation;
-        for (li, leaf) in s.leaves.iter().enumerate() {
-            tmp.clear();
-            let v = s.value(input, leaf);
-            self.fields[leaf.field as usize].lookup(&v, &mut lower, &mut tmp);
-            for &c in &tmp {
-                let r = self.cond_rule[c as usize];
-                if r != NO_RULE {
-                    // A one-condition branch: any hit matches its rule.
-                    mark(&mut stamps, generation, r, &mut matched);
-                    continue;
-                }
-                let cond = self.conds[c as usize]
-                    .as_ref()
-                    .expect("indexed condition is live");
-                hits.push((cond.branch, c, li as u32));
-            }
+        if branch_stamps.len() < self.branches.len() {
+            branch_stamps.resize(self.branches.len(), 0);
         }
-        if hits.len() > 1 {
-            hits.sort_unstable();
-            hits.dedup();
-        }
-        let mut i = 0;
-        let mut always_iter = self.always.iter().peekable();
-        while i < hits.len() {
-            let b = hits[i].0;
-            let mut j = i + 1;
-            while j < hits.len() && hits[j].0 == b {
-                j += 1;
-            }
-            while let Some(&&a) = always_iter.peek() {
-                if a >= b {
-                    if a == b {
-                        always_iter.next();
+        v.link_leaves(s, self.fields.len());
+        if self.direct {
+            for (b, br) in self.branches.iter().enumerate() {
+                if let Some(br) = br {
+                    if stamps[br.rule as usize] != generation && self.verify(b as u32, &mut v, input, s) {
+                        mark(&mut stamps, generation, br.rule, &mut matched);
                     }
-                    break;
                 }
-                always_iter.next();
-                let r = self.branch_rule(a);
-                if stamps[r as usize] != generation && self.branch_matches(a, &[], s) {
+            }
+        } else {
+            for leaf in &s.leaves {
+                tmp.clear();
+                let val = s.value(input, leaf);
+                self.fields[leaf.field as usize].lookup(&val, &mut lower, &mut tmp);
+                for &c in &tmp {
+                    let r = self.cond_rule[c as usize];
+                    if r != NO_RULE {
+                        // A one-condition branch: any hit matches its rule.
+                        mark(&mut stamps, generation, r, &mut matched);
+                        continue;
+                    }
+                    let b = self.cond_branch[c as usize];
+                    let bs = &mut branch_stamps[b as usize];
+                    if *bs == generation {
+                        continue;
+                    }
+                    *bs = generation;
+                    let r = self.branch_rule(b);
+                    if stamps[r as usize] != generation && self.verify(b, &mut v, input, s) {
+                        mark(&mut stamps, generation, r, &mut matched);
+                    }
+                }
+            }
+            for &b in &self.always {
+                let r = self.branch_rule(b);
+                if stamps[r as usize] != generation && self.verify(b, &mut v, input, s) {
                     mark(&mut stamps, generation, r, &mut matched);
                 }
             }
-            let r = self.branch_rule(b);
-            if stamps[r as usize] != generation && self.branch_matches(b, &hits[i..j], s) {
-                mark(&mut stamps, generation, r, &mut matched);
-            }
-            i = j;
         }
-        for &a in always_iter {
-            let r = self.branch_rule(a);
-            if stamps[r as usize] != generation && self.branch_matches(a, &[], s) {
-                mark(&mut stamps, generation, r, &mut matched);
-            }
-        }
-        s.hits = hits;
         s.tmp = tmp;
         s.lower = lower;
         s.stamps = stamps;
+        s.branch_stamps = branch_stamps;
+        s.satisfied = v.satisfied;
+        s.groups = v.groups;
+        s.leaf_next = v.leaf_next;
+        s.field_first = v.field_first;
+        s.field_stamps = v.field_stamps;
         if matched.len() > 1 {
             matched.sort_unstable();
         }
@@ -376,59 +547,87 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             .rule
     }
 
-    /// Check one branch given its hits (sorted by condition).
-    fn branch_matches(&self, b: u32, hits: &[(u32, u32, u32)], s: &Scratch) -> bool {
+    /// Does branch `b` match the scanned event? Every condition must be satisfied by a
+    /// value at its path (or by the path's absence, for `exists: false`), and the values
+    /// chosen must be array-consistent.
+    fn verify(&self, b: u32, v: &mut Verifier, input: &[u8], s: &Scratch) -> bool {
         let br = self.branches[b as usize].as_ref().expect("live branch");
-        // Fast path: one condition satisfied by a hit.
-        if br.conds.len() == 1 && !hits.is_empty() {
-            return true;
-        }
-        // First pass, allocation-free: every condition has a hit (or may be absent), and
-        // how many of the hit groups involve array elements.
-        let in_array = |g: &[(u32, u32, u32)]| g.iter().any(|h| s.leaves[h.2 as usize].arr_len > 0);
-        let (mut n_groups, mut n_in_arrays) = (0usize, 0usize);
-        let mut k = 0;
+        v.satisfied.clear();
+        v.groups.clear();
+        let mut n_in_arrays = 0usize;
         for &c in &br.conds {
-            while k < hits.len() && hits[k].1 < c {
-                k += 1;
+            let cond = self.conds[c as usize].as_ref().expect("live condition");
+            let start = v.satisfied.len() as u32;
+            let mut li = v.first_leaf(cond.field);
+            let present = li != NO_LEAF;
+            let mut in_array = false;
+            while li != NO_LEAF {
+                let leaf = &s.leaves[li as usize];
+                let val = s.value(input, leaf);
+                if cond.values.iter().any(|vp| eval(vp, &val)) {
+                    v.satisfied.push(li);
+                    in_array |= leaf.arr_len > 0;
+                }
+                li = v.leaf_next[li as usize];
             }
-            let start = k;
-            while k < hits.len() && hits[k].1 == c {
-                k += 1;
-            }
-            if start == k {
-                let cond = self.conds[c as usize].as_ref().expect("live condition");
-                if cond.absent_ok && !s.leaves.iter().any(|l| l.field == cond.field) {
+            let end = v.satisfied.len() as u32;
+            if start == end {
+                if cond.absent_ok && !present {
                     continue;
                 }
                 return false;
             }
-            n_groups += 1;
-            if in_array(&hits[start..k]) {
-                n_in_arrays += 1;
-            }
+            v.groups.push((start, end));
+            n_in_arrays += usize::from(in_array);
         }
-        if n_groups <= 1 || n_in_arrays <= 1 {
+        if v.groups.len() <= 1 || n_in_arrays <= 1 {
             return true;
         }
         // Values from arrays on several conditions: search for an array-consistent choice.
-        let mut groups: Vec<&[(u32, u32, u32)]> = Vec::with_capacity(n_groups);
-        let mut k = 0;
-        for &c in &br.conds {
-            while k < hits.len() && hits[k].1 < c {
-                k += 1;
-            }
-            let start = k;
-            while k < hits.len() && hits[k].1 == c {
-                k += 1;
-            }
-            if start < k {
-                groups.push(&hits[start..k]);
-            }
-        }
-        let mut chosen: Vec<&Leaf> = Vec::with_capacity(groups.len());
+        let mut chosen = Vec::with_capacity(v.groups.len());
         let mut budget = CONSISTENCY_BUDGET;
-        consistent_choice(&groups, 0, &mut chosen, s, &mut budget)
+        consistent_choice(v, 0, &mut chosen, s, &mut budget)
+    }
+}
+
+/// Per-event state of branch verification (buffers borrowed from the thread's scratch).
+struct Verifier {
+    satisfied: Vec<u32>,
+    groups: Vec<(u32, u32)>,
+    leaf_next: Vec<u32>,
+    field_first: Vec<u32>,
+    field_stamps: Vec<u32>,
+    generation: u32,
+}
+
+impl Verifier {
+    /// Chain the event's leaves by field, so a condition reads only its own path's
+    /// values (a field's list is valid while its stamp is the current generation).
+    fn link_leaves(&mut self, s: &Scratch, n_fields: usize) {
+        if self.field_stamps.len() < n_fields {
+            self.field_stamps.resize(n_fields, 0);
+            self.field_first.resize(n_fields, NO_LEAF);
+        }
+        self.leaf_next.clear();
+        self.leaf_next.resize(s.leaves.len(), NO_LEAF);
+        for (li, leaf) in s.leaves.iter().enumerate().rev() {
+            let f = leaf.field as usize;
+            if self.field_stamps[f] == self.generation {
+                self.leaf_next[li] = self.field_first[f];
+            } else {
+                self.field_stamps[f] = self.generation;
+            }
+            self.field_first[f] = li as u32;
+        }
+    }
+
+    #[inline]
+    fn first_leaf(&self, field: u32) -> u32 {
+        if self.field_stamps[field as usize] == self.generation {
+            self.field_first[field as usize]
+        } else {
+            NO_LEAF
+        }
     }
 }
 
@@ -469,26 +668,29 @@ fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
     true
 }
 
-fn consistent_choice<'s>(
-    groups: &[&[(u32, u32, u32)]],
+/// Choose one satisfying leaf per condition group `i..`, each consistent with `chosen`.
+fn consistent_choice(
+    v: &Verifier,
     i: usize,
-    chosen: &mut Vec<&'s Leaf>,
-    s: &'s Scratch,
+    chosen: &mut Vec<u32>,
+    s: &Scratch,
     budget: &mut usize,
 ) -> bool {
-    if i == groups.len() {
+    let Some(&(start, end)) = v.groups.get(i) else {
         return true;
-    }
-    for h in groups[i] {
+    };
+    for &li in &v.satisfied[start as usize..end as usize] {
         if *budget == 0 {
             return false;
         }
         *budget -= 1;
-        let leaf = &s.leaves[h.2 as usize];
-        let m = s.membership(leaf);
-        if chosen.iter().all(|o| consistent(s.membership(o), m)) {
-            chosen.push(leaf);
-            if consistent_choice(groups, i + 1, chosen, s, budget) {
+        let m = s.membership(&s.leaves[li as usize]);
+        if chosen
+            .iter()
+            .all(|&o| consistent(s.membership(&s.leaves[o as usize]), m))
+        {
+            chosen.push(li);
+            if consistent_choice(v, i + 1, chosen, s, budget) {
                 return true;
             }
             chosen.pop();

@@ -82,6 +82,7 @@ impl EventPattern {
         };
         let mut m = Matcher::new();
         m.set_strict(true);
+        m.set_direct(true);
         m.add_pattern((), &p);
         p.matcher = m;
         p
