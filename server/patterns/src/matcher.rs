@@ -37,7 +37,7 @@ use crate::error::{EventError, PatternError};
 use crate::fxhash::{FxHashMap, FxHasher};
 use crate::index::{eval, CondId, FieldIndex};
 use crate::pattern::EventPattern;
-use crate::scan::{scan, Scratch, Trie};
+use crate::scan::{scan, EvVal, Scratch, Trie};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -63,13 +63,175 @@ struct Cond {
     values: Vec<ValuePattern>,
 }
 
+/// How a branch is found: by one condition in its field's index, or by the values of
+/// two conditions together in a [`PairIndex`] (first condition on the lower field id).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Key {
+    Cond(CondId),
+    Pair(CondId, CondId),
+}
+
 struct BranchSlot {
     rule: u32,
     /// Condition ids, ascending.
     conds: Vec<CondId>,
-    /// The indexed condition; `None` if every condition accepts absence.
-    key: Option<CondId>,
+    /// `None` if every condition accepts absence.
+    key: Option<Key>,
 }
+
+/// What a candidate branch needs first, one cache line per branch slot: its rule and
+/// its [`Filter`], which rejects most candidates without reading the branch's
+/// conditions (with thousands of rules those are rarely in cache).
+#[repr(align(64))]
+#[derive(Default)]
+struct Hot {
+    rule: u32,
+    filter: Filter,
+}
+
+/// A necessary condition for a branch to match: for each condition other than the key
+/// whose values are all exact (or all case-sensitive prefixes), the hashes of those
+/// values. A candidate passes if each such field has a value whose hash (of its first
+/// `len` bytes, for a prefix) is listed. Checking it reads only this tape and the event,
+/// where full verification follows pointers to every condition and value.
+///
+/// Tape: a header word per condition (`field | kind << 32 | n << 40`), then `n` hashes
+/// (exact) or `n` (length, hash) pairs (prefix); short tapes are stored inline.
+enum Filter {
+    Inline(u8, [u64; FILTER_INLINE]),
+    Heap(Box<[u64]>),
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter::Inline(0, [0; FILTER_INLINE])
+    }
+}
+
+/// Tape words stored inline in [`Hot`] (which then fills one cache line).
+const FILTER_INLINE: usize = 5;
+
+const FILTER_EXACT: u64 = 0;
+const FILTER_PREFIX: u64 = 1;
+/// Conditions with more values than this are left to full verification.
+const FILTER_VALUES_MAX: usize = 8;
+
+/// Hash of a string prefix for [`Filter`].
+#[inline]
+fn prefix_hash(bytes: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u8(9);
+    h.write(bytes);
+    h.finish()
+}
+
+impl Filter {
+    fn words(&self) -> &[u64] {
+        match self {
+            Filter::Inline(n, w) => &w[..*n as usize],
+            Filter::Heap(w) => w,
+        }
+    }
+
+    fn build(conds: &[&Cond]) -> Filter {
+        let mut tape = Vec::new();
+        for cond in conds {
+            if cond.absent_ok || cond.values.len() > FILTER_VALUES_MAX {
+                continue;
+            }
+            let exact: Option<Vec<u64>> = cond.values.iter().map(exact_hash).collect();
+            if let Some(hashes) = exact {
+                tape.push(u64::from(cond.field) | FILTER_EXACT << 32 | (hashes.len() as u64) << 40);
+                tape.extend(hashes);
+                continue;
+            }
+            let prefixes: Option<Vec<&str>> = cond
+                .values
+                .iter()
+                .map(|v| match v {
+                    ValuePattern::Prefix(p) => Some(p.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(prefixes) = prefixes {
+                tape.push(
+                    u64::from(cond.field) | FILTER_PREFIX << 32 | (prefixes.len() as u64) << 40,
+                );
+                for p in prefixes {
+                    tape.push(p.len() as u64);
+                    tape.push(prefix_hash(p.as_bytes()));
+                }
+            }
+        }
+        if tape.len() <= FILTER_INLINE {
+            let mut w = [0; FILTER_INLINE];
+            w[..tape.len()].copy_from_slice(&tape);
+            Filter::Inline(tape.len() as u8, w)
+        } else {
+            Filter::Heap(tape.into_boxed_slice())
+        }
+    }
+
+    /// `false` if the branch cannot match the event.
+    #[inline]
+    fn passes(&self, v: &Verifier, input: &[u8], s: &Scratch) -> bool {
+        let tape = self.words();
+        let mut i = 0;
+        while i < tape.len() {
+            let hdr = tape[i];
+            let field = hdr as u32;
+            let kind = (hdr >> 32) & 0xFF;
+            let n = (hdr >> 40) as usize;
+            i += 1;
+            let mut li = v.first_leaf(field);
+            let mut ok = false;
+            if kind == FILTER_EXACT {
+                let hashes = &tape[i..i + n];
+                i += n;
+                while li != NO_LEAF && !ok {
+                    ok = hashes.contains(&v.leaf_hashes[li as usize]);
+                    li = v.leaf_next[li as usize];
+                }
+            } else {
+                let pairs = &tape[i..i + 2 * n];
+                i += 2 * n;
+                while li != NO_LEAF && !ok {
+                    if let EvVal::Str(x) = s.value(input, &s.leaves[li as usize]) {
+                        ok = pairs.chunks_exact(2).any(|p| {
+                            let len = p[0] as usize;
+                            len <= x.len() && prefix_hash(&x[..len]) == p[1]
+                        });
+                    }
+                    li = v.leaf_next[li as usize];
+                }
+            }
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Branches keyed by the exact values of two fields together, for branches none of whose
+/// conditions is selective alone (a service, an account and a region, each shared by
+/// hundreds of rules, while the triple is shared by few). Keyed by [`pair_hash`] of the
+/// two values' [`exact_hash`]es: a collision only adds a candidate, which verification
+/// rejects.
+struct PairIndex {
+    first: u32,
+    second: u32,
+    map: FxHashMap<u64, Vec<u32>>,
+}
+
+/// At most this many value combinations of a field pair are looked up per event; an
+/// event with more (arrays at both fields) verifies every branch of the pair instead.
+const PAIR_LOOKUPS_MAX: usize = 256;
+
+/// Conditions considered for pair keys per branch (the first ones, by id), and values
+/// per condition: bounds the pairs counted per branch.
+const PAIR_CONDS_MAX: usize = 4;
+const PAIR_VALUES_MAX: usize = 4;
 
 struct RuleSlot<Id> {
     id: Id,
@@ -94,6 +256,8 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     free_conds: Vec<u32>,
     branches: Vec<Option<BranchSlot>>,
     free_branches: Vec<u32>,
+    /// Per branch slot: what a candidate needs first (see [`Hot`]).
+    hot: Vec<Hot>,
     /// Branches with no condition that needs a value, ascending.
     always: Vec<u32>,
     rules: Vec<Option<RuleSlot<Id>>>,
@@ -102,6 +266,8 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     /// How many live conditions name each value matcher, by [`popularity_key`] (a hash:
     /// a collision only makes a key choice worse, never a match wrong).
     popularity: FxHashMap<u64, u32>,
+    pairs: Vec<PairIndex>,
+    pair_ids: FxHashMap<(u32, u32), u32>,
     /// Next branch slot whose key [`Matcher::rekey_some`] re-examines.
     rekey_cursor: usize,
     strict: bool,
@@ -169,6 +335,73 @@ fn popularity_key(field: u32, vp: &ValuePattern) -> Option<(u64, u64)> {
     Some((h.finish(), weight))
 }
 
+/// Hash of a value matcher that matches exactly one event value (by bytes, number or
+/// literal), equal to [`leaf_hash`] of that value; `None` for any other matcher
+/// (including IP-shaped strings, which also match other spellings of the address).
+fn exact_hash(vp: &ValuePattern) -> Option<u64> {
+    use ValuePattern as P;
+    let mut h = FxHasher::default();
+    match vp {
+        P::ExactStr(s) if !crate::ip::looks_like_ip(s) => {
+            h.write_u8(1);
+            h.write(s.as_bytes());
+        }
+        P::ExactNum { num: Some(n), .. } => {
+            h.write_u8(2);
+            h.write_u64(crate::index::num_key(*n));
+        }
+        P::Numeric(r) if r.lo == r.hi => {
+            h.write_u8(2);
+            h.write_u64(crate::index::num_key(r.lo));
+        }
+        P::True => h.write_u8(4),
+        P::False => h.write_u8(5),
+        P::Null => h.write_u8(6),
+        _ => return None,
+    }
+    Some(h.finish())
+}
+
+/// Hash of an event value, as [`exact_hash`] hashes the matcher equal to it; `None` for
+/// a number that cannot be compared (no exact matcher equals it numerically).
+fn leaf_hash(v: &EvVal<'_>) -> Option<u64> {
+    let mut h = FxHasher::default();
+    match *v {
+        EvVal::Str(x) => {
+            h.write_u8(1);
+            h.write(x);
+        }
+        EvVal::Num(n, _) if !n.is_nan() => {
+            h.write_u8(2);
+            h.write_u64(crate::index::num_key(n));
+        }
+        EvVal::Num(..) => return None,
+        EvVal::True => h.write_u8(4),
+        EvVal::False => h.write_u8(5),
+        EvVal::Null => h.write_u8(6),
+    }
+    Some(h.finish())
+}
+
+/// Key of two values together in a [`PairIndex`].
+#[inline]
+fn pair_hash(first: u64, second: u64) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u64(first);
+    h.write_u64(second);
+    h.finish()
+}
+
+/// Popularity-count key of a value pair on two fields.
+fn pair_popularity_key(first: u32, second: u32, pair: u64) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u8(0xFE);
+    h.write_u32(first);
+    h.write_u32(second);
+    h.write_u64(pair);
+    h.finish()
+}
+
 impl<Id: Clone + Eq + Hash> Matcher<Id> {
     /// An empty matcher.
     pub fn new() -> Self {
@@ -183,11 +416,14 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             free_conds: Vec::new(),
             branches: Vec::new(),
             free_branches: Vec::new(),
+            hot: Vec::new(),
             always: Vec::new(),
             rules: Vec::new(),
             free_rules: Vec::new(),
             by_id: HashMap::new(),
             popularity: FxHashMap::default(),
+            pairs: Vec::new(),
+            pair_ids: FxHashMap::default(),
             rekey_cursor: 0,
             strict: false,
             direct: false,
@@ -279,12 +515,13 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 self.cond_rule[c as usize] = NO_RULE;
                 self.cond_branch[c as usize] = b;
             }
+            self.count_pairs(&conds, true);
             let key = self.best_key(&conds);
             match key {
                 Some(k) => {
-                    self.index(k, true);
-                    if conds.len() == 1 {
-                        self.cond_rule[k as usize] = rule;
+                    self.index(b, k, true, &conds);
+                    if let (Key::Cond(c), 1) = (k, conds.len()) {
+                        self.cond_rule[c as usize] = rule;
                     }
                 }
                 None => {
@@ -292,6 +529,11 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                     self.always.insert(at, b);
                 }
             }
+            let filter = self.filter(&conds, key);
+            if self.hot.len() < self.branches.len() {
+                self.hot.resize_with(self.branches.len(), Hot::default);
+            }
+            self.hot[b as usize] = Hot { rule, filter };
             let slot = self.branches[b as usize].as_mut().expect("just allocated");
             slot.conds = conds;
             slot.key = key;
@@ -315,8 +557,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         for b in slot.branches {
             let br = self.branches[b as usize].take().expect("live branch");
             self.free_branches.push(b);
+            self.count_pairs(&br.conds, false);
             match br.key {
-                Some(k) => self.index(k, false),
+                Some(k) => self.index(b, k, false, &br.conds),
                 None => {
                     if let Ok(at) = self.always.binary_search(&b) {
                         self.always.remove(at);
@@ -335,15 +578,128 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         true
     }
 
-    /// Add (or remove) every value matcher of condition `c` to (from) its field index.
-    fn index(&mut self, c: CondId, add: bool) {
-        let cond = self.conds[c as usize].as_ref().expect("live condition");
-        let fi = &mut self.fields[cond.field as usize];
-        for v in &cond.values {
-            if add {
-                fi.add(v, c);
-            } else {
-                fi.remove(v, c);
+    /// Add (or remove) branch `b` to (from) the index of its key.
+    fn index(&mut self, b: u32, key: Key, add: bool, _conds: &[CondId]) {
+        match key {
+            Key::Cond(c) => {
+                let cond = self.conds[c as usize].as_ref().expect("live condition");
+                let fi = &mut self.fields[cond.field as usize];
+                for v in &cond.values {
+                    if add {
+                        fi.add(v, c);
+                    } else {
+                        fi.remove(v, c);
+                    }
+                }
+            }
+            Key::Pair(x, y) => {
+                let (cx, cy) = (self.cond(x), self.cond(y));
+                let fields = (cx.field, cy.field);
+                let hashes: Vec<u64> = pair_hashes(cx, cy).collect();
+                let p = match self.pair_ids.get(&fields) {
+                    Some(&p) => p,
+                    None => {
+                        self.pairs.push(PairIndex {
+                            first: fields.0,
+                            second: fields.1,
+                            map: FxHashMap::default(),
+                        });
+                        let p = (self.pairs.len() - 1) as u32;
+                        self.pair_ids.insert(fields, p);
+                        p
+                    }
+                };
+                let map = &mut self.pairs[p as usize].map;
+                for h in hashes {
+                    if add {
+                        map.entry(h).or_default().push(b);
+                    } else if let Some(v) = map.get_mut(&h) {
+                        if let Some(i) = v.iter().position(|&x| x == b) {
+                            v.swap_remove(i);
+                        }
+                        if v.is_empty() {
+                            map.remove(&h);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The [`Filter`] of a branch with these conditions and key.
+    fn filter(&self, conds: &[CondId], key: Option<Key>) -> Filter {
+        let in_key = |c: CondId| match key {
+            Some(Key::Cond(k)) => k == c,
+            Some(Key::Pair(x, y)) => x == c || y == c,
+            None => false,
+        };
+        let rest: Vec<&Cond> = conds
+            .iter()
+            .filter(|&&c| !in_key(c))
+            .map(|&c| self.cond(c))
+            .collect();
+        Filter::build(&rest)
+    }
+
+    #[inline]
+    fn cond(&self, c: CondId) -> &Cond {
+        self.conds[c as usize].as_ref().expect("live condition")
+    }
+
+    /// The conditions of a branch that may take part in a pair key: the first
+    /// [`PAIR_CONDS_MAX`] that need a value and match only exact values (a few at most).
+    fn pair_candidates(&self, conds: &[CondId]) -> ([CondId; PAIR_CONDS_MAX], usize) {
+        let mut out = [0; PAIR_CONDS_MAX];
+        let mut n = 0;
+        for &c in conds {
+            if n == PAIR_CONDS_MAX {
+                break;
+            }
+            let cond = self.cond(c);
+            if !cond.absent_ok
+                && cond.values.len() <= PAIR_VALUES_MAX
+                && cond.values.iter().all(|v| exact_hash(v).is_some())
+            {
+                out[n] = c;
+                n += 1;
+            }
+        }
+        (out, n)
+    }
+
+    /// Every pair of pair-key candidates, as (condition on the lower field, the other).
+    fn candidate_pairs(&self, conds: &[CondId]) -> Vec<(CondId, CondId)> {
+        let (cands, n) = self.pair_candidates(conds);
+        let mut out = Vec::new();
+        for i in 0..n {
+            for j in i + 1..n {
+                let (a, b) = (cands[i], cands[j]);
+                if self.cond(a).field < self.cond(b).field {
+                    out.push((a, b));
+                } else {
+                    out.push((b, a));
+                }
+            }
+        }
+        out
+    }
+
+    /// Update the popularity counts of a branch's candidate value pairs.
+    fn count_pairs(&mut self, conds: &[CondId], add: bool) {
+        for (x, y) in self.candidate_pairs(conds) {
+            let (cx, cy) = (self.cond(x), self.cond(y));
+            let keys: Vec<u64> = pair_hashes(cx, cy)
+                .map(|h| pair_popularity_key(cx.field, cy.field, h))
+                .collect();
+            for k in keys {
+                if add {
+                    *self.popularity.entry(k).or_default() += 1;
+                } else if let Some(n) = self.popularity.get_mut(&k) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.popularity.remove(&k);
+                    }
+                }
             }
         }
     }
@@ -375,17 +731,35 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             .sum()
     }
 
-    /// The branch condition to index: the cheapest that needs a value to be present
-    /// (ties go to the lowest id, so the choice is stable).
-    fn best_key(&self, conds: &[CondId]) -> Option<CondId> {
-        conds
+    /// The key to index a branch by: the cheapest condition that needs a value to be
+    /// present, or pair of exact conditions (ties go to single conditions, then to the
+    /// lowest ids, so the choice is stable).
+    fn best_key(&self, conds: &[CondId]) -> Option<Key> {
+        let single = conds
             .iter()
             .filter_map(|&c| {
-                let cond = self.conds[c as usize].as_ref().expect("live condition");
+                let cond = self.cond(c);
                 (!cond.absent_ok).then(|| (self.key_cost(cond), c))
             })
-            .min()
-            .map(|(_, c)| c)
+            .min()?;
+        let pair = self
+            .candidate_pairs(conds)
+            .into_iter()
+            .map(|(x, y)| {
+                let (cx, cy) = (self.cond(x), self.cond(y));
+                let cost: u64 = pair_hashes(cx, cy)
+                    .map(|h| {
+                        let k = pair_popularity_key(cx.field, cy.field, h);
+                        u64::from(self.popularity.get(&k).copied().unwrap_or(1))
+                    })
+                    .sum();
+                (cost, x, y)
+            })
+            .min();
+        Some(match pair {
+            Some((cost, x, y)) if cost < single.0 => Key::Pair(x, y),
+            _ => Key::Cond(single.1),
+        })
     }
 
     /// Re-choose the keys of the next [`REKEY_PER_CHANGE`] branch slots.
@@ -399,11 +773,17 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             let Some(old) = br.key else {
                 continue;
             };
-            let new = self.best_key(&br.conds).expect("a keyed branch keeps a key");
+            let new = self
+                .best_key(&br.conds)
+                .expect("a keyed branch keeps a key");
             if new != old {
-                self.index(old, false);
-                self.index(new, true);
-                self.branches[b].as_mut().expect("live branch").key = Some(new);
+                let conds = std::mem::take(&mut self.branches[b].as_mut().expect("live").conds);
+                self.index(b as u32, old, false, &conds);
+                self.index(b as u32, new, true, &conds);
+                self.hot[b].filter = self.filter(&conds, Some(new));
+                let br = self.branches[b].as_mut().expect("live branch");
+                br.key = Some(new);
+                br.conds = conds;
             }
         }
     }
@@ -446,10 +826,12 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         let mut matched = std::mem::take(&mut s.matched);
         let mut stamps = std::mem::take(&mut s.stamps);
         let mut branch_stamps = std::mem::take(&mut s.branch_stamps);
+        let mut cands = std::mem::take(&mut s.candidates);
         let mut v = Verifier {
             satisfied: std::mem::take(&mut s.satisfied),
             groups: std::mem::take(&mut s.groups),
             leaf_next: std::mem::take(&mut s.leaf_next),
+            leaf_hashes: std::mem::take(&mut s.leaf_hashes),
             field_first: std::mem::take(&mut s.field_first),
             field_stamps: std::mem::take(&mut s.field_stamps),
             generation: 0,
@@ -473,16 +855,23 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         if branch_stamps.len() < self.branches.len() {
             branch_stamps.resize(self.branches.len(), 0);
         }
-        v.link_leaves(s, self.fields.len());
+        v.link_leaves(s, input, self.fields.len());
         if self.direct {
             for (b, br) in self.branches.iter().enumerate() {
                 if let Some(br) = br {
-                    if stamps[br.rule as usize] != generation && self.verify(b as u32, &mut v, input, s) {
+                    if stamps[br.rule as usize] != generation
+                        && self.verify(b as u32, &mut v, input, s)
+                    {
                         mark(&mut stamps, generation, br.rule, &mut matched);
                     }
                 }
             }
         } else {
+            // Candidates are gathered first and verified afterwards: with thousands of
+            // rules their branch slots and filters are rarely in cache, and requesting them
+            // all before reading any overlaps those memory latencies instead of paying
+            // them one after another.
+            cands.clear();
             for leaf in &s.leaves {
                 tmp.clear();
                 let val = s.value(input, leaf);
@@ -494,16 +883,39 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                         mark(&mut stamps, generation, r, &mut matched);
                         continue;
                     }
-                    let b = self.cond_branch[c as usize];
-                    let bs = &mut branch_stamps[b as usize];
-                    if *bs == generation {
-                        continue;
-                    }
-                    *bs = generation;
-                    let r = self.branch_rule(b);
-                    if stamps[r as usize] != generation && self.verify(b, &mut v, input, s) {
-                        mark(&mut stamps, generation, r, &mut matched);
-                    }
+                    cands.push(self.cond_branch[c as usize]);
+                }
+            }
+            for pair in &self.pairs {
+                self.lookup_pair(pair, &v, input, s, &mut cands);
+            }
+            cands.retain(|&b| {
+                let bs = &mut branch_stamps[b as usize];
+                let fresh = *bs != generation;
+                *bs = generation;
+                fresh
+            });
+            for &b in &cands {
+                prefetch(&self.hot[b as usize]);
+            }
+            for &b in &cands {
+                if let Filter::Heap(w) = &self.hot[b as usize].filter {
+                    prefetch(w.as_ptr());
+                }
+            }
+            // Survivors of the filters are verified in a second pass, after requesting
+            // their branch slots.
+            cands.retain(|&b| {
+                let hot = &self.hot[b as usize];
+                stamps[hot.rule as usize] != generation && hot.filter.passes(&v, input, s)
+            });
+            for &b in &cands {
+                prefetch(&self.branches[b as usize]);
+            }
+            for &b in &cands {
+                let r = self.hot[b as usize].rule;
+                if stamps[r as usize] != generation && self.verify(b, &mut v, input, s) {
+                    mark(&mut stamps, generation, r, &mut matched);
                 }
             }
             for &b in &self.always {
@@ -517,9 +929,11 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         s.lower = lower;
         s.stamps = stamps;
         s.branch_stamps = branch_stamps;
+        s.candidates = cands;
         s.satisfied = v.satisfied;
         s.groups = v.groups;
         s.leaf_next = v.leaf_next;
+        s.leaf_hashes = v.leaf_hashes;
         s.field_first = v.field_first;
         s.field_stamps = v.field_stamps;
         if matched.len() > 1 {
@@ -545,6 +959,51 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             .as_ref()
             .expect("live branch")
             .rule
+    }
+
+    /// Append to `found` each branch of `pair` whose two values the event has.
+    fn lookup_pair(
+        &self,
+        pair: &PairIndex,
+        v: &Verifier,
+        input: &[u8],
+        s: &Scratch,
+        found: &mut Vec<u32>,
+    ) {
+        if pair.map.is_empty() {
+            return;
+        }
+        let (first, second) = (v.first_leaf(pair.first), v.first_leaf(pair.second));
+        if first == NO_LEAF || second == NO_LEAF {
+            return;
+        }
+        let count = |mut l: u32| {
+            let mut n = 0usize;
+            while l != NO_LEAF {
+                n += 1;
+                l = v.leaf_next[l as usize];
+            }
+            n
+        };
+        if count(first).saturating_mul(count(second)) > PAIR_LOOKUPS_MAX {
+            found.extend(pair.map.values().flatten());
+            return;
+        }
+        let mut l1 = first;
+        while l1 != NO_LEAF {
+            if let Some(h1) = leaf_hash(&s.value(input, &s.leaves[l1 as usize])) {
+                let mut l2 = second;
+                while l2 != NO_LEAF {
+                    if let Some(h2) = leaf_hash(&s.value(input, &s.leaves[l2 as usize])) {
+                        if let Some(bs) = pair.map.get(&pair_hash(h1, h2)) {
+                            found.extend_from_slice(bs);
+                        }
+                    }
+                    l2 = v.leaf_next[l2 as usize];
+                }
+            }
+            l1 = v.leaf_next[l1 as usize];
+        }
     }
 
     /// Does branch `b` match the scanned event? Every condition must be satisfied by a
@@ -590,11 +1049,24 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     }
 }
 
+/// [`pair_hash`] of every combination of the two conditions' values.
+fn pair_hashes<'a>(x: &'a Cond, y: &'a Cond) -> impl Iterator<Item = u64> + 'a {
+    x.values.iter().filter_map(exact_hash).flat_map(move |hx| {
+        y.values
+            .iter()
+            .filter_map(exact_hash)
+            .map(move |hy| pair_hash(hx, hy))
+    })
+}
+
 /// Per-event state of branch verification (buffers borrowed from the thread's scratch).
 struct Verifier {
     satisfied: Vec<u32>,
     groups: Vec<(u32, u32)>,
     leaf_next: Vec<u32>,
+    /// Per leaf: [`leaf_hash`] of its value (0 if none: a [`Filter`] match on it only
+    /// costs a full verification).
+    leaf_hashes: Vec<u64>,
     field_first: Vec<u32>,
     field_stamps: Vec<u32>,
     generation: u32,
@@ -603,7 +1075,13 @@ struct Verifier {
 impl Verifier {
     /// Chain the event's leaves by field, so a condition reads only its own path's
     /// values (a field's list is valid while its stamp is the current generation).
-    fn link_leaves(&mut self, s: &Scratch, n_fields: usize) {
+    fn link_leaves(&mut self, s: &Scratch, input: &[u8], n_fields: usize) {
+        self.leaf_hashes.clear();
+        self.leaf_hashes.extend(
+            s.leaves
+                .iter()
+                .map(|l| leaf_hash(&s.value(input, l)).unwrap_or(0)),
+        );
         if self.field_stamps.len() < n_fields {
             self.field_stamps.resize(n_fields, 0);
             self.field_first.resize(n_fields, NO_LEAF);
@@ -629,6 +1107,20 @@ impl Verifier {
             NO_LEAF
         }
     }
+}
+
+/// Ask the CPU to start loading the cache line at `p` (only a hint).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; a prefetch never
+        // faults and reads nothing into the program, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Record rule `r` as matched by the current event unless it already is.

@@ -224,6 +224,9 @@ pub(crate) struct Scratch {
     pub field_first: Vec<u32>,
     /// Per leaf: the next leaf of the same field (`u32::MAX` for none).
     pub leaf_next: Vec<u32>,
+    /// Candidate branches of the current event.
+    pub candidates: Vec<u32>,
+    pub leaf_hashes: Vec<u64>,
     /// Leaves satisfying each condition of the branch being verified, and the range of
     /// each condition's leaves in it.
     pub satisfied: Vec<u32>,
