@@ -4,20 +4,25 @@
 //! *conditions* (one per field path: "the value at this path matches one of these
 //! value matchers", optionally "... or the path is absent" for `exists: false`).
 //!
-//! Each branch is found through one condition only, its *key*: the key's value matchers
-//! are stored in the [`FieldIndex`] of its path, keyed so that looking up an event value
-//! costs the same whatever the number of rules. A hit on a key makes its branch a
-//! *candidate*, and a candidate is verified by evaluating its other conditions against
-//! the event's values at their paths, then checking that the chosen values are
-//! array-consistent (values taken from different elements of the same array may not be
-//! combined, as in event-ruler).
+//! Each branch is found through one *key* only: either one condition, whose value
+//! matchers are stored in the [`FieldIndex`] of its path (keyed so that looking up an
+//! event value costs the same whatever the number of rules), or two exact-valued
+//! conditions together, stored in a [`PairIndex`] under the hash of both values. A hit
+//! on a key makes its branch a *candidate*; a candidate is first checked against its
+//! [`Filter`] (hashes of its other exact and prefix values, kept in one cache line with
+//! the branch's rule), then verified by evaluating every condition against the event's
+//! values at its path and checking that the chosen values are array-consistent (values
+//! taken from different elements of the same array may not be combined, as in
+//! event-ruler).
 //!
 //! Why one key per branch: rules share values. Thousands of rules may name the same
 //! `source` or event name, but few name the same bucket or user. If every condition
 //! were indexed, an event carrying a common value would touch every rule naming it; with
-//! the key chosen as the branch's most selective condition (the one whose values the
-//! fewest other conditions name, see [`Matcher::key_cost`]) the work per event follows
-//! the number of rules sharing the event's *rarest* values instead. Selectivity is
+//! the key chosen as the branch's most selective condition or pair (the one whose values
+//! the fewest other conditions name, see [`Matcher::best_key`]) the work per event
+//! follows the number of rules sharing the event's *rarest* values instead. Pairs serve
+//! rules none of whose values is rare alone (a service, an account and a region, each
+//! named by hundreds of rules, while the combination is named by a few). Selectivity is
 //! judged on the rules loaded when the key is chosen, so every change re-examines the
 //! keys of a few branches in turn ([`REKEY_PER_CHANGE`]): keys chosen early, against
 //! few rules, are revised as rules accumulate, at a bounded cost per change rather than
@@ -52,8 +57,10 @@ const NO_RULE: u32 = u32::MAX;
 /// End of a per-field leaf list.
 const NO_LEAF: u32 = u32::MAX;
 
-/// Branch slots whose key is re-chosen at each rule added or removed. With 4, every
-/// branch has been re-examined since the matcher was at least 4/5 of its current size.
+/// Branch slots whose key is re-chosen at each rule added or removed. With 4, a pass
+/// over all slots takes a quarter as many changes as there are slots, so while rules
+/// are being added every key was re-chosen when the matcher had at least about three
+/// quarters of its current branches.
 const REKEY_PER_CHANGE: usize = 4;
 
 struct Cond {
@@ -172,6 +179,24 @@ impl Filter {
         }
     }
 
+    /// The fields the filter reads (one per tape entry).
+    fn fields(&self) -> Vec<u32> {
+        let tape = self.words();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < tape.len() {
+            let hdr = tape[i];
+            let n = (hdr >> 40) as usize;
+            out.push(hdr as u32);
+            i += 1 + if (hdr >> 32) & 0xFF == FILTER_EXACT {
+                n
+            } else {
+                2 * n
+            };
+        }
+        out
+    }
+
     /// `false` if the branch cannot match the event.
     #[inline]
     fn passes(&self, v: &Verifier, input: &[u8], s: &Scratch) -> bool {
@@ -258,6 +283,9 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     free_branches: Vec<u32>,
     /// Per branch slot: what a candidate needs first (see [`Hot`]).
     hot: Vec<Hot>,
+    /// Per field: filters and pair indexes that read its values' hashes (an event's
+    /// other values are not hashed).
+    hashed: Vec<u32>,
     /// Branches with no condition that needs a value, ascending.
     always: Vec<u32>,
     rules: Vec<Option<RuleSlot<Id>>>,
@@ -268,6 +296,8 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     popularity: FxHashMap<u64, u32>,
     pairs: Vec<PairIndex>,
     pair_ids: FxHashMap<(u32, u32), u32>,
+    /// Branches keyed by a pair.
+    pair_keyed: usize,
     /// Next branch slot whose key [`Matcher::rekey_some`] re-examines.
     rekey_cursor: usize,
     strict: bool,
@@ -417,6 +447,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             branches: Vec::new(),
             free_branches: Vec::new(),
             hot: Vec::new(),
+            hashed: Vec::new(),
             always: Vec::new(),
             rules: Vec::new(),
             free_rules: Vec::new(),
@@ -424,6 +455,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             popularity: FxHashMap::default(),
             pairs: Vec::new(),
             pair_ids: FxHashMap::default(),
+            pair_keyed: 0,
             rekey_cursor: 0,
             strict: false,
             direct: false,
@@ -533,7 +565,8 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             if self.hot.len() < self.branches.len() {
                 self.hot.resize_with(self.branches.len(), Hot::default);
             }
-            self.hot[b as usize] = Hot { rule, filter };
+            self.hot[b as usize].rule = rule;
+            self.set_filter(b, filter);
             let slot = self.branches[b as usize].as_mut().expect("just allocated");
             slot.conds = conds;
             slot.key = key;
@@ -557,6 +590,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         for b in slot.branches {
             let br = self.branches[b as usize].take().expect("live branch");
             self.free_branches.push(b);
+            self.set_filter(b, Filter::default());
             self.count_pairs(&br.conds, false);
             match br.key {
                 Some(k) => self.index(b, k, false, &br.conds),
@@ -609,6 +643,14 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                         p
                     }
                 };
+                let delta = if add { 1 } else { u32::MAX };
+                if add {
+                    self.pair_keyed += 1;
+                } else {
+                    self.pair_keyed -= 1;
+                }
+                self.hashed[fields.0 as usize] = self.hashed[fields.0 as usize].wrapping_add(delta);
+                self.hashed[fields.1 as usize] = self.hashed[fields.1 as usize].wrapping_add(delta);
                 let map = &mut self.pairs[p as usize].map;
                 for h in hashes {
                     if add {
@@ -623,6 +665,17 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                     }
                 }
             }
+        }
+    }
+
+    /// Replace branch `b`'s filter, keeping the per-field hash use counts.
+    fn set_filter(&mut self, b: u32, filter: Filter) {
+        let old = std::mem::replace(&mut self.hot[b as usize].filter, filter);
+        for f in old.fields() {
+            self.hashed[f as usize] -= 1;
+        }
+        for f in self.hot[b as usize].filter.fields() {
+            self.hashed[f as usize] += 1;
         }
     }
 
@@ -780,7 +833,8 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 let conds = std::mem::take(&mut self.branches[b].as_mut().expect("live").conds);
                 self.index(b as u32, old, false, &conds);
                 self.index(b as u32, new, true, &conds);
-                self.hot[b].filter = self.filter(&conds, Some(new));
+                let filter = self.filter(&conds, Some(new));
+                self.set_filter(b as u32, filter);
                 let br = self.branches[b].as_mut().expect("live branch");
                 br.key = Some(new);
                 br.conds = conds;
@@ -794,6 +848,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             None => {
                 let id = self.fields.len() as u32;
                 self.fields.push(FieldIndex::default());
+                self.hashed.push(0);
                 self.field_paths.push(path.to_string());
                 self.field_ids.insert(path.to_string(), id);
                 id
@@ -855,8 +910,8 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         if branch_stamps.len() < self.branches.len() {
             branch_stamps.resize(self.branches.len(), 0);
         }
-        v.link_leaves(s, input, self.fields.len());
         if self.direct {
+            v.link_leaves(s, input, &self.hashed);
             for (b, br) in self.branches.iter().enumerate() {
                 if let Some(br) = br {
                     if stamps[br.rule as usize] != generation
@@ -873,9 +928,13 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             // them one after another.
             cands.clear();
             for leaf in &s.leaves {
+                let index = &self.fields[leaf.field as usize];
+                if index.is_empty() {
+                    continue;
+                }
                 tmp.clear();
                 let val = s.value(input, leaf);
-                self.fields[leaf.field as usize].lookup(&val, &mut lower, &mut tmp);
+                index.lookup(&val, &mut lower, &mut tmp);
                 for &c in &tmp {
                     let r = self.cond_rule[c as usize];
                     if r != NO_RULE {
@@ -886,8 +945,15 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                     cands.push(self.cond_branch[c as usize]);
                 }
             }
-            for pair in &self.pairs {
-                self.lookup_pair(pair, &v, input, s, &mut cands);
+            // Rule sets made of one-condition branches are done here.
+            let verifying = !cands.is_empty() || self.pair_keyed > 0 || !self.always.is_empty();
+            if verifying {
+                v.link_leaves(s, input, &self.hashed);
+            }
+            if self.pair_keyed > 0 {
+                for pair in &self.pairs {
+                    self.lookup_pair(pair, &v, input, s, &mut cands);
+                }
             }
             cands.retain(|&b| {
                 let bs = &mut branch_stamps[b as usize];
@@ -1075,13 +1141,16 @@ struct Verifier {
 impl Verifier {
     /// Chain the event's leaves by field, so a condition reads only its own path's
     /// values (a field's list is valid while its stamp is the current generation).
-    fn link_leaves(&mut self, s: &Scratch, input: &[u8], n_fields: usize) {
+    fn link_leaves(&mut self, s: &Scratch, input: &[u8], hashed: &[u32]) {
+        let n_fields = hashed.len();
         self.leaf_hashes.clear();
-        self.leaf_hashes.extend(
-            s.leaves
-                .iter()
-                .map(|l| leaf_hash(&s.value(input, l)).unwrap_or(0)),
-        );
+        self.leaf_hashes.extend(s.leaves.iter().map(|l| {
+            if hashed[l.field as usize] > 0 {
+                leaf_hash(&s.value(input, l)).unwrap_or(0)
+            } else {
+                0
+            }
+        }));
         if self.field_stamps.len() < n_fields {
             self.field_stamps.resize(n_fields, 0);
             self.field_first.resize(n_fields, NO_LEAF);
