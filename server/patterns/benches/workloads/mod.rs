@@ -108,13 +108,25 @@ fn s(v: &str) -> String {
     format!("[\"{v}\"]")
 }
 
-/// `n` distinct rules from `gen`, deterministic for a given seed.
-fn distinct(n: usize, seed: u64, mut gen: impl FnMut(&mut Rng) -> Rule) -> Vec<Rule> {
+/// `n` distinct rules from `gen`, deterministic for a given seed. `gen` picks a rule
+/// shape from a roll in `0..100`: the first rules take one shape each (the rolls in
+/// `shapes`), so even the smallest set has every shape and names every field the
+/// larger ones do; the rest are drawn at random.
+fn distinct(
+    n: usize,
+    seed: u64,
+    shapes: &[u64],
+    mut gen: impl FnMut(&mut Rng, u64) -> Rule,
+) -> Vec<Rule> {
     let mut rng = Rng(seed);
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
-        let r = gen(&mut rng);
+        let roll = match shapes.get(out.len()) {
+            Some(&r) => r,
+            None => rng.below(100),
+        };
+        let r = gen(&mut rng, roll);
         if seen.insert(r.ours.clone()) {
             out.push(r);
         }
@@ -290,110 +302,115 @@ pub fn cloudtrail_events(n: usize) -> Vec<Vec<u8>> {
 /// `n` distinct CloudTrail rules (see the module docs); a smaller set is the start of a
 /// larger one.
 pub fn cloudtrail_rules(n: usize) -> Vec<Rule> {
-    distinct(n, 0x005E_EDC7, |rng| {
-        let svc = SERVICES[rng.below(6) as usize];
-        let (source, _, dt, names) = svc;
-        let name = rng.pick(&names);
-        let s3 = SERVICES[0].3;
-        match rng.below(100) {
-            // An S3 operation on one bucket.
-            0..=29 => rule(
-                &[
-                    ("source", s("aws.s3")),
-                    ("detail.eventName", s(rng.pick(&s3))),
-                    (
-                        "detail.requestParameters.bucketName",
-                        s(&bucket(rng.below(BUCKETS))),
-                    ),
-                ],
-                &[],
-            ),
-            // One user's calls of one or two operations.
-            30..=51 => {
-                let names = if rng.below(3) == 0 {
-                    format!("[\"{name}\",\"{}\"]", rng.pick(&names))
-                } else {
-                    s(name)
-                };
-                rule(
+    distinct(
+        n,
+        0x005E_EDC7,
+        &[0, 30, 52, 62, 70, 78, 85, 92],
+        |rng, roll| {
+            let svc = SERVICES[rng.below(6) as usize];
+            let (source, _, dt, names) = svc;
+            let name = rng.pick(&names);
+            let s3 = SERVICES[0].3;
+            match roll {
+                // An S3 operation on one bucket.
+                0..=29 => rule(
                     &[
-                        ("detail.userIdentity.userName", s(&user(rng.below(USERS)))),
-                        ("detail.eventName", names),
+                        ("source", s("aws.s3")),
+                        ("detail.eventName", s(rng.pick(&s3))),
+                        (
+                            "detail.requestParameters.bucketName",
+                            s(&bucket(rng.below(BUCKETS))),
+                        ),
                     ],
                     &[],
-                )
-            }
-            // A service in one account and region.
-            52..=61 => rule(
-                &[
-                    ("source", s(source)),
-                    ("account", s(&account(rng.below(ACCOUNTS)))),
-                    ("region", s(rng.pick(&REGIONS))),
-                ],
-                &[],
-            ),
-            // An operation by any IAM user of one account (prefix).
-            62..=69 => rule(
-                &[
-                    ("source", s(source)),
-                    ("detail.eventName", s(name)),
-                    (
-                        "detail.userIdentity.arn",
-                        format!(
-                            r#"[{{"prefix":"arn:aws:iam::{}:user/"}}]"#,
-                            account(rng.below(ACCOUNTS))
+                ),
+                // One user's calls of one or two operations.
+                30..=51 => {
+                    let names = if rng.below(3) == 0 {
+                        format!("[\"{name}\",\"{}\"]", rng.pick(&names))
+                    } else {
+                        s(name)
+                    };
+                    rule(
+                        &[
+                            ("detail.userIdentity.userName", s(&user(rng.below(USERS)))),
+                            ("detail.eventName", names),
+                        ],
+                        &[],
+                    )
+                }
+                // A service in one account and region.
+                52..=61 => rule(
+                    &[
+                        ("source", s(source)),
+                        ("account", s(&account(rng.below(ACCOUNTS)))),
+                        ("region", s(rng.pick(&REGIONS))),
+                    ],
+                    &[],
+                ),
+                // An operation by any IAM user of one account (prefix).
+                62..=69 => rule(
+                    &[
+                        ("source", s(source)),
+                        ("detail.eventName", s(name)),
+                        (
+                            "detail.userIdentity.arn",
+                            format!(
+                                r#"[{{"prefix":"arn:aws:iam::{}:user/"}}]"#,
+                                account(rng.below(ACCOUNTS))
+                            ),
                         ),
-                    ),
-                ],
-                &[],
-            ),
-            // Everything but two operations, for one account and identity type.
-            70..=77 => rule(
-                &[
-                    ("detail-type", s(dt)),
-                    ("account", s(&account(rng.below(ACCOUNTS)))),
-                    (
-                        "detail.eventName",
-                        format!(r#"[{{"anything-but":["{name}","{}"]}}]"#, rng.pick(&names)),
-                    ),
-                    ("detail.userIdentity.type", s(rng.pick(&USER_TYPES))),
-                ],
-                &[],
-            ),
-            // Large uploads to one bucket (numeric).
-            78..=84 => rule(
-                &[
-                    ("source", s("aws.s3")),
-                    (
-                        "detail.requestParameters.bucketName",
-                        s(&bucket(rng.below(BUCKETS))),
-                    ),
-                    (
-                        "detail.additionalEventData.bytesTransferredIn",
-                        format!(r#"[{{"numeric":[">",{}]}}]"#, rng.below(100) * 1000),
-                    ),
-                ],
-                &[],
-            ),
-            // Failed calls by one user (exists).
-            85..=91 => rule(
-                &[
-                    ("source", s(source)),
-                    ("detail.userIdentity.userName", s(&user(rng.below(USERS)))),
-                    ("detail.errorCode", r#"[{"exists":true}]"#.to_string()),
-                ],
-                &[],
-            ),
-            // One account: an operation, or anything one user does ($or).
-            _ => rule(
-                &[("account", s(&account(rng.below(ACCOUNTS))))],
-                &[
-                    vec![("detail.eventName", s(name))],
-                    vec![("detail.userIdentity.userName", s(&user(rng.below(USERS))))],
-                ],
-            ),
-        }
-    })
+                    ],
+                    &[],
+                ),
+                // Everything but two operations, for one account and identity type.
+                70..=77 => rule(
+                    &[
+                        ("detail-type", s(dt)),
+                        ("account", s(&account(rng.below(ACCOUNTS)))),
+                        (
+                            "detail.eventName",
+                            format!(r#"[{{"anything-but":["{name}","{}"]}}]"#, rng.pick(&names)),
+                        ),
+                        ("detail.userIdentity.type", s(rng.pick(&USER_TYPES))),
+                    ],
+                    &[],
+                ),
+                // Large uploads to one bucket (numeric).
+                78..=84 => rule(
+                    &[
+                        ("source", s("aws.s3")),
+                        (
+                            "detail.requestParameters.bucketName",
+                            s(&bucket(rng.below(BUCKETS))),
+                        ),
+                        (
+                            "detail.additionalEventData.bytesTransferredIn",
+                            format!(r#"[{{"numeric":[">",{}]}}]"#, rng.below(100) * 1000),
+                        ),
+                    ],
+                    &[],
+                ),
+                // Failed calls by one user (exists).
+                85..=91 => rule(
+                    &[
+                        ("source", s(source)),
+                        ("detail.userIdentity.userName", s(&user(rng.below(USERS)))),
+                        ("detail.errorCode", r#"[{"exists":true}]"#.to_string()),
+                    ],
+                    &[],
+                ),
+                // One account: an operation, or anything one user does ($or).
+                _ => rule(
+                    &[("account", s(&account(rng.below(ACCOUNTS))))],
+                    &[
+                        vec![("detail.eventName", s(name))],
+                        vec![("detail.userIdentity.userName", s(&user(rng.below(USERS))))],
+                    ],
+                ),
+            }
+        },
+    )
 }
 
 // ---- City lots ----
@@ -405,102 +422,107 @@ const ST_TYPES: [&str; 4] = ["ST", "AVE", "BLVD", "WAY"];
 
 /// `n` distinct multi-field rules over the city-lot records.
 pub fn city_lot_rules(n: usize) -> Vec<Rule> {
-    distinct(n, 0x05EE_D107, |rng| {
-        let street = rng.pick(&STREETS);
-        let block = format!("{:04}", rng.below(9000) + 1);
-        let lot = format!("{:03}", rng.below(200) + 1);
-        let odd_even = if rng.below(2) == 0 { "E" } else { "O" };
-        match rng.below(100) {
-            // A street within one block.
-            0..=34 => rule(
-                &[
-                    ("properties.STREET", s(street)),
-                    ("properties.BLOCK_NUM", s(&block)),
-                ],
-                &[],
-            ),
-            // One lot number on a street of one type.
-            35..=54 => rule(
-                &[
-                    ("properties.STREET", s(street)),
-                    ("properties.ST_TYPE", s(rng.pick(&ST_TYPES))),
-                    ("properties.LOT_NUM", s(&lot)),
-                ],
-                &[],
-            ),
-            // One side of one starting number.
-            55..=64 => rule(
-                &[
-                    ("type", s("Feature")),
-                    ("properties.ODD_EVEN", s(odd_even)),
-                    ("properties.FROM_ST", s(&rng.below(3000).to_string())),
-                ],
-                &[],
-            ),
-            // Street and block prefixes (ten blocks each).
-            65..=74 => rule(
-                &[
-                    (
-                        "properties.STREET",
-                        format!(r#"[{{"prefix":"{}"}}]"#, &street[..2]),
-                    ),
-                    ("properties.ODD_EVEN", s(odd_even)),
-                    (
-                        "properties.BLOCK_NUM",
-                        format!(r#"[{{"prefix":"{}"}}]"#, &block[..3]),
-                    ),
-                ],
-                &[],
-            ),
-            // Any street but two, for one lot, with a street type present.
-            75..=82 => rule(
-                &[
-                    (
-                        "properties.STREET",
-                        format!(
-                            r#"[{{"anything-but":["{street}","{}"]}}]"#,
-                            rng.pick(&STREETS)
-                        ),
-                    ),
-                    ("properties.LOT_NUM", s(&lot)),
-                    ("properties.ST_TYPE", r#"[{"exists":true}]"#.to_string()),
-                ],
-                &[],
-            ),
-            // One block within a longitude strip (numeric, over the coordinate arrays).
-            83..=89 => {
-                let lo = -122.52 + rng.below(150) as f64 / 1000.0;
-                rule(
+    distinct(
+        n,
+        0x05EE_D107,
+        &[0, 35, 55, 65, 75, 83, 90, 95],
+        |rng, roll| {
+            let street = rng.pick(&STREETS);
+            let block = format!("{:04}", rng.below(9000) + 1);
+            let lot = format!("{:03}", rng.below(200) + 1);
+            let odd_even = if rng.below(2) == 0 { "E" } else { "O" };
+            match roll {
+                // A street within one block.
+                0..=34 => rule(
                     &[
+                        ("properties.STREET", s(street)),
                         ("properties.BLOCK_NUM", s(&block)),
+                    ],
+                    &[],
+                ),
+                // One lot number on a street of one type.
+                35..=54 => rule(
+                    &[
+                        ("properties.STREET", s(street)),
+                        ("properties.ST_TYPE", s(rng.pick(&ST_TYPES))),
+                        ("properties.LOT_NUM", s(&lot)),
+                    ],
+                    &[],
+                ),
+                // One side of one starting number.
+                55..=64 => rule(
+                    &[
+                        ("type", s("Feature")),
+                        ("properties.ODD_EVEN", s(odd_even)),
+                        ("properties.FROM_ST", s(&rng.below(3000).to_string())),
+                    ],
+                    &[],
+                ),
+                // Street and block prefixes (ten blocks each).
+                65..=74 => rule(
+                    &[
                         (
-                            "geometry.coordinates",
-                            format!(r#"[{{"numeric":[">=",{lo:.3},"<",{:.3}]}}]"#, lo + 0.001),
+                            "properties.STREET",
+                            format!(r#"[{{"prefix":"{}"}}]"#, &street[..2]),
+                        ),
+                        ("properties.ODD_EVEN", s(odd_even)),
+                        (
+                            "properties.BLOCK_NUM",
+                            format!(r#"[{{"prefix":"{}"}}]"#, &block[..3]),
                         ),
                     ],
                     &[],
-                )
-            }
-            // Lots with no street type, on one street.
-            90..=94 => rule(
-                &[
-                    ("properties.ST_TYPE", "[null]".to_string()),
-                    ("properties.STREET", s(street)),
-                    ("properties.LOT_NUM", s(&lot)),
-                ],
-                &[],
-            ),
-            // One street: one block, or one lot on one side ($or).
-            _ => rule(
-                &[("properties.STREET", s(street))],
-                &[
-                    vec![("properties.BLOCK_NUM", s(&block))],
-                    vec![
-                        ("properties.LOT_NUM", s(&lot)),
-                        ("properties.ODD_EVEN", s(odd_even)),
+                ),
+                // Any street but two, for one block, with a street type present.
+                75..=82 => rule(
+                    &[
+                        (
+                            "properties.STREET",
+                            format!(
+                                r#"[{{"anything-but":["{street}","{}"]}}]"#,
+                                rng.pick(&STREETS)
+                            ),
+                        ),
+                        ("properties.BLOCK_NUM", s(&block)),
+                        ("properties.ST_TYPE", r#"[{"exists":true}]"#.to_string()),
                     ],
-                ],
-            ),
-        }
-    })
+                    &[],
+                ),
+                // One block within a longitude strip (numeric, over the coordinate arrays).
+                83..=89 => {
+                    let lo = -122.52 + rng.below(150) as f64 / 1000.0;
+                    rule(
+                        &[
+                            ("properties.BLOCK_NUM", s(&block)),
+                            (
+                                "geometry.coordinates",
+                                format!(r#"[{{"numeric":[">=",{lo:.3},"<",{:.3}]}}]"#, lo + 0.001),
+                            ),
+                        ],
+                        &[],
+                    )
+                }
+                // Lots with no street type, on one street.
+                90..=94 => rule(
+                    &[
+                        ("properties.ST_TYPE", "[null]".to_string()),
+                        ("properties.STREET", s(street)),
+                        ("properties.LOT_NUM", s(&lot)),
+                    ],
+                    &[],
+                ),
+                // One street: one block, or one lot on one side ($or).
+                _ => rule(
+                    &[("properties.STREET", s(street))],
+                    &[
+                        vec![("properties.BLOCK_NUM", s(&block))],
+                        vec![
+                            ("properties.LOT_NUM", s(&lot)),
+                            ("properties.ODD_EVEN", s(odd_even)),
+                        ],
+                    ],
+                ),
+            }
+        },
+    )
 }
