@@ -8,8 +8,9 @@
 //! Before measuring, every row checks that both engines report the same total number of
 //! matches over all events (multi-field rows also check ours against single-pattern
 //! matching on a sample of events). A quick side-by-side table (events/s, ratio) is
-//! printed to stderr; criterion then measures each row and engine (throughput in
-//! elements = events).
+//! printed to stderr, its times in CPU time of the measuring thread (on Linux), so that
+//! a machine busy with other work slows the figures less; criterion then measures each
+//! row and engine (throughput in elements = events, wall time).
 //!
 //! Run: `cargo bench -p patterns` (set `QUICK_TABLE_ONLY=1` to print only the tables,
 //! `MULTI_FIELD_ONLY=1` or `SINGLE_FIELD_ONLY=1` for one half).
@@ -299,13 +300,54 @@ fn count_theirs(q: &Quamina<usize>, events: &[Vec<u8>]) -> usize {
         .sum()
 }
 
+/// CPU time consumed by the calling thread (Linux), so that figures taken on a machine
+/// busy with other work count the matcher's work rather than the time the thread waited
+/// for a CPU; `None` where unavailable (wall time is used then).
+#[cfg(target_os = "linux")]
+fn thread_cpu_time() -> Option<Duration> {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, tp: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` from the C library std links against, given a valid clock
+    // id and a pointer to a live `timespec` (two 64-bit fields on 64-bit Linux).
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_time() -> Option<Duration> {
+    None
+}
+
+/// Run `f` and return its result and duration: this thread's CPU time where
+/// available, else wall time.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let (cpu, wall) = (thread_cpu_time(), Instant::now());
+    let r = f();
+    let took = match (cpu, thread_cpu_time()) {
+        (Some(a), Some(b)) => b.saturating_sub(a),
+        _ => wall.elapsed(),
+    };
+    (r, took)
+}
+
 fn rate(events: usize, f: impl Fn() -> usize) -> f64 {
     // Best of 3 passes.
     let mut best = Duration::MAX;
     for _ in 0..3 {
-        let t = Instant::now();
-        black_box(f());
-        best = best.min(t.elapsed());
+        let (n, took) = timed(&f);
+        black_box(n);
+        best = best.min(took);
     }
     events as f64 / best.as_secs_f64()
 }
@@ -332,22 +374,22 @@ fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
 
 fn try_theirs(rules: &[Rule]) -> Theirs {
     let before = LIVE_BYTES.load(Relaxed);
-    let t = Instant::now();
-    let built = quietly(|| {
-        let mut q = QuaminaBuilder::new()
-            .with_arena_byte_budget(1 << 34)
-            .build()
-            .expect("quamina builds");
-        for (i, r) in rules.iter().enumerate() {
-            for p in &r.quamina {
-                if let Err(e) = q.add_pattern(i, p) {
-                    return Err(format!("{e}"));
+    let (built, add_all) = timed(|| {
+        quietly(|| {
+            let mut q = QuaminaBuilder::new()
+                .with_arena_byte_budget(1 << 34)
+                .build()
+                .expect("quamina builds");
+            for (i, r) in rules.iter().enumerate() {
+                for p in &r.quamina {
+                    if let Err(e) = q.add_pattern(i, p) {
+                        return Err(format!("{e}"));
+                    }
                 }
             }
-        }
-        Ok(q)
+            Ok(q)
+        })
     });
-    let add_all = t.elapsed();
     match built {
         None => Theirs::Panicked,
         Some(Err(e)) => Theirs::Refused(e),
@@ -363,13 +405,14 @@ fn try_theirs(rules: &[Rule]) -> Theirs {
 /// bytes it holds.
 fn build_ours(rules: &[Rule]) -> (Matcher<usize>, Duration, usize) {
     let before = LIVE_BYTES.load(Relaxed);
-    let t = Instant::now();
-    let mut m = Matcher::new();
-    for (i, r) in rules.iter().enumerate() {
-        m.add_rule(i, &r.ours)
-            .unwrap_or_else(|e| panic!("{}: {e}", r.ours));
-    }
-    let add_all = t.elapsed();
+    let (m, add_all) = timed(|| {
+        let mut m = Matcher::new();
+        for (i, r) in rules.iter().enumerate() {
+            m.add_rule(i, &r.ours)
+                .unwrap_or_else(|e| panic!("{}: {e}", r.ours));
+        }
+        m
+    });
     let bytes = LIVE_BYTES.load(Relaxed).saturating_sub(before);
     (m, add_all, bytes)
 }
@@ -391,15 +434,14 @@ fn check_against_single(m: &Matcher<usize>, rules: &[Rule], events: &[Vec<u8>]) 
 }
 
 /// Median and worst time to remove one rule from `m` (each is added back afterwards, so
-/// every removal sees the whole set). The worst includes any time the thread was
-/// descheduled, so on a loaded machine it says more about the machine than the matcher.
+/// every removal sees the whole set).
 fn removal_times(m: &mut Matcher<usize>, rules: &[Rule]) -> (Duration, Duration) {
     let mut times = Vec::new();
     for k in 0..200 {
         let id = (k * 7_919) % rules.len();
-        let t = Instant::now();
-        assert!(m.remove_rule(&id));
-        times.push(t.elapsed());
+        let (removed, took) = timed(|| m.remove_rule(&id));
+        assert!(removed);
+        times.push(took);
         m.add_rule(id, &rules[id].ours).unwrap();
     }
     times.sort_unstable();
@@ -449,9 +491,9 @@ fn multi_field(
         // As many events as ours matches in about a second (all of them if it can), so
         // that a slow tree still finishes; both engines see the same events.
         let probe = &events[..events.len().min(500)];
-        let t = Instant::now();
-        black_box(count_ours(&m, probe));
-        let per_event = t.elapsed().as_secs_f64() / probe.len() as f64;
+        let (probed, took) = timed(|| count_ours(&m, probe));
+        black_box(probed);
+        let per_event = took.as_secs_f64() / probe.len() as f64;
         let events = &events[..((1.0 / per_event) as usize).clamp(probe.len(), events.len())];
         let a = count_ours(&m, events);
         let ro = rate(events.len(), || count_ours(&m, events));
@@ -548,7 +590,7 @@ fn bench(c: &mut Criterion) {
         let ro = rate(events.len(), || count_ours(&m, events));
         let rq = rate(events.len(), || count_theirs(&q, events));
         eprintln!(
-            "| {} | {a} | {:.2} M | {:.2} M | {:.2}x |",
+            "| {} | {a} | {:.3} M | {:.3} M | {:.2}x |",
             row.name,
             ro / 1e6,
             rq / 1e6,

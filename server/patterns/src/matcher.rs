@@ -34,7 +34,7 @@
 //! generation-stamped arrays, not sets.
 //!
 //! [`EventPattern`] uses the same structures without the index (every branch verified;
-//! see [`Matcher::set_direct`]), so single-pattern matching evaluates each value matcher
+//! see [`Matcher::new_direct`]), so single-pattern matching evaluates each value matcher
 //! directly and the property tests comparing the two check the indexes against it.
 
 use crate::compile::ValuePattern;
@@ -470,11 +470,15 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         self.strict = strict;
     }
 
-    /// Direct mode: verify every branch on every event, evaluating each value matcher
-    /// (no index lookups). For a single pattern this costs about the same as the index,
-    /// and it keeps single-pattern matching an independent reference for the indexes.
-    pub(crate) fn set_direct(&mut self, direct: bool) {
-        self.direct = direct;
+    /// An empty matcher in direct mode: every branch is verified on every event,
+    /// evaluating each value matcher (no keys, indexes or filters). For a single pattern
+    /// this costs about the same as the index, and it keeps single-pattern matching an
+    /// independent reference for the indexes.
+    pub(crate) fn new_direct() -> Self {
+        Matcher {
+            direct: true,
+            ..Self::new()
+        }
     }
 
     /// Number of rules.
@@ -526,7 +530,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             for (path, values) in branch {
                 let field = self.intern_field(path);
                 let absent_ok = values.contains(&ValuePattern::Exists(false));
-                self.count(field, values, true);
+                if !self.direct {
+                    self.count(field, values, true);
+                }
                 let c = alloc(
                     &mut self.conds,
                     &mut self.free_conds,
@@ -547,21 +553,31 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 self.cond_rule[c as usize] = NO_RULE;
                 self.cond_branch[c as usize] = b;
             }
-            self.count_pairs(&conds, true);
-            let key = self.best_key(&conds);
+            // Direct mode verifies every branch: no key, no index, no filter.
+            let key = if self.direct {
+                None
+            } else {
+                self.count_pairs(&conds, true);
+                self.best_key(&conds)
+            };
             match key {
                 Some(k) => {
-                    self.index(b, k, true, &conds);
+                    self.index(b, k, true);
                     if let (Key::Cond(c), 1) = (k, conds.len()) {
                         self.cond_rule[c as usize] = rule;
                     }
                 }
+                None if self.direct => {}
                 None => {
                     let at = self.always.partition_point(|&x| x < b);
                     self.always.insert(at, b);
                 }
             }
-            let filter = self.filter(&conds, key);
+            let filter = if self.direct {
+                Filter::default()
+            } else {
+                self.filter(&conds, key)
+            };
             if self.hot.len() < self.branches.len() {
                 self.hot.resize_with(self.branches.len(), Hot::default);
             }
@@ -577,7 +593,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             .expect("just allocated")
             .branches = branch_ids;
         self.by_id.insert(id, rule);
-        self.rekey_some();
+        if !self.direct {
+            self.rekey_some();
+        }
     }
 
     /// Remove the rule `id`; `false` if there was none.
@@ -591,9 +609,11 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             let br = self.branches[b as usize].take().expect("live branch");
             self.free_branches.push(b);
             self.set_filter(b, Filter::default());
-            self.count_pairs(&br.conds, false);
+            if !self.direct {
+                self.count_pairs(&br.conds, false);
+            }
             match br.key {
-                Some(k) => self.index(b, k, false, &br.conds),
+                Some(k) => self.index(b, k, false),
                 None => {
                     if let Ok(at) = self.always.binary_search(&b) {
                         self.always.remove(at);
@@ -604,16 +624,20 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 let cond = self.conds[c as usize].take().expect("live condition");
                 self.cond_rule[c as usize] = NO_RULE;
                 self.free_conds.push(c);
-                self.count(cond.field, &cond.values, false);
+                if !self.direct {
+                    self.count(cond.field, &cond.values, false);
+                }
                 self.trie.remove(&self.field_paths[cond.field as usize]);
             }
         }
-        self.rekey_some();
+        if !self.direct {
+            self.rekey_some();
+        }
         true
     }
 
     /// Add (or remove) branch `b` to (from) the index of its key.
-    fn index(&mut self, b: u32, key: Key, add: bool, _conds: &[CondId]) {
+    fn index(&mut self, b: u32, key: Key, add: bool) {
         match key {
             Key::Cond(c) => {
                 let cond = self.conds[c as usize].as_ref().expect("live condition");
@@ -830,14 +854,12 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 .best_key(&br.conds)
                 .expect("a keyed branch keeps a key");
             if new != old {
-                let conds = std::mem::take(&mut self.branches[b].as_mut().expect("live").conds);
-                self.index(b as u32, old, false, &conds);
-                self.index(b as u32, new, true, &conds);
-                let filter = self.filter(&conds, Some(new));
+                self.index(b as u32, old, false);
+                self.index(b as u32, new, true);
+                let br = self.branches[b].as_ref().expect("live branch");
+                let filter = self.filter(&br.conds, Some(new));
                 self.set_filter(b as u32, filter);
-                let br = self.branches[b].as_mut().expect("live branch");
-                br.key = Some(new);
-                br.conds = conds;
+                self.branches[b].as_mut().expect("live branch").key = Some(new);
             }
         }
     }

@@ -80,9 +80,8 @@ impl EventPattern {
             branches,
             matcher: Matcher::new(),
         };
-        let mut m = Matcher::new();
+        let mut m = Matcher::new_direct();
         m.set_strict(true);
-        m.set_direct(true);
         m.add_pattern((), &p);
         p.matcher = m;
         p
