@@ -452,8 +452,20 @@ fn assert_agrees(m: &Matcher<usize>, rules: &[(usize, EventPattern)], events: &[
     }
 }
 
+/// Cases for the large rule sets: each case builds up to 2,500 rules and checks them one
+/// by one, so the long fuzz run (`PROPTEST_CASES`) gets a two-hundredth of its count.
+fn large_cases() -> u32 {
+    match std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        Some(n) => (n / 200).max(16),
+        None => 16,
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(24), .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: large_cases(), .. ProptestConfig::default() })]
 
     /// Large multi-field rule sets sharing values, with rules removed and added back
     /// while the matcher is in use: the compiled matcher agrees with single-pattern
