@@ -282,10 +282,12 @@ pub(crate) struct FieldIndex {
     /// Evaluated one by one: anything-but, cidr, IP-shaped exact strings.
     others: Vec<(ValuePattern, CondId)>,
     has_str_others: bool,
+    /// Value matchers stored (lets a lookup on an empty index be skipped).
+    entries: usize,
 }
 
 #[inline]
-fn num_key(v: f64) -> u64 {
+pub(crate) fn num_key(v: f64) -> u64 {
     (if v == 0.0 { 0.0 } else { v }).to_bits()
 }
 
@@ -294,6 +296,7 @@ impl FieldIndex {
     /// handled by the condition itself).
     pub(crate) fn add(&mut self, vp: &ValuePattern, c: CondId) {
         use ValuePattern as P;
+        self.entries += 1;
         match vp {
             P::ExactStr(s) => {
                 add_to(&mut self.exact_str, s.as_bytes().into(), c);
@@ -329,6 +332,7 @@ impl FieldIndex {
     /// Remove value matcher `vp` of condition `c` (inverse of [`FieldIndex::add`]).
     pub(crate) fn remove(&mut self, vp: &ValuePattern, c: CondId) {
         use ValuePattern as P;
+        self.entries -= 1;
         match vp {
             P::ExactStr(s) => {
                 remove_from(&mut self.exact_str, s.as_bytes(), c);
@@ -361,6 +365,12 @@ impl FieldIndex {
 
     fn refresh(&mut self) {
         self.has_str_others = !self.others.is_empty();
+    }
+
+    /// `true` if no value matcher is stored.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries == 0
     }
 
     /// Append the conditions matched by value `v` to `out` (may contain duplicates).

@@ -3,48 +3,260 @@
 //! Rules are split into *branches* (one per `$or` alternative) and branches into
 //! *conditions* (one per field path: "the value at this path matches one of these
 //! value matchers", optionally "... or the path is absent" for `exists: false`).
-//! Every value matcher is stored in the [`FieldIndex`] of its path, keyed so that looking
-//! up an event value costs the same whatever the number of rules.
 //!
-//! Matching an event: scan it once, recording only values at paths some rule names
-//! (see [`crate::scan`]); look each value up in its field index. A hit on a condition
-//! whose branch has no other condition matches its rule at once (rules are deduplicated
-//! with a per-thread generation-stamped array, not a set); the other hits become
-//! `(branch, condition, value)` triples, sorted by branch, and each touched branch is
-//! checked: every condition satisfied, and the chosen values array-consistent
-//! (values taken from different elements of the same array may not be combined, as in
-//! event-ruler). Branches made only of `exists: false` conditions have no hits to be
-//! found by, so they are checked on every event.
+//! Each branch is found through one *key* only: either one condition, whose value
+//! matchers are stored in the [`FieldIndex`] of its path (keyed so that looking up an
+//! event value costs the same whatever the number of rules), or two exact-valued
+//! conditions together, stored in a [`PairIndex`] under the hash of both values. A hit
+//! on a key makes its branch a *candidate*; a candidate is first checked against its
+//! [`Filter`] (hashes of its other exact and prefix values, kept in one cache line with
+//! the branch's rule), then verified by evaluating every condition against the event's
+//! values at its path and checking that the chosen values are array-consistent (values
+//! taken from different elements of the same array may not be combined, as in
+//! event-ruler).
+//!
+//! Why one key per branch: rules share values. Thousands of rules may name the same
+//! `source` or event name, but few name the same bucket or user. If every condition
+//! were indexed, an event carrying a common value would touch every rule naming it; with
+//! the key chosen as the branch's most selective condition or pair (the one whose values
+//! the fewest other conditions name, see [`Matcher::best_key`]) the work per event
+//! follows the number of rules sharing the event's *rarest* values instead. Pairs serve
+//! rules none of whose values is rare alone (a service, an account and a region, each
+//! named by hundreds of rules, while the combination is named by a few). Selectivity is
+//! judged on the rules loaded when the key is chosen, so every change re-examines the
+//! keys of a few branches in turn ([`REKEY_PER_CHANGE`]): keys chosen early, against
+//! few rules, are revised as rules accumulate, at a bounded cost per change rather than
+//! in occasional full passes.
+//!
+//! A branch with a single condition needs no verification: a hit matches its rule at
+//! once. Branches made only of `exists: false` conditions have no value to be found by,
+//! so they are verified on every event. Rules are deduplicated with per-thread
+//! generation-stamped arrays, not sets.
+//!
+//! [`EventPattern`] uses the same structures without the index (every branch verified;
+//! see [`Matcher::new_direct`]), so single-pattern matching evaluates each value matcher
+//! directly and the property tests comparing the two check the indexes against it.
 
 use crate::compile::ValuePattern;
 use crate::error::{EventError, PatternError};
-use crate::index::{CondId, FieldIndex};
+use crate::fxhash::{FxHashMap, FxHasher};
+use crate::index::{eval, CondId, FieldIndex};
 use crate::pattern::EventPattern;
-use crate::scan::{scan, Leaf, Scratch, Trie};
+use crate::scan::{scan, EvVal, Scratch, Trie};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 
 /// Bound on the array-consistency search per branch and event (each step tries one
 /// value for one condition); beyond it the branch is reported as not matching.
 const CONSISTENCY_BUDGET: usize = 100_000;
 
-/// `cond_rule` value of a condition whose branch has several conditions.
+/// `cond_rule` value of a condition that does not match its rule on its own.
 const NO_RULE: u32 = u32::MAX;
 
+/// End of a per-field leaf list.
+const NO_LEAF: u32 = u32::MAX;
+
+/// Branch slots whose key is re-chosen at each rule added or removed. With 4, a pass
+/// over all slots takes a quarter as many changes as there are slots, so while rules
+/// are being added every key was re-chosen when the matcher had at least about three
+/// quarters of its current branches.
+const REKEY_PER_CHANGE: usize = 4;
+
 struct Cond {
-    branch: u32,
     field: u32,
     /// Satisfied by the field being absent (`exists: false` in the value list).
     absent_ok: bool,
     values: Vec<ValuePattern>,
 }
 
+/// How a branch is found: by one condition in its field's index, or by the values of
+/// two conditions together in a [`PairIndex`] (first condition on the lower field id).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Key {
+    Cond(CondId),
+    Pair(CondId, CondId),
+}
+
 struct BranchSlot {
     rule: u32,
     /// Condition ids, ascending.
     conds: Vec<CondId>,
+    /// `None` if every condition accepts absence.
+    key: Option<Key>,
 }
+
+/// What a candidate branch needs first, one cache line per branch slot: its rule and
+/// its [`Filter`], which rejects most candidates without reading the branch's
+/// conditions (with thousands of rules those are rarely in cache).
+#[repr(align(64))]
+#[derive(Default)]
+struct Hot {
+    rule: u32,
+    filter: Filter,
+}
+
+/// A necessary condition for a branch to match: for each condition other than the key
+/// whose values are all exact (or all case-sensitive prefixes), the hashes of those
+/// values. A candidate passes if each such field has a value whose hash (of its first
+/// `len` bytes, for a prefix) is listed. Checking it reads only this tape and the event,
+/// where full verification follows pointers to every condition and value.
+///
+/// Tape: a header word per condition (`field | kind << 32 | n << 40`), then `n` hashes
+/// (exact) or `n` (length, hash) pairs (prefix); short tapes are stored inline.
+enum Filter {
+    Inline(u8, [u64; FILTER_INLINE]),
+    Heap(Box<[u64]>),
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter::Inline(0, [0; FILTER_INLINE])
+    }
+}
+
+/// Tape words stored inline in [`Hot`] (which then fills one cache line).
+const FILTER_INLINE: usize = 5;
+
+const FILTER_EXACT: u64 = 0;
+const FILTER_PREFIX: u64 = 1;
+/// Conditions with more values than this are left to full verification.
+const FILTER_VALUES_MAX: usize = 8;
+
+/// Hash of a string prefix for [`Filter`].
+#[inline]
+fn prefix_hash(bytes: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u8(9);
+    h.write(bytes);
+    h.finish()
+}
+
+impl Filter {
+    fn words(&self) -> &[u64] {
+        match self {
+            Filter::Inline(n, w) => &w[..*n as usize],
+            Filter::Heap(w) => w,
+        }
+    }
+
+    fn build(conds: &[&Cond]) -> Filter {
+        let mut tape = Vec::new();
+        for cond in conds {
+            if cond.absent_ok || cond.values.len() > FILTER_VALUES_MAX {
+                continue;
+            }
+            let exact: Option<Vec<u64>> = cond.values.iter().map(exact_hash).collect();
+            if let Some(hashes) = exact {
+                tape.push(u64::from(cond.field) | FILTER_EXACT << 32 | (hashes.len() as u64) << 40);
+                tape.extend(hashes);
+                continue;
+            }
+            let prefixes: Option<Vec<&str>> = cond
+                .values
+                .iter()
+                .map(|v| match v {
+                    ValuePattern::Prefix(p) => Some(p.as_str()),
+                    _ => None,
+                })
+                .collect();
+            if let Some(prefixes) = prefixes {
+                tape.push(
+                    u64::from(cond.field) | FILTER_PREFIX << 32 | (prefixes.len() as u64) << 40,
+                );
+                for p in prefixes {
+                    tape.push(p.len() as u64);
+                    tape.push(prefix_hash(p.as_bytes()));
+                }
+            }
+        }
+        if tape.len() <= FILTER_INLINE {
+            let mut w = [0; FILTER_INLINE];
+            w[..tape.len()].copy_from_slice(&tape);
+            Filter::Inline(tape.len() as u8, w)
+        } else {
+            Filter::Heap(tape.into_boxed_slice())
+        }
+    }
+
+    /// The fields the filter reads (one per tape entry).
+    fn fields(&self) -> Vec<u32> {
+        let tape = self.words();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < tape.len() {
+            let hdr = tape[i];
+            let n = (hdr >> 40) as usize;
+            out.push(hdr as u32);
+            i += 1 + if (hdr >> 32) & 0xFF == FILTER_EXACT {
+                n
+            } else {
+                2 * n
+            };
+        }
+        out
+    }
+
+    /// `false` if the branch cannot match the event.
+    #[inline]
+    fn passes(&self, v: &Verifier, input: &[u8], s: &Scratch) -> bool {
+        let tape = self.words();
+        let mut i = 0;
+        while i < tape.len() {
+            let hdr = tape[i];
+            let field = hdr as u32;
+            let kind = (hdr >> 32) & 0xFF;
+            let n = (hdr >> 40) as usize;
+            i += 1;
+            let mut li = v.first_leaf(field);
+            let mut ok = false;
+            if kind == FILTER_EXACT {
+                let hashes = &tape[i..i + n];
+                i += n;
+                while li != NO_LEAF && !ok {
+                    ok = hashes.contains(&v.leaf_hashes[li as usize]);
+                    li = v.leaf_next[li as usize];
+                }
+            } else {
+                let pairs = &tape[i..i + 2 * n];
+                i += 2 * n;
+                while li != NO_LEAF && !ok {
+                    if let EvVal::Str(x) = s.value(input, &s.leaves[li as usize]) {
+                        ok = pairs.chunks_exact(2).any(|p| {
+                            let len = p[0] as usize;
+                            len <= x.len() && prefix_hash(&x[..len]) == p[1]
+                        });
+                    }
+                    li = v.leaf_next[li as usize];
+                }
+            }
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Branches keyed by the exact values of two fields together, for branches none of whose
+/// conditions is selective alone (a service, an account and a region, each shared by
+/// hundreds of rules, while the triple is shared by few). Keyed by [`pair_hash`] of the
+/// two values' [`exact_hash`]es: a collision only adds a candidate, which verification
+/// rejects.
+struct PairIndex {
+    first: u32,
+    second: u32,
+    map: FxHashMap<u64, Vec<u32>>,
+}
+
+/// At most this many value combinations of a field pair are looked up per event; an
+/// event with more (arrays at both fields) verifies every branch of the pair instead.
+const PAIR_LOOKUPS_MAX: usize = 256;
+
+/// Conditions considered for pair keys per branch (the first ones, by id), and values
+/// per condition: bounds the pairs counted per branch.
+const PAIR_CONDS_MAX: usize = 4;
+const PAIR_VALUES_MAX: usize = 4;
 
 struct RuleSlot<Id> {
     id: Id,
@@ -61,18 +273,36 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     field_paths: Vec<String>,
     fields: Vec<FieldIndex>,
     conds: Vec<Option<Cond>>,
-    /// Per condition: the rule it belongs to if its branch has no other condition (a hit
-    /// then matches the rule outright), else [`NO_RULE`].
+    /// Per condition: the rule it belongs to if it is the only condition of its branch (a
+    /// hit then matches the rule outright), else [`NO_RULE`].
     cond_rule: Vec<u32>,
+    /// Per condition: its branch.
+    cond_branch: Vec<u32>,
     free_conds: Vec<u32>,
     branches: Vec<Option<BranchSlot>>,
     free_branches: Vec<u32>,
+    /// Per branch slot: what a candidate needs first (see [`Hot`]).
+    hot: Vec<Hot>,
+    /// Per field: filters and pair indexes that read its values' hashes (an event's
+    /// other values are not hashed).
+    hashed: Vec<u32>,
     /// Branches with no condition that needs a value, ascending.
     always: Vec<u32>,
     rules: Vec<Option<RuleSlot<Id>>>,
     free_rules: Vec<u32>,
     by_id: HashMap<Id, u32>,
+    /// How many live conditions name each value matcher, by [`popularity_key`] (a hash:
+    /// a collision only makes a key choice worse, never a match wrong).
+    popularity: FxHashMap<u64, u32>,
+    pairs: Vec<PairIndex>,
+    pair_ids: FxHashMap<(u32, u32), u32>,
+    /// Branches keyed by a pair.
+    pair_keyed: usize,
+    /// Next branch slot whose key [`Matcher::rekey_some`] re-examines.
+    rekey_cursor: usize,
     strict: bool,
+    /// Verify every branch on every event instead of looking keys up (single patterns).
+    direct: bool,
 }
 
 thread_local! {
@@ -94,6 +324,114 @@ impl<Id: Clone + Eq + Hash> std::fmt::Debug for Matcher<Id> {
     }
 }
 
+/// Hash identifying a value matcher on a field for the popularity counts, and the weight
+/// of one condition naming it: roughly how many events' worth of candidates a key on it
+/// costs compared with an exact value. Exact values and affixes hit only events carrying
+/// them; ranges, wildcards and CIDR blocks hit a share of all values (counted together per
+/// field); `anything-but` and `exists: true` hit nearly every event that has the field.
+/// `None` for `exists: false`, which no index holds.
+fn popularity_key(field: u32, vp: &ValuePattern) -> Option<(u64, u64)> {
+    use ValuePattern as P;
+    let mut h = FxHasher::default();
+    h.write_u32(field);
+    let (tag, bytes, weight): (u8, &[u8], u64) = match vp {
+        P::ExactStr(s) => (1, s.as_bytes(), 1),
+        P::ExactNum { num: Some(n), .. } => {
+            h.write_u64(crate::index::num_key(*n));
+            (2, &[], 1)
+        }
+        P::Numeric(r) if r.lo == r.hi => {
+            h.write_u64(crate::index::num_key(r.lo));
+            (2, &[], 1)
+        }
+        P::ExactNum { text, num: None } => (3, text.as_bytes(), 1),
+        P::True => (4, &[], 1),
+        P::False => (5, &[], 1),
+        P::Null => (6, &[], 1),
+        P::EqIc(s) => (7, s.as_bytes(), 1),
+        P::Prefix(s) => (8, s.as_bytes(), 2),
+        P::Suffix(s) => (9, s.as_bytes(), 2),
+        P::PrefixIc(s) => (10, s.as_bytes(), 2),
+        P::SuffixIc(s) => (11, s.as_bytes(), 2),
+        P::Numeric(_) => (12, &[], 4),
+        P::Wildcard(_) => (13, &[], 4),
+        P::Cidr(_) => (14, &[], 4),
+        P::AnythingBut(_) => (15, &[], 64),
+        P::Exists(true) => (16, &[], 64),
+        P::Exists(false) => return None,
+    };
+    h.write_u8(tag);
+    h.write(bytes);
+    Some((h.finish(), weight))
+}
+
+/// Hash of a value matcher that matches exactly one event value (by bytes, number or
+/// literal), equal to [`leaf_hash`] of that value; `None` for any other matcher
+/// (including IP-shaped strings, which also match other spellings of the address).
+fn exact_hash(vp: &ValuePattern) -> Option<u64> {
+    use ValuePattern as P;
+    let mut h = FxHasher::default();
+    match vp {
+        P::ExactStr(s) if !crate::ip::looks_like_ip(s) => {
+            h.write_u8(1);
+            h.write(s.as_bytes());
+        }
+        P::ExactNum { num: Some(n), .. } => {
+            h.write_u8(2);
+            h.write_u64(crate::index::num_key(*n));
+        }
+        P::Numeric(r) if r.lo == r.hi => {
+            h.write_u8(2);
+            h.write_u64(crate::index::num_key(r.lo));
+        }
+        P::True => h.write_u8(4),
+        P::False => h.write_u8(5),
+        P::Null => h.write_u8(6),
+        _ => return None,
+    }
+    Some(h.finish())
+}
+
+/// Hash of an event value, as [`exact_hash`] hashes the matcher equal to it; `None` for
+/// a number that cannot be compared (no exact matcher equals it numerically).
+fn leaf_hash(v: &EvVal<'_>) -> Option<u64> {
+    let mut h = FxHasher::default();
+    match *v {
+        EvVal::Str(x) => {
+            h.write_u8(1);
+            h.write(x);
+        }
+        EvVal::Num(n, _) if !n.is_nan() => {
+            h.write_u8(2);
+            h.write_u64(crate::index::num_key(n));
+        }
+        EvVal::Num(..) => return None,
+        EvVal::True => h.write_u8(4),
+        EvVal::False => h.write_u8(5),
+        EvVal::Null => h.write_u8(6),
+    }
+    Some(h.finish())
+}
+
+/// Key of two values together in a [`PairIndex`].
+#[inline]
+fn pair_hash(first: u64, second: u64) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u64(first);
+    h.write_u64(second);
+    h.finish()
+}
+
+/// Popularity-count key of a value pair on two fields.
+fn pair_popularity_key(first: u32, second: u32, pair: u64) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u8(0xFE);
+    h.write_u32(first);
+    h.write_u32(second);
+    h.write_u64(pair);
+    h.finish()
+}
+
 impl<Id: Clone + Eq + Hash> Matcher<Id> {
     /// An empty matcher.
     pub fn new() -> Self {
@@ -104,14 +442,23 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             fields: Vec::new(),
             conds: Vec::new(),
             cond_rule: Vec::new(),
+            cond_branch: Vec::new(),
             free_conds: Vec::new(),
             branches: Vec::new(),
             free_branches: Vec::new(),
+            hot: Vec::new(),
+            hashed: Vec::new(),
             always: Vec::new(),
             rules: Vec::new(),
             free_rules: Vec::new(),
             by_id: HashMap::new(),
+            popularity: FxHashMap::default(),
+            pairs: Vec::new(),
+            pair_ids: FxHashMap::default(),
+            pair_keyed: 0,
+            rekey_cursor: 0,
             strict: false,
+            direct: false,
         }
     }
 
@@ -121,6 +468,17 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     /// faster and gives the same matches for every well-formed event without duplicate keys.
     pub fn set_strict(&mut self, strict: bool) {
         self.strict = strict;
+    }
+
+    /// An empty matcher in direct mode: every branch is verified on every event,
+    /// evaluating each value matcher (no keys, indexes or filters). For a single pattern
+    /// this costs about the same as the index, and it keeps single-pattern matching an
+    /// independent reference for the indexes.
+    pub(crate) fn new_direct() -> Self {
+        Matcher {
+            direct: true,
+            ..Self::new()
+        }
     }
 
     /// Number of rules.
@@ -165,47 +523,69 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 BranchSlot {
                     rule,
                     conds: Vec::new(),
+                    key: None,
                 },
             );
             let mut conds = Vec::with_capacity(branch.len());
-            let mut required = 0;
             for (path, values) in branch {
                 let field = self.intern_field(path);
                 let absent_ok = values.contains(&ValuePattern::Exists(false));
-                if !absent_ok {
-                    required += 1;
+                if !self.direct {
+                    self.count(field, values, true);
                 }
                 let c = alloc(
                     &mut self.conds,
                     &mut self.free_conds,
                     Cond {
-                        branch: b,
                         field,
                         absent_ok,
                         values: values.clone(),
                     },
                 );
-                for v in values {
-                    self.fields[field as usize].add(v, c);
-                }
                 conds.push(c);
             }
             conds.sort_unstable();
             if self.cond_rule.len() < self.conds.len() {
                 self.cond_rule.resize(self.conds.len(), NO_RULE);
+                self.cond_branch.resize(self.conds.len(), 0);
             }
-            let single = if conds.len() == 1 { rule } else { NO_RULE };
             for &c in &conds {
-                self.cond_rule[c as usize] = single;
+                self.cond_rule[c as usize] = NO_RULE;
+                self.cond_branch[c as usize] = b;
             }
-            self.branches[b as usize]
-                .as_mut()
-                .expect("just allocated")
-                .conds = conds;
-            if required == 0 {
-                let at = self.always.partition_point(|&x| x < b);
-                self.always.insert(at, b);
+            // Direct mode verifies every branch: no key, no index, no filter.
+            let key = if self.direct {
+                None
+            } else {
+                self.count_pairs(&conds, true);
+                self.best_key(&conds)
+            };
+            match key {
+                Some(k) => {
+                    self.index(b, k, true);
+                    if let (Key::Cond(c), 1) = (k, conds.len()) {
+                        self.cond_rule[c as usize] = rule;
+                    }
+                }
+                None if self.direct => {}
+                None => {
+                    let at = self.always.partition_point(|&x| x < b);
+                    self.always.insert(at, b);
+                }
             }
+            let filter = if self.direct {
+                Filter::default()
+            } else {
+                self.filter(&conds, key)
+            };
+            if self.hot.len() < self.branches.len() {
+                self.hot.resize_with(self.branches.len(), Hot::default);
+            }
+            self.hot[b as usize].rule = rule;
+            self.set_filter(b, filter);
+            let slot = self.branches[b as usize].as_mut().expect("just allocated");
+            slot.conds = conds;
+            slot.key = key;
             branch_ids.push(b);
         }
         self.rules[rule as usize]
@@ -213,6 +593,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             .expect("just allocated")
             .branches = branch_ids;
         self.by_id.insert(id, rule);
+        if !self.direct {
+            self.rekey_some();
+        }
     }
 
     /// Remove the rule `id`; `false` if there was none.
@@ -225,20 +608,260 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         for b in slot.branches {
             let br = self.branches[b as usize].take().expect("live branch");
             self.free_branches.push(b);
-            if let Ok(at) = self.always.binary_search(&b) {
-                self.always.remove(at);
+            self.set_filter(b, Filter::default());
+            if !self.direct {
+                self.count_pairs(&br.conds, false);
+            }
+            match br.key {
+                Some(k) => self.index(b, k, false),
+                None => {
+                    if let Ok(at) = self.always.binary_search(&b) {
+                        self.always.remove(at);
+                    }
+                }
             }
             for c in br.conds {
                 let cond = self.conds[c as usize].take().expect("live condition");
                 self.cond_rule[c as usize] = NO_RULE;
                 self.free_conds.push(c);
-                for v in &cond.values {
-                    self.fields[cond.field as usize].remove(v, c);
+                if !self.direct {
+                    self.count(cond.field, &cond.values, false);
                 }
                 self.trie.remove(&self.field_paths[cond.field as usize]);
             }
         }
+        if !self.direct {
+            self.rekey_some();
+        }
         true
+    }
+
+    /// Add (or remove) branch `b` to (from) the index of its key.
+    fn index(&mut self, b: u32, key: Key, add: bool) {
+        match key {
+            Key::Cond(c) => {
+                let cond = self.conds[c as usize].as_ref().expect("live condition");
+                let fi = &mut self.fields[cond.field as usize];
+                for v in &cond.values {
+                    if add {
+                        fi.add(v, c);
+                    } else {
+                        fi.remove(v, c);
+                    }
+                }
+            }
+            Key::Pair(x, y) => {
+                let (cx, cy) = (self.cond(x), self.cond(y));
+                let fields = (cx.field, cy.field);
+                let hashes: Vec<u64> = pair_hashes(cx, cy).collect();
+                let p = match self.pair_ids.get(&fields) {
+                    Some(&p) => p,
+                    None => {
+                        self.pairs.push(PairIndex {
+                            first: fields.0,
+                            second: fields.1,
+                            map: FxHashMap::default(),
+                        });
+                        let p = (self.pairs.len() - 1) as u32;
+                        self.pair_ids.insert(fields, p);
+                        p
+                    }
+                };
+                let delta = if add { 1 } else { u32::MAX };
+                if add {
+                    self.pair_keyed += 1;
+                } else {
+                    self.pair_keyed -= 1;
+                }
+                self.hashed[fields.0 as usize] = self.hashed[fields.0 as usize].wrapping_add(delta);
+                self.hashed[fields.1 as usize] = self.hashed[fields.1 as usize].wrapping_add(delta);
+                let map = &mut self.pairs[p as usize].map;
+                for h in hashes {
+                    if add {
+                        map.entry(h).or_default().push(b);
+                    } else if let Some(v) = map.get_mut(&h) {
+                        if let Some(i) = v.iter().position(|&x| x == b) {
+                            v.swap_remove(i);
+                        }
+                        if v.is_empty() {
+                            map.remove(&h);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replace branch `b`'s filter, keeping the per-field hash use counts.
+    fn set_filter(&mut self, b: u32, filter: Filter) {
+        let old = std::mem::replace(&mut self.hot[b as usize].filter, filter);
+        for f in old.fields() {
+            self.hashed[f as usize] -= 1;
+        }
+        for f in self.hot[b as usize].filter.fields() {
+            self.hashed[f as usize] += 1;
+        }
+    }
+
+    /// The [`Filter`] of a branch with these conditions and key.
+    fn filter(&self, conds: &[CondId], key: Option<Key>) -> Filter {
+        let in_key = |c: CondId| match key {
+            Some(Key::Cond(k)) => k == c,
+            Some(Key::Pair(x, y)) => x == c || y == c,
+            None => false,
+        };
+        let rest: Vec<&Cond> = conds
+            .iter()
+            .filter(|&&c| !in_key(c))
+            .map(|&c| self.cond(c))
+            .collect();
+        Filter::build(&rest)
+    }
+
+    #[inline]
+    fn cond(&self, c: CondId) -> &Cond {
+        self.conds[c as usize].as_ref().expect("live condition")
+    }
+
+    /// The conditions of a branch that may take part in a pair key: the first
+    /// [`PAIR_CONDS_MAX`] that need a value and match only exact values (a few at most).
+    fn pair_candidates(&self, conds: &[CondId]) -> ([CondId; PAIR_CONDS_MAX], usize) {
+        let mut out = [0; PAIR_CONDS_MAX];
+        let mut n = 0;
+        for &c in conds {
+            if n == PAIR_CONDS_MAX {
+                break;
+            }
+            let cond = self.cond(c);
+            if !cond.absent_ok
+                && cond.values.len() <= PAIR_VALUES_MAX
+                && cond.values.iter().all(|v| exact_hash(v).is_some())
+            {
+                out[n] = c;
+                n += 1;
+            }
+        }
+        (out, n)
+    }
+
+    /// Every pair of pair-key candidates, as (condition on the lower field, the other).
+    fn candidate_pairs(&self, conds: &[CondId]) -> Vec<(CondId, CondId)> {
+        let (cands, n) = self.pair_candidates(conds);
+        let mut out = Vec::new();
+        for i in 0..n {
+            for j in i + 1..n {
+                let (a, b) = (cands[i], cands[j]);
+                if self.cond(a).field < self.cond(b).field {
+                    out.push((a, b));
+                } else {
+                    out.push((b, a));
+                }
+            }
+        }
+        out
+    }
+
+    /// Update the popularity counts of a branch's candidate value pairs.
+    fn count_pairs(&mut self, conds: &[CondId], add: bool) {
+        for (x, y) in self.candidate_pairs(conds) {
+            let (cx, cy) = (self.cond(x), self.cond(y));
+            let keys: Vec<u64> = pair_hashes(cx, cy)
+                .map(|h| pair_popularity_key(cx.field, cy.field, h))
+                .collect();
+            for k in keys {
+                if add {
+                    *self.popularity.entry(k).or_default() += 1;
+                } else if let Some(n) = self.popularity.get_mut(&k) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.popularity.remove(&k);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Update the popularity counts for a condition's values.
+    fn count(&mut self, field: u32, values: &[ValuePattern], add: bool) {
+        for v in values {
+            let Some((h, _)) = popularity_key(field, v) else {
+                continue;
+            };
+            if add {
+                *self.popularity.entry(h).or_default() += 1;
+            } else if let Some(n) = self.popularity.get_mut(&h) {
+                *n -= 1;
+                if *n == 0 {
+                    self.popularity.remove(&h);
+                }
+            }
+        }
+    }
+
+    /// Expected candidates a key on this condition brings per event, relative to other
+    /// choices: for each value matcher, its weight times how many conditions name it.
+    fn key_cost(&self, cond: &Cond) -> u64 {
+        cond.values
+            .iter()
+            .filter_map(|v| popularity_key(cond.field, v))
+            .map(|(h, w)| w * u64::from(self.popularity.get(&h).copied().unwrap_or(1)))
+            .sum()
+    }
+
+    /// The key to index a branch by: the cheapest condition that needs a value to be
+    /// present, or pair of exact conditions (ties go to single conditions, then to the
+    /// lowest ids, so the choice is stable).
+    fn best_key(&self, conds: &[CondId]) -> Option<Key> {
+        let single = conds
+            .iter()
+            .filter_map(|&c| {
+                let cond = self.cond(c);
+                (!cond.absent_ok).then(|| (self.key_cost(cond), c))
+            })
+            .min()?;
+        let pair = self
+            .candidate_pairs(conds)
+            .into_iter()
+            .map(|(x, y)| {
+                let (cx, cy) = (self.cond(x), self.cond(y));
+                let cost: u64 = pair_hashes(cx, cy)
+                    .map(|h| {
+                        let k = pair_popularity_key(cx.field, cy.field, h);
+                        u64::from(self.popularity.get(&k).copied().unwrap_or(1))
+                    })
+                    .sum();
+                (cost, x, y)
+            })
+            .min();
+        Some(match pair {
+            Some((cost, x, y)) if cost < single.0 => Key::Pair(x, y),
+            _ => Key::Cond(single.1),
+        })
+    }
+
+    /// Re-choose the keys of the next [`REKEY_PER_CHANGE`] branch slots.
+    fn rekey_some(&mut self) {
+        for _ in 0..REKEY_PER_CHANGE.min(self.branches.len()) {
+            self.rekey_cursor = (self.rekey_cursor + 1) % self.branches.len();
+            let b = self.rekey_cursor;
+            let Some(br) = &self.branches[b] else {
+                continue;
+            };
+            let Some(old) = br.key else {
+                continue;
+            };
+            let new = self
+                .best_key(&br.conds)
+                .expect("a keyed branch keeps a key");
+            if new != old {
+                self.index(b as u32, old, false);
+                self.index(b as u32, new, true);
+                let br = self.branches[b].as_ref().expect("live branch");
+                let filter = self.filter(&br.conds, Some(new));
+                self.set_filter(b as u32, filter);
+                self.branches[b].as_mut().expect("live branch").key = Some(new);
+            }
+        }
     }
 
     fn intern_field(&mut self, path: &str) -> u32 {
@@ -247,6 +870,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             None => {
                 let id = self.fields.len() as u32;
                 self.fields.push(FieldIndex::default());
+                self.hashed.push(0);
                 self.field_paths.push(path.to_string());
                 self.field_ids.insert(path.to_string(), id);
                 id
@@ -274,83 +898,132 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
 
     fn run(&self, input: &[u8], s: &mut Scratch) -> Result<Vec<Id>, EventError> {
         scan(input, &self.trie, s, self.strict)?;
-        let mut hits = std::mem::take(&mut s.hits);
         let mut tmp = std::mem::take(&mut s.tmp);
         let mut lower = std::mem::take(&mut s.lower);
         let mut matched = std::mem::take(&mut s.matched);
         let mut stamps = std::mem::take(&mut s.stamps);
-        hits.clear();
+        let mut branch_stamps = std::mem::take(&mut s.branch_stamps);
+        let mut cands = std::mem::take(&mut s.candidates);
+        let mut v = Verifier {
+            satisfied: std::mem::take(&mut s.satisfied),
+            groups: std::mem::take(&mut s.groups),
+            leaf_next: std::mem::take(&mut s.leaf_next),
+            leaf_hashes: std::mem::take(&mut s.leaf_hashes),
+            field_first: std::mem::take(&mut s.field_first),
+            field_stamps: std::mem::take(&mut s.field_stamps),
+            generation: 0,
+        };
         matched.clear();
-        // Rules matched by this event are marked with a fresh generation number in
-        // `stamps` (shared by every matcher the thread uses; a stale mark is never equal
-        // to the current generation), so no set or sort is needed to deduplicate.
+        // Rules matched by this event (and branches verified for it) are marked with a
+        // fresh generation number (shared by every matcher the thread uses; a stale mark
+        // is never equal to the current generation), so no set or sort is needed.
         s.generation = s.generation.wrapping_add(1);
         if s.generation == 0 {
             stamps.fill(0);
+            branch_stamps.fill(0);
+            v.field_stamps.fill(0);
             s.generation = 1;
         }
+        let generation = s.generation;
+        v.generation = generation;
         if stamps.len() < self.rules.len() {
             stamps.resize(self.rules.len(), 0);
         }
-        let generation = s.generation;
-        for (li, leaf) in s.leaves.iter().enumerate() {
-            tmp.clear();
-            let v = s.value(input, leaf);
-            self.fields[leaf.field as usize].lookup(&v, &mut lower, &mut tmp);
-            for &c in &tmp {
-                let r = self.cond_rule[c as usize];
-                if r != NO_RULE {
-                    // A one-condition branch: any hit matches its rule.
-                    mark(&mut stamps, generation, r, &mut matched);
+        if branch_stamps.len() < self.branches.len() {
+            branch_stamps.resize(self.branches.len(), 0);
+        }
+        if self.direct {
+            v.link_leaves(s, input, &self.hashed);
+            for (b, br) in self.branches.iter().enumerate() {
+                if let Some(br) = br {
+                    if stamps[br.rule as usize] != generation
+                        && self.verify(b as u32, &mut v, input, s)
+                    {
+                        mark(&mut stamps, generation, br.rule, &mut matched);
+                    }
+                }
+            }
+        } else {
+            // Candidates are gathered first and verified afterwards: with thousands of
+            // rules their branch slots and filters are rarely in cache, and requesting them
+            // all before reading any overlaps those memory latencies instead of paying
+            // them one after another.
+            cands.clear();
+            for leaf in &s.leaves {
+                let index = &self.fields[leaf.field as usize];
+                if index.is_empty() {
                     continue;
                 }
-                let cond = self.conds[c as usize]
-                    .as_ref()
-                    .expect("indexed condition is live");
-                hits.push((cond.branch, c, li as u32));
-            }
-        }
-        if hits.len() > 1 {
-            hits.sort_unstable();
-            hits.dedup();
-        }
-        let mut i = 0;
-        let mut always_iter = self.always.iter().peekable();
-        while i < hits.len() {
-            let b = hits[i].0;
-            let mut j = i + 1;
-            while j < hits.len() && hits[j].0 == b {
-                j += 1;
-            }
-            while let Some(&&a) = always_iter.peek() {
-                if a >= b {
-                    if a == b {
-                        always_iter.next();
+                tmp.clear();
+                let val = s.value(input, leaf);
+                index.lookup(&val, &mut lower, &mut tmp);
+                for &c in &tmp {
+                    let r = self.cond_rule[c as usize];
+                    if r != NO_RULE {
+                        // A one-condition branch: any hit matches its rule.
+                        mark(&mut stamps, generation, r, &mut matched);
+                        continue;
                     }
-                    break;
+                    cands.push(self.cond_branch[c as usize]);
                 }
-                always_iter.next();
-                let r = self.branch_rule(a);
-                if stamps[r as usize] != generation && self.branch_matches(a, &[], s) {
+            }
+            // Rule sets made of one-condition branches are done here.
+            let verifying = !cands.is_empty() || self.pair_keyed > 0 || !self.always.is_empty();
+            if verifying {
+                v.link_leaves(s, input, &self.hashed);
+            }
+            if self.pair_keyed > 0 {
+                for pair in &self.pairs {
+                    self.lookup_pair(pair, &v, input, s, &mut cands);
+                }
+            }
+            cands.retain(|&b| {
+                let bs = &mut branch_stamps[b as usize];
+                let fresh = *bs != generation;
+                *bs = generation;
+                fresh
+            });
+            for &b in &cands {
+                prefetch(&self.hot[b as usize]);
+            }
+            for &b in &cands {
+                if let Filter::Heap(w) = &self.hot[b as usize].filter {
+                    prefetch(w.as_ptr());
+                }
+            }
+            // Survivors of the filters are verified in a second pass, after requesting
+            // their branch slots.
+            cands.retain(|&b| {
+                let hot = &self.hot[b as usize];
+                stamps[hot.rule as usize] != generation && hot.filter.passes(&v, input, s)
+            });
+            for &b in &cands {
+                prefetch(&self.branches[b as usize]);
+            }
+            for &b in &cands {
+                let r = self.hot[b as usize].rule;
+                if stamps[r as usize] != generation && self.verify(b, &mut v, input, s) {
                     mark(&mut stamps, generation, r, &mut matched);
                 }
             }
-            let r = self.branch_rule(b);
-            if stamps[r as usize] != generation && self.branch_matches(b, &hits[i..j], s) {
-                mark(&mut stamps, generation, r, &mut matched);
-            }
-            i = j;
-        }
-        for &a in always_iter {
-            let r = self.branch_rule(a);
-            if stamps[r as usize] != generation && self.branch_matches(a, &[], s) {
-                mark(&mut stamps, generation, r, &mut matched);
+            for &b in &self.always {
+                let r = self.branch_rule(b);
+                if stamps[r as usize] != generation && self.verify(b, &mut v, input, s) {
+                    mark(&mut stamps, generation, r, &mut matched);
+                }
             }
         }
-        s.hits = hits;
         s.tmp = tmp;
         s.lower = lower;
         s.stamps = stamps;
+        s.branch_stamps = branch_stamps;
+        s.candidates = cands;
+        s.satisfied = v.satisfied;
+        s.groups = v.groups;
+        s.leaf_next = v.leaf_next;
+        s.leaf_hashes = v.leaf_hashes;
+        s.field_first = v.field_first;
+        s.field_stamps = v.field_stamps;
         if matched.len() > 1 {
             matched.sort_unstable();
         }
@@ -376,60 +1049,169 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             .rule
     }
 
-    /// Check one branch given its hits (sorted by condition).
-    fn branch_matches(&self, b: u32, hits: &[(u32, u32, u32)], s: &Scratch) -> bool {
-        let br = self.branches[b as usize].as_ref().expect("live branch");
-        // Fast path: one condition satisfied by a hit.
-        if br.conds.len() == 1 && !hits.is_empty() {
-            return true;
+    /// Append to `found` each branch of `pair` whose two values the event has.
+    fn lookup_pair(
+        &self,
+        pair: &PairIndex,
+        v: &Verifier,
+        input: &[u8],
+        s: &Scratch,
+        found: &mut Vec<u32>,
+    ) {
+        if pair.map.is_empty() {
+            return;
         }
-        // First pass, allocation-free: every condition has a hit (or may be absent), and
-        // how many of the hit groups involve array elements.
-        let in_array = |g: &[(u32, u32, u32)]| g.iter().any(|h| s.leaves[h.2 as usize].arr_len > 0);
-        let (mut n_groups, mut n_in_arrays) = (0usize, 0usize);
-        let mut k = 0;
+        let (first, second) = (v.first_leaf(pair.first), v.first_leaf(pair.second));
+        if first == NO_LEAF || second == NO_LEAF {
+            return;
+        }
+        let count = |mut l: u32| {
+            let mut n = 0usize;
+            while l != NO_LEAF {
+                n += 1;
+                l = v.leaf_next[l as usize];
+            }
+            n
+        };
+        if count(first).saturating_mul(count(second)) > PAIR_LOOKUPS_MAX {
+            found.extend(pair.map.values().flatten());
+            return;
+        }
+        let mut l1 = first;
+        while l1 != NO_LEAF {
+            if let Some(h1) = leaf_hash(&s.value(input, &s.leaves[l1 as usize])) {
+                let mut l2 = second;
+                while l2 != NO_LEAF {
+                    if let Some(h2) = leaf_hash(&s.value(input, &s.leaves[l2 as usize])) {
+                        if let Some(bs) = pair.map.get(&pair_hash(h1, h2)) {
+                            found.extend_from_slice(bs);
+                        }
+                    }
+                    l2 = v.leaf_next[l2 as usize];
+                }
+            }
+            l1 = v.leaf_next[l1 as usize];
+        }
+    }
+
+    /// Does branch `b` match the scanned event? Every condition must be satisfied by a
+    /// value at its path (or by the path's absence, for `exists: false`), and the values
+    /// chosen must be array-consistent.
+    fn verify(&self, b: u32, v: &mut Verifier, input: &[u8], s: &Scratch) -> bool {
+        let br = self.branches[b as usize].as_ref().expect("live branch");
+        v.satisfied.clear();
+        v.groups.clear();
+        let mut n_in_arrays = 0usize;
         for &c in &br.conds {
-            while k < hits.len() && hits[k].1 < c {
-                k += 1;
+            let cond = self.conds[c as usize].as_ref().expect("live condition");
+            let start = v.satisfied.len() as u32;
+            let mut li = v.first_leaf(cond.field);
+            let present = li != NO_LEAF;
+            let mut in_array = false;
+            while li != NO_LEAF {
+                let leaf = &s.leaves[li as usize];
+                let val = s.value(input, leaf);
+                if cond.values.iter().any(|vp| eval(vp, &val)) {
+                    v.satisfied.push(li);
+                    in_array |= leaf.arr_len > 0;
+                }
+                li = v.leaf_next[li as usize];
             }
-            let start = k;
-            while k < hits.len() && hits[k].1 == c {
-                k += 1;
-            }
-            if start == k {
-                let cond = self.conds[c as usize].as_ref().expect("live condition");
-                if cond.absent_ok && !s.leaves.iter().any(|l| l.field == cond.field) {
+            let end = v.satisfied.len() as u32;
+            if start == end {
+                if cond.absent_ok && !present {
                     continue;
                 }
                 return false;
             }
-            n_groups += 1;
-            if in_array(&hits[start..k]) {
-                n_in_arrays += 1;
-            }
+            v.groups.push((start, end));
+            n_in_arrays += usize::from(in_array);
         }
-        if n_groups <= 1 || n_in_arrays <= 1 {
+        if v.groups.len() <= 1 || n_in_arrays <= 1 {
             return true;
         }
         // Values from arrays on several conditions: search for an array-consistent choice.
-        let mut groups: Vec<&[(u32, u32, u32)]> = Vec::with_capacity(n_groups);
-        let mut k = 0;
-        for &c in &br.conds {
-            while k < hits.len() && hits[k].1 < c {
-                k += 1;
-            }
-            let start = k;
-            while k < hits.len() && hits[k].1 == c {
-                k += 1;
-            }
-            if start < k {
-                groups.push(&hits[start..k]);
-            }
-        }
-        let mut chosen: Vec<&Leaf> = Vec::with_capacity(groups.len());
+        let mut chosen = Vec::with_capacity(v.groups.len());
         let mut budget = CONSISTENCY_BUDGET;
-        consistent_choice(&groups, 0, &mut chosen, s, &mut budget)
+        consistent_choice(v, 0, &mut chosen, s, &mut budget)
     }
+}
+
+/// [`pair_hash`] of every combination of the two conditions' values.
+fn pair_hashes<'a>(x: &'a Cond, y: &'a Cond) -> impl Iterator<Item = u64> + 'a {
+    x.values.iter().filter_map(exact_hash).flat_map(move |hx| {
+        y.values
+            .iter()
+            .filter_map(exact_hash)
+            .map(move |hy| pair_hash(hx, hy))
+    })
+}
+
+/// Per-event state of branch verification (buffers borrowed from the thread's scratch).
+struct Verifier {
+    satisfied: Vec<u32>,
+    groups: Vec<(u32, u32)>,
+    leaf_next: Vec<u32>,
+    /// Per leaf: [`leaf_hash`] of its value (0 if none: a [`Filter`] match on it only
+    /// costs a full verification).
+    leaf_hashes: Vec<u64>,
+    field_first: Vec<u32>,
+    field_stamps: Vec<u32>,
+    generation: u32,
+}
+
+impl Verifier {
+    /// Chain the event's leaves by field, so a condition reads only its own path's
+    /// values (a field's list is valid while its stamp is the current generation).
+    fn link_leaves(&mut self, s: &Scratch, input: &[u8], hashed: &[u32]) {
+        let n_fields = hashed.len();
+        self.leaf_hashes.clear();
+        self.leaf_hashes.extend(s.leaves.iter().map(|l| {
+            if hashed[l.field as usize] > 0 {
+                leaf_hash(&s.value(input, l)).unwrap_or(0)
+            } else {
+                0
+            }
+        }));
+        if self.field_stamps.len() < n_fields {
+            self.field_stamps.resize(n_fields, 0);
+            self.field_first.resize(n_fields, NO_LEAF);
+        }
+        self.leaf_next.clear();
+        self.leaf_next.resize(s.leaves.len(), NO_LEAF);
+        for (li, leaf) in s.leaves.iter().enumerate().rev() {
+            let f = leaf.field as usize;
+            if self.field_stamps[f] == self.generation {
+                self.leaf_next[li] = self.field_first[f];
+            } else {
+                self.field_stamps[f] = self.generation;
+            }
+            self.field_first[f] = li as u32;
+        }
+    }
+
+    #[inline]
+    fn first_leaf(&self, field: u32) -> u32 {
+        if self.field_stamps[field as usize] == self.generation {
+            self.field_first[field as usize]
+        } else {
+            NO_LEAF
+        }
+    }
+}
+
+/// Ask the CPU to start loading the cache line at `p` (only a hint).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; a prefetch never
+        // faults and reads nothing into the program, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Record rule `r` as matched by the current event unless it already is.
@@ -469,26 +1251,29 @@ fn consistent(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
     true
 }
 
-fn consistent_choice<'s>(
-    groups: &[&[(u32, u32, u32)]],
+/// Choose one satisfying leaf per condition group `i..`, each consistent with `chosen`.
+fn consistent_choice(
+    v: &Verifier,
     i: usize,
-    chosen: &mut Vec<&'s Leaf>,
-    s: &'s Scratch,
+    chosen: &mut Vec<u32>,
+    s: &Scratch,
     budget: &mut usize,
 ) -> bool {
-    if i == groups.len() {
+    let Some(&(start, end)) = v.groups.get(i) else {
         return true;
-    }
-    for h in groups[i] {
+    };
+    for &li in &v.satisfied[start as usize..end as usize] {
         if *budget == 0 {
             return false;
         }
         *budget -= 1;
-        let leaf = &s.leaves[h.2 as usize];
-        let m = s.membership(leaf);
-        if chosen.iter().all(|o| consistent(s.membership(o), m)) {
-            chosen.push(leaf);
-            if consistent_choice(groups, i + 1, chosen, s, budget) {
+        let m = s.membership(&s.leaves[li as usize]);
+        if chosen
+            .iter()
+            .all(|&o| consistent(s.membership(&s.leaves[o as usize]), m))
+        {
+            chosen.push(li);
+            if consistent_choice(v, i + 1, chosen, s, budget) {
                 return true;
             }
             chosen.pop();

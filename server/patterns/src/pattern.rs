@@ -80,7 +80,7 @@ impl EventPattern {
             branches,
             matcher: Matcher::new(),
         };
-        let mut m = Matcher::new();
+        let mut m = Matcher::new_direct();
         m.set_strict(true);
         m.add_pattern((), &p);
         p.matcher = m;

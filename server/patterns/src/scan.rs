@@ -212,12 +212,25 @@ pub(crate) struct Scratch {
     stack: Vec<(u32, u32)>,
     keybuf: Vec<u8>,
     next_array: u32,
-    pub hits: Vec<(u32, u32, u32)>,
     pub tmp: Vec<u32>,
     pub matched: Vec<u32>,
     pub lower: Vec<u8>,
     /// Per rule slot: generation of the last event that matched it (see `Matcher::run`).
     pub stamps: Vec<u32>,
+    /// Per branch slot: generation of the last event that verified it.
+    pub branch_stamps: Vec<u32>,
+    /// Per field: generation of the last event with a leaf there, and its first leaf.
+    pub field_stamps: Vec<u32>,
+    pub field_first: Vec<u32>,
+    /// Per leaf: the next leaf of the same field (`u32::MAX` for none).
+    pub leaf_next: Vec<u32>,
+    /// Candidate branches of the current event.
+    pub candidates: Vec<u32>,
+    pub leaf_hashes: Vec<u64>,
+    /// Leaves satisfying each condition of the branch being verified, and the range of
+    /// each condition's leaves in it.
+    pub satisfied: Vec<u32>,
+    pub groups: Vec<(u32, u32)>,
     pub generation: u32,
 }
 

@@ -262,3 +262,259 @@ fn array_consistency_search_is_bounded() {
     assert!(!p.matches(&e).unwrap());
     assert!(t.elapsed() < Duration::from_secs(5));
 }
+
+/// Small deterministic PRNG (xorshift64*) for the large generated rule sets below: the
+/// property chooses a seed and the sizes, the sets themselves are built from the seed
+/// (generating thousands of rules through strategies would make each case slow to
+/// generate and pointless to shrink).
+struct Rng(u64);
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// The fields of the generated rules and events, each with a small shared vocabulary, so
+/// that many rules share each value (the case the compiled matcher's keys are chosen for).
+const FIELDS: [(&str, &[&str]); 8] = [
+    ("source", &["aws.s3", "aws.ec2", "aws.iam", "custom"]),
+    ("detail-type", &["API Call", "Sign In", "State Change"]),
+    ("account", &["111", "222", "333", "444", "555"]),
+    (
+        "detail.eventName",
+        &["Put", "Get", "Delete", "List", "Create", "Run"],
+    ),
+    (
+        "detail.user",
+        &["ann", "bob", "cid", "dee", "eve", "fay", "gus", "hal"],
+    ),
+    (
+        "detail.bucket",
+        &["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9"],
+    ),
+    // Array elements: objects whose `id` and `kind` must come from the same element.
+    ("detail.items.id", &["i0", "i1", "i2", "i3"]),
+    ("detail.items.kind", &["k0", "k1", "k2"]),
+];
+
+fn vocab_value(rng: &mut Rng, field: usize) -> &'static str {
+    let v = FIELDS[field].1;
+    v[rng.below(v.len())]
+}
+
+/// One field's value list, drawn mostly from exact values and sometimes from every other
+/// operator (including `exists: false` mixed with values).
+fn gen_values(rng: &mut Rng, field: usize) -> String {
+    let v = vocab_value(rng, field);
+    match rng.below(100) {
+        0..=49 => {
+            let n = 1 + rng.below(3);
+            let vals: Vec<String> = (0..n)
+                .map(|_| format!("\"{}\"", vocab_value(rng, field)))
+                .collect();
+            format!("[{}]", vals.join(","))
+        }
+        50..=57 => format!(r#"[{{"prefix":"{}"}}]"#, &v[..1 + rng.below(v.len())]),
+        58..=63 => format!(r#"[{{"anything-but":["{v}"]}}]"#),
+        64..=68 => r#"[{"exists":true}]"#.to_string(),
+        69..=73 => r#"[{"exists":false}]"#.to_string(),
+        74..=77 => format!(r#"["{v}",{{"exists":false}}]"#),
+        78..=81 => format!(r#"[{{"equals-ignore-case":"{}"}}]"#, v.to_uppercase()),
+        82..=84 => format!(r#"[{{"wildcard":"*{}"}}]"#, &v[v.len() - 1..]),
+        85..=87 => format!(r#"[{{"suffix":"{}"}}]"#, &v[v.len() - 1..]),
+        88..=90 => "[null]".to_string(),
+        _ => {
+            let lo = rng.below(20);
+            format!(
+                r#"[{{"numeric":[">=",{lo},"<",{}]}}]"#,
+                lo + 1 + rng.below(10)
+            )
+        }
+    }
+}
+
+/// Nest `(dotted path, JSON value)` pairs into a JSON object text.
+fn nest(fields: &[(&str, String)]) -> String {
+    let mut root = serde_json::Map::new();
+    for (path, value) in fields {
+        let parts: Vec<&str> = path.split('.').collect();
+        let mut obj = &mut root;
+        for p in &parts[..parts.len() - 1] {
+            obj = obj
+                .entry(p.to_string())
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()))
+                .as_object_mut()
+                .expect("paths nest");
+        }
+        obj.insert(
+            parts[parts.len() - 1].to_string(),
+            serde_json::from_str(value).expect("generated JSON"),
+        );
+    }
+    serde_json::Value::Object(root).to_string()
+}
+
+fn gen_branch_fields(rng: &mut Rng, n: usize) -> Vec<(&'static str, String)> {
+    let mut fields: Vec<usize> = Vec::new();
+    while fields.len() < n {
+        let f = rng.below(FIELDS.len());
+        if !fields.contains(&f) {
+            fields.push(f);
+        }
+    }
+    fields
+        .into_iter()
+        .map(|f| (FIELDS[f].0, gen_values(rng, f)))
+        .collect()
+}
+
+/// A rule of 1–4 fields, a tenth of them with a `$or` of two alternatives.
+fn gen_rule(rng: &mut Rng) -> String {
+    let n = 1 + rng.below(4);
+    if rng.chance(10) {
+        let common = gen_branch_fields(rng, n.min(2));
+        let alts: Vec<String> = (0..2)
+            .map(|_| {
+                let n = 1 + rng.below(2);
+                let mut alt = gen_branch_fields(rng, n);
+                alt.retain(|(p, _)| !common.iter().any(|(c, _)| c == p));
+                nest(&alt)
+            })
+            .filter(|a| a != "{}")
+            .collect();
+        let c = nest(&common);
+        if alts.len() < 2 {
+            return c;
+        }
+        return format!("{},\"$or\":[{}]}}", &c[..c.len() - 1], alts.join(","));
+    }
+    nest(&gen_branch_fields(rng, n))
+}
+
+/// An event with most of the fields (values from the vocabularies, sometimes in another
+/// case, null, a number or an array), and an array of item objects.
+fn gen_event(rng: &mut Rng) -> String {
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    for (f, &(path, _)) in FIELDS.iter().enumerate().take(6) {
+        if rng.chance(25) {
+            continue;
+        }
+        let v = vocab_value(rng, f);
+        let value = match rng.below(100) {
+            0..=69 => format!("\"{v}\""),
+            70..=77 => format!("\"{}\"", v.to_uppercase()),
+            78..=83 => "null".to_string(),
+            84..=91 => rng.below(30).to_string(),
+            _ => format!("[\"{v}\",\"{}\"]", vocab_value(rng, f)),
+        };
+        fields.push((path, value));
+    }
+    let items: Vec<String> = (0..rng.below(4))
+        .map(|_| {
+            format!(
+                r#"{{"id":"{}","kind":"{}"}}"#,
+                vocab_value(rng, 6),
+                vocab_value(rng, 7)
+            )
+        })
+        .collect();
+    if !items.is_empty() || rng.chance(50) {
+        fields.push(("detail.items", format!("[{}]", items.join(","))));
+    }
+    nest(&fields)
+}
+
+/// Every rule the compiled matcher reports for each event, and only those, according
+/// to single-pattern matching.
+fn assert_agrees(m: &Matcher<usize>, rules: &[(usize, EventPattern)], events: &[String]) {
+    for e in events {
+        let mut want: Vec<usize> = rules
+            .iter()
+            .filter(|(_, p)| p.matches(e).unwrap())
+            .map(|(i, _)| *i)
+            .collect();
+        want.sort_unstable();
+        let mut got = m.matches_for_event(e.as_bytes()).unwrap();
+        got.sort_unstable();
+        assert_eq!(got, want, "event {e}");
+    }
+}
+
+/// Cases for the large rule sets: each case builds up to 2,500 rules and checks them one
+/// by one, so the long fuzz run (`PROPTEST_CASES`) gets a two-hundredth of its count.
+fn large_cases() -> u32 {
+    match std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        Some(n) => (n / 200).max(16),
+        None => 16,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: large_cases(), .. ProptestConfig::default() })]
+
+    /// Large multi-field rule sets sharing values, with rules removed and added back
+    /// while the matcher is in use: the compiled matcher agrees with single-pattern
+    /// matching rule by rule on every event.
+    #[test]
+    fn large_multi_field_rule_sets_agree_with_single(
+        seed in any::<u64>(),
+        n_rules in 1usize..2_500,
+        n_events in 1usize..60,
+    ) {
+        let mut rng = Rng::new(seed);
+        let mut rules: Vec<(usize, EventPattern)> = Vec::new();
+        let mut m = Matcher::new();
+        for i in 0..n_rules {
+            let text = gen_rule(&mut rng);
+            let p = EventPattern::parse(&text)
+                .unwrap_or_else(|e| panic!("generated rule {text}: {e}"));
+            m.add_pattern(i, &p);
+            rules.push((i, p));
+        }
+        let events: Vec<String> = (0..n_events).map(|_| gen_event(&mut rng)).collect();
+        assert_agrees(&m, &rules, &events);
+        // Remove about a third, then add some back under new ids and replace a few.
+        let mut kept = Vec::new();
+        let mut removed = Vec::new();
+        for (i, p) in rules {
+            if rng.chance(33) {
+                prop_assert!(m.remove_rule(&i));
+                removed.push(p);
+            } else {
+                kept.push((i, p));
+            }
+        }
+        assert_agrees(&m, &kept, &events);
+        for (k, p) in removed.into_iter().enumerate() {
+            if rng.chance(50) {
+                let id = n_rules + k;
+                m.add_pattern(id, &p);
+                kept.push((id, p));
+            }
+        }
+        for (i, p) in kept.iter_mut() {
+            if rng.chance(5) {
+                let q = EventPattern::parse(&gen_rule(&mut rng)).unwrap();
+                m.add_pattern(*i, &q);
+                *p = q;
+            }
+        }
+        prop_assert_eq!(m.len(), kept.len());
+        assert_agrees(&m, &kept, &events);
+    }
+}
