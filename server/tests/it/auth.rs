@@ -1596,3 +1596,31 @@ async fn sign_in_works_behind_a_proxy_that_rewrites_host() {
     assert_eq!(res.status(), 403);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn sign_in_fails_closed_when_the_failure_count_cannot_be_read() {
+    let (app, access) = local_app().await;
+    access
+        .add_user("ann", Role::Viewer, "ann-password")
+        .await
+        .unwrap();
+    // The audit log, where failures are counted, becomes unreadable.
+    store::Database::open(&app.data_dir)
+        .unwrap()
+        .write(|tx| tx.execute_batch("ALTER TABLE audit_log RENAME TO audit_log_away"))
+        .await
+        .unwrap();
+    let res = raw_client()
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "ann"),
+            ("password", "ann-password"),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503, "no unthrottled password check");
+    assert!(set_cookies(res.headers()).is_empty());
+    app.stop().await;
+}
