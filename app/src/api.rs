@@ -506,3 +506,71 @@ mod tests {
         assert_eq!(e.for_field("merchant_reference"), None);
     }
 }
+
+/// Every read server function checks its caller itself.
+#[cfg(all(test, feature = "ssr"))]
+mod read_checks {
+    use super::ApiError;
+
+    /// Called without the sign-in middleware (no caller in the request),
+    /// every read server function refuses by itself.
+    #[test]
+    fn read_server_functions_check_their_caller() {
+        use crate::api::{access, history, replays, vouchers};
+        use futures::executor::block_on;
+        let unauthorized = |r: Result<(), ApiError>, name: &str| {
+            assert!(matches!(r, Err(ApiError::Unauthorized(_))), "{name}: {r:?}");
+        };
+        unauthorized(
+            block_on(crate::api::get_overview()).map(drop),
+            "get_overview",
+        );
+        unauthorized(
+            block_on(history::get_timelines(None)).map(drop),
+            "get_timelines",
+        );
+        unauthorized(
+            block_on(history::list_incidents(None, None)).map(drop),
+            "list_incidents",
+        );
+        unauthorized(block_on(history::get_incident(1)).map(drop), "get_incident");
+        unauthorized(
+            block_on(history::list_archives()).map(drop),
+            "list_archives",
+        );
+        unauthorized(
+            block_on(history::archive_events(
+                "a".into(),
+                String::new(),
+                String::new(),
+                None,
+            ))
+            .map(drop),
+            "archive_events",
+        );
+        unauthorized(
+            block_on(vouchers::find_vouchers("r".into(), None)).map(drop),
+            "find_vouchers",
+        );
+        unauthorized(
+            block_on(vouchers::get_voucher("v".into())).map(drop),
+            "get_voucher",
+        );
+        unauthorized(block_on(vouchers::get_dlq(None)).map(drop), "get_dlq");
+        unauthorized(block_on(replays::list_replays(0)).map(drop), "list_replays");
+        unauthorized(
+            block_on(replays::get_replay("r".into())).map(drop),
+            "get_replay",
+        );
+        unauthorized(
+            block_on(replays::preview_replay(
+                "p".into(),
+                String::new(),
+                String::new(),
+            ))
+            .map(drop),
+            "preview_replay",
+        );
+        unauthorized(block_on(access::list_audit(None)).map(drop), "list_audit");
+    }
+}

@@ -914,7 +914,7 @@ impl Bus {
             ));
         }
         if !self.inner.cfg.allow_private_destinations {
-            crate::delivery::check_public_endpoint(&req.invocation_endpoint).map_err(|reason| {
+            crate::endpoint::check_public_endpoint(&req.invocation_endpoint).map_err(|reason| {
                 BusError::Validation(format!(
                     "Parameter InvocationEndpoint is not valid: {reason}."
                 ))

@@ -32,6 +32,7 @@
 pub mod contract;
 mod control;
 pub mod delivery;
+pub mod endpoint;
 pub mod error;
 mod ingest;
 pub mod queue;
@@ -88,7 +89,7 @@ pub struct BusConfig {
     /// Whether API destinations may call loopback, link-local (cloud
     /// metadata) and private addresses. Off: whoever can create an API
     /// destination cannot make the bus call services only this host or
-    /// network reaches ([`delivery::is_private_address`]).
+    /// network reaches ([`endpoint::is_private_address`]).
     pub allow_private_destinations: bool,
 }
 
@@ -185,7 +186,7 @@ impl Bus {
         let http = if cfg.allow_private_destinations {
             http
         } else {
-            http.dns_resolver(Arc::new(delivery::PublicOnly))
+            http.dns_resolver(Arc::new(endpoint::PublicOnly))
         };
         let http = http
             .build()
