@@ -139,18 +139,18 @@ e2e:
 bench: bench-mediator
 	cargo bench -p patterns
 
-# The mediator end to end over loopback (issue 5): 100,000 vouchers held
+# The mediator end to end over loopback: 100,000 vouchers held
 # through a 1-hour outage recovered through replay, and vouchers/s while up.
 bench-mediator:
 	cargo bench -p server --bench mediator
 
-# Overview SSR latency (issue 6): GET / of the release binary with 90 days
+# Overview SSR latency: GET / of the release binary with 90 days
 # of history and 1,000,000 archived events, 100 concurrent connections.
 # Not part of `make test`. MEDIATOR_BENCH_BIN=… measures another binary.
 bench-ssr: build-release
 	cargo bench -p server --bench ssr_load
 
-# Issue 8's longer runs (never part of `make test`, which runs bounded
+# The robustness tests' longer runs (never part of `make test`, which runs bounded
 # versions of each). Loopback only, temporary data directories.
 # fuzz: the property tests of pattern parsing/matching, wire-API bodies
 # (PutEvents, TestEventPattern) and voucher validation, 20,000 cases each.

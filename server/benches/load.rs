@@ -1,4 +1,4 @@
-//! The load test of issue 8 (`make load-test`; never part of `make test`):
+//! The load test (`make load-test`; never part of `make test`):
 //! starts the mediator binary on loopback with a fresh data directory and
 //! the simulated SaaS, then loads, one after the other, the overview page
 //! (`GET /`), the overview JSON (`GET /api/v1/parts`) and the wire API

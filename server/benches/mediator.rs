@@ -1,4 +1,4 @@
-//! Vendor Mediator benchmarks (issue 5): the whole service, over loopback.
+//! Vendor Mediator benchmarks: the whole service, over loopback.
 //!
 //! 1. **Recovery after a 1-hour outage** (`recovery`): `N` vouchers (default
 //!    100,000) are held while the `voucher` part is down, their retry events

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Disk faults (issue 8; `make fault-test`): the mediator's data directory
+# Disk faults (`make fault-test`): the mediator's data directory
 # fills up, then becomes read-only, while it serves. Method: a 4 MiB tmpfs
 # in a private mount namespace (`unshare --user --map-root-user --mount`:
 # works as root or with unprivileged user namespaces; nothing outside the

@@ -209,7 +209,7 @@ fn voucher_calls(calls: &[aws_calls::AwsCall]) -> std::collections::BTreeMap<Str
     by_op
 }
 
-/// Cost (issue 7): AWS requests per voucher on the happy path (part up:
+/// Cost: AWS requests per voucher on the happy path (part up:
 /// accept, submit, publish `submitted`) must stay within 3, under load and
 /// at a trickle; the retry path (held, archived, replayed, resubmitted) is
 /// measured and printed.

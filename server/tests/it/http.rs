@@ -285,7 +285,7 @@ fn voucher_body(id: &str) -> serde_json::Value {
         "loyalty_order_reference": "o", "payload": {"points": 1}})
 }
 
-/// The overview is cached between changes (issue 6: SSR latency under
+/// The overview is cached between changes (SSR latency under
 /// load) but never served stale after one: with readers hammering the page
 /// and the JSON overview, the first read after each change shows it.
 #[tokio::test]

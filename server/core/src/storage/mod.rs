@@ -2,7 +2,7 @@
 //! the same domain code runs on SQLite (the embedded backend, [`sqlite`])
 //! and on DynamoDB (the `aws-backend` crate).
 //!
-//! Extracted so far (issue 7 phase 2, in the design's order):
+//! Extracted so far (in the design's order):
 //! * [`OverrideStore`] — manual circuit overrides ([`crate::Overrides`]);
 //! * [`StatusStore`] — the circuit per part, its checks and roll-ups, and
 //!   the status changes that are also the SAAS_STATUS outbox
