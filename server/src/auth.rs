@@ -44,6 +44,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::{AuthMode, CookieSecure};
+use crate::host::{host_name, is_dns_name};
 
 /// Name of the session cookie (HttpOnly); `__Host-` prefixed when the
 /// cookie is `Secure` ([`HOST_PREFIX`]).
@@ -130,15 +131,7 @@ pub fn parse_allowed_hosts(v: &str) -> anyhow::Result<Vec<String>> {
         anyhow::bail!("allowed_hosts: must name at least one host (or *)");
     }
     for h in &hosts {
-        let ok = h == "*"
-            || h.parse::<IpAddr>().is_ok()
-            || h.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
+        let ok = h == "*" || h.parse::<IpAddr>().is_ok() || is_dns_name(h);
         if !ok {
             anyhow::bail!(
                 "allowed_hosts: {h:?} is not a host name or address (no scheme, no port), nor *"
@@ -146,20 +139,6 @@ pub fn parse_allowed_hosts(v: &str) -> anyhow::Result<Vec<String>> {
         }
     }
     Ok(hosts)
-}
-
-/// The host name of a `Host` header value: lower case, without the port,
-/// the brackets of an IPv6 address or a trailing dot.
-fn host_name(host: &str) -> String {
-    let host = host.trim();
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(host, |(h, _)| h)
-    };
-    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl AuthSettings {

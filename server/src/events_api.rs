@@ -20,6 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::host::{host_name, is_dns_name};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -112,13 +113,7 @@ pub fn parse_allowed_hosts(text: &str) -> Result<Vec<String>, String> {
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let bare = name.trim_start_matches('[').trim_end_matches(']');
         let is_ip = bare.parse::<IpAddr>().is_ok();
-        let is_name = name.len() <= 253
-            && name.split('.').all(|label| {
-                (1..=63).contains(&label.len())
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            });
+        let is_name = name.len() <= 253 && is_dns_name(name);
         if !is_ip && !is_name {
             return Err(format!(
                 "{name:?} is not a host name or IP address (no scheme, port or path)"
@@ -127,19 +122,6 @@ pub fn parse_allowed_hosts(text: &str) -> Result<Vec<String>, String> {
         hosts.push(if is_ip { bare } else { name }.to_ascii_lowercase());
     }
     Ok(hosts)
-}
-
-/// The host of a `Host` header value, without port, brackets or trailing
-/// dot, lower case.
-fn host_name(value: &str) -> String {
-    let host = match value.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => match value.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-            _ => value,
-        },
-    };
-    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Whether a request for `host` may be served: a loopback name or address,

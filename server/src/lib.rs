@@ -16,6 +16,7 @@ pub mod console_api;
 pub mod demo;
 pub mod embed;
 pub mod events_api;
+mod host;
 pub mod http;
 pub mod login_limits;
 pub mod maintenance;
