@@ -189,6 +189,14 @@ impl Mediator {
     }
 }
 
+/// How many of `ids` the simulator has accepted.
+fn accepted_among(sim: &saas_sim::Simulator, ids: &[String]) -> usize {
+    sim.submissions()
+        .iter()
+        .filter(|s| ids.contains(&s.loyalty_request_id))
+        .count()
+}
+
 /// A failed assertion must not leave the process running.
 impl Drop for Mediator {
     fn drop(&mut self) {
@@ -516,14 +524,8 @@ async fn clients_that_disconnect_mid_submission_leave_every_voucher_recorded_onc
                 client.post(url).json(&body).send().await
             }));
         }
-        let accepted = || {
-            sim.submissions()
-                .iter()
-                .filter(|s| batch.contains(&s.loyalty_request_id))
-                .count()
-        };
         let waited = Instant::now();
-        while accepted() < batch.len() {
+        while accepted_among(&sim, &batch) < batch.len() {
             assert!(
                 waited.elapsed() < Duration::from_secs(10),
                 "round {round}: not accepted"
@@ -594,17 +596,11 @@ async fn sigterm_mid_drain_records_every_submission_once() {
             b.answer_latency_ms = ANSWER_MS;
             b.up = true;
         });
-        let accepted = |sim: &saas_sim::Simulator| {
-            sim.submissions()
-                .iter()
-                .filter(|s| batch.contains(&s.loyalty_request_id))
-                .count()
-        };
         eventually(
             30,
             &format!("round {round}: resubmissions under way"),
             || async {
-                match accepted(&sim) {
+                match accepted_among(&sim, &batch) {
                     0 => Err("none accepted yet".to_owned()),
                     _ => Ok(()),
                 }
@@ -614,7 +610,7 @@ async fn sigterm_mid_drain_records_every_submission_once() {
         let took = m.terminate().await;
         eprintln!(
             "round {round}: {} of {PER_ROUND} accepted at SIGTERM, exited in {took:?}",
-            accepted(&sim)
+            accepted_among(&sim, &batch)
         );
         ids.extend(batch);
     }
