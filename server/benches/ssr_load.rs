@@ -1,4 +1,4 @@
-//! Overview SSR latency under load (README, Performance): `GET /` of the
+//! Overview SSR latency under load (docs/performance.md): `GET /` of the
 //! real `mediator` binary with 90 days of status history for 3 parts and
 //! 1,000,000 archived events, at 100 concurrent connections.
 //!

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 /// mimalloc rather than glibc's malloc: page rendering allocates and frees
 /// many small strings on every worker thread, and glibc's malloc took about
-/// 40% of the CPU under the overview load bench (README, Performance).
+/// 40% of the CPU under the overview load bench (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -205,3 +205,81 @@ fn provision_requires_a_backend_and_names_bad_parts() {
         "{err}"
     );
 }
+
+/// `docs/configuration.md` is the reference operators read: every option of
+/// `mediator serve --help` has its row there (flag and environment
+/// variable) and its key in the config file's key list, and that list names
+/// no key the binary does not have.
+#[test]
+fn the_configuration_doc_names_every_serve_option() {
+    let (code, help, _) = mediator(&["serve", "--help"]);
+    assert_eq!(code, 0);
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/configuration.md"
+    ))
+    .expect("read docs/configuration.md");
+
+    let mut flags = Vec::new();
+    let mut envs = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix("--") {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if name != "help" && name != "version" {
+                flags.push(name);
+            }
+        }
+        if let Some(i) = t.find("[env: ") {
+            let env: String = t[i + 6..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            envs.push(env);
+        }
+    }
+    assert!(
+        flags.len() > 30,
+        "too few options read from --help: {flags:?}"
+    );
+
+    let keys_start = doc
+        .find("TOML file whose keys are")
+        .expect("the --config row with the key list");
+    let keys_end = keys_start + doc[keys_start..].find("[parts.").expect("end of key list");
+    let key_list = &doc[keys_start..keys_end];
+    let listed: Vec<&str> = key_list
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|k| {
+            k.chars().any(|c| c.is_ascii_lowercase())
+                && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        })
+        .collect();
+
+    let mut missing = Vec::new();
+    for flag in &flags {
+        if !doc.contains(&format!("`--{flag} ")) && !doc.contains(&format!("`--{flag}`")) {
+            missing.push(format!("no row for --{flag}"));
+        }
+        let key = flag.replace('-', "_");
+        if flag != "config" && !listed.contains(&key.as_str()) {
+            missing.push(format!("no config-file key {key}"));
+        }
+    }
+    for env in &envs {
+        if !doc.contains(&format!("`{env}`")) {
+            missing.push(format!("no environment variable {env}"));
+        }
+    }
+    for key in &listed {
+        if !flags.iter().any(|f| f.replace('-', "_") == *key) {
+            missing.push(format!("key {key} is not an option of serve"));
+        }
+    }
+    assert!(missing.is_empty(), "docs/configuration.md: {missing:#?}");
+}
