@@ -1,0 +1,167 @@
+//! API destinations: the HTTP endpoints targets call through a connection.
+
+use store::rusqlite::{params, OptionalExtension, Row as SqlRow};
+
+use super::{check_name, ts};
+use crate::types::*;
+use crate::{arn_tail, paginate, Bus, BusError, BusResult, Timestamp};
+
+impl Bus {
+    fn api_destination_from_row(&self, r: &SqlRow<'_>) -> store::rusqlite::Result<ApiDestination> {
+        let name: String = r.get(0)?;
+        let uuid: String = r.get(1)?;
+        Ok(ApiDestination {
+            api_destination_arn: self.api_destination_arn(&name, &uuid),
+            name: Some(name),
+            description: r.get(2)?,
+            api_destination_state: Some("ACTIVE".into()),
+            connection_arn: Some(r.get(3)?),
+            invocation_endpoint: Some(r.get(4)?),
+            http_method: Some(r.get(5)?),
+            invocation_rate_limit_per_second: r.get(6)?,
+            creation_time: ts(r.get(7)?),
+            last_modified_time: ts(r.get(8)?),
+        })
+    }
+
+    const API_DEST_COLS: &'static str =
+        "SELECT name, uuid, description, connection_arn, endpoint, method, rate_limit, created_ms, modified_ms FROM eb_api_destinations";
+
+    /// `CreateApiDestination`. The endpoint may be `http://` (AWS requires
+    /// `https://`); a loopback, link-local or private host is refused unless
+    /// [`crate::BusConfig::allow_private_destinations`].
+    pub async fn create_api_destination(
+        &self,
+        req: CreateApiDestinationRequest,
+    ) -> BusResult<ApiDestination> {
+        check_name("name", &req.name, 64, false)?;
+        const METHODS: [&str; 7] = ["POST", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"];
+        if !METHODS.contains(&req.http_method.as_str()) {
+            return Err(BusError::Validation(format!(
+                "1 validation error detected: Value '{}' at 'httpMethod' failed to satisfy constraint: Member must satisfy enum value set: [POST, GET, HEAD, OPTIONS, PUT, PATCH, DELETE]",
+                req.http_method
+            )));
+        }
+        if !(req.invocation_endpoint.starts_with("https://")
+            || req.invocation_endpoint.starts_with("http://"))
+        {
+            return Err(BusError::Validation(
+                "Parameter InvocationEndpoint is not valid.".into(),
+            ));
+        }
+        if !self.inner.cfg.allow_private_destinations {
+            crate::endpoint::check_public_endpoint(&req.invocation_endpoint).map_err(|reason| {
+                BusError::Validation(format!(
+                    "Parameter InvocationEndpoint is not valid: {reason}."
+                ))
+            })?;
+        }
+        if req.invocation_rate_limit_per_second.is_some_and(|r| r < 1) {
+            return Err(BusError::Validation(
+                "Parameter InvocationRateLimitPerSecond must be at least 1.".into(),
+            ));
+        }
+        let conn_name = arn_tail(&req.connection_arn, ":connection/")
+            .and_then(|t| t.split('/').next())
+            .unwrap_or_default();
+        self.connection_row(conn_name, false).await?;
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let now = Timestamp::now().0;
+        let r = req.clone();
+        let u2 = uuid.clone();
+        let rate = req.invocation_rate_limit_per_second.unwrap_or(300);
+        let inserted = self
+            .inner
+            .db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT OR IGNORE INTO eb_api_destinations (name, uuid, description, connection_arn, endpoint, method, rate_limit, created_ms, modified_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                    params![r.name, u2, r.description, r.connection_arn, r.invocation_endpoint, r.http_method, rate, now],
+                )
+            })
+            .await?;
+        if inserted == 0 {
+            return Err(BusError::ResourceAlreadyExists(format!(
+                "Api destination {} already exists.",
+                req.name
+            )));
+        }
+        Ok(ApiDestination {
+            api_destination_arn: self.api_destination_arn(&req.name, &uuid),
+            api_destination_state: Some("ACTIVE".into()),
+            creation_time: Some(Timestamp(now)),
+            last_modified_time: Some(Timestamp(now)),
+            ..Default::default()
+        })
+    }
+
+    /// `DescribeApiDestination`.
+    pub async fn describe_api_destination(&self, name: &str) -> BusResult<ApiDestination> {
+        let me = self.clone();
+        let n2 = name.to_string();
+        self.inner
+            .db
+            .read(move |c| {
+                c.query_row(&format!("{} WHERE name = ?1", Self::API_DEST_COLS), [&n2], |r| me.api_destination_from_row(r))
+                    .optional()
+            })
+            .await?
+            .ok_or_else(|| BusError::ResourceNotFound(format!("Failed to describe the api-destination(s). An api-destination '{name}' does not exist.")))
+    }
+
+    /// `ListApiDestinations`.
+    pub async fn list_api_destinations(
+        &self,
+        req: ListRequest,
+    ) -> BusResult<ListApiDestinationsResponse> {
+        let me = self.clone();
+        let all: Vec<ApiDestination> = self
+            .inner
+            .db
+            .read(move |c| {
+                c.prepare(&format!("{} ORDER BY name", Self::API_DEST_COLS))?
+                    .query_map([], |r| me.api_destination_from_row(r))?
+                    .collect()
+            })
+            .await?;
+        let prefix = req.name_prefix.unwrap_or_default();
+        let all = all
+            .into_iter()
+            .filter(|d| d.name.as_deref().unwrap_or_default().starts_with(&prefix))
+            .filter(|d| {
+                req.connection_arn
+                    .as_ref()
+                    .is_none_or(|c| Some(c) == d.connection_arn.as_ref())
+            })
+            .map(|mut d| {
+                d.description = None;
+                d
+            })
+            .collect();
+        let (api_destinations, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
+        Ok(ListApiDestinationsResponse {
+            api_destinations,
+            next_token,
+        })
+    }
+
+    /// `DeleteApiDestination`.
+    pub async fn delete_api_destination(&self, name: &str) -> BusResult<()> {
+        self.describe_api_destination(name).await?;
+        let n2 = name.to_string();
+        self.inner
+            .db
+            .write(move |tx| tx.execute("DELETE FROM eb_api_destinations WHERE name = ?1", [&n2]))
+            .await?;
+        Ok(())
+    }
+
+    /// API destination by ARN (for delivery).
+    pub(crate) async fn api_destination_by_arn(&self, arn: &str) -> BusResult<ApiDestination> {
+        let name = arn_tail(arn, ":api-destination/")
+            .and_then(|t| t.split('/').next())
+            .unwrap_or_default();
+        self.describe_api_destination(name).await
+    }
+}

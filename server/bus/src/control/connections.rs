@@ -1,0 +1,202 @@
+//! Connections: the credentials API destinations call with.
+
+use store::rusqlite::{params, OptionalExtension, Row as SqlRow};
+
+use super::{check_name, ts};
+use crate::types::*;
+use crate::{arn_tail, paginate, Bus, BusError, BusResult, Timestamp};
+
+impl Bus {
+    fn connection_from_row(
+        &self,
+        r: &SqlRow<'_>,
+        with_details: bool,
+    ) -> store::rusqlite::Result<Connection> {
+        let name: String = r.get(0)?;
+        let uuid: String = r.get(1)?;
+        let auth: String = r.get(4)?;
+        let created = ts(r.get(5)?);
+        let mut params_out: Option<ConnectionAuthParameters> = None;
+        if with_details {
+            let mut p: ConnectionAuthParameters = serde_json::from_str(&auth).unwrap_or_default();
+            if let Some(b) = p.basic_auth_parameters.as_mut() {
+                b.password = None;
+            }
+            if let Some(k) = p.api_key_auth_parameters.as_mut() {
+                k.api_key_value = None;
+            }
+            params_out = Some(p);
+        }
+        Ok(Connection {
+            connection_arn: self.connection_arn(&name, &uuid),
+            description: if with_details { r.get(2)? } else { None },
+            authorization_type: Some(r.get(3)?),
+            secret_arn: with_details.then(|| {
+                format!(
+                    "arn:aws:secretsmanager:{}:{}:secret:events!connection/{name}/{uuid}",
+                    self.inner.cfg.region, self.inner.cfg.account
+                )
+            }),
+            auth_parameters: params_out,
+            name: Some(name),
+            connection_state: "AUTHORIZED".into(),
+            state_reason: None,
+            creation_time: created,
+            last_modified_time: ts(r.get(6)?),
+            last_authorized_time: created,
+        })
+    }
+
+    const CONNECTION_COLS: &'static str = "SELECT name, uuid, description, auth_type, auth, created_ms, modified_ms FROM eb_connections";
+
+    /// `CreateConnection` (API_KEY and BASIC are used for calls; OAuth is stored only).
+    pub async fn create_connection(&self, req: CreateConnectionRequest) -> BusResult<Connection> {
+        check_name("name", &req.name, 64, false)?;
+        let p = &req.auth_parameters;
+        let ok = match req.authorization_type.as_str() {
+            "BASIC" => p.basic_auth_parameters.as_ref().is_some_and(|b| b.username.is_some() && b.password.is_some()),
+            "API_KEY" => p.api_key_auth_parameters.as_ref().is_some_and(|k| k.api_key_name.is_some() && k.api_key_value.is_some()),
+            "OAUTH_CLIENT_CREDENTIALS" => p.o_auth_parameters.is_some(),
+            other => {
+                return Err(BusError::Validation(format!(
+                    "1 validation error detected: Value '{other}' at 'authorizationType' failed to satisfy constraint: Member must satisfy enum value set: [BASIC, OAUTH_CLIENT_CREDENTIALS, API_KEY]"
+                )))
+            }
+        };
+        if !ok {
+            return Err(BusError::Validation(format!(
+                "Parameter AuthParameters is not valid for AuthorizationType {}.",
+                req.authorization_type
+            )));
+        }
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let auth = serde_json::to_string(&req.auth_parameters).unwrap_or_default();
+        let now = Timestamp::now().0;
+        let (n2, u2, d2, t2) = (
+            req.name.clone(),
+            uuid.clone(),
+            req.description.clone(),
+            req.authorization_type.clone(),
+        );
+        let inserted = self
+            .inner
+            .db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT OR IGNORE INTO eb_connections (name, uuid, description, auth_type, auth, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                    params![n2, u2, d2, t2, auth, now],
+                )
+            })
+            .await?;
+        if inserted == 0 {
+            return Err(BusError::ResourceAlreadyExists(format!(
+                "Connection {} already exists.",
+                req.name
+            )));
+        }
+        Ok(Connection {
+            connection_arn: self.connection_arn(&req.name, &uuid),
+            connection_state: "AUTHORIZED".into(),
+            creation_time: Some(Timestamp(now)),
+            last_modified_time: Some(Timestamp(now)),
+            ..Default::default()
+        })
+    }
+
+    pub(super) async fn connection_row(&self, name: &str, details: bool) -> BusResult<Connection> {
+        let me = self.clone();
+        let n2 = name.to_string();
+        self.inner
+            .db
+            .read(move |c| {
+                c.query_row(
+                    &format!("{} WHERE name = ?1", Self::CONNECTION_COLS),
+                    [&n2],
+                    |r| me.connection_from_row(r, details),
+                )
+                .optional()
+            })
+            .await?
+            .ok_or_else(|| {
+                BusError::ResourceNotFound(format!(
+                    "Failed to describe the connection(s). Connection '{name}' does not exist."
+                ))
+            })
+    }
+
+    /// `DescribeConnection` (secrets are never returned).
+    pub async fn describe_connection(&self, name: &str) -> BusResult<Connection> {
+        self.connection_row(name, true).await
+    }
+
+    /// `ListConnections`.
+    pub async fn list_connections(&self, req: ListRequest) -> BusResult<ListConnectionsResponse> {
+        let me = self.clone();
+        let all: Vec<Connection> = self
+            .inner
+            .db
+            .read(move |c| {
+                c.prepare(&format!("{} ORDER BY name", Self::CONNECTION_COLS))?
+                    .query_map([], |r| me.connection_from_row(r, false))?
+                    .collect()
+            })
+            .await?;
+        let prefix = req.name_prefix.unwrap_or_default();
+        let all = all
+            .into_iter()
+            .filter(|c| c.name.as_deref().unwrap_or_default().starts_with(&prefix))
+            .filter(|c| {
+                req.connection_state
+                    .as_ref()
+                    .is_none_or(|s| *s == c.connection_state)
+            })
+            .collect();
+        let (connections, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
+        Ok(ListConnectionsResponse {
+            connections,
+            next_token,
+        })
+    }
+
+    /// `DeleteConnection`.
+    pub async fn delete_connection(&self, name: &str) -> BusResult<Connection> {
+        let mut c = self.connection_row(name, false).await?;
+        let n2 = name.to_string();
+        self.inner
+            .db
+            .write(move |tx| tx.execute("DELETE FROM eb_connections WHERE name = ?1", [&n2]))
+            .await?;
+        c.connection_state = "DELETING".into();
+        c.name = None;
+        c.authorization_type = None;
+        Ok(c)
+    }
+
+    /// Auth of a connection by ARN: (type, parameters with secrets).
+    pub(crate) async fn connection_auth(
+        &self,
+        arn: &str,
+    ) -> BusResult<(String, ConnectionAuthParameters)> {
+        let name = arn_tail(arn, ":connection/")
+            .and_then(|t| t.split('/').next())
+            .unwrap_or_default()
+            .to_string();
+        let n2 = name.clone();
+        let row: Option<(String, String)> = self
+            .inner
+            .db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT auth_type, auth FROM eb_connections WHERE name = ?1",
+                    [&n2],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+            })
+            .await?;
+        let (t, a) = row.ok_or_else(|| {
+            BusError::ResourceNotFound(format!("Connection {name} does not exist."))
+        })?;
+        Ok((t, serde_json::from_str(&a).unwrap_or_default()))
+    }
+}

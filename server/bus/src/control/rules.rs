@@ -1,0 +1,234 @@
+//! Rules: `PutRule`, `DescribeRule`, `ListRules`, `DeleteRule` and
+//! `EnableRule`/`DisableRule`, within the per-bus rule quota.
+
+use patterns::EventPattern;
+use store::rusqlite::{params, OptionalExtension, Row as SqlRow};
+
+use super::check_name;
+use crate::types::*;
+use crate::{paginate, Bus, BusError, BusResult, Timestamp, ARCHIVE_RULE_MANAGER, DEFAULT_BUS};
+
+/// Rules per bus (AWS's default quota).
+pub const MAX_RULES_PER_BUS: i64 = 300;
+
+impl Bus {
+    /// `PutRule`: creates or replaces a rule.
+    pub async fn put_rule(&self, req: PutRuleRequest) -> BusResult<PutRuleResponse> {
+        check_name("name", &req.name, 64, false)?;
+        let bus = self.bus_name(req.event_bus_name.as_deref());
+        self.require_bus(&bus)?;
+        if req.event_pattern.is_none() && req.schedule_expression.is_none() {
+            return Err(BusError::Validation(
+                "Parameter(s) EventPattern or ScheduleExpression must be specified.".into(),
+            ));
+        }
+        if req.schedule_expression.is_some() && bus != DEFAULT_BUS {
+            return Err(BusError::Validation(
+                "ScheduleExpression is supported only on the default Event Bus.".into(),
+            ));
+        }
+        if let Some(p) = &req.event_pattern {
+            EventPattern::parse(p)?;
+        }
+        let state = match req.state.as_deref() {
+            None | Some("ENABLED") | Some("ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS") => "ENABLED",
+            Some("DISABLED") => "DISABLED",
+            Some(s) => {
+                return Err(BusError::Validation(format!(
+                    "1 validation error detected: Value '{s}' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED, ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS]"
+                )))
+            }
+        };
+        let _g = self.inner.control.lock().await;
+        let (b2, r) = (bus.clone(), req.clone());
+        let now = Timestamp::now().0;
+        let outcome = self
+            .inner
+            .db
+            .write(move |tx| {
+                let managed: Option<Option<String>> = tx
+                    .query_row("SELECT managed_by FROM eb_rules WHERE bus = ?1 AND name = ?2", params![b2, r.name], |x| x.get(0))
+                    .optional()?;
+                if let Some(Some(_)) = managed {
+                    return Ok(Err(BusError::ManagedRule(format!(
+                        "Rule {} is managed by {ARCHIVE_RULE_MANAGER} and cannot be modified.",
+                        r.name
+                    ))));
+                }
+                if managed.is_none() {
+                    let n: i64 = tx.query_row("SELECT count(*) FROM eb_rules WHERE bus = ?1", [&b2], |x| x.get(0))?;
+                    if n >= MAX_RULES_PER_BUS {
+                        return Ok(Err(BusError::LimitExceeded("The requested resource exceeds the maximum number allowed.".into())));
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO eb_rules (bus, name, pattern, schedule, state, description, role_arn, created_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (bus, name) DO UPDATE SET pattern = ?3, schedule = ?4, state = ?5, description = ?6, role_arn = ?7",
+                    params![b2, r.name, r.event_pattern, r.schedule_expression, state, r.description, r.role_arn, now],
+                )?;
+                Ok(Ok(()))
+            })
+            .await?;
+        outcome?;
+        self.reload_routes(&bus).await?;
+        Ok(PutRuleResponse {
+            rule_arn: self.rule_arn(&bus, &req.name),
+        })
+    }
+
+    fn rule_from_row(&self, r: &SqlRow<'_>) -> store::rusqlite::Result<Rule> {
+        let bus: String = r.get(0)?;
+        let name: String = r.get(1)?;
+        Ok(Rule {
+            arn: self.rule_arn(&bus, &name),
+            name,
+            event_pattern: r.get(2)?,
+            schedule_expression: r.get(3)?,
+            state: r.get(4)?,
+            description: r.get(5)?,
+            role_arn: r.get(6)?,
+            managed_by: r.get(7)?,
+            event_bus_name: bus,
+            created_by: Some(self.inner.cfg.account.clone()),
+        })
+    }
+
+    const RULE_COLS: &'static str = "SELECT bus, name, pattern, schedule, state, description, role_arn, managed_by FROM eb_rules";
+
+    /// `DescribeRule`.
+    pub async fn describe_rule(&self, name: &str, bus: Option<&str>) -> BusResult<Rule> {
+        let bus = self.bus_name(bus);
+        self.require_bus(&bus)?;
+        let me = self.clone();
+        let (b2, n2) = (bus.clone(), name.to_string());
+        self.inner
+            .db
+            .read(move |c| {
+                c.query_row(
+                    &format!("{} WHERE bus = ?1 AND name = ?2", Self::RULE_COLS),
+                    params![b2, n2],
+                    |r| me.rule_from_row(r),
+                )
+                .optional()
+            })
+            .await?
+            .ok_or_else(|| {
+                BusError::ResourceNotFound(format!("Rule {name} does not exist on EventBus {bus}."))
+            })
+    }
+
+    /// `ListRules`.
+    pub async fn list_rules(&self, req: ListRequest) -> BusResult<ListRulesResponse> {
+        let bus = self.bus_name(req.event_bus_name.as_deref());
+        self.require_bus(&bus)?;
+        let me = self.clone();
+        let all: Vec<Rule> = self
+            .inner
+            .db
+            .read(move |c| {
+                c.prepare(&format!("{} WHERE bus = ?1 ORDER BY name", Self::RULE_COLS))?
+                    .query_map([&bus], |r| me.rule_from_row(r))?
+                    .collect()
+            })
+            .await?;
+        let prefix = req.name_prefix.unwrap_or_default();
+        let all = all
+            .into_iter()
+            .filter(|r| r.name.starts_with(&prefix))
+            .collect();
+        let (rules, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
+        Ok(ListRulesResponse { rules, next_token })
+    }
+
+    /// `DeleteRule`: refused while the rule has targets, and for managed rules unless `force`.
+    pub async fn delete_rule(&self, name: &str, bus: Option<&str>, force: bool) -> BusResult<()> {
+        let bus = self.bus_name(bus);
+        self.require_bus(&bus)?;
+        let _g = self.inner.control.lock().await;
+        let (b2, n2) = (bus.clone(), name.to_string());
+        let outcome = self
+            .inner
+            .db
+            .write(move |tx| {
+                let managed: Option<Option<String>> = tx
+                    .query_row(
+                        "SELECT managed_by FROM eb_rules WHERE bus = ?1 AND name = ?2",
+                        params![b2, n2],
+                        |x| x.get(0),
+                    )
+                    .optional()?;
+                match managed {
+                    None => return Ok(Ok(())),
+                    Some(Some(m)) if !force => {
+                        return Ok(Err(BusError::ManagedRule(format!(
+                            "Rule {n2} is managed by {m} and cannot be deleted."
+                        ))))
+                    }
+                    _ => {}
+                }
+                let targets: i64 = tx.query_row(
+                    "SELECT count(*) FROM eb_targets WHERE bus = ?1 AND rule = ?2",
+                    params![b2, n2],
+                    |x| x.get(0),
+                )?;
+                if targets > 0 {
+                    return Ok(Err(BusError::Validation(
+                        "Rule can't be deleted since it has targets.".into(),
+                    )));
+                }
+                tx.execute(
+                    "DELETE FROM eb_rules WHERE bus = ?1 AND name = ?2",
+                    params![b2, n2],
+                )?;
+                Ok(Ok(()))
+            })
+            .await?;
+        outcome?;
+        self.reload_routes(&bus).await
+    }
+
+    /// `EnableRule` / `DisableRule`.
+    pub async fn set_rule_state(
+        &self,
+        name: &str,
+        bus: Option<&str>,
+        enabled: bool,
+    ) -> BusResult<()> {
+        let bus = self.bus_name(bus);
+        self.require_bus(&bus)?;
+        let _g = self.inner.control.lock().await;
+        let (b2, n2) = (bus.clone(), name.to_string());
+        let state = if enabled { "ENABLED" } else { "DISABLED" };
+        let outcome = self
+            .inner
+            .db
+            .write(move |tx| {
+                let managed: Option<Option<String>> = tx
+                    .query_row(
+                        "SELECT managed_by FROM eb_rules WHERE bus = ?1 AND name = ?2",
+                        params![b2, n2],
+                        |x| x.get(0),
+                    )
+                    .optional()?;
+                Ok(match managed {
+                    None => Err(BusError::ResourceNotFound(format!(
+                        "Rule {n2} does not exist on EventBus {b2}."
+                    ))),
+                    Some(Some(m)) => Err(BusError::ManagedRule(format!(
+                        "Rule {n2} is managed by {m} and cannot be modified."
+                    ))),
+                    Some(None) => {
+                        tx.execute(
+                            "UPDATE eb_rules SET state = ?3 WHERE bus = ?1 AND name = ?2",
+                            params![b2, n2, state],
+                        )?;
+                        Ok(())
+                    }
+                })
+            })
+            .await?;
+        outcome?;
+        self.reload_routes(&bus).await
+    }
+}
