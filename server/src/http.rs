@@ -23,7 +23,6 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::Settings;
 
@@ -188,7 +187,8 @@ pub fn router(
             settings.request_timeout,
         ))
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        // Request id, the request's span, panics as 500s, the access line.
+        .layer(axum::middleware::from_fn(crate::access_log::access))
         .with_state(state);
     crate::security::harden(router)
 }

@@ -6,6 +6,7 @@
 //! [`Application::run_until_stopped`] serves until the given token is
 //! cancelled, then drains requests and waits for background tasks.
 
+pub mod access_log;
 pub mod api;
 pub mod auth;
 pub mod auth_cli;

@@ -22,6 +22,27 @@ async fn health_endpoints_answer() {
     app.stop().await;
 }
 
+/// Every answer carries a request id: the caller's (a proxy's) when given,
+/// a new one otherwise, so a user's report can be matched to the log.
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/api/v1/parts", "/", "/no-such-page"] {
+        let res = app.get(path).await;
+        let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(id.len(), 36, "{path}: {id}");
+        let res = app
+            .client
+            .get(app.url(path))
+            .header("x-request-id", "proxy-42")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.headers()["x-request-id"], "proxy-42", "{path}");
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn overview_is_server_rendered_with_every_part() {
     let app = spawn_app().await;
