@@ -283,3 +283,34 @@ fn the_configuration_doc_names_every_serve_option() {
     }
     assert!(missing.is_empty(), "docs/configuration.md: {missing:#?}");
 }
+
+/// The example configuration shipped in `packaging/` (and `make dist`) is a
+/// configuration the binary accepts, and says what its comments claim.
+#[test]
+fn the_packaged_example_configuration_is_accepted() {
+    use clap::Parser;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/mediator.toml");
+    let data = tempfile::tempdir().unwrap();
+    let cli = server::config::Cli::try_parse_from([
+        "mediator",
+        "serve",
+        "--config",
+        path,
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ])
+    .unwrap();
+    let Some(server::config::Command::Serve(args)) = cli.command else {
+        panic!("serve expected");
+    };
+    let settings = server::config::Settings::resolve(*args).unwrap();
+    let names: Vec<&str> = settings.parts.iter().map(|p| p.as_str()).collect();
+    assert_eq!(names, ["voucher", "member", "points"]);
+    let points = &settings.part_settings[2];
+    assert_eq!(points.submit_timeout, std::time::Duration::from_secs(12));
+    assert_eq!(points.resubmit_rate, 20.0);
+    assert_eq!(
+        settings.part_settings[0].submit_timeout,
+        std::time::Duration::from_secs(10)
+    );
+}
