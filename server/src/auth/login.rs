@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
 use mediator_core::access::Principal;
 use mediator_core::audit::NewAuditEntry;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -243,16 +244,17 @@ pub(super) async fn get_me(Extension(p): Extension<Principal>) -> Response {
     Json(json!({ "name": p.name, "role": p.role, "via": p.via })).into_response()
 }
 
+/// What a `next=` value keeps as is: letters, digits, `-_.~` and `/`.
+const NEXT_KEEPS: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 /// Percent-encodes a `next=` value.
 pub(super) fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(s, NEXT_KEEPS).to_string()
 }
 
 /// A `next=` target that stays on this site: a path (not `//host`), with
@@ -274,20 +276,38 @@ pub(super) fn safe_next(next: Option<&str>) -> String {
 
 /// `%XX` sequences decoded (bytes as Latin-1: only ASCII matters here).
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = String::with_capacity(s.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(char::from((h * 16 + l) as u8));
-                i += 3;
-                continue;
-            }
+    percent_decode_str(s).map(char::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_targets_are_encoded_and_checked_once_decoded() {
+        assert_eq!(
+            encode("/replays?name=x y&é~"),
+            "/replays%3Fname%3Dx%20y%26%C3%A9~"
+        );
+        assert_eq!(
+            safe_next(Some("/replays%3Fname%3Dx")),
+            "/replays%3Fname%3Dx"
+        );
+        // Decoded bytes read as Latin-1: %85 (NEL) and %A0 (no-break
+        // space) are whitespace, so refused like a tab or a backslash.
+        for bad in [
+            "//evil.example",
+            "/%2Fevil.example",
+            "/%5Cevil.example",
+            "/%09/evil.example",
+            "/%85x",
+            "/%A0x",
+            "evil.example",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
-        out.push(char::from(b[i]));
-        i += 1;
+        // What is not a %XX sequence stays as it is.
+        assert_eq!(percent_decode("/a%2/%zz%"), "/a%2/%zz%");
+        assert_eq!(percent_decode("/%41%e9"), "/A\u{e9}");
     }
-    out
 }
