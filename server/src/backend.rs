@@ -54,7 +54,7 @@ impl EventPublisher for EmbeddedEvents {
             let entries = chunk
                 .iter()
                 .map(|e| PutEventsRequestEntry {
-                    time: Some(Timestamp(e.time.timestamp_millis())),
+                    time: Some(Timestamp::from(e.time)),
                     source: Some(e.source.clone()),
                     detail_type: Some(e.detail_type.clone()),
                     detail: Some(e.detail.to_string()),
@@ -229,10 +229,6 @@ fn replay_error(e: BusError) -> ReplayError {
     }
 }
 
-fn to_time(t: Option<Timestamp>) -> Option<chrono::DateTime<chrono::Utc>> {
-    t.and_then(|t| chrono::DateTime::from_timestamp_millis(t.0))
-}
-
 #[async_trait]
 impl ArchiveReplays for EmbeddedRecovery {
     async fn start_replay(&self, req: &ReplayRequest) -> Result<(), ReplayError> {
@@ -241,8 +237,8 @@ impl ArchiveReplays for EmbeddedRecovery {
                 replay_name: req.name.clone(),
                 description: Some(format!("Resubmit held-back {} vouchers", req.part)),
                 event_source_arn: self.bus.archive_arn(&req.archive),
-                event_start_time: Some(Timestamp(req.start.timestamp_millis())),
-                event_end_time: Some(Timestamp(req.end.timestamp_millis())),
+                event_start_time: Some(Timestamp::from(req.start)),
+                event_end_time: Some(Timestamp::from(req.end)),
                 destination: ReplayDestination {
                     arn: self.bus.bus_arn(BUS_NAME),
                     filter_arns: Some(vec![self
@@ -260,9 +256,11 @@ impl ArchiveReplays for EmbeddedRecovery {
             Ok(r) => Ok(Some(ReplayInfo {
                 state: r.state,
                 state_reason: r.state_reason,
-                event_last_replayed_time: to_time(r.event_last_replayed_time),
-                replay_start_time: to_time(r.replay_start_time),
-                replay_end_time: to_time(r.replay_end_time),
+                event_last_replayed_time: r
+                    .event_last_replayed_time
+                    .and_then(Timestamp::to_datetime),
+                replay_start_time: r.replay_start_time.and_then(Timestamp::to_datetime),
+                replay_end_time: r.replay_end_time.and_then(Timestamp::to_datetime),
             })),
             Err(BusError::ResourceNotFound(_)) => Ok(None),
             Err(e) => Err(replay_error(e)),
@@ -285,11 +283,7 @@ impl ArchiveReplays for EmbeddedRecovery {
         end: chrono::DateTime<chrono::Utc>,
     ) -> Result<i64, ReplayError> {
         self.bus
-            .count_archive_events(
-                archive,
-                Timestamp(start.timestamp_millis()),
-                Timestamp(end.timestamp_millis()),
-            )
+            .count_archive_events(archive, Timestamp::from(start), Timestamp::from(end))
             .await
             .map_err(replay_error)
     }
@@ -385,8 +379,8 @@ impl mediator_core::archives::ArchiveBrowser for EmbeddedRecovery {
                     state: full.state,
                     event_count: full.event_count.unwrap_or(0),
                     size_bytes: full.size_bytes.unwrap_or(0),
-                    oldest: to_time(oldest),
-                    newest: to_time(newest),
+                    oldest: oldest.and_then(Timestamp::to_datetime),
+                    newest: newest.and_then(Timestamp::to_datetime),
                 });
             }
             match page.next_token {
@@ -436,8 +430,8 @@ impl mediator_core::archives::ArchiveBrowser for EmbeddedRecovery {
             .bus
             .archived_events(
                 archive,
-                start.map(|t| Timestamp(t.timestamp_millis())),
-                end.map(|t| Timestamp(t.timestamp_millis())),
+                start.map(Timestamp::from),
+                end.map(Timestamp::from),
                 after.map(|a| (a.time_ms, a.seq)),
                 limit,
             )
@@ -447,7 +441,7 @@ impl mediator_core::archives::ArchiveBrowser for EmbeddedRecovery {
             .into_iter()
             .map(|(seq, t, body)| mediator_core::archives::ArchivedEvent {
                 seq,
-                time: to_time(Some(t)).unwrap_or_default(),
+                time: t.to_datetime().unwrap_or_default(),
                 event: serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
             })
             .collect())

@@ -9,7 +9,7 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// Now, from the system clock.
     pub fn now() -> Self {
-        Timestamp(chrono::Utc::now().timestamp_millis())
+        Timestamp::from(chrono::Utc::now())
     }
     /// From whole seconds.
     pub fn from_secs(s: i64) -> Self {
@@ -19,9 +19,13 @@ impl Timestamp {
     pub fn millis(self) -> i64 {
         self.0
     }
+    /// The same instant in UTC; `None` beyond chrono's range.
+    pub fn to_datetime(self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::from_timestamp_millis(self.0)
+    }
     /// RFC 3339 with second precision and `Z`, as EventBridge's envelope `time`.
     pub fn to_rfc3339(self) -> String {
-        match chrono::DateTime::from_timestamp_millis(self.0) {
+        match self.to_datetime() {
             Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             None => "1970-01-01T00:00:00Z".to_string(),
         }
@@ -30,7 +34,14 @@ impl Timestamp {
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
         chrono::DateTime::parse_from_rfc3339(s)
             .ok()
-            .map(|t| Timestamp(t.timestamp_millis()))
+            .map(Timestamp::from)
+    }
+}
+
+impl<Tz: chrono::TimeZone> From<chrono::DateTime<Tz>> for Timestamp {
+    /// The same instant, to the millisecond.
+    fn from(t: chrono::DateTime<Tz>) -> Self {
+        Timestamp(t.timestamp_millis())
     }
 }
 

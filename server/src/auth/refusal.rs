@@ -1,0 +1,98 @@
+//! Refusals: the JSON error body (`{"error", "field"?}`), 401 with its
+//! challenge, 403 naming the role an action needs (audited), 429 with
+//! `Retry-After`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mediator_core::access::{Principal, Role};
+use mediator_core::audit::{Audit, NewAuditEntry};
+use serde_json::json;
+
+/// A refusal rendered as `{"error", "field"?, "required_role"?}`.
+pub(super) fn refuse(status: StatusCode, message: &str, field: Option<&str>) -> Response {
+    let mut body = json!({ "error": message });
+    if let Some(f) = field {
+        body["field"] = json!(f);
+    }
+    let mut res = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"mediator\""),
+        );
+    }
+    res
+}
+
+/// A refusal decided before any response exists; small to pass around.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl Refusal {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>, field: Option<&str>) -> Self {
+        Refusal {
+            status,
+            message: message.into(),
+            field: field.map(str::to_owned),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        refuse(self.status, &self.message, self.field.as_deref())
+    }
+}
+
+/// 403 naming the role an action needs.
+pub fn forbidden(required: Role, who: &Principal) -> Response {
+    let mut res = refuse(
+        StatusCode::FORBIDDEN,
+        &format!(
+            "requires the {required} role ({} is {})",
+            who.name, who.role
+        ),
+        Some("role"),
+    );
+    if let Ok(v) = HeaderValue::from_str(required.as_str()) {
+        res.headers_mut().insert("x-required-role", v);
+    }
+    res
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1).
+pub(super) fn too_many(message: &str, retry_after: std::time::Duration) -> Response {
+    let mut res = refuse(StatusCode::TOO_MANY_REQUESTS, message, None);
+    let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
+}
+
+/// Checks that `who` may act as `required`; records a refusal of `action`
+/// in the audit log and answers 403 naming the role otherwise.
+pub async fn require(
+    audit: &Audit,
+    who: &Principal,
+    required: Role,
+    action: &str,
+    target: &str,
+) -> Result<(), Response> {
+    if who.role.allows(required) {
+        return Ok(());
+    }
+    audit
+        .log(
+            NewAuditEntry::new(who, action)
+                .target(target)
+                .outcome("denied")
+                .detail(json!({ "required_role": required })),
+        )
+        .await;
+    Err(forbidden(required, who))
+}

@@ -1,0 +1,33 @@
+//! Command line, environment and configuration file, merged into [`Settings`].
+//!
+//! Precedence, highest first: command-line flag, environment variable,
+//! configuration file (`--config`), built-in default.
+//!
+//! * `cli` — the commands and their options (clap).
+//! * `choices` — the closed sets of values some options take.
+//! * `file` — the configuration file's shape (serde, unknown keys refused).
+//! * `checks` — the range of every bounded setting, defined once for the
+//!   flag, the environment, the file and a part's table.
+//! * `listeners` — the listeners' time limits, connection caps and the
+//!   EventBridge API's `Host` names.
+//! * `parts` — the part list and each part's `[parts.<name>]` table.
+//! * `settings` — [`Settings`], resolved from all of the above.
+
+mod checks;
+mod choices;
+mod cli;
+mod file;
+mod listeners;
+mod parts;
+mod settings;
+#[cfg(test)]
+mod tests;
+
+pub use crate::auth::{AuthMode, CookieSecure};
+pub use choices::{Backend, Durability, LogFormat};
+pub use cli::{
+    Cli, Command, ProvisionArgs, ProvisionBackend, ServeArgs, StoreArgs, TestEventPatternArgs,
+    TokenCommand, UserCommand,
+};
+pub use file::FileConfig;
+pub use settings::Settings;
