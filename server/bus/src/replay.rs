@@ -6,7 +6,8 @@
 //! the deliveries and advances the persisted cursor in the same transaction,
 //! so a replay interrupted by a crash resumes where its last chunk ended and
 //! nothing is replayed twice. `EventLastReplayedTime` is the end of the last
-//! completed 1-minute slice.
+//! completed 1-minute slice (absent while none is, and for a replay whose
+//! window held no event).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -342,9 +343,15 @@ impl Bus {
                 drop(q);
                 let (queued, deferred) = apply_rows(tx, &rows, now)?;
                 if read < chunk {
+                    // A replay that found no event in its window has no
+                    // EventLastReplayedTime (AWS omits it); the cursor's
+                    // sequence is 0 until a first event is read.
+                    let replayed_any = read > 0 || cs > 0;
                     tx.execute(
-                        "UPDATE eb_replays SET state = 'COMPLETED', ended_ms = ?2, last_replayed_ms = ?3, cursor_time = ?3, cursor_seq = 0 WHERE name = ?1",
-                        params![n2, now, end],
+                        "UPDATE eb_replays SET state = 'COMPLETED', ended_ms = ?2,
+                            last_replayed_ms = CASE WHEN ?4 THEN ?3 ELSE last_replayed_ms END,
+                            cursor_time = ?3, cursor_seq = 0 WHERE name = ?1",
+                        params![n2, now, end, replayed_any],
                     )?;
                     return Ok((ReplayProgress::Finished, queued, deferred));
                 }

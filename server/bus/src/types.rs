@@ -17,6 +17,24 @@ macro_rules! shape {
     };
 }
 
+/// A List* response: the list is always present (`{"Rules": []}` when
+/// empty, as AWS answers), `NextToken` only when there is a next page.
+macro_rules! list_shape {
+    ($(#[$m:meta])* pub struct $name:ident { pub $f:ident : Vec<$t:ty> }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        pub struct $name {
+            /// The page's items.
+            #[serde(default)]
+            pub $f: Vec<$t>,
+            /// Opaque token of the next page, if any.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub next_token: Option<String>,
+        }
+    };
+}
+
 pub(crate) fn is_default<T: Default + PartialEq>(t: &T) -> bool {
     *t == T::default()
 }
@@ -119,9 +137,9 @@ shape! {
         pub connection_arn: Option<String>,
     }
 }
-shape! {
+list_shape! {
     /// ListEventBuses response.
-    pub struct ListEventBusesResponse { pub event_buses: Vec<EventBus>, pub next_token: Option<String> }
+    pub struct ListEventBusesResponse { pub event_buses: Vec<EventBus> }
 }
 
 // ---- rules and targets ----------------------------------------------------
@@ -162,9 +180,9 @@ shape! {
         pub created_by: Option<String>,
     }
 }
-shape! {
+list_shape! {
     /// ListRules response.
-    pub struct ListRulesResponse { pub rules: Vec<Rule>, pub next_token: Option<String> }
+    pub struct ListRulesResponse { pub rules: Vec<Rule> }
 }
 shape! {
     /// Target retry policy.
@@ -216,9 +234,9 @@ shape! {
     /// ListTargetsByRule request.
     pub struct ListTargetsByRuleRequest { pub rule: String, pub event_bus_name: Option<String>, pub next_token: Option<String>, pub limit: Option<i64> }
 }
-shape! {
+list_shape! {
     /// ListTargetsByRule response.
-    pub struct ListTargetsByRuleResponse { pub targets: Vec<Target>, pub next_token: Option<String> }
+    pub struct ListTargetsByRuleResponse { pub targets: Vec<Target> }
 }
 shape! {
     /// RemoveTargets request.
@@ -277,9 +295,9 @@ shape! {
         pub replay_name: Option<String>,
     }
 }
-shape! {
+list_shape! {
     /// ListConnections response.
-    pub struct ListConnectionsResponse { pub connections: Vec<Connection>, pub next_token: Option<String> }
+    pub struct ListConnectionsResponse { pub connections: Vec<Connection> }
 }
 shape! {
     /// CreateApiDestination request.
@@ -307,9 +325,9 @@ shape! {
         pub last_modified_time: Option<Timestamp>,
     }
 }
-shape! {
+list_shape! {
     /// ListApiDestinations response.
-    pub struct ListApiDestinationsResponse { pub api_destinations: Vec<ApiDestination>, pub next_token: Option<String> }
+    pub struct ListApiDestinationsResponse { pub api_destinations: Vec<ApiDestination> }
 }
 
 // ---- archives -----------------------------------------------------------------
@@ -349,9 +367,9 @@ shape! {
         pub creation_time: Option<Timestamp>,
     }
 }
-shape! {
+list_shape! {
     /// ListArchives response.
-    pub struct ListArchivesResponse { pub archives: Vec<Archive>, pub next_token: Option<String> }
+    pub struct ListArchivesResponse { pub archives: Vec<Archive> }
 }
 
 // ---- replays ----------------------------------------------------------------------
@@ -388,7 +406,7 @@ shape! {
         pub replay_end_time: Option<Timestamp>,
     }
 }
-shape! {
+list_shape! {
     /// ListReplays response.
-    pub struct ListReplaysResponse { pub replays: Vec<Replay>, pub next_token: Option<String> }
+    pub struct ListReplaysResponse { pub replays: Vec<Replay> }
 }

@@ -6,6 +6,28 @@ use super::{check_name, ts};
 use crate::types::*;
 use crate::{arn_tail, paginate, Bus, BusError, BusResult, Timestamp};
 
+/// State of a new connection: OAuth ones wait for a token call the
+/// embedded bus never makes.
+fn initial_state(authorization_type: &str) -> &'static str {
+    if authorization_type == "OAUTH_CLIENT_CREDENTIALS" {
+        "AUTHORIZING"
+    } else {
+        "AUTHORIZED"
+    }
+}
+
+/// The id of a connection's secret as AWS names it: its own UUID, a dash
+/// and six random letters or digits (`events!connection/NAME/UUID-AbC123`).
+fn secret_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let random = *uuid::Uuid::new_v4().as_bytes();
+    let suffix: String = random[..6]
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    format!("{}-{suffix}", uuid::Uuid::new_v4())
+}
+
 impl Bus {
     fn connection_from_row(
         &self,
@@ -27,19 +49,21 @@ impl Bus {
             }
             params_out = Some(p);
         }
+        let secret_id: Option<String> = r.get(7)?;
+        let secret = secret_id.as_deref().unwrap_or(&uuid);
         Ok(Connection {
             connection_arn: self.connection_arn(&name, &uuid),
             description: if with_details { r.get(2)? } else { None },
             authorization_type: Some(r.get(3)?),
             secret_arn: with_details.then(|| {
                 format!(
-                    "arn:aws:secretsmanager:{}:{}:secret:events!connection/{name}/{uuid}",
+                    "arn:aws:secretsmanager:{}:{}:secret:events!connection/{name}/{secret}",
                     self.inner.cfg.region, self.inner.cfg.account
                 )
             }),
             auth_parameters: params_out,
             name: Some(name),
-            connection_state: "AUTHORIZED".into(),
+            connection_state: r.get(8)?,
             state_reason: None,
             creation_time: created,
             last_modified_time: ts(r.get(6)?),
@@ -47,9 +71,11 @@ impl Bus {
         })
     }
 
-    const CONNECTION_COLS: &'static str = "SELECT name, uuid, description, auth_type, auth, created_ms, modified_ms FROM eb_connections";
+    const CONNECTION_COLS: &'static str = "SELECT name, uuid, description, auth_type, auth, created_ms, modified_ms, secret_id, state FROM eb_connections";
 
-    /// `CreateConnection` (API_KEY and BASIC are used for calls; OAuth is stored only).
+    /// `CreateConnection` (API_KEY and BASIC are used for calls; OAuth is
+    /// stored only: no token call is made, so such a connection stays
+    /// `AUTHORIZING`, the state AWS shows until its token call succeeds).
     pub async fn create_connection(&self, req: CreateConnectionRequest) -> BusResult<Connection> {
         check_name("name", &req.name, 64, false)?;
         let p = &req.auth_parameters;
@@ -72,6 +98,7 @@ impl Bus {
         let uuid = uuid::Uuid::new_v4().to_string();
         let auth = serde_json::to_string(&req.auth_parameters).unwrap_or_default();
         let now = Timestamp::now().0;
+        let state = initial_state(&req.authorization_type);
         let (n2, u2, d2, t2) = (
             req.name.clone(),
             uuid.clone(),
@@ -83,8 +110,9 @@ impl Bus {
             .db
             .write(move |tx| {
                 tx.execute(
-                    "INSERT OR IGNORE INTO eb_connections (name, uuid, description, auth_type, auth, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                    params![n2, u2, d2, t2, auth, now],
+                    "INSERT OR IGNORE INTO eb_connections (name, uuid, description, auth_type, auth, created_ms, modified_ms, secret_id, state)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
+                    params![n2, u2, d2, t2, auth, now, secret_id(), state],
                 )
             })
             .await?;
@@ -96,7 +124,7 @@ impl Bus {
         }
         Ok(Connection {
             connection_arn: self.connection_arn(&req.name, &uuid),
-            connection_state: "AUTHORIZED".into(),
+            connection_state: state.into(),
             creation_time: Some(Timestamp(now)),
             last_modified_time: Some(Timestamp(now)),
             ..Default::default()

@@ -1,0 +1,199 @@
+//! The embedded bus answers as AWS does (shapes, codes and messages as
+//! recorded against AWS): embedded-only checks, next to the contract suite.
+
+use super::*;
+
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap()
+}
+
+fn nothing() -> ListRequest {
+    ListRequest {
+        name_prefix: Some("nothing-has-this-name".into()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn empty_lists_are_present_and_next_tokens_opaque() {
+    let h = harness(fast()).await;
+    let b = &h.bus;
+    assert_eq!(
+        json(&b.list_rules(nothing()).await.unwrap()),
+        serde_json::json!({"Rules": []})
+    );
+    assert_eq!(
+        json(&b.list_event_buses(nothing()).await.unwrap()),
+        serde_json::json!({"EventBuses": []})
+    );
+    assert_eq!(
+        json(&b.list_archives(nothing()).await.unwrap()),
+        serde_json::json!({"Archives": []})
+    );
+    assert_eq!(
+        json(&b.list_replays(nothing()).await.unwrap()),
+        serde_json::json!({"Replays": []})
+    );
+    assert_eq!(
+        json(&b.list_connections(nothing()).await.unwrap()),
+        serde_json::json!({"Connections": []})
+    );
+    assert_eq!(
+        json(&b.list_api_destinations(nothing()).await.unwrap()),
+        serde_json::json!({"ApiDestinations": []})
+    );
+    b.put_rule(PutRuleRequest {
+        name: "lonely".into(),
+        event_pattern: Some(r#"{"source": ["x"]}"#.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        json(
+            &b.list_targets_by_rule(ListTargetsByRuleRequest {
+                rule: "lonely".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        ),
+        serde_json::json!({"Targets": []})
+    );
+
+    for name in ["b1", "b2", "b3"] {
+        b.create_event_bus(CreateEventBusRequest {
+            name: name.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let first = b
+        .list_event_buses(ListRequest {
+            name_prefix: Some("b".into()),
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let token = first.next_token.clone().unwrap();
+    assert!(
+        token.parse::<i64>().is_err(),
+        "opaque, not an offset: {token}"
+    );
+    let rest = b
+        .list_event_buses(ListRequest {
+            name_prefix: Some("b".into()),
+            next_token: Some(token),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let names: Vec<_> = first
+        .event_buses
+        .iter()
+        .chain(&rest.event_buses)
+        .map(|b| b.name.as_str())
+        .collect();
+    assert_eq!(names, ["b1", "b2", "b3"]);
+    assert_eq!(rest.next_token, None);
+    let err = b
+        .list_event_buses(ListRequest {
+            next_token: Some("1".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ValidationException");
+}
+
+#[tokio::test]
+async fn a_replay_that_replayed_nothing_has_no_last_replayed_time() {
+    let h = harness(BusConfig::default()).await;
+    let b = &h.bus;
+    let base = 1_700_000_000_000 / 60_000 * 60_000;
+    archive_with_events(b, 5, base).await;
+    for (name, start, end) in [
+        ("empty-window", base - 600_000, base - 300_000),
+        ("full-window", base, base + 60_000),
+    ] {
+        b.start_replay(StartReplayRequest {
+            replay_name: name.into(),
+            event_source_arn: b.archive_arn("a"),
+            event_start_time: Some(Timestamp(start)),
+            event_end_time: Some(Timestamp(end)),
+            destination: ReplayDestination {
+                arn: b.bus_arn("default"),
+                filter_arns: None,
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        while b.replay_step(name).await.unwrap() != bus::ReplayProgress::Finished {}
+    }
+    let empty = b.describe_replay("empty-window").await.unwrap();
+    assert_eq!(empty.state, "COMPLETED");
+    assert_eq!(empty.event_last_replayed_time, None);
+    assert!(json(&empty).get("EventLastReplayedTime").is_none());
+    let full = b.describe_replay("full-window").await.unwrap();
+    assert_eq!(full.state, "COMPLETED");
+    assert_eq!(
+        full.event_last_replayed_time,
+        Some(Timestamp(base + 60_000))
+    );
+}
+
+#[tokio::test]
+async fn connections_show_aws_states_and_secret_names() {
+    let h = harness(fast()).await;
+    let b = &h.bus;
+    let created = b
+        .create_connection(CreateConnectionRequest {
+            name: "oauth".into(),
+            authorization_type: "OAUTH_CLIENT_CREDENTIALS".into(),
+            auth_parameters: ConnectionAuthParameters {
+                o_auth_parameters: Some(serde_json::json!({
+                    "AuthorizationEndpoint": "https://example.com/oauth",
+                    "ClientParameters": {"ClientID": "id", "ClientSecret": "s"},
+                    "HttpMethod": "POST"
+                })),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.connection_state, "AUTHORIZING");
+    let oauth = b.describe_connection("oauth").await.unwrap();
+    assert_eq!(
+        oauth.connection_state, "AUTHORIZING",
+        "no token call is made"
+    );
+
+    connection(b).await;
+    let c = b.describe_connection("c").await.unwrap();
+    assert_eq!(c.connection_state, "AUTHORIZED");
+    let connection_id = c.connection_arn.rsplit('/').next().unwrap().to_string();
+    let secret = c.secret_arn.unwrap();
+    let prefix = "arn:aws:secretsmanager:us-east-1:000000000000:secret:events!connection/c/";
+    let id = secret.strip_prefix(prefix).expect(&secret);
+    let (uuid, suffix) = id.rsplit_once('-').unwrap();
+    assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{secret}");
+    assert_ne!(uuid, connection_id, "the secret has its own id");
+    assert_eq!(suffix.len(), 6);
+    assert!(
+        suffix.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{secret}"
+    );
+    assert_eq!(
+        b.describe_connection("c")
+            .await
+            .unwrap()
+            .secret_arn
+            .unwrap(),
+        secret,
+        "stable"
+    );
+}

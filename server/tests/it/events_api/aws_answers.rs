@@ -1,0 +1,207 @@
+//! The wire API answers as AWS does, checked through aws-sdk-eventbridge:
+//! response shapes, error codes and messages as recorded against AWS.
+
+use super::*;
+use aws_sdk_eventbridge::types::{
+    ConnectionOAuthHttpMethod, ConnectionState, CreateConnectionOAuthClientRequestParameters,
+    CreateConnectionOAuthRequestParameters,
+};
+
+/// The service error's code and message.
+fn code_and_message<E, R>(err: aws_sdk_eventbridge::error::SdkError<E, R>) -> (String, String)
+where
+    E: aws_sdk_eventbridge::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    let e = err
+        .as_service_error()
+        .unwrap_or_else(|| panic!("not a service error: {err:?}"));
+    (
+        e.code().unwrap_or_default().to_string(),
+        e.message().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_empty_lists_and_opaque_tokens() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    let none = "nothing-has-this-name";
+    let rules = c.list_rules().name_prefix(none).send().await.unwrap();
+    assert_eq!(
+        rules.rules,
+        Some(vec![]),
+        "present and empty, as AWS answers"
+    );
+    let buses = c.list_event_buses().name_prefix(none).send().await.unwrap();
+    assert_eq!(buses.event_buses, Some(vec![]));
+    let archives = c.list_archives().name_prefix(none).send().await.unwrap();
+    assert_eq!(archives.archives, Some(vec![]));
+    let replays = c.list_replays().name_prefix(none).send().await.unwrap();
+    assert_eq!(replays.replays, Some(vec![]));
+    let conns = c.list_connections().name_prefix(none).send().await.unwrap();
+    assert_eq!(conns.connections, Some(vec![]));
+    let dests = c
+        .list_api_destinations()
+        .name_prefix(none)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dests.api_destinations, Some(vec![]));
+    c.put_rule()
+        .name("lonely")
+        .event_pattern(r#"{"source": ["x"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let targets = c
+        .list_targets_by_rule()
+        .rule("lonely")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(targets.targets, Some(vec![]));
+
+    for name in ["page-a", "page-b", "page-c"] {
+        c.put_rule()
+            .name(name)
+            .event_pattern(r#"{"source": ["x"]}"#)
+            .send()
+            .await
+            .unwrap();
+    }
+    let first = c
+        .list_rules()
+        .name_prefix("page-")
+        .limit(2)
+        .send()
+        .await
+        .unwrap();
+    let token = first.next_token().unwrap().to_string();
+    assert!(token.parse::<i64>().is_err(), "opaque: {token}");
+    let rest = c
+        .list_rules()
+        .name_prefix("page-")
+        .next_token(&token)
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = first
+        .rules()
+        .iter()
+        .chain(rest.rules())
+        .filter_map(|r| r.name())
+        .collect();
+    assert_eq!(names, ["page-a", "page-b", "page-c"]);
+    assert_eq!(rest.next_token(), None);
+    let err = c
+        .list_rules()
+        .next_token("garbage")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_and_message(err).0, "ValidationException");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_connection_states_and_secret_names() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    let oauth = c
+        .create_connection()
+        .name("oauth")
+        .authorization_type(ConnectionAuthorizationType::OauthClientCredentials)
+        .auth_parameters(
+            CreateConnectionAuthRequestParameters::builder()
+                .o_auth_parameters(
+                    CreateConnectionOAuthRequestParameters::builder()
+                        .authorization_endpoint("https://example.com/oauth")
+                        .http_method(ConnectionOAuthHttpMethod::Post)
+                        .client_parameters(
+                            CreateConnectionOAuthClientRequestParameters::builder()
+                                .client_id("id")
+                                .client_secret("secret")
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        oauth.connection_state(),
+        Some(&ConnectionState::Authorizing)
+    );
+    let described = c.describe_connection().name("oauth").send().await.unwrap();
+    assert_eq!(
+        described.connection_state(),
+        Some(&ConnectionState::Authorizing)
+    );
+    let secret = described.secret_arn().unwrap();
+    let id = secret
+        .strip_prefix(
+            "arn:aws:secretsmanager:us-east-1:000000000000:secret:events!connection/oauth/",
+        )
+        .unwrap_or_else(|| panic!("{secret}"));
+    let (uuid, suffix) = id.rsplit_once('-').unwrap();
+    assert_eq!(uuid.len(), 36, "{secret}");
+    assert!(
+        !oauth.connection_arn().unwrap().ends_with(uuid),
+        "the secret has its own id"
+    );
+    assert_eq!(suffix.len(), 6, "{secret}");
+    assert!(
+        suffix.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{secret}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_replay_of_an_empty_window_has_no_last_replayed_time() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    let bus_arn = "arn:aws:events:us-east-1:000000000000:event-bus/default";
+    let archive_arn = c
+        .create_archive()
+        .archive_name("quiet")
+        .event_source_arn(bus_arn)
+        .send()
+        .await
+        .unwrap()
+        .archive_arn()
+        .unwrap()
+        .to_string();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    c.start_replay()
+        .replay_name("nothing-to-replay")
+        .event_source_arn(&archive_arn)
+        .event_start_time(secs(now - 3_600_000))
+        .event_end_time(secs(now - 1_800_000))
+        .destination(ReplayDestination::builder().arn(bus_arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let done = loop {
+        let r = c
+            .describe_replay()
+            .replay_name("nothing-to-replay")
+            .send()
+            .await
+            .unwrap();
+        if r.state() == Some(&ReplayState::Completed) {
+            break r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done.event_last_replayed_time(), None);
+    assert!(done.replay_end_time().is_some());
+}
