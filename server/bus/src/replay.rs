@@ -63,15 +63,18 @@ impl Bus {
         };
         if start >= end {
             return Err(BusError::Validation(
-                "Parameter EventStartTime is not valid. Reason: EventStartTime must be before EventEndTime.".into(),
+                "Parameter EventEndTime is not valid. Reason: EventStartTime must be before EventEndTime.".into(),
             ));
         }
         let (archive_id, a) = self.archive_row(archive).await.map_err(|_| {
-            BusError::ResourceNotFound(format!(
+            BusError::Validation(format!(
                 "Parameter EventSourceArn is not valid. Reason: Archive {archive} does not exist."
             ))
         })?;
         let source_bus_arn = a.event_source_arn.clone().unwrap_or_default();
+        // AWS names a destination bus that does not exist before refusing a
+        // replay to another bus.
+        self.existing_bus_of_arn(&req.destination.arn, "Destination.Arn")?;
         if req.destination.arn != source_bus_arn {
             return Err(BusError::Validation(
                 "Parameter Destination.Arn is not valid. Reason: Cross event bus replay is not permitted.".into(),

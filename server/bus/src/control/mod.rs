@@ -99,6 +99,23 @@ impl Bus {
         Ok(())
     }
 
+    /// The bus an `arn:aws:events:REGION:ACCOUNT:event-bus/NAME` names, if it
+    /// exists here. `Err` is AWS's answer: `ValidationException` naming
+    /// `field` when the text is not an event-bus ARN, `ResourceNotFoundException`
+    /// when no such bus exists (another account's or region's bus included).
+    pub(crate) fn existing_bus_of_arn(&self, arn: &str, field: &str) -> BusResult<String> {
+        let name = crate::arn_tail(arn, ":event-bus/")
+            .filter(|n| arn.starts_with("arn:aws:events:") && !n.is_empty())
+            .ok_or_else(|| BusError::Validation(format!("Parameter {field} is not valid.")))?;
+        if arn != self.bus_arn(name) {
+            return Err(BusError::ResourceNotFound(format!(
+                "Event bus {name} does not exist."
+            )));
+        }
+        self.require_bus(name)?;
+        Ok(name.to_string())
+    }
+
     fn require_bus(&self, bus: &str) -> BusResult<()> {
         match self.routing(bus) {
             Some(_) => Ok(()),

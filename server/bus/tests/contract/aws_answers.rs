@@ -197,3 +197,124 @@ async fn connections_show_aws_states_and_secret_names() {
         "stable"
     );
 }
+
+fn error<T: std::fmt::Debug>(r: bus::BusResult<T>) -> (&'static str, String) {
+    let e = r.unwrap_err();
+    (e.code(), e.message())
+}
+
+#[tokio::test]
+async fn archives_and_replays_refuse_as_aws_does() {
+    let h = harness(fast()).await;
+    let b = &h.bus;
+    let elsewhere = "arn:aws:events:us-east-1:123456789012:event-bus/doesnotexist";
+    let archive = |source: &str| CreateArchiveRequest {
+        archive_name: "a2".into(),
+        event_source_arn: source.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        error(b.create_archive(archive(elsewhere)).await),
+        (
+            "ResourceNotFoundException",
+            "Event bus doesnotexist does not exist.".into()
+        )
+    );
+    assert_eq!(
+        error(b.create_archive(archive(&b.bus_arn("missing"))).await),
+        (
+            "ResourceNotFoundException",
+            "Event bus missing does not exist.".into()
+        )
+    );
+    assert_eq!(
+        error(b.create_archive(archive("not-an-arn")).await).0,
+        "ValidationException"
+    );
+    assert_eq!(
+        error(
+            b.list_archives(ListRequest {
+                event_source_arn: Some(b.bus_arn("missing")),
+                ..Default::default()
+            })
+            .await
+        ),
+        (
+            "ResourceNotFoundException",
+            "Event bus missing does not exist.".into()
+        )
+    );
+    assert_eq!(
+        error(
+            b.update_archive(UpdateArchiveRequest {
+                archive_name: "unknown".into(),
+                ..Default::default()
+            })
+            .await
+        ),
+        (
+            "ValidationException",
+            "At least one of EventPattern, RetentionDays or Description must be provided.".into()
+        )
+    );
+
+    let base = 1_700_000_000_000;
+    archive_with_events(b, 1, base).await;
+    let replay = |archive: &str, start: i64, end: i64, dest: &str| StartReplayRequest {
+        replay_name: "r".into(),
+        event_source_arn: b.archive_arn(archive),
+        event_start_time: Some(Timestamp(start)),
+        event_end_time: Some(Timestamp(end)),
+        destination: ReplayDestination {
+            arn: dest.into(),
+            filter_arns: None,
+        },
+        ..Default::default()
+    };
+    let default_bus = b.bus_arn("default");
+    for end in [base, base - 10_000] {
+        assert_eq!(
+            error(b.start_replay(replay("a", base, end, &default_bus)).await),
+            (
+                "ValidationException",
+                "Parameter EventEndTime is not valid. Reason: EventStartTime must be before EventEndTime.".into()
+            )
+        );
+    }
+    assert_eq!(
+        error(
+            b.start_replay(replay("nope", base, base + 1, &default_bus))
+                .await
+        ),
+        (
+            "ValidationException",
+            "Parameter EventSourceArn is not valid. Reason: Archive nope does not exist.".into()
+        )
+    );
+    assert_eq!(
+        error(
+            b.start_replay(replay("a", base, base + 1, &b.bus_arn("ghost")))
+                .await
+        ),
+        (
+            "ResourceNotFoundException",
+            "Event bus ghost does not exist.".into()
+        )
+    );
+    b.create_event_bus(CreateEventBusRequest {
+        name: "ghost".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        error(
+            b.start_replay(replay("a", base, base + 1, &b.bus_arn("ghost")))
+                .await
+        ),
+        (
+            "ValidationException",
+            "Parameter Destination.Arn is not valid. Reason: Cross event bus replay is not permitted.".into()
+        )
+    );
+}

@@ -205,3 +205,117 @@ async fn sdk_replay_of_an_empty_window_has_no_last_replayed_time() {
     assert_eq!(done.event_last_replayed_time(), None);
     assert!(done.replay_end_time().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_archive_and_replay_errors_are_aws_codes() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    let err = c
+        .create_archive()
+        .archive_name("test-archive")
+        .event_source_arn("arn:aws:events:us-east-1:123456789012:event-bus/doesnotexist")
+        .retention_days(1)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err),
+        (
+            "ResourceNotFoundException".into(),
+            "Event bus doesnotexist does not exist.".into()
+        )
+    );
+    let err = c
+        .list_archives()
+        .event_source_arn("arn:aws:events:us-east-1:000000000000:event-bus/doesnotexist")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err),
+        (
+            "ResourceNotFoundException".into(),
+            "Event bus doesnotexist does not exist.".into()
+        )
+    );
+
+    let default_bus = "arn:aws:events:us-east-1:000000000000:event-bus/default";
+    let archive_arn = c
+        .create_archive()
+        .archive_name("kept")
+        .event_source_arn(default_bus)
+        .send()
+        .await
+        .unwrap()
+        .archive_arn()
+        .unwrap()
+        .to_string();
+    let start = c
+        .start_replay()
+        .replay_name("r")
+        .event_start_time(secs(1_700_000_060_000))
+        .event_end_time(secs(1_700_000_120_000));
+    let err = start
+        .clone()
+        .event_source_arn("arn:aws:events:us-east-1:000000000000:archive/doesnotexist")
+        .destination(
+            ReplayDestination::builder()
+                .arn(default_bus)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err),
+        (
+            "ValidationException".into(),
+            "Parameter EventSourceArn is not valid. Reason: Archive doesnotexist does not exist."
+                .into()
+        )
+    );
+    let missing_bus = "arn:aws:events:us-east-1:000000000000:event-bus/doesnotexist";
+    let err = start
+        .clone()
+        .event_source_arn(&archive_arn)
+        .destination(
+            ReplayDestination::builder()
+                .arn(missing_bus)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err),
+        (
+            "ResourceNotFoundException".into(),
+            "Event bus doesnotexist does not exist.".into()
+        )
+    );
+    let err = c
+        .start_replay()
+        .replay_name("r")
+        .event_source_arn(&archive_arn)
+        .event_start_time(secs(1_700_000_120_000))
+        .event_end_time(secs(1_700_000_060_000))
+        .destination(
+            ReplayDestination::builder()
+                .arn(default_bus)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err),
+        (
+            "ValidationException".into(),
+            "Parameter EventEndTime is not valid. Reason: EventStartTime must be before EventEndTime."
+                .into()
+        )
+    );
+}
