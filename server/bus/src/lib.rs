@@ -10,6 +10,8 @@
 //! * [`queue`] — embedded SQS-like queues (visibility timeout, receive count, DLQ).
 //! * `delivery` — worker delivering to API destinations (HTTP) and in-process consumers.
 //! * `replay` — replays in 1-minute slices of event time with a persisted cursor.
+//! * `schedule` — the `ScheduleExpression` syntax PutRule accepts (rate and cron).
+//! * `validation` — every problem of a request in one `ValidationException`, in AWS's words.
 //! * [`contract`] — the [`contract::EventBus`] trait and the backend-neutral contract suite.
 //!
 //! # Invariants
@@ -39,8 +41,10 @@ mod ingest;
 pub mod queue;
 mod replay;
 mod routing;
+mod schedule;
 pub mod time;
 pub mod types;
+mod validation;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

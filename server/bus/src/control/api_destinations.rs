@@ -2,9 +2,33 @@
 
 use store::rusqlite::{params, OptionalExtension, Row as SqlRow};
 
-use super::{check_name, ts};
+use super::ts;
 use crate::types::*;
+use crate::validation::{is_connection_arn, Violations};
 use crate::{arn_tail, paginate, Bus, BusError, BusResult, Timestamp};
+
+/// An API destination's HTTP methods, in the order AWS lists them.
+const HTTP_METHODS: [&str; 7] = ["HEAD", "POST", "PATCH", "DELETE", "PUT", "GET", "OPTIONS"];
+
+fn check_connection_arn(problems: &mut Violations, arn: &str) {
+    if !is_connection_arn(arn) {
+        problems.push(
+            Some(arn),
+            "connectionArn",
+            r"Member must satisfy regular expression pattern: ^arn:aws([a-z]|\-)*:events:([a-z]|\d|\-)*:([0-9]{12})?:connection\/[\.\-_A-Za-z0-9]+\/[\-A-Za-z0-9]+$",
+        );
+    }
+}
+
+fn check_rate_limit(problems: &mut Violations, rate: Option<i64>) {
+    if let Some(r) = rate.filter(|r| *r < 1) {
+        problems.push(
+            Some(&r.to_string()),
+            "invocationRateLimitPerSecond",
+            "Member must have value greater than or equal to 1",
+        );
+    }
+}
 
 impl Bus {
     fn api_destination_from_row(&self, r: &SqlRow<'_>) -> store::rusqlite::Result<ApiDestination> {
@@ -34,14 +58,12 @@ impl Bus {
         &self,
         req: CreateApiDestinationRequest,
     ) -> BusResult<ApiDestination> {
-        check_name("name", &req.name, 64, false)?;
-        const METHODS: [&str; 7] = ["POST", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"];
-        if !METHODS.contains(&req.http_method.as_str()) {
-            return Err(BusError::Validation(format!(
-                "1 validation error detected: Value '{}' at 'httpMethod' failed to satisfy constraint: Member must satisfy enum value set: [POST, GET, HEAD, OPTIONS, PUT, PATCH, DELETE]",
-                req.http_method
-            )));
-        }
+        let mut problems = Violations::new();
+        problems.name("name", &req.name, 64, false);
+        check_connection_arn(&mut problems, &req.connection_arn);
+        problems.one_of("httpMethod", &req.http_method, &HTTP_METHODS);
+        check_rate_limit(&mut problems, req.invocation_rate_limit_per_second);
+        problems.into_result()?;
         if !(req.invocation_endpoint.starts_with("https://")
             || req.invocation_endpoint.starts_with("http://"))
         {
@@ -55,11 +77,6 @@ impl Bus {
                     "Parameter InvocationEndpoint is not valid: {reason}."
                 ))
             })?;
-        }
-        if req.invocation_rate_limit_per_second.is_some_and(|r| r < 1) {
-            return Err(BusError::Validation(
-                "Parameter InvocationRateLimitPerSecond must be at least 1.".into(),
-            ));
         }
         let conn_name = arn_tail(&req.connection_arn, ":connection/")
             .and_then(|t| t.split('/').next())

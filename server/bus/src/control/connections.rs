@@ -2,8 +2,9 @@
 
 use store::rusqlite::{params, OptionalExtension, Row as SqlRow};
 
-use super::{check_name, ts};
+use super::ts;
 use crate::types::*;
+use crate::validation::Violations;
 use crate::{arn_tail, paginate, Bus, BusError, BusResult, Timestamp};
 
 /// State of a new connection: OAuth ones wait for a token call the
@@ -77,17 +78,25 @@ impl Bus {
     /// stored only: no token call is made, so such a connection stays
     /// `AUTHORIZING`, the state AWS shows until its token call succeeds).
     pub async fn create_connection(&self, req: CreateConnectionRequest) -> BusResult<Connection> {
-        check_name("name", &req.name, 64, false)?;
+        let mut problems = Violations::new();
+        problems.name("name", &req.name, 64, false);
+        problems.one_of(
+            "authorizationType",
+            &req.authorization_type,
+            &["BASIC", "OAUTH_CLIENT_CREDENTIALS", "API_KEY"],
+        );
+        problems.into_result()?;
         let p = &req.auth_parameters;
         let ok = match req.authorization_type.as_str() {
-            "BASIC" => p.basic_auth_parameters.as_ref().is_some_and(|b| b.username.is_some() && b.password.is_some()),
-            "API_KEY" => p.api_key_auth_parameters.as_ref().is_some_and(|k| k.api_key_name.is_some() && k.api_key_value.is_some()),
-            "OAUTH_CLIENT_CREDENTIALS" => p.o_auth_parameters.is_some(),
-            other => {
-                return Err(BusError::Validation(format!(
-                    "1 validation error detected: Value '{other}' at 'authorizationType' failed to satisfy constraint: Member must satisfy enum value set: [BASIC, OAUTH_CLIENT_CREDENTIALS, API_KEY]"
-                )))
-            }
+            "BASIC" => p
+                .basic_auth_parameters
+                .as_ref()
+                .is_some_and(|b| b.username.is_some() && b.password.is_some()),
+            "API_KEY" => p
+                .api_key_auth_parameters
+                .as_ref()
+                .is_some_and(|k| k.api_key_name.is_some() && k.api_key_value.is_some()),
+            _ => p.o_auth_parameters.is_some(),
         };
         if !ok {
             return Err(BusError::Validation(format!(

@@ -15,30 +15,15 @@ pub(crate) use archives::retention_run;
 use std::sync::Arc;
 
 use crate::routing::Routing;
+use crate::validation::Violations;
 use crate::{Bus, BusError, BusResult, Timestamp};
 
-const NAME_CHARS: &str = r"[\.\-_A-Za-z0-9]+";
-
+/// Checks a resource name (AWS's pattern, 1 to `max` characters), naming
+/// every problem as AWS does.
 pub(crate) fn check_name(field: &str, value: &str, max: usize, allow_slash: bool) -> BusResult<()> {
-    let ok_char = |c: char| {
-        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') || (allow_slash && c == '/')
-    };
-    if value.is_empty() || value.chars().count() > max {
-        return Err(BusError::Validation(format!(
-            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}"
-        )));
-    }
-    if !value.chars().all(ok_char) {
-        let pat = if allow_slash {
-            r"[/\.\-_A-Za-z0-9]+"
-        } else {
-            NAME_CHARS
-        };
-        return Err(BusError::Validation(format!(
-            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pat}"
-        )));
-    }
-    Ok(())
+    let mut v = Violations::new();
+    v.name(field, value, max, allow_slash);
+    v.into_result()
 }
 
 fn ts(ms: Option<i64>) -> Option<Timestamp> {

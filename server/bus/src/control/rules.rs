@@ -4,9 +4,16 @@
 use patterns::EventPattern;
 use store::rusqlite::{params, OptionalExtension, Row as SqlRow};
 
-use super::check_name;
 use crate::types::*;
+use crate::validation::Violations;
 use crate::{paginate, Bus, BusError, BusResult, Timestamp, ARCHIVE_RULE_MANAGER, DEFAULT_BUS};
+
+/// A rule's states, in the order AWS lists them.
+const RULE_STATES: [&str; 3] = [
+    "ENABLED",
+    "DISABLED",
+    "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
+];
 
 /// Rules per bus (AWS's default quota).
 pub const MAX_RULES_PER_BUS: i64 = 300;
@@ -14,7 +21,12 @@ pub const MAX_RULES_PER_BUS: i64 = 300;
 impl Bus {
     /// `PutRule`: creates or replaces a rule.
     pub async fn put_rule(&self, req: PutRuleRequest) -> BusResult<PutRuleResponse> {
-        check_name("name", &req.name, 64, false)?;
+        let mut problems = Violations::new();
+        problems.name("name", &req.name, 64, false);
+        if let Some(s) = req.state.as_deref() {
+            problems.one_of("state", s, &RULE_STATES);
+        }
+        problems.into_result()?;
         let bus = self.bus_name(req.event_bus_name.as_deref());
         self.require_bus(&bus)?;
         if req.event_pattern.is_none() && req.schedule_expression.is_none() {
@@ -22,22 +34,24 @@ impl Bus {
                 "Parameter(s) EventPattern or ScheduleExpression must be specified.".into(),
             ));
         }
-        if req.schedule_expression.is_some() && bus != DEFAULT_BUS {
-            return Err(BusError::Validation(
-                "ScheduleExpression is supported only on the default Event Bus.".into(),
-            ));
+        if let Some(schedule) = &req.schedule_expression {
+            if bus != DEFAULT_BUS {
+                return Err(BusError::Validation(
+                    "ScheduleExpression is supported only on the default event bus.".into(),
+                ));
+            }
+            if !crate::schedule::is_valid(schedule) {
+                return Err(BusError::Validation(
+                    "Parameter ScheduleExpression is not valid.".into(),
+                ));
+            }
         }
         if let Some(p) = &req.event_pattern {
             EventPattern::parse(p)?;
         }
         let state = match req.state.as_deref() {
-            None | Some("ENABLED") | Some("ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS") => "ENABLED",
             Some("DISABLED") => "DISABLED",
-            Some(s) => {
-                return Err(BusError::Validation(format!(
-                    "1 validation error detected: Value '{s}' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED, ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS]"
-                )))
-            }
+            _ => "ENABLED",
         };
         let _g = self.inner.control.lock().await;
         let (b2, r) = (bus.clone(), req.clone());

@@ -318,3 +318,155 @@ async fn archives_and_replays_refuse_as_aws_does() {
         )
     );
 }
+
+#[tokio::test]
+async fn schedules_are_checked_as_aws_does() {
+    let h = harness(fast()).await;
+    let b = &h.bus;
+    let rule = |schedule: &str, bus: Option<&str>| PutRuleRequest {
+        name: "scheduled".into(),
+        schedule_expression: Some(schedule.into()),
+        event_bus_name: bus.map(String::from),
+        ..Default::default()
+    };
+    for bad in [
+        "rate(10 seconds)",
+        "rate(1 minutes)",
+        "rate(10 MINUTES)",
+        "cron(INVALID)",
+        "cron(0 1 * * * *)",
+    ] {
+        assert_eq!(
+            error(b.put_rule(rule(bad, None)).await),
+            (
+                "ValidationException",
+                "Parameter ScheduleExpression is not valid.".into()
+            ),
+            "{bad}"
+        );
+    }
+    for ok in [
+        "rate(1 minute)",
+        "rate(10 minutes)",
+        "cron(0 18 ? * MON-FRI *)",
+    ] {
+        b.put_rule(rule(ok, None)).await.unwrap();
+        assert_eq!(
+            b.describe_rule("scheduled", None)
+                .await
+                .unwrap()
+                .schedule_expression
+                .as_deref(),
+            Some(ok)
+        );
+    }
+    b.create_event_bus(CreateEventBusRequest {
+        name: "custom".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        error(b.put_rule(rule("rate(1 minute)", Some("custom"))).await),
+        (
+            "ValidationException",
+            "ScheduleExpression is supported only on the default event bus.".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn validation_messages_list_every_problem() {
+    let h = harness(fast()).await;
+    let b = &h.bus;
+    let long = "This should fail with two errors 123467890123412341234123412341234";
+    let (code, message) = error(
+        b.create_connection(CreateConnectionRequest {
+            name: long.into(),
+            authorization_type: "INVALID".into(),
+            ..Default::default()
+        })
+        .await,
+    );
+    assert_eq!(code, "ValidationException");
+    assert_eq!(
+        message,
+        format!(
+            "3 validation errors detected: Value '{long}' at 'name' failed to satisfy constraint: \
+             Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+; \
+             Value '{long}' at 'name' failed to satisfy constraint: Member must have length less than or equal to 64; \
+             Value 'INVALID' at 'authorizationType' failed to satisfy constraint: \
+             Member must satisfy enum value set: [BASIC, OAUTH_CLIENT_CREDENTIALS, API_KEY]"
+        )
+    );
+    let (_, message) = error(
+        b.create_api_destination(CreateApiDestinationRequest {
+            name: "dest".into(),
+            connection_arn: "invalid-connection-arn".into(),
+            invocation_endpoint: "https://example.com".into(),
+            http_method: "INVALID_METHOD".into(),
+            ..Default::default()
+        })
+        .await,
+    );
+    assert_eq!(
+        message,
+        "2 validation errors detected: Value 'invalid-connection-arn' at 'connectionArn' failed to satisfy constraint: \
+         Member must satisfy regular expression pattern: \
+         ^arn:aws([a-z]|\\-)*:events:([a-z]|\\d|\\-)*:([0-9]{12})?:connection\\/[\\.\\-_A-Za-z0-9]+\\/[\\-A-Za-z0-9]+$; \
+         Value 'INVALID_METHOD' at 'httpMethod' failed to satisfy constraint: \
+         Member must satisfy enum value set: [HEAD, POST, PATCH, DELETE, PUT, GET, OPTIONS]"
+    );
+    let entry = PutEventsRequestEntry {
+        source: Some("core.update-account-command".into()),
+        detail_type: Some("core.update-account-command".into()),
+        detail: Some(r#"{"command": "update-account"}"#.into()),
+        event_bus_name: Some("bus".into()),
+        ..Default::default()
+    };
+    let (code, message) = error(
+        b.put_events(PutEventsRequest {
+            entries: vec![entry; 11],
+            ..Default::default()
+        })
+        .await,
+    );
+    assert_eq!(code, "ValidationException");
+    let shown =
+        "PutEventsRequestEntry(time=null, source=core.update-account-command, resources=null, \
+                 detailType=core.update-account-command, detail={\"command\": \"update-account\"}, \
+                 eventBusName=bus, traceHeader=null, kmsKeyIdentifier=null, internalMetadata=null)";
+    assert_eq!(
+        message,
+        format!(
+            "1 validation error detected: Value '[{}]' at 'entries' failed to satisfy constraint: \
+             Member must have length less than or equal to 10",
+            [shown; 11].join(", ")
+        )
+    );
+    b.put_rule(PutRuleRequest {
+        name: "r".into(),
+        event_pattern: Some(r#"{"source": ["x"]}"#.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let target = |id: &str| Target {
+        id: id.into(),
+        arn: b.queue_arn("q"),
+        ..Default::default()
+    };
+    assert_eq!(
+        error(
+            b.put_targets(PutTargetsRequest {
+                rule: "r".into(),
+                targets: vec![target("ok"), target("!@#$@!#$")],
+                ..Default::default()
+            })
+            .await
+        )
+        .1,
+        "1 validation error detected: Value '!@#$@!#$' at 'targets.2.member.id' failed to satisfy constraint: \
+         Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+"
+    );
+}

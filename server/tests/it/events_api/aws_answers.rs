@@ -319,3 +319,115 @@ async fn sdk_archive_and_replay_errors_are_aws_codes() {
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_validation_as_aws_words_it() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    for bad in [
+        "rate(10 seconds)",
+        "rate(1 minutes)",
+        "rate(10 MINUTES)",
+        "cron(INVALID)",
+        "cron(0 1 * * * *)",
+    ] {
+        let err = c
+            .put_rule()
+            .name("scheduled")
+            .schedule_expression(bad)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            code_and_message(err),
+            (
+                "ValidationException".into(),
+                "Parameter ScheduleExpression is not valid.".into()
+            ),
+            "{bad}"
+        );
+    }
+    c.put_rule()
+        .name("scheduled")
+        .schedule_expression("cron(0/5 8-17 ? * MON-FRI *)")
+        .send()
+        .await
+        .unwrap();
+    c.create_event_bus().name("custom").send().await.unwrap();
+    let err = c
+        .put_rule()
+        .name("scheduled")
+        .event_bus_name("custom")
+        .schedule_expression("rate(1 minute)")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err).1,
+        "ScheduleExpression is supported only on the default event bus."
+    );
+
+    let long = "This should fail with two errors 123467890123412341234123412341234";
+    let err = c
+        .create_connection()
+        .name(long)
+        .authorization_type(ConnectionAuthorizationType::from("INVALID"))
+        .auth_parameters(CreateConnectionAuthRequestParameters::builder().build())
+        .send()
+        .await
+        .unwrap_err();
+    let (code, message) = code_and_message(err);
+    assert_eq!(code, "ValidationException");
+    assert!(
+        message.starts_with(&format!(
+            "3 validation errors detected: Value '{long}' at 'name'"
+        )),
+        "{message}"
+    );
+    assert!(message.ends_with("Value 'INVALID' at 'authorizationType' failed to satisfy constraint: Member must satisfy enum value set: [BASIC, OAUTH_CLIENT_CREDENTIALS, API_KEY]"), "{message}");
+
+    let err = c
+        .create_api_destination()
+        .name("dest")
+        .connection_arn("invalid-connection-arn")
+        .invocation_endpoint("https://example.com")
+        .http_method(ApiDestinationHttpMethod::from("INVALID_METHOD"))
+        .send()
+        .await
+        .unwrap_err();
+    let message = code_and_message(err).1;
+    assert!(
+        message.starts_with(
+            "2 validation errors detected: Value 'invalid-connection-arn' at 'connectionArn'"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(
+            "Member must satisfy enum value set: [HEAD, POST, PATCH, DELETE, PUT, GET, OPTIONS]"
+        ),
+        "{message}"
+    );
+
+    let entry = PutEventsRequestEntry::builder()
+        .source("core.update-account-command")
+        .detail_type("core.update-account-command")
+        .detail(r#"{"command": "update-account"}"#)
+        .build();
+    let err = c
+        .put_events()
+        .set_entries(Some(vec![entry; 11]))
+        .send()
+        .await
+        .unwrap_err();
+    let (code, message) = code_and_message(err);
+    assert_eq!(code, "ValidationException");
+    assert!(
+        message.starts_with("1 validation error detected: Value '[PutEventsRequestEntry(time=null, source=core.update-account-command, resources=null, detailType=core.update-account-command, detail={\"command\": \"update-account\"}, eventBusName=null, traceHeader=null, kmsKeyIdentifier=null, internalMetadata=null), "),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("]' at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10"),
+        "{message}"
+    );
+}
