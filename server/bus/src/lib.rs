@@ -5,8 +5,8 @@
 //! * [`types`] — EventBridge request/response shapes (serde, PascalCase, epoch seconds).
 //! * [`error`] — [`BusError`], one variant per AWS error code.
 //! * `ingest` — PutEvents: validation, envelope, routing and the group-commit writer.
-//! * `control` — buses, rules, targets, connections, API destinations, archives
-//!   (one file each under `control/`).
+//! * `control` — buses, rules, targets, connections, API destinations, archives,
+//!   tags, bus policies (one file each under `control/`).
 //! * [`queue`] — embedded SQS-like queues (visibility timeout, receive count, DLQ).
 //! * `delivery` — worker delivering to API destinations (HTTP) and in-process consumers.
 //! * `replay` — replays in 1-minute slices of event time with a persisted cursor.

@@ -137,6 +137,61 @@ shape! {
         pub connection_arn: Option<String>,
     }
 }
+shape! {
+    /// TagResource request.
+    pub struct TagResourceRequest {
+        #[serde(rename = "ResourceARN")]
+        pub resource_arn: String,
+        pub tags: Vec<Tag>,
+    }
+}
+shape! {
+    /// UntagResource request.
+    pub struct UntagResourceRequest {
+        #[serde(rename = "ResourceARN")]
+        pub resource_arn: String,
+        pub tag_keys: Vec<String>,
+    }
+}
+shape! {
+    /// ListTagsForResource request.
+    pub struct ListTagsForResourceRequest {
+        #[serde(rename = "ResourceARN")]
+        pub resource_arn: String,
+    }
+}
+/// ListTagsForResource response (`Tags` always present).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsForResourceResponse {
+    /// The resource's tags, by key.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+shape! {
+    /// A PutPermission condition (`{"Type": "StringEquals", "Key": "aws:PrincipalOrgID", "Value": "o-…"}`).
+    pub struct Condition { pub r#type: String, pub key: String, pub value: String }
+}
+shape! {
+    /// PutPermission request: one statement (Action, Principal, StatementId,
+    /// Condition) or a whole policy document (Policy).
+    pub struct PutPermissionRequest {
+        pub event_bus_name: Option<String>,
+        pub action: Option<String>,
+        pub principal: Option<String>,
+        pub statement_id: Option<String>,
+        pub condition: Option<Condition>,
+        pub policy: Option<String>,
+    }
+}
+shape! {
+    /// RemovePermission request.
+    pub struct RemovePermissionRequest {
+        pub event_bus_name: Option<String>,
+        pub statement_id: Option<String>,
+        pub remove_all_permissions: Option<bool>,
+    }
+}
 list_shape! {
     /// ListEventBuses response.
     pub struct ListEventBusesResponse { pub event_buses: Vec<EventBus> }
@@ -295,6 +350,15 @@ shape! {
         pub replay_name: Option<String>,
     }
 }
+shape! {
+    /// UpdateConnection request (absent fields keep their value).
+    pub struct UpdateConnectionRequest {
+        pub name: String,
+        pub description: Option<String>,
+        pub authorization_type: Option<String>,
+        pub auth_parameters: Option<ConnectionAuthParameters>,
+    }
+}
 list_shape! {
     /// ListConnections response.
     pub struct ListConnectionsResponse { pub connections: Vec<Connection> }
@@ -307,6 +371,17 @@ shape! {
         pub connection_arn: String,
         pub invocation_endpoint: String,
         pub http_method: String,
+        pub invocation_rate_limit_per_second: Option<i64>,
+    }
+}
+shape! {
+    /// UpdateApiDestination request (absent fields keep their value).
+    pub struct UpdateApiDestinationRequest {
+        pub name: String,
+        pub description: Option<String>,
+        pub connection_arn: Option<String>,
+        pub invocation_endpoint: Option<String>,
+        pub http_method: Option<String>,
         pub invocation_rate_limit_per_second: Option<i64>,
     }
 }

@@ -64,20 +64,7 @@ impl Bus {
         problems.one_of("httpMethod", &req.http_method, &HTTP_METHODS);
         check_rate_limit(&mut problems, req.invocation_rate_limit_per_second);
         problems.into_result()?;
-        if !(req.invocation_endpoint.starts_with("https://")
-            || req.invocation_endpoint.starts_with("http://"))
-        {
-            return Err(BusError::Validation(
-                "Parameter InvocationEndpoint is not valid.".into(),
-            ));
-        }
-        if !self.inner.cfg.allow_private_destinations {
-            crate::endpoint::check_public_endpoint(&req.invocation_endpoint).map_err(|reason| {
-                BusError::Validation(format!(
-                    "Parameter InvocationEndpoint is not valid: {reason}."
-                ))
-            })?;
-        }
+        self.check_endpoint(&req.invocation_endpoint)?;
         let conn_name = arn_tail(&req.connection_arn, ":connection/")
             .and_then(|t| t.split('/').next())
             .unwrap_or_default();
@@ -111,6 +98,71 @@ impl Bus {
             last_modified_time: Some(Timestamp(now)),
             ..Default::default()
         })
+    }
+
+    /// `UpdateApiDestination`: changes what the request names, checked as
+    /// at creation.
+    pub async fn update_api_destination(
+        &self,
+        req: UpdateApiDestinationRequest,
+    ) -> BusResult<ApiDestination> {
+        let mut problems = Violations::new();
+        if let Some(arn) = &req.connection_arn {
+            check_connection_arn(&mut problems, arn);
+        }
+        if let Some(m) = &req.http_method {
+            problems.one_of("httpMethod", m, &HTTP_METHODS);
+        }
+        check_rate_limit(&mut problems, req.invocation_rate_limit_per_second);
+        problems.into_result()?;
+        let old = self.describe_api_destination(&req.name).await?;
+        if let Some(endpoint) = &req.invocation_endpoint {
+            self.check_endpoint(endpoint)?;
+        }
+        if let Some(arn) = &req.connection_arn {
+            let conn_name = arn_tail(arn, ":connection/")
+                .and_then(|t| t.split('/').next())
+                .unwrap_or_default();
+            self.connection_row(conn_name, false).await?;
+        }
+        let now = Timestamp::now().0;
+        let r = req.clone();
+        self.inner
+            .db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE eb_api_destinations SET description = coalesce(?2, description),
+                        connection_arn = coalesce(?3, connection_arn), endpoint = coalesce(?4, endpoint),
+                        method = coalesce(?5, method), rate_limit = coalesce(?6, rate_limit), modified_ms = ?7
+                     WHERE name = ?1",
+                    params![r.name, r.description, r.connection_arn, r.invocation_endpoint, r.http_method, r.invocation_rate_limit_per_second, now],
+                )
+            })
+            .await?;
+        Ok(ApiDestination {
+            api_destination_arn: old.api_destination_arn,
+            api_destination_state: old.api_destination_state,
+            creation_time: old.creation_time,
+            last_modified_time: Some(Timestamp(now)),
+            ..Default::default()
+        })
+    }
+
+    /// Refuses an endpoint that is not http(s), or (unless allowed) not public.
+    fn check_endpoint(&self, endpoint: &str) -> BusResult<()> {
+        if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+            return Err(BusError::Validation(
+                "Parameter InvocationEndpoint is not valid.".into(),
+            ));
+        }
+        if !self.inner.cfg.allow_private_destinations {
+            crate::endpoint::check_public_endpoint(endpoint).map_err(|reason| {
+                BusError::Validation(format!(
+                    "Parameter InvocationEndpoint is not valid: {reason}."
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     /// `DescribeApiDestination`.

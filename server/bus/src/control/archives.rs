@@ -250,9 +250,14 @@ impl Bus {
         .unwrap_or(DEFAULT_BUS)
         .to_string();
         let _g = self.inner.control.lock().await;
+        let (b2, rule) = (bus.clone(), format!("{ARCHIVE_RULE_PREFIX}{name}"));
         self.inner
             .db
             .write(move |tx| {
+                tx.execute(
+                    "DELETE FROM eb_tags WHERE bus = ?1 AND rule = ?2",
+                    params![b2, rule],
+                )?;
                 tx.execute("DELETE FROM eb_rules WHERE archive_id = ?1", [id])?;
                 tx.execute("DELETE FROM eb_archive_events WHERE archive_id = ?1", [id])?;
                 tx.execute("DELETE FROM eb_archives WHERE id = ?1", [id])

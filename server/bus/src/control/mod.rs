@@ -1,5 +1,6 @@
-//! Control plane: buses, rules, targets, connections, API destinations and
-//! archives (with their managed rules and retention).
+//! Control plane: buses (with their resource policy), rules, targets,
+//! tags, connections, API destinations and archives (with their managed
+//! rules and retention).
 //!
 //! One file per concept; the routing snapshots every change reloads live here.
 
@@ -7,7 +8,9 @@ mod api_destinations;
 mod archives;
 mod buses;
 mod connections;
+mod permissions;
 mod rules;
+mod tags;
 mod targets;
 
 pub(crate) use archives::retention_run;

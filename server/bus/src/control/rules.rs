@@ -4,6 +4,7 @@
 use patterns::EventPattern;
 use store::rusqlite::{params, OptionalExtension, Row as SqlRow};
 
+use super::tags::{check_tags, put_tags, Tagged};
 use crate::types::*;
 use crate::validation::Violations;
 use crate::{paginate, Bus, BusError, BusResult, Timestamp, ARCHIVE_RULE_MANAGER, DEFAULT_BUS};
@@ -27,6 +28,8 @@ impl Bus {
             problems.one_of("state", s, &RULE_STATES);
         }
         problems.into_result()?;
+        let tags = req.tags.clone().unwrap_or_default();
+        check_tags(&tags)?;
         let bus = self.bus_name(req.event_bus_name.as_deref());
         self.require_bus(&bus)?;
         if req.event_pattern.is_none() && req.schedule_expression.is_none() {
@@ -74,6 +77,10 @@ impl Bus {
                     if n >= MAX_RULES_PER_BUS {
                         return Ok(Err(BusError::LimitExceeded("The requested resource exceeds the maximum number allowed.".into())));
                     }
+                }
+                // Tags first: beyond the quota nothing is written.
+                if let Err(e) = put_tags(tx, &Tagged { bus: b2.clone(), rule: r.name.clone() }, &tags)? {
+                    return Ok(Err(e));
                 }
                 tx.execute(
                     "INSERT INTO eb_rules (bus, name, pattern, schedule, state, description, role_arn, created_ms)
@@ -193,6 +200,10 @@ impl Bus {
                 }
                 tx.execute(
                     "DELETE FROM eb_rules WHERE bus = ?1 AND name = ?2",
+                    params![b2, n2],
+                )?;
+                tx.execute(
+                    "DELETE FROM eb_tags WHERE bus = ?1 AND rule = ?2",
                     params![b2, n2],
                 )?;
                 Ok(Ok(()))

@@ -470,3 +470,377 @@ async fn validation_messages_list_every_problem() {
          Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+"
     );
 }
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag {
+        key: k.into(),
+        value: v.into(),
+    }
+}
+
+#[tokio::test]
+async fn buses_and_rules_carry_tags_that_go_with_them() {
+    let h = harness(fast()).await;
+    let b = &h.bus;
+    let tags_of = |arn: String| async move {
+        b.list_tags_for_resource(ListTagsForResourceRequest { resource_arn: arn })
+            .await
+            .map(|r| r.tags)
+    };
+    b.create_event_bus(CreateEventBusRequest {
+        name: "tagged".into(),
+        tags: Some(vec![tag("tag1", "value1"), tag("tag2", "value2")]),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        tags_of(b.bus_arn("tagged")).await.unwrap(),
+        [tag("tag1", "value1"), tag("tag2", "value2")]
+    );
+    let rule_arn = b
+        .put_rule(PutRuleRequest {
+            name: "r".into(),
+            event_bus_name: Some("tagged".into()),
+            event_pattern: Some(r#"{"source": ["x"]}"#.into()),
+            tags: Some(vec![tag("team", "a")]),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .rule_arn;
+    b.tag_resource(TagResourceRequest {
+        resource_arn: rule_arn.clone(),
+        tags: vec![tag("team", "b"), tag("env", "test")],
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        tags_of(rule_arn.clone()).await.unwrap(),
+        [tag("env", "test"), tag("team", "b")]
+    );
+    b.untag_resource(UntagResourceRequest {
+        resource_arn: rule_arn.clone(),
+        tag_keys: vec!["team".into(), "not-there".into()],
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        tags_of(rule_arn.clone()).await.unwrap(),
+        [tag("env", "test")]
+    );
+
+    // Deleted with their resource: a re-created rule or bus starts untagged.
+    b.delete_rule("r", Some("tagged"), false).await.unwrap();
+    assert_eq!(
+        error(tags_of(rule_arn.clone()).await),
+        (
+            "ResourceNotFoundException",
+            "Rule r does not exist on EventBus tagged.".into()
+        )
+    );
+    b.put_rule(PutRuleRequest {
+        name: "r".into(),
+        event_bus_name: Some("tagged".into()),
+        event_pattern: Some(r#"{"source": ["x"]}"#.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        json(
+            &b.list_tags_for_resource(ListTagsForResourceRequest {
+                resource_arn: rule_arn.clone()
+            })
+            .await
+            .unwrap()
+        ),
+        serde_json::json!({"Tags": []})
+    );
+    b.delete_rule("r", Some("tagged"), false).await.unwrap();
+    b.delete_event_bus("tagged").await.unwrap();
+    assert_eq!(
+        error(tags_of(b.bus_arn("tagged")).await),
+        (
+            "ResourceNotFoundException",
+            "Event bus tagged does not exist.".into()
+        )
+    );
+    b.create_event_bus(CreateEventBusRequest {
+        name: "tagged".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(tags_of(b.bus_arn("tagged")).await.unwrap(), []);
+
+    // The default bus and its rules; other resources cannot be tagged.
+    b.tag_resource(TagResourceRequest {
+        resource_arn: b.bus_arn("default"),
+        tags: vec![tag("k", "v")],
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        tags_of(b.bus_arn("default")).await.unwrap(),
+        [tag("k", "v")]
+    );
+    assert_eq!(
+        error(tags_of(b.rule_arn("default", "missing")).await),
+        (
+            "ResourceNotFoundException",
+            "Rule missing does not exist on EventBus default.".into()
+        )
+    );
+    assert_eq!(
+        error(tags_of(b.archive_arn("a")).await).0,
+        "ValidationException"
+    );
+    let too_many = (0..51).map(|i| tag(&format!("k{i}"), "v")).collect();
+    assert_eq!(
+        error(
+            b.tag_resource(TagResourceRequest {
+                resource_arn: b.bus_arn("default"),
+                tags: too_many,
+            })
+            .await
+        )
+        .0,
+        "LimitExceededException"
+    );
+    assert_eq!(
+        tags_of(b.bus_arn("default")).await.unwrap(),
+        [tag("k", "v")]
+    );
+}
+
+#[tokio::test]
+async fn permissions_build_the_bus_policy() {
+    let h = harness(fast()).await;
+    let b = &h.bus;
+    let policy = || async {
+        b.describe_event_bus(None)
+            .await
+            .unwrap()
+            .policy
+            .map(|p| serde_json::from_str::<serde_json::Value>(&p).unwrap())
+    };
+    assert_eq!(policy().await, None);
+    let grant = |sid: &str, principal: &str| PutPermissionRequest {
+        action: Some("events:PutEvents".into()),
+        principal: Some(principal.into()),
+        statement_id: Some(sid.into()),
+        ..Default::default()
+    };
+    b.put_permission(grant("s1", "111111111111")).await.unwrap();
+    b.put_permission(grant("s2", "*")).await.unwrap();
+    b.put_permission(grant("s2", "*")).await.unwrap();
+    let bus_arn = b.bus_arn("default");
+    assert_eq!(
+        policy().await,
+        Some(serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "s1", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+                 "Action": "events:PutEvents", "Resource": bus_arn},
+                {"Sid": "s2", "Effect": "Allow", "Principal": "*",
+                 "Action": "events:PutEvents", "Resource": bus_arn},
+            ]
+        }))
+    );
+    assert_eq!(
+        error(
+            b.remove_permission(RemovePermissionRequest {
+                statement_id: Some("non-existing-sid".into()),
+                ..Default::default()
+            })
+            .await
+        ),
+        (
+            "ResourceNotFoundException",
+            "Statement with the provided id does not exist.".into()
+        )
+    );
+    b.remove_permission(RemovePermissionRequest {
+        statement_id: Some("s1".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        policy().await.unwrap()["Statement"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let document = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "s5", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                       "Action": "events:ListRules", "Resource": "*"}]
+    });
+    b.put_permission(PutPermissionRequest {
+        policy: Some(document.to_string()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(policy().await, Some(document));
+    b.remove_permission(RemovePermissionRequest {
+        remove_all_permissions: Some(true),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(policy().await, None);
+    assert_eq!(
+        error(
+            b.put_permission(PutPermissionRequest {
+                event_bus_name: Some("missing".into()),
+                ..grant("s", "*")
+            })
+            .await
+        ),
+        (
+            "ResourceNotFoundException",
+            "Event bus missing does not exist.".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn connections_and_destinations_are_updated_and_deauthorized() {
+    let h = harness(BusConfig {
+        allow_private_destinations: true,
+        ..fast()
+    })
+    .await;
+    let b = &h.bus;
+    let arn = connection(b).await;
+    let dest = b
+        .create_api_destination(CreateApiDestinationRequest {
+            name: "d".into(),
+            connection_arn: arn.clone(),
+            invocation_endpoint: "https://example.com/api".into(),
+            http_method: "POST".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let updated = b
+        .update_api_destination(UpdateApiDestinationRequest {
+            name: "d".into(),
+            description: Some("Updated API destination".into()),
+            invocation_endpoint: Some("https://example.com/api/v2".into()),
+            http_method: Some("PUT".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(updated.api_destination_arn, dest.api_destination_arn);
+    assert_eq!(updated.api_destination_state.as_deref(), Some("ACTIVE"));
+    let d = b.describe_api_destination("d").await.unwrap();
+    assert_eq!(d.description.as_deref(), Some("Updated API destination"));
+    assert_eq!(
+        d.invocation_endpoint.as_deref(),
+        Some("https://example.com/api/v2")
+    );
+    assert_eq!(d.http_method.as_deref(), Some("PUT"));
+    assert_eq!(d.connection_arn.as_deref(), Some(arn.as_str()));
+    assert_eq!(d.invocation_rate_limit_per_second, Some(300));
+    assert_eq!(
+        error(
+            b.update_api_destination(UpdateApiDestinationRequest {
+                name: "d".into(),
+                http_method: Some("FETCH".into()),
+                ..Default::default()
+            })
+            .await
+        )
+        .0,
+        "ValidationException"
+    );
+    assert_eq!(
+        error(
+            b.update_api_destination(UpdateApiDestinationRequest {
+                name: "nope".into(),
+                description: Some("x".into()),
+                ..Default::default()
+            })
+            .await
+        ),
+        (
+            "ResourceNotFoundException",
+            "Failed to describe the api-destination(s). An api-destination 'nope' does not exist."
+                .into()
+        )
+    );
+
+    let c = b.deauthorize_connection("c").await.unwrap();
+    assert_eq!(c.connection_state, "DEAUTHORIZING");
+    assert_eq!(
+        b.describe_connection("c").await.unwrap().connection_state,
+        "DEAUTHORIZED"
+    );
+    let updated = b
+        .update_connection(UpdateConnectionRequest {
+            name: "c".into(),
+            auth_parameters: Some(ConnectionAuthParameters {
+                api_key_auth_parameters: Some(ApiKeyAuthParameters {
+                    api_key_name: None,
+                    api_key_value: Some("new-secret".into()),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(updated.connection_state, "AUTHORIZED");
+    let c = b.describe_connection("c").await.unwrap();
+    assert_eq!(
+        c.auth_parameters
+            .unwrap()
+            .api_key_auth_parameters
+            .unwrap()
+            .api_key_name
+            .as_deref(),
+        Some("x-api-key"),
+        "kept: the update named only the value"
+    );
+    b.update_connection(UpdateConnectionRequest {
+        name: "c".into(),
+        authorization_type: Some("BASIC".into()),
+        auth_parameters: Some(ConnectionAuthParameters {
+            basic_auth_parameters: Some(BasicAuthParameters {
+                username: Some("new_user".into()),
+                password: Some("new_pass".into()),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = b.describe_connection("c").await.unwrap();
+    assert_eq!(c.authorization_type.as_deref(), Some("BASIC"));
+    let p = c.auth_parameters.unwrap();
+    assert_eq!(p.api_key_auth_parameters, None);
+    assert_eq!(
+        p.basic_auth_parameters.unwrap().username.as_deref(),
+        Some("new_user")
+    );
+    assert_eq!(
+        error(
+            b.update_connection(UpdateConnectionRequest {
+                name: "c".into(),
+                authorization_type: Some("API_KEY".into()),
+                ..Default::default()
+            })
+            .await
+        )
+        .0,
+        "ValidationException",
+        "another type needs its parameters"
+    );
+}

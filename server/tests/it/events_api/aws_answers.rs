@@ -431,3 +431,300 @@ async fn sdk_validation_as_aws_words_it() {
         "{message}"
     );
 }
+
+fn sdk_tag(k: &str, v: &str) -> aws_sdk_eventbridge::types::Tag {
+    aws_sdk_eventbridge::types::Tag::builder()
+        .key(k)
+        .value(v)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_tags_on_buses_and_rules() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    let bus_arn = c
+        .create_event_bus()
+        .name("tagged")
+        .tags(sdk_tag("tag1", "value1"))
+        .tags(sdk_tag("tag2", "value2"))
+        .send()
+        .await
+        .unwrap()
+        .event_bus_arn
+        .unwrap();
+    let tags = c
+        .list_tags_for_resource()
+        .resource_arn(&bus_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        tags.tags(),
+        [sdk_tag("tag1", "value1"), sdk_tag("tag2", "value2")]
+    );
+    let rule_arn = c
+        .put_rule()
+        .name("r")
+        .event_bus_name("tagged")
+        .event_pattern(r#"{"source": ["x"]}"#)
+        .tags(sdk_tag("team", "a"))
+        .send()
+        .await
+        .unwrap()
+        .rule_arn
+        .unwrap();
+    c.tag_resource()
+        .resource_arn(&rule_arn)
+        .tags(sdk_tag("env", "test"))
+        .send()
+        .await
+        .unwrap();
+    c.untag_resource()
+        .resource_arn(&rule_arn)
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    let tags = c
+        .list_tags_for_resource()
+        .resource_arn(&rule_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tags, Some(vec![sdk_tag("env", "test")]));
+    let err = c
+        .list_tags_for_resource()
+        .resource_arn("arn:aws:events:us-east-1:000000000000:rule/missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err),
+        (
+            "ResourceNotFoundException".into(),
+            "Rule missing does not exist on EventBus default.".into()
+        )
+    );
+    let err = c
+        .tag_resource()
+        .resource_arn("arn:aws:events:us-east-1:000000000000:event-bus/missing")
+        .tags(sdk_tag("k", "v"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err),
+        (
+            "ResourceNotFoundException".into(),
+            "Event bus missing does not exist.".into()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_permissions_show_in_the_bus_policy() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    c.create_event_bus().name("shared").send().await.unwrap();
+    c.put_permission()
+        .event_bus_name("shared")
+        .action("events:PutEvents")
+        .principal("111111111111")
+        .statement_id("account")
+        .send()
+        .await
+        .unwrap();
+    c.put_permission()
+        .event_bus_name("shared")
+        .action("events:PutEvents")
+        .principal("*")
+        .statement_id("org")
+        .condition(
+            aws_sdk_eventbridge::types::Condition::builder()
+                .r#type("StringEquals")
+                .key("aws:PrincipalOrgID")
+                .value("o-1234567890")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let bus = c.describe_event_bus().name("shared").send().await.unwrap();
+    let policy: serde_json::Value = serde_json::from_str(bus.policy().unwrap()).unwrap();
+    let bus_arn = "arn:aws:events:us-east-1:000000000000:event-bus/shared";
+    assert_eq!(
+        policy,
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "account", "Effect": "Allow",
+                 "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+                 "Action": "events:PutEvents", "Resource": bus_arn},
+                {"Sid": "org", "Effect": "Allow", "Principal": "*",
+                 "Action": "events:PutEvents", "Resource": bus_arn,
+                 "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-1234567890"}}},
+            ]
+        })
+    );
+    let err = c
+        .remove_permission()
+        .event_bus_name("shared")
+        .statement_id("non-existing-sid")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err),
+        (
+            "ResourceNotFoundException".into(),
+            "Statement with the provided id does not exist.".into()
+        )
+    );
+    c.remove_permission()
+        .event_bus_name("shared")
+        .remove_all_permissions(true)
+        .send()
+        .await
+        .unwrap();
+    let bus = c.describe_event_bus().name("shared").send().await.unwrap();
+    assert_eq!(bus.policy(), None);
+    let err = c
+        .put_permission()
+        .event_bus_name("missing")
+        .action("events:PutEvents")
+        .principal("*")
+        .statement_id("s")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err),
+        (
+            "ResourceNotFoundException".into(),
+            "Event bus missing does not exist.".into()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_update_and_deauthorize_connections_and_destinations() {
+    use aws_sdk_eventbridge::types::{
+        CreateConnectionBasicAuthRequestParameters, UpdateConnectionAuthRequestParameters,
+        UpdateConnectionBasicAuthRequestParameters,
+    };
+    let app = spawn_app().await;
+    let c = &app.client;
+    let conn_arn = c
+        .create_connection()
+        .name("saas")
+        .authorization_type(ConnectionAuthorizationType::Basic)
+        .auth_parameters(
+            CreateConnectionAuthRequestParameters::builder()
+                .basic_auth_parameters(
+                    CreateConnectionBasicAuthRequestParameters::builder()
+                        .username("user")
+                        .password("pass")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .connection_arn
+        .unwrap();
+    let updated = c
+        .update_connection()
+        .name("saas")
+        .auth_parameters(
+            UpdateConnectionAuthRequestParameters::builder()
+                .basic_auth_parameters(
+                    UpdateConnectionBasicAuthRequestParameters::builder()
+                        .username("new_user")
+                        .password("new_pass")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.connection_arn(), Some(conn_arn.as_str()));
+    assert_eq!(
+        updated.connection_state(),
+        Some(&ConnectionState::Authorized)
+    );
+    assert!(updated.last_authorized_time().is_some());
+    let described = c.describe_connection().name("saas").send().await.unwrap();
+    assert_eq!(
+        described
+            .auth_parameters()
+            .unwrap()
+            .basic_auth_parameters()
+            .unwrap()
+            .username(),
+        Some("new_user")
+    );
+    let deauthorized = c
+        .deauthorize_connection()
+        .name("saas")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        deauthorized.connection_state(),
+        Some(&ConnectionState::Deauthorizing)
+    );
+    let described = c.describe_connection().name("saas").send().await.unwrap();
+    assert_eq!(
+        described.connection_state(),
+        Some(&ConnectionState::Deauthorized)
+    );
+
+    c.create_api_destination()
+        .name("dest")
+        .connection_arn(&conn_arn)
+        .invocation_endpoint("https://example.com/api")
+        .http_method(ApiDestinationHttpMethod::Post)
+        .send()
+        .await
+        .unwrap();
+    let updated = c
+        .update_api_destination()
+        .name("dest")
+        .description("Updated API destination")
+        .invocation_endpoint("https://example.com/api/v2")
+        .http_method(ApiDestinationHttpMethod::Put)
+        .send()
+        .await
+        .unwrap();
+    assert!(updated.api_destination_arn().is_some());
+    let d = c
+        .describe_api_destination()
+        .name("dest")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.description(), Some("Updated API destination"));
+    assert_eq!(d.invocation_endpoint(), Some("https://example.com/api/v2"));
+    assert_eq!(d.http_method(), Some(&ApiDestinationHttpMethod::Put));
+    let err = c
+        .update_api_destination()
+        .name("missing")
+        .description("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err),
+        (
+            "ResourceNotFoundException".into(),
+            "Failed to describe the api-destination(s). An api-destination 'missing' does not exist."
+                .into()
+        )
+    );
+}
