@@ -844,3 +844,47 @@ async fn connections_and_destinations_are_updated_and_deauthorized() {
         "another type needs its parameters"
     );
 }
+
+#[tokio::test]
+async fn calls_through_a_deauthorized_connection_fail_to_the_dead_letter_queue() {
+    let h = harness(BusConfig {
+        allow_private_destinations: true,
+        ..fast()
+    })
+    .await;
+    let b = &h.bus;
+    let (addr, hits) = counting_server().await;
+    let conn = connection(b).await;
+    let dest = b
+        .create_api_destination(CreateApiDestinationRequest {
+            name: "d".into(),
+            connection_arn: conn,
+            invocation_endpoint: format!("http://{addr}/*"),
+            http_method: "POST".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .api_destination_arn;
+    b.deauthorize_connection("c").await.unwrap();
+    put_through_destination(b, &dest, "hook").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let dead = loop {
+        let m = b
+            .receive_messages("dlq", 10, Duration::from_millis(200))
+            .await
+            .unwrap();
+        if !m.is_empty() {
+            break m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing dead-lettered"
+        );
+    };
+    assert_eq!(dead.len(), 1);
+    assert!(
+        hits.lock().unwrap().is_empty(),
+        "no call without credentials"
+    );
+}
