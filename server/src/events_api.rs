@@ -572,6 +572,23 @@ async fn handle(bus: &Bus, op: &str, body: &Bytes) -> Result<Response, BusError>
             ok(bus.describe_rule(&r.name, r.event_bus_name.as_deref()).await?)
         }
         "ListRules" => ok(bus.list_rules(parse(body)?).await?),
+        "TagResource" => {
+            bus.tag_resource(parse(body)?).await?;
+            ok(empty)
+        }
+        "UntagResource" => {
+            bus.untag_resource(parse(body)?).await?;
+            ok(empty)
+        }
+        "ListTagsForResource" => ok(bus.list_tags_for_resource(parse(body)?).await?),
+        "PutPermission" => {
+            bus.put_permission(parse(body)?).await?;
+            ok(empty)
+        }
+        "RemovePermission" => {
+            bus.remove_permission(parse(body)?).await?;
+            ok(empty)
+        }
         "DeleteRule" => {
             let r: RuleNameRequest = parse(body)?;
             bus.delete_rule(&r.name, r.event_bus_name.as_deref(), r.force.unwrap_or(false)).await?;
@@ -589,9 +606,12 @@ async fn handle(bus: &Bus, op: &str, body: &Bytes) -> Result<Response, BusError>
         "DescribeConnection" => ok(bus.describe_connection(&required(parse::<NameRequest>(body)?.name, "name")?).await?),
         "ListConnections" => ok(bus.list_connections(parse(body)?).await?),
         "DeleteConnection" => ok(bus.delete_connection(&required(parse::<NameRequest>(body)?.name, "name")?).await?),
+        "UpdateConnection" => ok(bus.update_connection(parse(body)?).await?),
+        "DeauthorizeConnection" => ok(bus.deauthorize_connection(&required(parse::<NameRequest>(body)?.name, "name")?).await?),
         "CreateApiDestination" => ok(bus.create_api_destination(parse(body)?).await?),
         "DescribeApiDestination" => ok(bus.describe_api_destination(&required(parse::<NameRequest>(body)?.name, "name")?).await?),
         "ListApiDestinations" => ok(bus.list_api_destinations(parse(body)?).await?),
+        "UpdateApiDestination" => ok(bus.update_api_destination(parse(body)?).await?),
         "DeleteApiDestination" => {
             bus.delete_api_destination(&required(parse::<NameRequest>(body)?.name, "name")?).await?;
             ok(empty)

@@ -10,6 +10,7 @@ use crate::routing::{apply_rows, Row};
 use crate::types::{
     PutEventsRequest, PutEventsRequestEntry, PutEventsResponse, PutEventsResultEntry,
 };
+use crate::validation::Violations;
 use crate::{Bus, BusError, BusResult, Inner, Timestamp};
 
 /// AWS's limit on entries per PutEvents call.
@@ -36,6 +37,40 @@ fn entry_size(e: &PutEventsRequestEntry) -> usize {
         + e.resources
             .as_ref()
             .map_or(0, |r| r.iter().map(String::len).sum())
+}
+
+/// The entries as AWS's validation message shows them (the Java form of
+/// its request objects): `[PutEventsRequestEntry(time=null, source=…), …]`.
+fn java_entries(entries: &[PutEventsRequestEntry]) -> String {
+    fn text(v: Option<&str>) -> &str {
+        v.unwrap_or("null")
+    }
+    let shown: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let time = e.time.map_or_else(
+                || "null".to_string(),
+                |t| {
+                    chrono::DateTime::from_timestamp_millis(t.0)
+                        .map(|d| d.format("%a %b %d %H:%M:%S UTC %Y").to_string())
+                        .unwrap_or_else(|| "null".into())
+                },
+            );
+            let resources = e
+                .resources
+                .as_ref()
+                .map_or_else(|| "null".to_string(), |r| format!("[{}]", r.join(", ")));
+            format!(
+                "PutEventsRequestEntry(time={time}, source={}, resources={resources}, detailType={}, detail={}, eventBusName={}, traceHeader={}, kmsKeyIdentifier=null, internalMetadata=null)",
+                text(e.source.as_deref()),
+                text(e.detail_type.as_deref()),
+                text(e.detail.as_deref()),
+                text(e.event_bus_name.as_deref()),
+                text(e.trace_header.as_deref()),
+            )
+        })
+        .collect();
+    format!("[{}]", shown.join(", "))
 }
 
 fn fail(code: &str, message: impl Into<String>) -> PutEventsResultEntry {
@@ -102,10 +137,17 @@ impl Bus {
     pub async fn put_events(&self, req: PutEventsRequest) -> BusResult<PutEventsResponse> {
         let n = req.entries.len();
         if n == 0 || n > MAX_ENTRIES {
-            return Err(BusError::Validation(format!(
-                "1 validation error detected: Value '{n}' at 'entries' failed to satisfy constraint: Member must have length {}",
-                if n == 0 { "greater than or equal to 1" } else { "less than or equal to 10" }
-            )));
+            let mut problems = Violations::new();
+            problems.push(
+                Some(&java_entries(&req.entries)),
+                "entries",
+                if n == 0 {
+                    "Member must have length greater than or equal to 1"
+                } else {
+                    "Member must have length less than or equal to 10"
+                },
+            );
+            return problems.into_result().map(|_| PutEventsResponse::default());
         }
         if req.entries.iter().map(entry_size).sum::<usize>() > MAX_REQUEST_BYTES {
             return Err(BusError::Validation(

@@ -5,11 +5,13 @@
 //! * [`types`] — EventBridge request/response shapes (serde, PascalCase, epoch seconds).
 //! * [`error`] — [`BusError`], one variant per AWS error code.
 //! * `ingest` — PutEvents: validation, envelope, routing and the group-commit writer.
-//! * `control` — buses, rules, targets, connections, API destinations, archives
-//!   (one file each under `control/`).
+//! * `control` — buses, rules, targets, connections, API destinations, archives,
+//!   tags, bus policies (one file each under `control/`).
 //! * [`queue`] — embedded SQS-like queues (visibility timeout, receive count, DLQ).
 //! * `delivery` — worker delivering to API destinations (HTTP) and in-process consumers.
 //! * `replay` — replays in 1-minute slices of event time with a persisted cursor.
+//! * `schedule` — the `ScheduleExpression` syntax PutRule accepts (rate and cron).
+//! * `validation` — every problem of a request in one `ValidationException`, in AWS's words.
 //! * [`contract`] — the [`contract::EventBus`] trait and the backend-neutral contract suite.
 //!
 //! # Invariants
@@ -39,8 +41,10 @@ mod ingest;
 pub mod queue;
 mod replay;
 mod routing;
+mod schedule;
 pub mod time;
 pub mod types;
+mod validation;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -324,7 +328,31 @@ pub(crate) fn arn_tail<'a>(arn: &'a str, marker: &str) -> Option<&'a str> {
     arn.split_once(marker).map(|(_, t)| t)
 }
 
-/// Next page of `items` (`NextToken` is the offset as text).
+/// What a `NextToken` carries before encoding: a marker and the offset.
+const PAGE_TOKEN_PREFIX: &str = "mediator-events-page:";
+
+/// The opaque `NextToken` of the page starting at `offset` (AWS's tokens are
+/// opaque strings; clients pass them back unchanged).
+pub(crate) fn page_token(offset: usize) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{PAGE_TOKEN_PREFIX}{offset}"))
+}
+
+/// The offset a `NextToken` from [`page_token`] stands for; `None` for
+/// anything else.
+pub(crate) fn page_offset(token: &str) -> Option<usize> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    std::str::from_utf8(&raw)
+        .ok()?
+        .strip_prefix(PAGE_TOKEN_PREFIX)?
+        .parse()
+        .ok()
+}
+
+/// Next page of `items`, from the offset `next_token` stands for.
 pub(crate) fn paginate<T>(
     items: Vec<T>,
     next_token: Option<&str>,
@@ -332,9 +360,8 @@ pub(crate) fn paginate<T>(
 ) -> BusResult<(Vec<T>, Option<String>)> {
     let start = match next_token {
         None | Some("") => 0usize,
-        Some(t) => t
-            .parse::<usize>()
-            .map_err(|_| BusError::Validation("The NextToken provided is not valid.".into()))?,
+        Some(t) => page_offset(t)
+            .ok_or_else(|| BusError::Validation("The NextToken provided is not valid.".into()))?,
     };
     let limit = match limit {
         None => 100usize,
@@ -347,7 +374,7 @@ pub(crate) fn paginate<T>(
     };
     let total = items.len();
     let page: Vec<T> = items.into_iter().skip(start).take(limit).collect();
-    let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
+    let next = (start + page.len() < total).then(|| page_token(start + page.len()));
     Ok((page, next))
 }
 
@@ -363,6 +390,27 @@ impl Bus {
                 Err(BusError::InvalidEventPattern(e.message()))
             }
             Err(e) => Err(BusError::Validation(e.message())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_are_opaque_and_round_trip() {
+        let (page, next) = paginate((0..5).collect(), None, Some(2)).unwrap();
+        assert_eq!(page, [0, 1]);
+        let next = next.unwrap();
+        assert!(next.parse::<i64>().is_err(), "not a bare number: {next}");
+        // Passed back, with another limit, it continues where the page ended.
+        let (page, last) = paginate((0..5).collect(), Some(&next), Some(3)).unwrap();
+        assert_eq!(page, [2, 3, 4]);
+        assert_eq!(last, None);
+        for garbage in ["2", "not-a-token", "bWVkaWF0b3I"] {
+            let err = paginate((0..5).collect::<Vec<i32>>(), Some(garbage), None).unwrap_err();
+            assert_eq!(err.code(), "ValidationException", "{garbage}");
         }
     }
 }

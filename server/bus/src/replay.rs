@@ -6,7 +6,8 @@
 //! the deliveries and advances the persisted cursor in the same transaction,
 //! so a replay interrupted by a crash resumes where its last chunk ended and
 //! nothing is replayed twice. `EventLastReplayedTime` is the end of the last
-//! completed 1-minute slice.
+//! completed 1-minute slice (absent while none is, and for a replay whose
+//! window held no event).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,15 +63,18 @@ impl Bus {
         };
         if start >= end {
             return Err(BusError::Validation(
-                "Parameter EventStartTime is not valid. Reason: EventStartTime must be before EventEndTime.".into(),
+                "Parameter EventEndTime is not valid. Reason: EventStartTime must be before EventEndTime.".into(),
             ));
         }
         let (archive_id, a) = self.archive_row(archive).await.map_err(|_| {
-            BusError::ResourceNotFound(format!(
+            BusError::Validation(format!(
                 "Parameter EventSourceArn is not valid. Reason: Archive {archive} does not exist."
             ))
         })?;
         let source_bus_arn = a.event_source_arn.clone().unwrap_or_default();
+        // AWS names a destination bus that does not exist before refusing a
+        // replay to another bus.
+        self.existing_bus_of_arn(&req.destination.arn, "Destination.Arn")?;
         if req.destination.arn != source_bus_arn {
             return Err(BusError::Validation(
                 "Parameter Destination.Arn is not valid. Reason: Cross event bus replay is not permitted.".into(),
@@ -342,9 +346,15 @@ impl Bus {
                 drop(q);
                 let (queued, deferred) = apply_rows(tx, &rows, now)?;
                 if read < chunk {
+                    // A replay that found no event in its window has no
+                    // EventLastReplayedTime (AWS omits it); the cursor's
+                    // sequence is 0 until a first event is read.
+                    let replayed_any = read > 0 || cs > 0;
                     tx.execute(
-                        "UPDATE eb_replays SET state = 'COMPLETED', ended_ms = ?2, last_replayed_ms = ?3, cursor_time = ?3, cursor_seq = 0 WHERE name = ?1",
-                        params![n2, now, end],
+                        "UPDATE eb_replays SET state = 'COMPLETED', ended_ms = ?2,
+                            last_replayed_ms = CASE WHEN ?4 THEN ?3 ELSE last_replayed_ms END,
+                            cursor_time = ?3, cursor_seq = 0 WHERE name = ?1",
+                        params![n2, now, end, replayed_any],
                     )?;
                     return Ok((ReplayProgress::Finished, queued, deferred));
                 }

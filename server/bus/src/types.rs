@@ -17,6 +17,24 @@ macro_rules! shape {
     };
 }
 
+/// A List* response: the list is always present (`{"Rules": []}` when
+/// empty, as AWS answers), `NextToken` only when there is a next page.
+macro_rules! list_shape {
+    ($(#[$m:meta])* pub struct $name:ident { pub $f:ident : Vec<$t:ty> }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        pub struct $name {
+            /// The page's items.
+            #[serde(default)]
+            pub $f: Vec<$t>,
+            /// Opaque token of the next page, if any.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub next_token: Option<String>,
+        }
+    };
+}
+
 pub(crate) fn is_default<T: Default + PartialEq>(t: &T) -> bool {
     *t == T::default()
 }
@@ -120,8 +138,63 @@ shape! {
     }
 }
 shape! {
+    /// TagResource request.
+    pub struct TagResourceRequest {
+        #[serde(rename = "ResourceARN")]
+        pub resource_arn: String,
+        pub tags: Vec<Tag>,
+    }
+}
+shape! {
+    /// UntagResource request.
+    pub struct UntagResourceRequest {
+        #[serde(rename = "ResourceARN")]
+        pub resource_arn: String,
+        pub tag_keys: Vec<String>,
+    }
+}
+shape! {
+    /// ListTagsForResource request.
+    pub struct ListTagsForResourceRequest {
+        #[serde(rename = "ResourceARN")]
+        pub resource_arn: String,
+    }
+}
+/// ListTagsForResource response (`Tags` always present).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsForResourceResponse {
+    /// The resource's tags, by key.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+shape! {
+    /// A PutPermission condition (`{"Type": "StringEquals", "Key": "aws:PrincipalOrgID", "Value": "o-…"}`).
+    pub struct Condition { pub r#type: String, pub key: String, pub value: String }
+}
+shape! {
+    /// PutPermission request: one statement (Action, Principal, StatementId,
+    /// Condition) or a whole policy document (Policy).
+    pub struct PutPermissionRequest {
+        pub event_bus_name: Option<String>,
+        pub action: Option<String>,
+        pub principal: Option<String>,
+        pub statement_id: Option<String>,
+        pub condition: Option<Condition>,
+        pub policy: Option<String>,
+    }
+}
+shape! {
+    /// RemovePermission request.
+    pub struct RemovePermissionRequest {
+        pub event_bus_name: Option<String>,
+        pub statement_id: Option<String>,
+        pub remove_all_permissions: Option<bool>,
+    }
+}
+list_shape! {
     /// ListEventBuses response.
-    pub struct ListEventBusesResponse { pub event_buses: Vec<EventBus>, pub next_token: Option<String> }
+    pub struct ListEventBusesResponse { pub event_buses: Vec<EventBus> }
 }
 
 // ---- rules and targets ----------------------------------------------------
@@ -162,9 +235,9 @@ shape! {
         pub created_by: Option<String>,
     }
 }
-shape! {
+list_shape! {
     /// ListRules response.
-    pub struct ListRulesResponse { pub rules: Vec<Rule>, pub next_token: Option<String> }
+    pub struct ListRulesResponse { pub rules: Vec<Rule> }
 }
 shape! {
     /// Target retry policy.
@@ -216,9 +289,9 @@ shape! {
     /// ListTargetsByRule request.
     pub struct ListTargetsByRuleRequest { pub rule: String, pub event_bus_name: Option<String>, pub next_token: Option<String>, pub limit: Option<i64> }
 }
-shape! {
+list_shape! {
     /// ListTargetsByRule response.
-    pub struct ListTargetsByRuleResponse { pub targets: Vec<Target>, pub next_token: Option<String> }
+    pub struct ListTargetsByRuleResponse { pub targets: Vec<Target> }
 }
 shape! {
     /// RemoveTargets request.
@@ -278,8 +351,17 @@ shape! {
     }
 }
 shape! {
+    /// UpdateConnection request (absent fields keep their value).
+    pub struct UpdateConnectionRequest {
+        pub name: String,
+        pub description: Option<String>,
+        pub authorization_type: Option<String>,
+        pub auth_parameters: Option<ConnectionAuthParameters>,
+    }
+}
+list_shape! {
     /// ListConnections response.
-    pub struct ListConnectionsResponse { pub connections: Vec<Connection>, pub next_token: Option<String> }
+    pub struct ListConnectionsResponse { pub connections: Vec<Connection> }
 }
 shape! {
     /// CreateApiDestination request.
@@ -289,6 +371,17 @@ shape! {
         pub connection_arn: String,
         pub invocation_endpoint: String,
         pub http_method: String,
+        pub invocation_rate_limit_per_second: Option<i64>,
+    }
+}
+shape! {
+    /// UpdateApiDestination request (absent fields keep their value).
+    pub struct UpdateApiDestinationRequest {
+        pub name: String,
+        pub description: Option<String>,
+        pub connection_arn: Option<String>,
+        pub invocation_endpoint: Option<String>,
+        pub http_method: Option<String>,
         pub invocation_rate_limit_per_second: Option<i64>,
     }
 }
@@ -307,9 +400,9 @@ shape! {
         pub last_modified_time: Option<Timestamp>,
     }
 }
-shape! {
+list_shape! {
     /// ListApiDestinations response.
-    pub struct ListApiDestinationsResponse { pub api_destinations: Vec<ApiDestination>, pub next_token: Option<String> }
+    pub struct ListApiDestinationsResponse { pub api_destinations: Vec<ApiDestination> }
 }
 
 // ---- archives -----------------------------------------------------------------
@@ -349,9 +442,9 @@ shape! {
         pub creation_time: Option<Timestamp>,
     }
 }
-shape! {
+list_shape! {
     /// ListArchives response.
-    pub struct ListArchivesResponse { pub archives: Vec<Archive>, pub next_token: Option<String> }
+    pub struct ListArchivesResponse { pub archives: Vec<Archive> }
 }
 
 // ---- replays ----------------------------------------------------------------------
@@ -388,7 +481,7 @@ shape! {
         pub replay_end_time: Option<Timestamp>,
     }
 }
-shape! {
+list_shape! {
     /// ListReplays response.
-    pub struct ListReplaysResponse { pub replays: Vec<Replay>, pub next_token: Option<String> }
+    pub struct ListReplaysResponse { pub replays: Vec<Replay> }
 }

@@ -11,6 +11,9 @@ use bus::{Bus, BusConfig, Database, QueueConfig, Timestamp};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+#[path = "contract/aws_answers.rs"]
+mod aws_answers;
+
 struct Harness {
     bus: Bus,
     shutdown: CancellationToken,

@@ -313,6 +313,23 @@ const STEPS: &[&str] = &[
     ) STRICT;",
     // 10: which replica recovers each down→up change (one replay each).
     "ALTER TABLE mon_status_changes ADD COLUMN replay_by TEXT;",
+    // 11: embedded EventBridge connections: the id of the connection's own
+    // secret (`UUID-XXXXXX`, as AWS names it; NULL on older rows, whose
+    // secret ARN keeps the connection's id) and the connection's state
+    // (OAuth connections stay AUTHORIZING: no token call is made).
+    "ALTER TABLE eb_connections ADD COLUMN secret_id TEXT;
+    ALTER TABLE eb_connections ADD COLUMN state TEXT NOT NULL DEFAULT 'AUTHORIZED';
+    UPDATE eb_connections SET state = 'AUTHORIZING' WHERE auth_type = 'OAUTH_CLIENT_CREDENTIALS';",
+    // 12: embedded EventBridge tags (of a bus: rule = ''; of a rule) and
+    // each bus's resource policy (PutPermission; DescribeEventBus's Policy).
+    "CREATE TABLE eb_tags (
+        bus    TEXT NOT NULL,
+        rule   TEXT NOT NULL,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (bus, rule, key)
+    ) STRICT;
+    ALTER TABLE eb_buses ADD COLUMN policy TEXT;",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

@@ -15,6 +15,8 @@ use aws_sdk_eventbridge::Client;
 use server::{Application, Settings};
 use tokio_util::sync::CancellationToken;
 
+mod aws_answers;
+
 struct TestApp {
     client: Client,
     bus: bus::Bus,

@@ -2,9 +2,33 @@
 
 use store::rusqlite::{params, OptionalExtension, Row as SqlRow};
 
-use super::{check_name, ts};
+use super::ts;
 use crate::types::*;
+use crate::validation::{is_connection_arn, Violations};
 use crate::{arn_tail, paginate, Bus, BusError, BusResult, Timestamp};
+
+/// An API destination's HTTP methods, in the order AWS lists them.
+const HTTP_METHODS: [&str; 7] = ["HEAD", "POST", "PATCH", "DELETE", "PUT", "GET", "OPTIONS"];
+
+fn check_connection_arn(problems: &mut Violations, arn: &str) {
+    if !is_connection_arn(arn) {
+        problems.push(
+            Some(arn),
+            "connectionArn",
+            r"Member must satisfy regular expression pattern: ^arn:aws([a-z]|\-)*:events:([a-z]|\d|\-)*:([0-9]{12})?:connection\/[\.\-_A-Za-z0-9]+\/[\-A-Za-z0-9]+$",
+        );
+    }
+}
+
+fn check_rate_limit(problems: &mut Violations, rate: Option<i64>) {
+    if let Some(r) = rate.filter(|r| *r < 1) {
+        problems.push(
+            Some(&r.to_string()),
+            "invocationRateLimitPerSecond",
+            "Member must have value greater than or equal to 1",
+        );
+    }
+}
 
 impl Bus {
     fn api_destination_from_row(&self, r: &SqlRow<'_>) -> store::rusqlite::Result<ApiDestination> {
@@ -34,33 +58,13 @@ impl Bus {
         &self,
         req: CreateApiDestinationRequest,
     ) -> BusResult<ApiDestination> {
-        check_name("name", &req.name, 64, false)?;
-        const METHODS: [&str; 7] = ["POST", "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"];
-        if !METHODS.contains(&req.http_method.as_str()) {
-            return Err(BusError::Validation(format!(
-                "1 validation error detected: Value '{}' at 'httpMethod' failed to satisfy constraint: Member must satisfy enum value set: [POST, GET, HEAD, OPTIONS, PUT, PATCH, DELETE]",
-                req.http_method
-            )));
-        }
-        if !(req.invocation_endpoint.starts_with("https://")
-            || req.invocation_endpoint.starts_with("http://"))
-        {
-            return Err(BusError::Validation(
-                "Parameter InvocationEndpoint is not valid.".into(),
-            ));
-        }
-        if !self.inner.cfg.allow_private_destinations {
-            crate::endpoint::check_public_endpoint(&req.invocation_endpoint).map_err(|reason| {
-                BusError::Validation(format!(
-                    "Parameter InvocationEndpoint is not valid: {reason}."
-                ))
-            })?;
-        }
-        if req.invocation_rate_limit_per_second.is_some_and(|r| r < 1) {
-            return Err(BusError::Validation(
-                "Parameter InvocationRateLimitPerSecond must be at least 1.".into(),
-            ));
-        }
+        let mut problems = Violations::new();
+        problems.name("name", &req.name, 64, false);
+        check_connection_arn(&mut problems, &req.connection_arn);
+        problems.one_of("httpMethod", &req.http_method, &HTTP_METHODS);
+        check_rate_limit(&mut problems, req.invocation_rate_limit_per_second);
+        problems.into_result()?;
+        self.check_endpoint(&req.invocation_endpoint)?;
         let conn_name = arn_tail(&req.connection_arn, ":connection/")
             .and_then(|t| t.split('/').next())
             .unwrap_or_default();
@@ -94,6 +98,71 @@ impl Bus {
             last_modified_time: Some(Timestamp(now)),
             ..Default::default()
         })
+    }
+
+    /// `UpdateApiDestination`: changes what the request names, checked as
+    /// at creation.
+    pub async fn update_api_destination(
+        &self,
+        req: UpdateApiDestinationRequest,
+    ) -> BusResult<ApiDestination> {
+        let mut problems = Violations::new();
+        if let Some(arn) = &req.connection_arn {
+            check_connection_arn(&mut problems, arn);
+        }
+        if let Some(m) = &req.http_method {
+            problems.one_of("httpMethod", m, &HTTP_METHODS);
+        }
+        check_rate_limit(&mut problems, req.invocation_rate_limit_per_second);
+        problems.into_result()?;
+        let old = self.describe_api_destination(&req.name).await?;
+        if let Some(endpoint) = &req.invocation_endpoint {
+            self.check_endpoint(endpoint)?;
+        }
+        if let Some(arn) = &req.connection_arn {
+            let conn_name = arn_tail(arn, ":connection/")
+                .and_then(|t| t.split('/').next())
+                .unwrap_or_default();
+            self.connection_row(conn_name, false).await?;
+        }
+        let now = Timestamp::now().0;
+        let r = req.clone();
+        self.inner
+            .db
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE eb_api_destinations SET description = coalesce(?2, description),
+                        connection_arn = coalesce(?3, connection_arn), endpoint = coalesce(?4, endpoint),
+                        method = coalesce(?5, method), rate_limit = coalesce(?6, rate_limit), modified_ms = ?7
+                     WHERE name = ?1",
+                    params![r.name, r.description, r.connection_arn, r.invocation_endpoint, r.http_method, r.invocation_rate_limit_per_second, now],
+                )
+            })
+            .await?;
+        Ok(ApiDestination {
+            api_destination_arn: old.api_destination_arn,
+            api_destination_state: old.api_destination_state,
+            creation_time: old.creation_time,
+            last_modified_time: Some(Timestamp(now)),
+            ..Default::default()
+        })
+    }
+
+    /// Refuses an endpoint that is not http(s), or (unless allowed) not public.
+    fn check_endpoint(&self, endpoint: &str) -> BusResult<()> {
+        if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+            return Err(BusError::Validation(
+                "Parameter InvocationEndpoint is not valid.".into(),
+            ));
+        }
+        if !self.inner.cfg.allow_private_destinations {
+            crate::endpoint::check_public_endpoint(endpoint).map_err(|reason| {
+                BusError::Validation(format!(
+                    "Parameter InvocationEndpoint is not valid: {reason}."
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     /// `DescribeApiDestination`.

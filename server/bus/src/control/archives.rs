@@ -39,15 +39,7 @@ impl Bus {
     /// which archives matching events that carry no `replay-name`.
     pub async fn create_archive(&self, req: CreateArchiveRequest) -> BusResult<Archive> {
         check_name("archiveName", &req.archive_name, 48, false)?;
-        let bus = arn_tail(&req.event_source_arn, ":event-bus/")
-            .map(str::to_string)
-            .ok_or_else(|| BusError::Validation("Parameter EventSourceArn is not valid.".into()))?;
-        if req.event_source_arn != self.bus_arn(&bus) {
-            return Err(BusError::Validation(
-                "Parameter EventSourceArn is not valid.".into(),
-            ));
-        }
-        self.require_bus(&bus)?;
+        let bus = self.existing_bus_of_arn(&req.event_source_arn, "EventSourceArn")?;
         if let Some(p) = &req.event_pattern {
             EventPattern::parse(p)?;
         }
@@ -152,8 +144,12 @@ impl Bus {
         Ok(self.archive_row(name).await?.1)
     }
 
-    /// `ListArchives` (filters NamePrefix, EventSourceArn, State).
+    /// `ListArchives` (filters NamePrefix, EventSourceArn, State); an
+    /// `EventSourceArn` of a bus that does not exist is an error, as on AWS.
     pub async fn list_archives(&self, req: ListRequest) -> BusResult<ListArchivesResponse> {
+        if let Some(source) = &req.event_source_arn {
+            self.existing_bus_of_arn(source, "EventSourceArn")?;
+        }
         let me = self.clone();
         let all: Vec<(i64, Archive)> = self
             .inner
@@ -194,8 +190,17 @@ impl Bus {
         })
     }
 
-    /// `UpdateArchive`: a new pattern replaces the managed rule's at once.
+    /// `UpdateArchive`: a new pattern replaces the managed rule's at once;
+    /// a request changing nothing is refused (before the archive is looked
+    /// up, as on AWS).
     pub async fn update_archive(&self, req: UpdateArchiveRequest) -> BusResult<Archive> {
+        if req.event_pattern.is_none() && req.retention_days.is_none() && req.description.is_none()
+        {
+            return Err(BusError::Validation(
+                "At least one of EventPattern, RetentionDays or Description must be provided."
+                    .into(),
+            ));
+        }
         let (id, old) = self.archive_row(&req.archive_name).await?;
         if let Some(p) = &req.event_pattern {
             EventPattern::parse(p)?;
@@ -245,9 +250,14 @@ impl Bus {
         .unwrap_or(DEFAULT_BUS)
         .to_string();
         let _g = self.inner.control.lock().await;
+        let (b2, rule) = (bus.clone(), format!("{ARCHIVE_RULE_PREFIX}{name}"));
         self.inner
             .db
             .write(move |tx| {
+                tx.execute(
+                    "DELETE FROM eb_tags WHERE bus = ?1 AND rule = ?2",
+                    params![b2, rule],
+                )?;
                 tx.execute("DELETE FROM eb_rules WHERE archive_id = ?1", [id])?;
                 tx.execute("DELETE FROM eb_archive_events WHERE archive_id = ?1", [id])?;
                 tx.execute("DELETE FROM eb_archives WHERE id = ?1", [id])

@@ -3,6 +3,7 @@
 
 use store::rusqlite::{params, OptionalExtension, Row as SqlRow};
 
+use super::tags::{check_tags, put_tags, Tagged};
 use super::{check_name, ts};
 use crate::types::*;
 use crate::{paginate, Bus, BusError, BusResult, Timestamp, DEFAULT_BUS};
@@ -14,6 +15,8 @@ impl Bus {
         req: CreateEventBusRequest,
     ) -> BusResult<CreateEventBusResponse> {
         check_name("name", &req.name, 256, true)?;
+        let tags = req.tags.clone().unwrap_or_default();
+        check_tags(&tags)?;
         if req.event_source_name.is_some() {
             return Err(BusError::Validation(
                 "Partner event sources are not supported by the embedded event bus.".into(),
@@ -31,13 +34,20 @@ impl Bus {
                 if n >= 100 {
                     return Ok(None);
                 }
-                Ok(Some(tx.execute(
+                let inserted = tx.execute(
                     "INSERT OR IGNORE INTO eb_buses (name, description, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?3)",
                     params![name, desc, now],
-                )? == 1))
+                )? == 1;
+                if inserted {
+                    let bus = Tagged { bus: name, rule: String::new() };
+                    if let Err(e) = put_tags(tx, &bus, &tags)? {
+                        return Ok(Some(Err(e)));
+                    }
+                }
+                Ok(Some(Ok(inserted)))
             })
             .await?;
-        match inserted {
+        match inserted.transpose()? {
             None => {
                 return Err(BusError::LimitExceeded(
                     "The requested resource exceeds the maximum number allowed.".into(),
@@ -64,7 +74,7 @@ impl Bus {
             arn: self.bus_arn(&name),
             name,
             description: r.get(1)?,
-            policy: None,
+            policy: r.get(4)?,
             creation_time: ts(r.get(2)?),
             last_modified_time: ts(r.get(3)?),
         })
@@ -81,7 +91,7 @@ impl Bus {
         self.inner
             .db
             .read(move |c| {
-                c.query_row("SELECT name, description, created_ms, modified_ms FROM eb_buses WHERE name = ?1", [&n2], |r| me.bus_from_row(r))
+                c.query_row("SELECT name, description, created_ms, modified_ms, policy FROM eb_buses WHERE name = ?1", [&n2], |r| me.bus_from_row(r))
                     .optional()
             })
             .await?
@@ -96,7 +106,7 @@ impl Bus {
             .db
             .read(move |c| {
                 c.prepare(
-                    "SELECT name, description, created_ms, modified_ms FROM eb_buses ORDER BY name",
+                    "SELECT name, description, created_ms, modified_ms, policy FROM eb_buses ORDER BY name",
                 )?
                 .query_map([], |r| me.bus_from_row(r))?
                 .collect()
@@ -114,7 +124,8 @@ impl Bus {
         })
     }
 
-    /// `DeleteEventBus`: removes the bus with its rules and targets (a missing bus is not an error).
+    /// `DeleteEventBus`: removes the bus with its rules, targets and tags (a
+    /// missing bus is not an error).
     pub async fn delete_event_bus(&self, name: &str) -> BusResult<()> {
         let name = self.bus_name(Some(name));
         if name == DEFAULT_BUS {
@@ -128,6 +139,7 @@ impl Bus {
             .db
             .write(move |tx| {
                 tx.execute("DELETE FROM eb_targets WHERE bus = ?1", [&n2])?;
+                tx.execute("DELETE FROM eb_tags WHERE bus = ?1", [&n2])?;
                 tx.execute("DELETE FROM eb_rules WHERE bus = ?1", [&n2])?;
                 tx.execute("DELETE FROM eb_buses WHERE name = ?1", [&n2])
             })

@@ -1,5 +1,6 @@
-//! Control plane: buses, rules, targets, connections, API destinations and
-//! archives (with their managed rules and retention).
+//! Control plane: buses (with their resource policy), rules, targets,
+//! tags, connections, API destinations and archives (with their managed
+//! rules and retention).
 //!
 //! One file per concept; the routing snapshots every change reloads live here.
 
@@ -7,7 +8,9 @@ mod api_destinations;
 mod archives;
 mod buses;
 mod connections;
+mod permissions;
 mod rules;
+mod tags;
 mod targets;
 
 pub(crate) use archives::retention_run;
@@ -15,30 +18,15 @@ pub(crate) use archives::retention_run;
 use std::sync::Arc;
 
 use crate::routing::Routing;
+use crate::validation::Violations;
 use crate::{Bus, BusError, BusResult, Timestamp};
 
-const NAME_CHARS: &str = r"[\.\-_A-Za-z0-9]+";
-
+/// Checks a resource name (AWS's pattern, 1 to `max` characters), naming
+/// every problem as AWS does.
 pub(crate) fn check_name(field: &str, value: &str, max: usize, allow_slash: bool) -> BusResult<()> {
-    let ok_char = |c: char| {
-        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') || (allow_slash && c == '/')
-    };
-    if value.is_empty() || value.chars().count() > max {
-        return Err(BusError::Validation(format!(
-            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}"
-        )));
-    }
-    if !value.chars().all(ok_char) {
-        let pat = if allow_slash {
-            r"[/\.\-_A-Za-z0-9]+"
-        } else {
-            NAME_CHARS
-        };
-        return Err(BusError::Validation(format!(
-            "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pat}"
-        )));
-    }
-    Ok(())
+    let mut v = Violations::new();
+    v.name(field, value, max, allow_slash);
+    v.into_result()
 }
 
 fn ts(ms: Option<i64>) -> Option<Timestamp> {
@@ -97,6 +85,23 @@ impl Bus {
             self.reload_routes(&n).await?;
         }
         Ok(())
+    }
+
+    /// The bus an `arn:aws:events:REGION:ACCOUNT:event-bus/NAME` names, if it
+    /// exists here. `Err` is AWS's answer: `ValidationException` naming
+    /// `field` when the text is not an event-bus ARN, `ResourceNotFoundException`
+    /// when no such bus exists (another account's or region's bus included).
+    pub(crate) fn existing_bus_of_arn(&self, arn: &str, field: &str) -> BusResult<String> {
+        let name = crate::arn_tail(arn, ":event-bus/")
+            .filter(|n| arn.starts_with("arn:aws:events:") && !n.is_empty())
+            .ok_or_else(|| BusError::Validation(format!("Parameter {field} is not valid.")))?;
+        if arn != self.bus_arn(name) {
+            return Err(BusError::ResourceNotFound(format!(
+                "Event bus {name} does not exist."
+            )));
+        }
+        self.require_bus(name)?;
+        Ok(name.to_string())
     }
 
     fn require_bus(&self, bus: &str) -> BusResult<()> {

@@ -4,9 +4,17 @@
 use patterns::EventPattern;
 use store::rusqlite::{params, OptionalExtension, Row as SqlRow};
 
-use super::check_name;
+use super::tags::{check_tags, put_tags, Tagged};
 use crate::types::*;
+use crate::validation::Violations;
 use crate::{paginate, Bus, BusError, BusResult, Timestamp, ARCHIVE_RULE_MANAGER, DEFAULT_BUS};
+
+/// A rule's states, in the order AWS lists them.
+const RULE_STATES: [&str; 3] = [
+    "ENABLED",
+    "DISABLED",
+    "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
+];
 
 /// Rules per bus (AWS's default quota).
 pub const MAX_RULES_PER_BUS: i64 = 300;
@@ -14,7 +22,14 @@ pub const MAX_RULES_PER_BUS: i64 = 300;
 impl Bus {
     /// `PutRule`: creates or replaces a rule.
     pub async fn put_rule(&self, req: PutRuleRequest) -> BusResult<PutRuleResponse> {
-        check_name("name", &req.name, 64, false)?;
+        let mut problems = Violations::new();
+        problems.name("name", &req.name, 64, false);
+        if let Some(s) = req.state.as_deref() {
+            problems.one_of("state", s, &RULE_STATES);
+        }
+        problems.into_result()?;
+        let tags = req.tags.clone().unwrap_or_default();
+        check_tags(&tags)?;
         let bus = self.bus_name(req.event_bus_name.as_deref());
         self.require_bus(&bus)?;
         if req.event_pattern.is_none() && req.schedule_expression.is_none() {
@@ -22,22 +37,24 @@ impl Bus {
                 "Parameter(s) EventPattern or ScheduleExpression must be specified.".into(),
             ));
         }
-        if req.schedule_expression.is_some() && bus != DEFAULT_BUS {
-            return Err(BusError::Validation(
-                "ScheduleExpression is supported only on the default Event Bus.".into(),
-            ));
+        if let Some(schedule) = &req.schedule_expression {
+            if bus != DEFAULT_BUS {
+                return Err(BusError::Validation(
+                    "ScheduleExpression is supported only on the default event bus.".into(),
+                ));
+            }
+            if !crate::schedule::is_valid(schedule) {
+                return Err(BusError::Validation(
+                    "Parameter ScheduleExpression is not valid.".into(),
+                ));
+            }
         }
         if let Some(p) = &req.event_pattern {
             EventPattern::parse(p)?;
         }
         let state = match req.state.as_deref() {
-            None | Some("ENABLED") | Some("ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS") => "ENABLED",
             Some("DISABLED") => "DISABLED",
-            Some(s) => {
-                return Err(BusError::Validation(format!(
-                    "1 validation error detected: Value '{s}' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED, ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS]"
-                )))
-            }
+            _ => "ENABLED",
         };
         let _g = self.inner.control.lock().await;
         let (b2, r) = (bus.clone(), req.clone());
@@ -60,6 +77,10 @@ impl Bus {
                     if n >= MAX_RULES_PER_BUS {
                         return Ok(Err(BusError::LimitExceeded("The requested resource exceeds the maximum number allowed.".into())));
                     }
+                }
+                // Tags first: beyond the quota nothing is written.
+                if let Err(e) = put_tags(tx, &Tagged { bus: b2.clone(), rule: r.name.clone() }, &tags)? {
+                    return Ok(Err(e));
                 }
                 tx.execute(
                     "INSERT INTO eb_rules (bus, name, pattern, schedule, state, description, role_arn, created_ms)
@@ -179,6 +200,10 @@ impl Bus {
                 }
                 tx.execute(
                     "DELETE FROM eb_rules WHERE bus = ?1 AND name = ?2",
+                    params![b2, n2],
+                )?;
+                tx.execute(
+                    "DELETE FROM eb_tags WHERE bus = ?1 AND rule = ?2",
                     params![b2, n2],
                 )?;
                 Ok(Ok(()))

@@ -3,8 +3,8 @@
 
 use store::rusqlite::{params, OptionalExtension};
 
-use super::check_name;
 use crate::types::*;
+use crate::validation::Violations;
 use crate::{arn_tail, paginate, Bus, BusError, BusResult, Timestamp, ARCHIVE_RULE_MANAGER};
 
 /// Targets per rule (AWS's quota).
@@ -12,12 +12,6 @@ pub const MAX_TARGETS_PER_RULE: usize = 5;
 
 impl Bus {
     fn target_problem(&self, t: &Target) -> Option<(String, String)> {
-        if check_name("id", &t.id, 64, false).is_err() {
-            return Some((
-                "ValidationException".into(),
-                format!("Parameter Id is not valid: {}", t.id),
-            ));
-        }
         let supported = arn_tail(&t.arn, ":sqs:").is_some()
             || t.arn.contains(":api-destination/")
             || t.arn.contains(":function:");
@@ -72,6 +66,12 @@ impl Bus {
                 "1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have length between 1 and 10".into(),
             ));
         }
+        // A malformed target id refuses the whole request, as on AWS.
+        let mut problems = Violations::new();
+        for (i, t) in req.targets.iter().enumerate() {
+            problems.name(&format!("targets.{}.member.id", i + 1), &t.id, 64, false);
+        }
+        problems.into_result()?;
         let mut failed = Vec::new();
         let mut good = Vec::new();
         for t in &req.targets {
