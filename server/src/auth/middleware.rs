@@ -121,6 +121,7 @@ pub async fn authenticate(
             CallerNeed::Never => {}
             CallerNeed::Now => {
                 if let Ok(Some(p)) = state.principal(req.headers(), peer).await {
+                    crate::access_log::record_user(&p.name);
                     req.extensions_mut().insert(p);
                 }
             }
@@ -169,6 +170,7 @@ pub async fn authenticate(
             return r.into_response();
         }
     }
+    crate::access_log::record_user(&principal.name);
     req.extensions_mut().insert(principal);
     let mut res = next.run(req).await;
     if open
