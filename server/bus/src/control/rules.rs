@@ -157,6 +157,11 @@ impl Bus {
         let all = all
             .into_iter()
             .filter(|r| r.name.starts_with(&prefix))
+            // AWS's ListRules items carry no CreatedBy (DescribeRule does).
+            .map(|r| Rule {
+                created_by: None,
+                ..r
+            })
             .collect();
         let (rules, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
         Ok(ListRulesResponse { rules, next_token })

@@ -888,3 +888,41 @@ async fn calls_through_a_deauthorized_connection_fail_to_the_dead_letter_queue()
         "no call without credentials"
     );
 }
+
+#[tokio::test]
+async fn list_rules_items_have_no_created_by() {
+    let h = harness(fast()).await;
+    let b = &h.bus;
+    b.put_rule(PutRuleRequest {
+        name: "r".into(),
+        schedule_expression: Some("rate(1 minute)".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let listed = b
+        .list_rules(ListRequest {
+            name_prefix: Some("r".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        json(&listed),
+        serde_json::json!({"Rules": [{
+            "Name": "r",
+            "Arn": b.rule_arn("default", "r"),
+            "ScheduleExpression": "rate(1 minute)",
+            "State": "ENABLED",
+            "EventBusName": "default",
+        }]})
+    );
+    assert_eq!(
+        b.describe_rule("r", None)
+            .await
+            .unwrap()
+            .created_by
+            .as_deref(),
+        Some("000000000000")
+    );
+}
