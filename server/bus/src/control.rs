@@ -2,7 +2,8 @@
 //! tags, connections, API destinations and archives (with their managed
 //! rules and retention).
 //!
-//! One file per concept; the routing snapshots every change reloads live here.
+//! One file per concept under `control/`; the routing snapshots every change
+//! reloads live here.
 
 mod api_destinations;
 mod archives;
