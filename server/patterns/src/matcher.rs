@@ -33,15 +33,17 @@
 //! so they are verified on every event. Rules are deduplicated with per-thread
 //! generation-stamped arrays, not sets.
 //!
-//! [`EventPattern`] uses the same structures without the index (every branch verified;
-//! see [`Matcher::new_direct`]), so single-pattern matching evaluates each value matcher
-//! directly and the property tests comparing the two check the indexes against it.
+//! Single patterns (`EventPattern`, in `pattern.rs`) use the same structures without the
+//! index (every branch verified; see [`Matcher::new_direct`]), so single-pattern matching
+//! evaluates each value matcher directly and the property tests comparing the two check
+//! the indexes against it. Imports run one way: `pattern.rs` builds on this module, and
+//! holds the matcher's entry points that take patterns (`Matcher::add_rule`,
+//! `Matcher::add_pattern`); this module works on compiled branches only.
 
-use crate::compile::ValuePattern;
-use crate::error::{EventError, PatternError};
+use crate::compile::{Branch, ValuePattern};
+use crate::error::EventError;
 use crate::fxhash::{FxHashMap, FxHasher};
 use crate::index::{eval, CondId, FieldIndex};
-use crate::pattern::EventPattern;
 use crate::scan::{scan, EvVal, Scratch, Trie};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -496,16 +498,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         self.by_id.contains_key(id)
     }
 
-    /// Parse, validate and add a pattern under `id`, replacing the pattern `id` had.
-    /// On error the matcher is unchanged.
-    pub fn add_rule(&mut self, id: Id, pattern: &str) -> Result<(), PatternError> {
-        let p = EventPattern::parse(pattern)?;
-        self.add_pattern(id, &p);
-        Ok(())
-    }
-
-    /// Add an already-validated pattern under `id`, replacing the pattern `id` had.
-    pub fn add_pattern(&mut self, id: Id, pattern: &EventPattern) {
+    /// Add a rule made of these compiled branches under `id`, replacing the rule `id`
+    /// had (`Matcher::add_rule` and `Matcher::add_pattern`, in `pattern.rs`, call it).
+    pub(crate) fn add_branches(&mut self, id: Id, branches: &[Branch]) {
         self.remove_rule(&id);
         let rule = alloc(
             &mut self.rules,
@@ -515,8 +510,8 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 branches: Vec::new(),
             },
         );
-        let mut branch_ids = Vec::with_capacity(pattern.branches().len());
-        for branch in pattern.branches() {
+        let mut branch_ids = Vec::with_capacity(branches.len());
+        for branch in branches {
             let b = alloc(
                 &mut self.branches,
                 &mut self.free_branches,
