@@ -43,8 +43,8 @@
 use crate::compile::{Branch, ValuePattern};
 use crate::error::EventError;
 use crate::fxhash::{FxHashMap, FxHasher};
-use crate::index::{eval, CondId, FieldIndex};
-use crate::scan::{scan, EvVal, Scratch, Trie};
+use crate::index::{add_to, eval, remove_from, CondId, FieldIndex, Ids};
+use crate::scan::{scan, EvVal, Leaf, Scratch, Trie};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -240,6 +240,80 @@ impl Filter {
     }
 }
 
+/// A branch's conditions laid out in one allocation for verifying a candidate, so that
+/// verification reads one or two cache lines instead of following pointers from the
+/// branch to each condition, its value list and each string (with thousands of rules,
+/// each a likely cache miss). Conditions whose values are all exact, non-IP strings
+/// carry those strings inline and are compared byte for byte (exactly what [`eval`]
+/// does for them); any other condition is referred to by id and evaluated as usual.
+/// The latter come first: they are the ones a candidate that passed its [`Filter`]
+/// most often fails.
+///
+/// Tape, per condition: field (u32), kind (u8), then for [`CHECK_EXACT`] the strings'
+/// total encoded length (u32) and each string as its length (u32) and bytes; for
+/// [`CHECK_COND`] the condition id (u32). Integers are little-endian.
+#[derive(Default)]
+struct Check(Box<[u8]>);
+
+const CHECK_EXACT: u8 = 0;
+const CHECK_COND: u8 = 1;
+
+#[inline(always)]
+fn read_u32(tape: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(tape[at..at + 4].try_into().expect("4 bytes"))
+}
+
+impl Check {
+    fn build(conds: &[(CondId, &Cond)]) -> Check {
+        let exact = |cond: &Cond| {
+            cond.values
+                .iter()
+                .all(|v| matches!(v, ValuePattern::ExactStr(s) if !crate::ip::looks_like_ip(s)))
+        };
+        let mut tape = Vec::new();
+        for pass in [false, true] {
+            for &(c, cond) in conds {
+                if exact(cond) != pass {
+                    continue;
+                }
+                tape.extend_from_slice(&cond.field.to_le_bytes());
+                if pass {
+                    tape.push(CHECK_EXACT);
+                    let at = tape.len();
+                    tape.extend_from_slice(&0u32.to_le_bytes());
+                    for v in &cond.values {
+                        if let ValuePattern::ExactStr(s) = v {
+                            tape.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                            tape.extend_from_slice(s.as_bytes());
+                        }
+                    }
+                    let len = (tape.len() - at - 4) as u32;
+                    tape[at..at + 4].copy_from_slice(&len.to_le_bytes());
+                } else {
+                    tape.push(CHECK_COND);
+                    tape.extend_from_slice(&c.to_le_bytes());
+                }
+            }
+        }
+        Check(tape.into_boxed_slice())
+    }
+}
+
+/// Is `x` one of the strings encoded in `strs` (see [`Check`])?
+#[inline]
+fn exact_strs_contain(strs: &[u8], x: &[u8]) -> bool {
+    let mut i = 0;
+    while i < strs.len() {
+        let len = read_u32(strs, i) as usize;
+        i += 4;
+        if len == x.len() && &strs[i..i + len] == x {
+            return true;
+        }
+        i += len;
+    }
+    false
+}
+
 /// Branches keyed by the exact values of two fields together, for branches none of whose
 /// conditions is selective alone (a service, an account and a region, each shared by
 /// hundreds of rules, while the triple is shared by few). Keyed by [`pair_hash`] of the
@@ -248,7 +322,7 @@ impl Filter {
 struct PairIndex {
     first: u32,
     second: u32,
-    map: FxHashMap<u64, Vec<u32>>,
+    map: FxHashMap<u64, Ids>,
 }
 
 /// At most this many value combinations of a field pair are looked up per event; an
@@ -285,6 +359,9 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     free_branches: Vec<u32>,
     /// Per branch slot: what a candidate needs first (see [`Hot`]).
     hot: Vec<Hot>,
+    /// Per branch slot: its conditions for verification (see [`Check`]; empty in
+    /// direct mode, which verifies from the conditions themselves).
+    checks: Vec<Check>,
     /// Per field: filters and pair indexes that read its values' hashes (an event's
     /// other values are not hashed).
     hashed: Vec<u32>,
@@ -449,6 +526,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             branches: Vec::new(),
             free_branches: Vec::new(),
             hot: Vec::new(),
+            checks: Vec::new(),
             hashed: Vec::new(),
             always: Vec::new(),
             rules: Vec::new(),
@@ -578,6 +656,14 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
             self.hot[b as usize].rule = rule;
             self.set_filter(b, filter);
+            if !self.direct {
+                if self.checks.len() < self.branches.len() {
+                    self.checks.resize_with(self.branches.len(), Check::default);
+                }
+                let with_ids: Vec<(CondId, &Cond)> =
+                    conds.iter().map(|&c| (c, self.cond(c))).collect();
+                self.checks[b as usize] = Check::build(&with_ids);
+            }
             let slot = self.branches[b as usize].as_mut().expect("just allocated");
             slot.conds = conds;
             slot.key = key;
@@ -605,6 +691,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             self.free_branches.push(b);
             self.set_filter(b, Filter::default());
             if !self.direct {
+                self.checks[b as usize] = Check::default();
                 self.count_pairs(&br.conds, false);
             }
             match br.key {
@@ -673,14 +760,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 let map = &mut self.pairs[p as usize].map;
                 for h in hashes {
                     if add {
-                        map.entry(h).or_default().push(b);
-                    } else if let Some(v) = map.get_mut(&h) {
-                        if let Some(i) = v.iter().position(|&x| x == b) {
-                            v.swap_remove(i);
-                        }
-                        if v.is_empty() {
-                            map.remove(&h);
-                        }
+                        add_to(map, h, b);
+                    } else {
+                        remove_from(map, &h, b, false);
                     }
                 }
             }
@@ -907,6 +989,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             field_first: std::mem::take(&mut s.field_first),
             field_stamps: std::mem::take(&mut s.field_stamps),
             generation: 0,
+            n_in_arrays: 0,
         };
         matched.clear();
         // Rules matched by this event (and branches verified for it) are marked with a
@@ -969,7 +1052,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
             if self.pair_keyed > 0 {
                 for pair in &self.pairs {
-                    self.lookup_pair(pair, &v, input, s, &mut cands);
+                    self.lookup_pair(pair, &v, &mut cands);
                 }
             }
             cands.retain(|&b| {
@@ -993,11 +1076,15 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 stamps[hot.rule as usize] != generation && hot.filter.passes(&v, input, s)
             });
             for &b in &cands {
-                prefetch(&self.branches[b as usize]);
+                let tape = &self.checks[b as usize].0;
+                prefetch(tape.as_ptr());
+                if tape.len() > 64 {
+                    prefetch(tape[64..].as_ptr());
+                }
             }
             for &b in &cands {
                 let r = self.hot[b as usize].rule;
-                if stamps[r as usize] != generation && self.verify(b, &mut v, input, s) {
+                if stamps[r as usize] != generation && self.verify_compact(b, &mut v, input, s) {
                     mark(&mut stamps, generation, r, &mut matched);
                 }
             }
@@ -1045,14 +1132,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     }
 
     /// Append to `found` each branch of `pair` whose two values the event has.
-    fn lookup_pair(
-        &self,
-        pair: &PairIndex,
-        v: &Verifier,
-        input: &[u8],
-        s: &Scratch,
-        found: &mut Vec<u32>,
-    ) {
+    fn lookup_pair(&self, pair: &PairIndex, v: &Verifier, found: &mut Vec<u32>) {
         if pair.map.is_empty() {
             return;
         }
@@ -1069,21 +1149,22 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             n
         };
         if count(first).saturating_mul(count(second)) > PAIR_LOOKUPS_MAX {
-            found.extend(pair.map.values().flatten());
+            found.extend(pair.map.values().flat_map(Ids::as_slice));
             return;
         }
+        // The values' hashes were taken once per event (`Verifier::link_leaves`: both
+        // fields are hashed while a pair index reads them); a value without one (0) only
+        // looks up a key no branch is likely to have, which verification would reject.
         let mut l1 = first;
         while l1 != NO_LEAF {
-            if let Some(h1) = leaf_hash(&s.value(input, &s.leaves[l1 as usize])) {
-                let mut l2 = second;
-                while l2 != NO_LEAF {
-                    if let Some(h2) = leaf_hash(&s.value(input, &s.leaves[l2 as usize])) {
-                        if let Some(bs) = pair.map.get(&pair_hash(h1, h2)) {
-                            found.extend_from_slice(bs);
-                        }
-                    }
-                    l2 = v.leaf_next[l2 as usize];
+            let h1 = v.leaf_hashes[l1 as usize];
+            let mut l2 = second;
+            while l2 != NO_LEAF {
+                let h2 = v.leaf_hashes[l2 as usize];
+                if let Some(bs) = pair.map.get(&pair_hash(h1, h2)) {
+                    bs.extend_into(found);
                 }
+                l2 = v.leaf_next[l2 as usize];
             }
             l1 = v.leaf_next[l1 as usize];
         }
@@ -1091,44 +1172,58 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
 
     /// Does branch `b` match the scanned event? Every condition must be satisfied by a
     /// value at its path (or by the path's absence, for `exists: false`), and the values
-    /// chosen must be array-consistent.
+    /// chosen must be array-consistent. Reads the conditions themselves (direct mode and
+    /// branches without a key); [`Matcher::verify_compact`] is the same check from the
+    /// branch's [`Check`].
     fn verify(&self, b: u32, v: &mut Verifier, input: &[u8], s: &Scratch) -> bool {
         let br = self.branches[b as usize].as_ref().expect("live branch");
-        v.satisfied.clear();
-        v.groups.clear();
-        let mut n_in_arrays = 0usize;
+        v.start_branch();
         for &c in &br.conds {
-            let cond = self.conds[c as usize].as_ref().expect("live condition");
-            let start = v.satisfied.len() as u32;
-            let mut li = v.first_leaf(cond.field);
-            let present = li != NO_LEAF;
-            let mut in_array = false;
-            while li != NO_LEAF {
-                let leaf = &s.leaves[li as usize];
-                let val = s.value(input, leaf);
-                if cond.values.iter().any(|vp| eval(vp, &val)) {
-                    v.satisfied.push(li);
-                    in_array |= leaf.arr_len > 0;
-                }
-                li = v.leaf_next[li as usize];
-            }
-            let end = v.satisfied.len() as u32;
-            if start == end {
-                if cond.absent_ok && !present {
-                    continue;
-                }
+            if !self.satisfy_cond(c, v, input, s) {
                 return false;
             }
-            v.groups.push((start, end));
-            n_in_arrays += usize::from(in_array);
         }
-        if v.groups.len() <= 1 || n_in_arrays <= 1 {
-            return true;
+        v.consistent(s)
+    }
+
+    /// [`Matcher::verify`] from the branch's [`Check`].
+    fn verify_compact(&self, b: u32, v: &mut Verifier, input: &[u8], s: &Scratch) -> bool {
+        let tape = &self.checks[b as usize].0;
+        v.start_branch();
+        let mut i = 0;
+        while i < tape.len() {
+            let field = read_u32(tape, i);
+            let kind = tape[i + 4];
+            i += 5;
+            if kind == CHECK_EXACT {
+                let len = read_u32(tape, i) as usize;
+                let strs = &tape[i + 4..i + 4 + len];
+                i += 4 + len;
+                let ok = v.satisfy(field, false, s, |leaf| {
+                    matches!(s.value(input, leaf), EvVal::Str(x) if exact_strs_contain(strs, x))
+                });
+                if !ok {
+                    return false;
+                }
+            } else {
+                let c = read_u32(tape, i);
+                i += 4;
+                if !self.satisfy_cond(c, v, input, s) {
+                    return false;
+                }
+            }
         }
-        // Values from arrays on several conditions: search for an array-consistent choice.
-        let mut chosen = Vec::with_capacity(v.groups.len());
-        let mut budget = CONSISTENCY_BUDGET;
-        consistent_choice(v, 0, &mut chosen, s, &mut budget)
+        v.consistent(s)
+    }
+
+    /// Record the event's values satisfying condition `c` (see [`Verifier::satisfy`]).
+    #[inline]
+    fn satisfy_cond(&self, c: CondId, v: &mut Verifier, input: &[u8], s: &Scratch) -> bool {
+        let cond = self.cond(c);
+        v.satisfy(cond.field, cond.absent_ok, s, |leaf| {
+            let val = s.value(input, leaf);
+            cond.values.iter().any(|vp| eval(vp, &val))
+        })
     }
 }
 
@@ -1153,9 +1248,60 @@ struct Verifier {
     field_first: Vec<u32>,
     field_stamps: Vec<u32>,
     generation: u32,
+    /// Conditions of the branch being verified satisfied by a value inside an array.
+    n_in_arrays: usize,
 }
 
 impl Verifier {
+    fn start_branch(&mut self) {
+        self.satisfied.clear();
+        self.groups.clear();
+        self.n_in_arrays = 0;
+    }
+
+    /// Record, as one group, the event's values at `field` that satisfy a condition
+    /// (`pred`); `false` if the condition fails: no value satisfies it, unless it accepts
+    /// absence and the field is absent.
+    #[inline]
+    fn satisfy(
+        &mut self,
+        field: u32,
+        absent_ok: bool,
+        s: &Scratch,
+        mut pred: impl FnMut(&Leaf) -> bool,
+    ) -> bool {
+        let start = self.satisfied.len() as u32;
+        let mut li = self.first_leaf(field);
+        let present = li != NO_LEAF;
+        let mut in_array = false;
+        while li != NO_LEAF {
+            let leaf = &s.leaves[li as usize];
+            if pred(leaf) {
+                self.satisfied.push(li);
+                in_array |= leaf.arr_len > 0;
+            }
+            li = self.leaf_next[li as usize];
+        }
+        let end = self.satisfied.len() as u32;
+        if start == end {
+            return absent_ok && !present;
+        }
+        self.groups.push((start, end));
+        self.n_in_arrays += usize::from(in_array);
+        true
+    }
+
+    /// Can one value be chosen per recorded group, array-consistently?
+    fn consistent(&self, s: &Scratch) -> bool {
+        if self.groups.len() <= 1 || self.n_in_arrays <= 1 {
+            return true;
+        }
+        // Values from arrays on several conditions: search for an array-consistent choice.
+        let mut chosen = Vec::with_capacity(self.groups.len());
+        let mut budget = CONSISTENCY_BUDGET;
+        consistent_choice(self, 0, &mut chosen, s, &mut budget)
+    }
+
     /// Chain the event's leaves by field, so a condition reads only its own path's
     /// values (a field's list is valid while its stamp is the current generation).
     fn link_leaves(&mut self, s: &Scratch, input: &[u8], hashed: &[u32]) {
