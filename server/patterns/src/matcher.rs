@@ -53,7 +53,7 @@ use std::hash::{Hash, Hasher};
 /// value for one condition); beyond it the branch is reported as not matching.
 const CONSISTENCY_BUDGET: usize = 100_000;
 
-/// `cond_rule` value of a condition that does not match its rule on its own.
+/// `cond_target` rule of a condition that does not match its rule on its own.
 const NO_RULE: u32 = u32::MAX;
 
 /// End of a per-field leaf list.
@@ -88,15 +88,18 @@ struct BranchSlot {
     key: Option<Key>,
 }
 
-/// What a candidate branch needs first, one cache line per branch slot: its rule and
-/// its [`Filter`], which rejects most candidates without reading the branch's
-/// conditions (with thousands of rules those are rarely in cache).
+/// What a candidate branch needs, one cache line per branch slot: its rule, its
+/// [`Filter`], which rejects most candidates without reading anything else, and its
+/// [`Check`] for verifying those that pass (one more allocation, requested ahead).
 #[repr(align(64))]
 #[derive(Default)]
 struct Hot {
     rule: u32,
     filter: Filter,
+    check: Check,
 }
+
+const _: () = assert!(std::mem::size_of::<Hot>() == 64, "Hot fills one cache line");
 
 /// A necessary condition for a branch to match: for each condition other than the key
 /// whose values are all exact (or all case-sensitive prefixes), the hashes of those
@@ -118,7 +121,7 @@ impl Default for Filter {
 }
 
 /// Tape words stored inline in [`Hot`] (which then fills one cache line).
-const FILTER_INLINE: usize = 5;
+const FILTER_INLINE: usize = 4;
 
 const FILTER_EXACT: u64 = 0;
 const FILTER_PREFIX: u64 = 1;
@@ -243,20 +246,29 @@ impl Filter {
 /// A branch's conditions laid out in one allocation for verifying a candidate, so that
 /// verification reads one or two cache lines instead of following pointers from the
 /// branch to each condition, its value list and each string (with thousands of rules,
-/// each a likely cache miss). Conditions whose values are all exact, non-IP strings
-/// carry those strings inline and are compared byte for byte (exactly what [`eval`]
-/// does for them); any other condition is referred to by id and evaluated as usual.
-/// The latter come first: they are the ones a candidate that passed its [`Filter`]
-/// most often fails.
+/// each a likely cache miss). The common string conditions carry their strings inline:
+/// exact (non-IP) strings and prefixes, compared byte for byte, and `anything-but` a list
+/// of strings — exactly what [`eval`] does for them; any other condition is referred to
+/// by id and evaluated as usual. Those come first: they are the ones a candidate that
+/// passed its [`Filter`] most often fails.
 ///
-/// Tape, per condition: field (u32), kind (u8), then for [`CHECK_EXACT`] the strings'
-/// total encoded length (u32) and each string as its length (u32) and bytes; for
-/// [`CHECK_COND`] the condition id (u32). Integers are little-endian.
+/// Tape, per condition: field (u32), kind (u8), then for [`CHECK_STRS`] and
+/// [`CHECK_NOT_STRS`] the strings' total encoded length (u32) and each string as a tag
+/// (u8: exact or prefix), its length (u32) and its bytes; for [`CHECK_COND`] the
+/// condition id (u32). Integers are little-endian.
 #[derive(Default)]
 struct Check(Box<[u8]>);
 
-const CHECK_EXACT: u8 = 0;
-const CHECK_COND: u8 = 1;
+/// Satisfied by a string value equal to one of the strings, or starting with one of the
+/// prefixes.
+const CHECK_STRS: u8 = 0;
+/// Satisfied by any value but a string equal to one of the strings (`anything-but`).
+const CHECK_NOT_STRS: u8 = 1;
+/// Evaluate condition `id` (see [`Matcher::satisfy_cond`]).
+const CHECK_COND: u8 = 2;
+
+const STR_EXACT: u8 = 0;
+const STR_PREFIX: u8 = 1;
 
 #[inline(always)]
 fn read_u32(tape: &[u8], at: usize) -> u32 {
@@ -265,33 +277,51 @@ fn read_u32(tape: &[u8], at: usize) -> u32 {
 
 impl Check {
     fn build(conds: &[(CondId, &Cond)]) -> Check {
-        let exact = |cond: &Cond| {
-            cond.values
+        use ValuePattern as P;
+        // The strings a condition is checked against inline, and the kind of check.
+        fn inline(cond: &Cond) -> Option<(u8, Vec<(u8, &str)>)> {
+            if let [P::AnythingBut(crate::compile::AnythingBut::Strings(list))] = &cond.values[..] {
+                return Some((
+                    CHECK_NOT_STRS,
+                    list.iter().map(|s| (STR_EXACT, s.as_str())).collect(),
+                ));
+            }
+            let strs = cond
+                .values
                 .iter()
-                .all(|v| matches!(v, ValuePattern::ExactStr(s) if !crate::ip::looks_like_ip(s)))
-        };
+                .map(|v| match v {
+                    P::ExactStr(s) if !crate::ip::looks_like_ip(s) => Some((STR_EXACT, s.as_str())),
+                    P::Prefix(p) => Some((STR_PREFIX, p.as_str())),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some((CHECK_STRS, strs))
+        }
         let mut tape = Vec::new();
-        for pass in [false, true] {
+        for inline_pass in [false, true] {
             for &(c, cond) in conds {
-                if exact(cond) != pass {
+                let checked = inline(cond);
+                if checked.is_some() != inline_pass {
                     continue;
                 }
                 tape.extend_from_slice(&cond.field.to_le_bytes());
-                if pass {
-                    tape.push(CHECK_EXACT);
-                    let at = tape.len();
-                    tape.extend_from_slice(&0u32.to_le_bytes());
-                    for v in &cond.values {
-                        if let ValuePattern::ExactStr(s) = v {
+                match checked {
+                    Some((kind, strs)) => {
+                        tape.push(kind);
+                        let at = tape.len();
+                        tape.extend_from_slice(&0u32.to_le_bytes());
+                        for (tag, s) in strs {
+                            tape.push(tag);
                             tape.extend_from_slice(&(s.len() as u32).to_le_bytes());
                             tape.extend_from_slice(s.as_bytes());
                         }
+                        let len = (tape.len() - at - 4) as u32;
+                        tape[at..at + 4].copy_from_slice(&len.to_le_bytes());
                     }
-                    let len = (tape.len() - at - 4) as u32;
-                    tape[at..at + 4].copy_from_slice(&len.to_le_bytes());
-                } else {
-                    tape.push(CHECK_COND);
-                    tape.extend_from_slice(&c.to_le_bytes());
+                    None => {
+                        tape.push(CHECK_COND);
+                        tape.extend_from_slice(&c.to_le_bytes());
+                    }
                 }
             }
         }
@@ -299,17 +329,25 @@ impl Check {
     }
 }
 
-/// Is `x` one of the strings encoded in `strs` (see [`Check`])?
+/// Does `x` equal one of the exact strings, or start with one of the prefixes, encoded in
+/// `strs` (see [`Check`])?
 #[inline]
-fn exact_strs_contain(strs: &[u8], x: &[u8]) -> bool {
+fn strs_match(strs: &[u8], x: &[u8]) -> bool {
     let mut i = 0;
     while i < strs.len() {
-        let len = read_u32(strs, i) as usize;
-        i += 4;
-        if len == x.len() && &strs[i..i + len] == x {
+        let tag = strs[i];
+        let len = read_u32(strs, i + 1) as usize;
+        i += 5;
+        let s = &strs[i..i + len];
+        i += len;
+        let hit = if tag == STR_EXACT {
+            x == s
+        } else {
+            x.starts_with(s)
+        };
+        if hit {
             return true;
         }
-        i += len;
     }
     false
 }
@@ -349,19 +387,15 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     field_paths: Vec<String>,
     fields: Vec<FieldIndex>,
     conds: Vec<Option<Cond>>,
-    /// Per condition: the rule it belongs to if it is the only condition of its branch (a
-    /// hit then matches the rule outright), else [`NO_RULE`].
-    cond_rule: Vec<u32>,
-    /// Per condition: its branch.
-    cond_branch: Vec<u32>,
+    /// Per condition, what an index hit on it leads to: (the rule it belongs to if it is
+    /// the only condition of its branch, so that a hit matches the rule outright, else
+    /// [`NO_RULE`]; its branch). One entry, so a hit reads one cache line.
+    cond_target: Vec<(u32, u32)>,
     free_conds: Vec<u32>,
     branches: Vec<Option<BranchSlot>>,
     free_branches: Vec<u32>,
     /// Per branch slot: what a candidate needs first (see [`Hot`]).
     hot: Vec<Hot>,
-    /// Per branch slot: its conditions for verification (see [`Check`]; empty in
-    /// direct mode, which verifies from the conditions themselves).
-    checks: Vec<Check>,
     /// Per field: filters and pair indexes that read its values' hashes (an event's
     /// other values are not hashed).
     hashed: Vec<u32>,
@@ -520,13 +554,11 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             field_paths: Vec::new(),
             fields: Vec::new(),
             conds: Vec::new(),
-            cond_rule: Vec::new(),
-            cond_branch: Vec::new(),
+            cond_target: Vec::new(),
             free_conds: Vec::new(),
             branches: Vec::new(),
             free_branches: Vec::new(),
             hot: Vec::new(),
-            checks: Vec::new(),
             hashed: Vec::new(),
             always: Vec::new(),
             rules: Vec::new(),
@@ -618,13 +650,11 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 conds.push(c);
             }
             conds.sort_unstable();
-            if self.cond_rule.len() < self.conds.len() {
-                self.cond_rule.resize(self.conds.len(), NO_RULE);
-                self.cond_branch.resize(self.conds.len(), 0);
+            if self.cond_target.len() < self.conds.len() {
+                self.cond_target.resize(self.conds.len(), (NO_RULE, 0));
             }
             for &c in &conds {
-                self.cond_rule[c as usize] = NO_RULE;
-                self.cond_branch[c as usize] = b;
+                self.cond_target[c as usize] = (NO_RULE, b);
             }
             // Direct mode verifies every branch: no key, no index, no filter.
             let key = if self.direct {
@@ -637,7 +667,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 Some(k) => {
                     self.index(b, k, true);
                     if let (Key::Cond(c), 1) = (k, conds.len()) {
-                        self.cond_rule[c as usize] = rule;
+                        self.cond_target[c as usize].0 = rule;
                     }
                 }
                 None if self.direct => {}
@@ -656,13 +686,11 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
             self.hot[b as usize].rule = rule;
             self.set_filter(b, filter);
+            // Direct mode verifies from the conditions themselves.
             if !self.direct {
-                if self.checks.len() < self.branches.len() {
-                    self.checks.resize_with(self.branches.len(), Check::default);
-                }
                 let with_ids: Vec<(CondId, &Cond)> =
                     conds.iter().map(|&c| (c, self.cond(c))).collect();
-                self.checks[b as usize] = Check::build(&with_ids);
+                self.hot[b as usize].check = Check::build(&with_ids);
             }
             let slot = self.branches[b as usize].as_mut().expect("just allocated");
             slot.conds = conds;
@@ -691,7 +719,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             self.free_branches.push(b);
             self.set_filter(b, Filter::default());
             if !self.direct {
-                self.checks[b as usize] = Check::default();
+                self.hot[b as usize].check = Check::default();
                 self.count_pairs(&br.conds, false);
             }
             match br.key {
@@ -704,7 +732,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
             for c in br.conds {
                 let cond = self.conds[c as usize].take().expect("live condition");
-                self.cond_rule[c as usize] = NO_RULE;
+                self.cond_target[c as usize].0 = NO_RULE;
                 self.free_conds.push(c);
                 if !self.direct {
                     self.count(cond.field, &cond.values, false);
@@ -1036,13 +1064,13 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 let val = s.value(input, leaf);
                 index.lookup(&val, &mut lower, &mut tmp);
                 for &c in &tmp {
-                    let r = self.cond_rule[c as usize];
+                    let (r, b) = self.cond_target[c as usize];
                     if r != NO_RULE {
                         // A one-condition branch: any hit matches its rule.
                         mark(&mut stamps, generation, r, &mut matched);
                         continue;
                     }
-                    cands.push(self.cond_branch[c as usize]);
+                    cands.push(b);
                 }
             }
             // Rule sets made of one-condition branches are done here.
@@ -1076,7 +1104,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 stamps[hot.rule as usize] != generation && hot.filter.passes(&v, input, s)
             });
             for &b in &cands {
-                let tape = &self.checks[b as usize].0;
+                let tape = &self.hot[b as usize].check.0;
                 prefetch(tape.as_ptr());
                 if tape.len() > 64 {
                     prefetch(tape[64..].as_ptr());
@@ -1188,20 +1216,27 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
 
     /// [`Matcher::verify`] from the branch's [`Check`].
     fn verify_compact(&self, b: u32, v: &mut Verifier, input: &[u8], s: &Scratch) -> bool {
-        let tape = &self.checks[b as usize].0;
+        let tape = &self.hot[b as usize].check.0;
         v.start_branch();
         let mut i = 0;
         while i < tape.len() {
             let field = read_u32(tape, i);
             let kind = tape[i + 4];
             i += 5;
-            if kind == CHECK_EXACT {
+            if kind != CHECK_COND {
                 let len = read_u32(tape, i) as usize;
                 let strs = &tape[i + 4..i + 4 + len];
                 i += 4 + len;
-                let ok = v.satisfy(field, false, s, |leaf| {
-                    matches!(s.value(input, leaf), EvVal::Str(x) if exact_strs_contain(strs, x))
-                });
+                let ok =
+                    if kind == CHECK_STRS {
+                        v.satisfy(field, false, s, |leaf| {
+                        matches!(s.value(input, leaf), EvVal::Str(x) if strs_match(strs, x))
+                    })
+                    } else {
+                        v.satisfy(field, false, s, |leaf| {
+                        !matches!(s.value(input, leaf), EvVal::Str(x) if strs_match(strs, x))
+                    })
+                    };
                 if !ok {
                     return false;
                 }
