@@ -8,10 +8,10 @@ use crate::lexer::{Lexer, Token};
 use crate::number::comparable;
 use crate::wildcard::Wildcard;
 
-/// Upper bound on the number of `$or` alternatives one pattern may expand into; each
-/// `$or` multiplies the count, so without a cap a 2 KB pattern could expand into 2^60
-/// branches. (Crate limit, not an AWS one; see [`crate::MAX_OR_BRANCHES`].)
-pub(crate) const MAX_BRANCHES: usize = crate::MAX_OR_BRANCHES;
+/// Maximum number of `$or` alternatives one pattern may expand into (a crate limit that
+/// keeps memory bounded; AWS's own limit is not documented). Each `$or` multiplies the
+/// count, so without a cap a 2 KB pattern could expand into 2^60 branches.
+pub const MAX_OR_BRANCHES: usize = 1024;
 
 /// A numeric interval; `-inf`/`+inf` for unbounded sides.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -209,9 +209,9 @@ impl Compiler<'_> {
                         new_rules.push(Vec::new());
                     }
                     self.object(&mut new_rules, path, true)?;
-                    if rules.len() + new_rules.len() > MAX_BRANCHES {
+                    if rules.len() + new_rules.len() > MAX_OR_BRANCHES {
                         return self.err(format!(
-                            "Too many $or combinations: the pattern expands into more than {MAX_BRANCHES} alternatives"
+                            "Too many $or combinations: the pattern expands into more than {MAX_OR_BRANCHES} alternatives"
                         ));
                     }
                     rules.extend(new_rules);

@@ -84,18 +84,157 @@ fn anything_but_excludes(ab: &AnythingBut, v: &EvVal<'_>) -> bool {
     }
 }
 
-fn add_to<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Vec<CondId>>, k: K, c: CondId) {
-    map.entry(k).or_default().push(c);
+/// The ids stored under one key of an index. Most keys are named by a single condition
+/// (or branch), which is then kept inline: a lookup reads no second allocation, and with
+/// thousands of rules that allocation is rarely in cache.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Ids {
+    One(u32),
+    Many(Vec<u32>),
 }
 
-fn remove_from<K, Q>(map: &mut FxHashMap<K, Vec<CondId>>, k: &Q, c: CondId)
+impl Ids {
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[u32] {
+        match self {
+            Ids::One(x) => std::slice::from_ref(x),
+            Ids::Many(v) => v,
+        }
+    }
+
+    /// Append the ids to `out`.
+    #[inline]
+    pub(crate) fn extend_into(&self, out: &mut Vec<u32>) {
+        match self {
+            Ids::One(x) => out.push(*x),
+            Ids::Many(v) => out.extend_from_slice(v),
+        }
+    }
+
+    pub(crate) fn push(&mut self, x: u32) {
+        match self {
+            Ids::One(y) => *self = Ids::Many(vec![*y, x]),
+            Ids::Many(v) => v.push(x),
+        }
+    }
+
+    /// Remove every occurrence of `x` (`remove_all`) or one (`!remove_all`); `true` if
+    /// no id is left.
+    pub(crate) fn remove(&mut self, x: u32, remove_all: bool) -> bool {
+        match self {
+            Ids::One(y) => *y == x,
+            Ids::Many(v) => {
+                if remove_all {
+                    v.retain(|&y| y != x);
+                } else if let Some(i) = v.iter().position(|&y| y == x) {
+                    v.swap_remove(i);
+                }
+                match v.len() {
+                    0 => true,
+                    1 => {
+                        *self = Ids::One(v[0]);
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+/// A map key of bytes, kept inline up to [`INLINE_KEY`] bytes (most values rules name:
+/// names, ids, account numbers, short prefixes), so confirming a lookup's match reads no
+/// second allocation. Hashes, compares and orders as the bytes it holds.
+#[derive(Clone)]
+pub(crate) enum ByteKey {
+    Inline(u8, [u8; INLINE_KEY]),
+    Heap(Box<[u8]>),
+}
+
+/// Bytes a [`ByteKey`] holds inline (it is then as large as a boxed slice plus a word).
+const INLINE_KEY: usize = 22;
+
+impl ByteKey {
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            ByteKey::Inline(n, b) => &b[..*n as usize],
+            ByteKey::Heap(b) => b,
+        }
+    }
+}
+
+impl From<&[u8]> for ByteKey {
+    fn from(b: &[u8]) -> ByteKey {
+        if b.len() <= INLINE_KEY {
+            let mut a = [0; INLINE_KEY];
+            a[..b.len()].copy_from_slice(b);
+            ByteKey::Inline(b.len() as u8, a)
+        } else {
+            ByteKey::Heap(b.into())
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for ByteKey {
+    #[inline]
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::hash::Hash for ByteKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for ByteKey {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ByteKey {}
+
+impl PartialOrd for ByteKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByteKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for ByteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+pub(crate) fn add_to<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, Ids>, k: K, c: u32) {
+    match map.entry(k) {
+        std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(c),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(Ids::One(c));
+        }
+    }
+}
+
+/// Remove `c` from the ids under `k` (every occurrence, or one if `!remove_all`),
+/// dropping the key when none is left.
+pub(crate) fn remove_from<K, Q>(map: &mut FxHashMap<K, Ids>, k: &Q, c: u32, remove_all: bool)
 where
     K: std::hash::Hash + Eq + std::borrow::Borrow<Q>,
     Q: std::hash::Hash + Eq + ?Sized,
 {
     if let Some(v) = map.get_mut(k) {
-        v.retain(|&x| x != c);
-        if v.is_empty() {
+        if v.remove(c, remove_all) {
             map.remove(k);
         }
     }
@@ -104,7 +243,7 @@ where
 /// Prefixes (or suffixes) keyed by the affix, with the set of distinct lengths.
 #[derive(Default, Debug)]
 struct AffixIndex {
-    map: FxHashMap<Box<[u8]>, Vec<CondId>>,
+    map: FxHashMap<ByteKey, Ids>,
     len_counts: BTreeMap<usize, usize>,
     lens: Vec<usize>,
     /// With few distinct affixes, a copy of `map` compared entry by entry (cheaper than
@@ -113,7 +252,7 @@ struct AffixIndex {
 }
 
 /// One affix and the conditions that use it.
-type AffixEntry = (Box<[u8]>, Vec<CondId>);
+type AffixEntry = (ByteKey, Ids);
 
 /// At most this many distinct affixes are compared one by one instead of hashed.
 const AFFIX_LINEAR_MAX: usize = 8;
@@ -145,7 +284,7 @@ impl AffixIndex {
     }
 
     fn remove(&mut self, affix: &str, c: CondId) {
-        remove_from(&mut self.map, affix.as_bytes(), c);
+        remove_from(&mut self.map, affix.as_bytes(), c, true);
         if let Some(n) = self.len_counts.get_mut(&affix.len()) {
             *n -= 1;
             if *n == 0 {
@@ -160,11 +299,12 @@ impl AffixIndex {
     fn lookup(&self, x: &[u8], suffix: bool, out: &mut Vec<CondId>) {
         if let Some(small) = &self.small {
             for (k, v) in small {
+                let k = k.as_bytes();
                 let l = k.len();
                 if l <= x.len() {
                     let part = if suffix { &x[x.len() - l..] } else { &x[..l] };
                     if bytes_eq(part, k) {
-                        out.extend_from_slice(v);
+                        v.extend_into(out);
                     }
                 }
             }
@@ -176,7 +316,7 @@ impl AffixIndex {
             }
             let key = if suffix { &x[x.len() - l..] } else { &x[..l] };
             if let Some(v) = self.map.get(key) {
-                out.extend_from_slice(v);
+                v.extend_into(out);
             }
         }
     }
@@ -262,9 +402,9 @@ impl RangeTable {
 /// All value matchers on one field path.
 #[derive(Default, Debug)]
 pub(crate) struct FieldIndex {
-    exact_str: FxHashMap<Box<[u8]>, Vec<CondId>>,
-    exact_num: FxHashMap<u64, Vec<CondId>>,
-    exact_num_text: FxHashMap<Box<[u8]>, Vec<CondId>>,
+    exact_str: FxHashMap<ByteKey, Ids>,
+    exact_num: FxHashMap<u64, Ids>,
+    exact_num_text: FxHashMap<ByteKey, Ids>,
     lit_true: Vec<CondId>,
     lit_false: Vec<CondId>,
     lit_null: Vec<CondId>,
@@ -272,7 +412,7 @@ pub(crate) struct FieldIndex {
     suffix: AffixIndex,
     prefix_ic: AffixIndex,
     suffix_ic: AffixIndex,
-    eq_ic: FxHashMap<Box<[u8]>, Vec<CondId>>,
+    eq_ic: FxHashMap<ByteKey, Ids>,
     exists: Vec<CondId>,
     ranges: Vec<(Range, CondId)>,
     range_table: OnceLock<Option<RangeTable>>,
@@ -335,12 +475,12 @@ impl FieldIndex {
         self.entries -= 1;
         match vp {
             P::ExactStr(s) => {
-                remove_from(&mut self.exact_str, s.as_bytes(), c);
+                remove_from(&mut self.exact_str, s.as_bytes(), c, true);
                 self.others.retain(|(_, x)| *x != c);
             }
             P::ExactNum { text, num } => match num {
-                Some(n) => remove_from(&mut self.exact_num, &num_key(*n), c),
-                None => remove_from(&mut self.exact_num_text, text.as_bytes(), c),
+                Some(n) => remove_from(&mut self.exact_num, &num_key(*n), c, true),
+                None => remove_from(&mut self.exact_num_text, text.as_bytes(), c, true),
             },
             P::True => self.lit_true.retain(|&x| x != c),
             P::False => self.lit_false.retain(|&x| x != c),
@@ -349,10 +489,12 @@ impl FieldIndex {
             P::Suffix(p) => self.suffix.remove(p, c),
             P::PrefixIc(p) => self.prefix_ic.remove(p, c),
             P::SuffixIc(p) => self.suffix_ic.remove(p, c),
-            P::EqIc(p) => remove_from(&mut self.eq_ic, p.as_bytes(), c),
+            P::EqIc(p) => remove_from(&mut self.eq_ic, p.as_bytes(), c, true),
             P::Exists(true) => self.exists.retain(|&x| x != c),
             P::Exists(false) => {}
-            P::Numeric(r) if r.lo == r.hi => remove_from(&mut self.exact_num, &num_key(r.lo), c),
+            P::Numeric(r) if r.lo == r.hi => {
+                remove_from(&mut self.exact_num, &num_key(r.lo), c, true)
+            }
             P::Numeric(_) => {
                 self.ranges.retain(|(_, x)| *x != c);
                 self.range_table = OnceLock::new();
@@ -379,7 +521,7 @@ impl FieldIndex {
         match *v {
             EvVal::Str(x) => {
                 if let Some(c) = self.exact_str.get(x) {
-                    out.extend_from_slice(c);
+                    c.extend_into(out);
                 }
                 if !self.prefix.is_empty() {
                     self.prefix.lookup(x, false, out);
@@ -399,7 +541,7 @@ impl FieldIndex {
                     }
                     let l = &lower_buf[..];
                     if let Some(c) = self.eq_ic.get(l) {
-                        out.extend_from_slice(c);
+                        c.extend_into(out);
                     }
                     if !self.prefix_ic.is_empty() {
                         self.prefix_ic.lookup(l, false, out);
@@ -417,7 +559,7 @@ impl FieldIndex {
             EvVal::Num(n, t) => {
                 if !n.is_nan() {
                     if let Some(c) = self.exact_num.get(&num_key(n)) {
-                        out.extend_from_slice(c);
+                        c.extend_into(out);
                     }
                     if !self.ranges.is_empty() {
                         self.lookup_ranges(n, out);
@@ -425,7 +567,7 @@ impl FieldIndex {
                 }
                 if !self.exact_num_text.is_empty() {
                     if let Some(c) = self.exact_num_text.get(t) {
-                        out.extend_from_slice(c);
+                        c.extend_into(out);
                     }
                 }
             }

@@ -13,7 +13,9 @@
 //! * `scan` — zero-copy event scanner that decodes only the fields some rule names.
 //! * `index` — per-field value indexes (hash maps, affix maps, interval tables).
 //! * `matcher` — [`Matcher`]: many rules, added/removed at run time, matched at once.
-//! * `pattern` — [`EventPattern`] (one pattern) and [`test_event_pattern`].
+//! * `pattern` — [`EventPattern`] (one pattern), [`test_event_pattern`], and the
+//!   matcher's entry points that take patterns ([`Matcher::add_rule`],
+//!   [`Matcher::add_pattern`]), so `pattern` builds on `matcher` and not the reverse.
 //!
 //! Architecture invariant: no web, UI or AWS SDK types; dependencies are `memchr` and
 //! `thiserror` only.
@@ -40,10 +42,11 @@ mod pattern;
 mod scan;
 mod wildcard;
 
+pub use compile::MAX_OR_BRANCHES;
 pub use error::{EventError, PatternError, TestEventPatternError};
 pub use matcher::Matcher;
 pub use pattern::{
     test_event_pattern, EventPattern, API_MAX_PATTERN_LENGTH, DEFAULT_MAX_PATTERN_LENGTH,
-    MANDATORY_ENVELOPE_FIELDS, MAX_OR_BRANCHES,
+    MANDATORY_ENVELOPE_FIELDS,
 };
 pub use scan::MAX_EVENT_DEPTH;

@@ -13,7 +13,9 @@
 //! the branch's rule), then verified by evaluating every condition against the event's
 //! values at its path and checking that the chosen values are array-consistent (values
 //! taken from different elements of the same array may not be combined, as in
-//! event-ruler).
+//! event-ruler). Verification reads the branch's [`Check`], a tape with the common
+//! string conditions inline, so that with thousands of rules a candidate costs a cache
+//! line or two rather than a pointer chase through conditions, value lists and strings.
 //!
 //! Why one key per branch: rules share values. Thousands of rules may name the same
 //! `source` or event name, but few name the same bucket or user. If every condition
@@ -33,16 +35,18 @@
 //! so they are verified on every event. Rules are deduplicated with per-thread
 //! generation-stamped arrays, not sets.
 //!
-//! [`EventPattern`] uses the same structures without the index (every branch verified;
-//! see [`Matcher::new_direct`]), so single-pattern matching evaluates each value matcher
-//! directly and the property tests comparing the two check the indexes against it.
+//! Single patterns (`EventPattern`, in `pattern.rs`) use the same structures without the
+//! index (every branch verified; see [`Matcher::new_direct`]), so single-pattern matching
+//! evaluates each value matcher directly and the property tests comparing the two check
+//! the indexes against it. Imports run one way: `pattern.rs` builds on this module, and
+//! holds the matcher's entry points that take patterns (`Matcher::add_rule`,
+//! `Matcher::add_pattern`); this module works on compiled branches only.
 
-use crate::compile::ValuePattern;
-use crate::error::{EventError, PatternError};
+use crate::compile::{Branch, ValuePattern};
+use crate::error::EventError;
 use crate::fxhash::{FxHashMap, FxHasher};
-use crate::index::{eval, CondId, FieldIndex};
-use crate::pattern::EventPattern;
-use crate::scan::{scan, EvVal, Scratch, Trie};
+use crate::index::{add_to, eval, remove_from, CondId, FieldIndex, Ids};
+use crate::scan::{scan, EvVal, Leaf, Scratch, Trie};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -51,7 +55,7 @@ use std::hash::{Hash, Hasher};
 /// value for one condition); beyond it the branch is reported as not matching.
 const CONSISTENCY_BUDGET: usize = 100_000;
 
-/// `cond_rule` value of a condition that does not match its rule on its own.
+/// `cond_target` rule of a condition that does not match its rule on its own.
 const NO_RULE: u32 = u32::MAX;
 
 /// End of a per-field leaf list.
@@ -86,15 +90,18 @@ struct BranchSlot {
     key: Option<Key>,
 }
 
-/// What a candidate branch needs first, one cache line per branch slot: its rule and
-/// its [`Filter`], which rejects most candidates without reading the branch's
-/// conditions (with thousands of rules those are rarely in cache).
+/// What a candidate branch needs, one cache line per branch slot: its rule, its
+/// [`Filter`], which rejects most candidates without reading anything else, and its
+/// [`Check`] for verifying those that pass (one more allocation, requested ahead).
 #[repr(align(64))]
 #[derive(Default)]
 struct Hot {
     rule: u32,
     filter: Filter,
+    check: Check,
 }
+
+const _: () = assert!(std::mem::size_of::<Hot>() == 64, "Hot fills one cache line");
 
 /// A necessary condition for a branch to match: for each condition other than the key
 /// whose values are all exact (or all case-sensitive prefixes), the hashes of those
@@ -116,7 +123,7 @@ impl Default for Filter {
 }
 
 /// Tape words stored inline in [`Hot`] (which then fills one cache line).
-const FILTER_INLINE: usize = 5;
+const FILTER_INLINE: usize = 4;
 
 const FILTER_EXACT: u64 = 0;
 const FILTER_PREFIX: u64 = 1;
@@ -238,6 +245,115 @@ impl Filter {
     }
 }
 
+/// A branch's conditions laid out in one allocation for verifying a candidate, so that
+/// verification reads one or two cache lines instead of following pointers from the
+/// branch to each condition, its value list and each string (with thousands of rules,
+/// each a likely cache miss). The common string conditions carry their strings inline:
+/// exact (non-IP) strings and prefixes, compared byte for byte, and `anything-but` a list
+/// of strings — exactly what [`eval`] does for them; any other condition is referred to
+/// by id and evaluated as usual. Those come first: they are the ones a candidate that
+/// passed its [`Filter`] most often fails.
+///
+/// Tape, per condition: field (u32), kind (u8), then for [`CHECK_STRS`] and
+/// [`CHECK_NOT_STRS`] the strings' total encoded length (u32) and each string as a tag
+/// (u8: exact or prefix), its length (u32) and its bytes; for [`CHECK_COND`] the
+/// condition id (u32). Integers are little-endian.
+#[derive(Default)]
+struct Check(Box<[u8]>);
+
+/// Satisfied by a string value equal to one of the strings, or starting with one of the
+/// prefixes.
+const CHECK_STRS: u8 = 0;
+/// Satisfied by any value but a string equal to one of the strings (`anything-but`).
+const CHECK_NOT_STRS: u8 = 1;
+/// Evaluate condition `id` (see [`Matcher::satisfy_cond`]).
+const CHECK_COND: u8 = 2;
+
+const STR_EXACT: u8 = 0;
+const STR_PREFIX: u8 = 1;
+
+#[inline(always)]
+fn read_u32(tape: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(tape[at..at + 4].try_into().expect("4 bytes"))
+}
+
+impl Check {
+    fn build(conds: &[(CondId, &Cond)]) -> Check {
+        use ValuePattern as P;
+        // The strings a condition is checked against inline, and the kind of check.
+        fn inline(cond: &Cond) -> Option<(u8, Vec<(u8, &str)>)> {
+            if let [P::AnythingBut(crate::compile::AnythingBut::Strings(list))] = &cond.values[..] {
+                return Some((
+                    CHECK_NOT_STRS,
+                    list.iter().map(|s| (STR_EXACT, s.as_str())).collect(),
+                ));
+            }
+            let strs = cond
+                .values
+                .iter()
+                .map(|v| match v {
+                    P::ExactStr(s) if !crate::ip::looks_like_ip(s) => Some((STR_EXACT, s.as_str())),
+                    P::Prefix(p) => Some((STR_PREFIX, p.as_str())),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some((CHECK_STRS, strs))
+        }
+        let mut tape = Vec::new();
+        for inline_pass in [false, true] {
+            for &(c, cond) in conds {
+                let checked = inline(cond);
+                if checked.is_some() != inline_pass {
+                    continue;
+                }
+                tape.extend_from_slice(&cond.field.to_le_bytes());
+                match checked {
+                    Some((kind, strs)) => {
+                        tape.push(kind);
+                        let at = tape.len();
+                        tape.extend_from_slice(&0u32.to_le_bytes());
+                        for (tag, s) in strs {
+                            tape.push(tag);
+                            tape.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                            tape.extend_from_slice(s.as_bytes());
+                        }
+                        let len = (tape.len() - at - 4) as u32;
+                        tape[at..at + 4].copy_from_slice(&len.to_le_bytes());
+                    }
+                    None => {
+                        tape.push(CHECK_COND);
+                        tape.extend_from_slice(&c.to_le_bytes());
+                    }
+                }
+            }
+        }
+        Check(tape.into_boxed_slice())
+    }
+}
+
+/// Does `x` equal one of the exact strings, or start with one of the prefixes, encoded in
+/// `strs` (see [`Check`])?
+#[inline]
+fn strs_match(strs: &[u8], x: &[u8]) -> bool {
+    let mut i = 0;
+    while i < strs.len() {
+        let tag = strs[i];
+        let len = read_u32(strs, i + 1) as usize;
+        i += 5;
+        let s = &strs[i..i + len];
+        i += len;
+        let hit = if tag == STR_EXACT {
+            x == s
+        } else {
+            x.starts_with(s)
+        };
+        if hit {
+            return true;
+        }
+    }
+    false
+}
+
 /// Branches keyed by the exact values of two fields together, for branches none of whose
 /// conditions is selective alone (a service, an account and a region, each shared by
 /// hundreds of rules, while the triple is shared by few). Keyed by [`pair_hash`] of the
@@ -246,7 +362,7 @@ impl Filter {
 struct PairIndex {
     first: u32,
     second: u32,
-    map: FxHashMap<u64, Vec<u32>>,
+    map: FxHashMap<u64, Ids>,
 }
 
 /// At most this many value combinations of a field pair are looked up per event; an
@@ -273,11 +389,10 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     field_paths: Vec<String>,
     fields: Vec<FieldIndex>,
     conds: Vec<Option<Cond>>,
-    /// Per condition: the rule it belongs to if it is the only condition of its branch (a
-    /// hit then matches the rule outright), else [`NO_RULE`].
-    cond_rule: Vec<u32>,
-    /// Per condition: its branch.
-    cond_branch: Vec<u32>,
+    /// Per condition, what an index hit on it leads to: (the rule it belongs to if it is
+    /// the only condition of its branch, so that a hit matches the rule outright, else
+    /// [`NO_RULE`]; its branch). One entry, so a hit reads one cache line.
+    cond_target: Vec<(u32, u32)>,
     free_conds: Vec<u32>,
     branches: Vec<Option<BranchSlot>>,
     free_branches: Vec<u32>,
@@ -441,8 +556,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             field_paths: Vec::new(),
             fields: Vec::new(),
             conds: Vec::new(),
-            cond_rule: Vec::new(),
-            cond_branch: Vec::new(),
+            cond_target: Vec::new(),
             free_conds: Vec::new(),
             branches: Vec::new(),
             free_branches: Vec::new(),
@@ -496,16 +610,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         self.by_id.contains_key(id)
     }
 
-    /// Parse, validate and add a pattern under `id`, replacing the pattern `id` had.
-    /// On error the matcher is unchanged.
-    pub fn add_rule(&mut self, id: Id, pattern: &str) -> Result<(), PatternError> {
-        let p = EventPattern::parse(pattern)?;
-        self.add_pattern(id, &p);
-        Ok(())
-    }
-
-    /// Add an already-validated pattern under `id`, replacing the pattern `id` had.
-    pub fn add_pattern(&mut self, id: Id, pattern: &EventPattern) {
+    /// Add a rule made of these compiled branches under `id`, replacing the rule `id`
+    /// had (`Matcher::add_rule` and `Matcher::add_pattern`, in `pattern.rs`, call it).
+    pub(crate) fn add_branches(&mut self, id: Id, branches: &[Branch]) {
         self.remove_rule(&id);
         let rule = alloc(
             &mut self.rules,
@@ -515,8 +622,8 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 branches: Vec::new(),
             },
         );
-        let mut branch_ids = Vec::with_capacity(pattern.branches().len());
-        for branch in pattern.branches() {
+        let mut branch_ids = Vec::with_capacity(branches.len());
+        for branch in branches {
             let b = alloc(
                 &mut self.branches,
                 &mut self.free_branches,
@@ -545,13 +652,11 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 conds.push(c);
             }
             conds.sort_unstable();
-            if self.cond_rule.len() < self.conds.len() {
-                self.cond_rule.resize(self.conds.len(), NO_RULE);
-                self.cond_branch.resize(self.conds.len(), 0);
+            if self.cond_target.len() < self.conds.len() {
+                self.cond_target.resize(self.conds.len(), (NO_RULE, 0));
             }
             for &c in &conds {
-                self.cond_rule[c as usize] = NO_RULE;
-                self.cond_branch[c as usize] = b;
+                self.cond_target[c as usize] = (NO_RULE, b);
             }
             // Direct mode verifies every branch: no key, no index, no filter.
             let key = if self.direct {
@@ -564,7 +669,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 Some(k) => {
                     self.index(b, k, true);
                     if let (Key::Cond(c), 1) = (k, conds.len()) {
-                        self.cond_rule[c as usize] = rule;
+                        self.cond_target[c as usize].0 = rule;
                     }
                 }
                 None if self.direct => {}
@@ -583,6 +688,12 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
             self.hot[b as usize].rule = rule;
             self.set_filter(b, filter);
+            // Direct mode verifies from the conditions themselves.
+            if !self.direct {
+                let with_ids: Vec<(CondId, &Cond)> =
+                    conds.iter().map(|&c| (c, self.cond(c))).collect();
+                self.hot[b as usize].check = Check::build(&with_ids);
+            }
             let slot = self.branches[b as usize].as_mut().expect("just allocated");
             slot.conds = conds;
             slot.key = key;
@@ -610,6 +721,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             self.free_branches.push(b);
             self.set_filter(b, Filter::default());
             if !self.direct {
+                self.hot[b as usize].check = Check::default();
                 self.count_pairs(&br.conds, false);
             }
             match br.key {
@@ -622,7 +734,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
             for c in br.conds {
                 let cond = self.conds[c as usize].take().expect("live condition");
-                self.cond_rule[c as usize] = NO_RULE;
+                self.cond_target[c as usize].0 = NO_RULE;
                 self.free_conds.push(c);
                 if !self.direct {
                     self.count(cond.field, &cond.values, false);
@@ -678,14 +790,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 let map = &mut self.pairs[p as usize].map;
                 for h in hashes {
                     if add {
-                        map.entry(h).or_default().push(b);
-                    } else if let Some(v) = map.get_mut(&h) {
-                        if let Some(i) = v.iter().position(|&x| x == b) {
-                            v.swap_remove(i);
-                        }
-                        if v.is_empty() {
-                            map.remove(&h);
-                        }
+                        add_to(map, h, b);
+                    } else {
+                        remove_from(map, &h, b, false);
                     }
                 }
             }
@@ -912,6 +1019,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             field_first: std::mem::take(&mut s.field_first),
             field_stamps: std::mem::take(&mut s.field_stamps),
             generation: 0,
+            n_in_arrays: 0,
         };
         matched.clear();
         // Rules matched by this event (and branches verified for it) are marked with a
@@ -958,13 +1066,13 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 let val = s.value(input, leaf);
                 index.lookup(&val, &mut lower, &mut tmp);
                 for &c in &tmp {
-                    let r = self.cond_rule[c as usize];
+                    let (r, b) = self.cond_target[c as usize];
                     if r != NO_RULE {
                         // A one-condition branch: any hit matches its rule.
                         mark(&mut stamps, generation, r, &mut matched);
                         continue;
                     }
-                    cands.push(self.cond_branch[c as usize]);
+                    cands.push(b);
                 }
             }
             // Rule sets made of one-condition branches are done here.
@@ -974,7 +1082,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
             if self.pair_keyed > 0 {
                 for pair in &self.pairs {
-                    self.lookup_pair(pair, &v, input, s, &mut cands);
+                    self.lookup_pair(pair, &v, &mut cands);
                 }
             }
             cands.retain(|&b| {
@@ -998,11 +1106,15 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 stamps[hot.rule as usize] != generation && hot.filter.passes(&v, input, s)
             });
             for &b in &cands {
-                prefetch(&self.branches[b as usize]);
+                let tape = &self.hot[b as usize].check.0;
+                prefetch(tape.as_ptr());
+                if tape.len() > 64 {
+                    prefetch(tape[64..].as_ptr());
+                }
             }
             for &b in &cands {
                 let r = self.hot[b as usize].rule;
-                if stamps[r as usize] != generation && self.verify(b, &mut v, input, s) {
+                if stamps[r as usize] != generation && self.verify_compact(b, &mut v, input, s) {
                     mark(&mut stamps, generation, r, &mut matched);
                 }
             }
@@ -1050,14 +1162,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     }
 
     /// Append to `found` each branch of `pair` whose two values the event has.
-    fn lookup_pair(
-        &self,
-        pair: &PairIndex,
-        v: &Verifier,
-        input: &[u8],
-        s: &Scratch,
-        found: &mut Vec<u32>,
-    ) {
+    fn lookup_pair(&self, pair: &PairIndex, v: &Verifier, found: &mut Vec<u32>) {
         if pair.map.is_empty() {
             return;
         }
@@ -1074,21 +1179,22 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             n
         };
         if count(first).saturating_mul(count(second)) > PAIR_LOOKUPS_MAX {
-            found.extend(pair.map.values().flatten());
+            found.extend(pair.map.values().flat_map(Ids::as_slice));
             return;
         }
+        // The values' hashes were taken once per event (`Verifier::link_leaves`: both
+        // fields are hashed while a pair index reads them); a value without one (0) only
+        // looks up a key no branch is likely to have, which verification would reject.
         let mut l1 = first;
         while l1 != NO_LEAF {
-            if let Some(h1) = leaf_hash(&s.value(input, &s.leaves[l1 as usize])) {
-                let mut l2 = second;
-                while l2 != NO_LEAF {
-                    if let Some(h2) = leaf_hash(&s.value(input, &s.leaves[l2 as usize])) {
-                        if let Some(bs) = pair.map.get(&pair_hash(h1, h2)) {
-                            found.extend_from_slice(bs);
-                        }
-                    }
-                    l2 = v.leaf_next[l2 as usize];
+            let h1 = v.leaf_hashes[l1 as usize];
+            let mut l2 = second;
+            while l2 != NO_LEAF {
+                let h2 = v.leaf_hashes[l2 as usize];
+                if let Some(bs) = pair.map.get(&pair_hash(h1, h2)) {
+                    bs.extend_into(found);
                 }
+                l2 = v.leaf_next[l2 as usize];
             }
             l1 = v.leaf_next[l1 as usize];
         }
@@ -1096,44 +1202,65 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
 
     /// Does branch `b` match the scanned event? Every condition must be satisfied by a
     /// value at its path (or by the path's absence, for `exists: false`), and the values
-    /// chosen must be array-consistent.
+    /// chosen must be array-consistent. Reads the conditions themselves (direct mode and
+    /// branches without a key); [`Matcher::verify_compact`] is the same check from the
+    /// branch's [`Check`].
     fn verify(&self, b: u32, v: &mut Verifier, input: &[u8], s: &Scratch) -> bool {
         let br = self.branches[b as usize].as_ref().expect("live branch");
-        v.satisfied.clear();
-        v.groups.clear();
-        let mut n_in_arrays = 0usize;
+        v.start_branch();
         for &c in &br.conds {
-            let cond = self.conds[c as usize].as_ref().expect("live condition");
-            let start = v.satisfied.len() as u32;
-            let mut li = v.first_leaf(cond.field);
-            let present = li != NO_LEAF;
-            let mut in_array = false;
-            while li != NO_LEAF {
-                let leaf = &s.leaves[li as usize];
-                let val = s.value(input, leaf);
-                if cond.values.iter().any(|vp| eval(vp, &val)) {
-                    v.satisfied.push(li);
-                    in_array |= leaf.arr_len > 0;
-                }
-                li = v.leaf_next[li as usize];
-            }
-            let end = v.satisfied.len() as u32;
-            if start == end {
-                if cond.absent_ok && !present {
-                    continue;
-                }
+            if !self.satisfy_cond(c, v, input, s) {
                 return false;
             }
-            v.groups.push((start, end));
-            n_in_arrays += usize::from(in_array);
         }
-        if v.groups.len() <= 1 || n_in_arrays <= 1 {
-            return true;
+        v.consistent(s)
+    }
+
+    /// [`Matcher::verify`] from the branch's [`Check`].
+    fn verify_compact(&self, b: u32, v: &mut Verifier, input: &[u8], s: &Scratch) -> bool {
+        let tape = &self.hot[b as usize].check.0;
+        v.start_branch();
+        let mut i = 0;
+        while i < tape.len() {
+            let field = read_u32(tape, i);
+            let kind = tape[i + 4];
+            i += 5;
+            if kind != CHECK_COND {
+                let len = read_u32(tape, i) as usize;
+                let strs = &tape[i + 4..i + 4 + len];
+                i += 4 + len;
+                let ok =
+                    if kind == CHECK_STRS {
+                        v.satisfy(field, false, s, |leaf| {
+                        matches!(s.value(input, leaf), EvVal::Str(x) if strs_match(strs, x))
+                    })
+                    } else {
+                        v.satisfy(field, false, s, |leaf| {
+                        !matches!(s.value(input, leaf), EvVal::Str(x) if strs_match(strs, x))
+                    })
+                    };
+                if !ok {
+                    return false;
+                }
+            } else {
+                let c = read_u32(tape, i);
+                i += 4;
+                if !self.satisfy_cond(c, v, input, s) {
+                    return false;
+                }
+            }
         }
-        // Values from arrays on several conditions: search for an array-consistent choice.
-        let mut chosen = Vec::with_capacity(v.groups.len());
-        let mut budget = CONSISTENCY_BUDGET;
-        consistent_choice(v, 0, &mut chosen, s, &mut budget)
+        v.consistent(s)
+    }
+
+    /// Record the event's values satisfying condition `c` (see [`Verifier::satisfy`]).
+    #[inline]
+    fn satisfy_cond(&self, c: CondId, v: &mut Verifier, input: &[u8], s: &Scratch) -> bool {
+        let cond = self.cond(c);
+        v.satisfy(cond.field, cond.absent_ok, s, |leaf| {
+            let val = s.value(input, leaf);
+            cond.values.iter().any(|vp| eval(vp, &val))
+        })
     }
 }
 
@@ -1158,9 +1285,60 @@ struct Verifier {
     field_first: Vec<u32>,
     field_stamps: Vec<u32>,
     generation: u32,
+    /// Conditions of the branch being verified satisfied by a value inside an array.
+    n_in_arrays: usize,
 }
 
 impl Verifier {
+    fn start_branch(&mut self) {
+        self.satisfied.clear();
+        self.groups.clear();
+        self.n_in_arrays = 0;
+    }
+
+    /// Record, as one group, the event's values at `field` that satisfy a condition
+    /// (`pred`); `false` if the condition fails: no value satisfies it, unless it accepts
+    /// absence and the field is absent.
+    #[inline]
+    fn satisfy(
+        &mut self,
+        field: u32,
+        absent_ok: bool,
+        s: &Scratch,
+        mut pred: impl FnMut(&Leaf) -> bool,
+    ) -> bool {
+        let start = self.satisfied.len() as u32;
+        let mut li = self.first_leaf(field);
+        let present = li != NO_LEAF;
+        let mut in_array = false;
+        while li != NO_LEAF {
+            let leaf = &s.leaves[li as usize];
+            if pred(leaf) {
+                self.satisfied.push(li);
+                in_array |= leaf.arr_len > 0;
+            }
+            li = self.leaf_next[li as usize];
+        }
+        let end = self.satisfied.len() as u32;
+        if start == end {
+            return absent_ok && !present;
+        }
+        self.groups.push((start, end));
+        self.n_in_arrays += usize::from(in_array);
+        true
+    }
+
+    /// Can one value be chosen per recorded group, array-consistently?
+    fn consistent(&self, s: &Scratch) -> bool {
+        if self.groups.len() <= 1 || self.n_in_arrays <= 1 {
+            return true;
+        }
+        // Values from arrays on several conditions: search for an array-consistent choice.
+        let mut chosen = Vec::with_capacity(self.groups.len());
+        let mut budget = CONSISTENCY_BUDGET;
+        consistent_choice(self, 0, &mut chosen, s, &mut budget)
+    }
+
     /// Chain the event's leaves by field, so a condition reads only its own path's
     /// values (a field's list is valid while its stamp is the current generation).
     fn link_leaves(&mut self, s: &Scratch, input: &[u8], hashed: &[u32]) {

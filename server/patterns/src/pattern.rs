@@ -13,10 +13,6 @@ pub const DEFAULT_MAX_PATTERN_LENGTH: usize = 2048;
 /// The `TestEventPattern`/`PutRule` API's hard maximum pattern length in characters.
 pub const API_MAX_PATTERN_LENGTH: usize = 4096;
 
-/// Maximum number of `$or` alternatives one pattern may expand into (a crate limit that
-/// keeps memory bounded; AWS's own limit is not documented).
-pub const MAX_OR_BRANCHES: usize = 1024;
-
 /// Envelope fields `TestEventPattern` requires in the event (AWS documents `resources`
 /// too, but does not enforce it; LocalStack's recorded AWS behaviour agrees).
 pub const MANDATORY_ENVELOPE_FIELDS: [&str; 6] =
@@ -82,7 +78,7 @@ impl EventPattern {
         };
         let mut m = Matcher::new_direct();
         m.set_strict(true);
-        m.add_pattern((), &p);
+        m.add_branches((), &p.branches);
         p.matcher = m;
         p
     }
@@ -97,10 +93,6 @@ impl EventPattern {
         self.branches.len()
     }
 
-    pub(crate) fn branches(&self) -> &[Branch] {
-        &self.branches
-    }
-
     /// Does the event (any JSON object; no envelope needed) match? The whole event is
     /// validated as JSON.
     pub fn matches(&self, event_json: &str) -> Result<bool, EventError> {
@@ -110,6 +102,23 @@ impl EventPattern {
     /// Like [`EventPattern::matches`], from raw bytes.
     pub fn matches_bytes(&self, event_json: &[u8]) -> Result<bool, EventError> {
         self.matcher.has_matches(event_json)
+    }
+}
+
+/// The matcher's entry points for rules given as patterns (the matcher itself works on
+/// compiled branches, so it does not depend on this module).
+impl<Id: Clone + Eq + std::hash::Hash> Matcher<Id> {
+    /// Parse, validate and add a pattern under `id`, replacing the pattern `id` had.
+    /// On error the matcher is unchanged.
+    pub fn add_rule(&mut self, id: Id, pattern: &str) -> Result<(), PatternError> {
+        let p = EventPattern::parse(pattern)?;
+        self.add_pattern(id, &p);
+        Ok(())
+    }
+
+    /// Add an already-validated pattern under `id`, replacing the pattern `id` had.
+    pub fn add_pattern(&mut self, id: Id, pattern: &EventPattern) {
+        self.add_branches(id, &pattern.branches);
     }
 }
 
