@@ -275,20 +275,11 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// 403 naming the role an action needs.
+/// 403 naming the role an action needs (the commands' refusal, answered
+/// as the JSON API answers every command's).
 pub fn forbidden(required: Role, who: &Principal) -> Response {
-    let mut res = refuse(
-        StatusCode::FORBIDDEN,
-        &format!(
-            "requires the {required} role ({} is {})",
-            who.name, who.role
-        ),
-        Some("role"),
-    );
-    if let Ok(v) = HeaderValue::from_str(required.as_str()) {
-        res.headers_mut().insert("x-required-role", v);
-    }
-    res
+    crate::api::ApiError::from(mediator_core::CommandError::forbidden(who, required))
+        .into_response()
 }
 
 /// Whether `path` is served without sign-in.
@@ -1247,29 +1238,6 @@ async fn get_audit(
 }
 
 use axum::extract::FromRequest;
-
-/// Checks that `who` may act as `required`; records a refusal of `action`
-/// in the audit log and answers 403 naming the role otherwise.
-pub async fn require(
-    audit: &Audit,
-    who: &Principal,
-    required: Role,
-    action: &str,
-    target: &str,
-) -> Result<(), Response> {
-    if who.role.allows(required) {
-        return Ok(());
-    }
-    audit
-        .log(
-            NewAuditEntry::new(who, action)
-                .target(target)
-                .outcome("denied")
-                .detail(json!({ "required_role": required })),
-        )
-        .await;
-    Err(forbidden(required, who))
-}
 
 /// Logs how callers sign in at start-up; with `--auth local` and no users
 /// yet, prints the setup link (`setup_url`) and how to add the first admin.
