@@ -213,6 +213,25 @@ impl ApiError {
     }
 }
 
+/// A command's refusal as the console's error: the one place the console
+/// converts `mediator_core::CommandError` (the JSON API answers it as is).
+#[cfg(feature = "ssr")]
+impl From<mediator_core::CommandError> for ApiError {
+    fn from(e: mediator_core::CommandError) -> Self {
+        use mediator_core::CommandError as C;
+        match e {
+            C::Forbidden { required, reason } => ApiError::Forbidden {
+                required: required.as_str().into(),
+                reason,
+            },
+            C::Invalid { field, reason } => ApiError::Invalid { field, reason },
+            C::NotFound { what, .. } => ApiError::NotFound(what),
+            C::Conflict { field, reason } => ApiError::Conflict { field, reason },
+            C::Unavailable(e) => ApiError::Unavailable(e),
+        }
+    }
+}
+
 impl FromServerFnError for ApiError {
     type Encoder = JsonEncoding;
 
@@ -420,9 +439,8 @@ mod ssr {
                 Some(r) => Some(super::replays::view(ctx, r.clone()).await),
                 None => None,
             };
-            let margin = mediator_core::PartName::parse(&name)
-                .map(|pn| ctx.recovery.part_recovery(&pn).margin.as_secs() as i64)
-                .unwrap_or(60);
+            let margin =
+                mediator_core::commands::replays::margin(&ctx.recovery, &name).as_secs() as i64;
             let m = chrono::Duration::seconds(margin);
             let (suggest_start, suggest_end) = match (&latest_replay, p.changed_at) {
                 (_, Some(since)) if p.state.as_str() == "down" => (since - m, now),

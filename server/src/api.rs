@@ -23,6 +23,11 @@
 //!
 //! Starting a replay answers 409 while the part has an active replay, and
 //! 422 (naming the field) for a bad window.
+//!
+//! The handlers that change state are shells over `mediator_core::commands`
+//! (role check, policy, action, audit): they parse the request, call the
+//! command and shape its answer; refusals are `CommandError`s, answered
+//! with their one status and `{"error", "field"?}` body.
 
 use std::sync::Arc;
 
@@ -34,14 +39,16 @@ use axum::routing::{get, post};
 use axum::Extension;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use mediator_core::access::{Principal, Role, Via};
-use mediator_core::audit::NewAuditEntry;
+use mediator_core::access::Principal;
+use mediator_core::commands::overrides::{OverrideChange, OverrideSet};
+use mediator_core::commands::replays::{ReplayAsk, StartReplay};
+use mediator_core::commands::vouchers::{Submission, VoucherDetail};
+use mediator_core::commands::{self, CommandError};
 use mediator_core::datacache::FIND_LIMIT_MAX;
 use mediator_core::recovery::RecoveryError;
-use mediator_core::submit::FlowError;
 use mediator_core::{
-    CircuitOverride, OverrideError, OverrideRequest, Overrides, Recovery, ReplayRecord,
-    SubmissionFlow, VoucherRecord, VoucherRef,
+    CircuitOverride, OverrideRequest, Overrides, Recovery, ReplayRecord, SubmissionFlow,
+    VoucherRecord, VoucherRef,
 };
 use serde_json::{json, Value};
 
@@ -66,7 +73,8 @@ pub struct ApiState {
     pub access: mediator_core::Access,
 }
 
-/// An API failure, rendered as `{"error", "field"?}` with its status.
+/// An API failure, rendered as `{"error", "field"?}` with its status: the
+/// request could not be read as JSON, or a command (or read) refused it.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The body is not JSON (400).
@@ -78,96 +86,55 @@ pub enum ApiError {
     /// The body is not sent as `application/json` (415, naming `content-type`).
     #[error("content-type: must be application/json")]
     NotJson,
-    /// A field is invalid (422), named.
-    #[error("{field}: {reason}")]
-    Invalid {
-        /// The field.
-        field: String,
-        /// Why.
-        reason: String,
-    },
-    /// Not found (404).
-    #[error("{0}")]
-    NotFound(String),
-    /// The part is not configured (404, naming `part`).
-    #[error("part {0:?} is not configured")]
-    UnknownPart(String),
-    /// Conflicts with the current state (409), naming what it concerns.
-    #[error("{reason}")]
-    Conflict {
-        /// The part or replay at issue.
-        field: String,
-        /// Why.
-        reason: String,
-    },
-    /// Storage or bus failed (503).
-    #[error("{0}")]
-    Unavailable(String),
+    /// Refused by a command or a read: its own status and body
+    /// ([`CommandError::http_status`], [`CommandError::body`]).
+    #[error(transparent)]
+    Command(#[from] CommandError),
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, field) = match &self {
-            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, Some("body".to_string())),
-            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Some("body".to_string())),
-            ApiError::NotJson => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                Some("content-type".to_string()),
-            ),
-            ApiError::Invalid { field, .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, Some(field.clone()))
-            }
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, None),
-            ApiError::UnknownPart(_) => (StatusCode::NOT_FOUND, Some("part".to_string())),
-            ApiError::Conflict { field, .. } => (StatusCode::CONFLICT, Some(field.clone())),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
+        let (status, field) = match self {
+            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "body"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body"),
+            ApiError::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "content-type"),
+            ApiError::Command(e) => return command_refusal(&e),
         };
-        let mut body = json!({ "error": self.to_string() });
-        if let Some(f) = field {
-            body["field"] = json!(f);
-        }
+        let body = json!({ "error": self.to_string(), "field": field });
         (status, Json(body)).into_response()
     }
 }
 
+/// A command's refusal as an HTTP answer; a refused role also names the
+/// role needed in `X-Required-Role`.
+fn command_refusal(e: &CommandError) -> Response {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = (status, Json(e.body())).into_response();
+    if let CommandError::Forbidden { required, .. } = e {
+        res.headers_mut().insert(
+            "x-required-role",
+            axum::http::HeaderValue::from_static(required.as_str()),
+        );
+    }
+    res
+}
+
 impl From<RecoveryError> for ApiError {
     fn from(e: RecoveryError) -> Self {
-        match e {
-            RecoveryError::Invalid { field, reason } => ApiError::Invalid {
-                field: field.into(),
-                reason,
-            },
-            RecoveryError::Replay(mediator_core::ReplayError::Rejected(r)) => ApiError::Invalid {
-                field: "start".into(),
-                reason: r,
-            },
-            RecoveryError::UnknownVoucher(id) => {
-                ApiError::NotFound(format!("voucher {id:?} not found"))
-            }
-            e @ RecoveryError::NotDeadLettered { .. } => ApiError::Conflict {
-                field: "loyalty_request_id".into(),
-                reason: e.to_string(),
-            },
-            e @ RecoveryError::Busy { .. } => ApiError::Conflict {
-                field: "part".into(),
-                reason: e.to_string(),
-            },
-            RecoveryError::Replay(mediator_core::ReplayError::NotFound(r)) => {
-                ApiError::NotFound(format!("replay {r:?} not found"))
-            }
-            RecoveryError::Replay(e @ mediator_core::ReplayError::Finished(_)) => {
-                ApiError::Conflict {
-                    field: "name".into(),
-                    reason: e.to_string(),
-                }
-            }
-            other => ApiError::Unavailable(other.to_string()),
-        }
+        CommandError::from(e).into()
     }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    ApiError::Unavailable(e.to_string())
+    CommandError::unavailable(e).into()
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
+    CommandError::invalid(field, reason).into()
+}
+
+fn not_found(what: String) -> ApiError {
+    CommandError::not_found(what).into()
 }
 
 /// The routes, to merge into the main router.
@@ -221,23 +188,21 @@ pub async fn search_vouchers(
     let mut given = std::iter::once(("ref", VoucherRef::Any))
         .chain(VoucherRef::FIELDS)
         .filter_map(|(name, f)| query.get(name).map(|v| (name, f, v.trim())));
-    let (name, field, value) = given.next().ok_or_else(|| ApiError::Invalid {
-        field: "ref".into(),
-        reason: "is required: give ref (any reference) or one of loyalty_request_id, \
-                 loyalty_reference, merchant_reference, loyalty_order_reference"
-            .into(),
+    let (name, field, value) = given.next().ok_or_else(|| {
+        invalid(
+            "ref",
+            "is required: give ref (any reference) or one of loyalty_request_id, \
+                 loyalty_reference, merchant_reference, loyalty_order_reference",
+        )
     })?;
     if let Some((other, _, _)) = given.next() {
-        return Err(ApiError::Invalid {
-            field: other.into(),
-            reason: format!("give only one reference to search by ({name} is given)"),
-        });
+        return Err(invalid(
+            other,
+            format!("give only one reference to search by ({name} is given)"),
+        ));
     }
     if value.is_empty() {
-        return Err(ApiError::Invalid {
-            field: name.into(),
-            reason: "must not be empty".into(),
-        });
+        return Err(invalid(name, "must not be empty"));
     }
     let limit = match query.get("limit") {
         None => 20,
@@ -245,9 +210,11 @@ pub async fn search_vouchers(
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=FIND_LIMIT_MAX).contains(n))
-            .ok_or_else(|| ApiError::Invalid {
-                field: "limit".into(),
-                reason: format!("must be an integer between 1 and {FIND_LIMIT_MAX}"),
+            .ok_or_else(|| {
+                invalid(
+                    "limit",
+                    format!("must be an integer between 1 and {FIND_LIMIT_MAX}"),
+                )
             })?,
     };
     let after = query
@@ -255,10 +222,7 @@ pub async fn search_vouchers(
         .map(|t| {
             t.split_once('.')
                 .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| ApiError::Invalid {
-                    field: "next_token".into(),
-                    reason: "is not a token this API returned".into(),
-                })
+                .ok_or_else(|| invalid("next_token", "is not a token this API returned"))
         })
         .transpose()?;
     let page = flow
@@ -277,31 +241,25 @@ pub async fn search_vouchers(
     Ok(out)
 }
 
-/// Accepts a voucher: validates it, stores it and runs the submission flow.
-pub async fn submit_voucher(flow: &SubmissionFlow, body: &Value) -> Result<Value, ApiError> {
-    let accepted = flow.accept_json(body).await.map_err(|e| match e {
-        FlowError::Invalid(v) => ApiError::Invalid {
-            field: v.field,
-            reason: v.reason,
-        },
-        FlowError::Store(s) => unavailable(s),
-    })?;
+/// An accepted voucher as the API answers it: the voucher and `duplicate`.
+fn submitted_json(accepted: &mediator_core::submit::Accepted) -> Value {
     let mut out = voucher_json(&accepted.voucher);
     out["duplicate"] = json!(accepted.duplicate);
-    Ok(out)
+    out
+}
+
+/// A voucher with its lifecycle, as the API answers it.
+fn detail_json(d: &VoucherDetail) -> Value {
+    let mut out = voucher_json(&d.voucher);
+    out["lifecycle"] = json!(d.lifecycle);
+    out
 }
 
 /// A voucher with its lifecycle.
 pub async fn voucher(flow: &SubmissionFlow, id: &str) -> Result<Value, ApiError> {
-    let v = flow
-        .cache()
-        .get(id)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| ApiError::NotFound(format!("voucher {id:?} not found")))?;
-    let mut out = voucher_json(&v);
-    out["lifecycle"] = json!(flow.cache().lifecycle(id).await.map_err(unavailable)?);
-    Ok(out)
+    Ok(detail_json(
+        &commands::vouchers::detail(flow.cache(), id).await?,
+    ))
 }
 
 /// A replay with the bus's state and cursor next to our progress.
@@ -327,53 +285,35 @@ type MaybeTime = Option<DateTime<Utc>>;
 
 /// `{"part", "start"?, "end"?}` from a JSON object (body or query): the
 /// part (required) and the RFC 3339 times, each error naming its field.
-fn part_and_times(body: &Value) -> Result<(String, MaybeTime, MaybeTime), ApiError> {
-    let text = |f: &'static str| -> Result<Option<String>, ApiError> {
+fn part_and_times(body: &Value) -> Result<(String, MaybeTime, MaybeTime), CommandError> {
+    let text = |f: &'static str| -> Result<Option<String>, CommandError> {
         match body.get(f) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(ApiError::Invalid {
-                field: f.into(),
-                reason: "must be a string".into(),
-            }),
+            Some(_) => Err(CommandError::invalid(f, "must be a string")),
         }
     };
-    let time = |f: &'static str| -> Result<Option<DateTime<Utc>>, ApiError> {
+    let time = |f: &'static str| -> Result<Option<DateTime<Utc>>, CommandError> {
         text(f)?
             .map(|s| {
                 DateTime::parse_from_rfc3339(&s)
                     .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| ApiError::Invalid {
-                        field: f.into(),
-                        reason: "must be an RFC 3339 time".into(),
-                    })
+                    .map_err(|_| CommandError::invalid(f, "must be an RFC 3339 time"))
             })
             .transpose()
     };
     if !body.is_object() {
-        return Err(ApiError::Invalid {
-            field: "body".into(),
-            reason: "must be a JSON object".into(),
-        });
+        return Err(CommandError::invalid("body", "must be a JSON object"));
     }
-    let part = text("part")?.ok_or_else(|| ApiError::Invalid {
-        field: "part".into(),
-        reason: "is required".into(),
-    })?;
+    let part = text("part")?.ok_or_else(|| CommandError::invalid("part", "is required"))?;
     Ok((part, time("start")?, time("end")?))
 }
 
 /// What replaying `part`'s archive over `[start, end)` would touch.
 pub async fn preview(recovery: &Recovery, query: &Value) -> Result<Value, ApiError> {
     let (part, start, end) = part_and_times(query)?;
-    let start = start.ok_or_else(|| ApiError::Invalid {
-        field: "start".into(),
-        reason: "is required".into(),
-    })?;
-    let end = end.ok_or_else(|| ApiError::Invalid {
-        field: "end".into(),
-        reason: "is required".into(),
-    })?;
+    let start = start.ok_or_else(|| invalid("start", "is required"))?;
+    let end = end.ok_or_else(|| invalid("end", "is required"))?;
     Ok(json!(recovery.preview(&part, start, end).await?))
 }
 
@@ -390,19 +330,13 @@ pub async fn dlq_page(
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::Invalid {
-                field: "limit".into(),
-                reason: "must be an integer between 1 and 1000".into(),
-            })?,
+            .ok_or_else(|| invalid("limit", "must be an integer between 1 and 1000"))?,
     };
     let after = next_token
         .map(|t| {
             t.split_once('.')
                 .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| ApiError::Invalid {
-                    field: "next_token".into(),
-                    reason: "is not a token this API returned".into(),
-                })
+                .ok_or_else(|| invalid("next_token", "is not a token this API returned"))
         })
         .transpose()?;
     let page = flow
@@ -430,59 +364,38 @@ pub async fn dlq_page(
     Ok(out)
 }
 
-/// Redrives a dead-lettered voucher: back to `retry`, resubmitted now.
-pub async fn redrive(s: &ApiState, id: &str) -> Result<Value, ApiError> {
-    s.recovery.redrive(id).await?;
-    voucher(&s.flow, id).await
-}
-
-/// Cancels a replay the mediator started.
-pub async fn cancel_replay(recovery: &Recovery, name: &str) -> Result<Value, ApiError> {
-    let r = recovery.cancel(name).await?;
-    Ok(replay_view(recovery, r).await)
-}
-
-/// Starts a replay of `part`'s window (default: its latest replay interval),
-/// recorded as started by the body's `by` (default `api`).
-pub async fn start_replay(recovery: &Recovery, body: &Value) -> Result<Value, ApiError> {
-    let (part, start, end) = part_and_times(body)?;
+/// The replay a `POST /api/v1/replays` body asks for: `{"part", "start"?,
+/// "end"?, "by"?}`, the window both or neither (default: the part's latest
+/// replay interval), `by` defaulting to `api`; each error names its field.
+fn start_request(body: &Value) -> Result<StartReplay, CommandError> {
+    let (_, start, end) = part_and_times(body)?;
     let by = match body.get("by") {
         None | Some(Value::Null) => "api",
         Some(Value::String(s)) if !s.trim().is_empty() => s.as_str(),
         Some(_) => {
-            return Err(ApiError::Invalid {
-                field: "by".into(),
-                reason: "must be a non-empty string (who starts the replay)".into(),
-            })
+            return Err(CommandError::invalid(
+                "by",
+                "must be a non-empty string (who starts the replay)",
+            ))
         }
     };
     let window = match (start, end) {
         (Some(s), Some(e)) => Some((s, e)),
         (None, None) => None,
-        (None, Some(_)) => {
-            return Err(ApiError::Invalid {
-                field: "start".into(),
-                reason: "is required with end".into(),
-            })
-        }
-        (Some(_), None) => {
-            return Err(ApiError::Invalid {
-                field: "end".into(),
-                reason: "is required with start".into(),
-            })
-        }
+        (None, Some(_)) => return Err(CommandError::invalid("start", "is required with end")),
+        (Some(_), None) => return Err(CommandError::invalid("end", "is required with start")),
     };
-    let r = recovery.replay_again(&part, window, by).await?;
-    Ok(replay_view(recovery, r).await)
+    Ok(StartReplay {
+        window,
+        by: by.to_owned(),
+    })
 }
 
-/// The caller (put there by `auth::authenticate`), and the `by` it acts as:
-/// its name when signed in, else the body's (sign-in off).
+/// The body as the caller (put there by `auth::authenticate`) acts: its
+/// `by` is the caller's name when signed in, else the body's (sign-in off).
 fn acting_body(who: &Principal, mut body: Value) -> Value {
-    if who.via != Via::Open {
-        if let Some(o) = body.as_object_mut() {
-            o.insert("by".into(), json!(who.name));
-        }
+    if let (Some(name), Some(o)) = (commands::signed_in_name(who), body.as_object_mut()) {
+        o.insert("by".into(), json!(name));
     }
     body
 }
@@ -497,18 +410,22 @@ async fn post_voucher(
     Extension(who): Extension<Principal>,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    if let Err(refused) =
-        crate::auth::require(&s.audit, &who, Role::Operator, "voucher.submit", "api").await
-    {
-        return Ok(refused);
-    }
-    let out = submit_voucher(&s.flow, &body(payload)?).await?;
-    let status = if out["duplicate"] == json!(true) {
+    let body = match body(payload) {
+        Ok(body) => body,
+        Err(unreadable) => {
+            // The role is checked before the body is, as for any request.
+            commands::vouchers::authorize_api_submission(&s.audit, &who).await?;
+            return Err(unreadable);
+        }
+    };
+    let accepted =
+        commands::vouchers::submit(&s.flow, &s.audit, &who, Submission::api(Ok(body))).await?;
+    let status = if accepted.duplicate {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((status, Json(out)).into_response())
+    Ok((status, Json(submitted_json(&accepted))).into_response())
 }
 
 async fn get_vouchers(
@@ -539,33 +456,23 @@ async fn post_replay(
     payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let body = acting_body(&who, body(payload)?);
-    let part = body
-        .get("part")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    if let Err(refused) =
-        crate::auth::require(&s.audit, &who, Role::Operator, "replay.start", &part).await
-    {
-        return Ok(refused);
-    }
-    let out = start_replay(&s.recovery, &body).await;
-    let detail = match &out {
-        Ok(r) => {
-            json!({ "replay": r["name"], "window_start": r["window_start"], "window_end": r["window_end"] })
-        }
-        Err(_) => json!({ "start": body.get("start"), "end": body.get("end") }),
+    let ask = ReplayAsk {
+        part: body
+            .get("part")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        reason: reason_of(&body).map(str::to_owned),
+        start: body.get("start").cloned().unwrap_or(Value::Null),
+        end: body.get("end").cloned().unwrap_or(Value::Null),
     };
-    s.audit
-        .log(
-            NewAuditEntry::new(&who, "replay.start")
-                .target(part)
-                .reason(reason_of(&body))
-                .detail(detail)
-                .result(&out),
-        )
-        .await;
-    Ok((StatusCode::ACCEPTED, Json(out?)).into_response())
+    let r =
+        commands::replays::start(&s.recovery, &s.audit, &who, ask, start_request(&body)).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(replay_view(&s.recovery, r).await),
+    )
+        .into_response())
 }
 
 async fn get_replay(
@@ -577,7 +484,7 @@ async fn get_replay(
         .replay(&name)
         .await
         .map_err(unavailable)?
-        .ok_or_else(|| ApiError::NotFound(format!("replay {name:?} not found")))?;
+        .ok_or_else(|| not_found(format!("replay {name:?} not found")))?;
     Ok(Json(replay_view(&s.recovery, r).await))
 }
 
@@ -593,20 +500,12 @@ async fn post_cancel(
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    if let Err(refused) =
-        crate::auth::require(&s.audit, &who, Role::Operator, "replay.cancel", &name).await
-    {
-        return Ok(refused);
-    }
-    let out = cancel_replay(&s.recovery, &name).await;
-    s.audit
-        .log(
-            NewAuditEntry::new(&who, "replay.cancel")
-                .target(name.as_str())
-                .result(&out),
-        )
-        .await;
-    Ok((StatusCode::ACCEPTED, Json(out?)).into_response())
+    let r = commands::replays::cancel(&s.recovery, &s.audit, &who, &name).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(replay_view(&s.recovery, r).await),
+    )
+        .into_response())
 }
 
 async fn get_dlq(
@@ -628,33 +527,8 @@ async fn post_redrive(
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if let Err(refused) =
-        crate::auth::require(&s.audit, &who, Role::Operator, "dlq.redrive", &id).await
-    {
-        return Ok(refused);
-    }
-    let out = redrive(&s, &id).await;
-    s.audit
-        .log(
-            NewAuditEntry::new(&who, "dlq.redrive")
-                .target(id.as_str())
-                .result(&out),
-        )
-        .await;
-    Ok(Json(out?).into_response())
-}
-
-impl From<OverrideError> for ApiError {
-    fn from(e: OverrideError) -> Self {
-        match e {
-            OverrideError::Invalid { field, reason } => ApiError::Invalid {
-                field: field.into(),
-                reason,
-            },
-            OverrideError::UnknownPart(p) => ApiError::UnknownPart(p),
-            OverrideError::Store(e) => unavailable(e),
-        }
-    }
+    let d = commands::vouchers::redrive(&s.flow, &s.recovery, &s.audit, &who, &id).await?;
+    Ok(Json(detail_json(&d)).into_response())
 }
 
 /// An override as JSON (`null` when none).
@@ -678,26 +552,13 @@ fn circuit_name(closed: bool) -> &'static str {
     }
 }
 
-/// Sets (or clears) a part's circuit override from a request body.
-pub async fn set_override(
-    overrides: &Overrides,
-    part: &str,
-    body: &Value,
-) -> Result<Value, ApiError> {
-    let req = OverrideRequest::parse(body)?;
-    let o = overrides.set(part, req, Utc::now()).await?;
-    let closed = overrides
-        .circuits()
-        .await
-        .map_err(unavailable)?
-        .into_iter()
-        .find(|(p, _, _)| p.as_str() == part)
-        .is_none_or(|(_, _, c)| c);
-    Ok(json!({
+/// A part's override after a change, as the API answers it.
+fn override_answer(part: &str, set: &OverrideSet) -> Value {
+    json!({
         "part": part,
-        "override": override_json(o.as_ref()),
-        "circuit": circuit_name(closed),
-    }))
+        "override": override_json(set.current.as_ref()),
+        "circuit": circuit_name(set.closed),
+    })
 }
 
 /// Adds each part's `override` and effective `circuit` to the overview JSON.
@@ -725,31 +586,18 @@ async fn post_override(
     payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let body = acting_body(&who, body(payload)?);
-    let mode = body
-        .get("mode")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let action = if mode == "none" {
-        "override.clear"
-    } else {
-        "override.set"
+    let change = OverrideChange {
+        part: part.clone(),
+        mode: body
+            .get("mode")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        reason: reason_of(&body).map(str::to_owned),
+        request: OverrideRequest::parse(&body).map_err(CommandError::from),
     };
-    if let Err(refused) = crate::auth::require(&s.audit, &who, Role::Operator, action, &part).await
-    {
-        return Ok(refused);
-    }
-    let out = set_override(&s.overrides, &part, &body).await;
-    s.audit
-        .log(
-            NewAuditEntry::new(&who, action)
-                .target(part.as_str())
-                .reason(reason_of(&body))
-                .detail(json!({ "mode": mode }))
-                .result(&out),
-        )
-        .await;
-    Ok(Json(out?).into_response())
+    let set = commands::overrides::set(&s.overrides, &s.audit, &who, change).await?;
+    Ok(Json(override_answer(&part, &set)).into_response())
 }
 
 /// The metrics page in the text exposition format.

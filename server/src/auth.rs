@@ -55,7 +55,7 @@ pub use login::{
     MAX_FAILED_LOGINS_PER_NAME,
 };
 pub use middleware::{authenticate, DeferredCaller};
-pub use refusal::{forbidden, require, Refusal};
+pub use refusal::{forbidden, Refusal};
 pub use settings::{
     default_allowed_hosts, parse_allowed_hosts, AuthMode, AuthSettings, CookieSecure,
 };

@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::api::ApiError;
+use mediator_core::CommandError;
 
 /// What the console API's handlers share.
 #[derive(Clone)]
@@ -60,13 +61,10 @@ pub struct ConsoleApiState {
 impl From<HistoryError> for ApiError {
     fn from(e: HistoryError) -> Self {
         match e {
-            HistoryError::UnknownPart(p) => ApiError::UnknownPart(p),
-            HistoryError::Invalid { field, reason } => ApiError::Invalid {
-                field: field.into(),
-                reason,
-            },
-            e @ HistoryError::UnknownArchive(_) => ApiError::NotFound(e.to_string()),
-            other => ApiError::Unavailable(other.to_string()),
+            HistoryError::UnknownPart(p) => CommandError::unknown_part(&p).into(),
+            HistoryError::Invalid { field, reason } => CommandError::invalid(field, reason).into(),
+            e @ HistoryError::UnknownArchive(_) => CommandError::not_found(e.to_string()).into(),
+            other => CommandError::unavailable(other).into(),
         }
     }
 }
@@ -124,10 +122,7 @@ fn time_param(
         .map(|s| {
             DateTime::parse_from_rfc3339(s)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| ApiError::Invalid {
-                    field: name.into(),
-                    reason: "must be an RFC 3339 time".into(),
-                })
+                .map_err(|_| CommandError::invalid(name, "must be an RFC 3339 time").into())
         })
         .transpose()
 }
@@ -144,9 +139,9 @@ fn int_param(
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ApiError::Invalid {
-                field: name.into(),
-                reason: format!("must be an integer between 1 and {max}"),
+            .ok_or_else(|| {
+                CommandError::invalid(name, format!("must be an integer between 1 and {max}"))
+                    .into()
             }),
     }
 }
@@ -168,13 +163,14 @@ pub async fn timeline(
         .filter(|k| param(q, k).is_some())
         .collect();
     if given.len() > 1 {
-        return Err(ApiError::Invalid {
-            field: given[1].into(),
-            reason: format!(
+        return Err(CommandError::invalid(
+            given[1],
+            format!(
                 "give only one of days, date or hour (got {})",
                 given.join(", ")
             ),
-        });
+        )
+        .into());
     }
     let t = if let Some(d) = param(q, "date") {
         h.day(part, history::parse_date(d, "date")?, now).await?
@@ -203,14 +199,13 @@ pub async fn incidents(h: &History, q: &HashMap<String, String>) -> Result<Value
 
 /// One incident.
 pub async fn incident(h: &History, id: &str) -> Result<Value, ApiError> {
-    let id: i64 = id.parse().map_err(|_| ApiError::Invalid {
-        field: "id".into(),
-        reason: "must be an incident id (an integer)".into(),
-    })?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| CommandError::invalid("id", "must be an incident id (an integer)"))?;
     let inc = h
         .incident(id, Utc::now())
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("incident {id} not found")))?;
+        .ok_or_else(|| CommandError::not_found(format!("incident {id} not found")))?;
     Ok(json!(inc))
 }
 

@@ -4,9 +4,11 @@
 //! The server's sign-in middleware puts the caller (`mediator_core::Principal`)
 //! into the request's extensions; server functions read it from the request
 //! parts Leptos provides as context. A server function that changes state
-//! calls [`require`](ssr::require) first: a viewer is refused (HTTP 403,
-//! [`ApiError::Forbidden`] naming the role) and the refusal is audited.
-//! A server function that reads calls [`require_read`](ssr::require_read)
+//! takes its caller with [`signed_in`](ssr::signed_in) and calls the
+//! command (`mediator_core::commands`), which checks the role: a viewer is
+//! refused (HTTP 403, [`ApiError::Forbidden`] naming the role) and the
+//! refusal is audited. A server function that reads calls
+//! [`require_read`](ssr::require_read)
 //! with the viewer role first: each checks its caller itself rather than
 //! trusting that the router's middleware did (a route added or made public
 //! later must not leak data).
@@ -169,14 +171,13 @@ fn csrf_cookie() -> Option<String> {
 }
 
 #[cfg(feature = "ssr")]
-pub use ssr::{caller, require, require_read};
+pub use ssr::{caller, require_read, signed_in};
 
 #[cfg(feature = "ssr")]
 mod ssr {
     //! The caller and role checks, on the server.
 
-    use mediator_core::audit::NewAuditEntry;
-    use mediator_core::{Principal, Role};
+    use mediator_core::{CommandError, Principal, Role};
 
     use super::{AuditPage, AuditRow, AUDIT_PAGE_SIZE};
     use crate::api::ssr::{rfc3339, unavailable};
@@ -195,57 +196,26 @@ mod ssr {
         e
     }
 
-    fn forbidden(who: &Principal, required: Role) -> ApiError {
-        refuse(
-            http::StatusCode::FORBIDDEN,
-            ApiError::Forbidden {
-                required: required.as_str().into(),
-                reason: format!(
-                    "requires the {required} role ({} is {})",
-                    who.name, who.role
-                ),
-            },
-        )
-    }
-
-    /// The caller, who must hold `required` (reads: nothing is audited).
-    pub fn require_read(required: Role) -> Result<Principal, ApiError> {
-        let who = caller().ok_or_else(|| {
+    /// The caller, who must be signed in (401 otherwise).
+    pub fn signed_in() -> Result<Principal, ApiError> {
+        caller().ok_or_else(|| {
             refuse(
                 http::StatusCode::UNAUTHORIZED,
                 ApiError::Unauthorized("sign in first".into()),
             )
-        })?;
-        if !who.role.allows(required) {
-            return Err(forbidden(&who, required));
-        }
-        Ok(who)
+        })
     }
 
-    /// The caller, who must hold `required` to do `action` to `target`; a
-    /// refusal is written to the audit log.
-    pub async fn require(
-        ctx: &ConsoleContext,
-        required: Role,
-        action: &str,
-        target: &str,
-    ) -> Result<Principal, ApiError> {
-        match require_read(required) {
-            Err(e @ ApiError::Forbidden { .. }) => {
-                if let Some(who) = caller() {
-                    ctx.audit
-                        .log(
-                            NewAuditEntry::new(&who, action)
-                                .target(target)
-                                .outcome("denied")
-                                .detail(serde_json::json!({ "required_role": required })),
-                        )
-                        .await;
-                }
-                Err(e)
-            }
-            other => other,
+    /// The caller, who must hold `required` (reads: nothing is audited).
+    pub fn require_read(required: Role) -> Result<Principal, ApiError> {
+        let who = signed_in()?;
+        if !who.role.allows(required) {
+            return Err(refuse(
+                http::StatusCode::FORBIDDEN,
+                CommandError::forbidden(&who, required).into(),
+            ));
         }
+        Ok(who)
     }
 
     /// A page of the audit log, newest first.

@@ -263,8 +263,9 @@ mod ssr {
     //! The plain async functions behind the server functions.
 
     use chrono::{DateTime, Utc};
+    use mediator_core::commands::replays;
     use mediator_core::history::{self, Incident, Outage, Timeline};
-    use mediator_core::{HistoryError, PartName};
+    use mediator_core::HistoryError;
 
     use super::*;
     use crate::api::replays::parse_time;
@@ -290,11 +291,7 @@ mod ssr {
     }
 
     fn margin(ctx: &ConsoleContext, part: &str) -> chrono::Duration {
-        PartName::parse(part)
-            .map(|p| ctx.recovery.part_recovery(&p).margin)
-            .ok()
-            .and_then(|m| chrono::Duration::from_std(m).ok())
-            .unwrap_or_else(|| chrono::Duration::seconds(60))
+        chrono::Duration::from_std(replays::margin(&ctx.recovery, part)).unwrap_or_default()
     }
 
     pub(crate) fn outage(ctx: &ConsoleContext, o: &Outage, now: DateTime<Utc>) -> OutageView {
@@ -309,7 +306,7 @@ mod ssr {
             duration_secs: o.duration_secs,
             retries_held: o.retries_held,
             replay_start: rfc3339(o.start - m),
-            replay_end: rfc3339((end + m).min(now + chrono::Duration::seconds(60))),
+            replay_end: rfc3339(replays::proposed_end(end + m, now)),
             left_pct: 0.0,
             width_pct: 0.0,
         }

@@ -145,111 +145,61 @@ pub async fn start_replay(
     end: String,
     by: String,
 ) -> Result<ReplayView, ApiError> {
-    use mediator_core::audit::NewAuditEntry;
+    use mediator_core::commands::{self, replays::ReplayAsk};
     let ctx = super::context()?;
-    let who =
-        super::access::require(&ctx, mediator_core::Role::Operator, "replay.start", &part).await?;
+    let who = super::access::signed_in()?;
     // Signed in, the replay is started by the user, whatever the form says.
-    let by = if who.via == mediator_core::Via::Open {
-        by
-    } else {
-        who.name.clone()
+    let by = commands::signed_in_name(&who).map_or(by, str::to_owned);
+    let request = ssr::start_request(&start, &end, &by);
+    let ask = ReplayAsk {
+        part: part.clone(),
+        reason: None,
+        start: start.into(),
+        end: end.into(),
     };
-    let out = ssr::start(&ctx, &part, &start, &end, &by).await;
-    let detail = match &out {
-        Ok(r) => {
-            serde_json::json!({ "replay": r.name, "window_start": r.window_start, "window_end": r.window_end })
-        }
-        Err(_) => serde_json::json!({ "start": start, "end": end }),
-    };
-    ctx.audit
-        .log(
-            NewAuditEntry::new(&who, "replay.start")
-                .target(part)
-                .detail(detail)
-                .result(&out),
-        )
-        .await;
-    out
+    let r = commands::replays::start(&ctx.recovery, &ctx.audit, &who, ask, request).await?;
+    tracing::info!(replay = %r.name, part, by = r.by.as_deref().unwrap_or_default(), "replay started from the console");
+    Ok(ssr::view(&ctx, r).await)
 }
 
 /// Cancels an active replay.
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn cancel_replay(name: String) -> Result<ReplayView, ApiError> {
-    use mediator_core::audit::NewAuditEntry;
     let ctx = super::context()?;
-    let who =
-        super::access::require(&ctx, mediator_core::Role::Operator, "replay.cancel", &name).await?;
-    let out = ssr::cancel(&ctx, &name).await;
-    ctx.audit
-        .log(
-            NewAuditEntry::new(&who, "replay.cancel")
-                .target(name)
-                .result(&out),
-        )
-        .await;
-    out
+    let who = super::access::signed_in()?;
+    let r =
+        mediator_core::commands::replays::cancel(&ctx.recovery, &ctx.audit, &who, &name).await?;
+    Ok(ssr::view(&ctx, r).await)
 }
 
 #[cfg(feature = "ssr")]
-pub(crate) use ssr::recovery_error;
-#[cfg(feature = "ssr")]
-pub use ssr::{get, list, parse_time, preview, start, view};
+pub use ssr::{get, list, parse_time, preview, start_request, view};
 
 #[cfg(feature = "ssr")]
 mod ssr {
     //! The plain async functions behind the server functions.
 
     use chrono::{DateTime, NaiveDateTime, Utc};
+    use mediator_core::commands::replays::StartReplay;
     use mediator_core::recovery::RecoveryError;
-    use mediator_core::{ReplayError, ReplayRecord};
+    use mediator_core::{CommandError, ReplayRecord};
 
     use super::{ReplayPage, ReplayPreview, ReplayView};
     use crate::api::ssr::{rfc3339, unavailable};
     use crate::api::{ApiError, ConsoleContext, ARCHIVE_LAG_SECS, PAGE_SIZE};
 
-    /// Maps recovery's errors to the console's, keeping the field named.
+    /// Maps recovery's errors to the console's, keeping the field named
+    /// (through the commands' error, as the JSON API does).
     pub(crate) fn recovery_error(e: RecoveryError) -> ApiError {
-        match e {
-            RecoveryError::Invalid { field, reason } => ApiError::Invalid {
-                field: field.into(),
-                reason,
-            },
-            RecoveryError::Replay(ReplayError::Rejected(r)) => ApiError::Invalid {
-                field: "start".into(),
-                reason: r,
-            },
-            RecoveryError::Replay(ReplayError::NotFound(r)) => {
-                ApiError::NotFound(format!("replay {r:?} not found"))
-            }
-            RecoveryError::Replay(e @ ReplayError::Finished(_)) => ApiError::Conflict {
-                field: "name".into(),
-                reason: e.to_string(),
-            },
-            e @ RecoveryError::Busy { .. } => ApiError::Conflict {
-                field: "part".into(),
-                reason: e.to_string(),
-            },
-            RecoveryError::UnknownVoucher(id) => {
-                ApiError::NotFound(format!("voucher {id:?} not found"))
-            }
-            e @ RecoveryError::NotDeadLettered { .. } => ApiError::Conflict {
-                field: "loyalty_request_id".into(),
-                reason: e.to_string(),
-            },
-            other => unavailable(other),
-        }
+        CommandError::from(e).into()
     }
 
     /// Parses an operator's time: RFC 3339, or `YYYY-MM-DD[T ]HH:MM[:SS]`
     /// taken as UTC. The error names `field`.
-    pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
+    pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, CommandError> {
         let t = text.trim().trim_end_matches(" UTC");
         if t.is_empty() {
-            return Err(ApiError::Invalid {
-                field: field.into(),
-                reason: "is required".into(),
-            });
+            return Err(CommandError::invalid(field, "is required"));
         }
         if let Ok(t) = DateTime::parse_from_rfc3339(t) {
             return Ok(t.with_timezone(&Utc));
@@ -260,9 +210,25 @@ mod ssr {
                 return Ok(n.and_utc());
             }
         }
-        Err(ApiError::Invalid {
-            field: field.into(),
-            reason: "must be a time like 2026-01-01T12:00:00Z".into(),
+        Err(CommandError::invalid(
+            field,
+            "must be a time like 2026-01-01T12:00:00Z",
+        ))
+    }
+
+    /// The replay the console's dialog asks for: `by` is required (who
+    /// starts it), then the window's times.
+    pub fn start_request(start: &str, end: &str, by: &str) -> Result<StartReplay, CommandError> {
+        let by = by.trim();
+        if by.is_empty() {
+            return Err(CommandError::invalid(
+                "by",
+                "is required (who starts the replay)",
+            ));
+        }
+        Ok(StartReplay {
+            window: Some((parse_time("start", start)?, parse_time("end", end)?)),
+            by: by.to_owned(),
         })
     }
 
@@ -376,38 +342,6 @@ mod ssr {
         })
     }
 
-    /// Starts a manual replay; `by` is required (who started it).
-    pub async fn start(
-        ctx: &ConsoleContext,
-        part: &str,
-        start: &str,
-        end: &str,
-        by: &str,
-    ) -> Result<ReplayView, ApiError> {
-        let by = by.trim();
-        if by.is_empty() {
-            return Err(ApiError::Invalid {
-                field: "by".into(),
-                reason: "is required (who starts the replay)".into(),
-            });
-        }
-        let start = parse_time("start", start)?;
-        let end = parse_time("end", end)?;
-        let r = ctx
-            .recovery
-            .replay_again(part, Some((start, end)), by)
-            .await
-            .map_err(recovery_error)?;
-        tracing::info!(replay = %r.name, part, by, "replay started from the console");
-        Ok(view(ctx, r).await)
-    }
-
-    /// Cancels a replay.
-    pub async fn cancel(ctx: &ConsoleContext, name: &str) -> Result<ReplayView, ApiError> {
-        let r = ctx.recovery.cancel(name).await.map_err(recovery_error)?;
-        Ok(view(ctx, r).await)
-    }
-
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -424,10 +358,10 @@ mod ssr {
                 parse_time("end", "2026-01-01T12:00").map(rfc3339),
                 Ok("2026-01-01T12:00:00Z".to_string())
             );
-            let e = parse_time("end", "yesterday").unwrap_err();
+            let e = ApiError::from(parse_time("end", "yesterday").unwrap_err());
             assert!(e.for_field("end").is_some());
             assert_eq!(
-                parse_time("start", " ").unwrap_err().for_field("start"),
+                ApiError::from(parse_time("start", " ").unwrap_err()).for_field("start"),
                 Some("is required".into())
             );
         }

@@ -99,27 +99,13 @@ pub struct VoucherForm {
 /// Validates, stores and submits a voucher; errors name the field.
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn submit_voucher(form: VoucherForm) -> Result<Submitted, ApiError> {
-    use mediator_core::audit::NewAuditEntry;
+    use mediator_core::commands::vouchers::{self, Submission};
     let ctx = super::context()?;
-    let target = form.loyalty_request_id.trim().to_owned();
-    let who = super::access::require(
-        &ctx,
-        mediator_core::Role::Operator,
-        "voucher.submit",
-        &target,
-    )
-    .await?;
-    let out = ssr::submit(&ctx, &form).await;
-    let detail = serde_json::json!({ "part": form.part, "duplicate": out.as_ref().ok().map(|s| s.duplicate) });
-    ctx.audit
-        .log(
-            NewAuditEntry::new(&who, "voucher.submit")
-                .target(target)
-                .detail(detail)
-                .result(&out),
-        )
-        .await;
-    out
+    let who = super::access::signed_in()?;
+    let submission =
+        Submission::console(&form.loyalty_request_id, &form.part, ssr::form_body(&form));
+    let accepted = vouchers::submit(&ctx.flow, &ctx.audit, &who, submission).await?;
+    Ok(ssr::submitted(&accepted))
 }
 
 /// Vouchers whose reference (any of the four) is `reference`, newest first;
@@ -153,36 +139,29 @@ pub async fn get_dlq(next_token: Option<String>) -> Result<DlqPage, ApiError> {
 /// Moves a dead-lettered voucher back to `retry` and resubmits it now.
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn redrive_voucher(id: String) -> Result<VoucherDetail, ApiError> {
-    use mediator_core::audit::NewAuditEntry;
     let ctx = super::context()?;
-    let who =
-        super::access::require(&ctx, mediator_core::Role::Operator, "dlq.redrive", &id).await?;
-    let out = ssr::redrive(&ctx, &id).await;
-    ctx.audit
-        .log(
-            NewAuditEntry::new(&who, "dlq.redrive")
-                .target(id)
-                .result(&out),
-        )
-        .await;
-    out
+    let who = super::access::signed_in()?;
+    let d =
+        mediator_core::commands::vouchers::redrive(&ctx.flow, &ctx.recovery, &ctx.audit, &who, &id)
+            .await?;
+    Ok(ssr::detail_view(d))
 }
 
 #[cfg(feature = "ssr")]
-pub use ssr::{detail, dlq, find, submit};
+pub use ssr::{detail, dlq, find, form_body, submitted};
 
 #[cfg(feature = "ssr")]
 mod ssr {
     //! The plain async functions behind the server functions.
 
-    use mediator_core::submit::FlowError;
-    use mediator_core::{VoucherRecord, VoucherRef};
+    use mediator_core::commands::vouchers::{self, VoucherDetail as Detail};
+    use mediator_core::submit::Accepted;
+    use mediator_core::{CommandError, VoucherRecord, VoucherRef};
     use serde_json::{json, Value};
 
     use super::{
         DlqPage, LifecycleStep, SearchPage, Submitted, VoucherDetail, VoucherForm, VoucherView,
     };
-    use crate::api::replays::recovery_error;
     use crate::api::ssr::{rfc3339, unavailable};
     use crate::api::{ApiError, ConsoleContext, PAGE_SIZE};
 
@@ -203,20 +182,16 @@ mod ssr {
 
     /// The JSON body the API takes, from the form; the payload text must be
     /// a JSON object (error naming `payload`).
-    pub fn form_body(form: &VoucherForm) -> Result<Value, ApiError> {
+    pub fn form_body(form: &VoucherForm) -> Result<Value, CommandError> {
         let payload: Value = if form.payload.trim().is_empty() {
             json!({})
         } else {
-            serde_json::from_str(&form.payload).map_err(|e| ApiError::Invalid {
-                field: "payload".into(),
-                reason: format!("must be a JSON object ({e})"),
+            serde_json::from_str(&form.payload).map_err(|e| {
+                CommandError::invalid("payload", format!("must be a JSON object ({e})"))
             })?
         };
         if !payload.is_object() {
-            return Err(ApiError::Invalid {
-                field: "payload".into(),
-                reason: "must be a JSON object".into(),
-            });
+            return Err(CommandError::invalid("payload", "must be a JSON object"));
         }
         let text = |s: &str| {
             let s = s.trim();
@@ -236,20 +211,12 @@ mod ssr {
         }))
     }
 
-    /// Submits a voucher through the same flow as `POST /api/v1/vouchers`.
-    pub async fn submit(ctx: &ConsoleContext, form: &VoucherForm) -> Result<Submitted, ApiError> {
-        let body = form_body(form)?;
-        let accepted = ctx.flow.accept_json(&body).await.map_err(|e| match e {
-            FlowError::Invalid(v) => ApiError::Invalid {
-                field: v.field,
-                reason: v.reason,
-            },
-            FlowError::Store(s) => unavailable(s),
-        })?;
-        Ok(Submitted {
+    /// An accepted voucher as the console shows it.
+    pub fn submitted(accepted: &Accepted) -> Submitted {
+        Submitted {
             voucher: view(&accepted.voucher),
             duplicate: accepted.duplicate,
-        })
+        }
     }
 
     /// A page of the vouchers whose `loyalty_request_id`,
@@ -307,27 +274,23 @@ mod ssr {
 
     /// A voucher and its lifecycle.
     pub async fn detail(ctx: &ConsoleContext, id: &str) -> Result<VoucherDetail, ApiError> {
-        let cache = ctx.flow.cache();
-        let v = cache
-            .get(id)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| ApiError::NotFound(format!("voucher {id:?} not found")))?;
-        let lifecycle = cache
-            .lifecycle(id)
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(|e| LifecycleStep {
-                status: e.status,
-                at: rfc3339(e.at),
-                detail: e.detail,
-            })
-            .collect();
-        Ok(VoucherDetail {
-            voucher: view(&v),
-            lifecycle,
-        })
+        Ok(detail_view(vouchers::detail(ctx.flow.cache(), id).await?))
+    }
+
+    /// A voucher and its lifecycle as the console shows them.
+    pub fn detail_view(d: Detail) -> VoucherDetail {
+        VoucherDetail {
+            voucher: view(&d.voucher),
+            lifecycle: d
+                .lifecycle
+                .into_iter()
+                .map(|e| LifecycleStep {
+                    status: e.status,
+                    at: rfc3339(e.at),
+                    detail: e.detail,
+                })
+                .collect(),
+        }
     }
 
     /// A page of the dead-letter queue (`next_token` from the previous page).
@@ -355,12 +318,6 @@ mod ssr {
         })
     }
 
-    /// Redrives a dead-lettered voucher and returns it with its lifecycle.
-    pub async fn redrive(ctx: &ConsoleContext, id: &str) -> Result<VoucherDetail, ApiError> {
-        ctx.recovery.redrive(id).await.map_err(recovery_error)?;
-        detail(ctx, id).await
-    }
-
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -383,7 +340,9 @@ mod ssr {
                 payload: "[1]".into(),
                 ..form
             };
-            assert!(form_body(&bad).unwrap_err().for_field("payload").is_some());
+            assert!(ApiError::from(form_body(&bad).unwrap_err())
+                .for_field("payload")
+                .is_some());
         }
     }
 }

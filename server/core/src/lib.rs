@@ -7,6 +7,7 @@
 //! - [`archives`]: the archives as the console shows them (via [`archives::ArchiveBrowser`]).
 //! - [`changes`]: the live-change hub behind the console's SSE stream.
 //! - [`circuit`]: the per-part circuit state machine.
+//! - [`commands`]: every change a caller makes (role check, policy, action, audit), once.
 //! - [`datacache`]: vouchers, their lifecycle and the status-event outbox.
 //! - [`events`]: the events the mediator emits and the patterns that route them.
 //! - [`history`]: read models: uptime, timelines, outages, incidents, counters.
@@ -25,6 +26,7 @@ pub mod archives;
 pub mod audit;
 pub mod changes;
 pub mod circuit;
+pub mod commands;
 pub mod datacache;
 pub mod events;
 pub mod history;
@@ -43,6 +45,7 @@ pub use access::{Access, AccessError, Principal, Role, Via};
 pub use audit::{Audit, AuditEntry, NewAuditEntry};
 pub use changes::{Change, Changes, Topic};
 pub use circuit::{Circuit, StatusChange, Thresholds};
+pub use commands::CommandError;
 pub use datacache::{DataCache, FindCursor, LifecycleEntry, VoucherRecord, VoucherRef};
 pub use events::{EventPublisher, OutgoingEvent, PublishError};
 pub use history::{History, HistoryError};

@@ -6,7 +6,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mediator_core::access::{Principal, Role};
-use mediator_core::audit::{Audit, NewAuditEntry};
 use serde_json::json;
 
 /// A refusal rendered as `{"error", "field"?, "required_role"?}`.
@@ -49,20 +48,11 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// 403 naming the role an action needs.
+/// 403 naming the role an action needs (the commands' refusal, answered
+/// as the JSON API answers every command's).
 pub fn forbidden(required: Role, who: &Principal) -> Response {
-    let mut res = refuse(
-        StatusCode::FORBIDDEN,
-        &format!(
-            "requires the {required} role ({} is {})",
-            who.name, who.role
-        ),
-        Some("role"),
-    );
-    if let Ok(v) = HeaderValue::from_str(required.as_str()) {
-        res.headers_mut().insert("x-required-role", v);
-    }
-    res
+    crate::api::ApiError::from(mediator_core::CommandError::forbidden(who, required))
+        .into_response()
 }
 
 /// 429 with `Retry-After` (whole seconds, at least 1).
@@ -72,27 +62,4 @@ pub(super) fn too_many(message: &str, retry_after: std::time::Duration) -> Respo
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     res
-}
-
-/// Checks that `who` may act as `required`; records a refusal of `action`
-/// in the audit log and answers 403 naming the role otherwise.
-pub async fn require(
-    audit: &Audit,
-    who: &Principal,
-    required: Role,
-    action: &str,
-    target: &str,
-) -> Result<(), Response> {
-    if who.role.allows(required) {
-        return Ok(());
-    }
-    audit
-        .log(
-            NewAuditEntry::new(who, action)
-                .target(target)
-                .outcome("denied")
-                .detail(json!({ "required_role": required })),
-        )
-        .await;
-    Err(forbidden(required, who))
 }
