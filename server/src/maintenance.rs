@@ -20,12 +20,15 @@ const PRUNE_BATCH: usize = 1000;
 const PRUNE_MAX: u64 = 100_000;
 
 /// One round of upkeep; returns the number of WAL frames checkpointed.
-pub async fn step(db: &Database) -> Result<i64, store::StoreError> {
+pub async fn step(db: &Database) -> Result<i64, store::DbError> {
     db.checkpoint().await
 }
 
 /// Deletes audit entries older than `retention`; returns how many.
-pub async fn prune_audit(audit: &Audit, retention: Duration) -> Result<u64, store::StoreError> {
+pub async fn prune_audit(
+    audit: &Audit,
+    retention: Duration,
+) -> Result<u64, mediator_core::storage::StoreError> {
     let mut total = 0;
     while total < PRUNE_MAX {
         let n = audit.prune(retention, PRUNE_BATCH).await?;

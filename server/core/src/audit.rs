@@ -6,11 +6,13 @@
 //! attempts at any of these (outcome `denied`). Read newest first for the
 //! console page and oldest first, by time range, for the export.
 
+use crate::storage::sqlite::Db;
+use crate::storage::StoreError;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use store::rusqlite::{params, Row};
-use store::{Database, StoreError};
+use store::Database;
 
 use std::sync::Arc;
 
@@ -147,7 +149,7 @@ impl std::fmt::Debug for Audit {
 /// The audit log in the embedded database (`audit_log`).
 #[derive(Debug, Clone)]
 pub struct SqliteAudit {
-    db: Database,
+    db: Db,
 }
 
 fn entry(r: &Row<'_>) -> store::rusqlite::Result<AuditEntry> {
@@ -174,7 +176,7 @@ const COLUMNS: &str = "id, at_ms, actor, role, via, action, target, reason, outc
 impl Audit {
     /// The audit log stored in `db`.
     pub fn new(db: Database) -> Self {
-        Self::with_store(Arc::new(SqliteAudit { db }))
+        Self::with_store(Arc::new(SqliteAudit { db: db.into() }))
     }
 
     /// The audit log in `store` (e.g. DynamoDB).
@@ -373,7 +375,7 @@ mod tests {
     async fn sqlite_passes_the_audit_contract() {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteAudit {
-            db: Database::open(dir.path()).unwrap(),
+            db: Database::open(dir.path()).unwrap().into(),
         };
         crate::storage::contract::check_audit(&s).await;
     }

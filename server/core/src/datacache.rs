@@ -12,11 +12,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::storage::sqlite::Db;
+use crate::storage::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use store::rusqlite::{params, OptionalExtension, Row, Transaction};
-use store::{Database, StoreError};
+use store::Database;
 
 use crate::storage::VoucherStore;
 use crate::voucher::{VoucherKeys, VoucherRequest, VoucherStatus};
@@ -161,7 +163,7 @@ impl std::fmt::Debug for DataCache {
 /// `voucher_history`, `voucher_events`).
 #[derive(Debug, Clone)]
 pub struct SqliteVoucherStore {
-    db: Database,
+    db: Db,
     /// Outcomes waiting to be recorded together ([`SqliteVoucherStore::finish_many`]).
     finishing: Arc<FinishQueue>,
 }
@@ -486,7 +488,7 @@ impl SqliteVoucherStore {
     /// The voucher store in `db`.
     pub fn new(db: Database) -> Self {
         Self {
-            db,
+            db: db.into(),
             finishing: Default::default(),
         }
     }
@@ -792,11 +794,13 @@ impl SqliteVoucherStore {
         }
         match answer.await {
             Ok(Ok(out)) => Ok(out),
-            Ok(Err(e)) => Err(StoreError::Task(format!(
-                "recording SaaS outcomes failed: {e}"
-            ))),
-            Err(_) => Err(StoreError::Task(
-                "recording SaaS outcomes failed: their transaction did not commit".into(),
+            Ok(Err(e)) => Err(StoreError::unavailable(
+                "database task failed",
+                format!("recording SaaS outcomes failed: {e}"),
+            )),
+            Err(_) => Err(StoreError::unavailable(
+                "database task failed",
+                "recording SaaS outcomes failed: their transaction did not commit",
             )),
         }
     }
@@ -1755,12 +1759,12 @@ mod tests {
         contract::check_voucher_dead_letters(&v).await;
         let (_t, a, _) = sqlite_stores();
         let b = a.clone();
-        let s = crate::storage::sqlite::SqliteStore::new(b.db.clone());
+        let s = crate::storage::sqlite::SqliteStore::new(b.db.database().clone());
         contract::check_voucher_replicas(&a, &b, &s).await;
         let (_t, v, s) = sqlite_stores();
         contract::check_voucher_admit(&v, &s).await;
         let (_t, a, _) = sqlite_stores();
-        let b = SqliteVoucherStore::new(a.db.clone());
+        let b = SqliteVoucherStore::new(a.db.database().clone());
         contract::check_voucher_claim_race(Arc::new(a), Arc::new(b), 10).await;
     }
 

@@ -19,8 +19,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::storage::StoreError;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
-use store::{Database, StoreError};
+use store::Database;
 
 use crate::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchivePage, ArchiveSummary};
 use crate::datacache::SqliteVoucherStore;

@@ -9,9 +9,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::storage::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use store::{Database, StoreError};
+use store::Database;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -215,7 +216,7 @@ impl Monitor {
                 }
             }
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Conflict(format!(
             "part {name}: the status moved under {RECORD_ATTEMPTS} consecutive check writes"
         )))
     }

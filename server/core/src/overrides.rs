@@ -20,7 +20,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::sync::Arc;
 
-use store::{Database, StoreError};
+use crate::storage::StoreError;
+use store::Database;
 
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::OverrideStore;

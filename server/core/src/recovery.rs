@@ -29,10 +29,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::storage::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use store::{Database, StoreError};
+use store::Database;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 

@@ -5,9 +5,9 @@
 //! read the status changes. The recovery service uses them; the storage
 //! adapters (SQLite here, DynamoDB in the AWS backend) implement the port.
 
+use crate::storage::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use store::StoreError;
 
 use crate::events::replay_name;
 

@@ -7,9 +7,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::storage::sqlite::Db;
+use crate::storage::StoreError;
 use chrono::{DateTime, Utc};
 use store::rusqlite::{params, OptionalExtension};
-use store::{Database, StoreError};
+use store::Database;
 
 use crate::{PartName, PartSettings, Thresholds};
 
@@ -94,7 +96,7 @@ struct Row {
 /// Reads and seeds the status table for the configured parts.
 #[derive(Clone)]
 pub struct StatusBoard {
-    db: Database,
+    db: Db,
     parts: Vec<PartSettings>,
     /// Where the circuits are read from when not the embedded database.
     store: Option<std::sync::Arc<dyn crate::storage::StatusStore>>,
@@ -113,7 +115,7 @@ impl StatusBoard {
     /// A board over `parts`, in the order given.
     pub fn new(db: Database, parts: Vec<PartSettings>) -> Self {
         Self {
-            db,
+            db: db.into(),
             parts,
             store: None,
         }

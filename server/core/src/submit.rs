@@ -10,11 +10,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::storage::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use serde_json::Value;
-use store::{Database, StoreError};
+use store::Database;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -211,9 +212,11 @@ impl SubmissionFlow {
                 });
             }
         }
-        let voucher = self.cache.get(id).await?.ok_or(StoreError::Sqlite(
-            store::rusqlite::Error::QueryReturnedNoRows,
-        ))?;
+        let voucher = self
+            .cache
+            .get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("voucher {id}")))?;
         Ok(Accepted {
             voucher,
             duplicate: false,
@@ -285,7 +288,12 @@ impl SubmissionFlow {
         self.in_flight
             .spawn(unit.run(claimed, concurrency))
             .await
-            .map_err(|e| StoreError::Task(format!("recording SaaS outcomes: {e}")))?
+            .map_err(|e| {
+                StoreError::unavailable(
+                    "database task failed",
+                    format!("recording SaaS outcomes: {e}"),
+                )
+            })?
     }
 }
 

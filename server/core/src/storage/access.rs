@@ -6,10 +6,12 @@
 //! Only digests of session and token secrets are stored (see
 //! [`crate::access`]); the store never sees a secret.
 
+use crate::storage::sqlite::Db;
+use crate::storage::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use store::rusqlite::{params, OptionalExtension};
-use store::{Database, StoreError};
+use store::Database;
 
 use crate::access::{Role, TokenInfo, UserInfo};
 
@@ -130,13 +132,13 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 /// `auth_sessions`, `auth_tokens`; deleting a user cascades).
 #[derive(Debug, Clone)]
 pub struct SqliteAccess {
-    db: Database,
+    db: Db,
 }
 
 impl SqliteAccess {
     /// The users of `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db: db.into() }
     }
 }
 

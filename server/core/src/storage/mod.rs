@@ -27,18 +27,19 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-pub use store::StoreError;
 
 use crate::{Circuit, CircuitOverride, OverrideMode, StatusChange};
 
 pub mod access;
 pub mod audit;
 pub mod contract;
+mod error;
 pub mod history;
 pub mod replays;
 pub mod sqlite;
 pub mod vouchers;
 
+pub use error::{BoxError, StoreError};
 pub use vouchers::{Admitted, VoucherStore};
 
 /// Manual circuit overrides, stored beside each part's status.

@@ -3,10 +3,12 @@
 //! table every replica shares, so a replay started by one replica is listed,
 //! counted and guarded — "one active replay per part" — by all of them.)
 
+use crate::storage::sqlite::Db;
+use crate::storage::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use store::rusqlite::{params, OptionalExtension, Row};
-use store::{Database, StoreError};
+use store::Database;
 
 pub use crate::replay_records::{tally, Counted, HandledEvent, NewReplay, Recorded, ReplayStore};
 use crate::replay_records::{Progress, ReplayRecord};
@@ -15,13 +17,13 @@ use crate::replay_records::{Progress, ReplayRecord};
 /// `rec_replay_items`, `rec_latest`, `rec_cursor`).
 #[derive(Clone)]
 pub struct SqliteReplays {
-    db: Database,
+    db: Db,
 }
 
 impl SqliteReplays {
     /// The replay records of `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db: db.into() }
     }
 }
 

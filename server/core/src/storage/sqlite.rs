@@ -6,26 +6,108 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use store::rusqlite::{params, Connection, OptionalExtension, Transaction};
-use store::{Database, StoreError};
+use store::rusqlite::{self, params, Connection, OptionalExtension, Transaction};
+use store::{Database, DbError};
 
 use super::history::{ChangeRow, MonitorHistory};
 use super::{
-    CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore, StoredChange, ROLLUPS,
+    CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore, StoreError,
+    StoredChange, ROLLUPS,
 };
 use crate::{Circuit, CircuitOverride, OverrideMode, PartState, StatusChange};
+
+/// The embedded database as the SQLite adapters use it: [`Database`]'s
+/// `read`, `write` and `read_on_writer`, with its errors mapped into the
+/// ports' [`StoreError`] ([`store_error`]).
+#[derive(Clone, Debug)]
+pub struct Db(Database);
+
+impl From<Database> for Db {
+    fn from(db: Database) -> Self {
+        Self(db)
+    }
+}
+
+impl Db {
+    /// The database itself.
+    pub fn database(&self) -> &Database {
+        &self.0
+    }
+
+    /// [`Database::write`].
+    pub async fn write<F, R>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R, rusqlite::Error> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.0.write(f).await.map_err(store_error)
+    }
+
+    /// [`Database::read`].
+    pub async fn read<F, R>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<R, rusqlite::Error> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.0.read(f).await.map_err(store_error)
+    }
+
+    /// [`Database::read_on_writer`].
+    pub async fn read_on_writer<F, R>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<R, rusqlite::Error> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.0.read_on_writer(f).await.map_err(store_error)
+    }
+}
+
+/// The embedded database's error as the ports see it: a full disk, a
+/// read-only file, a busy or locked database, or a failed blocking task
+/// are [`StoreError::Unavailable`]; anything else is
+/// [`StoreError::Failed`]. Both keep SQLite's text ("database error:
+/// database or disk is full").
+pub fn store_error(e: DbError) -> StoreError {
+    use rusqlite::ErrorCode;
+    match e {
+        DbError::Sqlite(e) => {
+            let passing = matches!(
+                e.sqlite_error_code(),
+                Some(
+                    ErrorCode::DiskFull
+                        | ErrorCode::ReadOnly
+                        | ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::OutOfMemory
+                )
+            );
+            if passing {
+                StoreError::unavailable("database error", e)
+            } else {
+                StoreError::failed("database error", e)
+            }
+        }
+        DbError::Task(reason) => StoreError::unavailable("database task failed", reason),
+        DbError::DataDir { path, reason } => {
+            StoreError::unavailable(format!("data directory {}", path.display()), reason)
+        }
+        DbError::Migration(e) => StoreError::failed("database migration failed", e),
+    }
+}
 
 /// [`OverrideStore`] and [`StatusStore`] on the embedded SQLite database
 /// (`part_status`, `mon_checks`, `mon_rollups`, `mon_status_changes`).
 #[derive(Clone)]
 pub struct SqliteStore {
-    db: Database,
+    db: Db,
 }
 
 impl SqliteStore {
     /// The stores of `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db: db.into() }
     }
 }
 
@@ -304,7 +386,7 @@ impl StatusStore for SqliteStore {
 }
 
 /// (`has_changes_after`'s SQL, moved from the recovery's sweeper.)
-async fn exists_change_after(db: &Database, part: &str, after: i64) -> Result<bool, StoreError> {
+async fn exists_change_after(db: &Db, part: &str, after: i64) -> Result<bool, StoreError> {
     let part = part.to_owned();
     db.read(move |c| {
         c.query_row(
