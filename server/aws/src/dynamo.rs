@@ -19,7 +19,7 @@
 //!   sent only when this replica has not seen a larger value in the bucket.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -215,6 +215,19 @@ fn day_of(ms: i64) -> String {
 }
 
 impl DynamoStore {
+    /// Every storage port on this store (one item set shared by replicas).
+    pub fn ports(store: &Arc<Self>) -> mediator_core::storage::Ports {
+        mediator_core::storage::Ports {
+            status: store.clone(),
+            overrides: store.clone(),
+            monitor_history: store.clone(),
+            vouchers: store.clone(),
+            audit: store.clone(),
+            replays: store.clone(),
+            access: store.clone(),
+        }
+    }
+
     /// Items of `table` by key (strongly consistent; duplicate keys read
     /// once), in no particular order, 100 keys per BatchGetItem with
     /// unprocessed keys asked again after a back-off; `projection` limits

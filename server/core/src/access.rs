@@ -24,9 +24,8 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use store::Database;
 
-use crate::storage::access::{AccessStore, SqliteAccess, StoredSession, StoredUser};
+use crate::storage::access::{AccessStore, StoredSession, StoredUser};
 
 /// How long a browser session lasts after sign-in unless configured.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -348,14 +347,10 @@ fn verify_hash(phc: &str, password: &str) -> bool {
 }
 
 impl Access {
-    /// Users and sessions stored in `db`, sessions lasting [`DEFAULT_SESSION_TTL`].
-    pub fn new(db: Database) -> Self {
-        Self::with_store(Arc::new(SqliteAccess::new(db)))
-    }
-
-    /// Users and sessions kept in `store` (e.g. DynamoDB, shared by every
-    /// replica), sessions lasting [`DEFAULT_SESSION_TTL`].
-    pub fn with_store(store: Arc<dyn AccessStore>) -> Self {
+    /// Users and sessions kept in `store` (the embedded database, or
+    /// DynamoDB shared by every replica), sessions lasting
+    /// [`DEFAULT_SESSION_TTL`].
+    pub fn new(store: Arc<dyn AccessStore>) -> Self {
         Access {
             store,
             session_ttl: DEFAULT_SESSION_TTL,
@@ -644,51 +639,5 @@ mod tests {
             let e = validate_user_name(bad).unwrap_err().to_string();
             assert!(e.starts_with("name: "), "{e}");
         }
-    }
-
-    #[tokio::test]
-    async fn sessions_and_tokens_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let access = Access::new(Database::open(dir.path()).unwrap());
-        access
-            .add_user("ann", Role::Operator, "pass-word-1")
-            .await
-            .unwrap();
-        assert!(matches!(
-            access.add_user("ann", Role::Viewer, "pass-word-1").await,
-            Err(AccessError::UserExists(_))
-        ));
-        assert!(matches!(
-            access.verify_password("ann", "nope-nope").await,
-            Err(AccessError::BadCredentials)
-        ));
-        assert!(matches!(
-            access.verify_password("bob", "pass-word-1").await,
-            Err(AccessError::BadCredentials)
-        ));
-        let p = access.verify_password("ann", "pass-word-1").await.unwrap();
-        let s = access.create_session(&p).await.unwrap();
-        let back = access.session(&s.token).await.unwrap().unwrap();
-        assert_eq!((back.name.as_str(), back.role), ("ann", Role::Operator));
-        assert_eq!(back.csrf.as_deref(), Some(s.csrf.as_str()));
-        access.end_session(&s.token).await.unwrap();
-        assert!(access.session(&s.token).await.unwrap().is_none());
-
-        let e = access
-            .add_token("ann", Role::Admin, "ci")
-            .await
-            .unwrap_err();
-        assert!(e.to_string().starts_with("role: admin is above"), "{e}");
-        let (id, secret) = access.add_token("ann", Role::Viewer, "ci").await.unwrap();
-        let t = access.token(&secret).await.unwrap().unwrap();
-        assert_eq!((t.role, t.via), (Role::Viewer, Via::Token));
-        assert!(access.token("mdt_unknown").await.unwrap().is_none());
-        assert_eq!(access.list_tokens().await.unwrap()[0].id, id);
-        access.remove_user("ann").await.unwrap();
-        assert!(
-            access.token(&secret).await.unwrap().is_none(),
-            "tokens go with their user"
-        );
-        assert!(access.list_tokens().await.unwrap().is_empty());
     }
 }

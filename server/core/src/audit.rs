@@ -6,13 +6,10 @@
 //! attempts at any of these (outcome `denied`). Read newest first for the
 //! console page and oldest first, by time range, for the export.
 
-use crate::storage::sqlite::Db;
 use crate::storage::StoreError;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use store::rusqlite::{params, Row};
-use store::Database;
 
 use std::sync::Arc;
 
@@ -146,41 +143,9 @@ impl std::fmt::Debug for Audit {
     }
 }
 
-/// The audit log in the embedded database (`audit_log`).
-#[derive(Debug, Clone)]
-pub struct SqliteAudit {
-    db: Db,
-}
-
-fn entry(r: &Row<'_>) -> store::rusqlite::Result<AuditEntry> {
-    let detail: Option<String> = r.get(9)?;
-    Ok(AuditEntry {
-        id: r.get(0)?,
-        at: Utc
-            .timestamp_millis_opt(r.get(1)?)
-            .single()
-            .unwrap_or_default(),
-        actor: r.get(2)?,
-        role: r.get(3)?,
-        via: r.get(4)?,
-        action: r.get(5)?,
-        target: r.get(6)?,
-        reason: r.get(7)?,
-        outcome: r.get(8)?,
-        detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
-    })
-}
-
-const COLUMNS: &str = "id, at_ms, actor, role, via, action, target, reason, outcome, detail";
-
 impl Audit {
-    /// The audit log stored in `db`.
-    pub fn new(db: Database) -> Self {
-        Self::with_store(Arc::new(SqliteAudit { db: db.into() }))
-    }
-
-    /// The audit log in `store` (e.g. DynamoDB).
-    pub fn with_store(store: Arc<dyn AuditStore>) -> Self {
+    /// The audit log kept in `store` (the embedded database, or DynamoDB).
+    pub fn new(store: Arc<dyn AuditStore>) -> Self {
         Audit { store }
     }
 
@@ -265,166 +230,5 @@ impl Audit {
         self.store
             .range(since, until, after, limit.clamp(1, AUDIT_PAGE_MAX))
             .await
-    }
-}
-
-#[async_trait::async_trait]
-impl AuditStore for SqliteAudit {
-    async fn append(&self, e: AuditEntry) -> Result<i64, StoreError> {
-        let at = e.at.timestamp_millis();
-        let detail = e.detail.map(|d| d.to_string());
-        self.db
-            .write(move |tx| {
-                tx.execute(
-                    "INSERT INTO audit_log (at_ms, actor, role, via, action, target, reason, outcome, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![at, e.actor, e.role, e.via, e.action, e.target, e.reason, e.outcome, detail],
-                )?;
-                Ok(tx.last_insert_rowid())
-            })
-            .await
-    }
-
-    async fn count_since(
-        &self,
-        action: &str,
-        actor: &str,
-        outcome: &str,
-        target: Option<&str>,
-        since: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        let (action, actor, outcome) = (action.to_owned(), actor.to_owned(), outcome.to_owned());
-        let target = target.map(str::to_owned);
-        let since = since.timestamp_millis();
-        self.db
-            .read(move |c| {
-                c.query_row(
-                    "SELECT count(*) FROM audit_log
-                     WHERE at_ms >= ?1 AND action = ?2 AND actor = ?3 AND outcome = ?4
-                       AND (?5 IS NULL OR target = ?5)",
-                    params![since, action, actor, outcome, target],
-                    |r| r.get(0),
-                )
-            })
-            .await
-    }
-
-    async fn prune_before(&self, before: DateTime<Utc>, limit: usize) -> Result<u64, StoreError> {
-        let before = before.timestamp_millis();
-        let limit = limit as i64;
-        self.db
-            .write(move |tx| {
-                let n = tx.execute(
-                    "DELETE FROM audit_log WHERE id IN
-                       (SELECT id FROM audit_log WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)",
-                    params![before, limit],
-                )?;
-                Ok(n as u64)
-            })
-            .await
-    }
-
-    async fn newest(
-        &self,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        let limit = limit as i64;
-        let before = before.unwrap_or(i64::MAX);
-        self.db
-            .read(move |c| {
-                let mut st = c.prepare(&format!(
-                    "SELECT {COLUMNS} FROM audit_log WHERE id < ?1 ORDER BY id DESC LIMIT ?2"
-                ))?;
-                let rows = st.query_map(params![before, limit], entry)?;
-                rows.collect()
-            })
-            .await
-    }
-
-    async fn range(
-        &self,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
-        after: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        let limit = limit as i64;
-        let since = since.map_or(i64::MIN, |t| t.timestamp_millis());
-        let until = until.map_or(i64::MAX, |t| t.timestamp_millis());
-        let after = after.unwrap_or(0);
-        self.db
-            .read(move |c| {
-                let mut st = c.prepare(&format!(
-                    "SELECT {COLUMNS} FROM audit_log
-                     WHERE at_ms >= ?1 AND at_ms < ?2 AND id > ?3 ORDER BY id LIMIT ?4"
-                ))?;
-                let rows = st.query_map(params![since, until, after, limit], entry)?;
-                rows.collect()
-            })
-            .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::access::Role;
-
-    #[tokio::test]
-    async fn sqlite_passes_the_audit_contract() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = SqliteAudit {
-            db: Database::open(dir.path()).unwrap().into(),
-        };
-        crate::storage::contract::check_audit(&s).await;
-    }
-
-    #[tokio::test]
-    async fn records_and_pages() {
-        let dir = tempfile::tempdir().unwrap();
-        let audit = Audit::new(Database::open(dir.path()).unwrap());
-        let ann = Principal {
-            name: "ann".into(),
-            role: Role::Operator,
-            via: crate::access::Via::Session,
-            csrf: None,
-        };
-        for i in 0..5 {
-            let r: Result<(), String> = if i == 3 { Err("busy".into()) } else { Ok(()) };
-            audit
-                .record(
-                    NewAuditEntry::new(&ann, "replay.start")
-                        .target(format!("p{i}"))
-                        .reason(Some(" outage "))
-                        .result(&r),
-                )
-                .await
-                .unwrap();
-        }
-        let page = audit.newest(None, 2).await.unwrap();
-        assert_eq!(
-            page.iter()
-                .map(|e| e.target.clone().unwrap())
-                .collect::<Vec<_>>(),
-            ["p4", "p3"]
-        );
-        assert_eq!(page[1].outcome, "failed");
-        assert_eq!(page[1].detail.as_ref().unwrap()["error"], "busy");
-        assert_eq!(page[1].reason.as_deref(), Some("outage"));
-        let older = audit.newest(Some(page[1].id), 10).await.unwrap();
-        assert_eq!(older.len(), 3);
-        let all = audit.range(None, None, None, 10).await.unwrap();
-        assert_eq!(all.first().unwrap().target.as_deref(), Some("p0"));
-        let none = audit
-            .range(
-                Some(Utc::now() + chrono::Duration::hours(1)),
-                None,
-                None,
-                10,
-            )
-            .await
-            .unwrap();
-        assert!(none.is_empty());
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Plain Rust: no web framework, Leptos or AWS types. The server binary and
 //! the console's server functions call into this crate; storage is reached
-//! through the `store` crate.
+//! through the ports in [`storage`] (implemented by `mediator-sqlite` and
+//! `aws-backend`).
 //!
 //! - [`archives`]: the archives as the console shows them (via [`archives::ArchiveBrowser`]).
 //! - [`changes`]: the live-change hub behind the console's SSE stream.
@@ -16,7 +17,7 @@
 //! - [`part`]: the SaaS parts the mediator watches, and their names.
 //! - [`recovery`]: replays after an outage and the idempotent resubmit handler.
 //! - [`status`]: each part's current status and the board that reads it.
-//! - [`storage`]: the storage traits (overrides, status) and their SQLite implementations.
+//! - [`storage`]: the storage ports (traits) and their error.
 //! - [`submit`]: the submission flow and the SaaS submit trait.
 //! - [`voucher`]: validated voucher requests and voucher statuses.
 
@@ -45,13 +46,13 @@ pub use changes::{Change, Changes, Topic};
 pub use circuit::{Circuit, StatusChange, Thresholds};
 pub use datacache::{DataCache, FindCursor, LifecycleEntry, VoucherRecord, VoucherRef};
 pub use events::{EventPublisher, OutgoingEvent, PublishError};
-pub use history::{History, HistoryError};
+pub use history::{History, HistoryError, HistoryPorts};
 pub use monitor::{CheckRecord, HealthProbe, Monitor};
 pub use overrides::{CircuitOverride, OverrideError, OverrideMode, OverrideRequest, Overrides};
 pub use part::{PartName, PartNameError, PartSettings, DEFAULT_RETENTION_DAYS};
 pub use recovery::{
-    ArchiveReplays, Lane, PartRecovery, Preview, QueuedEvent, Recovery, RecoverySettings,
-    ReplayError, ReplayInfo, ReplayRecord, ReplayRequest, ResubmitQueue,
+    ArchiveReplays, Lane, PartRecovery, Preview, QueuedEvent, Recovery, RecoveryPorts,
+    RecoverySettings, ReplayError, ReplayInfo, ReplayRecord, ReplayRequest, ResubmitQueue,
 };
 pub use status::{PartState, PartSummary, StatusBoard};
 pub use submit::{SaasSubmitter, SubmissionFlow, SubmitOutcome};

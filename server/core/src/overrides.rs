@@ -21,9 +21,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use crate::storage::StoreError;
-use store::Database;
 
-use crate::storage::sqlite::SqliteStore;
 use crate::storage::OverrideStore;
 use crate::PartName;
 
@@ -198,20 +196,14 @@ impl std::fmt::Debug for Overrides {
 }
 
 impl Overrides {
-    /// Overrides of `parts` in `db`.
-    pub fn new(db: Database, parts: Vec<PartName>) -> Self {
+    /// Overrides of `parts` kept in `store` (the embedded database, or
+    /// DynamoDB).
+    pub fn new(store: Arc<dyn OverrideStore>, parts: Vec<PartName>) -> Self {
         Self {
-            store: Arc::new(SqliteStore::new(db)),
+            store,
             parts,
             changes: None,
         }
-    }
-
-    /// Keeps the overrides in `store` instead of `db` (e.g. DynamoDB); the
-    /// database still serves the read models not yet behind a trait.
-    pub fn with_store(mut self, store: Arc<dyn OverrideStore>) -> Self {
-        self.store = store;
-        self
     }
 
     /// Notifies `changes` (topic `override`) whenever an override is set or cleared.
@@ -287,10 +279,6 @@ impl Overrides {
     }
 }
 
-/// The override mode stored for `part`, read inside the DataCache's own
-/// SQLite transactions.
-pub(crate) use crate::storage::sqlite::mode_of;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,45 +320,5 @@ mod tests {
             (ok.mode, ok.reason.as_deref(), ok.by.as_deref()),
             (OverrideMode::ForceClosed, Some("r"), Some("ann"))
         );
-    }
-
-    #[tokio::test]
-    async fn overrides_persist_and_clear() {
-        let tmp = tempfile::tempdir().unwrap();
-        let db = Database::open(tmp.path()).unwrap();
-        let o = Overrides::new(db.clone(), PartName::defaults());
-        let req =
-            |m: &str| OverrideRequest::parse(&json!({"mode": m, "reason": "ops", "by": "ann"}));
-        assert!(matches!(
-            o.set("nope", req("force_open").unwrap(), Utc::now()).await,
-            Err(OverrideError::UnknownPart(_))
-        ));
-        let set = o
-            .set("voucher", req("force_open").unwrap(), Utc::now())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(set.mode, OverrideMode::ForceOpen);
-        assert_eq!(o.get("voucher").await.unwrap(), Some(set));
-        let circuits = o.circuits().await.unwrap();
-        assert!(!circuits[0].2, "voucher forced open");
-        assert!(circuits[1].2 && circuits[1].1.is_none());
-        // A monitor check keeps the override.
-        db.write(|tx| {
-            tx.execute(
-                "UPDATE part_status SET status = 'down', failures = 3 WHERE part = 'voucher'",
-                [],
-            )
-        })
-        .await
-        .unwrap();
-        assert!(o.get("voucher").await.unwrap().is_some());
-        assert!(o
-            .set("voucher", req("none").unwrap(), Utc::now())
-            .await
-            .unwrap()
-            .is_none());
-        assert!(o.all().await.unwrap().is_empty());
-        assert!(!o.circuits().await.unwrap()[0].2, "down again without it");
     }
 }

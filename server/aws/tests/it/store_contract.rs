@@ -249,7 +249,7 @@ async fn dynamodb_calls_per_check_and_per_status_change() {
             .build(),
     );
     let store: Arc<dyn StatusStore> = Arc::new(DynamoStore::new(client, Tables::default()));
-    let monitor = mediator_core::Monitor::new_with_store(store.clone(), Arc::new(NoProbe), vec![]);
+    let monitor = mediator_core::Monitor::new(store.clone(), Arc::new(NoProbe), vec![]);
     let part = PartSettings::new(PartName::parse("voucher").unwrap());
     let t0 = chrono::Utc.timestamp_opt(1_800_000_000, 0).unwrap();
     let at = |s: i64| t0 + chrono::Duration::seconds(s);
@@ -361,11 +361,11 @@ async fn dynamodb_calls_per_voucher() {
     );
     let store = Arc::new(DynamoStore::new(client, Tables::default()));
     let uncounted = aws_sdk_dynamodb::Client::new(&conf);
-    let monitor = mediator_core::Monitor::new_with_store(store.clone(), Arc::new(NoProbe), vec![]);
+    let monitor = mediator_core::Monitor::new(store.clone(), Arc::new(NoProbe), vec![]);
     let part = PartSettings::new(PartName::parse("voucher").unwrap());
     let saas = Arc::new(Saas { down: false.into() });
-    let flow = mediator_core::SubmissionFlow::with_cache(
-        DataCache::with_store(store.clone() as Arc<dyn VoucherStore>),
+    let flow = mediator_core::SubmissionFlow::new(
+        DataCache::new(store.clone() as Arc<dyn VoucherStore>),
         saas.clone(),
         PartName::defaults(),
         std::time::Duration::from_secs(5),

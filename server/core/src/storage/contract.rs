@@ -287,8 +287,8 @@ pub async fn check_status_race(
     let mut settings = PartSettings::new(PartName::parse(part).unwrap());
     settings.thresholds = TH;
     let probe: Arc<dyn crate::HealthProbe> = Arc::new(NoProbe);
-    let ma = Monitor::new_with_store(a.clone(), probe.clone(), vec![]);
-    let mb = Monitor::new_with_store(b.clone(), probe, vec![]);
+    let ma = Monitor::new(a.clone(), probe.clone(), vec![]);
+    let mb = Monitor::new(b.clone(), probe, vec![]);
     let status = a.load(part).await.unwrap().circuit.status;
     let error = (status == PartState::Up).then(|| "503".to_string());
     let at = t(100_000);

@@ -6,96 +6,17 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use store::rusqlite::{self, params, Connection, OptionalExtension, Transaction};
-use store::{Database, DbError};
+use store::rusqlite::{params, Connection, OptionalExtension, Transaction};
+use store::Database;
 
-use super::history::{ChangeRow, MonitorHistory};
-use super::{
+use crate::Db;
+
+use mediator_core::storage::history::{ChangeRow, MonitorHistory};
+use mediator_core::storage::{
     CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore, StoreError,
     StoredChange, ROLLUPS,
 };
-use crate::{Circuit, CircuitOverride, OverrideMode, PartState, StatusChange};
-
-/// The embedded database as the SQLite adapters use it: [`Database`]'s
-/// `read`, `write` and `read_on_writer`, with its errors mapped into the
-/// ports' [`StoreError`] ([`store_error`]).
-#[derive(Clone, Debug)]
-pub struct Db(Database);
-
-impl From<Database> for Db {
-    fn from(db: Database) -> Self {
-        Self(db)
-    }
-}
-
-impl Db {
-    /// The database itself.
-    pub fn database(&self) -> &Database {
-        &self.0
-    }
-
-    /// [`Database::write`].
-    pub async fn write<F, R>(&self, f: F) -> Result<R, StoreError>
-    where
-        F: FnOnce(&Transaction<'_>) -> Result<R, rusqlite::Error> + Send + 'static,
-        R: Send + 'static,
-    {
-        self.0.write(f).await.map_err(store_error)
-    }
-
-    /// [`Database::read`].
-    pub async fn read<F, R>(&self, f: F) -> Result<R, StoreError>
-    where
-        F: FnOnce(&Connection) -> Result<R, rusqlite::Error> + Send + 'static,
-        R: Send + 'static,
-    {
-        self.0.read(f).await.map_err(store_error)
-    }
-
-    /// [`Database::read_on_writer`].
-    pub async fn read_on_writer<F, R>(&self, f: F) -> Result<R, StoreError>
-    where
-        F: FnOnce(&Connection) -> Result<R, rusqlite::Error> + Send + 'static,
-        R: Send + 'static,
-    {
-        self.0.read_on_writer(f).await.map_err(store_error)
-    }
-}
-
-/// The embedded database's error as the ports see it: a full disk, a
-/// read-only file, a busy or locked database, or a failed blocking task
-/// are [`StoreError::Unavailable`]; anything else is
-/// [`StoreError::Failed`]. Both keep SQLite's text ("database error:
-/// database or disk is full").
-pub fn store_error(e: DbError) -> StoreError {
-    use rusqlite::ErrorCode;
-    match e {
-        DbError::Sqlite(e) => {
-            let passing = matches!(
-                e.sqlite_error_code(),
-                Some(
-                    ErrorCode::DiskFull
-                        | ErrorCode::ReadOnly
-                        | ErrorCode::DatabaseBusy
-                        | ErrorCode::DatabaseLocked
-                        | ErrorCode::CannotOpen
-                        | ErrorCode::SystemIoFailure
-                        | ErrorCode::OutOfMemory
-                )
-            );
-            if passing {
-                StoreError::unavailable("database error", e)
-            } else {
-                StoreError::failed("database error", e)
-            }
-        }
-        DbError::Task(reason) => StoreError::unavailable("database task failed", reason),
-        DbError::DataDir { path, reason } => {
-            StoreError::unavailable(format!("data directory {}", path.display()), reason)
-        }
-        DbError::Migration(e) => StoreError::failed("database migration failed", e),
-    }
-}
+use mediator_core::{Circuit, CircuitOverride, OverrideMode, PartState, StatusChange};
 
 /// [`OverrideStore`] and [`StatusStore`] on the embedded SQLite database
 /// (`part_status`, `mon_checks`, `mon_rollups`, `mon_status_changes`).
@@ -357,6 +278,79 @@ impl StatusStore for SqliteStore {
                     params![change_id, owner],
                 )?;
                 Ok(claimed == 1)
+            })
+            .await
+    }
+
+    async fn seed(&self, parts: &[String], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let names = parts.to_vec();
+        let now = now.to_rfc3339();
+        self.db
+            .write(move |tx| {
+                let mut stmt = tx.prepare(
+                    "INSERT INTO part_status (part, status, updated_at) VALUES (?1, 'unknown', ?2)
+                     ON CONFLICT (part) DO NOTHING",
+                )?;
+                for n in &names {
+                    stmt.execute(params![n, now])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn board(
+        &self,
+        _parts: &[String],
+    ) -> Result<HashMap<String, StatusSnapshot>, StoreError> {
+        // One read of every row (the board shows all configured parts).
+        self.db
+            .read(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT part, status, changed_at, failures, successes, last_check_ms, last_error
+                     FROM part_status",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        let status: String = r.get(1)?;
+                        let changed_at: Option<String> = r.get(2)?;
+                        let last_check_ms: Option<i64> = r.get(5)?;
+                        Ok((
+                            r.get(0)?,
+                            StatusSnapshot {
+                                circuit: Circuit {
+                                    status: status.parse().unwrap_or(PartState::Unknown),
+                                    changed_at: changed_at
+                                        .as_deref()
+                                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                                        .map(|t| t.with_timezone(&Utc)),
+                                    failures: r.get(3)?,
+                                    successes: r.get(4)?,
+                                    ..Circuit::default()
+                                },
+                                last_error: r.get(6)?,
+                                last_check_at: last_check_ms
+                                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+                                version: 0,
+                            },
+                        ))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn stored_status(&self, part: &str) -> Result<Option<String>, StoreError> {
+        let name = part.to_owned();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT status FROM part_status WHERE part = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()
             })
             .await
     }
