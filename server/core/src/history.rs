@@ -23,12 +23,13 @@ use crate::storage::StoreError;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
 
 use crate::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchivePage, ArchiveSummary};
+use crate::part::PartSettings;
+use crate::recovery::Recovery;
 use crate::recovery::{ReplayRecord, ACTIVE_STATES};
 use crate::storage::history::{ChangeRow, MonitorHistory};
 use crate::storage::replays::ReplayStore;
 use crate::storage::VoucherStore;
-use crate::VoucherStatus;
-use crate::{PartSettings, Recovery};
+use crate::voucher::VoucherStatus;
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;

@@ -6,10 +6,13 @@
 //! `aws-backend`).
 //!
 //! - [`archives`]: the archives as the console shows them (via [`archives::ArchiveBrowser`]).
+//! - [`audit_entry`]: one entry of the audit log.
 //! - [`changes`]: the live-change hub behind the console's SSE stream.
-//! - [`circuit`]: the per-part circuit state machine.
+//! - [`circuit`]: the per-part circuit state machine and a part's health.
+//! - [`circuit_override`]: a manual override of a circuit, as stored.
 //! - [`datacache`]: vouchers, their lifecycle and the status-event outbox.
 //! - [`events`]: the events the mediator emits and the patterns that route them.
+//! - [`identity`]: roles, principals, users and tokens as listed.
 //! - [`history`]: read models: uptime, timelines, outages, incidents, counters.
 //! - [`metrics`]: Prometheus metrics per part, formatted by hand.
 //! - [`monitor`]: polls each part and records checks, roll-ups and changes.
@@ -18,17 +21,21 @@
 //! - [`recovery`]: replays after an outage and the idempotent resubmit handler.
 //! - [`status`]: each part's current status and the board that reads it.
 //! - [`storage`]: the storage ports (traits) and their error.
+//! - [`testing`]: the storage ports' contract suite.
 //! - [`submit`]: the submission flow and the SaaS submit trait.
 //! - [`voucher`]: validated voucher requests and voucher statuses.
 
 pub mod access;
 pub mod archives;
 pub mod audit;
+pub mod audit_entry;
 pub mod changes;
 pub mod circuit;
+pub mod circuit_override;
 pub mod datacache;
 pub mod events;
 pub mod history;
+pub mod identity;
 pub mod metrics;
 pub mod monitor;
 pub mod overrides;
@@ -38,12 +45,13 @@ pub mod replay_records;
 pub mod status;
 pub mod storage;
 pub mod submit;
+pub mod testing;
 pub mod voucher;
 
 pub use access::{Access, AccessError, Principal, Role, Via};
 pub use audit::{Audit, AuditEntry, NewAuditEntry};
 pub use changes::{Change, Changes, Topic};
-pub use circuit::{Circuit, StatusChange, Thresholds};
+pub use circuit::{Circuit, PartState, StatusChange, Thresholds};
 pub use datacache::{DataCache, FindCursor, LifecycleEntry, VoucherRecord, VoucherRef};
 pub use events::{EventPublisher, OutgoingEvent, PublishError};
 pub use history::{History, HistoryError, HistoryPorts};
@@ -54,6 +62,6 @@ pub use recovery::{
     ArchiveReplays, Lane, PartRecovery, Preview, QueuedEvent, Recovery, RecoveryPorts,
     RecoverySettings, ReplayError, ReplayInfo, ReplayRecord, ReplayRequest, ResubmitQueue,
 };
-pub use status::{PartState, PartSummary, StatusBoard};
+pub use status::{PartSummary, StatusBoard};
 pub use submit::{SaasSubmitter, SubmissionFlow, SubmitOutcome};
 pub use voucher::{VoucherError, VoucherKeys, VoucherRequest, VoucherStatus};

@@ -15,8 +15,9 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::circuit::{Circuit, PartState, StatusChange};
+use crate::part::PartSettings;
 use crate::storage::{CheckWrite, RecordOutcome, StatusStore};
-use crate::{Circuit, PartSettings, PartState, StatusChange};
 
 /// Asks the SaaS whether a part is healthy. The HTTP implementation lives in
 /// the server; tests use their own.
@@ -50,7 +51,7 @@ pub struct Monitor {
     store: Arc<dyn StatusStore>,
     probe: Arc<dyn HealthProbe>,
     parts: Vec<PartSettings>,
-    changes: Option<crate::Changes>,
+    changes: Option<crate::changes::Changes>,
     /// This process's name in the monitor leases ([`StatusStore::lease_monitor`]).
     replica: String,
 }
@@ -104,7 +105,7 @@ impl Monitor {
     /// check changed the part's status, its counters against the thresholds
     /// or its error ([`visible_state`]), topic `check` for a routine check
     /// that changed none of them.
-    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
+    pub fn with_changes(mut self, changes: crate::changes::Changes) -> Self {
         self.changes = Some(changes);
         self
     }
@@ -186,9 +187,9 @@ impl Monitor {
                 RecordOutcome::Recorded { .. } => {
                     if let Some(c) = &self.changes {
                         let topic = if visible_change {
-                            crate::Topic::Status
+                            crate::changes::Topic::Status
                         } else {
-                            crate::Topic::Check
+                            crate::changes::Topic::Check
                         };
                         c.notify(topic, Some(&name));
                     }
@@ -340,10 +341,10 @@ pub async fn publish_run_with(
     publisher: Arc<dyn crate::events::EventPublisher>,
     owner: String,
     every: Duration,
-    wake: Option<crate::Changes>,
+    wake: Option<crate::changes::Changes>,
     shutdown: CancellationToken,
 ) {
-    let wake = wake.map(|c| (c.subscribe(), crate::Topic::Status));
+    let wake = wake.map(|c| (c.subscribe(), crate::changes::Topic::Status));
     crate::events::run_outbox_woken("status events", every, wake, shutdown, || {
         publish_step_with(store.as_ref(), publisher.as_ref(), &owner)
     })

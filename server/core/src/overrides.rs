@@ -13,8 +13,6 @@
 //! `part_status` row (migration 6).
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -22,81 +20,10 @@ use std::sync::Arc;
 
 use crate::storage::StoreError;
 
+use crate::part::PartName;
 use crate::storage::OverrideStore;
-use crate::PartName;
 
-/// A manual override of a part's circuit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OverrideMode {
-    /// Open regardless of checks.
-    ForceOpen,
-    /// Closed regardless of checks.
-    ForceClosed,
-    /// The circuit never opens.
-    Disabled,
-    /// No override.
-    None,
-}
-
-impl OverrideMode {
-    /// Name as stored and in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OverrideMode::ForceOpen => "force_open",
-            OverrideMode::ForceClosed => "force_closed",
-            OverrideMode::Disabled => "disabled",
-            OverrideMode::None => "none",
-        }
-    }
-}
-
-impl fmt::Display for OverrideMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OverrideMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "force_open" => OverrideMode::ForceOpen,
-            "force_closed" => OverrideMode::ForceClosed,
-            "disabled" => OverrideMode::Disabled,
-            "none" => OverrideMode::None,
-            other => {
-                return Err(format!(
-                    "unknown mode {other:?} (force_open, force_closed, disabled or none)"
-                ))
-            }
-        })
-    }
-}
-
-/// Whether the circuit is closed (requests may be sent), given the part's
-/// stored status (`None`: no row) and its override. Without an override
-/// only `down` is open.
-pub fn effective_closed(status: Option<&str>, mode: Option<OverrideMode>) -> bool {
-    match mode {
-        Some(OverrideMode::ForceOpen) => false,
-        Some(OverrideMode::ForceClosed | OverrideMode::Disabled) => true,
-        Some(OverrideMode::None) | None => status != Some("down"),
-    }
-}
-
-/// An override in force.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CircuitOverride {
-    /// The mode (never `none`: that is no override).
-    pub mode: OverrideMode,
-    /// Why it was set.
-    pub reason: String,
-    /// Who set it.
-    pub by: Option<String>,
-    /// When.
-    pub at: DateTime<Utc>,
-}
+pub use crate::circuit_override::{effective_closed, CircuitOverride, OverrideMode};
 
 /// A validated `POST …/override` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,7 +111,7 @@ impl OverrideRequest {
 pub struct Overrides {
     store: Arc<dyn OverrideStore>,
     parts: Vec<PartName>,
-    changes: Option<crate::Changes>,
+    changes: Option<crate::changes::Changes>,
 }
 
 impl std::fmt::Debug for Overrides {
@@ -207,7 +134,7 @@ impl Overrides {
     }
 
     /// Notifies `changes` (topic `override`) whenever an override is set or cleared.
-    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
+    pub fn with_changes(mut self, changes: crate::changes::Changes) -> Self {
         self.changes = Some(changes);
         self
     }
@@ -237,7 +164,7 @@ impl Overrides {
             tracing::info!(part = %name, "circuit override cleared");
         }
         if let Some(c) = &self.changes {
-            c.notify(crate::Topic::Override, Some(&name));
+            c.notify(crate::changes::Topic::Override, Some(&name));
         }
         Ok(stored)
     }

@@ -37,11 +37,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::datacache::time;
-use crate::replay_records::{HandledEvent, NewReplay, Recorded, ReplayStore};
+use crate::part::PartName;
+use crate::replay_records::{HandledEvent, NewReplay, Recorded};
 pub use crate::replay_records::{ItemOutcome, Progress, ReplayRecord};
+use crate::storage::replays::ReplayStore;
 use crate::submit::SubmissionFlow;
 use crate::voucher::VoucherStatus;
-use crate::PartName;
 
 /// A replay to start: the part's archive over `[start, end)`, delivered only
 /// to the part's resubmit rule.
@@ -303,7 +304,7 @@ pub struct Recovery {
     /// Serialises "is a replay of the part active? → start one".
     start_lock: tokio::sync::Mutex<()>,
     /// Live-change notifications (topic `replay`), if wired.
-    changes: Option<crate::Changes>,
+    changes: Option<crate::changes::Changes>,
     /// This replica's name in the claims on down→up changes.
     replica: String,
 }
@@ -351,7 +352,7 @@ impl Recovery {
 
     /// Notifies `changes` (topic `replay`) when a replay starts, changes
     /// state, progresses (at most 5 times a second per replay) and ends.
-    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
+    pub fn with_changes(mut self, changes: crate::changes::Changes) -> Self {
         self.changes = Some(changes);
         self
     }
@@ -362,7 +363,7 @@ impl Recovery {
         let Some(changes) = self.changes.clone() else {
             return;
         };
-        changes.notify(crate::Topic::Replay, Some(&part));
+        changes.notify(crate::changes::Topic::Replay, Some(&part));
         let replays = self.replays.clone();
         tokio::spawn(async move {
             let mut last: Option<ReplayInfo> = None;
@@ -377,7 +378,7 @@ impl Recovery {
                                     changes.replay_progress(&name, &part);
                                 }
                             }
-                            _ => changes.notify(crate::Topic::Replay, Some(&part)),
+                            _ => changes.notify(crate::changes::Topic::Replay, Some(&part)),
                         }
                         if done {
                             break;
@@ -395,7 +396,7 @@ impl Recovery {
     /// Uses each part's own archive name, retention, replay margin and
     /// resubmit rate and concurrency instead of the defaults of
     /// [`RecoverySettings`] (and `Loyalty<Part>Archive`).
-    pub fn with_parts(mut self, parts: &[crate::PartSettings]) -> Self {
+    pub fn with_parts(mut self, parts: &[crate::part::PartSettings]) -> Self {
         self.per_part = parts
             .iter()
             .map(|p| {
@@ -751,7 +752,7 @@ impl Recovery {
         };
         self.replays.cancel_replay(name).await?;
         if let Some(c) = &self.changes {
-            c.notify(crate::Topic::Replay, Some(&r.part));
+            c.notify(crate::changes::Topic::Replay, Some(&r.part));
         }
         Ok(r)
     }
@@ -1055,7 +1056,7 @@ impl Recovery {
         if let Some(c) = &self.changes {
             for p in counted {
                 if p.processed >= p.expected {
-                    c.notify(crate::Topic::Replay, Some(&p.part));
+                    c.notify(crate::changes::Topic::Replay, Some(&p.part));
                 } else {
                     c.replay_progress(&p.replay, &p.part);
                 }

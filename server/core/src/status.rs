@@ -3,59 +3,15 @@
 //! Until the status monitor has checked a part its status is
 //! [`PartState::Unknown`]; the board still lists every configured part.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::storage::{StatusStore, StoreError};
 use chrono::{DateTime, Utc};
 
-use crate::{PartName, PartSettings, Thresholds};
+use crate::circuit::Thresholds;
+use crate::part::{PartName, PartSettings};
 
-/// Health of one SaaS part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PartState {
-    /// Not checked yet.
-    Unknown,
-    /// Failing checks are accumulating but the failure threshold is not reached.
-    Pending,
-    /// Healthy: the circuit is closed.
-    Up,
-    /// Down: the circuit is open and requests are held back.
-    Down,
-}
-
-impl PartState {
-    /// Lowercase name, as stored and as used in events.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PartState::Unknown => "unknown",
-            PartState::Pending => "pending",
-            PartState::Up => "up",
-            PartState::Down => "down",
-        }
-    }
-}
-
-impl fmt::Display for PartState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for PartState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "unknown" => PartState::Unknown,
-            "pending" => PartState::Pending,
-            "up" => PartState::Up,
-            "down" => PartState::Down,
-            other => return Err(format!("unknown part status {other:?}")),
-        })
-    }
-}
+pub use crate::circuit::PartState;
 
 /// One part's row on the overview.
 #[derive(Debug, Clone, PartialEq, Eq)]

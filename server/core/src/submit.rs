@@ -20,9 +20,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::datacache::{Attempt, DataCache, Finish, VoucherRecord};
 use crate::events::{voucher_status_event, EventPublisher, PublishError};
+use crate::part::PartName;
 use crate::storage::Admitted;
 use crate::voucher::{submission_body, VoucherRequest, VoucherStatus};
-use crate::PartName;
 
 /// What the SaaS said to one submission.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl SubmissionFlow {
 
     /// Notifies `changes` after every voucher status change (see
     /// [`DataCache::with_changes`]).
-    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
+    pub fn with_changes(mut self, changes: crate::changes::Changes) -> Self {
         self.cache = self.cache.with_changes(changes);
         self
     }

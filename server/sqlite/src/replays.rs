@@ -3,8 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use mediator_core::replay_records::{
-    tally, Counted, HandledEvent, NewReplay, Progress, Recorded, ReplayRecord, ReplayStore,
+    tally, Counted, HandledEvent, NewReplay, Progress, Recorded, ReplayRecord,
 };
+use mediator_core::storage::replays::ReplayStore;
 use mediator_core::storage::StoreError;
 use store::rusqlite::{params, OptionalExtension, Row};
 use store::Database;

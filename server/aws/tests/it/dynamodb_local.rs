@@ -16,7 +16,8 @@ use std::sync::Arc;
 use aws_backend::provision::provision_tables;
 use aws_backend::tables::Tables;
 use aws_backend::DynamoStore;
-use mediator_core::storage::{contract, StatusStore, VoucherStore};
+use mediator_core::storage::{StatusStore, VoucherStore};
+use mediator_core::testing::contract;
 
 const WHY: &str = "needs DynamoDB Local: run `make test-dynamodb-local`";
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use aws_backend::provision::provision;
 use aws_backend::tables::Tables;
 use aws_backend::DynamoStore;
-use mediator_core::storage::{contract, StatusStore, VoucherStore};
+use mediator_core::storage::{StatusStore, VoucherStore};
+use mediator_core::testing::contract;
 use mediator_core::{PartName, PartSettings};
 
 /// moto with the mediator's resources provisioned, and a store on it.

@@ -1,16 +1,16 @@
 //! [`AccessStore`]: where users, browser sessions and API tokens are kept
-//! ([`crate::Access`]) — the embedded database's `auth_*` tables, or a
+//! (`Access`) — the embedded database's `auth_*` tables, or a
 //! DynamoDB table every replica shares, so a user added once signs in on
 //! any replica and a session cookie works whichever replica answers.
 //!
 //! Only digests of session and token secrets are stored (see
-//! [`crate::access`]); the store never sees a secret.
+//! `access`); the store never sees a secret.
 
 use crate::storage::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::access::{Role, TokenInfo, UserInfo};
+use crate::identity::{Role, TokenInfo, UserInfo};
 
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

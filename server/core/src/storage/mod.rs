@@ -4,23 +4,23 @@
 //! Services are built from them ([`Ports`] bundles one backend's).
 //!
 //! The ports:
-//! * [`OverrideStore`] — manual circuit overrides ([`crate::Overrides`]);
+//! * [`OverrideStore`] — manual circuit overrides (`Overrides`);
 //! * [`StatusStore`] — the circuit per part, its checks and roll-ups, and
 //!   the status changes that are also the SAAS_STATUS outbox
-//!   ([`crate::Monitor`], [`crate::monitor::publish_step_with`]).
+//!   (`Monitor`, `publish_step_with`).
 //!
 //! * [`VoucherStore`] — the DataCache: vouchers, lifecycle, status-event
-//!   outbox and retry ledger ([`crate::DataCache`] wraps it);
+//!   outbox and retry ledger (`DataCache` wraps it);
 //! * [`history::MonitorHistory`] — the monitor's records as the history
-//!   reads them ([`crate::History`]);
-//! * [`audit::AuditStore`] — the audit log ([`crate::Audit`]);
+//!   reads them (`History`);
+//! * [`audit::AuditStore`] — the audit log (`Audit`);
 //! * [`access::AccessStore`] — users, sessions and API tokens
-//!   ([`crate::Access`]);
+//!   (`Access`);
 //! * [`replays::ReplayStore`] — replay records and progress, handled
 //!   replayed events, latest intervals, the recovery cursor
-//!   ([`crate::Recovery`], [`crate::History`]).
+//!   (`Recovery`, `History`).
 //!
-//! [`contract`] is the backend-neutral contract suite every implementation
+//! `contract` is the backend-neutral contract suite every implementation
 //! must pass (run for SQLite in `mediator-sqlite`'s tests and for DynamoDB
 //! in `aws-backend`'s).
 
@@ -31,7 +31,8 @@ use chrono::{DateTime, Utc};
 
 use std::sync::Arc;
 
-use crate::{Circuit, CircuitOverride, OverrideMode, PartState, StatusChange};
+use crate::circuit::{Circuit, PartState, StatusChange};
+use crate::circuit_override::{CircuitOverride, OverrideMode};
 use access::AccessStore;
 use audit::AuditStore;
 use history::MonitorHistory;
@@ -39,7 +40,6 @@ use replays::ReplayStore;
 
 pub mod access;
 pub mod audit;
-pub mod contract;
 mod error;
 pub mod history;
 pub mod replays;

@@ -31,7 +31,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 async fn sqlite_passes_the_audit_contract() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteAudit::new(Database::open(dir.path()).unwrap());
-    mediator_core::storage::contract::check_audit(&s).await;
+    mediator_core::testing::contract::check_audit(&s).await;
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ async fn sqlite_passes_the_access_contract() {
     let dir = tempfile::tempdir().unwrap();
     let a = SqliteAccess::new(Database::open(dir.path()).unwrap());
     let b = SqliteAccess::new(Database::open(dir.path()).unwrap());
-    mediator_core::storage::contract::check_access(&a, &b).await;
+    mediator_core::testing::contract::check_access(&a, &b).await;
 }
 
 #[tokio::test]
@@ -19,5 +19,5 @@ async fn sqlite_passes_the_replay_contract() {
     let a = SqliteReplays::new(Database::open(dir.path()).unwrap());
     let b = SqliteReplays::new(Database::open(dir.path()).unwrap());
     // A fresh database starts the cursor at the newest status change (0).
-    mediator_core::storage::contract::check_replays(&a, &b).await;
+    mediator_core::testing::contract::check_replays(&a, &b).await;
 }

@@ -155,7 +155,7 @@ fn sqlite_stores() -> (
 
 #[tokio::test]
 async fn sqlite_voucher_store_passes_the_contract() {
-    use mediator_core::storage::contract;
+    use mediator_core::testing::contract;
     let (_t, v, _) = sqlite_stores();
     contract::check_voucher_insert_and_find(&v).await;
     let (_t, v, _) = sqlite_stores();
