@@ -45,6 +45,7 @@ pub mod replay_records;
 pub mod status;
 pub mod storage;
 pub mod submit;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod voucher;
 

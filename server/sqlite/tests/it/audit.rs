@@ -28,13 +28,6 @@ use store::{rusqlite::params, Database};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 #[tokio::test]
-async fn sqlite_passes_the_audit_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteAudit::new(Database::open(dir.path()).unwrap());
-    mediator_core::testing::contract::check_audit(&s).await;
-}
-
-#[tokio::test]
 async fn records_and_pages() {
     let dir = tempfile::tempdir().unwrap();
     let audit = support::audit(Database::open(dir.path()).unwrap());

@@ -1,23 +1,24 @@
-//! The backend-neutral contract suite on SQLite: users and replay records
-//! (two handles on one file: two replicas on one database).
+//! The backend-neutral contract suite on SQLite, every check: two
+//! replicas are two handles (`Database`s) on one file, as two processes
+//! sharing a data directory would be.
 
-use mediator_sqlite::{SqliteAccess, SqliteReplays};
+use mediator_core::testing::Replicas;
 use store::Database;
 
-#[tokio::test]
-async fn sqlite_passes_the_access_contract() {
+/// Two handles on a fresh database in a directory of its own.
+async fn replicas(_check: &'static str) -> Replicas {
     let dir = tempfile::tempdir().unwrap();
-    let a = SqliteAccess::new(Database::open(dir.path()).unwrap());
-    let b = SqliteAccess::new(Database::open(dir.path()).unwrap());
-    mediator_core::testing::contract::check_access(&a, &b).await;
+    let a = Database::open(dir.path()).unwrap();
+    let b = Database::open(dir.path()).unwrap();
+    Replicas {
+        a: mediator_sqlite::ports(&a),
+        b: mediator_sqlite::ports(&b),
+        // One process owns an embedded database: its claims are its own.
+        exclusive_claims: false,
+        status_race_rounds: 20,
+        claim_race_rounds: 10,
+        keep: Box::new(dir),
+    }
 }
 
-#[tokio::test]
-async fn sqlite_passes_the_replay_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    // Two handles on one file: two replicas on one database.
-    let a = SqliteReplays::new(Database::open(dir.path()).unwrap());
-    let b = SqliteReplays::new(Database::open(dir.path()).unwrap());
-    // A fresh database starts the cursor at the newest status change (0).
-    mediator_core::testing::contract::check_replays(&a, &b).await;
-}
+mediator_core::store_contract!(replicas);

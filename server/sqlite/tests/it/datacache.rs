@@ -141,44 +141,6 @@ async fn find_matches_any_reference_newest_first_with_pages() {
     }
 }
 
-/// A fresh SQLite database with the voucher, status and override stores on it.
-fn sqlite_stores() -> (
-    tempfile::TempDir,
-    SqliteVoucherStore,
-    mediator_sqlite::SqliteStore,
-) {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = Database::open(tmp.path()).unwrap();
-    let v = SqliteVoucherStore::new(db.clone());
-    (tmp, v, mediator_sqlite::SqliteStore::new(db))
-}
-
-#[tokio::test]
-async fn sqlite_voucher_store_passes_the_contract() {
-    use mediator_core::testing::contract;
-    let (_t, v, _) = sqlite_stores();
-    contract::check_voucher_insert_and_find(&v).await;
-    let (_t, v, _) = sqlite_stores();
-    contract::check_voucher_claims(&v).await;
-    let (_t, v, s) = sqlite_stores();
-    contract::check_voucher_holds(&v, &s, &s).await;
-    let (_t, v, _) = sqlite_stores();
-    contract::check_voucher_dead_letters(&v).await;
-    // Two handles of one store, and the status store of its database.
-    let (_t, a, s) = sqlite_stores();
-    let b = a.clone();
-    contract::check_voucher_replicas(&a, &b, &s).await;
-    let (_t, v, s) = sqlite_stores();
-    contract::check_voucher_admit(&v, &s).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let db = Database::open(tmp.path()).unwrap();
-    let (a, b) = (
-        SqliteVoucherStore::new(db.clone()),
-        SqliteVoucherStore::new(db),
-    );
-    contract::check_voucher_claim_race(Arc::new(a), Arc::new(b), 10).await;
-}
-
 #[tokio::test]
 async fn duplicates_are_stored_once() {
     let (_t, c, _) = cache().await;

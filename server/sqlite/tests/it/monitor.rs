@@ -50,46 +50,6 @@ fn settings(name: &str) -> PartSettings {
     s
 }
 
-#[tokio::test]
-async fn sqlite_passes_the_storage_contract() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = Database::open(tmp.path()).unwrap();
-    let s = SqliteStore::new(db);
-    mediator_core::testing::contract::check_status(&s).await;
-    mediator_core::testing::contract::check_overrides(&s, &s).await;
-}
-
-#[tokio::test]
-async fn sqlite_decides_a_race_between_two_handles_on_one_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = SqliteStore::new(Database::open(tmp.path()).unwrap());
-    let b = SqliteStore::new(Database::open(tmp.path()).unwrap());
-    mediator_core::testing::contract::check_status_race(Arc::new(a), Arc::new(b), 20, false).await;
-}
-
-#[tokio::test]
-async fn sqlite_passes_the_monitor_history_contract() {
-    let tmp = tempfile::tempdir().unwrap();
-    let s = SqliteStore::new(Database::open(tmp.path()).unwrap());
-    mediator_core::testing::contract::check_monitor_history(&s, &s).await;
-}
-
-#[tokio::test]
-async fn sqlite_gives_each_outage_recovery_to_one_handle() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = SqliteStore::new(Database::open(tmp.path()).unwrap());
-    let b = SqliteStore::new(Database::open(tmp.path()).unwrap());
-    mediator_core::testing::contract::check_change_replay_claims(&a, &b).await;
-}
-
-#[tokio::test]
-async fn sqlite_grants_the_monitor_lease_to_one_handle_at_a_time() {
-    let tmp = tempfile::tempdir().unwrap();
-    let a = SqliteStore::new(Database::open(tmp.path()).unwrap());
-    let b = SqliteStore::new(Database::open(tmp.path()).unwrap());
-    mediator_core::testing::contract::check_monitor_lease(&a, &b).await;
-}
-
 /// Counts the checks it answers.
 struct Counting(std::sync::atomic::AtomicUsize);
 
