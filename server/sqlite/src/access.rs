@@ -11,7 +11,7 @@ use mediator_core::storage::StoreError;
 use store::rusqlite::{params, OptionalExtension};
 use store::Database;
 
-use crate::Db;
+use crate::db::Db;
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

@@ -7,7 +7,7 @@ use mediator_core::AuditEntry;
 use store::rusqlite::{params, Row};
 use store::Database;
 
-use crate::Db;
+use crate::db::Db;
 
 /// The audit log in the embedded database (`audit_log`).
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use mediator_core::storage::StoreError;
 use store::rusqlite::{params, OptionalExtension, Row};
 use store::Database;
 
-use crate::Db;
+use crate::db::Db;
 
 /// [`ReplayStore`] on the embedded database (`rec_replays`,
 /// `rec_replay_items`, `rec_latest`, `rec_cursor`).

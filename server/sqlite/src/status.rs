@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use store::rusqlite::{params, Connection, OptionalExtension, Transaction};
 use store::Database;
 
-use crate::Db;
+use crate::db::Db;
 
 use mediator_core::storage::history::{ChangeRow, MonitorHistory};
 use mediator_core::storage::{

@@ -20,7 +20,7 @@ use serde_json::Value;
 use store::rusqlite::{params, OptionalExtension, Row, Transaction};
 use store::Database;
 
-use crate::Db;
+use crate::db::Db;
 
 /// [`VoucherStore`] on the embedded SQLite database (`vouchers`,
 /// `voucher_history`, `voucher_events`).

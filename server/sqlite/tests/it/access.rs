@@ -1,30 +1,8 @@
 //! Moved from mediator-core's `access` unit tests: they run on SQLite.
 
-#[allow(unused_imports)]
-use crate::support::{self, publish_step, unpublished_changes};
-#[allow(unused_imports)]
-use async_trait::async_trait;
-#[allow(unused_imports)]
-use chrono::NaiveDate;
-#[allow(unused_imports)]
-use chrono::{DateTime, TimeZone, Utc};
+use crate::support::{self};
 use mediator_core::access::*;
-#[allow(unused_imports)]
-use mediator_core::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchiveSummary};
-#[allow(unused_imports)]
-use mediator_core::replay_records::{NewReplay, Recorded};
-#[allow(unused_imports)]
-use mediator_core::*;
-#[allow(unused_imports)]
-use mediator_sqlite::*;
-#[allow(unused_imports)]
-use serde_json::Value;
-#[allow(unused_imports)]
-use std::{collections::HashMap, hash::Hasher, sync::Arc, time::Duration};
-#[allow(unused_imports)]
-use store::{rusqlite::params, Database};
-#[allow(unused_imports)]
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use store::Database;
 
 #[tokio::test]
 async fn sessions_and_tokens_round_trip() {

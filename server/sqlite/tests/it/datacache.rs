@@ -1,32 +1,13 @@
 //! Moved from mediator-core's `datacache` unit tests: they run on SQLite.
 
-#[allow(unused_imports)]
-use crate::support::{self, publish_step, unpublished_changes};
-#[allow(unused_imports)]
-use async_trait::async_trait;
-#[allow(unused_imports)]
-use chrono::NaiveDate;
-#[allow(unused_imports)]
-use chrono::{DateTime, TimeZone, Utc};
-#[allow(unused_imports)]
-use mediator_core::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchiveSummary};
+use crate::support::{self};
+use chrono::Utc;
 use mediator_core::datacache::*;
-#[allow(unused_imports)]
-use mediator_core::replay_records::{NewReplay, Recorded};
 use mediator_core::PartName;
-#[allow(unused_imports)]
 use mediator_core::*;
-#[allow(unused_imports)]
-use mediator_sqlite::*;
 use serde_json::json;
-#[allow(unused_imports)]
-use serde_json::Value;
-#[allow(unused_imports)]
-use std::{collections::HashMap, hash::Hasher, sync::Arc, time::Duration};
-#[allow(unused_imports)]
+use std::time::Duration;
 use store::{rusqlite::params, Database};
-#[allow(unused_imports)]
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 fn req(id: &str) -> VoucherRequest {
     VoucherRequest::parse(

@@ -1,34 +1,17 @@
 //! Moved from mediator-core's `history` unit tests: they run on SQLite.
 
-#[allow(unused_imports)]
-use crate::support::{self, publish_step, unpublished_changes};
-#[allow(unused_imports)]
+use crate::support::{self};
 use async_trait::async_trait;
-#[allow(unused_imports)]
 use chrono::Duration;
-#[allow(unused_imports)]
 use chrono::NaiveDate;
-#[allow(unused_imports)]
 use chrono::{DateTime, TimeZone, Utc};
 use mediator_core::archives::ArchivedEvent;
-#[allow(unused_imports)]
 use mediator_core::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchiveSummary};
 use mediator_core::history::*;
-#[allow(unused_imports)]
-use mediator_core::replay_records::{NewReplay, Recorded};
-#[allow(unused_imports)]
 use mediator_core::*;
 use mediator_core::{HealthProbe, Monitor, PartName, Thresholds};
-#[allow(unused_imports)]
-use mediator_sqlite::*;
-#[allow(unused_imports)]
-use serde_json::Value;
-#[allow(unused_imports)]
-use std::{collections::HashMap, hash::Hasher, sync::Arc};
-#[allow(unused_imports)]
-use store::{rusqlite::params, Database};
-#[allow(unused_imports)]
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use std::sync::Arc;
+use store::Database;
 
 struct NoProbe;
 

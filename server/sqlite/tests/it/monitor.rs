@@ -1,33 +1,16 @@
 //! Moved from mediator-core's `monitor` unit tests: they run on SQLite.
 
-#[allow(unused_imports)]
 use crate::support::{self, publish_step, unpublished_changes};
-#[allow(unused_imports)]
 use async_trait::async_trait;
-#[allow(unused_imports)]
-use chrono::NaiveDate;
-#[allow(unused_imports)]
-use chrono::{DateTime, TimeZone, Utc};
-#[allow(unused_imports)]
-use mediator_core::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchiveSummary};
+use chrono::{TimeZone, Utc};
 use mediator_core::monitor::*;
-#[allow(unused_imports)]
-use mediator_core::replay_records::{NewReplay, Recorded};
-#[allow(unused_imports)]
 use mediator_core::storage::StatusStore;
 use mediator_core::PartName;
-#[allow(unused_imports)]
 use mediator_core::*;
-#[allow(unused_imports)]
 use mediator_sqlite::*;
-#[allow(unused_imports)]
-use serde_json::Value;
 use std::sync::Mutex;
-#[allow(unused_imports)]
-use std::{collections::HashMap, hash::Hasher, sync::Arc, time::Duration};
-#[allow(unused_imports)]
-use store::{rusqlite::params, Database};
-#[allow(unused_imports)]
+use std::{sync::Arc, time::Duration};
+use store::Database;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 struct Scripted(Mutex<Vec<Result<(), String>>>);

@@ -1,33 +1,17 @@
 //! Moved from mediator-core's `recovery` unit tests: they run on SQLite.
 
-#[allow(unused_imports)]
-use crate::support::{self, publish_step, unpublished_changes};
-#[allow(unused_imports)]
+use crate::support::{self};
 use async_trait::async_trait;
-#[allow(unused_imports)]
-use chrono::NaiveDate;
-#[allow(unused_imports)]
-use chrono::{DateTime, TimeZone, Utc};
-#[allow(unused_imports)]
-use mediator_core::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchiveSummary};
+use chrono::{DateTime, Utc};
 use mediator_core::recovery::*;
-#[allow(unused_imports)]
 use mediator_core::replay_records::{NewReplay, Recorded};
 use mediator_core::SubmitOutcome;
-#[allow(unused_imports)]
 use mediator_core::*;
-#[allow(unused_imports)]
-use mediator_sqlite::*;
 use serde_json::json;
-#[allow(unused_imports)]
 use serde_json::Value;
 use std::sync::Mutex;
-#[allow(unused_imports)]
-use std::{collections::HashMap, hash::Hasher, sync::Arc, time::Duration};
-#[allow(unused_imports)]
+use std::{sync::Arc, time::Duration};
 use store::{rusqlite::params, Database};
-#[allow(unused_imports)]
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 struct AcceptAll;
 
