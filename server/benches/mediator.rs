@@ -152,13 +152,15 @@ async fn hold_during_outage(data_dir: &Path, n: usize, outage: Duration) -> Date
         .await
         .expect("provision");
     let down_at = Utc::now() - chrono::Duration::from_std(outage).unwrap();
-    StatusBoard::new(db.clone(), parts.clone())
+    let ports = mediator_sqlite::ports(&db);
+    StatusBoard::new(ports.status.clone(), parts.clone())
         .seed(down_at - chrono::Duration::seconds(30))
         .await
         .expect("seed");
     // The monitor's own step: two good checks (up), then failures until the
     // threshold (down at `down_at`).
-    let monitor = Monitor::new(db.clone(), Arc::new(NoProbe), parts.clone());
+    let monitor = Monitor::new(ports.status.clone(), Arc::new(NoProbe), parts.clone())
+        .with_replica(mediator_core::monitor::EMBEDDED_REPLICA);
     let voucher_part = &parts[0];
     for s in [20, 19] {
         let at = down_at - chrono::Duration::seconds(s);
@@ -178,7 +180,7 @@ async fn hold_during_outage(data_dir: &Path, n: usize, outage: Duration) -> Date
             );
         }
     }
-    let cache = DataCache::new(db.clone());
+    let cache = DataCache::new(ports.vouchers.clone());
     let names = PartName::defaults();
     let step_ms = (outage.as_millis() as i64 - 1_000).max(1) as f64 / n as f64;
     let started = Instant::now();

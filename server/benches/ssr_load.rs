@@ -177,13 +177,17 @@ async fn seed(data: &Path) {
         .expect("provision");
     let now = Utc::now();
     let start = now - chrono::Duration::days(90);
-    StatusBoard::new(db.clone(), parts.clone())
+    let ports = mediator_sqlite::ports(&db);
+    StatusBoard::new(ports.status.clone(), parts.clone())
         .seed(start)
         .await
         .expect("status board");
 
     let every = chrono::Duration::seconds(env("MEDIATOR_BENCH_CHECK_SECS", 300));
-    let monitor = Arc::new(Monitor::new(db.clone(), Arc::new(NoProbe), parts.clone()));
+    let monitor = Arc::new(
+        Monitor::new(ports.status.clone(), Arc::new(NoProbe), parts.clone())
+            .with_replica(mediator_core::monitor::EMBEDDED_REPLICA),
+    );
     let t0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (k, part) in parts.iter().cloned().enumerate() {

@@ -26,7 +26,8 @@ fn run(store: &StoreArgs, f: impl AsyncFnOnce(Access, Audit) -> anyhow::Result<(
             match backend {
                 Backend::Embedded => {
                     let db = Database::open(&store.data_dir()?)?;
-                    f(Access::new(db.clone()), Audit::new(db)).await
+                    let ports = mediator_sqlite::ports(&db);
+                    f(Access::new(ports.access), Audit::new(ports.audit)).await
                 }
                 Backend::Aws => {
                     let conf = aws_backend::load_config(&aws).await;
@@ -39,11 +40,7 @@ fn run(store: &StoreArgs, f: impl AsyncFnOnce(Access, Audit) -> anyhow::Result<(
                             )
                         })?;
                     let dynamo = Arc::new(aws_backend::DynamoStore::from_conf(&conf, tables));
-                    f(
-                        Access::with_store(dynamo.clone()),
-                        Audit::with_store(dynamo),
-                    )
-                    .await
+                    f(Access::new(dynamo.clone()), Audit::new(dynamo)).await
                 }
             }
         })

@@ -117,7 +117,7 @@ mod tests {
     fn flow(dir: &std::path::Path, saas: Arc<Recorder>) -> Arc<SubmissionFlow> {
         let db = store::Database::open(dir).unwrap();
         Arc::new(SubmissionFlow::new(
-            db,
+            mediator_core::DataCache::new(mediator_sqlite::ports(&db).vouchers),
             saas,
             PartName::defaults(),
             Duration::from_secs(1),

@@ -34,11 +34,7 @@ use anyhow::Context;
 use std::sync::Arc;
 
 use mediator_core::archives::ArchiveBrowser;
-use mediator_core::storage::access::AccessStore;
-use mediator_core::storage::audit::AuditStore;
-use mediator_core::storage::history::MonitorHistory;
-use mediator_core::storage::replays::ReplayStore;
-use mediator_core::storage::{OverrideStore, StatusStore, VoucherStore};
+use mediator_core::storage::{Ports, StatusStore};
 use mediator_core::{
     ArchiveReplays, EventPublisher, Monitor, PartSettings, Recovery, RecoverySettings,
     ResubmitQueue, StatusBoard, SubmissionFlow,
@@ -103,20 +99,13 @@ struct Plumbing {
     replays: Arc<dyn ArchiveReplays>,
     queue: Arc<dyn ResubmitQueue>,
     archives: Arc<dyn ArchiveBrowser>,
-    /// `None`: the embedded database.
-    status: Option<Arc<dyn StatusStore>>,
-    /// Where the history reads the monitor's records; `None`: the
-    /// embedded database.
-    monitor_history: Option<Arc<dyn MonitorHistory>>,
-    /// The DataCache's store; `None`: the embedded database.
-    vouchers: Option<Arc<dyn VoucherStore>>,
-    /// Where circuit overrides live; `None`: the embedded database.
-    overrides: Option<Arc<dyn OverrideStore>>,
-    /// Where the audit log is kept; `None`: the embedded database.
-    audit: Option<Arc<dyn AuditStore>>,
-    replay_records: Option<Arc<dyn ReplayStore>>,
-    /// Where users, sessions and tokens are kept; `None`: the embedded database.
-    access: Option<Arc<dyn AccessStore>>,
+    /// The storage ports: the embedded database's (`mediator-sqlite`) or
+    /// DynamoDB's.
+    ports: Ports,
+    /// Whether the storage is shared by replicas (DynamoDB): each process
+    /// then names itself uniquely in leases and claims, and reads the
+    /// billed status outbox on a slow tick.
+    shared: bool,
     events: Option<EventsListener>,
     intake: Option<aws_backend::AwsIntake>,
     /// The DynamoDB store, flushed at shutdown (`--backend aws`).
@@ -182,13 +171,8 @@ impl Plumbing {
             replays,
             queue,
             archives,
-            status: None,
-            monitor_history: None,
-            vouchers: None,
-            overrides: None,
-            audit: None,
-            replay_records: None,
-            access: None,
+            ports: mediator_sqlite::ports(db),
+            shared: false,
             events: Some(events),
             intake: None,
             voucher_outbox: None,
@@ -238,13 +222,8 @@ impl Plumbing {
             replays,
             queue,
             archives,
-            status: Some(dynamo.clone()),
-            monitor_history: Some(dynamo.clone()),
-            vouchers: Some(dynamo.clone()),
-            overrides: Some(dynamo.clone()),
-            audit: Some(dynamo.clone()),
-            replay_records: Some(dynamo.clone()),
-            access: Some(dynamo.clone()),
+            ports: aws_backend::DynamoStore::ports(&dynamo),
+            shared: true,
             voucher_outbox: Some(dynamo),
             events: None,
             intake: Some(aws_backend::AwsIntake::new(&conf)),
@@ -282,11 +261,6 @@ impl Application {
         let changes_for_outbox = changes.clone();
         let streams_stop = CancellationToken::new();
         let mut parts: Vec<PartSettings> = settings.part_settings.clone();
-        let mut status = StatusBoard::new(db.clone(), parts.clone());
-        status
-            .seed(chrono::Utc::now())
-            .await
-            .context("seeding part status")?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
@@ -325,10 +299,14 @@ impl Application {
             Backend::Embedded => Plumbing::embedded(&settings, &db, &parts).await?,
             Backend::Aws => Plumbing::aws(&settings).await?,
         };
-        let access = match &plumbing.access {
-            Some(a) => mediator_core::Access::with_store(a.clone()),
-            None => mediator_core::Access::new(db.clone()),
-        };
+        let ports = plumbing.ports.clone();
+        // Every replica shows the circuits as decided in the (shared) store.
+        let status = StatusBoard::new(ports.status.clone(), parts.clone());
+        status
+            .seed(chrono::Utc::now())
+            .await
+            .context("seeding part status")?;
+        let access = mediator_core::Access::new(ports.access.clone());
         let add_user_hint = match settings.backend {
             Backend::Embedded => format!("--data-dir {}", settings.data_dir.display()),
             Backend::Aws => "--backend aws".to_string(),
@@ -358,17 +336,14 @@ impl Application {
             setup_url.as_deref(),
         )
         .await?;
-        if let Some(s) = &plumbing.status {
-            // Every replica shows the circuits as decided in the shared store.
-            status = status.with_store(s.clone());
-        }
-        let status_store: Arc<dyn StatusStore> = match &plumbing.status {
-            Some(s) => s.clone(),
-            None => Arc::new(mediator_core::storage::sqlite::SqliteStore::new(db.clone())),
-        };
-        let monitor = match &plumbing.status {
-            Some(s) => Monitor::new_with_store(s.clone(), Arc::new(probe), parts.clone()),
-            None => Monitor::new(db.clone(), Arc::new(probe), parts.clone()),
+        let status_store: Arc<dyn StatusStore> = ports.status.clone();
+        let monitor = Monitor::new(ports.status.clone(), Arc::new(probe), parts.clone());
+        // One process owns an embedded database: a restarted server takes
+        // its parts back at once instead of waiting out the lease.
+        let monitor = if plumbing.shared {
+            monitor
+        } else {
+            monitor.with_replica(mediator_core::monitor::EMBEDDED_REPLICA)
         };
         let replica = monitor.replica().to_string();
         let monitor = Arc::new(monitor.with_changes(changes.clone()));
@@ -376,12 +351,9 @@ impl Application {
             Some(s) => s,
             None => Arc::new(saas::HttpSubmitter::new(submit_urls)?),
         };
-        let cache = match &plumbing.vouchers {
-            Some(v) => mediator_core::DataCache::with_store(v.clone()),
-            None => mediator_core::DataCache::new(db.clone()),
-        };
+        let cache = mediator_core::DataCache::new(ports.vouchers.clone());
         let flow = Arc::new(
-            SubmissionFlow::with_cache(
+            SubmissionFlow::new(
                 cache,
                 submitter,
                 settings.parts.clone(),
@@ -395,7 +367,10 @@ impl Application {
         }
         let archive_browser = plumbing.archives.clone();
         let recovery = Recovery::new(
-            db.clone(),
+            mediator_core::RecoveryPorts {
+                status: ports.status.clone(),
+                records: ports.replays.clone(),
+            },
             flow.clone(),
             plumbing.replays.clone(),
             plumbing.queue.clone(),
@@ -412,34 +387,21 @@ impl Application {
         )
         .with_parts(&parts)
         .with_changes(changes.clone());
-        let recovery = match &plumbing.status {
-            Some(s) => recovery
-                .with_status_store(s.clone())
-                .with_replica(replica.clone()),
-            None => recovery,
-        };
-        let recovery = Arc::new(match &plumbing.replay_records {
-            Some(r) => recovery.with_replay_store(r.clone()),
-            None => recovery,
-        });
-        let mut history = mediator_core::History::new(db.clone(), parts.clone())
-            .with_recovery(recovery.clone())
-            .with_archives(archive_browser);
-        if let Some(h) = &plumbing.monitor_history {
-            history = history.with_monitor_history(h.clone());
-        }
-        if let Some(v) = &plumbing.vouchers {
-            history = history.with_vouchers(v.clone());
-        }
-        let mut overrides = mediator_core::Overrides::new(db.clone(), settings.parts.clone())
-            .with_changes(changes.clone());
-        if let Some(o) = &plumbing.overrides {
-            overrides = overrides.with_store(o.clone());
-        }
-        let audit = match &plumbing.audit {
-            Some(a) => mediator_core::Audit::with_store(a.clone()),
-            None => mediator_core::Audit::new(db.clone()),
-        };
+        let recovery = Arc::new(recovery.with_replica(replica.clone()));
+        let history = mediator_core::History::new(
+            mediator_core::HistoryPorts {
+                monitor: ports.monitor_history.clone(),
+                vouchers: ports.vouchers.clone(),
+                replays: ports.replays.clone(),
+            },
+            parts.clone(),
+        )
+        .with_recovery(recovery.clone())
+        .with_archives(archive_browser);
+        let overrides =
+            mediator_core::Overrides::new(ports.overrides.clone(), settings.parts.clone())
+                .with_changes(changes.clone());
+        let audit = mediator_core::Audit::new(ports.audit.clone());
         let router = http::router(
             &settings,
             local_addr,
@@ -472,7 +434,7 @@ impl Application {
             shutdown_grace: SHUTDOWN_GRACE.max(settings.longest_submit_timeout() * 2),
             streams_stop,
             publisher: plumbing.publisher,
-            status_outbox_wake: plumbing.status.as_ref().map(|_| changes_for_outbox),
+            status_outbox_wake: plumbing.shared.then_some(changes_for_outbox),
             voucher_outbox: plumbing.voucher_outbox,
             status_store,
             replica,

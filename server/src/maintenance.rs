@@ -20,12 +20,15 @@ const PRUNE_BATCH: usize = 1000;
 const PRUNE_MAX: u64 = 100_000;
 
 /// One round of upkeep; returns the number of WAL frames checkpointed.
-pub async fn step(db: &Database) -> Result<i64, store::StoreError> {
+pub async fn step(db: &Database) -> Result<i64, store::DbError> {
     db.checkpoint().await
 }
 
 /// Deletes audit entries older than `retention`; returns how many.
-pub async fn prune_audit(audit: &Audit, retention: Duration) -> Result<u64, store::StoreError> {
+pub async fn prune_audit(
+    audit: &Audit,
+    retention: Duration,
+) -> Result<u64, mediator_core::storage::StoreError> {
     let mut total = 0;
     while total < PRUNE_MAX {
         let n = audit.prune(retention, PRUNE_BATCH).await?;
@@ -78,7 +81,7 @@ mod tests {
         let db = Database::open(tmp.path()).unwrap();
         assert!(step(&db).await.unwrap() >= 0);
         let token = CancellationToken::new();
-        let audit = Audit::new(db.clone());
+        let audit = Audit::new(mediator_sqlite::ports(&db).audit);
         let task = tokio::spawn(run(db, audit, Duration::from_secs(86_400), token.clone()));
         token.cancel();
         tokio::time::timeout(Duration::from_secs(5), task)
@@ -91,7 +94,7 @@ mod tests {
     async fn the_audit_log_keeps_only_the_retention() {
         let tmp = tempfile::tempdir().unwrap();
         let db = Database::open(tmp.path()).unwrap();
-        let audit = Audit::new(db.clone());
+        let audit = Audit::new(mediator_sqlite::ports(&db).audit);
         for i in 0..3 {
             audit
                 .record(NewAuditEntry::new(&Principal::cli(), "user.add").target(format!("u{i}")))

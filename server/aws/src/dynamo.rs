@@ -19,7 +19,7 @@
 //!   sent only when this replica has not seen a larger value in the bucket.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -107,12 +107,39 @@ fn ms_time(ms: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms)
 }
 
+/// An SDK error as the ports see it: throttling, DynamoDB's own faults and
+/// a request that never got an answer (connection, timeout) are
+/// [`StoreError::Unavailable`]; a lost condition or transaction conflict is
+/// [`StoreError::Conflict`]; the rest [`StoreError::Failed`]. The text names
+/// the operation and DynamoDB's code and message.
 fn backend<E, R>(op: &str, e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    StoreError::Backend(format!("DynamoDB {op}: {}", crate::sdk_message(e)))
+    use aws_sdk_dynamodb::error::SdkError;
+    let text = format!("DynamoDB {op}: {}", crate::sdk_message(e));
+    let unanswered = matches!(
+        e,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
+    );
+    match e.code() {
+        Some(
+            "ConditionalCheckFailedException"
+            | "TransactionConflictException"
+            | "TransactionCanceledException",
+        ) => StoreError::Conflict(text),
+        Some(
+            "ThrottlingException"
+            | "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+            | "LimitExceededException",
+        ) => StoreError::unavailable("storage backend", text),
+        _ if unanswered => StoreError::unavailable("storage backend", text),
+        _ => StoreError::failed("storage backend", text),
+    }
 }
 
 /// Whether a conditional write applied: `Ok(false)` when its condition
@@ -139,7 +166,7 @@ fn item_key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
 
 /// A request the SDK's builder refused to build (a missing field).
 fn build_err(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("DynamoDB {what}: {e}"))
+    StoreError::failed("storage backend", format!("DynamoDB {what}: {e}"))
 }
 
 /// Rounds of a batch read's unprocessed keys, and of a transaction that
@@ -188,6 +215,19 @@ fn day_of(ms: i64) -> String {
 }
 
 impl DynamoStore {
+    /// Every storage port on this store (one item set shared by replicas).
+    pub fn ports(store: &Arc<Self>) -> mediator_core::storage::Ports {
+        mediator_core::storage::Ports {
+            status: store.clone(),
+            overrides: store.clone(),
+            monitor_history: store.clone(),
+            vouchers: store.clone(),
+            audit: store.clone(),
+            replays: store.clone(),
+            access: store.clone(),
+        }
+    }
+
     /// Items of `table` by key (strongly consistent; duplicate keys read
     /// once), in no particular order, 100 keys per BatchGetItem with
     /// unprocessed keys asked again after a back-off; `projection` limits
@@ -236,9 +276,10 @@ impl DynamoStore {
                 request = page.unprocessed_keys().cloned();
             }
             if request.is_some_and(|r| !r.is_empty()) {
-                return Err(StoreError::Backend(format!(
-                    "DynamoDB BatchGetItem {what}: keys left unprocessed (throttled)"
-                )));
+                return Err(StoreError::unavailable(
+                    "storage backend",
+                    format!("DynamoDB BatchGetItem {what}: keys left unprocessed (throttled)"),
+                ));
             }
         }
         Ok(out)
@@ -547,7 +588,7 @@ impl StatusStore for DynamoStore {
             .expression_attribute_names("#st", "status")
             .set_expression_attribute_values(Some(values))
             .build()
-            .map_err(|e| StoreError::Backend(format!("status update: {e}")))?;
+            .map_err(|e| StoreError::failed("storage backend", format!("status update: {e}")))?;
         let mut actions = vec![TransactWriteItem::builder().update(status_update).build()];
 
         let mut check: Item = HashMap::from([
@@ -567,7 +608,7 @@ impl StatusStore for DynamoStore {
             .table_name(&self.tables.monitor)
             .set_item(Some(check))
             .build()
-            .map_err(|e| StoreError::Backend(format!("check item: {e}")))?;
+            .map_err(|e| StoreError::failed("storage backend", format!("check item: {e}")))?;
         actions.push(TransactWriteItem::builder().put(put).build());
 
         for (granularity, size) in ROLLUPS {
@@ -593,10 +634,9 @@ impl StatusStore for DynamoStore {
                     .expression_attribute_values(":ttl", n(bucket / 1000 + days * 86_400));
                 expr.push_str(", #ttl = :ttl");
             }
-            let u = u
-                .update_expression(expr)
-                .build()
-                .map_err(|e| StoreError::Backend(format!("roll-up update: {e}")))?;
+            let u = u.update_expression(expr).build().map_err(|e| {
+                StoreError::failed("storage backend", format!("roll-up update: {e}"))
+            })?;
             actions.push(TransactWriteItem::builder().update(u).build());
         }
 
@@ -624,9 +664,9 @@ impl StatusStore for DynamoStore {
                 u.condition_expression("n = :last")
                     .expression_attribute_values(":last", n(last))
             };
-            let u = u
-                .build()
-                .map_err(|e| StoreError::Backend(format!("sequence update: {e}")))?;
+            let u = u.build().map_err(|e| {
+                StoreError::failed("storage backend", format!("sequence update: {e}"))
+            })?;
             actions.push(TransactWriteItem::builder().update(u).build());
             let mut item = change_key(id);
             item.extend([
@@ -647,7 +687,7 @@ impl StatusStore for DynamoStore {
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
-                .map_err(|e| StoreError::Backend(format!("change item: {e}")))?;
+                .map_err(|e| StoreError::failed("storage backend", format!("change item: {e}")))?;
             actions.push(TransactWriteItem::builder().put(put).build());
             change_id = Some(id);
         }

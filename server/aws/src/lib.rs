@@ -22,7 +22,8 @@
 //!   names the tables, keys and indexes.
 //! * [`provision`] — idempotent create-or-update of the bus, archives,
 //!   rules, queues and DynamoDB tables, with a dry-run plan.
-//! * [`moto`] — test support: a private `moto_server` per test.
+//! * `moto` — test support (the `testing` feature, enabled by the tests'
+//!   dev-dependencies): a private `moto_server` per test.
 //!
 //! Every client is built from one [`aws_config::SdkConfig`] made by
 //! [`load_config`] (standard credential chain, region, optional endpoint
@@ -32,6 +33,7 @@ mod bus;
 mod dynamo;
 mod events;
 mod intake;
+#[cfg(feature = "testing")]
 pub mod moto;
 pub mod provision;
 mod queues;

@@ -56,8 +56,8 @@ impl BusError {
     }
 }
 
-impl From<store::StoreError> for BusError {
-    fn from(e: store::StoreError) -> Self {
+impl From<store::DbError> for BusError {
+    fn from(e: store::DbError) -> Self {
         BusError::Internal(e.to_string())
     }
 }

@@ -11,21 +11,21 @@
 //! proxy headers into a [`Principal`] through this module.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::storage::StoreError;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use store::{Database, StoreError};
 
-use crate::storage::access::{AccessStore, SqliteAccess, StoredSession, StoredUser};
+use crate::storage::access::{AccessStore, StoredSession, StoredUser};
+
+pub use crate::identity::{Principal, Role, TokenInfo, UserInfo, Via};
 
 /// How long a browser session lasts after sign-in unless configured.
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -35,156 +35,6 @@ pub const TOKEN_PREFIX: &str = "mdt_";
 
 /// Shortest password `user add` accepts.
 pub const MIN_PASSWORD_LEN: usize = 8;
-
-/// What a person or script may do. Ordered: each role may do everything the
-/// roles before it may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Sees everything, changes nothing.
-    Viewer,
-    /// Also starts and cancels replays, sets overrides, submits and redrives vouchers.
-    Operator,
-    /// Also reads the audit export and manages users and tokens.
-    Admin,
-}
-
-impl Role {
-    /// Every role, lowest first.
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
-
-    /// Name as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Whether this role may do what `required` may.
-    pub fn allows(self, required: Role) -> bool {
-        self >= required
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "viewer" => Ok(Role::Viewer),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!(
-                "unknown role {other:?} (viewer, operator or admin)"
-            )),
-        }
-    }
-}
-
-/// How a request was authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Via {
-    /// A browser session cookie.
-    Session,
-    /// An API token (`Authorization: Bearer`).
-    Token,
-    /// Headers set by a trusted authenticating proxy.
-    Proxy,
-    /// Sign-in is switched off (`--auth none`): everyone is an admin.
-    Open,
-    /// The `mediator` command line on the server itself.
-    Cli,
-}
-
-impl Via {
-    /// Name as stored in the audit log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Via::Session => "session",
-            Via::Token => "token",
-            Via::Proxy => "proxy",
-            Via::Open => "open",
-            Via::Cli => "cli",
-        }
-    }
-}
-
-/// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Principal {
-    /// User name (for proxy mode: as the proxy sent it).
-    pub name: String,
-    /// What the caller may do.
-    pub role: Role,
-    /// How it was authenticated.
-    pub via: Via,
-    /// The session's CSRF token (sessions only).
-    #[serde(skip)]
-    pub csrf: Option<String>,
-}
-
-impl Principal {
-    /// The caller when sign-in is off: an admin named `anonymous`.
-    pub fn open() -> Self {
-        Principal {
-            name: "anonymous".into(),
-            role: Role::Admin,
-            via: Via::Open,
-            csrf: None,
-        }
-    }
-
-    /// The `mediator` command line (user and token management).
-    pub fn cli() -> Self {
-        let name = std::env::var("USER")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .map(|u| format!("cli:{u}"))
-            .unwrap_or_else(|| "cli".into());
-        Principal {
-            name,
-            role: Role::Admin,
-            via: Via::Cli,
-            csrf: None,
-        }
-    }
-}
-
-/// A local user, without its password hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UserInfo {
-    /// Sign-in name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// When it was added.
-    pub created_at: DateTime<Utc>,
-}
-
-/// An API token, without its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenInfo {
-    /// Number used to remove it.
-    pub id: i64,
-    /// The user it acts as.
-    pub user: String,
-    /// Its role (never above the user's, checked again at each use).
-    pub role: Role,
-    /// What it is for.
-    pub label: String,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// When it was last used, if ever.
-    pub last_used_at: Option<DateTime<Utc>>,
-}
 
 /// A new browser session: the secrets go into cookies, only digests are kept.
 #[derive(Debug, Clone)]
@@ -347,14 +197,10 @@ fn verify_hash(phc: &str, password: &str) -> bool {
 }
 
 impl Access {
-    /// Users and sessions stored in `db`, sessions lasting [`DEFAULT_SESSION_TTL`].
-    pub fn new(db: Database) -> Self {
-        Self::with_store(Arc::new(SqliteAccess::new(db)))
-    }
-
-    /// Users and sessions kept in `store` (e.g. DynamoDB, shared by every
-    /// replica), sessions lasting [`DEFAULT_SESSION_TTL`].
-    pub fn with_store(store: Arc<dyn AccessStore>) -> Self {
+    /// Users and sessions kept in `store` (the embedded database, or
+    /// DynamoDB shared by every replica), sessions lasting
+    /// [`DEFAULT_SESSION_TTL`].
+    pub fn new(store: Arc<dyn AccessStore>) -> Self {
         Access {
             store,
             session_ttl: DEFAULT_SESSION_TTL,
@@ -643,51 +489,5 @@ mod tests {
             let e = validate_user_name(bad).unwrap_err().to_string();
             assert!(e.starts_with("name: "), "{e}");
         }
-    }
-
-    #[tokio::test]
-    async fn sessions_and_tokens_round_trip() {
-        let dir = tempfile::tempdir().unwrap();
-        let access = Access::new(Database::open(dir.path()).unwrap());
-        access
-            .add_user("ann", Role::Operator, "pass-word-1")
-            .await
-            .unwrap();
-        assert!(matches!(
-            access.add_user("ann", Role::Viewer, "pass-word-1").await,
-            Err(AccessError::UserExists(_))
-        ));
-        assert!(matches!(
-            access.verify_password("ann", "nope-nope").await,
-            Err(AccessError::BadCredentials)
-        ));
-        assert!(matches!(
-            access.verify_password("bob", "pass-word-1").await,
-            Err(AccessError::BadCredentials)
-        ));
-        let p = access.verify_password("ann", "pass-word-1").await.unwrap();
-        let s = access.create_session(&p).await.unwrap();
-        let back = access.session(&s.token).await.unwrap().unwrap();
-        assert_eq!((back.name.as_str(), back.role), ("ann", Role::Operator));
-        assert_eq!(back.csrf.as_deref(), Some(s.csrf.as_str()));
-        access.end_session(&s.token).await.unwrap();
-        assert!(access.session(&s.token).await.unwrap().is_none());
-
-        let e = access
-            .add_token("ann", Role::Admin, "ci")
-            .await
-            .unwrap_err();
-        assert!(e.to_string().starts_with("role: admin is above"), "{e}");
-        let (id, secret) = access.add_token("ann", Role::Viewer, "ci").await.unwrap();
-        let t = access.token(&secret).await.unwrap().unwrap();
-        assert_eq!((t.role, t.via), (Role::Viewer, Via::Token));
-        assert!(access.token("mdt_unknown").await.unwrap().is_none());
-        assert_eq!(access.list_tokens().await.unwrap()[0].id, id);
-        access.remove_user("ann").await.unwrap();
-        assert!(
-            access.token(&secret).await.unwrap().is_none(),
-            "tokens go with their user"
-        );
-        assert!(access.list_tokens().await.unwrap().is_empty());
     }
 }

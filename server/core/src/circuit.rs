@@ -12,7 +12,53 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::PartState;
+use std::fmt;
+use std::str::FromStr;
+
+/// Health of one SaaS part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartState {
+    /// Not checked yet.
+    Unknown,
+    /// Failing checks are accumulating but the failure threshold is not reached.
+    Pending,
+    /// Healthy: the circuit is closed.
+    Up,
+    /// Down: the circuit is open and requests are held back.
+    Down,
+}
+
+impl PartState {
+    /// Lowercase name, as stored and as used in events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartState::Unknown => "unknown",
+            PartState::Pending => "pending",
+            PartState::Up => "up",
+            PartState::Down => "down",
+        }
+    }
+}
+
+impl fmt::Display for PartState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PartState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "unknown" => PartState::Unknown,
+            "pending" => PartState::Pending,
+            "up" => PartState::Up,
+            "down" => PartState::Down,
+            other => return Err(format!("unknown part status {other:?}")),
+        })
+    }
+}
 
 /// How many consecutive checks flip the circuit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use crate::{PartName, StatusChange};
+use crate::circuit::StatusChange;
+use crate::part::PartName;
 
 /// `detail.metadata.domain` of every event the mediator emits.
 pub const DOMAIN: &str = "LEGO-LOYALTY";
@@ -70,8 +71,8 @@ pub async fn run_outbox_woken<F, Fut>(
     what: &str,
     every: std::time::Duration,
     mut wake: Option<(
-        tokio::sync::broadcast::Receiver<crate::Change>,
-        crate::Topic,
+        tokio::sync::broadcast::Receiver<crate::changes::Change>,
+        crate::changes::Topic,
     )>,
     shutdown: tokio_util::sync::CancellationToken,
     mut step: F,
@@ -280,7 +281,7 @@ pub fn recovery_pattern(part: &PartName) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::PartState;
+    use crate::circuit::PartState;
     use chrono::TimeZone;
 
     #[tokio::test]
@@ -288,12 +289,12 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;
         use std::time::Duration;
-        let hub = crate::Changes::default();
+        let hub = crate::changes::Changes::default();
         let steps = Arc::new(AtomicUsize::new(0));
         let stop = tokio_util::sync::CancellationToken::new();
         let task = tokio::spawn({
             let (steps, stop) = (steps.clone(), stop.clone());
-            let wake = Some((hub.subscribe(), crate::Topic::Status));
+            let wake = Some((hub.subscribe(), crate::changes::Topic::Status));
             async move {
                 run_outbox_woken("test", Duration::from_secs(3600), wake, stop, || {
                     steps.fetch_add(1, Ordering::SeqCst);
@@ -309,15 +310,15 @@ mod tests {
             1,
             "the first tick steps at once"
         );
-        hub.notify(crate::Topic::Check, Some("voucher"));
-        hub.notify(crate::Topic::Voucher, Some("voucher"));
+        hub.notify(crate::changes::Topic::Check, Some("voucher"));
+        hub.notify(crate::changes::Topic::Voucher, Some("voucher"));
         settle().await;
         assert_eq!(
             steps.load(Ordering::SeqCst),
             1,
             "other topics do not wake it"
         );
-        hub.notify(crate::Topic::Status, Some("voucher"));
+        hub.notify(crate::changes::Topic::Status, Some("voucher"));
         settle().await;
         assert_eq!(steps.load(Ordering::SeqCst), 2, "its topic wakes it");
         stop.cancel();

@@ -19,18 +19,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::storage::StoreError;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
-use store::{Database, StoreError};
 
 use crate::archives::{ArchiveBrowser, ArchiveCursor, ArchiveError, ArchivePage, ArchiveSummary};
-use crate::datacache::SqliteVoucherStore;
+use crate::part::PartSettings;
+use crate::recovery::Recovery;
 use crate::recovery::{ReplayRecord, ACTIVE_STATES};
 use crate::storage::history::{ChangeRow, MonitorHistory};
-use crate::storage::replays::{ReplayStore, SqliteReplays};
-use crate::storage::sqlite::SqliteStore;
+use crate::storage::replays::ReplayStore;
 use crate::storage::VoucherStore;
-use crate::VoucherStatus;
-use crate::{PartSettings, Recovery};
+use crate::voucher::VoucherStatus;
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -281,6 +280,17 @@ pub struct PartCounters {
     pub dead_lettered: i64,
     /// The part's latest replay with its progress.
     pub latest_replay: Option<IncidentReplay>,
+}
+
+/// The ports [`History`] reads.
+#[derive(Clone)]
+pub struct HistoryPorts {
+    /// The monitor's records (status changes, checked hours).
+    pub monitor: Arc<dyn MonitorHistory>,
+    /// What vouchers each outage held, and their statuses.
+    pub vouchers: Arc<dyn VoucherStore>,
+    /// The replays where the recovery records them.
+    pub replays: Arc<dyn ReplayStore>,
 }
 
 /// The read models; cheap to clone.
@@ -555,40 +565,23 @@ async fn load_incident(
 }
 
 impl History {
-    /// Read models over `db` for `parts` (in configuration order). Without
+    /// Read models over `ports` for `parts` (in configuration order). Without
     /// [`History::with_recovery`] replay states are `UNKNOWN`; without
     /// [`History::with_archives`] archive counts are `None`.
-    pub fn new(db: Database, parts: Vec<PartSettings>) -> Self {
+    pub fn new(ports: HistoryPorts, parts: Vec<PartSettings>) -> Self {
         Self {
-            monitor: Arc::new(SqliteStore::new(db.clone())),
-            vouchers: Arc::new(SqliteVoucherStore::new(db.clone())),
-            replays: Arc::new(SqliteReplays::new(db)),
+            monitor: ports.monitor,
+            vouchers: ports.vouchers,
+            replays: ports.replays,
             parts: Arc::new(parts),
             recovery: None,
             archives: None,
         }
     }
 
-    /// Reads the monitor's records (status changes, checked hours) from
-    /// `monitor` (e.g. DynamoDB, shared by every replica) instead of the
-    /// database given to [`History::new`].
-    pub fn with_monitor_history(mut self, monitor: Arc<dyn MonitorHistory>) -> Self {
-        self.monitor = monitor;
-        self
-    }
-
-    /// Where the monitor's records are read (see
-    /// [`History::with_monitor_history`]).
+    /// Where the monitor's records are read.
     pub fn monitor_history(&self) -> &dyn MonitorHistory {
         self.monitor.as_ref()
-    }
-
-    /// Reads what vouchers each outage held (and their statuses, the
-    /// pending and dead-lettered counts) from `vouchers` (e.g. the DataCache
-    /// on DynamoDB) instead of the database given to [`History::new`].
-    pub fn with_vouchers(mut self, vouchers: Arc<dyn VoucherStore>) -> Self {
-        self.vouchers = vouchers;
-        self
     }
 
     /// The changes and checked hours of `part` for `[a, b)`.
@@ -1102,57 +1095,7 @@ pub fn horizon(now: DateTime<Utc>) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::archives::ArchivedEvent;
-    use crate::{HealthProbe, Monitor, PartName, Thresholds};
-    use async_trait::async_trait;
 
-    struct NoProbe;
-
-    #[async_trait]
-    impl HealthProbe for NoProbe {
-        async fn check(&self, _: &str) -> Result<(), String> {
-            Ok(())
-        }
-    }
-
-    fn part(name: &str) -> PartSettings {
-        let mut p = PartSettings::new(PartName::parse(name).unwrap());
-        p.thresholds = Thresholds {
-            failure: 1,
-            recovery: 1,
-        };
-        p
-    }
-
-    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 20, h, m, s).unwrap()
-    }
-
-    /// Checks `p` every `every` from `from` to `to` (exclusive), failing in
-    /// `[down_from, down_to)`.
-    async fn run_checks(
-        m: &Monitor,
-        p: &PartSettings,
-        every: Duration,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        down: (DateTime<Utc>, DateTime<Utc>),
-    ) {
-        let mut t = from;
-        while t < to {
-            let err = (t >= down.0 && t < down.1).then(|| "503".to_string());
-            m.record(p, t, err, 3).await.unwrap();
-            t += every;
-        }
-    }
-
-    async fn db() -> (tempfile::TempDir, Database) {
-        let tmp = tempfile::tempdir().unwrap();
-        let db = Database::open(tmp.path()).unwrap();
-        (tmp, db)
-    }
-
-    /// The split by runs of checked hours equals asking hour by hour.
     #[test]
     fn splitting_by_runs_matches_hour_by_hour() {
         let h = HOUR_MS;
@@ -1233,385 +1176,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[tokio::test]
-    async fn the_same_outage_gives_the_same_minutes_down_whatever_the_poll_interval() {
-        let (_tmp, db) = db().await;
-        let (slow, fast) = (part("voucher"), part("member"));
-        let m = Monitor::new(db.clone(), Arc::new(NoProbe), vec![]);
-        let outage = (at(10, 0, 30), at(10, 45, 30));
-        run_checks(
-            &m,
-            &slow,
-            Duration::minutes(5),
-            at(9, 0, 30),
-            at(12, 0, 0),
-            outage,
-        )
-        .await;
-        run_checks(
-            &m,
-            &fast,
-            Duration::seconds(15),
-            at(9, 0, 30),
-            at(12, 0, 0),
-            outage,
-        )
-        .await;
-        let h = History::new(db, vec![slow, fast]);
-        let now = at(12, 0, 0);
-        for name in ["voucher", "member"] {
-            let days = h.days(name, 90, now).await.unwrap();
-            assert_eq!(days.bars.len(), 90);
-            let today = days.bars.last().unwrap();
-            assert_eq!(today.label, "2026-11-20");
-            assert_eq!((today.down_secs, today.outages), (45 * 60, 1), "{name}");
-            assert_eq!(today.down_minutes, 45.0);
-            assert_eq!(today.up_secs, 3 * 3600 - 30 - 45 * 60, "{name}");
-            assert_eq!(
-                today.no_data_secs,
-                86_400 - today.up_secs - today.down_secs,
-                "before the first check and the future are no data"
-            );
-            assert!(days.bars[..89].iter().all(|b| b.no_data_secs == 86_400));
-            assert_eq!(days.outages.len(), 1);
-            let o = &days.outages[0];
-            assert_eq!(
-                (o.start, o.end, o.duration_secs),
-                (outage.0, Some(outage.1), 2700)
-            );
-
-            let day = h
-                .day(name, parse_date("2026-11-20", "date").unwrap(), now)
-                .await
-                .unwrap();
-            let down: Vec<i64> = day.bars.iter().map(|b| b.down_secs).collect();
-            assert_eq!(down[10], 45 * 60, "{name}");
-            assert_eq!(down.iter().sum::<i64>(), 45 * 60);
-            assert_eq!(day.bars[10].label, "10:00");
-            assert_eq!(day.bars[8].no_data_secs, 3600, "before monitoring started");
-            assert_eq!(day.bars[9].no_data_secs, 30);
-
-            let hour = h
-                .hour(name, parse_hour("2026-11-20T10", "hour").unwrap(), now)
-                .await
-                .unwrap();
-            let down: Vec<i64> = hour.bars.iter().map(|b| b.down_secs).collect();
-            assert_eq!(down[0], 30, "{name}: from 10:00:30");
-            assert!(down[1..45].iter().all(|d| *d == 60), "{name}: {down:?}");
-            assert_eq!(down[45], 30, "{name}: until 10:45:30");
-            assert!(down[46..].iter().all(|d| *d == 0));
-            assert_eq!(hour.bars[42].label, "10:42");
-            assert_eq!(hour.bars[20].outages, 1);
-            assert_eq!(hour.bars[50].outages, 0);
-
-            let up = h.uptime(name, now).await.unwrap();
-            let w24 = &up.windows[0];
-            assert_eq!(w24.window, "24h");
-            assert_eq!(w24.down_secs, 2700);
-            assert_eq!(w24.up_secs + w24.down_secs + w24.no_data_secs, 86_400);
-            let pct = w24.percent.unwrap();
-            assert!(
-                (pct - 100.0 * (10_770.0 - 2700.0) / 10_770.0).abs() < 1e-9,
-                "{pct}"
-            );
-            assert_eq!(up.windows[3].window, "90d");
-            assert_eq!(
-                up.windows[3].percent, w24.percent,
-                "no other data in 90 days"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn hours_without_any_check_are_no_data_not_up_or_down() {
-        let (_tmp, db) = db().await;
-        let p = part("points");
-        let m = Monitor::new(db.clone(), Arc::new(NoProbe), vec![]);
-        // Up from 08:00, down at 09:00, the mediator stops at 09:30 and is back
-        // at 13:00, when the part is up again.
-        run_checks(
-            &m,
-            &p,
-            Duration::minutes(1),
-            at(8, 0, 0),
-            at(9, 30, 0),
-            (at(9, 0, 0), at(23, 0, 0)),
-        )
-        .await;
-        run_checks(
-            &m,
-            &p,
-            Duration::minutes(1),
-            at(13, 0, 0),
-            at(14, 0, 0),
-            (at(0, 0, 0), at(0, 0, 0)),
-        )
-        .await;
-        let h = History::new(db, vec![p]);
-        let day = h
-            .day(
-                "points",
-                parse_date("2026-11-20", "d").unwrap(),
-                at(14, 0, 0),
-            )
-            .await
-            .unwrap();
-        let b = |i: usize| {
-            (
-                day.bars[i].up_secs,
-                day.bars[i].down_secs,
-                day.bars[i].no_data_secs,
-            )
-        };
-        assert_eq!(b(8), (3600, 0, 0));
-        assert_eq!(b(9), (0, 3600, 0), "09:30–10:00 is still in a checked hour");
-        for i in 10..13 {
-            assert_eq!(b(i), (0, 0, 3600), "hour {i} had no check");
-        }
-        assert_eq!(b(13), (3600, 0, 0));
-        assert_eq!(b(14), (0, 0, 3600), "the future");
-        let o = &day.outages[0];
-        assert_eq!((o.start, o.end), (at(9, 0, 0), Some(at(13, 0, 0))));
-        assert!(h
-            .day("nope", NaiveDate::default(), at(1, 0, 0))
-            .await
-            .is_err());
-        assert!(matches!(
-            h.days("points", 91, at(14, 0, 0)).await,
-            Err(HistoryError::Invalid { field: "days", .. })
-        ));
-    }
-
-    async fn exec(db: &Database, sql: String) {
-        db.write(move |tx| tx.execute_batch(&sql)).await.unwrap();
-    }
-
-    fn ms(t: DateTime<Utc>) -> i64 {
-        t.timestamp_millis()
-    }
-
-    #[tokio::test]
-    async fn incidents_link_changes_held_retries_replays_and_outcome() {
-        let (_tmp, db) = db().await;
-        let p = part("voucher");
-        let m = Monitor::new(db.clone(), Arc::new(NoProbe), vec![]);
-        run_checks(
-            &m,
-            &p,
-            Duration::minutes(1),
-            at(9, 0, 0),
-            at(11, 30, 0),
-            (at(10, 0, 0), at(10, 30, 0)),
-        )
-        .await;
-        run_checks(
-            &m,
-            &p,
-            Duration::minutes(1),
-            at(11, 30, 0),
-            at(11, 40, 0),
-            (at(11, 30, 0), at(12, 0, 0)),
-        )
-        .await;
-        let mut sql = String::new();
-        for (id, t, status) in [
-            ("v1", at(10, 5, 0), "submitted"),
-            ("v2", at(10, 10, 0), "dead_lettered"),
-            ("v3", at(10, 20, 0), "retry"),
-            ("v4", at(11, 35, 0), "retry"),
-        ] {
-            sql += &format!(
-                "INSERT INTO vouchers (loyalty_request_id, part, loyalty_reference, merchant_reference,
-                   loyalty_order_reference, payload, status, received_ms, updated_ms)
-                 VALUES ('{id}', 'voucher', 'r', 'm', 'o', '{{}}', '{status}', {t}, {t});
-                 INSERT INTO voucher_events (loyalty_request_id, part, status, at_ms, published)
-                 VALUES ('{id}', 'voucher', 'retry', {t}, 1);",
-                t = ms(t)
-            );
-        }
-        sql += &format!(
-            "INSERT INTO rec_replays (name, part, archive, start_ms, end_ms, created_ms, trigger, started,
-               expected, processed, resubmitted, skipped, failed)
-             VALUES ('R1', 'voucher', 'LoyaltyVoucherArchive', {}, {}, {}, 'recovery', 1, 3, 2, 1, 0, 1);
-             INSERT INTO rec_replay_items VALUES ('R1', 'e1', 'v1', 'resubmitted', 0), ('R1', 'e2', 'v2', 'failed', 0);",
-            ms(at(9, 59, 0)),
-            ms(at(10, 31, 0)),
-            ms(at(10, 31, 5))
-        );
-        exec(&db, sql).await;
-        let h = History::new(db, vec![p]);
-        let now = at(11, 40, 0);
-        let page = h.incidents(None, 1, None, now).await.unwrap();
-        assert_eq!(page.incidents.len(), 1);
-        let newest = &page.incidents[0];
-        assert!(newest.ongoing && newest.end.is_none());
-        assert_eq!(
-            (
-                newest.state.as_str(),
-                newest.retries_held,
-                newest.duration_secs
-            ),
-            ("ongoing", 1, 600)
-        );
-        assert!(newest.replays.is_empty());
-        let token = page.next_token.clone().expect("an older incident");
-        let page = h
-            .incidents(Some("voucher"), 1, Some(&token), now)
-            .await
-            .unwrap();
-        assert!(page.next_token.is_none());
-        let inc = &page.incidents[0];
-        assert_eq!(
-            (inc.start, inc.end, inc.duration_secs),
-            (at(10, 0, 0), Some(at(10, 30, 0)), 1800)
-        );
-        assert_eq!(inc.retries_held, 3);
-        let statuses: Vec<_> = inc
-            .status_changes
-            .iter()
-            .map(|c| (c.prev_status.as_str(), c.status.as_str()))
-            .collect();
-        assert_eq!(statuses, [("up", "down"), ("down", "up")]);
-        assert_eq!(inc.replays.len(), 1);
-        assert_eq!(
-            (inc.replays[0].name.as_str(), inc.replays[0].state.as_str()),
-            ("R1", "UNKNOWN")
-        );
-        assert_eq!(
-            inc.outcome,
-            IncidentOutcome {
-                resubmitted: 1,
-                skipped: 0,
-                failed: 1,
-                dead_lettered: 1,
-                pending: 1
-            }
-        );
-        assert_eq!(inc.state, "recovering", "v3 is still pending");
-        assert_eq!(h.incident(inc.id, now).await.unwrap().as_ref(), Some(inc));
-        assert_eq!(
-            h.incident(inc.status_changes[1].id, now).await.unwrap(),
-            None,
-            "an up change is no incident"
-        );
-        assert!(matches!(
-            h.incidents(None, 10, Some("x"), now).await,
-            Err(HistoryError::Invalid {
-                field: "next_token",
-                ..
-            })
-        ));
-        assert!(matches!(
-            h.incidents(Some("nope"), 10, None, now).await,
-            Err(HistoryError::UnknownPart(_))
-        ));
-
-        let outages = h
-            .outages("voucher", at(10, 15, 0), at(11, 31, 0), now)
-            .await
-            .unwrap();
-        assert_eq!(
-            outages.iter().map(|o| o.retries_held).collect::<Vec<_>>(),
-            [3, 1]
-        );
-
-        let c = h.counters("voucher").await.unwrap();
-        assert_eq!(
-            (
-                c.pending_retries,
-                c.dead_lettered,
-                c.resubmitted,
-                c.archived
-            ),
-            (2, 1, 1, None)
-        );
-        let r = c.latest_replay.unwrap();
-        assert_eq!((r.name.as_str(), r.expected, r.processed), ("R1", 3, 2));
-    }
-
-    struct FakeArchive(Vec<ArchivedEvent>);
-
-    #[async_trait]
-    impl ArchiveBrowser for FakeArchive {
-        async fn archives(&self) -> Result<Vec<ArchiveSummary>, ArchiveError> {
-            Ok(vec![ArchiveSummary {
-                name: "LoyaltyVoucherArchive".into(),
-                part: None,
-                pattern: Some("{}".into()),
-                retention_days: 10,
-                state: "ENABLED".into(),
-                event_count: self.0.len() as i64,
-                size_bytes: 100,
-                oldest: self.0.first().map(|e| e.time),
-                newest: self.0.last().map(|e| e.time),
-            }])
-        }
-        async fn archive_events(
-            &self,
-            archive: &str,
-            start: Option<DateTime<Utc>>,
-            end: Option<DateTime<Utc>>,
-            after: Option<ArchiveCursor>,
-            limit: usize,
-        ) -> Result<Vec<ArchivedEvent>, ArchiveError> {
-            if archive != "LoyaltyVoucherArchive" {
-                return Err(ArchiveError::NotFound(archive.into()));
-            }
-            Ok(self
-                .0
-                .iter()
-                .filter(|e| start.is_none_or(|s| e.time >= s) && end.is_none_or(|x| e.time < x))
-                .filter(|e| {
-                    after.is_none_or(|a| (e.time.timestamp_millis(), e.seq) > (a.time_ms, a.seq))
-                })
-                .take(limit)
-                .cloned()
-                .collect())
-        }
-    }
-
-    #[tokio::test]
-    async fn archives_name_their_part_and_pages_chain() {
-        let (_tmp, db) = db().await;
-        let events: Vec<ArchivedEvent> = (0..5)
-            .map(|i| ArchivedEvent {
-                seq: i + 1,
-                time: at(10, i as u32, 0),
-                event: serde_json::json!({"id": i}),
-            })
-            .collect();
-        let h =
-            History::new(db, vec![part("voucher")]).with_archives(Arc::new(FakeArchive(events)));
-        let list = h.archives().await.unwrap();
-        assert_eq!(list[0].part.as_deref(), Some("voucher"));
-        assert_eq!(h.all_counters().await.unwrap()[0].archived, Some(5));
-        let p1 = h
-            .archive_events("LoyaltyVoucherArchive", Some(at(10, 1, 0)), None, 2, None)
-            .await
-            .unwrap();
-        assert_eq!(p1.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
-        let p2 = h
-            .archive_events(
-                "LoyaltyVoucherArchive",
-                Some(at(10, 1, 0)),
-                None,
-                2,
-                p1.next_token.as_deref(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(p2.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
-        assert!(p2.next_token.is_none());
-        assert!(matches!(
-            h.archive_events("Nope", None, None, 2, None).await,
-            Err(HistoryError::UnknownArchive(_))
-        ));
-        assert!(matches!(
-            h.archive_events("LoyaltyVoucherArchive", None, None, 0, None)
-                .await,
-            Err(HistoryError::Invalid { field: "limit", .. })
-        ));
     }
 }

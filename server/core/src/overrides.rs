@@ -13,91 +13,17 @@
 //! `part_status` row (migration 6).
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::sync::Arc;
 
-use store::{Database, StoreError};
+use crate::storage::StoreError;
 
-use crate::storage::sqlite::SqliteStore;
+use crate::part::PartName;
 use crate::storage::OverrideStore;
-use crate::PartName;
 
-/// A manual override of a part's circuit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OverrideMode {
-    /// Open regardless of checks.
-    ForceOpen,
-    /// Closed regardless of checks.
-    ForceClosed,
-    /// The circuit never opens.
-    Disabled,
-    /// No override.
-    None,
-}
-
-impl OverrideMode {
-    /// Name as stored and in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OverrideMode::ForceOpen => "force_open",
-            OverrideMode::ForceClosed => "force_closed",
-            OverrideMode::Disabled => "disabled",
-            OverrideMode::None => "none",
-        }
-    }
-}
-
-impl fmt::Display for OverrideMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OverrideMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "force_open" => OverrideMode::ForceOpen,
-            "force_closed" => OverrideMode::ForceClosed,
-            "disabled" => OverrideMode::Disabled,
-            "none" => OverrideMode::None,
-            other => {
-                return Err(format!(
-                    "unknown mode {other:?} (force_open, force_closed, disabled or none)"
-                ))
-            }
-        })
-    }
-}
-
-/// Whether the circuit is closed (requests may be sent), given the part's
-/// stored status (`None`: no row) and its override. Without an override
-/// only `down` is open.
-pub fn effective_closed(status: Option<&str>, mode: Option<OverrideMode>) -> bool {
-    match mode {
-        Some(OverrideMode::ForceOpen) => false,
-        Some(OverrideMode::ForceClosed | OverrideMode::Disabled) => true,
-        Some(OverrideMode::None) | None => status != Some("down"),
-    }
-}
-
-/// An override in force.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CircuitOverride {
-    /// The mode (never `none`: that is no override).
-    pub mode: OverrideMode,
-    /// Why it was set.
-    pub reason: String,
-    /// Who set it.
-    pub by: Option<String>,
-    /// When.
-    pub at: DateTime<Utc>,
-}
+pub use crate::circuit_override::{effective_closed, CircuitOverride, OverrideMode};
 
 /// A validated `POST …/override` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +111,7 @@ impl OverrideRequest {
 pub struct Overrides {
     store: Arc<dyn OverrideStore>,
     parts: Vec<PartName>,
-    changes: Option<crate::Changes>,
+    changes: Option<crate::changes::Changes>,
 }
 
 impl std::fmt::Debug for Overrides {
@@ -197,24 +123,18 @@ impl std::fmt::Debug for Overrides {
 }
 
 impl Overrides {
-    /// Overrides of `parts` in `db`.
-    pub fn new(db: Database, parts: Vec<PartName>) -> Self {
+    /// Overrides of `parts` kept in `store` (the embedded database, or
+    /// DynamoDB).
+    pub fn new(store: Arc<dyn OverrideStore>, parts: Vec<PartName>) -> Self {
         Self {
-            store: Arc::new(SqliteStore::new(db)),
+            store,
             parts,
             changes: None,
         }
     }
 
-    /// Keeps the overrides in `store` instead of `db` (e.g. DynamoDB); the
-    /// database still serves the read models not yet behind a trait.
-    pub fn with_store(mut self, store: Arc<dyn OverrideStore>) -> Self {
-        self.store = store;
-        self
-    }
-
     /// Notifies `changes` (topic `override`) whenever an override is set or cleared.
-    pub fn with_changes(mut self, changes: crate::Changes) -> Self {
+    pub fn with_changes(mut self, changes: crate::changes::Changes) -> Self {
         self.changes = Some(changes);
         self
     }
@@ -244,7 +164,7 @@ impl Overrides {
             tracing::info!(part = %name, "circuit override cleared");
         }
         if let Some(c) = &self.changes {
-            c.notify(crate::Topic::Override, Some(&name));
+            c.notify(crate::changes::Topic::Override, Some(&name));
         }
         Ok(stored)
     }
@@ -285,10 +205,6 @@ impl Overrides {
             .collect())
     }
 }
-
-/// The override mode stored for `part`, read inside the DataCache's own
-/// SQLite transactions.
-pub(crate) use crate::storage::sqlite::mode_of;
 
 #[cfg(test)]
 mod tests {
@@ -331,45 +247,5 @@ mod tests {
             (ok.mode, ok.reason.as_deref(), ok.by.as_deref()),
             (OverrideMode::ForceClosed, Some("r"), Some("ann"))
         );
-    }
-
-    #[tokio::test]
-    async fn overrides_persist_and_clear() {
-        let tmp = tempfile::tempdir().unwrap();
-        let db = Database::open(tmp.path()).unwrap();
-        let o = Overrides::new(db.clone(), PartName::defaults());
-        let req =
-            |m: &str| OverrideRequest::parse(&json!({"mode": m, "reason": "ops", "by": "ann"}));
-        assert!(matches!(
-            o.set("nope", req("force_open").unwrap(), Utc::now()).await,
-            Err(OverrideError::UnknownPart(_))
-        ));
-        let set = o
-            .set("voucher", req("force_open").unwrap(), Utc::now())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(set.mode, OverrideMode::ForceOpen);
-        assert_eq!(o.get("voucher").await.unwrap(), Some(set));
-        let circuits = o.circuits().await.unwrap();
-        assert!(!circuits[0].2, "voucher forced open");
-        assert!(circuits[1].2 && circuits[1].1.is_none());
-        // A monitor check keeps the override.
-        db.write(|tx| {
-            tx.execute(
-                "UPDATE part_status SET status = 'down', failures = 3 WHERE part = 'voucher'",
-                [],
-            )
-        })
-        .await
-        .unwrap();
-        assert!(o.get("voucher").await.unwrap().is_some());
-        assert!(o
-            .set("voucher", req("none").unwrap(), Utc::now())
-            .await
-            .unwrap()
-            .is_none());
-        assert!(o.all().await.unwrap().is_empty());
-        assert!(!o.circuits().await.unwrap()[0].2, "down again without it");
     }
 }

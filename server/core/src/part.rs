@@ -137,7 +137,7 @@ pub struct PartSettings {
     /// A check that takes longer counts as failed.
     pub check_timeout: std::time::Duration,
     /// Consecutive checks that flip the circuit.
-    pub thresholds: crate::Thresholds,
+    pub thresholds: crate::circuit::Thresholds,
     /// URL of the part's status endpoint (any 2xx is healthy); `None` while
     /// it is the simulated SaaS's, known only once that listens.
     pub status_url: Option<String>,
@@ -171,7 +171,7 @@ impl PartSettings {
             name,
             poll_interval: std::time::Duration::from_secs(15),
             check_timeout: std::time::Duration::from_secs(5),
-            thresholds: crate::Thresholds::default(),
+            thresholds: crate::circuit::Thresholds::default(),
             status_url: None,
             submit_url: None,
             submit_timeout: std::time::Duration::from_secs(10),

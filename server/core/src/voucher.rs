@@ -5,9 +5,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::PartName;
+use crate::part::PartName;
 
 /// Longest accepted key (ids and references), in bytes.
 pub const MAX_KEY_LEN: usize = 256;
@@ -202,6 +203,149 @@ impl FromStr for VoucherStatus {
             other => return Err(format!("unknown voucher status {other:?}")),
         })
     }
+}
+
+// What the DataCache stores and answers (see [`crate::datacache`]).
+
+/// A voucher as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoucherRecord {
+    /// Its part.
+    pub part: String,
+    /// Its keys.
+    pub keys: VoucherKeys,
+    /// Its payload.
+    pub payload: Value,
+    /// Its status.
+    pub status: VoucherStatus,
+    /// SaaS calls started so far.
+    pub attempts: i64,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+/// One step of a voucher's lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LifecycleEntry {
+    /// The status entered.
+    pub status: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why, in words.
+    pub detail: String,
+}
+
+/// Which reference a voucher search matches ([`DataCache::find`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoucherRef {
+    /// Any of the four.
+    Any,
+    /// `loyalty_request_id` (the voucher's id).
+    LoyaltyRequestId,
+    /// `loyalty_reference`.
+    LoyaltyReference,
+    /// `merchant_reference`.
+    MerchantReference,
+    /// `loyalty_order_reference`.
+    LoyaltyOrderReference,
+}
+
+impl VoucherRef {
+    /// The four references, by their field name.
+    pub const FIELDS: [(&'static str, VoucherRef); 4] = [
+        ("loyalty_request_id", VoucherRef::LoyaltyRequestId),
+        ("loyalty_reference", VoucherRef::LoyaltyReference),
+        ("merchant_reference", VoucherRef::MerchantReference),
+        ("loyalty_order_reference", VoucherRef::LoyaltyOrderReference),
+    ];
+}
+
+/// Where a voucher search page ends: the last voucher's receive time (ms)
+/// and id; the next page starts strictly after it (older).
+pub type FindCursor = (i64, String);
+
+/// The largest page [`DataCache::find`] returns.
+pub const FIND_LIMIT_MAX: usize = 100;
+
+/// What [`DataCache::hold_if_open`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// The part is down: the voucher is now `retry` and its event is in the outbox.
+    Held,
+    /// The part is not down: go ahead and submit.
+    CircuitClosed,
+    /// The voucher is in a state that cannot be held (or does not exist).
+    NotHoldable(Option<VoucherStatus>),
+}
+
+/// What [`DataCache::claim`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This caller owns the submission until the lease ends; `token` must be
+    /// given back to [`DataCache::finish`].
+    Claimed {
+        /// The claim token (the attempt number).
+        token: i64,
+        /// The voucher.
+        voucher: Box<VoucherRecord>,
+    },
+    /// Someone else holds it, or it is final.
+    Busy(VoucherStatus),
+    /// No such voucher.
+    NotFound,
+}
+
+/// A status event waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEvent {
+    /// Outbox row id.
+    pub id: i64,
+    /// The voucher's part (the event's `type`).
+    pub part: String,
+    /// The voucher's keys (the event's `data`).
+    pub keys: VoucherKeys,
+    /// retry, submitted or error.
+    pub status: VoucherStatus,
+    /// The event's time.
+    pub at: DateTime<Utc>,
+}
+
+/// What [`DataCache::hold_or_claim_many`] did with one voucher.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// The part is down: the voucher is now `retry` and its event is in the outbox.
+    Held,
+    /// Claimed for one SaaS call (see [`Claim::Claimed`]).
+    Claimed {
+        /// The claim token, for [`DataCache::finish_many`].
+        token: i64,
+        /// The voucher.
+        voucher: Box<VoucherRecord>,
+    },
+    /// Left alone: final, claimed by someone else (its status) or unknown (`None`).
+    Skipped(Option<VoucherStatus>),
+}
+
+/// The outcome of one claimed SaaS call, for [`DataCache::finish_many`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish {
+    /// The voucher.
+    pub id: String,
+    /// Its claim token.
+    pub token: i64,
+    /// submitted, error or retry.
+    pub status: VoucherStatus,
+    /// Why, in words.
+    pub detail: String,
+}
+
+/// A stored time (milliseconds since the epoch; out of range reads as the epoch).
+pub fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ pub const DB_FILE: &str = "mediator.db";
 
 /// Errors from opening or using the embedded database.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum DbError {
     /// The data directory could not be created or is not writable.
     #[error("data directory {path}: {reason}")]
     DataDir { path: PathBuf, reason: String },
@@ -39,10 +39,6 @@ pub enum StoreError {
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task failed: {0}")]
     Task(String),
-    /// A storage backend other than SQLite (e.g. DynamoDB) failed; the text
-    /// names the operation and the backend's error.
-    #[error("storage backend: {0}")]
-    Backend(String),
 }
 
 /// Handle to the embedded SQLite database; cheap to clone.
@@ -111,14 +107,14 @@ impl Database {
     /// pending migrations, with [`Durability::Full`].
     ///
     /// The directory is created if missing; a directory that cannot be
-    /// created or written gives [`StoreError::DataDir`] naming the path and
+    /// created or written gives [`DbError::DataDir`] naming the path and
     /// the reason, before SQLite is touched.
-    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+    pub fn open(data_dir: &Path) -> Result<Self, DbError> {
         Self::open_with(data_dir, Durability::Full)
     }
 
     /// [`Database::open`] with the given durability of commits.
-    pub fn open_with(data_dir: &Path, durability: Durability) -> Result<Self, StoreError> {
+    pub fn open_with(data_dir: &Path, durability: Durability) -> Result<Self, DbError> {
         ensure_writable_dir(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let mut writer = Connection::open(&path)?;
@@ -141,7 +137,7 @@ impl Database {
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpointer, woken))
-            .map_err(|e| StoreError::Task(format!("cannot start the checkpointer: {e}")))?;
+            .map_err(|e| DbError::Task(format!("cannot start the checkpointer: {e}")))?;
         let readers = (0..READERS)
             .map(|_| {
                 let conn = Connection::open_with_flags(
@@ -174,7 +170,7 @@ impl Database {
 
     /// Runs `f` inside a write transaction on the writer connection; commits
     /// if `f` returns `Ok`, rolls back otherwise.
-    pub async fn write<F, R>(&self, f: F) -> Result<R, StoreError>
+    pub async fn write<F, R>(&self, f: F) -> Result<R, DbError>
     where
         F: FnOnce(&Transaction<'_>) -> Result<R, rusqlite::Error> + Send + 'static,
         R: Send + 'static,
@@ -197,7 +193,7 @@ impl Database {
     }
 
     /// Runs `f` on one of the read-only connections.
-    pub async fn read<F, R>(&self, f: F) -> Result<R, StoreError>
+    pub async fn read<F, R>(&self, f: F) -> Result<R, DbError>
     where
         F: FnOnce(&Connection) -> Result<R, rusqlite::Error> + Send + 'static,
         R: Send + 'static,
@@ -219,7 +215,7 @@ impl Database {
     /// whereas a read-only connection discards its whole cache whenever the
     /// database changed since its last read and has to read every page
     /// again. Keep `f` short: writes wait for it.
-    pub async fn read_on_writer<F, R>(&self, f: F) -> Result<R, StoreError>
+    pub async fn read_on_writer<F, R>(&self, f: F) -> Result<R, DbError>
     where
         F: FnOnce(&Connection) -> Result<R, rusqlite::Error> + Send + 'static,
         R: Send + 'static,
@@ -236,13 +232,13 @@ impl Database {
     }
 
     /// Schema version currently applied (SQLite's `user_version`).
-    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+    pub async fn schema_version(&self) -> Result<u32, DbError> {
         self.read(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
             .await
     }
 
     /// Cheap liveness query used by `/readyz`.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    pub async fn ping(&self) -> Result<(), DbError> {
         self.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
             .await
             .map(|_| ())
@@ -251,7 +247,7 @@ impl Database {
     /// Moves the WAL's content into the main file and truncates it, so the
     /// WAL does not grow without bound under a steady write load. Returns the
     /// number of WAL frames that were checkpointed.
-    pub async fn checkpoint(&self) -> Result<i64, StoreError> {
+    pub async fn checkpoint(&self) -> Result<i64, DbError> {
         let inner = self.inner.clone();
         run_blocking(move || {
             let conn = lock(&inner.writer);
@@ -317,18 +313,18 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn run_blocking<F, R>(f: F) -> Result<R, StoreError>
+async fn run_blocking<F, R>(f: F) -> Result<R, DbError>
 where
-    F: FnOnce() -> Result<R, StoreError> + Send + 'static,
+    F: FnOnce() -> Result<R, DbError> + Send + 'static,
     R: Send + 'static,
 {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        .map_err(|e| DbError::Task(e.to_string()))?
 }
 
-fn ensure_writable_dir(dir: &Path) -> Result<(), StoreError> {
-    let err = |reason: String| StoreError::DataDir {
+fn ensure_writable_dir(dir: &Path) -> Result<(), DbError> {
+    let err = |reason: String| DbError::DataDir {
         path: dir.to_path_buf(),
         reason,
     };

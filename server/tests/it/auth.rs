@@ -25,7 +25,8 @@ fn raw_client() -> reqwest::Client {
 
 async fn local_app() -> (TestApp, Access) {
     let app = spawn_app_with(|a| a.auth = Some(AuthMode::Local)).await;
-    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    let access =
+        Access::new(mediator_sqlite::ports(&store::Database::open(&app.data_dir).unwrap()).access);
     (app, access)
 }
 
@@ -200,7 +201,8 @@ async fn private_embeds_need_a_viewer() {
         a.private_embeds = true;
     })
     .await;
-    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    let access =
+        Access::new(mediator_sqlite::ports(&store::Database::open(&app.data_dir).unwrap()).access);
     let token = admin_token(&access).await;
     let c = raw_client();
     for path in [
@@ -497,7 +499,8 @@ async fn cookies_are_secure_behind_a_trusted_tls_proxy_only() {
         a.trusted_proxies = Some("127.0.0.1".into());
     })
     .await;
-    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    let access =
+        Access::new(mediator_sqlite::ports(&store::Database::open(&app.data_dir).unwrap()).access);
     access
         .add_user("ann", Role::Viewer, "ann-password")
         .await
@@ -524,7 +527,8 @@ async fn cookies_are_secure_behind_a_trusted_tls_proxy_only() {
         a.trusted_proxies = Some("10.9.8.7".into());
     })
     .await;
-    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    let access =
+        Access::new(mediator_sqlite::ports(&store::Database::open(&app.data_dir).unwrap()).access);
     access
         .add_user("ann", Role::Viewer, "ann-password")
         .await
@@ -544,7 +548,8 @@ async fn cookies_are_secure_behind_a_trusted_tls_proxy_only() {
         a.cookie_secure = Some(server::config::CookieSecure::Always);
     })
     .await;
-    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    let access =
+        Access::new(mediator_sqlite::ports(&store::Database::open(&app.data_dir).unwrap()).access);
     access
         .add_user("ann", Role::Viewer, "ann-password")
         .await
@@ -1117,7 +1122,7 @@ async fn the_command_line_manages_users_and_tokens() {
         "{list}"
     );
     let db = store::Database::open(&data).unwrap();
-    let access = Access::new(db.clone());
+    let access = Access::new(mediator_sqlite::ports(&db).access);
     assert!(access.verify_password("bob", "bob-password").await.is_ok());
     let token = access.token(secret.trim()).await.unwrap().unwrap();
     assert_eq!((token.name.as_str(), token.role), ("bob", Role::Viewer));
@@ -1127,7 +1132,7 @@ async fn the_command_line_manages_users_and_tokens() {
     let (code, _, err) = mediator(&["user", "remove", "bob", "--data-dir", d], "");
     assert_eq!(code, 2);
     assert!(err.contains("user \"bob\" does not exist"), "{err}");
-    let entries = mediator_core::Audit::new(db)
+    let entries = mediator_core::Audit::new(mediator_sqlite::ports(&db).audit)
         .range(None, None, None, 100)
         .await
         .unwrap();
@@ -1316,7 +1321,8 @@ async fn proxied_local_app() -> (TestApp, Access) {
         a.trusted_proxies = Some("127.0.0.1".into());
     })
     .await;
-    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    let access =
+        Access::new(mediator_sqlite::ports(&store::Database::open(&app.data_dir).unwrap()).access);
     (app, access)
 }
 
@@ -1488,7 +1494,8 @@ async fn secure_cookies_carry_the_host_prefix_and_old_names_still_work() {
         a.cookie_secure = Some(server::config::CookieSecure::Always);
     })
     .await;
-    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    let access =
+        Access::new(mediator_sqlite::ports(&store::Database::open(&app.data_dir).unwrap()).access);
     access
         .add_user("ann", Role::Operator, "ann-password")
         .await

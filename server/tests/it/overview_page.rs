@@ -140,7 +140,8 @@ async fn sign_in(url: &str, user: &str, password: &str) -> (String, String) {
 #[tokio::test]
 async fn each_caller_gets_its_own_page_and_public_requests_resolve_the_caller_only_when_shown() {
     let app = spawn_app_with(|a| a.auth = Some(AuthMode::Local)).await;
-    let access = Access::new(store::Database::open(&app.data_dir).unwrap());
+    let access =
+        Access::new(mediator_sqlite::ports(&store::Database::open(&app.data_dir).unwrap()).access);
     access
         .add_user("ann", Role::Admin, "ann-password")
         .await

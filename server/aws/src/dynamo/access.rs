@@ -119,7 +119,7 @@ impl DynamoStore {
         {
             return Ok(());
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Conflict(format!(
             "DynamoDB token {id}: kept conflicting while deleting it"
         )))
     }
@@ -308,7 +308,7 @@ impl AccessStore for DynamoStore {
                 return Ok(id);
             }
         }
-        Err(StoreError::Backend(
+        Err(StoreError::Conflict(
             "DynamoDB token: no free id after 5 attempts".into(),
         ))
     }

@@ -98,7 +98,7 @@ impl AuditStore for DynamoStore {
                 Err(err) => return Err(backend("PutItem audit entry", &err)),
             }
         }
-        Err(StoreError::Backend(
+        Err(StoreError::Conflict(
             "audit entry: no free id in its millisecond after 5 tries".into(),
         ))
     }

@@ -341,7 +341,7 @@ impl ReplayStore for DynamoStore {
                 }
             }
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Conflict(format!(
             "DynamoDB replay record: no free name for {} within a minute of {}",
             new.archive, new.created_at
         )))
@@ -364,7 +364,7 @@ impl ReplayStore for DynamoStore {
 
     async fn mark_started(&self, name: &str) -> Result<(), StoreError> {
         let Some(meta) = self.replay_item(key(replay_pk(name), META)).await? else {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::NotFound(format!(
                 "DynamoDB replay {name}: no record to mark started"
             )));
         };
@@ -373,9 +373,10 @@ impl ReplayStore for DynamoStore {
             get_n(&meta, "start_ms"),
             get_n(&meta, "end_ms"),
         ) else {
-            return Err(StoreError::Backend(format!(
-                "DynamoDB replay {name}: record without part or window"
-            )));
+            return Err(StoreError::failed(
+                "storage backend",
+                format!("DynamoDB replay {name}: record without part or window"),
+            ));
         };
         let started = Update::builder()
             .table_name(&self.tables.replays)
@@ -407,7 +408,7 @@ impl ReplayStore for DynamoStore {
         {
             return Ok(());
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Conflict(format!(
             "DynamoDB replay {name}: kept conflicting while marking it started"
         )))
     }
@@ -558,7 +559,7 @@ impl ReplayStore for DynamoStore {
                         });
                         round += 1;
                         if round >= ROUNDS {
-                            return Err(StoreError::Backend(
+                            return Err(StoreError::Conflict(
                                 "DynamoDB replay counters: kept conflicting".into(),
                             ));
                         }

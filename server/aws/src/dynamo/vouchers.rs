@@ -888,7 +888,7 @@ impl DynamoStore {
             // The voucher or the circuit moved: decide again on fresh reads.
             self.forget(id);
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Conflict(format!(
             "DynamoDB voucher {id}: kept changing during {ROUNDS} attempts to hold or claim it"
         )))
     }
@@ -1187,8 +1187,9 @@ impl DynamoStore {
         if requests.is_empty() {
             Ok(())
         } else {
-            Err(StoreError::Backend(
-                "DynamoDB BatchWriteItem voucher outbox: items left unprocessed (throttled)".into(),
+            Err(StoreError::unavailable(
+                "storage backend",
+                "DynamoDB BatchWriteItem voucher outbox: items left unprocessed (throttled)",
             ))
         }
     }
@@ -1325,9 +1326,10 @@ impl VoucherStore for DynamoStore {
             }
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
                 let existing = self.read_voucher(&id).await?.ok_or_else(|| {
-                    StoreError::Backend(format!(
-                        "DynamoDB voucher {id}: exists by its condition but not on read"
-                    ))
+                    StoreError::failed(
+                        "storage backend",
+                        format!("DynamoDB voucher {id}: exists by its condition but not on read"),
+                    )
                 })?;
                 Ok((existing.rec, false))
             }
@@ -1442,7 +1444,7 @@ impl VoucherStore for DynamoStore {
                 Some(_) => {}
             }
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Conflict(format!(
             "DynamoDB voucher {}: the circuit kept changing during {ROUNDS} attempts to admit it",
             req.keys().loyalty_request_id
         )))
@@ -1578,7 +1580,10 @@ impl VoucherStore for DynamoStore {
             match r {
                 Ok(out) => {
                     let k = out.attributes().and_then(record_of).ok_or_else(|| {
-                        StoreError::Backend(format!("DynamoDB claim {id}: no item returned"))
+                        StoreError::failed(
+                            "storage backend",
+                            format!("DynamoDB claim {id}: no item returned"),
+                        )
                     })?;
                     self.remember(&k);
                     return Ok(Claim::Claimed {
@@ -1601,7 +1606,7 @@ impl VoucherStore for DynamoStore {
                 Err(e) => return Err(backend("UpdateItem voucher claim", &e)),
             }
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Conflict(format!(
             "DynamoDB voucher {id}: kept changing during {ROUNDS} attempts to claim it"
         )))
     }
@@ -1811,7 +1816,7 @@ impl VoucherStore for DynamoStore {
                 return Ok(Some(VoucherStatus::Retry));
             }
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::Conflict(format!(
             "DynamoDB voucher {id}: kept changing during {ROUNDS} attempts to redrive it"
         )))
     }

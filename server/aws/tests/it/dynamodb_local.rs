@@ -16,7 +16,7 @@ use std::sync::Arc;
 use aws_backend::provision::provision_tables;
 use aws_backend::tables::Tables;
 use aws_backend::DynamoStore;
-use mediator_core::storage::{contract, StatusStore, VoucherStore};
+use mediator_core::testing::Replicas;
 
 const WHY: &str = "needs DynamoDB Local: run `make test-dynamodb-local`";
 
@@ -42,71 +42,22 @@ async fn replicas(test: &str) -> (DynamoStore, DynamoStore) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs DynamoDB Local: run `make test-dynamodb-local`"]
-async fn status_overrides_history_and_leases() {
-    // Each check starts from empty tables.
-    let (a, _) = replicas("status").await;
-    contract::check_status(&a).await;
-    let (a, _) = replicas("overrides").await;
-    contract::check_overrides(&a, &a).await;
-    let (a, b) = replicas("history").await;
-    contract::check_monitor_history(&a, &b).await;
-    let (a, b) = replicas("lease").await;
-    contract::check_monitor_lease(&a, &b).await;
-    let (a, b) = replicas("claims").await;
-    contract::check_change_replay_claims(&a, &b).await;
+/// The contract suite on DynamoDB Local, every check, on tables of its
+/// own: there transactions are isolated, so the races need no proxy.
+async fn fresh(check: &'static str) -> Replicas {
+    let (a, b) = replicas(check).await;
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    Replicas {
+        a: DynamoStore::ports(&a),
+        b: DynamoStore::ports(&b),
+        exclusive_claims: true,
+        status_race_rounds: 20,
+        claim_race_rounds: 20,
+        keep: Box::new(()),
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs DynamoDB Local: run `make test-dynamodb-local`"]
-async fn two_replicas_racing_on_one_status_change_write_it_once() {
-    let (a, b) = replicas("race").await;
-    contract::check_status_race(
-        Arc::new(a) as Arc<dyn StatusStore>,
-        Arc::new(b) as Arc<dyn StatusStore>,
-        20,
-        true,
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs DynamoDB Local: run `make test-dynamodb-local`"]
-async fn vouchers() {
-    let (a, _) = replicas("insert").await;
-    contract::check_voucher_insert_and_find(&a).await;
-    let (a, _) = replicas("vclaims").await;
-    contract::check_voucher_claims(&a).await;
-    let (a, _) = replicas("holds").await;
-    contract::check_voucher_holds(&a, &a, &a).await;
-    let (a, _) = replicas("dlq").await;
-    contract::check_voucher_dead_letters(&a).await;
-    let (a, _) = replicas("admit").await;
-    contract::check_voucher_admit(&a, &a).await;
-    let (a, b) = replicas("vreplicas").await;
-    contract::check_voucher_replicas(&a, &b, &b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs DynamoDB Local: run `make test-dynamodb-local`"]
-async fn two_replicas_racing_on_one_voucher_claim_it_once() {
-    let (a, b) = replicas("claim").await;
-    contract::check_voucher_claim_race(
-        Arc::new(a) as Arc<dyn VoucherStore>,
-        Arc::new(b) as Arc<dyn VoucherStore>,
-        20,
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "needs DynamoDB Local: run `make test-dynamodb-local`"]
-async fn audit_replays_and_access() {
-    let (a, _) = replicas("audit").await;
-    contract::check_audit(&a).await;
-    let (a, b) = replicas("replays").await;
-    contract::check_replays(&a, &b).await;
-    let (a, b) = replicas("access").await;
-    contract::check_access(&a, &b).await;
-}
+mediator_core::store_contract!(
+    ignore = "needs DynamoDB Local: run `make test-dynamodb-local`",
+    fresh
+);

@@ -61,7 +61,9 @@ async fn bus_requests_reach_the_flow_once_and_invalid_ones_the_dead_letter_queue
     let tmp = tempfile::tempdir().unwrap();
     let saas = Arc::new(CountingSaas::default());
     let flow = SubmissionFlow::new(
-        store::Database::open(tmp.path()).unwrap(),
+        mediator_core::DataCache::new(
+            mediator_sqlite::ports(&store::Database::open(tmp.path()).unwrap()).vouchers,
+        ),
         saas.clone(),
         PartName::defaults(),
         Duration::from_secs(5),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use aws_backend::provision::provision;
 use aws_backend::tables::Tables;
 use aws_backend::DynamoStore;
-use mediator_core::storage::{contract, StatusStore, VoucherStore};
+use mediator_core::storage::{StatusStore, VoucherStore};
 use mediator_core::{PartName, PartSettings};
 
 /// moto with the mediator's resources provisioned, and a store on it.
@@ -23,148 +23,34 @@ async fn provisioned(m: &common::Moto) -> DynamoStore {
     DynamoStore::from_conf(&conf, Tables::default())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_status_store_passes_the_contract() {
-    let m = common::Moto::start();
-    let s = provisioned(&m).await;
-    contract::check_status(&s).await;
-}
+/// The contract suite on moto, every check: two replicas, each its own
+/// SDK client, both through the proxy that gives moto's transactions
+/// DynamoDB's isolation (moto's threaded server does not isolate
+/// TransactWriteItems; the replicas still read and decide concurrently).
+mod on_moto {
+    use super::*;
+    use mediator_core::testing::Replicas;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_override_store_passes_the_contract() {
-    let m = common::Moto::start();
-    let s = provisioned(&m).await;
-    contract::check_overrides(&s, &s).await;
-}
+    async fn replicas(_check: &'static str) -> Replicas {
+        let m = common::Moto::start();
+        provisioned(&m).await;
+        let proxy = common::aws_calls::CountingProxy::start(&m.endpoint).await;
+        let replica = || async {
+            let conf = common::sdk_config(&proxy.endpoint, None).await;
+            Arc::new(DynamoStore::from_conf(&conf, Tables::default()))
+        };
+        let (a, b) = (replica().await, replica().await);
+        Replicas {
+            a: DynamoStore::ports(&a),
+            b: DynamoStore::ports(&b),
+            exclusive_claims: true,
+            status_race_rounds: 20,
+            claim_race_rounds: 20,
+            keep: Box::new((m, proxy)),
+        }
+    }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_racing_on_one_status_change_write_it_once() {
-    let m = common::Moto::start();
-    provisioned(&m).await;
-    // Two replicas: each its own SDK configuration and client, through the
-    // proxy that gives moto's transactions DynamoDB's isolation.
-    let proxy = common::aws_calls::CountingProxy::start(&m.endpoint).await;
-    let replica = || async {
-        let conf = common::sdk_config(&proxy.endpoint, None).await;
-        Arc::new(DynamoStore::from_conf(&conf, Tables::default())) as Arc<dyn StatusStore>
-    };
-    let (a, b) = (replica().await, replica().await);
-    contract::check_status_race(a, b, 20, true).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_monitor_history_passes_the_contract() {
-    let m = common::Moto::start();
-    let s = provisioned(&m).await;
-    contract::check_monitor_history(&s, &s).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_audit_store_passes_the_contract() {
-    let m = common::Moto::start();
-    let s = provisioned(&m).await;
-    contract::check_audit(&s).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_share_users_sessions_and_tokens() {
-    let m = common::Moto::start();
-    provisioned(&m).await;
-    let conf = common::moto_config(&m).await;
-    let a = DynamoStore::from_conf(&conf, Tables::default());
-    let b = DynamoStore::from_conf(&conf, Tables::default());
-    contract::check_access(&a, &b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_share_the_replay_records() {
-    let m = common::Moto::start();
-    provisioned(&m).await;
-    // Both count the same replayed events at once: through the proxy that
-    // gives moto's transactions DynamoDB's isolation.
-    let proxy = common::aws_calls::CountingProxy::start(&m.endpoint).await;
-    let conf = common::sdk_config(&proxy.endpoint, None).await;
-    let a = DynamoStore::from_conf(&conf, Tables::default());
-    let b = DynamoStore::from_conf(&conf, Tables::default());
-    contract::check_replays(&a, &b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_replica_recovers_each_outage() {
-    let m = common::Moto::start();
-    provisioned(&m).await;
-    let conf = common::moto_config(&m).await;
-    let a = DynamoStore::from_conf(&conf, Tables::default());
-    let b = DynamoStore::from_conf(&conf, Tables::default());
-    contract::check_change_replay_claims(&a, &b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_share_the_monitor_lease() {
-    let m = common::Moto::start();
-    provisioned(&m).await;
-    let conf = common::moto_config(&m).await;
-    let a = DynamoStore::from_conf(&conf, Tables::default());
-    let b = DynamoStore::from_conf(&conf, Tables::default());
-    contract::check_monitor_lease(&a, &b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_voucher_store_insert_and_find() {
-    let m = common::Moto::start();
-    let s = provisioned(&m).await;
-    contract::check_voucher_insert_and_find(&s).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_voucher_store_claims() {
-    let m = common::Moto::start();
-    let s = provisioned(&m).await;
-    contract::check_voucher_claims(&s).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_voucher_store_holds_on_the_stored_circuit() {
-    let m = common::Moto::start();
-    let s = provisioned(&m).await;
-    contract::check_voucher_holds(&s, &s, &s).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_voucher_store_dead_letters_and_redrive() {
-    let m = common::Moto::start();
-    let s = provisioned(&m).await;
-    contract::check_voucher_dead_letters(&s).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_voucher_replicas_decide_on_the_stored_circuit() {
-    let m = common::Moto::start();
-    let a = provisioned(&m).await;
-    let b = DynamoStore::from_conf(&common::moto_config(&m).await, Tables::default());
-    contract::check_voucher_replicas(&a, &b, &b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_voucher_store_admits_in_one_step() {
-    let m = common::Moto::start();
-    let s = provisioned(&m).await;
-    contract::check_voucher_admit(&s, &s).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_racing_on_one_voucher_claim_it_once() {
-    let m = common::Moto::start();
-    provisioned(&m).await;
-    // Through the proxy that gives moto's transactions DynamoDB's isolation
-    // (see the status race above).
-    let proxy = common::aws_calls::CountingProxy::start(&m.endpoint).await;
-    let replica = || async {
-        let conf = common::sdk_config(&proxy.endpoint, None).await;
-        Arc::new(DynamoStore::from_conf(&conf, Tables::default())) as Arc<dyn VoucherStore>
-    };
-    let (a, b) = (replica().await, replica().await);
-    contract::check_voucher_claim_race(a, b, 20).await;
+    mediator_core::store_contract!(replicas);
 }
 
 /// Counts the requests a DynamoDB client transmits, by operation
@@ -249,7 +135,7 @@ async fn dynamodb_calls_per_check_and_per_status_change() {
             .build(),
     );
     let store: Arc<dyn StatusStore> = Arc::new(DynamoStore::new(client, Tables::default()));
-    let monitor = mediator_core::Monitor::new_with_store(store.clone(), Arc::new(NoProbe), vec![]);
+    let monitor = mediator_core::Monitor::new(store.clone(), Arc::new(NoProbe), vec![]);
     let part = PartSettings::new(PartName::parse("voucher").unwrap());
     let t0 = chrono::Utc.timestamp_opt(1_800_000_000, 0).unwrap();
     let at = |s: i64| t0 + chrono::Duration::seconds(s);
@@ -361,11 +247,11 @@ async fn dynamodb_calls_per_voucher() {
     );
     let store = Arc::new(DynamoStore::new(client, Tables::default()));
     let uncounted = aws_sdk_dynamodb::Client::new(&conf);
-    let monitor = mediator_core::Monitor::new_with_store(store.clone(), Arc::new(NoProbe), vec![]);
+    let monitor = mediator_core::Monitor::new(store.clone(), Arc::new(NoProbe), vec![]);
     let part = PartSettings::new(PartName::parse("voucher").unwrap());
     let saas = Arc::new(Saas { down: false.into() });
-    let flow = mediator_core::SubmissionFlow::with_cache(
-        DataCache::with_store(store.clone() as Arc<dyn VoucherStore>),
+    let flow = mediator_core::SubmissionFlow::new(
+        DataCache::new(store.clone() as Arc<dyn VoucherStore>),
         saas.clone(),
         PartName::defaults(),
         std::time::Duration::from_secs(5),

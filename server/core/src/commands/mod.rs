@@ -57,6 +57,3 @@ pub async fn authorize(
 pub fn signed_in_name(who: &Principal) -> Option<&str> {
     (who.via != Via::Open).then_some(who.name.as_str())
 }
-
-#[cfg(test)]
-mod tests;

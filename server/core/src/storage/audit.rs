@@ -1,4 +1,4 @@
-//! [`AuditStore`]: where the audit log ([`crate::Audit`]) is kept — the
+//! [`AuditStore`]: where the audit log (`Audit`) is kept — the
 //! embedded database's `audit_log`, or a DynamoDB table every replica
 //! shares.
 
@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::audit::AuditEntry;
+use crate::audit_entry::AuditEntry;
 
 /// The audit log's storage. Ids increase with time (they are the paging
 /// cursor) and are unique.

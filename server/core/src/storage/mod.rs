@@ -1,44 +1,51 @@
-//! Storage traits: what the domain persists, behind object-safe traits so
-//! the same domain code runs on SQLite (the embedded backend, [`sqlite`])
-//! and on DynamoDB (the `aws-backend` crate).
+//! The storage ports: what the domain persists, behind object-safe traits
+//! so the same domain code runs on SQLite (the embedded backend, the
+//! `mediator-sqlite` crate) and on DynamoDB (the `aws-backend` crate).
+//! Services are built from them ([`Ports`] bundles one backend's).
 //!
-//! Extracted so far (in the design's order):
-//! * [`OverrideStore`] — manual circuit overrides ([`crate::Overrides`]);
+//! The ports:
+//! * [`OverrideStore`] — manual circuit overrides (`Overrides`);
 //! * [`StatusStore`] — the circuit per part, its checks and roll-ups, and
 //!   the status changes that are also the SAAS_STATUS outbox
-//!   ([`crate::Monitor`], [`crate::monitor::publish_step_with`]).
+//!   (`Monitor`, `publish_step_with`).
 //!
 //! * [`VoucherStore`] — the DataCache: vouchers, lifecycle, status-event
-//!   outbox and retry ledger ([`crate::DataCache`] wraps it);
+//!   outbox and retry ledger (`DataCache` wraps it);
 //! * [`history::MonitorHistory`] — the monitor's records as the history
-//!   reads them ([`crate::History`]);
-//! * [`audit::AuditStore`] — the audit log ([`crate::Audit`]);
+//!   reads them (`History`);
+//! * [`audit::AuditStore`] — the audit log (`Audit`);
 //! * [`access::AccessStore`] — users, sessions and API tokens
-//!   ([`crate::Access`]);
+//!   (`Access`);
 //! * [`replays::ReplayStore`] — replay records and progress, handled
 //!   replayed events, latest intervals, the recovery cursor
-//!   ([`crate::Recovery`], [`crate::History`]).
+//!   (`Recovery`, `History`).
 //!
-//! [`contract`] is the backend-neutral contract suite every implementation
-//! must pass (run for SQLite in this crate's tests and for DynamoDB in
-//! `aws-backend`'s `tests/store_contract.rs`).
+//! `contract` is the backend-neutral contract suite every implementation
+//! must pass (run for SQLite in `mediator-sqlite`'s tests and for DynamoDB
+//! in `aws-backend`'s).
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-pub use store::StoreError;
 
-use crate::{Circuit, CircuitOverride, OverrideMode, StatusChange};
+use std::sync::Arc;
+
+use crate::circuit::{Circuit, PartState, StatusChange};
+use crate::circuit_override::{CircuitOverride, OverrideMode};
+use access::AccessStore;
+use audit::AuditStore;
+use history::MonitorHistory;
+use replays::ReplayStore;
 
 pub mod access;
 pub mod audit;
-pub mod contract;
+mod error;
 pub mod history;
 pub mod replays;
-pub mod sqlite;
 pub mod vouchers;
 
+pub use error::{BoxError, StoreError};
 pub use vouchers::{Admitted, VoucherStore};
 
 /// Manual circuit overrides, stored beside each part's status.
@@ -197,4 +204,52 @@ pub trait StatusStore: Send + Sync {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Makes sure every part of `parts` has a status (`unknown` when new);
+    /// statuses of other parts are kept, so history is not lost. A store
+    /// that reads a missing status as unknown has nothing to do.
+    async fn seed(&self, _parts: &[String], _now: DateTime<Utc>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The stored circuit of each of `parts` that has one, as the status
+    /// board shows it (one read where the store allows; by default
+    /// [`StatusStore::load`] per part, strongly consistent).
+    async fn board(&self, parts: &[String]) -> Result<HashMap<String, StatusSnapshot>, StoreError> {
+        let mut out = HashMap::with_capacity(parts.len());
+        for p in parts {
+            out.insert(p.clone(), self.load(p).await?);
+        }
+        Ok(out)
+    }
+
+    /// The stored status of `part` (`up`, `down`, …) for diagnostics;
+    /// `None` when the part has none.
+    async fn stored_status(&self, part: &str) -> Result<Option<String>, StoreError> {
+        let snap = self.load(part).await?;
+        Ok(
+            (snap.version > 0 || snap.circuit.status != PartState::Unknown)
+                .then(|| snap.circuit.status.as_str().to_string()),
+        )
+    }
+}
+
+/// Every port of one backend (the embedded database, or DynamoDB), as the
+/// server builds its services from them.
+#[derive(Clone)]
+pub struct Ports {
+    /// Circuits, checks, roll-ups, status changes, leases.
+    pub status: Arc<dyn StatusStore>,
+    /// Manual circuit overrides.
+    pub overrides: Arc<dyn OverrideStore>,
+    /// The monitor's records as the history reads them.
+    pub monitor_history: Arc<dyn MonitorHistory>,
+    /// The DataCache's vouchers, lifecycle, outbox and retry ledger.
+    pub vouchers: Arc<dyn VoucherStore>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditStore>,
+    /// Replay records and progress, the recovery cursor.
+    pub replays: Arc<dyn ReplayStore>,
+    /// Users, sessions and API tokens.
+    pub access: Arc<dyn AccessStore>,
 }

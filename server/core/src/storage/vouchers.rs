@@ -1,9 +1,9 @@
 //! [`VoucherStore`]: the DataCache's storage — vouchers, their lifecycle,
 //! the status-event outbox and the ledger of retry events.
 //!
-//! [`crate::DataCache`] wraps an `Arc<dyn VoucherStore>` and adds the
+//! `DataCache` wraps an `Arc<dyn VoucherStore>` and adds the
 //! live-change notifications; the SQLite implementation is
-//! [`crate::datacache::SqliteVoucherStore`], the DynamoDB one lives in
+//! `SqliteVoucherStore`, the DynamoDB one lives in
 //! `aws-backend`. Every method's contract is the DataCache method of the
 //! same name; the `check_voucher_*` checks of [`super::contract`] check it.
 
@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::datacache::{
+use crate::voucher::{
     Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, VoucherRecord,
     VoucherRef,
 };
@@ -88,7 +88,7 @@ pub trait VoucherStore: Send + Sync {
 
     /// Vouchers whose reference `field` (or any of the four) equals `value`
     /// exactly, newest received first, strictly after `after`; at most
-    /// `limit` (clamped to 1..=[`crate::datacache::FIND_LIMIT_MAX`]).
+    /// `limit` (clamped to 1..=`FIND_LIMIT_MAX`).
     async fn find(
         &self,
         field: VoucherRef,
@@ -233,8 +233,8 @@ pub trait VoucherStore: Send + Sync {
             .await?
             .into_iter()
             .filter(|(_, st, _)| {
-                st.parse::<crate::VoucherStatus>()
-                    .is_ok_and(|s| !s.is_final() || s == crate::VoucherStatus::DeadLettered)
+                st.parse::<VoucherStatus>()
+                    .is_ok_and(|s| !s.is_final() || s == VoucherStatus::DeadLettered)
             })
             .collect())
     }

@@ -1,5 +1,6 @@
-//! The command layer's role check, policy and audit, on SQLite services
-//! built as the other core tests build them, with a fake bus.
+//! The command layer's role check, policy and audit, on the services built
+//! from the SQLite ports, with a fake bus (moved from mediator-core's unit
+//! tests, assertions unchanged).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,15 +10,21 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use store::Database;
 
-use super::overrides::OverrideChange;
-use super::replays::{ReplayAsk, StartReplay};
-use super::vouchers::Submission;
-use super::*;
-use crate::recovery::{
+use mediator_core::access::{Principal, Role, Via};
+use mediator_core::audit::Audit;
+use mediator_core::commands::overrides::OverrideChange;
+use mediator_core::commands::replays::{ReplayAsk, StartReplay};
+use mediator_core::commands::vouchers::Submission;
+use mediator_core::commands::*;
+use mediator_core::recovery::{
     ArchiveReplays, Lane, QueuedEvent, Recovery, RecoverySettings, ReplayError, ReplayInfo,
     ReplayRequest, ResubmitQueue, FUTURE_TOLERANCE,
 };
-use crate::{AuditEntry, OverrideRequest, Overrides, PartName, SubmissionFlow, SubmitOutcome};
+use mediator_core::{
+    AuditEntry, OverrideRequest, Overrides, PartName, SubmissionFlow, SubmitOutcome,
+};
+
+use crate::support;
 
 /// How far in the future a window may end.
 fn tolerance() -> chrono::Duration {
@@ -27,7 +34,7 @@ fn tolerance() -> chrono::Duration {
 struct AcceptAll;
 
 #[async_trait]
-impl crate::SaasSubmitter for AcceptAll {
+impl mediator_core::SaasSubmitter for AcceptAll {
     async fn submit(&self, _part: &str, _body: &Value) -> SubmitOutcome {
         SubmitOutcome::Accepted { status: 200 }
     }
@@ -91,14 +98,14 @@ struct Services {
 fn services() -> Services {
     let tmp = tempfile::tempdir().unwrap();
     let db = Database::open(tmp.path()).unwrap();
-    let flow = Arc::new(SubmissionFlow::new(
+    let flow = Arc::new(support::flow(
         db.clone(),
         Arc::new(AcceptAll),
         PartName::defaults(),
         Duration::from_secs(1),
     ));
     let bus = Arc::new(FakeBus::default());
-    let recovery = Recovery::new(
+    let recovery = support::recovery(
         db.clone(),
         flow.clone(),
         bus.clone(),
@@ -107,8 +114,8 @@ fn services() -> Services {
     );
     Services {
         _tmp: tmp,
-        overrides: Overrides::new(db.clone(), PartName::defaults()),
-        audit: Audit::new(db),
+        overrides: support::overrides(db.clone(), PartName::defaults()),
+        audit: support::audit(db),
         flow,
         recovery,
         bus,

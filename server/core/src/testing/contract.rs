@@ -11,10 +11,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::{CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore, VoucherStore};
+use crate::circuit::{PartState, Thresholds};
+use crate::circuit_override::{CircuitOverride, OverrideMode};
 use crate::datacache::VoucherRef;
-use crate::{
-    CircuitOverride, Monitor, OverrideMode, PartName, PartSettings, PartState, Thresholds,
+use crate::monitor::Monitor;
+use crate::part::{PartName, PartSettings};
+use crate::storage::{
+    CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore, VoucherStore,
 };
 
 fn t(s: i64) -> DateTime<Utc> {
@@ -136,7 +139,7 @@ pub async fn check_overrides(o: &dyn OverrideStore, s: &dyn StatusStore) {
 /// monotonic, the outbox drains in order, `changes_after` pages by id.
 pub async fn check_status(s: &dyn StatusStore) {
     let fresh = s.load("member").await.unwrap();
-    assert_eq!(fresh.circuit, crate::Circuit::default());
+    assert_eq!(fresh.circuit, crate::circuit::Circuit::default());
     assert_eq!((fresh.last_error.as_deref(), fresh.version), (None, 0));
 
     let up = check(s, "member", t(0), None).await.expect("unknown → up");
@@ -286,9 +289,9 @@ pub async fn check_status_race(
     // Domain level: two monitors record the same flipping check at once.
     let mut settings = PartSettings::new(PartName::parse(part).unwrap());
     settings.thresholds = TH;
-    let probe: Arc<dyn crate::HealthProbe> = Arc::new(NoProbe);
-    let ma = Monitor::new_with_store(a.clone(), probe.clone(), vec![]);
-    let mb = Monitor::new_with_store(b.clone(), probe, vec![]);
+    let probe: Arc<dyn crate::monitor::HealthProbe> = Arc::new(NoProbe);
+    let ma = Monitor::new(a.clone(), probe.clone(), vec![]);
+    let mb = Monitor::new(b.clone(), probe, vec![]);
     let status = a.load(part).await.unwrap().circuit.status;
     let error = (status == PartState::Up).then(|| "503".to_string());
     let at = t(100_000);
@@ -425,7 +428,7 @@ pub async fn check_monitor_lease(a: &dyn StatusStore, b: &dyn StatusStore) {
 struct NoProbe;
 
 #[async_trait::async_trait]
-impl crate::HealthProbe for NoProbe {
+impl crate::monitor::HealthProbe for NoProbe {
     async fn check(&self, _part: &str) -> Result<(), String> {
         Ok(())
     }
@@ -435,8 +438,8 @@ impl crate::HealthProbe for NoProbe {
 // Vouchers (the DataCache's store)
 
 /// A voucher request for `part` with the given references.
-fn voucher(part: &str, id: &str, lr: &str, mr: &str, lor: &str) -> crate::VoucherRequest {
-    crate::VoucherRequest::parse(
+fn voucher(part: &str, id: &str, lr: &str, mr: &str, lor: &str) -> crate::voucher::VoucherRequest {
+    crate::voucher::VoucherRequest::parse(
         &serde_json::json!({"part": part, "loyalty_request_id": id, "loyalty_reference": lr,
                 "merchant_reference": mr, "loyalty_order_reference": lor,
                 "payload": {"amount": 5, "id": id}}),
@@ -445,7 +448,7 @@ fn voucher(part: &str, id: &str, lr: &str, mr: &str, lor: &str) -> crate::Vouche
     .expect("valid voucher request")
 }
 
-fn ids(v: &[crate::VoucherRecord]) -> Vec<String> {
+fn ids(v: &[crate::voucher::VoucherRecord]) -> Vec<String> {
     v.iter()
         .map(|r| r.keys.loyalty_request_id.clone())
         .collect()
@@ -485,7 +488,7 @@ pub async fn check_voucher_insert_and_find(v: &dyn VoucherStore) {
     for (i, r) in rows.iter().enumerate() {
         let (rec, new) = v.insert(r, t(i as i64)).await.unwrap();
         assert!(new, "{i}: new");
-        assert_eq!(rec.status, crate::VoucherStatus::Received);
+        assert_eq!(rec.status, crate::voucher::VoucherStatus::Received);
         assert_eq!(
             (rec.received_at, rec.updated_at),
             (t(i as i64), t(i as i64))
@@ -582,9 +585,9 @@ pub async fn check_voucher_insert_and_find(v: &dyn VoucherStore) {
             .await
             .unwrap(),
         [
-            Some(crate::VoucherStatus::Received),
+            Some(crate::voucher::VoucherStatus::Received),
             None,
-            Some(crate::VoucherStatus::Received)
+            Some(crate::voucher::VoucherStatus::Received)
         ]
     );
 }
@@ -594,7 +597,7 @@ pub async fn check_voucher_insert_and_find(v: &dyn VoucherStore) {
 /// are untouchable; the lifecycle records each step in order.
 pub async fn check_voucher_claims(v: &dyn VoucherStore) {
     use crate::datacache::Claim;
-    use crate::VoucherStatus as St;
+    use crate::voucher::VoucherStatus as St;
     let lease = std::time::Duration::from_secs(10);
     v.insert(&voucher("voucher", "a", "r", "m", "o"), t(0))
         .await
@@ -732,7 +735,7 @@ pub async fn check_voucher_claims(v: &dyn VoucherStore) {
 /// repeats skipped; the retry ledger's window counts; the outbox drains.
 pub async fn check_voucher_holds(v: &dyn VoucherStore, s: &dyn StatusStore, o: &dyn OverrideStore) {
     use crate::datacache::{Attempt, Hold};
-    use crate::VoucherStatus as St;
+    use crate::voucher::VoucherStatus as St;
     let lease = std::time::Duration::from_secs(10);
     for (i, id) in ["h1", "h2", "h3", "h4"].iter().enumerate() {
         v.insert(&voucher("voucher", id, "r", "m", "o"), t(i as i64))
@@ -980,7 +983,7 @@ pub async fn check_voucher_holds(v: &dyn VoucherStore, s: &dyn StatusStore, o: &
 /// DLQ pages by `(updated_ms, id)`; a redrive restarts the count.
 pub async fn check_voucher_dead_letters(v: &dyn VoucherStore) {
     use crate::datacache::{Claim, Finish};
-    use crate::VoucherStatus as St;
+    use crate::voucher::VoucherStatus as St;
     let lease = std::time::Duration::from_secs(10);
     for id in ["d1", "d2", "d3"] {
         v.insert(&voucher("voucher", id, "r", "m", "o"), t(0))
@@ -1132,7 +1135,7 @@ pub async fn check_voucher_replicas(
     sb: &dyn StatusStore,
 ) {
     use crate::datacache::{Attempt, Claim, Hold};
-    use crate::VoucherStatus as St;
+    use crate::voucher::VoucherStatus as St;
     let lease = std::time::Duration::from_secs(10);
     for id in ["r1", "r2", "r3", "r4"] {
         a.insert(&voucher("voucher", id, "r", "m", "o"), t(0))
@@ -1195,8 +1198,8 @@ pub async fn check_voucher_replicas(
 /// unknown), stored and held while it is down; a known id is returned
 /// untouched.
 pub async fn check_voucher_admit(v: &dyn VoucherStore, s: &dyn StatusStore) {
-    use super::Admitted;
-    use crate::VoucherStatus as St;
+    use crate::storage::Admitted;
+    use crate::voucher::VoucherStatus as St;
     let lease = std::time::Duration::from_secs(10);
     let admit = |id: &'static str, at: i64| async move {
         v.admit(
@@ -1308,7 +1311,7 @@ pub async fn check_voucher_claim_race(
     rounds: usize,
 ) {
     use crate::datacache::{Attempt, Claim};
-    use crate::VoucherStatus as St;
+    use crate::voucher::VoucherStatus as St;
     let lease = std::time::Duration::from_secs(10);
     for round in 0..rounds {
         let id = format!("race{round}");
@@ -1370,7 +1373,10 @@ pub async fn check_voucher_claim_race(
 /// after checks recorded through `s` (the same storage as `h`): changes
 /// around a range in order, checked hours, `down` changes newest first,
 /// one change by id, the change after one.
-pub async fn check_monitor_history(s: &dyn StatusStore, h: &dyn super::history::MonitorHistory) {
+pub async fn check_monitor_history(
+    s: &dyn StatusStore,
+    h: &dyn crate::storage::history::MonitorHistory,
+) {
     let part = "history-part";
     let hour = 3_600;
     // up at t(0); two failures → down at t(120); two good checks two hours
@@ -1456,7 +1462,7 @@ pub async fn check_monitor_history(s: &dyn StatusStore, h: &dyn super::history::
 /// `before`; ranges by time chain by `after`; `count_since` counts one
 /// actor's entries of one action and outcome (and target); `prune_before`
 /// deletes the oldest entries, at most `limit` a call.
-pub async fn check_audit(s: &dyn super::audit::AuditStore) {
+pub async fn check_audit(s: &dyn crate::storage::audit::AuditStore) {
     let entry = |i: i64, action: &str, outcome: &str| crate::audit::AuditEntry {
         id: 0,
         at: t(i),
@@ -1562,11 +1568,11 @@ async fn check_open_counts(v: &dyn VoucherStore, counts: &[(String, String, u64)
 /// time, window overlap, the cursor never going back, and each replayed
 /// event counted once even when both replicas count it.
 pub async fn check_replays(
-    a: &dyn super::replays::ReplayStore,
-    b: &dyn super::replays::ReplayStore,
+    a: &dyn crate::storage::replays::ReplayStore,
+    b: &dyn crate::storage::replays::ReplayStore,
 ) {
-    use super::replays::{HandledEvent, NewReplay, Recorded};
     use crate::recovery::ItemOutcome;
+    use crate::storage::replays::{HandledEvent, NewReplay, Recorded};
 
     assert_eq!(a.cursor().await.expect("cursor"), 0, "cursor starts at 0");
     a.advance_cursor(7).await.expect("advance");
@@ -1599,13 +1605,14 @@ pub async fn check_replays(
         expected: 3,
         by: if change.is_some() { "recovery" } else { "ann" }.into(),
     };
-    let recorded = |r: Result<Recorded, super::StoreError>| match r.expect("create") {
+    let recorded = |r: Result<Recorded, crate::storage::StoreError>| match r.expect("create") {
         Recorded::Name(name) => name,
         other => panic!("not recorded: {other:?}"),
     };
-    let newest_name = |r: Result<Option<crate::recovery::ReplayRecord>, super::StoreError>| {
-        r.expect("newest of part").map(|r| r.name)
-    };
+    let newest_name = |r: Result<
+        Option<crate::recovery::ReplayRecord>,
+        crate::storage::StoreError,
+    >| { r.expect("newest of part").map(|r| r.name) };
     assert_eq!(newest_name(a.newest_of_part("voucher").await), None);
     let r1 = recorded(a.create(&new("voucher", 0, 100, 200, Some(11))).await);
     assert_eq!(r1, new("voucher", 0, 100, 200, None).name_at(0));
@@ -1850,9 +1857,12 @@ pub async fn check_replays(
 /// on one is found on the other until it ends or its user goes (even if a
 /// user of the same name is added again), tokens carry their user's
 /// current role and go with their user.
-pub async fn check_access(a: &dyn super::access::AccessStore, b: &dyn super::access::AccessStore) {
-    use super::access::{StoredSession, StoredUser};
+pub async fn check_access(
+    a: &dyn crate::storage::access::AccessStore,
+    b: &dyn crate::storage::access::AccessStore,
+) {
     use crate::access::Role;
+    use crate::storage::access::{StoredSession, StoredUser};
 
     let user = |name: &str, role, at| StoredUser {
         name: name.into(),

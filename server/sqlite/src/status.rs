@@ -7,25 +7,28 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use store::rusqlite::{params, Connection, OptionalExtension, Transaction};
-use store::{Database, StoreError};
+use store::Database;
 
-use super::history::{ChangeRow, MonitorHistory};
-use super::{
-    CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore, StoredChange, ROLLUPS,
+use crate::db::Db;
+
+use mediator_core::storage::history::{ChangeRow, MonitorHistory};
+use mediator_core::storage::{
+    CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore, StoreError,
+    StoredChange, ROLLUPS,
 };
-use crate::{Circuit, CircuitOverride, OverrideMode, PartState, StatusChange};
+use mediator_core::{Circuit, CircuitOverride, OverrideMode, PartState, StatusChange};
 
 /// [`OverrideStore`] and [`StatusStore`] on the embedded SQLite database
 /// (`part_status`, `mon_checks`, `mon_rollups`, `mon_status_changes`).
 #[derive(Clone)]
 pub struct SqliteStore {
-    db: Database,
+    db: Db,
 }
 
 impl SqliteStore {
     /// The stores of `db`.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self { db: db.into() }
     }
 }
 
@@ -279,6 +282,79 @@ impl StatusStore for SqliteStore {
             .await
     }
 
+    async fn seed(&self, parts: &[String], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let names = parts.to_vec();
+        let now = now.to_rfc3339();
+        self.db
+            .write(move |tx| {
+                let mut stmt = tx.prepare(
+                    "INSERT INTO part_status (part, status, updated_at) VALUES (?1, 'unknown', ?2)
+                     ON CONFLICT (part) DO NOTHING",
+                )?;
+                for n in &names {
+                    stmt.execute(params![n, now])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn board(
+        &self,
+        _parts: &[String],
+    ) -> Result<HashMap<String, StatusSnapshot>, StoreError> {
+        // One read of every row (the board shows all configured parts).
+        self.db
+            .read(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT part, status, changed_at, failures, successes, last_check_ms, last_error
+                     FROM part_status",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        let status: String = r.get(1)?;
+                        let changed_at: Option<String> = r.get(2)?;
+                        let last_check_ms: Option<i64> = r.get(5)?;
+                        Ok((
+                            r.get(0)?,
+                            StatusSnapshot {
+                                circuit: Circuit {
+                                    status: status.parse().unwrap_or(PartState::Unknown),
+                                    changed_at: changed_at
+                                        .as_deref()
+                                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                                        .map(|t| t.with_timezone(&Utc)),
+                                    failures: r.get(3)?,
+                                    successes: r.get(4)?,
+                                    ..Circuit::default()
+                                },
+                                last_error: r.get(6)?,
+                                last_check_at: last_check_ms
+                                    .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+                                version: 0,
+                            },
+                        ))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn stored_status(&self, part: &str) -> Result<Option<String>, StoreError> {
+        let name = part.to_owned();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    "SELECT status FROM part_status WHERE part = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .await
+    }
+
     async fn lease_monitor(
         &self,
         part: &str,
@@ -304,7 +380,7 @@ impl StatusStore for SqliteStore {
 }
 
 /// (`has_changes_after`'s SQL, moved from the recovery's sweeper.)
-async fn exists_change_after(db: &Database, part: &str, after: i64) -> Result<bool, StoreError> {
+async fn exists_change_after(db: &Db, part: &str, after: i64) -> Result<bool, StoreError> {
     let part = part.to_owned();
     db.read(move |c| {
         c.query_row(
