@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 use crate::access::{Principal, Role};
 use crate::overrides::OverrideError;
 use crate::recovery::RecoveryError;
+use crate::recovery::ReplayError;
 use crate::submit::FlowError;
-use crate::ReplayError;
 
 /// Why a command (or a read shaped like one) was refused. The JSON API
 /// answers it with [`CommandError::http_status`] and

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use super::{authorize, CommandError};
 use crate::access::{Principal, Role};
 use crate::audit::{Audit, NewAuditEntry};
+use crate::part::PartName;
 use crate::recovery::{Recovery, RecoverySettings, ReplayRecord, FUTURE_TOLERANCE};
-use crate::PartName;
 
 /// Audit action of starting a replay.
 pub const START: &str = "replay.start";
