@@ -136,6 +136,7 @@ impl Monitor {
     }
 
     /// Checks one part now (bounded by its timeout) and records the result.
+    #[tracing::instrument(name = "check", skip_all, fields(part = %part.name))]
     pub async fn check_once(&self, part: &PartSettings) -> Result<CheckRecord, StoreError> {
         let at = Utc::now();
         let started = Instant::now();
@@ -300,6 +301,7 @@ pub fn visible_state(c: &Circuit) -> (PartState, u32, u32) {
 /// change is published at least once. Claims the pending changes for
 /// `owner` (so two replicas do not both publish one change), publishes the
 /// claimed ones in order and marks them published.
+#[tracing::instrument(name = "publish_status_changes", skip_all)]
 pub async fn publish_step_with(
     store: &dyn StatusStore,
     publisher: &dyn crate::events::EventPublisher,

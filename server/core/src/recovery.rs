@@ -880,6 +880,7 @@ impl Recovery {
     /// One sweep: resumes stuck vouchers (`received` for longer than a
     /// claim's lease, or an expired `submitting`), then looks at every part
     /// ([`Recovery::sweep_part`]); returns the replays started.
+    #[tracing::instrument(name = "sweep", skip_all)]
     pub async fn sweep_step(&self) -> Result<Vec<ReplayRecord>, RecoveryError> {
         let lease = chrono::Duration::from_std(self.flow.lease()).unwrap_or_default();
         self.resume_stuck(Utc::now() - lease).await?;
@@ -1083,6 +1084,7 @@ impl Recovery {
     /// [`Recovery::drain_step`] for one of `workers` drain loops of `part`:
     /// it uses its share of the part's concurrency and rate, so the loops
     /// together stay within the configured limits.
+    #[tracing::instrument(name = "drain", skip_all, fields(part = %part))]
     async fn drain_share(
         self: &Arc<Self>,
         part: &PartName,

@@ -42,6 +42,7 @@ pub struct OverrideSet {
 }
 
 /// Sets (or, mode `none`, clears) a part's circuit override (operator).
+#[tracing::instrument(name = "command", skip_all, fields(action = change.action(), part = %change.part, caller = %who.name))]
 pub async fn set(
     overrides: &Overrides,
     audit: &Audit,

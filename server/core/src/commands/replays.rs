@@ -68,6 +68,7 @@ pub struct ReplayAsk {
 
 /// Starts a manual replay of a part's window (operator), recorded as
 /// started by the request's `by`, or by the caller when signed in.
+#[tracing::instrument(name = "command", skip_all, fields(action = START, part = %ask.part, caller = %who.name))]
 pub async fn start(
     recovery: &Recovery,
     audit: &Audit,
@@ -107,6 +108,7 @@ pub async fn start(
 }
 
 /// Cancels a replay the mediator started (operator).
+#[tracing::instrument(name = "command", skip_all, fields(action = CANCEL, replay = name, caller = %who.name))]
 pub async fn cancel(
     recovery: &Recovery,
     audit: &Audit,

@@ -63,6 +63,7 @@ pub async fn authorize_api_submission(audit: &Audit, who: &Principal) -> Result<
 
 /// Submits a voucher (operator): validates, stores and runs it through
 /// the submission flow.
+#[tracing::instrument(name = "command", skip_all, fields(action = SUBMIT, caller = %who.name))]
 pub async fn submit(
     flow: &SubmissionFlow,
     audit: &Audit,
@@ -113,6 +114,7 @@ pub async fn detail(cache: &DataCache, id: &str) -> Result<VoucherDetail, Comman
 
 /// Redrives a dead-lettered voucher (operator): back to `retry` and
 /// resubmitted now; answers the voucher as it is afterwards.
+#[tracing::instrument(name = "command", skip_all, fields(action = REDRIVE, voucher = id, caller = %who.name))]
 pub async fn redrive(
     flow: &SubmissionFlow,
     recovery: &Recovery,

@@ -478,3 +478,63 @@ async fn a_replay_window_is_checked_once_and_what_was_asked_is_audited() {
     assert_eq!(log[2].outcome, "ok");
     assert_eq!(log[2].actor, "anonymous");
 }
+
+/// Records every span opened: its name and its fields as text.
+#[derive(Clone, Default)]
+struct Spans(Arc<Mutex<Vec<(String, String)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Spans {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={:?} ", f.name(), v));
+            }
+        }
+        let mut fields = Fields(String::new());
+        attrs.record(&mut fields);
+        self.0
+            .lock()
+            .unwrap()
+            .push((attrs.metadata().name().to_owned(), fields.0));
+    }
+}
+
+/// Each command runs in a `command` span naming the action, its target and
+/// the caller, so whatever it logs (and the storage calls under it) can be
+/// traced back to who asked for what.
+#[tokio::test(flavor = "current_thread")]
+async fn each_command_runs_in_a_span_naming_action_target_and_caller() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let spans = Spans::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let s = services();
+    let olga = operator();
+    overrides::set(&s.overrides, &s.audit, &olga, force_open("voucher"))
+        .await
+        .unwrap();
+    let refused = vouchers::redrive(&s.flow, &s.recovery, &s.audit, &viewer(), "v-9").await;
+    assert!(refused.is_err());
+    let commands: Vec<String> = spans
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| name == "command")
+        .map(|(_, fields)| fields.trim().to_owned())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "action=\"override.set\" part=voucher caller=olga",
+            "action=\"dlq.redrive\" voucher=\"v-9\" caller=val",
+        ],
+        "{commands:?}"
+    );
+}

@@ -148,8 +148,21 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// With `MEDIATOR_TEST_LOG=<filter>` (e.g. `info`, or
+/// `mediator_core=debug,server=info`) the servers a test starts log into
+/// its output, spans included (request, command, check, drain, sweep).
+pub fn test_log() {
+    if let Ok(filter) = std::env::var("MEDIATOR_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// A server with the test defaults changed by `tweak`.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    test_log();
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().join("data");
     let site = data.path().join("site");
