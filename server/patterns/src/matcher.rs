@@ -6,8 +6,9 @@
 //!
 //! Each branch is found through one *key* only: either one condition, whose value
 //! matchers are stored in the [`FieldIndex`] of its path (keyed so that looking up an
-//! event value costs the same whatever the number of rules), or two exact-valued
-//! conditions together, stored in a [`PairIndex`] under the hash of both values. A hit
+//! event value costs the same whatever the number of rules), or two conditions together
+//! (each with exact values or prefixes), stored in a [`PairIndex`] under the hash of both
+//! values. A hit
 //! on a key makes its branch a *candidate*; a candidate is first checked against its
 //! [`Filter`] (hashes of its other exact and prefix values, kept in one cache line with
 //! the branch's rule), then verified by evaluating every condition against the event's
@@ -24,7 +25,8 @@
 //! the fewest other conditions name, see [`Matcher::best_key`]) the work per event
 //! follows the number of rules sharing the event's *rarest* values instead. Pairs serve
 //! rules none of whose values is rare alone (a service, an account and a region, each
-//! named by hundreds of rules, while the combination is named by a few). Selectivity is
+//! named by hundreds of rules, while the combination is named by a few; an ARN prefix
+//! naming an account and an operation). Selectivity is
 //! judged on the rules loaded when the key is chosen, so every change re-examines the
 //! keys of a few branches in turn ([`REKEY_PER_CHANGE`]): keys chosen early, against
 //! few rules, are revised as rules accumulate, at a bounded cost per change rather than
@@ -354,16 +356,128 @@ fn strs_match(strs: &[u8], x: &[u8]) -> bool {
     false
 }
 
-/// Branches keyed by the exact values of two fields together, for branches none of whose
+/// Branches keyed by the values of two fields together, for branches none of whose
 /// conditions is selective alone (a service, an account and a region, each shared by
-/// hundreds of rules, while the triple is shared by few). Keyed by [`pair_hash`] of the
-/// two values' [`exact_hash`]es: a collision only adds a candidate, which verification
+/// hundreds of rules, while the triple is shared by few; or an operation and an ARN
+/// prefix naming an account, where hundreds of rules share each prefix). Each side is
+/// exact values or case-sensitive prefixes ([`Side`]). Keyed by [`pair_hash`] of the two
+/// values' [`side_hash`]es: a collision only adds a candidate, which verification
 /// rejects.
 struct PairIndex {
-    first: u32,
-    second: u32,
+    first: PairSide,
+    second: PairSide,
     map: FxHashMap<u64, Ids>,
 }
+
+/// One field of a [`PairIndex`].
+struct PairSide {
+    field: u32,
+    /// `None` for exact values, looked up by the event value's [`leaf_hash`]. For
+    /// prefixes, their distinct lengths (ascending) with how many keyed prefixes have
+    /// each: an event value is looked up by the [`prefix_hash`] of its first bytes at
+    /// each of these lengths.
+    prefix_lens: Option<Vec<(u32, u32)>>,
+}
+
+impl PairSide {
+    /// Count (or uncount) a keyed prefix of length `len`.
+    fn count_len(&mut self, len: usize, add: bool) {
+        let lens = self.prefix_lens.as_mut().expect("a prefix side");
+        let len = len as u32;
+        let at = lens.partition_point(|&(l, _)| l < len);
+        match lens.get_mut(at) {
+            Some((l, n)) if *l == len => {
+                if add {
+                    *n += 1;
+                } else {
+                    *n -= 1;
+                    if *n == 0 {
+                        lens.remove(at);
+                    }
+                }
+            }
+            _ => {
+                debug_assert!(add, "uncounting a prefix length never counted");
+                lens.insert(at, (len, 1));
+            }
+        }
+    }
+
+    /// Append to `out` the hashes the event's values at this side's field are looked up
+    /// by; `false` (and stop) once `out` would exceed `max`.
+    #[inline]
+    fn event_hashes(
+        &self,
+        v: &Verifier,
+        input: &[u8],
+        s: &Scratch,
+        out: &mut Vec<u64>,
+        max: usize,
+    ) -> bool {
+        let mut li = v.first_leaf(self.field);
+        while li != NO_LEAF {
+            match &self.prefix_lens {
+                None => out.push(v.leaf_hashes[li as usize]),
+                Some(lens) => {
+                    if let EvVal::Str(x) = s.value(input, &s.leaves[li as usize]) {
+                        for &(len, _) in lens {
+                            let len = len as usize;
+                            if len > x.len() {
+                                break;
+                            }
+                            out.push(prefix_hash(&x[..len]));
+                        }
+                    }
+                }
+            }
+            if out.len() > max {
+                return false;
+            }
+            li = v.leaf_next[li as usize];
+        }
+        true
+    }
+}
+
+/// How a condition can be one side of a pair key: by its exact values, or by its
+/// (case-sensitive) prefixes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Side {
+    Exact,
+    Prefix,
+}
+
+/// The [`Side`] a condition can be in a pair key: it needs a value, has at most
+/// [`PAIR_VALUES_MAX`] values, and they are all exact or all prefixes.
+fn pair_side(cond: &Cond) -> Option<Side> {
+    if cond.absent_ok || cond.values.len() > PAIR_VALUES_MAX {
+        return None;
+    }
+    if cond.values.iter().all(|v| exact_hash(v).is_some()) {
+        Some(Side::Exact)
+    } else if cond
+        .values
+        .iter()
+        .all(|v| matches!(v, ValuePattern::Prefix(_)))
+    {
+        Some(Side::Prefix)
+    } else {
+        None
+    }
+}
+
+/// Hash of one value of a pair side: [`exact_hash`] of an exact value, [`prefix_hash`] of
+/// a prefix (the hash an event value is looked up by, see [`PairSide::event_hashes`]).
+fn side_hash(vp: &ValuePattern) -> Option<u64> {
+    match vp {
+        ValuePattern::Prefix(p) => Some(prefix_hash(p.as_bytes())),
+        _ => exact_hash(vp),
+    }
+}
+
+/// Distinct prefix lengths a prefix side of a pair index may have: an event value is
+/// hashed once per length.
+const PAIR_PREFIX_LENS_MAX: usize = 8;
 
 /// At most this many value combinations of a field pair are looked up per event; an
 /// event with more (arrays at both fields) verifies every branch of the pair instead.
@@ -410,7 +524,8 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     /// a collision only makes a key choice worse, never a match wrong).
     popularity: FxHashMap<u64, u32>,
     pairs: Vec<PairIndex>,
-    pair_ids: FxHashMap<(u32, u32), u32>,
+    /// Pair index of (first field, is it prefixes, second field, is it prefixes).
+    pair_ids: FxHashMap<(u32, bool, u32, bool), u32>,
     /// Branches keyed by a pair.
     pair_keyed: usize,
     /// Next branch slot whose key [`Matcher::rekey_some`] re-examines.
@@ -764,18 +879,33 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
             Key::Pair(x, y) => {
                 let (cx, cy) = (self.cond(x), self.cond(y));
-                let fields = (cx.field, cy.field);
+                let prefix = |c: &Cond| pair_side(c) == Some(Side::Prefix);
+                let id = (cx.field, prefix(cx), cy.field, prefix(cy));
                 let hashes: Vec<u64> = pair_hashes(cx, cy).collect();
-                let p = match self.pair_ids.get(&fields) {
+                let prefix_lens = |c: &Cond| -> Vec<usize> {
+                    c.values
+                        .iter()
+                        .filter_map(|v| match v {
+                            ValuePattern::Prefix(p) => Some(p.len()),
+                            _ => None,
+                        })
+                        .collect()
+                };
+                let lens = [prefix_lens(cx), prefix_lens(cy)];
+                let p = match self.pair_ids.get(&id) {
                     Some(&p) => p,
                     None => {
+                        let side = |field, prefix: bool| PairSide {
+                            field,
+                            prefix_lens: prefix.then(Vec::new),
+                        };
                         self.pairs.push(PairIndex {
-                            first: fields.0,
-                            second: fields.1,
+                            first: side(id.0, id.1),
+                            second: side(id.2, id.3),
                             map: FxHashMap::default(),
                         });
                         let p = (self.pairs.len() - 1) as u32;
-                        self.pair_ids.insert(fields, p);
+                        self.pair_ids.insert(id, p);
                         p
                     }
                 };
@@ -785,14 +915,24 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 } else {
                     self.pair_keyed -= 1;
                 }
-                self.hashed[fields.0 as usize] = self.hashed[fields.0 as usize].wrapping_add(delta);
-                self.hashed[fields.1 as usize] = self.hashed[fields.1 as usize].wrapping_add(delta);
-                let map = &mut self.pairs[p as usize].map;
+                // Exact sides read the event values' hashes; prefix sides hash prefixes.
+                for (field, prefix) in [(id.0, id.1), (id.2, id.3)] {
+                    if !prefix {
+                        self.hashed[field as usize] =
+                            self.hashed[field as usize].wrapping_add(delta);
+                    }
+                }
+                let pair = &mut self.pairs[p as usize];
+                for (side, lens) in [&mut pair.first, &mut pair.second].into_iter().zip(lens) {
+                    for len in lens {
+                        side.count_len(len, add);
+                    }
+                }
                 for h in hashes {
                     if add {
-                        add_to(map, h, b);
+                        add_to(&mut pair.map, h, b);
                     } else {
-                        remove_from(map, &h, b, false);
+                        remove_from(&mut pair.map, &h, b, false);
                     }
                 }
             }
@@ -831,7 +971,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     }
 
     /// The conditions of a branch that may take part in a pair key: the first
-    /// [`PAIR_CONDS_MAX`] that need a value and match only exact values (a few at most).
+    /// [`PAIR_CONDS_MAX`] that have a [`pair_side`] (a few at most).
     fn pair_candidates(&self, conds: &[CondId]) -> ([CondId; PAIR_CONDS_MAX], usize) {
         let mut out = [0; PAIR_CONDS_MAX];
         let mut n = 0;
@@ -839,11 +979,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             if n == PAIR_CONDS_MAX {
                 break;
             }
-            let cond = self.cond(c);
-            if !cond.absent_ok
-                && cond.values.len() <= PAIR_VALUES_MAX
-                && cond.values.iter().all(|v| exact_hash(v).is_some())
-            {
+            if pair_side(self.cond(c)).is_some() {
                 out[n] = c;
                 n += 1;
             }
@@ -866,6 +1002,37 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
         }
         out
+    }
+
+    /// Can the pair `(x, y)` key a branch without its pair index's prefix sides having
+    /// more than [`PAIR_PREFIX_LENS_MAX`] distinct lengths?
+    fn prefix_lens_fit(&self, x: CondId, y: CondId) -> bool {
+        let (cx, cy) = (self.cond(x), self.cond(y));
+        let prefix = |c: &Cond| pair_side(c) == Some(Side::Prefix);
+        let id = (cx.field, prefix(cx), cy.field, prefix(cy));
+        let index = self.pair_ids.get(&id).map(|&p| &self.pairs[p as usize]);
+        [
+            (cx, index.map(|i| &i.first)),
+            (cy, index.map(|i| &i.second)),
+        ]
+        .into_iter()
+        .all(|(cond, side)| {
+            if !prefix(cond) {
+                return true;
+            }
+            let mut lens: Vec<u32> = side
+                .and_then(|s| s.prefix_lens.as_ref())
+                .map(|l| l.iter().map(|&(len, _)| len).collect())
+                .unwrap_or_default();
+            for v in &cond.values {
+                if let ValuePattern::Prefix(p) = v {
+                    lens.push(p.len() as u32);
+                }
+            }
+            lens.sort_unstable();
+            lens.dedup();
+            lens.len() <= PAIR_PREFIX_LENS_MAX
+        })
     }
 
     /// Update the popularity counts of a branch's candidate value pairs.
@@ -929,19 +1096,25 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         let pair = self
             .candidate_pairs(conds)
             .into_iter()
+            .filter(|&(x, y)| self.prefix_lens_fit(x, y))
             .map(|(x, y)| {
                 let (cx, cy) = (self.cond(x), self.cond(y));
+                // Unlike a prefix alone, which hits every event value starting with it,
+                // a prefix with an exact value is about as selective as two exact values.
                 let cost: u64 = pair_hashes(cx, cy)
                     .map(|h| {
                         let k = pair_popularity_key(cx.field, cy.field, h);
                         u64::from(self.popularity.get(&k).copied().unwrap_or(1))
                     })
                     .sum();
-                (cost, x, y)
+                // Ties (pairs named by one rule each, common with thousands of rules) go
+                // to the pair whose conditions are the more selective alone.
+                let alone = self.key_cost(cx).saturating_mul(self.key_cost(cy));
+                (cost, alone, x, y)
             })
             .min();
         Some(match pair {
-            Some((cost, x, y)) if cost < single.0 => Key::Pair(x, y),
+            Some((cost, _, x, y)) if cost < single.0 => Key::Pair(x, y),
             _ => Key::Cond(single.1),
         })
     }
@@ -1020,6 +1193,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             field_stamps: std::mem::take(&mut s.field_stamps),
             generation: 0,
             n_in_arrays: 0,
+            pair_keys: std::mem::take(&mut s.pair_keys),
         };
         matched.clear();
         // Rules matched by this event (and branches verified for it) are marked with a
@@ -1082,7 +1256,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
             if self.pair_keyed > 0 {
                 for pair in &self.pairs {
-                    self.lookup_pair(pair, &v, &mut cands);
+                    self.lookup_pair(pair, &mut v, input, s, &mut cands);
                 }
             }
             cands.retain(|&b| {
@@ -1136,6 +1310,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         s.leaf_hashes = v.leaf_hashes;
         s.field_first = v.field_first;
         s.field_stamps = v.field_stamps;
+        s.pair_keys = v.pair_keys;
         if matched.len() > 1 {
             matched.sort_unstable();
         }
@@ -1162,42 +1337,49 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     }
 
     /// Append to `found` each branch of `pair` whose two values the event has.
-    fn lookup_pair(&self, pair: &PairIndex, v: &Verifier, found: &mut Vec<u32>) {
-        if pair.map.is_empty() {
+    fn lookup_pair(
+        &self,
+        pair: &PairIndex,
+        v: &mut Verifier,
+        input: &[u8],
+        s: &Scratch,
+        found: &mut Vec<u32>,
+    ) {
+        if pair.map.is_empty()
+            || v.first_leaf(pair.first.field) == NO_LEAF
+            || v.first_leaf(pair.second.field) == NO_LEAF
+        {
             return;
         }
-        let (first, second) = (v.first_leaf(pair.first), v.first_leaf(pair.second));
-        if first == NO_LEAF || second == NO_LEAF {
-            return;
-        }
-        let count = |mut l: u32| {
-            let mut n = 0usize;
-            while l != NO_LEAF {
-                n += 1;
-                l = v.leaf_next[l as usize];
-            }
-            n
-        };
-        if count(first).saturating_mul(count(second)) > PAIR_LOOKUPS_MAX {
+        // The hashes of exact values were taken once per event (`Verifier::link_leaves`:
+        // a field is hashed while an exact pair side reads it); a value without one (0)
+        // only looks up a key no branch is likely to have, which verification would
+        // reject. Prefix sides hash the values' first bytes at each length keyed.
+        let mut keys = std::mem::take(&mut v.pair_keys);
+        keys.clear();
+        let first_ok = pair
+            .first
+            .event_hashes(v, input, s, &mut keys, PAIR_LOOKUPS_MAX);
+        let n1 = keys.len();
+        let complete = first_ok
+            && pair
+                .second
+                .event_hashes(v, input, s, &mut keys, n1 + PAIR_LOOKUPS_MAX)
+            && n1 * (keys.len() - n1) <= PAIR_LOOKUPS_MAX;
+        if !complete {
+            // Too many combinations (arrays at both fields): verify every branch.
             found.extend(pair.map.values().flat_map(Ids::as_slice));
-            return;
-        }
-        // The values' hashes were taken once per event (`Verifier::link_leaves`: both
-        // fields are hashed while a pair index reads them); a value without one (0) only
-        // looks up a key no branch is likely to have, which verification would reject.
-        let mut l1 = first;
-        while l1 != NO_LEAF {
-            let h1 = v.leaf_hashes[l1 as usize];
-            let mut l2 = second;
-            while l2 != NO_LEAF {
-                let h2 = v.leaf_hashes[l2 as usize];
-                if let Some(bs) = pair.map.get(&pair_hash(h1, h2)) {
-                    bs.extend_into(found);
+        } else {
+            let (a, b) = keys.split_at(n1);
+            for &h1 in a {
+                for &h2 in b {
+                    if let Some(bs) = pair.map.get(&pair_hash(h1, h2)) {
+                        bs.extend_into(found);
+                    }
                 }
-                l2 = v.leaf_next[l2 as usize];
             }
-            l1 = v.leaf_next[l1 as usize];
         }
+        v.pair_keys = keys;
     }
 
     /// Does branch `b` match the scanned event? Every condition must be satisfied by a
@@ -1264,12 +1446,12 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     }
 }
 
-/// [`pair_hash`] of every combination of the two conditions' values.
+/// [`pair_hash`] of every combination of the two conditions' values ([`side_hash`]es).
 fn pair_hashes<'a>(x: &'a Cond, y: &'a Cond) -> impl Iterator<Item = u64> + 'a {
-    x.values.iter().filter_map(exact_hash).flat_map(move |hx| {
+    x.values.iter().filter_map(side_hash).flat_map(move |hx| {
         y.values
             .iter()
-            .filter_map(exact_hash)
+            .filter_map(side_hash)
             .map(move |hy| pair_hash(hx, hy))
     })
 }
@@ -1287,6 +1469,8 @@ struct Verifier {
     generation: u32,
     /// Conditions of the branch being verified satisfied by a value inside an array.
     n_in_arrays: usize,
+    /// The hashes a pair index looks up (see [`Matcher::lookup_pair`]).
+    pair_keys: Vec<u64>,
 }
 
 impl Verifier {
@@ -1490,6 +1674,96 @@ mod tests {
         m.add_rule(2, r#"{"y": ["a"]}"#).unwrap();
         assert_eq!(m.matches_for_event(br#"{"y": "a"}"#).unwrap().len(), 2);
         assert_eq!(m.matches_for_event(br#"{"x": "a"}"#).unwrap().len(), 0);
+    }
+
+    /// The fields of each branch's key.
+    fn key_fields(m: &Matcher<u32>) -> Vec<Vec<&str>> {
+        let path = |c: CondId| m.field_paths[m.cond(c).field as usize].as_str();
+        m.branches
+            .iter()
+            .flatten()
+            .map(|br| match br.key.expect("keyed") {
+                Key::Cond(c) => vec![path(c)],
+                Key::Pair(x, y) => vec![path(x), path(y)],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prefixes_shared_by_many_rules_are_keyed_with_an_exact_value() {
+        // Each ARN prefix (an account) is named by 8 rules, each event name by 20 and the
+        // source by all: only the prefix together with the event name is selective.
+        let mut m: Matcher<u32> = Matcher::new();
+        let names = [
+            "Put", "Get", "Delete", "List", "Copy", "Head", "Tag", "Lock",
+        ];
+        for acct in 0..20u32 {
+            for (i, name) in names.iter().enumerate() {
+                let rule = format!(
+                    r#"{{"source":["aws.s3"],"detail":{{"eventName":["{name}"],"arn":[{{"prefix":"arn:aws:iam::{acct:012}:user/"}}]}}}}"#
+                );
+                m.add_rule(acct * 8 + i as u32, &rule).unwrap();
+            }
+        }
+        for (i, fields) in key_fields(&m).into_iter().enumerate() {
+            assert_eq!(fields, ["detail.eventName", "detail.arn"], "branch {i}");
+        }
+        let event = |acct: u32, name: &str, user: &str| {
+            format!(
+                r#"{{"source":"aws.s3","detail":{{"eventName":"{name}","arn":"arn:aws:iam::{acct:012}:{user}"}}}}"#
+            )
+        };
+        let got = |m: &Matcher<u32>, e: String| m.matches_for_event(e.as_bytes()).unwrap();
+        assert_eq!(got(&m, event(3, "Get", "user/ann")), vec![3 * 8 + 1]);
+        assert_eq!(got(&m, event(19, "Lock", "user/")), vec![19 * 8 + 7]);
+        assert!(got(&m, event(3, "Get", "role/ops")).is_empty());
+        assert!(got(&m, event(3, "Other", "user/ann")).is_empty());
+        assert!(got(&m, event(20, "Get", "user/ann")).is_empty());
+        // Removing rules leaves the others found.
+        for id in 0..80 {
+            assert!(m.remove_rule(&id));
+        }
+        assert!(got(&m, event(3, "Get", "user/ann")).is_empty());
+        assert_eq!(got(&m, event(12, "Put", "user/ann")), vec![12 * 8]);
+    }
+
+    #[test]
+    fn a_pair_index_hashes_few_prefix_lengths() {
+        // Prefixes of 16 different lengths, each shared by many rules: at most
+        // PAIR_PREFIX_LENS_MAX of those lengths key pairs, the other rules are keyed
+        // another way, and every rule is still found.
+        let mut m: Matcher<u32> = Matcher::new();
+        let arn = "arn:aws:iam::123456789012:user/ann";
+        let mut rules = Vec::new();
+        for len in 10..26usize {
+            for k in 0..10u32 {
+                let id = rules.len() as u32;
+                let rule = format!(
+                    r#"{{"a":[{{"prefix":"{}"}}],"b":["v{k}"],"c":["w{}"]}}"#,
+                    &arn[..len],
+                    id % 3
+                );
+                m.add_rule(id, &rule).unwrap();
+                rules.push((id, len, k));
+            }
+        }
+        for pair in &m.pairs {
+            for side in [&pair.first, &pair.second] {
+                let lens = side.prefix_lens.as_ref().map_or(0, Vec::len);
+                assert!(lens <= PAIR_PREFIX_LENS_MAX, "{lens} prefix lengths");
+            }
+        }
+        for k in 0..10u32 {
+            let e = format!(r#"{{"a":"{arn}","b":"v{k}","c":"w1"}}"#);
+            let mut got = m.matches_for_event(e.as_bytes()).unwrap();
+            got.sort_unstable();
+            let want: Vec<u32> = rules
+                .iter()
+                .filter(|&&(id, _, kk)| kk == k && id % 3 == 1)
+                .map(|&(id, _, _)| id)
+                .collect();
+            assert_eq!(got, want);
+        }
     }
 
     fn assert_send_sync<T: Send + Sync>() {}
