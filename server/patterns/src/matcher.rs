@@ -8,12 +8,11 @@
 //! matchers are stored in the [`FieldIndex`] of its path (keyed so that looking up an
 //! event value costs the same whatever the number of rules), or two conditions together
 //! (each with exact values or prefixes), stored in a [`PairIndex`] under the hash of both
-//! values. A hit
-//! on a key makes its branch a *candidate*; a candidate is first checked against its
-//! [`Filter`] (hashes of its other exact and prefix values, kept in one cache line with
-//! the branch's rule), then verified by evaluating every condition against the event's
-//! values at its path and checking that the chosen values are array-consistent (values
-//! taken from different elements of the same array may not be combined, as in
+//! values. A hit on a key makes its branch a *candidate*; a candidate is first checked
+//! against its [`Filter`] (hashes of its other exact and prefix values, kept in one cache
+//! line with the branch's rule), then verified by evaluating every condition against the
+//! event's values at its path and checking that the chosen values are array-consistent
+//! (values taken from different elements of the same array may not be combined, as in
 //! event-ruler). Verification reads the branch's [`Check`], a tape with the common
 //! string conditions inline, so that with thousands of rules a candidate costs a cache
 //! line or two rather than a pointer chase through conditions, value lists and strings.
