@@ -1344,10 +1344,20 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         s: &Scratch,
         found: &mut Vec<u32>,
     ) {
-        if pair.map.is_empty()
-            || v.first_leaf(pair.first.field) == NO_LEAF
-            || v.first_leaf(pair.second.field) == NO_LEAF
+        let (l1, l2) = (v.first_leaf(pair.first.field), v.first_leaf(pair.second.field));
+        if pair.map.is_empty() || l1 == NO_LEAF || l2 == NO_LEAF {
+            return;
+        }
+        // The common case: exact values, one at each field.
+        if pair.first.prefix_lens.is_none()
+            && pair.second.prefix_lens.is_none()
+            && v.leaf_next[l1 as usize] == NO_LEAF
+            && v.leaf_next[l2 as usize] == NO_LEAF
         {
+            let key = pair_hash(v.leaf_hashes[l1 as usize], v.leaf_hashes[l2 as usize]);
+            if let Some(bs) = pair.map.get(&key) {
+                bs.extend_into(found);
+            }
             return;
         }
         // The hashes of exact values were taken once per event (`Verifier::link_leaves`:
