@@ -6,9 +6,9 @@
 //!
 //! Each branch is found through one *key* only: either one condition, whose value
 //! matchers are stored in the [`FieldIndex`] of its path (keyed so that looking up an
-//! event value costs the same whatever the number of rules), or two conditions together
-//! (each with exact values or prefixes), stored in a [`PairIndex`] under the hash of both
-//! values. A hit on a key makes its branch a *candidate*; a candidate is first checked
+//! event value costs the same whatever the number of rules), or two or three conditions
+//! together (each with exact values or prefixes), stored in a [`TupleIndex`] under the
+//! hash of their values. A hit on a key makes its branch a *candidate*; a candidate is first checked
 //! against its [`Filter`] (hashes of its other exact and prefix values, kept in one cache
 //! line with the branch's rule), then verified by evaluating every condition against the
 //! event's values at its path and checking that the chosen values are array-consistent
@@ -20,16 +20,15 @@
 //! Why one key per branch: rules share values. Thousands of rules may name the same
 //! `source` or event name, but few name the same bucket or user. If every condition
 //! were indexed, an event carrying a common value would touch every rule naming it; with
-//! the key chosen as the branch's most selective condition or pair (the one whose values
+//! the key chosen as the branch's most selective condition or tuple (the one whose values
 //! the fewest other conditions name, see [`Matcher::best_key`]) the work per event
-//! follows the number of rules sharing the event's *rarest* values instead. Pairs serve
+//! follows the number of rules sharing the event's *rarest* values instead. Tuples serve
 //! rules none of whose values is rare alone (a service, an account and a region, each
 //! named by hundreds of rules, while the combination is named by a few; an ARN prefix
-//! naming an account and an operation). Selectivity is
-//! judged on the rules loaded when the key is chosen, so every change re-examines the
-//! keys of a few branches in turn ([`REKEY_PER_CHANGE`]): keys chosen early, against
-//! few rules, are revised as rules accumulate, at a bounded cost per change rather than
-//! in occasional full passes.
+//! naming an account and an operation). Selectivity is judged on the rules loaded when
+//! the key is chosen, so every change re-examines the keys of a few branches in turn
+//! ([`REKEY_PER_CHANGE`]): keys chosen early, against few rules, are revised as rules
+//! accumulate, at a bounded cost per change rather than in occasional full passes.
 //!
 //! A branch with a single condition needs no verification: a hit matches its rule at
 //! once. Branches made only of `exists: false` conditions have no value to be found by,
@@ -76,12 +75,32 @@ struct Cond {
 }
 
 /// How a branch is found: by one condition in its field's index, or by the values of
-/// two conditions together in a [`PairIndex`] (first condition on the lower field id).
+/// two or three conditions together in a [`TupleIndex`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Key {
     Cond(CondId),
-    Pair(CondId, CondId),
+    Tuple(Tuple),
 }
+
+/// The conditions of a tuple key, ascending by field id.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Tuple {
+    ids: [CondId; TUPLE_MAX],
+    len: u8,
+}
+
+/// Conditions in a tuple key at most.
+const TUPLE_MAX: usize = 3;
+
+impl Tuple {
+    fn conds(&self) -> &[CondId] {
+        &self.ids[..self.len as usize]
+    }
+}
+
+/// The fields of a [`TupleIndex`], each with whether it is looked up by prefixes (unused
+/// places are `(u32::MAX, false)`).
+type TupleShape = [(u32, bool); TUPLE_MAX];
 
 struct BranchSlot {
     rule: u32,
@@ -355,21 +374,20 @@ fn strs_match(strs: &[u8], x: &[u8]) -> bool {
     false
 }
 
-/// Branches keyed by the values of two fields together, for branches none of whose
-/// conditions is selective alone (a service, an account and a region, each shared by
-/// hundreds of rules, while the triple is shared by few; or an operation and an ARN
+/// Branches keyed by the values of two or three fields together, for branches none of
+/// whose conditions is selective alone (a service, an account and a region, each shared
+/// by hundreds of rules, while the triple is shared by few; or an operation and an ARN
 /// prefix naming an account, where hundreds of rules share each prefix). Each side is
-/// exact values or case-sensitive prefixes ([`Side`]). Keyed by [`pair_hash`] of the two
-/// values' [`side_hash`]es: a collision only adds a candidate, which verification
+/// exact values or case-sensitive prefixes ([`Side`]). Keyed by the tuple key
+/// ([`TUPLE_SEED`]) of the values' [`side_hash`]es: a collision only adds a candidate, which verification
 /// rejects.
-struct PairIndex {
-    first: PairSide,
-    second: PairSide,
+struct TupleIndex {
+    sides: Vec<TupleSide>,
     map: FxHashMap<u64, Ids>,
 }
 
-/// One field of a [`PairIndex`].
-struct PairSide {
+/// One field of a [`TupleIndex`].
+struct TupleSide {
     field: u32,
     /// `None` for exact values, looked up by the event value's [`leaf_hash`]. For
     /// prefixes, their distinct lengths (ascending) with how many keyed prefixes have
@@ -378,7 +396,7 @@ struct PairSide {
     prefix_lens: Option<Vec<(u32, u32)>>,
 }
 
-impl PairSide {
+impl TupleSide {
     /// Count (or uncount) a keyed prefix of length `len`.
     fn count_len(&mut self, len: usize, add: bool) {
         let lens = self.prefix_lens.as_mut().expect("a prefix side");
@@ -438,7 +456,7 @@ impl PairSide {
     }
 }
 
-/// How a condition can be one side of a pair key: by its exact values, or by its
+/// How a condition can be one side of a tuple key: by its exact values, or by its
 /// (case-sensitive) prefixes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Side {
@@ -446,10 +464,10 @@ enum Side {
     Prefix,
 }
 
-/// The [`Side`] a condition can be in a pair key: it needs a value, has at most
-/// [`PAIR_VALUES_MAX`] values, and they are all exact or all prefixes.
-fn pair_side(cond: &Cond) -> Option<Side> {
-    if cond.absent_ok || cond.values.len() > PAIR_VALUES_MAX {
+/// The [`Side`] a condition can be in a tuple key: it needs a value, has at most
+/// [`TUPLE_VALUES_MAX`] values, and they are all exact or all prefixes.
+fn tuple_side(cond: &Cond) -> Option<Side> {
+    if cond.absent_ok || cond.values.len() > TUPLE_VALUES_MAX {
         return None;
     }
     if cond.values.iter().all(|v| exact_hash(v).is_some()) {
@@ -465,8 +483,8 @@ fn pair_side(cond: &Cond) -> Option<Side> {
     }
 }
 
-/// Hash of one value of a pair side: [`exact_hash`] of an exact value, [`prefix_hash`] of
-/// a prefix (the hash an event value is looked up by, see [`PairSide::event_hashes`]).
+/// Hash of one value of a tuple side: [`exact_hash`] of an exact value, [`prefix_hash`] of
+/// a prefix (the hash an event value is looked up by, see [`TupleSide::event_hashes`]).
 fn side_hash(vp: &ValuePattern) -> Option<u64> {
     match vp {
         ValuePattern::Prefix(p) => Some(prefix_hash(p.as_bytes())),
@@ -474,18 +492,18 @@ fn side_hash(vp: &ValuePattern) -> Option<u64> {
     }
 }
 
-/// Distinct prefix lengths a prefix side of a pair index may have: an event value is
+/// Distinct prefix lengths a prefix side of a tuple index may have: an event value is
 /// hashed once per length.
-const PAIR_PREFIX_LENS_MAX: usize = 8;
+const TUPLE_PREFIX_LENS_MAX: usize = 8;
 
-/// At most this many value combinations of a field pair are looked up per event; an
-/// event with more (arrays at both fields) verifies every branch of the pair instead.
-const PAIR_LOOKUPS_MAX: usize = 256;
+/// At most this many value combinations of a tuple's fields are looked up per event; an
+/// event with more (arrays at several fields) verifies every branch of the tuple instead.
+const TUPLE_LOOKUPS_MAX: usize = 256;
 
-/// Conditions considered for pair keys per branch (the first ones, by id), and values
-/// per condition: bounds the pairs counted per branch.
-const PAIR_CONDS_MAX: usize = 4;
-const PAIR_VALUES_MAX: usize = 4;
+/// Conditions considered for tuple keys per branch (the first ones, by id), and values
+/// per condition: bounds the tuples counted per branch (6 pairs and 4 triples).
+const TUPLE_CONDS_MAX: usize = 4;
+const TUPLE_VALUES_MAX: usize = 4;
 
 struct RuleSlot<Id> {
     id: Id,
@@ -511,7 +529,7 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     free_branches: Vec<u32>,
     /// Per branch slot: what a candidate needs first (see [`Hot`]).
     hot: Vec<Hot>,
-    /// Per field: filters and pair indexes that read its values' hashes (an event's
+    /// Per field: filters and tuple indexes that read its values' hashes (an event's
     /// other values are not hashed).
     hashed: Vec<u32>,
     /// Branches with no condition that needs a value, ascending.
@@ -522,11 +540,11 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     /// How many live conditions name each value matcher, by [`popularity_key`] (a hash:
     /// a collision only makes a key choice worse, never a match wrong).
     popularity: FxHashMap<u64, u32>,
-    pairs: Vec<PairIndex>,
-    /// Pair index of (first field, is it prefixes, second field, is it prefixes).
-    pair_ids: FxHashMap<(u32, bool, u32, bool), u32>,
-    /// Branches keyed by a pair.
-    pair_keyed: usize,
+    tuples: Vec<TupleIndex>,
+    /// Tuple index of each [`TupleShape`].
+    tuple_ids: FxHashMap<TupleShape, u32>,
+    /// Branches keyed by a tuple.
+    tuple_keyed: usize,
     /// Next branch slot whose key [`Matcher::rekey_some`] re-examines.
     rekey_cursor: usize,
     strict: bool,
@@ -642,22 +660,28 @@ fn leaf_hash(v: &EvVal<'_>) -> Option<u64> {
     Some(h.finish())
 }
 
-/// Key of two values together in a [`PairIndex`].
+/// Start of a tuple key: the key of two or three values together in a [`TupleIndex`] is
+/// this folded with [`tuple_step`] over the values' hashes, in field order.
+const TUPLE_SEED: u64 = 0x243F_6A88_85A3_08D3;
+
+/// One step of a tuple key (see [`TUPLE_SEED`]): the key so far with the next value's
+/// hash.
 #[inline]
-fn pair_hash(first: u64, second: u64) -> u64 {
+fn tuple_step(acc: u64, value: u64) -> u64 {
     let mut h = FxHasher::default();
-    h.write_u64(first);
-    h.write_u64(second);
+    h.write_u64(acc);
+    h.write_u64(value);
     h.finish()
 }
 
-/// Popularity-count key of a value pair on two fields.
-fn pair_popularity_key(first: u32, second: u32, pair: u64) -> u64 {
+/// Popularity-count key of a value tuple on its fields.
+fn tuple_popularity_key(conds: &[&Cond], tuple: u64) -> u64 {
     let mut h = FxHasher::default();
     h.write_u8(0xFE);
-    h.write_u32(first);
-    h.write_u32(second);
-    h.write_u64(pair);
+    for c in conds {
+        h.write_u32(c.field);
+    }
+    h.write_u64(tuple);
     h.finish()
 }
 
@@ -681,9 +705,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             free_rules: Vec::new(),
             by_id: HashMap::new(),
             popularity: FxHashMap::default(),
-            pairs: Vec::new(),
-            pair_ids: FxHashMap::default(),
-            pair_keyed: 0,
+            tuples: Vec::new(),
+            tuple_ids: FxHashMap::default(),
+            tuple_keyed: 0,
             rekey_cursor: 0,
             strict: false,
             direct: false,
@@ -776,7 +800,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             let key = if self.direct {
                 None
             } else {
-                self.count_pairs(&conds, true);
+                self.count_tuples(&conds, true);
                 self.best_key(&conds)
             };
             match key {
@@ -836,7 +860,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             self.set_filter(b, Filter::default());
             if !self.direct {
                 self.hot[b as usize].check = Check::default();
-                self.count_pairs(&br.conds, false);
+                self.count_tuples(&br.conds, false);
             }
             match br.key {
                 Some(k) => self.index(b, k, false),
@@ -876,62 +900,65 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                     }
                 }
             }
-            Key::Pair(x, y) => {
-                let (cx, cy) = (self.cond(x), self.cond(y));
-                let prefix = |c: &Cond| pair_side(c) == Some(Side::Prefix);
-                let id = (cx.field, prefix(cx), cy.field, prefix(cy));
-                let hashes: Vec<u64> = pair_hashes(cx, cy).collect();
-                let prefix_lens = |c: &Cond| -> Vec<usize> {
-                    c.values
-                        .iter()
-                        .filter_map(|v| match v {
-                            ValuePattern::Prefix(p) => Some(p.len()),
-                            _ => None,
-                        })
-                        .collect()
-                };
-                let lens = [prefix_lens(cx), prefix_lens(cy)];
-                let p = match self.pair_ids.get(&id) {
+            Key::Tuple(t) => {
+                let conds: Vec<&Cond> = t.conds().iter().map(|&c| self.cond(c)).collect();
+                let shape = tuple_shape(&conds);
+                let hashes = tuple_hashes(&conds);
+                let lens: Vec<Vec<usize>> = conds
+                    .iter()
+                    .map(|c| {
+                        c.values
+                            .iter()
+                            .filter_map(|v| match v {
+                                ValuePattern::Prefix(p) => Some(p.len()),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let p = match self.tuple_ids.get(&shape) {
                     Some(&p) => p,
                     None => {
-                        let side = |field, prefix: bool| PairSide {
-                            field,
-                            prefix_lens: prefix.then(Vec::new),
-                        };
-                        self.pairs.push(PairIndex {
-                            first: side(id.0, id.1),
-                            second: side(id.2, id.3),
+                        let sides = shape[..conds.len()]
+                            .iter()
+                            .map(|&(field, prefix)| TupleSide {
+                                field,
+                                prefix_lens: prefix.then(Vec::new),
+                            })
+                            .collect();
+                        self.tuples.push(TupleIndex {
+                            sides,
                             map: FxHashMap::default(),
                         });
-                        let p = (self.pairs.len() - 1) as u32;
-                        self.pair_ids.insert(id, p);
+                        let p = (self.tuples.len() - 1) as u32;
+                        self.tuple_ids.insert(shape, p);
                         p
                     }
                 };
                 let delta = if add { 1 } else { u32::MAX };
                 if add {
-                    self.pair_keyed += 1;
+                    self.tuple_keyed += 1;
                 } else {
-                    self.pair_keyed -= 1;
+                    self.tuple_keyed -= 1;
                 }
                 // Exact sides read the event values' hashes; prefix sides hash prefixes.
-                for (field, prefix) in [(id.0, id.1), (id.2, id.3)] {
+                for &(field, prefix) in &shape[..t.len as usize] {
                     if !prefix {
                         self.hashed[field as usize] =
                             self.hashed[field as usize].wrapping_add(delta);
                     }
                 }
-                let pair = &mut self.pairs[p as usize];
-                for (side, lens) in [&mut pair.first, &mut pair.second].into_iter().zip(lens) {
+                let index = &mut self.tuples[p as usize];
+                for (side, lens) in index.sides.iter_mut().zip(lens) {
                     for len in lens {
                         side.count_len(len, add);
                     }
                 }
                 for h in hashes {
                     if add {
-                        add_to(&mut pair.map, h, b);
+                        add_to(&mut index.map, h, b);
                     } else {
-                        remove_from(&mut pair.map, &h, b, false);
+                        remove_from(&mut index.map, &h, b, false);
                     }
                 }
             }
@@ -953,7 +980,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     fn filter(&self, conds: &[CondId], key: Option<Key>) -> Filter {
         let in_key = |c: CondId| match key {
             Some(Key::Cond(k)) => k == c,
-            Some(Key::Pair(x, y)) => x == c || y == c,
+            Some(Key::Tuple(t)) => t.conds().contains(&c),
             None => false,
         };
         let rest: Vec<&Cond> = conds
@@ -969,16 +996,16 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         self.conds[c as usize].as_ref().expect("live condition")
     }
 
-    /// The conditions of a branch that may take part in a pair key: the first
-    /// [`PAIR_CONDS_MAX`] that have a [`pair_side`] (a few at most).
-    fn pair_candidates(&self, conds: &[CondId]) -> ([CondId; PAIR_CONDS_MAX], usize) {
-        let mut out = [0; PAIR_CONDS_MAX];
+    /// The conditions of a branch that may take part in a tuple key: the first
+    /// [`TUPLE_CONDS_MAX`] that have a [`tuple_side`] (a few at most).
+    fn tuple_candidates(&self, conds: &[CondId]) -> ([CondId; TUPLE_CONDS_MAX], usize) {
+        let mut out = [0; TUPLE_CONDS_MAX];
         let mut n = 0;
         for &c in conds {
-            if n == PAIR_CONDS_MAX {
+            if n == TUPLE_CONDS_MAX {
                 break;
             }
-            if pair_side(self.cond(c)).is_some() {
+            if tuple_side(self.cond(c)).is_some() {
                 out[n] = c;
                 n += 1;
             }
@@ -986,41 +1013,43 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         (out, n)
     }
 
-    /// Every pair of pair-key candidates, as (condition on the lower field, the other).
-    fn candidate_pairs(&self, conds: &[CondId]) -> Vec<(CondId, CondId)> {
-        let (cands, n) = self.pair_candidates(conds);
+    /// Every pair and triple of tuple-key candidates, each ascending by field.
+    fn candidate_tuples(&self, conds: &[CondId]) -> Vec<Tuple> {
+        let (cands, n) = self.tuple_candidates(conds);
+        let mut cands = cands[..n].to_vec();
+        cands.sort_unstable_by_key(|&c| self.cond(c).field);
         let mut out = Vec::new();
         for i in 0..n {
             for j in i + 1..n {
-                let (a, b) = (cands[i], cands[j]);
-                if self.cond(a).field < self.cond(b).field {
-                    out.push((a, b));
-                } else {
-                    out.push((b, a));
+                out.push(Tuple {
+                    ids: [cands[i], cands[j], 0],
+                    len: 2,
+                });
+                for k in j + 1..n {
+                    out.push(Tuple {
+                        ids: [cands[i], cands[j], cands[k]],
+                        len: 3,
+                    });
                 }
             }
         }
         out
     }
 
-    /// Can the pair `(x, y)` key a branch without its pair index's prefix sides having
-    /// more than [`PAIR_PREFIX_LENS_MAX`] distinct lengths?
-    fn prefix_lens_fit(&self, x: CondId, y: CondId) -> bool {
-        let (cx, cy) = (self.cond(x), self.cond(y));
-        let prefix = |c: &Cond| pair_side(c) == Some(Side::Prefix);
-        let id = (cx.field, prefix(cx), cy.field, prefix(cy));
-        let index = self.pair_ids.get(&id).map(|&p| &self.pairs[p as usize]);
-        [
-            (cx, index.map(|i| &i.first)),
-            (cy, index.map(|i| &i.second)),
-        ]
-        .into_iter()
-        .all(|(cond, side)| {
-            if !prefix(cond) {
+    /// Can the tuple key a branch without its index's prefix sides having more than
+    /// [`TUPLE_PREFIX_LENS_MAX`] distinct lengths?
+    fn prefix_lens_fit(&self, t: &Tuple) -> bool {
+        let conds: Vec<&Cond> = t.conds().iter().map(|&c| self.cond(c)).collect();
+        let index = self
+            .tuple_ids
+            .get(&tuple_shape(&conds))
+            .map(|&p| &self.tuples[p as usize]);
+        conds.iter().enumerate().all(|(i, cond)| {
+            if tuple_side(cond) != Some(Side::Prefix) {
                 return true;
             }
-            let mut lens: Vec<u32> = side
-                .and_then(|s| s.prefix_lens.as_ref())
+            let mut lens: Vec<u32> = index
+                .and_then(|x| x.sides[i].prefix_lens.as_ref())
                 .map(|l| l.iter().map(|&(len, _)| len).collect())
                 .unwrap_or_default();
             for v in &cond.values {
@@ -1030,16 +1059,17 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
             lens.sort_unstable();
             lens.dedup();
-            lens.len() <= PAIR_PREFIX_LENS_MAX
+            lens.len() <= TUPLE_PREFIX_LENS_MAX
         })
     }
 
-    /// Update the popularity counts of a branch's candidate value pairs.
-    fn count_pairs(&mut self, conds: &[CondId], add: bool) {
-        for (x, y) in self.candidate_pairs(conds) {
-            let (cx, cy) = (self.cond(x), self.cond(y));
-            let keys: Vec<u64> = pair_hashes(cx, cy)
-                .map(|h| pair_popularity_key(cx.field, cy.field, h))
+    /// Update the popularity counts of a branch's candidate value tuples.
+    fn count_tuples(&mut self, conds: &[CondId], add: bool) {
+        for t in self.candidate_tuples(conds) {
+            let conds: Vec<&Cond> = t.conds().iter().map(|&c| self.cond(c)).collect();
+            let keys: Vec<u64> = tuple_hashes(&conds)
+                .into_iter()
+                .map(|h| tuple_popularity_key(&conds, h))
                 .collect();
             for k in keys {
                 if add {
@@ -1082,8 +1112,8 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     }
 
     /// The key to index a branch by: the cheapest condition that needs a value to be
-    /// present, or pair of exact conditions (ties go to single conditions, then to the
-    /// lowest ids, so the choice is stable).
+    /// present, or tuple of conditions with exact values or prefixes (ties go to single
+    /// conditions, then to larger tuples, which are the more selective, then as below).
     fn best_key(&self, conds: &[CondId]) -> Option<Key> {
         let single = conds
             .iter()
@@ -1092,28 +1122,31 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 (!cond.absent_ok).then(|| (self.key_cost(cond), c))
             })
             .min()?;
-        let pair = self
-            .candidate_pairs(conds)
+        let tuple = self
+            .candidate_tuples(conds)
             .into_iter()
-            .filter(|&(x, y)| self.prefix_lens_fit(x, y))
-            .map(|(x, y)| {
-                let (cx, cy) = (self.cond(x), self.cond(y));
+            .filter(|t| self.prefix_lens_fit(t))
+            .map(|t| {
+                let conds: Vec<&Cond> = t.conds().iter().map(|&c| self.cond(c)).collect();
                 // Unlike a prefix alone, which hits every event value starting with it,
                 // a prefix with an exact value is about as selective as two exact values.
-                let cost: u64 = pair_hashes(cx, cy)
+                let cost: u64 = tuple_hashes(&conds)
+                    .into_iter()
                     .map(|h| {
-                        let k = pair_popularity_key(cx.field, cy.field, h);
+                        let k = tuple_popularity_key(&conds, h);
                         u64::from(self.popularity.get(&k).copied().unwrap_or(1))
                     })
                     .sum();
-                // Ties (pairs named by one rule each, common with thousands of rules) go
-                // to the pair whose conditions are the more selective alone.
-                let alone = self.key_cost(cx).saturating_mul(self.key_cost(cy));
-                (cost, alone, x, y)
+                // Ties (tuples named by one rule each, common with thousands of rules) go
+                // to the tuple whose conditions are the more selective alone.
+                let alone = conds
+                    .iter()
+                    .fold(1u64, |p, c| p.saturating_mul(self.key_cost(c)));
+                (cost, std::cmp::Reverse(t.len), alone, t.ids)
             })
             .min();
-        Some(match pair {
-            Some((cost, _, x, y)) if cost < single.0 => Key::Pair(x, y),
+        Some(match tuple {
+            Some((cost, len, _, ids)) if cost < single.0 => Key::Tuple(Tuple { ids, len: len.0 }),
             _ => Key::Cond(single.1),
         })
     }
@@ -1192,7 +1225,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             field_stamps: std::mem::take(&mut s.field_stamps),
             generation: 0,
             n_in_arrays: 0,
-            pair_keys: std::mem::take(&mut s.pair_keys),
+            tuple_keys: std::mem::take(&mut s.tuple_keys),
+            tuple_accs: std::mem::take(&mut s.tuple_accs),
+            tuple_next: std::mem::take(&mut s.tuple_next),
         };
         matched.clear();
         // Rules matched by this event (and branches verified for it) are marked with a
@@ -1249,13 +1284,13 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 }
             }
             // Rule sets made of one-condition branches are done here.
-            let verifying = !cands.is_empty() || self.pair_keyed > 0 || !self.always.is_empty();
+            let verifying = !cands.is_empty() || self.tuple_keyed > 0 || !self.always.is_empty();
             if verifying {
                 v.link_leaves(s, input, &self.hashed);
             }
-            if self.pair_keyed > 0 {
-                for pair in &self.pairs {
-                    self.lookup_pair(pair, &mut v, input, s, &mut cands);
+            if self.tuple_keyed > 0 {
+                for index in &self.tuples {
+                    self.lookup_tuple(index, &mut v, input, s, &mut cands);
                 }
             }
             cands.retain(|&b| {
@@ -1309,7 +1344,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         s.leaf_hashes = v.leaf_hashes;
         s.field_first = v.field_first;
         s.field_stamps = v.field_stamps;
-        s.pair_keys = v.pair_keys;
+        s.tuple_keys = v.tuple_keys;
+        s.tuple_accs = v.tuple_accs;
+        s.tuple_next = v.tuple_next;
         if matched.len() > 1 {
             matched.sort_unstable();
         }
@@ -1335,60 +1372,75 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             .rule
     }
 
-    /// Append to `found` each branch of `pair` whose two values the event has.
-    fn lookup_pair(
+    /// Append to `found` each branch of `index` whose values the event has.
+    fn lookup_tuple(
         &self,
-        pair: &PairIndex,
+        index: &TupleIndex,
         v: &mut Verifier,
         input: &[u8],
         s: &Scratch,
         found: &mut Vec<u32>,
     ) {
-        let (l1, l2) = (v.first_leaf(pair.first.field), v.first_leaf(pair.second.field));
-        if pair.map.is_empty() || l1 == NO_LEAF || l2 == NO_LEAF {
+        if index.map.is_empty() {
             return;
         }
         // The common case: exact values, one at each field.
-        if pair.first.prefix_lens.is_none()
-            && pair.second.prefix_lens.is_none()
-            && v.leaf_next[l1 as usize] == NO_LEAF
-            && v.leaf_next[l2 as usize] == NO_LEAF
-        {
-            let key = pair_hash(v.leaf_hashes[l1 as usize], v.leaf_hashes[l2 as usize]);
-            if let Some(bs) = pair.map.get(&key) {
+        let mut acc = TUPLE_SEED;
+        let mut simple = true;
+        for side in &index.sides {
+            let l = v.first_leaf(side.field);
+            if l == NO_LEAF {
+                return;
+            }
+            if side.prefix_lens.is_some() || v.leaf_next[l as usize] != NO_LEAF {
+                simple = false;
+            } else {
+                acc = tuple_step(acc, v.leaf_hashes[l as usize]);
+            }
+        }
+        if simple {
+            if let Some(bs) = index.map.get(&acc) {
                 bs.extend_into(found);
             }
             return;
         }
         // The hashes of exact values were taken once per event (`Verifier::link_leaves`:
-        // a field is hashed while an exact pair side reads it); a value without one (0)
+        // a field is hashed while an exact tuple side reads it); a value without one (0)
         // only looks up a key no branch is likely to have, which verification would
         // reject. Prefix sides hash the values' first bytes at each length keyed.
-        let mut keys = std::mem::take(&mut v.pair_keys);
-        keys.clear();
-        let first_ok = pair
-            .first
-            .event_hashes(v, input, s, &mut keys, PAIR_LOOKUPS_MAX);
-        let n1 = keys.len();
-        let complete = first_ok
-            && pair
-                .second
-                .event_hashes(v, input, s, &mut keys, n1 + PAIR_LOOKUPS_MAX)
-            && n1 * (keys.len() - n1) <= PAIR_LOOKUPS_MAX;
-        if !complete {
-            // Too many combinations (arrays at both fields): verify every branch.
-            found.extend(pair.map.values().flat_map(Ids::as_slice));
-        } else {
-            let (a, b) = keys.split_at(n1);
-            for &h1 in a {
-                for &h2 in b {
-                    if let Some(bs) = pair.map.get(&pair_hash(h1, h2)) {
-                        bs.extend_into(found);
-                    }
+        let mut keys = std::mem::take(&mut v.tuple_keys);
+        let mut accs = std::mem::take(&mut v.tuple_accs);
+        let mut next = std::mem::take(&mut v.tuple_next);
+        accs.clear();
+        accs.push(TUPLE_SEED);
+        let mut complete = true;
+        for side in &index.sides {
+            keys.clear();
+            if !side.event_hashes(v, input, s, &mut keys, TUPLE_LOOKUPS_MAX)
+                || keys.len() * accs.len() > TUPLE_LOOKUPS_MAX
+            {
+                complete = false;
+                break;
+            }
+            next.clear();
+            for &a in &accs {
+                next.extend(keys.iter().map(|&k| tuple_step(a, k)));
+            }
+            std::mem::swap(&mut accs, &mut next);
+        }
+        if complete {
+            for k in &accs {
+                if let Some(bs) = index.map.get(k) {
+                    bs.extend_into(found);
                 }
             }
+        } else {
+            // Too many combinations (arrays at several fields): verify every branch.
+            found.extend(index.map.values().flat_map(Ids::as_slice));
         }
-        v.pair_keys = keys;
+        v.tuple_keys = keys;
+        v.tuple_accs = accs;
+        v.tuple_next = next;
     }
 
     /// Does branch `b` match the scanned event? Every condition must be satisfied by a
@@ -1455,14 +1507,31 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     }
 }
 
-/// [`pair_hash`] of every combination of the two conditions' values ([`side_hash`]es).
-fn pair_hashes<'a>(x: &'a Cond, y: &'a Cond) -> impl Iterator<Item = u64> + 'a {
-    x.values.iter().filter_map(side_hash).flat_map(move |hx| {
-        y.values
+/// The tuple key ([`TUPLE_SEED`]) of every combination of the conditions' values
+/// ([`side_hash`]es).
+fn tuple_hashes(conds: &[&Cond]) -> Vec<u64> {
+    let mut accs = vec![TUPLE_SEED];
+    for c in conds {
+        accs = accs
             .iter()
-            .filter_map(side_hash)
-            .map(move |hy| pair_hash(hx, hy))
-    })
+            .flat_map(|&a| {
+                c.values
+                    .iter()
+                    .filter_map(side_hash)
+                    .map(move |h| tuple_step(a, h))
+            })
+            .collect();
+    }
+    accs
+}
+
+/// The [`TupleShape`] of conditions ascending by field.
+fn tuple_shape(conds: &[&Cond]) -> TupleShape {
+    let mut shape = [(u32::MAX, false); TUPLE_MAX];
+    for (place, c) in shape.iter_mut().zip(conds) {
+        *place = (c.field, tuple_side(c) == Some(Side::Prefix));
+    }
+    shape
 }
 
 /// Per-event state of branch verification (buffers borrowed from the thread's scratch).
@@ -1478,8 +1547,10 @@ struct Verifier {
     generation: u32,
     /// Conditions of the branch being verified satisfied by a value inside an array.
     n_in_arrays: usize,
-    /// The hashes a pair index looks up (see [`Matcher::lookup_pair`]).
-    pair_keys: Vec<u64>,
+    /// Buffers of [`Matcher::lookup_tuple`]: one side's hashes, and the keys so far.
+    tuple_keys: Vec<u64>,
+    tuple_accs: Vec<u64>,
+    tuple_next: Vec<u64>,
 }
 
 impl Verifier {
@@ -1693,7 +1764,7 @@ mod tests {
             .flatten()
             .map(|br| match br.key.expect("keyed") {
                 Key::Cond(c) => vec![path(c)],
-                Key::Pair(x, y) => vec![path(x), path(y)],
+                Key::Tuple(t) => t.conds().iter().map(|&c| path(c)).collect(),
             })
             .collect()
     }
@@ -1715,7 +1786,10 @@ mod tests {
             }
         }
         for (i, fields) in key_fields(&m).into_iter().enumerate() {
-            assert_eq!(fields, ["detail.eventName", "detail.arn"], "branch {i}");
+            assert!(
+                fields.contains(&"detail.eventName") && fields.contains(&"detail.arn"),
+                "branch {i}: {fields:?}"
+            );
         }
         let event = |acct: u32, name: &str, user: &str| {
             format!(
@@ -1737,9 +1811,9 @@ mod tests {
     }
 
     #[test]
-    fn a_pair_index_hashes_few_prefix_lengths() {
+    fn a_tuple_index_hashes_few_prefix_lengths() {
         // Prefixes of 16 different lengths, each shared by many rules: at most
-        // PAIR_PREFIX_LENS_MAX of those lengths key pairs, the other rules are keyed
+        // TUPLE_PREFIX_LENS_MAX of those lengths key tuples, the other rules are keyed
         // another way, and every rule is still found.
         let mut m: Matcher<u32> = Matcher::new();
         let arn = "arn:aws:iam::123456789012:user/ann";
@@ -1756,10 +1830,10 @@ mod tests {
                 rules.push((id, len, k));
             }
         }
-        for pair in &m.pairs {
-            for side in [&pair.first, &pair.second] {
+        for index in &m.tuples {
+            for side in &index.sides {
                 let lens = side.prefix_lens.as_ref().map_or(0, Vec::len);
-                assert!(lens <= PAIR_PREFIX_LENS_MAX, "{lens} prefix lengths");
+                assert!(lens <= TUPLE_PREFIX_LENS_MAX, "{lens} prefix lengths");
             }
         }
         for k in 0..10u32 {
