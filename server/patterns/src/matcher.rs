@@ -89,6 +89,9 @@ struct Tuple {
     len: u8,
 }
 
+/// Fixed-point scale of per-combination tuple costs in [`Matcher::best_key`].
+const COST_SCALE: u64 = 1024;
+
 /// Conditions in a tuple key at most.
 const TUPLE_MAX: usize = 3;
 
@@ -1130,13 +1133,18 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 let conds: Vec<&Cond> = t.conds().iter().map(|&c| self.cond(c)).collect();
                 // Unlike a prefix alone, which hits every event value starting with it,
                 // a prefix with an exact value is about as selective as two exact values.
-                let cost: u64 = tuple_hashes(&conds)
-                    .into_iter()
-                    .map(|h| {
+                let hashes = tuple_hashes(&conds);
+                let named: u64 = hashes
+                    .iter()
+                    .map(|&h| {
                         let k = tuple_popularity_key(&conds, h);
                         u64::from(self.popularity.get(&k).copied().unwrap_or(1))
                     })
                     .sum();
+                // Per combination of values: a combination is rarer than each of its
+                // values, so a tuple with several (two operations for one user) is not
+                // costlier than its rarest member alone, which the sum would say.
+                let cost = named * COST_SCALE / hashes.len().max(1) as u64;
                 // Ties (tuples named by one rule each, common with thousands of rules) go
                 // to the tuple whose conditions are the more selective alone.
                 let alone = conds
@@ -1146,7 +1154,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             })
             .min();
         Some(match tuple {
-            Some((cost, len, _, ids)) if cost < single.0 => Key::Tuple(Tuple { ids, len: len.0 }),
+            Some((cost, len, _, ids)) if cost < single.0 * COST_SCALE => {
+                Key::Tuple(Tuple { ids, len: len.0 })
+            }
             _ => Key::Cond(single.1),
         })
     }
