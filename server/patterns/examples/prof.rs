@@ -1,6 +1,9 @@
 //! Profiling driver: `prof <row> <passes>` runs one single-field row (ours against
 //! quamina), `prof cloudtrail:<n> <passes>` or `prof lots:<n> <passes>` only our engine
 //! over a multi-field rule set of the benchmark's workloads (for `perf record -g`).
+//! `prof ratio:cloudtrail:<n> <rounds>` (or `ratio:lots:<n>`) measures the throughput
+//! with `n` rules relative to 10 rules, alternating passes of the two so that a machine
+//! whose load changes slows both alike (best pass of each).
 #[allow(dead_code)]
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
@@ -87,6 +90,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let row = args.get(1).map(String::as_str).unwrap_or("all");
     let passes: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
+    if let Some(spec) = row.strip_prefix("ratio:") {
+        let (kind, n) = spec.split_once(':').expect("ratio:<kind>:<n>");
+        ratio(kind, n.parse().expect("rule count"), passes);
+        return;
+    }
     if let Some((kind, n)) = row.split_once(':') {
         multi_field(kind, n.parse().expect("rule count"), passes);
         return;
@@ -133,9 +141,9 @@ fn main() {
     );
 }
 
-/// Our engine alone over `n` multi-field rules of the benchmark's workloads.
-fn multi_field(kind: &str, n: usize, passes: usize) {
-    let (rules, events) = match kind {
+/// The rules and events of a multi-field workload.
+fn workload(kind: &str, n: usize) -> (Vec<workloads::Rule>, Vec<Vec<u8>>) {
+    match kind {
         "cloudtrail" => (
             workloads::cloudtrail_rules(n),
             workloads::cloudtrail_events(50_000),
@@ -150,23 +158,52 @@ fn multi_field(kind: &str, n: usize, passes: usize) {
             )
         }
         _ => panic!("kind: cloudtrail or lots"),
-    };
+    }
+}
+
+fn build(rules: &[workloads::Rule]) -> Matcher<usize> {
     let mut m = Matcher::new();
     for (i, r) in rules.iter().enumerate() {
         m.add_rule(i, &r.ours).unwrap();
     }
+    m
+}
+
+/// Events per second of one pass over `events`, in this thread's CPU time.
+fn pass(m: &Matcher<usize>, events: &[Vec<u8>]) -> f64 {
+    let t = thread_cpu_seconds();
+    let mut found = 0;
+    for e in events {
+        found += black_box(m.matches_for_event(e).unwrap()).len();
+    }
+    let _ = black_box(found);
+    events.len() as f64 / (thread_cpu_seconds() - t)
+}
+
+/// Throughput with `n` rules relative to 10 rules, from alternating passes.
+fn ratio(kind: &str, n: usize, rounds: usize) {
+    let (rules, events) = workload(kind, n);
+    let (small, large) = (build(&rules[..10]), build(&rules));
+    let (mut best_small, mut best_large) = (0f64, 0f64);
+    for _ in 0..rounds {
+        best_small = best_small.max(pass(&small, &events));
+        best_large = best_large.max(pass(&large, &events));
+    }
+    eprintln!(
+        "{kind}: 10 rules {:.3} M/s, {n} rules {:.3} M/s, ratio {:.2} (best of {rounds} alternating passes, CPU time)",
+        best_small / 1e6,
+        best_large / 1e6,
+        best_large / best_small
+    );
+}
+
+/// Our engine alone over `n` multi-field rules of the benchmark's workloads.
+fn multi_field(kind: &str, n: usize, passes: usize) {
+    let (rules, events) = workload(kind, n);
+    let m = build(&rules);
     // In this thread's CPU time: the machine is shared, and waiting for a core is not
     // the matcher's cost.
-    let mut best = 0f64;
-    for _ in 0..passes {
-        let t = thread_cpu_seconds();
-        let mut found = 0;
-        for e in &events {
-            found += black_box(m.matches_for_event(e).unwrap()).len();
-        }
-        best = best.max(events.len() as f64 / (thread_cpu_seconds() - t) / 1e6);
-        let _ = black_box(found);
-    }
+    let best = (0..passes).map(|_| pass(&m, &events)).fold(0f64, f64::max) / 1e6;
     eprintln!("{kind}:{n}: ours {best:.3} M/s (CPU time)");
 }
 

@@ -6,13 +6,13 @@
 //!
 //! Each branch is found through one *key* only: either one condition, whose value
 //! matchers are stored in the [`FieldIndex`] of its path (keyed so that looking up an
-//! event value costs the same whatever the number of rules), or two exact-valued
-//! conditions together, stored in a [`PairIndex`] under the hash of both values. A hit
-//! on a key makes its branch a *candidate*; a candidate is first checked against its
-//! [`Filter`] (hashes of its other exact and prefix values, kept in one cache line with
-//! the branch's rule), then verified by evaluating every condition against the event's
-//! values at its path and checking that the chosen values are array-consistent (values
-//! taken from different elements of the same array may not be combined, as in
+//! event value costs the same whatever the number of rules), or two or three conditions
+//! together (each with exact values or prefixes), stored in a [`TupleIndex`] under the
+//! hash of their values. A hit on a key makes its branch a *candidate*; a candidate is first checked
+//! against its [`Filter`] (hashes of its other exact and prefix values, kept in one cache
+//! line with the branch's rule), then verified by evaluating every condition against the
+//! event's values at its path and checking that the chosen values are array-consistent
+//! (values taken from different elements of the same array may not be combined, as in
 //! event-ruler). Verification reads the branch's [`Check`], a tape with the common
 //! string conditions inline, so that with thousands of rules a candidate costs a cache
 //! line or two rather than a pointer chase through conditions, value lists and strings.
@@ -20,15 +20,15 @@
 //! Why one key per branch: rules share values. Thousands of rules may name the same
 //! `source` or event name, but few name the same bucket or user. If every condition
 //! were indexed, an event carrying a common value would touch every rule naming it; with
-//! the key chosen as the branch's most selective condition or pair (the one whose values
+//! the key chosen as the branch's most selective condition or tuple (the one whose values
 //! the fewest other conditions name, see [`Matcher::best_key`]) the work per event
-//! follows the number of rules sharing the event's *rarest* values instead. Pairs serve
+//! follows the number of rules sharing the event's *rarest* values instead. Tuples serve
 //! rules none of whose values is rare alone (a service, an account and a region, each
-//! named by hundreds of rules, while the combination is named by a few). Selectivity is
-//! judged on the rules loaded when the key is chosen, so every change re-examines the
-//! keys of a few branches in turn ([`REKEY_PER_CHANGE`]): keys chosen early, against
-//! few rules, are revised as rules accumulate, at a bounded cost per change rather than
-//! in occasional full passes.
+//! named by hundreds of rules, while the combination is named by a few; an ARN prefix
+//! naming an account and an operation). Selectivity is judged on the rules loaded when
+//! the key is chosen, so every change re-examines the keys of a few branches in turn
+//! ([`REKEY_PER_CHANGE`]): keys chosen early, against few rules, are revised as rules
+//! accumulate, at a bounded cost per change rather than in occasional full passes.
 //!
 //! A branch with a single condition needs no verification: a hit matches its rule at
 //! once. Branches made only of `exists: false` conditions have no value to be found by,
@@ -75,12 +75,35 @@ struct Cond {
 }
 
 /// How a branch is found: by one condition in its field's index, or by the values of
-/// two conditions together in a [`PairIndex`] (first condition on the lower field id).
+/// two or three conditions together in a [`TupleIndex`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Key {
     Cond(CondId),
-    Pair(CondId, CondId),
+    Tuple(Tuple),
 }
+
+/// The conditions of a tuple key, ascending by field id.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Tuple {
+    ids: [CondId; TUPLE_MAX],
+    len: u8,
+}
+
+/// Fixed-point scale of per-combination tuple costs in [`Matcher::best_key`].
+const COST_SCALE: u64 = 1024;
+
+/// Conditions in a tuple key at most.
+const TUPLE_MAX: usize = 3;
+
+impl Tuple {
+    fn conds(&self) -> &[CondId] {
+        &self.ids[..self.len as usize]
+    }
+}
+
+/// The fields of a [`TupleIndex`], each with whether it is looked up by prefixes (unused
+/// places are `(u32::MAX, false)`).
+type TupleShape = [(u32, bool); TUPLE_MAX];
 
 struct BranchSlot {
     rule: u32,
@@ -354,25 +377,136 @@ fn strs_match(strs: &[u8], x: &[u8]) -> bool {
     false
 }
 
-/// Branches keyed by the exact values of two fields together, for branches none of whose
-/// conditions is selective alone (a service, an account and a region, each shared by
-/// hundreds of rules, while the triple is shared by few). Keyed by [`pair_hash`] of the
-/// two values' [`exact_hash`]es: a collision only adds a candidate, which verification
+/// Branches keyed by the values of two or three fields together, for branches none of
+/// whose conditions is selective alone (a service, an account and a region, each shared
+/// by hundreds of rules, while the triple is shared by few; or an operation and an ARN
+/// prefix naming an account, where hundreds of rules share each prefix). Each side is
+/// exact values or case-sensitive prefixes ([`Side`]). Keyed by the tuple key
+/// ([`TUPLE_SEED`]) of the values' [`side_hash`]es: a collision only adds a candidate, which verification
 /// rejects.
-struct PairIndex {
-    first: u32,
-    second: u32,
+struct TupleIndex {
+    sides: Vec<TupleSide>,
     map: FxHashMap<u64, Ids>,
 }
 
-/// At most this many value combinations of a field pair are looked up per event; an
-/// event with more (arrays at both fields) verifies every branch of the pair instead.
-const PAIR_LOOKUPS_MAX: usize = 256;
+/// One field of a [`TupleIndex`].
+struct TupleSide {
+    field: u32,
+    /// `None` for exact values, looked up by the event value's [`leaf_hash`]. For
+    /// prefixes, their distinct lengths (ascending) with how many keyed prefixes have
+    /// each: an event value is looked up by the [`prefix_hash`] of its first bytes at
+    /// each of these lengths.
+    prefix_lens: Option<Vec<(u32, u32)>>,
+}
 
-/// Conditions considered for pair keys per branch (the first ones, by id), and values
-/// per condition: bounds the pairs counted per branch.
-const PAIR_CONDS_MAX: usize = 4;
-const PAIR_VALUES_MAX: usize = 4;
+impl TupleSide {
+    /// Count (or uncount) a keyed prefix of length `len`.
+    fn count_len(&mut self, len: usize, add: bool) {
+        let lens = self.prefix_lens.as_mut().expect("a prefix side");
+        let len = len as u32;
+        let at = lens.partition_point(|&(l, _)| l < len);
+        match lens.get_mut(at) {
+            Some((l, n)) if *l == len => {
+                if add {
+                    *n += 1;
+                } else {
+                    *n -= 1;
+                    if *n == 0 {
+                        lens.remove(at);
+                    }
+                }
+            }
+            _ => {
+                debug_assert!(add, "uncounting a prefix length never counted");
+                lens.insert(at, (len, 1));
+            }
+        }
+    }
+
+    /// Append to `out` the hashes the event's values at this side's field are looked up
+    /// by; `false` (and stop) once `out` would exceed `max`.
+    #[inline]
+    fn event_hashes(
+        &self,
+        v: &Verifier,
+        input: &[u8],
+        s: &Scratch,
+        out: &mut Vec<u64>,
+        max: usize,
+    ) -> bool {
+        let mut li = v.first_leaf(self.field);
+        while li != NO_LEAF {
+            match &self.prefix_lens {
+                None => out.push(v.leaf_hashes[li as usize]),
+                Some(lens) => {
+                    if let EvVal::Str(x) = s.value(input, &s.leaves[li as usize]) {
+                        for &(len, _) in lens {
+                            let len = len as usize;
+                            if len > x.len() {
+                                break;
+                            }
+                            out.push(prefix_hash(&x[..len]));
+                        }
+                    }
+                }
+            }
+            if out.len() > max {
+                return false;
+            }
+            li = v.leaf_next[li as usize];
+        }
+        true
+    }
+}
+
+/// How a condition can be one side of a tuple key: by its exact values, or by its
+/// (case-sensitive) prefixes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Side {
+    Exact,
+    Prefix,
+}
+
+/// The [`Side`] a condition can be in a tuple key: it needs a value, has at most
+/// [`TUPLE_VALUES_MAX`] values, and they are all exact or all prefixes.
+fn tuple_side(cond: &Cond) -> Option<Side> {
+    if cond.absent_ok || cond.values.len() > TUPLE_VALUES_MAX {
+        return None;
+    }
+    if cond.values.iter().all(|v| exact_hash(v).is_some()) {
+        Some(Side::Exact)
+    } else if cond
+        .values
+        .iter()
+        .all(|v| matches!(v, ValuePattern::Prefix(_)))
+    {
+        Some(Side::Prefix)
+    } else {
+        None
+    }
+}
+
+/// Hash of one value of a tuple side: [`exact_hash`] of an exact value, [`prefix_hash`] of
+/// a prefix (the hash an event value is looked up by, see [`TupleSide::event_hashes`]).
+fn side_hash(vp: &ValuePattern) -> Option<u64> {
+    match vp {
+        ValuePattern::Prefix(p) => Some(prefix_hash(p.as_bytes())),
+        _ => exact_hash(vp),
+    }
+}
+
+/// Distinct prefix lengths a prefix side of a tuple index may have: an event value is
+/// hashed once per length.
+const TUPLE_PREFIX_LENS_MAX: usize = 8;
+
+/// At most this many value combinations of a tuple's fields are looked up per event; an
+/// event with more (arrays at several fields) verifies every branch of the tuple instead.
+const TUPLE_LOOKUPS_MAX: usize = 256;
+
+/// Conditions considered for tuple keys per branch (the first ones, by id), and values
+/// per condition: bounds the tuples counted per branch (6 pairs and 4 triples).
+const TUPLE_CONDS_MAX: usize = 4;
+const TUPLE_VALUES_MAX: usize = 4;
 
 struct RuleSlot<Id> {
     id: Id,
@@ -398,7 +532,7 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     free_branches: Vec<u32>,
     /// Per branch slot: what a candidate needs first (see [`Hot`]).
     hot: Vec<Hot>,
-    /// Per field: filters and pair indexes that read its values' hashes (an event's
+    /// Per field: filters and tuple indexes that read its values' hashes (an event's
     /// other values are not hashed).
     hashed: Vec<u32>,
     /// Branches with no condition that needs a value, ascending.
@@ -409,10 +543,11 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     /// How many live conditions name each value matcher, by [`popularity_key`] (a hash:
     /// a collision only makes a key choice worse, never a match wrong).
     popularity: FxHashMap<u64, u32>,
-    pairs: Vec<PairIndex>,
-    pair_ids: FxHashMap<(u32, u32), u32>,
-    /// Branches keyed by a pair.
-    pair_keyed: usize,
+    tuples: Vec<TupleIndex>,
+    /// Tuple index of each [`TupleShape`].
+    tuple_ids: FxHashMap<TupleShape, u32>,
+    /// Branches keyed by a tuple.
+    tuple_keyed: usize,
     /// Next branch slot whose key [`Matcher::rekey_some`] re-examines.
     rekey_cursor: usize,
     strict: bool,
@@ -528,22 +663,28 @@ fn leaf_hash(v: &EvVal<'_>) -> Option<u64> {
     Some(h.finish())
 }
 
-/// Key of two values together in a [`PairIndex`].
+/// Start of a tuple key: the key of two or three values together in a [`TupleIndex`] is
+/// this folded with [`tuple_step`] over the values' hashes, in field order.
+const TUPLE_SEED: u64 = 0x243F_6A88_85A3_08D3;
+
+/// One step of a tuple key (see [`TUPLE_SEED`]): the key so far with the next value's
+/// hash.
 #[inline]
-fn pair_hash(first: u64, second: u64) -> u64 {
+fn tuple_step(acc: u64, value: u64) -> u64 {
     let mut h = FxHasher::default();
-    h.write_u64(first);
-    h.write_u64(second);
+    h.write_u64(acc);
+    h.write_u64(value);
     h.finish()
 }
 
-/// Popularity-count key of a value pair on two fields.
-fn pair_popularity_key(first: u32, second: u32, pair: u64) -> u64 {
+/// Popularity-count key of a value tuple on its fields.
+fn tuple_popularity_key(conds: &[&Cond], tuple: u64) -> u64 {
     let mut h = FxHasher::default();
     h.write_u8(0xFE);
-    h.write_u32(first);
-    h.write_u32(second);
-    h.write_u64(pair);
+    for c in conds {
+        h.write_u32(c.field);
+    }
+    h.write_u64(tuple);
     h.finish()
 }
 
@@ -567,9 +708,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             free_rules: Vec::new(),
             by_id: HashMap::new(),
             popularity: FxHashMap::default(),
-            pairs: Vec::new(),
-            pair_ids: FxHashMap::default(),
-            pair_keyed: 0,
+            tuples: Vec::new(),
+            tuple_ids: FxHashMap::default(),
+            tuple_keyed: 0,
             rekey_cursor: 0,
             strict: false,
             direct: false,
@@ -662,7 +803,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             let key = if self.direct {
                 None
             } else {
-                self.count_pairs(&conds, true);
+                self.count_tuples(&conds, true);
                 self.best_key(&conds)
             };
             match key {
@@ -722,7 +863,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             self.set_filter(b, Filter::default());
             if !self.direct {
                 self.hot[b as usize].check = Check::default();
-                self.count_pairs(&br.conds, false);
+                self.count_tuples(&br.conds, false);
             }
             match br.key {
                 Some(k) => self.index(b, k, false),
@@ -762,37 +903,65 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                     }
                 }
             }
-            Key::Pair(x, y) => {
-                let (cx, cy) = (self.cond(x), self.cond(y));
-                let fields = (cx.field, cy.field);
-                let hashes: Vec<u64> = pair_hashes(cx, cy).collect();
-                let p = match self.pair_ids.get(&fields) {
+            Key::Tuple(t) => {
+                let conds: Vec<&Cond> = t.conds().iter().map(|&c| self.cond(c)).collect();
+                let shape = tuple_shape(&conds);
+                let hashes = tuple_hashes(&conds);
+                let lens: Vec<Vec<usize>> = conds
+                    .iter()
+                    .map(|c| {
+                        c.values
+                            .iter()
+                            .filter_map(|v| match v {
+                                ValuePattern::Prefix(p) => Some(p.len()),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let p = match self.tuple_ids.get(&shape) {
                     Some(&p) => p,
                     None => {
-                        self.pairs.push(PairIndex {
-                            first: fields.0,
-                            second: fields.1,
+                        let sides = shape[..conds.len()]
+                            .iter()
+                            .map(|&(field, prefix)| TupleSide {
+                                field,
+                                prefix_lens: prefix.then(Vec::new),
+                            })
+                            .collect();
+                        self.tuples.push(TupleIndex {
+                            sides,
                             map: FxHashMap::default(),
                         });
-                        let p = (self.pairs.len() - 1) as u32;
-                        self.pair_ids.insert(fields, p);
+                        let p = (self.tuples.len() - 1) as u32;
+                        self.tuple_ids.insert(shape, p);
                         p
                     }
                 };
                 let delta = if add { 1 } else { u32::MAX };
                 if add {
-                    self.pair_keyed += 1;
+                    self.tuple_keyed += 1;
                 } else {
-                    self.pair_keyed -= 1;
+                    self.tuple_keyed -= 1;
                 }
-                self.hashed[fields.0 as usize] = self.hashed[fields.0 as usize].wrapping_add(delta);
-                self.hashed[fields.1 as usize] = self.hashed[fields.1 as usize].wrapping_add(delta);
-                let map = &mut self.pairs[p as usize].map;
+                // Exact sides read the event values' hashes; prefix sides hash prefixes.
+                for &(field, prefix) in &shape[..t.len as usize] {
+                    if !prefix {
+                        self.hashed[field as usize] =
+                            self.hashed[field as usize].wrapping_add(delta);
+                    }
+                }
+                let index = &mut self.tuples[p as usize];
+                for (side, lens) in index.sides.iter_mut().zip(lens) {
+                    for len in lens {
+                        side.count_len(len, add);
+                    }
+                }
                 for h in hashes {
                     if add {
-                        add_to(map, h, b);
+                        add_to(&mut index.map, h, b);
                     } else {
-                        remove_from(map, &h, b, false);
+                        remove_from(&mut index.map, &h, b, false);
                     }
                 }
             }
@@ -814,7 +983,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     fn filter(&self, conds: &[CondId], key: Option<Key>) -> Filter {
         let in_key = |c: CondId| match key {
             Some(Key::Cond(k)) => k == c,
-            Some(Key::Pair(x, y)) => x == c || y == c,
+            Some(Key::Tuple(t)) => t.conds().contains(&c),
             None => false,
         };
         let rest: Vec<&Cond> = conds
@@ -830,20 +999,16 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         self.conds[c as usize].as_ref().expect("live condition")
     }
 
-    /// The conditions of a branch that may take part in a pair key: the first
-    /// [`PAIR_CONDS_MAX`] that need a value and match only exact values (a few at most).
-    fn pair_candidates(&self, conds: &[CondId]) -> ([CondId; PAIR_CONDS_MAX], usize) {
-        let mut out = [0; PAIR_CONDS_MAX];
+    /// The conditions of a branch that may take part in a tuple key: the first
+    /// [`TUPLE_CONDS_MAX`] that have a [`tuple_side`] (a few at most).
+    fn tuple_candidates(&self, conds: &[CondId]) -> ([CondId; TUPLE_CONDS_MAX], usize) {
+        let mut out = [0; TUPLE_CONDS_MAX];
         let mut n = 0;
         for &c in conds {
-            if n == PAIR_CONDS_MAX {
+            if n == TUPLE_CONDS_MAX {
                 break;
             }
-            let cond = self.cond(c);
-            if !cond.absent_ok
-                && cond.values.len() <= PAIR_VALUES_MAX
-                && cond.values.iter().all(|v| exact_hash(v).is_some())
-            {
+            if tuple_side(self.cond(c)).is_some() {
                 out[n] = c;
                 n += 1;
             }
@@ -851,29 +1016,63 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         (out, n)
     }
 
-    /// Every pair of pair-key candidates, as (condition on the lower field, the other).
-    fn candidate_pairs(&self, conds: &[CondId]) -> Vec<(CondId, CondId)> {
-        let (cands, n) = self.pair_candidates(conds);
+    /// Every pair and triple of tuple-key candidates, each ascending by field.
+    fn candidate_tuples(&self, conds: &[CondId]) -> Vec<Tuple> {
+        let (cands, n) = self.tuple_candidates(conds);
+        let mut cands = cands[..n].to_vec();
+        cands.sort_unstable_by_key(|&c| self.cond(c).field);
         let mut out = Vec::new();
         for i in 0..n {
             for j in i + 1..n {
-                let (a, b) = (cands[i], cands[j]);
-                if self.cond(a).field < self.cond(b).field {
-                    out.push((a, b));
-                } else {
-                    out.push((b, a));
+                out.push(Tuple {
+                    ids: [cands[i], cands[j], 0],
+                    len: 2,
+                });
+                for k in j + 1..n {
+                    out.push(Tuple {
+                        ids: [cands[i], cands[j], cands[k]],
+                        len: 3,
+                    });
                 }
             }
         }
         out
     }
 
-    /// Update the popularity counts of a branch's candidate value pairs.
-    fn count_pairs(&mut self, conds: &[CondId], add: bool) {
-        for (x, y) in self.candidate_pairs(conds) {
-            let (cx, cy) = (self.cond(x), self.cond(y));
-            let keys: Vec<u64> = pair_hashes(cx, cy)
-                .map(|h| pair_popularity_key(cx.field, cy.field, h))
+    /// Can the tuple key a branch without its index's prefix sides having more than
+    /// [`TUPLE_PREFIX_LENS_MAX`] distinct lengths?
+    fn prefix_lens_fit(&self, t: &Tuple) -> bool {
+        let conds: Vec<&Cond> = t.conds().iter().map(|&c| self.cond(c)).collect();
+        let index = self
+            .tuple_ids
+            .get(&tuple_shape(&conds))
+            .map(|&p| &self.tuples[p as usize]);
+        conds.iter().enumerate().all(|(i, cond)| {
+            if tuple_side(cond) != Some(Side::Prefix) {
+                return true;
+            }
+            let mut lens: Vec<u32> = index
+                .and_then(|x| x.sides[i].prefix_lens.as_ref())
+                .map(|l| l.iter().map(|&(len, _)| len).collect())
+                .unwrap_or_default();
+            for v in &cond.values {
+                if let ValuePattern::Prefix(p) = v {
+                    lens.push(p.len() as u32);
+                }
+            }
+            lens.sort_unstable();
+            lens.dedup();
+            lens.len() <= TUPLE_PREFIX_LENS_MAX
+        })
+    }
+
+    /// Update the popularity counts of a branch's candidate value tuples.
+    fn count_tuples(&mut self, conds: &[CondId], add: bool) {
+        for t in self.candidate_tuples(conds) {
+            let conds: Vec<&Cond> = t.conds().iter().map(|&c| self.cond(c)).collect();
+            let keys: Vec<u64> = tuple_hashes(&conds)
+                .into_iter()
+                .map(|h| tuple_popularity_key(&conds, h))
                 .collect();
             for k in keys {
                 if add {
@@ -916,8 +1115,8 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     }
 
     /// The key to index a branch by: the cheapest condition that needs a value to be
-    /// present, or pair of exact conditions (ties go to single conditions, then to the
-    /// lowest ids, so the choice is stable).
+    /// present, or tuple of conditions with exact values or prefixes (ties go to single
+    /// conditions, then to larger tuples, which are the more selective, then as below).
     fn best_key(&self, conds: &[CondId]) -> Option<Key> {
         let single = conds
             .iter()
@@ -926,22 +1125,38 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 (!cond.absent_ok).then(|| (self.key_cost(cond), c))
             })
             .min()?;
-        let pair = self
-            .candidate_pairs(conds)
+        let tuple = self
+            .candidate_tuples(conds)
             .into_iter()
-            .map(|(x, y)| {
-                let (cx, cy) = (self.cond(x), self.cond(y));
-                let cost: u64 = pair_hashes(cx, cy)
-                    .map(|h| {
-                        let k = pair_popularity_key(cx.field, cy.field, h);
+            .filter(|t| self.prefix_lens_fit(t))
+            .map(|t| {
+                let conds: Vec<&Cond> = t.conds().iter().map(|&c| self.cond(c)).collect();
+                // Unlike a prefix alone, which hits every event value starting with it,
+                // a prefix with an exact value is about as selective as two exact values.
+                let hashes = tuple_hashes(&conds);
+                let named: u64 = hashes
+                    .iter()
+                    .map(|&h| {
+                        let k = tuple_popularity_key(&conds, h);
                         u64::from(self.popularity.get(&k).copied().unwrap_or(1))
                     })
                     .sum();
-                (cost, x, y)
+                // Per combination of values: a combination is rarer than each of its
+                // values, so a tuple with several (two operations for one user) is not
+                // costlier than its rarest member alone, which the sum would say.
+                let cost = named * COST_SCALE / hashes.len().max(1) as u64;
+                // Ties (tuples named by one rule each, common with thousands of rules) go
+                // to the tuple whose conditions are the more selective alone.
+                let alone = conds
+                    .iter()
+                    .fold(1u64, |p, c| p.saturating_mul(self.key_cost(c)));
+                (cost, std::cmp::Reverse(t.len), alone, t.ids)
             })
             .min();
-        Some(match pair {
-            Some((cost, x, y)) if cost < single.0 => Key::Pair(x, y),
+        Some(match tuple {
+            Some((cost, len, _, ids)) if cost < single.0 * COST_SCALE => {
+                Key::Tuple(Tuple { ids, len: len.0 })
+            }
             _ => Key::Cond(single.1),
         })
     }
@@ -1020,6 +1235,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             field_stamps: std::mem::take(&mut s.field_stamps),
             generation: 0,
             n_in_arrays: 0,
+            tuple_keys: std::mem::take(&mut s.tuple_keys),
+            tuple_accs: std::mem::take(&mut s.tuple_accs),
+            tuple_next: std::mem::take(&mut s.tuple_next),
         };
         matched.clear();
         // Rules matched by this event (and branches verified for it) are marked with a
@@ -1076,13 +1294,13 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 }
             }
             // Rule sets made of one-condition branches are done here.
-            let verifying = !cands.is_empty() || self.pair_keyed > 0 || !self.always.is_empty();
+            let verifying = !cands.is_empty() || self.tuple_keyed > 0 || !self.always.is_empty();
             if verifying {
                 v.link_leaves(s, input, &self.hashed);
             }
-            if self.pair_keyed > 0 {
-                for pair in &self.pairs {
-                    self.lookup_pair(pair, &v, &mut cands);
+            if self.tuple_keyed > 0 {
+                for index in &self.tuples {
+                    self.lookup_tuple(index, &mut v, input, s, &mut cands);
                 }
             }
             cands.retain(|&b| {
@@ -1136,6 +1354,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         s.leaf_hashes = v.leaf_hashes;
         s.field_first = v.field_first;
         s.field_stamps = v.field_stamps;
+        s.tuple_keys = v.tuple_keys;
+        s.tuple_accs = v.tuple_accs;
+        s.tuple_next = v.tuple_next;
         if matched.len() > 1 {
             matched.sort_unstable();
         }
@@ -1161,43 +1382,75 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             .rule
     }
 
-    /// Append to `found` each branch of `pair` whose two values the event has.
-    fn lookup_pair(&self, pair: &PairIndex, v: &Verifier, found: &mut Vec<u32>) {
-        if pair.map.is_empty() {
+    /// Append to `found` each branch of `index` whose values the event has.
+    fn lookup_tuple(
+        &self,
+        index: &TupleIndex,
+        v: &mut Verifier,
+        input: &[u8],
+        s: &Scratch,
+        found: &mut Vec<u32>,
+    ) {
+        if index.map.is_empty() {
             return;
         }
-        let (first, second) = (v.first_leaf(pair.first), v.first_leaf(pair.second));
-        if first == NO_LEAF || second == NO_LEAF {
-            return;
-        }
-        let count = |mut l: u32| {
-            let mut n = 0usize;
-            while l != NO_LEAF {
-                n += 1;
-                l = v.leaf_next[l as usize];
+        // The common case: exact values, one at each field.
+        let mut acc = TUPLE_SEED;
+        let mut simple = true;
+        for side in &index.sides {
+            let l = v.first_leaf(side.field);
+            if l == NO_LEAF {
+                return;
             }
-            n
-        };
-        if count(first).saturating_mul(count(second)) > PAIR_LOOKUPS_MAX {
-            found.extend(pair.map.values().flat_map(Ids::as_slice));
+            if side.prefix_lens.is_some() || v.leaf_next[l as usize] != NO_LEAF {
+                simple = false;
+            } else {
+                acc = tuple_step(acc, v.leaf_hashes[l as usize]);
+            }
+        }
+        if simple {
+            if let Some(bs) = index.map.get(&acc) {
+                bs.extend_into(found);
+            }
             return;
         }
-        // The values' hashes were taken once per event (`Verifier::link_leaves`: both
-        // fields are hashed while a pair index reads them); a value without one (0) only
-        // looks up a key no branch is likely to have, which verification would reject.
-        let mut l1 = first;
-        while l1 != NO_LEAF {
-            let h1 = v.leaf_hashes[l1 as usize];
-            let mut l2 = second;
-            while l2 != NO_LEAF {
-                let h2 = v.leaf_hashes[l2 as usize];
-                if let Some(bs) = pair.map.get(&pair_hash(h1, h2)) {
+        // The hashes of exact values were taken once per event (`Verifier::link_leaves`:
+        // a field is hashed while an exact tuple side reads it); a value without one (0)
+        // only looks up a key no branch is likely to have, which verification would
+        // reject. Prefix sides hash the values' first bytes at each length keyed.
+        let mut keys = std::mem::take(&mut v.tuple_keys);
+        let mut accs = std::mem::take(&mut v.tuple_accs);
+        let mut next = std::mem::take(&mut v.tuple_next);
+        accs.clear();
+        accs.push(TUPLE_SEED);
+        let mut complete = true;
+        for side in &index.sides {
+            keys.clear();
+            if !side.event_hashes(v, input, s, &mut keys, TUPLE_LOOKUPS_MAX)
+                || keys.len() * accs.len() > TUPLE_LOOKUPS_MAX
+            {
+                complete = false;
+                break;
+            }
+            next.clear();
+            for &a in &accs {
+                next.extend(keys.iter().map(|&k| tuple_step(a, k)));
+            }
+            std::mem::swap(&mut accs, &mut next);
+        }
+        if complete {
+            for k in &accs {
+                if let Some(bs) = index.map.get(k) {
                     bs.extend_into(found);
                 }
-                l2 = v.leaf_next[l2 as usize];
             }
-            l1 = v.leaf_next[l1 as usize];
+        } else {
+            // Too many combinations (arrays at several fields): verify every branch.
+            found.extend(index.map.values().flat_map(Ids::as_slice));
         }
+        v.tuple_keys = keys;
+        v.tuple_accs = accs;
+        v.tuple_next = next;
     }
 
     /// Does branch `b` match the scanned event? Every condition must be satisfied by a
@@ -1264,14 +1517,31 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     }
 }
 
-/// [`pair_hash`] of every combination of the two conditions' values.
-fn pair_hashes<'a>(x: &'a Cond, y: &'a Cond) -> impl Iterator<Item = u64> + 'a {
-    x.values.iter().filter_map(exact_hash).flat_map(move |hx| {
-        y.values
+/// The tuple key ([`TUPLE_SEED`]) of every combination of the conditions' values
+/// ([`side_hash`]es).
+fn tuple_hashes(conds: &[&Cond]) -> Vec<u64> {
+    let mut accs = vec![TUPLE_SEED];
+    for c in conds {
+        accs = accs
             .iter()
-            .filter_map(exact_hash)
-            .map(move |hy| pair_hash(hx, hy))
-    })
+            .flat_map(|&a| {
+                c.values
+                    .iter()
+                    .filter_map(side_hash)
+                    .map(move |h| tuple_step(a, h))
+            })
+            .collect();
+    }
+    accs
+}
+
+/// The [`TupleShape`] of conditions ascending by field.
+fn tuple_shape(conds: &[&Cond]) -> TupleShape {
+    let mut shape = [(u32::MAX, false); TUPLE_MAX];
+    for (place, c) in shape.iter_mut().zip(conds) {
+        *place = (c.field, tuple_side(c) == Some(Side::Prefix));
+    }
+    shape
 }
 
 /// Per-event state of branch verification (buffers borrowed from the thread's scratch).
@@ -1287,6 +1557,10 @@ struct Verifier {
     generation: u32,
     /// Conditions of the branch being verified satisfied by a value inside an array.
     n_in_arrays: usize,
+    /// Buffers of [`Matcher::lookup_tuple`]: one side's hashes, and the keys so far.
+    tuple_keys: Vec<u64>,
+    tuple_accs: Vec<u64>,
+    tuple_next: Vec<u64>,
 }
 
 impl Verifier {
@@ -1490,6 +1764,99 @@ mod tests {
         m.add_rule(2, r#"{"y": ["a"]}"#).unwrap();
         assert_eq!(m.matches_for_event(br#"{"y": "a"}"#).unwrap().len(), 2);
         assert_eq!(m.matches_for_event(br#"{"x": "a"}"#).unwrap().len(), 0);
+    }
+
+    /// The fields of each branch's key.
+    fn key_fields(m: &Matcher<u32>) -> Vec<Vec<&str>> {
+        let path = |c: CondId| m.field_paths[m.cond(c).field as usize].as_str();
+        m.branches
+            .iter()
+            .flatten()
+            .map(|br| match br.key.expect("keyed") {
+                Key::Cond(c) => vec![path(c)],
+                Key::Tuple(t) => t.conds().iter().map(|&c| path(c)).collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn prefixes_shared_by_many_rules_are_keyed_with_an_exact_value() {
+        // Each ARN prefix (an account) is named by 8 rules, each event name by 20 and the
+        // source by all: only the prefix together with the event name is selective.
+        let mut m: Matcher<u32> = Matcher::new();
+        let names = [
+            "Put", "Get", "Delete", "List", "Copy", "Head", "Tag", "Lock",
+        ];
+        for acct in 0..20u32 {
+            for (i, name) in names.iter().enumerate() {
+                let rule = format!(
+                    r#"{{"source":["aws.s3"],"detail":{{"eventName":["{name}"],"arn":[{{"prefix":"arn:aws:iam::{acct:012}:user/"}}]}}}}"#
+                );
+                m.add_rule(acct * 8 + i as u32, &rule).unwrap();
+            }
+        }
+        for (i, fields) in key_fields(&m).into_iter().enumerate() {
+            assert!(
+                fields.contains(&"detail.eventName") && fields.contains(&"detail.arn"),
+                "branch {i}: {fields:?}"
+            );
+        }
+        let event = |acct: u32, name: &str, user: &str| {
+            format!(
+                r#"{{"source":"aws.s3","detail":{{"eventName":"{name}","arn":"arn:aws:iam::{acct:012}:{user}"}}}}"#
+            )
+        };
+        let got = |m: &Matcher<u32>, e: String| m.matches_for_event(e.as_bytes()).unwrap();
+        assert_eq!(got(&m, event(3, "Get", "user/ann")), vec![3 * 8 + 1]);
+        assert_eq!(got(&m, event(19, "Lock", "user/")), vec![19 * 8 + 7]);
+        assert!(got(&m, event(3, "Get", "role/ops")).is_empty());
+        assert!(got(&m, event(3, "Other", "user/ann")).is_empty());
+        assert!(got(&m, event(20, "Get", "user/ann")).is_empty());
+        // Removing rules leaves the others found.
+        for id in 0..80 {
+            assert!(m.remove_rule(&id));
+        }
+        assert!(got(&m, event(3, "Get", "user/ann")).is_empty());
+        assert_eq!(got(&m, event(12, "Put", "user/ann")), vec![12 * 8]);
+    }
+
+    #[test]
+    fn a_tuple_index_hashes_few_prefix_lengths() {
+        // Prefixes of 16 different lengths, each shared by many rules: at most
+        // TUPLE_PREFIX_LENS_MAX of those lengths key tuples, the other rules are keyed
+        // another way, and every rule is still found.
+        let mut m: Matcher<u32> = Matcher::new();
+        let arn = "arn:aws:iam::123456789012:user/ann";
+        let mut rules = Vec::new();
+        for len in 10..26usize {
+            for k in 0..10u32 {
+                let id = rules.len() as u32;
+                let rule = format!(
+                    r#"{{"a":[{{"prefix":"{}"}}],"b":["v{k}"],"c":["w{}"]}}"#,
+                    &arn[..len],
+                    id % 3
+                );
+                m.add_rule(id, &rule).unwrap();
+                rules.push((id, len, k));
+            }
+        }
+        for index in &m.tuples {
+            for side in &index.sides {
+                let lens = side.prefix_lens.as_ref().map_or(0, Vec::len);
+                assert!(lens <= TUPLE_PREFIX_LENS_MAX, "{lens} prefix lengths");
+            }
+        }
+        for k in 0..10u32 {
+            let e = format!(r#"{{"a":"{arn}","b":"v{k}","c":"w1"}}"#);
+            let mut got = m.matches_for_event(e.as_bytes()).unwrap();
+            got.sort_unstable();
+            let want: Vec<u32> = rules
+                .iter()
+                .filter(|&&(id, _, kk)| kk == k && id % 3 == 1)
+                .map(|&(id, _, _)| id)
+                .collect();
+            assert_eq!(got, want);
+        }
     }
 
     fn assert_send_sync<T: Send + Sync>() {}

@@ -227,6 +227,10 @@ pub(crate) struct Scratch {
     /// Candidate branches of the current event.
     pub candidates: Vec<u32>,
     pub leaf_hashes: Vec<u64>,
+    /// Buffers for looking up tuple indexes.
+    pub tuple_keys: Vec<u64>,
+    pub tuple_accs: Vec<u64>,
+    pub tuple_next: Vec<u64>,
     /// Leaves satisfying each condition of the branch being verified, and the range of
     /// each condition's leaves in it.
     pub satisfied: Vec<u32>,

@@ -288,7 +288,7 @@ impl Rng {
 
 /// The fields of the generated rules and events, each with a small shared vocabulary, so
 /// that many rules share each value (the case the compiled matcher's keys are chosen for).
-const FIELDS: [(&str, &[&str]); 8] = [
+const FIELDS: [(&str, &[&str]); 9] = [
     ("source", &["aws.s3", "aws.ec2", "aws.iam", "custom"]),
     ("detail-type", &["API Call", "Sign In", "State Change"]),
     ("account", &["111", "222", "333", "444", "555"]),
@@ -303,6 +303,17 @@ const FIELDS: [(&str, &[&str]); 8] = [
     (
         "detail.bucket",
         &["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9"],
+    ),
+    // ARN-like values sharing long prefixes (rules name prefixes of many lengths).
+    (
+        "detail.arn",
+        &[
+            "arn:aws:iam::111:user/ann",
+            "arn:aws:iam::111:user/bob",
+            "arn:aws:iam::222:user/ann",
+            "arn:aws:iam::222:role/ops",
+            "arn:aws:s3:::b1",
+        ],
     ),
     // Array elements: objects whose `id` and `kind` must come from the same element.
     ("detail.items.id", &["i0", "i1", "i2", "i3"]),
@@ -326,7 +337,16 @@ fn gen_values(rng: &mut Rng, field: usize) -> String {
                 .collect();
             format!("[{}]", vals.join(","))
         }
-        50..=57 => format!(r#"[{{"prefix":"{}"}}]"#, &v[..1 + rng.below(v.len())]),
+        50..=57 => {
+            let n = 1 + rng.below(2);
+            let prefixes: Vec<String> = (0..n)
+                .map(|_| {
+                    let v = vocab_value(rng, field);
+                    format!(r#"{{"prefix":"{}"}}"#, &v[..1 + rng.below(v.len())])
+                })
+                .collect();
+            format!("[{}]", prefixes.join(","))
+        }
         58..=63 => format!(r#"[{{"anything-but":["{v}"]}}]"#),
         64..=68 => r#"[{"exists":true}]"#.to_string(),
         69..=73 => r#"[{"exists":false}]"#.to_string(),
@@ -407,7 +427,7 @@ fn gen_rule(rng: &mut Rng) -> String {
 /// case, null, a number or an array), and an array of item objects.
 fn gen_event(rng: &mut Rng) -> String {
     let mut fields: Vec<(&str, String)> = Vec::new();
-    for (f, &(path, _)) in FIELDS.iter().enumerate().take(6) {
+    for (f, &(path, _)) in FIELDS.iter().enumerate().take(7) {
         if rng.chance(25) {
             continue;
         }
@@ -425,8 +445,8 @@ fn gen_event(rng: &mut Rng) -> String {
         .map(|_| {
             format!(
                 r#"{{"id":"{}","kind":"{}"}}"#,
-                vocab_value(rng, 6),
-                vocab_value(rng, 7)
+                vocab_value(rng, 7),
+                vocab_value(rng, 8)
             )
         })
         .collect();
