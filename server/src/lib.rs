@@ -22,6 +22,7 @@ pub mod http;
 pub mod login_limits;
 pub mod maintenance;
 pub mod openapi;
+pub mod readiness;
 pub mod saas;
 pub mod security;
 pub mod serve;
@@ -110,6 +111,8 @@ struct Plumbing {
     intake: Option<aws_backend::AwsIntake>,
     /// The DynamoDB store, flushed at shutdown (`--backend aws`).
     voucher_outbox: Option<Arc<aws_backend::DynamoStore>>,
+    /// What readiness checks: the database, or the AWS resources.
+    dependencies: Arc<dyn readiness::Dependencies>,
 }
 
 impl Plumbing {
@@ -176,12 +179,13 @@ impl Plumbing {
             events: Some(events),
             intake: None,
             voucher_outbox: None,
+            dependencies: Arc::new(db.clone()),
         })
     }
 
     /// EventBridge, SQS and DynamoDB as `mediator provision --backend aws`
     /// made them; fails, naming the command, when they are missing.
-    async fn aws(settings: &Settings) -> anyhow::Result<Self> {
+    async fn aws(settings: &Settings, parts: &[PartSettings]) -> anyhow::Result<Self> {
         let conf = aws_backend::load_config(&settings.aws).await;
         let events = aws_sdk_eventbridge::Client::new(&conf);
         let location = aws_backend::Location::discover(&events, backend::BUS_NAME)
@@ -205,6 +209,12 @@ impl Plumbing {
             .map_err(|e| {
                 anyhow::anyhow!("backend aws: {e}; run `mediator provision --backend aws` first")
             })?;
+        let dependencies = Arc::new(aws_backend::AwsDependencies::new(
+            &conf,
+            &tables,
+            backend::BUS_NAME,
+            parts,
+        ));
         let dynamo = Arc::new(aws_backend::DynamoStore::from_conf(&conf, tables));
         let (replays, queue, archives) =
             Self::recovery(Arc::new(aws_backend::AwsRecovery::new(&conf, location)));
@@ -227,6 +237,7 @@ impl Plumbing {
             voucher_outbox: Some(dynamo),
             events: None,
             intake: Some(aws_backend::AwsIntake::new(&conf)),
+            dependencies,
         })
     }
 }
@@ -297,7 +308,7 @@ impl Application {
         )?;
         let plumbing = match settings.backend {
             Backend::Embedded => Plumbing::embedded(&settings, &db, &parts).await?,
-            Backend::Aws => Plumbing::aws(&settings).await?,
+            Backend::Aws => Plumbing::aws(&settings, &parts).await?,
         };
         let ports = plumbing.ports.clone();
         // Every replica shows the circuits as decided in the (shared) store.
@@ -406,6 +417,7 @@ impl Application {
             &settings,
             local_addr,
             db.clone(),
+            readiness::Readiness::new(plumbing.dependencies.clone()),
             status,
             api::ApiState {
                 flow: flow.clone(),

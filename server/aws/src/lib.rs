@@ -20,6 +20,8 @@
 //!   (`OverrideStore`, `StatusStore`) on DynamoDB, with conditional writes
 //!   so replicas racing on one status change write it once; [`tables`]
 //!   names the tables, keys and indexes.
+//! * [`AwsDependencies`] (`readiness.rs`) — what a replica needs (tables,
+//!   bus, archives, queues), checked for its readiness.
 //! * [`provision`] — idempotent create-or-update of the bus, archives,
 //!   rules, queues and DynamoDB tables, with a dry-run plan.
 //! * `moto` — test support (the `testing` feature, enabled by the tests'
@@ -38,6 +40,7 @@ mod intake;
 pub mod moto;
 pub mod provision;
 mod queues;
+mod readiness;
 mod recovery;
 pub mod tables;
 
@@ -48,6 +51,7 @@ pub use crate::events::{
 };
 pub use crate::intake::{AwsIntake, IntakeStep, INTAKE_WAIT};
 pub use crate::queues::SqsQueues;
+pub use crate::readiness::{AwsDependencies, Unready, CHECK_TIMEOUT};
 pub use crate::recovery::AwsRecovery;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

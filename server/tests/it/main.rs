@@ -10,6 +10,7 @@ mod load_support;
 
 mod auth;
 mod aws_mode;
+mod aws_readiness;
 mod aws_wire_contract;
 mod cli;
 mod console_api;
