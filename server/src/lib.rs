@@ -91,6 +91,8 @@ pub struct Application {
     audit_retention: Duration,
     /// The first-run setup token, when there was no user at start.
     setup_token: Option<String>,
+    /// Relays live changes to and from the other replicas (shared storage).
+    relay: Option<Arc<mediator_core::relay::ChangeRelay>>,
 }
 
 /// What the chosen backend provides: the event publisher, the replay and
@@ -113,6 +115,9 @@ struct Plumbing {
     voucher_outbox: Option<Arc<aws_backend::DynamoStore>>,
     /// What readiness checks: the database, or the AWS resources.
     dependencies: Arc<dyn readiness::Dependencies>,
+    /// Where replicas relay their live changes to each other (a shared
+    /// storage's; the embedded backend is one process).
+    feed: Option<Arc<dyn mediator_core::storage::feed::ChangeFeed>>,
 }
 
 impl Plumbing {
@@ -180,6 +185,7 @@ impl Plumbing {
             intake: None,
             voucher_outbox: None,
             dependencies: Arc::new(db.clone()),
+            feed: None,
         })
     }
 
@@ -234,10 +240,11 @@ impl Plumbing {
             archives,
             ports: aws_backend::DynamoStore::ports(&dynamo),
             shared: true,
-            voucher_outbox: Some(dynamo),
+            voucher_outbox: Some(dynamo.clone()),
             events: None,
             intake: Some(aws_backend::AwsIntake::new(&conf)),
             dependencies,
+            feed: Some(dynamo.clone()),
         })
     }
 }
@@ -357,6 +364,13 @@ impl Application {
             monitor.with_replica(mediator_core::monitor::EMBEDDED_REPLICA)
         };
         let replica = monitor.replica().to_string();
+        let relay = plumbing.feed.clone().map(|feed| {
+            Arc::new(mediator_core::relay::ChangeRelay::new(
+                feed,
+                changes.clone(),
+                replica.clone(),
+            ))
+        });
         let monitor = Arc::new(monitor.with_changes(changes.clone()));
         let submitter = match submitter {
             Some(s) => s,
@@ -453,6 +467,7 @@ impl Application {
             audit,
             audit_retention: settings.audit_retention,
             setup_token: settings.auth.setup_token.clone(),
+            relay,
         })
     }
 
@@ -536,6 +551,9 @@ impl Application {
             tracker.spawn(intake.run(self.flow.clone(), shutdown.clone()));
         }
         self.recovery.clone().spawn(&tracker, shutdown.clone());
+        if let Some(relay) = self.relay {
+            relay.spawn(&tracker, shutdown.clone());
+        }
         // Open event streams end at shutdown, so the server can drain.
         let (stop, token) = (self.streams_stop.clone(), shutdown.clone());
         tracker.spawn(async move {
