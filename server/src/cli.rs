@@ -63,6 +63,10 @@ pub fn provision(args: ProvisionArgs) -> ExitCode {
         }
     };
     let ProvisionBackend::Aws = args.backend;
+    if let Err(e) = aws_backend::check_retry_environment() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let result = runtime.block_on(async {
         let conf = aws_backend::load_config(&aws_backend::AwsSettings {
             region: args.region.clone(),

@@ -48,6 +48,8 @@ pub struct AppParts {
     pub console: ConsoleContext,
     /// Where the public assets are.
     pub site_root: Arc<PathBuf>,
+    /// What `/readyz` checks: the backend's dependencies.
+    pub readiness: Arc<crate::readiness::Readiness>,
 }
 
 impl std::ops::Deref for AppState {
@@ -81,6 +83,7 @@ pub fn router(
     settings: &Settings,
     addr: SocketAddr,
     db: Database,
+    readiness: crate::readiness::Readiness,
     status: StatusBoard,
     api: crate::api::ApiState,
 ) -> Router {
@@ -117,6 +120,7 @@ pub fn router(
             overview_cache: app::api::overview_cache(api.changes.clone()),
         }),
         site_root: Arc::new(settings.site_root.clone()),
+        readiness: Arc::new(readiness),
     }));
     let auth = crate::auth::AuthState {
         settings: Arc::new(settings.auth.clone()),
@@ -198,19 +202,9 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: the database answers.
-async fn readyz(State(db): State<Database>) -> Response {
-    match db.ping().await {
-        Ok(()) => Json(serde_json::json!({ "status": "ready" })).into_response(),
-        Err(e) => {
-            tracing::warn!("not ready: {e}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable", "reason": e.to_string() })),
-            )
-                .into_response()
-        }
-    }
+/// Readiness: what the backend needs answers (see [`crate::readiness`]).
+async fn readyz(State(state): State<AppState>) -> Response {
+    state.readiness.answer().await
 }
 
 /// `GET /api/v1/parts`: the overview as JSON (same data as the console),

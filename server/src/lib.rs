@@ -22,6 +22,7 @@ pub mod http;
 pub mod login_limits;
 pub mod maintenance;
 pub mod openapi;
+pub mod readiness;
 pub mod saas;
 pub mod security;
 pub mod serve;
@@ -90,6 +91,8 @@ pub struct Application {
     audit_retention: Duration,
     /// The first-run setup token, when there was no user at start.
     setup_token: Option<String>,
+    /// Relays live changes to and from the other replicas (shared storage).
+    relay: Option<Arc<mediator_core::relay::ChangeRelay>>,
 }
 
 /// What the chosen backend provides: the event publisher, the replay and
@@ -110,6 +113,11 @@ struct Plumbing {
     intake: Option<aws_backend::AwsIntake>,
     /// The DynamoDB store, flushed at shutdown (`--backend aws`).
     voucher_outbox: Option<Arc<aws_backend::DynamoStore>>,
+    /// What readiness checks: the database, or the AWS resources.
+    dependencies: Arc<dyn readiness::Dependencies>,
+    /// Where replicas relay their live changes to each other (a shared
+    /// storage's; the embedded backend is one process).
+    feed: Option<Arc<dyn mediator_core::storage::feed::ChangeFeed>>,
 }
 
 impl Plumbing {
@@ -176,12 +184,14 @@ impl Plumbing {
             events: Some(events),
             intake: None,
             voucher_outbox: None,
+            dependencies: Arc::new(db.clone()),
+            feed: None,
         })
     }
 
     /// EventBridge, SQS and DynamoDB as `mediator provision --backend aws`
     /// made them; fails, naming the command, when they are missing.
-    async fn aws(settings: &Settings) -> anyhow::Result<Self> {
+    async fn aws(settings: &Settings, parts: &[PartSettings]) -> anyhow::Result<Self> {
         let conf = aws_backend::load_config(&settings.aws).await;
         let events = aws_sdk_eventbridge::Client::new(&conf);
         let location = aws_backend::Location::discover(&events, backend::BUS_NAME)
@@ -205,6 +215,12 @@ impl Plumbing {
             .map_err(|e| {
                 anyhow::anyhow!("backend aws: {e}; run `mediator provision --backend aws` first")
             })?;
+        let dependencies = Arc::new(aws_backend::AwsDependencies::new(
+            &conf,
+            &tables,
+            backend::BUS_NAME,
+            parts,
+        ));
         let dynamo = Arc::new(aws_backend::DynamoStore::from_conf(&conf, tables));
         let (replays, queue, archives) =
             Self::recovery(Arc::new(aws_backend::AwsRecovery::new(&conf, location)));
@@ -224,9 +240,11 @@ impl Plumbing {
             archives,
             ports: aws_backend::DynamoStore::ports(&dynamo),
             shared: true,
-            voucher_outbox: Some(dynamo),
+            voucher_outbox: Some(dynamo.clone()),
             events: None,
             intake: Some(aws_backend::AwsIntake::new(&conf)),
+            dependencies,
+            feed: Some(dynamo.clone()),
         })
     }
 }
@@ -297,7 +315,7 @@ impl Application {
         )?;
         let plumbing = match settings.backend {
             Backend::Embedded => Plumbing::embedded(&settings, &db, &parts).await?,
-            Backend::Aws => Plumbing::aws(&settings).await?,
+            Backend::Aws => Plumbing::aws(&settings, &parts).await?,
         };
         let ports = plumbing.ports.clone();
         // Every replica shows the circuits as decided in the (shared) store.
@@ -346,6 +364,13 @@ impl Application {
             monitor.with_replica(mediator_core::monitor::EMBEDDED_REPLICA)
         };
         let replica = monitor.replica().to_string();
+        let relay = plumbing.feed.clone().map(|feed| {
+            Arc::new(mediator_core::relay::ChangeRelay::new(
+                feed,
+                changes.clone(),
+                replica.clone(),
+            ))
+        });
         let monitor = Arc::new(monitor.with_changes(changes.clone()));
         let submitter = match submitter {
             Some(s) => s,
@@ -406,6 +431,7 @@ impl Application {
             &settings,
             local_addr,
             db.clone(),
+            readiness::Readiness::new(plumbing.dependencies.clone()),
             status,
             api::ApiState {
                 flow: flow.clone(),
@@ -441,6 +467,7 @@ impl Application {
             audit,
             audit_retention: settings.audit_retention,
             setup_token: settings.auth.setup_token.clone(),
+            relay,
         })
     }
 
@@ -524,6 +551,9 @@ impl Application {
             tracker.spawn(intake.run(self.flow.clone(), shutdown.clone()));
         }
         self.recovery.clone().spawn(&tracker, shutdown.clone());
+        if let Some(relay) = self.relay {
+            relay.spawn(&tracker, shutdown.clone());
+        }
         // Open event streams end at shutdown, so the server can drain.
         let (stop, token) = (self.streams_stop.clone(), shutdown.clone());
         tracker.spawn(async move {

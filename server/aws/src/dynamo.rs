@@ -37,6 +37,7 @@ use crate::tables::{Tables, UNPUBLISHED_INDEX};
 
 mod access;
 mod audit;
+mod feed;
 mod history;
 mod replays;
 mod vouchers;

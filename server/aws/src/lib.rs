@@ -20,14 +20,17 @@
 //!   (`OverrideStore`, `StatusStore`) on DynamoDB, with conditional writes
 //!   so replicas racing on one status change write it once; [`tables`]
 //!   names the tables, keys and indexes.
+//! * [`AwsDependencies`] (`readiness.rs`) — what a replica needs (tables,
+//!   bus, archives, queues), checked for its readiness.
 //! * [`provision`] — idempotent create-or-update of the bus, archives,
 //!   rules, queues and DynamoDB tables, with a dry-run plan.
 //! * `moto` — test support (the `testing` feature, enabled by the tests'
 //!   dev-dependencies): a private `moto_server` per test.
 //!
 //! Every client is built from one [`aws_config::SdkConfig`] made by
-//! [`load_config`] (standard credential chain, region, optional endpoint
-//! override for emulators, standard retry mode for throttling).
+//! [`load_config`]: AWS's standard configuration (credentials, region,
+//! retries, per-service endpoints from the environment or profile), with
+//! the region and one endpoint for every service as optional overrides.
 
 mod bus;
 mod dynamo;
@@ -37,6 +40,7 @@ mod intake;
 pub mod moto;
 pub mod provision;
 mod queues;
+mod readiness;
 mod recovery;
 pub mod tables;
 
@@ -47,9 +51,9 @@ pub use crate::events::{
 };
 pub use crate::intake::{AwsIntake, IntakeStep, INTAKE_WAIT};
 pub use crate::queues::SqsQueues;
+pub use crate::readiness::{AwsDependencies, Unready, CHECK_TIMEOUT};
 pub use crate::recovery::AwsRecovery;
 
-use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 /// How to reach AWS (or an emulator).
@@ -57,30 +61,70 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 pub struct AwsSettings {
     /// Region; `None` uses the standard chain (`AWS_REGION`, profile).
     pub region: Option<String>,
-    /// Endpoint override for every service (moto, the embedded wire API);
-    /// `None` uses AWS's endpoints (or `AWS_ENDPOINT_URL`).
+    /// Endpoint of every service (`--endpoint-url`: moto, the embedded wire
+    /// API), overriding what AWS's own configuration says; `None` leaves the
+    /// endpoints to the SDK: `AWS_ENDPOINT_URL_<SERVICE>`
+    /// (`…_DYNAMODB`, `…_EVENTBRIDGE`, `…_SQS`), then `AWS_ENDPOINT_URL`,
+    /// then the profile's `endpoint_url` / `services` section, then AWS's
+    /// endpoints.
     pub endpoint_url: Option<String>,
-    /// Attempts per SDK call, throttling and transient errors included
-    /// (standard retry mode); `None` keeps the SDK's default of 3.
+    /// Attempts per SDK call, overriding `AWS_MAX_ATTEMPTS` and the
+    /// profile's `max_attempts` (tests); `None` keeps what they say (the
+    /// SDK's default: 3).
     pub max_attempts: Option<u32>,
 }
 
-/// Loads the SDK configuration: the standard credential and region chain,
-/// the region and endpoint overrides of `settings`, and standard-mode
-/// retries (exponential back-off with jitter on throttling and 5xx).
+/// Loads the SDK configuration as the AWS CLI and SDKs do: the standard
+/// credential and region chain, retries from `AWS_MAX_ATTEMPTS` /
+/// `AWS_RETRY_MODE` or the profile's `max_attempts` / `retry_mode`
+/// (standard mode, 3 attempts, when nothing says otherwise), endpoints from
+/// `AWS_ENDPOINT_URL_<SERVICE>` / `AWS_ENDPOINT_URL` or the profile; then
+/// the overrides of `settings` (region, one endpoint for every service).
+/// Invalid retry variables make the SDK panic: check them first with
+/// [`check_retry_environment`].
 pub async fn load_config(settings: &AwsSettings) -> SdkConfig {
-    let mut retry = RetryConfig::standard();
-    if let Some(n) = settings.max_attempts {
-        retry = retry.with_max_attempts(n.max(1));
-    }
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(r) = &settings.region {
         loader = loader.region(Region::new(r.clone()));
     }
     if let Some(url) = &settings.endpoint_url {
         loader = loader.endpoint_url(url.clone());
     }
+    if let Some(n) = settings.max_attempts {
+        // The environment's and profile's mode, with these attempts.
+        let retry = aws_config::default_provider::retry_config::default_provider()
+            .retry_config()
+            .await
+            .with_max_attempts(n.max(1));
+        loader = loader.retry_config(retry);
+    }
     loader.load().await
+}
+
+/// `AWS_MAX_ATTEMPTS` (a whole number ≥ 1) and `AWS_RETRY_MODE`
+/// (`standard` or `adaptive`), when set: the error names the variable and
+/// what is wrong (the SDK would panic on them).
+pub fn check_retry_environment() -> Result<(), String> {
+    if let Some(v) = std::env::var_os("AWS_MAX_ATTEMPTS") {
+        let v = v.to_string_lossy();
+        match v.parse::<u32>() {
+            Ok(n) if n >= 1 => {}
+            _ => {
+                return Err(format!(
+                    "AWS_MAX_ATTEMPTS: must be a whole number of at least 1, got {v:?}"
+                ))
+            }
+        }
+    }
+    if let Some(v) = std::env::var_os("AWS_RETRY_MODE") {
+        let v = v.to_string_lossy();
+        if v.parse::<aws_config::retry::RetryMode>().is_err() {
+            return Err(format!(
+                "AWS_RETRY_MODE: must be standard or adaptive, got {v:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `arn:aws:events:<region>:<account>:…` parts of an EventBridge ARN.

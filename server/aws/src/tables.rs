@@ -95,6 +95,9 @@ pub struct Tables {
     /// Sign-in: `USERS`/`<name>`, `SESSION#<digest>`/`S` (TTL at its end),
     /// `TOKENS`/`<id:020>` and `TOKEN#<digest>`/`T`.
     pub access: String,
+    /// The live-change feed replicas relay their console notifications
+    /// through: `FEED`/`<at_ms:013>#<replica>#<seq>` (TTL an hour).
+    pub feed: String,
 }
 
 /// The default table-name prefix.
@@ -129,7 +132,7 @@ impl Default for Tables {
 impl Tables {
     /// `<prefix>-parts`, `<prefix>-changes`, `<prefix>-monitor`,
     /// `<prefix>-vouchers`, `<prefix>-voucher-events`, `<prefix>-audit`,
-    /// `<prefix>-replays`, `<prefix>-access`.
+    /// `<prefix>-replays`, `<prefix>-access`, `<prefix>-feed`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             parts: format!("{prefix}-parts"),
@@ -140,6 +143,7 @@ impl Tables {
             audit: format!("{prefix}-audit"),
             replays: format!("{prefix}-replays"),
             access: format!("{prefix}-access"),
+            feed: format!("{prefix}-feed"),
         }
     }
 
@@ -240,6 +244,13 @@ impl Tables {
             },
             TableSpec {
                 name: self.access.clone(),
+                pk: ("pk", KeyType::S),
+                sk: ("sk", KeyType::S),
+                indexes: vec![],
+                ttl: Some("ttl"),
+            },
+            TableSpec {
+                name: self.feed.clone(),
                 pk: ("pk", KeyType::S),
                 sk: ("sk", KeyType::S),
                 indexes: vec![],

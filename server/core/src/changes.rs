@@ -7,6 +7,11 @@
 //! The hub also counts changes ([`Changes::version`]): [`Cached`] keeps a
 //! value read from the database (the console's overview) until the count
 //! moves, so a read after a change never gets what was read before it.
+//!
+//! The hub is per process. Replicas sharing a storage relay their changes
+//! to each other through it ([`crate::relay::ChangeRelay`]): a change
+//! another replica made arrives marked [`Change::relayed`] and is never
+//! relayed again.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,7 +23,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 /// What changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Topic {
     /// A part's status, or its counters against the thresholds (failed
@@ -38,6 +45,21 @@ pub enum Topic {
 }
 
 impl Topic {
+    /// Every topic.
+    pub const ALL: [Topic; 6] = [
+        Topic::Status,
+        Topic::Check,
+        Topic::Override,
+        Topic::Replay,
+        Topic::Voucher,
+        Topic::Dlq,
+    ];
+
+    /// The topic named `name` ([`Topic::as_str`]).
+    pub fn parse(name: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     /// Lowercase name, as sent on the stream.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,8 +80,12 @@ pub struct Change {
     pub topic: Topic,
     /// The part concerned, when there is one.
     pub part: Option<String>,
-    /// When it was notified.
+    /// When it was notified (by the replica that made it).
     pub at: DateTime<Utc>,
+    /// Made by another replica and relayed here through the shared storage
+    /// (relayed changes are not relayed again).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub relayed: bool,
 }
 
 /// Replay progress notifications per replay, at most this often.
@@ -115,13 +141,29 @@ impl Changes {
 
     /// Tells every subscriber that `topic` changed for `part`.
     pub fn notify(&self, topic: Topic, part: Option<&str>) {
-        self.invalidate();
-        // No subscriber is not an error.
-        let _ = self.tx.send(Change {
+        self.send(Change {
             topic,
             part: part.map(str::to_owned),
             at: Utc::now(),
+            relayed: false,
         });
+    }
+
+    /// Tells every subscriber that another replica changed `topic` for
+    /// `part` at `at` (read caches go stale too).
+    pub fn notify_relayed(&self, topic: Topic, part: Option<&str>, at: DateTime<Utc>) {
+        self.send(Change {
+            topic,
+            part: part.map(str::to_owned),
+            at,
+            relayed: true,
+        });
+    }
+
+    fn send(&self, change: Change) {
+        self.invalidate();
+        // No subscriber is not an error.
+        let _ = self.tx.send(change);
     }
 
     /// A replay's progress moved: notified at most once per

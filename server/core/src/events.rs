@@ -65,7 +65,7 @@ pub async fn run_outbox<F, Fut>(
 }
 
 /// [`run_outbox`], also stepping as soon as `wake` delivers a change of
-/// `topic` (or reports it missed some): an outbox on a billed store is read
+/// `topic` made by this process (or reports it missed some): an outbox on a billed store is read
 /// on a slow tick, and at once after this process wrote to it.
 pub async fn run_outbox_woken<F, Fut>(
     what: &str,
@@ -90,7 +90,8 @@ pub async fn run_outbox_woken<F, Fut>(
             };
             loop {
                 match rx.recv().await {
-                    Ok(c) if c.topic != *topic => continue,
+                    // Another replica's change is in its own outbox.
+                    Ok(c) if c.topic != *topic || c.relayed => continue,
                     other => return other.map(|_| ()),
                 }
             }
@@ -317,6 +318,13 @@ mod tests {
             steps.load(Ordering::SeqCst),
             1,
             "other topics do not wake it"
+        );
+        hub.notify_relayed(crate::changes::Topic::Status, Some("voucher"), Utc::now());
+        settle().await;
+        assert_eq!(
+            steps.load(Ordering::SeqCst),
+            1,
+            "another replica's change is in its own outbox"
         );
         hub.notify(crate::changes::Topic::Status, Some("voucher"));
         settle().await;

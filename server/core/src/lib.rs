@@ -20,6 +20,7 @@
 //! - [`overrides`]: manual circuit overrides per part (force open/closed, disabled).
 //! - [`part`]: the SaaS parts the mediator watches, and their names.
 //! - [`recovery`]: replays after an outage and the idempotent resubmit handler.
+//! - [`relay`]: live changes relayed between replicas through a shared storage's feed.
 //! - [`status`]: each part's current status and the board that reads it.
 //! - [`storage`]: the storage ports (traits) and their error.
 //! - [`testing`]: the storage ports' contract suite.
@@ -43,6 +44,7 @@ pub mod monitor;
 pub mod overrides;
 pub mod part;
 pub mod recovery;
+pub mod relay;
 pub mod replay_records;
 pub mod status;
 pub mod storage;

@@ -61,8 +61,9 @@ pub struct StoreArgs {
     #[arg(long, env = "MEDIATOR_BACKEND", value_enum)]
     pub backend: Option<Backend>,
     /// With --backend aws: endpoint of every AWS service, for emulators
-    /// such as moto [default: AWS's own]
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    /// such as moto; overrides AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL
+    /// and the profile [default: what they say, else AWS's own]
+    #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// With --backend aws: the AWS region [default: from AWS_REGION or the
     /// profile]
@@ -151,8 +152,10 @@ pub struct ProvisionArgs {
     #[arg(long, value_enum)]
     pub backend: ProvisionBackend,
     /// Endpoint of every AWS service, for emulators such as moto
-    /// (e.g. http://127.0.0.1:5000) [default: AWS's own endpoints]
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    /// (e.g. http://127.0.0.1:5000); overrides AWS_ENDPOINT_URL_<SERVICE>,
+    /// AWS_ENDPOINT_URL and the profile [default: what they say, else AWS's
+    /// own endpoints]
+    #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// AWS region [default: from AWS_REGION or the profile]
     #[arg(long, value_name = "REGION")]
@@ -185,8 +188,10 @@ pub struct ServeArgs {
     pub backend: Option<Backend>,
 
     /// With --backend aws: endpoint of every AWS service, for emulators
-    /// such as moto (e.g. http://127.0.0.1:5000) [default: AWS's own]
-    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    /// such as moto (e.g. http://127.0.0.1:5000); overrides
+    /// AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL and the profile
+    /// [default: what they say, else AWS's own]
+    #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
     /// With --backend aws: the AWS region [default: from AWS_REGION or the

@@ -195,6 +195,9 @@ impl Settings {
             endpoint_url: args.endpoint_url.or(file.endpoint_url),
             max_attempts: None,
         };
+        if backend == Backend::Aws {
+            aws_backend::check_retry_environment().map_err(anyhow::Error::msg)?;
+        }
         if let Some(url) = &aws.endpoint_url {
             let parsed: axum::http::Uri = url
                 .parse()
@@ -374,8 +377,12 @@ impl StoreArgs {
     /// file, as `serve` resolves them).
     pub fn backend(&self) -> anyhow::Result<(Backend, aws_backend::AwsSettings)> {
         let file = self.file()?;
+        let backend = self.backend.or(file.backend).unwrap_or_default();
+        if backend == Backend::Aws {
+            aws_backend::check_retry_environment().map_err(anyhow::Error::msg)?;
+        }
         Ok((
-            self.backend.or(file.backend).unwrap_or_default(),
+            backend,
             aws_backend::AwsSettings {
                 region: self.region.clone().or(file.region),
                 endpoint_url: self.endpoint_url.clone().or(file.endpoint_url),

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 /// moto with the mediator's resources provisioned, and its SDK
 /// configuration.
-async fn provisioned_moto() -> (aws_backend::moto::Moto, aws_config::SdkConfig) {
+pub(crate) async fn provisioned_moto() -> (aws_backend::moto::Moto, aws_config::SdkConfig) {
     let moto = aws_backend::moto::Moto::start();
     aws_backend::moto::Moto::env();
     let conf = aws_backend::load_config(&aws_backend::AwsSettings {
@@ -35,7 +35,7 @@ async fn provisioned_moto() -> (aws_backend::moto::Moto, aws_config::SdkConfig) 
 }
 
 /// `mediator serve --backend aws --endpoint-url <endpoint>` (test defaults).
-async fn spawn_on_aws(endpoint: String) -> common::TestApp {
+pub(crate) async fn spawn_on_aws(endpoint: String) -> common::TestApp {
     spawn_app_with(|a| {
         a.backend = Some(server::Backend::Aws);
         a.endpoint_url = Some(endpoint);

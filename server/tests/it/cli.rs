@@ -169,21 +169,73 @@ fn provision_aws_plans_creates_then_is_a_no_op_on_moto() {
         "{plan}"
     );
     assert!(
-        plan.ends_with("dry run: 24 change(s) planned, nothing written\n"),
+        plan.ends_with("dry run: 25 change(s) planned, nothing written\n"),
         "{plan}"
     );
     assert_eq!(run(true), plan, "the dry run wrote nothing");
-    assert!(run(false).ends_with("24 change(s) applied\n"));
+    assert!(run(false).ends_with("25 change(s) applied\n"));
     let again = run(false);
     assert_eq!(
         again
             .lines()
             .filter(|l| l.starts_with("unchanged "))
             .count(),
-        24,
+        25,
         "{again}"
     );
     assert!(again.ends_with("0 change(s) applied\n"), "{again}");
+}
+
+/// The AWS configuration users already have applies: each service's
+/// `AWS_ENDPOINT_URL_<SERVICE>` over `AWS_ENDPOINT_URL`, `--endpoint-url`
+/// over both; invalid retry variables are refused naming them.
+#[test]
+fn provision_follows_aws_endpoint_variables_and_the_flag_overrides_them() {
+    let moto = aws_backend::moto::Moto::start();
+    let dead = "http://127.0.0.1:9";
+    fn run(flag: Option<&str>, vars: &[(&str, &str)]) -> (i32, String, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mediator"));
+        cmd.args(["provision", "--backend", "aws", "--dry-run"]);
+        if let Some(url) = flag {
+            cmd.args(["--endpoint-url", url]);
+        }
+        let out = cmd
+            .env("AWS_MAX_ATTEMPTS", "1")
+            .envs(vars.iter().copied())
+            .output()
+            .expect("run mediator");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+    let per_service = [
+        ("AWS_ENDPOINT_URL", dead),
+        ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint.as_str()),
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", moto.endpoint.as_str()),
+        ("AWS_ENDPOINT_URL_SQS", moto.endpoint.as_str()),
+    ];
+    let (code, out, err) = run(None, &per_service);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("create    table     mediator-audit"), "{out}");
+    let (code, out, err) = run(
+        Some(moto.endpoint.as_str()),
+        &[
+            ("AWS_ENDPOINT_URL", dead),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dead),
+            ("AWS_ENDPOINT_URL_EVENTBRIDGE", dead),
+            ("AWS_ENDPOINT_URL_SQS", dead),
+        ],
+    );
+    assert_eq!(code, 0, "the flag overrides every variable: {err}");
+    assert!(out.ends_with("nothing written\n"), "{out}");
+    let (code, _, err) = run(
+        Some(moto.endpoint.as_str()),
+        &[("AWS_MAX_ATTEMPTS", "many")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("error: AWS_MAX_ATTEMPTS: "), "{err}");
 }
 
 #[test]

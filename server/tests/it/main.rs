@@ -9,7 +9,9 @@ mod common;
 mod load_support;
 
 mod auth;
+mod aws_live;
 mod aws_mode;
+mod aws_readiness;
 mod aws_wire_contract;
 mod cli;
 mod console_api;

@@ -10,4 +10,5 @@ mod events;
 mod intake;
 mod provision;
 mod recovery;
+mod sdk_config;
 mod store_contract;

@@ -55,6 +55,7 @@ async fn provision_is_planned_applied_then_a_no_op() {
         "create table mediator-audit",
         "create table mediator-replays",
         "create table mediator-access",
+        "create table mediator-feed",
     ];
     assert_eq!(lines(&plan), expected);
     assert_eq!(

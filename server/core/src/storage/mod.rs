@@ -18,7 +18,9 @@
 //!   (`Access`);
 //! * [`replays::ReplayStore`] — replay records and progress, handled
 //!   replayed events, latest intervals, the recovery cursor
-//!   (`Recovery`, `History`).
+//!   (`Recovery`, `History`);
+//! * [`feed::ChangeFeed`] — the live-change feed replicas on a shared
+//!   storage relay the console's notifications through (`ChangeRelay`).
 //!
 //! `contract` is the backend-neutral contract suite every implementation
 //! must pass (run for SQLite in `mediator-sqlite`'s tests and for DynamoDB
@@ -41,6 +43,7 @@ use replays::ReplayStore;
 pub mod access;
 pub mod audit;
 mod error;
+pub mod feed;
 pub mod history;
 pub mod replays;
 pub mod vouchers;
