@@ -255,7 +255,7 @@ mod tests {
             hub_a.notify(Topic::Voucher, Some("voucher"));
         }
         hub_a.notify(Topic::Override, Some("member"));
-        let mut got = vec![next(&mut on_b).await, next(&mut on_b).await];
+        let mut got = [next(&mut on_b).await, next(&mut on_b).await];
         got.sort_by_key(|c| c.topic.as_str());
         assert!(got.iter().all(|c| c.relayed));
         assert_eq!(

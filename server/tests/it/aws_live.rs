@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use crate::aws_calls;
-use crate::aws_mode::{provisioned_moto, spawn_on_aws};
-use crate::common::{spawn_app_with, voucher, TestApp};
+use crate::aws_mode::{provisioned_moto, spawn_on_aws, spawn_on_aws_with};
+use crate::common::{voucher, TestApp};
 use serde_json::{json, Value};
 
 /// An open `/api/v1/stream`: the `change` events as they come.
@@ -86,14 +86,7 @@ async fn a_change_made_through_one_replica_reaches_another_replicas_stream() {
     let (moto, _) = provisioned_moto().await;
     let proxy = aws_calls::CountingProxy::start(&moto.endpoint).await;
     let a = spawn_on_aws(proxy.endpoint.clone()).await;
-    let (endpoint, sim) = (proxy.endpoint.clone(), a.sim.clone());
-    let b = spawn_app_with(|args| {
-        args.backend = Some(server::Backend::Aws);
-        args.endpoint_url = Some(endpoint);
-        args.region = Some("us-east-1".into());
-        args.saas_url = Some(sim);
-    })
-    .await;
+    let b = spawn_on_aws_with(proxy.endpoint.clone(), Some(a.sim.clone())).await;
     a.wait_for_part("up").await;
     b.wait_for_part("up").await;
     let mut on_b = Stream::open(&b).await;

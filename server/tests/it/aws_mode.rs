@@ -36,11 +36,21 @@ pub(crate) async fn provisioned_moto() -> (aws_backend::moto::Moto, aws_config::
 
 /// `mediator serve --backend aws --endpoint-url <endpoint>` (test defaults).
 pub(crate) async fn spawn_on_aws(endpoint: String) -> common::TestApp {
+    spawn_on_aws_with(endpoint, None).await
+}
+
+/// [`spawn_on_aws`] calling the SaaS at `saas_url` (another replica's
+/// simulator) instead of its own.
+pub(crate) async fn spawn_on_aws_with(
+    endpoint: String,
+    saas_url: Option<String>,
+) -> common::TestApp {
     spawn_app_with(|a| {
         a.backend = Some(server::Backend::Aws);
         a.endpoint_url = Some(endpoint);
         a.region = Some("us-east-1".into());
         a.replay_margin = Some(1.0);
+        a.saas_url = saas_url;
     })
     .await
 }
@@ -381,15 +391,7 @@ async fn two_replicas_recover_an_outage_once() {
     let (moto, _) = provisioned_moto().await;
     let proxy = aws_calls::CountingProxy::start(&moto.endpoint).await;
     let a = spawn_on_aws(proxy.endpoint.clone()).await;
-    let (endpoint, sim) = (proxy.endpoint.clone(), a.sim.clone());
-    let b = spawn_app_with(|args| {
-        args.backend = Some(server::Backend::Aws);
-        args.endpoint_url = Some(endpoint);
-        args.region = Some("us-east-1".into());
-        args.replay_margin = Some(1.0);
-        args.saas_url = Some(sim);
-    })
-    .await;
+    let b = spawn_on_aws_with(proxy.endpoint.clone(), Some(a.sim.clone())).await;
     a.wait_for_part("up").await;
     b.wait_for_part("up").await;
     a.sim_post("/sim/parts/voucher/down").await;
