@@ -1,5 +1,6 @@
-//! What the console exchanges with the server: plain serde types shared by
-//! both builds, and thin `#[server]` functions over the domain crate.
+//! What the console exchanges with the server: thin `#[server]` functions
+//! over the domain crate, returning the shapes of `mediator_wire` (shared
+//! with the JSON API, converted from the model there).
 //!
 //! Each `#[server]` function only fetches the [`ConsoleContext`] and calls a
 //! plain `async fn` of the same module (compiled with `ssr` only), which is
@@ -21,7 +22,7 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-pub use replays::ReplayView;
+pub use mediator_wire::{Override, Overview, Part, ReplayView, UptimeSummary, VoucherCounts};
 
 /// How late an archived event may appear in its archive after it was sent
 /// (EventBridge archives can lag by several minutes; the embedded bus does
@@ -31,118 +32,6 @@ pub const ARCHIVE_LAG_SECS: i64 = 300;
 
 /// Items per page in the console's long lists.
 pub const PAGE_SIZE: usize = 20;
-
-/// A manual circuit override (as resilience4j's forced states).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OverrideView {
-    /// `force_open`, `force_closed` or `disabled`.
-    pub mode: String,
-    /// Why it was set.
-    pub reason: String,
-    /// Who set it.
-    pub by: Option<String>,
-    /// When (RFC 3339).
-    pub at: String,
-}
-
-/// How many vouchers of a part are in each status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VoucherCounts {
-    /// Stored, not yet decided.
-    pub received: u64,
-    /// Being submitted right now.
-    pub submitting: u64,
-    /// Held back, waiting for a replay.
-    pub retry: u64,
-    /// Accepted by the SaaS.
-    pub submitted: u64,
-    /// Refused by the SaaS.
-    pub error: u64,
-    /// Given up on.
-    pub dead_lettered: u64,
-}
-
-/// Uptime percentages over the standard windows (`None`: no checks then).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct UptimeView {
-    /// Last 24 hours.
-    pub h24: Option<f64>,
-    /// Last 7 days.
-    pub d7: Option<f64>,
-    /// Last 30 days.
-    pub d30: Option<f64>,
-    /// Last 90 days.
-    pub d90: Option<f64>,
-}
-
-/// One SaaS part on the overview.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PartView {
-    /// Part name, e.g. `voucher`.
-    pub name: String,
-    /// `unknown`, `pending`, `up` or `down`.
-    pub status: String,
-    /// RFC 3339 time of the last status change, if any.
-    pub since: Option<String>,
-    /// Seconds between the last status change and the snapshot.
-    #[serde(default)]
-    pub since_secs: Option<i64>,
-    /// Archive that keeps the part's retry events.
-    pub archive: String,
-    /// Consecutive failed checks, against `failure_threshold`.
-    pub failures: u32,
-    /// Failed checks that make the part down.
-    pub failure_threshold: u32,
-    /// Consecutive good checks, against `recovery_threshold` while down.
-    pub successes: u32,
-    /// Good checks that bring a down part back up.
-    pub recovery_threshold: u32,
-    /// RFC 3339 time of the last health check, if any.
-    pub last_check_at: Option<String>,
-    /// Why the last check failed, if it did.
-    pub last_error: Option<String>,
-    /// Effective circuit the submission flow reads: `closed` or `open`.
-    #[serde(default)]
-    pub circuit: String,
-    /// The manual override in force, if any.
-    #[serde(default, rename = "override")]
-    pub override_: Option<OverrideView>,
-    /// Vouchers of the part by status.
-    #[serde(default)]
-    pub vouchers: VoucherCounts,
-    /// Uptime over the standard windows.
-    #[serde(default)]
-    pub uptime: UptimeView,
-    /// Events the part's archive holds, when known.
-    #[serde(default)]
-    pub archived: Option<u64>,
-    /// Vouchers resubmitted by replays (sum over the part's replays).
-    #[serde(default)]
-    pub resubmitted: u64,
-    /// The part's newest replay.
-    #[serde(default)]
-    pub latest_replay: Option<ReplayView>,
-    /// Replay margin of the part, in seconds.
-    #[serde(default)]
-    pub replay_margin_secs: i64,
-    /// Window the replay dialog proposes from this card (RFC 3339): the
-    /// current outage plus the margin while down, else the latest replay's
-    /// window, else the last hour.
-    #[serde(default)]
-    pub suggest_start: String,
-    /// End of the proposed window (RFC 3339).
-    #[serde(default)]
-    pub suggest_end: String,
-}
-
-/// The overview page's data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Overview {
-    /// Every configured part, in configuration order.
-    pub parts: Vec<PartView>,
-    /// When the server produced this snapshot (RFC 3339, milliseconds).
-    pub generated_at: String,
-}
 
 /// Errors a server function reports to the console.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -196,20 +85,27 @@ impl ApiError {
 }
 
 impl ApiError {
-    /// The HTTP status a server function answers with this error: 422 for
-    /// an invalid field, 404, 409, 401, 403, 503; `None` for
+    /// The HTTP status a server function answers with this error: the
+    /// command layer's one mapping ([`mediator_core::CommandError::http_status`]:
+    /// 422 for an invalid field, 404, 409, 401, 403, 503); `None` for
     /// [`ApiError::Request`] (the server-function layer's own failures keep
     /// its status).
+    #[cfg(feature = "ssr")]
     pub fn http_status(&self) -> Option<u16> {
-        match self {
-            ApiError::Invalid { .. } => Some(422),
-            ApiError::NotFound(_) => Some(404),
-            ApiError::Conflict { .. } => Some(409),
-            ApiError::Unauthorized(_) => Some(401),
-            ApiError::Forbidden { .. } => Some(403),
-            ApiError::Unavailable(_) => Some(503),
-            ApiError::Request(_) => None,
-        }
+        use mediator_core::CommandError as C;
+        let refusal = match self.clone() {
+            ApiError::Invalid { field, reason } => C::Invalid { field, reason },
+            ApiError::NotFound(what) => C::not_found(what),
+            ApiError::Conflict { field, reason } => C::Conflict { field, reason },
+            ApiError::Unauthorized(reason) => C::Unauthenticated(reason),
+            ApiError::Forbidden { required, reason } => C::Forbidden {
+                required: required.parse().ok()?,
+                reason,
+            },
+            ApiError::Unavailable(e) => C::Unavailable(e),
+            ApiError::Request(_) => return None,
+        };
+        Some(refusal.http_status())
     }
 }
 
@@ -228,6 +124,7 @@ impl From<mediator_core::CommandError> for ApiError {
             C::NotFound { what, .. } => ApiError::NotFound(what),
             C::Conflict { field, reason } => ApiError::Conflict { field, reason },
             C::Unavailable(e) => ApiError::Unavailable(e),
+            C::Unauthenticated(reason) => ApiError::Unauthorized(reason),
         }
     }
 }
@@ -311,10 +208,11 @@ mod ssr {
 
     use std::sync::Arc;
 
-    use super::{ApiError, OverrideView, Overview, PartView, VoucherCounts};
-    use chrono::{SecondsFormat, Utc};
+    use super::{ApiError, Overview, Part, VoucherCounts};
+    use chrono::Utc;
     use mediator_core::changes::Cached;
     use mediator_core::{Changes, History, Overrides, Recovery, StatusBoard, SubmissionFlow};
+    use mediator_wire::convert::{circuit_name, time_millis, time_secs};
 
     /// What the server gives the console at start-up (as Leptos context):
     /// one shared [`ConsoleParts`], so a clone is a reference count (the
@@ -377,10 +275,6 @@ mod ssr {
     pub fn context() -> Result<ConsoleContext, ApiError> {
         leptos::prelude::use_context::<ConsoleContext>()
             .ok_or_else(|| ApiError::Unavailable("console context missing".into()))
-    }
-
-    pub(crate) fn rfc3339(t: chrono::DateTime<Utc>) -> String {
-        t.to_rfc3339_opts(SecondsFormat::Secs, true)
     }
 
     pub(crate) fn unavailable(e: impl std::fmt::Display) -> ApiError {
@@ -454,25 +348,20 @@ mod ssr {
                 ),
                 _ => (now - chrono::Duration::hours(1), now),
             };
-            out.push(PartView {
-                suggest_start: rfc3339(suggest_start),
-                suggest_end: rfc3339(suggest_end),
-                since: p.changed_at.map(rfc3339),
+            out.push(Part {
+                suggest_start: time_secs(suggest_start),
+                suggest_end: time_secs(suggest_end),
+                since: p.changed_at.map(time_secs),
                 since_secs: p.changed_at.map(|t| (now - t).num_seconds()),
                 archive: p.archive_name,
                 failures: p.failures,
                 failure_threshold: p.thresholds.failure,
                 successes: p.successes,
                 recovery_threshold: p.thresholds.recovery,
-                last_check_at: p.last_check_at.map(rfc3339),
+                last_check_at: p.last_check_at.map(time_secs),
                 last_error: p.last_error,
-                circuit: if closed { "closed" } else { "open" }.into(),
-                override_: override_.map(|o| OverrideView {
-                    mode: o.mode.as_str().into(),
-                    reason: o.reason,
-                    by: o.by,
-                    at: o.at.to_rfc3339_opts(SecondsFormat::Millis, true),
-                }),
+                circuit: circuit_name(closed).into(),
+                override_: override_.as_ref().map(Into::into),
                 vouchers,
                 uptime,
                 archived,
@@ -485,7 +374,7 @@ mod ssr {
         }
         Ok(Overview {
             parts: out,
-            generated_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            generated_at: time_millis(now),
         })
     }
 }

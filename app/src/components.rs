@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::api::replays::{get_replay, preview_replay, start_replay, ReplayPreview};
-use crate::api::{fmt_duration, fmt_percent, fmt_time, ApiError, PartView, ReplayView};
+use crate::api::{fmt_duration, fmt_percent, fmt_time, ApiError, Part, ReplayView};
 use crate::live::{use_live, Topic};
 
 /// Site navigation. On narrow screens the links fold behind a menu button
@@ -145,7 +145,7 @@ pub fn StatusPill(
 
 /// The circuit's counter against its threshold, e.g. "2/3 failed checks"
 /// while pending, "1/2 good checks" while a down part recovers.
-pub fn threshold_progress(part: &PartView) -> Option<String> {
+pub fn threshold_progress(part: &Part) -> Option<String> {
     match part.status.as_str() {
         "pending" => Some(format!(
             "{}/{} failed checks",
@@ -160,7 +160,7 @@ pub fn threshold_progress(part: &PartView) -> Option<String> {
 }
 
 /// Why the circuit is in its state, in words.
-pub fn circuit_reason(part: &PartView) -> String {
+pub fn circuit_reason(part: &Part) -> String {
     if let Some(o) = &part.override_ {
         let who = o.by.as_deref().unwrap_or("someone");
         let what = match o.mode.as_str() {
@@ -221,7 +221,7 @@ pub fn ReplayProgress(replay: ReplayView) -> impl IntoView {
 /// A part's card on the overview. Every block is always rendered (with a
 /// placeholder when empty) so live updates never shift the layout.
 #[component]
-pub fn PartCard(part: PartView, on_replay: Callback<ReplaySeed>) -> impl IntoView {
+pub fn PartCard(part: Part, on_replay: Callback<ReplaySeed>) -> impl IntoView {
     let since = match (&part.since, part.since_secs) {
         (Some(s), Some(age)) => format!("since {} ({} ago)", fmt_time(s), fmt_duration(age)),
         (Some(s), None) => format!("since {}", fmt_time(s)),
@@ -610,10 +610,10 @@ pub fn ErrorPage(errors: ArcRwSignal<Errors>) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{UptimeView, VoucherCounts};
+    use crate::api::{UptimeSummary, VoucherCounts};
 
-    fn part(status: &str, failures: u32, successes: u32) -> PartView {
-        PartView {
+    fn part(status: &str, failures: u32, successes: u32) -> Part {
+        Part {
             name: "voucher".into(),
             status: status.into(),
             since: None,
@@ -628,7 +628,7 @@ mod tests {
             circuit: if status == "down" { "open" } else { "closed" }.into(),
             override_: None,
             vouchers: VoucherCounts::default(),
-            uptime: UptimeView::default(),
+            uptime: UptimeSummary::default(),
             archived: None,
             resubmitted: 0,
             latest_replay: None,
@@ -660,7 +660,7 @@ mod tests {
         );
         assert_eq!(circuit_reason(&part("up", 0, 2)), "checks healthy");
         let mut p = part("up", 0, 2);
-        p.override_ = Some(crate::api::OverrideView {
+        p.override_ = Some(crate::api::Override {
             mode: "force_open".into(),
             reason: "vendor maintenance".into(),
             by: Some("ann".into()),

@@ -28,6 +28,11 @@
 //! (role check, policy, action, audit): they parse the request, call the
 //! command and shape its answer; refusals are `CommandError`s, answered
 //! with their one status and `{"error", "field"?}` body.
+//!
+//! Every answer is a typed value of `mediator_wire` (converted from the
+//! model there), and each handler carries its `#[utoipa::path]`: the
+//! OpenAPI document ([`crate::openapi`]) is built from these handlers and
+//! those types, so it describes what is served.
 
 use std::sync::Arc;
 
@@ -42,13 +47,18 @@ use chrono::{DateTime, Utc};
 use mediator_core::access::Principal;
 use mediator_core::commands::overrides::{OverrideChange, OverrideSet};
 use mediator_core::commands::replays::{ReplayAsk, StartReplay};
-use mediator_core::commands::vouchers::{Submission, VoucherDetail};
+use mediator_core::commands::vouchers::Submission;
 use mediator_core::commands::{self, CommandError};
 use mediator_core::datacache::FIND_LIMIT_MAX;
 use mediator_core::recovery::RecoveryError;
 use mediator_core::{
-    CircuitOverride, OverrideRequest, Overrides, Recovery, ReplayRecord, SubmissionFlow,
-    VoucherRecord, VoucherRef,
+    OverrideRequest, Overrides, Recovery, ReplayRecord, SubmissionFlow, VoucherRecord, VoucherRef,
+};
+use mediator_wire::convert::circuit_name;
+use mediator_wire::{
+    DlqPage, DlqVoucher, ErrorBody, Override, OverrideRequest as OverrideRequestBody,
+    OverrideResult, Overview, Preview, Replay, ReplayList, ReplayRequest, SubmittedVoucher,
+    Voucher, VoucherDetail as VoucherDetailBody, VoucherRequest, VoucherSearch,
 };
 use serde_json::{json, Value};
 
@@ -100,7 +110,7 @@ impl IntoResponse for ApiError {
             ApiError::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "content-type"),
             ApiError::Command(e) => return command_refusal(&e),
         };
-        let body = json!({ "error": self.to_string(), "field": field });
+        let body = ErrorBody::new(self.to_string(), Some(field));
         (status, Json(body)).into_response()
     }
 }
@@ -161,21 +171,6 @@ fn body(payload: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> 
     })
 }
 
-fn voucher_json(v: &VoucherRecord) -> Value {
-    json!({
-        "loyalty_request_id": v.keys.loyalty_request_id,
-        "part": v.part,
-        "status": v.status,
-        "loyalty_reference": v.keys.loyalty_reference,
-        "merchant_reference": v.keys.merchant_reference,
-        "loyalty_order_reference": v.keys.loyalty_order_reference,
-        "attempts": v.attempts,
-        "received_at": v.received_at,
-        "updated_at": v.updated_at,
-        "last_error": v.last_error,
-    })
-}
-
 /// Vouchers matching a reference, newest first: the query gives `ref` (any of
 /// the four references) or exactly one of `loyalty_request_id`,
 /// `loyalty_reference`, `merchant_reference`, `loyalty_order_reference`;
@@ -184,7 +179,7 @@ fn voucher_json(v: &VoucherRecord) -> Value {
 pub async fn search_vouchers(
     flow: &SubmissionFlow,
     query: &std::collections::HashMap<String, String>,
-) -> Result<Value, ApiError> {
+) -> Result<VoucherSearch, ApiError> {
     let mut given = std::iter::once(("ref", VoucherRef::Any))
         .chain(VoucherRef::FIELDS)
         .filter_map(|(name, f)| query.get(name).map(|v| (name, f, v.trim())));
@@ -230,54 +225,29 @@ pub async fn search_vouchers(
         .find(field, value, after, limit)
         .await
         .map_err(unavailable)?;
-    let mut out = json!({ "vouchers": page.iter().map(voucher_json).collect::<Vec<_>>() });
-    if let (true, Some(last)) = (page.len() == limit, page.last()) {
-        out["next_token"] = json!(format!(
+    let next_token = match (page.len() == limit, page.last()) {
+        (true, Some(last)) => Some(format!(
             "{}.{}",
             last.received_at.timestamp_millis(),
             last.keys.loyalty_request_id
-        ));
-    }
-    Ok(out)
-}
-
-/// An accepted voucher as the API answers it: the voucher and `duplicate`.
-fn submitted_json(accepted: &mediator_core::submit::Accepted) -> Value {
-    let mut out = voucher_json(&accepted.voucher);
-    out["duplicate"] = json!(accepted.duplicate);
-    out
-}
-
-/// A voucher with its lifecycle, as the API answers it.
-fn detail_json(d: &VoucherDetail) -> Value {
-    let mut out = voucher_json(&d.voucher);
-    out["lifecycle"] = json!(d.lifecycle);
-    out
+        )),
+        _ => None,
+    };
+    Ok(VoucherSearch {
+        vouchers: page.iter().map(Voucher::from).collect(),
+        next_token,
+    })
 }
 
 /// A voucher with its lifecycle.
-pub async fn voucher(flow: &SubmissionFlow, id: &str) -> Result<Value, ApiError> {
-    Ok(detail_json(
-        &commands::vouchers::detail(flow.cache(), id).await?,
-    ))
+pub async fn voucher(flow: &SubmissionFlow, id: &str) -> Result<VoucherDetailBody, ApiError> {
+    Ok((&commands::vouchers::detail(flow.cache(), id).await?).into())
 }
 
 /// A replay with the bus's state and cursor next to our progress.
-pub async fn replay_view(recovery: &Recovery, r: ReplayRecord) -> Value {
-    let mut out = json!(r);
-    match recovery.replay_state(&r.name).await {
-        Ok(Some(info)) => {
-            for (k, v) in json!(info).as_object().into_iter().flatten() {
-                out[k] = v.clone();
-            }
-        }
-        Ok(None) => out["state"] = json!(if r.started { "UNKNOWN" } else { "NOT_STARTED" }),
-        Err(e) => {
-            out["state"] = json!("UNKNOWN");
-            out["state_reason"] = json!(e.to_string());
-        }
-    }
-    out
+pub async fn replay_view(recovery: &Recovery, r: ReplayRecord) -> Replay {
+    let bus = recovery.replay_state(&r.name).await;
+    Replay::new(r, bus)
 }
 
 /// An optional point in time.
@@ -310,11 +280,11 @@ fn part_and_times(body: &Value) -> Result<(String, MaybeTime, MaybeTime), Comman
 }
 
 /// What replaying `part`'s archive over `[start, end)` would touch.
-pub async fn preview(recovery: &Recovery, query: &Value) -> Result<Value, ApiError> {
+pub async fn preview(recovery: &Recovery, query: &Value) -> Result<Preview, ApiError> {
     let (part, start, end) = part_and_times(query)?;
     let start = start.ok_or_else(|| invalid("start", "is required"))?;
     let end = end.ok_or_else(|| invalid("end", "is required"))?;
-    Ok(json!(recovery.preview(&part, start, end).await?))
+    Ok(recovery.preview(&part, start, end).await?.into())
 }
 
 /// One page of the dead-letter queue: `limit` (1–1000, default 100) vouchers
@@ -323,7 +293,7 @@ pub async fn dlq_page(
     flow: &SubmissionFlow,
     limit: Option<&str>,
     next_token: Option<&str>,
-) -> Result<Value, ApiError> {
+) -> Result<DlqPage, ApiError> {
     let limit = match limit {
         None => 100,
         Some(l) => l
@@ -346,22 +316,18 @@ pub async fn dlq_page(
         .map_err(unavailable)?;
     let more = page.len() > limit;
     let items: Vec<&VoucherRecord> = page.iter().take(limit).collect();
-    let mut out = json!({
-        "vouchers": items.iter().map(|v| {
-            let mut j = voucher_json(v);
-            j["reason"] = json!(v.last_error);
-            j["dead_lettered_at"] = json!(v.updated_at);
-            j
-        }).collect::<Vec<_>>()
-    });
-    if let (true, Some(last)) = (more, items.last()) {
-        out["next_token"] = json!(format!(
+    let next_token = match (more, items.last()) {
+        (true, Some(last)) => Some(format!(
             "{}.{}",
             last.updated_at.timestamp_millis(),
             last.keys.loyalty_request_id
-        ));
-    }
-    Ok(out)
+        )),
+        _ => None,
+    };
+    Ok(DlqPage {
+        vouchers: items.into_iter().map(DlqVoucher::from).collect(),
+        next_token,
+    })
 }
 
 /// The replay a `POST /api/v1/replays` body asks for: `{"part", "start"?,
@@ -405,11 +371,22 @@ fn reason_of(body: &Value) -> Option<&str> {
     body.get("reason").and_then(Value::as_str)
 }
 
-async fn post_voucher(
+/// Accepts a voucher: validates, stores and submits it (or holds it while
+/// its part is down).
+#[utoipa::path(post, path = "/api/v1/vouchers", tag = "vouchers",
+    request_body = VoucherRequest,
+    responses(
+        (status = 202, description = "Accepted; `status` says what the flow did", body = SubmittedVoucher),
+        (status = 200, description = "A known id: the stored voucher, `duplicate: true`", body = SubmittedVoucher),
+        (status = 400, description = "The body is not JSON (`field`: `body`)", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid (named in `field`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn post_voucher(
     State(s): State<ApiState>,
     Extension(who): Extension<Principal>,
     payload: Result<Json<Value>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<SubmittedVoucher>), ApiError> {
     let body = match body(payload) {
         Ok(body) => body,
         Err(unreadable) => {
@@ -425,36 +402,77 @@ async fn post_voucher(
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((status, Json(submitted_json(&accepted))).into_response())
+    Ok((status, Json((&accepted).into())))
 }
 
-async fn get_vouchers(
+/// Vouchers whose reference matches exactly, newest received first. Give
+/// `ref` (matches any of the four references) or exactly one of
+/// `loyalty_request_id`, `loyalty_reference`, `merchant_reference`,
+/// `loyalty_order_reference`.
+#[utoipa::path(get, path = "/api/v1/vouchers", tag = "vouchers",
+    params(
+        ("ref" = Option<String>, Query, description = "Matches any of the four references"),
+        ("loyalty_request_id" = Option<String>, Query, description = "Matches this reference only"),
+        ("loyalty_reference" = Option<String>, Query, description = "Matches this reference only"),
+        ("merchant_reference" = Option<String>, Query, description = "Matches this reference only"),
+        ("loyalty_order_reference" = Option<String>, Query, description = "Matches this reference only"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1–100 (default 20)"),
+        ("next_token" = Option<String>, Query, description = "The previous page's `next_token`")
+    ),
+    responses(
+        (status = 200, description = "The matches", body = VoucherSearch),
+        (status = 422, description = "No reference, two references, an empty one, or a bad `limit` / `next_token` (named in `field`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn get_vouchers(
     State(s): State<ApiState>,
     Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VoucherSearch>, ApiError> {
     Ok(Json(search_vouchers(&s.flow, &q).await?))
 }
 
-async fn get_voucher(
+/// A voucher and its lifecycle.
+#[utoipa::path(get, path = "/api/v1/vouchers/{loyalty_request_id}", tag = "vouchers",
+    params(("loyalty_request_id" = String, Path, description = "The voucher's id")),
+    responses(
+        (status = 200, description = "The voucher with `lifecycle`", body = VoucherDetailBody),
+        (status = 404, description = "Unknown voucher", body = ErrorBody)
+    ))]
+pub(crate) async fn get_voucher(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VoucherDetailBody>, ApiError> {
     Ok(Json(voucher(&s.flow, &id).await?))
 }
 
-async fn get_replays(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let mut out = Vec::new();
+/// The replays the mediator started, newest first.
+#[utoipa::path(get, path = "/api/v1/replays", tag = "replays",
+    responses(
+        (status = 200, description = "The replays", body = ReplayList),
+        (status = 503, description = "Storage unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn get_replays(State(s): State<ApiState>) -> Result<Json<ReplayList>, ApiError> {
+    let mut replays = Vec::new();
     for r in s.recovery.list_replays(100).await.map_err(unavailable)? {
-        out.push(replay_view(&s.recovery, r).await);
+        replays.push(replay_view(&s.recovery, r).await);
     }
-    Ok(Json(json!({ "replays": out })))
+    Ok(Json(ReplayList { replays }))
 }
 
-async fn post_replay(
+/// Replays a window of a part's archive to its resubmit rule.
+#[utoipa::path(post, path = "/api/v1/replays", tag = "replays",
+    request_body = ReplayRequest,
+    responses(
+        (status = 202, description = "Started", body = Replay),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 409, description = "The part has an active replay (`field`: `part`)", body = ErrorBody),
+        (status = 422, description = "Unknown part, or a bad window (`start` not before `end`, longer than the retention, `end` in the future)", body = ErrorBody)
+    ))]
+pub(crate) async fn post_replay(
     State(s): State<ApiState>,
     Extension(who): Extension<Principal>,
     payload: Result<Json<Value>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<Replay>), ApiError> {
     let body = acting_body(&who, body(payload)?);
     let ask = ReplayAsk {
         part: body
@@ -471,14 +489,20 @@ async fn post_replay(
     Ok((
         StatusCode::ACCEPTED,
         Json(replay_view(&s.recovery, r).await),
-    )
-        .into_response())
+    ))
 }
 
-async fn get_replay(
+/// One replay: the bus's state and cursor, and the progress.
+#[utoipa::path(get, path = "/api/v1/replays/{name}", tag = "replays",
+    params(("name" = String, Path, description = "The replay's name")),
+    responses(
+        (status = 200, description = "The replay", body = Replay),
+        (status = 404, description = "Unknown replay", body = ErrorBody)
+    ))]
+pub(crate) async fn get_replay(
     State(s): State<ApiState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Replay>, ApiError> {
     let r = s
         .recovery
         .replay(&name)
@@ -488,30 +512,58 @@ async fn get_replay(
     Ok(Json(replay_view(&s.recovery, r).await))
 }
 
-async fn get_preview(
+/// What replaying a window would touch, before launching it.
+#[utoipa::path(get, path = "/api/v1/replays/preview", tag = "replays",
+    params(
+        ("part" = String, Query, description = "The part"),
+        ("start" = DateTime<Utc>, Query, description = "Window start (RFC 3339)"),
+        ("end" = DateTime<Utc>, Query, description = "Window end (RFC 3339)")
+    ),
+    responses(
+        (status = 200, description = "Archived and still-pending counts", body = Preview),
+        (status = 422, description = "Missing or bad `part`, `start` or `end`", body = ErrorBody)
+    ))]
+pub(crate) async fn get_preview(
     State(s): State<ApiState>,
     Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Preview>, ApiError> {
     Ok(Json(preview(&s.recovery, &json!(q)).await?))
 }
 
-async fn post_cancel(
+/// Cancels a running replay.
+#[utoipa::path(post, path = "/api/v1/replays/{name}/cancel", tag = "replays",
+    params(("name" = String, Path, description = "The replay's name")),
+    responses(
+        (status = 202, description = "Cancelling", body = Replay),
+        (status = 404, description = "Unknown replay", body = ErrorBody),
+        (status = 409, description = "Already finished (`field`: `name`)", body = ErrorBody)
+    ))]
+pub(crate) async fn post_cancel(
     State(s): State<ApiState>,
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<Replay>), ApiError> {
     let r = commands::replays::cancel(&s.recovery, &s.audit, &who, &name).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(replay_view(&s.recovery, r).await),
-    )
-        .into_response())
+    ))
 }
 
-async fn get_dlq(
+/// One page of dead-lettered vouchers, oldest first.
+#[utoipa::path(get, path = "/api/v1/dlq", tag = "dlq",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1–1000 (default 100)"),
+        ("next_token" = Option<String>, Query, description = "The previous page's `next_token`")
+    ),
+    responses(
+        (status = 200, description = "The page", body = DlqPage),
+        (status = 422, description = "Bad `limit` or `next_token`", body = ErrorBody)
+    ))]
+pub(crate) async fn get_dlq(
     State(s): State<ApiState>,
     Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DlqPage>, ApiError> {
     Ok(Json(
         dlq_page(
             &s.flow,
@@ -522,69 +574,66 @@ async fn get_dlq(
     ))
 }
 
-async fn post_redrive(
+/// Redrives a dead-lettered voucher: back to `retry` and resubmitted now.
+#[utoipa::path(post, path = "/api/v1/dlq/{loyalty_request_id}/redrive", tag = "dlq",
+    params(("loyalty_request_id" = String, Path, description = "The voucher's id")),
+    responses(
+        (status = 200, description = "The voucher after the resubmission, with its lifecycle", body = VoucherDetailBody),
+        (status = 404, description = "Unknown voucher", body = ErrorBody),
+        (status = 409, description = "Not dead-lettered (`field`: `loyalty_request_id`)", body = ErrorBody)
+    ))]
+pub(crate) async fn post_redrive(
     State(s): State<ApiState>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<VoucherDetailBody>, ApiError> {
     let d = commands::vouchers::redrive(&s.flow, &s.recovery, &s.audit, &who, &id).await?;
-    Ok(Json(detail_json(&d)).into_response())
-}
-
-/// An override as JSON (`null` when none).
-pub fn override_json(o: Option<&CircuitOverride>) -> Value {
-    match o {
-        None => Value::Null,
-        Some(o) => json!({
-            "mode": o.mode.as_str(),
-            "reason": o.reason,
-            "by": o.by,
-            "at": o.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        }),
-    }
-}
-
-fn circuit_name(closed: bool) -> &'static str {
-    if closed {
-        "closed"
-    } else {
-        "open"
-    }
+    Ok(Json((&d).into()))
 }
 
 /// A part's override after a change, as the API answers it.
-fn override_answer(part: &str, set: &OverrideSet) -> Value {
-    json!({
-        "part": part,
-        "override": override_json(set.current.as_ref()),
-        "circuit": circuit_name(set.closed),
-    })
+fn override_answer(part: &str, set: &OverrideSet) -> OverrideResult {
+    OverrideResult {
+        part: part.to_owned(),
+        override_: set.current.as_ref().map(Override::from),
+        circuit: circuit_name(set.closed).into(),
+    }
 }
 
-/// Adds each part's `override` and effective `circuit` to the overview JSON.
-pub async fn with_overrides(overrides: &Overrides, mut overview: Value) -> Result<Value, ApiError> {
+/// Sets each part's `override` and effective `circuit` in the overview
+/// from the overrides as they are now.
+pub async fn with_overrides(
+    overrides: &Overrides,
+    mut overview: Overview,
+) -> Result<Overview, ApiError> {
     let circuits = overrides.circuits().await.map_err(unavailable)?;
-    if let Some(parts) = overview.get_mut("parts").and_then(Value::as_array_mut) {
-        for p in parts {
-            let Some((_, o, closed)) = circuits
-                .iter()
-                .find(|(name, _, _)| p["name"] == name.as_str())
-            else {
-                continue;
-            };
-            p["override"] = override_json(o.as_ref());
-            p["circuit"] = json!(circuit_name(*closed));
-        }
+    for p in &mut overview.parts {
+        let Some((_, o, closed)) = circuits.iter().find(|(name, _, _)| p.name == name.as_str())
+        else {
+            continue;
+        };
+        p.override_ = o.as_ref().map(Override::from);
+        p.circuit = circuit_name(*closed).into();
     }
     Ok(overview)
 }
 
-async fn post_override(
+/// Sets or clears a part's manual circuit override.
+#[utoipa::path(post, path = "/api/v1/parts/{part}/override", tag = "parts",
+    params(("part" = String, Path, description = "A configured part")),
+    request_body = OverrideRequestBody,
+    responses(
+        (status = 200, description = "The override in force and the effective circuit", body = OverrideResult),
+        (status = 400, description = "The body is not JSON (`field`: `body`)", body = ErrorBody),
+        (status = 404, description = "Unknown part (`field`: `part`)", body = ErrorBody),
+        (status = 422, description = "Bad `mode`, or `reason` missing", body = ErrorBody)
+    ))]
+pub(crate) async fn post_override(
     State(s): State<ApiState>,
     Extension(who): Extension<Principal>,
     Path(part): Path<String>,
     payload: Result<Json<Value>, JsonRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<OverrideResult>, ApiError> {
     let body = acting_body(&who, body(payload)?);
     let change = OverrideChange {
         part: part.clone(),
@@ -597,7 +646,7 @@ async fn post_override(
         request: OverrideRequest::parse(&body).map_err(CommandError::from),
     };
     let set = commands::overrides::set(&s.overrides, &s.audit, &who, change).await?;
-    Ok(Json(override_answer(&part, &set)).into_response())
+    Ok(Json(override_answer(&part, &set)))
 }
 
 /// The metrics page in the text exposition format.

@@ -30,11 +30,11 @@
 //!   name an allowed `Host` (`--allowed-hosts`: DNS rebinding), and get no
 //!   `Access-Control-Allow-Origin: *` on what they read.
 
-mod audit_export;
+pub(crate) mod audit_export;
 mod caller;
 mod cookies;
 mod csrf;
-mod login;
+pub(crate) mod login;
 mod middleware;
 mod refusal;
 mod settings;

@@ -19,7 +19,8 @@
 //!
 //! Errors are `{"error", "field"?}` like the rest of the API. The GET JSON
 //! endpoints answer cross-origin requests ([`cors`]) so portal scripts can
-//! read them.
+//! read them. Answers are `mediator_wire` types, converted from the read
+//! models there; each handler carries its `#[utoipa::path]`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -34,7 +35,10 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream, StreamExt};
 use mediator_core::history::{self, HistoryError};
 use mediator_core::{Changes, History};
-use serde_json::{json, Value};
+use mediator_wire::{
+    ArchiveList, ArchivePage, ErrorBody, Incident, IncidentPage, PartCounters, Timeline, Uptime,
+};
+use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -147,8 +151,8 @@ fn int_param(
 }
 
 /// A part's uptime windows.
-pub async fn uptime(h: &History, part: &str) -> Result<Value, ApiError> {
-    Ok(json!(h.uptime(part, Utc::now()).await?))
+pub async fn uptime(h: &History, part: &str) -> Result<Uptime, ApiError> {
+    Ok((&h.uptime(part, Utc::now()).await?).into())
 }
 
 /// A part's timeline from the query (`days`, `date` or `hour`).
@@ -156,7 +160,7 @@ pub async fn timeline(
     h: &History,
     part: &str,
     q: &HashMap<String, String>,
-) -> Result<Value, ApiError> {
+) -> Result<Timeline, ApiError> {
     let now = Utc::now();
     let given: Vec<&str> = ["days", "date", "hour"]
         .into_iter()
@@ -185,20 +189,20 @@ pub async fn timeline(
         )?;
         h.days(part, days as u32, now).await?
     };
-    Ok(json!(t))
+    Ok((&t).into())
 }
 
 /// One page of incidents.
-pub async fn incidents(h: &History, q: &HashMap<String, String>) -> Result<Value, ApiError> {
+pub async fn incidents(h: &History, q: &HashMap<String, String>) -> Result<IncidentPage, ApiError> {
     let limit = int_param(q, "limit", 50, history::MAX_INCIDENTS_PAGE)?;
-    Ok(json!(
-        h.incidents(param(q, "part"), limit, param(q, "next_token"), Utc::now())
-            .await?
-    ))
+    Ok((&h
+        .incidents(param(q, "part"), limit, param(q, "next_token"), Utc::now())
+        .await?)
+        .into())
 }
 
 /// One incident.
-pub async fn incident(h: &History, id: &str) -> Result<Value, ApiError> {
+pub async fn incident(h: &History, id: &str) -> Result<Incident, ApiError> {
     let id: i64 = id
         .parse()
         .map_err(|_| CommandError::invalid("id", "must be an incident id (an integer)"))?;
@@ -206,7 +210,7 @@ pub async fn incident(h: &History, id: &str) -> Result<Value, ApiError> {
         .incident(id, Utc::now())
         .await?
         .ok_or_else(|| CommandError::not_found(format!("incident {id} not found")))?;
-    Ok(json!(inc))
+    Ok((&inc).into())
 }
 
 /// One page of an archive's events.
@@ -214,65 +218,141 @@ pub async fn archive_events(
     h: &History,
     name: &str,
     q: &HashMap<String, String>,
-) -> Result<Value, ApiError> {
+) -> Result<ArchivePage, ApiError> {
     let limit = int_param(q, "limit", 100, history::MAX_ARCHIVE_PAGE)?;
-    Ok(json!(
-        h.archive_events(
-            name,
-            time_param(q, "start")?,
-            time_param(q, "end")?,
-            limit,
-            param(q, "next_token"),
-        )
-        .await?
-    ))
+    Ok(h.archive_events(
+        name,
+        time_param(q, "start")?,
+        time_param(q, "end")?,
+        limit,
+        param(q, "next_token"),
+    )
+    .await?
+    .into())
 }
 
-async fn get_uptime(
+/// A part's uptime over 24 h, 7 d, 30 d and 90 d.
+#[utoipa::path(get, path = "/api/v1/parts/{part}/uptime", tag = "history",
+    params(("part" = String, Path, description = "A configured part")),
+    responses(
+        (status = 200, description = "The windows", body = Uptime),
+        (status = 404, description = "Unknown part (`field`: `part`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn get_uptime(
     State(s): State<ConsoleApiState>,
     Path(part): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Uptime>, ApiError> {
     Ok(Json(uptime(&s.history, &part).await?))
 }
 
-async fn get_timeline(
+/// A part's timeline: daily bars (`days`, default 90), the hours of a day
+/// (`date`) or the minutes of an hour (`hour`); give at most one.
+#[utoipa::path(get, path = "/api/v1/parts/{part}/timeline", tag = "history",
+    params(
+        ("part" = String, Path, description = "A configured part"),
+        ("days" = Option<u32>, Query, description = "Daily bars ending today, 1–90"),
+        ("date" = Option<String>, Query, description = "A UTC day, `YYYY-MM-DD`: 24 hourly bars"),
+        ("hour" = Option<String>, Query, description = "A UTC hour, `YYYY-MM-DDTHH`: 60 minute bars")
+    ),
+    responses(
+        (status = 200, description = "The bars and outages", body = Timeline),
+        (status = 404, description = "Unknown part (`field`: `part`)", body = ErrorBody),
+        (status = 422, description = "Bad or several of `days`, `date`, `hour`", body = ErrorBody)
+    ))]
+pub(crate) async fn get_timeline(
     State(s): State<ConsoleApiState>,
     Path(part): Path<String>,
     Query(q): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Timeline>, ApiError> {
     Ok(Json(timeline(&s.history, &part, &q).await?))
 }
 
-async fn get_counters(
+/// A part's counters: pending retries, archived, resubmitted,
+/// dead-lettered, and the latest replay with its progress.
+#[utoipa::path(get, path = "/api/v1/parts/{part}/counters", tag = "history",
+    params(("part" = String, Path, description = "A configured part")),
+    responses(
+        (status = 200, description = "The counters", body = PartCounters),
+        (status = 404, description = "Unknown part (`field`: `part`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn get_counters(
     State(s): State<ConsoleApiState>,
     Path(part): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(s.history.counters(&part).await?)))
+) -> Result<Json<PartCounters>, ApiError> {
+    Ok(Json((&s.history.counters(&part).await?).into()))
 }
 
-async fn get_incidents(
+/// Incidents (outages as records), newest first.
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "history",
+    params(
+        ("part" = Option<String>, Query, description = "Only this part's"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1–200 (default 50)"),
+        ("next_token" = Option<String>, Query, description = "The previous page's `next_token`")
+    ),
+    responses(
+        (status = 200, description = "The page", body = IncidentPage),
+        (status = 404, description = "Unknown part (`field`: `part`)", body = ErrorBody),
+        (status = 422, description = "Bad `limit` or `next_token`", body = ErrorBody)
+    ))]
+pub(crate) async fn get_incidents(
     State(s): State<ConsoleApiState>,
     Query(q): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IncidentPage>, ApiError> {
     Ok(Json(incidents(&s.history, &q).await?))
 }
 
-async fn get_incident(
+/// One incident with its status changes, replays and outcome.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "history",
+    params(("id" = i64, Path, description = "The incident id (of its `down` status change)")),
+    responses(
+        (status = 200, description = "The incident", body = Incident),
+        (status = 404, description = "Unknown incident", body = ErrorBody),
+        (status = 422, description = "`id` is not an integer", body = ErrorBody)
+    ))]
+pub(crate) async fn get_incident(
     State(s): State<ConsoleApiState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Incident>, ApiError> {
     Ok(Json(incident(&s.history, &id).await?))
 }
 
-async fn get_archives(State(s): State<ConsoleApiState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "archives": s.history.archives().await? })))
+/// Every archive with its pattern, retention, event count, size, oldest
+/// and newest event.
+#[utoipa::path(get, path = "/api/v1/archives", tag = "archives",
+    responses(
+        (status = 200, description = "The archives", body = ArchiveList),
+        (status = 503, description = "The bus did not answer", body = ErrorBody)
+    ))]
+pub(crate) async fn get_archives(
+    State(s): State<ConsoleApiState>,
+) -> Result<Json<ArchiveList>, ApiError> {
+    let archives = s.history.archives().await?;
+    Ok(Json(ArchiveList {
+        archives: archives.iter().map(Into::into).collect(),
+    }))
 }
 
-async fn get_archive_events(
+/// A page of an archive's events in a window, oldest first.
+#[utoipa::path(get, path = "/api/v1/archives/{name}/events", tag = "archives",
+    params(
+        ("name" = String, Path, description = "The archive's name"),
+        ("start" = Option<DateTime<Utc>>, Query, description = "Window start (RFC 3339, event time)"),
+        ("end" = Option<DateTime<Utc>>, Query, description = "Window end (RFC 3339, exclusive)"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1–500 (default 100)"),
+        ("next_token" = Option<String>, Query, description = "The previous page's `next_token`")
+    ),
+    responses(
+        (status = 200, description = "The page", body = ArchivePage),
+        (status = 404, description = "Unknown archive (`field`: `name`)", body = ErrorBody),
+        (status = 422, description = "Bad `start`, `end`, `limit` or `next_token`", body = ErrorBody)
+    ))]
+pub(crate) async fn get_archive_events(
     State(s): State<ConsoleApiState>,
     Path(name): Path<String>,
     Query(q): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ArchivePage>, ApiError> {
     Ok(Json(archive_events(&s.history, &name, &q).await?))
 }
 
@@ -309,7 +389,18 @@ pub fn change_events(
 /// console's live module retries, then polls.
 const STREAM_RETRY_AFTER_SECS: u64 = 5;
 
-async fn get_stream(State(s): State<ConsoleApiState>) -> axum::response::Response {
+/// Live change notifications as Server-Sent Events, until shutdown: first
+/// `hello` (`{"at"}`), then `change` events with data `{"topic", "part",
+/// "at"}` — `topic` is `status` (a part's status or counters changed),
+/// `check` (a routine health check that changed neither), `override`,
+/// `replay`, `voucher` or `dlq` — and `resync` (`{"skipped", "at"}`) when
+/// the stream fell behind: read everything again.
+#[utoipa::path(get, path = "/api/v1/stream", tag = "stream",
+    responses(
+        (status = 200, description = "The event stream (ends only at shutdown)", content_type = "text/event-stream", body = String),
+        (status = 503, description = "Every subscriber slot is taken (`Retry-After`; `field`: `max_stream_subscribers`)", body = ErrorBody)
+    ))]
+pub(crate) async fn get_stream(State(s): State<ConsoleApiState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let Ok(permit) = s.subscribers.clone().try_acquire_owned() else {
         tracing::debug!("change stream refused: every subscriber slot is taken");
@@ -319,10 +410,10 @@ async fn get_stream(State(s): State<ConsoleApiState>) -> axum::response::Respons
                 axum::http::header::RETRY_AFTER,
                 STREAM_RETRY_AFTER_SECS.to_string(),
             )],
-            Json(json!({
-                "error": "too many open change streams; retry later",
-                "field": "max_stream_subscribers",
-            })),
+            Json(ErrorBody::new(
+                "too many open change streams; retry later",
+                Some("max_stream_subscribers"),
+            )),
         )
             .into_response();
     };

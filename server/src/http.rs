@@ -207,20 +207,23 @@ async fn readyz(State(state): State<AppState>) -> Response {
     state.readiness.answer().await
 }
 
-/// `GET /api/v1/parts`: the overview as JSON (same data as the console),
-/// plus each part's manual `override` and effective `circuit`.
-async fn api_parts(State(console): State<ConsoleContext>) -> Response {
+/// The parts with status, circuit, counters and latest replay: the
+/// overview the console shows, with each part's manual `override` and
+/// effective `circuit` read now.
+#[utoipa::path(get, path = "/api/v1/parts", tag = "parts",
+    responses(
+        (status = 200, description = "The overview", body = mediator_wire::Overview),
+        (status = 503, description = "Storage unavailable", body = mediator_wire::ErrorBody)
+    ))]
+pub(crate) async fn api_parts(State(console): State<ConsoleContext>) -> Response {
     match app::api::overview(&console).await {
-        Ok(o) => {
-            let o = serde_json::to_value(o).unwrap_or_default();
-            match crate::api::with_overrides(&console.overrides, o).await {
-                Ok(o) => Json(o).into_response(),
-                Err(e) => e.into_response(),
-            }
-        }
+        Ok(o) => match crate::api::with_overrides(&console.overrides, o).await {
+            Ok(o) => Json(o).into_response(),
+            Err(e) => e.into_response(),
+        },
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "error": e.to_string() })),
+            Json(mediator_wire::ErrorBody::new(e.to_string(), None)),
         )
             .into_response(),
     }

@@ -180,8 +180,9 @@ mod ssr {
     use mediator_core::{CommandError, Principal, Role};
 
     use super::{AuditPage, AuditRow, AUDIT_PAGE_SIZE};
-    use crate::api::ssr::{rfc3339, unavailable};
+    use crate::api::ssr::unavailable;
     use crate::api::{ApiError, ConsoleContext};
+    use mediator_wire::convert::time_secs;
 
     /// The caller of the current request, as the sign-in middleware found it.
     pub fn caller() -> Option<Principal> {
@@ -189,8 +190,14 @@ mod ssr {
             .and_then(|parts| parts.extensions.get::<Principal>().cloned())
     }
 
-    fn refuse(status: http::StatusCode, e: ApiError) -> ApiError {
-        if let Some(resp) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+    /// `e`, the response's status set from it ([`ApiError::http_status`]),
+    /// also when a page render (not a call) meets it.
+    fn refuse(e: ApiError) -> ApiError {
+        if let (Some(status), Some(resp)) = (
+            e.http_status()
+                .and_then(|c| http::StatusCode::from_u16(c).ok()),
+            leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+        ) {
             resp.set_status(status);
         }
         e
@@ -198,22 +205,14 @@ mod ssr {
 
     /// The caller, who must be signed in (401 otherwise).
     pub fn signed_in() -> Result<Principal, ApiError> {
-        caller().ok_or_else(|| {
-            refuse(
-                http::StatusCode::UNAUTHORIZED,
-                ApiError::Unauthorized("sign in first".into()),
-            )
-        })
+        caller().ok_or_else(|| refuse(CommandError::Unauthenticated("sign in first".into()).into()))
     }
 
     /// The caller, who must hold `required` (reads: nothing is audited).
     pub fn require_read(required: Role) -> Result<Principal, ApiError> {
         let who = signed_in()?;
         if !who.role.allows(required) {
-            return Err(refuse(
-                http::StatusCode::FORBIDDEN,
-                CommandError::forbidden(&who, required).into(),
-            ));
+            return Err(refuse(CommandError::forbidden(&who, required).into()));
         }
         Ok(who)
     }
@@ -236,7 +235,7 @@ mod ssr {
                 .into_iter()
                 .map(|e| AuditRow {
                     id: e.id,
-                    at: rfc3339(e.at),
+                    at: time_secs(e.at),
                     actor: e.actor,
                     role: e.role,
                     via: e.via,

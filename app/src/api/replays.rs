@@ -2,112 +2,10 @@
 //! ("how many events, how many vouchers"), starting and cancelling.
 
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
+
+pub use mediator_wire::{ReplayPage, ReplayPreview, ReplayView};
 
 use super::ApiError;
-
-/// A replay as the console shows it: our record, the bus's state and cursor,
-/// and our progress counters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplayView {
-    /// `<ArchiveBase>Replay_YYYYMMDDHHMMSS`.
-    pub name: String,
-    /// The part.
-    pub part: String,
-    /// The archive replayed.
-    pub archive: String,
-    /// Window start (RFC 3339).
-    pub window_start: String,
-    /// Window end (RFC 3339).
-    pub window_end: String,
-    /// When the mediator asked for it (RFC 3339).
-    pub created_at: String,
-    /// `recovery`, `sweeper` or `manual`.
-    pub trigger: String,
-    /// Who started it: the operator's name, `api`, or `recovery` /
-    /// `sweeper` for automatic ones (`None` when not recorded: older replays).
-    pub by: Option<String>,
-    /// STARTING, RUNNING, CANCELLING, COMPLETED, CANCELLED, FAILED,
-    /// NOT_STARTED or UNKNOWN.
-    pub state: String,
-    /// Why it is in that state, when known.
-    pub state_reason: Option<String>,
-    /// The replay's time cursor (event time replayed up to).
-    pub cursor: Option<String>,
-    /// When the bus started it.
-    pub started_at: Option<String>,
-    /// When the bus finished it.
-    pub ended_at: Option<String>,
-    /// Seconds it ran (up to now while active).
-    pub duration_secs: Option<i64>,
-    /// Retry events the replay will deliver (from our ledger).
-    pub expected: i64,
-    /// Replayed events handled.
-    pub processed: i64,
-    /// …resubmitted and accepted.
-    pub resubmitted: i64,
-    /// …skipped (already final or in flight).
-    pub skipped: i64,
-    /// …failed.
-    pub failed: i64,
-}
-
-impl ReplayView {
-    /// Whether the replay is still running (one active replay per part).
-    pub fn is_active(&self) -> bool {
-        matches!(self.state.as_str(), "STARTING" | "RUNNING" | "CANCELLING")
-    }
-
-    /// Progress in percent: processed against expected (100 once completed).
-    pub fn percent(&self) -> u32 {
-        if self.state == "COMPLETED" {
-            return 100;
-        }
-        if self.expected <= 0 {
-            return 0;
-        }
-        ((self.processed.max(0) * 100) / self.expected).min(100) as u32
-    }
-
-    /// Who started it, in words.
-    pub fn started_by(&self) -> String {
-        match (&self.by, self.trigger.as_str()) {
-            (Some(by), "manual") => by.clone(),
-            (None, "manual") => "an operator (not recorded)".into(),
-            (_, trigger) => format!("automatic ({trigger})"),
-        }
-    }
-}
-
-/// One page of replays, newest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplayPage {
-    /// The replays of the page.
-    pub replays: Vec<ReplayView>,
-    /// The page number (0-based).
-    pub page: usize,
-    /// Whether an older page exists.
-    pub has_more: bool,
-}
-
-/// What replaying a window would do, before the operator confirms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplayPreview {
-    /// The part.
-    pub part: String,
-    /// Window start as understood by the server (RFC 3339).
-    pub start: String,
-    /// Window end as understood by the server (RFC 3339).
-    pub end: String,
-    /// Events the archive holds in the window.
-    pub archived: i64,
-    /// Vouchers of the part still held with a retry event in the window.
-    pub pending: i64,
-    /// Set when the window ends more recently than the archive's lag.
-    pub lag_warning: Option<String>,
-    /// The part's active replay, which makes a launch refused now.
-    pub active_replay: Option<String>,
-}
 
 /// A page of the replays, newest first.
 #[server(client = crate::api::access::CsrfClient)]
@@ -183,9 +81,10 @@ mod ssr {
     use mediator_core::commands::replays::StartReplay;
     use mediator_core::recovery::RecoveryError;
     use mediator_core::{CommandError, ReplayRecord};
+    use mediator_wire::convert::time_secs;
 
     use super::{ReplayPage, ReplayPreview, ReplayView};
-    use crate::api::ssr::{rfc3339, unavailable};
+    use crate::api::ssr::unavailable;
     use crate::api::{ApiError, ConsoleContext, ARCHIVE_LAG_SECS, PAGE_SIZE};
 
     /// Maps recovery's errors to the console's, keeping the field named
@@ -234,46 +133,8 @@ mod ssr {
 
     /// A replay record with the bus's state and cursor.
     pub async fn view(ctx: &ConsoleContext, r: ReplayRecord) -> ReplayView {
-        let (state, reason, cursor, started, ended) = match ctx.recovery.replay_state(&r.name).await
-        {
-            Ok(Some(info)) => (
-                info.state,
-                info.state_reason,
-                info.event_last_replayed_time,
-                info.replay_start_time,
-                info.replay_end_time,
-            ),
-            Ok(None) => (
-                if r.started { "UNKNOWN" } else { "NOT_STARTED" }.to_string(),
-                r.start_error.clone(),
-                None,
-                None,
-                None,
-            ),
-            Err(e) => ("UNKNOWN".to_string(), Some(e.to_string()), None, None, None),
-        };
-        let duration_secs = started.map(|s| (ended.unwrap_or_else(Utc::now) - s).num_seconds());
-        ReplayView {
-            name: r.name,
-            part: r.part,
-            archive: r.archive,
-            window_start: rfc3339(r.window_start),
-            window_end: rfc3339(r.window_end),
-            created_at: rfc3339(r.created_at),
-            trigger: r.trigger,
-            by: r.by,
-            state,
-            state_reason: reason,
-            cursor: cursor.map(rfc3339),
-            started_at: started.map(rfc3339),
-            ended_at: ended.map(rfc3339),
-            duration_secs,
-            expected: r.progress.expected,
-            processed: r.progress.processed,
-            resubmitted: r.progress.resubmitted,
-            skipped: r.progress.skipped,
-            failed: r.progress.failed,
-        }
+        let bus = ctx.recovery.replay_state(&r.name).await;
+        ReplayView::new(r, bus, Utc::now())
     }
 
     /// Page `page` (0-based) of the replays, newest first.
@@ -333,8 +194,8 @@ mod ssr {
             .map_err(recovery_error)?;
         Ok(ReplayPreview {
             part: part.to_string(),
-            start: rfc3339(start),
-            end: rfc3339(end),
+            start: time_secs(start),
+            end: time_secs(end),
             archived: p.archived,
             pending: p.pending,
             lag_warning,
@@ -349,13 +210,13 @@ mod ssr {
         #[test]
         fn operator_times_parse_or_name_the_field() {
             let t = parse_time("start", "2026-01-01T12:00:00Z").unwrap();
-            assert_eq!(rfc3339(t), "2026-01-01T12:00:00Z");
+            assert_eq!(time_secs(t), "2026-01-01T12:00:00Z");
             assert_eq!(
-                parse_time("end", "2026-01-01 12:00:05 UTC").map(rfc3339),
+                parse_time("end", "2026-01-01 12:00:05 UTC").map(time_secs),
                 Ok("2026-01-01T12:00:05Z".to_string())
             );
             assert_eq!(
-                parse_time("end", "2026-01-01T12:00").map(rfc3339),
+                parse_time("end", "2026-01-01T12:00").map(time_secs),
                 Ok("2026-01-01T12:00:00Z".to_string())
             );
             let e = ApiError::from(parse_time("end", "yesterday").unwrap_err());

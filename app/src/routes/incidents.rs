@@ -47,12 +47,12 @@ pub fn IncidentsPage() -> impl IntoView {
                                     <th scope="col">"Retries held"</th><th scope="col">"Replays"</th><th scope="col">"State"</th>
                                 </tr></thead>
                                 <tbody>
-                                    {p.incidents.into_iter().map(|i| view! {
-                                        <tr data-incident=i.outage.id>
-                                            <td>{i.outage.part.clone()}</td>
-                                            <td><a href=format!("/incidents?id={}", i.outage.id)>{fmt_time(&i.outage.start)}</a></td>
-                                            <td>{fmt_duration(i.outage.duration_secs)}</td>
-                                            <td class="num">{i.outage.retries_held}</td>
+                                    {p.incidents.into_iter().map(|i| i.incident).map(|i| view! {
+                                        <tr data-incident=i.id>
+                                            <td>{i.part.clone()}</td>
+                                            <td><a href=format!("/incidents?id={}", i.id)>{fmt_time(&i.start)}</a></td>
+                                            <td>{fmt_duration(i.duration_secs)}</td>
+                                            <td class="num">{i.retries_held}</td>
                                             <td class="num">{i.replays.len()}</td>
                                             <td><StatusPill status=i.state.clone()/></td>
                                         </tr>
@@ -100,11 +100,16 @@ fn IncidentDetail(id: i64, dialog: RwSignal<Option<ReplaySeed>>) -> impl IntoVie
 
 #[component]
 fn IncidentCard(incident: IncidentView, dialog: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
-    let o = incident.outage.clone();
+    let IncidentView {
+        incident,
+        replay_start,
+        replay_end,
+    } = incident;
+    let o = &incident;
     let seed = ReplaySeed {
         part: o.part.clone(),
-        start: o.replay_start.clone(),
-        end: o.replay_end.clone(),
+        start: replay_start,
+        end: replay_end,
         context: format!("Incident #{} of {}", o.id, o.part),
     };
     view! {
@@ -145,7 +150,8 @@ fn IncidentCard(incident: IncidentView, dialog: RwSignal<Option<ReplaySeed>>) ->
             <h3>"Outcome"</h3>
             <p class="outcome">
                 {format!("{} resubmitted · {} skipped · {} failed · {} dead-lettered · {} still pending",
-                    incident.resubmitted, incident.skipped, incident.failed, incident.dead_lettered, incident.pending)}
+                    incident.outcome.resubmitted, incident.outcome.skipped, incident.outcome.failed,
+                    incident.outcome.dead_lettered, incident.outcome.pending)}
             </p>
             <button class="button" on:click=move |_| dialog.set(Some(seed.clone()))>"Replay this outage…"</button>
         </article>

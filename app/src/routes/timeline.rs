@@ -8,7 +8,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use leptos_router::{lazy_route, LazyRoute};
 
-use crate::api::history::{get_timelines, BarView, OutageView, TimelineView};
+use crate::api::history::{get_timelines, Bar, OutageView, TimelineView};
 use crate::api::{fmt_duration, fmt_time};
 use crate::components::{ReplayDialog, ReplaySeed};
 use crate::live::{use_live, Topic};
@@ -97,7 +97,7 @@ fn PartTimeline(timeline: TimelineView, dialog: RwSignal<Option<ReplaySeed>>) ->
 /// One bar: a zoom link (days, hours) or a plain mark (minutes), with its
 /// time down in words for screen readers and as a tooltip.
 #[component]
-fn BarItem(bar: BarView, granularity: String) -> impl IntoView {
+fn BarItem(bar: Bar, granularity: String) -> impl IntoView {
     let level = bar.level();
     let down = if bar.down_secs == 0 {
         "no downtime".to_string()
@@ -133,6 +133,13 @@ fn BarItem(bar: BarView, granularity: String) -> impl IntoView {
 /// opens the replay dialog with its window plus the margin.
 #[component]
 fn OutageMark(outage: OutageView, dialog: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
+    let OutageView {
+        outage,
+        replay_start,
+        replay_end,
+        left_pct,
+        width_pct,
+    } = outage;
     let end = outage
         .end
         .as_deref()
@@ -148,14 +155,14 @@ fn OutageMark(outage: OutageView, dialog: RwSignal<Option<ReplaySeed>>) -> impl 
     );
     let style = format!(
         "left: {:.3}%; width: max({:.3}%, 8px)",
-        outage.left_pct.clamp(0.0, 100.0),
-        outage.width_pct.clamp(0.0, 100.0)
+        left_pct.clamp(0.0, 100.0),
+        width_pct.clamp(0.0, 100.0)
     );
-    let tip_left = outage.left_pct > 50.0;
+    let tip_left = left_pct > 50.0;
     let seed = ReplaySeed {
         part: outage.part.clone(),
-        start: outage.replay_start.clone(),
-        end: outage.replay_end.clone(),
+        start: replay_start,
+        end: replay_end,
         context: format!(
             "Outage {} → {} plus the replay margin",
             fmt_time(&outage.start),

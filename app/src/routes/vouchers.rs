@@ -128,7 +128,7 @@ fn SubmitForm() -> impl IntoView {
                         <p class="ok-text">
                             {if s.duplicate { "Already known: " } else { "Accepted: " }}
                             <a href=format!("/vouchers?id={}", s.voucher.loyalty_request_id)>{s.voucher.loyalty_request_id.clone()}</a>
-                            " is " <StatusPill status=s.voucher.status.clone()/>
+                            " is " <StatusPill status=s.voucher.status.to_string()/>
                         </p>
                     }.into_any(),
                     Err(ApiError::Invalid { field, .. }) => view! {
@@ -205,7 +205,7 @@ fn SearchResults(reference: String) -> impl IntoView {
                                         <a href=format!("/vouchers?id={}", urlencode(&v.loyalty_request_id))>
                                             {v.loyalty_request_id.clone()}
                                         </a>
-                                        " " <StatusPill status=v.status.clone()/>
+                                        " " <StatusPill status=v.status.to_string()/>
                                         {format!(" · {} · loyalty {} · merchant {} · order {} · received {}",
                                             v.part, v.loyalty_reference, v.merchant_reference,
                                             v.loyalty_order_reference, fmt_time(&v.received_at))}
@@ -249,7 +249,7 @@ fn Lifecycle(id: String) -> impl IntoView {
                         let v = d.voucher;
                         view! {
                             <p>
-                                <StatusPill status=v.status.clone()/>
+                                <StatusPill status=v.status.to_string()/>
                                 {format!(" {} · attempts {} · loyalty {} · merchant {} · order {}",
                                     v.part, v.attempts, v.loyalty_reference, v.merchant_reference, v.loyalty_order_reference)}
                             </p>
@@ -311,14 +311,14 @@ fn DeadLetters() -> impl IntoView {
                                 <thead><tr><th scope="col">"Request id"</th><th scope="col">"Part"</th><th scope="col">"Since"</th><th scope="col">"Reason"</th><th scope="col"><span class="sr-only">"Action"</span></th></tr></thead>
                                 <tbody>
                                     {p.vouchers.into_iter().map(|v| {
-                                        let id = v.loyalty_request_id.clone();
+                                        let id = v.voucher.loyalty_request_id.clone();
                                         let redrive_id = id.clone();
                                         view! {
                                             <tr data-voucher=id.clone()>
                                                 <td><a href=format!("/vouchers?id={id}")>{id.clone()}</a></td>
-                                                <td>{v.part}</td>
-                                                <td>{fmt_time(&v.updated_at)}</td>
-                                                <td class="small">{v.last_error.unwrap_or_default()}</td>
+                                                <td>{v.voucher.part}</td>
+                                                <td>{fmt_time(&v.dead_lettered_at)}</td>
+                                                <td class="small">{v.reason.unwrap_or_default()}</td>
                                                 <td><button class="button secondary" on:click=move |_| { redrive.dispatch(redrive_id.clone()); }>"Redrive"</button></td>
                                             </tr>
                                         }

@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use mediator_core::access::{Principal, Role};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::refusal::{forbidden, refuse, Refusal};
 use super::state::AuthState;
@@ -41,10 +40,26 @@ fn time_param(
 /// Most entries one export returns (narrow the time range for more).
 pub const AUDIT_EXPORT_MAX: usize = 100_000;
 
-/// `GET /api/v1/audit?since=&until=&format=json|ndjson` (operator): the
-/// audit entries with `since <= at < until`, oldest first; `json` is
-/// `{"entries": […], "truncated"}`, `ndjson` one entry per line.
-pub(super) async fn get_audit(
+/// The audit log, oldest first: replays started and cancelled, overrides,
+/// console submissions, redrives, sign-ins (failed too), user and token
+/// changes, and refused attempts. Operators and admins.
+///
+/// `GET /api/v1/audit?since=&until=&format=json|ndjson`: the entries with
+/// `since <= at < until`; `json` is `{"entries": […], "truncated"}`,
+/// `ndjson` one entry per line.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "access",
+    params(
+        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Entries at or after (RFC 3339)"),
+        ("until" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Entries before (RFC 3339)"),
+        ("format" = Option<String>, Query, description = "`json` (default): `{\"entries\", \"truncated\"}`; `ndjson`: one entry per line")
+    ),
+    responses(
+        (status = 200, description = "The entries", body = mediator_wire::AuditExport),
+        (status = 401, description = "No caller", body = mediator_wire::ErrorBody),
+        (status = 403, description = "Needs the operator role (`field`: `role`)", body = mediator_wire::ErrorBody),
+        (status = 422, description = "Bad `since`, `until` or `format`", body = mediator_wire::ErrorBody)
+    ))]
+pub(crate) async fn get_audit(
     State(state): State<AuthState>,
     Extension(p): Extension<Principal>,
     Query(q): Query<AuditQuery>,
@@ -91,11 +106,16 @@ pub(super) async fn get_audit(
     if ndjson {
         let mut body = String::new();
         for e in &entries {
-            body.push_str(&serde_json::to_string(e).unwrap_or_default());
+            let e = mediator_wire::AuditEntry::from(e);
+            body.push_str(&serde_json::to_string(&e).unwrap_or_default());
             body.push('\n');
         }
         ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
     } else {
-        Json(json!({ "entries": entries, "truncated": truncated })).into_response()
+        Json(mediator_wire::AuditExport {
+            entries: entries.iter().map(Into::into).collect(),
+            truncated,
+        })
+        .into_response()
     }
 }

@@ -239,9 +239,15 @@ pub(super) async fn post_logout(State(state): State<AuthState>, req: Request) ->
     res
 }
 
-/// `GET /api/v1/me`: `{"name", "role", "via"}` of the caller.
-pub(super) async fn get_me(Extension(p): Extension<Principal>) -> Response {
-    Json(json!({ "name": p.name, "role": p.role, "via": p.via })).into_response()
+/// The caller: `{"name", "role", "via"}` (`via`: `session`, `token`,
+/// `proxy`, or `open` when sign-in is off).
+#[utoipa::path(get, path = "/api/v1/me", tag = "access",
+    responses(
+        (status = 200, description = "Who is calling", body = mediator_wire::Caller),
+        (status = 401, description = "No caller (sign in or send a token)", body = mediator_wire::ErrorBody)
+    ))]
+pub(crate) async fn get_me(Extension(p): Extension<Principal>) -> Json<mediator_wire::Caller> {
+    Json((&p).into())
 }
 
 /// What a `next=` value keeps as is: letters, digits, `-_.~` and `/`.

@@ -6,14 +6,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mediator_core::access::{Principal, Role};
-use serde_json::json;
 
 /// A refusal rendered as `{"error", "field"?, "required_role"?}`.
 pub(super) fn refuse(status: StatusCode, message: &str, field: Option<&str>) -> Response {
-    let mut body = json!({ "error": message });
-    if let Some(f) = field {
-        body["field"] = json!(f);
-    }
+    let body = mediator_wire::ErrorBody::new(message, field);
     let mut res = (status, Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
         res.headers_mut().insert(

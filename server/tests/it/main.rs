@@ -24,6 +24,7 @@ mod http;
 mod listeners;
 mod load;
 mod openapi;
+mod openapi_schemas;
 mod overview_page;
 mod recovery;
 mod restart;

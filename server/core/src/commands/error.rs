@@ -50,6 +50,11 @@ pub enum CommandError {
     /// Storage or the bus failed (503).
     #[error("{0}")]
     Unavailable(String),
+    /// No caller: sign-in is on and the request is not signed in (401).
+    /// The JSON API's sign-in middleware answers this itself; the console's
+    /// server functions take their status from here too.
+    #[error("{0}")]
+    Unauthenticated(String),
 }
 
 impl CommandError {
@@ -93,9 +98,12 @@ impl CommandError {
         CommandError::Unavailable(e.to_string())
     }
 
-    /// The HTTP status this refusal is answered with.
+    /// The HTTP status this refusal is answered with: the one mapping of
+    /// refusals to statuses, for the JSON API and the console's server
+    /// functions alike.
     pub fn http_status(&self) -> u16 {
         match self {
+            CommandError::Unauthenticated(_) => 401,
             CommandError::Forbidden { .. } => 403,
             CommandError::Invalid { .. } => 422,
             CommandError::NotFound { .. } => 404,
@@ -112,7 +120,7 @@ impl CommandError {
                 Some(field)
             }
             CommandError::NotFound { field, .. } => field.as_deref(),
-            CommandError::Unavailable(_) => None,
+            CommandError::Unavailable(_) | CommandError::Unauthenticated(_) => None,
         }
     }
 
