@@ -10,7 +10,8 @@
 //! * [`queue`] — embedded SQS-like queues (visibility timeout, receive count, DLQ).
 //! * `delivery` — worker delivering to API destinations (HTTP) and in-process consumers.
 //! * `replay` — replays in 1-minute slices of event time with a persisted cursor.
-//! * `schedule` — the `ScheduleExpression` syntax PutRule accepts (rate and cron).
+//! * `schedule` — `ScheduleExpression`s (rate and cron): what PutRule accepts, when they fire.
+//! * `scheduler` — scheduled rules fire: a step per due time, next fire time stored.
 //! * `validation` — every problem of a request in one `ValidationException`, in AWS's words.
 //! * [`contract`] — the [`contract::EventBus`] trait and the backend-neutral contract suite.
 //!
@@ -42,6 +43,7 @@ pub mod queue;
 mod replay;
 mod routing;
 mod schedule;
+mod scheduler;
 pub mod time;
 pub mod types;
 mod validation;
@@ -91,6 +93,8 @@ pub struct BusConfig {
     pub http_timeout: Duration,
     /// How often retention is enforced.
     pub retention_interval: Duration,
+    /// How often the scheduler looks for scheduled rules that are due.
+    pub schedule_poll: Duration,
     /// Whether API destinations may call loopback, link-local (cloud
     /// metadata) and private addresses. Off: whoever can create an API
     /// destination cannot make the bus call services only this host or
@@ -111,6 +115,7 @@ impl Default for BusConfig {
             retry_max: Duration::from_secs(300),
             http_timeout: Duration::from_secs(5),
             retention_interval: Duration::from_secs(3600),
+            schedule_poll: Duration::from_secs(1),
             allow_private_destinations: false,
         }
     }
@@ -254,10 +259,11 @@ impl Bus {
         self.inner.delivery_notify.notify_one();
     }
 
-    /// Starts the background workers (deliveries, replays, retention) on
-    /// `tracker`; they stop when `shutdown` is cancelled.
+    /// Starts the background workers (deliveries, replays, scheduled rules,
+    /// retention) on `tracker`; they stop when `shutdown` is cancelled.
     pub fn spawn_workers(&self, tracker: &TaskTracker, shutdown: CancellationToken) {
         tracker.spawn(delivery::run(self.clone(), shutdown.clone()));
+        tracker.spawn(scheduler::run(self.clone(), shutdown.clone()));
         tracker.spawn(replay::run(self.clone(), tracker.clone(), shutdown.clone()));
         tracker.spawn(control::retention_run(self.clone(), shutdown));
     }

@@ -330,6 +330,11 @@ const STEPS: &[&str] = &[
         PRIMARY KEY (bus, rule, key)
     ) STRICT;
     ALTER TABLE eb_buses ADD COLUMN policy TEXT;",
+    // 13: embedded EventBridge scheduled rules: when each fires next (epoch
+    // milliseconds; NULL until counted, for a rule without a schedule and
+    // for a disabled one). Advanced in the transaction that writes a
+    // firing's deliveries.
+    "ALTER TABLE eb_rules ADD COLUMN next_fire_ms INTEGER;",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

@@ -16,6 +16,7 @@ use server::{Application, Settings};
 use tokio_util::sync::CancellationToken;
 
 mod aws_answers;
+mod scheduled_rules;
 
 struct TestApp {
     client: Client,
@@ -26,7 +27,11 @@ struct TestApp {
 }
 
 async fn spawn_app() -> TestApp {
-    let data = tempfile::tempdir().unwrap();
+    spawn_app_in(tempfile::tempdir().unwrap()).await
+}
+
+/// The application on the data directory `data` (kept by the app).
+async fn spawn_app_in(data: tempfile::TempDir) -> TestApp {
     let settings = Settings::resolve(server::config::ServeArgs {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         events_listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -50,6 +55,15 @@ async fn spawn_app() -> TestApp {
         shutdown,
         handle,
         _data: data,
+    }
+}
+
+impl TestApp {
+    /// Stops the application and hands back its data directory.
+    async fn stop(self) -> tempfile::TempDir {
+        self.shutdown.cancel();
+        self.handle.await.unwrap().unwrap();
+        self._data
     }
 }
 
