@@ -601,6 +601,7 @@ async fn handle(bus: &Bus, op: &str, body: &Bytes) -> Result<Response, BusError>
         }
         "PutTargets" => ok(bus.put_targets(parse(body)?).await?),
         "ListTargetsByRule" => ok(bus.list_targets_by_rule(parse(body)?).await?),
+        "ListRuleNamesByTarget" => ok(bus.list_rule_names_by_target(parse(body)?).await?),
         "RemoveTargets" => ok(bus.remove_targets(parse(body)?).await?),
         "CreateConnection" => ok(bus.create_connection(parse(body)?).await?),
         "DescribeConnection" => ok(bus.describe_connection(&required(parse::<NameRequest>(body)?.name, "name")?).await?),

@@ -39,6 +39,7 @@ pub mod delivery;
 pub mod endpoint;
 pub mod error;
 mod ingest;
+mod pattern_errors;
 pub mod queue;
 mod replay;
 mod routing;
@@ -392,8 +393,8 @@ impl Bus {
     ) -> BusResult<types::TestEventPatternResponse> {
         match patterns::test_event_pattern(&req.event_pattern, &req.event) {
             Ok(result) => Ok(types::TestEventPatternResponse { result }),
-            Err(e) if e.code() == "InvalidEventPatternException" => {
-                Err(BusError::InvalidEventPattern(e.message()))
+            Err(patterns::TestEventPatternError::InvalidEventPattern(e)) => {
+                Err(BusError::invalid_pattern(&req.event_pattern, &e))
             }
             Err(e) => Err(BusError::Validation(e.message())),
         }

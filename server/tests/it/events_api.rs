@@ -192,7 +192,9 @@ async fn sdk_control_plane_and_errors() {
     assert!(se.is_invalid_event_pattern_exception(), "{se:?}");
     assert_eq!(
         se.meta().message(),
-        Some("Event pattern is not valid. Reason: Empty arrays are not allowed")
+        Some(
+            "Event pattern is not valid. Reason: Empty arrays are not allowed\n at [Source: (String)\"{\"a\": []}\"; line: 1, column: 9]"
+        )
     );
     let err = c.describe_rule().name("nope").send().await.unwrap_err();
     assert!(err.into_service_error().is_resource_not_found_exception());

@@ -51,7 +51,7 @@ impl Bus {
             }
         }
         if let Some(p) = &req.event_pattern {
-            EventPattern::parse(p)?;
+            EventPattern::parse(p).map_err(|e| BusError::invalid_pattern(p, &e))?;
         }
         let state = match req.state.as_deref() {
             Some("DISABLED") => "DISABLED",
