@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod saas;
 pub mod security;
 pub mod serve;
+pub mod sqs_api;
 pub mod telemetry;
 
 use std::net::SocketAddr;

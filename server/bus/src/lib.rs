@@ -8,6 +8,7 @@
 //! * `control` — buses, rules, targets, connections, API destinations, archives,
 //!   tags, bus policies (one file each under `control/`).
 //! * [`queue`] — embedded SQS-like queues (visibility timeout, receive count, DLQ).
+//! * [`sqs`] — SQS's API (JSON protocol shapes and answers) over those queues.
 //! * `delivery` — worker delivering to API destinations (HTTP) and in-process consumers.
 //! * `replay` — replays in 1-minute slices of event time with a persisted cursor.
 //! * `schedule` — `ScheduleExpression`s (rate and cron): what PutRule accepts, when they fire.
@@ -45,6 +46,7 @@ mod replay;
 mod routing;
 mod schedule;
 mod scheduler;
+pub mod sqs;
 pub mod time;
 pub mod types;
 mod validation;
@@ -171,6 +173,10 @@ pub(crate) struct Inner {
     pub(crate) running_replays: Mutex<HashSet<String>>,
     pub(crate) http: reqwest::Client,
     pub(crate) rate: Mutex<HashMap<String, i64>>,
+    /// When each queue was last purged through SQS's API (one purge a minute).
+    pub(crate) purges: Mutex<HashMap<String, i64>>,
+    /// Message move tasks started through SQS's API (they complete at once).
+    pub(crate) move_tasks: Mutex<Vec<sqs::MoveTask>>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -216,6 +222,8 @@ impl Bus {
                 running_replays: Mutex::new(HashSet::new()),
                 http,
                 rate: Mutex::new(HashMap::new()),
+                purges: Mutex::new(HashMap::new()),
+                move_tasks: Mutex::new(Vec::new()),
             }),
         };
         let now = Timestamp::now().0;

@@ -17,9 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 mod aws_answers;
 mod scheduled_rules;
+mod sqs;
 
 struct TestApp {
     client: Client,
+    /// `http://ADDR` of the EventBridge (and SQS) listener.
+    endpoint: String,
     bus: bus::Bus,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -51,6 +54,7 @@ async fn spawn_app_in(data: tempfile::TempDir) -> TestApp {
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         client: sdk_client(&endpoint).await,
+        endpoint,
         bus,
         shutdown,
         handle,
