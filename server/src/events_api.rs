@@ -1,6 +1,8 @@
 //! EventBridge's own wire API (AWS JSON 1.1) over the embedded bus, on its
 //! own listener: `POST /` with `X-Amz-Target: AWSEvents.<Operation>`, so the
 //! aws CLI (`--endpoint-url`), boto3 and aws-sdk-eventbridge work unchanged.
+//! The same listener answers SQS's JSON protocol for the embedded queues
+//! (`AmazonSQS.<Operation>`, in [`crate::sqs_api`]).
 //! Without configured [`AccessKeys`] any `Authorization` header is
 //! accepted (the listener is then loopback only); with them, every request
 //! must carry a valid SigV4 signature by one of the keys (checked with
@@ -346,9 +348,15 @@ pub fn verify_sigv4(
             format!("Credential: access key id {key_id:?} is not configured"),
         ));
     };
-    if service != "events" {
+    // SQS's operations (for the embedded queues) are signed for `sqs`,
+    // EventBridge's for `events`.
+    let expected_service = match headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        Some(t) if t.starts_with(crate::sqs_api::TARGET_PREFIX) => "sqs",
+        _ => "events",
+    };
+    if service != expected_service {
         return Err(AuthError::incomplete(format!(
-            "Credential: service must be events, got {service:?}"
+            "Credential: service must be {expected_service}, got {service:?}"
         )));
     }
     let amz_date = headers
@@ -537,6 +545,10 @@ async fn dispatch(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    if let Some(op) = target.strip_prefix(crate::sqs_api::TARGET_PREFIX) {
+        tracing::Span::current().record("op", op);
+        return crate::sqs_api::handle(&bus, op, &headers, &body).await;
+    }
     let Some(op) = target.strip_prefix("AWSEvents.") else {
         return reply(
             StatusCode::BAD_REQUEST,
@@ -601,6 +613,7 @@ async fn handle(bus: &Bus, op: &str, body: &Bytes) -> Result<Response, BusError>
         }
         "PutTargets" => ok(bus.put_targets(parse(body)?).await?),
         "ListTargetsByRule" => ok(bus.list_targets_by_rule(parse(body)?).await?),
+        "ListRuleNamesByTarget" => ok(bus.list_rule_names_by_target(parse(body)?).await?),
         "RemoveTargets" => ok(bus.remove_targets(parse(body)?).await?),
         "CreateConnection" => ok(bus.create_connection(parse(body)?).await?),
         "DescribeConnection" => ok(bus.describe_connection(&required(parse::<NameRequest>(body)?.name, "name")?).await?),

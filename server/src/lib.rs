@@ -26,6 +26,7 @@ pub mod readiness;
 pub mod saas;
 pub mod security;
 pub mod serve;
+pub mod sqs_api;
 pub mod telemetry;
 
 use std::net::SocketAddr;

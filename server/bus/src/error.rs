@@ -13,7 +13,9 @@ pub enum BusError {
     /// `ValidationException`.
     #[error("{0}")]
     Validation(String),
-    /// `InvalidEventPatternException`.
+    /// `InvalidEventPatternException`: AWS's message with the JSON parser's
+    /// location appended (`\n at [Source: (String)"…"; line: 1, column: N]`),
+    /// as the wire API answers it.
     #[error("{0}")]
     InvalidEventPattern(String),
     /// `IllegalStatusException`.
@@ -68,9 +70,17 @@ impl From<store::rusqlite::Error> for BusError {
     }
 }
 
+impl BusError {
+    /// `InvalidEventPatternException` for `pattern`, worded as AWS's wire
+    /// API words it (the parser's location where AWS gives one).
+    pub fn invalid_pattern(pattern: &str, e: &patterns::PatternError) -> Self {
+        BusError::InvalidEventPattern(crate::pattern_errors::wire_message(pattern, e))
+    }
+}
+
 impl From<patterns::PatternError> for BusError {
     fn from(e: patterns::PatternError) -> Self {
-        BusError::InvalidEventPattern(e.message())
+        BusError::InvalidEventPattern(e.raw_message())
     }
 }
 

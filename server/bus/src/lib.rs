@@ -8,9 +8,11 @@
 //! * `control` — buses, rules, targets, connections, API destinations, archives,
 //!   tags, bus policies (one file each under `control/`).
 //! * [`queue`] — embedded SQS-like queues (visibility timeout, receive count, DLQ).
+//! * [`sqs`] — SQS's API (JSON protocol shapes and answers) over those queues.
 //! * `delivery` — worker delivering to API destinations (HTTP) and in-process consumers.
 //! * `replay` — replays in 1-minute slices of event time with a persisted cursor.
-//! * `schedule` — the `ScheduleExpression` syntax PutRule accepts (rate and cron).
+//! * `schedule` — `ScheduleExpression`s (rate and cron): what PutRule accepts, when they fire.
+//! * `scheduler` — scheduled rules fire: a step per due time, next fire time stored.
 //! * `validation` — every problem of a request in one `ValidationException`, in AWS's words.
 //! * [`contract`] — the [`contract::EventBus`] trait and the backend-neutral contract suite.
 //!
@@ -38,10 +40,13 @@ pub mod delivery;
 pub mod endpoint;
 pub mod error;
 mod ingest;
+mod pattern_errors;
 pub mod queue;
 mod replay;
 mod routing;
 mod schedule;
+mod scheduler;
+pub mod sqs;
 pub mod time;
 pub mod types;
 mod validation;
@@ -91,6 +96,8 @@ pub struct BusConfig {
     pub http_timeout: Duration,
     /// How often retention is enforced.
     pub retention_interval: Duration,
+    /// How often the scheduler looks for scheduled rules that are due.
+    pub schedule_poll: Duration,
     /// Whether API destinations may call loopback, link-local (cloud
     /// metadata) and private addresses. Off: whoever can create an API
     /// destination cannot make the bus call services only this host or
@@ -111,6 +118,7 @@ impl Default for BusConfig {
             retry_max: Duration::from_secs(300),
             http_timeout: Duration::from_secs(5),
             retention_interval: Duration::from_secs(3600),
+            schedule_poll: Duration::from_secs(1),
             allow_private_destinations: false,
         }
     }
@@ -165,6 +173,10 @@ pub(crate) struct Inner {
     pub(crate) running_replays: Mutex<HashSet<String>>,
     pub(crate) http: reqwest::Client,
     pub(crate) rate: Mutex<HashMap<String, i64>>,
+    /// When each queue was last purged through SQS's API (one purge a minute).
+    pub(crate) purges: Mutex<HashMap<String, i64>>,
+    /// Message move tasks started through SQS's API (they complete at once).
+    pub(crate) move_tasks: Mutex<Vec<sqs::MoveTask>>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -210,6 +222,8 @@ impl Bus {
                 running_replays: Mutex::new(HashSet::new()),
                 http,
                 rate: Mutex::new(HashMap::new()),
+                purges: Mutex::new(HashMap::new()),
+                move_tasks: Mutex::new(Vec::new()),
             }),
         };
         let now = Timestamp::now().0;
@@ -254,10 +268,11 @@ impl Bus {
         self.inner.delivery_notify.notify_one();
     }
 
-    /// Starts the background workers (deliveries, replays, retention) on
-    /// `tracker`; they stop when `shutdown` is cancelled.
+    /// Starts the background workers (deliveries, replays, scheduled rules,
+    /// retention) on `tracker`; they stop when `shutdown` is cancelled.
     pub fn spawn_workers(&self, tracker: &TaskTracker, shutdown: CancellationToken) {
         tracker.spawn(delivery::run(self.clone(), shutdown.clone()));
+        tracker.spawn(scheduler::run(self.clone(), shutdown.clone()));
         tracker.spawn(replay::run(self.clone(), tracker.clone(), shutdown.clone()));
         tracker.spawn(control::retention_run(self.clone(), shutdown));
     }
@@ -386,8 +401,8 @@ impl Bus {
     ) -> BusResult<types::TestEventPatternResponse> {
         match patterns::test_event_pattern(&req.event_pattern, &req.event) {
             Ok(result) => Ok(types::TestEventPatternResponse { result }),
-            Err(e) if e.code() == "InvalidEventPatternException" => {
-                Err(BusError::InvalidEventPattern(e.message()))
+            Err(patterns::TestEventPatternError::InvalidEventPattern(e)) => {
+                Err(BusError::invalid_pattern(&req.event_pattern, &e))
             }
             Err(e) => Err(BusError::Validation(e.message())),
         }

@@ -42,6 +42,18 @@ pub struct QueueMessage {
     pub receive_count: i64,
 }
 
+/// A received message with what SQS's API tells of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub message: QueueMessage,
+    /// When it was sent (epoch milliseconds).
+    pub sent_ms: i64,
+    /// When it was first received.
+    pub first_receive_ms: i64,
+    /// Its SQS message attributes (JSON), if it was sent with some.
+    pub attributes: Option<String>,
+}
+
 /// Visible and in-flight message counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueDepth {
@@ -54,12 +66,12 @@ pub struct QueueDepth {
 /// Deletes a message by receipt handle, found by its id (the handle's
 /// `{id}:` prefix) so the delete is a primary-key lookup rather than a scan
 /// of the queue; a forged or stale handle still matches nothing.
-const DELETE_BY_RECEIPT: &str =
+pub(crate) const DELETE_BY_RECEIPT: &str =
     "DELETE FROM eb_queue_messages WHERE id = ?3 AND queue = ?1 AND receipt = ?2";
 
 /// The message id a receipt handle (`{id}:{token}`) names; -1 (no message)
 /// when it is not of that form.
-fn receipt_message_id(receipt: &str) -> i64 {
+pub(crate) fn receipt_message_id(receipt: &str) -> i64 {
     receipt
         .split_once(':')
         .and_then(|(id, _)| id.parse().ok())
@@ -135,10 +147,27 @@ impl Bus {
         max: usize,
         wait: Duration,
     ) -> BusResult<Vec<QueueMessage>> {
+        Ok(self
+            .receive_received(queue, max, wait, None)
+            .await?
+            .into_iter()
+            .map(|r| r.message)
+            .collect())
+    }
+
+    /// [`Bus::receive_messages`] with what SQS's API tells of each message,
+    /// and optionally another visibility timeout than the queue's.
+    pub(crate) async fn receive_received(
+        &self,
+        queue: &str,
+        max: usize,
+        wait: Duration,
+        visibility_ms: Option<i64>,
+    ) -> BusResult<Vec<Received>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = self.inner.queue_notify.notified();
-            let got = self.receive_once(queue, max).await?;
+            let got = self.receive_once(queue, max, visibility_ms).await?;
             if !got.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(got);
             }
@@ -152,7 +181,12 @@ impl Bus {
         }
     }
 
-    async fn receive_once(&self, queue: &str, max: usize) -> BusResult<Vec<QueueMessage>> {
+    async fn receive_once(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility_ms: Option<i64>,
+    ) -> BusResult<Vec<Received>> {
         let q = queue_name(queue).to_string();
         let now = Timestamp::now().0;
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -166,14 +200,16 @@ impl Bus {
                     .query_row([&q], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()?;
                 let Some((vis, max_receives, dlq)) = cfg else { return Ok(None) };
-                let candidates: Vec<(i64, Vec<u8>, i64)> = tx
-                    .prepare_cached("SELECT id, body, receive_count FROM eb_queue_messages WHERE queue = ?1 AND visible_ms <= ?2 ORDER BY id LIMIT ?3")?
-                    .query_map(params![q, now, max], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                let vis = visibility_ms.unwrap_or(vis);
+                type Candidate = (i64, Vec<u8>, i64, i64, Option<i64>, Option<String>);
+                let candidates: Vec<Candidate> = tx
+                    .prepare_cached("SELECT id, body, receive_count, sent_ms, first_receive_ms, message_attributes FROM eb_queue_messages WHERE queue = ?1 AND visible_ms <= ?2 ORDER BY id LIMIT ?3")?
+                    .query_map(params![q, now, max], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
                     .collect::<Result<_, _>>()?;
                 let mut out = Vec::new();
-                let mut to_dlq = tx.prepare_cached("UPDATE eb_queue_messages SET queue = ?2, receive_count = 0, visible_ms = ?3, receipt = NULL WHERE id = ?1")?;
-                let mut take = tx.prepare_cached("UPDATE eb_queue_messages SET receive_count = receive_count + 1, visible_ms = ?2, receipt = ?3 WHERE id = ?1")?;
-                for (id, body, count) in candidates {
+                let mut to_dlq = tx.prepare_cached("UPDATE eb_queue_messages SET queue = ?2, dead_letter_source = queue, receive_count = 0, visible_ms = ?3, receipt = NULL WHERE id = ?1")?;
+                let mut take = tx.prepare_cached("UPDATE eb_queue_messages SET receive_count = receive_count + 1, visible_ms = ?2, receipt = ?3, first_receive_ms = coalesce(first_receive_ms, ?4) WHERE id = ?1")?;
+                for (id, body, count, sent_ms, first_receive_ms, attributes) in candidates {
                     if let (Some(m), Some(d)) = (max_receives, dlq.as_ref()) {
                         if count >= m {
                             to_dlq.execute(params![id, d, now])?;
@@ -181,16 +217,21 @@ impl Bus {
                         }
                     }
                     let receipt = format!("{id}:{token}");
-                    take.execute(params![id, now + vis, receipt])?;
-                    out.push(QueueMessage {
-                        message_id: id,
-                        receipt_handle: receipt,
-                        // Bodies are UTF-8 (stored from `&str`); the lossy
-                        // conversion is only a fallback.
-                        body: String::from_utf8(body).unwrap_or_else(|e| {
-                            String::from_utf8_lossy(e.as_bytes()).into_owned()
-                        }),
-                        receive_count: count + 1,
+                    take.execute(params![id, now + vis, receipt, now])?;
+                    out.push(Received {
+                        message: QueueMessage {
+                            message_id: id,
+                            receipt_handle: receipt,
+                            // Bodies are UTF-8 (stored from `&str`); the lossy
+                            // conversion is only a fallback.
+                            body: String::from_utf8(body).unwrap_or_else(|e| {
+                                String::from_utf8_lossy(e.as_bytes()).into_owned()
+                            }),
+                            receive_count: count + 1,
+                        },
+                        sent_ms,
+                        first_receive_ms: first_receive_ms.unwrap_or(now),
+                        attributes,
                     });
                 }
                 Ok(Some(out))

@@ -98,24 +98,7 @@ impl Routing {
             }
             let mut targets = Vec::new();
             for spec in tstmt.query_map(params![bus_name, name], |r| r.get::<_, String>(0))? {
-                let spec = spec?;
-                let Ok(t) = serde_json::from_str::<Target>(&spec) else {
-                    continue;
-                };
-                let kind = match arn_tail(&t.arn, ":sqs:") {
-                    Some(rest) => {
-                        TargetKind::Queue(rest.rsplit(':').next().unwrap_or(rest).to_string())
-                    }
-                    None => TargetKind::Deferred,
-                };
-                targets.push(TargetRoute {
-                    id: t.id.clone(),
-                    arn: t.arn.clone(),
-                    kind,
-                    input: t.input.as_ref().map(|i| Arc::from(i.as_bytes())),
-                    input_path: t.input_path.as_deref().and_then(parse_input_path),
-                    spec: Arc::from(spec.as_str()),
-                });
+                targets.extend(TargetRoute::from_spec(&spec?));
             }
             rules.push(RuleRoute {
                 arn: bus.rule_arn(bus_name, &name),
@@ -166,26 +149,56 @@ impl Routing {
                     body: body.clone(),
                 });
             }
-            for t in &rule.targets {
-                let payload = match (&t.input, &t.input_path) {
-                    (Some(i), _) => i.clone(),
-                    (None, Some(path)) => select_path(body, path),
-                    (None, None) => body.clone(),
-                };
-                match &t.kind {
-                    TargetKind::Queue(q) => out.push(Row::Queue {
-                        queue: q.clone(),
-                        body: payload,
-                    }),
-                    TargetKind::Deferred => out.push(Row::Delivery {
-                        target_arn: t.arn.clone(),
-                        rule_arn: rule.arn.clone(),
-                        target_id: t.id.clone(),
-                        spec: t.spec.clone(),
-                        body: payload,
-                    }),
-                }
-            }
+            push_target_rows(&rule.arn, &rule.targets, body, out);
+        }
+    }
+}
+
+impl TargetRoute {
+    /// A stored target (`eb_targets.spec`); `None` when it no longer parses.
+    pub fn from_spec(spec: &str) -> Option<TargetRoute> {
+        let t = serde_json::from_str::<Target>(spec).ok()?;
+        let kind = match arn_tail(&t.arn, ":sqs:") {
+            Some(rest) => TargetKind::Queue(rest.rsplit(':').next().unwrap_or(rest).to_string()),
+            None => TargetKind::Deferred,
+        };
+        Some(TargetRoute {
+            id: t.id.clone(),
+            arn: t.arn.clone(),
+            kind,
+            input: t.input.as_ref().map(|i| Arc::from(i.as_bytes())),
+            input_path: t.input_path.as_deref().and_then(parse_input_path),
+            spec: Arc::from(spec),
+        })
+    }
+}
+
+/// The writes that deliver `body` (an event's envelope) to each of a
+/// rule's `targets`, with each target's `Input` or `InputPath` applied.
+pub(crate) fn push_target_rows(
+    rule_arn: &str,
+    targets: &[TargetRoute],
+    body: &Arc<[u8]>,
+    out: &mut Vec<Row>,
+) {
+    for t in targets {
+        let payload = match (&t.input, &t.input_path) {
+            (Some(i), _) => i.clone(),
+            (None, Some(path)) => select_path(body, path),
+            (None, None) => body.clone(),
+        };
+        match &t.kind {
+            TargetKind::Queue(q) => out.push(Row::Queue {
+                queue: q.clone(),
+                body: payload,
+            }),
+            TargetKind::Deferred => out.push(Row::Delivery {
+                target_arn: t.arn.clone(),
+                rule_arn: rule_arn.to_string(),
+                target_id: t.id.clone(),
+                spec: t.spec.clone(),
+                body: payload,
+            }),
         }
     }
 }

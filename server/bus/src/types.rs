@@ -294,6 +294,14 @@ list_shape! {
     pub struct ListTargetsByRuleResponse { pub targets: Vec<Target> }
 }
 shape! {
+    /// ListRuleNamesByTarget request.
+    pub struct ListRuleNamesByTargetRequest { pub target_arn: Option<String>, pub event_bus_name: Option<String>, pub next_token: Option<String>, pub limit: Option<i64> }
+}
+list_shape! {
+    /// ListRuleNamesByTarget response.
+    pub struct ListRuleNamesByTargetResponse { pub rule_names: Vec<String> }
+}
+shape! {
     /// RemoveTargets request.
     pub struct RemoveTargetsRequest { pub rule: String, pub event_bus_name: Option<String>, pub ids: Vec<String>, pub force: Option<bool> }
 }

@@ -13,6 +13,8 @@ use tokio_util::task::TaskTracker;
 
 #[path = "contract/aws_answers.rs"]
 mod aws_answers;
+#[path = "contract/schedules.rs"]
+mod schedules;
 
 struct Harness {
     bus: Bus,

@@ -330,6 +330,22 @@ const STEPS: &[&str] = &[
         PRIMARY KEY (bus, rule, key)
     ) STRICT;
     ALTER TABLE eb_buses ADD COLUMN policy TEXT;",
+    // 13: embedded EventBridge scheduled rules: when each fires next (epoch
+    // milliseconds; NULL until counted, for a rule without a schedule and
+    // for a disabled one). Advanced in the transaction that writes a
+    // firing's deliveries.
+    "ALTER TABLE eb_rules ADD COLUMN next_fire_ms INTEGER;",
+    // 14: embedded queues through SQS's API: the queue attributes beyond the
+    // visibility timeout and redrive policy (a JSON object of SQS attribute
+    // name → value), when they last changed, and per message its SQS
+    // message attributes (JSON), first receive time and, once moved to a
+    // dead-letter queue, the queue it came from (where a message move task
+    // sends it back).
+    "ALTER TABLE eb_queues ADD COLUMN attributes TEXT;
+    ALTER TABLE eb_queues ADD COLUMN modified_ms INTEGER;
+    ALTER TABLE eb_queue_messages ADD COLUMN message_attributes TEXT;
+    ALTER TABLE eb_queue_messages ADD COLUMN first_receive_ms INTEGER;
+    ALTER TABLE eb_queue_messages ADD COLUMN dead_letter_source TEXT;",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

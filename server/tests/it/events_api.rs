@@ -16,9 +16,13 @@ use server::{Application, Settings};
 use tokio_util::sync::CancellationToken;
 
 mod aws_answers;
+mod scheduled_rules;
+mod sqs;
 
 struct TestApp {
     client: Client,
+    /// `http://ADDR` of the EventBridge (and SQS) listener.
+    endpoint: String,
     bus: bus::Bus,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -26,7 +30,11 @@ struct TestApp {
 }
 
 async fn spawn_app() -> TestApp {
-    let data = tempfile::tempdir().unwrap();
+    spawn_app_in(tempfile::tempdir().unwrap()).await
+}
+
+/// The application on the data directory `data` (kept by the app).
+async fn spawn_app_in(data: tempfile::TempDir) -> TestApp {
     let settings = Settings::resolve(server::config::ServeArgs {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         events_listen: Some("127.0.0.1:0".parse().unwrap()),
@@ -46,10 +54,20 @@ async fn spawn_app() -> TestApp {
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         client: sdk_client(&endpoint).await,
+        endpoint,
         bus,
         shutdown,
         handle,
         _data: data,
+    }
+}
+
+impl TestApp {
+    /// Stops the application and hands back its data directory.
+    async fn stop(self) -> tempfile::TempDir {
+        self.shutdown.cancel();
+        self.handle.await.unwrap().unwrap();
+        self._data
     }
 }
 
@@ -178,7 +196,9 @@ async fn sdk_control_plane_and_errors() {
     assert!(se.is_invalid_event_pattern_exception(), "{se:?}");
     assert_eq!(
         se.meta().message(),
-        Some("Event pattern is not valid. Reason: Empty arrays are not allowed")
+        Some(
+            "Event pattern is not valid. Reason: Empty arrays are not allowed\n at [Source: (String)\"{\"a\": []}\"; line: 1, column: 9]"
+        )
     );
     let err = c.describe_rule().name("nope").send().await.unwrap_err();
     assert!(err.into_service_error().is_resource_not_found_exception());

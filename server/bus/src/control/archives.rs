@@ -41,7 +41,7 @@ impl Bus {
         check_name("archiveName", &req.archive_name, 48, false)?;
         let bus = self.existing_bus_of_arn(&req.event_source_arn, "EventSourceArn")?;
         if let Some(p) = &req.event_pattern {
-            EventPattern::parse(p)?;
+            EventPattern::parse(p).map_err(|e| BusError::invalid_pattern(p, &e))?;
         }
         let retention = req.retention_days.unwrap_or(0);
         if retention < 0 {
@@ -203,7 +203,7 @@ impl Bus {
         }
         let (id, old) = self.archive_row(&req.archive_name).await?;
         if let Some(p) = &req.event_pattern {
-            EventPattern::parse(p)?;
+            EventPattern::parse(p).map_err(|e| BusError::invalid_pattern(p, &e))?;
         }
         if req.retention_days.is_some_and(|d| d < 0) {
             return Err(BusError::Validation(

@@ -5,6 +5,7 @@ use patterns::EventPattern;
 use store::rusqlite::{params, OptionalExtension, Row as SqlRow};
 
 use super::tags::{check_tags, put_tags, Tagged};
+use crate::scheduler::first_fire;
 use crate::types::*;
 use crate::validation::Violations;
 use crate::{paginate, Bus, BusError, BusResult, Timestamp, ARCHIVE_RULE_MANAGER, DEFAULT_BUS};
@@ -50,7 +51,7 @@ impl Bus {
             }
         }
         if let Some(p) = &req.event_pattern {
-            EventPattern::parse(p)?;
+            EventPattern::parse(p).map_err(|e| BusError::invalid_pattern(p, &e))?;
         }
         let state = match req.state.as_deref() {
             Some("DISABLED") => "DISABLED",
@@ -82,11 +83,18 @@ impl Bus {
                 if let Err(e) = put_tags(tx, &Tagged { bus: b2.clone(), rule: r.name.clone() }, &tags)? {
                     return Ok(Err(e));
                 }
+                // A rule put again with the same schedule, still enabled,
+                // keeps its next fire time; otherwise it is counted from now.
+                let next_fire = (state == "ENABLED")
+                    .then(|| first_fire(r.schedule_expression.as_deref(), now))
+                    .flatten();
                 tx.execute(
-                    "INSERT INTO eb_rules (bus, name, pattern, schedule, state, description, role_arn, created_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (bus, name) DO UPDATE SET pattern = ?3, schedule = ?4, state = ?5, description = ?6, role_arn = ?7",
-                    params![b2, r.name, r.event_pattern, r.schedule_expression, state, r.description, r.role_arn, now],
+                    "INSERT INTO eb_rules (bus, name, pattern, schedule, state, description, role_arn, created_ms, next_fire_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (bus, name) DO UPDATE SET pattern = ?3, schedule = ?4, state = ?5, description = ?6, role_arn = ?7,
+                        next_fire_ms = CASE WHEN schedule IS ?4 AND state = ?5 AND next_fire_ms IS NOT NULL AND ?9 IS NOT NULL
+                                            THEN next_fire_ms ELSE ?9 END",
+                    params![b2, r.name, r.event_pattern, r.schedule_expression, state, r.description, r.role_arn, now, next_fire],
                 )?;
                 Ok(Ok(()))
             })
@@ -230,6 +238,7 @@ impl Bus {
         let _g = self.inner.control.lock().await;
         let (b2, n2) = (bus.clone(), name.to_string());
         let state = if enabled { "ENABLED" } else { "DISABLED" };
+        let now = Timestamp::now().0;
         let outcome = self
             .inner
             .db
@@ -249,9 +258,20 @@ impl Bus {
                         "Rule {n2} is managed by {m} and cannot be modified."
                     ))),
                     Some(None) => {
+                        // Disabled, a scheduled rule has no next fire time;
+                        // enabled again, its schedule counts from now.
+                        let schedule: Option<String> = tx.query_row(
+                            "SELECT schedule FROM eb_rules WHERE bus = ?1 AND name = ?2",
+                            params![b2, n2],
+                            |x| x.get(0),
+                        )?;
+                        let next_fire = enabled
+                            .then(|| first_fire(schedule.as_deref(), now))
+                            .flatten();
                         tx.execute(
-                            "UPDATE eb_rules SET state = ?3 WHERE bus = ?1 AND name = ?2",
-                            params![b2, n2, state],
+                            "UPDATE eb_rules SET next_fire_ms = CASE WHEN state = ?3 AND ?4 IS NOT NULL THEN next_fire_ms ELSE ?4 END,
+                                state = ?3 WHERE bus = ?1 AND name = ?2",
+                            params![b2, n2, state, next_fire],
                         )?;
                         Ok(())
                     }

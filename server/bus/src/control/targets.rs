@@ -1,5 +1,5 @@
-//! Targets: `PutTargets`, `ListTargetsByRule`, `RemoveTargets`, with the
-//! checks of what the embedded bus can deliver to.
+//! Targets: `PutTargets`, `ListTargetsByRule`, `ListRuleNamesByTarget`,
+//! `RemoveTargets`, with the checks of what the embedded bus can deliver to.
 
 use store::rusqlite::{params, OptionalExtension};
 
@@ -169,6 +169,43 @@ impl Bus {
         let (targets, next_token) = paginate(all, req.next_token.as_deref(), req.limit)?;
         Ok(ListTargetsByRuleResponse {
             targets,
+            next_token,
+        })
+    }
+
+    /// `ListRuleNamesByTarget`: the rules of one bus (default: the default
+    /// bus) with a target whose `Arn` is `TargetArn`, by name.
+    pub async fn list_rule_names_by_target(
+        &self,
+        req: ListRuleNamesByTargetRequest,
+    ) -> BusResult<ListRuleNamesByTargetResponse> {
+        let Some(target_arn) = req.target_arn.filter(|a| !a.is_empty()) else {
+            return Err(BusError::Validation(
+                "1 validation error detected: Value null at 'targetArn' failed to satisfy constraint: Member must not be null".into(),
+            ));
+        };
+        let bus = self.bus_name(req.event_bus_name.as_deref());
+        self.require_bus(&bus)?;
+        let specs: Vec<(String, String)> = self
+            .inner
+            .db
+            .read(move |c| {
+                c.prepare("SELECT rule, spec FROM eb_targets WHERE bus = ?1 ORDER BY rule, id")?
+                    .query_map([bus], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
+            .await?;
+        let mut names: Vec<String> = specs
+            .into_iter()
+            .filter(|(_, spec)| {
+                serde_json::from_str::<Target>(spec).is_ok_and(|t| t.arn == target_arn)
+            })
+            .map(|(rule, _)| rule)
+            .collect();
+        names.dedup();
+        let (rule_names, next_token) = paginate(names, req.next_token.as_deref(), req.limit)?;
+        Ok(ListRuleNamesByTargetResponse {
+            rule_names,
             next_token,
         })
     }

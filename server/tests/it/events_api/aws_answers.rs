@@ -728,3 +728,77 @@ async fn sdk_update_and_deauthorize_connections_and_destinations() {
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_list_rule_names_by_target_pages_by_name() {
+    let app = spawn_app().await;
+    let c = &app.client;
+    let queue = "arn:aws:sqs:us-east-1:000000000000:shared";
+    for (rule, arn) in [
+        ("by-target-c", queue),
+        ("by-target-a", queue),
+        ("by-target-b", queue),
+        (
+            "by-target-other",
+            "arn:aws:sqs:us-east-1:000000000000:elsewhere",
+        ),
+    ] {
+        c.put_rule()
+            .name(rule)
+            .event_pattern(r#"{"source": ["x"]}"#)
+            .send()
+            .await
+            .unwrap();
+        c.put_targets()
+            .rule(rule)
+            .targets(Target::builder().id("t").arn(arn).build().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let first = c
+        .list_rule_names_by_target()
+        .target_arn(queue)
+        .limit(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.rule_names(), ["by-target-a", "by-target-b"]);
+    let rest = c
+        .list_rule_names_by_target()
+        .target_arn(queue)
+        .limit(2)
+        .next_token(first.next_token().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.rule_names(), ["by-target-c"]);
+    assert_eq!(rest.next_token(), None);
+    let none = c
+        .list_rule_names_by_target()
+        .target_arn("arn:aws:sqs:us-east-1:000000000000:nobody")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        none.rule_names,
+        Some(vec![]),
+        "present and empty, as AWS answers"
+    );
+    let err = c
+        .list_rule_names_by_target()
+        .target_arn(queue)
+        .event_bus_name("no-such-bus")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_message(err),
+        (
+            "ResourceNotFoundException".to_string(),
+            "Event bus no-such-bus does not exist.".to_string()
+        )
+    );
+    app.shutdown.cancel();
+    app.handle.await.unwrap().unwrap();
+}
