@@ -183,6 +183,16 @@ pub enum ApiError {
         /// Why, naming the role.
         reason: String,
     },
+    /// Asked again too soon (e.g. checking a part now); try again later.
+    #[error("{reason}")]
+    TooSoon {
+        /// What it concerns (`part`).
+        field: String,
+        /// Why, and when to try again.
+        reason: String,
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -197,7 +207,7 @@ impl ApiError {
 
 impl ApiError {
     /// The HTTP status a server function answers with this error: 422 for
-    /// an invalid field, 404, 409, 401, 403, 503; `None` for
+    /// an invalid field, 404, 409, 429, 401, 403, 503; `None` for
     /// [`ApiError::Request`] (the server-function layer's own failures keep
     /// its status).
     pub fn http_status(&self) -> Option<u16> {
@@ -205,6 +215,7 @@ impl ApiError {
             ApiError::Invalid { .. } => Some(422),
             ApiError::NotFound(_) => Some(404),
             ApiError::Conflict { .. } => Some(409),
+            ApiError::TooSoon { .. } => Some(429),
             ApiError::Unauthorized(_) => Some(401),
             ApiError::Forbidden { .. } => Some(403),
             ApiError::Unavailable(_) => Some(503),
@@ -227,6 +238,15 @@ impl From<mediator_core::CommandError> for ApiError {
             C::Invalid { field, reason } => ApiError::Invalid { field, reason },
             C::NotFound { what, .. } => ApiError::NotFound(what),
             C::Conflict { field, reason } => ApiError::Conflict { field, reason },
+            C::TooSoon {
+                field,
+                reason,
+                retry_after_secs,
+            } => ApiError::TooSoon {
+                field,
+                reason,
+                retry_after_secs,
+            },
             C::Unavailable(e) => ApiError::Unavailable(e),
         }
     }
