@@ -72,6 +72,16 @@ pub enum ApiError {
         /// Why, naming the role.
         reason: String,
     },
+    /// Asked again too soon (e.g. checking a part now); try again later.
+    #[error("{reason}")]
+    TooSoon {
+        /// What it concerns (`part`).
+        field: String,
+        /// Why, and when to try again.
+        reason: String,
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
 }
 
 impl ApiError {
@@ -87,7 +97,7 @@ impl ApiError {
 impl ApiError {
     /// The HTTP status a server function answers with this error: the
     /// command layer's one mapping ([`mediator_core::CommandError::http_status`]:
-    /// 422 for an invalid field, 404, 409, 401, 403, 503); `None` for
+    /// 422 for an invalid field, 404, 409, 429, 401, 403, 503); `None` for
     /// [`ApiError::Request`] (the server-function layer's own failures keep
     /// its status).
     #[cfg(feature = "ssr")]
@@ -97,6 +107,15 @@ impl ApiError {
             ApiError::Invalid { field, reason } => C::Invalid { field, reason },
             ApiError::NotFound(what) => C::not_found(what),
             ApiError::Conflict { field, reason } => C::Conflict { field, reason },
+            ApiError::TooSoon {
+                field,
+                reason,
+                retry_after_secs,
+            } => C::TooSoon {
+                field,
+                reason,
+                retry_after_secs,
+            },
             ApiError::Unauthorized(reason) => C::Unauthenticated(reason),
             ApiError::Forbidden { required, reason } => C::Forbidden {
                 required: required.parse().ok()?,
@@ -123,6 +142,15 @@ impl From<mediator_core::CommandError> for ApiError {
             C::Invalid { field, reason } => ApiError::Invalid { field, reason },
             C::NotFound { what, .. } => ApiError::NotFound(what),
             C::Conflict { field, reason } => ApiError::Conflict { field, reason },
+            C::TooSoon {
+                field,
+                reason,
+                retry_after_secs,
+            } => ApiError::TooSoon {
+                field,
+                reason,
+                retry_after_secs,
+            },
             C::Unavailable(e) => ApiError::Unavailable(e),
             C::Unauthenticated(reason) => ApiError::Unauthorized(reason),
         }

@@ -116,7 +116,8 @@ impl IntoResponse for ApiError {
 }
 
 /// A command's refusal as an HTTP answer; a refused role also names the
-/// role needed in `X-Required-Role`.
+/// role needed in `X-Required-Role`, a refusal for asking too soon the
+/// seconds to wait in `Retry-After`.
 fn command_refusal(e: &CommandError) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = (status, Json(e.body())).into_response();
@@ -125,6 +126,10 @@ fn command_refusal(e: &CommandError) -> Response {
             "x-required-role",
             axum::http::HeaderValue::from_static(required.as_str()),
         );
+    }
+    if let Some(secs) = e.retry_after_secs() {
+        res.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
     }
     res
 }

@@ -6,7 +6,8 @@
 //! Each part has its own loop, and each check is bounded by the part's
 //! timeout, so a slow or hanging part never delays the others.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::storage::StoreError;
@@ -54,6 +55,37 @@ pub struct Monitor {
     changes: Option<crate::changes::Changes>,
     /// This process's name in the monitor leases ([`StatusStore::lease_monitor`]).
     replica: String,
+    /// When each part was last checked on request ([`Monitor::check_now`]).
+    asked: Mutex<HashMap<String, Instant>>,
+}
+
+/// Shortest time between two checks of one part asked for by callers
+/// ([`Monitor::check_now`]): a vendor's health endpoint is not hammered by
+/// a support team clicking at once.
+pub const CHECK_NOW_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Whole seconds, rounded up (a `Retry-After` never says 0 too early).
+pub fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Why a check asked for now was not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckNowError {
+    /// The part is not configured.
+    #[error("part {0:?} is not configured")]
+    UnknownPart(String),
+    /// The part was checked on request less than [`CHECK_NOW_INTERVAL`] ago.
+    #[error("part {part:?} was checked on request less than {} s ago; try again in {} s", CHECK_NOW_INTERVAL.as_secs(), ceil_secs(*retry_after))]
+    TooSoon {
+        /// The part.
+        part: String,
+        /// How long until it may be checked on request again.
+        retry_after: Duration,
+    },
+    /// Recording the check failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The monitor's name in leases on the embedded database ([`Monitor::new`]).
@@ -98,7 +130,35 @@ impl Monitor {
             parts,
             changes: None,
             replica: default_replica(),
+            asked: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Checks `part` now, outside its poll schedule, and records the result
+    /// like any poll (it counts toward the circuit's thresholds, so a good
+    /// check brings a recovering part closer to up). At most once per
+    /// [`CHECK_NOW_INTERVAL`] per part on this replica.
+    pub async fn check_now(&self, part: &str) -> Result<CheckRecord, CheckNowError> {
+        let settings = self
+            .parts
+            .iter()
+            .find(|p| p.name.as_str() == part)
+            .ok_or_else(|| CheckNowError::UnknownPart(part.to_owned()))?;
+        {
+            let now = Instant::now();
+            let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(last) = asked.get(part) {
+                let since = now.saturating_duration_since(*last);
+                if since < CHECK_NOW_INTERVAL {
+                    return Err(CheckNowError::TooSoon {
+                        part: part.to_owned(),
+                        retry_after: CHECK_NOW_INTERVAL - since,
+                    });
+                }
+            }
+            asked.insert(part.to_owned(), now);
+        }
+        Ok(self.check_once(settings).await?)
     }
 
     /// Notifies `changes` after every recorded check: topic `status` when the

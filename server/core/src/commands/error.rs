@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::access::{Principal, Role};
+use crate::monitor::{ceil_secs, CheckNowError};
 use crate::overrides::OverrideError;
 use crate::recovery::RecoveryError;
 use crate::recovery::ReplayError;
@@ -46,6 +47,16 @@ pub enum CommandError {
         field: String,
         /// Why.
         reason: String,
+    },
+    /// Asked again too soon (429 with `Retry-After`, naming the field).
+    #[error("{reason}")]
+    TooSoon {
+        /// What it concerns (`part`).
+        field: String,
+        /// Why, and when to try again.
+        reason: String,
+        /// Seconds until it may be asked again.
+        retry_after_secs: u64,
     },
     /// Storage or the bus failed (503).
     #[error("{0}")]
@@ -108,6 +119,7 @@ impl CommandError {
             CommandError::Invalid { .. } => 422,
             CommandError::NotFound { .. } => 404,
             CommandError::Conflict { .. } => 409,
+            CommandError::TooSoon { .. } => 429,
             CommandError::Unavailable(_) => 503,
         }
     }
@@ -116,11 +128,21 @@ impl CommandError {
     pub fn field(&self) -> Option<&str> {
         match self {
             CommandError::Forbidden { .. } => Some("role"),
-            CommandError::Invalid { field, .. } | CommandError::Conflict { field, .. } => {
-                Some(field)
-            }
+            CommandError::Invalid { field, .. }
+            | CommandError::Conflict { field, .. }
+            | CommandError::TooSoon { field, .. } => Some(field),
             CommandError::NotFound { field, .. } => field.as_deref(),
             CommandError::Unavailable(_) | CommandError::Unauthenticated(_) => None,
+        }
+    }
+
+    /// Seconds the caller should wait before asking again (`Retry-After`).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            CommandError::TooSoon {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -168,6 +190,20 @@ impl From<OverrideError> for CommandError {
             OverrideError::Invalid { field, reason } => CommandError::invalid(field, reason),
             OverrideError::UnknownPart(p) => CommandError::unknown_part(&p),
             OverrideError::Store(e) => CommandError::unavailable(e),
+        }
+    }
+}
+
+impl From<CheckNowError> for CommandError {
+    fn from(e: CheckNowError) -> Self {
+        match e {
+            CheckNowError::UnknownPart(p) => CommandError::unknown_part(&p),
+            e @ CheckNowError::TooSoon { retry_after, .. } => CommandError::TooSoon {
+                field: "part".into(),
+                reason: e.to_string(),
+                retry_after_secs: ceil_secs(retry_after),
+            },
+            CheckNowError::Store(e) => CommandError::unavailable(e),
         }
     }
 }

@@ -17,9 +17,11 @@
 //! - [`vouchers`]: submit a voucher, redrive a dead-lettered one.
 //! - [`replays`]: start and cancel a replay; the window the console proposes.
 //! - [`overrides`]: set or clear a part's circuit override.
+//! - [`parts`]: check a part's health now.
 
 mod error;
 pub mod overrides;
+pub mod parts;
 pub mod replays;
 pub mod vouchers;
 

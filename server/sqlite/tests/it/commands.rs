@@ -538,3 +538,78 @@ async fn each_command_runs_in_a_span_naming_action_target_and_caller() {
         "{commands:?}"
     );
 }
+
+/// A vendor whose `voucher` part answers as scripted (good when empty).
+struct Vendor(Mutex<Vec<Result<(), String>>>);
+
+#[async_trait]
+impl mediator_core::HealthProbe for Vendor {
+    async fn check(&self, _part: &str) -> Result<(), String> {
+        self.0.lock().unwrap().pop().unwrap_or(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn checking_a_part_now_records_a_check_once_per_interval_and_is_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let parts: Vec<_> = PartName::defaults()
+        .into_iter()
+        .map(mediator_core::PartSettings::new)
+        .collect();
+    let probe = Arc::new(Vendor(Mutex::new(vec![Err("503 from vendor".into())])));
+    let monitor = support::monitor(db.clone(), probe, parts.clone());
+    support::board(db.clone(), parts.clone())
+        .seed(Utc::now())
+        .await
+        .unwrap();
+    let audit = support::audit(db.clone());
+
+    let refused = parts::check_now(&monitor, &audit, &viewer(), "voucher").await;
+    assert!(
+        matches!(refused, Err(CommandError::Forbidden { .. })),
+        "{refused:?}"
+    );
+
+    let rec = parts::check_now(&monitor, &audit, &operator(), "voucher")
+        .await
+        .unwrap();
+    assert!(!rec.ok);
+    assert_eq!(rec.error.as_deref(), Some("503 from vendor"));
+    assert_eq!(rec.circuit.failures, 1, "it counts like a poll");
+
+    let again = parts::check_now(&monitor, &audit, &operator(), "voucher").await;
+    let Err(e) = again else {
+        panic!("a second check at once is refused")
+    };
+    assert_eq!(e.http_status(), 429);
+    assert_eq!(e.field(), Some("part"));
+    let wait = e.retry_after_secs().unwrap();
+    assert!((1..=5).contains(&wait), "retry after {wait} s");
+    // Another part is not held back by the first one's interval.
+    assert!(
+        parts::check_now(&monitor, &audit, &operator(), "member")
+            .await
+            .unwrap()
+            .ok
+    );
+    let unknown = parts::check_now(&monitor, &audit, &operator(), "loyalty").await;
+    assert_eq!(unknown.unwrap_err().http_status(), 404);
+
+    let log: Vec<_> = entries(&audit)
+        .await
+        .into_iter()
+        .map(|e| (e.action, e.target.unwrap_or_default(), e.outcome))
+        .collect();
+    let row = |t: &str, o: &str| ("part.check".to_owned(), t.to_owned(), o.to_owned());
+    assert_eq!(
+        log,
+        [
+            row("voucher", "denied"),
+            row("voucher", "ok"),
+            row("voucher", "failed"),
+            row("member", "ok"),
+            row("loyalty", "failed"),
+        ]
+    );
+}
