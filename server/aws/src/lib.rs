@@ -39,6 +39,7 @@ pub mod provision;
 mod queues;
 mod recovery;
 pub mod tables;
+mod trace;
 
 pub use crate::bus::AwsBus;
 pub use crate::dynamo::DynamoStore;
@@ -51,6 +52,7 @@ pub use crate::recovery::AwsRecovery;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use tracing::Instrument;
 
 /// How to reach AWS (or an emulator).
 #[derive(Debug, Clone, Default)]
@@ -113,6 +115,7 @@ impl Location {
             .describe_event_bus()
             .name("default")
             .send()
+            .instrument(crate::trace::eventbridge("DescribeEventBus", "default"))
             .await
             .map_err(|e| format!("DescribeEventBus default: {}", sdk_message(&e)))?;
         let arn = out.arn().unwrap_or_default();
@@ -172,6 +175,7 @@ pub async fn check_tables(conf: &SdkConfig, tables: &tables::Tables) -> Result<(
             .describe_table()
             .table_name(&spec.name)
             .send()
+            .instrument(crate::trace::dynamodb("DescribeTable", &spec.name))
             .await
             .map_err(|e| format!("DynamoDB table {}: {}", spec.name, sdk_message(&e)))?;
     }

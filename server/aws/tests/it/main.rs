@@ -10,4 +10,5 @@ mod events;
 mod intake;
 mod provision;
 mod recovery;
+mod spans;
 mod store_contract;

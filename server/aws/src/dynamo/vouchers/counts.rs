@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use mediator_core::storage::StoreError;
 use mediator_core::VoucherStatus;
+use tracing::Instrument;
 
 use crate::dynamo::{backend, get_s, s, DynamoStore};
 
@@ -87,6 +88,7 @@ impl DynamoStore {
             .send();
         while let Some(i) = items
             .try_next()
+            .instrument(crate::trace::dynamodb("Scan", &self.tables.vouchers))
             .await
             .map_err(|e| backend("Scan voucher counts", &e))?
         {

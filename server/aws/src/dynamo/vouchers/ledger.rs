@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{Put, Select, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use mediator_core::storage::StoreError;
+use tracing::Instrument;
 
 use crate::dynamo::{backend, build_err, get_s, n, s, DynamoStore, Item};
 
@@ -73,6 +74,7 @@ impl DynamoStore {
             };
             let page = q
                 .send()
+                .instrument(crate::trace::dynamodb("Query", &self.tables.voucher_events))
                 .await
                 .map_err(|e| backend("Query retry ledger", &e))?;
             count += i64::from(page.count());

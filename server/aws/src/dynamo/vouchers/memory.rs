@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use mediator_core::overrides::effective_closed;
 use mediator_core::storage::StoreError;
 use mediator_core::OverrideMode;
+use tracing::Instrument;
 
 use super::*;
 use crate::dynamo::{backend, get_s, part_key, DynamoStore};
@@ -81,6 +82,7 @@ impl DynamoStore {
             .set_key(Some(key(id)))
             .consistent_read(true)
             .send()
+            .instrument(crate::trace::dynamodb("GetItem", &self.tables.vouchers))
             .await
             .map_err(|e| backend("GetItem voucher", &e))?;
         let k = out.item().and_then(record_of);
@@ -102,6 +104,7 @@ impl DynamoStore {
             .projection_expression("#st, override_mode")
             .expression_attribute_names("#st", "status")
             .send()
+            .instrument(crate::trace::dynamodb("GetItem", &self.tables.parts))
             .await
             .map_err(|e| backend("GetItem part status", &e))?;
         let c = match out.item() {

@@ -10,6 +10,7 @@ use chrono::Utc;
 use mediator_core::datacache::PendingEvent;
 use mediator_core::storage::StoreError;
 use mediator_core::{VoucherKeys, VoucherStatus};
+use tracing::Instrument;
 
 use super::*;
 use crate::dynamo::{backend, build_err, get_n, get_s, item_key, ms_time, n, s, DynamoStore, Item};
@@ -284,6 +285,10 @@ impl DynamoStore {
                 .batch_write_item()
                 .request_items(&self.tables.voucher_events, requests)
                 .send()
+                .instrument(crate::trace::dynamodb(
+                    "BatchWriteItem",
+                    &self.tables.voucher_events,
+                ))
                 .await
                 .map_err(|e| backend("BatchWriteItem voucher outbox", &e))?;
             requests = out
@@ -321,6 +326,7 @@ impl DynamoStore {
                 .expression_attribute_values(":pk", s(format!("OB#{shard}")))
                 .limit(limit.clamp(1, 1000) as i32)
                 .send()
+                .instrument(crate::trace::dynamodb("Query", &self.tables.voucher_events))
                 .await
                 .map_err(|e| backend("Query voucher outbox", &e))?;
             for i in page.items() {

@@ -2,6 +2,7 @@
 
 use mediator_core::storage::StoreError;
 use mediator_core::VoucherStatus;
+use tracing::Instrument;
 
 use super::*;
 use crate::dynamo::{backend, s, DynamoStore, Item};
@@ -39,6 +40,7 @@ impl DynamoStore {
             };
             let page = q
                 .send()
+                .instrument(crate::trace::dynamodb("Query", &self.tables.vouchers))
                 .await
                 .map_err(|e| backend("Query voucher reference", &e))?;
             out.extend(page.items().iter().filter_map(record_of));
@@ -83,6 +85,7 @@ impl DynamoStore {
             }
             let page = q
                 .send()
+                .instrument(crate::trace::dynamodb("Query", &self.tables.vouchers))
                 .await
                 .map_err(|e| backend("Query open vouchers", &e))?;
             out.extend(page.items().iter().cloned());

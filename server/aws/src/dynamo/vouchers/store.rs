@@ -13,6 +13,7 @@ use mediator_core::datacache::{
 };
 use mediator_core::storage::{Admitted, StoreError, VoucherStore};
 use mediator_core::{OverrideMode, VoucherRequest, VoucherStatus};
+use tracing::Instrument;
 
 use super::*;
 use crate::dynamo::{applied, backend, build_err, get_n, get_s, ms_time, n, s, DynamoStore, Item};
@@ -35,6 +36,7 @@ impl VoucherStore for DynamoStore {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .send()
+            .instrument(crate::trace::dynamodb("PutItem", &self.tables.vouchers))
             .await;
         match r {
             Ok(_) => {
@@ -225,6 +227,7 @@ impl VoucherStore for DynamoStore {
             .consistent_read(true)
             .projection_expression("hist")
             .send()
+            .instrument(crate::trace::dynamodb("GetItem", &self.tables.vouchers))
             .await
             .map_err(|e| backend("GetItem voucher lifecycle", &e))?;
         let Some(list) = out
@@ -298,6 +301,7 @@ impl VoucherStore for DynamoStore {
                 .set_expression_attribute_values(Some(e.values))
                 .return_values(ReturnValue::AllNew)
                 .send()
+                .instrument(crate::trace::dynamodb("UpdateItem", &self.tables.vouchers))
                 .await;
             match r {
                 Ok(out) => {
@@ -444,6 +448,7 @@ impl VoucherStore for DynamoStore {
             .condition_expression("st IN (:rc, :rt, :sub)")
             .set_expression_attribute_values(Some(e.values))
             .send()
+            .instrument(crate::trace::dynamodb("UpdateItem", &self.tables.vouchers))
             .await;
         self.forget(id);
         applied("UpdateItem voucher dead-letter", r)
@@ -692,6 +697,7 @@ impl VoucherStore for DynamoStore {
                 .send();
             while let Some(i) = items
                 .try_next()
+                .instrument(crate::trace::dynamodb("Query", &self.tables.vouchers))
                 .await
                 .map_err(|e| backend("Query open voucher counts", &e))?
             {
@@ -743,6 +749,7 @@ impl VoucherStore for DynamoStore {
                     .expression_attribute_values(":retry", s(VoucherStatus::Retry.as_str()))
                     .set_exclusive_start_key(start.take())
                     .send()
+                    .instrument(crate::trace::dynamodb("Query", &self.tables.voucher_events))
                     .await
                     .map_err(|e| backend("Query voucher outbox", &e))?;
                 if !page.items().is_empty() {

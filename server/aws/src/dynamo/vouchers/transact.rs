@@ -6,6 +6,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{ConditionCheck, Delete, TransactWriteItem, Update};
 use mediator_core::storage::StoreError;
+use tracing::Instrument;
 
 use super::*;
 use crate::dynamo::{backend, build_err, item_key, part_key, s, DynamoStore};
@@ -168,11 +169,13 @@ impl DynamoStore {
         what: &str,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<Vec<String>>, (StoreError, bool)> {
+        let span = crate::trace::dynamodb("TransactWriteItems", &crate::trace::tables_of(&items));
         match self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
             .send()
+            .instrument(span)
             .await
         {
             Ok(_) => Ok(None),
