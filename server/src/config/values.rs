@@ -86,17 +86,22 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
 }
 
+/// An integer or a float, as a float; refused as not `expected` otherwise.
+fn number<'de, D: Deserializer<'de>>(d: D, expected: &str) -> Result<f64, D::Error> {
+    match Raw::read(d)? {
+        Raw::Integer(i) => Ok(i as f64),
+        Raw::Float(f) => Ok(f),
+        other => Err(other.refuse(expected)),
+    }
+}
+
 /// A number of seconds (integer or float); its range is checked on use.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Secs(pub f64);
 
 impl<'de> Deserialize<'de> for Secs {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Raw::read(d)? {
-            Raw::Integer(i) => Ok(Secs(i as f64)),
-            Raw::Float(f) => Ok(Secs(f)),
-            other => Err(other.refuse("a number of seconds")),
-        }
+        number(d, "a number of seconds").map(Secs)
     }
 }
 
@@ -106,11 +111,7 @@ pub(super) struct Number(pub f64);
 
 impl<'de> Deserialize<'de> for Number {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Raw::read(d)? {
-            Raw::Integer(i) => Ok(Number(i as f64)),
-            Raw::Float(f) => Ok(Number(f)),
-            other => Err(other.refuse("a number")),
-        }
+        number(d, "a number").map(Number)
     }
 }
 
