@@ -108,34 +108,11 @@ fn internal_error(id: &str) -> Response {
 mod tests {
     use super::*;
 
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
     use axum::body::Body;
     use axum::routing::get;
     use axum::Router;
+    use mediator_core::testing::CapturedLogs;
     use tower::ServiceExt;
-    use tracing_subscriber::fmt::MakeWriter;
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
-    }
 
     fn router() -> Router {
         Router::new()
@@ -160,10 +137,10 @@ mod tests {
     }
 
     async fn call(path: &str, id: Option<&str>) -> (Response, String) {
-        let logs = Captured::default();
+        let logs = CapturedLogs::default();
         let subscriber = tracing_subscriber::fmt()
             .json()
-            .with_writer(logs.clone())
+            .with_writer(logs.writer())
             .with_max_level(tracing::Level::INFO)
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
@@ -175,8 +152,7 @@ mod tests {
             .oneshot(req.body(Body::empty()).unwrap())
             .await
             .unwrap();
-        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-        (response, text)
+        (response, logs.text())
     }
 
     fn lines(text: &str) -> Vec<serde_json::Value> {

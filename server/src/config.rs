@@ -10,7 +10,9 @@
 //!   flag, the environment, the file and a part's table.
 //! * `listeners` — the listeners' time limits, connection caps and the
 //!   EventBridge API's `Host` names.
-//! * `parts` — the part list and each part's `[parts.<name>]` table.
+//! * `parts` — the part list and each part's `[parts.<name>]` table (serde,
+//!   unknown keys refused; `values` — its values' types, checked with the
+//!   reason the error gives).
 //! * `settings` — [`Settings`], resolved from all of the above.
 
 mod checks;
@@ -22,6 +24,7 @@ mod parts;
 mod settings;
 #[cfg(test)]
 mod tests;
+mod values;
 
 pub use crate::auth::{AuthMode, CookieSecure};
 pub use choices::{Backend, Durability, LogFormat};

@@ -122,13 +122,7 @@ fn time_param(
     q: &HashMap<String, String>,
     name: &'static str,
 ) -> Result<Option<DateTime<Utc>>, ApiError> {
-    param(q, name)
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| CommandError::invalid(name, "must be an RFC 3339 time").into())
-        })
-        .transpose()
+    Ok(crate::params::rfc3339(name, param(q, name))?)
 }
 
 fn int_param(

@@ -22,6 +22,7 @@ pub mod http;
 pub mod login_limits;
 pub mod maintenance;
 pub mod openapi;
+pub mod params;
 pub mod readiness;
 pub mod saas;
 pub mod security;

@@ -13,6 +13,7 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 use bus::contract::EventBus;
 use bus::types::*;
 use bus::{BusError, BusResult, Timestamp};
+use tracing::Instrument;
 
 use crate::{arn_region_account, sdk_message};
 
@@ -102,6 +103,22 @@ fn tags(t: Option<Vec<Tag>>) -> BusResult<Option<Vec<eb::Tag>>> {
     .transpose()
 }
 
+/// The bus a request names; EventBridge's `default` when it names none.
+fn bus_name(bus: Option<&str>) -> &str {
+    bus.unwrap_or("default")
+}
+
+/// The buses of a PutEvents request's entries, as one field value.
+fn entry_buses(entries: &[PutEventsRequestEntry]) -> String {
+    let mut buses: Vec<&str> = entries
+        .iter()
+        .map(|e| bus_name(e.event_bus_name.as_deref()))
+        .collect();
+    buses.sort_unstable();
+    buses.dedup();
+    buses.join(",")
+}
+
 fn s(v: Option<&str>) -> Option<String> {
     v.map(str::to_string)
 }
@@ -116,6 +133,7 @@ impl AwsBus {
             .describe_event_bus()
             .name("default")
             .send()
+            .instrument(crate::trace::eventbridge("DescribeEventBus", "default"))
             .await
             .map_err(bus_error)?;
         let (region, account) = arn_region_account(out.arn().unwrap_or_default())
@@ -151,6 +169,7 @@ impl AwsBus {
             .queue_name(name)
             .queue_owner_aws_account_id(account)
             .send()
+            .instrument(crate::trace::sqs("GetQueueUrl", name))
             .await
             .map_err(bus_error)?
             .queue_url()
@@ -213,6 +232,7 @@ impl EventBus for AwsBus {
     }
 
     async fn put_events(&self, req: PutEventsRequest) -> BusResult<PutEventsResponse> {
+        let span = crate::trace::eventbridge("PutEvents", &entry_buses(&req.entries));
         let entries = req
             .entries
             .into_iter()
@@ -233,6 +253,7 @@ impl EventBus for AwsBus {
             .put_events()
             .set_entries(Some(entries))
             .send()
+            .instrument(span)
             .await
             .map_err(bus_error)?;
         Ok(PutEventsResponse {
@@ -253,6 +274,7 @@ impl EventBus for AwsBus {
         &self,
         req: CreateEventBusRequest,
     ) -> BusResult<CreateEventBusResponse> {
+        let span = crate::trace::eventbridge("CreateEventBus", &req.name);
         let out = self
             .events
             .create_event_bus()
@@ -262,6 +284,7 @@ impl EventBus for AwsBus {
             .set_kms_key_identifier(req.kms_key_identifier)
             .set_tags(tags(req.tags)?)
             .send()
+            .instrument(span)
             .await
             .map_err(bus_error)?;
         Ok(CreateEventBusResponse {
@@ -276,6 +299,10 @@ impl EventBus for AwsBus {
             .describe_event_bus()
             .set_name(name.map(str::to_string))
             .send()
+            .instrument(crate::trace::eventbridge(
+                "DescribeEventBus",
+                name.unwrap_or("default"),
+            ))
             .await
             .map_err(bus_error)?;
         Ok(bus::types::EventBus {
@@ -293,12 +320,14 @@ impl EventBus for AwsBus {
             .delete_event_bus()
             .name(name)
             .send()
+            .instrument(crate::trace::eventbridge("DeleteEventBus", name))
             .await
             .map(|_| ())
             .map_err(bus_error)
     }
 
     async fn put_rule(&self, req: PutRuleRequest) -> BusResult<PutRuleResponse> {
+        let span = crate::trace::eventbridge("PutRule", bus_name(req.event_bus_name.as_deref()));
         let out = self
             .events
             .put_rule()
@@ -311,6 +340,7 @@ impl EventBus for AwsBus {
             .set_tags(tags(req.tags)?)
             .set_event_bus_name(req.event_bus_name)
             .send()
+            .instrument(span)
             .await
             .map_err(bus_error)?;
         Ok(PutRuleResponse {
@@ -325,6 +355,7 @@ impl EventBus for AwsBus {
             .name(name)
             .set_event_bus_name(bus.map(str::to_string))
             .send()
+            .instrument(crate::trace::eventbridge("DescribeRule", bus_name(bus)))
             .await
             .map_err(bus_error)?;
         Ok(Rule {
@@ -345,6 +376,7 @@ impl EventBus for AwsBus {
     }
 
     async fn set_rule_state(&self, name: &str, bus: Option<&str>, enabled: bool) -> BusResult<()> {
+        let on = bus_name(bus).to_owned();
         let bus = bus.map(str::to_string);
         if enabled {
             self.events
@@ -352,6 +384,7 @@ impl EventBus for AwsBus {
                 .name(name)
                 .set_event_bus_name(bus)
                 .send()
+                .instrument(crate::trace::eventbridge("EnableRule", &on))
                 .await
                 .map(|_| ())
                 .map_err(bus_error)
@@ -361,6 +394,7 @@ impl EventBus for AwsBus {
                 .name(name)
                 .set_event_bus_name(bus)
                 .send()
+                .instrument(crate::trace::eventbridge("DisableRule", &on))
                 .await
                 .map(|_| ())
                 .map_err(bus_error)
@@ -374,6 +408,7 @@ impl EventBus for AwsBus {
             .set_event_bus_name(bus.map(str::to_string))
             .force(force)
             .send()
+            .instrument(crate::trace::eventbridge("DeleteRule", bus_name(bus)))
             .await
             .map(|_| ())
             .map_err(bus_error)
@@ -385,6 +420,7 @@ impl EventBus for AwsBus {
             .into_iter()
             .map(target)
             .collect::<BusResult<Vec<_>>>()?;
+        let span = crate::trace::eventbridge("PutTargets", bus_name(req.event_bus_name.as_deref()));
         let out = self
             .events
             .put_targets()
@@ -392,12 +428,15 @@ impl EventBus for AwsBus {
             .set_event_bus_name(req.event_bus_name)
             .set_targets(Some(targets))
             .send()
+            .instrument(span)
             .await
             .map_err(bus_error)?;
         Ok(targets_response!(out))
     }
 
     async fn remove_targets(&self, req: RemoveTargetsRequest) -> BusResult<TargetsResponse> {
+        let span =
+            crate::trace::eventbridge("RemoveTargets", bus_name(req.event_bus_name.as_deref()));
         let out = self
             .events
             .remove_targets()
@@ -406,6 +445,7 @@ impl EventBus for AwsBus {
             .set_ids(Some(req.ids))
             .set_force(req.force)
             .send()
+            .instrument(span)
             .await
             .map_err(bus_error)?;
         Ok(targets_response!(out))
@@ -421,6 +461,10 @@ impl EventBus for AwsBus {
             .set_event_pattern(req.event_pattern.clone())
             .set_retention_days(req.retention_days.map(|d| d as i32))
             .send()
+            .instrument(crate::trace::eventbridge_resource(
+                "CreateArchive",
+                &req.archive_name,
+            ))
             .await
             .map_err(bus_error)?;
         Ok(Archive {
@@ -446,6 +490,7 @@ impl EventBus for AwsBus {
             .describe_archive()
             .archive_name(name)
             .send()
+            .instrument(crate::trace::eventbridge_resource("DescribeArchive", name))
             .await
             .map_err(bus_error)?;
         Ok(archive(&out))
@@ -456,6 +501,7 @@ impl EventBus for AwsBus {
             .delete_archive()
             .archive_name(name)
             .send()
+            .instrument(crate::trace::eventbridge_resource("DeleteArchive", name))
             .await
             .map(|_| ())
             .map_err(bus_error)
@@ -477,6 +523,10 @@ impl EventBus for AwsBus {
             .set_event_end_time(req.event_end_time.map(to_dt))
             .destination(destination)
             .send()
+            .instrument(crate::trace::eventbridge_resource(
+                "StartReplay",
+                &req.replay_name,
+            ))
             .await
             .map_err(bus_error)?;
         Ok(Replay {
@@ -503,6 +553,7 @@ impl EventBus for AwsBus {
             .describe_replay()
             .replay_name(name)
             .send()
+            .instrument(crate::trace::eventbridge_resource("DescribeReplay", name))
             .await
             .map_err(bus_error)?;
         Ok(Replay {
@@ -528,6 +579,10 @@ impl EventBus for AwsBus {
     }
 
     async fn list_replays(&self, req: ListRequest) -> BusResult<ListReplaysResponse> {
+        let span = crate::trace::eventbridge_resource(
+            "ListReplays",
+            req.name_prefix.as_deref().unwrap_or_default(),
+        );
         let out = self
             .events
             .list_replays()
@@ -537,6 +592,7 @@ impl EventBus for AwsBus {
             .set_next_token(req.next_token)
             .set_limit(req.limit.map(|l| l as i32))
             .send()
+            .instrument(span)
             .await
             .map_err(bus_error)?;
         Ok(ListReplaysResponse {
@@ -569,6 +625,7 @@ impl EventBus for AwsBus {
             .cancel_replay()
             .replay_name(name)
             .send()
+            .instrument(crate::trace::eventbridge_resource("CancelReplay", name))
             .await
             .map_err(bus_error)?;
         Ok(Replay {
@@ -602,6 +659,7 @@ impl EventBus for AwsBus {
             .queue_name(name)
             .attributes(QueueAttributeName::Policy, policy)
             .send()
+            .instrument(crate::trace::sqs("CreateQueue", name))
             .await
             .map_err(bus_error)?
             .queue_url()
@@ -628,6 +686,7 @@ impl EventBus for AwsBus {
             .max_number_of_messages(max.clamp(1, 10) as i32)
             .wait_time_seconds(wait_seconds(wait))
             .send()
+            .instrument(crate::trace::sqs("ReceiveMessage", &url))
             .await
             .map_err(bus_error)?;
         let msgs = out.messages();
@@ -648,6 +707,7 @@ impl EventBus for AwsBus {
                 .queue_url(&url)
                 .set_entries(Some(entries))
                 .send()
+                .instrument(crate::trace::sqs("DeleteMessageBatch", &url))
                 .await
                 .map_err(bus_error)?;
         }

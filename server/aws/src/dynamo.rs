@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -264,11 +265,14 @@ impl DynamoStore {
                 if round > 0 {
                     tokio::time::sleep(std::time::Duration::from_millis(25 << round)).await;
                 }
+                let tables: Vec<&str> = r.keys().map(String::as_str).collect();
+                let span = crate::trace::dynamodb("BatchGetItem", &tables.join(","));
                 let page = self
                     .client
                     .batch_get_item()
                     .set_request_items(Some(r))
                     .send()
+                    .instrument(span)
                     .await
                     .map_err(|e| backend(&format!("BatchGetItem {what}"), &e))?;
                 if let Some(items) = page.responses().and_then(|r| r.get(table)) {
@@ -334,6 +338,7 @@ impl DynamoStore {
                 .expression_attribute_values(":status", s(STATUS_SK))
                 .set_exclusive_start_key(start.take())
                 .send()
+                .instrument(crate::trace::dynamodb("Scan", &self.tables.parts))
                 .await
                 .map_err(|e| backend("Scan parts", &e))?;
             out.extend(page.items().iter().cloned());
@@ -368,6 +373,7 @@ impl DynamoStore {
                 .condition_expression("attribute_not_exists(lmax) OR lmax < :l")
                 .expression_attribute_values(":l", n(latency))
                 .send()
+                .instrument(crate::trace::dynamodb("UpdateItem", &self.tables.monitor))
                 .await;
             match r {
                 Ok(_) => {}
@@ -423,6 +429,7 @@ impl OverrideStore for DynamoStore {
         };
         req.update_expression(expr)
             .send()
+            .instrument(crate::trace::dynamodb("UpdateItem", &self.tables.parts))
             .await
             .map_err(|e| backend("UpdateItem override", &e))?;
         Ok(())
@@ -462,6 +469,7 @@ impl OverrideStore for DynamoStore {
             .consistent_read(true)
             .projection_expression("override_mode")
             .send()
+            .instrument(crate::trace::dynamodb("GetItem", &self.tables.parts))
             .await
             .map_err(|e| backend("GetItem override", &e))?;
         Ok(out
@@ -481,6 +489,7 @@ impl StatusStore for DynamoStore {
             .set_key(Some(part_key(part)))
             .consistent_read(true)
             .send()
+            .instrument(crate::trace::dynamodb("GetItem", &self.tables.parts))
             .await
             .map_err(|e| backend("GetItem status", &e))?;
         let Some(item) = out.item() else {
@@ -650,6 +659,7 @@ impl StatusStore for DynamoStore {
                 .set_key(Some(seq_key()))
                 .consistent_read(true)
                 .send()
+                .instrument(crate::trace::dynamodb("GetItem", &self.tables.parts))
                 .await
                 .map_err(|e| backend("GetItem status-change sequence", &e))?;
             let last = seq.item().and_then(|i| get_n(i, "n")).unwrap_or(0);
@@ -693,11 +703,13 @@ impl StatusStore for DynamoStore {
             change_id = Some(id);
         }
 
+        let span = crate::trace::dynamodb("TransactWriteItems", &crate::trace::tables_of(&actions));
         match self
             .client
             .transact_write_items()
             .set_transact_items(Some(actions))
             .send()
+            .instrument(span)
             .await
         {
             Ok(_) => {}
@@ -737,6 +749,7 @@ impl StatusStore for DynamoStore {
             .expression_attribute_values(":one", s("1"))
             .limit(limit.clamp(1, 1000) as i32)
             .send()
+            .instrument(crate::trace::dynamodb("Query", &self.tables.changes))
             .await
             .map_err(|e| backend("Query unpublished changes", &e))?;
         let mut changes: Vec<StoredChange> = out.items().iter().filter_map(parse_change).collect();
@@ -767,6 +780,7 @@ impl StatusStore for DynamoStore {
                 .expression_attribute_values(":u", n(until.timestamp_millis()))
                 .expression_attribute_values(":now", n(now))
                 .send()
+.instrument(crate::trace::dynamodb("UpdateItem", &self.tables.changes))
                 .await;
             match r {
                 Ok(_) => claimed.push(id),
@@ -788,6 +802,7 @@ impl StatusStore for DynamoStore {
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":t", AttributeValue::Bool(true))
                 .send()
+                .instrument(crate::trace::dynamodb("UpdateItem", &self.tables.changes))
                 .await
                 .map_err(|e| backend("UpdateItem change published", &e))?;
         }
@@ -813,6 +828,7 @@ impl StatusStore for DynamoStore {
                 .limit((limit - out.len()).min(1000) as i32)
                 .set_exclusive_start_key(start.take())
                 .send()
+                .instrument(crate::trace::dynamodb("Query", &self.tables.changes))
                 .await
                 .map_err(|e| backend("Query status changes", &e))?;
             out.extend(page.items().iter().filter_map(parse_change));
@@ -843,6 +859,7 @@ impl StatusStore for DynamoStore {
                 .expression_attribute_values(":part", s(part))
                 .set_exclusive_start_key(start.take())
                 .send()
+                .instrument(crate::trace::dynamodb("Query", &self.tables.changes))
                 .await
                 .map_err(|e| backend("Query status changes of a part", &e))?;
             if !page.items().is_empty() {
@@ -868,6 +885,7 @@ impl StatusStore for DynamoStore {
             )
             .expression_attribute_values(":me", s(owner))
             .send()
+            .instrument(crate::trace::dynamodb("UpdateItem", &self.tables.changes))
             .await;
         applied("UpdateItem replay claim", claim)
     }
@@ -894,6 +912,7 @@ impl StatusStore for DynamoStore {
             .expression_attribute_values(":me", s(owner))
             .expression_attribute_values(":now", n(now.timestamp_millis()))
             .send()
+            .instrument(crate::trace::dynamodb("PutItem", &self.tables.parts))
             .await;
         applied("PutItem monitor lease", put)
     }

@@ -13,6 +13,7 @@
 //!   (see [`crate::load_config`]) backs off and retries throttled calls.
 
 use std::time::Duration;
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::primitives::DateTime;
@@ -106,6 +107,7 @@ impl AwsEvents {
                 .put_events()
                 .set_entries(Some(pending.iter().map(|(_, e)| e.clone()).collect()))
                 .send()
+                .instrument(crate::trace::eventbridge("PutEvents", &self.bus_name))
                 .await
                 .map_err(|e| PublishError(format!("PutEvents: {}", sdk_message(&e))))?;
             if out.failed_entry_count() == 0 {

@@ -43,6 +43,7 @@ mod queues;
 mod readiness;
 mod recovery;
 pub mod tables;
+mod trace;
 
 pub use crate::bus::AwsBus;
 pub use crate::dynamo::DynamoStore;
@@ -55,6 +56,7 @@ pub use crate::readiness::{AwsDependencies, Unready, CHECK_TIMEOUT};
 pub use crate::recovery::AwsRecovery;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use tracing::Instrument;
 
 /// How to reach AWS (or an emulator).
 #[derive(Debug, Clone, Default)]
@@ -157,6 +159,7 @@ impl Location {
             .describe_event_bus()
             .name("default")
             .send()
+            .instrument(crate::trace::eventbridge("DescribeEventBus", "default"))
             .await
             .map_err(|e| format!("DescribeEventBus default: {}", sdk_message(&e)))?;
         let arn = out.arn().unwrap_or_default();
@@ -216,6 +219,7 @@ pub async fn check_tables(conf: &SdkConfig, tables: &tables::Tables) -> Result<(
             .describe_table()
             .table_name(&spec.name)
             .send()
+            .instrument(crate::trace::dynamodb("DescribeTable", &spec.name))
             .await
             .map_err(|e| format!("DynamoDB table {}: {}", spec.name, sdk_message(&e)))?;
     }

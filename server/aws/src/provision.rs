@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use tracing::Instrument;
 
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use aws_sdk_eventbridge::types::{RuleState, Target};
@@ -246,7 +247,14 @@ impl Provisioner {
 
     async fn bus(&mut self) -> Result<(), ProvisionError> {
         let err = fail("event-bus", BUS_NAME);
-        match self.events.describe_event_bus().name(BUS_NAME).send().await {
+        match self
+            .events
+            .describe_event_bus()
+            .name(BUS_NAME)
+            .send()
+            .instrument(crate::trace::eventbridge("DescribeEventBus", BUS_NAME))
+            .await
+        {
             Ok(_) => {
                 self.step(Change::Unchanged, "event-bus", BUS_NAME, String::new());
                 return Ok(());
@@ -260,6 +268,7 @@ impl Provisioner {
                 .name(BUS_NAME)
                 .description("Vendor Mediator status events")
                 .send()
+                .instrument(crate::trace::eventbridge("CreateEventBus", BUS_NAME))
                 .await
                 .map_err(|e| err(sdk_message(&e)))?;
         }
@@ -277,6 +286,7 @@ impl Provisioner {
             .describe_archive()
             .archive_name(name)
             .send()
+            .instrument(crate::trace::eventbridge_resource("DescribeArchive", name))
             .await
         {
             Ok(a) => {
@@ -304,6 +314,7 @@ impl Provisioner {
                         .event_pattern(&pattern)
                         .retention_days(retention)
                         .send()
+                        .instrument(crate::trace::eventbridge_resource("UpdateArchive", name))
                         .await
                         .map_err(|e| err(sdk_message(&e)))?;
                 }
@@ -320,6 +331,7 @@ impl Provisioner {
                         .event_pattern(&pattern)
                         .retention_days(retention)
                         .send()
+                        .instrument(crate::trace::eventbridge_resource("CreateArchive", name))
                         .await
                         .map_err(|e| err(sdk_message(&e)))?;
                 }
@@ -351,6 +363,7 @@ impl Provisioner {
             .name(name)
             .event_bus_name(BUS_NAME)
             .send()
+            .instrument(crate::trace::eventbridge("DescribeRule", BUS_NAME))
             .await
         {
             Ok(r) => Some(r),
@@ -376,6 +389,7 @@ impl Provisioner {
                     .rule(name)
                     .event_bus_name(BUS_NAME)
                     .send()
+                    .instrument(crate::trace::eventbridge("ListTargetsByRule", BUS_NAME))
                     .await
                     .map_err(|e| err(sdk_message(&e)))?;
                 let ok =
@@ -399,6 +413,7 @@ impl Provisioner {
                 .description(description)
                 .state(RuleState::Enabled)
                 .send()
+                .instrument(crate::trace::eventbridge("PutRule", BUS_NAME))
                 .await
                 .map_err(|e| err(sdk_message(&e)))?;
             let target = Target::builder()
@@ -413,6 +428,7 @@ impl Provisioner {
                 .event_bus_name(BUS_NAME)
                 .targets(target)
                 .send()
+                .instrument(crate::trace::eventbridge("PutTargets", BUS_NAME))
                 .await
                 .map_err(|e| err(sdk_message(&e)))?;
             if let Some(f) = out.failed_entries().first() {
@@ -492,7 +508,14 @@ impl Provisioner {
     ) -> Result<(), ProvisionError> {
         let err = fail("queue", name);
         let want = self.queue_attributes(name, dlq, rule);
-        let url = match self.sqs.get_queue_url().queue_name(name).send().await {
+        let url = match self
+            .sqs
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .instrument(crate::trace::sqs("GetQueueUrl", name))
+            .await
+        {
             Ok(o) => Some(o.queue_url().unwrap_or_default().to_string()),
             Err(e)
                 if matches!(
@@ -511,6 +534,7 @@ impl Provisioner {
                     .queue_name(name)
                     .set_attributes(Some(want))
                     .send()
+                    .instrument(crate::trace::sqs("CreateQueue", name))
                     .await
                     .map_err(|e| err(sdk_message(&e)))?;
             }
@@ -526,6 +550,7 @@ impl Provisioner {
             .queue_url(&url)
             .attribute_names(QueueAttributeName::All)
             .send()
+            .instrument(crate::trace::sqs("GetQueueAttributes", &url))
             .await
             .map_err(|e| err(sdk_message(&e)))?;
         let have = have.attributes().cloned().unwrap_or_default();
@@ -545,6 +570,7 @@ impl Provisioner {
                 .queue_url(&url)
                 .set_attributes(Some(want))
                 .send()
+                .instrument(crate::trace::sqs("SetQueueAttributes", &url))
                 .await
                 .map_err(|e| err(sdk_message(&e)))?;
         }
@@ -610,7 +636,13 @@ impl Tabler {
         use aws_sdk_dynamodb::types::{BillingMode, TimeToLiveSpecification};
         let name = spec.name.as_str();
         let err = fail("table", name);
-        let existing = match db.describe_table().table_name(name).send().await {
+        let existing = match db
+            .describe_table()
+            .table_name(name)
+            .send()
+            .instrument(crate::trace::dynamodb("DescribeTable", name))
+            .await
+        {
             Ok(t) => t.table,
             Err(e) if e.code() == Some("ResourceNotFoundException") => None,
             Err(e) => return Err(err(sdk_message(&e))),
@@ -628,7 +660,10 @@ impl Tabler {
                     for i in &spec.indexes {
                         req = req.global_secondary_indexes(index_def(i));
                     }
-                    req.send().await.map_err(|e| err(sdk_message(&e)))?;
+                    req.send()
+                        .instrument(crate::trace::dynamodb("CreateTable", name))
+                        .await
+                        .map_err(|e| err(sdk_message(&e)))?;
                     self.wait_active(db, name).await?;
                 }
             }
@@ -677,6 +712,7 @@ impl Tabler {
                                 GlobalSecondaryIndexUpdate::builder().create(create).build(),
                             )
                             .send()
+                            .instrument(crate::trace::dynamodb("UpdateTable", name))
                             .await
                             .map_err(|e| err(sdk_message(&e)))?;
                     }
@@ -691,6 +727,7 @@ impl Tabler {
                         .describe_time_to_live()
                         .table_name(name)
                         .send()
+                        .instrument(crate::trace::dynamodb("DescribeTimeToLive", name))
                         .await
                         .map_err(|e| err(sdk_message(&e)))?;
                     ttl.time_to_live_description().is_some_and(|d| {
@@ -717,6 +754,7 @@ impl Tabler {
                                 .map_err(|e| err(e.to_string()))?,
                         )
                         .send()
+                        .instrument(crate::trace::dynamodb("UpdateTimeToLive", name))
                         .await
                         .map_err(|e| err(sdk_message(&e)))?;
                 }
@@ -753,6 +791,7 @@ impl Tabler {
                 .describe_table()
                 .table_name(name)
                 .send()
+                .instrument(crate::trace::dynamodb("DescribeTable", name))
                 .await
                 .map_err(|e| fail("table", name)(sdk_message(&e)))?;
             if t.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+use tracing::Instrument;
 
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
@@ -56,6 +57,7 @@ impl SqsQueues {
             .get_queue_url()
             .queue_name(name)
             .send()
+            .instrument(crate::trace::sqs("GetQueueUrl", name))
             .await
             .map_err(|e| format!("GetQueueUrl {name}: {}", sdk_message(&e)))?
             .queue_url()
@@ -84,6 +86,7 @@ impl SqsQueues {
             .max_number_of_messages(max.clamp(1, 10) as i32)
             .wait_time_seconds(crate::bus::wait_seconds(wait))
             .send()
+            .instrument(crate::trace::sqs("ReceiveMessage", &url))
             .await
             .map_err(|e| format!("ReceiveMessage {name}: {}", sdk_message(&e)))?;
         Ok(out
@@ -118,6 +121,7 @@ impl SqsQueues {
                 .queue_url(&url)
                 .set_entries(Some(entries))
                 .send()
+                .instrument(crate::trace::sqs("DeleteMessageBatch", &url))
                 .await
                 .map_err(|e| format!("DeleteMessageBatch {name}: {}", sdk_message(&e)))?;
             batch_failures(
@@ -159,6 +163,7 @@ impl SqsQueues {
                 .queue_url(&url)
                 .set_entries(Some(entries))
                 .send()
+                .instrument(crate::trace::sqs("ChangeMessageVisibilityBatch", &url))
                 .await
                 .map_err(|e| format!("ChangeMessageVisibilityBatch {name}: {}", sdk_message(&e)))?;
             batch_failures(

@@ -2,6 +2,7 @@
 //! console's archive view as far as EventBridge allows.
 
 use std::time::Duration;
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
@@ -109,7 +110,12 @@ impl AwsRecovery {
 #[async_trait]
 impl ArchiveReplays for AwsRecovery {
     async fn start_replay(&self, req: &ReplayRequest) -> Result<(), ReplayError> {
-        match self.start_replay_request(req).send().await {
+        match self
+            .start_replay_request(req)
+            .send()
+            .instrument(crate::trace::eventbridge_resource("StartReplay", &req.name))
+            .await
+        {
             Ok(_) => Ok(()),
             // StartReplay names a missing archive ResourceNotFound: refused for good.
             Err(e) if e.code() == Some("ResourceNotFoundException") => {
@@ -120,7 +126,14 @@ impl ArchiveReplays for AwsRecovery {
     }
 
     async fn describe_replay(&self, name: &str) -> Result<Option<ReplayInfo>, ReplayError> {
-        match self.events.describe_replay().replay_name(name).send().await {
+        match self
+            .events
+            .describe_replay()
+            .replay_name(name)
+            .send()
+            .instrument(crate::trace::eventbridge_resource("DescribeReplay", name))
+            .await
+        {
             Ok(r) => Ok(Some(ReplayInfo {
                 state: r
                     .state()
@@ -141,6 +154,7 @@ impl ArchiveReplays for AwsRecovery {
             .cancel_replay()
             .replay_name(name)
             .send()
+            .instrument(crate::trace::eventbridge_resource("CancelReplay", name))
             .await
             .map(|_| ())
             .map_err(replay_error)
@@ -162,6 +176,10 @@ impl ArchiveReplays for AwsRecovery {
             .describe_archive()
             .archive_name(archive)
             .send()
+            .instrument(crate::trace::eventbridge_resource(
+                "DescribeArchive",
+                archive,
+            ))
             .await
         {
             Ok(a) => Ok(a.event_count()),
@@ -236,6 +254,10 @@ impl ArchiveBrowser for AwsRecovery {
                 .event_source_arn(self.location.bus_arn())
                 .set_next_token(token.take())
                 .send()
+                .instrument(crate::trace::eventbridge(
+                    "ListArchives",
+                    &self.location.bus_name,
+                ))
                 .await
                 .map_err(archive_error)?;
             for a in page.archives() {
@@ -247,6 +269,7 @@ impl ArchiveBrowser for AwsRecovery {
                     .describe_archive()
                     .archive_name(name)
                     .send()
+                    .instrument(crate::trace::eventbridge_resource("DescribeArchive", name))
                     .await
                     .map_err(archive_error)?;
                 out.push(ArchiveSummary {

@@ -627,6 +627,22 @@ async fn connection(b: &Bus) -> String {
     .connection_arn
 }
 
+/// An API destination `name` on connection `c` to every path of `addr`
+/// (POST); its ARN.
+async fn destination_to(b: &Bus, name: &str, addr: std::net::SocketAddr) -> String {
+    let conn = connection(b).await;
+    b.create_api_destination(CreateApiDestinationRequest {
+        name: name.into(),
+        connection_arn: conn,
+        invocation_endpoint: format!("http://{addr}/*"),
+        http_method: "POST".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .api_destination_arn
+}
+
 /// A local HTTP server counting calls per path; `/moved` redirects to `/landed`.
 async fn counting_server() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
     let hits = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -738,18 +754,8 @@ async fn api_destinations_do_not_follow_redirects() {
     .await;
     let b = &h.bus;
     let (addr, hits) = counting_server().await;
-    let conn = connection(b).await;
-    let dest = b
-        .create_api_destination(CreateApiDestinationRequest {
-            name: "moved".into(),
-            connection_arn: conn,
-            invocation_endpoint: format!("http://{addr}/*"),
-            http_method: "POST".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    put_through_destination(b, &dest.api_destination_arn, "moved").await;
+    let dest = destination_to(b, "moved", addr).await;
+    put_through_destination(b, &dest, "moved").await;
     let m = b
         .receive_messages("dlq", 10, Duration::from_secs(5))
         .await

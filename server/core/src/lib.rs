@@ -49,7 +49,8 @@ pub mod replay_records;
 pub mod status;
 pub mod storage;
 pub mod submit;
-#[cfg(feature = "testing")]
+// Compiled for this crate's own tests too, which check the suite itself.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod voucher;
 

@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use mediator_core::access::{Principal, Role};
 use serde::Deserialize;
 
-use super::refusal::{forbidden, refuse, Refusal};
+use super::refusal::{forbidden, refuse};
 use super::state::AuthState;
 
 /// Query of the audit export.
@@ -16,25 +16,6 @@ pub struct AuditQuery {
     since: Option<String>,
     until: Option<String>,
     format: Option<String>,
-}
-
-fn time_param(
-    field: &str,
-    v: Option<&str>,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, Refusal> {
-    v.filter(|s| !s.trim().is_empty())
-        .map(|s| {
-            chrono::DateTime::parse_from_rfc3339(s.trim())
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .map_err(|e| {
-                    Refusal::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        format!("{field}: not an RFC 3339 time ({e})"),
-                        Some(field),
-                    )
-                })
-        })
-        .transpose()
 }
 
 /// Most entries one export returns (narrow the time range for more).
@@ -68,11 +49,11 @@ pub(crate) async fn get_audit(
         return forbidden(Role::Operator, &p);
     }
     let (since, until) = match (
-        time_param("since", q.since.as_deref()),
-        time_param("until", q.until.as_deref()),
+        crate::params::rfc3339("since", q.since.as_deref()),
+        crate::params::rfc3339("until", q.until.as_deref()),
     ) {
         (Ok(s), Ok(u)) => (s, u),
-        (Err(r), _) | (_, Err(r)) => return r.into_response(),
+        (Err(e), _) | (_, Err(e)) => return crate::api::ApiError::from(e).into_response(),
     };
     let ndjson = match q.format.as_deref().unwrap_or("json") {
         "json" => false,

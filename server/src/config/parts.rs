@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use mediator_core::{PartName, PartSettings};
+use serde::Deserialize;
 
 use super::checks::{
-    http_url, Count, Seconds, CHECK_TIMEOUT, POLL_INTERVAL, REPLAY_MARGIN, RESUBMIT_CONCURRENCY,
-    RESUBMIT_RATE, RETENTION_DAYS, SUBMIT_TIMEOUT, THRESHOLD,
+    http_url, CHECK_TIMEOUT, POLL_INTERVAL, REPLAY_MARGIN, RESUBMIT_CONCURRENCY, RESUBMIT_RATE,
+    RETENTION_DAYS, SUBMIT_TIMEOUT, THRESHOLD,
 };
+use super::values::{Integer, Number, Secs, Text};
 
 /// The global values every part starts from.
 pub(super) struct PartDefaults {
@@ -20,22 +22,6 @@ pub(super) struct PartDefaults {
     pub resubmit_rate: f64,
     pub resubmit_concurrency: usize,
 }
-
-/// Keys a `[parts.<name>]` table may hold.
-const PART_KEYS: [&str; 12] = [
-    "status_url",
-    "submit_url",
-    "poll_interval",
-    "check_timeout",
-    "submit_timeout",
-    "failure_threshold",
-    "recovery_threshold",
-    "archive_name",
-    "retention_days",
-    "replay_margin",
-    "resubmit_rate",
-    "resubmit_concurrency",
-];
 
 /// The file's `parts`: a list of names, or `[parts.<name>]` tables (whose
 /// names, in file order, are then the list).
@@ -105,7 +91,7 @@ pub(super) fn resolve_parts(
         let mut check_timeout_set = false;
         if let Some(i) = tables.iter().position(|(n, _)| n == name.as_str()) {
             let (_, table) = tables.remove(i);
-            check_timeout_set = apply_part_table(&mut p, &table)?;
+            check_timeout_set = PartTable::read(name.as_str(), table)?.apply(&mut p)?;
         }
         if !check_timeout_set {
             // The default check timeout never exceeds the part's poll interval.
@@ -132,77 +118,100 @@ pub(super) fn resolve_parts(
     Ok(out)
 }
 
-/// Applies one `[parts.<name>]` table; errors name `parts.<name>.<key>`.
-/// Returns whether the table set the check timeout.
-fn apply_part_table(p: &mut PartSettings, table: &toml::Table) -> anyhow::Result<bool> {
-    let name = p.name.to_string();
-    let mut check_timeout_set = false;
-    for (key, value) in table {
-        let field = format!("parts.{name}.{key}");
-        let secs = |range: Seconds| -> anyhow::Result<Duration> {
-            let v = match value {
-                toml::Value::Integer(i) => *i as f64,
-                toml::Value::Float(f) => *f,
-                other => anyhow::bail!(
-                    "{field}: must be a number of seconds, got {}",
-                    other.type_str()
+/// One `[parts.<name>]` table: every key optional, unknown keys refused,
+/// each value's type checked as serde reads it ([`super::values`]); the
+/// ranges are checked when the table is applied ([`super::checks`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartTable {
+    status_url: Option<Text>,
+    submit_url: Option<Text>,
+    poll_interval: Option<Secs>,
+    check_timeout: Option<Secs>,
+    submit_timeout: Option<Secs>,
+    failure_threshold: Option<Integer>,
+    recovery_threshold: Option<Integer>,
+    archive_name: Option<Text>,
+    retention_days: Option<Integer>,
+    replay_margin: Option<Secs>,
+    resubmit_rate: Option<Number>,
+    resubmit_concurrency: Option<Integer>,
+}
+
+impl PartTable {
+    /// Reads part `name`'s table; errors name `parts.<name>.<key>`. The
+    /// table is read from its TOML text, where a datetime is still one.
+    fn read(name: &str, table: toml::Table) -> anyhow::Result<Self> {
+        let text = toml::to_string(&table)
+            .map_err(|e| anyhow::anyhow!("parts.{name}: cannot be read back ({e})"))?;
+        let de = toml::de::Deserializer::parse(&text)
+            .map_err(|e| anyhow::anyhow!("parts.{name}: {}", e.message()))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = format!("parts.{name}.{}", e.path());
+            let message = e.inner().message();
+            match message.split_once(", expected one of ") {
+                Some((unknown, keys)) if unknown.starts_with("unknown field") => anyhow::anyhow!(
+                    "{field}: unknown key (a part's table may set {})",
+                    keys.replace('`', "")
                 ),
-            };
-            range.check(&field, v)
-        };
-        let int = |range: Count| -> anyhow::Result<i64> {
-            match value {
-                toml::Value::Integer(i) => range.check(&field, *i),
-                other => anyhow::bail!("{field}: must be an integer, got {}", other.type_str()),
+                _ => anyhow::anyhow!("{field}: {message}"),
             }
-        };
-        let text = || -> anyhow::Result<&str> {
-            match value {
-                toml::Value::String(s) => Ok(s.as_str()),
-                other => anyhow::bail!("{field}: must be a string, got {}", other.type_str()),
-            }
-        };
-        match key.as_str() {
-            "status_url" => p.status_url = Some(http_url(&field, text()?)?),
-            "submit_url" => p.submit_url = Some(http_url(&field, text()?)?),
-            "poll_interval" => p.poll_interval = secs(POLL_INTERVAL)?,
-            "check_timeout" => {
-                p.check_timeout = secs(CHECK_TIMEOUT)?;
-                check_timeout_set = true;
-            }
-            "submit_timeout" => p.submit_timeout = secs(SUBMIT_TIMEOUT)?,
-            "failure_threshold" => p.thresholds.failure = int(THRESHOLD)? as u32,
-            "recovery_threshold" => p.thresholds.recovery = int(THRESHOLD)? as u32,
-            "archive_name" => {
-                let a = text()?;
-                let valid = (1..=48).contains(&a.len())
-                    && a.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
-                if !valid {
-                    anyhow::bail!(
-                        "{field}: must be 1 to 48 letters, digits, '.', '-' or '_', got {a:?}"
-                    );
-                }
-                p.archive_name = a.to_owned();
-            }
-            "retention_days" => p.retention_days = int(RETENTION_DAYS)? as u32,
-            "replay_margin" => p.replay_margin = secs(REPLAY_MARGIN)?,
-            "resubmit_rate" => {
-                let v = match value {
-                    toml::Value::Integer(i) => *i as f64,
-                    toml::Value::Float(f) => *f,
-                    other => anyhow::bail!("{field}: must be a number, got {}", other.type_str()),
-                };
-                p.resubmit_rate = RESUBMIT_RATE.check(&field, v)?;
-            }
-            "resubmit_concurrency" => p.resubmit_concurrency = int(RESUBMIT_CONCURRENCY)? as usize,
-            _ => anyhow::bail!(
-                "{field}: unknown key (a part's table may set {})",
-                PART_KEYS.join(", ")
-            ),
-        }
+        })
     }
-    Ok(check_timeout_set)
+
+    /// Applies the table over `p`. Returns whether it set the check timeout.
+    fn apply(self, p: &mut PartSettings) -> anyhow::Result<bool> {
+        let name = p.name.to_string();
+        let field = |key: &str| format!("parts.{name}.{key}");
+        if let Some(Text(u)) = self.status_url {
+            p.status_url = Some(http_url(&field("status_url"), &u)?);
+        }
+        if let Some(Text(u)) = self.submit_url {
+            p.submit_url = Some(http_url(&field("submit_url"), &u)?);
+        }
+        if let Some(Secs(v)) = self.poll_interval {
+            p.poll_interval = POLL_INTERVAL.check(&field("poll_interval"), v)?;
+        }
+        let check_timeout_set = self.check_timeout.is_some();
+        if let Some(Secs(v)) = self.check_timeout {
+            p.check_timeout = CHECK_TIMEOUT.check(&field("check_timeout"), v)?;
+        }
+        if let Some(Secs(v)) = self.submit_timeout {
+            p.submit_timeout = SUBMIT_TIMEOUT.check(&field("submit_timeout"), v)?;
+        }
+        if let Some(Integer(v)) = self.failure_threshold {
+            p.thresholds.failure = THRESHOLD.check(&field("failure_threshold"), v)? as u32;
+        }
+        if let Some(Integer(v)) = self.recovery_threshold {
+            p.thresholds.recovery = THRESHOLD.check(&field("recovery_threshold"), v)? as u32;
+        }
+        if let Some(Text(a)) = self.archive_name {
+            let valid = (1..=48).contains(&a.len())
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+            if !valid {
+                anyhow::bail!(
+                    "{}: must be 1 to 48 letters, digits, '.', '-' or '_', got {a:?}",
+                    field("archive_name")
+                );
+            }
+            p.archive_name = a;
+        }
+        if let Some(Integer(v)) = self.retention_days {
+            p.retention_days = RETENTION_DAYS.check(&field("retention_days"), v)? as u32;
+        }
+        if let Some(Secs(v)) = self.replay_margin {
+            p.replay_margin = REPLAY_MARGIN.check(&field("replay_margin"), v)?;
+        }
+        if let Some(Number(v)) = self.resubmit_rate {
+            p.resubmit_rate = RESUBMIT_RATE.check(&field("resubmit_rate"), v)?;
+        }
+        if let Some(Integer(v)) = self.resubmit_concurrency {
+            p.resubmit_concurrency =
+                RESUBMIT_CONCURRENCY.check(&field("resubmit_concurrency"), v)? as usize;
+        }
+        Ok(check_timeout_set)
+    }
 }
 
 /// The part names, checked: valid, each once, at least one.

@@ -264,7 +264,28 @@ fn bad_part_tables_name_the_key_and_the_reason() {
     let cases = [
         (
             "[parts.voucher]\npoll_intervall = 3\n",
-            "parts.voucher.poll_intervall: unknown key",
+            "parts.voucher.poll_intervall: unknown key (a part's table may set status_url, \
+             submit_url, poll_interval, check_timeout,",
+        ),
+        (
+            "[parts.voucher]\nstatus_url = 1979-05-27T07:32:00Z\n",
+            "parts.voucher.status_url: must be a string, got datetime",
+        ),
+        (
+            "[parts.voucher]\npoll_interval = 07:32:00\n",
+            "parts.voucher.poll_interval: must be a number of seconds, got datetime",
+        ),
+        (
+            "[parts.voucher]\narchive_name = [\"a\"]\n",
+            "parts.voucher.archive_name: must be a string, got array",
+        ),
+        (
+            "[parts.voucher]\nresubmit_rate = { per = 1 }\n",
+            "parts.voucher.resubmit_rate: must be a number, got table",
+        ),
+        (
+            "[parts.voucher]\nfailure_threshold = true\n",
+            "parts.voucher.failure_threshold: must be an integer, got boolean",
         ),
         (
             "[parts.voucher]\npoll_interval = \"3s\"\n",

@@ -54,16 +54,8 @@ fn start(data: &Path, events_port: u16, slow_replay: bool) -> Child {
 }
 
 async fn client(port: u16) -> Client {
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
-            "test", "test", None, None, "static",
-        ))
-        .endpoint_url(format!("http://127.0.0.1:{port}"))
-        .load()
+    let c = crate::common::eventbridge_client(&format!("http://127.0.0.1:{port}"), "test", "test")
         .await;
-    let c = Client::new(&conf);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while c.list_event_buses().send().await.is_err() {
         assert!(

@@ -73,16 +73,28 @@ impl TestApp {
 
 /// A client as any application builds one: region, static credentials, endpoint.
 pub async fn sdk_client(endpoint: &str) -> Client {
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
-            "test", "test", None, None, "static",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await;
-    Client::new(&conf)
+    crate::common::eventbridge_client(endpoint, "test", "test").await
+}
+
+/// Waits (up to 20 s) until replay `name` is COMPLETED; its description.
+pub async fn replay_completed(
+    c: &Client,
+    name: &str,
+) -> aws_sdk_eventbridge::operation::describe_replay::DescribeReplayOutput {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = c.describe_replay().replay_name(name).send().await.unwrap();
+        if r.state() == Some(&ReplayState::Completed) {
+            return r;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A replay's destination: the bus `arn`, every rule.
+pub fn to_bus(arn: &str) -> ReplayDestination {
+    ReplayDestination::builder().arn(arn).build().unwrap()
 }
 
 fn secs(ms: i64) -> DateTime {
@@ -576,20 +588,7 @@ async fn sdk_archive_replay_cycle() {
         .await
         .unwrap();
     assert_eq!(started.state(), Some(&ReplayState::Starting));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let done = loop {
-        let r = c
-            .describe_replay()
-            .replay_name("LoyaltyVoucherReplay_20240101")
-            .send()
-            .await
-            .unwrap();
-        if r.state() == Some(&ReplayState::Completed) {
-            break r;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{r:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let done = replay_completed(c, "LoyaltyVoucherReplay_20240101").await;
     assert_eq!(
         done.event_last_replayed_time()
             .unwrap()
@@ -642,7 +641,7 @@ async fn sdk_archive_replay_cycle() {
         .event_source_arn(&archive_arn)
         .event_start_time(start)
         .event_end_time(end)
-        .destination(ReplayDestination::builder().arn(&bus_arn).build().unwrap())
+        .destination(to_bus(&bus_arn))
         .send()
         .await
         .unwrap();

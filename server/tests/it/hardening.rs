@@ -12,20 +12,6 @@ use serde_json::{json, Value};
 use server::config::ServeArgs;
 use server::Settings;
 
-/// A client as an application builds one, with the given keys.
-async fn sdk_client(endpoint: &str, id: &str, secret: &str) -> aws_sdk_eventbridge::Client {
-    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
-            id, secret, None, None, "static",
-        ))
-        .endpoint_url(endpoint)
-        .load()
-        .await;
-    aws_sdk_eventbridge::Client::new(&conf)
-}
-
 fn header<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
     res.headers()
         .get(name)
@@ -268,7 +254,7 @@ async fn sigv4_signatures_are_checked_against_the_configured_keys() {
     let endpoint = format!("http://{}", app.events_addr);
 
     // The right key: every call works, PutEvents included.
-    let good = sdk_client(&endpoint, "AKIDMEDIATOR1", "right-secret").await;
+    let good = common::eventbridge_client(&endpoint, "AKIDMEDIATOR1", "right-secret").await;
     let buses = good.list_event_buses().send().await.expect("signed call");
     assert!(buses
         .event_buses()
@@ -288,7 +274,7 @@ async fn sigv4_signatures_are_checked_against_the_configured_keys() {
         .await
         .expect("signed PutEvents");
     assert_eq!(out.failed_entry_count(), 0);
-    let other = sdk_client(&endpoint, "AKIDOTHER", "other").await;
+    let other = common::eventbridge_client(&endpoint, "AKIDOTHER", "other").await;
     other.list_event_buses().send().await.expect("second key");
 
     // A wrong secret, an unknown key.
@@ -296,7 +282,7 @@ async fn sigv4_signatures_are_checked_against_the_configured_keys() {
         ("AKIDMEDIATOR1", "wrong-secret", "InvalidSignatureException"),
         ("AKIDUNKNOWN", "right-secret", "UnrecognizedClientException"),
     ] {
-        let client = sdk_client(&endpoint, id, secret).await;
+        let client = common::eventbridge_client(&endpoint, id, secret).await;
         let err = client
             .list_event_buses()
             .send()

@@ -49,27 +49,10 @@ async fn every_answer_carries_a_request_id() {
 /// shared `cargo test` process the check is skipped, saying so).
 #[tokio::test]
 async fn the_access_line_names_the_caller() {
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Self::Writer {
-            self.clone()
-        }
-    }
-    let logs = Captured::default();
+    let logs = mediator_core::testing::CapturedLogs::default();
     let subscriber = tracing_subscriber::fmt()
         .json()
-        .with_writer(logs.clone())
+        .with_writer(logs.writer())
         .with_max_level(tracing::Level::INFO)
         .finish();
     if tracing::subscriber::set_global_default(subscriber).is_err() {
@@ -86,12 +69,11 @@ async fn the_access_line_names_the_caller() {
         .unwrap();
     assert_eq!(res.status(), 200);
     app.stop().await;
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let served = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    let served = logs
+        .json_lines()
+        .into_iter()
         .find(|l| l["span"]["request_id"] == "who-1" && l["fields"]["message"] == "served")
-        .unwrap_or_else(|| panic!("no served line for who-1 in {text}"));
+        .unwrap_or_else(|| panic!("no served line for who-1 in {}", logs.text()));
     assert_eq!(served["span"]["route"], "/api/v1/replays");
     assert_eq!(served["span"]["user"], "anonymous", "{served}");
     assert_eq!(served["fields"]["status"], 200);

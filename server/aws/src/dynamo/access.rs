@@ -18,6 +18,7 @@ use mediator_core::storage::access::{
     parse_role, AccessStore, FoundToken, StoredSession, StoredUser,
 };
 use mediator_core::storage::StoreError;
+use tracing::Instrument;
 
 use super::{
     applied, backend, build_err, get_n, get_s, item_key as key, ms_time, n, s, DynamoStore, Item,
@@ -70,6 +71,7 @@ impl DynamoStore {
             .set_key(Some(key))
             .consistent_read(true)
             .send()
+            .instrument(crate::trace::dynamodb("GetItem", &self.tables.access))
             .await
             .map_err(|e| backend("GetItem access", &e))?
             .item()
@@ -91,6 +93,7 @@ impl DynamoStore {
         let mut out = Vec::new();
         while let Some(i) = items
             .try_next()
+            .instrument(crate::trace::dynamodb("Query", &self.tables.access))
             .await
             .map_err(|e| backend("Query access", &e))?
         {
@@ -138,6 +141,7 @@ impl AccessStore for DynamoStore {
             .item("created_ms", n(u.created_at.timestamp_millis()))
             .condition_expression("attribute_not_exists(pk)")
             .send()
+            .instrument(crate::trace::dynamodb("PutItem", &self.tables.access))
             .await;
         applied("PutItem user", r)
     }
@@ -150,6 +154,7 @@ impl AccessStore for DynamoStore {
             .set_key(Some(user_key(name)))
             .condition_expression("attribute_exists(pk)")
             .send()
+            .instrument(crate::trace::dynamodb("DeleteItem", &self.tables.access))
             .await;
         if !applied("DeleteItem user", r)? {
             return Ok(false);
@@ -194,6 +199,7 @@ impl AccessStore for DynamoStore {
         let mut count = 0u64;
         while let Some(page) = pages
             .try_next()
+            .instrument(crate::trace::dynamodb("Query", &self.tables.access))
             .await
             .map_err(|e| backend("Query user count", &e))?
         {
@@ -227,6 +233,7 @@ impl AccessStore for DynamoStore {
             .item("expires_ms", n(ss.expires_at.timestamp_millis()))
             .item("ttl", n(ss.expires_at.timestamp()))
             .send()
+            .instrument(crate::trace::dynamodb("PutItem", &self.tables.access))
             .await
             .map_err(|e| backend("PutItem session", &e))?;
         Ok(())
@@ -263,6 +270,7 @@ impl AccessStore for DynamoStore {
             .table_name(&self.tables.access)
             .set_key(Some(session_key(token_hash)))
             .send()
+            .instrument(crate::trace::dynamodb("DeleteItem", &self.tables.access))
             .await
             .map_err(|e| backend("DeleteItem session", &e))?;
         Ok(())
@@ -373,6 +381,7 @@ impl AccessStore for DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", n(now.timestamp_millis()))
             .send()
+            .instrument(crate::trace::dynamodb("UpdateItem", &self.tables.access))
             .await;
         applied("UpdateItem token last use", r).map(drop)
     }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use mediator_core::audit::AuditEntry;
 use mediator_core::storage::audit::AuditStore;
 use mediator_core::storage::StoreError;
+use tracing::Instrument;
 
 use super::{backend, get_n, get_s, ms_time, n, s, DynamoStore, Item};
 
@@ -58,6 +59,7 @@ impl DynamoStore {
             .limit(limit.clamp(1, 1000) as i32)
             .consistent_read(true)
             .send()
+            .instrument(crate::trace::dynamodb("Query", &self.tables.audit))
             .await
             .map_err(|e| backend("Query audit log", &e))?;
         Ok(out.items().iter().filter_map(entry).collect())
@@ -91,7 +93,11 @@ impl AuditStore for DynamoStore {
                     put = put.item(k, s(v));
                 }
             }
-            match put.send().await {
+            match put
+                .send()
+                .instrument(crate::trace::dynamodb("PutItem", &self.tables.audit))
+                .await
+            {
                 Ok(_) => return Ok(id),
                 // Another entry took this id in the same millisecond.
                 Err(err) if err.code() == Some("ConditionalCheckFailedException") => continue,
@@ -138,6 +144,7 @@ impl AuditStore for DynamoStore {
             }
             let page = query
                 .send()
+                .instrument(crate::trace::dynamodb("Query", &self.tables.audit))
                 .await
                 .map_err(|e| backend("Query audit count", &e))?;
             count += page.count().max(0) as u64;
@@ -159,6 +166,7 @@ impl AuditStore for DynamoStore {
                 .key("pk", s(AUDIT_PK))
                 .key("sk", n(e.id))
                 .send()
+                .instrument(crate::trace::dynamodb("DeleteItem", &self.tables.audit))
                 .await
                 .map_err(|err| backend("DeleteItem audit entry", &err))?;
             deleted += 1;

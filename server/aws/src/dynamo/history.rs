@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use mediator_core::storage::history::{ChangeRow, MonitorHistory};
 use mediator_core::storage::StoreError;
+use tracing::Instrument;
 
 use super::{backend, change_key, get_n, get_s, n, s, DynamoStore, Item, CHANGES_PK};
 use crate::tables::PART_TIME_INDEX;
@@ -26,11 +27,13 @@ impl DynamoStore {
     async fn query_all(&self, what: &str, q: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
+        let table = q.get_table_name().clone().unwrap_or_default();
         loop {
             let page = q
                 .clone()
                 .set_exclusive_start_key(start.take())
                 .send()
+                .instrument(crate::trace::dynamodb("Query", &table))
                 .await
                 .map_err(|e| backend(what, &e))?;
             out.extend(page.items().iter().cloned());
@@ -77,6 +80,7 @@ impl MonitorHistory for DynamoStore {
             .scan_index_forward(false)
             .limit(1)
             .send()
+            .instrument(crate::trace::dynamodb("Query", &self.tables.changes))
             .await
             .map_err(|e| backend("Query changes in force", &e))?;
         let from = in_force
@@ -98,6 +102,7 @@ impl MonitorHistory for DynamoStore {
             .expression_attribute_values(":b", n(b))
             .limit(10)
             .send()
+            .instrument(crate::trace::dynamodb("Query", &self.tables.changes))
             .await
             .map_err(|e| backend("Query the change after a range", &e))?;
         let after = ordered(after.items().to_vec());
@@ -175,6 +180,7 @@ impl MonitorHistory for DynamoStore {
                 .clone()
                 .set_exclusive_start_key(start.take())
                 .send()
+                .instrument(crate::trace::dynamodb("Query", &self.tables.changes))
                 .await
                 .map_err(|e| backend("Query down changes", &e))?;
             out.extend(page.items().iter().filter_map(change_row));
@@ -195,6 +201,7 @@ impl MonitorHistory for DynamoStore {
             .set_key(Some(change_key(id)))
             .consistent_read(true)
             .send()
+            .instrument(crate::trace::dynamodb("GetItem", &self.tables.changes))
             .await
             .map_err(|e| backend("GetItem status change", &e))?;
         Ok(out.item().and_then(change_row))
@@ -216,6 +223,7 @@ impl MonitorHistory for DynamoStore {
                 .clone()
                 .set_exclusive_start_key(start.take())
                 .send()
+                .instrument(crate::trace::dynamodb("Query", &self.tables.changes))
                 .await
                 .map_err(|e| backend("Query the next change", &e))?;
             let next = ordered(page.items().to_vec())

@@ -20,6 +20,7 @@
 //!   ever raised.
 
 use std::collections::{HashMap, HashSet};
+use tracing::Instrument;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -91,6 +92,7 @@ impl DynamoStore {
             .set_key(Some(key))
             .consistent_read(true)
             .send()
+            .instrument(crate::trace::dynamodb("GetItem", &self.tables.replays))
             .await
             .map_err(|e| backend("GetItem replays", &e))?;
         Ok(out.item().cloned())
@@ -122,6 +124,7 @@ impl DynamoStore {
             .send();
         while let Some(item) = items
             .try_next()
+            .instrument(crate::trace::dynamodb("Query", &self.tables.replays))
             .await
             .map_err(|e| backend("Query replays", &e))?
         {
@@ -234,6 +237,7 @@ impl ReplayStore for DynamoStore {
             .expression_attribute_names("#v", "v")
             .expression_attribute_values(":v", n(id))
             .send()
+            .instrument(crate::trace::dynamodb("UpdateItem", &self.tables.replays))
             .await;
         super::applied("UpdateItem replay cursor", r).map(drop)
     }
@@ -424,6 +428,7 @@ impl ReplayStore for DynamoStore {
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":r", s(reason))
             .send()
+            .instrument(crate::trace::dynamodb("UpdateItem", &self.tables.replays))
             .await;
         // A replay without a record has nothing to mark (as on SQLite).
         super::applied("UpdateItem replay refused", r).map(drop)
@@ -601,6 +606,7 @@ impl ReplayStore for DynamoStore {
         let mut out = Vec::new();
         while let Some(i) = items
             .try_next()
+            .instrument(crate::trace::dynamodb("Query", &self.tables.replays))
             .await
             .map_err(|e| backend("Query replay events", &e))?
         {

@@ -11,4 +11,5 @@ mod intake;
 mod provision;
 mod recovery;
 mod sdk_config;
+mod spans;
 mod store_contract;

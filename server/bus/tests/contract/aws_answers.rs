@@ -854,18 +854,7 @@ async fn calls_through_a_deauthorized_connection_fail_to_the_dead_letter_queue()
     .await;
     let b = &h.bus;
     let (addr, hits) = counting_server().await;
-    let conn = connection(b).await;
-    let dest = b
-        .create_api_destination(CreateApiDestinationRequest {
-            name: "d".into(),
-            connection_arn: conn,
-            invocation_endpoint: format!("http://{addr}/*"),
-            http_method: "POST".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .api_destination_arn;
+    let dest = destination_to(b, "d", addr).await;
     b.deauthorize_connection("c").await.unwrap();
     put_through_destination(b, &dest, "hook").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -1,15 +1,20 @@
-//! Test support for the storage adapters (the `testing` feature, enabled by
-//! the adapters' dev-dependencies; not in the production library): the
-//! backend-neutral contract suite every implementation of the ports must
-//! pass, and [`store_contract!`](crate::store_contract), which instantiates
-//! every check of it for one backend — so a new check cannot miss a
-//! backend.
+//! Test support for the storage adapters and the crates above them (the
+//! `testing` feature, enabled by their dev-dependencies; not in the
+//! production library): the backend-neutral contract suite every
+//! implementation of the ports must pass, and
+//! [`store_contract!`](crate::store_contract), which instantiates every
+//! check of it for one backend — so a new check cannot miss a backend; and
+//! [`logs::CapturedLogs`], the log capture the tests of requests, commands
+//! and AWS calls read their logs and spans from.
 
 use std::any::Any;
 
 use crate::storage::Ports;
 
 pub mod contract;
+pub mod logs;
+
+pub use logs::CapturedLogs;
 
 /// Two replicas on one fresh, empty storage, as a contract check needs
 /// them. Each check gets its own.

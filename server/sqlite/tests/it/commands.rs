@@ -17,27 +17,16 @@ use mediator_core::commands::replays::{ReplayAsk, StartReplay};
 use mediator_core::commands::vouchers::Submission;
 use mediator_core::commands::*;
 use mediator_core::recovery::{
-    ArchiveReplays, Lane, QueuedEvent, Recovery, RecoverySettings, ReplayError, ReplayInfo,
-    ReplayRequest, ResubmitQueue, FUTURE_TOLERANCE,
+    ArchiveReplays, Recovery, RecoverySettings, ReplayError, ReplayInfo, ReplayRequest,
+    FUTURE_TOLERANCE,
 };
-use mediator_core::{
-    AuditEntry, OverrideRequest, Overrides, PartName, SubmissionFlow, SubmitOutcome,
-};
+use mediator_core::{AuditEntry, OverrideRequest, Overrides, PartName, SubmissionFlow};
 
 use crate::support;
 
 /// How far in the future a window may end.
 fn tolerance() -> chrono::Duration {
     chrono::Duration::from_std(FUTURE_TOLERANCE).unwrap()
-}
-
-struct AcceptAll;
-
-#[async_trait]
-impl mediator_core::SaasSubmitter for AcceptAll {
-    async fn submit(&self, _part: &str, _body: &Value) -> SubmitOutcome {
-        SubmitOutcome::Accepted { status: 200 }
-    }
 }
 
 /// Records the replays started and cancelled.
@@ -70,22 +59,6 @@ impl ArchiveReplays for FakeBus {
     }
 }
 
-#[async_trait]
-impl ResubmitQueue for FakeBus {
-    async fn receive(
-        &self,
-        _part: &PartName,
-        _lane: Lane,
-        _max: usize,
-        _wait: Duration,
-    ) -> Result<Vec<QueuedEvent>, String> {
-        Ok(vec![])
-    }
-    async fn delete(&self, _: &PartName, _: Lane, _: &str) -> Result<(), String> {
-        Ok(())
-    }
-}
-
 struct Services {
     _tmp: tempfile::TempDir,
     flow: Arc<SubmissionFlow>,
@@ -100,7 +73,7 @@ fn services() -> Services {
     let db = Database::open(tmp.path()).unwrap();
     let flow = Arc::new(support::flow(
         db.clone(),
-        Arc::new(AcceptAll),
+        Arc::new(support::AcceptAll),
         PartName::defaults(),
         Duration::from_secs(1),
     ));
@@ -108,7 +81,6 @@ fn services() -> Services {
     let recovery = support::recovery(
         db.clone(),
         flow.clone(),
-        bus.clone(),
         bus.clone(),
         RecoverySettings::default(),
     );

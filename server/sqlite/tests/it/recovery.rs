@@ -13,15 +13,6 @@ use std::sync::Mutex;
 use std::{sync::Arc, time::Duration};
 use store::{rusqlite::params, Database};
 
-struct AcceptAll;
-
-#[async_trait]
-impl mediator_core::SaasSubmitter for AcceptAll {
-    async fn submit(&self, _part: &str, _body: &Value) -> SubmitOutcome {
-        SubmitOutcome::Accepted { status: 200 }
-    }
-}
-
 /// Records started replays; `states` answers DescribeReplay; with
 /// `running`, a started replay is RUNNING until a test says otherwise.
 #[derive(Default)]
@@ -65,27 +56,11 @@ impl ArchiveReplays for FakeBus {
     }
 }
 
-#[async_trait]
-impl ResubmitQueue for FakeBus {
-    async fn receive(
-        &self,
-        _part: &PartName,
-        _lane: Lane,
-        _max: usize,
-        _wait: Duration,
-    ) -> Result<Vec<QueuedEvent>, String> {
-        Ok(vec![])
-    }
-    async fn delete(&self, _: &PartName, _: Lane, _: &str) -> Result<(), String> {
-        Ok(())
-    }
-}
-
 /// The default parts' flow on `db`, with a SaaS that accepts everything.
 fn accepting_flow(db: &Database) -> Arc<SubmissionFlow> {
     Arc::new(support::flow(
         db.clone(),
-        Arc::new(AcceptAll),
+        Arc::new(support::AcceptAll),
         PartName::defaults(),
         Duration::from_secs(1),
     ))
@@ -105,7 +80,7 @@ async fn the_sweeper_replays_only_uncovered_retries_one_at_a_time() {
         margin: Duration::from_secs(2),
         ..Default::default()
     };
-    let rec = support::recovery(db.clone(), flow.clone(), bus.clone(), bus.clone(), settings);
+    let rec = support::recovery(db.clone(), flow.clone(), bus.clone(), settings);
     exec(
         &db,
         "INSERT INTO part_status (part, status, updated_at) VALUES ('voucher', 'down', 'now')",
@@ -179,7 +154,6 @@ async fn two_replicas_starting_a_replay_of_one_part_start_one() {
         support::recovery(
             db.clone(),
             flow.clone(),
-            bus.clone(),
             bus.clone(),
             RecoverySettings::default(),
         )
@@ -272,14 +246,8 @@ async fn each_part_uses_its_own_archive_margin_retention_and_pace() {
     voucher.retention_days = 1;
     voucher.resubmit_rate = 3.0;
     voucher.resubmit_concurrency = 9;
-    let rec = support::recovery(
-        db.clone(),
-        flow,
-        bus.clone(),
-        bus.clone(),
-        RecoverySettings::default(),
-    )
-    .with_parts(std::slice::from_ref(&voucher));
+    let rec = support::recovery(db.clone(), flow, bus.clone(), RecoverySettings::default())
+        .with_parts(std::slice::from_ref(&voucher));
     let v = rec.part_recovery(&voucher.name);
     assert_eq!(
         (v.archive.as_str(), v.margin, v.rate_per_sec, v.concurrency),
@@ -319,13 +287,7 @@ async fn stuck_vouchers_go_back_through_the_flow() {
     let db = Database::open(tmp.path()).unwrap();
     let flow = accepting_flow(&db);
     let bus = Arc::new(FakeBus::default());
-    let rec = support::recovery(
-        db.clone(),
-        flow.clone(),
-        bus.clone(),
-        bus,
-        RecoverySettings::default(),
-    );
+    let rec = support::recovery(db.clone(), flow.clone(), bus, RecoverySettings::default());
     let parts = PartName::defaults();
     let req = |id: &str| {
         mediator_core::VoucherRequest::parse(
@@ -391,7 +353,6 @@ async fn a_down_to_up_change_replays_its_window_once_and_counts_exactly() {
     let rec = Arc::new(support::recovery(
         db.clone(),
         flow.clone(),
-        bus.clone(),
         bus.clone(),
         settings,
     ));
@@ -504,7 +465,6 @@ async fn a_batch_submits_each_voucher_once_and_counts_each_event_once() {
     let rec = support::recovery(
         db.clone(),
         flow.clone(),
-        bus.clone(),
         bus.clone(),
         RecoverySettings::default(),
     );

@@ -4,15 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use mediator_core::events::{EventPublisher, PublishError};
 use mediator_core::monitor::{publish_step_with, EMBEDDED_REPLICA};
+use mediator_core::recovery::{Lane, QueuedEvent};
 use mediator_core::storage::{StatusStore, StoreError};
 use mediator_core::{
     Access, ArchiveReplays, Audit, DataCache, HealthProbe, History, HistoryPorts, Monitor,
     Overrides, PartName, PartSettings, Recovery, RecoveryPorts, RecoverySettings, ResubmitQueue,
-    SaasSubmitter, StatusBoard, StatusChange, SubmissionFlow,
+    SaasSubmitter, StatusBoard, StatusChange, SubmissionFlow, SubmitOutcome,
 };
 use mediator_sqlite::{SqliteReplays, SqliteStore};
+use serde_json::Value;
 use store::Database;
 
 pub fn access(db: Database) -> Access {
@@ -45,13 +48,44 @@ pub fn flow(
     SubmissionFlow::new(cache(db), saas, parts, submit_timeout)
 }
 
+/// A SaaS that accepts every submission.
+pub struct AcceptAll;
+
+#[async_trait]
+impl SaasSubmitter for AcceptAll {
+    async fn submit(&self, _part: &str, _body: &Value) -> SubmitOutcome {
+        SubmitOutcome::Accepted { status: 200 }
+    }
+}
+
+/// Resubmit queues that stay empty: the tests hand replayed events to
+/// [`Recovery::handle`] themselves.
+pub struct EmptyQueue;
+
+#[async_trait]
+impl ResubmitQueue for EmptyQueue {
+    async fn receive(
+        &self,
+        _part: &PartName,
+        _lane: Lane,
+        _max: usize,
+        _wait: Duration,
+    ) -> Result<Vec<QueuedEvent>, String> {
+        Ok(vec![])
+    }
+    async fn delete(&self, _: &PartName, _: Lane, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Recovery on `db` with `replays` as the bus and [`EmptyQueue`].
 pub fn recovery(
     db: Database,
     flow: Arc<SubmissionFlow>,
     replays: Arc<dyn ArchiveReplays>,
-    queue: Arc<dyn ResubmitQueue>,
     settings: RecoverySettings,
 ) -> Recovery {
+    let queue: Arc<dyn ResubmitQueue> = Arc::new(EmptyQueue);
     let ports = RecoveryPorts {
         status: Arc::new(SqliteStore::new(db.clone())),
         records: Arc::new(SqliteReplays::new(db)),

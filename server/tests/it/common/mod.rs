@@ -217,6 +217,25 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
     }
 }
 
+/// An EventBridge client as any application builds one: region
+/// us-east-1, the static keys `id`/`secret`, `endpoint`.
+pub async fn eventbridge_client(
+    endpoint: &str,
+    id: &str,
+    secret: &str,
+) -> aws_sdk_eventbridge::Client {
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+            id, secret, None, None, "static",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    aws_sdk_eventbridge::Client::new(&conf)
+}
+
 /// An HTTP client with a 20 s timeout.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -184,24 +184,11 @@ async fn sdk_replay_of_an_empty_window_has_no_last_replayed_time() {
         .event_source_arn(&archive_arn)
         .event_start_time(secs(now - 3_600_000))
         .event_end_time(secs(now - 1_800_000))
-        .destination(ReplayDestination::builder().arn(bus_arn).build().unwrap())
+        .destination(to_bus(bus_arn))
         .send()
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let done = loop {
-        let r = c
-            .describe_replay()
-            .replay_name("nothing-to-replay")
-            .send()
-            .await
-            .unwrap();
-        if r.state() == Some(&ReplayState::Completed) {
-            break r;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{r:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let done = replay_completed(c, "nothing-to-replay").await;
     assert_eq!(done.event_last_replayed_time(), None);
     assert!(done.replay_end_time().is_some());
 }
@@ -258,12 +245,7 @@ async fn sdk_archive_and_replay_errors_are_aws_codes() {
     let err = start
         .clone()
         .event_source_arn("arn:aws:events:us-east-1:000000000000:archive/doesnotexist")
-        .destination(
-            ReplayDestination::builder()
-                .arn(default_bus)
-                .build()
-                .unwrap(),
-        )
+        .destination(to_bus(default_bus))
         .send()
         .await
         .unwrap_err();
@@ -279,12 +261,7 @@ async fn sdk_archive_and_replay_errors_are_aws_codes() {
     let err = start
         .clone()
         .event_source_arn(&archive_arn)
-        .destination(
-            ReplayDestination::builder()
-                .arn(missing_bus)
-                .build()
-                .unwrap(),
-        )
+        .destination(to_bus(missing_bus))
         .send()
         .await
         .unwrap_err();
@@ -301,12 +278,7 @@ async fn sdk_archive_and_replay_errors_are_aws_codes() {
         .event_source_arn(&archive_arn)
         .event_start_time(secs(1_700_000_120_000))
         .event_end_time(secs(1_700_000_060_000))
-        .destination(
-            ReplayDestination::builder()
-                .arn(default_bus)
-                .build()
-                .unwrap(),
-        )
+        .destination(to_bus(default_bus))
         .send()
         .await
         .unwrap_err();

@@ -1,0 +1,92 @@
+//! The trigger: a part going down → up starts a replay of its archive over
+//! the outage (see the module's overview).
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Recovery, RecoveryError, ReplayError};
+use crate::datacache::time;
+
+impl Recovery {
+    /// Starts replays for new down→up changes; returns how many changes it
+    /// consumed. Stops early (to resume next time) while a part's retry
+    /// events of the window are still in the outbox or the bus is unavailable.
+    pub async fn trigger_step(&self) -> Result<usize, RecoveryError> {
+        let cursor = self.records.cursor().await?;
+        let changes: Vec<(i64, String, String, i64, String, Option<i64>)> = self
+            .status
+            .changes_after(cursor, 100)
+            .await?
+            .into_iter()
+            .map(|c| {
+                (
+                    c.id,
+                    c.part,
+                    c.change.status.as_str().to_owned(),
+                    c.change.changed_at.timestamp_millis(),
+                    c.change.prev_status.as_str().to_owned(),
+                    c.change.prev_change_at.map(|t| t.timestamp_millis()),
+                )
+            })
+            .collect();
+        let mut consumed = 0;
+        for (id, part, status, changed_ms, prev, prev_ms) in changes {
+            if let (Some(p), "up", "down") = (self.part(&part), status.as_str(), prev.as_str()) {
+                let p = p.clone();
+                let margin =
+                    chrono::Duration::from_std(self.part_recovery(&p).margin).unwrap_or_default();
+                let start = time(prev_ms.unwrap_or(changed_ms)) - margin;
+                let end = time(changed_ms) + margin;
+                if self
+                    .flow
+                    .cache()
+                    .retry_events_pending(p.as_str(), end)
+                    .await?
+                {
+                    tracing::debug!(part = %p, "recovery waits for retry events to be published");
+                    break;
+                }
+                if !self.status.claim_change_replay(id, &self.replica).await? {
+                    tracing::info!(part = %p, change = id, "another replica recovers this outage");
+                } else {
+                    match self
+                        .start_window(&p, start, end, "recovery", "recovery", Some(id))
+                        .await
+                    {
+                        Ok(r) => {
+                            tracing::info!(replay = %r.name, part = %p, expected = r.progress.expected, "recovery replay started")
+                        }
+                        Err(RecoveryError::Replay(ReplayError::Rejected(e))) => {
+                            tracing::error!(part = %p, "recovery replay refused: {e}")
+                        }
+                        Err(RecoveryError::Busy { replay, .. }) => {
+                            tracing::debug!(part = %p, replay, "recovery waits for the active replay");
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            self.records.advance_cursor(id).await?;
+            consumed += 1;
+        }
+        Ok(consumed)
+    }
+
+    /// The trigger's loop: a [`Recovery::trigger_step`] every `poll`
+    /// until `shutdown`.
+    pub(super) async fn trigger_run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.settings.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = self.trigger_step().await {
+                tracing::warn!("recovery trigger: {e}");
+            }
+        }
+    }
+}
