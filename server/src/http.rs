@@ -150,6 +150,7 @@ pub fn router(
         .merge(crate::embed::badge_routes(embeds.clone()).layer(cors))
         .route("/api/openapi.json", get(crate::openapi::openapi_json))
         .merge(crate::auth::routes(auth.clone()))
+        .merge(crate::metrics::routes(crate::metrics::MetricsState::from(&api)))
         .merge(
             crate::api::routes(api).layer(axum::extract::DefaultBodyLimit::max(
                 crate::security::API_MAX_BODY_BYTES,

@@ -21,6 +21,7 @@ mod host;
 pub mod http;
 pub mod login_limits;
 pub mod maintenance;
+pub mod metrics;
 pub mod openapi;
 pub mod saas;
 pub mod security;
