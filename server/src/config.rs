@@ -17,6 +17,7 @@ mod checks;
 mod choices;
 mod cli;
 mod file;
+pub mod leptos;
 mod listeners;
 mod parts;
 mod settings;

@@ -26,6 +26,7 @@ pub mod openapi;
 pub mod saas;
 pub mod security;
 pub mod serve;
+pub mod site;
 pub mod telemetry;
 
 use std::net::SocketAddr;

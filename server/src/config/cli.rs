@@ -220,9 +220,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_POLL_INTERVAL", value_name = "SECS")]
     pub poll_interval: Option<f64>,
 
-    /// Directory holding the built site (`pkg/` with the wasm bundle, and
-    /// the public assets). `cargo leptos build` writes it to target/site
-    /// [default: target/site]
+    /// Serve the console's files from this directory (`pkg/` with the wasm
+    /// bundle, and the public assets; `cargo leptos build` writes
+    /// target/site), uncached, instead of the site built into the binary:
+    /// for development [default: the site in the binary (release builds),
+    /// else target/site]
     #[arg(long, env = "LEPTOS_SITE_ROOT", value_name = "DIR")]
     pub site_root: Option<PathBuf>,
 

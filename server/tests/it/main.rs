@@ -14,6 +14,7 @@ mod aws_wire_contract;
 mod cli;
 mod console_api;
 mod crash;
+mod embedded_site;
 mod events_api;
 mod faults;
 mod fuzz_wire;
