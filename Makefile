@@ -115,6 +115,7 @@ aws-tools:
 # from a chunk, which only a --split build produces.
 # The site first, then the server with the site inside it (`embed-site`,
 # see server/build.rs): the binary alone serves the console.
+build-release: export MEDIATOR_GIT_SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 build-release: tools wasm-opt
 	cargo leptos build --release --split --frontend-only
 	cargo leptos build --release --split --server-only --bin-features embed-site
@@ -148,6 +149,7 @@ dist: build-release third-party-licenses
 	  rm -rf $(DIST)/$$name && mkdir -p $(DIST)/$$name && \
 	  cp $(TARGET_DIR)/release/mediator $(DIST)/$$name/ && \
 	  cp packaging/mediator.service packaging/Containerfile packaging/mediator.toml packaging/nginx.conf \
+	     packaging/grafana-dashboard.json \
 	     LICENSE README.md $(DIST)/THIRD-PARTY-LICENSES.txt $(DIST)/$$name/ && \
 	  cp -r docs $(DIST)/$$name/docs && \
 	  tar -C $(DIST) -czf $(DIST)/$$name.tar.gz $$name && \

@@ -74,6 +74,7 @@ pub fn router(
     db: Database,
     status: StatusBoard,
     api: crate::api::ApiState,
+    metrics: crate::metrics::MetricsState,
 ) -> Router {
     let site = crate::site::Site::choose(settings.site_root.as_deref());
     tracing::info!("{}", site.describe());
@@ -126,9 +127,7 @@ pub fn router(
         .merge(crate::embed::badge_routes(embeds.clone()).layer(cors))
         .route("/api/openapi.json", get(crate::openapi::openapi_json))
         .merge(crate::auth::routes(auth.clone()))
-        .merge(crate::metrics::routes(crate::metrics::MetricsState::from(
-            &api,
-        )))
+        .merge(crate::metrics::routes(metrics.clone()))
         .merge(
             crate::api::routes(api).layer(axum::extract::DefaultBodyLimit::max(
                 crate::security::API_MAX_BODY_BYTES,
@@ -168,6 +167,11 @@ pub fn router(
         .layer(CompressionLayer::new())
         // Request id, the request's span, panics as 500s, the access line.
         .layer(axum::middleware::from_fn(crate::access_log::access))
+        // Request durations by route template and status (the 500s above included).
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.metrics,
+            crate::metrics::track_requests,
+        ))
         .with_state(state);
     crate::security::harden(router)
 }

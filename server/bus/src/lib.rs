@@ -11,6 +11,7 @@
 //! * `delivery` — worker delivering to API destinations (HTTP) and in-process consumers.
 //! * `replay` — replays in 1-minute slices of event time with a persisted cursor.
 //! * `schedule` — the `ScheduleExpression` syntax PutRule accepts (rate and cron).
+//! * [`stats`] — counters of puts, matches, deliveries and replayed events; dead-letter depths.
 //! * `validation` — every problem of a request in one `ValidationException`, in AWS's words.
 //! * [`contract`] — the [`contract::EventBus`] trait and the backend-neutral contract suite.
 //!
@@ -42,6 +43,7 @@ pub mod queue;
 mod replay;
 mod routing;
 mod schedule;
+pub mod stats;
 pub mod time;
 pub mod types;
 mod validation;
@@ -55,6 +57,7 @@ use std::time::Duration;
 pub use error::{BusError, BusResult};
 pub use queue::{QueueConfig, QueueMessage};
 pub use replay::ReplayProgress;
+pub use stats::BusStats;
 pub use store::Database;
 pub use time::Timestamp;
 use tokio::sync::{mpsc, Notify};
@@ -165,6 +168,8 @@ pub(crate) struct Inner {
     pub(crate) running_replays: Mutex<HashSet<String>>,
     pub(crate) http: reqwest::Client,
     pub(crate) rate: Mutex<HashMap<String, i64>>,
+    /// What the bus did since it was opened ([`Bus::stats`]).
+    pub(crate) stats: stats::Counters,
 }
 
 impl std::fmt::Debug for Bus {
@@ -210,6 +215,7 @@ impl Bus {
                 running_replays: Mutex::new(HashSet::new()),
                 http,
                 rate: Mutex::new(HashMap::new()),
+                stats: stats::Counters::default(),
             }),
         };
         let now = Timestamp::now().0;

@@ -22,6 +22,7 @@ mod hardening;
 mod http;
 mod listeners;
 mod load;
+mod metrics;
 mod openapi;
 mod overview_page;
 mod recovery;
