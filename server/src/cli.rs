@@ -1,8 +1,14 @@
-//! Non-serving subcommands.
+//! Non-serving subcommands: `test-event-pattern`, `provision`, `backup`,
+//! `restore`, `completions` (`user` and `token` are in `auth_cli`).
 
 use std::process::ExitCode;
 
-use crate::config::{ProvisionArgs, ProvisionBackend, ServeArgs, Settings, TestEventPatternArgs};
+use mediator_sqlite::backup::BackupError;
+
+use crate::config::{
+    BackupArgs, DataDirArgs, ProvisionArgs, ProvisionBackend, RestoreArgs, ServeArgs, Settings,
+    TestEventPatternArgs,
+};
 
 /// Reads `@file` arguments, or returns the text itself.
 pub fn read_arg(name: &str, value: &str) -> Result<String, String> {
@@ -38,10 +44,36 @@ pub fn test_event_pattern(args: &TestEventPatternArgs) -> ExitCode {
     }
 }
 
+/// Provisioning as it goes: each resource's line on standard output when
+/// it is done, the wait for new tables on standard error.
+fn print_progress(event: &aws_backend::provision::ProvisionEvent<'_>) {
+    use aws_backend::provision::ProvisionEvent;
+    use std::io::Write;
+    match event {
+        ProvisionEvent::Step(step) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{step}");
+            let _ = out.flush();
+        }
+        ProvisionEvent::TableWaiting {
+            name,
+            status,
+            waited,
+        } => eprintln!(
+            "table {name}: {status}, waiting until ACTIVE ({:.0} s so far)",
+            waited.as_secs_f64()
+        ),
+        ProvisionEvent::TableActive { name, waited } => {
+            eprintln!("table {name}: ACTIVE after {:.1} s", waited.as_secs_f64())
+        }
+    }
+}
+
 /// `mediator provision`: resolves the parts as `serve` does (flags,
 /// environment, `--config`), then creates or updates the backend's
 /// resources, or with `--dry-run` only prints the plan. Prints one line per
-/// resource (`create`/`update`/`unchanged`); exit 2 for a bad
+/// resource (`create`/`update`/`unchanged`) as it is done, and on standard
+/// error the wait for each new table to become ACTIVE; exit 2 for a bad
 /// configuration, 1 when the cloud refuses (the message names the resource).
 pub fn provision(args: ProvisionArgs) -> ExitCode {
     let settings = match Settings::resolve(ServeArgs {
@@ -70,13 +102,16 @@ pub fn provision(args: ProvisionArgs) -> ExitCode {
             max_attempts: None,
         })
         .await;
-        aws_backend::provision::provision(&conf, &settings.part_settings, args.dry_run).await
+        aws_backend::provision::provision_with_progress(
+            &conf,
+            &settings.part_settings,
+            args.dry_run,
+            Some(std::sync::Arc::new(print_progress)),
+        )
+        .await
     });
     match result {
         Ok(steps) => {
-            for s in &steps {
-                println!("{s}");
-            }
             let changes = steps
                 .iter()
                 .filter(|s| s.change != aws_backend::provision::Change::Unchanged)
@@ -93,4 +128,99 @@ pub fn provision(args: ProvisionArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The data directory `backup` and `restore` work on; refused for the AWS
+/// backend (its state is in DynamoDB).
+fn embedded_data_dir(data: &DataDirArgs, command: &str) -> anyhow::Result<std::path::PathBuf> {
+    let store = data.store();
+    if store.backend()?.0 == crate::config::Backend::Aws {
+        anyhow::bail!(
+            "backend: {command} copies the embedded database; the aws backend keeps its state \
+             in DynamoDB: use its point-in-time recovery (docs/operations.md)"
+        );
+    }
+    store.data_dir()
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// `mediator backup FILE`: an online, consistent copy of the embedded
+/// database (the server may keep serving); exit 2 for a refusal (an
+/// existing FILE, no database), 1 when the copy fails.
+pub fn backup(args: &BackupArgs) -> ExitCode {
+    let data_dir = match embedded_data_dir(&args.data, "backup") {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match mediator_sqlite::backup::backup(&data_dir, &args.file, args.force) {
+        Ok(c) => {
+            println!(
+                "backed up {} to {}: {} pages, {:.1} MiB, schema version {}, integrity ok, in {:.1} s",
+                data_dir.join(store::DB_FILE).display(),
+                args.file.display(),
+                c.pages,
+                mib(c.bytes),
+                c.schema_version,
+                c.took.as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                BackupError::Missing(_) | BackupError::Exists(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+/// `mediator restore FILE`: the embedded database becomes the backup;
+/// refused (exit 2) while the database is open elsewhere or when FILE is
+/// not a backup this binary can use; 1 when the copy fails.
+pub fn restore(args: &RestoreArgs) -> ExitCode {
+    let data_dir = match embedded_data_dir(&args.data, "restore") {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match mediator_sqlite::backup::restore(&args.file, &data_dir) {
+        Ok(c) => {
+            println!(
+                "restored {} into {}: {} pages, {:.1} MiB, schema version {}, in {:.1} s; \
+                 start the mediator to use it",
+                args.file.display(),
+                data_dir.join(store::DB_FILE).display(),
+                c.pages,
+                mib(c.bytes),
+                c.schema_version,
+                c.took.as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                BackupError::Sqlite { .. } | BackupError::Io { .. } => ExitCode::FAILURE,
+                _ => ExitCode::from(2),
+            }
+        }
+    }
+}
+
+/// `mediator completions SHELL`: the shell's completion script on
+/// standard output.
+pub fn completions(shell: clap_complete::Shell) -> ExitCode {
+    use clap::CommandFactory;
+    let mut cmd = crate::config::Cli::command();
+    clap_complete::generate(shell, &mut cmd, "mediator", &mut std::io::stdout());
+    ExitCode::SUCCESS
 }

@@ -27,8 +27,8 @@ mod tests;
 pub use crate::auth::{AuthMode, CookieSecure};
 pub use choices::{Backend, Durability, LogFormat};
 pub use cli::{
-    Cli, Command, ProvisionArgs, ProvisionBackend, ServeArgs, StoreArgs, TestEventPatternArgs,
-    TokenCommand, UserCommand,
+    BackupArgs, Cli, Command, DataDirArgs, ProvisionArgs, ProvisionBackend, RestoreArgs, RoleArg,
+    ServeArgs, StoreArgs, TestEventPatternArgs, TokenCommand, UserCommand,
 };
 pub use file::FileConfig;
 pub use settings::Settings;

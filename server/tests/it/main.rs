@@ -12,6 +12,7 @@ mod auth;
 mod aws_mode;
 mod aws_wire_contract;
 mod cli;
+mod cli_admin;
 mod console_api;
 mod crash;
 mod embedded_site;
