@@ -1,9 +1,10 @@
 //! Non-serving subcommands: `test-event-pattern`, `provision`, `backup`,
 //! `restore`, `completions` (`user` and `token` are in `auth_cli`).
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use mediator_sqlite::backup::BackupError;
+use mediator_sqlite::backup::{BackupError, Copied};
 
 use crate::config::{
     BackupArgs, DataDirArgs, ProvisionArgs, ProvisionBackend, RestoreArgs, ServeArgs, Settings,
@@ -147,63 +148,25 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-/// `mediator backup FILE`: an online, consistent copy of the embedded
-/// database (the server may keep serving); exit 2 for a refusal (an
-/// existing FILE, no database), 1 when the copy fails.
-pub fn backup(args: &BackupArgs) -> ExitCode {
-    let data_dir = match embedded_data_dir(&args.data, "backup") {
+/// Runs `copy` on the data directory of `data` and prints `done` of what
+/// it copied; exit 2 for a refusal (no database, an existing file, the
+/// database in use, not a usable backup), 1 when SQLite or a file failed.
+fn run_copy(
+    data: &DataDirArgs,
+    command: &str,
+    copy: impl FnOnce(&Path) -> Result<Copied, BackupError>,
+    done: impl FnOnce(&Path, &Copied) -> String,
+) -> ExitCode {
+    let data_dir = match embedded_data_dir(data, command) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e:#}");
             return ExitCode::from(2);
         }
     };
-    match mediator_sqlite::backup::backup(&data_dir, &args.file, args.force) {
+    match copy(&data_dir) {
         Ok(c) => {
-            println!(
-                "backed up {} to {}: {} pages, {:.1} MiB, schema version {}, integrity ok, in {:.1} s",
-                data_dir.join(store::DB_FILE).display(),
-                args.file.display(),
-                c.pages,
-                mib(c.bytes),
-                c.schema_version,
-                c.took.as_secs_f64()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            match e {
-                BackupError::Missing(_) | BackupError::Exists(_) => ExitCode::from(2),
-                _ => ExitCode::FAILURE,
-            }
-        }
-    }
-}
-
-/// `mediator restore FILE`: the embedded database becomes the backup;
-/// refused (exit 2) while the database is open elsewhere or when FILE is
-/// not a backup this binary can use; 1 when the copy fails.
-pub fn restore(args: &RestoreArgs) -> ExitCode {
-    let data_dir = match embedded_data_dir(&args.data, "restore") {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    match mediator_sqlite::backup::restore(&args.file, &data_dir) {
-        Ok(c) => {
-            println!(
-                "restored {} into {}: {} pages, {:.1} MiB, schema version {}, in {:.1} s; \
-                 start the mediator to use it",
-                args.file.display(),
-                data_dir.join(store::DB_FILE).display(),
-                c.pages,
-                mib(c.bytes),
-                c.schema_version,
-                c.took.as_secs_f64()
-            );
+            println!("{}", done(&data_dir.join(store::DB_FILE), &c));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -214,6 +177,50 @@ pub fn restore(args: &RestoreArgs) -> ExitCode {
             }
         }
     }
+}
+
+/// `mediator backup FILE`: an online, consistent copy of the embedded
+/// database (the server may keep serving).
+pub fn backup(args: &BackupArgs) -> ExitCode {
+    run_copy(
+        &args.data,
+        "backup",
+        |dir| mediator_sqlite::backup::backup(dir, &args.file, args.force),
+        |db, c| {
+            format!(
+                "backed up {} to {}: {} pages, {:.1} MiB, schema version {}, integrity ok, in {:.1} s",
+                db.display(),
+                args.file.display(),
+                c.pages,
+                mib(c.bytes),
+                c.schema_version,
+                c.took.as_secs_f64()
+            )
+        },
+    )
+}
+
+/// `mediator restore FILE`: the embedded database becomes the backup;
+/// refused while the database is open elsewhere or when FILE is not a
+/// backup this binary can use.
+pub fn restore(args: &RestoreArgs) -> ExitCode {
+    run_copy(
+        &args.data,
+        "restore",
+        |dir| mediator_sqlite::backup::restore(&args.file, dir),
+        |db, c| {
+            format!(
+                "restored {} into {}: {} pages, {:.1} MiB, schema version {}, in {:.1} s; \
+                 start the mediator to use it",
+                args.file.display(),
+                db.display(),
+                c.pages,
+                mib(c.bytes),
+                c.schema_version,
+                c.took.as_secs_f64()
+            )
+        },
+    )
 }
 
 /// `mediator completions SHELL`: the shell's completion script on
