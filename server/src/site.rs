@@ -323,7 +323,10 @@ mod tests {
         )
         .await;
         assert_eq!(res.status(), 200);
-        assert_eq!(res.headers()["cache-control"], IMMUTABLE_CACHE);
+        assert_eq!(
+            res.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
         assert_eq!(res.headers()["content-type"], "application/wasm");
         let etag = res.headers()["etag"].to_str().unwrap().to_owned();
         let res = get(
