@@ -27,8 +27,11 @@ export LEPTOS_OUTPUT_NAME := mediator
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DIST                 := $(CURDIR)/target/dist
+# Where cargo puts binaries (CARGO_TARGET_DIR when set); the site stays in
+# target/site (cargo-leptos's site-root).
+TARGET_DIR           := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: dist third-party-licenses packaging-check fuzz crash-test fault-test load-test help run test build-release tools wasm-opt chromium e2e-deps aws-tools dynamodb-local test-dynamodb-local cfn-lint fmt-check clippy unit e2e bench bench-mediator bench-ssr wasm-size
+.PHONY: dist test-embedded-site third-party-licenses packaging-check fuzz crash-test fault-test load-test help run test build-release tools wasm-opt chromium e2e-deps aws-tools dynamodb-local test-dynamodb-local cfn-lint fmt-check clippy unit e2e bench bench-mediator bench-ssr wasm-size
 
 help:
 	@echo "make run   build the console (release) and serve it on http://127.0.0.1:3000"
@@ -41,11 +44,11 @@ help:
 
 run: build-release
 	@# Sign-in is on by default (--auth local); until a user exists only the setup link gets in.
-	@./target/release/mediator user list | grep -q "$$(printf '\t')" || \
+	@$(TARGET_DIR)/release/mediator user list | grep -q "$$(printf '\t')" || \
 	  echo "No users yet: setup mode, open the setup link the server prints below (it signs that browser in" \
 	       "as an admin until the first user exists), or add an admin first (password on stdin):" \
 	       " ./target/release/mediator user add admin --role admin"
-	./target/release/mediator serve
+	$(TARGET_DIR)/release/mediator serve
 
 test: tools chromium e2e-deps aws-tools cfn-lint packaging-check fmt-check clippy unit test-dynamodb-local e2e
 	@echo "all checks passed"
@@ -110,8 +113,12 @@ aws-tools:
 # --split: the lazy routes (app/src/routes, `#[lazy_route]`) become separate
 # wasm chunks. Every wasm build must split: a lazy function imports its code
 # from a chunk, which only a --split build produces.
+# The site first, then the server with the site inside it (`embed-site`,
+# see server/build.rs): the binary alone serves the console.
+build-release: export MEDIATOR_GIT_SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 build-release: tools wasm-opt
-	cargo leptos build --release --split
+	cargo leptos build --release --split --frontend-only
+	cargo leptos build --release --split --server-only --bin-features embed-site
 
 ## ---- checks --------------------------------------------------------------
 
@@ -133,16 +140,16 @@ packaging-check: aws-tools
 third-party-licenses:
 	python3 packaging/third_party_licenses.py $(DIST)/THIRD-PARTY-LICENSES.txt
 
-# A release tarball: the binary, the built site, the systemd unit, the
-# container file, the example configuration and reverse proxy, the docs and
-# the licenses (ours and every linked crate's).
+# A release tarball: the binary (the console's site is inside it), the
+# systemd unit, the container file, the example configuration and reverse
+# proxy, the docs and the licenses (ours and every linked crate's).
 dist: build-release third-party-licenses
 	@version=$$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "server"))') && \
 	  name=mediator-$$version-$$(rustc -vV | awk '/^host:/{print $$2}') && \
-	  rm -rf $(DIST)/$$name && mkdir -p $(DIST)/$$name/site && \
-	  cp target/release/mediator $(DIST)/$$name/ && \
-	  cp -r target/site/. $(DIST)/$$name/site/ && \
+	  rm -rf $(DIST)/$$name && mkdir -p $(DIST)/$$name && \
+	  cp $(TARGET_DIR)/release/mediator $(DIST)/$$name/ && \
 	  cp packaging/mediator.service packaging/Containerfile packaging/mediator.toml packaging/nginx.conf \
+	     packaging/grafana-dashboard.json \
 	     LICENSE README.md $(DIST)/THIRD-PARTY-LICENSES.txt $(DIST)/$$name/ && \
 	  cp -r docs $(DIST)/$$name/docs && \
 	  tar -C $(DIST) -czf $(DIST)/$$name.tar.gz $$name && \
@@ -167,9 +174,24 @@ unit:
 	fi
 	cargo test --workspace --doc
 
+# The browser tests run the debug binary with the site inside it (hashed,
+# immutable bundle URLs, nothing read from target/site), as a release is
+# served; the site's own HTTP checks run first (test-embedded-site).
 e2e:
-	cargo leptos build --split
-	cd end2end && npx playwright test
+	cargo leptos build --split --frontend-only
+	$(MAKE) test-embedded-site
+	cd end2end && E2E_EMBEDDED_SITE=1 MEDIATOR_BIN=$(TARGET_DIR)/debug/mediator-embedded npx playwright test
+
+# The `embed-site` binary's tests (server/tests/it/embedded_site.rs) on a
+# debug binary with the site (built first: cargo leptos build --split
+# --frontend-only) inside it, copied aside: the test build makes its own
+# `mediator` without the site. Same build set as `unit`: nothing rebuilds.
+test-embedded-site: export MEDIATOR_EMBEDDED_BIN := $(TARGET_DIR)/debug/mediator-embedded
+test-embedded-site:
+	cargo leptos build --split --server-only --bin-features embed-site
+	cp $(TARGET_DIR)/debug/mediator $(MEDIATOR_EMBEDDED_BIN)
+	cargo nextest run --workspace --config-file .ci/nextest.toml --run-ignored only \
+	  -E 'binary(it) & test(/^embedded_site::/)'
 
 bench: bench-mediator
 	cargo bench -p patterns

@@ -28,6 +28,9 @@ const external = process.env.BASE_URL;
 const baseURL = external ?? `http://127.0.0.1:${port}`;
 const bin = process.env.MEDIATOR_BIN ?? path.join(root, "target", "debug", "mediator");
 const siteRoot = process.env.LEPTOS_SITE_ROOT ?? path.join(root, "target", "site");
+// E2E_EMBEDDED_SITE=1: the binary serves the site built into it (make e2e,
+// or a release binary from make dist) instead of the files in siteRoot.
+const siteArg = process.env.E2E_EMBEDDED_SITE ? "" : ` --site-root "${siteRoot}"`;
 const dataDir = process.env.E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "mediator-e2e-"));
 process.env.E2E_DATA_DIR = dataDir;
 
@@ -65,7 +68,7 @@ export default defineConfig({
     : [
         {
           // Sign-in is not what console.spec.ts and embeds.spec.ts test: off here.
-          command: `"${bin}" serve --auth none --listen 127.0.0.1:${port} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${simPort} --poll-interval 0.2 --data-dir "${dataDir}" --site-root "${siteRoot}" --frame-ancestors http://127.0.0.1:${frameOkPort}`,
+          command: `"${bin}" serve --auth none --listen 127.0.0.1:${port} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${simPort} --poll-interval 0.2 --data-dir "${dataDir}"${siteArg} --frame-ancestors http://127.0.0.1:${frameOkPort}`,
           url: `${baseURL}/readyz`,
           timeout: 60_000,
           reuseExistingServer: false,
@@ -76,7 +79,7 @@ export default defineConfig({
           command:
             `printf '%s\\n' operator-pass | "${bin}" user add olga --role operator --data-dir "${authDataDir}" && ` +
             `printf '%s\\n' viewer-pass | "${bin}" user add vic --role viewer --data-dir "${authDataDir}" && ` +
-            `"${bin}" serve --auth local --listen 127.0.0.1:${authPort} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${Number(authPort) + 1} --poll-interval 0.2 --data-dir "${authDataDir}" --site-root "${siteRoot}"`,
+            `"${bin}" serve --auth local --listen 127.0.0.1:${authPort} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${Number(authPort) + 1} --poll-interval 0.2 --data-dir "${authDataDir}"${siteArg}`,
           url: `http://127.0.0.1:${authPort}/readyz`,
           timeout: 60_000,
           reuseExistingServer: false,

@@ -19,7 +19,7 @@ pub mod live;
 pub mod routes;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     path, Lazy, SsrMode,
@@ -33,8 +33,8 @@ use routes::{
 };
 use routes::{audit::AuditRoute, login::LoginPage};
 
-/// Name of the compiled site bundle (`/pkg/<name>.js`, `.wasm`, `.css`);
-/// matches `output-name` in the workspace's cargo-leptos metadata.
+/// Name of the compiled site bundle (`<name>.js`, `.wasm`, `.css` under
+/// `/pkg`); matches `output-name` in the workspace's cargo-leptos metadata.
 pub const OUTPUT_NAME: &str = "mediator";
 
 /// Applies the saved colour theme before first paint (no flash): the
@@ -51,6 +51,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // The bundle's CSS where the server serves it: `/pkg/<name>.css`,
+                // or inside the content-hashed directory of a site built into
+                // the binary (`LeptosOptions::site_pkg_dir`).
+                <link id="leptos" rel="stylesheet" href=options.css_path()/>
                 <script nonce=leptos::nonce::use_nonce() inner_html=THEME_SCRIPT></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
@@ -84,7 +88,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href=format!("/pkg/{OUTPUT_NAME}.css")/>
         <Title formatter=|page: String| {
             if page.is_empty() { "Vendor Mediator".to_string() } else { format!("{page} · Vendor Mediator") }
         }/>

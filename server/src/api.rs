@@ -18,9 +18,6 @@
 //!   `{"part", "override", "circuit"}`; sets (`none`: clears) the part's manual
 //!   circuit override; 404 unknown part, 422 naming `mode` or `reason`.
 //!
-//! - `GET  /metrics` → Prometheus text format 0.0.4 (per part: up, circuit
-//!   open, checks, vouchers by status, active replays).
-//!
 //! Starting a replay answers 409 while the part has an active replay, and
 //! 422 (naming the field) for a bad window.
 //!
@@ -164,7 +161,6 @@ pub fn routes<S>(state: ApiState) -> Router<S> {
         .route("/api/v1/dlq", get(get_dlq))
         .route("/api/v1/dlq/{id}/redrive", post(post_redrive))
         .route("/api/v1/parts/{part}/override", post(post_override))
-        .route("/metrics", get(get_metrics))
         .with_state(state)
 }
 
@@ -652,28 +648,4 @@ pub(crate) async fn post_override(
     };
     let set = commands::overrides::set(&s.overrides, &s.audit, &who, change).await?;
     Ok(Json(override_answer(&part, &set)))
-}
-
-/// The metrics page in the text exposition format.
-pub async fn metrics_text(s: &ApiState) -> Result<String, ApiError> {
-    let parts = mediator_core::metrics::collect(
-        s.flow.cache(),
-        &s.recovery,
-        &s.overrides,
-        s.history.monitor_history(),
-    )
-    .await?;
-    Ok(mediator_core::metrics::render(&parts))
-}
-
-async fn get_metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
-    let text = metrics_text(&s).await?;
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response())
 }

@@ -78,8 +78,10 @@ fn read_password(file: Option<&Path>) -> anyhow::Result<String> {
     Ok(password)
 }
 
-fn role(s: &str) -> anyhow::Result<Role> {
-    s.parse().map_err(|e| anyhow::anyhow!("role: {e}"))
+/// Prints `rows` as one pretty JSON array.
+fn print_json<T: serde::Serialize>(rows: &[T]) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(rows)?);
+    Ok(())
 }
 
 /// Runs a `mediator user` command.
@@ -99,7 +101,7 @@ pub fn user(cmd: UserCommand) -> ExitCode {
                 }
             };
             run(&store, async move |access, audit| {
-                let r = role(&r)?;
+                let r = Role::from(r);
                 let result = access.add_user(&name, r, &password).await;
                 if !matches!(result, Err(AccessError::Invalid { .. })) {
                     audit
@@ -129,8 +131,11 @@ pub fn user(cmd: UserCommand) -> ExitCode {
             println!("removed user {name} (and its sessions and tokens)");
             Ok(())
         }),
-        UserCommand::List { store } => run(&store, async move |access, _| {
+        UserCommand::List { json, store } => run(&store, async move |access, _| {
             let users = access.list_users().await?;
+            if json {
+                return print_json(&users);
+            }
             if users.is_empty() {
                 println!("no users: add one with `mediator user add NAME --role admin`");
             }
@@ -152,7 +157,7 @@ pub fn token(cmd: TokenCommand) -> ExitCode {
             store,
         } => run(&store, async move |access, audit| {
             let r = match r {
-                Some(r) => role(&r)?,
+                Some(r) => Role::from(r),
                 None => access
                     .list_users()
                     .await?
@@ -192,8 +197,12 @@ pub fn token(cmd: TokenCommand) -> ExitCode {
             println!("revoked token {id}");
             Ok(())
         }),
-        TokenCommand::List { store } => run(&store, async move |access, _| {
-            for t in access.list_tokens().await? {
+        TokenCommand::List { json, store } => run(&store, async move |access, _| {
+            let tokens = access.list_tokens().await?;
+            if json {
+                return print_json(&tokens);
+            }
+            for t in tokens {
                 let used = t.last_used_at.map_or("never used".to_owned(), |t| {
                     format!("last used {}", t.to_rfc3339())
                 });

@@ -19,6 +19,7 @@ mod checks;
 mod choices;
 mod cli;
 mod file;
+pub mod leptos;
 mod listeners;
 mod parts;
 mod settings;
@@ -29,8 +30,8 @@ mod values;
 pub use crate::auth::{AuthMode, CookieSecure};
 pub use choices::{Backend, Durability, LogFormat};
 pub use cli::{
-    Cli, Command, ProvisionArgs, ProvisionBackend, ServeArgs, StoreArgs, TestEventPatternArgs,
-    TokenCommand, UserCommand,
+    BackupArgs, Cli, Command, DataDirArgs, ProvisionArgs, ProvisionBackend, RestoreArgs, RoleArg,
+    ServeArgs, StoreArgs, TestEventPatternArgs, TokenCommand, UserCommand,
 };
 pub use file::FileConfig;
 pub use settings::Settings;

@@ -2,7 +2,6 @@
 //! functions, health endpoints, a small JSON API and static assets.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use app::api::ConsoleContext;
@@ -18,19 +17,11 @@ use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use mediator_core::StatusBoard;
 use store::Database;
-use tower::ServiceExt;
 use tower_http::compression::CompressionLayer;
-use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::Settings;
-
-/// Cache policy of the wasm/JS/CSS bundle: its file names are not hashed, so
-/// browsers must revalidate (cheap: a 304 against `Last-Modified`).
-const PKG_CACHE: &str = "no-cache";
-/// Cache policy of the other public assets (favicon, images).
-const ASSET_CACHE: &str = "public, max-age=86400";
 
 /// Shared state of the axum handlers: one shared [`AppParts`]. Axum clones
 /// a route's service — and so its state — for every request, so a clone
@@ -46,8 +37,8 @@ pub struct AppParts {
     pub db: Database,
     /// What the console reads and acts through.
     pub console: ConsoleContext,
-    /// Where the public assets are.
-    pub site_root: Arc<PathBuf>,
+    /// Where the console's static files come from.
+    pub site: crate::site::Site,
     /// What `/readyz` checks: the backend's dependencies.
     pub readiness: Arc<crate::readiness::Readiness>,
 }
@@ -86,13 +77,11 @@ pub fn router(
     readiness: crate::readiness::Readiness,
     status: StatusBoard,
     api: crate::api::ApiState,
+    metrics: crate::metrics::MetricsState,
 ) -> Router {
-    let leptos_options = LeptosOptions::builder()
-        .output_name(app::OUTPUT_NAME)
-        .site_root(settings.site_root.to_string_lossy().to_string())
-        .site_pkg_dir("pkg")
-        .site_addr(addr)
-        .build();
+    let site = crate::site::Site::choose(settings.site_root.as_deref());
+    tracing::info!("{}", site.describe());
+    let leptos_options = leptos_options(settings, &site, addr);
     let history = api.history.clone();
     let console_api = crate::console_api::ConsoleApiState {
         history: api.history.clone(),
@@ -119,7 +108,7 @@ pub fn router(
             audit: api.audit.clone(),
             overview_cache: app::api::overview_cache(api.changes.clone()),
         }),
-        site_root: Arc::new(settings.site_root.clone()),
+        site: site.clone(),
         readiness: Arc::new(readiness),
     }));
     let auth = crate::auth::AuthState {
@@ -131,19 +120,7 @@ pub fn router(
     };
     let overview_pages = OverviewPages::new(state.console.clone(), api.changes.clone());
     let routes = generate_route_list(App);
-    let console = state.console.clone();
-    let context = move || {
-        provide_context(console.clone());
-        crate::security::provide_page_csp();
-    };
-
-    let pkg = ServeDir::new(settings.site_root.join("pkg"));
-    let pkg = tower::ServiceBuilder::new()
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(PKG_CACHE),
-        ))
-        .service(pkg);
+    let context = page_context(&state);
 
     let router = Router::new()
         .route("/healthz", get(healthz))
@@ -154,12 +131,13 @@ pub fn router(
         .merge(crate::embed::badge_routes(embeds.clone()).layer(cors))
         .route("/api/openapi.json", get(crate::openapi::openapi_json))
         .merge(crate::auth::routes(auth.clone()))
+        .merge(crate::metrics::routes(metrics.clone()))
         .merge(
             crate::api::routes(api).layer(axum::extract::DefaultBodyLimit::max(
                 crate::security::API_MAX_BODY_BYTES,
             )),
         )
-        .nest_service("/pkg", pkg)
+        .nest_service("/pkg", site.pkg_service())
         .leptos_routes_with_context(&state, routes, context, {
             let options = leptos_options.clone();
             move || shell(options.clone())
@@ -193,8 +171,49 @@ pub fn router(
         .layer(CompressionLayer::new())
         // Request id, the request's span, panics as 500s, the access line.
         .layer(axum::middleware::from_fn(crate::access_log::access))
+        // Request durations by route template and status (the 500s above included).
+        .layer(axum::middleware::from_fn_with_state(
+            metrics.metrics,
+            crate::metrics::track_requests,
+        ))
         .with_state(state);
     crate::security::harden(router)
+}
+
+/// Leptos's settings from the environment ([`crate::config::leptos`]),
+/// with what `serve` decides: the address bound, the site's root and the
+/// bundle's directory (hashed when the site is in the binary).
+fn leptos_options(
+    settings: &Settings,
+    site: &crate::site::Site,
+    addr: SocketAddr,
+) -> LeptosOptions {
+    let mut options = settings.leptos.clone();
+    options.site_addr = addr;
+    options.site_pkg_dir = site.pkg_dir().into();
+    match site {
+        crate::site::Site::Disk(root) => {
+            options.site_root = root.to_string_lossy().into();
+        }
+        crate::site::Site::Embedded(embedded) => {
+            options.output_name = embedded.output_name.into();
+        }
+    }
+    options
+}
+
+/// What every rendered page gets in its context: the console, the page's
+/// CSP and, with the site in the binary, the lazy routes' preloads.
+fn page_context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+    let console = state.console.clone();
+    let split_manifest = state.site.split_manifest();
+    move || {
+        provide_context(console.clone());
+        if let Some(m) = &split_manifest {
+            provide_context(m.clone());
+        }
+        crate::security::provide_page_csp();
+    }
 }
 
 /// Liveness: the process is up and serving.
@@ -233,17 +252,8 @@ pub(crate) async fn api_parts(State(console): State<ConsoleContext>) -> Response
 /// otherwise renders the console, whose router shows the 404 page.
 async fn static_or_not_found(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    if parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD {
-        let probe = Request::from_parts(parts.clone(), Body::empty());
-        let Ok(mut res) = ServeDir::new(state.site_root.as_path())
-            .append_index_html_on_directories(false)
-            .oneshot(probe)
-            .await;
-        if res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED {
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static(ASSET_CACHE));
-            return res.map(Body::new);
-        }
+    if let Some(res) = state.site.public_asset(&parts).await {
+        return res;
     }
     // A public path (it looked like a file): the 404 page's navigation
     // shows the caller, looked up only now that a page is rendered.
@@ -260,15 +270,10 @@ async fn static_or_not_found(State(state): State<AppState>, req: Request) -> Res
             parts.extensions.insert(p);
         }
     }
-    let console = state.console.clone();
     let options = state.leptos_options.clone();
-    let handler = leptos_axum::render_app_to_stream_with_context(
-        move || {
-            provide_context(console.clone());
-            crate::security::provide_page_csp();
-        },
-        move || shell(options.clone()),
-    );
+    let handler = leptos_axum::render_app_to_stream_with_context(page_context(&state), move || {
+        shell(options.clone())
+    });
     handler(Request::from_parts(parts, body))
         .await
         .into_response()

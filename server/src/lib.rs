@@ -21,12 +21,14 @@ mod host;
 pub mod http;
 pub mod login_limits;
 pub mod maintenance;
+pub mod metrics;
 pub mod openapi;
 pub mod params;
 pub mod readiness;
 pub mod saas;
 pub mod security;
 pub mod serve;
+pub mod site;
 pub mod sqs_api;
 pub mod telemetry;
 
@@ -357,6 +359,8 @@ impl Application {
         )
         .await?;
         let status_store: Arc<dyn StatusStore> = ports.status.clone();
+        let observed = metrics::Metrics::default();
+        let probe = metrics::probe::TimedProbe::new(probe, observed.clone());
         let monitor = Monitor::new(ports.status.clone(), Arc::new(probe), parts.clone());
         // One process owns an embedded database: a restarted server takes
         // its parts back at once instead of waiting out the lease.
@@ -429,6 +433,16 @@ impl Application {
             mediator_core::Overrides::new(ports.overrides.clone(), settings.parts.clone())
                 .with_changes(changes.clone());
         let audit = mediator_core::Audit::new(ports.audit.clone());
+        let metrics_state = metrics::MetricsState {
+            metrics: observed,
+            sources: Arc::new(metrics::scrape::Sources {
+                flow: flow.clone(),
+                recovery: recovery.clone(),
+                overrides: overrides.clone(),
+                history: history.clone(),
+                bus: plumbing.events.as_ref().map(|e| e.bus.clone()),
+            }),
+        };
         let router = http::router(
             &settings,
             local_addr,
@@ -445,6 +459,7 @@ impl Application {
                 audit: audit.clone(),
                 access,
             },
+            metrics_state,
         );
         Ok(Self {
             listener,

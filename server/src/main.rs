@@ -20,6 +20,9 @@ fn main() -> ExitCode {
         Some(Command::Provision(args)) => server::cli::provision(args),
         Some(Command::User(cmd)) => server::auth_cli::user(cmd),
         Some(Command::Token(cmd)) => server::auth_cli::token(cmd),
+        Some(Command::Backup(args)) => server::cli::backup(&args),
+        Some(Command::Restore(args)) => server::cli::restore(&args),
+        Some(Command::Completions { shell }) => server::cli::completions(shell),
         Some(Command::Serve(args)) => serve(*args),
         None => serve(cli.serve),
     }

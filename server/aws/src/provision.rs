@@ -102,6 +102,33 @@ impl fmt::Display for Step {
     }
 }
 
+/// What provisioning reports as it goes ([`provision_with_progress`]).
+#[derive(Debug)]
+pub enum ProvisionEvent<'a> {
+    /// A resource was planned, created, updated or found unchanged.
+    Step(&'a Step),
+    /// A table just created is not ACTIVE yet (AWS builds it, with its
+    /// indexes, in the background).
+    TableWaiting {
+        /// The table.
+        name: &'a str,
+        /// Its status (`CREATING`).
+        status: &'a str,
+        /// Time waited so far.
+        waited: std::time::Duration,
+    },
+    /// A table just created became ACTIVE.
+    TableActive {
+        /// The table.
+        name: &'a str,
+        /// Time it took.
+        waited: std::time::Duration,
+    },
+}
+
+/// Receives [`ProvisionEvent`]s.
+pub type Progress = std::sync::Arc<dyn Fn(&ProvisionEvent<'_>) + Send + Sync>;
+
 /// Why provisioning stopped: the resource and AWS's answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} {name}: {reason}")]
@@ -146,6 +173,7 @@ struct Provisioner {
     loc: Location,
     dry_run: bool,
     steps: Vec<Step>,
+    progress: Option<Progress>,
 }
 
 /// Provisions (or, with `dry_run`, only plans) the mediator's resources
@@ -155,6 +183,17 @@ pub async fn provision(
     conf: &aws_config::SdkConfig,
     parts: &[PartSettings],
     dry_run: bool,
+) -> Result<Vec<Step>, ProvisionError> {
+    provision_with_progress(conf, parts, dry_run, None).await
+}
+
+/// [`provision`], telling `progress` of each step as it is done and of the
+/// wait for each new table to become ACTIVE.
+pub async fn provision_with_progress(
+    conf: &aws_config::SdkConfig,
+    parts: &[PartSettings],
+    dry_run: bool,
+    progress: Option<Progress>,
 ) -> Result<Vec<Step>, ProvisionError> {
     let events = aws_sdk_eventbridge::Client::new(conf);
     let loc = Location::discover(&events, BUS_NAME)
@@ -166,6 +205,7 @@ pub async fn provision(
         loc,
         dry_run,
         steps: Vec::new(),
+        progress: progress.clone(),
     };
     p.bus().await?;
     for part in parts {
@@ -195,7 +235,7 @@ pub async fn provision(
     )
     .await?;
     p.steps
-        .extend(provision_tables(conf, &Tables::default(), dry_run).await?);
+        .extend(tables_with_progress(conf, &Tables::default(), dry_run, progress).await?);
     Ok(p.steps)
 }
 
@@ -207,9 +247,19 @@ pub async fn provision_tables(
     tables: &Tables,
     dry_run: bool,
 ) -> Result<Vec<Step>, ProvisionError> {
+    tables_with_progress(conf, tables, dry_run, None).await
+}
+
+async fn tables_with_progress(
+    conf: &aws_config::SdkConfig,
+    tables: &Tables,
+    dry_run: bool,
+    progress: Option<Progress>,
+) -> Result<Vec<Step>, ProvisionError> {
     let mut p = Tabler {
         dry_run,
         steps: Vec::new(),
+        progress,
     };
     let dynamodb = aws_sdk_dynamodb::Client::new(conf);
     for spec in tables.specs() {
@@ -222,27 +272,59 @@ pub async fn provision_tables(
 struct Tabler {
     dry_run: bool,
     steps: Vec<Step>,
+    progress: Option<Progress>,
 }
 
 impl Tabler {
     fn step(&mut self, change: Change, kind: &'static str, name: &str, detail: String) {
-        step(&mut self.steps, change, kind, name, detail);
+        step(
+            &mut self.steps,
+            self.progress.as_ref(),
+            change,
+            kind,
+            name,
+            detail,
+        );
+    }
+
+    fn tell(&self, event: ProvisionEvent<'_>) {
+        if let Some(progress) = &self.progress {
+            progress(&event);
+        }
     }
 }
 
-fn step(steps: &mut Vec<Step>, change: Change, kind: &'static str, name: &str, detail: String) {
+fn step(
+    steps: &mut Vec<Step>,
+    progress: Option<&Progress>,
+    change: Change,
+    kind: &'static str,
+    name: &str,
+    detail: String,
+) {
     tracing::info!(change = change.as_str(), kind, name, "{detail}");
-    steps.push(Step {
+    let step = Step {
         change,
         kind,
         name: name.to_string(),
         detail,
-    });
+    };
+    if let Some(progress) = progress {
+        progress(&ProvisionEvent::Step(&step));
+    }
+    steps.push(step);
 }
 
 impl Provisioner {
     fn step(&mut self, change: Change, kind: &'static str, name: &str, detail: String) {
-        step(&mut self.steps, change, kind, name, detail);
+        step(
+            &mut self.steps,
+            self.progress.as_ref(),
+            change,
+            kind,
+            name,
+            detail,
+        );
     }
 
     async fn bus(&mut self) -> Result<(), ProvisionError> {
@@ -785,7 +867,8 @@ impl Tabler {
         name: &str,
     ) -> Result<(), ProvisionError> {
         use aws_sdk_dynamodb::types::TableStatus;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        let started = std::time::Instant::now();
+        let deadline = started + std::time::Duration::from_secs(300);
         loop {
             let t = db
                 .describe_table()
@@ -794,9 +877,19 @@ impl Tabler {
                 .instrument(crate::trace::dynamodb("DescribeTable", name))
                 .await
                 .map_err(|e| fail("table", name)(sdk_message(&e)))?;
-            if t.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            let status = t.table().and_then(|t| t.table_status());
+            if status == Some(&TableStatus::Active) {
+                self.tell(ProvisionEvent::TableActive {
+                    name,
+                    waited: started.elapsed(),
+                });
                 return Ok(());
             }
+            self.tell(ProvisionEvent::TableWaiting {
+                name,
+                status: status.map_or("unknown", |s| s.as_str()),
+                waited: started.elapsed(),
+            });
             if std::time::Instant::now() > deadline {
                 return Err(fail("table", name)("not ACTIVE after 300 s".into()));
             }

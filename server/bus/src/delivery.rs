@@ -73,6 +73,11 @@ impl Bus {
         }
         let cfg = self.inner.cfg.clone();
         let now = Timestamp::now().0;
+        let (done, failed) = updates.iter().fold((0, 0), |(ok, ko), (_, a)| match a {
+            Attempt::Done => (ok + 1, ko),
+            Attempt::Failed { .. } => (ok, ko + 1),
+            Attempt::Later(_) => (ok, ko),
+        });
         let moved_to_queue = self
             .inner
             .db
@@ -125,6 +130,10 @@ impl Bus {
                 Ok(moved)
             })
             .await?;
+        let stats = &self.inner.stats;
+        crate::stats::Counters::add(&stats.deliveries, done);
+        crate::stats::Counters::add(&stats.delivery_failures, failed);
+        crate::stats::Counters::add(&stats.dead_lettered, moved_to_queue);
         if moved_to_queue > 0 {
             self.inner.queue_notify.notify_waiters();
         }

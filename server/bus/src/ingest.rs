@@ -7,6 +7,7 @@ use store::Database;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::routing::{apply_rows, Row};
+use crate::stats::Counters;
 use crate::types::{
     PutEventsRequest, PutEventsRequestEntry, PutEventsResponse, PutEventsResultEntry,
 };
@@ -158,8 +159,9 @@ impl Bus {
         let mut results = Vec::with_capacity(n);
         let mut rows = Vec::new();
         let mut failed = 0;
+        let mut matches = 0;
         for e in &req.entries {
-            match self.accept_entry(e, now, &mut rows) {
+            match self.accept_entry(e, now, &mut rows, &mut matches) {
                 Ok(id) => results.push(PutEventsResultEntry {
                     event_id: Some(id),
                     ..Default::default()
@@ -173,6 +175,9 @@ impl Bus {
         if !rows.is_empty() {
             self.commit(rows).await?;
         }
+        let stats = &self.inner.stats;
+        Counters::add(&stats.puts, n as u64 - failed.max(0) as u64);
+        Counters::add(&stats.matches, matches);
         Ok(PutEventsResponse {
             failed_entry_count: failed,
             entries: results,
@@ -184,6 +189,7 @@ impl Bus {
         e: &PutEventsRequestEntry,
         now: Timestamp,
         rows: &mut Vec<Row>,
+        matches: &mut u64,
     ) -> Result<String, PutEventsResultEntry> {
         let source = e.source.as_deref().unwrap_or_default();
         if source.is_empty() {
@@ -235,7 +241,7 @@ impl Bus {
         // end of its index instead of touching a random page per event.
         let id = uuid::Uuid::now_v7().to_string();
         let body: Arc<[u8]> = Arc::from(envelope(self, &id, e, time, detail).into_bytes());
-        routing.route(&body, time.0, None, rows);
+        *matches += routing.route(&body, time.0, None, rows);
         Ok(id)
     }
 

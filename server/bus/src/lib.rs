@@ -13,6 +13,7 @@
 //! * `replay` — replays in 1-minute slices of event time with a persisted cursor.
 //! * `schedule` — `ScheduleExpression`s (rate and cron): what PutRule accepts, when they fire.
 //! * `scheduler` — scheduled rules fire: a step per due time, next fire time stored.
+//! * [`stats`] — counters of puts, matches, deliveries and replayed events; dead-letter depths.
 //! * `validation` — every problem of a request in one `ValidationException`, in AWS's words.
 //! * [`contract`] — the [`contract::EventBus`] trait and the backend-neutral contract suite.
 //!
@@ -47,6 +48,7 @@ mod routing;
 mod schedule;
 mod scheduler;
 pub mod sqs;
+pub mod stats;
 pub mod time;
 pub mod types;
 mod validation;
@@ -60,6 +62,7 @@ use std::time::Duration;
 pub use error::{BusError, BusResult};
 pub use queue::{QueueConfig, QueueMessage};
 pub use replay::ReplayProgress;
+pub use stats::BusStats;
 pub use store::Database;
 pub use time::Timestamp;
 use tokio::sync::{mpsc, Notify};
@@ -177,6 +180,8 @@ pub(crate) struct Inner {
     pub(crate) purges: Mutex<HashMap<String, i64>>,
     /// Message move tasks started through SQS's API (they complete at once).
     pub(crate) move_tasks: Mutex<Vec<sqs::MoveTask>>,
+    /// What the bus did since it was opened ([`Bus::stats`]).
+    pub(crate) stats: stats::Counters,
 }
 
 impl std::fmt::Debug for Bus {
@@ -224,6 +229,7 @@ impl Bus {
                 rate: Mutex::new(HashMap::new()),
                 purges: Mutex::new(HashMap::new()),
                 move_tasks: Mutex::new(Vec::new()),
+                stats: stats::Counters::default(),
             }),
         };
         let now = Timestamp::now().0;

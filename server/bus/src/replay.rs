@@ -285,14 +285,14 @@ impl Bus {
                 .optional()
             })
             .await?;
-        let Some((bus, _archive, _)) = row else {
+        let Some((bus, archive, _)) = row else {
             return Ok(ReplayProgress::Finished);
         };
         let routing = self.routing(&bus);
         let chunk = self.inner.cfg.replay_chunk.max(1) as i64;
         let n2 = name.to_string();
         let now = Timestamp::now().0;
-        let (progress, queued, deferred) = self
+        let (progress, queued, deferred, read, matches) = self
             .inner
             .db
             .write(move |tx| {
@@ -310,18 +310,18 @@ impl Bus {
                 match state.as_str() {
                     "CANCELLING" => {
                         finish("CANCELLED", None)?;
-                        return Ok((ReplayProgress::Finished, 0, 0));
+                        return Ok((ReplayProgress::Finished, 0, 0, 0, 0));
                     }
                     "STARTING" => {
                         tx.execute("UPDATE eb_replays SET state = 'RUNNING' WHERE name = ?1", [&n2])?;
                     }
                     "RUNNING" => {}
-                    _ => return Ok((ReplayProgress::Finished, 0, 0)),
+                    _ => return Ok((ReplayProgress::Finished, 0, 0, 0, 0)),
                 }
                 let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM eb_archives WHERE id = ?1)", [archive_id], |r| r.get(0))?;
                 let Some(routing) = routing.filter(|_| exists) else {
                     finish("FAILED", Some("The archive or its event bus was deleted.".into()))?;
-                    return Ok((ReplayProgress::Finished, 0, 0));
+                    return Ok((ReplayProgress::Finished, 0, 0, 0, 0));
                 };
                 let filters: Option<Vec<String>> = filters.and_then(|f| serde_json::from_str(&f).ok());
                 let filter = ReplayFilter { filter_arns: filters.as_deref() };
@@ -332,6 +332,7 @@ impl Bus {
                 )?;
                 let mut rows: Vec<Row> = Vec::new();
                 let mut read = 0i64;
+                let mut matches = 0u64;
                 let mut last = (ct, cs);
                 let mut q = stmt.query(params![archive_id, end, ct, cs, chunk])?;
                 while let Some(r) = q.next()? {
@@ -339,7 +340,7 @@ impl Bus {
                     let t: i64 = r.get(1)?;
                     let body = r.get_ref(2)?.as_blob()?;
                     let replayed: Arc<[u8]> = Arc::from(with_replay_name(body, &n2));
-                    routing.route(&replayed, t, Some(&filter), &mut rows);
+                    matches += routing.route(&replayed, t, Some(&filter), &mut rows);
                     read += 1;
                     last = (t, seq);
                 }
@@ -356,7 +357,7 @@ impl Bus {
                             cursor_time = ?3, cursor_seq = 0 WHERE name = ?1",
                         params![n2, now, end, replayed_any],
                     )?;
-                    return Ok((ReplayProgress::Finished, queued, deferred));
+                    return Ok((ReplayProgress::Finished, queued, deferred, read, matches));
                 }
                 // Every slice that ends at or before the last event's slice start is complete.
                 let done = start + (last.0 - start) / SLICE_MS * SLICE_MS;
@@ -365,9 +366,13 @@ impl Bus {
                         last_replayed_ms = CASE WHEN ?4 > ?5 THEN ?4 ELSE last_replayed_ms END WHERE name = ?1",
                     params![n2, last.0, last.1, done, start],
                 )?;
-                Ok((ReplayProgress::Running, queued, deferred))
+                Ok((ReplayProgress::Running, queued, deferred, read, matches))
             })
             .await?;
+        // Counted once committed: a step that failed is done again.
+        let stats = &self.inner.stats;
+        stats.add_replayed(&archive, read.max(0) as u64);
+        crate::stats::Counters::add(&stats.matches, matches);
         if queued > 0 {
             self.inner.queue_notify.notify_waiters();
         }

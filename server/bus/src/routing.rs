@@ -113,20 +113,22 @@ impl Routing {
     /// Routes one event (its envelope JSON) and appends the writes it causes.
     /// Live events reach enabled rules (archive rules included); replayed events
     /// reach enabled non-archive rules, only those in `FilterArns` if given.
+    /// Returns how many rules it reached.
     pub fn route(
         &self,
         body: &Arc<[u8]>,
         time_ms: i64,
         replay: Option<&ReplayFilter<'_>>,
         out: &mut Vec<Row>,
-    ) {
+    ) -> u64 {
         let hits = match self.matcher.matches_for_event(body) {
             Ok(h) => h,
             Err(e) => {
                 tracing::warn!("event could not be matched: {e}");
-                return;
+                return 0;
             }
         };
+        let mut reached = 0;
         for idx in hits {
             let rule = &self.rules[idx as usize];
             if !rule.enabled {
@@ -142,6 +144,7 @@ impl Routing {
                     }
                 }
             }
+            reached += 1;
             if let Some(archive_id) = rule.archive_id {
                 out.push(Row::Archive {
                     archive_id,
@@ -200,6 +203,7 @@ pub(crate) fn push_target_rows(
                 body: payload,
             }),
         }
+        reached
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`vouchers`]: the DataCache's vouchers ([`SqliteVoucherStore`]);
 //! - [`replays`]: replay records and the recovery cursor ([`SqliteReplays`]);
 //! - [`audit`]: the audit log ([`SqliteAudit`]);
-//! - [`access`]: users, sessions and API tokens ([`SqliteAccess`]).
+//! - [`access`]: users, sessions and API tokens ([`SqliteAccess`]);
+//! - [`backup`]: online backup of the database and its restore.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use store::Database;
 
 pub mod access;
 pub mod audit;
+pub mod backup;
 pub mod db;
 pub mod replays;
 pub mod status;

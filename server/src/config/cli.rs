@@ -42,6 +42,93 @@ pub enum Command {
     /// Manage API tokens (`Authorization: Bearer <token>`) for scripts.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Copy the embedded database to FILE while the mediator may keep
+    /// serving (SQLite's online backup: a consistent snapshot), then check
+    /// the copy's integrity. Restore it with `mediator restore`.
+    Backup(BackupArgs),
+    /// Replace the embedded database with a backup made by `mediator
+    /// backup`; refused while a server (or any other command) has the
+    /// database open: stop the mediator first.
+    Restore(RestoreArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish or
+    /// powershell), e.g. `mediator completions bash >
+    /// /etc/bash_completion.d/mediator`.
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// A role of the console and the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Sees everything, changes nothing
+    Viewer,
+    /// Also starts and cancels replays, sets overrides, submits and
+    /// redrives vouchers
+    Operator,
+    /// Also reads the audit export and manages users and tokens
+    Admin,
+}
+
+impl From<RoleArg> for mediator_core::access::Role {
+    fn from(r: RoleArg) -> Self {
+        use mediator_core::access::Role;
+        match r {
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Operator => Role::Operator,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+/// Options of `mediator backup`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Where to write the backup (a SQLite database file); written beside
+    /// it first, then renamed, so FILE is never half-written
+    pub file: PathBuf,
+    /// Replace FILE if it exists
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub data: DataDirArgs,
+}
+
+/// Options of `mediator restore`.
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// The backup to restore (made by `mediator backup`)
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub data: DataDirArgs,
+}
+
+/// Where `backup` and `restore` find the embedded database.
+#[derive(Debug, Clone, Args)]
+pub struct DataDirArgs {
+    /// Directory of the embedded database, as for `serve` [default: ./data,
+    /// or data_dir from the --config file]
+    #[arg(long, env = "MEDIATOR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The same TOML configuration file as `serve` (only data_dir and
+    /// backend are read)
+    #[arg(long, env = "MEDIATOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl DataDirArgs {
+    /// As [`StoreArgs`] for the embedded backend.
+    pub fn store(&self) -> StoreArgs {
+        StoreArgs {
+            data_dir: self.data_dir.clone(),
+            config: self.config.clone(),
+            backend: None,
+            endpoint_url: None,
+            region: None,
+        }
+    }
 }
 
 /// Where `user` and `token` find the database.
@@ -80,8 +167,8 @@ pub enum UserCommand {
         /// Sign-in name: 1 to 64 letters, digits, '.', '_', '-' or '@'
         name: String,
         /// What the user may do
-        #[arg(long, value_parser = ["viewer", "operator", "admin"])]
-        role: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
         /// Read the password from this file's first line instead of stdin
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
@@ -95,8 +182,11 @@ pub enum UserCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// List the users and their roles.
+    /// List the users and their roles (tab-separated: name, role, created).
     List {
+        /// Print a JSON array of `{"name", "role", "created_at"}` instead
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -112,8 +202,8 @@ pub enum TokenCommand {
         #[arg(long)]
         user: String,
         /// The token's role [default: the user's role]
-        #[arg(long, value_parser = ["viewer", "operator", "admin"])]
-        role: Option<String>,
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
         /// What the token is for (shown by `token list`)
         #[arg(long, default_value = "")]
         label: String,
@@ -129,6 +219,10 @@ pub enum TokenCommand {
     },
     /// List API tokens (ids, users, roles, labels; never secrets).
     List {
+        /// Print a JSON array of `{"id", "user", "role", "label",
+        /// "created_at", "last_used_at"}` instead
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -225,9 +319,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MEDIATOR_POLL_INTERVAL", value_name = "SECS")]
     pub poll_interval: Option<f64>,
 
-    /// Directory holding the built site (`pkg/` with the wasm bundle, and
-    /// the public assets). `cargo leptos build` writes it to target/site
-    /// [default: target/site]
+    /// Serve the console's files from this directory (`pkg/` with the wasm
+    /// bundle, and the public assets; `cargo leptos build` writes
+    /// target/site), uncached, instead of the site built into the binary:
+    /// for development [default: the site in the binary (release builds),
+    /// else target/site]
     #[arg(long, env = "LEPTOS_SITE_ROOT", value_name = "DIR")]
     pub site_root: Option<PathBuf>,
 

@@ -31,8 +31,13 @@ pub struct Settings {
     pub events_listen: SocketAddr,
     /// Directory of the embedded database.
     pub data_dir: PathBuf,
-    /// Built site directory (wasm bundle, CSS, public assets).
-    pub site_root: PathBuf,
+    /// Built site directory (wasm bundle, CSS, public assets) given with
+    /// `--site-root`; `None`: the site built into the binary, or
+    /// `target/site` when it has none ([`crate::site::Site::choose`]).
+    pub site_root: Option<PathBuf>,
+    /// Leptos's settings from the `LEPTOS_*` environment (see
+    /// [`super::leptos`]).
+    pub leptos: leptos::config::LeptosOptions,
     /// The SaaS parts, in display order.
     pub parts: Vec<PartName>,
     /// Address of the simulated SaaS (used when `saas_url` is `None`).
@@ -206,9 +211,11 @@ impl Settings {
                 anyhow::bail!("endpoint_url: must be http:// or https://, got {url}");
             }
         }
+        let (leptos, leptos_addr_given) = super::leptos::from_env()?;
         let listen = args
             .listen
             .or(file.listen)
+            .or(leptos_addr_given.then_some(leptos.site_addr))
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
         let allowed_hosts = match args.allowed_hosts.or(file.allowed_hosts) {
             Some(h) => crate::auth::parse_allowed_hosts(&h)?,
@@ -232,10 +239,8 @@ impl Settings {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("data")),
-            site_root: args
-                .site_root
-                .or(file.site_root)
-                .unwrap_or_else(|| PathBuf::from("target/site")),
+            site_root: args.site_root.or(file.site_root),
+            leptos,
             parts,
             sim_listen: args
                 .sim_listen

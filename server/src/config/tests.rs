@@ -20,7 +20,7 @@ fn defaults_without_anything() {
     assert_eq!(s.listen.to_string(), "127.0.0.1:3000");
     assert_eq!(s.events_listen.to_string(), "127.0.0.1:4010");
     assert_eq!(s.data_dir, PathBuf::from("data"));
-    assert_eq!(s.site_root, PathBuf::from("target/site"));
+    assert_eq!(s.site_root, None);
     let parts: Vec<_> = s.parts.iter().map(|p| p.to_string()).collect();
     assert_eq!(parts, ["voucher", "member", "points"]);
     assert_eq!(s.log_format, LogFormat::Human);

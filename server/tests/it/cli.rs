@@ -366,3 +366,49 @@ fn the_packaged_example_configuration_is_accepted() {
         std::time::Duration::from_secs(10)
     );
 }
+
+/// Leptos's settings are read as cargo-leptos documents them: with no
+/// `--listen` (nor `MEDIATOR_LISTEN` or a config key), `LEPTOS_SITE_ADDR`
+/// is the console's address; `--listen` wins over it; a bad `LEPTOS_ENV`
+/// stops the start naming it.
+#[tokio::test]
+async fn leptos_environment_sets_the_address_unless_listen_does() {
+    use crate::common::process::{free_port, ServerProcess};
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_mediator"));
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+
+    let port = free_port();
+    let mut cmd = ServerProcess::command(bin, dir.path(), &dir.path().join("a"));
+    cmd.arg("--site-root")
+        .arg(&site)
+        .env_remove("MEDIATOR_LISTEN")
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("LEPTOS_ENV", "PROD");
+    let app = ServerProcess::spawn(cmd, port).await;
+    drop(app);
+
+    let (port, ignored) = (free_port(), free_port());
+    let mut cmd = ServerProcess::command(bin, dir.path(), &dir.path().join("b"));
+    cmd.arg("--site-root")
+        .arg(&site)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{ignored}"));
+    let app = ServerProcess::spawn(cmd, port).await;
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", ignored)).is_err(),
+        "--listen wins over LEPTOS_SITE_ADDR"
+    );
+    drop(app);
+
+    let out = Command::new(bin)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path().join("c"))
+        .env("LEPTOS_ENV", "staging")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("LEPTOS_") && err.contains("staging"), "{err}");
+}
