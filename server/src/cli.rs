@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use mediator_sqlite::backup::{BackupError, Copied};
+use store::backup::{BackupError, Copied};
 
 use crate::config::{
     BackupArgs, DataDirArgs, ProvisionArgs, ProvisionBackend, RestoreArgs, ServeArgs, Settings,
@@ -189,7 +189,7 @@ pub fn backup(args: &BackupArgs) -> ExitCode {
     run_copy(
         &args.data,
         "backup",
-        |dir| mediator_sqlite::backup::backup(dir, &args.file, args.force),
+        |dir| store::backup::backup(dir, &args.file, args.force),
         |db, c| {
             format!(
                 "backed up {} to {}: {} pages, {:.1} MiB, schema version {}, integrity ok, in {:.1} s",
@@ -211,7 +211,7 @@ pub fn restore(args: &RestoreArgs) -> ExitCode {
     run_copy(
         &args.data,
         "restore",
-        |dir| mediator_sqlite::backup::restore(&args.file, dir),
+        |dir| store::backup::restore(&args.file, dir),
         |db, c| {
             format!(
                 "restored {} into {}: {} pages, {:.1} MiB, schema version {}, in {:.1} s; \

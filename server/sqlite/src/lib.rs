@@ -9,7 +9,6 @@
 //! - [`replays`]: replay records and the recovery cursor ([`SqliteReplays`]);
 //! - [`audit`]: the audit log ([`SqliteAudit`]);
 //! - [`access`]: users, sessions and API tokens ([`SqliteAccess`]);
-//! - [`backup`]: online backup of the database and its restore.
 
 use std::sync::Arc;
 
@@ -18,7 +17,6 @@ use store::Database;
 
 pub mod access;
 pub mod audit;
-pub mod backup;
 pub mod db;
 pub mod replays;
 pub mod status;

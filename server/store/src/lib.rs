@@ -10,6 +10,7 @@
 //! The schema is versioned: [`migrations`] lists every migration in order and
 //! [`Database::open`] applies the missing ones at start-up.
 
+pub mod backup;
 mod migrations;
 
 use std::fs;

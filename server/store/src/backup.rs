@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use store::rusqlite::backup::{Backup, StepResult};
-use store::rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 /// What a backup or a restore copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub enum BackupError {
         /// The database being read or written.
         path: PathBuf,
         /// SQLite's error.
-        source: store::rusqlite::Error,
+        source: rusqlite::Error,
     },
     /// A file operation failed.
     #[error("{path}: {source}")]
@@ -71,7 +71,7 @@ pub enum BackupError {
     },
 }
 
-fn sqlite(path: &Path) -> impl Fn(store::rusqlite::Error) -> BackupError + '_ {
+fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> BackupError + '_ {
     move |source| BackupError::Sqlite {
         path: path.to_path_buf(),
         source,
@@ -158,7 +158,7 @@ fn write_copy(source: &Path, partial: &Path) -> Result<(i64, u32), BackupError> 
 /// `force`); the server may be running.
 pub fn backup(data_dir: &Path, dest: &Path, force: bool) -> Result<Copied, BackupError> {
     let started = Instant::now();
-    let source = data_dir.join(store::DB_FILE);
+    let source = data_dir.join(crate::DB_FILE);
     if !source.is_file() {
         return Err(BackupError::Missing(source));
     }
@@ -206,7 +206,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> Result<Copied, BackupError> {
         reason: e.to_string(),
     })?;
     let (pages, schema_version) = check(&from, file)?;
-    let latest = store::latest_schema_version();
+    let latest = crate::latest_schema_version();
     if schema_version == 0 {
         return Err(BackupError::NotABackup {
             path: file.to_path_buf(),
@@ -223,7 +223,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> Result<Copied, BackupError> {
         });
     }
     std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
-    let target = data_dir.join(store::DB_FILE);
+    let target = data_dir.join(crate::DB_FILE);
     let mut to = Connection::open(&target).map_err(sqlite(&target))?;
     // Exclusive locking mode keeps the lock after the transaction: no other
     // connection may open the database until this one closes.
@@ -255,11 +255,11 @@ pub fn restore(file: &Path, data_dir: &Path) -> Result<Copied, BackupError> {
 mod tests {
     use super::*;
 
-    fn database(dir: &Path) -> store::Database {
-        store::Database::open(dir).unwrap()
+    fn database(dir: &Path) -> crate::Database {
+        crate::Database::open(dir).unwrap()
     }
 
-    async fn count(db: &store::Database) -> i64 {
+    async fn count(db: &crate::Database) -> i64 {
         db.read(|c| c.query_row("SELECT count(*) FROM auth_users", [], |r| r.get(0)))
             .await
             .unwrap()
@@ -280,7 +280,7 @@ mod tests {
         let file = dir.path().join("b.db");
         let copied = backup(&data, &file, false).unwrap();
         assert!(copied.pages > 0 && copied.bytes > 0);
-        assert_eq!(copied.schema_version, store::latest_schema_version());
+        assert_eq!(copied.schema_version, crate::latest_schema_version());
         assert!(matches!(
             backup(&data, &file, false),
             Err(BackupError::Exists(_))
