@@ -649,3 +649,25 @@ pub(crate) async fn post_override(
     let set = commands::overrides::set(&s.overrides, &s.audit, &who, change).await?;
     Ok(Json(override_answer(&part, &set)))
 }
+
+/// The parts with status, circuit, counters and latest replay: the
+/// overview the console shows, with each part's manual `override` and
+/// effective `circuit` read now.
+#[utoipa::path(get, path = "/api/v1/parts", tag = "parts",
+    responses(
+        (status = 200, description = "The overview", body = mediator_wire::Overview),
+        (status = 503, description = "Storage unavailable", body = mediator_wire::ErrorBody)
+    ))]
+pub(crate) async fn api_parts(State(console): State<app::api::ConsoleContext>) -> Response {
+    match app::api::overview(&console).await {
+        Ok(o) => match with_overrides(&console.overrides, o).await {
+            Ok(o) => Json(o).into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(mediator_wire::ErrorBody::new(e.to_string(), None)),
+        )
+            .into_response(),
+    }
+}

@@ -125,7 +125,10 @@ pub fn router(
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/api/v1/parts", get(api_parts).layer(cors.clone()))
+        .route(
+            "/api/v1/parts",
+            get(crate::api::api_parts).layer(cors.clone()),
+        )
         .merge(crate::console_api::routes(console_api.clone()).layer(cors.clone()))
         .merge(crate::console_api::stream_routes(console_api).layer(cors.clone()))
         .merge(crate::embed::badge_routes(embeds.clone()).layer(cors))
@@ -224,28 +227,6 @@ async fn healthz() -> &'static str {
 /// Readiness: what the backend needs answers (see [`crate::readiness`]).
 async fn readyz(State(state): State<AppState>) -> Response {
     state.readiness.answer().await
-}
-
-/// The parts with status, circuit, counters and latest replay: the
-/// overview the console shows, with each part's manual `override` and
-/// effective `circuit` read now.
-#[utoipa::path(get, path = "/api/v1/parts", tag = "parts",
-    responses(
-        (status = 200, description = "The overview", body = mediator_wire::Overview),
-        (status = 503, description = "Storage unavailable", body = mediator_wire::ErrorBody)
-    ))]
-pub(crate) async fn api_parts(State(console): State<ConsoleContext>) -> Response {
-    match app::api::overview(&console).await {
-        Ok(o) => match crate::api::with_overrides(&console.overrides, o).await {
-            Ok(o) => Json(o).into_response(),
-            Err(e) => e.into_response(),
-        },
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(mediator_wire::ErrorBody::new(e.to_string(), None)),
-        )
-            .into_response(),
-    }
 }
 
 /// Serves a public asset from the site root if one exists at the path;

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document of the JSON API, served at `GET /api/openapi.json`.
 //!
 //! Generated from the real handlers: each carries its `#[utoipa::path]`
-//! (in [`crate::api`], [`crate::console_api`], [`crate::http`] and
+//! (in [`crate::api`], [`crate::console_api`] and
 //! [`crate::auth`]) and answers with a `mediator_wire` type whose
 //! `ToSchema` (feature `openapi`) is the documented schema; [`ApiDoc`]
 //! gathers them. `server/tests/it/openapi.rs` checks over HTTP that every
@@ -31,7 +31,7 @@ pub async fn openapi_json() -> impl IntoResponse {
                        operator role (403 naming it otherwise); no caller: 401."
     ),
     paths(
-        crate::http::api_parts,
+        crate::api::api_parts,
         crate::api::post_override,
         crate::api::post_voucher,
         crate::api::get_vouchers,
