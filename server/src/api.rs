@@ -78,6 +78,8 @@ pub struct ApiState {
     pub audit: mediator_core::Audit,
     /// Users, sessions and API tokens.
     pub access: mediator_core::Access,
+    /// The health monitor (checks run on request).
+    pub monitor: Arc<mediator_core::Monitor>,
 }
 
 /// An API failure, rendered as `{"error", "field"?}` with its status: the
@@ -161,6 +163,7 @@ pub fn routes<S>(state: ApiState) -> Router<S> {
         .route("/api/v1/dlq", get(get_dlq))
         .route("/api/v1/dlq/{id}/redrive", post(post_redrive))
         .route("/api/v1/parts/{part}/override", post(post_override))
+        .route("/api/v1/parts/{part}/check", post(post_check))
         .with_state(state)
 }
 
@@ -648,6 +651,24 @@ pub(crate) async fn post_override(
     };
     let set = commands::overrides::set(&s.overrides, &s.audit, &who, change).await?;
     Ok(Json(override_answer(&part, &set)))
+}
+
+/// Runs a part's health check now, outside its poll schedule, and records
+/// it like any poll (so a good check counts toward the part's recovery).
+#[utoipa::path(post, path = "/api/v1/parts/{part}/check", tag = "parts",
+    params(("part" = String, Path, description = "A configured part")),
+    responses(
+        (status = 200, description = "The check's result and the part's status after it", body = mediator_wire::CheckResult),
+        (status = 404, description = "Unknown part (`field`: `part`)", body = ErrorBody),
+        (status = 429, description = "Checked on request less than 5 s ago (`field`: `part`; `Retry-After` says when to ask again)", body = ErrorBody)
+    ))]
+pub(crate) async fn post_check(
+    State(s): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(part): Path<String>,
+) -> Result<Json<mediator_wire::CheckResult>, ApiError> {
+    let rec = commands::parts::check_now(&s.monitor, &s.audit, &who, &part).await?;
+    Ok(Json(mediator_wire::CheckResult::from(&rec)))
 }
 
 /// The parts with status, circuit, counters and latest replay: the

@@ -458,6 +458,7 @@ impl Application {
                 streams_stop: streams_stop.clone(),
                 audit: audit.clone(),
                 access,
+                monitor: monitor.clone(),
             },
             metrics_state,
         );

@@ -32,6 +32,7 @@ pub async fn openapi_json() -> impl IntoResponse {
     ),
     paths(
         crate::api::api_parts,
+        crate::api::post_check,
         crate::api::post_override,
         crate::api::post_voucher,
         crate::api::get_vouchers,

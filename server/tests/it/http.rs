@@ -625,3 +625,41 @@ async fn demo_traffic_reaches_every_part_through_the_flow() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_part_is_checked_now_on_request_and_not_again_within_seconds() {
+    let app = common::spawn_app().await;
+    app.sim_post("/sim/parts/member/down").await;
+    let (code, body) = app
+        .post("/api/v1/parts/member/check", &serde_json::json!({}))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["part"], "member");
+    assert_eq!(body["ok"], false, "the simulator has the part down: {body}");
+    assert!(body["error"].is_string(), "{body}");
+
+    let res = app
+        .client
+        .post(app.url("/api/v1/parts/member/check"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&wait), "Retry-After {wait}");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["field"], "part", "{body}");
+
+    let (code, body) = app
+        .post("/api/v1/parts/loyalty/check", &serde_json::json!({}))
+        .await;
+    assert_eq!(
+        (code, body["field"].as_str()),
+        (404, Some("part")),
+        "{body}"
+    );
+}

@@ -339,6 +339,18 @@ async fn every_documented_answer_matches_its_schema() {
     let calls = vec![
         get("/api/v1/parts", "/api/v1/parts"),
         post(
+            "/api/v1/parts/{part}/check",
+            "/api/v1/parts/voucher/check",
+            json!({}),
+            &[200],
+        ),
+        post(
+            "/api/v1/parts/{part}/check",
+            "/api/v1/parts/voucher/check",
+            json!({}),
+            &[429],
+        ),
+        post(
             "/api/v1/parts/{part}/override",
             "/api/v1/parts/points/override",
             json!({"mode": "force_open", "reason": "schema check", "by": "test"}),

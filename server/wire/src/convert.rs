@@ -257,6 +257,20 @@ impl From<&mediator_core::AuditEntry> for AuditEntry {
     }
 }
 
+impl From<&mediator_core::monitor::CheckRecord> for crate::parts::CheckResult {
+    fn from(c: &mediator_core::monitor::CheckRecord) -> Self {
+        crate::parts::CheckResult {
+            part: c.part.clone(),
+            at: time(c.at),
+            ok: c.ok,
+            latency_ms: c.latency_ms,
+            error: c.error.clone(),
+            status: c.circuit.status.as_str().to_owned(),
+            changed: c.change.is_some(),
+        }
+    }
+}
+
 /// `closed` or `open`: the effective circuit as the API names it.
 pub fn circuit_name(closed: bool) -> &'static str {
     if closed {

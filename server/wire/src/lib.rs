@@ -42,7 +42,8 @@ pub use history::{
     UptimeWindow,
 };
 pub use parts::{
-    Override, OverrideRequest, OverrideResult, Overview, Part, UptimeSummary, VoucherCounts,
+    CheckResult, Override, OverrideRequest, OverrideResult, Overview, Part, UptimeSummary,
+    VoucherCounts,
 };
 pub use replays::{
     Preview, Replay, ReplayList, ReplayPage, ReplayPreview, ReplayProgress, ReplayRequest,

@@ -52,6 +52,29 @@ pub struct OverrideResult {
     pub circuit: String,
 }
 
+/// A health check of a part run on request (`POST /api/v1/parts/{part}/check`),
+/// recorded like any poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = CheckBody))]
+pub struct CheckResult {
+    /// The part.
+    pub part: String,
+    /// When the check started (RFC 3339).
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub at: String,
+    /// Whether the part answered healthy.
+    pub ok: bool,
+    /// How long the check took, in milliseconds.
+    pub latency_ms: u64,
+    /// Why it failed, `null` when it passed.
+    pub error: Option<String>,
+    /// The part's status after the check: `pending`, `up` or `down`.
+    pub status: String,
+    /// Whether this check changed the status.
+    pub changed: bool,
+}
+
 /// How many vouchers of a part are in each status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
