@@ -154,6 +154,7 @@ impl Routing {
             }
             push_target_rows(&rule.arn, &rule.targets, body, out);
         }
+        reached
     }
 }
 
@@ -203,7 +204,6 @@ pub(crate) fn push_target_rows(
                 body: payload,
             }),
         }
-        reached
     }
 }
 
