@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::api::api_parts;
 use app::api::ConsoleContext;
 use app::{shell, App};
 use axum::body::Body;
@@ -125,10 +126,7 @@ pub fn router(
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route(
-            "/api/v1/parts",
-            get(crate::api::api_parts).layer(cors.clone()),
-        )
+        .route("/api/v1/parts", get(api_parts).layer(cors.clone()))
         .merge(crate::console_api::routes(console_api.clone()).layer(cors.clone()))
         .merge(crate::console_api::stream_routes(console_api).layer(cors.clone()))
         .merge(crate::embed::badge_routes(embeds.clone()).layer(cors))
