@@ -22,7 +22,9 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-pub use mediator_wire::{Override, Overview, Part, ReplayView, UptimeSummary, VoucherCounts};
+pub use mediator_wire::{
+    CheckResult, Override, Overview, Part, ReplayView, UptimeSummary, VoucherCounts,
+};
 
 /// How late an archived event may appear in its archive after it was sent
 /// (EventBridge archives can lag by several minutes; the embedded bus does
@@ -196,6 +198,17 @@ pub async fn get_overview() -> Result<Overview, ApiError> {
     overview(&ctx).await
 }
 
+/// Runs `part`'s health check now (operator; once per 5 s per part) and
+/// answers what it found and the part's status after it.
+#[server(client = crate::api::access::CsrfClient)]
+pub async fn check_part_now(part: String) -> Result<CheckResult, ApiError> {
+    let ctx = context()?;
+    let who = access::signed_in()?;
+    let rec =
+        mediator_core::commands::parts::check_now(&ctx.monitor, &ctx.audit, &who, &part).await?;
+    Ok(CheckResult::from(&rec))
+}
+
 /// A time as people read it: `2026-01-01 12:00:05 UTC` from RFC 3339
 /// (fractions dropped). Other strings are returned unchanged.
 pub fn fmt_time(rfc3339: &str) -> String {
@@ -277,6 +290,8 @@ mod ssr {
         pub history: History,
         /// The audit log (console actions are recorded in it).
         pub audit: mediator_core::Audit,
+        /// The health monitor (a part checked now, on request).
+        pub monitor: Arc<mediator_core::Monitor>,
         /// The overview as last read: reused until a change is notified on
         /// the server's change hub (or it is [`OVERVIEW_MAX_AGE`] old), so
         /// page loads under load do not each read the database again.

@@ -246,6 +246,11 @@ pub fn PartCard(part: Part, on_replay: Callback<ReplaySeed>) -> impl IntoView {
         .map(|n| n.to_string())
         .unwrap_or_else(|| "—".into());
     let latest = part.latest_replay.clone();
+    let check = Action::new(|part: &String| {
+        let part = part.clone();
+        async move { crate::api::check_part_now(part).await }
+    });
+    let check_part = part.name.clone();
     let seed = ReplaySeed {
         part: part.name.clone(),
         start: part.suggest_start.clone(),
@@ -300,10 +305,42 @@ pub fn PartCard(part: Part, on_replay: Callback<ReplaySeed>) -> impl IntoView {
                 <dt>"Archive"</dt>
                 <dd><code>{part.archive.clone()}</code></dd>
             </dl>
-            <button class="button secondary" on:click=move |_| on_replay.run(seed.clone())>
-                "Replay a window…"
-            </button>
+            <p class="small check-result" aria-live="polite">
+                {move || check.value().get().map(|r| match r {
+                    Ok(c) => view! {
+                        <span class=if c.ok { "ok-text" } else { "error-text" }>
+                            {check_summary(&c)}
+                        </span>
+                    }.into_any(),
+                    Err(e) => view! { <span class="error-text" role="alert">{e.to_string()}</span> }.into_any(),
+                })}
+            </p>
+            <div class="card-actions">
+                <button class="button secondary" on:click=move |_| on_replay.run(seed.clone())>
+                    "Replay a window…"
+                </button>
+                <button class="button secondary check-now" disabled=move || check.pending().get()
+                    on:click=move |_| { check.dispatch(check_part.clone()); }>
+                    "Check now"
+                </button>
+            </div>
         </article>
+    }
+}
+
+/// A check run on request, in words: `healthy in 12 ms (up)` or
+/// `failed in 3 ms: 503 … (down)`.
+pub fn check_summary(c: &crate::api::CheckResult) -> String {
+    let changed = if c.changed { ", status changed" } else { "" };
+    match &c.error {
+        None => format!(
+            "Checked now: healthy in {} ms ({}{changed})",
+            c.latency_ms, c.status
+        ),
+        Some(e) => format!(
+            "Checked now: failed in {} ms: {e} ({}{changed})",
+            c.latency_ms, c.status
+        ),
     }
 }
 
@@ -611,6 +648,28 @@ pub fn ErrorPage(errors: ArcRwSignal<Errors>) -> impl IntoView {
 mod tests {
     use super::*;
     use crate::api::{UptimeSummary, VoucherCounts};
+
+    #[test]
+    fn a_check_on_request_is_told_in_words() {
+        let mut c = crate::api::CheckResult {
+            part: "member".into(),
+            at: "2026-12-06T10:00:00Z".into(),
+            ok: true,
+            latency_ms: 12,
+            error: None,
+            status: "up".into(),
+            changed: false,
+        };
+        assert_eq!(check_summary(&c), "Checked now: healthy in 12 ms (up)");
+        c.ok = false;
+        c.error = Some("HTTP 503".into());
+        c.status = "down".into();
+        c.changed = true;
+        assert_eq!(
+            check_summary(&c),
+            "Checked now: failed in 12 ms: HTTP 503 (down, status changed)"
+        );
+    }
 
     fn part(status: &str, failures: u32, successes: u32) -> Part {
         Part {

@@ -95,7 +95,18 @@ test("a part that goes down at the SaaS shows down, then recovers", async ({ pag
   await refreshUntil("up");
 });
 
-// ---- live console (issue 6) ------------------------------------------------
+test("checking a part now shows what the check found, and not twice within seconds", async ({ page }) => {
+  await page.goto("/");
+  await hydrated(page);
+  const card = page.locator('article.card[data-part="points"]');
+  const button = card.getByRole("button", { name: "Check now" });
+  await button.click();
+  await expect(card.locator(".check-result")).toContainText(/Checked now: healthy in \d+ ms/);
+  await button.click();
+  await expect(card.locator(".check-result")).toContainText(/try again in \d s/);
+});
+
+// ---- live console ----------------------------------------------------------
 
 const sim = () => `http://127.0.0.1:${process.env.E2E_SIM_PORT}`;
 

@@ -107,6 +107,7 @@ pub fn router(
             overrides: api.overrides.clone(),
             history,
             audit: api.audit.clone(),
+            monitor: api.monitor.clone(),
             overview_cache: app::api::overview_cache(api.changes.clone()),
         }),
         site: site.clone(),
