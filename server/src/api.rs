@@ -219,8 +219,7 @@ pub async fn search_vouchers(
     let after = query
         .get("next_token")
         .map(|t| {
-            t.split_once('.')
-                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
+            mediator_wire::page_token::decode(t)
                 .ok_or_else(|| invalid("next_token", "is not a token this API returned"))
         })
         .transpose()?;
@@ -230,10 +229,9 @@ pub async fn search_vouchers(
         .await
         .map_err(unavailable)?;
     let next_token = match (page.len() == limit, page.last()) {
-        (true, Some(last)) => Some(format!(
-            "{}.{}",
+        (true, Some(last)) => Some(mediator_wire::page_token::encode(
             last.received_at.timestamp_millis(),
-            last.keys.loyalty_request_id
+            &last.keys.loyalty_request_id,
         )),
         _ => None,
     };
@@ -308,8 +306,7 @@ pub async fn dlq_page(
     };
     let after = next_token
         .map(|t| {
-            t.split_once('.')
-                .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
+            mediator_wire::page_token::decode(t)
                 .ok_or_else(|| invalid("next_token", "is not a token this API returned"))
         })
         .transpose()?;
@@ -321,10 +318,9 @@ pub async fn dlq_page(
     let more = page.len() > limit;
     let items: Vec<&VoucherRecord> = page.iter().take(limit).collect();
     let next_token = match (more, items.last()) {
-        (true, Some(last)) => Some(format!(
-            "{}.{}",
+        (true, Some(last)) => Some(mediator_wire::page_token::encode(
             last.updated_at.timestamp_millis(),
-            last.keys.loyalty_request_id
+            &last.keys.loyalty_request_id,
         )),
         _ => None,
     };

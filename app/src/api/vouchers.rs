@@ -132,10 +132,9 @@ mod ssr {
         let more = page.len() > PAGE_SIZE;
         let items: Vec<&VoucherRecord> = page.iter().take(PAGE_SIZE).collect();
         let next_token = match (more, items.last()) {
-            (true, Some(last)) => Some(format!(
-                "{}.{}",
+            (true, Some(last)) => Some(mediator_wire::page_token::encode(
                 last.received_at.timestamp_millis(),
-                last.keys.loyalty_request_id
+                &last.keys.loyalty_request_id,
             )),
             _ => None,
         };
@@ -150,12 +149,10 @@ mod ssr {
         next_token
             .filter(|t| !t.is_empty())
             .map(|t| {
-                t.split_once('.')
-                    .and_then(|(ms, id)| Some((ms.parse::<i64>().ok()?, id.to_owned())))
-                    .ok_or_else(|| ApiError::Invalid {
-                        field: "next_token".into(),
-                        reason: "is not a token this console returned".into(),
-                    })
+                mediator_wire::page_token::decode(t).ok_or_else(|| ApiError::Invalid {
+                    field: "next_token".into(),
+                    reason: "is not a token this console returned".into(),
+                })
             })
             .transpose()
     }
@@ -177,10 +174,9 @@ mod ssr {
         let more = page.len() > PAGE_SIZE;
         let items: Vec<&VoucherRecord> = page.iter().take(PAGE_SIZE).collect();
         let next_token = match (more, items.last()) {
-            (true, Some(last)) => Some(format!(
-                "{}.{}",
+            (true, Some(last)) => Some(mediator_wire::page_token::encode(
                 last.updated_at.timestamp_millis(),
-                last.keys.loyalty_request_id
+                &last.keys.loyalty_request_id,
             )),
             _ => None,
         };

@@ -24,6 +24,7 @@ pub mod access;
 pub mod archives;
 pub mod error;
 pub mod history;
+pub mod page_token;
 pub mod parts;
 pub mod replays;
 pub mod vouchers;
