@@ -22,6 +22,7 @@
 
 pub mod access;
 pub mod archives;
+pub mod console;
 pub mod error;
 pub mod history;
 pub mod page_token;
