@@ -1,10 +1,22 @@
 import { test, expect, Page } from "@playwright/test";
 
-/** Waits until the wasm bundle has hydrated the page (set by an Effect). */
+/** The pages whose code is a lazy wasm chunk, hydrated after the app. */
+const LAZY_PAGES = new Set(["/timeline", "/incidents", "/replays", "/vouchers", "/archives", "/embeds", "/audit"]);
+
+/**
+ * Waits until the wasm bundle has hydrated the page (set by an Effect) and,
+ * on a lazy page, until that page's own code has hydrated it too (its form
+ * handlers are attached: `data-interactive` names the page's path).
+ */
 async function hydrated(page: Page) {
   // The debug wasm bundle is large: its first compile can take a while on a
   // loaded machine.
-  await expect(page.locator("html")).toHaveAttribute("data-hydrated", "true", { timeout: 30_000 });
+  const html = page.locator("html");
+  await expect(html).toHaveAttribute("data-hydrated", "true", { timeout: 30_000 });
+  const path = new URL(page.url()).pathname;
+  if (LAZY_PAGES.has(path)) {
+    await expect(html).toHaveAttribute("data-interactive", path, { timeout: 30_000 });
+  }
 }
 
 test("overview lists every part and hydrates", async ({ page }) => {

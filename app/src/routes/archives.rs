@@ -171,6 +171,7 @@ impl LazyRoute for ArchivesRoute {
     }
 
     fn view(_this: Self) -> AnyView {
+        super::mark_interactive();
         view! { <ArchivesPage/> }.into_any()
     }
 }

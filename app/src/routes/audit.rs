@@ -87,6 +87,7 @@ impl LazyRoute for AuditRoute {
     }
 
     fn view(_this: Self) -> AnyView {
+        super::mark_interactive();
         view! { <AuditPage/> }.into_any()
     }
 }

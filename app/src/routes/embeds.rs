@@ -239,6 +239,7 @@ impl LazyRoute for EmbedsRoute {
     }
 
     fn view(_this: Self) -> AnyView {
+        super::mark_interactive();
         view! { <EmbedsPage/> }.into_any()
     }
 }

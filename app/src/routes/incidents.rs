@@ -171,6 +171,7 @@ impl LazyRoute for IncidentsRoute {
     }
 
     fn view(_this: Self) -> AnyView {
+        super::mark_interactive();
         view! { <IncidentsPage/> }.into_any()
     }
 }

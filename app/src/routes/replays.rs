@@ -155,6 +155,7 @@ impl LazyRoute for ReplaysRoute {
     }
 
     fn view(_this: Self) -> AnyView {
+        super::mark_interactive();
         view! { <ReplaysPage/> }.into_any()
     }
 }

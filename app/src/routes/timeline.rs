@@ -197,6 +197,7 @@ impl LazyRoute for TimelineRoute {
     }
 
     fn view(_this: Self) -> AnyView {
+        super::mark_interactive();
         view! { <TimelinePage/> }.into_any()
     }
 }

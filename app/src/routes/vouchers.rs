@@ -356,6 +356,7 @@ impl LazyRoute for VouchersRoute {
     }
 
     fn view(_this: Self) -> AnyView {
+        super::mark_interactive();
         view! { <VouchersPage/> }.into_any()
     }
 }
