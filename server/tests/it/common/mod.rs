@@ -268,3 +268,20 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// An AWS SDK error's service code and message (EventBridge's and SQS's
+/// errors share the SDK's error types); panics when the call failed before
+/// the service answered.
+pub fn service_error<E, R>(err: aws_sdk_eventbridge::error::SdkError<E, R>) -> (String, String)
+where
+    E: aws_sdk_eventbridge::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    let e = err
+        .as_service_error()
+        .unwrap_or_else(|| panic!("not a service error: {err:?}"));
+    (
+        e.code().unwrap_or_default().to_string(),
+        e.message().unwrap_or_default().to_string(),
+    )
+}

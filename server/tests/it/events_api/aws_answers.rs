@@ -7,21 +7,6 @@ use aws_sdk_eventbridge::types::{
     CreateConnectionOAuthRequestParameters,
 };
 
-/// The service error's code and message.
-fn code_and_message<E, R>(err: aws_sdk_eventbridge::error::SdkError<E, R>) -> (String, String)
-where
-    E: aws_sdk_eventbridge::error::ProvideErrorMetadata + std::fmt::Debug,
-    R: std::fmt::Debug,
-{
-    let e = err
-        .as_service_error()
-        .unwrap_or_else(|| panic!("not a service error: {err:?}"));
-    (
-        e.code().unwrap_or_default().to_string(),
-        e.message().unwrap_or_default().to_string(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_empty_lists_and_opaque_tokens() {
     let app = spawn_app().await;
@@ -100,7 +85,7 @@ async fn sdk_empty_lists_and_opaque_tokens() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code_and_message(err).0, "ValidationException");
+    assert_eq!(crate::common::service_error(err).0, "ValidationException");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +191,7 @@ async fn sdk_archive_and_replay_errors_are_aws_codes() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err),
+        crate::common::service_error(err),
         (
             "ResourceNotFoundException".into(),
             "Event bus doesnotexist does not exist.".into()
@@ -219,7 +204,7 @@ async fn sdk_archive_and_replay_errors_are_aws_codes() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err),
+        crate::common::service_error(err),
         (
             "ResourceNotFoundException".into(),
             "Event bus doesnotexist does not exist.".into()
@@ -250,7 +235,7 @@ async fn sdk_archive_and_replay_errors_are_aws_codes() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err),
+        crate::common::service_error(err),
         (
             "ValidationException".into(),
             "Parameter EventSourceArn is not valid. Reason: Archive doesnotexist does not exist."
@@ -266,7 +251,7 @@ async fn sdk_archive_and_replay_errors_are_aws_codes() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err),
+        crate::common::service_error(err),
         (
             "ResourceNotFoundException".into(),
             "Event bus doesnotexist does not exist.".into()
@@ -283,7 +268,7 @@ async fn sdk_archive_and_replay_errors_are_aws_codes() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err),
+        crate::common::service_error(err),
         (
             "ValidationException".into(),
             "Parameter EventEndTime is not valid. Reason: EventStartTime must be before EventEndTime."
@@ -311,7 +296,7 @@ async fn sdk_validation_as_aws_words_it() {
             .await
             .unwrap_err();
         assert_eq!(
-            code_and_message(err),
+            crate::common::service_error(err),
             (
                 "ValidationException".into(),
                 "Parameter ScheduleExpression is not valid.".into()
@@ -335,7 +320,7 @@ async fn sdk_validation_as_aws_words_it() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err).1,
+        crate::common::service_error(err).1,
         "ScheduleExpression is supported only on the default event bus."
     );
 
@@ -348,7 +333,7 @@ async fn sdk_validation_as_aws_words_it() {
         .send()
         .await
         .unwrap_err();
-    let (code, message) = code_and_message(err);
+    let (code, message) = crate::common::service_error(err);
     assert_eq!(code, "ValidationException");
     assert!(
         message.starts_with(&format!(
@@ -367,7 +352,7 @@ async fn sdk_validation_as_aws_words_it() {
         .send()
         .await
         .unwrap_err();
-    let message = code_and_message(err).1;
+    let message = crate::common::service_error(err).1;
     assert!(
         message.starts_with(
             "2 validation errors detected: Value 'invalid-connection-arn' at 'connectionArn'"
@@ -392,7 +377,7 @@ async fn sdk_validation_as_aws_words_it() {
         .send()
         .await
         .unwrap_err();
-    let (code, message) = code_and_message(err);
+    let (code, message) = crate::common::service_error(err);
     assert_eq!(code, "ValidationException");
     assert!(
         message.starts_with("1 validation error detected: Value '[PutEventsRequestEntry(time=null, source=core.update-account-command, resources=null, detailType=core.update-account-command, detail={\"command\": \"update-account\"}, eventBusName=null, traceHeader=null, kmsKeyIdentifier=null, internalMetadata=null), "),
@@ -473,7 +458,7 @@ async fn sdk_tags_on_buses_and_rules() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err),
+        crate::common::service_error(err),
         (
             "ResourceNotFoundException".into(),
             "Rule missing does not exist on EventBus default.".into()
@@ -487,7 +472,7 @@ async fn sdk_tags_on_buses_and_rules() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err),
+        crate::common::service_error(err),
         (
             "ResourceNotFoundException".into(),
             "Event bus missing does not exist.".into()
@@ -549,7 +534,7 @@ async fn sdk_permissions_show_in_the_bus_policy() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err),
+        crate::common::service_error(err),
         (
             "ResourceNotFoundException".into(),
             "Statement with the provided id does not exist.".into()
@@ -573,7 +558,7 @@ async fn sdk_permissions_show_in_the_bus_policy() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err),
+        crate::common::service_error(err),
         (
             "ResourceNotFoundException".into(),
             "Event bus missing does not exist.".into()
@@ -692,7 +677,7 @@ async fn sdk_update_and_deauthorize_connections_and_destinations() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err),
+        crate::common::service_error(err),
         (
             "ResourceNotFoundException".into(),
             "Failed to describe the api-destination(s). An api-destination 'missing' does not exist."
@@ -765,7 +750,7 @@ async fn sdk_list_rule_names_by_target_pages_by_name() {
         .await
         .unwrap_err();
     assert_eq!(
-        code_and_message(err),
+        crate::common::service_error(err),
         (
             "ResourceNotFoundException".to_string(),
             "Event bus no-such-bus does not exist.".to_string()

@@ -22,21 +22,6 @@ async fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&conf)
 }
 
-/// The service error's code and message.
-fn sqs_error<E, R>(err: aws_sdk_sqs::error::SdkError<E, R>) -> (String, String)
-where
-    E: aws_sdk_sqs::error::ProvideErrorMetadata + std::fmt::Debug,
-    R: std::fmt::Debug,
-{
-    let e = err
-        .as_service_error()
-        .unwrap_or_else(|| panic!("not a service error: {err:?}"));
-    (
-        e.code().unwrap_or_default().to_string(),
-        e.message().unwrap_or_default().to_string(),
-    )
-}
-
 async fn queue_attribute(sqs: &aws_sdk_sqs::Client, url: &str, name: QueueAttributeName) -> String {
     sqs.get_queue_attributes()
         .queue_url(url)
@@ -278,7 +263,7 @@ async fn sqs_answers_as_sqs_does() {
         err.as_service_error().unwrap().is_queue_does_not_exist(),
         "{err:?}"
     );
-    let (_, message) = sqs_error(err);
+    let (_, message) = crate::common::service_error(err);
     assert_eq!(message, "The specified queue does not exist.");
     let err = sqs
         .send_message()
@@ -323,7 +308,7 @@ async fn sqs_answers_as_sqs_does() {
         "{err:?}"
     );
     assert_eq!(
-        sqs_error(err).1,
+        crate::common::service_error(err).1,
         "A queue already exists with the same name and a different value for attribute VisibilityTimeout"
     );
     let all = sqs
@@ -495,7 +480,7 @@ async fn sqs_answers_as_sqs_does() {
         .await
         .unwrap_err();
     assert_eq!(
-        sqs_error(err).1,
+        crate::common::service_error(err).1,
         "Source queue must be configured as a Dead Letter Queue."
     );
     sqs.start_message_move_task()
@@ -554,7 +539,7 @@ async fn sqs_answers_as_sqs_does() {
         .await
         .unwrap_err();
     assert_eq!(
-        sqs_error(err).1,
+        crate::common::service_error(err).1,
         "Value 11 for parameter MaxNumberOfMessages is invalid. Reason: Must be between 1 and 10, if provided."
     );
     let err = sqs
@@ -565,7 +550,7 @@ async fn sqs_answers_as_sqs_does() {
         .await
         .unwrap_err();
     assert_eq!(
-        sqs_error(err).1,
+        crate::common::service_error(err).1,
         "Unknown Attribute ContentBasedDeduplication."
     );
     sqs.purge_queue().queue_url(&url).send().await.unwrap();
