@@ -216,13 +216,7 @@ pub async fn search_vouchers(
                 )
             })?,
     };
-    let after = query
-        .get("next_token")
-        .map(|t| {
-            mediator_wire::page_token::decode(t)
-                .ok_or_else(|| invalid("next_token", "is not a token this API returned"))
-        })
-        .transpose()?;
+    let after = after_token(query.get("next_token").map(String::as_str))?;
     let page = flow
         .cache()
         .find(field, value, after, limit)
@@ -304,12 +298,7 @@ pub async fn dlq_page(
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| invalid("limit", "must be an integer between 1 and 1000"))?,
     };
-    let after = next_token
-        .map(|t| {
-            mediator_wire::page_token::decode(t)
-                .ok_or_else(|| invalid("next_token", "is not a token this API returned"))
-        })
-        .transpose()?;
+    let after = after_token(next_token)?;
     let page = flow
         .cache()
         .dead_lettered(after, limit + 1)
@@ -328,6 +317,17 @@ pub async fn dlq_page(
         vouchers: items.into_iter().map(DlqVoucher::from).collect(),
         next_token,
     })
+}
+
+/// Where a voucher list's page starts: after the voucher its `next_token`
+/// names (refused, naming `next_token`, when it is not one this API gave).
+fn after_token(next_token: Option<&str>) -> Result<Option<(i64, String)>, ApiError> {
+    next_token
+        .map(|t| {
+            mediator_wire::page_token::decode(t)
+                .ok_or_else(|| invalid("next_token", "is not a token this API returned"))
+        })
+        .transpose()
 }
 
 /// The replay a `POST /api/v1/replays` body asks for: `{"part", "start"?,
