@@ -145,6 +145,8 @@ pub fn router(
             move || shell(options.clone())
         })
         .fallback(static_or_not_found)
+        // The page's owner stays current for its whole render (see page_owner).
+        .layer(axum::middleware::from_fn(crate::page_owner::keep))
         // Only the embeds may be framed, by the --frame-ancestors origins;
         // console pages set their own CSP (with the render's nonce).
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -210,6 +212,7 @@ fn page_context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     let console = state.console.clone();
     let split_manifest = state.site.split_manifest();
     move || {
+        crate::page_owner::remember();
         provide_context(console.clone());
         if let Some(m) = &split_manifest {
             provide_context(m.clone());

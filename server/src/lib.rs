@@ -23,6 +23,7 @@ pub mod login_limits;
 pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
+mod page_owner;
 pub mod params;
 pub mod readiness;
 pub mod saas;

@@ -16,6 +16,17 @@ use crate::common::process::ServerProcess;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
+/// The console's lazily loaded pages (each its own wasm chunks).
+const LAZY_PAGES: [&str; 7] = [
+    "/timeline",
+    "/incidents",
+    "/replays",
+    "/audit",
+    "/archives",
+    "/vouchers",
+    "/embeds",
+];
+
 fn embedded_bin() -> PathBuf {
     PathBuf::from(std::env::var("MEDIATOR_EMBEDDED_BIN").expect(
         "MEDIATOR_EMBEDDED_BIN: a mediator binary built with --features embed-site \
@@ -79,6 +90,28 @@ async fn the_binary_serves_its_own_site_immutable_under_hashed_names() {
         referenced.iter().any(|u| u.contains("/__wasm_split.")),
         "the lazy route's loader is preloaded: {referenced:?}"
     );
+    // Every lazy page, every time: the preloads are read after the render
+    // is awaited, on whichever worker thread resumes the request.
+    for round in 0..5 {
+        for page in LAZY_PAGES {
+            let html = http
+                .get(app.url(page))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let urls = pkg_urls(&html);
+            assert!(
+                urls.iter().any(|u| u.contains("/__wasm_split."))
+                    && urls
+                        .iter()
+                        .any(|u| u.ends_with(".wasm") && !u.ends_with("/mediator.wasm")),
+                "round {round}: {page} preloads its chunks and the loader: {urls:?}"
+            );
+        }
+    }
     assert!(
         referenced
             .iter()
