@@ -172,15 +172,17 @@ pub fn find_sql(field: VoucherRef) -> String {
 }
 
 /// The SQL of a voucher list by `filter` and its parameters, after the
-/// cursor `(after_ms, after_id)`, at most `limit`: the conditions given,
-/// newest received first (indexed by part, status and receive time).
-fn list_sql(
-    filter: &VoucherFilter,
-    (after_ms, after_id): FindCursor,
-    limit: usize,
-) -> (String, Vec<SqlValue>) {
+/// cursor `after`, at most `limit`: the conditions given, newest received
+/// first (indexed by part, status and receive time). `to` is folded into
+/// the cursor — `(received_ms, id) < (to, '')` is `received_ms < to` — so
+/// the index range is bounded on both sides by one condition each.
+fn list_sql(filter: &VoucherFilter, after: FindCursor, limit: usize) -> (String, Vec<SqlValue>) {
+    let before = match filter.to {
+        Some(t) => after.min((ms(t), String::new())),
+        None => after,
+    };
     let mut conds = vec!["(received_ms, loyalty_request_id) < (?, ?)".to_owned()];
-    let mut args: Vec<SqlValue> = vec![after_ms.into(), after_id.into()];
+    let mut args: Vec<SqlValue> = vec![before.0.into(), before.1.into()];
     if let Some(p) = &filter.part {
         conds.push("part = ?".into());
         args.push(p.clone().into());
@@ -193,10 +195,6 @@ fn list_sql(
     if let Some(f) = filter.from {
         conds.push("received_ms >= ?".into());
         args.push(ms(f).into());
-    }
-    if let Some(t) = filter.to {
-        conds.push("received_ms < ?".into());
-        args.push(ms(t).into());
     }
     if let Some(n) = filter.min_attempts {
         conds.push("attempts >= ?".into());
