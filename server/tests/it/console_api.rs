@@ -228,6 +228,24 @@ async fn uptime_timelines_incidents_counters_and_archives() {
         .collect();
     let want: Vec<(&str, &str)> = want.iter().map(|(id, s)| (id.as_str(), *s)).collect();
     assert_eq!(held, want, "newest first");
+    // The console's incident shows them, each linking to its trace, and its
+    // count links to the filtered list.
+    let page = app
+        .get(&format!("/incidents?id={}", inc["id"]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for i in 0..N {
+        assert!(
+            page.contains(&format!("href=\"/vouchers?id=inc-{i}\"")),
+            "inc-{i} links to its trace"
+        );
+    }
+    assert!(
+        page.contains(&format!("/vouchers?part=voucher&amp;from={start}&amp;to=")),
+        "the count links to the list"
+    );
     let (code, e) = app.get_json("/api/v1/incidents/999999").await;
     assert_eq!(code, 404, "{e}");
     let (code, e) = app.get_json("/api/v1/incidents/abc").await;
