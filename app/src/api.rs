@@ -503,6 +503,10 @@ mod read_checks {
             "find_vouchers",
         );
         unauthorized(
+            block_on(vouchers::list_vouchers(Default::default(), None)).map(drop),
+            "list_vouchers",
+        );
+        unauthorized(
             block_on(vouchers::get_voucher("v".into())).map(drop),
             "get_voucher",
         );

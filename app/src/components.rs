@@ -7,6 +7,9 @@ use crate::api::replays::{get_replay, preview_replay, start_replay, ReplayPrevie
 use crate::api::{fmt_duration, fmt_percent, fmt_time, ApiError, Part, ReplayView};
 use crate::live::{use_live, Topic};
 
+mod voucher_list;
+pub use voucher_list::VoucherList;
+
 /// Site navigation. On narrow screens the links fold behind a menu button
 /// (which works once the page has hydrated).
 #[component]
@@ -246,6 +249,15 @@ pub fn PartCard(part: Part, on_replay: Callback<ReplaySeed>) -> impl IntoView {
         .map(|n| n.to_string())
         .unwrap_or_else(|| "—".into());
     let latest = part.latest_replay.clone();
+    // Each count links to the list of those vouchers.
+    let list = |status: &str| {
+        let q = mediator_wire::VoucherListQuery {
+            part: Some(part.name.clone()),
+            status: Some(status.to_owned()),
+            ..Default::default()
+        };
+        format!("/vouchers?{}", q.to_query())
+    };
     let check = Action::new(|part: &String| {
         let part = part.clone();
         async move { crate::api::check_part_now(part).await }
@@ -281,11 +293,11 @@ pub fn PartCard(part: Part, on_replay: Callback<ReplaySeed>) -> impl IntoView {
                 </tr></tbody>
             </table>
             <dl class="facts counters">
-                <dt>"Pending retries"</dt><dd class="num" data-counter="retry">{v.retry}</dd>
+                <dt>"Pending retries"</dt><dd class="num" data-counter="retry"><a href=list("retry")>{v.retry}</a></dd>
                 <dt>"Archived"</dt><dd class="num" data-counter="archived">{archived}</dd>
                 <dt>"Resubmitted"</dt><dd class="num" data-counter="resubmitted">{part.resubmitted}</dd>
-                <dt>"Dead-lettered"</dt><dd class="num" data-counter="dead_lettered">{v.dead_lettered}</dd>
-                <dt>"Submitted"</dt><dd class="num">{v.submitted}</dd>
+                <dt>"Dead-lettered"</dt><dd class="num" data-counter="dead_lettered"><a href=list("dead_lettered")>{v.dead_lettered}</a></dd>
+                <dt>"Submitted"</dt><dd class="num" data-counter="submitted"><a href=list("submitted")>{v.submitted}</a></dd>
             </dl>
             <div class="latest-replay">
                 <h3>"Latest replay"</h3>

@@ -3,6 +3,8 @@
 //! functions call directly).
 //!
 //! - `POST /api/v1/vouchers` → 202 `{voucher…, "duplicate"}`; 4xx `{"error", "field"}`.
+//! - `GET  /api/v1/vouchers?ref=…` or `?part=&status=&from=&to=&min_attempts=` →
+//!   `{"vouchers", "next_token"?}`, by reference or by filter, newest first.
 //! - `GET  /api/v1/vouchers/{loyalty_request_id}` → the voucher and its `lifecycle`.
 //! - `GET  /api/v1/replays` → the replays the mediator started, newest first.
 //! - `POST /api/v1/replays` `{"part", "start"?, "end"?}` → 202, replays a window
@@ -49,13 +51,14 @@ use mediator_core::commands::{self, CommandError};
 use mediator_core::datacache::FIND_LIMIT_MAX;
 use mediator_core::recovery::RecoveryError;
 use mediator_core::{
-    OverrideRequest, Overrides, Recovery, ReplayRecord, SubmissionFlow, VoucherRecord, VoucherRef,
+    OverrideRequest, Overrides, Recovery, ReplayRecord, SubmissionFlow, VoucherFilter,
+    VoucherRecord, VoucherRef,
 };
 use mediator_wire::convert::circuit_name;
 use mediator_wire::{
     DlqPage, DlqVoucher, ErrorBody, Override, OverrideRequest as OverrideRequestBody,
     OverrideResult, Overview, Preview, Replay, ReplayList, ReplayRequest, SubmittedVoucher,
-    Voucher, VoucherDetail as VoucherDetailBody, VoucherRequest, VoucherSearch,
+    Voucher, VoucherDetail as VoucherDetailBody, VoucherListQuery, VoucherRequest, VoucherSearch,
 };
 use serde_json::{json, Value};
 
@@ -175,11 +178,15 @@ fn body(payload: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> 
     })
 }
 
-/// Vouchers matching a reference, newest first: the query gives `ref` (any of
-/// the four references) or exactly one of `loyalty_request_id`,
-/// `loyalty_reference`, `merchant_reference`, `loyalty_order_reference`;
-/// `limit` (1..=100, default 20) and the `next_token` of the previous page.
-/// `next_token` is returned while a page is full.
+/// Vouchers matching a reference, or passing a filter, newest received
+/// first. With a reference: `ref` (any of the four references) or exactly
+/// one of `loyalty_request_id`, `loyalty_reference`, `merchant_reference`,
+/// `loyalty_order_reference`. Without one: the filter's `part`, `status`
+/// (comma-separated), `from`, `to` (received in `[from, to)`, RFC 3339) and
+/// `min_attempts`, all optional ([`VoucherFilter::parse`]); a filter does
+/// not combine with a reference. `limit` (1..=100, default 20) and the
+/// `next_token` of the previous page; `next_token` is returned while a
+/// reference's page is full, and while a filtered list has more.
 pub async fn search_vouchers(
     flow: &SubmissionFlow,
     query: &std::collections::HashMap<String, String>,
@@ -187,35 +194,28 @@ pub async fn search_vouchers(
     let mut given = std::iter::once(("ref", VoucherRef::Any))
         .chain(VoucherRef::FIELDS)
         .filter_map(|(name, f)| query.get(name).map(|v| (name, f, v.trim())));
-    let (name, field, value) = given.next().ok_or_else(|| {
-        invalid(
-            "ref",
-            "is required: give ref (any reference) or one of loyalty_request_id, \
-                 loyalty_reference, merchant_reference, loyalty_order_reference",
-        )
-    })?;
+    let Some((name, field, value)) = given.next() else {
+        return list_vouchers(flow, query).await;
+    };
     if let Some((other, _, _)) = given.next() {
         return Err(invalid(
             other,
             format!("give only one reference to search by ({name} is given)"),
         ));
     }
+    if let Some(f) = VoucherListQuery::FIELDS
+        .iter()
+        .find(|f| query.get(**f).is_some_and(|v| !v.trim().is_empty()))
+    {
+        return Err(invalid(
+            f,
+            format!("filters list vouchers without a reference: give {f} or {name}, not both"),
+        ));
+    }
     if value.is_empty() {
         return Err(invalid(name, "must not be empty"));
     }
-    let limit = match query.get("limit") {
-        None => 20,
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=FIND_LIMIT_MAX).contains(n))
-            .ok_or_else(|| {
-                invalid(
-                    "limit",
-                    format!("must be an integer between 1 and {FIND_LIMIT_MAX}"),
-                )
-            })?,
-    };
+    let limit = page_limit(query)?;
     let after = after_token(query.get("next_token").map(String::as_str))?;
     let page = flow
         .cache()
@@ -233,6 +233,46 @@ pub async fn search_vouchers(
         vouchers: page.iter().map(Voucher::from).collect(),
         next_token,
     })
+}
+
+/// The vouchers the query's filter passes (every voucher without one),
+/// newest received first: one page and, while more follow, its `next_token`.
+async fn list_vouchers(
+    flow: &SubmissionFlow,
+    query: &std::collections::HashMap<String, String>,
+) -> Result<VoucherSearch, ApiError> {
+    let filter = VoucherFilter::parse(|f| query.get(f).map(String::as_str), flow.parts())
+        .map_err(CommandError::from)?;
+    let limit = page_limit(query)?;
+    let after = after_token(query.get("next_token").map(String::as_str))?;
+    let page = flow
+        .cache()
+        .list(&filter, after, limit)
+        .await
+        .map_err(unavailable)?;
+    Ok(VoucherSearch {
+        vouchers: page.vouchers.iter().map(Voucher::from).collect(),
+        next_token: page
+            .next
+            .map(|(ms, id)| mediator_wire::page_token::encode(ms, &id)),
+    })
+}
+
+/// A voucher list's `limit`: 1..=100, default 20 (refused naming `limit`).
+fn page_limit(query: &std::collections::HashMap<String, String>) -> Result<usize, ApiError> {
+    match query.get("limit") {
+        None => Ok(20),
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=FIND_LIMIT_MAX).contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    "limit",
+                    format!("must be an integer between 1 and {FIND_LIMIT_MAX}"),
+                )
+            }),
+    }
 }
 
 /// A voucher with its lifecycle.
@@ -405,10 +445,13 @@ pub(crate) async fn post_voucher(
     Ok((status, Json((&accepted).into())))
 }
 
-/// Vouchers whose reference matches exactly, newest received first. Give
-/// `ref` (matches any of the four references) or exactly one of
-/// `loyalty_request_id`, `loyalty_reference`, `merchant_reference`,
-/// `loyalty_order_reference`.
+/// Vouchers, newest received first: those whose reference matches
+/// exactly (give `ref`, matching any of the four references, or exactly one
+/// of `loyalty_request_id`, `loyalty_reference`, `merchant_reference`,
+/// `loyalty_order_reference`), or, without a reference, those passing the
+/// filter (`part`, `status`, `from`, `to`, `min_attempts`; every condition
+/// given must hold; none: every voucher). Pages are keyset pages: a voucher
+/// stored meanwhile neither repeats nor skips one.
 #[utoipa::path(get, path = "/api/v1/vouchers", tag = "vouchers",
     params(
         ("ref" = Option<String>, Query, description = "Matches any of the four references"),
@@ -416,12 +459,17 @@ pub(crate) async fn post_voucher(
         ("loyalty_reference" = Option<String>, Query, description = "Matches this reference only"),
         ("merchant_reference" = Option<String>, Query, description = "Matches this reference only"),
         ("loyalty_order_reference" = Option<String>, Query, description = "Matches this reference only"),
+        ("part" = Option<String>, Query, description = "Filter (without a reference): only this configured part's vouchers"),
+        ("status" = Option<String>, Query, description = "Filter: only vouchers in one of these statuses, comma-separated (`received`, `submitting`, `retry`, `submitted`, `error`, `dead_lettered`), e.g. `retry,dead_lettered`"),
+        ("from" = Option<DateTime<Utc>>, Query, description = "Filter: received at or after this time (RFC 3339)"),
+        ("to" = Option<DateTime<Utc>>, Query, description = "Filter: received before this time (RFC 3339, exclusive; after `from`)"),
+        ("min_attempts" = Option<u32>, Query, description = "Filter: at least this many SaaS calls made (0 or more)"),
         ("limit" = Option<u32>, Query, description = "Page size, 1–100 (default 20)"),
         ("next_token" = Option<String>, Query, description = "The previous page's `next_token`")
     ),
     responses(
-        (status = 200, description = "The matches", body = VoucherSearch),
-        (status = 422, description = "No reference, two references, an empty one, or a bad `limit` / `next_token` (named in `field`)", body = ErrorBody),
+        (status = 200, description = "The matches (no reference and no filter: every voucher)", body = VoucherSearch),
+        (status = 422, description = "Two references, an empty one, a reference with a filter, a bad filter value (unknown `part` or `status`, `from`/`to` not RFC 3339 or not in order, `min_attempts` not a whole number ≥ 0), or a bad `limit` / `next_token`: `field` names the parameter, `error` the reason", body = ErrorBody),
         (status = 503, description = "Storage unavailable", body = ErrorBody)
     ))]
 pub(crate) async fn get_vouchers(

@@ -1,5 +1,6 @@
-//! Vouchers: submit (with per-field errors), search, one voucher's
-//! lifecycle, the dead-letter queue and redrive.
+//! Vouchers: submit (with per-field errors), search, the list by part,
+//! status, time and attempts, one voucher's lifecycle, the dead-letter
+//! queue and redrive.
 
 use leptos::prelude::*;
 
@@ -7,7 +8,7 @@ use super::ApiError;
 
 pub use mediator_wire::{
     DlqPage, DlqVoucher, LifecycleEntry, SubmittedVoucher, Voucher, VoucherDetail, VoucherForm,
-    VoucherSearch, VoucherStatus,
+    VoucherListQuery, VoucherSearch, VoucherStatus,
 };
 
 /// Validates, stores and submits a voucher; errors name the field.
@@ -32,6 +33,19 @@ pub async fn find_vouchers(
     super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
     ssr::find(&ctx, &reference, next_token.as_deref()).await
+}
+
+/// The vouchers `filter` selects (every voucher when empty), newest
+/// received first; `next_token` continues a previous page. A bad filter
+/// value is refused naming its parameter.
+#[server(client = crate::api::access::CsrfClient)]
+pub async fn list_vouchers(
+    filter: VoucherListQuery,
+    next_token: Option<String>,
+) -> Result<VoucherSearch, ApiError> {
+    super::access::require_read(mediator_core::Role::Viewer)?;
+    let ctx = super::context()?;
+    ssr::list(&ctx, &filter, next_token.as_deref()).await
 }
 
 /// A voucher with its lifecycle.
@@ -62,7 +76,7 @@ pub async fn redrive_voucher(id: String) -> Result<VoucherDetail, ApiError> {
 }
 
 #[cfg(feature = "ssr")]
-pub use ssr::{detail, dlq, find, form_body};
+pub use ssr::{detail, dlq, find, form_body, list};
 
 #[cfg(feature = "ssr")]
 mod ssr {
@@ -72,7 +86,9 @@ mod ssr {
     use mediator_core::{CommandError, VoucherRecord, VoucherRef};
     use serde_json::{json, Value};
 
-    use super::{DlqPage, DlqVoucher, Voucher, VoucherDetail, VoucherForm, VoucherSearch};
+    use super::{
+        DlqPage, DlqVoucher, Voucher, VoucherDetail, VoucherForm, VoucherListQuery, VoucherSearch,
+    };
     use crate::api::ssr::unavailable;
     use crate::api::{ApiError, ConsoleContext, PAGE_SIZE};
 
@@ -141,6 +157,29 @@ mod ssr {
         Ok(VoucherSearch {
             vouchers: items.into_iter().map(Voucher::from).collect(),
             next_token,
+        })
+    }
+
+    /// A page of the vouchers `filter` selects, newest received first.
+    pub async fn list(
+        ctx: &ConsoleContext,
+        filter: &VoucherListQuery,
+        next_token: Option<&str>,
+    ) -> Result<VoucherSearch, ApiError> {
+        let filter = mediator_core::VoucherFilter::parse(|f| filter.get(f), ctx.flow.parts())
+            .map_err(CommandError::from)?;
+        let after = parse_token(next_token)?;
+        let page = ctx
+            .flow
+            .cache()
+            .list(&filter, after, PAGE_SIZE)
+            .await
+            .map_err(unavailable)?;
+        Ok(VoucherSearch {
+            vouchers: page.vouchers.iter().map(Voucher::from).collect(),
+            next_token: page
+                .next
+                .map(|(ms, id)| mediator_wire::page_token::encode(ms, &id)),
         })
     }
 

@@ -1,5 +1,7 @@
 //! Incidents: each outage as a record linking its status changes, the
-//! retries it held back, the replays that recovered them and the outcome.
+//! retries it held back, the replays that recovered them and the outcome,
+//! with the vouchers received while the part was down (each linking to its
+//! trace; the counts link to the vouchers page's filtered list).
 //! `?id=N` shows one incident.
 
 use leptos::prelude::*;
@@ -7,9 +9,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 use leptos_router::{lazy_route, LazyRoute};
 
-use crate::api::history::{get_incident, list_incidents, IncidentView};
+use crate::api::history::{get_incident, list_incidents, Incident, IncidentView};
 use crate::api::{fmt_duration, fmt_time};
-use crate::components::{Pager, ReplayDialog, ReplaySeed, StatusPill};
+use crate::components::{Pager, ReplayDialog, ReplaySeed, StatusPill, VoucherList};
 use crate::live::{use_live, Topic};
 
 const TOPICS: [Topic; 3] = [Topic::Status, Topic::Replay, Topic::Voucher];
@@ -52,7 +54,7 @@ pub fn IncidentsPage() -> impl IntoView {
                                             <td>{i.part.clone()}</td>
                                             <td><a href=format!("/incidents?id={}", i.id)>{fmt_time(&i.start)}</a></td>
                                             <td>{fmt_duration(i.duration_secs)}</td>
-                                            <td class="num">{i.retries_held}</td>
+                                            <td class="num"><a href=held_list(&i, None)>{i.retries_held}</a></td>
                                             <td class="num">{i.replays.len()}</td>
                                             <td><StatusPill status=i.state.clone()/></td>
                                         </tr>
@@ -79,6 +81,15 @@ pub fn IncidentsPage() -> impl IntoView {
             <ReplayDialog seed=dialog/>
         </section>
     }
+}
+
+/// The statuses of a voucher still waiting.
+const PENDING: &str = "received,submitting,retry";
+
+/// The vouchers page listing the part's vouchers received during the
+/// incident (`status`: only these).
+fn held_list(i: &Incident, status: Option<&str>) -> String {
+    format!("/vouchers?{}", i.held_vouchers(status).to_query())
 }
 
 /// One incident with everything it links.
@@ -122,7 +133,7 @@ fn IncidentCard(incident: IncidentView, dialog: RwSignal<Option<ReplaySeed>>) ->
                 <dt>"Down at"</dt><dd>{fmt_time(&o.start)}</dd>
                 <dt>"Back up at"</dt><dd>{o.end.as_deref().map(fmt_time).unwrap_or_else(|| "still down".into())}</dd>
                 <dt>"Duration"</dt><dd>{fmt_duration(o.duration_secs)}</dd>
-                <dt>"Retries held"</dt><dd class="num">{o.retries_held}</dd>
+                <dt>"Retries held"</dt><dd class="num"><a href=held_list(o, None)>{o.retries_held}</a></dd>
             </dl>
             <h3>"Status changes"</h3>
             <ol class="steps">
@@ -149,10 +160,17 @@ fn IncidentCard(incident: IncidentView, dialog: RwSignal<Option<ReplaySeed>>) ->
             }}
             <h3>"Outcome"</h3>
             <p class="outcome">
-                {format!("{} resubmitted · {} skipped · {} failed · {} dead-lettered · {} still pending",
-                    incident.outcome.resubmitted, incident.outcome.skipped, incident.outcome.failed,
-                    incident.outcome.dead_lettered, incident.outcome.pending)}
+                {format!("{} resubmitted · {} skipped · {} failed · ",
+                    incident.outcome.resubmitted, incident.outcome.skipped, incident.outcome.failed)}
+                <a href=held_list(o, Some("dead_lettered"))>{format!("{} dead-lettered", incident.outcome.dead_lettered)}</a>
+                " · "
+                <a href=held_list(o, Some(PENDING))>{format!("{} still pending", incident.outcome.pending)}</a>
             </p>
+            <h3>"Vouchers received while down"</h3>
+            <p class="small muted">"What became of each; open one to trace it."</p>
+            <div id="incident-vouchers">
+                <VoucherList filter=o.held_vouchers(None) empty="No voucher was received during this outage."/>
+            </div>
             <button class="button" on:click=move |_| dialog.set(Some(seed.clone()))>"Replay this outage…"</button>
         </article>
     }

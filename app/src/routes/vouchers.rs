@@ -1,6 +1,10 @@
 //! Vouchers: submit a request (errors shown next to the field at fault),
-//! search by any of the four references, trace a voucher's lifecycle, and
-//! the dead-letter queue with redrive. `?ref=…` searches, `?id=…` traces.
+//! search by any of the four references, list them by part, status,
+//! receive time and attempts, trace a voucher's lifecycle, and the
+//! dead-letter queue with redrive. `?ref=…` searches, `?id=…` traces, and
+//! `?part=…&status=…&from=…&to=…&min_attempts=…` filters the list (the URL
+//! is the filter, so a filtered list can be shared; counts elsewhere link
+//! here).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -10,9 +14,10 @@ use leptos_router::{lazy_route, LazyRoute};
 use crate::api::fmt_time;
 use crate::api::vouchers::{
     find_vouchers, get_dlq, get_voucher, redrive_voucher, submit_voucher, VoucherForm,
+    VoucherListQuery,
 };
 use crate::api::ApiError;
-use crate::components::{Pager, StatusPill};
+use crate::components::{Pager, StatusPill, VoucherList};
 use crate::live::{use_live, Topic};
 
 /// The form's fields: (name, label, hint).
@@ -32,12 +37,23 @@ const FIELDS: [(&str, &str, &str); 5] = [
     ),
 ];
 
+/// The statuses the list's filter offers.
+const STATUSES: [&str; 6] = [
+    "received",
+    "submitting",
+    "retry",
+    "submitted",
+    "error",
+    "dead_lettered",
+];
+
 /// The vouchers page.
 #[component]
 pub fn VouchersPage() -> impl IntoView {
     let query = use_query_map();
     let reference = move || query.with(|q| q.get("ref").unwrap_or_default());
     let traced = move || query.with(|q| q.get("id"));
+    let filter = Memo::new(move |_| VoucherListQuery::from_params(|f| query.with(|q| q.get(f))));
     view! {
         <Title text="Vouchers"/>
         <section class="page">
@@ -51,7 +67,96 @@ pub fn VouchersPage() -> impl IntoView {
                 (!r.is_empty()).then(|| view! { <SearchResults reference=r/> })
             }}
             {move || traced().map(|id| view! { <Lifecycle id/> })}
+            {move || {
+                let f = filter.get();
+                view! { <FilteredList filter=f/> }
+            }}
             <DeadLetters/>
+        </section>
+    }
+}
+
+/// The list by part, status, time and attempts, with its filter form
+/// (a plain GET form: it works before the page is interactive).
+#[component]
+fn FilteredList(filter: VoucherListQuery) -> impl IntoView {
+    let navigate = use_navigate();
+    let value = |f: &str| RwSignal::new(filter.get(f).unwrap_or_default().to_owned());
+    let (part, status, from, to, attempts) = (
+        value("part"),
+        value("status"),
+        value("from"),
+        value("to"),
+        value("min_attempts"),
+    );
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let q = VoucherListQuery::from_params(|f| {
+            let v = match f {
+                "part" => part,
+                "status" => status,
+                "from" => from,
+                "to" => to,
+                _ => attempts,
+            };
+            Some(v.get_untracked().trim().to_owned())
+        });
+        navigate(&format!("/vouchers?{}", q.to_query()), Default::default());
+    };
+    let current_status = filter.status.clone().unwrap_or_default();
+    // A status list from a link (`retry,dead_lettered`) is one more choice.
+    let given_status = filter
+        .status
+        .clone()
+        .filter(|s| !STATUSES.contains(&s.as_str()));
+    let link = filter.to_query();
+    let title = if filter.is_empty() {
+        "All vouchers".to_string()
+    } else {
+        let parts: Vec<String> = VoucherListQuery::FIELDS
+            .iter()
+            .filter_map(|f| {
+                filter
+                    .get(f)
+                    .map(|v| format!("{} {v}", f.replace('_', " ")))
+            })
+            .collect();
+        format!("Vouchers · {}", parts.join(" · "))
+    };
+    let input = |id: &'static str, label: &'static str, hint: &'static str, v: RwSignal<String>| {
+        view! {
+            <div class="field">
+                <label for=format!("filter-{id}")>{label}</label>
+                <input id=format!("filter-{id}") name=id value=v.get_untracked() prop:value=v placeholder=hint
+                    on:input=move |ev| v.set(event_target_value(&ev))/>
+            </div>
+        }
+    };
+    view! {
+        <section class="card" id="voucher-list" data-filter=link>
+            <h2>{title}</h2>
+            <form class="form filters" id="voucher-filter" role="search" action="/vouchers" method="get" on:submit=on_submit>
+                {input("part", "Part", "any part", part)}
+                <div class="field">
+                    <label for="filter-status">"Status"</label>
+                    <select id="filter-status" name="status"
+                        on:change=move |ev| status.set(event_target_value(&ev))>
+                        <option value="" selected=current_status.is_empty()>"any status"</option>
+                        {given_status.map(|s| view! { <option value=s.clone() selected=true>{s.replace(',', ", ")}</option> })}
+                        {STATUSES.iter().map(|s| view! {
+                            <option value=*s selected=current_status == *s>{s.replace('_', " ")}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                {input("from", "Received from", "RFC 3339, e.g. 2026-12-01T00:00:00Z", from)}
+                {input("to", "Received before", "RFC 3339", to)}
+                {input("min_attempts", "Attempts at least", "0", attempts)}
+                <div class="actions">
+                    <button type="submit" class="button">"Filter"</button>
+                    <a class="button secondary" href="/vouchers">"Clear"</a>
+                </div>
+            </form>
+            <VoucherList filter empty="No voucher matches this filter."/>
         </section>
     }
 }

@@ -78,7 +78,8 @@ pub struct Tables {
     /// Checks (TTL 14 days) and minute/hour/day roll-ups.
     pub monitor: String,
     /// The DataCache: one item per voucher (`pk` = its id, `sk` = `V`)
-    /// with its lifecycle; indexed by each reference and by open status.
+    /// with its lifecycle; indexed by each reference, by open status and by
+    /// status and receive time.
     pub vouchers: String,
     /// Voucher status events: the outbox (`OB#<shard>`, deleted once
     /// published) and the retry ledger (`RL#<part>`, TTL 91 days).
@@ -118,6 +119,9 @@ pub const REF_LR_INDEX: &str = "ref_lr";
 pub const REF_MR_INDEX: &str = "ref_mr";
 /// Vouchers by `loyalty_order_reference` (`lor`), newest first by `rk`.
 pub const REF_LOR_INDEX: &str = "ref_lor";
+/// Vouchers by status (`st`), newest received first by `rk`: voucher lists
+/// by part, status, receive time and attempts (part and attempts filtered).
+pub const STATUS_RECEIVED_INDEX: &str = "status_received";
 /// Sparse index of vouchers in a non-final status or dead-lettered (`ps` =
 /// the status), ordered by `ord` (update time, or lease end while
 /// submitting): stuck vouchers, the DLQ, vouchers waiting in retry.
@@ -206,6 +210,11 @@ impl Tables {
                         name: OPEN_INDEX,
                         pk: ("ps", KeyType::S),
                         sk: ("ord", KeyType::S),
+                    },
+                    IndexSpec {
+                        name: STATUS_RECEIVED_INDEX,
+                        pk: ("st", KeyType::S),
+                        sk: ("rk", KeyType::S),
                     },
                 ],
                 ttl: None,

@@ -16,11 +16,21 @@ use chrono::{DateTime, Utc};
 
 use crate::storage::VoucherStore;
 use crate::voucher::{VoucherRequest, VoucherStatus};
+pub use crate::voucher_filter::{VoucherFilter, LIST_FETCH_MAX};
 
 pub use crate::voucher::{
     time, Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, VoucherRecord,
     VoucherRef, FIND_LIMIT_MAX,
 };
+
+/// One page of a voucher list ([`DataCache::list`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoucherPage {
+    /// The vouchers, newest received first.
+    pub vouchers: Vec<VoucherRecord>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<FindCursor>,
+}
 
 /// The DataCache: a [`VoucherStore`] (SQLite by default, DynamoDB in
 /// `aws-backend`) plus the live-change notifications of its writes.
@@ -116,6 +126,30 @@ impl DataCache {
         limit: usize,
     ) -> Result<Vec<VoucherRecord>, StoreError> {
         self.store.find(field, value, after, limit).await
+    }
+
+    /// One page of the vouchers `filter` passes, newest received first,
+    /// after `after` (the previous page's last voucher): at most `limit`
+    /// (clamped to 1..=100) and where the next page starts (`None` on the
+    /// last page).
+    pub async fn list(
+        &self,
+        filter: &VoucherFilter,
+        after: Option<FindCursor>,
+        limit: usize,
+    ) -> Result<VoucherPage, StoreError> {
+        let limit = limit.clamp(1, FIND_LIMIT_MAX);
+        let mut vouchers = self.store.list(filter, after, limit + 1).await?;
+        let more = vouchers.len() > limit;
+        vouchers.truncate(limit);
+        let next = match (more, vouchers.last()) {
+            (true, Some(last)) => Some((
+                last.received_at.timestamp_millis(),
+                last.keys.loyalty_request_id.clone(),
+            )),
+            _ => None,
+        };
+        Ok(VoucherPage { vouchers, next })
     }
 
     /// The voucher's lifecycle, oldest first.

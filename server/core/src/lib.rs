@@ -26,6 +26,7 @@
 //! - [`testing`]: the storage ports' contract suite.
 //! - [`submit`]: the submission flow and the SaaS submit trait.
 //! - [`voucher`]: validated voucher requests and voucher statuses.
+//! - [`voucher_filter`]: which vouchers a list shows (part, status, time, attempts).
 
 pub mod access;
 pub mod archives;
@@ -53,6 +54,7 @@ pub mod submit;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod voucher;
+pub mod voucher_filter;
 
 pub use access::{Access, AccessError, Principal, Role, Via};
 pub use audit::{Audit, AuditEntry, NewAuditEntry};
@@ -72,3 +74,4 @@ pub use recovery::{
 pub use status::{PartSummary, StatusBoard};
 pub use submit::{SaasSubmitter, SubmissionFlow, SubmitOutcome};
 pub use voucher::{VoucherError, VoucherKeys, VoucherRequest, VoucherStatus};
+pub use voucher_filter::{FilterError, VoucherFilter};

@@ -11,12 +11,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mediator_core::datacache::{
-    time, Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, VoucherRecord,
-    VoucherRef, FIND_LIMIT_MAX,
+    time, Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, VoucherFilter,
+    VoucherRecord, VoucherRef, FIND_LIMIT_MAX, LIST_FETCH_MAX,
 };
 use mediator_core::storage::{StoreError, VoucherStore};
 use mediator_core::voucher::{VoucherKeys, VoucherRequest, VoucherStatus};
 use serde_json::Value;
+use store::rusqlite::types::Value as SqlValue;
 use store::rusqlite::{params, OptionalExtension, Row, Transaction};
 use store::Database;
 
@@ -167,6 +168,46 @@ pub fn find_sql(field: VoucherRef) -> String {
            AND (received_ms < ?2 OR (received_ms = ?2 AND loyalty_request_id < ?3))
          ORDER BY received_ms DESC, loyalty_request_id DESC LIMIT ?4",
         condition(field)
+    )
+}
+
+/// The SQL of a voucher list by `filter` and its parameters, after the
+/// cursor `after`, at most `limit`: the conditions given, newest received
+/// first (indexed by part, status and receive time). `to` is folded into
+/// the cursor — `(received_ms, id) < (to, '')` is `received_ms < to` — so
+/// the index range is bounded on both sides by one condition each.
+fn list_sql(filter: &VoucherFilter, after: FindCursor, limit: usize) -> (String, Vec<SqlValue>) {
+    let before = match filter.to {
+        Some(t) => after.min((ms(t), String::new())),
+        None => after,
+    };
+    let mut conds = vec!["(received_ms, loyalty_request_id) < (?, ?)".to_owned()];
+    let mut args: Vec<SqlValue> = vec![before.0.into(), before.1.into()];
+    if let Some(p) = &filter.part {
+        conds.push("part = ?".into());
+        args.push(p.clone().into());
+    }
+    if !filter.statuses.is_empty() {
+        let marks = vec!["?"; filter.statuses.len()].join(", ");
+        conds.push(format!("status IN ({marks})"));
+        args.extend(filter.statuses.iter().map(|s| s.as_str().to_owned().into()));
+    }
+    if let Some(f) = filter.from {
+        conds.push("received_ms >= ?".into());
+        args.push(ms(f).into());
+    }
+    if let Some(n) = filter.min_attempts {
+        conds.push("attempts >= ?".into());
+        args.push(n.into());
+    }
+    args.push((limit.clamp(1, LIST_FETCH_MAX) as i64).into());
+    (
+        format!(
+            "SELECT {COLS} FROM vouchers WHERE {}
+             ORDER BY received_ms DESC, loyalty_request_id DESC LIMIT ?",
+            conds.join(" AND ")
+        ),
+        args,
     )
 }
 
@@ -421,6 +462,22 @@ impl VoucherStore for SqliteVoucherStore {
             .read(move |c| {
                 c.prepare(&find_sql(field))?
                     .query_map(params![value, after_ms, after_id, limit], record)?
+                    .collect()
+            })
+            .await
+    }
+
+    async fn list(
+        &self,
+        filter: &VoucherFilter,
+        after: Option<FindCursor>,
+        limit: usize,
+    ) -> Result<Vec<VoucherRecord>, StoreError> {
+        let (sql, args) = list_sql(filter, after.unwrap_or((i64::MAX, String::new())), limit);
+        self.db
+            .read(move |c| {
+                c.prepare(&sql)?
+                    .query_map(store::rusqlite::params_from_iter(args), record)?
                     .collect()
             })
             .await

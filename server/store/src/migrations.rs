@@ -346,6 +346,16 @@ const STEPS: &[&str] = &[
     ALTER TABLE eb_queue_messages ADD COLUMN message_attributes TEXT;
     ALTER TABLE eb_queue_messages ADD COLUMN first_receive_ms INTEGER;
     ALTER TABLE eb_queue_messages ADD COLUMN dead_letter_source TEXT;",
+    // 15: voucher lists without a reference (mediator-core
+    // `voucher_filter`), newest received first: by part and status, by
+    // part, by status, or all. The part-and-status index also serves the
+    // per-(part, status) counts, so it replaces `vouchers_part_status`.
+    "CREATE INDEX vouchers_part_status_received
+        ON vouchers (part, status, received_ms, loyalty_request_id);
+    DROP INDEX vouchers_part_status;
+    CREATE INDEX vouchers_part_received ON vouchers (part, received_ms, loyalty_request_id);
+    CREATE INDEX vouchers_status_received ON vouchers (status, received_ms, loyalty_request_id);
+    CREATE INDEX vouchers_received ON vouchers (received_ms, loyalty_request_id);",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

@@ -201,6 +201,51 @@ async fn uptime_timelines_incidents_counters_and_archives() {
         .get_json(&format!("/api/v1/incidents/{}", inc["id"]))
         .await;
     assert_eq!((code, &one), (200, &inc));
+    // The vouchers it held: its `vouchers` link lists those received while
+    // the part was down, with what became of each (resubmitted: submitted).
+    let link = inc["vouchers"].as_str().unwrap();
+    let start = inc["start"].as_str().unwrap().replace('+', "%2B");
+    assert!(
+        link.starts_with(&format!("/api/v1/vouchers?part=voucher&from={start}&to=")),
+        "{link}"
+    );
+    let (code, held) = app.get_json(link).await;
+    assert_eq!(code, 200, "{held}");
+    let held: Vec<(&str, &str)> = held["vouchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["loyalty_request_id"].as_str().unwrap(),
+                v["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, &str)> = (0..N)
+        .rev()
+        .map(|i| (format!("inc-{i}"), "submitted"))
+        .collect();
+    let want: Vec<(&str, &str)> = want.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+    assert_eq!(held, want, "newest first");
+    // The console's incident shows them, each linking to its trace, and its
+    // count links to the filtered list.
+    let page = app
+        .get(&format!("/incidents?id={}", inc["id"]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for i in 0..N {
+        assert!(
+            page.contains(&format!("href=\"/vouchers?id=inc-{i}\"")),
+            "inc-{i} links to its trace"
+        );
+    }
+    assert!(
+        page.contains(&format!("/vouchers?part=voucher&amp;from={start}&amp;to=")),
+        "the count links to the list"
+    );
     let (code, e) = app.get_json("/api/v1/incidents/999999").await;
     assert_eq!(code, 404, "{e}");
     let (code, e) = app.get_json("/api/v1/incidents/abc").await;

@@ -470,7 +470,6 @@ async fn vouchers_are_found_by_any_reference_newest_first() {
     assert_eq!(ids(&p2), ["s-1"], "{p2}");
     // Errors name the field.
     for (q, field) in [
-        ("", "ref"),
         ("ref=", "ref"),
         ("ref=a&merchant_reference=b", "merchant_reference"),
         ("ref=a&limit=101", "limit"),
@@ -479,6 +478,190 @@ async fn vouchers_are_found_by_any_reference_newest_first() {
     ] {
         let (code, e) = app.get_json(&format!("/api/v1/vouchers?{q}")).await;
         assert_eq!((code, e["field"].as_str()), (422, Some(field)), "{q}: {e}");
+    }
+    app.stop().await;
+}
+
+/// Without a reference, `GET /api/v1/vouchers` lists by part, status,
+/// receive time and attempts, newest first, in keyset pages that a voucher
+/// stored meanwhile does not shift; bad filter values name their parameter.
+#[tokio::test]
+async fn vouchers_are_listed_by_part_status_time_and_attempts() {
+    let app = spawn_app().await;
+    wait_for_status(&app, "voucher", "up").await;
+    let (code, o) = post_json(
+        &app,
+        "/api/v1/parts/member/override",
+        serde_json::json!({"mode": "force_open", "reason": "vendor maintenance", "by": "ann"}),
+    )
+    .await;
+    assert_eq!(code, 200, "{o}");
+    let post = |part: &'static str, id: &'static str| {
+        let app = &app;
+        async move {
+            let body = serde_json::json!({"part": part, "loyalty_request_id": id,
+                "loyalty_reference": "l", "merchant_reference": "m",
+                "loyalty_order_reference": "o", "payload": {"points": 1}});
+            let (code, v) = post_json(app, "/api/v1/vouchers", body).await;
+            assert_eq!(code, 202, "{v}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            v
+        }
+    };
+    let mut received = Vec::new();
+    for (part, id) in [
+        ("voucher", "f-1"),
+        ("member", "f-2"),
+        ("voucher", "f-3"),
+        ("member", "f-4"),
+        ("voucher", "f-5"),
+    ] {
+        received.push(
+            post(part, id).await["received_at"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["vouchers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|x| x["loyalty_request_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let list = |q: String| {
+        let app = &app;
+        async move {
+            let (code, v) = app.get_json(&format!("/api/v1/vouchers?{q}")).await;
+            assert_eq!(code, 200, "{q}: {v}");
+            v
+        }
+    };
+    // The member vouchers are held (0 calls), the others submitted (1).
+    let enc = |t: &str| t.replace('+', "%2B");
+    for (q, want) in [
+        ("".to_string(), vec!["f-5", "f-4", "f-3", "f-2", "f-1"]),
+        ("part=member".into(), vec!["f-4", "f-2"]),
+        (
+            "part=voucher&status=submitted".into(),
+            vec!["f-5", "f-3", "f-1"],
+        ),
+        ("status=retry,dead_lettered".into(), vec!["f-4", "f-2"]),
+        ("part=member&status=submitted".into(), vec![]),
+        ("min_attempts=1".into(), vec!["f-5", "f-3", "f-1"]),
+        (
+            "part=&status=&min_attempts=".into(),
+            vec!["f-5", "f-4", "f-3", "f-2", "f-1"],
+        ),
+        (
+            format!("from={}", enc(&received[2])),
+            vec!["f-5", "f-4", "f-3"],
+        ),
+        (format!("to={}", enc(&received[2])), vec!["f-2", "f-1"]),
+        (
+            format!(
+                "part=voucher&status=submitted&min_attempts=1&from={}&to={}",
+                enc(&received[0]),
+                enc(&received[4])
+            ),
+            vec!["f-3", "f-1"],
+        ),
+    ] {
+        assert_eq!(ids(&list(q.clone()).await), want, "{q}");
+    }
+    let one = list("part=member".into()).await;
+    assert_eq!(one["vouchers"][0]["status"], "retry", "{one}");
+    assert_eq!(one["vouchers"][0]["attempts"], 0, "{one}");
+    assert!(one.get("next_token").is_none(), "the last page: {one}");
+
+    // Pages: a voucher stored between them does not shift the next page.
+    let p1 = list("part=voucher&limit=2".into()).await;
+    assert_eq!(ids(&p1), ["f-5", "f-3"]);
+    let token = p1["next_token"].as_str().expect("more follow").to_owned();
+    post("voucher", "f-6").await;
+    let p2 = list(format!("part=voucher&limit=2&next_token={token}")).await;
+    assert_eq!(ids(&p2), ["f-1"], "{p2}");
+    assert!(p2.get("next_token").is_none(), "{p2}");
+    assert_eq!(
+        ids(&list("part=voucher&limit=2".into()).await),
+        ["f-6", "f-5"]
+    );
+
+    // Bad filter values: 422 naming the parameter and the reason.
+    for (q, field, reason) in [
+        (
+            "part=nope",
+            "part",
+            "\"nope\" is not a configured part (voucher, member, points)",
+        ),
+        (
+            "status=retry,done",
+            "status",
+            "\"done\" is not a voucher status",
+        ),
+        ("from=yesterday", "from", "must be an RFC 3339 time"),
+        ("to=2026-02-30T00:00:00Z", "to", "must be an RFC 3339 time"),
+        (
+            "from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z",
+            "to",
+            "must be after from",
+        ),
+        (
+            "min_attempts=-1",
+            "min_attempts",
+            "must be a whole number, 0 or more",
+        ),
+        (
+            "min_attempts=many",
+            "min_attempts",
+            "must be a whole number, 0 or more",
+        ),
+        (
+            "ref=f-1&part=voucher",
+            "part",
+            "filters list vouchers without a reference",
+        ),
+        (
+            "part=voucher&limit=0",
+            "limit",
+            "must be an integer between 1 and 100",
+        ),
+        (
+            "status=retry&next_token=junk",
+            "next_token",
+            "is not a token this API returned",
+        ),
+    ] {
+        let (code, e) = app.get_json(&format!("/api/v1/vouchers?{q}")).await;
+        assert_eq!((code, e["field"].as_str()), (422, Some(field)), "{q}: {e}");
+        let error = e["error"].as_str().unwrap();
+        assert!(
+            error.starts_with(&format!("{field}: {reason}")),
+            "{q}: {error}"
+        );
+    }
+
+    // The OpenAPI document describes the filter on the handler that serves it.
+    let (code, doc) = app.get_json("/api/openapi.json").await;
+    assert_eq!(code, 200);
+    let params: Vec<&str> = doc["paths"]["/api/v1/vouchers"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for p in [
+        "part",
+        "status",
+        "from",
+        "to",
+        "min_attempts",
+        "limit",
+        "next_token",
+    ] {
+        assert!(params.contains(&p), "{p} documented: {params:?}");
     }
     app.stop().await;
 }

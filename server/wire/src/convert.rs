@@ -429,7 +429,9 @@ impl From<&history::Incident> for Incident {
             replays: i.replays.iter().map(Into::into).collect(),
             outcome: i.outcome.into(),
             state: i.state.clone(),
+            vouchers: String::new(),
         }
+        .with_vouchers_link()
     }
 }
 

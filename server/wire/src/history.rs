@@ -235,6 +235,33 @@ pub struct Incident {
     pub outcome: IncidentOutcome,
     /// `ongoing`, `recovering`, `needs_attention` or `resolved`.
     pub state: String,
+    /// The vouchers of the part received while it was down, with their
+    /// status now: the `GET /api/v1/vouchers` query that lists them
+    /// (`/api/v1/vouchers?part=…&from=<start>&to=<end>`, without `to`
+    /// while ongoing).
+    pub vouchers: String,
+}
+
+impl Incident {
+    /// The list of the part's vouchers received while it was down (from
+    /// `start`, before `end` unless ongoing), of `status` only when given:
+    /// the filter the console's `/vouchers` and the API's list take.
+    pub fn held_vouchers(&self, status: Option<&str>) -> crate::VoucherListQuery {
+        crate::VoucherListQuery {
+            part: Some(self.part.clone()),
+            status: status.map(str::to_owned),
+            from: Some(self.start.clone()),
+            to: self.end.clone(),
+            min_attempts: None,
+        }
+    }
+
+    /// Sets [`Incident::vouchers`], the API query of
+    /// [`Incident::held_vouchers`].
+    pub fn with_vouchers_link(mut self) -> Self {
+        self.vouchers = format!("/api/v1/vouchers?{}", self.held_vouchers(None).to_query());
+        self
+    }
 }
 
 /// A page of incidents, newest first.

@@ -27,6 +27,7 @@ pub mod error;
 pub mod history;
 pub mod page_token;
 pub mod parts;
+pub mod query;
 pub mod replays;
 pub mod vouchers;
 
@@ -53,5 +54,5 @@ pub use replays::{
 };
 pub use vouchers::{
     DlqPage, DlqVoucher, LifecycleEntry, SubmittedVoucher, Voucher, VoucherDetail, VoucherForm,
-    VoucherRequest, VoucherSearch, VoucherStatus,
+    VoucherListQuery, VoucherRequest, VoucherSearch, VoucherStatus,
 };

@@ -132,7 +132,73 @@ pub struct VoucherDetail {
     pub lifecycle: Vec<LifecycleEntry>,
 }
 
-/// Vouchers matching a reference, newest received first.
+/// The filter of a voucher list without a reference, as query parameters
+/// (the console's `/vouchers?…` and `GET /api/v1/vouchers?…` take the same
+/// ones): each as given, blank or absent meaning any. The server reads them
+/// (and names the one at fault); the console builds its links with
+/// [`VoucherListQuery::to_query`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoucherListQuery {
+    /// A configured part.
+    pub part: Option<String>,
+    /// One or more statuses, comma-separated (`retry,dead_lettered`).
+    pub status: Option<String>,
+    /// Received at or after (RFC 3339).
+    pub from: Option<String>,
+    /// Received before (RFC 3339).
+    pub to: Option<String>,
+    /// At least this many SaaS calls made.
+    pub min_attempts: Option<String>,
+}
+
+impl VoucherListQuery {
+    /// The parameters' names, in the order [`VoucherListQuery::to_query`] writes them.
+    pub const FIELDS: [&'static str; 5] = ["part", "status", "from", "to", "min_attempts"];
+
+    /// Reads the parameters from `get` (a URL's query); blanks are dropped.
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
+        let v = |f: &str| get(f).filter(|v| !v.trim().is_empty());
+        Self {
+            part: v("part"),
+            status: v("status"),
+            from: v("from"),
+            to: v("to"),
+            min_attempts: v("min_attempts"),
+        }
+    }
+
+    /// The value of parameter `field`, if given.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        match field {
+            "part" => self.part.as_deref(),
+            "status" => self.status.as_deref(),
+            "from" => self.from.as_deref(),
+            "to" => self.to.as_deref(),
+            "min_attempts" => self.min_attempts.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether no parameter is given (the list of every voucher).
+    pub fn is_empty(&self) -> bool {
+        Self::FIELDS.iter().all(|f| self.get(f).is_none())
+    }
+
+    /// `part=…&status=…` with the parameters given, percent-encoded: append
+    /// to `/vouchers?` (the console's list) or `/api/v1/vouchers?`.
+    pub fn to_query(&self) -> String {
+        Self::FIELDS
+            .iter()
+            .filter_map(|f| {
+                self.get(f)
+                    .map(|v| format!("{f}={}", crate::query::encode(v)))
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// Vouchers matching a reference or a filter, newest received first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = VoucherSearchBody))]
@@ -187,4 +253,39 @@ pub struct VoucherForm {
     pub loyalty_order_reference: String,
     /// The payload, a JSON object (empty: `{}`).
     pub payload: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_query_round_trips_through_its_link() {
+        let q = VoucherListQuery {
+            part: Some("voucher".into()),
+            status: Some("retry,dead_lettered".into()),
+            to: Some("2026-12-07T02:00:00+01:00".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            q.to_query(),
+            "part=voucher&status=retry,dead_lettered&to=2026-12-07T02:00:00%2B01:00"
+        );
+        let params = [
+            ("part", "voucher"),
+            ("status", "retry,dead_lettered"),
+            ("from", " "),
+        ];
+        let read = VoucherListQuery::from_params(|f| {
+            params
+                .iter()
+                .find(|(k, _)| *k == f)
+                .map(|(_, v)| v.to_string())
+        });
+        assert_eq!(read.from, None, "blank is absent");
+        assert_eq!(read.status.as_deref(), Some("retry,dead_lettered"));
+        assert!(!read.is_empty());
+        assert!(VoucherListQuery::default().is_empty());
+        assert_eq!(VoucherListQuery::default().to_query(), "");
+    }
 }

@@ -8,6 +8,7 @@ use crate::overrides::OverrideError;
 use crate::recovery::RecoveryError;
 use crate::recovery::ReplayError;
 use crate::submit::FlowError;
+use crate::voucher_filter::FilterError;
 
 /// Why a command (or a read shaped like one) was refused. The JSON API
 /// answers it with [`CommandError::http_status`] and
@@ -181,6 +182,12 @@ impl From<RecoveryError> for CommandError {
             },
             other => CommandError::unavailable(other),
         }
+    }
+}
+
+impl From<FilterError> for CommandError {
+    fn from(e: FilterError) -> Self {
+        CommandError::invalid(e.field, e.reason)
     }
 }
 

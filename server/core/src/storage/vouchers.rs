@@ -18,6 +18,7 @@ use crate::voucher::{
     VoucherRef,
 };
 use crate::voucher::{VoucherRequest, VoucherStatus};
+use crate::voucher_filter::VoucherFilter;
 
 /// What [`VoucherStore::admit`] did with a voucher request.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +94,16 @@ pub trait VoucherStore: Send + Sync {
         &self,
         field: VoucherRef,
         value: &str,
+        after: Option<FindCursor>,
+        limit: usize,
+    ) -> Result<Vec<VoucherRecord>, StoreError>;
+
+    /// Vouchers passing `filter`, newest received first (by received time,
+    /// then id, both descending), strictly after `after`; at most `limit`
+    /// (clamped to 1..=[`LIST_FETCH_MAX`](crate::voucher_filter::LIST_FETCH_MAX)).
+    async fn list(
+        &self,
+        filter: &VoucherFilter,
         after: Option<FindCursor>,
         limit: usize,
     ) -> Result<Vec<VoucherRecord>, StoreError>;

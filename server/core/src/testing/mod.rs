@@ -87,6 +87,9 @@ macro_rules! store_contract {
         $crate::store_contract!(@one [$($attr)*] $fresh, voucher_insert_and_find, |r| {
             $crate::testing::contract::check_voucher_insert_and_find(r.a.vouchers.as_ref()).await
         });
+        $crate::store_contract!(@one [$($attr)*] $fresh, voucher_lists, |r| {
+            $crate::testing::contract::check_voucher_lists(r.a.vouchers.as_ref()).await
+        });
         $crate::store_contract!(@one [$($attr)*] $fresh, voucher_claims, |r| {
             $crate::testing::contract::check_voucher_claims(r.a.vouchers.as_ref()).await
         });

@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use mediator_core::datacache::{
-    Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, VoucherRecord,
-    VoucherRef, FIND_LIMIT_MAX,
+    Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, VoucherFilter,
+    VoucherRecord, VoucherRef, FIND_LIMIT_MAX, LIST_FETCH_MAX,
 };
 use mediator_core::storage::{Admitted, StoreError, VoucherStore};
 use mediator_core::{OverrideMode, VoucherRequest, VoucherStatus};
@@ -214,6 +214,51 @@ impl VoucherStore for DynamoStore {
                 &k.rec.keys.loyalty_request_id,
             );
             by_order.insert(o, k.rec);
+        }
+        Ok(by_order.into_values().rev().take(limit).collect())
+    }
+
+    /// One query of the `status_received` index per status listed (the
+    /// key condition bounds the receive time; part and attempts are a
+    /// filter), merged newest first.
+    async fn list(
+        &self,
+        filter: &VoucherFilter,
+        after: Option<FindCursor>,
+        limit: usize,
+    ) -> Result<Vec<VoucherRecord>, StoreError> {
+        let limit = limit.clamp(1, LIST_FETCH_MAX);
+        // `rk` is `<ms:013>#<id>`: `<ms:013>#` sorts before every voucher
+        // received at `ms`, `0` before all and `~` after all.
+        let lo = filter.from.map_or_else(
+            || "0".to_owned(),
+            |f| format!("{:013}#", f.timestamp_millis()),
+        );
+        let mut hi = filter.to.map_or_else(
+            || "~".to_owned(),
+            |t| format!("{:013}#", t.timestamp_millis()),
+        );
+        if let Some((ms, id)) = &after {
+            hi = hi.min(order(*ms, id));
+        }
+        let mut by_order: BTreeMap<String, VoucherRecord> = BTreeMap::new();
+        for status in filter.statuses_or_all() {
+            let found = self
+                .query_status_received(
+                    status,
+                    (lo.as_str(), hi.as_str()),
+                    filter.part.as_deref(),
+                    filter.min_attempts,
+                    limit,
+                )
+                .await?;
+            for k in found {
+                let o = order(
+                    k.rec.received_at.timestamp_millis(),
+                    &k.rec.keys.loyalty_request_id,
+                );
+                by_order.insert(o, k.rec);
+            }
         }
         Ok(by_order.into_values().rev().take(limit).collect())
     }

@@ -9,7 +9,8 @@
 //!
 //! One file per area: status and overrides (`status.rs`), the monitor's
 //! lease and history (`monitor.rs`), vouchers (`vouchers.rs`: insert, find,
-//! claims, dead letters; `holds.rs`: hold versus claim, `admit`;
+//! claims, dead letters; `voucher_lists.rs`: lists by part, status, time
+//! and attempts; `holds.rs`: hold versus claim, `admit`;
 //! `voucher_races.rs`: two replicas), the audit log (`audit.rs`), replay
 //! records (`replays.rs`) and access (`access.rs`). This file has the
 //! helpers they share. Every `pub async fn check_*` is run through
@@ -75,6 +76,7 @@ mod holds;
 mod monitor;
 mod replays;
 mod status;
+mod voucher_lists;
 mod voucher_races;
 mod vouchers;
 
@@ -84,6 +86,7 @@ pub use holds::{check_voucher_admit, check_voucher_holds};
 pub use monitor::{check_monitor_history, check_monitor_lease};
 pub use replays::check_replays;
 pub use status::{check_change_replay_claims, check_overrides, check_status, check_status_race};
+pub use voucher_lists::check_voucher_lists;
 pub use voucher_races::{check_voucher_claim_race, check_voucher_replicas};
 pub use vouchers::{
     check_voucher_claims, check_voucher_dead_letters, check_voucher_insert_and_find,
@@ -162,6 +165,7 @@ mod tests {
             include_str!("monitor.rs"),
             include_str!("replays.rs"),
             include_str!("status.rs"),
+            include_str!("voucher_lists.rs"),
             include_str!("voucher_races.rs"),
             include_str!("vouchers.rs"),
         ];
