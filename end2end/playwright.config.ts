@@ -18,10 +18,16 @@ process.env.E2E_SIM_PORT = simPort;
 const frameOkPort = process.env.E2E_FRAME_OK_PORT ?? String(Number(port) + 2);
 process.env.E2E_FRAME_OK_PORT = frameOkPort;
 process.env.E2E_FRAME_BAD_PORT = process.env.E2E_FRAME_BAD_PORT ?? String(Number(port) + 3);
-// A second server with sign-in on (--auth local) for auth.spec.ts, with an
-// operator and a viewer created by `mediator user add` before it starts.
+// A second server with sign-in on (--auth local) for auth.spec.ts and
+// controls.spec.ts, with an operator and a viewer created by `mediator user
+// add` before it starts. Its replays are paced (one archived event each
+// 1.5 s) so a running replay can be watched and cancelled, and its
+// EventBridge API listens on a known port, where controls.spec.ts archives
+// events.
 const authPort = process.env.E2E_AUTH_PORT ?? String(Number(port) + 4);
 process.env.E2E_AUTH_PORT = authPort;
+const authEventsPort = process.env.E2E_AUTH_EVENTS_PORT ?? String(Number(authPort) + 2);
+process.env.E2E_AUTH_EVENTS_PORT = authEventsPort;
 const authDataDir = process.env.E2E_AUTH_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "mediator-e2e-auth-"));
 process.env.E2E_AUTH_DATA_DIR = authDataDir;
 const external = process.env.BASE_URL;
@@ -79,7 +85,8 @@ export default defineConfig({
           command:
             `printf '%s\\n' operator-pass | "${bin}" user add olga --role operator --data-dir "${authDataDir}" && ` +
             `printf '%s\\n' viewer-pass | "${bin}" user add vic --role viewer --data-dir "${authDataDir}" && ` +
-            `"${bin}" serve --auth local --listen 127.0.0.1:${authPort} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${Number(authPort) + 1} --poll-interval 0.2 --data-dir "${authDataDir}"${siteArg}`,
+            `MEDIATOR_EVENTS_REPLAY_CHUNK=1 MEDIATOR_EVENTS_REPLAY_DELAY_MS=1500 ` +
+            `"${bin}" serve --auth local --listen 127.0.0.1:${authPort} --events-listen 127.0.0.1:${authEventsPort} --sim-listen 127.0.0.1:${Number(authPort) + 1} --poll-interval 0.2 --data-dir "${authDataDir}"${siteArg}`,
           url: `http://127.0.0.1:${authPort}/readyz`,
           timeout: 60_000,
           reuseExistingServer: false,

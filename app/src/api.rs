@@ -9,11 +9,13 @@
 //!
 //! - this module: the overview, errors, shared formatting helpers;
 //! - [`history`]: timelines, outages, incidents and archives;
+//! - [`overrides`]: a part's circuit override, set or cleared;
 //! - [`replays`]: replays, preview, start and cancel;
 //! - [`vouchers`]: submit, search, lifecycle, dead-letter queue and redrive.
 
 pub mod access;
 pub mod history;
+pub mod overrides;
 pub mod replays;
 pub mod vouchers;
 

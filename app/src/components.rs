@@ -1,9 +1,16 @@
 //! Building blocks shared by the pages.
 
+mod override_dialog;
+mod session;
+
+pub use override_dialog::{OverrideDialog, OverrideSeed};
+pub use session::Session;
+
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::api::replays::{get_replay, preview_replay, start_replay, ReplayPreview};
+use crate::api::access::Me;
+use crate::api::replays::{cancel_replay, get_replay, preview_replay, start_replay, ReplayPreview};
 use crate::api::{fmt_duration, fmt_percent, fmt_time, ApiError, Part, ReplayView};
 use crate::live::{use_live, Topic};
 
@@ -54,11 +61,11 @@ pub fn Nav() -> impl IntoView {
 /// public pages without a session.
 #[component]
 pub fn UserMenu() -> impl IntoView {
-    let me = OnceResource::new(crate::api::access::current_user());
+    let session = Session::get();
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                me.await.ok().flatten().filter(|m| m.via != "open").map(|m| {
+                session.me().await.filter(Me::signed_in).map(|m| {
                     let label = format!("{} ({})", m.name, m.role);
                     let csrf = m.csrf.clone();
                     view! {
@@ -165,14 +172,7 @@ pub fn threshold_progress(part: &Part) -> Option<String> {
 /// Why the circuit is in its state, in words.
 pub fn circuit_reason(part: &Part) -> String {
     if let Some(o) = &part.override_ {
-        let who = o.by.as_deref().unwrap_or("someone");
-        let what = match o.mode.as_str() {
-            "force_open" => "forced open",
-            "force_closed" => "forced closed",
-            "disabled" => "breaker disabled",
-            other => other,
-        };
-        return format!("{what} by {who}: {}", o.reason);
+        return format!("{}: {}", override_words(&o.mode), o.reason);
     }
     match (part.circuit.as_str(), part.status.as_str()) {
         ("open", _) => format!(
@@ -183,6 +183,23 @@ pub fn circuit_reason(part: &Part) -> String {
         (_, "unknown") => "no check yet".into(),
         _ => "checks healthy".into(),
     }
+}
+
+/// An override mode in words: `forced open`, `forced closed`, `breaker
+/// disabled`.
+pub fn override_words(mode: &str) -> &str {
+    match mode {
+        "force_open" => "forced open",
+        "force_closed" => "forced closed",
+        "disabled" => "breaker disabled",
+        other => other,
+    }
+}
+
+/// Who set a part's override, in words (`None` only for an override set
+/// through the JSON API without `by` while sign-in was off).
+pub fn override_setter(by: Option<&str>) -> String {
+    by.map_or_else(|| "someone (not recorded)".into(), str::to_owned)
 }
 
 /// A labelled progress bar (`role=progressbar` with its value).
@@ -223,8 +240,15 @@ pub fn ReplayProgress(replay: ReplayView) -> impl IntoView {
 
 /// A part's card on the overview. Every block is always rendered (with a
 /// placeholder when empty) so live updates never shift the layout.
+/// `can_operate` (operator or admin) adds the circuit controls and, while
+/// the part's replay runs, its Cancel button; viewers see the same state.
 #[component]
-pub fn PartCard(part: Part, on_replay: Callback<ReplaySeed>) -> impl IntoView {
+pub fn PartCard(
+    part: Part,
+    on_replay: Callback<ReplaySeed>,
+    on_override: Callback<OverrideSeed>,
+    #[prop(optional)] can_operate: bool,
+) -> impl IntoView {
     let since = match (&part.since, part.since_secs) {
         (Some(s), Some(age)) => format!("since {} ({} ago)", fmt_time(s), fmt_duration(age)),
         (Some(s), None) => format!("since {}", fmt_time(s)),
@@ -263,6 +287,52 @@ pub fn PartCard(part: Part, on_replay: Callback<ReplaySeed>) -> impl IntoView {
         async move { crate::api::check_part_now(part).await }
     });
     let check_part = part.name.clone();
+    let cancel = Action::new(|name: &String| {
+        let name = name.clone();
+        async move { cancel_replay(name).await }
+    });
+    let running = latest
+        .as_ref()
+        .filter(|r| can_operate && r.is_active())
+        .map(|r| r.name.clone());
+    let override_set = match part.override_.clone() {
+        Some(o) => view! {
+            <p class="small override-set" data-mode=o.mode.clone()>
+                "Set by " <span class="override-by">{override_setter(o.by.as_deref())}</span>
+                " at " <time class="override-at" datetime=o.at.clone()>{fmt_time(&o.at)}</time>
+            </p>
+        }
+        .into_any(),
+        None => view! { <p class="small override-set muted" data-mode="none">"No override: the checks decide."</p> }
+            .into_any(),
+    };
+    let controls = can_operate.then(|| {
+        let current = part.override_.as_ref().map(|o| o.mode.clone());
+        let actions: Vec<(&'static str, &'static str)> = [
+            ("force_open", "Force open…"),
+            ("force_closed", "Force closed…"),
+            ("disabled", "Disable breaker…"),
+            ("none", "Clear override…"),
+        ]
+        .into_iter()
+        .filter(|(mode, _)| match current.as_deref() {
+            None => *mode != "none",
+            Some(c) => *mode != c,
+        })
+        .collect();
+        let part_name = part.name.clone();
+        view! {
+            <div class="circuit-controls" role="group" aria-label=format!("Circuit override of {}", part.name)>
+                {actions.into_iter().map(|(mode, label)| {
+                    let seed = OverrideSeed { part: part_name.clone(), mode: mode.into() };
+                    view! {
+                        <button class="button secondary small" data-mode=mode
+                            on:click=move |_| on_override.run(seed.clone())>{label}</button>
+                    }
+                }).collect_view()}
+            </div>
+        }
+    });
     let seed = ReplaySeed {
         part: part.name.clone(),
         start: part.suggest_start.clone(),
@@ -283,6 +353,8 @@ pub fn PartCard(part: Part, on_replay: Callback<ReplaySeed>) -> impl IntoView {
                 <StatusPill status=part.circuit.clone() secondary=true/>
                 {part.override_.as_ref().map(|_| view! { <span class="badge-override">"override"</span> })}
                 <p class="small circuit-reason">{reason}</p>
+                {override_set}
+                {controls}
             </div>
             <table class="mini uptime">
                 <caption class="sr-only">"Uptime"</caption>
@@ -335,7 +407,16 @@ pub fn PartCard(part: Part, on_replay: Callback<ReplaySeed>) -> impl IntoView {
                     on:click=move |_| { check.dispatch(check_part.clone()); }>
                     "Check now"
                 </button>
+                {running.map(|name| view! {
+                    <button class="button danger cancel-replay" disabled=move || cancel.pending().get()
+                        on:click=move |_| { cancel.dispatch(name.clone()); }>
+                        "Cancel replay"
+                    </button>
+                })}
             </div>
+            {move || cancel.value().get().and_then(Result::err).map(|e| view! {
+                <p class="small error-text" role="alert">{e.to_string()}</p>
+            })}
         </article>
     }
 }
@@ -376,35 +457,50 @@ pub struct ReplaySeed {
 #[component]
 pub fn ReplayDialog(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
     let opened = RwSignal::new(false);
+    let session = Session::get();
+    // Loaded once, then kept: setting `opened` again would build a new
+    // dialog while the shown one's handlers are disposed with the old.
     Effect::new(move |_| {
-        if seed.with(Option::is_some) {
+        if seed.with(Option::is_some) && !opened.get_untracked() {
             opened.set(true);
         }
     });
     move || {
-        opened
-            .get()
-            .then(|| Suspend::new(async move { replay_dialog(seed).await }))
+        opened.get().then(|| {
+            Suspend::new(async move {
+                let me = session.me().await;
+                replay_dialog(seed, me).await
+            })
+        })
     }
 }
 
 /// Loads [`ReplayDialogView`] (its own wasm chunk in a `--split` build).
 #[lazy]
-fn replay_dialog(seed: RwSignal<Option<ReplaySeed>>) -> AnyView {
-    view! { <ReplayDialogView seed/> }.into_any()
+fn replay_dialog(seed: RwSignal<Option<ReplaySeed>>, me: Option<Me>) -> AnyView {
+    view! { <ReplayDialogView seed me/> }.into_any()
 }
 
 /// The replay dialog itself: an editable window, the preview counts before
 /// confirming, the archive-lag warning, refusal while the part has an
-/// active replay, then the launched replay's live progress.
+/// active replay, the reason (required, audited with the replay), then the
+/// launched replay's live progress and cursor, with a Cancel button while
+/// it runs. Who starts it is the signed-in user `me`, shown read-only; a
+/// "Started by" field is asked only when sign-in is off.
 ///
 /// Keyboard: focus moves into the dialog when it opens and back to the
 /// element that opened it when it closes; Escape closes it.
 #[component]
-pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
+pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>, me: Option<Me>) -> impl IntoView {
     let start = RwSignal::new(String::new());
     let end = RwSignal::new(String::new());
     let by = RwSignal::new(String::new());
+    let reason = RwSignal::new(String::new());
+    let signed_in_as = me
+        .as_ref()
+        .filter(|m| m.signed_in())
+        .map(|m| m.name.clone());
+    let can_cancel = me.as_ref().is_none_or(Me::can_operate);
     let launched = RwSignal::new(None::<String>);
     let first_field = NodeRef::<leptos::html::Input>::new();
     let close_button = NodeRef::<leptos::html::Button>::new();
@@ -418,9 +514,9 @@ pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
         let (part, s, e) = (part.clone(), s.clone(), e.clone());
         async move { preview_replay(part, s, e).await }
     });
-    let launch = Action::new(|(part, s, e, who): &(String, String, String, String)| {
-        let (part, s, e, who) = (part.clone(), s.clone(), e.clone(), who.clone());
-        async move { start_replay(part, s, e, who).await }
+    let launch = Action::new(|ask: &(String, String, String, String, String)| {
+        let (part, s, e, who, why) = ask.clone();
+        async move { start_replay(part, s, e, who, why).await }
     });
     let part = move || seed.with(|s| s.as_ref().map(|s| s.part.clone()).unwrap_or_default());
     let run_preview = move || {
@@ -432,6 +528,7 @@ pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
         if let Some(s) = seed.get() {
             start.set(s.start.clone());
             end.set(s.end.clone());
+            reason.set(String::new());
             launched.set(None);
             launch.value().set(None);
             preview.value().set(None);
@@ -506,7 +603,29 @@ pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
             start.get_untracked(),
             end.get_untracked(),
             by.get_untracked(),
+            reason.get_untracked(),
         ));
+    };
+    // Rebuilt when the dialog is shown again (its children are a function).
+    let who = move || match signed_in_as.clone() {
+        Some(name) => view! {
+            <p class="field readonly">
+                <span class="label">"Started by "</span>
+                <strong id="replay-actor">{name}</strong>
+                <span class="muted small">" (signed in)"</span>
+            </p>
+        }
+        .into_any(),
+        None => view! {
+            <div class="field">
+                <label for="replay-by">"Started by"</label>
+                <input id="replay-by" name="by" placeholder="your name" autocomplete="name"
+                    prop:value=by on:input=move |ev| by.set(event_target_value(&ev))
+                    aria-describedby="replay-by-error"/>
+                {field_error("by")}
+            </div>
+        }
+        .into_any(),
     };
 
     view! {
@@ -538,12 +657,14 @@ pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
                             aria-describedby="replay-end-error"/>
                         {field_error("end")}
                     </div>
+                    {who.clone()}
                     <div class="field">
-                        <label for="replay-by">"Started by"</label>
-                        <input id="replay-by" name="by" placeholder="your name" autocomplete="name"
-                            prop:value=by on:input=move |ev| by.set(event_target_value(&ev))
-                            aria-describedby="replay-by-error"/>
-                        {field_error("by")}
+                        <label for="replay-reason">"Reason"</label>
+                        <input id="replay-reason" name="reason" aria-required="true"
+                            placeholder="why this window is replayed (audited)"
+                            prop:value=reason on:input=move |ev| reason.set(event_target_value(&ev))
+                            aria-describedby="replay-reason-error"/>
+                        {field_error("reason")}
                     </div>
                     <div class="preview" aria-live="polite" id="replay-preview">
                         {move || match preview.value().get() {
@@ -577,7 +698,7 @@ pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
                         <button type="button" class="button secondary" node_ref=close_button on:click=move |_| close()>"Close"</button>
                     </div>
                 </form>
-                {move || launched.get().map(|name| view! { <LiveReplay name/> })}
+                {move || launched.get().map(|name| view! { <LiveReplay name can_cancel/> })}
                 <span class="focus-sentinel" tabindex="0" aria-hidden="true" on:focus=move |_| {
                     if let Some(i) = first_field.get_untracked() { let _ = i.focus(); }
                 }></span>
@@ -586,28 +707,59 @@ pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
     }
 }
 
-/// One replay, refreshed live on replay changes.
+/// One replay, refreshed live on replay changes: its progress, its time
+/// cursor (EventBridge's `EventLastReplayedTime`: event time replayed up
+/// to) beside the counters, and, while it runs and `can_cancel`, a Cancel
+/// button (the cancel command, as on the Replays page).
 #[component]
-pub fn LiveReplay(name: String) -> impl IntoView {
+pub fn LiveReplay(name: String, #[prop(optional)] can_cancel: bool) -> impl IntoView {
     let live = use_live();
+    let cancel = Action::new(|name: &String| {
+        let name = name.clone();
+        async move { cancel_replay(name).await }
+    });
     let n = name.clone();
     let replay = Resource::new(
-        move || (n.clone(), live.version(&[Topic::Replay])),
-        |(name, _)| get_replay(name),
+        move || {
+            (
+                n.clone(),
+                live.version(&[Topic::Replay]),
+                cancel.version().get(),
+            )
+        },
+        |(name, _, _)| get_replay(name),
     );
     view! {
         <section class="live-replay" aria-live="polite">
             <h3>{format!("Replay {name}")}</h3>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    replay.await.map(|r| view! {
-                        <ReplayProgress replay=r.clone()/>
-                        <p class="small">
-                            <a href=format!("/replays?name={}", r.name)>"Open on the Replays page"</a>
-                        </p>
+                    replay.await.map(|r| {
+                        let cursor = r.cursor.as_deref().map(fmt_time).unwrap_or_else(|| "—".into());
+                        let running = (can_cancel && r.is_active()).then(|| r.name.clone());
+                        view! {
+                            <ReplayProgress replay=r.clone()/>
+                            <dl class="facts">
+                                <dt>"Cursor (event time replayed up to)"</dt>
+                                <dd id="replay-cursor">{cursor}</dd>
+                            </dl>
+                            {running.map(|name| view! {
+                                <button type="button" class="button danger" id="replay-dialog-cancel"
+                                    disabled=move || cancel.pending().get()
+                                    on:click=move |_| { cancel.dispatch(name.clone()); }>
+                                    "Cancel replay"
+                                </button>
+                            })}
+                            <p class="small">
+                                <a href=format!("/replays?name={}", r.name)>"Open on the Replays page"</a>
+                            </p>
+                        }
                     })
                 })}
             </Transition>
+            {move || cancel.value().get().and_then(Result::err).map(|e| view! {
+                <p class="error-text" role="alert">{e.to_string()}</p>
+            })}
         </section>
     }
 }
@@ -737,7 +889,9 @@ mod tests {
             by: Some("ann".into()),
             at: "2026-01-01T00:00:00Z".into(),
         });
-        assert_eq!(circuit_reason(&p), "forced open by ann: vendor maintenance");
+        assert_eq!(circuit_reason(&p), "forced open: vendor maintenance");
+        assert_eq!(override_setter(Some("ann")), "ann");
+        assert_eq!(override_setter(None), "someone (not recorded)");
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let live = live::Live::new();
     provide_context(live);
+    components::Session::provide();
 
     // Effects never run during server rendering: this attribute appears only
     // once the wasm bundle has hydrated the page (tests wait for it), and

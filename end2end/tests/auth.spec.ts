@@ -65,7 +65,10 @@ test("a viewer is refused a replay, and the refusal is in the audit log", async 
   await expect(dialog).toBeVisible();
   // …including the preview (a read)…
   await expect(page.locator("#preview-archived")).toHaveText(/^\d+$/);
-  await page.locator("#replay-by").fill("vic");
+  // Signed in, nobody types who starts it: the dialog shows the user.
+  await expect(page.locator("#replay-by")).toHaveCount(0);
+  await expect(page.locator("#replay-actor")).toHaveText("vic");
+  await page.locator("#replay-reason").fill("just looking");
   await page.locator("#replay-confirm").click();
   // …but changes nothing: the launch is refused, naming the role needed.
   const refusal = dialog.locator(".error-text[role=alert]");

@@ -224,10 +224,14 @@ test("clicking an outage previews, replays and follows the progress to COMPLETED
   await expect(dialog.locator(".warning")).toContainText("archive's lag");
   await page.screenshot({ path: "test-results/artifacts/replay-dialog-preview.png", fullPage: true });
 
-  // "Started by" is required: the error names the field.
+  // With sign-in off, "Started by" is asked, and required like the reason:
+  // each error names its field.
   await page.locator("#replay-confirm").click();
   await expect(dialog.locator("#replay-by-error")).toContainText("is required");
   await page.locator("#replay-by").fill("e2e operator");
+  await page.locator("#replay-confirm").click();
+  await expect(dialog.locator("#replay-reason-error")).toContainText("reason is required");
+  await page.locator("#replay-reason").fill("vouchers held during the outage");
   await page.locator("#replay-confirm").click();
   const progress = dialog.locator(".live-replay .replay-progress");
   await expect(progress).toHaveAttribute("data-state", "COMPLETED", { timeout: 20_000 });

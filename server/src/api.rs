@@ -44,7 +44,7 @@ use axum::Extension;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use mediator_core::access::Principal;
-use mediator_core::commands::overrides::{OverrideChange, OverrideSet};
+use mediator_core::commands::overrides::OverrideChange;
 use mediator_core::commands::replays::{ReplayAsk, StartReplay};
 use mediator_core::commands::vouchers::Submission;
 use mediator_core::commands::{self, CommandError};
@@ -639,15 +639,6 @@ pub(crate) async fn post_redrive(
     Ok(Json((&d).into()))
 }
 
-/// A part's override after a change, as the API answers it.
-fn override_answer(part: &str, set: &OverrideSet) -> OverrideResult {
-    OverrideResult {
-        part: part.to_owned(),
-        override_: set.current.as_ref().map(Override::from),
-        circuit: circuit_name(set.closed).into(),
-    }
-}
-
 /// Sets each part's `override` and effective `circuit` in the overview
 /// from the overrides as they are now.
 pub async fn with_overrides(
@@ -694,7 +685,7 @@ pub(crate) async fn post_override(
         request: OverrideRequest::parse(&body).map_err(CommandError::from),
     };
     let set = commands::overrides::set(&s.overrides, &s.audit, &who, change).await?;
-    Ok(Json(override_answer(&part, &set)))
+    Ok(Json(OverrideResult::new(&part, &set)))
 }
 
 /// Runs a part's health check now, outside its poll schedule, and records

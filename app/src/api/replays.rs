@@ -35,23 +35,26 @@ pub async fn preview_replay(
     ssr::preview(&ctx, &part, &start, &end).await
 }
 
-/// Starts a manual replay of `part` over `[start, end)`, recording who.
+/// Starts a manual replay of `part` over `[start, end)` for `reason`
+/// (audited with it), recording who: the signed-in user, or `by` when
+/// sign-in is off.
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn start_replay(
     part: String,
     start: String,
     end: String,
     by: String,
+    reason: String,
 ) -> Result<ReplayView, ApiError> {
     use mediator_core::commands::{self, replays::ReplayAsk};
     let ctx = super::context()?;
     let who = super::access::signed_in()?;
     // Signed in, the replay is started by the user, whatever the form says.
     let by = commands::signed_in_name(&who).map_or(by, str::to_owned);
-    let request = ssr::start_request(&start, &end, &by);
+    let request = ssr::start_request(&start, &end, &by, &reason);
     let ask = ReplayAsk {
         part: part.clone(),
-        reason: None,
+        reason: Some(reason.trim().to_owned()).filter(|r| !r.is_empty()),
         start: start.into(),
         end: end.into(),
     };
@@ -115,14 +118,26 @@ mod ssr {
         ))
     }
 
-    /// The replay the console's dialog asks for: `by` is required (who
-    /// starts it), then the window's times.
-    pub fn start_request(start: &str, end: &str, by: &str) -> Result<StartReplay, CommandError> {
+    /// The replay the console's dialog asks for: `by` (who starts it) and
+    /// `reason` (why, for the audit log) are required, then the window's
+    /// times. (The JSON API takes both as optional.)
+    pub fn start_request(
+        start: &str,
+        end: &str,
+        by: &str,
+        reason: &str,
+    ) -> Result<StartReplay, CommandError> {
         let by = by.trim();
         if by.is_empty() {
             return Err(CommandError::invalid(
                 "by",
                 "is required (who starts the replay)",
+            ));
+        }
+        if reason.trim().is_empty() {
+            return Err(CommandError::invalid(
+                "reason",
+                "is required (why the window is replayed)",
             ));
         }
         Ok(StartReplay {
@@ -206,6 +221,27 @@ mod ssr {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn the_dialog_asks_who_and_why() {
+            let (s, e) = ("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z");
+            let field =
+                |r: Result<StartReplay, CommandError>| r.unwrap_err().field().map(str::to_owned);
+            assert_eq!(
+                field(start_request(s, e, " ", "why")).as_deref(),
+                Some("by")
+            );
+            assert_eq!(
+                field(start_request(s, e, "ann", "  ")).as_deref(),
+                Some("reason")
+            );
+            assert_eq!(
+                field(start_request("then", e, "ann", "why")).as_deref(),
+                Some("start")
+            );
+            let ok = start_request(s, e, " ann ", "why").unwrap();
+            assert_eq!(ok.by, "ann");
+        }
 
         #[test]
         fn operator_times_parse_or_name_the_field() {

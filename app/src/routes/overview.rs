@@ -3,12 +3,16 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::api::access::Me;
 use crate::api::get_overview;
-use crate::components::{PartCard, ReplayDialog, ReplaySeed};
+use crate::components::{
+    OverrideDialog, OverrideSeed, PartCard, ReplayDialog, ReplaySeed, Session,
+};
 use crate::live::{use_live, Topic};
 
 /// The landing page: every configured part with its status, circuit,
-/// counters, uptime and latest replay. Refetched on every pushed change.
+/// counters, uptime and latest replay; for operators, the circuit controls.
+/// Refetched on every pushed change.
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let live = use_live();
@@ -19,6 +23,9 @@ pub fn OverviewPage() -> impl IntoView {
     );
     let dialog = RwSignal::new(None::<ReplaySeed>);
     let on_replay = Callback::new(move |seed: ReplaySeed| dialog.set(Some(seed)));
+    let override_dialog = RwSignal::new(None::<OverrideSeed>);
+    let on_override = Callback::new(move |seed: OverrideSeed| override_dialog.set(Some(seed)));
+    let session = Session::get();
     view! {
         <Title text="Overview"/>
         <section class="page">
@@ -30,11 +37,12 @@ pub fn OverviewPage() -> impl IntoView {
             </div>
             <Transition fallback=|| view! { <div class="cards"><div class="card part-card skeleton" aria-busy="true"></div></div> }>
                 {move || Suspend::new(async move {
+                    let can_operate = session.me().await.as_ref().is_some_and(Me::can_operate);
                     overview.await.map(|o| {
                         let generated_at = o.generated_at.clone();
                         view! {
                             <div class="cards">
-                                {o.parts.into_iter().map(|part| view! { <PartCard part on_replay/> }).collect_view()}
+                                {o.parts.into_iter().map(|part| view! { <PartCard part on_replay on_override can_operate/> }).collect_view()}
                             </div>
                             <p class="muted small">
                                 "Updated " <time id="generated-at" datetime=generated_at.clone()>{generated_at.clone()}</time>
@@ -44,6 +52,7 @@ pub fn OverviewPage() -> impl IntoView {
                 })}
             </Transition>
             <ReplayDialog seed=dialog/>
+            <OverrideDialog seed=override_dialog/>
         </section>
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use server::config::AuthMode;
 
 /// A client that does not follow redirects (the tests look at them).
-fn raw_client() -> reqwest::Client {
+pub(crate) fn raw_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(20))
@@ -23,7 +23,7 @@ fn raw_client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn local_app() -> (TestApp, Access) {
+pub(crate) async fn local_app() -> (TestApp, Access) {
     let app = spawn_app_with(|a| a.auth = Some(AuthMode::Local)).await;
     let access =
         Access::new(mediator_sqlite::ports(&store::Database::open(&app.data_dir).unwrap()).access);
@@ -31,9 +31,9 @@ async fn local_app() -> (TestApp, Access) {
 }
 
 /// A signed-in browser: its cookies and CSRF token.
-struct Browser {
-    cookies: String,
-    csrf: String,
+pub(crate) struct Browser {
+    pub(crate) cookies: String,
+    pub(crate) csrf: String,
     set_cookies: Vec<String>,
 }
 
@@ -44,7 +44,12 @@ fn set_cookies(h: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-async fn sign_in(app: &TestApp, user: &str, password: &str, extra: &[(&str, &str)]) -> Browser {
+pub(crate) async fn sign_in(
+    app: &TestApp,
+    user: &str,
+    password: &str,
+    extra: &[(&str, &str)],
+) -> Browser {
     let mut req = raw_client().post(app.url("/login")).form(&[
         ("username", user),
         ("password", password),
@@ -76,7 +81,7 @@ async fn sign_in(app: &TestApp, user: &str, password: &str, extra: &[(&str, &str
 }
 
 impl Browser {
-    async fn get(&self, app: &TestApp, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, app: &TestApp, path: &str) -> (u16, Value) {
         let res = raw_client()
             .get(app.url(path))
             .header(COOKIE, &self.cookies)
@@ -88,7 +93,13 @@ impl Browser {
     }
 
     /// POST with the CSRF header (`csrf: false`: without it).
-    async fn post(&self, app: &TestApp, path: &str, body: &Value, csrf: bool) -> (u16, Value) {
+    pub(crate) async fn post(
+        &self,
+        app: &TestApp,
+        path: &str,
+        body: &Value,
+        csrf: bool,
+    ) -> (u16, Value) {
         let mut req = raw_client()
             .post(app.url(path))
             .header(COOKIE, &self.cookies)
@@ -97,6 +108,26 @@ impl Browser {
             req = req.header("x-csrf-token", &self.csrf);
         }
         let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Calls a console server function (`path`: its `ServerFn::PATH`) as
+    /// the console does: its arguments as a form, with the CSRF header.
+    pub(crate) async fn call(
+        &self,
+        app: &TestApp,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let res = raw_client()
+            .post(app.url(path))
+            .header(COOKIE, &self.cookies)
+            .header("x-csrf-token", &self.csrf)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(Value::Null))
     }
@@ -114,7 +145,7 @@ async fn bearer_post(app: &TestApp, token: &str, path: &str, body: &Value) -> (u
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn audit(app: &TestApp, admin_token: &str) -> Vec<Value> {
+pub(crate) async fn audit(app: &TestApp, admin_token: &str) -> Vec<Value> {
     let res = raw_client()
         .get(app.url("/api/v1/audit?format=json"))
         .bearer_auth(admin_token)
@@ -126,7 +157,7 @@ async fn audit(app: &TestApp, admin_token: &str) -> Vec<Value> {
     body["entries"].as_array().unwrap().clone()
 }
 
-fn find<'a>(entries: &'a [Value], action: &str, outcome: &str) -> &'a Value {
+pub(crate) fn find<'a>(entries: &'a [Value], action: &str, outcome: &str) -> &'a Value {
     entries
         .iter()
         .rev()
@@ -134,7 +165,7 @@ fn find<'a>(entries: &'a [Value], action: &str, outcome: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {action}/{outcome} entry in {entries:#?}"))
 }
 
-async fn admin_token(access: &Access) -> String {
+pub(crate) async fn admin_token(access: &Access) -> String {
     access
         .add_user("root", Role::Admin, "root-password")
         .await
@@ -769,6 +800,7 @@ async fn session_requests_that_change_state_need_the_csrf_token() {
         ("start", "2026-01-01T00:00:00Z"),
         ("end", "2026-01-01T01:00:00Z"),
         ("by", "x"),
+        ("reason", "x"),
     ];
     let res = raw_client()
         .post(app.url(path))
@@ -1188,6 +1220,7 @@ async fn csrf_statuses(app: &TestApp, extra: &[(&str, &str)]) -> [(u16, Value); 
         ("start", "2026-01-01T00:00:00Z"),
         ("end", "2026-01-01T01:00:00Z"),
         ("by", "x"),
+        ("reason", "x"),
     ];
     let path = app::api::replays::StartReplay::PATH;
     let with = |mut req: reqwest::RequestBuilder| {

@@ -383,7 +383,7 @@ async fn the_cached_overview_shows_each_change_on_the_next_read() {
     }
     // A manual override, on the server-rendered page at once.
     let path = "/api/v1/parts/voucher/override";
-    let reason = "forced open by ann: cache check";
+    let reason = "forced open: cache check";
     for round in 0..3 {
         let (code, o) = post_json(
             &app,

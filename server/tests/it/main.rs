@@ -16,6 +16,7 @@ mod aws_wire_contract;
 mod cli;
 mod cli_admin;
 mod console_api;
+mod controls;
 mod crash;
 mod embedded_site;
 mod events_api;

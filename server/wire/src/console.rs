@@ -23,6 +23,12 @@ impl Me {
     pub fn can_operate(&self) -> bool {
         self.role == "operator" || self.role == "admin"
     }
+
+    /// Whether sign-in is on for this user (`false` with `--auth none`,
+    /// where forms ask who acts instead).
+    pub fn signed_in(&self) -> bool {
+        self.via != "open"
+    }
 }
 
 /// One audit entry as the console shows it.

@@ -230,6 +230,18 @@ impl From<&circuit_override::CircuitOverride> for Override {
     }
 }
 
+impl crate::parts::OverrideResult {
+    /// `part`'s override and effective circuit after a change (the JSON
+    /// API's answer and the console's server function's).
+    pub fn new(part: &str, set: &mediator_core::commands::overrides::OverrideSet) -> Self {
+        crate::parts::OverrideResult {
+            part: part.to_owned(),
+            override_: set.current.as_ref().map(Override::from),
+            circuit: circuit_name(set.closed).into(),
+        }
+    }
+}
+
 impl From<&mediator_core::Principal> for Caller {
     fn from(p: &mediator_core::Principal) -> Self {
         Caller {
