@@ -8,7 +8,8 @@
 //! two SQLite handles on one file, or two SDK clients on the same tables.
 //!
 //! One file per area: status and overrides (`status.rs`), the monitor's
-//! lease and history (`monitor.rs`), vouchers (`vouchers.rs`: insert, find,
+//! lease and history (`monitor.rs`), the roll-ups' latency histograms
+//! (`latency.rs`), vouchers (`vouchers.rs`: insert, find,
 //! claims, dead letters; `holds.rs`: hold versus claim, `admit`;
 //! `voucher_races.rs`: two replicas), the audit log (`audit.rs`), replay
 //! records (`replays.rs`) and access (`access.rs`). This file has the
@@ -72,6 +73,7 @@ async fn check(
 mod access;
 mod audit;
 mod holds;
+mod latency;
 mod monitor;
 mod replays;
 mod status;
@@ -81,6 +83,7 @@ mod vouchers;
 pub use access::check_access;
 pub use audit::check_audit;
 pub use holds::{check_voucher_admit, check_voucher_holds};
+pub use latency::check_latency_rollups;
 pub use monitor::{check_monitor_history, check_monitor_lease};
 pub use replays::check_replays;
 pub use status::{check_change_replay_claims, check_overrides, check_status, check_status_race};
@@ -159,6 +162,7 @@ mod tests {
             include_str!("access.rs"),
             include_str!("audit.rs"),
             include_str!("holds.rs"),
+            include_str!("latency.rs"),
             include_str!("monitor.rs"),
             include_str!("replays.rs"),
             include_str!("status.rs"),
