@@ -5,6 +5,7 @@ use leptos_router::components::A;
 
 use crate::api::replays::{get_replay, preview_replay, start_replay, ReplayPreview};
 use crate::api::{fmt_duration, fmt_percent, fmt_time, ApiError, Part, ReplayView};
+use crate::latency::Sparkline;
 use crate::live::{use_live, Topic};
 
 /// Site navigation. On narrow screens the links fold behind a menu button
@@ -280,6 +281,7 @@ pub fn PartCard(part: Part, on_replay: Callback<ReplaySeed>) -> impl IntoView {
                     <td>{fmt_percent(u.d30)}</td><td>{fmt_percent(u.d90)}</td>
                 </tr></tbody>
             </table>
+            <Sparkline part=part.name.clone() latency=part.recent_latency.clone()/>
             <dl class="facts counters">
                 <dt>"Pending retries"</dt><dd class="num" data-counter="retry">{v.retry}</dd>
                 <dt>"Archived"</dt><dd class="num" data-counter="archived">{archived}</dd>
@@ -688,6 +690,7 @@ mod tests {
             override_: None,
             vouchers: VoucherCounts::default(),
             uptime: UptimeSummary::default(),
+            recent_latency: Default::default(),
             archived: None,
             resubmitted: 0,
             latest_replay: None,
