@@ -25,7 +25,7 @@ use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
 pub use mediator_wire::{
-    CheckResult, Override, Overview, Part, ReplayView, UptimeSummary, VoucherCounts,
+    CheckResult, Override, Overview, Part, RecentLatency, ReplayView, UptimeSummary, VoucherCounts,
 };
 
 /// How late an archived event may appear in its archive after it was sent
@@ -374,6 +374,7 @@ mod ssr {
             let resubmitted = counter.map(|c| c.resubmitted.max(0) as u64).unwrap_or(0);
             let archived = counter.and_then(|c| c.archived).map(|n| n.max(0) as u64);
             let uptime = super::history::uptime(ctx, &name).await?;
+            let recent_latency = super::history::recent_latency(ctx, &name).await?;
             let latest_replay = match replays.iter().find(|r| r.part == name) {
                 Some(r) => Some(super::replays::view(ctx, r.clone()).await),
                 None => None,
@@ -409,6 +410,7 @@ mod ssr {
                 override_: override_.as_ref().map(Into::into),
                 vouchers,
                 uptime,
+                recent_latency,
                 archived,
                 resubmitted,
                 latest_replay,

@@ -12,6 +12,7 @@ use leptos_router::components::A;
 use crate::api::access::Me;
 use crate::api::replays::{cancel_replay, get_replay, preview_replay, start_replay, ReplayPreview};
 use crate::api::{fmt_duration, fmt_percent, fmt_time, ApiError, Part, ReplayView};
+use crate::latency::Sparkline;
 use crate::live::{use_live, Topic};
 
 mod voucher_list;
@@ -364,6 +365,7 @@ pub fn PartCard(
                     <td>{fmt_percent(u.d30)}</td><td>{fmt_percent(u.d90)}</td>
                 </tr></tbody>
             </table>
+            <Sparkline part=part.name.clone() latency=part.recent_latency.clone()/>
             <dl class="facts counters">
                 <dt>"Pending retries"</dt><dd class="num" data-counter="retry"><a href=list("retry")>{v.retry}</a></dd>
                 <dt>"Archived"</dt><dd class="num" data-counter="archived">{archived}</dd>
@@ -852,6 +854,7 @@ mod tests {
             override_: None,
             vouchers: VoucherCounts::default(),
             uptime: UptimeSummary::default(),
+            recent_latency: Default::default(),
             archived: None,
             resubmitted: 0,
             latest_replay: None,

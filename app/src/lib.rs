@@ -11,10 +11,12 @@
 //! - [`api`]: data shapes shared by both builds and the `#[server]` functions.
 //! - [`routes`]: one module per page.
 //! - [`components`]: the navigation, part cards, replay dialog and error views.
+//! - [`latency`]: response time as plain SVG (the cards' sparkline).
 //! - [`live`]: live updates pushed by the server (SSE) as version signals.
 
 pub mod api;
 pub mod components;
+pub mod latency;
 pub mod live;
 pub mod routes;
 

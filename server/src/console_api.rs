@@ -7,6 +7,8 @@
 //! - `GET /api/v1/parts/{part}/timeline` with one of `?days=1..90` (daily bars,
 //!   default 90), `?date=YYYY-MM-DD` (24 hourly bars) or `?hour=YYYY-MM-DDTHH`
 //!   (60 minute bars), plus the outages overlapping the range.
+//! - `GET /api/v1/parts/{part}/latency` with the timeline's range → the
+//!   checks' p50 and p95 per bar and over the range.
 //! - `GET /api/v1/parts/{part}/counters` → pending retries, archived,
 //!   resubmitted, dead-lettered, latest replay with its progress.
 //! - `GET /api/v1/incidents?part=&limit=&next_token=` → newest first; and
@@ -36,7 +38,8 @@ use futures_util::stream::{self, Stream, StreamExt};
 use mediator_core::history::{self, HistoryError};
 use mediator_core::{Changes, History};
 use mediator_wire::{
-    ArchiveList, ArchivePage, ErrorBody, Incident, IncidentPage, PartCounters, Timeline, Uptime,
+    ArchiveList, ArchivePage, ErrorBody, Incident, IncidentPage, LatencySeries, PartCounters,
+    Timeline, Uptime,
 };
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -78,6 +81,7 @@ pub fn routes<S>(state: ConsoleApiState) -> Router<S> {
     Router::new()
         .route("/api/v1/parts/{part}/uptime", get(get_uptime))
         .route("/api/v1/parts/{part}/timeline", get(get_timeline))
+        .route("/api/v1/parts/{part}/latency", get(get_latency))
         .route("/api/v1/parts/{part}/counters", get(get_counters))
         .route("/api/v1/incidents", get(get_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
@@ -149,13 +153,10 @@ pub async fn uptime(h: &History, part: &str) -> Result<Uptime, ApiError> {
     Ok((&h.uptime(part, Utc::now()).await?).into())
 }
 
-/// A part's timeline from the query (`days`, `date` or `hour`).
-pub async fn timeline(
-    h: &History,
-    part: &str,
-    q: &HashMap<String, String>,
-) -> Result<Timeline, ApiError> {
-    let now = Utc::now();
+/// The range the query names (`days`, `date` or `hour`; at most one;
+/// default the longest run of days), as the timeline and the response time
+/// read it.
+fn range(q: &HashMap<String, String>) -> Result<history::Range, ApiError> {
     let given: Vec<&str> = ["days", "date", "hour"]
         .into_iter()
         .filter(|k| param(q, k).is_some())
@@ -170,10 +171,10 @@ pub async fn timeline(
         )
         .into());
     }
-    let t = if let Some(d) = param(q, "date") {
-        h.day(part, history::parse_date(d, "date")?, now).await?
+    Ok(if let Some(d) = param(q, "date") {
+        history::Range::Day(history::parse_date(d, "date")?)
     } else if let Some(hr) = param(q, "hour") {
-        h.hour(part, history::parse_hour(hr, "hour")?, now).await?
+        history::Range::Hour(history::parse_hour(hr, "hour")?)
     } else {
         let days = int_param(
             q,
@@ -181,9 +182,26 @@ pub async fn timeline(
             history::MAX_DAYS as usize,
             history::MAX_DAYS as usize,
         )?;
-        h.days(part, days as u32, now).await?
-    };
-    Ok((&t).into())
+        history::Range::Days(days as u32)
+    })
+}
+
+/// A part's timeline from the query (`days`, `date` or `hour`).
+pub async fn timeline(
+    h: &History,
+    part: &str,
+    q: &HashMap<String, String>,
+) -> Result<Timeline, ApiError> {
+    Ok((&h.timeline_of(part, range(q)?, Utc::now()).await?).into())
+}
+
+/// A part's response time from the query (`days`, `date` or `hour`).
+pub async fn latency(
+    h: &History,
+    part: &str,
+    q: &HashMap<String, String>,
+) -> Result<LatencySeries, ApiError> {
+    Ok((&h.latency(part, range(q)?, Utc::now()).await?).into())
 }
 
 /// One page of incidents.
@@ -260,6 +278,31 @@ pub(crate) async fn get_timeline(
     Query(q): Params,
 ) -> Result<Json<Timeline>, ApiError> {
     Ok(Json(timeline(&s.history, &part, &q).await?))
+}
+
+/// A part's health-check response time: p50 and p95 per day (`days`,
+/// default 90), per hour of a day (`date`) or per minute of an hour
+/// (`hour`), and over the whole range; give at most one. Estimated from
+/// fixed latency bins: exact below 8 ms, otherwise within 25%.
+#[utoipa::path(get, path = "/api/v1/parts/{part}/latency", tag = "history",
+    params(
+        ("part" = String, Path, description = "A configured part"),
+        ("days" = Option<u32>, Query, description = "Daily points ending today, 1–90"),
+        ("date" = Option<String>, Query, description = "A UTC day, `YYYY-MM-DD`: 24 hourly points"),
+        ("hour" = Option<String>, Query, description = "A UTC hour, `YYYY-MM-DDTHH`: 60 minute points")
+    ),
+    responses(
+        (status = 200, description = "The points and the range's percentiles", body = LatencySeries),
+        (status = 404, description = "Unknown part (`field`: `part`)", body = ErrorBody),
+        (status = 422, description = "Bad or several of `days`, `date`, `hour`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn get_latency(
+    State(s): State<ConsoleApiState>,
+    Path(part): Path<String>,
+    Query(q): Params,
+) -> Result<Json<LatencySeries>, ApiError> {
+    Ok(Json(latency(&s.history, &part, &q).await?))
 }
 
 /// A part's counters: pending retries, archived, resubmitted,

@@ -46,6 +46,7 @@ pub async fn openapi_json() -> impl IntoResponse {
         crate::api::post_redrive,
         crate::console_api::get_uptime,
         crate::console_api::get_timeline,
+        crate::console_api::get_latency,
         crate::console_api::get_counters,
         crate::console_api::get_incidents,
         crate::console_api::get_incident,
@@ -61,7 +62,7 @@ pub async fn openapi_json() -> impl IntoResponse {
         (name = "vouchers", description = "The submission flow"),
         (name = "replays", description = "Archive replays that resubmit held vouchers"),
         (name = "dlq", description = "Dead-lettered vouchers"),
-        (name = "history", description = "Read models: uptime, timelines, counters, incidents"),
+        (name = "history", description = "Read models: uptime, timelines, response time, counters, incidents"),
         (name = "archives", description = "The parts' event archives"),
         (name = "stream", description = "Live change notifications (Server-Sent Events)")
     ),

@@ -1,5 +1,6 @@
 //! History read models as the console shows them: timelines (90 daily
-//! bars, a day's hours, an hour's minutes) with their outages, incidents,
+//! bars, a day's hours, an hour's minutes) with their outages and the
+//! checks' response time per bar, incidents,
 //! and the archives with their events.
 //!
 //! The shapes are `mediator_wire`'s (the JSON API's, times as RFC 3339
@@ -12,7 +13,8 @@ use super::ApiError;
 
 pub use mediator_wire::{
     ArchiveEventsView, ArchiveSummary, ArchivedEventView, Bar, ChangeRef, Incident, IncidentReplay,
-    IncidentView, IncidentViewPage, Outage, OutageView, TimelineView,
+    IncidentView, IncidentViewPage, LatencyPoint, LatencySeries, Outage, OutageView, RecentLatency,
+    TimelineView,
 };
 
 /// Every part's timeline: 90 daily bars (`at` empty), the 24 hours of a day
@@ -65,7 +67,7 @@ pub async fn archive_events(
 }
 
 #[cfg(feature = "ssr")]
-pub use ssr::{archives, events, incident, incidents, timelines, uptime};
+pub use ssr::{archives, events, incident, incidents, recent_latency, timelines, uptime};
 
 #[cfg(feature = "ssr")]
 mod ssr {
@@ -103,26 +105,47 @@ mod ssr {
         chrono::Duration::from_std(replays::margin(&ctx.recovery, part)).unwrap_or_default()
     }
 
-    /// Every part's timeline at the zoom `at` names.
+    /// Every part's timeline at the zoom `at` names, with its response
+    /// time per bar.
     pub async fn timelines(ctx: &ConsoleContext, at: &str) -> Result<Vec<TimelineView>, ApiError> {
         let now = Utc::now();
         let at = at.trim();
+        let range = if at.is_empty() {
+            history::Range::Days(history::MAX_DAYS)
+        } else if at.len() == 10 {
+            history::Range::Day(history::parse_date(at, "at").map_err(history_error)?)
+        } else {
+            history::Range::Hour(history::parse_hour(at, "at").map_err(history_error)?)
+        };
         let mut out = Vec::new();
         for p in ctx.history.parts() {
             let part = p.name.as_str();
-            let t = if at.is_empty() {
-                ctx.history.days(part, history::MAX_DAYS, now).await
-            } else if at.len() == 10 {
-                let date = history::parse_date(at, "at").map_err(history_error)?;
-                ctx.history.day(part, date, now).await
-            } else {
-                let hour = history::parse_hour(at, "at").map_err(history_error)?;
-                ctx.history.hour(part, hour, now).await
-            }
-            .map_err(history_error)?;
-            out.push(TimelineView::new(&t, margin(ctx, part), now));
+            let t = ctx
+                .history
+                .timeline_of(part, range, now)
+                .await
+                .map_err(history_error)?;
+            let latency = ctx
+                .history
+                .latency(part, range, now)
+                .await
+                .map_err(history_error)?;
+            out.push(TimelineView::new(&t, &latency, margin(ctx, part), now));
         }
         Ok(out)
+    }
+
+    /// A part's response time over the last hour (the overview's sparkline).
+    pub async fn recent_latency(
+        ctx: &ConsoleContext,
+        part: &str,
+    ) -> Result<RecentLatency, ApiError> {
+        let l = ctx
+            .history
+            .recent_latency(part, Utc::now())
+            .await
+            .map_err(history_error)?;
+        Ok((&l).into())
     }
 
     /// Uptime of a part over the four windows.

@@ -1,7 +1,8 @@
 //! Timeline: per part, 90 daily bars coloured by time down; a day zooms to
 //! its hours, an hour to its minutes (`?at=2026-11-26`, `?at=2026-11-26T10`).
 //! Bars come from status-change intervals, so their span never depends on
-//! the poll interval.
+//! the poll interval. Under each part's bars, the response time of its
+//! checks per bar (p50 and p95, [`latency_chart`]).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -12,6 +13,9 @@ use crate::api::history::{get_timelines, Bar, OutageView, TimelineView};
 use crate::api::{fmt_duration, fmt_time};
 use crate::components::{ReplayDialog, ReplaySeed};
 use crate::live::{use_live, Topic};
+
+mod latency_chart;
+use latency_chart::LatencyChart;
 
 /// The timeline page.
 #[component]
@@ -61,7 +65,8 @@ fn breadcrumb(at: &str) -> impl IntoView {
     }
 }
 
-/// One part: its bars and, on a track below, its outages.
+/// One part: its bars, on a track below its outages, and its response
+/// time.
 #[component]
 fn PartTimeline(timeline: TimelineView, dialog: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
     let TimelineView {
@@ -71,6 +76,7 @@ fn PartTimeline(timeline: TimelineView, dialog: RwSignal<Option<ReplaySeed>>) ->
         end,
         bars,
         outages,
+        latency,
     } = timeline;
     let unit = match granularity.as_str() {
         "day" => "Daily",
@@ -90,6 +96,7 @@ fn PartTimeline(timeline: TimelineView, dialog: RwSignal<Option<ReplaySeed>>) ->
             <div class="outage-track" aria-label=format!("Outages of {part}") role="group">
                 {outages.into_iter().map(|o| view! { <OutageMark outage=o dialog/> }).collect_view()}
             </div>
+            <LatencyChart latency/>
         </section>
     }
 }

@@ -4,9 +4,10 @@
 //!
 //! * A check is one TransactWriteItems: the part's `STATUS` item updated
 //!   under `ver = :v` (the version the caller loaded), the check item, the
-//!   three roll-ups (`ADD`), and on a status change the `SEQ` counter under
-//!   `n = :n` and the change item `CHG`/`n+1`. A racing replica's write is
-//!   cancelled with ConditionalCheckFailed, mapped to
+//!   three roll-ups (`ADD`: counts, latency sum, and the check's latency
+//!   bin `lh<bin>`, the roll-up's histogram), and on a status change the
+//!   `SEQ` counter under `n = :n` and the change item `CHG`/`n+1`. A racing
+//!   replica's write is cancelled with ConditionalCheckFailed, mapped to
 //!   [`RecordOutcome::Stale`]: the domain reloads, and the winner's change
 //!   is then already done — one change item, one SAAS_STATUS event, one
 //!   replay.
@@ -28,6 +29,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
+use mediator_core::latency::bin_of;
 use mediator_core::storage::{
     CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore, StoreError,
     StoredChange, ROLLUPS,
@@ -55,6 +57,15 @@ const CHECK_TTL_DAYS: i64 = 14;
 const MINUTE_TTL_DAYS: i64 = 7;
 /// Days an hour roll-up lives (longer than the history's 90-day horizon).
 const HOUR_TTL_DAYS: i64 = 100;
+
+/// The roll-up attribute counting the checks of latency bin `bin`
+/// (mediator-core `latency`).
+fn latency_bin_attribute(bin: usize) -> String {
+    format!("{LATENCY_BIN_PREFIX}{bin}")
+}
+
+/// Prefix of a roll-up's latency-bin attributes.
+const LATENCY_BIN_PREFIX: &str = "lh";
 
 /// The storage traits on DynamoDB (hold it in an `Arc`; one per replica).
 pub struct DynamoStore {
@@ -634,9 +645,10 @@ impl StatusStore for DynamoStore {
                 .key("sk", s(format!("{bucket:013}")))
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":fail", n(i64::from(!w.ok)))
-                .expression_attribute_values(":l", n(w.latency_ms));
+                .expression_attribute_values(":l", n(w.latency_ms))
+                .expression_attribute_names("#bin", latency_bin_attribute(bin_of(w.latency_ms)));
             let mut expr =
-                "ADD checks :one, failures :fail, lsum :l SET lmax = if_not_exists(lmax, :l)"
+                "ADD checks :one, failures :fail, lsum :l, #bin :one SET lmax = if_not_exists(lmax, :l)"
                     .to_string();
             if let Some(days) = ttl_days {
                 u = u

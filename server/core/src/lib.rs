@@ -14,7 +14,8 @@
 //! - [`datacache`]: vouchers, their lifecycle and the status-event outbox.
 //! - [`events`]: the events the mediator emits and the patterns that route them.
 //! - [`identity`]: roles, principals, users and tokens as listed.
-//! - [`history`]: read models: uptime, timelines, outages, incidents, counters.
+//! - [`history`]: read models: uptime, timelines, outages, incidents, counters, latency.
+//! - [`latency`]: the check latencies' fixed-bin histogram and its percentiles.
 //! - [`metrics`]: Prometheus metrics per part, formatted by hand.
 //! - [`monitor`]: polls each part and records checks, roll-ups and changes.
 //! - [`overrides`]: manual circuit overrides per part (force open/closed, disabled).
@@ -40,6 +41,7 @@ pub mod datacache;
 pub mod events;
 pub mod history;
 pub mod identity;
+pub mod latency;
 pub mod metrics;
 pub mod monitor;
 pub mod overrides;

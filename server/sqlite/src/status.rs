@@ -11,7 +11,8 @@ use store::Database;
 
 use crate::db::Db;
 
-use mediator_core::storage::history::{ChangeRow, MonitorHistory};
+use mediator_core::latency::{bin_of, LatencyHistogram};
+use mediator_core::storage::history::{ChangeRow, LatencyRollup, MonitorHistory};
 use mediator_core::storage::{
     CheckWrite, OverrideStore, RecordOutcome, StatusSnapshot, StatusStore, StoreError,
     StoredChange, ROLLUPS,
@@ -19,7 +20,8 @@ use mediator_core::storage::{
 use mediator_core::{Circuit, CircuitOverride, OverrideMode, PartState, StatusChange};
 
 /// [`OverrideStore`] and [`StatusStore`] on the embedded SQLite database
-/// (`part_status`, `mon_checks`, `mon_rollups`, `mon_status_changes`).
+/// (`part_status`, `mon_checks`, `mon_rollups` with their
+/// `mon_latency_bins`, `mon_status_changes`).
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Db,
@@ -199,6 +201,12 @@ impl StatusStore for SqliteStore {
                            latency_ms_max = max(latency_ms_max, excluded.latency_ms_max)",
                         params![name, granularity, at_ms - at_ms.rem_euclid(size), i64::from(!w.ok), w.latency_ms as i64],
                     )?;
+                    tx.prepare_cached(
+                        "INSERT INTO mon_latency_bins (part, granularity, bucket_ms, bin, checks)
+                         VALUES (?1, ?2, ?3, ?4, 1)
+                         ON CONFLICT (part, granularity, bucket_ms, bin) DO UPDATE SET checks = checks + 1",
+                    )?
+                    .execute(params![name, granularity, at_ms - at_ms.rem_euclid(size), bin_of(w.latency_ms) as i64])?;
                 }
                 let mut change_id = None;
                 if let Some(ch) = &w.change {
@@ -590,6 +598,44 @@ impl MonitorHistory for SqliteStore {
                 )?
                 .query_map(params![part, lo, hi], |r| r.get(0))?
                 .collect()
+            })
+            .await
+    }
+
+    async fn latency_rollups(
+        &self,
+        part: &str,
+        granularity: &str,
+        lo: i64,
+        hi: i64,
+    ) -> Result<Vec<LatencyRollup>, StoreError> {
+        let (part, granularity) = (part.to_owned(), granularity.to_owned());
+        self.db
+            .read(move |c| {
+                // A walk of the primary key: the bins of each roll-up in order.
+                let rows: Vec<(i64, i64, i64)> = c
+                    .prepare_cached(
+                        "SELECT bucket_ms, bin, checks FROM mon_latency_bins
+                         WHERE part = ?1 AND granularity = ?2 AND bucket_ms >= ?3 AND bucket_ms < ?4
+                         ORDER BY bucket_ms, bin",
+                    )?
+                    .query_map(params![part, granularity, lo, hi], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                let mut out: Vec<LatencyRollup> = Vec::new();
+                for (bucket_ms, bin, checks) in rows {
+                    if out.last().is_none_or(|r| r.bucket_ms != bucket_ms) {
+                        out.push(LatencyRollup {
+                            bucket_ms,
+                            histogram: LatencyHistogram::default(),
+                        });
+                    }
+                    if let Some(r) = out.last_mut() {
+                        r.histogram.add(bin.max(0) as usize, checks.max(0) as u64);
+                    }
+                }
+                Ok(out)
             })
             .await
     }

@@ -356,6 +356,19 @@ const STEPS: &[&str] = &[
     CREATE INDEX vouchers_part_received ON vouchers (part, received_ms, loyalty_request_id);
     CREATE INDEX vouchers_status_received ON vouchers (status, received_ms, loyalty_request_id);
     CREATE INDEX vouchers_received ON vouchers (received_ms, loyalty_request_id);",
+    // 16: health-check latency histograms of the monitor's roll-ups: per
+    // roll-up (part, granularity, bucket_ms of `mon_rollups`), the checks
+    // counted in each latency bin (mediator-core `latency`: one bin per ms
+    // below 8 ms, then four per power of two). A row exists once a check
+    // fell in its bin; roll-ups written before have none.
+    "CREATE TABLE mon_latency_bins (
+        part         TEXT NOT NULL,
+        granularity  TEXT NOT NULL CHECK (granularity IN ('minute', 'hour', 'day')),
+        bucket_ms    INTEGER NOT NULL,
+        bin          INTEGER NOT NULL,
+        checks       INTEGER NOT NULL,
+        PRIMARY KEY (part, granularity, bucket_ms, bin)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

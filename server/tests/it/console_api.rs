@@ -677,3 +677,106 @@ async fn an_event_stream_outlives_the_request_timeout_and_ends_at_shutdown() {
         "the event stream is still open after shutdown"
     );
 }
+
+/// The checks' response time over HTTP: p50 and p95 per bar of the
+/// timeline's ranges and over the range, read back from the roll-ups'
+/// histograms after the simulated SaaS slows a part down; the overview
+/// carries the last hour per minute; bad ranges name their field.
+#[tokio::test]
+async fn response_time_per_bar_and_over_the_last_hour() {
+    let app = spawn_app().await;
+    wait_for_part(&app, "member", "up").await;
+    let res = app
+        .client
+        .post(format!("{}/sim/parts/member/latency", app.sim))
+        .json(&json!({"ms": 40}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    // Checks every 0.1 s, each now ≥ 40 ms: the current minute's median
+    // soon is one of them (40–47 ms is one bin: estimates stay in 40–49).
+    let series = eventually(30, "member's median never reached 40 ms", || async {
+        let now = chrono::Utc::now();
+        let (hour, minute) = (now.format("%Y-%m-%dT%H"), now.format("%H:%M").to_string());
+        let (code, l) = app
+            .get_json(&format!("/api/v1/parts/member/latency?hour={hour}"))
+            .await;
+        assert_eq!(code, 200, "{l}");
+        let now = l["points"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["label"] == minute.as_str()).cloned())
+            .unwrap_or_default();
+        match now["p50_ms"].as_u64() {
+            Some(ms) if ms >= 40 => Ok(l),
+            _ => Err(now.to_string()),
+        }
+    })
+    .await;
+    assert_eq!(series["part"], "member");
+    assert_eq!(series["granularity"], "minute");
+    assert_eq!(series["points"].as_array().unwrap().len(), 60);
+    let slow: Vec<&Value> = series["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["p50_ms"].as_u64().is_some_and(|ms| ms >= 40))
+        .collect();
+    for p in &slow {
+        let (p50, p95) = (p["p50_ms"].as_u64().unwrap(), p["p95_ms"].as_u64().unwrap());
+        assert!(p50 < 100 && p95 >= p50 && p95 < 1_000, "{p}");
+        assert!(p["checks"].as_u64().unwrap() > 0, "{p}");
+    }
+    let checks: u64 = series["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["checks"].as_u64().unwrap())
+        .sum();
+    assert_eq!(series["checks"].as_u64(), Some(checks), "{series}");
+    assert!(series["p95_ms"].as_u64().unwrap() >= 40, "{series}");
+
+    // The other ranges: days (default 90) and the hours of a day.
+    let (code, days) = app.get_json("/api/v1/parts/member/latency").await;
+    assert_eq!(code, 200, "{days}");
+    assert_eq!(days["granularity"], "day");
+    assert_eq!(days["points"].as_array().unwrap().len(), 90);
+    assert_eq!(days["points"][89]["label"], today("%Y-%m-%d"));
+    assert!(days["points"][89]["checks"].as_u64().unwrap() >= checks);
+    assert_eq!(days["points"][0]["p50_ms"], Value::Null, "no checks then");
+    let (_, day) = app
+        .get_json(&format!(
+            "/api/v1/parts/member/latency?date={}",
+            today("%Y-%m-%d")
+        ))
+        .await;
+    assert_eq!(day["granularity"], "hour");
+    assert_eq!(day["points"].as_array().unwrap().len(), 24);
+    for (q, field) in [
+        ("days=0", "days"),
+        ("date=2026-02-30", "date"),
+        ("hour=noon", "hour"),
+        ("days=7&hour=2026-11-01T10", "hour"),
+    ] {
+        let (code, e) = app
+            .get_json(&format!("/api/v1/parts/member/latency?{q}"))
+            .await;
+        assert_eq!((code, e["field"].as_str()), (422, Some(field)), "{q}: {e}");
+    }
+    let (code, e) = app.get_json("/api/v1/parts/nope/latency").await;
+    assert_eq!((code, e["field"].as_str()), (404, Some("part")), "{e}");
+
+    // The overview: the last hour per minute, the current minute last.
+    let (_, overview) = app.get_json("/api/v1/parts").await;
+    let member = overview["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "member")
+        .unwrap();
+    let recent = &member["recent_latency"];
+    let minutes = recent["p50_ms_per_minute"].as_array().unwrap();
+    assert_eq!(minutes.len(), 60, "{recent}");
+    assert!(minutes.last().unwrap().as_u64().is_some(), "{recent}");
+    assert!(recent["p95_ms"].as_u64().unwrap() >= 40, "{recent}");
+}

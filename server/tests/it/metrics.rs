@@ -110,12 +110,66 @@ async fn every_family_is_scraped_with_its_type() {
         "{build} in\n{text}"
     );
 
+    // The health-check histogram: per part and outcome, with the buckets
+    // docs/operations.md documents.
+    let part = "voucher";
+    let prefix = format!(
+        "mediator_health_check_duration_seconds_bucket{{part=\"{part}\",outcome=\"ok\",le=\""
+    );
+    let les: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
+        .filter_map(|rest| rest.split('"').next())
+        .map(|le| {
+            if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap()
+            }
+        })
+        .collect();
+    assert_eq!(
+        les,
+        [
+            0.01,
+            0.025,
+            0.05,
+            0.1,
+            0.25,
+            0.5,
+            1.0,
+            2.5,
+            5.0,
+            10.0,
+            f64::INFINITY
+        ],
+        "{part}'s buckets in\n{text}"
+    );
+    let operations = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/operations.md"
+    ));
+    assert!(
+        operations.contains("0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 s"),
+        "docs/operations.md documents the health-check buckets"
+    );
+
     // The packaged Grafana dashboard asks only for families that exist.
     let dashboard: serde_json::Value = serde_json::from_str(include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../packaging/grafana-dashboard.json"
     )))
     .unwrap();
+    let exprs = dashboard_exprs(&dashboard);
+    for q in ["0.5", "0.95"] {
+        let want = format!(
+            "histogram_quantile({q}, sum by (part, le) (rate(mediator_health_check_duration_seconds_bucket"
+        );
+        assert!(
+            exprs.iter().any(|e| e.starts_with(&want)),
+            "a panel of the checks' {q} quantile per part: {exprs:?}"
+        );
+    }
     let used = dashboard_metrics(&dashboard);
     assert!(used.len() >= 15, "{used:?}");
     for name in &used {
@@ -151,6 +205,21 @@ async fn every_family_is_scraped_with_its_type() {
         assert!(om.lines().any(|l| l == line), "{line} in\n{om}");
     }
     app.stop().await;
+}
+
+/// Every query of the dashboard.
+fn dashboard_exprs(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::Object(o) => o
+            .iter()
+            .flat_map(|(k, v)| match (k.as_str(), v.as_str()) {
+                ("expr", Some(e)) => vec![e.to_owned()],
+                _ => dashboard_exprs(v),
+            })
+            .collect(),
+        serde_json::Value::Array(a) => a.iter().flat_map(dashboard_exprs).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Every `mediator_*` and `process_*` name in the dashboard's queries.

@@ -423,6 +423,14 @@ async fn every_documented_answer_matches_its_schema() {
             format!("/api/v1/parts/voucher/timeline?hour={hour}"),
         ),
         get(
+            "/api/v1/parts/{part}/latency",
+            "/api/v1/parts/voucher/latency",
+        ),
+        get(
+            "/api/v1/parts/{part}/latency",
+            format!("/api/v1/parts/voucher/latency?hour={hour}"),
+        ),
+        get(
             "/api/v1/parts/{part}/counters",
             "/api/v1/parts/voucher/counters",
         ),

@@ -18,6 +18,7 @@ use crate::history::{
     Bar, ChangeRef, Incident, IncidentOutcome, IncidentPage, IncidentReplay, IncidentView, Outage,
     OutageView, PartCounters, Timeline, TimelineView, Uptime, UptimeWindow,
 };
+use crate::latency::{LatencyPoint, LatencySeries, RecentLatency};
 use crate::parts::{Override, UptimeSummary};
 use crate::replays::{Preview, Replay, ReplayProgress, ReplayView};
 use crate::vouchers::{
@@ -490,10 +491,54 @@ impl OutageView {
     }
 }
 
+impl From<&history::LatencyPoint> for LatencyPoint {
+    fn from(p: &history::LatencyPoint) -> Self {
+        LatencyPoint {
+            start: time(p.start),
+            end: time(p.end),
+            label: p.label.clone(),
+            checks: p.checks,
+            p50_ms: p.p50_ms,
+            p95_ms: p.p95_ms,
+        }
+    }
+}
+
+impl From<&history::LatencySeries> for LatencySeries {
+    fn from(s: &history::LatencySeries) -> Self {
+        LatencySeries {
+            part: s.part.clone(),
+            granularity: s.granularity.clone(),
+            start: time(s.start),
+            end: time(s.end),
+            checks: s.overall.checks,
+            p50_ms: s.overall.p50_ms,
+            p95_ms: s.overall.p95_ms,
+            points: s.points.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<&history::LatencySeries> for RecentLatency {
+    fn from(s: &history::LatencySeries) -> Self {
+        RecentLatency {
+            p50_ms_per_minute: s.points.iter().map(|p| p.p50_ms).collect(),
+            p50_ms: s.overall.p50_ms,
+            p95_ms: s.overall.p95_ms,
+        }
+    }
+}
+
 impl TimelineView {
     /// A timeline with each outage's proposed replay window and its place
-    /// on the timeline (in % of its range).
-    pub fn new(t: &history::Timeline, margin: chrono::Duration, now: DateTime<Utc>) -> Self {
+    /// on the timeline (in % of its range), and the response time per bar
+    /// (`latency`, over the same range).
+    pub fn new(
+        t: &history::Timeline,
+        latency: &history::LatencySeries,
+        margin: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Self {
         let range = (t.end - t.start).num_milliseconds().max(1) as f64;
         TimelineView {
             part: t.part.clone(),
@@ -501,6 +546,7 @@ impl TimelineView {
             start: time(t.start),
             end: time(t.end),
             bars: t.bars.iter().map(Into::into).collect(),
+            latency: latency.into(),
             outages: t
                 .outages
                 .iter()

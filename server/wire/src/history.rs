@@ -308,6 +308,8 @@ pub struct TimelineView {
     pub bars: Vec<Bar>,
     /// Outages overlapping the range, oldest first.
     pub outages: Vec<OutageView>,
+    /// p50 and p95 of the part's checks per bar.
+    pub latency: crate::LatencySeries,
 }
 
 /// An incident as the console shows it, with the replay window its

@@ -25,6 +25,7 @@ pub mod archives;
 pub mod console;
 pub mod error;
 pub mod history;
+pub mod latency;
 pub mod page_token;
 pub mod parts;
 pub mod query;
@@ -44,6 +45,7 @@ pub use history::{
     IncidentViewPage, Outage, OutageView, PartCounters, Timeline, TimelineView, Uptime,
     UptimeWindow,
 };
+pub use latency::{LatencyPoint, LatencySeries, RecentLatency};
 pub use parts::{
     CheckResult, Override, OverrideRequest, OverrideResult, Overview, Part, UptimeSummary,
     VoucherCounts,

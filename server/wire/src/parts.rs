@@ -147,6 +147,8 @@ pub struct Part {
     pub vouchers: VoucherCounts,
     /// Uptime over the standard windows.
     pub uptime: UptimeSummary,
+    /// Response time of the part's checks over the last hour.
+    pub recent_latency: crate::RecentLatency,
     /// Events the part's archive holds, when known.
     pub archived: Option<u64>,
     /// Vouchers resubmitted by replays (sum over the part's replays).

@@ -1,15 +1,19 @@
 //! [`MonitorHistory`] on DynamoDB: status changes by part and time from
 //! the changes table's `part_time` index, `down` changes newest first from
-//! the `CHG` partition, checked hours from the `<part>#hour` roll-ups. The
+//! the `CHG` partition, checked hours from the `<part>#hour` roll-ups,
+//! latency histograms from a roll-up's `lh<bin>` attributes. The
 //! index reads are eventually consistent (history, not decisions).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use mediator_core::storage::history::{ChangeRow, MonitorHistory};
+use mediator_core::latency::LatencyHistogram;
+use mediator_core::storage::history::{ChangeRow, LatencyRollup, MonitorHistory};
 use mediator_core::storage::StoreError;
 use tracing::Instrument;
 
-use super::{backend, change_key, get_n, get_s, n, s, DynamoStore, Item, CHANGES_PK};
+use super::{
+    backend, change_key, get_n, get_s, n, s, DynamoStore, Item, CHANGES_PK, LATENCY_BIN_PREFIX,
+};
 use crate::tables::PART_TIME_INDEX;
 
 fn change_row(item: &Item) -> Option<ChangeRow> {
@@ -19,6 +23,25 @@ fn change_row(item: &Item) -> Option<ChangeRow> {
         at_ms: get_n(item, "changed_ms")?,
         status: get_s(item, "status")?,
         prev_status: get_s(item, "prev_status")?,
+    })
+}
+
+/// A roll-up item's latency histogram (its `lh<bin>` counts).
+fn latency_rollup(item: &Item) -> Option<LatencyRollup> {
+    let bucket_ms = get_s(item, "sk")?.parse().ok()?;
+    let mut histogram = LatencyHistogram::default();
+    for (k, v) in item {
+        let bin = k
+            .strip_prefix(LATENCY_BIN_PREFIX)
+            .and_then(|b| b.parse().ok());
+        let count = v.as_n().ok().and_then(|c| c.parse::<u64>().ok());
+        if let (Some(bin), Some(count)) = (bin, count) {
+            histogram.add(bin, count);
+        }
+    }
+    Some(LatencyRollup {
+        bucket_ms,
+        histogram,
     })
 }
 
@@ -145,6 +168,30 @@ impl MonitorHistory for DynamoStore {
             .iter()
             .filter_map(|i| get_s(i, "sk")?.parse().ok())
             .collect())
+    }
+
+    async fn latency_rollups(
+        &self,
+        part: &str,
+        granularity: &str,
+        lo: i64,
+        hi: i64,
+    ) -> Result<Vec<LatencyRollup>, StoreError> {
+        if hi <= lo {
+            return Ok(Vec::new());
+        }
+        let q = self
+            .client
+            .query()
+            .table_name(&self.tables.monitor)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(format!("{part}#{granularity}")))
+            .expression_attribute_values(":lo", s(format!("{:013}", lo.max(0))))
+            .expression_attribute_values(":hi", s(format!("{:013}", (hi - 1).max(0))));
+        let items = self.query_all("Query latency roll-ups", q).await?;
+        let mut out: Vec<LatencyRollup> = items.iter().filter_map(latency_rollup).collect();
+        out.sort_by_key(|r| r.bucket_ms);
+        Ok(out)
     }
 
     async fn downs_before(

@@ -1,10 +1,11 @@
 //! Timelines: bars of a day, hour or minute over a range, and the outages
 //! overlapping it.
 
-use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::intervals::PartData;
-use super::{floor, time, History, HistoryError, DAY_MS, HOUR_MS, MINUTE_MS};
+use super::params::Range;
+use super::{time, History, HistoryError, MINUTE_MS};
 use crate::storage::StoreError;
 
 /// Longest timeline, in days.
@@ -112,6 +113,18 @@ impl History {
         })
     }
 
+    /// The bars of `range`.
+    pub async fn timeline_of(
+        &self,
+        part: &str,
+        range: Range,
+        now: DateTime<Utc>,
+    ) -> Result<Timeline, HistoryError> {
+        let s = range.slots(now)?;
+        self.timeline(part, s.granularity, s.start, s.size, s.count, now)
+            .await
+    }
+
     /// `days` daily bars (1–90) ending with today (UTC).
     pub async fn days(
         &self,
@@ -119,16 +132,7 @@ impl History {
         days: u32,
         now: DateTime<Utc>,
     ) -> Result<Timeline, HistoryError> {
-        if !(1..=MAX_DAYS).contains(&days) {
-            return Err(HistoryError::Invalid {
-                field: "days",
-                reason: format!("must be between 1 and {MAX_DAYS}"),
-            });
-        }
-        let today = floor(now.timestamp_millis(), DAY_MS);
-        let start = today - (i64::from(days) - 1) * DAY_MS;
-        self.timeline(part, "day", start, DAY_MS, days.into(), now)
-            .await
+        self.timeline_of(part, Range::Days(days), now).await
     }
 
     /// The 24 hourly bars of `date` (UTC).
@@ -138,14 +142,7 @@ impl History {
         date: NaiveDate,
         now: DateTime<Utc>,
     ) -> Result<Timeline, HistoryError> {
-        let start = date
-            .and_hms_opt(0, 0, 0)
-            .map(|d| d.and_utc().timestamp_millis())
-            .ok_or(HistoryError::Invalid {
-                field: "date",
-                reason: "is not a valid date".into(),
-            })?;
-        self.timeline(part, "hour", start, HOUR_MS, 24, now).await
+        self.timeline_of(part, Range::Day(date), now).await
     }
 
     /// The 60 minute bars of the hour containing `hour` (UTC).
@@ -155,14 +152,7 @@ impl History {
         hour: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Timeline, HistoryError> {
-        let start = hour
-            .with_minute(0)
-            .and_then(|h| h.with_second(0))
-            .and_then(|h| h.with_nanosecond(0))
-            .unwrap_or(hour)
-            .timestamp_millis();
-        self.timeline(part, "minute", start, MINUTE_MS, 60, now)
-            .await
+        self.timeline_of(part, Range::Hour(hour), now).await
     }
 
     /// The outages of `part` overlapping `[start, end)`, oldest first.

@@ -13,12 +13,16 @@
 //! the range, ≤ 24 roll-up rows a day, and per outage its ledger rows, so
 //! 90 days stay cheap.
 //!
+//! **Response time** (`latency.rs`) is the exception: p50 and p95 of the
+//! checks per slot, from the latency histograms of the roll-ups.
+//!
 //! An **incident** is an outage: its id is the id of the `down` status
 //! change that opened it.
 //!
 //! One file per read model: uptime (`uptime.rs`), timelines of bars and
 //! their outages (`bars.rs`), incidents (`incidents.rs`), the overview's
-//! counters (`counters.rs`) and the archives (`archives.rs`); the status
+//! counters (`counters.rs`), the checks' response time (`latency.rs`) and
+//! the archives (`archives.rs`); the status
 //! intervals they are computed from in `intervals.rs`, the error in
 //! `error.rs` and the parsing of the console's time parameters in
 //! `params.rs`. This file has the service and what they share.
@@ -41,6 +45,7 @@ mod counters;
 mod error;
 mod incidents;
 mod intervals;
+mod latency;
 mod params;
 mod uptime;
 
@@ -51,7 +56,8 @@ pub use error::HistoryError;
 pub use incidents::{
     ChangeRef, Incident, IncidentOutcome, IncidentPage, IncidentReplay, MAX_INCIDENTS_PAGE,
 };
-pub use params::{parse_date, parse_hour};
+pub use latency::{LatencyPoint, LatencySeries, RECENT_MINUTES};
+pub use params::{parse_date, parse_hour, Range};
 pub use uptime::{Uptime, UptimeWindow, WINDOWS};
 
 const MINUTE_MS: i64 = 60_000;

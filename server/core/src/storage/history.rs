@@ -1,13 +1,25 @@
 //! [`MonitorHistory`]: what the history read models (timelines, uptime,
 //! outages, incidents) read of the monitor's records — status changes by
-//! part and time, and which hours had checks. On SQLite the
-//! `mon_status_changes` and `mon_rollups` tables; on DynamoDB the changes
-//! table's `part_time` index and the hour roll-ups, so every replica reads
+//! part and time, which hours had checks, and the roll-ups' latency
+//! histograms. On SQLite the `mon_status_changes`, `mon_rollups` and
+//! `mon_latency_bins` tables; on DynamoDB the changes table's `part_time`
+//! index and the roll-up items, so every replica reads
 //! the same history, whichever replica polled.
 
 use async_trait::async_trait;
 
 use super::StoreError;
+use crate::latency::LatencyHistogram;
+
+/// A roll-up's latency histogram as the history reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatencyRollup {
+    /// The roll-up's start (its minute, hour or day), in epoch ms.
+    pub bucket_ms: i64,
+    /// Its checks counted per latency bin (empty for roll-ups written
+    /// before the histograms were kept).
+    pub histogram: LatencyHistogram,
+}
 
 /// A status change as the history reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +52,18 @@ pub trait MonitorHistory: Send + Sync {
     /// The starts (ms) of the hour buckets of `part` in `[lo, hi)` holding
     /// at least one check, ascending.
     async fn checked_hours(&self, part: &str, lo: i64, hi: i64) -> Result<Vec<i64>, StoreError>;
+
+    /// The latency histograms of `part`'s roll-ups of `granularity`
+    /// (`minute`, `hour`, `day`) starting in `[lo, hi)`, ascending. A
+    /// roll-up without checks has no row; one written before histograms were
+    /// kept has none or an empty histogram.
+    async fn latency_rollups(
+        &self,
+        part: &str,
+        granularity: &str,
+        lo: i64,
+        hi: i64,
+    ) -> Result<Vec<LatencyRollup>, StoreError>;
 
     /// `down` changes with an id below `before` (of `part`, or of every
     /// part), newest first, at most `limit`.

@@ -84,6 +84,13 @@ macro_rules! store_contract {
             )
             .await
         });
+        $crate::store_contract!(@one [$($attr)*] $fresh, latency_rollups, |r| {
+            $crate::testing::contract::check_latency_rollups(
+                r.a.status.as_ref(),
+                r.b.monitor_history.as_ref(),
+            )
+            .await
+        });
         $crate::store_contract!(@one [$($attr)*] $fresh, voucher_insert_and_find, |r| {
             $crate::testing::contract::check_voucher_insert_and_find(r.a.vouchers.as_ref()).await
         });

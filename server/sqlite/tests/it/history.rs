@@ -439,3 +439,93 @@ async fn archives_name_their_part_and_pages_chain() {
         Err(HistoryError::Invalid { field: "limit", .. })
     ));
 }
+
+/// Response time per slot of each range and over the last hour, from the
+/// roll-ups' histograms: a known distribution per hour gives its p50 and
+/// p95 (exact below 8 ms, within a quarter above), slots without checks
+/// have none.
+#[tokio::test]
+async fn response_time_per_slot_comes_from_the_rollups_histograms() {
+    let (_tmp, db) = db().await;
+    let p = part("voucher");
+    let m = support::monitor(db.clone(), Arc::new(NoProbe), vec![]);
+    // 08:00–08:59: every 10 s (360 checks), 1..=360 ms in turn: p50 180,
+    // p95 342. 10:00–10:05: 5 ms each minute. No check at 09:00.
+    for i in 0..360u32 {
+        let t = at(8, 0, 0) + Duration::seconds(i64::from(i) * 10);
+        m.record(&p, t, None, u64::from(i) + 1).await.unwrap();
+    }
+    for minute in 0..5 {
+        m.record(&p, at(10, minute, 0), None, 5).await.unwrap();
+    }
+    let h = support::history(db, vec![p]);
+    let now = at(10, 4, 30);
+    let day = h
+        .latency(
+            "voucher",
+            Range::Day(parse_date("2026-11-20", "d").unwrap()),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!((day.granularity.as_str(), day.points.len()), ("hour", 24));
+    let eight = &day.points[8];
+    assert_eq!((eight.label.as_str(), eight.checks), ("08:00", 360));
+    let (p50, p95) = (eight.p50_ms.unwrap(), eight.p95_ms.unwrap());
+    assert!(p50.abs_diff(180) <= 180 / 4, "p50 {p50}");
+    assert!(p95.abs_diff(342) <= 342 / 4, "p95 {p95}");
+    assert_eq!(day.points[9].checks, 0);
+    assert_eq!((day.points[9].p50_ms, day.points[9].p95_ms), (None, None));
+    assert_eq!(
+        (day.points[10].p50_ms, day.points[10].p95_ms),
+        (Some(5), Some(5)),
+        "exact below 8 ms"
+    );
+    assert_eq!(day.overall.checks, 365);
+
+    let hour = h
+        .latency("voucher", Range::Hour(at(8, 30, 0)), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (hour.granularity.as_str(), hour.points.len()),
+        ("minute", 60)
+    );
+    assert!(
+        hour.points.iter().all(|pt| pt.checks == 6),
+        "six checks a minute"
+    );
+    assert_eq!(hour.points[0].p50_ms, Some(3), "1..=6 ms: exact");
+    assert_eq!(hour.overall.checks, 360);
+
+    let days = h.latency("voucher", Range::Days(3), now).await.unwrap();
+    assert_eq!(days.points.len(), 3);
+    assert_eq!(days.points[2].label, "2026-11-20");
+    assert_eq!(days.points[2].checks, 365);
+    assert_eq!(days.points[0].checks, 0);
+
+    let recent = h.recent_latency("voucher", now).await.unwrap();
+    assert_eq!(recent.points.len(), RECENT_MINUTES as usize);
+    assert_eq!(
+        recent.points.last().unwrap().label,
+        "10:04",
+        "the current minute last"
+    );
+    let with_checks: Vec<&str> = recent
+        .points
+        .iter()
+        .filter(|pt| pt.checks > 0)
+        .map(|pt| pt.label.as_str())
+        .collect();
+    assert_eq!(with_checks, ["10:00", "10:01", "10:02", "10:03", "10:04"]);
+    assert_eq!(recent.overall.p95_ms, Some(5));
+
+    assert!(matches!(
+        h.latency("nope", Range::Days(1), now).await,
+        Err(HistoryError::UnknownPart(_))
+    ));
+    assert!(matches!(
+        h.latency("voucher", Range::Days(0), now).await,
+        Err(HistoryError::Invalid { field: "days", .. })
+    ));
+}

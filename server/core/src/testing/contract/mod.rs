@@ -8,7 +8,8 @@
 //! two SQLite handles on one file, or two SDK clients on the same tables.
 //!
 //! One file per area: status and overrides (`status.rs`), the monitor's
-//! lease and history (`monitor.rs`), vouchers (`vouchers.rs`: insert, find,
+//! lease and history (`monitor.rs`), the roll-ups' latency histograms
+//! (`latency.rs`), vouchers (`vouchers.rs`: insert, find,
 //! claims, dead letters; `voucher_lists.rs`: lists by part, status, time
 //! and attempts; `holds.rs`: hold versus claim, `admit`;
 //! `voucher_races.rs`: two replicas), the audit log (`audit.rs`), replay
@@ -73,6 +74,7 @@ async fn check(
 mod access;
 mod audit;
 mod holds;
+mod latency;
 mod monitor;
 mod replays;
 mod status;
@@ -83,6 +85,7 @@ mod vouchers;
 pub use access::check_access;
 pub use audit::check_audit;
 pub use holds::{check_voucher_admit, check_voucher_holds};
+pub use latency::check_latency_rollups;
 pub use monitor::{check_monitor_history, check_monitor_lease};
 pub use replays::check_replays;
 pub use status::{check_change_replay_claims, check_overrides, check_status, check_status_race};
@@ -162,6 +165,7 @@ mod tests {
             include_str!("access.rs"),
             include_str!("audit.rs"),
             include_str!("holds.rs"),
+            include_str!("latency.rs"),
             include_str!("monitor.rs"),
             include_str!("replays.rs"),
             include_str!("status.rs"),
