@@ -13,6 +13,7 @@
 //! - [`vouchers`]: submit, search, lifecycle, dead-letter queue and redrive.
 
 pub mod access;
+pub mod dlq;
 pub mod history;
 pub mod replays;
 pub mod vouchers;

@@ -17,6 +17,7 @@ mod cli;
 mod cli_admin;
 mod console_api;
 mod crash;
+mod dlq_bulk;
 mod embedded_site;
 mod events_api;
 mod faults;
