@@ -58,7 +58,7 @@ test("Redrive… takes a filter and a rate, shows live progress, and the export 
   await page.locator("#bulk-part").fill("nope");
   await page.locator("#bulk-rate").fill("4");
   await page.locator("#bulk-redrive-confirm").click();
-  await expect(page.locator('.field-error[data-field="part"]')).toContainText("unknown part");
+  await expect(page.locator("#bulk-part-error")).toContainText("unknown part");
   await expect(page.locator("#bulk-redrives li")).toHaveCount(0);
 
   // The export links carry the dialog's filter.

@@ -207,7 +207,8 @@ fn export_stream(
         Next((i64, String)),
         End,
     }
-    futures_util::stream::unfold(Step::Page(first, true), move |step| {
+    // Fused: the response's compression polls the body again after its end.
+    let pages = futures_util::stream::unfold(Step::Page(first, true), move |step| {
         let (recovery, filter) = (recovery.clone(), filter.clone());
         async move {
             let (page, head) = match step {
@@ -246,7 +247,8 @@ fn export_stream(
             };
             Some((Ok(Bytes::from(out)), next))
         }
-    })
+    });
+    futures_util::StreamExt::fuse(pages)
 }
 
 /// One voucher as a CSV row (RFC 4180: fields with a comma, quote or line
