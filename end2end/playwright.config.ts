@@ -74,7 +74,8 @@ export default defineConfig({
     : [
         {
           // Sign-in is not what console.spec.ts and embeds.spec.ts test: off here.
-          command: `"${bin}" serve --auth none --listen 127.0.0.1:${port} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${simPort} --poll-interval 0.2 --data-dir "${dataDir}"${siteArg} --frame-ancestors http://127.0.0.1:${frameOkPort}`,
+          // One failed SaaS call dead-letters a voucher (dlq.spec.ts).
+          command: `"${bin}" serve --auth none --listen 127.0.0.1:${port} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${simPort} --poll-interval 0.2 --max-attempts 1 --data-dir "${dataDir}"${siteArg} --frame-ancestors http://127.0.0.1:${frameOkPort}`,
           url: `${baseURL}/readyz`,
           timeout: 60_000,
           reuseExistingServer: false,

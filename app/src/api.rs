@@ -14,6 +14,7 @@
 //! - [`vouchers`]: submit, search, lifecycle, dead-letter queue and redrive.
 
 pub mod access;
+pub mod dlq;
 pub mod history;
 pub mod overrides;
 pub mod replays;

@@ -15,6 +15,8 @@
 //! - `GET  /api/v1/dlq?limit=&next_token=` → `{"vouchers": [{…, "reason", "dead_lettered_at"}], "next_token"?}`.
 //! - `POST /api/v1/dlq/{loyalty_request_id}/redrive` → back to `retry`, resubmitted
 //!   now; 404 unknown, 409 not dead-lettered.
+//! - `/api/v1/dlq/redrives…` and `/api/v1/dlq/export`: the queue in bulk
+//!   (handlers in [`crate::api_dlq`]).
 //!
 //! - `POST /api/v1/parts/{part}/override` `{"mode", "reason", "by"}` → 200
 //!   `{"part", "override", "circuit"}`; sets (`none`: clears) the part's manual
@@ -35,6 +37,10 @@
 
 use std::sync::Arc;
 
+use crate::api_dlq::{
+    get_bulk_redrive, get_bulk_redrives as bulk_list, get_dlq_export, post_bulk_cancel,
+    post_bulk_redrive as bulk_start,
+};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -165,12 +171,17 @@ pub fn routes<S>(state: ApiState) -> Router<S> {
         .route("/api/v1/replays/{name}/cancel", post(post_cancel))
         .route("/api/v1/dlq", get(get_dlq))
         .route("/api/v1/dlq/{id}/redrive", post(post_redrive))
+        .route("/api/v1/dlq/redrives", get(bulk_list).post(bulk_start))
+        .route("/api/v1/dlq/redrives/{id}", get(get_bulk_redrive))
+        .route("/api/v1/dlq/redrives/{id}/cancel", post(post_bulk_cancel))
+        .route("/api/v1/dlq/export", get(get_dlq_export))
         .route("/api/v1/parts/{part}/override", post(post_override))
         .route("/api/v1/parts/{part}/check", post(post_check))
         .with_state(state)
 }
 
-fn body(payload: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
+/// The request's JSON body, or why it cannot be read (400, 413, 415).
+pub(crate) fn body(payload: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
     payload.map(|Json(v)| v).map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(crate::security::API_MAX_BODY_BYTES),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::NotJson,

@@ -8,6 +8,7 @@
 
 pub mod access_log;
 pub mod api;
+pub mod api_dlq;
 pub mod auth;
 pub mod auth_cli;
 pub mod backend;

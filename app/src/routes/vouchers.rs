@@ -1,23 +1,27 @@
 //! Vouchers: submit a request (errors shown next to the field at fault),
 //! search by any of the four references, list them by part, status,
 //! receive time and attempts, trace a voucher's lifecycle, and the
-//! dead-letter queue with redrive. `?ref=…` searches, `?id=…` traces, and
-//! `?part=…&status=…&from=…&to=…&min_attempts=…` filters the list (the URL
-//! is the filter, so a filtered list can be shared; counts elsewhere link
-//! here).
+//! dead-letter queue with redrive (one voucher, or a filter's at a rate
+//! with live progress) and its export. `?ref=…` searches, `?id=…` traces,
+//! and `?part=…&status=…&from=…&to=…&min_attempts=…` filters the list (the
+//! URL is the filter, so a filtered list can be shared; counts elsewhere
+//! link here).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::{lazy_route, LazyRoute};
 
+use crate::api::dlq::{
+    cancel_bulk_redrive, list_bulk_redrives, start_bulk_redrive, BulkRedrive, BulkRedriveForm,
+};
 use crate::api::fmt_time;
 use crate::api::vouchers::{
     find_vouchers, get_dlq, get_voucher, redrive_voucher, submit_voucher, VoucherForm,
     VoucherListQuery,
 };
 use crate::api::ApiError;
-use crate::components::{Pager, StatusPill, VoucherList};
+use crate::components::{Pager, ProgressBar, StatusPill, VoucherList};
 use crate::live::{use_live, Topic};
 
 /// The form's fields: (name, label, hint).
@@ -396,9 +400,33 @@ fn DeadLetters() -> impl IntoView {
         },
         |(t, _, _)| get_dlq(t),
     );
+    let dialog_open = RwSignal::new(false);
+    let filter = RwSignal::new(BulkRedriveForm {
+        rate: "10".into(),
+        ..Default::default()
+    });
+    let export = move |format: &'static str| {
+        move || {
+            format!(
+                "/api/v1/dlq/export?{}",
+                filter.with(|f| f.export_query(format))
+            )
+        }
+    };
     view! {
         <section class="card" id="dlq">
-            <h2>"Dead-letter queue"</h2>
+            <header class="card-head">
+                <h2>"Dead-letter queue"</h2>
+                <div class="actions">
+                    <button class="button" id="bulk-redrive-open" aria-haspopup="dialog"
+                        on:click=move |_| dialog_open.set(true)>"Redrive…"</button>
+                    <a class="button secondary" id="dlq-export-csv" href=export("csv") download>"Export CSV"</a>
+                    <a class="button secondary" id="dlq-export-ndjson" href=export("ndjson") download>"Export NDJSON"</a>
+                </div>
+            </header>
+            <p class="muted small">"Exports and bulk redrives take the filter set in the Redrive… dialog (none: the whole queue)."</p>
+            <BulkRedrives/>
+            <BulkRedriveDialog open=dialog_open filter/>
             {move || redrive.value().get().map(|r| match r {
                 Ok(d) => view! { <p class="ok-text">{format!("{} redriven: now {}", d.voucher.loyalty_request_id, d.voucher.status)}</p> }.into_any(),
                 Err(e) => view! { <p class="error-text" role="alert">{e.to_string()}</p> }.into_any(),
@@ -445,6 +473,216 @@ fn DeadLetters() -> impl IntoView {
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// The filter and rate fields of the Redrive… dialog: (name, label, input
+/// type, placeholder).
+const BULK_FIELDS: [(&str, &str, &str, &str); 7] = [
+    ("part", "Part", "text", "every part"),
+    ("reason_contains", "Reason contains", "text", "e.g. 503"),
+    (
+        "received_since",
+        "Received since (UTC)",
+        "datetime-local",
+        "",
+    ),
+    (
+        "received_until",
+        "Received before (UTC)",
+        "datetime-local",
+        "",
+    ),
+    (
+        "dead_lettered_since",
+        "Dead-lettered since (UTC)",
+        "datetime-local",
+        "",
+    ),
+    (
+        "dead_lettered_until",
+        "Dead-lettered before (UTC)",
+        "datetime-local",
+        "",
+    ),
+    ("rate", "Rate (vouchers per second, 1–500)", "number", "10"),
+];
+
+/// The form's field `name`.
+fn bulk_field<'a>(f: &'a mut BulkRedriveForm, name: &str) -> Option<&'a mut String> {
+    Some(match name {
+        "part" => &mut f.part,
+        "reason_contains" => &mut f.reason_contains,
+        "received_since" => &mut f.received_since,
+        "received_until" => &mut f.received_until,
+        "dead_lettered_since" => &mut f.dead_lettered_since,
+        "dead_lettered_until" => &mut f.dead_lettered_until,
+        "rate" => &mut f.rate,
+        _ => return None,
+    })
+}
+
+/// The "Redrive…" dialog: a filter and a rate, confirmed by its button;
+/// the bulk redrive it starts is followed live below it (and in the list).
+/// Focus moves in when it opens and back to its opener when it closes;
+/// Escape closes it.
+#[component]
+fn BulkRedriveDialog(open: RwSignal<bool>, filter: RwSignal<BulkRedriveForm>) -> impl IntoView {
+    let start = Action::new(|f: &BulkRedriveForm| {
+        let f = f.clone();
+        async move { start_bulk_redrive(f).await }
+    });
+    let close = move || {
+        open.set(false);
+        #[cfg(feature = "hydrate")]
+        if let Some(b) = document().get_element_by_id("bulk-redrive-open") {
+            use leptos::wasm_bindgen::JsCast;
+            if let Ok(b) = b.dyn_into::<leptos::web_sys::HtmlElement>() {
+                let _ = b.focus();
+            }
+        }
+    };
+    Effect::new(move |_| {
+        if open.get() {
+            start.value().set(None);
+            request_animation_frame(move || {
+                #[cfg(feature = "hydrate")]
+                if let Some(first) = document().get_element_by_id("bulk-part") {
+                    use leptos::wasm_bindgen::JsCast;
+                    if let Ok(first) = first.dyn_into::<leptos::web_sys::HtmlElement>() {
+                        let _ = first.focus();
+                    }
+                }
+            });
+        }
+    });
+    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" && open.get_untracked() {
+            ev.prevent_default();
+            close();
+        }
+    });
+    on_cleanup(move || escape.remove());
+    let error_for = move |field: &'static str| {
+        move || {
+            start
+                .value()
+                .get()
+                .and_then(|r| r.err())
+                .and_then(|e| e.for_field(field))
+        }
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        start.dispatch(filter.get_untracked());
+    };
+    view! {
+        <Show when=move || open.get()>
+            <div class="backdrop" on:click=move |_| close()></div>
+            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="bulk-redrive-title"
+                id="bulk-redrive-dialog">
+                <h2 id="bulk-redrive-title">"Redrive dead-lettered vouchers"</h2>
+                <p class="muted small">"Every dead-lettered voucher matching the filter goes back through the flow, at most the given number a second. Leave a field empty to not filter on it."</p>
+                <form on:submit=on_submit novalidate>
+                    {BULK_FIELDS.iter().map(|(name, label, kind, hint)| {
+                        let name = *name;
+                        let id = format!("bulk-{name}");
+                        let err_id = format!("{id}-error");
+                        let err = error_for(name);
+                        let value = move || filter.with(|f| {
+                            let mut f = f.clone();
+                            bulk_field(&mut f, name).cloned().unwrap_or_default()
+                        });
+                        view! {
+                            <div class="field" class:invalid=move || err().is_some()>
+                                <label for=id.clone()>{*label}</label>
+                            <input id=id.clone() name=name type=*kind placeholder=*hint
+                                min=(name == "rate").then_some("1") max=(name == "rate").then_some("500")
+                                prop:value=value
+                                on:input=move |ev| {
+                                    let v = event_target_value(&ev);
+                                    filter.update(|f| if let Some(s) = bulk_field(f, name) { *s = v; });
+                                }
+                                aria-invalid=move || err().is_some().to_string()
+                                aria-describedby=err_id.clone()/>
+                                <span class="field-error" id=err_id data-field=name>{move || err().map(|m| format!("{name} {m}"))}</span>
+                            </div>
+                        }
+                    }).collect_view()}
+                    {move || start.value().get().and_then(|r| r.err()).filter(|e| !matches!(e, ApiError::Invalid { .. })).map(|e| view! {
+                        <p class="error-text" role="alert">{e.to_string()}</p>
+                    })}
+                    <div class="actions">
+                        <button type="submit" class="button" id="bulk-redrive-confirm"
+                            disabled=move || start.pending().get() || matches!(start.value().get(), Some(Ok(_)))>
+                            {move || if start.pending().get() { "Starting…" } else { "Confirm redrive" }}
+                        </button>
+                        <button type="button" class="button secondary" on:click=move |_| close()>"Close"</button>
+                    </div>
+                </form>
+                {move || start.value().get().and_then(|r| r.ok()).map(|b| view! {
+                    <p class="ok-text" id="bulk-redrive-started" aria-live="polite">
+                        {format!("Started {}: {} voucher(s) at {}/s. Progress shows under the dead-letter queue.", b.id, b.total, b.rate)}
+                    </p>
+                })}
+            </div>
+        </Show>
+    }
+}
+
+/// The bulk redrives of this server, newest first, live: done of total, a
+/// progress bar, and Cancel while one runs.
+#[component]
+fn BulkRedrives() -> impl IntoView {
+    let live = use_live();
+    let cancel = Action::new(|id: &String| {
+        let id = id.clone();
+        async move { cancel_bulk_redrive(id).await }
+    });
+    let list = Resource::new(
+        move || (live.version(&[Topic::Dlq]), cancel.version().get()),
+        |_| list_bulk_redrives(),
+    );
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                list.await.map(|l| (!l.redrives.is_empty()).then(|| view! {
+                    <ul class="plain bulk-redrives" id="bulk-redrives" aria-live="polite">
+                        {l.redrives.into_iter().take(5).map(|b| view! { <BulkRedriveRow b cancel/> }).collect_view()}
+                    </ul>
+                }))
+            })}
+        </Transition>
+        {move || cancel.value().get().and_then(|r| r.err()).map(|e| view! {
+            <p class="error-text" role="alert">{e.to_string()}</p>
+        })}
+    }
+}
+
+#[component]
+fn BulkRedriveRow(
+    b: BulkRedrive,
+    cancel: Action<String, Result<BulkRedrive, ApiError>>,
+) -> impl IntoView {
+    let pct = b.percent();
+    let id = b.id.clone();
+    let active = b.is_active() && b.state == "running";
+    let filter = serde_json::to_string(&b.filter).unwrap_or_default();
+    view! {
+        <li class="bulk-redrive" data-bulk-redrive=b.id.clone() data-state=b.state.clone()>
+            <div class="replay-line">
+                <StatusPill status=b.state.clone() secondary=true/>
+                <span class="bulk-progress">{format!("{} / {}", b.done, b.total)}</span>
+                <span class="small">{format!(" · {pct}% · redriven {} (submitted {}), skipped {}, failed {} · {}/s · by {}",
+                    b.redriven, b.submitted, b.skipped, b.failed, b.rate, b.started_by)}</span>
+            </div>
+            <ProgressBar percent=pct label=format!("Progress of {}", b.id)/>
+            <p class="small muted">{format!("{} · filter {filter} · started {}", b.id, fmt_time(&b.started_at))}</p>
+            {active.then(|| view! {
+                <button class="button danger bulk-cancel" disabled=move || cancel.pending().get()
+                    on:click=move |_| { cancel.dispatch(id.clone()); }>"Cancel redrive"</button>
+            })}
+        </li>
     }
 }
 

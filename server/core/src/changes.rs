@@ -40,7 +40,8 @@ pub enum Topic {
     Replay,
     /// A voucher changed status.
     Voucher,
-    /// The dead-letter queue changed (a voucher dead-lettered or redriven).
+    /// The dead-letter queue changed (a voucher dead-lettered or redriven),
+    /// or a bulk redrive started, progressed or ended.
     Dlq,
 }
 
@@ -170,13 +171,21 @@ impl Changes {
     /// [`PROGRESS_EVERY`] per replay (≤ 5 per second), so a fast replay does
     /// not flood the stream. Starts and ends use [`Changes::notify`].
     pub fn replay_progress(&self, replay: &str, part: &str) {
+        self.progress(Topic::Replay, replay, Some(part));
+    }
+
+    /// A long-running job's progress moved (a replay, a bulk redrive of
+    /// the dead-letter queue, named `job`): `topic` is notified at most once
+    /// per [`PROGRESS_EVERY`] per job. Starts and ends use
+    /// [`Changes::notify`].
+    pub fn progress(&self, topic: Topic, job: &str, part: Option<&str>) {
         // Caches go stale at once; only the notification is throttled.
         self.invalidate();
         let now = Instant::now();
         {
             let mut last = self.last_progress.lock().unwrap_or_else(|e| e.into_inner());
             if last
-                .get(replay)
+                .get(job)
                 .is_some_and(|t| now.duration_since(*t) < PROGRESS_EVERY)
             {
                 return;
@@ -184,9 +193,9 @@ impl Changes {
             if last.len() > 1024 {
                 last.retain(|_, t| now.duration_since(*t) < PROGRESS_EVERY);
             }
-            last.insert(replay.to_owned(), now);
+            last.insert(job.to_owned(), now);
         }
-        self.notify(Topic::Replay, Some(part));
+        self.notify(topic, part);
     }
 
     /// A new subscriber, receiving what is notified from now on.

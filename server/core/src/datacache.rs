@@ -2,8 +2,8 @@
 //! and the ledger of status events (also their publication outbox).
 //!
 //! Every status change is one transaction that updates the voucher, appends
-//! to its lifecycle and, for `retry`/`submitted`/`error`, writes the status
-//! event into the outbox, so an event is never lost nor published for a
+//! to its lifecycle and, for `retry`/`submitted`/`error`/`dead_lettered`,
+//! writes the status event into the outbox, so an event is never lost nor published for a
 //! change that did not commit. Transitions are conditional UPDATEs: the
 //! claim (`received`/`retry` → `submitting`, with a lease) is the
 //! idempotency guard that keeps two handlers from both submitting.
@@ -19,8 +19,8 @@ use crate::voucher::{VoucherRequest, VoucherStatus};
 pub use crate::voucher_filter::{VoucherFilter, LIST_FETCH_MAX};
 
 pub use crate::voucher::{
-    time, Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, VoucherRecord,
-    VoucherRef, FIND_LIMIT_MAX,
+    time, Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, Redriven,
+    VoucherRecord, VoucherRef, FIND_LIMIT_MAX,
 };
 
 /// One page of a voucher list ([`DataCache::list`]).
@@ -293,14 +293,14 @@ impl DataCache {
 
     /// Moves a dead-lettered voucher back to `retry` (its retry event into
     /// the outbox) and restarts its failure count. `Ok(None)`: unknown;
-    /// `Ok(Some(status))` with a status other than retry: not dead-lettered.
+    /// [`Redriven::Moved`] only for the one call that moved it.
     pub async fn redrive(
         &self,
         id: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<VoucherStatus>, StoreError> {
+    ) -> Result<Option<Redriven>, StoreError> {
         let s = self.store.redrive(id, now).await?;
-        if s == Some(VoucherStatus::Retry) {
+        if s == Some(Redriven::Moved) {
             self.touched(None, true);
         }
         Ok(s)

@@ -407,6 +407,17 @@ mod tests {
             at,
         );
         assert!(!patterns::test_event_pattern(&archive, &envelope(&done)).unwrap());
+        // Upstream consumers learn a voucher was given up on: the same
+        // key-only shape, never archived (nothing replays it).
+        let gave_up = voucher_status_event(
+            "voucher",
+            crate::voucher::VoucherStatus::DeadLettered,
+            &keys,
+            at,
+        );
+        assert_eq!(gave_up.detail["metadata"]["status"], "dead_lettered");
+        assert_eq!(gave_up.detail["data"], retry.detail["data"]);
+        assert!(!patterns::test_event_pattern(&archive, &envelope(&gave_up)).unwrap());
         let request = OutgoingEvent {
             detail: json!({"metadata": {"domain": DOMAIN, "category": REQUEST_CATEGORY, "type": "voucher"}}),
             ..retry.clone()

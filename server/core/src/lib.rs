@@ -12,6 +12,7 @@
 //! - [`circuit_override`]: a manual override of a circuit, as stored.
 //! - [`commands`]: every change a caller makes (role check, policy, action, audit), once.
 //! - [`datacache`]: vouchers, their lifecycle and the status-event outbox.
+//! - [`dlq_filter`]: which dead-lettered vouchers a bulk redrive or an export takes.
 //! - [`events`]: the events the mediator emits and the patterns that route them.
 //! - [`identity`]: roles, principals, users and tokens as listed.
 //! - [`history`]: read models: uptime, timelines, outages, incidents, counters, latency.
@@ -38,6 +39,7 @@ pub mod circuit;
 pub mod circuit_override;
 pub mod commands;
 pub mod datacache;
+pub mod dlq_filter;
 pub mod events;
 pub mod history;
 pub mod identity;

@@ -299,6 +299,17 @@ pub enum Claim {
     NotFound,
 }
 
+/// What [`DataCache::redrive`] did with a voucher it found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redriven {
+    /// This call moved it from `dead_lettered` back to `retry`: the caller
+    /// may send it through the flow (one redrive of a voucher wins).
+    Moved,
+    /// It was not dead-lettered (its status): left untouched, so a
+    /// concurrent redrive of the same voucher does not submit it again.
+    NotDeadLettered(VoucherStatus),
+}
+
 /// A status event waiting in the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingEvent {
@@ -308,7 +319,7 @@ pub struct PendingEvent {
     pub part: String,
     /// The voucher's keys (the event's `data`).
     pub keys: VoucherKeys,
-    /// retry, submitted or error.
+    /// retry, submitted, error or dead_lettered.
     pub status: VoucherStatus,
     /// The event's time.
     pub at: DateTime<Utc>,

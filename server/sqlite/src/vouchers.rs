@@ -1,8 +1,8 @@
 //! [`SqliteVoucherStore`]: the DataCache's [`VoucherStore`] on the embedded
 //! database (`vouchers`, `voucher_history`, `voucher_events`). Every status
 //! change is one transaction that updates the voucher, appends to its
-//! lifecycle and, for `retry`/`submitted`/`error`, writes the status event
-//! into the outbox; transitions are conditional UPDATEs.
+//! lifecycle and, for `retry`/`submitted`/`error`/`dead_lettered`, writes
+//! the status event into the outbox; transitions are conditional UPDATEs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mediator_core::datacache::{
-    time, Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, VoucherFilter,
+    time, Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, Redriven, VoucherFilter,
     VoucherRecord, VoucherRef, FIND_LIMIT_MAX, LIST_FETCH_MAX,
 };
 use mediator_core::storage::{StoreError, VoucherStore};
@@ -217,7 +217,8 @@ fn load(tx: &Transaction<'_>, id: &str) -> store::rusqlite::Result<Option<Vouche
         .optional()
 }
 
-/// Appends to the lifecycle and, for the statuses the seed publishes, to the outbox.
+/// Appends to the lifecycle and, for the statuses published as events
+/// (`retry`, `submitted`, `error`, `dead_lettered`), to the outbox.
 fn log_transition(
     tx: &Transaction<'_>,
     id: &str,
@@ -232,7 +233,10 @@ fn log_transition(
     .execute(params![id, status.as_str(), at, detail])?;
     if matches!(
         status,
-        VoucherStatus::Retry | VoucherStatus::Submitted | VoucherStatus::Error
+        VoucherStatus::Retry
+            | VoucherStatus::Submitted
+            | VoucherStatus::Error
+            | VoucherStatus::DeadLettered
     ) {
         tx.prepare_cached(
             "INSERT INTO voucher_events (loyalty_request_id, part, status, at_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -810,12 +814,9 @@ impl VoucherStore for SqliteVoucherStore {
 
     /// Moves a dead-lettered voucher back to `retry` (its retry event into
     /// the outbox) and restarts its failure count. `Ok(None)`: unknown;
-    /// `Ok(Some(status))` with a status other than retry: not dead-lettered.
-    async fn redrive(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<VoucherStatus>, StoreError> {
+    /// [`Redriven::Moved`] only for the call that moved it (the one writer
+    /// serialises concurrent redrives).
+    async fn redrive(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Redriven>, StoreError> {
         let id = id.to_owned();
         self.db
             .write(move |tx| {
@@ -823,7 +824,7 @@ impl VoucherStore for SqliteVoucherStore {
                     return Ok(None);
                 };
                 if v.status != VoucherStatus::DeadLettered {
-                    return Ok(Some(v.status));
+                    return Ok(Some(Redriven::NotDeadLettered(v.status)));
                 }
                 tx.execute(
                     "UPDATE vouchers SET status = 'retry', updated_ms = ?2, redrive_base = attempts
@@ -838,7 +839,7 @@ impl VoucherStore for SqliteVoucherStore {
                     "redriven from the dead-letter queue",
                     ms(now),
                 )?;
-                Ok(Some(VoucherStatus::Retry))
+                Ok(Some(Redriven::Moved))
             })
             .await
     }

@@ -603,6 +603,7 @@ async fn a_viewer_sees_everything_and_changes_nothing() {
         "/api/v1/parts",
         "/api/v1/replays",
         "/api/v1/dlq",
+        "/api/v1/dlq/redrives",
         "/api/v1/incidents",
         "/api/v1/archives",
         "/api/v1/parts/voucher/uptime",
@@ -616,7 +617,7 @@ async fn a_viewer_sees_everything_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(metrics.status(), 200);
-    let refused: [(&str, Value); 5] = [
+    let refused: [(&str, Value); 7] = [
         ("/api/v1/replays", json!({"part": "voucher"})),
         (
             "/api/v1/replays/LoyaltyVoucherReplay_20260101000000/cancel",
@@ -624,6 +625,8 @@ async fn a_viewer_sees_everything_and_changes_nothing() {
         ),
         ("/api/v1/vouchers", voucher("val-1")),
         ("/api/v1/dlq/val-1/redrive", json!({})),
+        ("/api/v1/dlq/redrives", json!({"rate": 5})),
+        ("/api/v1/dlq/redrives/dlq-redrive-1/cancel", json!({})),
         (
             "/api/v1/parts/voucher/override",
             json!({"mode": "force_open", "reason": "r"}),
@@ -652,6 +655,8 @@ async fn a_viewer_sees_everything_and_changes_nothing() {
             "replay.cancel",
             "voucher.submit",
             "dlq.redrive",
+            "dlq.bulk_redrive",
+            "dlq.bulk_redrive.cancel",
             "override.set"
         ]
     );

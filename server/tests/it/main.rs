@@ -18,6 +18,7 @@ mod cli_admin;
 mod console_api;
 mod controls;
 mod crash;
+mod dlq_bulk;
 mod embedded_site;
 mod events_api;
 mod faults;

@@ -110,6 +110,39 @@ impl From<&datacache::VoucherRecord> for DlqVoucher {
     }
 }
 
+impl From<&mediator_core::dlq_filter::DlqFilter> for crate::bulk_redrives::DlqFilter {
+    fn from(f: &mediator_core::dlq_filter::DlqFilter) -> Self {
+        crate::bulk_redrives::DlqFilter {
+            part: f.part.as_ref().map(|p| p.as_str().to_owned()),
+            reason_contains: f.reason_contains.clone(),
+            received_since: f.received_since.map(time),
+            received_until: f.received_until.map(time),
+            dead_lettered_since: f.dead_lettered_since.map(time),
+            dead_lettered_until: f.dead_lettered_until.map(time),
+        }
+    }
+}
+
+impl From<&recovery::BulkRedrive> for crate::bulk_redrives::BulkRedrive {
+    fn from(b: &recovery::BulkRedrive) -> Self {
+        crate::bulk_redrives::BulkRedrive {
+            id: b.id.clone(),
+            state: b.state.as_str().to_owned(),
+            filter: (&b.filter).into(),
+            rate: b.rate_per_sec,
+            total: b.total,
+            done: b.done(),
+            redriven: b.redriven,
+            submitted: b.submitted,
+            skipped: b.skipped,
+            failed: b.failed,
+            started_by: b.started_by.clone(),
+            started_at: time(b.started_at),
+            ended_at: b.ended_at.map(time),
+        }
+    }
+}
+
 impl From<replay_records::Progress> for ReplayProgress {
     fn from(p: replay_records::Progress) -> Self {
         ReplayProgress {

@@ -22,6 +22,7 @@
 
 pub mod access;
 pub mod archives;
+pub mod bulk_redrives;
 pub mod console;
 pub mod error;
 pub mod history;
@@ -38,6 +39,9 @@ pub mod convert;
 pub use access::{AuditEntry, AuditExport, Caller};
 pub use archives::{
     ArchiveEventsView, ArchiveList, ArchivePage, ArchiveSummary, ArchivedEvent, ArchivedEventView,
+};
+pub use bulk_redrives::{
+    BulkRedrive, BulkRedriveForm, BulkRedriveList, BulkRedriveRequest, DlqFilter,
 };
 pub use error::ErrorBody;
 pub use history::{

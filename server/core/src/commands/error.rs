@@ -173,6 +173,11 @@ impl From<RecoveryError> for CommandError {
                 field: "part".into(),
                 reason: e.to_string(),
             },
+            e @ RecoveryError::UnknownBulkRedrive(_) => CommandError::not_found(e.to_string()),
+            e @ RecoveryError::BulkRedriveFinished(_) => CommandError::Conflict {
+                field: "id".into(),
+                reason: e.to_string(),
+            },
             RecoveryError::Replay(ReplayError::NotFound(r)) => {
                 CommandError::not_found(format!("replay {r:?} not found"))
             }

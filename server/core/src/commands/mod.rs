@@ -15,10 +15,12 @@
 //! like any other.
 //!
 //! - [`vouchers`]: submit a voucher, redrive a dead-lettered one.
+//! - [`dead_letters`]: redrive the dead-lettered vouchers a filter matches, at a rate; cancel it.
 //! - [`replays`]: start and cancel a replay; the window the console proposes.
 //! - [`overrides`]: set or clear a part's circuit override.
 //! - [`parts`]: check a part's health now.
 
+pub mod dead_letters;
 mod error;
 pub mod overrides;
 pub mod parts;

@@ -35,6 +35,12 @@ pub enum RecoveryError {
         /// Its status.
         status: VoucherStatus,
     },
+    /// No bulk redrive of that id (in this process).
+    #[error("bulk redrive {0:?} not found")]
+    UnknownBulkRedrive(String),
+    /// The bulk redrive has ended already.
+    #[error("bulk redrive {0:?} has ended")]
+    BulkRedriveFinished(String),
     /// A request named something invalid.
     #[error("{field}: {reason}")]
     Invalid {

@@ -30,8 +30,8 @@
 //! (`settings.rs`), the error (`error.rs`), the replays as recorded
 //! (`records.rs`), the trigger (`trigger.rs`), starting, following and
 //! cancelling a replay (`start.rs`), operators' windows and their preview
-//! (`window.rs`), the sweeper (`sweeper.rs`), the drain (`drain.rs`) and
-//! the DLQ redrive (`redrive.rs`); this file has the service, its
+//! (`window.rs`), the sweeper (`sweeper.rs`), the drain (`drain.rs`), the
+//! DLQ redrive (`redrive.rs`) and bulk redrive (`bulk_redrive.rs`); this file has the service, its
 //! construction and its loops.
 
 use std::sync::Arc;
@@ -43,6 +43,7 @@ use crate::part::PartName;
 use crate::storage::replays::ReplayStore;
 use crate::submit::SubmissionFlow;
 
+mod bulk_redrive;
 mod drain;
 mod error;
 mod ports;
@@ -55,6 +56,10 @@ mod trigger;
 mod window;
 
 pub use crate::replay_records::{ItemOutcome, Progress, ReplayRecord};
+pub use bulk_redrive::{
+    BulkRedrive, BulkState, DlqScan, BULK_CONCURRENCY, BULK_KEPT, BULK_MAX, BULK_RATE_DEFAULT,
+    BULK_RATE_MAX,
+};
 pub use drain::{VISIBILITY_EXTENSION, VISIBILITY_HEARTBEAT};
 pub use error::RecoveryError;
 pub use ports::{
@@ -92,6 +97,8 @@ pub struct Recovery {
     changes: Option<crate::changes::Changes>,
     /// This replica's name in the claims on down→up changes.
     replica: String,
+    /// The bulk redrives of the dead-letter queue this process runs.
+    bulk: bulk_redrive::BulkRedrives,
 }
 
 impl Recovery {
@@ -116,6 +123,7 @@ impl Recovery {
             start_lock: tokio::sync::Mutex::new(()),
             changes: None,
             replica: crate::monitor::EMBEDDED_REPLICA.to_string(),
+            bulk: Default::default(),
         }
     }
 

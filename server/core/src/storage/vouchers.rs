@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use crate::voucher::{
-    Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, VoucherRecord,
-    VoucherRef,
+    Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, Redriven,
+    VoucherRecord, VoucherRef,
 };
 use crate::voucher::{VoucherRequest, VoucherStatus};
 use crate::voucher_filter::VoucherFilter;
@@ -40,8 +40,8 @@ pub enum Admitted {
 }
 
 /// Vouchers and their status transitions. Every transition is atomic with
-/// its lifecycle entry and, for `retry`/`submitted`/`error`, its outbox
-/// event; claims are conditional so two handlers never both submit.
+/// its lifecycle entry and, for `retry`/`submitted`/`error`/`dead_lettered`,
+/// its outbox event; claims are conditional so two handlers never both submit.
 #[async_trait]
 pub trait VoucherStore: Send + Sync {
     /// Stores a new voucher as `received`; returns the stored voucher and
@@ -185,13 +185,9 @@ pub trait VoucherStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<VoucherRecord>, StoreError>;
 
-    /// Moves a dead-lettered voucher back to `retry`. `None`: unknown;
-    /// another status: not dead-lettered (untouched).
-    async fn redrive(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<VoucherStatus>, StoreError>;
+    /// Moves a dead-lettered voucher back to `retry` (conditionally: of
+    /// concurrent redrives of a voucher, one moves it). `None`: unknown.
+    async fn redrive(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Redriven>, StoreError>;
 
     /// Status events not yet published, oldest first. Their `id`s are
     /// handles for [`VoucherStore::mark_published`] on the same store.

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use mediator_core::datacache::{
-    Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, VoucherFilter,
+    Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, Redriven, VoucherFilter,
     VoucherRecord, VoucherRef, FIND_LIMIT_MAX, LIST_FETCH_MAX,
 };
 use mediator_core::storage::{Admitted, StoreError, VoucherStore};
@@ -16,7 +16,7 @@ use mediator_core::{OverrideMode, VoucherRequest, VoucherStatus};
 use tracing::Instrument;
 
 use super::*;
-use crate::dynamo::{applied, backend, build_err, get_n, get_s, ms_time, n, s, DynamoStore, Item};
+use crate::dynamo::{backend, build_err, get_n, get_s, ms_time, n, s, DynamoStore, Item};
 use crate::tables::{OPEN_INDEX, REF_LOR_INDEX, REF_LR_INDEX, REF_MR_INDEX};
 
 #[async_trait]
@@ -471,32 +471,42 @@ impl VoucherStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let now = now.timestamp_millis();
-        let mut e = Expr::transition(
-            id,
-            VoucherStatus::DeadLettered,
-            now,
-            None,
-            vec![hist_entry(VoucherStatus::DeadLettered, now, &detail, false)],
-        );
-        e.set("err", ":err", s(&detail));
-        e.adds.push("ver :one");
-        e.value(":one", n(1));
-        e.value(":rc", s(VoucherStatus::Received.as_str()));
-        e.value(":rt", s(VoucherStatus::Retry.as_str()));
-        e.value(":sub", s(VoucherStatus::Submitting.as_str()));
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.tables.vouchers)
-            .set_key(Some(key(id)))
-            .update_expression(e.expression())
-            .condition_expression("st IN (:rc, :rt, :sub)")
-            .set_expression_attribute_values(Some(e.values))
-            .send()
-            .instrument(crate::trace::dynamodb("UpdateItem", &self.tables.vouchers))
-            .await;
-        self.forget(id);
-        applied("UpdateItem voucher dead-letter", r)
+        // One transaction with its status event's outbox item, as every
+        // published transition; the keys come from the voucher as read.
+        for round in 0..ROUNDS {
+            backoff(round).await;
+            let Some(k) = self.read_voucher(id).await? else {
+                return Ok(false);
+            };
+            if !matches!(
+                k.rec.status,
+                VoucherStatus::Received | VoucherStatus::Retry | VoucherStatus::Submitting
+            ) {
+                return Ok(false);
+            }
+            let mut e = Expr::transition(
+                id,
+                VoucherStatus::DeadLettered,
+                now,
+                None,
+                vec![hist_entry(VoucherStatus::DeadLettered, now, &detail, false)],
+            );
+            e.set("err", ":err", s(&detail));
+            e.set("ver", ":v1", n(k.ver + 1));
+            e.value(":v", n(k.ver));
+            let event =
+                self.outbox_put(&k.rec.part, &k.rec.keys, VoucherStatus::DeadLettered, now)?;
+            let items = vec![self.voucher_update(id, e, "ver = :v")?, event.put.clone()];
+            if self.transact("dead-letter", items).await? {
+                self.remember_events(vec![event]);
+                self.forget(id);
+                return Ok(true);
+            }
+            self.forget(id);
+        }
+        Err(StoreError::Conflict(format!(
+            "DynamoDB voucher {id}: kept changing during {ROUNDS} attempts to dead-letter it"
+        )))
     }
 
     async fn stuck(
@@ -547,11 +557,7 @@ impl VoucherStore for DynamoStore {
             .collect())
     }
 
-    async fn redrive(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<VoucherStatus>, StoreError> {
+    async fn redrive(&self, id: &str, now: DateTime<Utc>) -> Result<Option<Redriven>, StoreError> {
         let now = now.timestamp_millis();
         for round in 0..ROUNDS {
             backoff(round).await;
@@ -559,7 +565,7 @@ impl VoucherStore for DynamoStore {
                 return Ok(None);
             };
             if k.rec.status != VoucherStatus::DeadLettered {
-                return Ok(Some(k.rec.status));
+                return Ok(Some(Redriven::NotDeadLettered(k.rec.status)));
             }
             let mut e = Expr::transition(
                 id,
@@ -585,7 +591,7 @@ impl VoucherStore for DynamoStore {
             if self.transact("redrive", items).await? {
                 self.remember_events(vec![event]);
                 self.forget(id);
-                return Ok(Some(VoucherStatus::Retry));
+                return Ok(Some(Redriven::Moved));
             }
         }
         Err(StoreError::Conflict(format!(

@@ -199,8 +199,16 @@ impl DynamoStore {
             if f.status == VoucherStatus::Retry {
                 items.push(self.ledger_put(&k.rec.part, &f.id, now)?);
             }
+            let mut events = vec![event];
+            if dead {
+                // Then the dead-lettering's own event, as on SQLite.
+                let gave_up =
+                    self.outbox_put(&k.rec.part, &k.rec.keys, VoucherStatus::DeadLettered, now)?;
+                items.push(gave_up.put.clone());
+                events.push(gave_up);
+            }
             if self.transact("finish", items).await? {
-                self.remember_events(vec![event]);
+                self.remember_events(events);
                 if matches!(end, VoucherStatus::Submitted | VoucherStatus::Error) {
                     let mut f = self.vouchers.finals.lock().expect("final counts");
                     *f.since

@@ -61,7 +61,15 @@ pub async fn check_voucher_replicas(
     assert_eq!(a.get("r4").await.unwrap().unwrap().status, St::Submitted);
     // b redrives what a dead-lettered; a's next finish of an old claim fails.
     assert!(a.dead_letter("r2", "by hand".into(), t(14)).await.unwrap());
-    assert_eq!(b.redrive("r2", t(15)).await.unwrap(), Some(St::Retry));
+    assert_eq!(
+        b.redrive("r2", t(15)).await.unwrap(),
+        Some(crate::voucher::Redriven::Moved)
+    );
+    assert_eq!(
+        a.redrive("r2", t(15)).await.unwrap(),
+        Some(crate::voucher::Redriven::NotDeadLettered(St::Retry)),
+        "the second replica's redrive does not move it again"
+    );
     assert!(
         !a.finish("r2", 1, St::Submitted, "late".into(), t(16))
             .await

@@ -196,7 +196,10 @@ pub async fn check_voucher_claims(v: &dyn VoucherStore) {
         !v.dead_letter("a", "x".into(), t(16)).await.unwrap(),
         "final"
     );
-    assert_eq!(v.redrive("a", t(16)).await.unwrap(), Some(St::Submitted));
+    assert_eq!(
+        v.redrive("a", t(16)).await.unwrap(),
+        Some(crate::voucher::Redriven::NotDeadLettered(St::Submitted))
+    );
     let life = v.lifecycle("a").await.unwrap();
     let steps: Vec<(&str, DateTime<Utc>)> =
         life.iter().map(|e| (e.status.as_str(), e.at)).collect();
@@ -351,7 +354,53 @@ pub async fn check_voucher_dead_letters(v: &dyn VoucherStore) {
         "DLQ is not stuck"
     );
 
-    assert_eq!(v.redrive("d1", t(7)).await.unwrap(), Some(St::Retry));
+    // Each dead-lettering's status event waits in the outbox (d1's failed
+    // call's retry event too).
+    let gave_up: Vec<(String, DateTime<Utc>)> = v
+        .unpublished_events(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.status == St::DeadLettered)
+        .map(|e| (e.keys.loyalty_request_id, e.at))
+        .collect();
+    let mut gave_up_sorted = gave_up.clone();
+    gave_up_sorted.sort();
+    assert_eq!(
+        gave_up_sorted,
+        [
+            ("d1".to_string(), t(4)),
+            ("d2".to_string(), t(5)),
+            ("d3".to_string(), t(5))
+        ],
+        "one dead_lettered event per voucher given up on"
+    );
+    let mut d1_events: Vec<St> = v
+        .unpublished_events(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.keys.loyalty_request_id == "d1" && e.at == t(4))
+        .map(|e| e.status)
+        .collect();
+    d1_events.sort_by_key(|s| s.as_str());
+    assert_eq!(d1_events, [St::DeadLettered, St::Retry], "both events");
+    let dead = v
+        .unpublished_events(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.status == St::DeadLettered && e.keys.loyalty_request_id == "d1")
+        .unwrap();
+    assert_eq!(
+        (dead.part.as_str(), dead.keys.merchant_reference.as_str()),
+        ("voucher", "m")
+    );
+
+    assert_eq!(
+        v.redrive("d1", t(7)).await.unwrap(),
+        Some(crate::voucher::Redriven::Moved)
+    );
     let d1 = v.get("d1").await.unwrap().unwrap();
     assert_eq!((d1.status, d1.updated_at), (St::Retry, t(7)));
     assert_eq!(
@@ -362,8 +411,8 @@ pub async fn check_voucher_dead_letters(v: &dyn VoucherStore) {
     assert_eq!(v.attempts_since_redrive("nope").await.unwrap(), 0);
     assert_eq!(
         v.redrive("d1", t(8)).await.unwrap(),
-        Some(St::Retry),
-        "not DLQ'd"
+        Some(crate::voucher::Redriven::NotDeadLettered(St::Retry)),
+        "not DLQ'd: a second redrive leaves it to the first"
     );
     assert_eq!(v.redrive("nope", t(8)).await.unwrap(), None);
     assert_eq!(ids(&v.dead_lettered(None, 10).await.unwrap()), ["d2", "d3"]);
