@@ -17,6 +17,7 @@
 //! - [`history`]: read models: uptime, timelines, outages, incidents, counters.
 //! - [`metrics`]: Prometheus metrics per part, formatted by hand.
 //! - [`monitor`]: polls each part and records checks, roll-ups and changes.
+//! - [`notify`]: outbound notifications: sources, outbox, channels, dispatcher.
 //! - [`overrides`]: manual circuit overrides per part (force open/closed, disabled).
 //! - [`part`]: the SaaS parts the mediator watches, and their names.
 //! - [`recovery`]: replays after an outage and the idempotent resubmit handler.
@@ -41,6 +42,7 @@ pub mod history;
 pub mod identity;
 pub mod metrics;
 pub mod monitor;
+pub mod notify;
 pub mod overrides;
 pub mod part;
 pub mod recovery;
