@@ -44,6 +44,8 @@ pub async fn openapi_json() -> impl IntoResponse {
         crate::api::post_cancel,
         crate::api::get_dlq,
         crate::api::post_redrive,
+        crate::api::get_notifications,
+        crate::api::test_channel,
         crate::console_api::get_uptime,
         crate::console_api::get_timeline,
         crate::console_api::get_counters,
@@ -63,6 +65,7 @@ pub async fn openapi_json() -> impl IntoResponse {
         (name = "dlq", description = "Dead-lettered vouchers"),
         (name = "history", description = "Read models: uptime, timelines, counters, incidents"),
         (name = "archives", description = "The parts' event archives"),
+        (name = "notifications", description = "Outbound notifications: channels, delivery log, tests"),
         (name = "stream", description = "Live change notifications (Server-Sent Events)")
     ),
     modifiers(&CommonAnswers)

@@ -25,6 +25,7 @@ pub mod archives;
 pub mod console;
 pub mod error;
 pub mod history;
+pub mod notify;
 pub mod page_token;
 pub mod parts;
 pub mod replays;
@@ -43,6 +44,7 @@ pub use history::{
     IncidentViewPage, Outage, OutageView, PartCounters, Timeline, TimelineView, Uptime,
     UptimeWindow,
 };
+pub use notify::{NotificationChannel, NotificationDelivery, NotificationTest, Notifications};
 pub use parts::{
     CheckResult, Override, OverrideRequest, OverrideResult, Overview, Part, UptimeSummary,
     VoucherCounts,
