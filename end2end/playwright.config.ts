@@ -39,6 +39,26 @@ const siteRoot = process.env.LEPTOS_SITE_ROOT ?? path.join(root, "target", "site
 const siteArg = process.env.E2E_EMBEDDED_SITE ? "" : ` --site-root "${siteRoot}"`;
 const dataDir = process.env.E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "mediator-e2e-"));
 process.env.E2E_DATA_DIR = dataDir;
+// A receiver for notifications.spec.ts (started by the spec): the console's
+// server sends its webhook channel there.
+const hookPort = process.env.E2E_HOOK_PORT ?? String(Number(port) + 6);
+process.env.E2E_HOOK_PORT = hookPort;
+const configFile = path.join(dataDir, "..", path.basename(dataDir) + ".toml");
+fs.writeFileSync(
+  configFile,
+  [
+    "[notify]",
+    "retry_base = 0.5",
+    "retry_max = 2",
+    "poll_interval = 0.2",
+    "[notify.channels.e2e-hook]",
+    'type = "webhook"',
+    `url = "http://127.0.0.1:${hookPort}/hook"`,
+    'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"',
+    'kinds = ["part_down", "part_up"]',
+    "",
+  ].join("\n"),
+);
 
 export default defineConfig({
   testDir: "./tests",
@@ -75,7 +95,7 @@ export default defineConfig({
         {
           // Sign-in is not what console.spec.ts and embeds.spec.ts test: off here.
           // One failed SaaS call dead-letters a voucher (dlq.spec.ts).
-          command: `"${bin}" serve --auth none --listen 127.0.0.1:${port} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${simPort} --poll-interval 0.2 --max-attempts 1 --data-dir "${dataDir}"${siteArg} --frame-ancestors http://127.0.0.1:${frameOkPort}`,
+          command: `"${bin}" serve --auth none --listen 127.0.0.1:${port} --events-listen 127.0.0.1:0 --sim-listen 127.0.0.1:${simPort} --poll-interval 0.2 --max-attempts 1 --data-dir "${dataDir}" --config "${configFile}"${siteArg} --frame-ancestors http://127.0.0.1:${frameOkPort}`,
           url: `${baseURL}/readyz`,
           timeout: 60_000,
           reuseExistingServer: false,

@@ -10,12 +10,14 @@
 //! - this module: the overview, errors, shared formatting helpers;
 //! - [`history`]: timelines, outages, incidents and archives;
 //! - [`overrides`]: a part's circuit override, set or cleared;
+//! - [`notify`]: notification channels, the delivery log, a test sent;
 //! - [`replays`]: replays, preview, start and cancel;
 //! - [`vouchers`]: submit, search, lifecycle, dead-letter queue and redrive.
 
 pub mod access;
 pub mod dlq;
 pub mod history;
+pub mod notify;
 pub mod overrides;
 pub mod replays;
 pub mod vouchers;
@@ -240,6 +242,8 @@ pub fn fmt_percent(p: Option<f64>) -> String {
 }
 
 #[cfg(feature = "ssr")]
+pub(crate) use ssr::unavailable as ssr_unavailable;
+#[cfg(feature = "ssr")]
 pub use ssr::{
     context, overview, overview_cache, overview_snapshot, ConsoleContext, ConsoleParts,
     OVERVIEW_MAX_AGE,
@@ -295,6 +299,8 @@ mod ssr {
         pub audit: mediator_core::Audit,
         /// The health monitor (a part checked now, on request).
         pub monitor: Arc<mediator_core::Monitor>,
+        /// Outbound notifications (`None`: this backend sends none).
+        pub notifier: Option<Arc<mediator_core::notify::Notifier>>,
         /// The overview as last read: reused until a change is notified on
         /// the server's change hub (or it is [`OVERVIEW_MAX_AGE`] old), so
         /// page loads under load do not each read the database again.
@@ -531,5 +537,9 @@ mod read_checks {
             "preview_replay",
         );
         unauthorized(block_on(access::list_audit(None)).map(drop), "list_audit");
+        unauthorized(
+            block_on(crate::api::notify::get_notifications()).map(drop),
+            "get_notifications",
+        );
     }
 }

@@ -48,6 +48,7 @@ pub fn Nav() -> impl IntoView {
                     <li><A href="/vouchers" on:click=close>"Vouchers"</A></li>
                     <li><A href="/archives" on:click=close>"Archives"</A></li>
                     <li><A href="/embeds" on:click=close>"Embeds"</A></li>
+                    <li><A href="/notifications" on:click=close>"Notifications"</A></li>
                     <li><A href="/audit" on:click=close>"Audit"</A></li>
                 </ul>
             </nav>

@@ -33,7 +33,7 @@ use routes::{
     overview::OverviewPage, replays::ReplaysRoute, timeline::TimelineRoute,
     vouchers::VouchersRoute,
 };
-use routes::{audit::AuditRoute, login::LoginPage};
+use routes::{audit::AuditRoute, login::LoginPage, notifications::NotificationsRoute};
 
 /// Name of the compiled site bundle (`<name>.js`, `.wasm`, `.css` under
 /// `/pkg`); matches `output-name` in the workspace's cargo-leptos metadata.
@@ -108,6 +108,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/archives") view={Lazy::<ArchivesRoute>::new()} ssr=SsrMode::Async/>
                         <Route path=path!("/vouchers") view={Lazy::<VouchersRoute>::new()} ssr=SsrMode::Async/>
                         <Route path=path!("/embeds") view={Lazy::<EmbedsRoute>::new()} ssr=SsrMode::Async/>
+                        <Route path=path!("/notifications") view={Lazy::<NotificationsRoute>::new()} ssr=SsrMode::Async/>
                     </Routes>
                 </ErrorBoundary>
             </main>

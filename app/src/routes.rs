@@ -6,6 +6,7 @@ pub mod embeds;
 pub mod incidents;
 pub mod login;
 pub mod not_found;
+pub mod notifications;
 pub mod overview;
 pub mod replays;
 pub mod timeline;

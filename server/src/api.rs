@@ -22,6 +22,10 @@
 //!   `{"part", "override", "circuit"}`; sets (`none`: clears) the part's manual
 //!   circuit override; 404 unknown part, 422 naming `mode` or `reason`.
 //!
+//! - `GET  /api/v1/notifications?limit=` → the channels and the newest deliveries.
+//! - `POST /api/v1/notifications/{channel}/test` → 202, a test queued
+//!   for the channel (admin); 404 unknown channel.
+//!
 //! Starting a replay answers 409 while the part has an active replay, and
 //! 422 (naming the field) for a bad window.
 //!
@@ -89,6 +93,8 @@ pub struct ApiState {
     pub access: mediator_core::Access,
     /// The health monitor (checks run on request).
     pub monitor: Arc<mediator_core::Monitor>,
+    /// Outbound notifications (`None`: this backend sends none).
+    pub notifier: Option<Arc<mediator_core::notify::Notifier>>,
 }
 
 /// An API failure, rendered as `{"error", "field"?}` with its status: the
@@ -177,6 +183,8 @@ pub fn routes<S>(state: ApiState) -> Router<S> {
         .route("/api/v1/dlq/export", get(get_dlq_export))
         .route("/api/v1/parts/{part}/override", post(post_override))
         .route("/api/v1/parts/{part}/check", post(post_check))
+        .route("/api/v1/notifications", get(get_notifications))
+        .route("/api/v1/notifications/{channel}/test", post(test_channel))
         .with_state(state)
 }
 
@@ -715,6 +723,70 @@ pub(crate) async fn post_check(
 ) -> Result<Json<mediator_wire::CheckResult>, ApiError> {
     let rec = commands::parts::check_now(&s.monitor, &s.audit, &who, &part).await?;
     Ok(Json(mediator_wire::CheckResult::from(&rec)))
+}
+
+/// Deliveries the notification log shows by default, and at most.
+pub const NOTIFICATIONS_LIMIT: (usize, usize) = (50, 200);
+
+/// The configured notification channels and the newest deliveries
+/// (channel, kind, event id, attempts, status, last error), newest first.
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications",
+    params(("limit" = Option<usize>, Query, description = "Deliveries to list, 1 to 200 (default 50)")),
+    responses(
+        (status = 200, description = "Channels and deliveries", body = mediator_wire::Notifications),
+        (status = 422, description = "Bad `limit`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn get_notifications(
+    State(s): State<ApiState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<mediator_wire::Notifications>, ApiError> {
+    let limit = match q.get("limit") {
+        None => NOTIFICATIONS_LIMIT.0,
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=NOTIFICATIONS_LIMIT.1).contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    "limit",
+                    format!("must be 1 to {}, got {v:?}", NOTIFICATIONS_LIMIT.1),
+                )
+            })?,
+    };
+    let deliveries = match &s.notifier {
+        Some(n) => n.recent(limit).await.map_err(unavailable)?,
+        None => Vec::new(),
+    };
+    Ok(Json(mediator_wire::convert::notifications(
+        s.notifier.as_deref(),
+        &deliveries,
+    )))
+}
+
+/// Queues a test notification for one channel (admin; audited as
+/// `notify.test`); the delivery log shows how it went.
+#[utoipa::path(post, path = "/api/v1/notifications/{channel}/test", tag = "notifications",
+    params(("channel" = String, Path, description = "A configured channel")),
+    responses(
+        (status = 202, description = "Queued", body = mediator_wire::NotificationTest),
+        (status = 404, description = "Unknown channel (`field`: `channel`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable", body = ErrorBody)
+    ))]
+pub(crate) async fn test_channel(
+    State(s): State<ApiState>,
+    Extension(who): Extension<Principal>,
+    Path(channel): Path<String>,
+) -> Result<(StatusCode, Json<mediator_wire::NotificationTest>), ApiError> {
+    let n = commands::notify::send_test(s.notifier.as_deref(), &s.audit, &who, &channel).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(mediator_wire::NotificationTest {
+            channel,
+            event_id: n.event_id,
+        }),
+    ))
 }
 
 /// The parts with status, circuit, counters and latest replay: the

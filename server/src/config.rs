@@ -13,6 +13,7 @@
 //! * `parts` — the part list and each part's `[parts.<name>]` table (serde,
 //!   unknown keys refused; `values` — its values' types, checked with the
 //!   reason the error gives).
+//! * `notify` — the `[notify]` table and its channels (unknown keys refused).
 //! * `settings` — [`Settings`], resolved from all of the above.
 
 mod checks;
@@ -21,6 +22,7 @@ mod cli;
 mod file;
 pub mod leptos;
 mod listeners;
+mod notify;
 mod parts;
 mod settings;
 #[cfg(test)]
@@ -34,4 +36,5 @@ pub use cli::{
     ServeArgs, StoreArgs, TestEventPatternArgs, TokenCommand, UserCommand,
 };
 pub use file::FileConfig;
+pub use notify::{NotifyConfig, PAGERDUTY_URL};
 pub use settings::Settings;

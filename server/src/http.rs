@@ -108,6 +108,7 @@ pub fn router(
             history,
             audit: api.audit.clone(),
             monitor: api.monitor.clone(),
+            notifier: api.notifier.clone(),
             overview_cache: app::api::overview_cache(api.changes.clone()),
         }),
         site: site.clone(),

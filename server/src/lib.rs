@@ -23,6 +23,7 @@ pub mod http;
 pub mod login_limits;
 pub mod maintenance;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 mod page_owner;
 pub mod params;
@@ -99,6 +100,12 @@ pub struct Application {
     setup_token: Option<String>,
     /// Relays live changes to and from the other replicas (shared storage).
     relay: Option<Arc<mediator_core::relay::ChangeRelay>>,
+    /// Outbound notifications and their sources (embedded backend, when
+    /// channels are configured).
+    notifier: Option<(
+        Arc<mediator_core::notify::Notifier>,
+        mediator_core::notify::NotifySources,
+    )>,
 }
 
 /// What the chosen backend provides: the event publisher, the replay and
@@ -124,6 +131,8 @@ struct Plumbing {
     /// Where replicas relay their live changes to each other (a shared
     /// storage's; the embedded backend is one process).
     feed: Option<Arc<dyn mediator_core::storage::feed::ChangeFeed>>,
+    /// The notification outbox (the embedded database's; none on AWS yet).
+    notifications: Option<Arc<dyn mediator_core::storage::notify::NotificationStore>>,
 }
 
 impl Plumbing {
@@ -192,6 +201,9 @@ impl Plumbing {
             voucher_outbox: None,
             dependencies: Arc::new(db.clone()),
             feed: None,
+            notifications: Some(Arc::new(mediator_sqlite::SqliteNotifications::new(
+                db.clone(),
+            ))),
         })
     }
 
@@ -251,6 +263,7 @@ impl Plumbing {
             intake: Some(aws_backend::AwsIntake::new(&conf)),
             dependencies,
             feed: Some(dynamo.clone()),
+            notifications: None,
         })
     }
 }
@@ -435,6 +448,21 @@ impl Application {
             mediator_core::Overrides::new(ports.overrides.clone(), settings.parts.clone())
                 .with_changes(changes.clone());
         let audit = mediator_core::Audit::new(ports.audit.clone());
+        let notifier = match (&plumbing.notifications, settings.notify.channels.is_empty()) {
+            (Some(store), _) => Some(Arc::new(mediator_core::notify::Notifier::new(
+                store.clone(),
+                Arc::new(notify::HttpNotifier::new(
+                    settings.notify.settings.send_timeout,
+                )?),
+                settings.notify.channels.clone(),
+                settings.notify.settings.clone(),
+            ))),
+            (None, true) => None,
+            (None, false) => anyhow::bail!(
+                "notify.channels: notifications need the embedded backend for now (the \
+                 outbox is in its SQLite database; on AWS it is not available yet)"
+            ),
+        };
         let metrics_state = metrics::MetricsState {
             metrics: observed,
             sources: Arc::new(metrics::scrape::Sources {
@@ -443,6 +471,7 @@ impl Application {
                 overrides: overrides.clone(),
                 history: history.clone(),
                 bus: plumbing.events.as_ref().map(|e| e.bus.clone()),
+                notifier: notifier.clone(),
             }),
         };
         let router = http::router(
@@ -461,9 +490,18 @@ impl Application {
                 audit: audit.clone(),
                 access,
                 monitor: monitor.clone(),
+                notifier: notifier.clone(),
             },
             metrics_state,
         );
+        let notifier = notifier.filter(|n| !n.channels().is_empty()).map(|n| {
+            let sources = mediator_core::notify::NotifySources {
+                status: ports.status.clone(),
+                cache: flow.cache().clone(),
+                recovery: recovery.clone(),
+            };
+            (n, sources)
+        });
         Ok(Self {
             listener,
             router,
@@ -488,6 +526,7 @@ impl Application {
             audit_retention: settings.audit_retention,
             setup_token: settings.auth.setup_token.clone(),
             relay,
+            notifier,
         })
     }
 
@@ -573,6 +612,9 @@ impl Application {
         self.recovery.clone().spawn(&tracker, shutdown.clone());
         if let Some(relay) = self.relay {
             relay.spawn(&tracker, shutdown.clone());
+        }
+        if let Some((notifier, sources)) = self.notifier {
+            notifier.spawn(sources, &tracker, shutdown.clone());
         }
         // Open event streams end at shutdown, so the server can drain.
         let (stop, token) = (self.streams_stop.clone(), shutdown.clone());

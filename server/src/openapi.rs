@@ -49,6 +49,8 @@ pub async fn openapi_json() -> impl IntoResponse {
         crate::api_dlq::get_bulk_redrive,
         crate::api_dlq::post_bulk_cancel,
         crate::api_dlq::get_dlq_export,
+        crate::api::get_notifications,
+        crate::api::test_channel,
         crate::console_api::get_uptime,
         crate::console_api::get_timeline,
         crate::console_api::get_latency,
@@ -69,6 +71,7 @@ pub async fn openapi_json() -> impl IntoResponse {
         (name = "dlq", description = "Dead-lettered vouchers"),
         (name = "history", description = "Read models: uptime, timelines, response time, counters, incidents"),
         (name = "archives", description = "The parts' event archives"),
+        (name = "notifications", description = "Outbound notifications: channels, delivery log, tests"),
         (name = "stream", description = "Live change notifications (Server-Sent Events)")
     ),
     modifiers(&CommonAnswers)

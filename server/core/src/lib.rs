@@ -19,6 +19,7 @@
 //! - [`latency`]: the check latencies' fixed-bin histogram and its percentiles.
 //! - [`metrics`]: Prometheus metrics per part, formatted by hand.
 //! - [`monitor`]: polls each part and records checks, roll-ups and changes.
+//! - [`notify`]: outbound notifications: sources, outbox, channels, dispatcher.
 //! - [`overrides`]: manual circuit overrides per part (force open/closed, disabled).
 //! - [`part`]: the SaaS parts the mediator watches, and their names.
 //! - [`recovery`]: replays after an outage and the idempotent resubmit handler.
@@ -46,6 +47,7 @@ pub mod identity;
 pub mod latency;
 pub mod metrics;
 pub mod monitor;
+pub mod notify;
 pub mod overrides;
 pub mod part;
 pub mod recovery;

@@ -9,6 +9,7 @@
 //! - [`replays`]: replay records and the recovery cursor ([`SqliteReplays`]);
 //! - [`audit`]: the audit log ([`SqliteAudit`]);
 //! - [`access`]: users, sessions and API tokens ([`SqliteAccess`]);
+//! - [`notify`]: the notification outbox ([`SqliteNotifications`]);
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use store::Database;
 pub mod access;
 pub mod audit;
 pub mod db;
+pub mod notify;
 pub mod replays;
 pub mod status;
 pub mod vouchers;
@@ -25,6 +27,7 @@ pub mod vouchers;
 pub use access::SqliteAccess;
 pub use audit::SqliteAudit;
 pub use db::{store_error, Db};
+pub use notify::SqliteNotifications;
 pub use replays::SqliteReplays;
 pub use status::SqliteStore;
 pub use vouchers::SqliteVoucherStore;

@@ -57,6 +57,8 @@ pub struct FileConfig {
     pub proxy_roles: Option<String>,
     pub allowed_hosts: Option<String>,
     pub audit_retention_days: Option<u32>,
+    /// `[notify]` and its `[notify.channels.<name>]` tables.
+    pub notify: Option<toml::Value>,
 }
 
 /// Reads and parses the file; errors name it.

@@ -98,6 +98,8 @@ pub struct Settings {
     /// above, overridden by the part's `[parts.<name>]` table. A `None`
     /// status or submit URL is the simulated SaaS's.
     pub part_settings: Vec<PartSettings>,
+    /// Notification channels and their delivery settings (`[notify]`).
+    pub notify: super::NotifyConfig,
 }
 
 impl Settings {
@@ -194,6 +196,8 @@ impl Settings {
             resubmit_concurrency,
         };
         let part_settings = resolve_parts(&parts, &global, tables)?;
+        let part_names: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+        let notify = super::notify::resolve_notify(file.notify.take(), &part_names)?;
         let backend = args.backend.or(file.backend).unwrap_or_default();
         let aws = aws_backend::AwsSettings {
             region: args.region.or(file.region),
@@ -294,6 +298,7 @@ impl Settings {
             },
             audit_retention: Duration::from_secs(u64::from(audit_retention_days) * 86_400),
             part_settings,
+            notify,
         };
         if !settings.events_listen.ip().is_loopback() && !settings.events_allow_remote {
             anyhow::bail!(

@@ -35,6 +35,8 @@ pub struct Sources {
     pub history: mediator_core::History,
     /// The embedded bus (`--backend embedded`).
     pub bus: Option<bus::Bus>,
+    /// Outbound notifications (their delivery counts).
+    pub notifier: Option<Arc<mediator_core::notify::Notifier>>,
 }
 
 impl Sources {
@@ -57,7 +59,16 @@ impl Sources {
             }
             None => None,
         };
-        Ok(ScrapeState { parts, bus })
+        let notifications = self
+            .notifier
+            .as_ref()
+            .map(|n| n.counts())
+            .unwrap_or_default();
+        Ok(ScrapeState {
+            parts,
+            bus,
+            notifications,
+        })
     }
 }
 
@@ -68,6 +79,8 @@ pub struct ScrapeState {
     pub parts: Vec<PartMetrics>,
     /// The embedded bus's counters and its dead-letter queues' depths.
     pub bus: Option<(bus::BusStats, Vec<(String, u64)>)>,
+    /// Notification attempts since start, by channel, kind and outcome.
+    pub notifications: mediator_core::notify::DeliveryCounts,
 }
 
 type Encoded = Result<(), std::fmt::Error>;
@@ -146,6 +159,24 @@ impl Collector for ScrapeState {
             self.parts
                 .iter()
                 .map(|p| (part(p), gauge(p.replays_active))),
+        )?;
+        family(
+            &mut encoder,
+            "mediator_notification_deliveries",
+            "Notification attempts since start, by channel, kind and outcome (delivered, retried: failed and tried again, failed: given up)",
+            MetricType::Counter,
+            self.notifications
+                .iter()
+                .map(|((channel, kind, outcome), n)| {
+                    (
+                        vec![
+                            ("channel", channel.clone()),
+                            ("kind", kind.as_str().to_owned()),
+                            ("outcome", outcome.as_str().to_owned()),
+                        ],
+                        ConstCounter::new(*n),
+                    )
+                }),
         )?;
         let Some((stats, depths)) = &self.bus else {
             return Ok(());
@@ -248,6 +279,15 @@ mod tests {
                 },
                 vec![("voucher-resubmit-dlq".into(), 2)],
             )),
+            notifications: [(
+                (
+                    "ops".to_string(),
+                    mediator_core::notify::NotificationKind::PartDown,
+                    mediator_core::notify::Outcome::Delivered,
+                ),
+                3,
+            )]
+            .into(),
         });
         for line in [
             "# TYPE mediator_part_up gauge",
@@ -264,6 +304,8 @@ mod tests {
             "mediator_bus_events_put_total 5",
             "mediator_bus_dead_letter_messages{queue=\"voucher-resubmit-dlq\"} 2",
             "mediator_replay_events_total{archive=\"LoyaltyVoucherArchive\"} 4",
+            "# TYPE mediator_notification_deliveries_total counter",
+            "mediator_notification_deliveries_total{channel=\"ops\",kind=\"part_down\",outcome=\"delivered\"} 3",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
@@ -274,6 +316,7 @@ mod tests {
         let text = encoded(ScrapeState {
             parts: Vec::new(),
             bus: None,
+            notifications: Default::default(),
         });
         assert!(text.contains("# TYPE mediator_part_up gauge"), "{text}");
         assert!(!text.contains("mediator_bus_"), "{text}");

@@ -369,6 +369,37 @@ const STEPS: &[&str] = &[
         checks       INTEGER NOT NULL,
         PRIMARY KEY (part, granularity, bucket_ms, bin)
     ) STRICT, WITHOUT ROWID;",
+    // 17: outbound notifications (mediator-core `notify`): each fact once
+    // per event id (`body` is the notification's JSON), one delivery per
+    // (event, channel) with its attempts (also the claim token of a
+    // `sending` lease), and the cursors of the sources that fill them.
+    // Times are epoch milliseconds.
+    "CREATE TABLE notify_events (
+        event_id    TEXT PRIMARY KEY NOT NULL,
+        kind        TEXT NOT NULL,
+        part        TEXT,
+        body        TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE notify_deliveries (
+        id              INTEGER PRIMARY KEY,
+        event_id        TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'delivered', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_ms         INTEGER NOT NULL,
+        lease_until_ms  INTEGER,
+        last_error      TEXT,
+        created_ms      INTEGER NOT NULL,
+        updated_ms      INTEGER NOT NULL,
+        UNIQUE (event_id, channel)
+    ) STRICT;
+    CREATE INDEX notify_deliveries_due ON notify_deliveries (next_ms)
+        WHERE status IN ('pending', 'sending');
+    CREATE TABLE notify_cursors (
+        name   TEXT PRIMARY KEY NOT NULL,
+        value  INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

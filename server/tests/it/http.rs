@@ -115,6 +115,7 @@ async fn every_page_renders() {
         ("/replays", "Replays"),
         ("/archives", "Archives"),
         ("/vouchers", "Vouchers"),
+        ("/notifications", "Notifications"),
     ] {
         let res = app.get(path).await;
         assert_eq!(res.status(), 200, "{path}");

@@ -28,6 +28,7 @@ mod http;
 mod listeners;
 mod load;
 mod metrics;
+mod notifications;
 mod openapi;
 mod openapi_schemas;
 mod overview_page;

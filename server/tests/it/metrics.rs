@@ -6,7 +6,7 @@ use crate::common::{eventually, spawn_app, voucher, TestApp};
 
 /// Every family of an embedded-backend server, with its type as the text
 /// format 0.0.4 names it (counters with `_total`, the info metric a gauge).
-const FAMILIES_0_0_4: [(&str, &str); 22] = [
+const FAMILIES_0_0_4: [(&str, &str); 23] = [
     ("mediator_part_up", "gauge"),
     ("mediator_circuit_open", "gauge"),
     ("mediator_checks_total", "counter"),
@@ -22,6 +22,7 @@ const FAMILIES_0_0_4: [(&str, &str); 22] = [
     ("mediator_bus_dead_lettered_total", "counter"),
     ("mediator_bus_dead_letter_messages", "gauge"),
     ("mediator_replay_events_total", "counter"),
+    ("mediator_notification_deliveries_total", "counter"),
     ("process_cpu_seconds_total", "counter"),
     ("process_resident_memory_bytes", "gauge"),
     ("process_virtual_memory_bytes", "gauge"),

@@ -307,7 +307,20 @@ async fn seed(app: &TestApp) {
 
 #[tokio::test]
 async fn every_documented_answer_matches_its_schema() {
-    let app = common::spawn_app_with(|a| a.max_attempts = Some(1)).await;
+    // A notification channel nobody listens on: its deliveries fail, so the
+    // log has an error to show.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mediator.toml");
+    std::fs::write(
+        &config,
+        "[notify.channels.schema]\ntype = \"slack\"\nurl = \"http://127.0.0.1:9/hook\"\n",
+    )
+    .unwrap();
+    let app = common::spawn_app_with(|a| {
+        a.max_attempts = Some(1);
+        a.config = Some(config);
+    })
+    .await;
     seed(&app).await;
     let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
     let checker = Checker::new(&doc);
@@ -469,6 +482,13 @@ async fn every_documented_answer_matches_its_schema() {
         ),
         get("/api/v1/me", "/api/v1/me"),
         get("/api/v1/audit", "/api/v1/audit"),
+        post(
+            "/api/v1/notifications/{channel}/test",
+            "/api/v1/notifications/schema/test",
+            json!({}),
+            &[202],
+        ),
+        get("/api/v1/notifications", "/api/v1/notifications"),
     ];
 
     // Every documented JSON operation is called for its success answer

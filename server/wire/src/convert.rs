@@ -677,6 +677,54 @@ impl From<archives::ArchivePage> for ArchiveEventsView {
     }
 }
 
+impl From<&mediator_core::notify::Channel> for crate::notify::NotificationChannel {
+    fn from(c: &mediator_core::notify::Channel) -> Self {
+        crate::notify::NotificationChannel {
+            name: c.name.clone(),
+            type_: c.target.type_name().to_owned(),
+            parts: c.filter.parts.clone(),
+            kinds: c
+                .filter
+                .kinds
+                .iter()
+                .map(|k| k.as_str().to_owned())
+                .collect(),
+        }
+    }
+}
+
+impl From<&mediator_core::storage::notify::DeliveryRecord> for crate::notify::NotificationDelivery {
+    fn from(d: &mediator_core::storage::notify::DeliveryRecord) -> Self {
+        crate::notify::NotificationDelivery {
+            channel: d.channel.clone(),
+            kind: d.kind.clone(),
+            event_id: d.event_id.clone(),
+            part: d.part.clone(),
+            summary: d.summary.clone(),
+            attempts: d.attempts,
+            status: d.status.as_str().to_owned(),
+            last_error: d.last_error.clone(),
+            created_at: time(d.created_at),
+            updated_at: time(d.updated_at),
+        }
+    }
+}
+
+/// The channels of `notifier` (`None`: this backend sends none) and the
+/// newest `deliveries`, as the API and the console show them.
+pub fn notifications(
+    notifier: Option<&mediator_core::notify::Notifier>,
+    deliveries: &[mediator_core::storage::notify::DeliveryRecord],
+) -> crate::notify::Notifications {
+    crate::notify::Notifications {
+        available: notifier.is_some(),
+        channels: notifier
+            .map(|n| n.channels().iter().map(Into::into).collect())
+            .unwrap_or_default(),
+        deliveries: deliveries.iter().map(Into::into).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ pub mod console;
 pub mod error;
 pub mod history;
 pub mod latency;
+pub mod notify;
 pub mod page_token;
 pub mod parts;
 pub mod query;
@@ -50,6 +51,7 @@ pub use history::{
     UptimeWindow,
 };
 pub use latency::{LatencyPoint, LatencySeries, RecentLatency};
+pub use notify::{NotificationChannel, NotificationDelivery, NotificationTest, Notifications};
 pub use parts::{
     CheckResult, Override, OverrideRequest, OverrideResult, Overview, Part, UptimeSummary,
     VoucherCounts,

@@ -19,9 +19,11 @@
 //! - [`replays`]: start and cancel a replay; the window the console proposes.
 //! - [`overrides`]: set or clear a part's circuit override.
 //! - [`parts`]: check a part's health now.
+//! - [`notify`]: send a test notification to a channel.
 
 pub mod dead_letters;
 mod error;
+pub mod notify;
 pub mod overrides;
 pub mod parts;
 pub mod replays;

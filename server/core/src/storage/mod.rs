@@ -19,6 +19,8 @@
 //! * [`replays::ReplayStore`] — replay records and progress, handled
 //!   replayed events, latest intervals, the recovery cursor
 //!   (`Recovery`, `History`);
+//! * [`notify::NotificationStore`] — the notification outbox and its
+//!   sources' cursors (`notify::Notifier`);
 //! * [`feed::ChangeFeed`] — the live-change feed replicas on a shared
 //!   storage relay the console's notifications through (`ChangeRelay`).
 //!
@@ -45,6 +47,7 @@ pub mod audit;
 mod error;
 pub mod feed;
 pub mod history;
+pub mod notify;
 pub mod replays;
 pub mod vouchers;
 

@@ -9,6 +9,7 @@ mod contract;
 mod datacache;
 mod history;
 mod monitor;
+mod notify;
 mod overrides;
 mod recovery;
 mod status;

@@ -1,0 +1,384 @@
+//! The `[notify]` table and its `[notify.channels.<name>]` tables (serde,
+//! unknown keys refused; errors name `notify.channels.<name>.<key>`).
+
+use std::time::Duration;
+
+use base64::Engine;
+use mediator_core::notify::{
+    Channel, ChannelFilter, ChannelTarget, NotificationKind, NotifySettings,
+};
+use serde::Deserialize;
+
+use super::checks::{http_url, Count, Seconds};
+use super::values::{Integer, Secs, Text};
+
+/// PagerDuty's Events API v2 endpoint.
+pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+
+const RETRY_BASE: Seconds = Seconds {
+    min: 0.01,
+    max: 3600.0,
+};
+const RETRY_MAX: Seconds = Seconds {
+    min: 0.01,
+    max: 86_400.0,
+};
+const SEND_TIMEOUT: Seconds = Seconds {
+    min: 0.1,
+    max: 120.0,
+};
+const ATTEMPTS: Count = Count {
+    min: 1,
+    max: 100,
+    unit: "",
+};
+const DLQ_THRESHOLD: Count = Count {
+    min: 1,
+    max: 1_000_000_000,
+    unit: " vouchers",
+};
+
+/// The channels and how they are served.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    /// The channels, in file order.
+    pub channels: Vec<Channel>,
+    /// Retries, time limit, DLQ threshold.
+    pub settings: NotifySettings,
+}
+
+/// `[notify]`: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifyTable {
+    dlq_threshold: Option<Integer>,
+    retry_base: Option<Secs>,
+    retry_max: Option<Secs>,
+    max_attempts: Option<Integer>,
+    send_timeout: Option<Secs>,
+    poll_interval: Option<Secs>,
+    channels: Option<toml::Table>,
+}
+
+/// `[notify.channels.<name>]`: `type` and the keys of that type.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelTable {
+    #[serde(rename = "type")]
+    kind: Option<Text>,
+    url: Option<Text>,
+    secret: Option<Text>,
+    routing_key: Option<Text>,
+    source: Option<Text>,
+    parts: Option<Vec<Text>>,
+    kinds: Option<Vec<Text>>,
+}
+
+/// Reads `table` (the table's TOML text, as the part tables are read) as
+/// `T`; errors name `prefix.<key>` and list the keys allowed.
+fn read_table<T: serde::de::DeserializeOwned>(
+    prefix: &str,
+    what: &str,
+    table: toml::Table,
+) -> anyhow::Result<T> {
+    let text = toml::to_string(&table)
+        .map_err(|e| anyhow::anyhow!("{prefix}: cannot be read back ({e})"))?;
+    let de = toml::de::Deserializer::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{prefix}: {}", e.message()))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = format!("{prefix}.{}", e.path());
+        let message = e.inner().message();
+        match message.split_once(", expected one of ") {
+            Some((unknown, keys)) if unknown.starts_with("unknown field") => anyhow::anyhow!(
+                "{field}: unknown key ({what} may set {})",
+                keys.replace('`', "")
+            ),
+            _ => anyhow::anyhow!("{field}: {message}"),
+        }
+    })
+}
+
+/// The file's `notify` value, resolved; `parts` are the configured parts
+/// (a channel's `parts` must name some of them).
+pub(super) fn resolve_notify(
+    value: Option<toml::Value>,
+    parts: &[String],
+) -> anyhow::Result<NotifyConfig> {
+    let Some(value) = value else {
+        return Ok(NotifyConfig::default());
+    };
+    let toml::Value::Table(table) = value else {
+        anyhow::bail!(
+            "notify: must be a table ([notify]), got {}",
+            value.type_str()
+        );
+    };
+    let t: NotifyTable = read_table("notify", "[notify]", table)?;
+    let mut settings = NotifySettings::default();
+    if let Some(Integer(v)) = t.dlq_threshold {
+        settings.dlq_threshold = Some(DLQ_THRESHOLD.check("notify.dlq_threshold", v)? as u64);
+    }
+    if let Some(Secs(v)) = t.retry_base {
+        settings.retry_base = RETRY_BASE.check("notify.retry_base", v)?;
+    }
+    if let Some(Secs(v)) = t.retry_max {
+        settings.retry_max = RETRY_MAX.check("notify.retry_max", v)?;
+    }
+    if settings.retry_max < settings.retry_base {
+        anyhow::bail!(
+            "notify.retry_max: must be at least retry_base ({} s)",
+            settings.retry_base.as_secs_f64()
+        );
+    }
+    if let Some(Integer(v)) = t.max_attempts {
+        settings.max_attempts = ATTEMPTS.check("notify.max_attempts", v)? as u32;
+    }
+    if let Some(Secs(v)) = t.send_timeout {
+        settings.send_timeout = SEND_TIMEOUT.check("notify.send_timeout", v)?;
+    }
+    if let Some(Secs(v)) = t.poll_interval {
+        settings.poll = super::checks::POLL_INTERVAL.check("notify.poll_interval", v)?;
+    }
+    settings.poll = settings.poll.max(Duration::from_millis(50));
+    let mut channels = Vec::new();
+    for (name, value) in t.channels.unwrap_or_default() {
+        let prefix = format!("notify.channels.{name}");
+        let valid_name = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        if !valid_name {
+            anyhow::bail!("{prefix}: a channel's name must be 1 to 64 letters, digits, '-' or '_'");
+        }
+        let toml::Value::Table(table) = value else {
+            anyhow::bail!(
+                "{prefix}: must be a table ([{prefix}]), got {}",
+                value.type_str()
+            );
+        };
+        let c: ChannelTable = read_table(&prefix, "a channel's table", table)?;
+        channels.push(channel(&prefix, name, c, parts)?);
+    }
+    Ok(NotifyConfig { channels, settings })
+}
+
+fn channel(
+    prefix: &str,
+    name: String,
+    c: ChannelTable,
+    parts: &[String],
+) -> anyhow::Result<Channel> {
+    let field = |key: &str| format!("{prefix}.{key}");
+    let Some(Text(kind)) = c.kind else {
+        anyhow::bail!(
+            "{}: is required (webhook, slack or pagerduty)",
+            field("type")
+        );
+    };
+    let url = |default: Option<&str>| -> anyhow::Result<String> {
+        match (&c.url, default) {
+            (Some(Text(u)), _) => http_url(&field("url"), u),
+            (None, Some(d)) => Ok(d.to_owned()),
+            (None, None) => anyhow::bail!("{}: is required for a {kind} channel", field("url")),
+        }
+    };
+    let refuse = |key: &str, given: bool| -> anyhow::Result<()> {
+        if given {
+            anyhow::bail!("{}: is not a key of a {kind} channel", field(key));
+        }
+        Ok(())
+    };
+    let target = match kind.as_str() {
+        "webhook" => {
+            refuse("routing_key", c.routing_key.is_some())?;
+            refuse("source", c.source.is_some())?;
+            let Some(Text(secret)) = &c.secret else {
+                anyhow::bail!(
+                    "{}: is required for a webhook channel (whsec_<base64>)",
+                    field("secret")
+                );
+            };
+            ChannelTarget::Webhook {
+                url: url(None)?,
+                secret: webhook_secret(&field("secret"), secret)?,
+            }
+        }
+        "slack" => {
+            refuse("secret", c.secret.is_some())?;
+            refuse("routing_key", c.routing_key.is_some())?;
+            refuse("source", c.source.is_some())?;
+            ChannelTarget::Slack { url: url(None)? }
+        }
+        "pagerduty" => {
+            refuse("secret", c.secret.is_some())?;
+            let Some(Text(key)) = &c.routing_key else {
+                anyhow::bail!(
+                    "{}: is required for a pagerduty channel",
+                    field("routing_key")
+                );
+            };
+            if key.trim().is_empty() {
+                anyhow::bail!("{}: must not be empty", field("routing_key"));
+            }
+            ChannelTarget::PagerDuty {
+                url: url(Some(PAGERDUTY_URL))?,
+                routing_key: key.trim().to_owned(),
+                source: c
+                    .source
+                    .as_ref()
+                    .map(|Text(s)| s.clone())
+                    .unwrap_or_else(|| "vendor-mediator".into()),
+            }
+        }
+        other => anyhow::bail!(
+            "{}: must be webhook, slack or pagerduty, got {other:?}",
+            field("type")
+        ),
+    };
+    let mut filter = ChannelFilter::default();
+    for Text(p) in c.parts.unwrap_or_default() {
+        if !parts.contains(&p) {
+            anyhow::bail!(
+                "{}: {p:?} is not a configured part (parts are {})",
+                field("parts"),
+                parts.join(", ")
+            );
+        }
+        filter.parts.push(p);
+    }
+    for Text(k) in c.kinds.unwrap_or_default() {
+        let Some(kind) = NotificationKind::parse(&k).filter(|k| *k != NotificationKind::Test)
+        else {
+            let names: Vec<&str> = NotificationKind::ALL
+                .iter()
+                .filter(|k| **k != NotificationKind::Test)
+                .map(|k| k.as_str())
+                .collect();
+            anyhow::bail!(
+                "{}: {k:?} is not a kind of notification (kinds are {})",
+                field("kinds"),
+                names.join(", ")
+            );
+        };
+        filter.kinds.push(kind);
+    }
+    Ok(Channel {
+        name,
+        target,
+        filter,
+    })
+}
+
+/// A Standard Webhooks secret: `whsec_` then the key in base64 (at least
+/// 24 bytes).
+fn webhook_secret(field: &str, s: &str) -> anyhow::Result<Vec<u8>> {
+    let Some(b64) = s.strip_prefix("whsec_") else {
+        anyhow::bail!("{field}: must be whsec_ followed by the key in base64");
+    };
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| anyhow::anyhow!("{field}: the key after whsec_ is not base64 ({e})"))?;
+    if !(24..=64).contains(&key.len()) {
+        anyhow::bail!("{field}: the key must be 24 to 64 bytes, got {}", key.len());
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts() -> Vec<String> {
+        vec!["voucher".into(), "member".into()]
+    }
+
+    fn resolve(text: &str) -> anyhow::Result<NotifyConfig> {
+        let v: toml::Table = toml::from_str(text).unwrap();
+        resolve_notify(v.get("notify").cloned(), &parts())
+    }
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    fn channels_of_each_type_are_read_with_their_filters() {
+        let c = resolve(&format!(
+            r#"
+            [notify]
+            dlq_threshold = 10
+            retry_base = 0.5
+            [notify.channels.ops]
+            type = "webhook"
+            url = "https://hooks.example.com/mediator"
+            secret = "{SECRET}"
+            parts = ["voucher"]
+            kinds = ["part_down", "part_up"]
+            [notify.channels.chat]
+            type = "slack"
+            url = "https://hooks.slack.com/services/T/B/X"
+            [notify.channels.pager]
+            type = "pagerduty"
+            routing_key = "R0UT1NG"
+            "#
+        ))
+        .unwrap();
+        assert_eq!(c.settings.dlq_threshold, Some(10));
+        assert_eq!(c.settings.retry_base, Duration::from_millis(500));
+        let names: Vec<&str> = c.channels.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["ops", "chat", "pager"]);
+        assert_eq!(c.channels[0].filter.parts, ["voucher"]);
+        assert_eq!(
+            c.channels[0].filter.kinds,
+            [NotificationKind::PartDown, NotificationKind::PartUp]
+        );
+        match &c.channels[2].target {
+            ChannelTarget::PagerDuty { url, .. } => assert_eq!(url, PAGERDUTY_URL),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_channels_are_refused_naming_the_key() {
+        for (text, want) in [
+            (
+                "[notify.channels.a]\ntype = \"slack\"\nurl = \"https://x\"\ncolour = 1",
+                "notify.channels.a.colour: unknown key",
+            ),
+            ("[notify]\nflavour = 1", "notify.flavour: unknown key"),
+            (
+                "[notify.channels.a]\ntype = \"fax\"",
+                "notify.channels.a.type: must be webhook, slack or pagerduty",
+            ),
+            (
+                "[notify.channels.a]\ntype = \"webhook\"\nurl = \"https://x\"\nsecret = \"abc\"",
+                "notify.channels.a.secret: must be whsec_",
+            ),
+            (
+                "[notify.channels.a]\ntype = \"slack\"\nurl = \"ftp://x\"",
+                "notify.channels.a.url: must start with http",
+            ),
+            (
+                "[notify.channels.a]\ntype = \"pagerduty\"",
+                "notify.channels.a.routing_key: is required",
+            ),
+            (
+                "[notify.channels.a]\ntype = \"slack\"\nurl = \"https://x\"\nparts = [\"points\"]",
+                "notify.channels.a.parts: \"points\" is not a configured part",
+            ),
+            (
+                "[notify.channels.a]\ntype = \"slack\"\nurl = \"https://x\"\nkinds = [\"lunch\"]",
+                "notify.channels.a.kinds: \"lunch\" is not a kind",
+            ),
+            (
+                "[notify.channels.a]\ntype = \"slack\"\nurl = \"https://x\"\nsecret = \"whsec_x\"",
+                "notify.channels.a.secret: is not a key of a slack channel",
+            ),
+            (
+                "[notify]\nmax_attempts = 0",
+                "notify.max_attempts: must be between 1 and 100",
+            ),
+        ] {
+            let e = resolve(text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{text}: {e}");
+        }
+    }
+}
