@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mediator_core::datacache::{
-    time, Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, Redriven, VoucherFilter,
-    VoucherRecord, VoucherRef, FIND_LIMIT_MAX, LIST_FETCH_MAX,
+    time, Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, Redriven,
+    VoucherFilter, VoucherRecord, VoucherRef, FIND_LIMIT_MAX, LIST_FETCH_MAX,
 };
 use mediator_core::storage::{StoreError, VoucherStore};
 use mediator_core::voucher::{VoucherKeys, VoucherRequest, VoucherStatus};

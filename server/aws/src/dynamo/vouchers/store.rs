@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use mediator_core::datacache::{
-    Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, Redriven, VoucherFilter,
-    VoucherRecord, VoucherRef, FIND_LIMIT_MAX, LIST_FETCH_MAX,
+    Attempt, Claim, FindCursor, Finish, Hold, LifecycleEntry, PendingEvent, Redriven,
+    VoucherFilter, VoucherRecord, VoucherRef, FIND_LIMIT_MAX, LIST_FETCH_MAX,
 };
 use mediator_core::storage::{Admitted, StoreError, VoucherStore};
 use mediator_core::{OverrideMode, VoucherRequest, VoucherStatus};
