@@ -40,8 +40,9 @@ const siteArg = process.env.E2E_EMBEDDED_SITE ? "" : ` --site-root "${siteRoot}"
 const dataDir = process.env.E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "mediator-e2e-"));
 process.env.E2E_DATA_DIR = dataDir;
 // A receiver for notifications.spec.ts (started by the spec): the console's
-// server sends its webhook channel there.
-const hookPort = process.env.E2E_HOOK_PORT ?? String(Number(port) + 6);
+// server sends its webhook channel there (port + 4 to + 6 are the sign-in
+// server's).
+const hookPort = process.env.E2E_HOOK_PORT ?? String(Number(port) + 7);
 process.env.E2E_HOOK_PORT = hookPort;
 const configFile = path.join(dataDir, "..", path.basename(dataDir) + ".toml");
 fs.writeFileSync(
