@@ -680,6 +680,10 @@ pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>, me: Option<Me>) -> i
                                     <dd class="num" id="preview-archived">{p.archived}</dd>
                                     <dt>"Vouchers still pending"</dt>
                                     <dd class="num" id="preview-pending">{p.pending}</dd>
+                                    {p.archive_event_count.map(|n| view! {
+                                        <dt title="EventBridge reports only the whole archive's count, updated with a delay">"The bus's archive count (whole archive on AWS, approximate)"</dt>
+                                        <dd class="num" id="preview-archive-count">{n}</dd>
+                                    })}
                                 </dl>
                                 {p.lag_warning.map(|w| view! { <p class="warning" role="note"><span aria-hidden="true">"⚠ "</span>{w}</p> })}
                                 {p.active_replay.map(|a| view! {

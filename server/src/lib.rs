@@ -279,6 +279,10 @@ struct EventsListener {
     limits: serve::Limits,
 }
 
+/// Wraps the archive replays recovery uses ([`Application::build_with_replays`]).
+pub type ReplaysWrapper =
+    Box<dyn FnOnce(Arc<dyn ArchiveReplays>) -> Arc<dyn ArchiveReplays> + Send>;
+
 impl Application {
     /// Opens the database (applying migrations), seeds the part status rows
     /// and binds the listener.
@@ -292,6 +296,23 @@ impl Application {
     pub async fn build_with_submitter(
         settings: Settings,
         submitter: Option<Arc<dyn mediator_core::SaasSubmitter>>,
+    ) -> anyhow::Result<Self> {
+        Self::build_with(settings, submitter, None).await
+    }
+
+    /// [`Application::build`], with recovery reaching the bus's archive
+    /// replays through `wrap` (tests: an archive that receives events late).
+    pub async fn build_with_replays(
+        settings: Settings,
+        wrap: ReplaysWrapper,
+    ) -> anyhow::Result<Self> {
+        Self::build_with(settings, None, Some(wrap)).await
+    }
+
+    async fn build_with(
+        settings: Settings,
+        submitter: Option<Arc<dyn mediator_core::SaasSubmitter>>,
+        wrap: Option<ReplaysWrapper>,
     ) -> anyhow::Result<Self> {
         let db = Database::open_with(&settings.data_dir, settings.durability.into())?;
         let changes = mediator_core::Changes::default();
@@ -332,10 +353,13 @@ impl Application {
             status_urls,
             longest_check.unwrap_or(Duration::from_secs(30)),
         )?;
-        let plumbing = match settings.backend {
+        let mut plumbing = match settings.backend {
             Backend::Embedded => Plumbing::embedded(&settings, &db, &parts).await?,
             Backend::Aws => Plumbing::aws(&settings, &parts).await?,
         };
+        if let Some(wrap) = wrap {
+            plumbing.replays = wrap(plumbing.replays.clone());
+        }
         let ports = plumbing.ports.clone();
         // Every replica shows the circuits as decided in the (shared) store.
         let status = StatusBoard::new(ports.status.clone(), parts.clone());
@@ -429,6 +453,12 @@ impl Application {
                     u64::from(mediator_core::DEFAULT_RETENTION_DAYS) * 86_400,
                 ),
                 sweep_interval: settings.sweep_interval,
+                // The embedded bus archives an event in the transaction
+                // that accepts it; EventBridge some time later.
+                archive_lag: match settings.backend {
+                    Backend::Embedded => Duration::ZERO,
+                    Backend::Aws => mediator_core::recovery::AWS_ARCHIVE_LAG,
+                },
             },
         )
         .with_parts(&parts)

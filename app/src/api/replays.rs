@@ -213,6 +213,7 @@ mod ssr {
             end: time_secs(end),
             archived: p.archived,
             pending: p.pending,
+            archive_event_count: p.archive_event_count,
             lag_warning,
             active_replay,
         })

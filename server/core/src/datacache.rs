@@ -355,9 +355,9 @@ impl DataCache {
         self.store.count_pending_in_window(part, start, end).await
     }
 
-    /// Event times (ms) of the latest retry event of each voucher of `part`
-    /// still in `retry`.
-    pub async fn retry_event_times(&self, part: &str) -> Result<Vec<i64>, StoreError> {
+    /// Each voucher of `part` still in `retry` and the time (ms) of its
+    /// latest retry event.
+    pub async fn retry_event_times(&self, part: &str) -> Result<Vec<(String, i64)>, StoreError> {
         self.store.retry_event_times(part).await
     }
 

@@ -155,6 +155,10 @@ pub struct PartSettings {
     pub resubmit_rate: f64,
     /// Replayed events resubmitted at once, at most.
     pub resubmit_concurrency: usize,
+    /// How long the bus may take to archive an event after accepting it:
+    /// a replay waits until its window's end is this far in the past.
+    /// `None`: the backend's default (see `RecoverySettings::archive_lag`).
+    pub archive_lag: Option<std::time::Duration>,
 }
 
 /// Days an archive keeps retry events by default (the seed's value).
@@ -179,6 +183,7 @@ impl PartSettings {
             replay_margin: std::time::Duration::from_secs(60),
             resubmit_rate: 50.0,
             resubmit_concurrency: 4,
+            archive_lag: None,
         }
     }
 

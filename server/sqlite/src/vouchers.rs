@@ -966,18 +966,18 @@ impl VoucherStore for SqliteVoucherStore {
             .await
     }
 
-    /// Event times (ms) of the latest retry event of each voucher of `part`
-    /// still in `retry`.
-    async fn retry_event_times(&self, part: &str) -> Result<Vec<i64>, StoreError> {
+    /// Each voucher of `part` still in `retry` and the time (ms) of its
+    /// latest retry event.
+    async fn retry_event_times(&self, part: &str) -> Result<Vec<(String, i64)>, StoreError> {
         let part = part.to_owned();
         self.db
             .read(move |c| {
                 c.prepare(
-                    "SELECT max(e.at_ms) FROM vouchers v JOIN voucher_events e USING (loyalty_request_id)
+                    "SELECT v.loyalty_request_id, max(e.at_ms) FROM vouchers v JOIN voucher_events e USING (loyalty_request_id)
                      WHERE v.part = ?1 AND v.status = 'retry' AND e.status = 'retry'
                      GROUP BY v.loyalty_request_id",
                 )?
-                .query_map([part], |r| r.get(0))?
+                .query_map([part], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
             })
             .await

@@ -85,6 +85,11 @@ pub(super) const REPLAY_MARGIN: Seconds = Seconds {
     min: 0.0,
     max: 86_400.0,
 };
+/// A part's `archive_lag`.
+pub(super) const ARCHIVE_LAG: Seconds = Seconds {
+    min: 0.0,
+    max: 86_400.0,
+};
 /// `resubmit_rate`, global and per part.
 pub(super) const RESUBMIT_RATE: PerSecond = PerSecond {
     min: 0.01,

@@ -8,8 +8,8 @@ use mediator_core::{PartName, PartSettings};
 use serde::Deserialize;
 
 use super::checks::{
-    http_url, CHECK_TIMEOUT, POLL_INTERVAL, REPLAY_MARGIN, RESUBMIT_CONCURRENCY, RESUBMIT_RATE,
-    RETENTION_DAYS, SUBMIT_TIMEOUT, THRESHOLD,
+    http_url, ARCHIVE_LAG, CHECK_TIMEOUT, POLL_INTERVAL, REPLAY_MARGIN, RESUBMIT_CONCURRENCY,
+    RESUBMIT_RATE, RETENTION_DAYS, SUBMIT_TIMEOUT, THRESHOLD,
 };
 use super::values::{Integer, Number, Secs, Text};
 
@@ -136,6 +136,7 @@ struct PartTable {
     replay_margin: Option<Secs>,
     resubmit_rate: Option<Number>,
     resubmit_concurrency: Option<Integer>,
+    archive_lag: Option<Secs>,
 }
 
 impl PartTable {
@@ -209,6 +210,9 @@ impl PartTable {
         if let Some(Integer(v)) = self.resubmit_concurrency {
             p.resubmit_concurrency =
                 RESUBMIT_CONCURRENCY.check(&field("resubmit_concurrency"), v)? as usize;
+        }
+        if let Some(Secs(v)) = self.archive_lag {
+            p.archive_lag = Some(ARCHIVE_LAG.check(&field("archive_lag"), v)?);
         }
         Ok(check_timeout_set)
     }

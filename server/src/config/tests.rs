@@ -173,6 +173,7 @@ retention_days = 3
 replay_margin = 0
 resubmit_rate = 200.5
 resubmit_concurrency = 16
+archive_lag = 120.5
 
 [parts.member]
 
@@ -202,6 +203,7 @@ submit_url = "https://points.example/api/submit"
     assert_eq!(v.replay_margin, Duration::ZERO);
     assert_eq!(v.resubmit_rate, 200.5);
     assert_eq!(v.resubmit_concurrency, 16);
+    assert_eq!(v.archive_lag, Some(Duration::from_millis(120_500)));
     // Without a table value: flag over file over default.
     assert_eq!(m.poll_interval, Duration::from_secs(2), "flag over file");
     assert_eq!(m.check_timeout, Duration::from_secs(2), "≤ poll interval");
@@ -211,6 +213,7 @@ submit_url = "https://points.example/api/submit"
     assert_eq!(m.submit_timeout, Duration::from_secs(10), "default");
     assert_eq!(m.archive_name, "LoyaltyMemberArchive");
     assert_eq!(m.retention_days, 10);
+    assert_eq!(m.archive_lag, None, "the backend's default");
     assert_eq!(
         (m.status_url.as_deref(), m.submit_url.as_deref()),
         (None, None)
@@ -318,6 +321,10 @@ fn bad_part_tables_name_the_key_and_the_reason() {
         (
             "[parts.voucher]\nresubmit_rate = -1\n",
             "parts.voucher.resubmit_rate: must be between 0.01 and 100000",
+        ),
+        (
+            "[parts.voucher]\narchive_lag = -1\n",
+            "parts.voucher.archive_lag: must be",
         ),
         (
             "[parts.voucher]\nresubmit_concurrency = 1000\n",

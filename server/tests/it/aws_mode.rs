@@ -45,12 +45,21 @@ pub(crate) async fn spawn_on_aws_with(
     endpoint: String,
     saas_url: Option<String>,
 ) -> common::TestApp {
+    // moto archives an event when it accepts it: no archive lag to wait.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mediator.toml");
+    let tables: String = mediator_core::part::DEFAULT_PARTS
+        .iter()
+        .map(|p| format!("[parts.{p}]\narchive_lag = 0\n"))
+        .collect();
+    std::fs::write(&config, tables).unwrap();
     spawn_app_with(|a| {
         a.backend = Some(server::Backend::Aws);
         a.endpoint_url = Some(endpoint);
         a.region = Some("us-east-1".into());
         a.replay_margin = Some(1.0);
         a.saas_url = saas_url;
+        a.config = Some(config);
     })
     .await
 }

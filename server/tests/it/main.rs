@@ -8,6 +8,7 @@ mod common;
 #[path = "../support/load.rs"]
 mod load_support;
 
+mod archive_lag;
 mod auth;
 mod aws_live;
 mod aws_mode;

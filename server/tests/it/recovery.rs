@@ -403,11 +403,20 @@ async fn replays_are_one_at_a_time_validated_cancellable_and_previewed() {
     let (code, p) = preview("voucher", start.clone(), end.clone()).await;
     assert_eq!(
         (code, p),
-        (200, json!({"archived": N, "pending": N})),
-        "everything archived and pending"
+        (
+            200,
+            json!({"archived": N, "pending": N, "archive_event_count": N})
+        ),
+        "everything archived and pending (the embedded bus counts the window)"
     );
     let (code, p) = preview("member", start.clone(), end.clone()).await;
-    assert_eq!((code, p), (200, json!({"archived": 0, "pending": 0})));
+    assert_eq!(
+        (code, p),
+        (
+            200,
+            json!({"archived": 0, "pending": 0, "archive_event_count": 0})
+        )
+    );
 
     // Bad windows are refused naming the field, for preview and start alike.
     let future = rfc3339(now + chrono::Duration::hours(1));
@@ -523,7 +532,13 @@ async fn replays_are_one_at_a_time_validated_cancellable_and_previewed() {
         "{list}"
     );
     let (code, p) = preview("voucher", start, rfc3339(chrono::Utc::now())).await;
-    assert_eq!((code, p), (200, json!({"archived": N, "pending": 0})));
+    assert_eq!(
+        (code, p),
+        (
+            200,
+            json!({"archived": N, "pending": 0, "archive_event_count": N})
+        )
+    );
     app.stop().await;
 }
 

@@ -249,6 +249,7 @@ impl From<recovery::Preview> for Preview {
         Preview {
             archived: p.archived,
             pending: p.pending,
+            archive_event_count: p.archive_event_count,
         }
     }
 }

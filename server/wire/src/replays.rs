@@ -104,10 +104,19 @@ pub struct ReplayList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = PreviewBody))]
 pub struct Preview {
-    /// Events the part's archive holds in the window.
+    /// Retry events of the part in the window, by event time: what the
+    /// part's archive holds in the window once archived. Exact on both
+    /// backends, counted from the mediator's own ledger of the retry events
+    /// it published (not the bus's figure).
     pub archived: i64,
     /// Vouchers of the part still `retry`/`received` whose retry event is in the window.
     pub pending: i64,
+    /// The bus's own archive figure, for what it is: on AWS the whole
+    /// archive's `EventCount` (every event it holds, of any time;
+    /// approximate, EventBridge updates it with a delay); on the embedded
+    /// bus the archive's events in the window. `null` when the bus cannot say.
+    #[serde(default)]
+    pub archive_event_count: Option<i64>,
 }
 
 /// A replay as the console shows it, and the overview's `latest_replay`:
@@ -212,10 +221,15 @@ pub struct ReplayPreview {
     pub start: String,
     /// Window end as understood by the server (RFC 3339).
     pub end: String,
-    /// Events the archive holds in the window.
+    /// Retry events of the part in the window (exact, from the mediator's
+    /// own ledger): what the archive holds in the window once archived.
     pub archived: i64,
     /// Vouchers of the part still held with a retry event in the window.
     pub pending: i64,
+    /// The bus's own archive figure (see [`Preview::archive_event_count`]):
+    /// on AWS the whole archive's approximate `EventCount`.
+    #[serde(default)]
+    pub archive_event_count: Option<i64>,
     /// Set when the window ends more recently than the archive's lag.
     pub lag_warning: Option<String>,
     /// The part's active replay, which makes a launch refused now.

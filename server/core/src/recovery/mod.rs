@@ -8,7 +8,9 @@
 //!   `<ArchiveBase>Replay_YYYYMMDDHHMMSS`, delivered only to the part's
 //!   resubmit rule, and recorded (with the expected count from our own
 //!   ledger) as the part's latest replay interval. It waits until the part's
-//!   retry events in the window have left the outbox, so none is missed.
+//!   retry events in the window have left the outbox and until
+//!   `up + archive_lag` has passed (the bus archives an event some time
+//!   after accepting it), so none is missed.
 //! - **Drain** ([`Recovery::drain_step`]): the resubmit rule feeds a queue;
 //!   replayed events are taken at a bounded concurrency and rate, and each is
 //!   handled once ([`Recovery::handle`]): a voucher already `submitted` or
@@ -17,8 +19,8 @@
 //!   become `dead_lettered`.
 //! - **Sweeper** ([`Recovery::sweep_step`]): resumes stuck vouchers
 //!   (`received` never attempted, `submitting` with an expired lease), then,
-//!   per part that is up, replays retry events no completed replay window
-//!   covers (trigger `sweeper`).
+//!   per part that is up, replays the retry events of vouchers no replay
+//!   has handled (trigger `sweeper`).
 //! - **Safety**: one active replay per part (recovery and the sweeper defer,
 //!   the API gets [`RecoveryError::Busy`]); operators' windows are validated
 //!   ([`Recovery::validate_window`]), previewed and cancellable.
@@ -65,7 +67,7 @@ pub use error::RecoveryError;
 pub use ports::{
     ArchiveReplays, Lane, QueuedEvent, ReplayError, ReplayInfo, ReplayRequest, ResubmitQueue,
 };
-pub use settings::{PartRecovery, RecoverySettings};
+pub use settings::{PartRecovery, RecoverySettings, AWS_ARCHIVE_LAG};
 pub use start::{ACTIVE_STATES, STARTING_GRACE};
 pub use window::{Preview, FUTURE_TOLERANCE};
 
@@ -149,6 +151,7 @@ impl Recovery {
                         rate_per_sec: p.resubmit_rate,
                         concurrency: p.resubmit_concurrency,
                         retention: p.retention(),
+                        archive_lag: p.archive_lag.unwrap_or(self.settings.archive_lag),
                     },
                 )
             })
@@ -167,6 +170,7 @@ impl Recovery {
                 rate_per_sec: self.settings.rate_per_sec,
                 concurrency: self.settings.concurrency,
                 retention: self.settings.retention,
+                archive_lag: self.settings.archive_lag,
             })
     }
 

@@ -70,7 +70,10 @@ pub trait ArchiveReplays: Send + Sync {
     /// Cancels a running replay (EventBridge CancelReplay): `NotFound` if
     /// the bus does not know it, `Finished` if it is no longer running.
     async fn cancel_replay(&self, name: &str) -> Result<(), ReplayError>;
-    /// Events `archive` holds with an event time in `[start, end)`.
+    /// The bus's own count of `archive`'s events: the embedded bus counts
+    /// those with an event time in `[start, end)`; EventBridge only reports
+    /// the whole archive's `EventCount`, approximate and updated with a
+    /// delay. Shown for what it is; recovery counts from its own ledger.
     async fn count_archived(
         &self,
         archive: &str,

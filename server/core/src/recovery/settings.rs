@@ -17,7 +17,17 @@ pub struct RecoverySettings {
     pub retention: Duration,
     /// How often the sweeper looks for vouchers no replay covered.
     pub sweep_interval: Duration,
+    /// How long the bus may take to archive an accepted event: a replay
+    /// starts only once its window ended this long ago (the embedded bus
+    /// archives in the PutEvents transaction: zero; see
+    /// [`AWS_ARCHIVE_LAG`]).
+    pub archive_lag: Duration,
 }
+
+/// The archive lag assumed on AWS: EventBridge documents a delay between an
+/// event reaching the bus and reaching the archive, and recommends waiting
+/// 10 minutes before replaying so every event is replayed.
+pub const AWS_ARCHIVE_LAG: Duration = Duration::from_secs(600);
 
 impl Default for RecoverySettings {
     fn default() -> Self {
@@ -28,6 +38,7 @@ impl Default for RecoverySettings {
             poll: Duration::from_millis(250),
             retention: Duration::from_secs(10 * 86_400),
             sweep_interval: Duration::from_secs(60),
+            archive_lag: Duration::ZERO,
         }
     }
 }
@@ -46,4 +57,6 @@ pub struct PartRecovery {
     pub concurrency: usize,
     /// How long the archive keeps events: a longer window is refused.
     pub retention: Duration,
+    /// How long the bus may take to archive an accepted event.
+    pub archive_lag: Duration,
 }

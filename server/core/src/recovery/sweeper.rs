@@ -1,6 +1,7 @@
-//! The sweeper: stuck vouchers resumed, and retry events no completed replay
-//! covers replayed (trigger `sweeper`).
+//! The sweeper: stuck vouchers resumed, and retry events no replay has
+//! handled replayed (trigger `sweeper`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -28,10 +29,17 @@ impl Recovery {
     }
 
     /// One sweep of `part` (only while it is up and has no active replay):
-    /// vouchers still `retry` whose retry event no completed replay window
-    /// of the part covers (late archiving, a crash, a cancelled replay) are
-    /// replayed over `[min − margin, max + margin]` of those events' times,
-    /// trigger `sweeper`. Returns the replay started, if any.
+    /// vouchers still `retry` whose latest retry event no replay has handled
+    /// (late archiving, a crash, a cancelled replay) are replayed over
+    /// `[min − margin, max + margin]` of those events' times, trigger
+    /// `sweeper`, once the latest of them is the part's archive lag in the
+    /// past. Handled means the replays' ledger ([`ReplayStore::count`])
+    /// holds an event of the voucher delivered by a replay whose window
+    /// holds its retry event: being inside a completed replay's window is
+    /// not enough, as an event archived late is not in that replay. Returns
+    /// the replay started, if any.
+    ///
+    /// [`ReplayStore::count`]: crate::storage::replays::ReplayStore::count
     pub async fn sweep_part(&self, part: &PartName) -> Result<Option<ReplayRecord>, RecoveryError> {
         let cache = self.flow.cache();
         if !cache.part_is_up(part.as_str()).await? {
@@ -43,30 +51,21 @@ impl Recovery {
         if trigger_behind {
             return Ok(None);
         }
-        let times = cache.retry_event_times(part.as_str()).await?;
-        if times.is_empty() || self.active_replay(part.as_str()).await?.is_some() {
+        let held = cache.retry_event_times(part.as_str()).await?;
+        if held.is_empty() || self.active_replay(part.as_str()).await?.is_some() {
             return Ok(None);
         }
-        let mut completed = Vec::new();
-        for r in self.records.newest(Some(part.as_str()), true, 200).await? {
-            if let Some(info) = self.replays.describe_replay(&r.name).await? {
-                if info.state == "COMPLETED" {
-                    completed.push((
-                        r.window_start.timestamp_millis(),
-                        r.window_end.timestamp_millis(),
-                    ));
-                }
-            }
-        }
-        let uncovered: Vec<i64> = times
-            .into_iter()
-            .filter(|t| !completed.iter().any(|(s, e)| s <= t && t < e))
-            .collect();
+        let uncovered = self.unhandled(part, held).await?;
         let (Some(min), Some(max)) = (uncovered.iter().min(), uncovered.iter().max()) else {
             return Ok(None);
         };
-        let margin =
-            chrono::Duration::from_std(self.part_recovery(part).margin).unwrap_or_default();
+        let settings = self.part_recovery(part);
+        let lag = chrono::Duration::from_std(settings.archive_lag).unwrap_or_default();
+        if Utc::now() < time(*max) + lag {
+            // Not archived for sure yet: a replay now could miss it.
+            return Ok(None);
+        }
+        let margin = chrono::Duration::from_std(settings.margin).unwrap_or_default();
         let start = time(*min) - margin;
         // The end is exclusive: keep the latest event inside.
         let end = time(*max) + margin + chrono::Duration::milliseconds(1);
@@ -84,6 +83,40 @@ impl Recovery {
             Err(RecoveryError::Busy { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The times of the retry events in `held` (voucher, latest retry event
+    /// time in ms) that no replay of `part` has handled: no started replay
+    /// whose window holds the event counted an event of the voucher.
+    async fn unhandled(
+        &self,
+        part: &PartName,
+        held: Vec<(String, i64)>,
+    ) -> Result<Vec<i64>, RecoveryError> {
+        let lo = held.iter().map(|(_, t)| *t).min().unwrap_or_default();
+        let hi = held.iter().map(|(_, t)| *t).max().unwrap_or_default();
+        let mut handled: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+        for r in self.records.overlapping(part.as_str(), lo, hi).await? {
+            if !r.started {
+                continue;
+            }
+            let window = (
+                r.window_start.timestamp_millis(),
+                r.window_end.timestamp_millis(),
+            );
+            for (voucher, _) in self.records.outcomes(&r.name).await? {
+                handled.entry(voucher).or_default().push(window);
+            }
+        }
+        Ok(held
+            .into_iter()
+            .filter(|(voucher, t)| {
+                !handled
+                    .get(voucher)
+                    .is_some_and(|ws| ws.iter().any(|(s, e)| s <= t && t < e))
+            })
+            .map(|(_, t)| t)
+            .collect())
     }
 
     /// Sends vouchers left behind back through the flow: `received` before

@@ -14,8 +14,15 @@ pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(120);
 /// What a replay of a window would do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Preview {
-    /// Events the archive holds in the window (the bus's count).
+    /// Retry events of the part in the window, by event time, from the
+    /// mediator's own ledger of the retry events it published (exact on
+    /// both backends): what the archive holds in the window once archived.
     pub archived: i64,
+    /// The bus's own figure, labelled as what it is: on AWS the archive's
+    /// `EventCount` (every event it holds, of any time, and approximate:
+    /// EventBridge updates it with a delay); on the embedded bus the
+    /// archive's events in the window. `None` when the bus cannot say.
+    pub archive_event_count: Option<i64>,
     /// Vouchers of the part still `retry`/`received` whose retry event falls
     /// in the window (from the DataCache).
     pub pending: i64,
@@ -71,7 +78,8 @@ impl Recovery {
     }
 
     /// What replaying `part`'s archive over `[start, end)` would deliver
-    /// (archived events) and how many held vouchers it concerns (pending).
+    /// (the retry events of the window, from our own ledger), how many held
+    /// vouchers it concerns (pending) and the bus's own archive figure.
     pub async fn preview(
         &self,
         part: &str,
@@ -80,15 +88,26 @@ impl Recovery {
     ) -> Result<Preview, RecoveryError> {
         let p = self.known_part(part)?;
         self.validate_part_window(&p, start, end)?;
-        let archived = self
-            .replays
-            .count_archived(&self.part_recovery(&p).archive, start, end)
-            .await?;
-        let pending = self
-            .flow
-            .cache()
+        let cache = self.flow.cache();
+        let archived = cache.count_retry_events(p.as_str(), start, end).await?;
+        let pending = cache
             .count_pending_in_window(p.as_str(), start, end)
             .await?;
-        Ok(Preview { archived, pending })
+        let archive_event_count = match self
+            .replays
+            .count_archived(&self.part_recovery(&p).archive, start, end)
+            .await
+        {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(part = %p, "the archive's event count: {e}");
+                None
+            }
+        };
+        Ok(Preview {
+            archived,
+            pending,
+            archive_event_count,
+        })
     }
 }

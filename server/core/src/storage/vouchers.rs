@@ -223,9 +223,9 @@ pub trait VoucherStore: Send + Sync {
         end: DateTime<Utc>,
     ) -> Result<Vec<(String, VoucherStatus)>, StoreError>;
 
-    /// Per voucher of `part` still in `retry`: the time (ms) of its latest
-    /// retry event (in no particular order).
-    async fn retry_event_times(&self, part: &str) -> Result<Vec<i64>, StoreError>;
+    /// Per voucher of `part` still in `retry`: its `loyalty_request_id` and
+    /// the time (ms) of its latest retry event (in no particular order).
+    async fn retry_event_times(&self, part: &str) -> Result<Vec<(String, i64)>, StoreError>;
 
     /// How many vouchers each (part, status) has.
     async fn counts(&self) -> Result<Vec<(String, String, u64)>, StoreError>;

@@ -128,13 +128,26 @@ async fn the_sweeper_replays_only_uncovered_retries_one_at_a_time() {
         .lock()
         .unwrap()
         .insert(r.name.clone(), "COMPLETED".into());
-    assert!(rec.sweep_step().await.unwrap().is_empty(), "covered");
-    // A cancelled replay covers nothing.
+    // Inside a completed replay's window, but never handled by it (archived
+    // too late for it): not covered.
+    let again = rec.sweep_step().await.unwrap();
+    assert_eq!(again.len(), 1, "in a completed window, unhandled");
     bus.1
         .lock()
         .unwrap()
-        .insert(r.name.clone(), "CANCELLED".into());
-    assert_eq!(rec.sweep_step().await.unwrap().len(), 1);
+        .insert(again[0].name.clone(), "CANCELLED".into());
+    // The ledger shows an event of `a` handled by that (since cancelled)
+    // replay, whose window holds its retry event: covered.
+    let name = again[0].name.clone();
+    db.write(move |tx| {
+        tx.execute(
+            "INSERT INTO rec_replay_items VALUES (?1, 'e1', 'a', 'skipped', 0)",
+            params![name],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(rec.sweep_step().await.unwrap().is_empty(), "handled");
     assert_eq!(bus.0.lock().unwrap().len(), 2);
 }
 
@@ -367,8 +380,10 @@ async fn a_down_to_up_change_replays_its_window_once_and_counts_exactly() {
         .await
         .unwrap();
     assert_eq!(a.voucher.status, VoucherStatus::Retry);
-    let down = a.voucher.updated_at.timestamp_millis() - 1_000;
-    let up = down + 10_000;
+    // The part came back 4.8 s after the hold: the window (5 s margin) ends
+    // 0.2 s after it, and the replay waits for that end.
+    let down = a.voucher.updated_at.timestamp_millis() - 10_000;
+    let up = down + 10_000 - 4_800;
     db.write(move |tx| {
         tx.execute(
             "INSERT INTO mon_status_changes (part, status, changed_ms, prev_status, prev_change_ms)
@@ -383,6 +398,7 @@ async fn a_down_to_up_change_replays_its_window_once_and_counts_exactly() {
     assert!(bus.0.lock().unwrap().is_empty());
     exec(&db, "UPDATE voucher_events SET published = 1").await;
     exec(&db, "UPDATE part_status SET status = 'up'").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rec.trigger_step().await.unwrap(), 1);
     assert_eq!(rec.trigger_step().await.unwrap(), 0, "consumed once");
     let req = bus.0.lock().unwrap()[0].clone();

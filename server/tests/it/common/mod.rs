@@ -164,6 +164,14 @@ pub fn test_log() {
 
 /// A server with the test defaults changed by `tweak`.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
+    spawn_app_wrapping(tweak, None).await
+}
+
+/// [`spawn_app_with`], recovery reaching the archive replays through `wrap`.
+pub async fn spawn_app_wrapping(
+    tweak: impl FnOnce(&mut ServeArgs),
+    wrap: Option<server::ReplaysWrapper>,
+) -> TestApp {
     test_log();
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().join("data");
@@ -191,7 +199,11 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut ServeArgs)) -> TestApp {
     };
     tweak(&mut args);
     let settings = Settings::resolve(args).unwrap();
-    let app = Application::build(settings).await.expect("build");
+    let app = match wrap {
+        Some(wrap) => Application::build_with_replays(settings, wrap).await,
+        None => Application::build(settings).await,
+    }
+    .expect("build");
     let addr = app.local_addr();
     // With --backend aws there is no embedded wire API: calls to it fail
     // to connect (port 0), which is what such a test would deserve.

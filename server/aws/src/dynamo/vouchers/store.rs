@@ -704,12 +704,12 @@ impl VoucherStore for DynamoStore {
             .collect())
     }
 
-    async fn retry_event_times(&self, part: &str) -> Result<Vec<i64>, StoreError> {
+    async fn retry_event_times(&self, part: &str) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(self
             .query_open(VoucherStatus::Retry, None, Some(part), usize::MAX)
             .await?
             .iter()
-            .filter_map(|i| get_n(i, "lretry"))
+            .filter_map(|i| Some((get_s(i, "pk")?, get_n(i, "lretry")?)))
             .collect())
     }
 

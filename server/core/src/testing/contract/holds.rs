@@ -139,8 +139,12 @@ pub async fn check_voucher_holds(v: &dyn VoucherStore, s: &dyn StatusStore, o: &
     );
     let mut times = v.retry_event_times("voucher").await.unwrap();
     times.sort_unstable();
-    let ms = |s: i64| t(s).timestamp_millis();
-    assert_eq!(times, [ms(21), ms(21), ms(30)], "latest per retry voucher");
+    let ms = |id: &str, s: i64| (id.to_owned(), t(s).timestamp_millis());
+    assert_eq!(
+        times,
+        [ms("h1", 30), ms("h2", 21), ms("h3", 21)],
+        "latest per retry voucher"
+    );
 
     // Up: claimed in order; the repeat is skipped.
     let out = v
