@@ -791,6 +791,31 @@ pub fn Pager(
     }
 }
 
+/// [`Pager`] over a token-paginated list: `token` is the page shown
+/// (`None` for the first), `tokens` the pages before it, `next` the next
+/// page's token from the answer.
+#[component]
+pub fn TokenPager(
+    /// The pages before the one shown.
+    tokens: RwSignal<Vec<Option<String>>>,
+    /// The page shown.
+    token: RwSignal<Option<String>>,
+    /// The next page's token, if there is one.
+    next: Option<String>,
+) -> impl IntoView {
+    view! {
+        <Pager has_prev=!tokens.with_untracked(Vec::is_empty) has_next=next.is_some()
+            on_prev=Callback::new(move |_| {
+                let prev = tokens.try_update(|t| t.pop()).flatten().flatten();
+                token.set(prev);
+            })
+            on_next=Callback::new(move |_| {
+                tokens.update(|t| t.push(token.get_untracked()));
+                token.set(next.clone());
+            })/>
+    }
+}
+
 /// Shown when a page fails: lists what went wrong, keeps the navigation.
 #[component]
 pub fn ErrorPage(errors: ArcRwSignal<Errors>) -> impl IntoView {

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::{Pager, StatusPill};
+use super::{StatusPill, TokenPager};
 use crate::api::fmt_time;
 use crate::api::vouchers::{list_vouchers, VoucherListQuery};
 use crate::live::{use_live, Topic};
@@ -77,15 +77,7 @@ pub fn VoucherList(
                             </tbody>
                         </table>
                         </div>
-                        <Pager has_prev=!first has_next=next.is_some()
-                            on_prev=Callback::new(move |_| {
-                                let prev = tokens.try_update(|t| t.pop()).flatten().flatten();
-                                token.set(prev);
-                            })
-                            on_next=Callback::new(move |_| {
-                                tokens.update(|t| t.push(token.get_untracked()));
-                                token.set(next.clone());
-                            })/>
+                        <TokenPager tokens token next/>
                     }.into_any()
                 })
             }}

@@ -9,7 +9,7 @@ use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::fmt_time;
 use crate::api::history::{archive_events, list_archives};
-use crate::components::Pager;
+use crate::components::TokenPager;
 use crate::live::{use_live, Topic};
 
 /// A byte count in words.
@@ -129,15 +129,7 @@ fn ArchiveBrowser(name: String) -> impl IntoView {
                                     </li>
                                 }).collect_view()}
                             </ol>
-                            <Pager has_prev=!tokens.with_untracked(Vec::is_empty) has_next=next.is_some()
-                                on_prev=Callback::new(move |_| {
-                                    let prev = tokens.try_update(|t| t.pop()).flatten().flatten();
-                                    token.set(prev);
-                                })
-                                on_next=Callback::new(move |_| {
-                                    tokens.update(|t| t.push(token.get_untracked()));
-                                    token.set(next.clone());
-                                })/>
+                            <TokenPager tokens token next/>
                         }
                     })
                 })}

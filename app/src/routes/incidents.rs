@@ -11,7 +11,7 @@ use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::history::{get_incident, list_incidents, Incident, IncidentView};
 use crate::api::{fmt_duration, fmt_time};
-use crate::components::{Pager, ReplayDialog, ReplaySeed, StatusPill, VoucherList};
+use crate::components::{ReplayDialog, ReplaySeed, StatusPill, TokenPager, VoucherList};
 use crate::live::{use_live, Topic};
 
 const TOPICS: [Topic; 3] = [Topic::Status, Topic::Replay, Topic::Voucher];
@@ -62,18 +62,7 @@ pub fn IncidentsPage() -> impl IntoView {
                                 </tbody>
                             </table>
                             </div>
-                            <Pager
-                                has_prev=!tokens.with_untracked(Vec::is_empty)
-                                has_next=next.is_some()
-                                on_prev=Callback::new(move |_| {
-                                    let prev = tokens.try_update(|t| t.pop()).flatten().flatten();
-                                    token.set(prev);
-                                })
-                                on_next=Callback::new(move |_| {
-                                    tokens.update(|t| t.push(token.get_untracked()));
-                                    token.set(next.clone());
-                                })
-                            />
+                            <TokenPager tokens token next/>
                         }
                     })
                 })}

@@ -21,7 +21,7 @@ use crate::api::vouchers::{
     VoucherListQuery,
 };
 use crate::api::ApiError;
-use crate::components::{Pager, ProgressBar, StatusPill, VoucherList};
+use crate::components::{ProgressBar, StatusPill, TokenPager, VoucherList};
 use crate::live::{use_live, Topic};
 
 /// The form's fields: (name, label, hint).
@@ -322,15 +322,7 @@ fn SearchResults(reference: String) -> impl IntoView {
                                 }).collect_view()}
                             </ul>
                             {(next.is_some() || !tokens.with_untracked(Vec::is_empty)).then(|| view! {
-                                <Pager has_prev=!tokens.with_untracked(Vec::is_empty) has_next=next.is_some()
-                                    on_prev=Callback::new(move |_| {
-                                        let prev = tokens.try_update(|t| t.pop()).flatten().flatten();
-                                        token.set(prev);
-                                    })
-                                    on_next=Callback::new(move |_| {
-                                        tokens.update(|t| t.push(token.get_untracked()));
-                                        token.set(next.clone());
-                                    })/>
+                                <TokenPager tokens token next/>
                             })}
                         }.into_any()
                     })
@@ -459,15 +451,7 @@ fn DeadLetters() -> impl IntoView {
                                 </tbody>
                             </table>
                             </div>
-                            <Pager has_prev=!tokens.with_untracked(Vec::is_empty) has_next=next.is_some()
-                                on_prev=Callback::new(move |_| {
-                                    let prev = tokens.try_update(|t| t.pop()).flatten().flatten();
-                                    token.set(prev);
-                                })
-                                on_next=Callback::new(move |_| {
-                                    tokens.update(|t| t.push(token.get_untracked()));
-                                    token.set(next.clone());
-                                })/>
+                            <TokenPager tokens token next/>
                         }.into_any()
                     })
                 })}
