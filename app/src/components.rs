@@ -459,10 +459,21 @@ pub struct ReplaySeed {
 /// ([`ReplayDialogView`]).
 #[component]
 pub fn ReplayDialog(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
+    lazy_dialog(seed, replay_dialog)
+}
+
+/// A dialog whose body `load` fetches (a `#[lazy]` function): nothing until
+/// `seed` is first set, then the body, loaded once with the signed-in user
+/// and kept mounted (setting it up again would build a new dialog while the
+/// shown one's handlers are disposed with the old).
+pub fn lazy_dialog<T, F, Fut>(seed: RwSignal<Option<T>>, load: F) -> impl IntoView
+where
+    T: Send + Sync + 'static,
+    F: Fn(RwSignal<Option<T>>, Option<Me>) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = AnyView> + Send + 'static,
+{
     let opened = RwSignal::new(false);
     let session = Session::get();
-    // Loaded once, then kept: setting `opened` again would build a new
-    // dialog while the shown one's handlers are disposed with the old.
     Effect::new(move |_| {
         if seed.with(Option::is_some) && !opened.get_untracked() {
             opened.set(true);
@@ -472,7 +483,7 @@ pub fn ReplayDialog(seed: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
         opened.get().then(|| {
             Suspend::new(async move {
                 let me = session.me().await;
-                replay_dialog(seed, me).await
+                load(seed, me).await
             })
         })
     }

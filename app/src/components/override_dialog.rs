@@ -5,7 +5,6 @@
 
 use leptos::prelude::*;
 
-use super::Session;
 use crate::api::access::Me;
 use crate::api::overrides::set_override;
 use crate::api::ApiError;
@@ -24,23 +23,7 @@ pub struct OverrideSeed {
 /// [`OverrideDialogView`] on first use, then keeps it mounted.
 #[component]
 pub fn OverrideDialog(seed: RwSignal<Option<OverrideSeed>>) -> impl IntoView {
-    let opened = RwSignal::new(false);
-    let session = Session::get();
-    // Loaded once, then kept: setting `opened` again would build a new
-    // dialog while the shown one's handlers are disposed with the old.
-    Effect::new(move |_| {
-        if seed.with(Option::is_some) && !opened.get_untracked() {
-            opened.set(true);
-        }
-    });
-    move || {
-        opened.get().then(|| {
-            Suspend::new(async move {
-                let me = session.me().await;
-                override_dialog(seed, me).await
-            })
-        })
-    }
+    super::lazy_dialog(seed, override_dialog)
 }
 
 /// Loads [`OverrideDialogView`] (its own wasm chunk in a `--split` build).
