@@ -205,3 +205,70 @@ async fn the_same_bus_name_in_three_regions_is_three_buses() {
     );
     app.stop().await;
 }
+
+/// The Python interpreter moto runs on (boto3 comes with moto): the
+/// shebang of `$MOTO_SERVER`, or of `moto_server` on `PATH`.
+fn python_with_boto3() -> std::path::PathBuf {
+    let moto = std::env::var_os("MOTO_SERVER")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|d| d.join("moto_server"))
+                .find(|p| p.is_file())
+        })
+        .expect("moto_server (and its boto3): run `make aws-tools` or set MOTO_SERVER");
+    let script = std::fs::read_to_string(&moto).expect("moto_server is a script");
+    let shebang = script.lines().next().unwrap_or_default();
+    std::path::PathBuf::from(
+        shebang
+            .strip_prefix("#!")
+            .unwrap_or_else(|| panic!("no interpreter in {}", moto.display()))
+            .trim(),
+    )
+}
+
+/// The same with boto3 (botocore's own SigV4 signer): each region creates
+/// `orders`, gets its own ARN, and lists only its own buses.
+#[tokio::test]
+async fn boto3_clients_of_three_regions_see_only_their_region() {
+    let app = spawn_app().await;
+    let script = r#"
+import json, sys, boto3
+endpoint, regions = sys.argv[1], sys.argv[2:]
+clients = {r: boto3.client("events", region_name=r, endpoint_url=endpoint,
+                           aws_access_key_id="test", aws_secret_access_key="test")
+           for r in regions}
+created = {r: c.create_event_bus(Name="orders")["EventBusArn"] for r, c in clients.items()}
+listed = {r: sorted(b["Arn"] for b in c.list_event_buses()["EventBuses"]) for r, c in clients.items()}
+print(json.dumps({"created": created, "listed": listed}))
+"#;
+    let endpoint = app.endpoint.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python_with_boto3())
+            .arg("-c")
+            .arg(script)
+            .arg(&endpoint)
+            .args(REGIONS)
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for region in REGIONS {
+        let arn = |name: &str| format!("arn:aws:events:{region}:000000000000:event-bus/{name}");
+        assert_eq!(got["created"][region], arn("orders"), "{got}");
+        let mut want = vec![arn("default")];
+        if region == REGIONS[0] {
+            want.push(arn("loyalty-bus"));
+        }
+        want.push(arn("orders"));
+        assert_eq!(got["listed"][region], serde_json::json!(want), "{got}");
+    }
+    app.stop().await;
+}
