@@ -45,10 +45,12 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// own bound).
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 
+pub mod regions;
+
 /// What the wire API's handlers share.
 #[derive(Clone)]
 struct WireState {
-    bus: Bus,
+    regions: Arc<regions::Regions>,
     keys: Arc<AccessKeys>,
 }
 
@@ -95,15 +97,22 @@ pub fn router_with_keys(bus: Bus, keys: AccessKeys) -> axum::Router {
     )
 }
 
-/// The router of the EventBridge wire API with `options`.
+/// The router of the EventBridge wire API with `options`, every request
+/// served by `bus` whatever region it names.
 pub fn router_with(bus: Bus, options: WireOptions) -> axum::Router {
+    router_with_regions(Arc::new(regions::Regions::single(bus)), options)
+}
+
+/// The router of the EventBridge wire API with `options`, each request
+/// served by the bus of the region it names ([`regions`]).
+pub fn router_with_regions(regions: Arc<regions::Regions>, options: WireOptions) -> axum::Router {
     let gate = Arc::new(options.clone());
     axum::Router::new()
         .route("/", post(dispatch))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(gate, admit))
         .with_state(WireState {
-            bus,
+            regions,
             keys: Arc::new(options.keys),
         })
 }
@@ -540,7 +549,14 @@ async fn dispatch(
             return aws_error(e.status, e.code, &e.message);
         }
     }
-    let bus = state.bus;
+    let bus = match state
+        .regions
+        .bus(regions::request_region(&headers).as_deref())
+        .await
+    {
+        Ok(bus) => bus,
+        Err(e) => return error(e),
+    };
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())

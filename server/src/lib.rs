@@ -188,6 +188,8 @@ impl Plumbing {
                 request_timeout: settings.events_request_timeout,
             },
             limits: settings.events_connections,
+            regions_root: settings.data_dir.join("regions"),
+            durability: settings.durability.into(),
         };
         Ok(Self {
             publisher: Arc::new(backend::EmbeddedEvents::new(bus, backend::BUS_NAME)),
@@ -277,6 +279,10 @@ struct EventsListener {
     options: events_api::WireOptions,
     /// Header and idle timeouts, connection cap.
     limits: serve::Limits,
+    /// Where other regions' buses keep their databases
+    /// ([`events_api::regions`]), and their durability.
+    regions_root: std::path::PathBuf,
+    durability: store::Durability,
 }
 
 /// Wraps the archive replays recovery uses ([`Application::build_with_replays`]).
@@ -662,13 +668,25 @@ impl Application {
             addr,
             options,
             limits,
+            regions_root,
+            durability,
         }) = self.events
         {
             bus.spawn_workers(&tracker, shutdown.clone());
+            let opener = events_api::regions::Opener {
+                root: regions_root,
+                durability,
+                config: bus.config().clone(),
+                tracker: tracker.clone(),
+                shutdown: shutdown.clone(),
+            };
+            let regions = events_api::regions::Regions::with_opener(bus, opener)
+                .await
+                .context("opening the EventBridge API's other regions")?;
             tracing::info!("EventBridge API listening on http://{addr}");
             let events_shutdown = shutdown.clone();
             tracker.spawn(async move {
-                let router = events_api::router_with(bus, options);
+                let router = events_api::router_with_regions(Arc::new(regions), options);
                 let served = serve::serve(listener, router, limits, events_shutdown).await;
                 if let Err(e) = served {
                     tracing::error!("EventBridge API server: {e}");

@@ -16,6 +16,7 @@ use server::{Application, Settings};
 use tokio_util::sync::CancellationToken;
 
 mod aws_answers;
+mod regions;
 mod scheduled_rules;
 mod sqs;
 

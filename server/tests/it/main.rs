@@ -13,6 +13,7 @@ mod auth;
 mod aws_live;
 mod aws_mode;
 mod aws_readiness;
+mod aws_replicas;
 mod aws_wire_contract;
 mod cli;
 mod cli_admin;

@@ -93,10 +93,10 @@ impl TestApp {
     }
 
     /// The simulator's ledger of accepted submissions.
-    /// Waits (up to 20 s) until `GET /api/v1/parts` shows the `voucher`
-    /// part as `want`.
+    /// Waits (up to 60 s: a loaded machine is slow, not wrong) until
+    /// `GET /api/v1/parts` shows the `voucher` part as `want`.
     pub async fn wait_for_part(&self, want: &str) {
-        eventually(20, &format!("voucher part never {want}"), || async {
+        eventually(60, &format!("voucher part never {want}"), || async {
             let (_, body) = self.get_json("/api/v1/parts").await;
             let p = body["parts"]
                 .as_array()

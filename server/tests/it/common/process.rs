@@ -89,6 +89,12 @@ impl ServerProcess {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// SIGKILL (std's `kill` on Unix), then reaps the process.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+    }
 }
 
 impl Drop for ServerProcess {
