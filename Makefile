@@ -37,7 +37,7 @@ help:
 	@echo "make run   build the console (release) and serve it on http://127.0.0.1:3000"
 	@echo "make test  fmt, clippy (server + wasm32), all Rust tests, Playwright tests"
 	@echo "make bench criterion benchmarks (and make bench-mediator)"
-	@echo "make bench-ssr overview SSR latency under load (release binary)"
+	@echo "make bench-ssr console pages' latency under load (release binary)"
 	@echo "make dist  release tarball: binary, site, systemd unit, container file, example configs, licenses"
 
 ## ---- the two commands ----------------------------------------------------
@@ -201,8 +201,9 @@ bench: bench-mediator
 bench-mediator:
 	cargo bench -p server --bench mediator
 
-# Overview SSR latency: GET / of the release binary with 90 days
-# of history and 1,000,000 archived events, 100 concurrent connections.
+# Console pages under load: each page and embed of the release binary with
+# 90 days of history, 1,000,000 archived events and 100,000 vouchers, 100
+# concurrent connections (MEDIATOR_BENCH_PAGES=overview,timeline picks some).
 # Not part of `make test`. MEDIATOR_BENCH_BIN=… measures another binary.
 bench-ssr: build-release
 	cargo bench -p server --bench ssr_load

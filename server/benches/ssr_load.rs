@@ -1,6 +1,7 @@
-//! Overview SSR latency under load (docs/performance.md): `GET /` of the
-//! real `mediator` binary with 90 days of status history for 3 parts and
-//! 1,000,000 archived events, at 100 concurrent connections.
+//! Console pages under load (docs/performance.md): each page support staff
+//! open during an outage, and the embeds, from the real `mediator` binary
+//! with 90 days of status history for 3 parts, 1,000,000 archived events and
+//! 100,000 vouchers, at 100 concurrent connections.
 //!
 //! 1. **Seed** a temporary data directory through the real code paths:
 //!    `StatusBoard::seed` 90 days ago, then the monitor's own record step
@@ -8,23 +9,23 @@
 //!    `MEDIATOR_BENCH_CHECK_SECS` (300) seconds for each part — so the
 //!    checks, the minute/hour/day roll-ups and the status changes are what
 //!    the monitor writes — with one outage a day per part (a few failed
-//!    checks: down, then up again); and `MEDIATOR_BENCH_ARCHIVED`
-//!    (1,000,000) `retry` status events published through the embedded
-//!    bus's PutEvents path (`EmbeddedEvents`, 10 entries a call, as the
-//!    mediator's outbox publishes them), spread over the three parts'
-//!    archives and the 90 days.
+//!    checks: down, then up again); `MEDIATOR_BENCH_ARCHIVED` (1,000,000)
+//!    `retry` status events published through the embedded bus's PutEvents
+//!    path (`EmbeddedEvents`, as the mediator's outbox publishes them),
+//!    spread over the three parts' archives and the 90 days; and
+//!    `MEDIATOR_BENCH_VOUCHERS` (100,000) vouchers received over the 90 days
+//!    and submitted (the DataCache's insert, claim and finish steps).
 //! 2. **Serve**: starts the binary `MEDIATOR_BENCH_BIN` (default
 //!    `target/release/mediator`, as `cargo leptos build --release` leaves
 //!    it) on that data directory, on free loopback ports, with the
 //!    simulated SaaS and `--poll-interval 1` (checks go on during the run).
-//! 3. **Load**: `MEDIATOR_BENCH_REQUESTS` (100,000: about 10 s, so the
-//!    run spans many of the overview's refreshes — every check notifies
-//!    the change hub — rather than one or two) `GET /` over
+//! 3. **Load**, page after page (`MEDIATOR_BENCH_PAGES=overview,timeline,…`
+//!    picks some): `MEDIATOR_BENCH_REQUESTS` (20,000) GETs over
 //!    `MEDIATOR_BENCH_CONNECTIONS` (100) concurrent keep-alive connections
-//!    after 200 warm-up requests; each answer must be 200 with the overview's
-//!    part cards. Reported: throughput, p50 / p90 / p99 / max latency and
-//!    errors, and the CPU time the server and the load tool each used
-//!    during the run (they share the machine's cores).
+//!    after 200 warm-up requests; each answer must be 200 with a piece of the
+//!    page's content. One table: throughput, p50 / p90 / p99 / max latency,
+//!    errors, and the server's CPU time per request (the figure that does
+//!    not depend on what else the machine runs), with the load average.
 //!
 //! Run with `make bench-ssr` (= `cargo bench -p server --bench ssr_load`);
 //! not part of `make test`.
@@ -36,10 +37,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use mediator_core::datacache::Claim;
 use mediator_core::events::voucher_status_event;
 use mediator_core::{
-    EventPublisher, HealthProbe, Monitor, PartName, PartSettings, StatusBoard, VoucherKeys,
-    VoucherStatus,
+    DataCache, EventPublisher, HealthProbe, Monitor, PartName, PartSettings, StatusBoard,
+    VoucherKeys, VoucherRequest, VoucherStatus,
 };
 use store::Database;
 
@@ -93,37 +95,102 @@ async fn run() {
     println!("seeding: {:.1} s", t0.elapsed().as_secs_f64());
 
     let mut server = Server::start(&bin, &data, &workspace).await;
-    let requests: usize = env("MEDIATOR_BENCH_REQUESTS", 100_000);
+    let requests: usize = env("MEDIATOR_BENCH_REQUESTS", 20_000);
     let connections: usize = env("MEDIATOR_BENCH_CONNECTIONS", 100);
-    let url = format!("http://{}/", server.addr);
-    load(&url, 200, connections.min(20)).await;
-    let load_before = loadavg();
-    let (server0, client0, t0) = (
-        process_cpu_secs(server.child.id()),
-        self_cpu_secs(),
-        Instant::now(),
-    );
-    let r = load(&url, requests, connections).await;
-    let wall = t0.elapsed().as_secs_f64();
-    let server_cpu = process_cpu_secs(server.child.id()) - server0;
-    let client_cpu = self_cpu_secs() - client0;
+    let only = std::env::var("MEDIATOR_BENCH_PAGES").unwrap_or_default();
+    let pages: Vec<Page> = pages(Utc::now())
+        .into_iter()
+        .filter(|p| only.is_empty() || only.split(',').any(|o| o.trim() == p.name))
+        .collect();
+    assert!(!pages.is_empty(), "MEDIATOR_BENCH_PAGES names no page");
     println!(
-        "GET / (overview SSR): {requests} requests, {connections} connections: {:.0} req/s; \
-         p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; errors {}",
-        r.per_sec, r.p50, r.p90, r.p99, r.max, r.errors
+        "{requests} requests a page over {connections} keep-alive connections; CPU per request \
+         is the server's CPU time over the run divided by its requests"
     );
-    // Client and server share the machine's cores: how much each used
-    // tells whether the figure measures the server or the load tool.
     println!(
-        "CPU during the run ({wall:.1} s wall): server {server_cpu:.1} s ({:.0}% of a core), \
-         load tool {client_cpu:.1} s ({:.0}% of a core); load average before {load_before}, \
-         after {}",
-        100.0 * server_cpu / wall,
-        100.0 * client_cpu / wall,
-        loadavg()
+        "| page | path | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU/req | load before → after |"
     );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut errors = 0;
+    for page in &pages {
+        let url = format!("http://{}{}", server.addr, page.path);
+        load(&url, page.marker, 200, connections.min(20)).await;
+        let load_before = loadavg();
+        let (server0, t0) = (process_cpu_secs(server.child.id()), Instant::now());
+        let r = load(&url, page.marker, requests, connections).await;
+        let _wall = t0.elapsed().as_secs_f64();
+        let server_cpu = process_cpu_secs(server.child.id()) - server0;
+        println!(
+            "| {} | `{}` | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} ms | {load_before} → {} |",
+            page.name,
+            page.path,
+            r.per_sec,
+            r.p50,
+            r.p90,
+            r.p99,
+            r.max,
+            r.errors,
+            1000.0 * server_cpu / requests as f64,
+            loadavg()
+        );
+        errors += r.errors;
+    }
+    // Client and server share the machine's cores: the load tool's share
+    // tells whether the figures measure the server or the load tool.
+    println!("load tool CPU over all pages: {:.1} s", self_cpu_secs());
     server.stop().await;
-    assert_eq!(r.errors, 0, "every request answered 200 with the overview");
+    assert_eq!(
+        errors, 0,
+        "every request answered 200 with its page's content"
+    );
+}
+
+/// A page the bench loads, and a piece of its content that shows it was
+/// rendered with its data (not a fallback or an error page).
+struct Page {
+    name: &'static str,
+    path: String,
+    marker: &'static str,
+}
+
+/// The pages support staff open during an outage, and the embeds.
+fn pages(now: DateTime<Utc>) -> Vec<Page> {
+    let day = (now - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    // A one-hour window of the voucher archive, 30 days ago.
+    let window_end = now - chrono::Duration::days(30);
+    let window_start = window_end - chrono::Duration::hours(1);
+    let t = |at: DateTime<Utc>| at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let page = |name, path: String, marker| Page { name, path, marker };
+    vec![
+        page("overview", "/".into(), "part-card"),
+        page("timeline", "/timeline".into(), "bar-cell"),
+        page("timeline-day", format!("/timeline?at={day}"), "bar-cell"),
+        page("incidents", "/incidents".into(), "<td"),
+        page("replays", "/replays".into(), "<table"),
+        page(
+            "vouchers",
+            format!(
+                "/vouchers?part=voucher&status=submitted&from={}&to={}",
+                t(now - chrono::Duration::days(60)),
+                t(now - chrono::Duration::days(30))
+            ),
+            "<td",
+        ),
+        page(
+            "archive-window",
+            format!(
+                "/archives?name=LoyaltyVoucherArchive&start={}&end={}",
+                t(window_start),
+                t(window_end)
+            ),
+            "<td",
+        ),
+        page("audit", "/audit".into(), "<table"),
+        page("embed-status", "/embed/status".into(), "class=\"part"),
+        page("embed-part", "/embed/parts/voucher".into(), "class=\"bars"),
+    ]
 }
 
 /// CPU time (user + system) a process has used so far, in seconds.
@@ -164,7 +231,9 @@ fn loadavg() -> String {
 /// 90 days of checks, roll-ups and status changes per part (one outage a
 /// day) and the archived events, through the real record and publish paths.
 async fn seed(data: &Path) {
-    let db = Database::open(data).expect("database");
+    // Seeding's own commits need not be fsynced: the server measured
+    // below opens the checkpointed file with its default durability.
+    let db = Database::open_with(data, store::Durability::Normal).expect("database");
     let parts: Vec<PartSettings> = PartName::defaults()
         .into_iter()
         .map(PartSettings::new)
@@ -288,7 +357,78 @@ async fn seed(data: &Path) {
         "  {total} events archived over 90 days in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
+    seed_vouchers(&db, &publisher, start, now).await;
     db.checkpoint().await.expect("checkpoint");
+}
+
+/// `MEDIATOR_BENCH_VOUCHERS` (100,000) vouchers received over the 90 days
+/// and submitted, through the DataCache's insert, claim and finish steps,
+/// their status events published (the outbox drained) so the server starts
+/// with nothing to do for them.
+async fn seed_vouchers(
+    db: &Database,
+    publisher: &Arc<server::backend::EmbeddedEvents>,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) {
+    let n: i64 = env("MEDIATOR_BENCH_VOUCHERS", 100_000);
+    let t0 = Instant::now();
+    let cache = DataCache::new(mediator_sqlite::ports(db).vouchers.clone());
+    let names = PartName::defaults();
+    let span_ms = (now - start).num_milliseconds() - 3_600_000;
+    let next = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (cache, names, next) = (cache.clone(), names.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let part = names[(i % names.len() as i64) as usize].as_str();
+                let id = format!("seeded-{i:07}");
+                let body = serde_json::json!({
+                    "part": part, "loyalty_request_id": id,
+                    "loyalty_reference": format!("ref-{i}"), "merchant_reference": "m-1",
+                    "loyalty_order_reference": format!("M101-S76-OP10-T{i}"),
+                    "payload": {"points": 10, "sku": "GIFT-25"}
+                });
+                let req = VoucherRequest::parse(&body, &names).expect("voucher");
+                let at = start + chrono::Duration::milliseconds(i * span_ms / n);
+                cache.insert(&req, at).await.expect("insert");
+                let lease = Duration::from_secs(30);
+                let token = match cache.claim(&id, at, lease, "seeded".into()).await {
+                    Ok(Claim::Claimed { token, .. }) => token,
+                    other => panic!("claim {id}: {other:?}"),
+                };
+                let done = at + chrono::Duration::milliseconds(120);
+                let finished = cache
+                    .finish(
+                        &id,
+                        token,
+                        VoucherStatus::Submitted,
+                        "HTTP 200".into(),
+                        done,
+                    )
+                    .await
+                    .expect("finish");
+                assert!(finished, "{id} finished");
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("voucher task");
+    }
+    while mediator_core::submit::publish_status_step(&cache, publisher.as_ref())
+        .await
+        .expect("publish status events")
+        > 0
+    {}
+    println!(
+        "  {n} vouchers received and submitted over 90 days in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 /// The mediator binary, running on the seeded data directory.
@@ -369,8 +509,8 @@ struct LoadResult {
     errors: usize,
 }
 
-/// `n` GETs of `url` over `connections` concurrent keep-alive connections.
-async fn load(url: &str, n: usize, connections: usize) -> LoadResult {
+/// `n` GETs of `url` (each must answer 200 with `marker` in its body) over `connections` concurrent keep-alive connections.
+async fn load(url: &str, marker: &'static str, n: usize, connections: usize) -> LoadResult {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let t0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -390,7 +530,7 @@ async fn load(url: &str, n: usize, connections: usize) -> LoadResult {
                     Ok(r) if r.status() == 200 => r
                         .text()
                         .await
-                        .map(|body| body.contains("part-card"))
+                        .map(|body| body.contains(marker))
                         .unwrap_or(false),
                     _ => false,
                 };
