@@ -94,14 +94,6 @@ pub(crate) enum Ids {
 }
 
 impl Ids {
-    #[inline]
-    pub(crate) fn as_slice(&self) -> &[u32] {
-        match self {
-            Ids::One(x) => std::slice::from_ref(x),
-            Ids::Many(v) => v,
-        }
-    }
-
     /// Append the ids to `out`.
     #[inline]
     pub(crate) fn extend_into(&self, out: &mut Vec<u32>) {

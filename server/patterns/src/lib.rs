@@ -12,6 +12,7 @@
 //!   matching, CIDR/IP handling.
 //! * `scan` — zero-copy event scanner that decodes only the fields some rule names.
 //! * `index` — per-field value indexes (hash maps, affix maps, interval tables).
+//! * `tuple_table` — the branches keyed by value tuples, in one flat table.
 //! * `matcher` — [`Matcher`]: many rules, added/removed at run time, matched at once.
 //! * `pattern` — [`EventPattern`] (one pattern), [`test_event_pattern`], and the
 //!   matcher's entry points that take patterns ([`Matcher::add_rule`],
@@ -40,6 +41,7 @@ mod matcher;
 mod number;
 mod pattern;
 mod scan;
+mod tuple_table;
 mod wildcard;
 
 pub use compile::MAX_OR_BRANCHES;

@@ -8,7 +8,9 @@
 //! matchers are stored in the [`FieldIndex`] of its path (keyed so that looking up an
 //! event value costs the same whatever the number of rules), or two or three conditions
 //! together (each with exact values or prefixes), stored in a [`TupleIndex`] under the
-//! hash of their values. A hit on a key makes its branch a *candidate*; a candidate is first checked
+//! hash of their values (the keys of all tuple indexes share one [`TupleTable`], so an
+//! event's tuple lookups are requested from memory together, before the field lookups,
+//! and read after them). A hit on a key makes its branch a *candidate*; a candidate is first checked
 //! against its [`Filter`] (hashes of its other exact and prefix values, kept in one cache
 //! line with the branch's rule), then verified by evaluating every condition against the
 //! event's values at its path and checking that the chosen values are array-consistent
@@ -45,8 +47,9 @@
 use crate::compile::{Branch, ValuePattern};
 use crate::error::EventError;
 use crate::fxhash::{FxHashMap, FxHasher};
-use crate::index::{add_to, eval, remove_from, CondId, FieldIndex, Ids};
+use crate::index::{eval, CondId, FieldIndex};
 use crate::scan::{scan, EvVal, Leaf, Scratch, Trie};
+use crate::tuple_table::TupleTable;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -383,10 +386,9 @@ fn strs_match(strs: &[u8], x: &[u8]) -> bool {
 /// prefix naming an account, where hundreds of rules share each prefix). Each side is
 /// exact values or case-sensitive prefixes ([`Side`]). Keyed by the tuple key
 /// ([`TUPLE_SEED`]) of the values' [`side_hash`]es: a collision only adds a candidate, which verification
-/// rejects.
+/// rejects. The keys of every tuple index live in the matcher's one [`TupleTable`].
 struct TupleIndex {
     sides: Vec<TupleSide>,
-    map: FxHashMap<u64, Ids>,
 }
 
 /// One field of a [`TupleIndex`].
@@ -544,6 +546,8 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
     /// a collision only makes a key choice worse, never a match wrong).
     popularity: FxHashMap<u64, u32>,
     tuples: Vec<TupleIndex>,
+    /// The branches of every tuple index, by tuple key.
+    tuple_table: TupleTable,
     /// Tuple index of each [`TupleShape`].
     tuple_ids: FxHashMap<TupleShape, u32>,
     /// Branches keyed by a tuple.
@@ -709,6 +713,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             by_id: HashMap::new(),
             popularity: FxHashMap::default(),
             tuples: Vec::new(),
+            tuple_table: TupleTable::default(),
             tuple_ids: FxHashMap::default(),
             tuple_keyed: 0,
             rekey_cursor: 0,
@@ -929,10 +934,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                                 prefix_lens: prefix.then(Vec::new),
                             })
                             .collect();
-                        self.tuples.push(TupleIndex {
-                            sides,
-                            map: FxHashMap::default(),
-                        });
+                        self.tuples.push(TupleIndex { sides });
                         let p = (self.tuples.len() - 1) as u32;
                         self.tuple_ids.insert(shape, p);
                         p
@@ -959,9 +961,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 }
                 for h in hashes {
                     if add {
-                        add_to(&mut index.map, h, b);
+                        self.tuple_table.insert(p, h, b);
                     } else {
-                        remove_from(&mut index.map, &h, b, false);
+                        self.tuple_table.remove(p, h, b);
                     }
                 }
             }
@@ -1275,6 +1277,30 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             // all before reading any overlaps those memory latencies instead of paying
             // them one after another.
             cands.clear();
+            // Tuple keys first: their table slots are requested now and read after the
+            // field lookups, so those memory latencies overlap.
+            let mut tuple_keys = std::mem::take(&mut s.tuple_lookups);
+            tuple_keys.clear();
+            let linked = self.tuple_keyed > 0 || !self.always.is_empty();
+            if linked {
+                v.link_leaves(s, input, &self.hashed);
+            }
+            if self.tuple_keyed > 0 {
+                for (p, index) in self.tuples.iter().enumerate() {
+                    self.tuple_lookups(
+                        p as u32,
+                        index,
+                        &mut v,
+                        input,
+                        s,
+                        &mut tuple_keys,
+                        &mut cands,
+                    );
+                }
+                for &(_, k) in &tuple_keys {
+                    self.tuple_table.prefetch(k);
+                }
+            }
             for leaf in &s.leaves {
                 let index = &self.fields[leaf.field as usize];
                 if index.is_empty() {
@@ -1293,15 +1319,13 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                     cands.push(b);
                 }
             }
-            // Rule sets made of one-condition branches are done here.
-            let verifying = !cands.is_empty() || self.tuple_keyed > 0 || !self.always.is_empty();
-            if verifying {
-                v.link_leaves(s, input, &self.hashed);
+            for &(p, k) in &tuple_keys {
+                self.tuple_table.get(p, k, &mut cands);
             }
-            if self.tuple_keyed > 0 {
-                for index in &self.tuples {
-                    self.lookup_tuple(index, &mut v, input, s, &mut cands);
-                }
+            s.tuple_lookups = tuple_keys;
+            // Rule sets made of one-condition branches are done here.
+            if !linked && !cands.is_empty() {
+                v.link_leaves(s, input, &self.hashed);
             }
             cands.retain(|&b| {
                 let bs = &mut branch_stamps[b as usize];
@@ -1382,16 +1406,20 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             .rule
     }
 
-    /// Append to `found` each branch of `index` whose values the event has.
-    fn lookup_tuple(
+    /// Append to `keys_out` the keys tuple index `p` (`index`) is to be looked up by for the
+    /// event's values, or, if there are too many, every branch of it to `found`.
+    #[allow(clippy::too_many_arguments)]
+    fn tuple_lookups(
         &self,
+        p: u32,
         index: &TupleIndex,
         v: &mut Verifier,
         input: &[u8],
         s: &Scratch,
+        keys_out: &mut Vec<(u32, u64)>,
         found: &mut Vec<u32>,
     ) {
-        if index.map.is_empty() {
+        if !self.tuple_table.has_index(p) {
             return;
         }
         // The common case: exact values, one at each field.
@@ -1409,9 +1437,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             }
         }
         if simple {
-            if let Some(bs) = index.map.get(&acc) {
-                bs.extend_into(found);
-            }
+            keys_out.push((p, acc));
             return;
         }
         // The hashes of exact values were taken once per event (`Verifier::link_leaves`:
@@ -1439,14 +1465,10 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             std::mem::swap(&mut accs, &mut next);
         }
         if complete {
-            for k in &accs {
-                if let Some(bs) = index.map.get(k) {
-                    bs.extend_into(found);
-                }
-            }
+            keys_out.extend(accs.iter().map(|&k| (p, k)));
         } else {
             // Too many combinations (arrays at several fields): verify every branch.
-            found.extend(index.map.values().flat_map(Ids::as_slice));
+            self.tuple_table.extend_index(p, found);
         }
         v.tuple_keys = keys;
         v.tuple_accs = accs;
@@ -1654,7 +1676,7 @@ impl Verifier {
 
 /// Ask the CPU to start loading the cache line at `p` (only a hint).
 #[inline(always)]
-fn prefetch<T>(p: *const T) {
+pub(crate) fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

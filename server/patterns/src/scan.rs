@@ -231,6 +231,8 @@ pub(crate) struct Scratch {
     pub tuple_keys: Vec<u64>,
     pub tuple_accs: Vec<u64>,
     pub tuple_next: Vec<u64>,
+    /// Tuple index and key of each lookup in the tuple table.
+    pub tuple_lookups: Vec<(u32, u64)>,
     /// Leaves satisfying each condition of the branch being verified, and the range of
     /// each condition's leaves in it.
     pub satisfied: Vec<u32>,
