@@ -893,6 +893,7 @@ mod tests {
             last_error: None,
             circuit: if status == "down" { "open" } else { "closed" }.into(),
             override_: None,
+            maintenance: None,
             vouchers: VoucherCounts::default(),
             uptime: UptimeSummary::default(),
             recent_latency: Default::default(),
