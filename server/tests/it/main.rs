@@ -28,6 +28,7 @@ mod hardening;
 mod http;
 mod listeners;
 mod load;
+mod maintenance;
 mod metrics;
 mod notifications;
 mod openapi;

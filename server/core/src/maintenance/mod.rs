@@ -35,6 +35,11 @@ pub const STEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// How long ended windows stay listed.
 pub const LISTED_AFTER_END: Duration = Duration::days(1);
 
+/// `t` to the millisecond, as both stores keep times.
+fn millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
 /// Why scheduling or ending a window was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum MaintenanceError {
@@ -140,11 +145,12 @@ impl Maintenance {
         now: DateTime<Utc>,
     ) -> Result<MaintenanceWindow, MaintenanceError> {
         self.known(part)?;
+        let now = millis(now);
         let w = MaintenanceWindow {
             id: format!("mw-{}-{part}", now.timestamp_millis()),
             part: part.to_owned(),
-            start: req.start,
-            end: req.end,
+            start: millis(req.start),
+            end: millis(req.end),
             reason: req.reason,
             by: by.to_owned(),
             created_at: now,
@@ -173,6 +179,7 @@ impl Maintenance {
         now: DateTime<Utc>,
     ) -> Result<MaintenanceWindow, MaintenanceError> {
         self.known(part)?;
+        let now = millis(now);
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(MaintenanceError::Invalid {
