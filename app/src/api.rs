@@ -17,6 +17,7 @@
 pub mod access;
 pub mod dlq;
 pub mod history;
+pub mod maintenance;
 pub mod notify;
 pub mod overrides;
 pub mod replays;
