@@ -107,6 +107,32 @@ impl DynamoStore {
         Ok(out)
     }
 
+    /// The window `id` of whichever part holds it (a Scan of the parts'
+    /// items: for ids not naming their part).
+    async fn window_anywhere(&self, id: &str) -> Result<Option<MaintenanceWindow>, StoreError> {
+        let mut items = self
+            .client
+            .scan()
+            .table_name(&self.tables.parts)
+            .consistent_read(true)
+            .filter_expression("sk = :sk")
+            .expression_attribute_values(":sk", s(format!("{MAINT_SK}{id}")))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(i) = items
+            .try_next()
+            .instrument(crate::trace::dynamodb("Scan", &self.tables.parts))
+            .await
+            .map_err(|e| backend("Scan maintenance window", &e))?
+        {
+            if let Some(w) = window_of(&i) {
+                return Ok(Some(w));
+            }
+        }
+        Ok(None)
+    }
+
     /// The part's `mver` (0 before its first window).
     async fn maint_version(&self, part: &str) -> Result<i64, StoreError> {
         let out = self
@@ -216,9 +242,10 @@ impl MaintenanceStore for DynamoStore {
     }
 
     async fn window(&self, id: &str) -> Result<Option<MaintenanceWindow>, StoreError> {
-        // The id ends with its part (`mw-<ms>-<part>`): one GetItem.
+        // The service's ids end with their part (`mw-<ms>-<part>`): one
+        // GetItem; any other id is looked for among every part's items.
         let Some(part) = id.splitn(3, '-').nth(2) else {
-            return Ok(None);
+            return self.window_anywhere(id).await;
         };
         let out = self
             .client
@@ -233,7 +260,10 @@ impl MaintenanceStore for DynamoStore {
             .instrument(crate::trace::dynamodb("GetItem", &self.tables.parts))
             .await
             .map_err(|e| backend("GetItem maintenance window", &e))?;
-        Ok(out.item().and_then(window_of))
+        match out.item().and_then(window_of) {
+            Some(w) => Ok(Some(w)),
+            None => self.window_anywhere(id).await,
+        }
     }
 
     async fn windows(
@@ -313,9 +343,10 @@ impl MaintenanceStore for DynamoStore {
     }
 
     async fn mark_replayed(&self, id: &str, replay: &str) -> Result<bool, StoreError> {
-        let Some(part) = id.splitn(3, '-').nth(2) else {
+        let Some(w) = self.window(id).await? else {
             return Ok(false);
         };
+        let part = w.part.as_str();
         super::applied(
             "UpdateItem maintenance replay",
             self.client
