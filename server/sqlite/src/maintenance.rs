@@ -92,7 +92,7 @@ impl MaintenanceStore for SqliteMaintenance {
                     )
                     .optional()?;
                 if let Some(o) = other {
-                    return Ok(Scheduled::Overlaps(o));
+                    return Ok(Scheduled::Overlaps(Box::new(o)));
                 }
                 tx.prepare_cached(
                     "INSERT INTO maintenance_windows

@@ -218,7 +218,7 @@ impl MaintenanceStore for DynamoStore {
             let ver = self.maint_version(&w.part).await?;
             let mut ws = self.part_windows(&w.part).await?;
             if let Some(o) = ws.iter().find(|o| o.overlaps(w.start, w.end)) {
-                return Ok(Scheduled::Overlaps(o.clone()));
+                return Ok(Scheduled::Overlaps(Box::new(o.clone())));
             }
             ws.push(w.clone());
             let put = Put::builder()

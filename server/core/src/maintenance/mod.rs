@@ -161,7 +161,7 @@ impl Maintenance {
         };
         match self.store.schedule(&w).await? {
             Scheduled::Recorded => {}
-            Scheduled::Overlaps(other) => return Err(MaintenanceError::Overlaps(Box::new(other))),
+            Scheduled::Overlaps(other) => return Err(MaintenanceError::Overlaps(other)),
         }
         tracing::info!(part, id = %w.id, start = %w.start, end = %w.end, reason = %w.reason, "maintenance window scheduled");
         self.notify(part);

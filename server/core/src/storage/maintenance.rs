@@ -12,7 +12,7 @@ pub enum Scheduled {
     /// Recorded.
     Recorded,
     /// Not recorded: it overlaps this window of the same part.
-    Overlaps(MaintenanceWindow),
+    Overlaps(Box<MaintenanceWindow>),
 }
 
 /// The parts' maintenance windows. A window that holds at `now`

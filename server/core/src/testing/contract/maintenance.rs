@@ -41,7 +41,7 @@ pub async fn check_maintenance_windows(a: Arc<dyn MaintenanceStore>, b: Arc<dyn 
     for (s, e) in [(50, 101), (150, 160), (199, 300), (0, 1000)] {
         assert_eq!(
             b.schedule(&window("mw-x", "voucher", s, e)).await.unwrap(),
-            Scheduled::Overlaps(w1.clone()),
+            Scheduled::Overlaps(Box::new(w1.clone())),
             "[{s}, {e}) overlaps [100, 200)"
         );
     }
