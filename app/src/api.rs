@@ -17,6 +17,7 @@
 pub mod access;
 pub mod dlq;
 pub mod history;
+pub mod maintenance;
 pub mod notify;
 pub mod overrides;
 pub mod replays;
@@ -301,6 +302,8 @@ mod ssr {
         pub monitor: Arc<mediator_core::Monitor>,
         /// Outbound notifications (`None`: this backend sends none).
         pub notifier: Option<Arc<mediator_core::notify::Notifier>>,
+        /// The parts' maintenance windows.
+        pub maintenance: Arc<mediator_core::maintenance::Maintenance>,
         /// The overview as last read: reused until a change is notified on
         /// the server's change hub (or it is [`OVERVIEW_MAX_AGE`] old), so
         /// page loads under load do not each read the database again.
@@ -356,6 +359,7 @@ mod ssr {
         let counts = ctx.flow.cache().counts().await.map_err(unavailable)?;
         let replays = ctx.recovery.list_replays(200).await.map_err(unavailable)?;
         let counters = ctx.history.all_counters().await.map_err(unavailable)?;
+        let holding = ctx.maintenance.holding(now).await.map_err(unavailable)?;
         let mut out = Vec::with_capacity(parts.len());
         for p in parts {
             let name = p.name.to_string();
@@ -364,6 +368,12 @@ mod ssr {
                 .find(|(n, _, _)| n.as_str() == name)
                 .map(|(_, o, c)| (o.clone(), *c))
                 .unwrap_or((None, p.state.as_str() != "down"));
+            // A maintenance window holds the circuit open, whatever the
+            // checks and the override say.
+            let maintenance = holding
+                .get(&name)
+                .map(|w| mediator_wire::MaintenanceWindow::new(w, now));
+            let closed = closed && maintenance.is_none();
             let mut vouchers = VoucherCounts::default();
             for (part, status, n) in counts.iter().filter(|(part, _, _)| *part == name) {
                 let _ = part;
@@ -415,6 +425,7 @@ mod ssr {
                 last_error: p.last_error,
                 circuit: circuit_name(closed).into(),
                 override_: override_.as_ref().map(Into::into),
+                maintenance,
                 vouchers,
                 uptime,
                 recent_latency,

@@ -1,8 +1,10 @@
 //! Building blocks shared by the pages.
 
+mod maintenance_dialog;
 mod override_dialog;
 mod session;
 
+pub use maintenance_dialog::MaintenanceDialog;
 pub use override_dialog::{OverrideDialog, OverrideSeed};
 pub use session::Session;
 
@@ -173,6 +175,9 @@ pub fn threshold_progress(part: &Part) -> Option<String> {
 
 /// Why the circuit is in its state, in words.
 pub fn circuit_reason(part: &Part) -> String {
+    if let Some(w) = &part.maintenance {
+        return format!("held open by maintenance: {}", w.reason);
+    }
     if let Some(o) = &part.override_ {
         return format!("{}: {}", override_words(&o.mode), o.reason);
     }
@@ -242,8 +247,10 @@ pub fn ReplayProgress(replay: ReplayView) -> impl IntoView {
 
 /// A part's card on the overview. Every block is always rendered (with a
 /// placeholder when empty) so live updates never shift the layout.
-/// `can_operate` (operator or admin) adds the circuit controls and, while
-/// the part's replay runs, its Cancel button; viewers see the same state.
+/// `can_operate` (operator or admin) adds the circuit controls (and
+/// "Maintenance…", which asks `on_override` for mode `maintenance`) and,
+/// while the part's replay runs, its Cancel button; viewers see the same
+/// state.
 #[component]
 pub fn PartCard(
     part: Part,
@@ -308,6 +315,25 @@ pub fn PartCard(
         None => view! { <p class="small override-set muted" data-mode="none">"No override: the checks decide."</p> }
             .into_any(),
     };
+    let maintenance = part.maintenance.clone().map(|w| {
+        let until = w.ended_at.clone().unwrap_or_else(|| w.end.clone());
+        view! {
+            <p class="small maintenance-set" data-window=w.id.clone()>
+                "Maintenance by " <span class="maintenance-by">{w.by.clone()}</span>
+                " until " <time datetime=until.clone()>{fmt_time(&until)}</time>
+            </p>
+        }
+    });
+    let maintenance_button = can_operate.then(|| {
+        let seed = OverrideSeed {
+            part: part.name.clone(),
+            mode: "maintenance".into(),
+        };
+        view! {
+            <button class="button secondary small maintenance-open" data-mode="maintenance"
+                on:click=move |_| on_override.run(seed.clone())>"Maintenance…"</button>
+        }
+    });
     let controls = can_operate.then(|| {
         let current = part.override_.as_ref().map(|o| o.mode.clone());
         let actions: Vec<(&'static str, &'static str)> = [
@@ -356,7 +382,9 @@ pub fn PartCard(
                 {part.override_.as_ref().map(|_| view! { <span class="badge-override">"override"</span> })}
                 <p class="small circuit-reason">{reason}</p>
                 {override_set}
+                {maintenance}
                 {controls}
+                {maintenance_button}
             </div>
             <table class="mini uptime">
                 <caption class="sr-only">"Uptime"</caption>
@@ -893,6 +921,7 @@ mod tests {
             last_error: None,
             circuit: if status == "down" { "open" } else { "closed" }.into(),
             override_: None,
+            maintenance: None,
             vouchers: VoucherCounts::default(),
             uptime: UptimeSummary::default(),
             recent_latency: Default::default(),

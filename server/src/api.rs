@@ -22,6 +22,9 @@
 //!   `{"part", "override", "circuit"}`; sets (`none`: clears) the part's manual
 //!   circuit override; 404 unknown part, 422 naming `mode` or `reason`.
 //!
+//! - `GET|POST /api/v1/parts/{part}/maintenance`, `DELETE …/maintenance/{id}`:
+//!   the part's maintenance windows (handlers in [`crate::api_maintenance`]).
+//!
 //! - `GET  /api/v1/notifications?limit=` → the channels and the newest deliveries.
 //! - `POST /api/v1/notifications/{channel}/test` → 202, a test queued
 //!   for the channel (admin); 404 unknown channel.
@@ -45,11 +48,12 @@ use crate::api_dlq::{
     get_bulk_redrive, get_bulk_redrives as bulk_list, get_dlq_export, post_bulk_cancel,
     post_bulk_redrive as bulk_start,
 };
+use crate::api_maintenance::{delete_maintenance, get_maintenance, post_maintenance};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Extension;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -95,6 +99,8 @@ pub struct ApiState {
     pub monitor: Arc<mediator_core::Monitor>,
     /// Outbound notifications (`None`: this backend sends none).
     pub notifier: Option<Arc<mediator_core::notify::Notifier>>,
+    /// The parts' maintenance windows.
+    pub maintenance: Arc<mediator_core::maintenance::Maintenance>,
 }
 
 /// An API failure, rendered as `{"error", "field"?}` with its status: the
@@ -183,6 +189,14 @@ pub fn routes<S>(state: ApiState) -> Router<S> {
         .route("/api/v1/dlq/export", get(get_dlq_export))
         .route("/api/v1/parts/{part}/override", post(post_override))
         .route("/api/v1/parts/{part}/check", post(post_check))
+        .route(
+            "/api/v1/parts/{part}/maintenance",
+            get(get_maintenance).post(post_maintenance),
+        )
+        .route(
+            "/api/v1/parts/{part}/maintenance/{id}",
+            delete(delete_maintenance),
+        )
         .route("/api/v1/notifications", get(get_notifications))
         .route("/api/v1/notifications/{channel}/test", post(test_channel))
         .with_state(state)
@@ -671,7 +685,7 @@ pub async fn with_overrides(
             continue;
         };
         p.override_ = o.as_ref().map(Override::from);
-        p.circuit = circuit_name(*closed).into();
+        p.circuit = circuit_name(*closed && p.maintenance.is_none()).into();
     }
     Ok(overview)
 }

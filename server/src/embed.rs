@@ -36,6 +36,8 @@ pub struct EmbedState {
     pub history: History,
     /// Circuit overrides.
     pub overrides: Overrides,
+    /// Maintenance windows (a part in one shows "Maintenance").
+    pub maintenance: Arc<mediator_core::maintenance::Maintenance>,
     /// The embeds' `Content-Security-Policy` value (`frame-ancestors …`).
     pub embed_csp: Arc<HeaderValue>,
 }
@@ -335,8 +337,20 @@ async fn part_badge(s: &EmbedState, part: &str, kind: &str) -> Result<Option<Bad
     let Some(summary) = s.status.part(part).await.map_err(|e| e.to_string())? else {
         return Ok(None);
     };
+    let holding = s
+        .maintenance
+        .holding(Utc::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    let in_maintenance = holding.contains_key(part);
     Ok(Some(match kind {
+        "status" if in_maintenance => Badge::new(part, "maintenance", Colour::Blue),
         "status" => state_badge(&summary),
+        "circuit" if in_maintenance => Badge::new(
+            format!("{part} circuit"),
+            "open (maintenance)",
+            Colour::Blue,
+        ),
         "circuit" => {
             let circuits = s.overrides.circuits().await.map_err(|e| e.to_string())?;
             let (o, closed) = circuits
@@ -522,7 +536,7 @@ const EMBED_CSS: &str = r#"
 main{padding:12px;max-width:720px}h1{font-size:15px;margin:0 0 8px}
 ul{list-style:none;margin:0;padding:0}li.part{display:flex;flex-wrap:wrap;gap:4px 12px;align-items:baseline;padding:8px 0;border-top:1px solid var(--line)}
 .state{font-weight:600;min-width:7em}.state .icon{display:inline-block;width:1.2em}
-.up .state{color:var(--up)}.down .state{color:var(--down)}.pending .state{color:var(--pending)}.unknown .state{color:var(--unknown)}
+.up .state{color:var(--up)}.down .state{color:var(--down)}.pending .state{color:var(--pending)}.unknown .state{color:var(--unknown)}.maintenance .state{color:#0969da}
 .name{font-weight:600;min-width:6em}.muted{color:var(--muted);font-size:12px}
 .bars{display:flex;gap:1px;height:24px;margin:8px 0 2px}.bars span{flex:1;border-radius:1px;background:var(--up)}
 .bars span.none{background:var(--line)}.bars span.some{background:var(--pending)}.bars span.bad{background:var(--down)}
@@ -579,12 +593,27 @@ fn since(p: &PartSummary) -> String {
         .unwrap_or_default()
 }
 
+/// "until 06:30 UTC" of a part's maintenance window, with its reason.
+fn maintenance_note(w: &mediator_core::maintenance::MaintenanceWindow) -> String {
+    let end = w.effective_end();
+    format!(
+        "<span class=\"muted\">until <time datetime=\"{}\">{}</time>: {}</span>",
+        end.to_rfc3339(),
+        end.format("%Y-%m-%d %H:%M UTC"),
+        escape(&w.reason)
+    )
+}
+
 fn part_item(
     p: &PartSummary,
     uptime: Option<&mediator_core::history::Uptime>,
     link: bool,
+    maintenance: Option<&mediator_core::maintenance::MaintenanceWindow>,
 ) -> String {
-    let (icon, words) = state_words(p.state);
+    let (icon, words) = match maintenance {
+        Some(_) => ("■", "Maintenance"),
+        None => state_words(p.state),
+    };
     let name = escape(p.name.as_str());
     let name = if link {
         format!("<a class=\"name\" href=\"/embed/parts/{name}\">{name}</a>")
@@ -603,8 +632,8 @@ fn part_item(
         .unwrap_or_default();
     format!(
         "<li class=\"part {cls}\">{name}<span class=\"state\"><span class=\"icon\" aria-hidden=\"true\">{icon}</span>{words}</span>{since}{up24}</li>",
-        cls = p.state.as_str(),
-        since = since(p),
+        cls = if maintenance.is_some() { "maintenance" } else { p.state.as_str() },
+        since = maintenance.map_or_else(|| since(p), maintenance_note),
     )
 }
 
@@ -653,10 +682,16 @@ async fn embed_status(State(s): State<EmbedState>, Query(q): LookQuery) -> Respo
         Ok(p) => p,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     };
+    let holding = s.maintenance.holding(Utc::now()).await.unwrap_or_default();
     let mut items = String::new();
     for p in &parts {
         let uptime = s.history.uptime(p.name.as_str(), Utc::now()).await.ok();
-        items.push_str(&part_item(p, uptime.as_ref(), true));
+        items.push_str(&part_item(
+            p,
+            uptime.as_ref(),
+            true,
+            holding.get(p.name.as_str()),
+        ));
     }
     let down = parts.iter().filter(|p| p.state == PartState::Down).count();
     let headline = if down == 0 {
@@ -732,7 +767,16 @@ async fn embed_part(
     let main = format!(
         "<main><h1>{name}</h1><ul>{item}</ul>{bars}<dl>{dl}</dl></main>",
         name = escape(&format!("{} status", p.name)),
-        item = part_item(&p, uptime.as_ref(), false),
+        item = part_item(
+            &p,
+            uptime.as_ref(),
+            false,
+            s.maintenance
+                .holding(now)
+                .await
+                .unwrap_or_default()
+                .get(part.as_str())
+        ),
     );
     html(
         &s,

@@ -94,6 +94,7 @@ pub fn router(
         status: status.clone(),
         history: api.history.clone(),
         overrides: api.overrides.clone(),
+        maintenance: api.maintenance.clone(),
         embed_csp: Arc::new(crate::embed::embed_csp(&settings.frame_ancestors)),
     };
     let cors = crate::console_api::cors(&settings.cors_origins);
@@ -109,6 +110,7 @@ pub fn router(
             audit: api.audit.clone(),
             monitor: api.monitor.clone(),
             notifier: api.notifier.clone(),
+            maintenance: api.maintenance.clone(),
             overview_cache: app::api::overview_cache(api.changes.clone()),
         }),
         site: site.clone(),

@@ -9,6 +9,7 @@
 pub mod access_log;
 pub mod api;
 pub mod api_dlq;
+pub mod api_maintenance;
 pub mod auth;
 pub mod auth_cli;
 pub mod backend;
@@ -76,6 +77,8 @@ pub struct Application {
     monitor: Arc<Monitor>,
     flow: Arc<SubmissionFlow>,
     recovery: Arc<Recovery>,
+    /// The parts' maintenance windows (replayed once they end).
+    maintenance: Arc<mediator_core::maintenance::Maintenance>,
     demo_rate: Option<f64>,
     /// Bound of the wait for background tasks and in-flight submissions.
     shutdown_grace: Duration,
@@ -483,6 +486,14 @@ impl Application {
         let overrides =
             mediator_core::Overrides::new(ports.overrides.clone(), settings.parts.clone())
                 .with_changes(changes.clone());
+        let maintenance = Arc::new(
+            mediator_core::maintenance::Maintenance::new(
+                ports.maintenance.clone(),
+                settings.parts.clone(),
+            )
+            .with_recovery(recovery.clone())
+            .with_changes(changes.clone()),
+        );
         let audit = mediator_core::Audit::new(ports.audit.clone());
         let notifier = match (&plumbing.notifications, settings.notify.channels.is_empty()) {
             (Some(store), _) => Some(Arc::new(mediator_core::notify::Notifier::new(
@@ -527,6 +538,7 @@ impl Application {
                 access,
                 monitor: monitor.clone(),
                 notifier: notifier.clone(),
+                maintenance: maintenance.clone(),
             },
             metrics_state,
         );
@@ -535,6 +547,7 @@ impl Application {
                 status: ports.status.clone(),
                 cache: flow.cache().clone(),
                 recovery: recovery.clone(),
+                maintenance: Some(ports.maintenance.clone()),
             };
             (n, sources)
         });
@@ -550,6 +563,7 @@ impl Application {
             monitor,
             flow,
             recovery,
+            maintenance,
             demo_rate: settings.demo_rate,
             shutdown_grace: SHUTDOWN_GRACE.max(settings.longest_submit_timeout() * 2),
             streams_stop,
@@ -646,6 +660,7 @@ impl Application {
             tracker.spawn(intake.run(self.flow.clone(), shutdown.clone()));
         }
         self.recovery.clone().spawn(&tracker, shutdown.clone());
+        self.maintenance.clone().spawn(&tracker, shutdown.clone());
         if let Some(relay) = self.relay {
             relay.spawn(&tracker, shutdown.clone());
         }

@@ -34,6 +34,9 @@ pub async fn openapi_json() -> impl IntoResponse {
         crate::api::api_parts,
         crate::api::post_check,
         crate::api::post_override,
+        crate::api_maintenance::get_maintenance,
+        crate::api_maintenance::post_maintenance,
+        crate::api_maintenance::delete_maintenance,
         crate::api::post_voucher,
         crate::api::get_vouchers,
         crate::api::get_voucher,
@@ -65,7 +68,7 @@ pub async fn openapi_json() -> impl IntoResponse {
     ),
     components(schemas(mediator_wire::ErrorBody)),
     tags(
-        (name = "parts", description = "SaaS parts: status, circuit and manual overrides"),
+        (name = "parts", description = "SaaS parts: status, circuit, manual overrides and maintenance windows"),
         (name = "vouchers", description = "The submission flow"),
         (name = "replays", description = "Archive replays that resubmit held vouchers"),
         (name = "dlq", description = "Dead-lettered vouchers"),

@@ -10,6 +10,7 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::history::{get_timelines, Bar, OutageView, TimelineView};
+use crate::api::maintenance::{list_maintenance, MaintenanceWindow};
 use crate::api::{fmt_duration, fmt_time};
 use crate::components::{ReplayDialog, ReplaySeed};
 use crate::live::{use_live, Topic};
@@ -27,6 +28,10 @@ pub fn TimelinePage() -> impl IntoView {
         move || (at(), live.version(&[Topic::Status])),
         |(at, _)| get_timelines((!at.is_empty()).then_some(at)),
     );
+    let windows = Resource::new(
+        move || live.version(&[Topic::Override]),
+        |_| list_maintenance(None),
+    );
     let dialog = RwSignal::new(None::<ReplaySeed>);
     view! {
         <Title text="Timeline"/>
@@ -37,13 +42,22 @@ pub fn TimelinePage() -> impl IntoView {
                 <span class="key up" aria-hidden="true"></span>"no downtime "
                 <span class="key degraded" aria-hidden="true"></span>"under 1% down "
                 <span class="key down" aria-hidden="true"></span>"down "
-                <span class="key nodata" aria-hidden="true"></span>"no data"
+                <span class="key nodata" aria-hidden="true"></span>"no data "
+                <span class="key maintenance" aria-hidden="true"></span>"maintenance"
             </p>
             <Transition fallback=|| view! { <p class="muted timeline-skeleton">"Loading…"</p> }>
                 {move || Suspend::new(async move {
+                    let windows = windows.await.map(|l| l.windows).unwrap_or_default();
                     timelines.await.map(|list| {
                         list.into_iter()
-                            .map(|t| view! { <PartTimeline timeline=t dialog/> })
+                            .map(|t| {
+                                let maintenance: Vec<MaintenanceWindow> = windows
+                                    .iter()
+                                    .filter(|w| w.part == t.part && w.state != "cancelled")
+                                    .cloned()
+                                    .collect();
+                                view! { <PartTimeline timeline=t dialog maintenance/> }
+                            })
                             .collect_view()
                     })
                 })}
@@ -68,7 +82,11 @@ fn breadcrumb(at: &str) -> impl IntoView {
 /// One part: its bars, on a track below its outages, and its response
 /// time.
 #[component]
-fn PartTimeline(timeline: TimelineView, dialog: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
+fn PartTimeline(
+    timeline: TimelineView,
+    dialog: RwSignal<Option<ReplaySeed>>,
+    maintenance: Vec<MaintenanceWindow>,
+) -> impl IntoView {
     let TimelineView {
         part,
         granularity,
@@ -84,6 +102,10 @@ fn PartTimeline(timeline: TimelineView, dialog: RwSignal<Option<ReplaySeed>>) ->
         _ => "Per-minute",
     };
     let count = outages.len();
+    let bands: Vec<_> = maintenance
+        .into_iter()
+        .filter_map(|w| band(&w, &start, &end).map(|pos| (w, pos)))
+        .collect();
     view! {
         <section class="timeline-part" data-part=part.clone() data-granularity=granularity.clone()>
             <h2>{part.clone()}</h2>
@@ -94,11 +116,65 @@ fn PartTimeline(timeline: TimelineView, dialog: RwSignal<Option<ReplaySeed>>) ->
                 {bars.into_iter().map(|b| view! { <BarItem bar=b granularity=granularity.clone()/> }).collect_view()}
             </ol>
             <div class="outage-track" aria-label=format!("Outages of {part}") role="group">
+                {bands.into_iter().map(|(w, (left, width))| {
+                    let until = w.ended_at.clone().unwrap_or_else(|| w.end.clone());
+                    let words = format!(
+                        "Maintenance of {}: {} to {}, {} (by {})",
+                        w.part, fmt_time(&w.start), fmt_time(&until), w.reason, w.by
+                    );
+                    view! {
+                        <span class="maintenance-band" role="img" data-window=w.id.clone()
+                            style=format!("left: {left:.3}%; width: max({width:.3}%, 4px)")
+                            aria-label=words.clone() title=words></span>
+                    }
+                }).collect_view()}
                 {outages.into_iter().map(|o| view! { <OutageMark outage=o dialog/> }).collect_view()}
             </div>
             <LatencyChart latency/>
         </section>
     }
+}
+
+/// Seconds since the epoch of an RFC 3339 time in UTC (`…Z` or `+00:00`,
+/// as the server writes them), without a date library (the browser build
+/// carries none).
+fn epoch_secs(t: &str) -> Option<f64> {
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let frac = t
+        .get(19..)
+        .and_then(|r| r.strip_prefix('.'))
+        .map(|r| {
+            r.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|f| format!("0.{f}").parse::<f64>().ok())
+        .unwrap_or(0.0);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3_600 + mm * 60 + ss) as f64 + frac)
+}
+
+/// Where a maintenance window sits on a track from `start` to `end`: its
+/// left edge and width in percent, `None` when it falls outside.
+fn band(w: &MaintenanceWindow, start: &str, end: &str) -> Option<(f64, f64)> {
+    let (s, e) = (epoch_secs(start)?, epoch_secs(end)?);
+    let ws = epoch_secs(&w.start)?;
+    let we = epoch_secs(w.ended_at.as_deref().unwrap_or(&w.end))?;
+    if e <= s || we <= s || ws >= e {
+        return None;
+    }
+    let left = (ws.max(s) - s) / (e - s) * 100.0;
+    let right = (we.min(e) - s) / (e - s) * 100.0;
+    Some((left, right - left))
 }
 
 /// One bar: a zoom link (days, hours) or a plain mark (minutes), with its
@@ -212,6 +288,38 @@ impl LazyRoute for TimelineRoute {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maintenance_bands_sit_on_the_track() {
+        assert_eq!(epoch_secs("1970-01-02T00:00:01Z"), Some(86_401.0));
+        assert_eq!(
+            epoch_secs("2026-12-07T06:00:00.500Z"),
+            Some(1_796_623_200.5)
+        );
+        assert_eq!(epoch_secs("soon"), None);
+        let w = MaintenanceWindow {
+            id: "mw".into(),
+            part: "voucher".into(),
+            state: "active".into(),
+            start: "2026-12-07T06:15:00Z".into(),
+            end: "2026-12-07T07:30:00Z".into(),
+            ended_at: Some("2026-12-07T06:45:00.000Z".into()),
+            reason: "r".into(),
+            by: "olga".into(),
+            created_at: "2026-12-07T06:00:00Z".into(),
+            ended_by: None,
+            end_reason: None,
+            replay: None,
+        };
+        assert_eq!(
+            band(&w, "2026-12-07T06:00:00Z", "2026-12-07T07:00:00Z"),
+            Some((25.0, 50.0))
+        );
+        assert_eq!(
+            band(&w, "2026-12-07T07:00:00Z", "2026-12-07T08:00:00Z"),
+            None
+        );
+    }
 
     #[test]
     fn the_breadcrumb_cuts_on_character_boundaries() {

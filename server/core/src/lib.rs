@@ -45,6 +45,7 @@ pub mod events;
 pub mod history;
 pub mod identity;
 pub mod latency;
+pub mod maintenance;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;

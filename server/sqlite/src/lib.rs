@@ -10,6 +10,7 @@
 //! - [`audit`]: the audit log ([`SqliteAudit`]);
 //! - [`access`]: users, sessions and API tokens ([`SqliteAccess`]);
 //! - [`notify`]: the notification outbox ([`SqliteNotifications`]);
+//! - [`maintenance`]: the parts' maintenance windows ([`SqliteMaintenance`]);
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use store::Database;
 pub mod access;
 pub mod audit;
 pub mod db;
+pub mod maintenance;
 pub mod notify;
 pub mod replays;
 pub mod status;
@@ -27,6 +29,7 @@ pub mod vouchers;
 pub use access::SqliteAccess;
 pub use audit::SqliteAudit;
 pub use db::{store_error, Db};
+pub use maintenance::SqliteMaintenance;
 pub use notify::SqliteNotifications;
 pub use replays::SqliteReplays;
 pub use status::SqliteStore;
@@ -43,5 +46,6 @@ pub fn ports(db: &Database) -> Ports {
         audit: Arc::new(SqliteAudit::new(db.clone())),
         replays: Arc::new(SqliteReplays::new(db.clone())),
         access: Arc::new(SqliteAccess::new(db.clone())),
+        maintenance: Arc::new(SqliteMaintenance::new(db.clone())),
     }
 }

@@ -267,10 +267,13 @@ fn hold_tx(tx: &Transaction<'_>, id: &str, now: i64) -> SqlResult<Hold> {
         .query_row([&v.part], |r| r.get(0))
         .optional()?;
     let mode = crate::status::mode_of(tx, &v.part)?;
-    if mediator_core::overrides::effective_closed(status.as_deref(), mode) {
+    let maintenance = crate::maintenance::holds_at(tx, &v.part, now)?;
+    if !maintenance && mediator_core::overrides::effective_closed(status.as_deref(), mode) {
         return Ok(Hold::CircuitClosed);
     }
-    let reason = if mode == Some(mediator_core::OverrideMode::ForceOpen) {
+    let reason = if maintenance {
+        format!("circuit open: part {} is in maintenance", v.part)
+    } else if mode == Some(mediator_core::OverrideMode::ForceOpen) {
         format!("circuit open: part {} is forced open", v.part)
     } else {
         format!("circuit open: part {} is down", v.part)
@@ -286,8 +289,12 @@ fn hold_tx(tx: &Transaction<'_>, id: &str, now: i64) -> SqlResult<Hold> {
 }
 
 /// Whether `part`'s circuit is closed (submit) rather than open (hold), as
-/// [`hold_tx`] decides it: its status and override, read in `tx`.
-fn circuit_closed(tx: &Transaction<'_>, part: &str) -> SqlResult<bool> {
+/// [`hold_tx`] decides it: its maintenance windows, status and override,
+/// read in `tx`.
+fn circuit_closed(tx: &Transaction<'_>, part: &str, now: i64) -> SqlResult<bool> {
+    if crate::maintenance::holds_at(tx, part, now)? {
+        return Ok(false);
+    }
     let status: Option<String> = tx
         .prepare_cached("SELECT status FROM part_status WHERE part = ?1")?
         .query_row([part], |r| r.get(0))
@@ -597,7 +604,7 @@ impl VoucherStore for SqliteVoucherStore {
                         let is_closed = match closed.get(&part) {
                             Some(c) => *c,
                             None => {
-                                let c = circuit_closed(tx, &part)?;
+                                let c = circuit_closed(tx, &part, ms(now))?;
                                 closed.insert(part, c);
                                 c
                             }
@@ -1010,6 +1017,9 @@ impl VoucherStore for SqliteVoucherStore {
                     )
                     .optional()?
                     .unwrap_or(false);
+                if crate::maintenance::holds_at(c, &part, chrono::Utc::now().timestamp_millis())? {
+                    return Ok(false);
+                }
                 Ok(match crate::status::mode_of(c, &part)? {
                     Some(mediator_core::OverrideMode::ForceOpen) => false,
                     Some(

@@ -400,6 +400,25 @@ const STEPS: &[&str] = &[
         name   TEXT PRIMARY KEY NOT NULL,
         value  INTEGER NOT NULL
     ) STRICT;",
+    // 18: maintenance windows (mediator-core `maintenance`): per part, the
+    // hold from `start_ms` to `end_ms` (or `ended_ms` when ended early or
+    // cancelled), who and why, and the replay started once it ended. The
+    // voucher store's hold and claim read it in their own transaction.
+    // Times are epoch milliseconds.
+    "CREATE TABLE maintenance_windows (
+        id          TEXT PRIMARY KEY NOT NULL,
+        part        TEXT NOT NULL,
+        start_ms    INTEGER NOT NULL,
+        end_ms      INTEGER NOT NULL CHECK (end_ms > start_ms),
+        reason      TEXT NOT NULL,
+        by_name     TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        ended_ms    INTEGER,
+        ended_by    TEXT,
+        end_reason  TEXT,
+        replay      TEXT
+    ) STRICT;
+    CREATE INDEX maintenance_windows_part ON maintenance_windows (part, start_ms);",
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

@@ -29,6 +29,7 @@ mod hardening;
 mod http;
 mod listeners;
 mod load;
+mod maintenance;
 mod metrics;
 mod notifications;
 mod openapi;

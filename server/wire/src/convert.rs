@@ -726,6 +726,26 @@ pub fn notifications(
     }
 }
 
+impl crate::MaintenanceWindow {
+    /// `w` as the JSON API and the console show it at `now`.
+    pub fn new(w: &mediator_core::maintenance::MaintenanceWindow, now: DateTime<Utc>) -> Self {
+        crate::MaintenanceWindow {
+            id: w.id.clone(),
+            part: w.part.clone(),
+            state: w.state(now).as_str().into(),
+            start: time(w.start),
+            end: time(w.end),
+            ended_at: w.ended_at.map(time),
+            reason: w.reason.clone(),
+            by: w.by.clone(),
+            created_at: time(w.created_at),
+            ended_by: w.ended_by.clone(),
+            end_reason: w.end_reason.clone(),
+            replay: w.replay.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ pub mod console;
 pub mod error;
 pub mod history;
 pub mod latency;
+pub mod maintenance;
 pub mod notify;
 pub mod page_token;
 pub mod parts;
@@ -51,6 +52,7 @@ pub use history::{
     UptimeWindow,
 };
 pub use latency::{LatencyPoint, LatencySeries, RecentLatency};
+pub use maintenance::{MaintenanceEnd, MaintenanceList, MaintenanceRequest, MaintenanceWindow};
 pub use notify::{NotificationChannel, NotificationDelivery, NotificationTest, Notifications};
 pub use parts::{
     CheckResult, Override, OverrideRequest, OverrideResult, Overview, Part, UptimeSummary,

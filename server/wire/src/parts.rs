@@ -143,6 +143,9 @@ pub struct Part {
     /// The manual override in force, if any.
     #[serde(rename = "override")]
     pub override_: Option<Override>,
+    /// The maintenance window holding the circuit open now, if any.
+    #[serde(default)]
+    pub maintenance: Option<crate::MaintenanceWindow>,
     /// Vouchers of the part by status.
     pub vouchers: VoucherCounts,
     /// Uptime over the standard windows.

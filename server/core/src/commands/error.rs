@@ -206,6 +206,29 @@ impl From<OverrideError> for CommandError {
     }
 }
 
+impl From<crate::maintenance::MaintenanceError> for CommandError {
+    fn from(e: crate::maintenance::MaintenanceError) -> Self {
+        use crate::maintenance::MaintenanceError as M;
+        match e {
+            M::Invalid { field, reason } => CommandError::invalid(field, reason),
+            M::UnknownPart(p) => CommandError::unknown_part(&p),
+            M::UnknownWindow(_) => CommandError::NotFound {
+                field: Some("id".into()),
+                what: e.to_string(),
+            },
+            M::Overlaps(_) => CommandError::Conflict {
+                field: "start".into(),
+                reason: e.to_string(),
+            },
+            M::AlreadyEnded(_) => CommandError::Conflict {
+                field: "id".into(),
+                reason: e.to_string(),
+            },
+            M::Store(e) => CommandError::unavailable(e),
+        }
+    }
+}
+
 impl From<CheckNowError> for CommandError {
     fn from(e: CheckNowError) -> Self {
         match e {

@@ -18,11 +18,13 @@
 //! - [`dead_letters`]: redrive the dead-lettered vouchers a filter matches, at a rate; cancel it.
 //! - [`replays`]: start and cancel a replay; the window the console proposes.
 //! - [`overrides`]: set or clear a part's circuit override.
+//! - [`maintenance`]: schedule a part's maintenance window; end or cancel it.
 //! - [`parts`]: check a part's health now.
 //! - [`notify`]: send a test notification to a channel.
 
 pub mod dead_letters;
 mod error;
+pub mod maintenance;
 pub mod notify;
 pub mod overrides;
 pub mod parts;

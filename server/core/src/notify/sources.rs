@@ -40,6 +40,9 @@ pub struct NotifySources {
     pub cache: DataCache,
     /// The replays and their state on the bus.
     pub recovery: Arc<Recovery>,
+    /// The parts' maintenance windows: a part's down and up changes during
+    /// one are muted.
+    pub maintenance: Option<Arc<dyn crate::storage::maintenance::MaintenanceStore>>,
 }
 
 impl NotifySources {
@@ -84,6 +87,18 @@ impl NotifySources {
                 store.set_cursor(CURSOR_STATUS, c.id).await?;
                 continue;
             };
+            // A part's planned outage is not news: a down change during one
+            // of its maintenance windows, and the up change ending a down
+            // that began during one, are not sent.
+            let down_at = match kind {
+                NotificationKind::PartUp => ch.prev_change_at.unwrap_or(ch.changed_at),
+                _ => ch.changed_at,
+            };
+            if let Some(w) = self.in_maintenance(&c.part, down_at).await? {
+                tracing::info!(part = %c.part, change = c.id, kind = kind.as_str(), window = %w, "notification muted: the part is in maintenance");
+                store.set_cursor(CURSOR_STATUS, c.id).await?;
+                continue;
+            }
             let summary = match (kind, ch.prev_change_at) {
                 (NotificationKind::PartUp, Some(since)) => format!(
                     "Part {} is up again after {} s down",
@@ -111,6 +126,22 @@ impl NotifySources {
             queued += 1;
         }
         Ok(queued)
+    }
+
+    /// The maintenance window of `part` holding at `at`, if any (its id).
+    async fn in_maintenance(
+        &self,
+        part: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(m) = &self.maintenance else {
+            return Ok(None);
+        };
+        Ok(m.windows(Some(part), at)
+            .await?
+            .into_iter()
+            .find(|w| w.holds(at))
+            .map(|w| w.id))
     }
 
     /// Vouchers dead-lettered since the cursor.

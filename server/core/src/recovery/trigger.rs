@@ -103,3 +103,41 @@ impl Recovery {
         }
     }
 }
+
+impl Recovery {
+    /// Replays a part's ended maintenance window `[start − margin, end +
+    /// margin]` like an outage (trigger `maintenance`, started by `by`):
+    /// `Ok(None)` while it must wait — until `end + archive_lag`, while the
+    /// part's retry events of the window are in the outbox, or while
+    /// another replay of the part is active; else the replay's name.
+    pub async fn replay_maintenance(
+        &self,
+        part: &crate::part::PartName,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+        by: &str,
+    ) -> Result<Option<String>, RecoveryError> {
+        let settings = self.part_recovery(part);
+        let margin = chrono::Duration::from_std(settings.margin).unwrap_or_default();
+        let lag = chrono::Duration::from_std(settings.archive_lag).unwrap_or_default();
+        if chrono::Utc::now() < end + lag {
+            return Ok(None);
+        }
+        if self
+            .flow
+            .cache()
+            .retry_events_pending(part.as_str(), end + margin)
+            .await?
+        {
+            return Ok(None);
+        }
+        match self
+            .start_window(part, start - margin, end + margin, "maintenance", by, None)
+            .await
+        {
+            Ok(r) => Ok(Some(r.name)),
+            Err(RecoveryError::Busy { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

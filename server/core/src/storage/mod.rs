@@ -21,6 +21,8 @@
 //!   (`Recovery`, `History`);
 //! * [`notify::NotificationStore`] — the notification outbox and its
 //!   sources' cursors (`notify::Notifier`);
+//! * [`maintenance::MaintenanceStore`] — the parts' maintenance windows
+//!   (`Maintenance`), which the voucher store's hold and claim also read;
 //! * [`feed::ChangeFeed`] — the live-change feed replicas on a shared
 //!   storage relay the console's notifications through (`ChangeRelay`).
 //!
@@ -47,6 +49,7 @@ pub mod audit;
 mod error;
 pub mod feed;
 pub mod history;
+pub mod maintenance;
 pub mod notify;
 pub mod replays;
 pub mod vouchers;
@@ -258,4 +261,6 @@ pub struct Ports {
     pub replays: Arc<dyn ReplayStore>,
     /// Users, sessions and API tokens.
     pub access: Arc<dyn AccessStore>,
+    /// The parts' maintenance windows.
+    pub maintenance: Arc<dyn maintenance::MaintenanceStore>,
 }

@@ -108,6 +108,21 @@ macro_rules! store_contract {
             )
             .await
         });
+        $crate::store_contract!(@one [$($attr)*] $fresh, maintenance_windows, |r| {
+            $crate::testing::contract::check_maintenance_windows(
+                r.a.maintenance.clone(),
+                r.b.maintenance.clone(),
+            )
+            .await
+        });
+        $crate::store_contract!(@one [$($attr)*] $fresh, maintenance_holds, |r| {
+            $crate::testing::contract::check_maintenance_holds(
+                r.a.maintenance.as_ref(),
+                r.a.vouchers.as_ref(),
+                r.a.status.as_ref(),
+            )
+            .await
+        });
         $crate::store_contract!(@one [$($attr)*] $fresh, voucher_dead_letters, |r| {
             $crate::testing::contract::check_voucher_dead_letters(r.a.vouchers.as_ref()).await
         });

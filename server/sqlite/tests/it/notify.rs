@@ -337,6 +337,9 @@ async fn each_source_is_read_once_and_filters_pick_the_channels() {
         status: Arc::new(SqliteStore::new(db.clone())),
         cache: flow.cache().clone(),
         recovery: rec.clone(),
+        maintenance: Some(Arc::new(mediator_sqlite::SqliteMaintenance::new(
+            db.clone(),
+        ))),
     };
     // What happened before the first step is history: not told.
     status_change(&db, "down", "up").await;
@@ -429,4 +432,38 @@ async fn each_source_is_read_once_and_filters_pick_the_channels() {
     assert_eq!(sources.step(&n, Utc::now()).await.unwrap(), 2);
     let log = n.recent(50).await.unwrap();
     assert!(log.iter().any(|d| d.event_id == "dlq-threshold-2"));
+
+    // During a maintenance window of the part, its down change and the up
+    // change ending that down are muted; after the window they are told.
+    let windows = mediator_sqlite::SqliteMaintenance::new(db.clone());
+    let now = Utc::now();
+    let w = mediator_core::maintenance::MaintenanceWindow {
+        id: "mw-1-voucher".into(),
+        part: "voucher".into(),
+        start: now - chrono::Duration::minutes(1),
+        end: now + chrono::Duration::minutes(1),
+        reason: "vendor upgrade".into(),
+        by: "olga".into(),
+        created_at: now,
+        ended_at: None,
+        ended_by: None,
+        end_reason: None,
+        replay: None,
+    };
+    use mediator_core::storage::maintenance::MaintenanceStore;
+    windows.schedule(&w).await.unwrap();
+    status_change(&db, "down", "up").await;
+    status_change(&db, "up", "down").await;
+    assert_eq!(sources.step(&n, Utc::now()).await.unwrap(), 0, "muted");
+    windows
+        .end(
+            "mw-1-voucher",
+            Utc::now() - chrono::Duration::seconds(30),
+            "olga",
+            "done",
+        )
+        .await
+        .unwrap();
+    status_change(&db, "down", "up").await;
+    assert_eq!(sources.step(&n, Utc::now()).await.unwrap(), 1, "told again");
 }

@@ -35,6 +35,9 @@ pub(super) struct CircuitRead {
     pub(super) exists: bool,
     pub(super) status: Option<String>,
     pub(super) mode: Option<String>,
+    /// The part's maintenance holds as written with its windows
+    /// (`maint`: `start-end` in epoch ms, comma-separated).
+    pub(super) maint: Option<String>,
 }
 
 impl CircuitRead {
@@ -42,8 +45,14 @@ impl CircuitRead {
         self.mode.as_deref().and_then(|m| m.parse().ok())
     }
 
-    pub(super) fn closed(&self) -> bool {
-        effective_closed(self.status.as_deref(), self.mode())
+    /// Whether a maintenance window holds the circuit open at `now_ms`.
+    pub(super) fn in_maintenance(&self, now_ms: i64) -> bool {
+        crate::dynamo::maintenance::holds_at(self.maint.as_deref(), now_ms)
+    }
+
+    /// Whether the circuit is closed at `now_ms`.
+    pub(super) fn closed(&self, now_ms: i64) -> bool {
+        !self.in_maintenance(now_ms) && effective_closed(self.status.as_deref(), self.mode())
     }
 }
 
@@ -101,7 +110,7 @@ impl DynamoStore {
             .table_name(&self.tables.parts)
             .set_key(Some(part_key(part)))
             .consistent_read(true)
-            .projection_expression("#st, override_mode")
+            .projection_expression("#st, override_mode, maint")
             .expression_attribute_names("#st", "status")
             .send()
             .instrument(crate::trace::dynamodb("GetItem", &self.tables.parts))
@@ -113,6 +122,7 @@ impl DynamoStore {
                 exists: true,
                 status: get_s(i, "status"),
                 mode: get_s(i, "override_mode"),
+                maint: get_s(i, "maint"),
             },
         };
         let mut m = self.vouchers.circuits.lock().expect("circuit memory");

@@ -99,14 +99,16 @@ impl VoucherStore for DynamoStore {
                 false,
             )];
             let mut event = None;
-            let (st, ord) = if c.closed() {
+            let (st, ord) = if c.closed(at) {
                 hist.push(hist_entry(VoucherStatus::Submitting, at, &detail, true));
                 item.insert("attempts".into(), n(1));
                 item.insert("lease".into(), n(until));
                 rec.attempts = 1;
                 (VoucherStatus::Submitting, order(until, &id))
             } else {
-                let reason = if c.mode() == Some(OverrideMode::ForceOpen) {
+                let reason = if c.in_maintenance(at) {
+                    format!("circuit open: part {part} is in maintenance")
+                } else if c.mode() == Some(OverrideMode::ForceOpen) {
                     format!("circuit open: part {part} is forced open")
                 } else {
                     format!("circuit open: part {part} is down")
@@ -762,6 +764,9 @@ impl VoucherStore for DynamoStore {
 
     async fn part_is_up(&self, part: &str) -> Result<bool, StoreError> {
         let c = self.read_circuit(part).await?;
+        if c.in_maintenance(Utc::now().timestamp_millis()) {
+            return Ok(false);
+        }
         Ok(match c.mode() {
             Some(OverrideMode::ForceOpen) => false,
             Some(OverrideMode::ForceClosed | OverrideMode::Disabled) => true,

@@ -53,7 +53,14 @@ impl DynamoStore {
                 }
                 None => "attribute_not_exists(override_mode)",
             };
-            format!("{st} AND {mode}")
+            let maint = match &c.maint {
+                Some(m) => {
+                    b = b.expression_attribute_values(":cmaint", s(m));
+                    "maint = :cmaint"
+                }
+                None => "attribute_not_exists(maint)",
+            };
+            format!("{st} AND {mode} AND {maint}")
         };
         let cc = b
             .condition_expression(cond)

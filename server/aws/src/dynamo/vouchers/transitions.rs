@@ -61,7 +61,7 @@ impl DynamoStore {
                 None => (self.read_circuit(&part).await?, false),
             };
             let cond = "ver = :v";
-            if c.closed() {
+            if c.closed(now) {
                 let Some(detail) = claim else {
                     if c_guessed {
                         continue;
@@ -97,7 +97,9 @@ impl DynamoStore {
                     return Ok(Attempted::Claimed(attempts, Box::new(rec)));
                 }
             } else {
-                let reason = if c.mode() == Some(OverrideMode::ForceOpen) {
+                let reason = if c.in_maintenance(now) {
+                    format!("circuit open: part {part} is in maintenance")
+                } else if c.mode() == Some(OverrideMode::ForceOpen) {
                     format!("circuit open: part {part} is forced open")
                 } else {
                     format!("circuit open: part {part} is down")

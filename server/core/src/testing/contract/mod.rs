@@ -13,7 +13,8 @@
 //! claims, dead letters; `voucher_lists.rs`: lists by part, status, time
 //! and attempts; `holds.rs`: hold versus claim, `admit`;
 //! `voucher_races.rs`: two replicas), the audit log (`audit.rs`), replay
-//! records (`replays.rs`) and access (`access.rs`). This file has the
+//! records (`replays.rs`), access (`access.rs`) and maintenance windows
+//! (`maintenance.rs`). This file has the
 //! helpers they share. Every `pub async fn check_*` is run through
 //! `store_contract!` (a test below fails when one is missing there).
 
@@ -75,6 +76,7 @@ mod access;
 mod audit;
 mod holds;
 mod latency;
+mod maintenance;
 mod monitor;
 mod replays;
 mod status;
@@ -86,6 +88,7 @@ pub use access::check_access;
 pub use audit::check_audit;
 pub use holds::{check_voucher_admit, check_voucher_holds};
 pub use latency::check_latency_rollups;
+pub use maintenance::{check_maintenance_holds, check_maintenance_windows};
 pub use monitor::{check_monitor_history, check_monitor_lease};
 pub use replays::check_replays;
 pub use status::{check_change_replay_claims, check_overrides, check_status, check_status_race};
@@ -166,6 +169,7 @@ mod tests {
             include_str!("audit.rs"),
             include_str!("holds.rs"),
             include_str!("latency.rs"),
+            include_str!("maintenance.rs"),
             include_str!("monitor.rs"),
             include_str!("replays.rs"),
             include_str!("status.rs"),
