@@ -145,7 +145,7 @@ pub fn StatusPill(
     #[prop(optional)] secondary: bool,
 ) -> impl IntoView {
     let kind = if secondary { "state" } else { "pill" };
-    let class = format!("{kind} pill-{}", status.to_lowercase());
+    let class = format!("{kind} pill-{}", status.to_ascii_lowercase());
     let icon = status_icon(&status);
     view! {
         <span class=class>
@@ -284,15 +284,11 @@ pub fn PartCard(
         };
         format!("/vouchers?{}", q.to_query())
     };
-    let check = Action::new(|part: &String| {
-        let part = part.clone();
-        async move { crate::api::check_part_now(part).await }
-    });
+    // "Check now" and "Cancel replay" call the server through lazy
+    // functions: their calls and answers' decoding are fetched on first use.
+    let check = CardAction::new();
     let check_part = part.name.clone();
-    let cancel = Action::new(|name: &String| {
-        let name = name.clone();
-        async move { cancel_replay(name).await }
-    });
+    let cancel = CardAction::new();
     let running = latest
         .as_ref()
         .filter(|r| can_operate && r.is_active())
@@ -393,11 +389,9 @@ pub fn PartCard(
                 <dd><code>{part.archive.clone()}</code></dd>
             </dl>
             <p class="small check-result" aria-live="polite">
-                {move || check.value().get().map(|r| match r {
-                    Ok(c) => view! {
-                        <span class=if c.ok { "ok-text" } else { "error-text" }>
-                            {check_summary(&c)}
-                        </span>
+                {move || check.result.get().map(|r| match r {
+                    Ok((ok, words)) => view! {
+                        <span class=if ok { "ok-text" } else { "error-text" }>{words}</span>
                     }.into_any(),
                     Err(e) => view! { <span class="error-text" role="alert">{e.to_string()}</span> }.into_any(),
                 })}
@@ -406,22 +400,77 @@ pub fn PartCard(
                 <button class="button secondary" on:click=move |_| on_replay.run(seed.clone())>
                     "Replay a window…"
                 </button>
-                <button class="button secondary check-now" disabled=move || check.pending().get()
-                    on:click=move |_| { check.dispatch(check_part.clone()); }>
+                <button class="button secondary check-now" disabled=move || check.pending.get()
+                    on:click=move |_| check.run(Box::pin(card_check_now(check_part.clone())))>
                     "Check now"
                 </button>
                 {running.map(|name| view! {
-                    <button class="button danger cancel-replay" disabled=move || cancel.pending().get()
-                        on:click=move |_| { cancel.dispatch(name.clone()); }>
+                    <button class="button danger cancel-replay" disabled=move || cancel.pending.get()
+                        on:click=move |_| cancel.run(Box::pin(card_cancel_replay(name.clone())))>
                         "Cancel replay"
                     </button>
                 })}
             </div>
-            {move || cancel.value().get().and_then(Result::err).map(|e| view! {
+            {move || cancel.result.get().and_then(Result::err).map(|e| view! {
                 <p class="small error-text" role="alert">{e.to_string()}</p>
             })}
         </article>
     }
+}
+
+/// A card's button's call: its answer — whether it went well and what to
+/// say — and whether it is under way (the button is disabled meanwhile).
+/// Like an `Action`, without its machinery.
+#[derive(Clone, Copy)]
+pub struct CardAction {
+    /// The last answer: `(ok, words)` or the error.
+    pub result: RwSignal<Option<Result<(bool, String), ApiError>>>,
+    /// A call is under way.
+    pub pending: RwSignal<bool>,
+}
+
+/// A card button's call under way.
+pub type CardCall =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(bool, String), ApiError>>>>;
+
+impl CardAction {
+    /// No call yet.
+    pub fn new() -> Self {
+        Self {
+            result: RwSignal::new(None),
+            pending: RwSignal::new(false),
+        }
+    }
+
+    /// Runs `call`, keeping its answer (unless the card is gone by then).
+    pub fn run(self, call: CardCall) {
+        self.pending.set(true);
+        leptos::task::spawn_local(async move {
+            let answer = call.await;
+            let _ = self.result.try_set(Some(answer));
+            let _ = self.pending.try_set(false);
+        });
+    }
+}
+
+impl Default for CardAction {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// "Check now" of a card, in words (its own wasm chunk in a `--split`
+/// build): whether the check went well, and what it found.
+#[lazy]
+async fn card_check_now(part: String) -> Result<(bool, String), ApiError> {
+    let c = crate::api::check_part_now(part).await?;
+    Ok((c.ok, check_summary(&c)))
+}
+
+/// "Cancel replay" of a card (its own wasm chunk in a `--split` build).
+#[lazy]
+async fn card_cancel_replay(name: String) -> Result<(bool, String), ApiError> {
+    cancel_replay(name).await.map(|_| (true, String::new()))
 }
 
 /// A check run on request, in words: `healthy in 12 ms (up)` or

@@ -13,11 +13,13 @@
 //! - [`components`]: the navigation, part cards, replay dialog and error views.
 //! - [`latency`]: response time as plain SVG (the cards' sparkline).
 //! - [`live`]: live updates pushed by the server (SSE) as version signals.
+//! - [`resource`]: the pages' resources, one JSON reader for page and calls.
 
 pub mod api;
 pub mod components;
 pub mod latency;
 pub mod live;
+pub mod resource;
 pub mod routes;
 
 use leptos::prelude::*;

@@ -22,7 +22,7 @@ pub fn VoucherList(
     let live = use_live();
     let tokens = RwSignal::new(Vec::<Option<String>>::new());
     let token = RwSignal::new(None::<String>);
-    let page = Resource::new(
+    let page = crate::resource::resource(
         move || (filter.clone(), token.get(), live.version(&[Topic::Voucher])),
         |(f, t, _)| list_vouchers(f, t),
     );

@@ -26,7 +26,8 @@ pub fn fmt_bytes(n: i64) -> String {
 pub fn ArchivesPage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
-    let archives = Resource::new(move || live.version(&[Topic::Voucher]), |_| list_archives());
+    let archives =
+        crate::resource::resource(move || live.version(&[Topic::Voucher]), |_| list_archives());
     let selected = move || query.with(|q| q.get("name"));
     view! {
         <Title text="Archives"/>
@@ -77,7 +78,7 @@ fn ArchiveBrowser(name: String) -> impl IntoView {
     let tokens = RwSignal::new(Vec::<Option<String>>::new());
     let token = RwSignal::new(None::<String>);
     let n = name.clone();
-    let events = Resource::new(
+    let events = crate::resource::resource(
         move || (n.clone(), start(), end(), token.get()),
         |(n, s, e, t)| archive_events(n, s, e, t),
     );

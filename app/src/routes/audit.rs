@@ -15,7 +15,7 @@ use crate::api::fmt_time;
 pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let before = move || query.with(|q| q.get("before").and_then(|b| b.parse::<i64>().ok()));
-    let page = Resource::new(before, list_audit);
+    let page = crate::resource::resource(before, list_audit);
     view! {
         <Title text="Audit"/>
         <section class="page">

@@ -100,7 +100,7 @@ fn urlencode(s: &str) -> String {
 #[component]
 pub fn EmbedsPage() -> impl IntoView {
     let live = use_live();
-    let overview = Resource::new(|| (), |_| get_overview());
+    let overview = crate::resource::resource(|| (), |_| get_overview());
     // The console's own origin, known in the browser; relative on the server.
     let origin = RwSignal::new(String::new());
     Effect::new(move |_| {

@@ -25,7 +25,7 @@ pub fn IncidentsPage() -> impl IntoView {
     // Tokens of the pages visited, to go back.
     let tokens = RwSignal::new(Vec::<Option<String>>::new());
     let token = RwSignal::new(None::<String>);
-    let page = Resource::new(
+    let page = crate::resource::resource(
         move || (token.get(), live.version(&TOPICS)),
         |(t, _)| list_incidents(None, t),
     );
@@ -85,7 +85,7 @@ fn held_list(i: &Incident, status: Option<&str>) -> String {
 #[component]
 fn IncidentDetail(id: i64, dialog: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
     let live = use_live();
-    let incident = Resource::new(
+    let incident = crate::resource::resource(
         move || (id, live.version(&TOPICS)),
         |(id, _)| get_incident(id),
     );

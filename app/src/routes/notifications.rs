@@ -20,7 +20,7 @@ pub fn NotificationsPage() -> impl IntoView {
         let channel = channel.clone();
         async move { send_test_notification(channel).await }
     });
-    let data = Resource::new(
+    let data = crate::resource::resource(
         move || (refresh.get(), send.version().get()),
         |_| get_notifications(),
     );

@@ -17,7 +17,7 @@ use crate::live::{use_live, Topic};
 pub fn OverviewPage() -> impl IntoView {
     let live = use_live();
     let refreshes = RwSignal::new(0u32);
-    let overview = Resource::new(
+    let overview = crate::resource::resource(
         move || (refreshes.get(), live.version(&Topic::ALL)),
         |_| get_overview(),
     );

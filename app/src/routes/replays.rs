@@ -18,7 +18,7 @@ pub fn ReplaysPage() -> impl IntoView {
     let query = use_query_map();
     let selected = move || query.with(|q| q.get("name"));
     let page = RwSignal::new(0usize);
-    let replays = Resource::new(
+    let replays = crate::resource::resource(
         move || (page.get(), live.version(&[Topic::Replay])),
         |(p, _)| list_replays(p),
     );
@@ -89,7 +89,7 @@ fn ReplayDetail(name: String) -> impl IntoView {
         async move { cancel_replay(name).await }
     });
     let n = name.clone();
-    let replay = Resource::new(
+    let replay = crate::resource::resource(
         move || {
             (
                 n.clone(),

@@ -23,7 +23,7 @@ pub fn TimelinePage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
     let at = move || query.with(|q| q.get("at").unwrap_or_default());
-    let timelines = Resource::new(
+    let timelines = crate::resource::resource(
         move || (at(), live.version(&[Topic::Status])),
         |(at, _)| get_timelines((!at.is_empty()).then_some(at)),
     );

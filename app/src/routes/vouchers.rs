@@ -294,7 +294,7 @@ fn SearchResults(reference: String) -> impl IntoView {
     let r = reference.clone();
     let tokens = RwSignal::new(Vec::<Option<String>>::new());
     let token = RwSignal::new(None::<String>);
-    let found = Resource::new(
+    let found = crate::resource::resource(
         move || (r.clone(), token.get(), live.version(&[Topic::Voucher])),
         |(r, t, _)| find_vouchers(r, t),
     );
@@ -337,7 +337,7 @@ fn SearchResults(reference: String) -> impl IntoView {
 fn Lifecycle(id: String) -> impl IntoView {
     let live = use_live();
     let i = id.clone();
-    let detail = Resource::new(
+    let detail = crate::resource::resource(
         move || (i.clone(), live.version(&[Topic::Voucher, Topic::Dlq])),
         |(id, _)| get_voucher(id),
     );
@@ -382,7 +382,7 @@ fn DeadLetters() -> impl IntoView {
         let id = id.clone();
         async move { redrive_voucher(id).await }
     });
-    let page = Resource::new(
+    let page = crate::resource::resource(
         move || {
             (
                 token.get(),
@@ -623,7 +623,7 @@ fn BulkRedrives() -> impl IntoView {
         let id = id.clone();
         async move { cancel_bulk_redrive(id).await }
     });
-    let list = Resource::new(
+    let list = crate::resource::resource(
         move || (live.version(&[Topic::Dlq]), cancel.version().get()),
         |_| list_bulk_redrives(),
     );
