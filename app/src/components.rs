@@ -12,8 +12,11 @@ use leptos_router::components::A;
 use crate::api::access::Me;
 use crate::api::replays::{cancel_replay, get_replay, preview_replay, start_replay, ReplayPreview};
 use crate::api::{fmt_duration, fmt_percent, fmt_time, ApiError, Part, ReplayView};
+use crate::clock::ZoneToggle;
 use crate::latency::Sparkline;
+use crate::live::LiveIndicator;
 use crate::live::{use_live, Topic};
+use crate::numbers::thousands;
 
 mod voucher_list;
 pub use voucher_list::VoucherList;
@@ -52,7 +55,9 @@ pub fn Nav() -> impl IntoView {
                     <li><A href="/audit" on:click=close>"Audit"</A></li>
                 </ul>
             </nav>
+            <LiveIndicator/>
             <UserMenu/>
+            <ZoneToggle/>
             <ThemeToggle/>
         </header>
     }
@@ -226,14 +231,14 @@ pub fn ReplayProgress(replay: ReplayView) -> impl IntoView {
             <div class="replay-line">
                 <StatusPill status=replay.state.clone() secondary=true/>
                 <span class="replay-count">
-                    {format!("{}/{} events · {pct}%", replay.processed, replay.expected)}
+                    {format!("{}/{} events · {pct}%", thousands(replay.processed), thousands(replay.expected))}
                 </span>
             </div>
             <ProgressBar percent=pct label/>
             <p class="small muted">
                 {format!(
                     "{} resubmitted · {} skipped · {} failed",
-                    replay.resubmitted, replay.skipped, replay.failed
+                    thousands(replay.resubmitted), thousands(replay.skipped), thousands(replay.failed)
                 )}
             </p>
         </div>
@@ -251,11 +256,18 @@ pub fn PartCard(
     on_override: Callback<OverrideSeed>,
     #[prop(optional)] can_operate: bool,
 ) -> impl IntoView {
-    let since = match (&part.since, part.since_secs) {
-        (Some(s), Some(age)) => format!("since {} ({} ago)", fmt_time(s), fmt_duration(age)),
-        (Some(s), None) => format!("since {}", fmt_time(s)),
-        _ => "not checked yet".to_string(),
+    // "since <time> (<age> ago)", the time following the zone shown.
+    let since_prefix = if part.since.is_some() {
+        "since "
+    } else {
+        "not checked yet"
     };
+    let since_age = part
+        .since_secs
+        .filter(|_| part.since.is_some())
+        .map(|a| format!(" ({} ago)", fmt_duration(a)))
+        .unwrap_or_default();
+    let since_at = crate::clock::time_text(part.since.clone().unwrap_or_default());
     let progress = threshold_progress(&part).unwrap_or_default();
     // Routine checks (stream topic `check`) move this without a refetch.
     let live = crate::live::use_live();
@@ -270,10 +282,7 @@ pub fn PartCard(
     let reason = circuit_reason(&part);
     let u = part.uptime.clone();
     let v = part.vouchers.clone();
-    let archived = part
-        .archived
-        .map(|n| n.to_string())
-        .unwrap_or_else(|| "—".into());
+    let archived = part.archived.map(thousands).unwrap_or_else(|| "—".into());
     let latest = part.latest_replay.clone();
     // Each count links to the list of those vouchers.
     let list = |status: &str| {
@@ -297,7 +306,7 @@ pub fn PartCard(
         Some(o) => view! {
             <p class="small override-set" data-mode=o.mode.clone()>
                 "Set by " <span class="override-by">{override_setter(o.by.as_deref())}</span>
-                " at " <time class="override-at" datetime=o.at.clone()>{fmt_time(&o.at)}</time>
+                " at " <time class="override-at" datetime=o.at.clone()>{crate::clock::time_text(o.at.clone())}</time>
             </p>
         }
         .into_any(),
@@ -344,7 +353,7 @@ pub fn PartCard(
                 <h2 id=format!("card-{}", part.name)>{part.name.clone()}</h2>
                 <StatusPill status=part.status.clone()/>
             </header>
-            <p class="muted since">{since}</p>
+            <p class="muted since">{since_prefix}{since_at}{since_age}</p>
             <p class="threshold" aria-live="polite">{progress}</p>
             <div class="circuit">
                 <span class="label">"Circuit "</span>
@@ -364,11 +373,11 @@ pub fn PartCard(
             </table>
             <Sparkline part=part.name.clone() latency=part.recent_latency.clone()/>
             <dl class="facts counters">
-                <dt>"Pending retries"</dt><dd class="num" data-counter="retry"><a href=list("retry")>{v.retry}</a></dd>
+                <dt>"Pending retries"</dt><dd class="num" data-counter="retry"><a href=list("retry")>{thousands(v.retry)}</a></dd>
                 <dt>"Archived"</dt><dd class="num" data-counter="archived">{archived}</dd>
-                <dt>"Resubmitted"</dt><dd class="num" data-counter="resubmitted">{part.resubmitted}</dd>
-                <dt>"Dead-lettered"</dt><dd class="num" data-counter="dead_lettered"><a href=list("dead_lettered")>{v.dead_lettered}</a></dd>
-                <dt>"Submitted"</dt><dd class="num" data-counter="submitted"><a href=list("submitted")>{v.submitted}</a></dd>
+                <dt>"Resubmitted"</dt><dd class="num" data-counter="resubmitted">{thousands(part.resubmitted)}</dd>
+                <dt>"Dead-lettered"</dt><dd class="num" data-counter="dead_lettered"><a href=list("dead_lettered")>{thousands(v.dead_lettered)}</a></dd>
+                <dt>"Submitted"</dt><dd class="num" data-counter="submitted"><a href=list("submitted")>{thousands(v.submitted)}</a></dd>
             </dl>
             <div class="latest-replay">
                 <h3>"Latest replay"</h3>
@@ -737,12 +746,12 @@ pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>, me: Option<Me>) -> i
                             Some(Ok(p)) => view! {
                                 <dl class="facts">
                                     <dt>"Archived events in the window"</dt>
-                                    <dd class="num" id="preview-archived">{p.archived}</dd>
+                                    <dd class="num" id="preview-archived">{thousands(p.archived)}</dd>
                                     <dt>"Vouchers still pending"</dt>
-                                    <dd class="num" id="preview-pending">{p.pending}</dd>
+                                    <dd class="num" id="preview-pending">{thousands(p.pending)}</dd>
                                     {p.archive_event_count.map(|n| view! {
                                         <dt title="EventBridge reports only the whole archive's count, updated with a delay">"The bus's archive count (whole archive on AWS, approximate)"</dt>
-                                        <dd class="num" id="preview-archive-count">{n}</dd>
+                                        <dd class="num" id="preview-archive-count">{thousands(n)}</dd>
                                     })}
                                 </dl>
                                 {p.lag_warning.map(|w| view! { <p class="warning" role="note"><span aria-hidden="true">"⚠ "</span>{w}</p> })}
@@ -786,7 +795,7 @@ pub fn LiveReplay(name: String, #[prop(optional)] can_cancel: bool) -> impl Into
         async move { cancel_replay(name).await }
     });
     let n = name.clone();
-    let replay = Resource::new(
+    let replay = crate::resource::resource(
         move || {
             (
                 n.clone(),

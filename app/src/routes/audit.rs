@@ -8,7 +8,6 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::access::{list_audit, AuditRow};
-use crate::api::fmt_time;
 
 /// The audit page.
 #[component]
@@ -65,7 +64,7 @@ fn AuditLine(entry: AuditRow) -> impl IntoView {
     };
     view! {
         <tr data-action=entry.action.clone() data-outcome=entry.outcome.clone()>
-            <td class="small">{fmt_time(&entry.at)}</td>
+            <td class="small">{crate::clock::time_text(entry.at.clone())}</td>
             <td>{who}</td>
             <td><code>{entry.action.clone()}</code></td>
             <td>{entry.target.clone().unwrap_or_default()}</td>

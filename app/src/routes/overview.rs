@@ -45,7 +45,7 @@ pub fn OverviewPage() -> impl IntoView {
                                 {o.parts.into_iter().map(|part| view! { <PartCard part on_replay on_override can_operate/> }).collect_view()}
                             </div>
                             <p class="muted small">
-                                "Updated " <time id="generated-at" datetime=generated_at.clone()>{generated_at.clone()}</time>
+                                "Updated " <time id="generated-at" datetime=generated_at.clone()>{crate::api::fmt_time(&generated_at)}</time>
                             </p>
                         }
                     })
