@@ -190,8 +190,10 @@ fn EmbedCard(
             <h2>{title.clone()}</h2>
             <div class="embed-preview">{preview}</div>
             <pre class="snippet"><code>{code}</code></pre>
-            <button class="button secondary copy" on:click=copy aria-label=format!("Copy the snippet for {title}")>
+            // The name starts with the visible words ("Copy snippet for …").
+            <button class="button secondary copy" on:click=copy>
                 {move || if copied.get() { "Copied ✓" } else { "Copy snippet" }}
+                <span class="sr-only">{format!(" for {title}")}</span>
             </button>
         </article>
     }
