@@ -14,8 +14,11 @@ use leptos_router::components::A;
 use crate::api::access::Me;
 use crate::api::replays::{cancel_replay, get_replay, preview_replay, start_replay, ReplayPreview};
 use crate::api::{fmt_duration, fmt_percent, fmt_time, ApiError, Part, ReplayView};
+use crate::clock::ZoneToggle;
 use crate::latency::Sparkline;
+use crate::live::LiveIndicator;
 use crate::live::{use_live, Topic};
+use crate::numbers::thousands;
 
 mod voucher_list;
 pub use voucher_list::VoucherList;
@@ -54,7 +57,9 @@ pub fn Nav() -> impl IntoView {
                     <li><A href="/audit" on:click=close>"Audit"</A></li>
                 </ul>
             </nav>
+            <LiveIndicator/>
             <UserMenu/>
+            <ZoneToggle/>
             <ThemeToggle/>
         </header>
     }
@@ -147,7 +152,7 @@ pub fn StatusPill(
     #[prop(optional)] secondary: bool,
 ) -> impl IntoView {
     let kind = if secondary { "state" } else { "pill" };
-    let class = format!("{kind} pill-{}", status.to_lowercase());
+    let class = format!("{kind} pill-{}", status.to_ascii_lowercase());
     let icon = status_icon(&status);
     view! {
         <span class=class>
@@ -231,14 +236,14 @@ pub fn ReplayProgress(replay: ReplayView) -> impl IntoView {
             <div class="replay-line">
                 <StatusPill status=replay.state.clone() secondary=true/>
                 <span class="replay-count">
-                    {format!("{}/{} events · {pct}%", replay.processed, replay.expected)}
+                    {format!("{}/{} events · {pct}%", thousands(replay.processed), thousands(replay.expected))}
                 </span>
             </div>
             <ProgressBar percent=pct label/>
             <p class="small muted">
                 {format!(
                     "{} resubmitted · {} skipped · {} failed",
-                    replay.resubmitted, replay.skipped, replay.failed
+                    thousands(replay.resubmitted), thousands(replay.skipped), thousands(replay.failed)
                 )}
             </p>
         </div>
@@ -258,11 +263,18 @@ pub fn PartCard(
     on_override: Callback<OverrideSeed>,
     #[prop(optional)] can_operate: bool,
 ) -> impl IntoView {
-    let since = match (&part.since, part.since_secs) {
-        (Some(s), Some(age)) => format!("since {} ({} ago)", fmt_time(s), fmt_duration(age)),
-        (Some(s), None) => format!("since {}", fmt_time(s)),
-        _ => "not checked yet".to_string(),
+    // "since <time> (<age> ago)", the time following the zone shown.
+    let since_prefix = if part.since.is_some() {
+        "since "
+    } else {
+        "not checked yet"
     };
+    let since_age = part
+        .since_secs
+        .filter(|_| part.since.is_some())
+        .map(|a| format!(" ({} ago)", fmt_duration(a)))
+        .unwrap_or_default();
+    let since_at = crate::clock::time_text(part.since.clone().unwrap_or_default());
     let progress = threshold_progress(&part).unwrap_or_default();
     // Routine checks (stream topic `check`) move this without a refetch.
     let live = crate::live::use_live();
@@ -277,10 +289,7 @@ pub fn PartCard(
     let reason = circuit_reason(&part);
     let u = part.uptime.clone();
     let v = part.vouchers.clone();
-    let archived = part
-        .archived
-        .map(|n| n.to_string())
-        .unwrap_or_else(|| "—".into());
+    let archived = part.archived.map(thousands).unwrap_or_else(|| "—".into());
     let latest = part.latest_replay.clone();
     // Each count links to the list of those vouchers.
     let list = |status: &str| {
@@ -291,15 +300,11 @@ pub fn PartCard(
         };
         format!("/vouchers?{}", q.to_query())
     };
-    let check = Action::new(|part: &String| {
-        let part = part.clone();
-        async move { crate::api::check_part_now(part).await }
-    });
+    // "Check now" and "Cancel replay" call the server through lazy
+    // functions: their calls and answers' decoding are fetched on first use.
+    let check = CardAction::new();
     let check_part = part.name.clone();
-    let cancel = Action::new(|name: &String| {
-        let name = name.clone();
-        async move { cancel_replay(name).await }
-    });
+    let cancel = CardAction::new();
     let running = latest
         .as_ref()
         .filter(|r| can_operate && r.is_active())
@@ -308,7 +313,7 @@ pub fn PartCard(
         Some(o) => view! {
             <p class="small override-set" data-mode=o.mode.clone()>
                 "Set by " <span class="override-by">{override_setter(o.by.as_deref())}</span>
-                " at " <time class="override-at" datetime=o.at.clone()>{fmt_time(&o.at)}</time>
+                " at " <time class="override-at" datetime=o.at.clone()>{crate::clock::time_text(o.at.clone())}</time>
             </p>
         }
         .into_any(),
@@ -374,7 +379,7 @@ pub fn PartCard(
                 <h2 id=format!("card-{}", part.name)>{part.name.clone()}</h2>
                 <StatusPill status=part.status.clone()/>
             </header>
-            <p class="muted since">{since}</p>
+            <p class="muted since">{since_prefix}{since_at}{since_age}</p>
             <p class="threshold" aria-live="polite">{progress}</p>
             <div class="circuit">
                 <span class="label">"Circuit "</span>
@@ -396,11 +401,11 @@ pub fn PartCard(
             </table>
             <Sparkline part=part.name.clone() latency=part.recent_latency.clone()/>
             <dl class="facts counters">
-                <dt>"Pending retries"</dt><dd class="num" data-counter="retry"><a href=list("retry")>{v.retry}</a></dd>
+                <dt>"Pending retries"</dt><dd class="num" data-counter="retry"><a href=list("retry")>{thousands(v.retry)}</a></dd>
                 <dt>"Archived"</dt><dd class="num" data-counter="archived">{archived}</dd>
-                <dt>"Resubmitted"</dt><dd class="num" data-counter="resubmitted">{part.resubmitted}</dd>
-                <dt>"Dead-lettered"</dt><dd class="num" data-counter="dead_lettered"><a href=list("dead_lettered")>{v.dead_lettered}</a></dd>
-                <dt>"Submitted"</dt><dd class="num" data-counter="submitted"><a href=list("submitted")>{v.submitted}</a></dd>
+                <dt>"Resubmitted"</dt><dd class="num" data-counter="resubmitted">{thousands(part.resubmitted)}</dd>
+                <dt>"Dead-lettered"</dt><dd class="num" data-counter="dead_lettered"><a href=list("dead_lettered")>{thousands(v.dead_lettered)}</a></dd>
+                <dt>"Submitted"</dt><dd class="num" data-counter="submitted"><a href=list("submitted")>{thousands(v.submitted)}</a></dd>
             </dl>
             <div class="latest-replay">
                 <h3>"Latest replay"</h3>
@@ -421,11 +426,9 @@ pub fn PartCard(
                 <dd><code>{part.archive.clone()}</code></dd>
             </dl>
             <p class="small check-result" aria-live="polite">
-                {move || check.value().get().map(|r| match r {
-                    Ok(c) => view! {
-                        <span class=if c.ok { "ok-text" } else { "error-text" }>
-                            {check_summary(&c)}
-                        </span>
+                {move || check.result.get().map(|r| match r {
+                    Ok((ok, words)) => view! {
+                        <span class=if ok { "ok-text" } else { "error-text" }>{words}</span>
                     }.into_any(),
                     Err(e) => view! { <span class="error-text" role="alert">{e.to_string()}</span> }.into_any(),
                 })}
@@ -434,22 +437,77 @@ pub fn PartCard(
                 <button class="button secondary" on:click=move |_| on_replay.run(seed.clone())>
                     "Replay a window…"
                 </button>
-                <button class="button secondary check-now" disabled=move || check.pending().get()
-                    on:click=move |_| { check.dispatch(check_part.clone()); }>
+                <button class="button secondary check-now" disabled=move || check.pending.get()
+                    on:click=move |_| check.run(Box::pin(card_check_now(check_part.clone())))>
                     "Check now"
                 </button>
                 {running.map(|name| view! {
-                    <button class="button danger cancel-replay" disabled=move || cancel.pending().get()
-                        on:click=move |_| { cancel.dispatch(name.clone()); }>
+                    <button class="button danger cancel-replay" disabled=move || cancel.pending.get()
+                        on:click=move |_| cancel.run(Box::pin(card_cancel_replay(name.clone())))>
                         "Cancel replay"
                     </button>
                 })}
             </div>
-            {move || cancel.value().get().and_then(Result::err).map(|e| view! {
+            {move || cancel.result.get().and_then(Result::err).map(|e| view! {
                 <p class="small error-text" role="alert">{e.to_string()}</p>
             })}
         </article>
     }
+}
+
+/// A card's button's call: its answer — whether it went well and what to
+/// say — and whether it is under way (the button is disabled meanwhile).
+/// Like an `Action`, without its machinery.
+#[derive(Clone, Copy)]
+pub struct CardAction {
+    /// The last answer: `(ok, words)` or the error.
+    pub result: RwSignal<Option<Result<(bool, String), ApiError>>>,
+    /// A call is under way.
+    pub pending: RwSignal<bool>,
+}
+
+/// A card button's call under way.
+pub type CardCall =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(bool, String), ApiError>>>>;
+
+impl CardAction {
+    /// No call yet.
+    pub fn new() -> Self {
+        Self {
+            result: RwSignal::new(None),
+            pending: RwSignal::new(false),
+        }
+    }
+
+    /// Runs `call`, keeping its answer (unless the card is gone by then).
+    pub fn run(self, call: CardCall) {
+        self.pending.set(true);
+        leptos::task::spawn_local(async move {
+            let answer = call.await;
+            let _ = self.result.try_set(Some(answer));
+            let _ = self.pending.try_set(false);
+        });
+    }
+}
+
+impl Default for CardAction {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// "Check now" of a card, in words (its own wasm chunk in a `--split`
+/// build): whether the check went well, and what it found.
+#[lazy]
+async fn card_check_now(part: String) -> Result<(bool, String), ApiError> {
+    let c = crate::api::check_part_now(part).await?;
+    Ok((c.ok, check_summary(&c)))
+}
+
+/// "Cancel replay" of a card (its own wasm chunk in a `--split` build).
+#[lazy]
+async fn card_cancel_replay(name: String) -> Result<(bool, String), ApiError> {
+    cancel_replay(name).await.map(|_| (true, String::new()))
 }
 
 /// A check run on request, in words: `healthy in 12 ms (up)` or
@@ -716,12 +774,12 @@ pub fn ReplayDialogView(seed: RwSignal<Option<ReplaySeed>>, me: Option<Me>) -> i
                             Some(Ok(p)) => view! {
                                 <dl class="facts">
                                     <dt>"Archived events in the window"</dt>
-                                    <dd class="num" id="preview-archived">{p.archived}</dd>
+                                    <dd class="num" id="preview-archived">{thousands(p.archived)}</dd>
                                     <dt>"Vouchers still pending"</dt>
-                                    <dd class="num" id="preview-pending">{p.pending}</dd>
+                                    <dd class="num" id="preview-pending">{thousands(p.pending)}</dd>
                                     {p.archive_event_count.map(|n| view! {
                                         <dt title="EventBridge reports only the whole archive's count, updated with a delay">"The bus's archive count (whole archive on AWS, approximate)"</dt>
-                                        <dd class="num" id="preview-archive-count">{n}</dd>
+                                        <dd class="num" id="preview-archive-count">{thousands(n)}</dd>
                                     })}
                                 </dl>
                                 {p.lag_warning.map(|w| view! { <p class="warning" role="note"><span aria-hidden="true">"⚠ "</span>{w}</p> })}
@@ -765,7 +823,7 @@ pub fn LiveReplay(name: String, #[prop(optional)] can_cancel: bool) -> impl Into
         async move { cancel_replay(name).await }
     });
     let n = name.clone();
-    let replay = Resource::new(
+    let replay = crate::resource::resource(
         move || {
             (
                 n.clone(),

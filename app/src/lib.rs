@@ -9,15 +9,21 @@
 //! server binary.
 //!
 //! - [`api`]: data shapes shared by both builds and the `#[server]` functions.
+//! - [`clock`]: the time zone times are shown in (UTC or the browser's).
 //! - [`routes`]: one module per page.
 //! - [`components`]: the navigation, part cards, replay dialog and error views.
 //! - [`latency`]: response time as plain SVG (the cards' sparkline).
 //! - [`live`]: live updates pushed by the server (SSE) as version signals.
+//! - [`numbers`]: counts with thousands separators.
+//! - [`resource`]: the pages' resources, one JSON reader for page and calls.
 
 pub mod api;
+pub mod clock;
 pub mod components;
 pub mod latency;
 pub mod live;
+pub mod numbers;
+pub mod resource;
 pub mod routes;
 
 use leptos::prelude::*;
@@ -78,6 +84,7 @@ pub fn App() -> impl IntoView {
     let live = live::Live::new();
     provide_context(live);
     components::Session::provide();
+    clock::Zone::provide();
 
     // Effects never run during server rendering: this attribute appears only
     // once the wasm bundle has hydrated the page (tests wait for it), and
@@ -95,8 +102,11 @@ pub fn App() -> impl IntoView {
             if page.is_empty() { "Vendor Mediator".to_string() } else { format!("{page} · Vendor Mediator") }
         }/>
         <Router>
+            // The first thing Tab reaches: past the navigation to the page
+            // (a plain link the router leaves to the browser).
+            <a class="skip-link" href="#content" rel="external">"Skip to content"</a>
             <Nav/>
-            <main id="content">
+            <main id="content" tabindex="-1">
                 <ErrorBoundary fallback=|errors| view! { <ErrorPage errors/> }>
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=OverviewPage ssr=SsrMode::Async/>

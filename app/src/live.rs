@@ -15,9 +15,12 @@
 //! of the check error is `status`): it refetches nothing and only moves the
 //! part's "last check" time ([`Live::last_checked`]).
 //!
-//! When the stream cannot be opened at all, the console falls back to
-//! refreshing every [`FALLBACK_POLL_MS`] and says so (`data-live="polling"`
-//! on `<html>`; `"sse"` once connected).
+//! When the stream cannot be opened at all, or is closed for good, the
+//! console falls back to refreshing every [`FALLBACK_POLL_MS`]. The
+//! navigation says which it is ([`LiveIndicator`], set by [`show_link`]):
+//! connecting (before the first `hello`), live (connected), reconnecting
+//! (the stream dropped; the browser retries) or polling; `<html>` carries
+//! it too (`data-live="sse"`, `"reconnecting"` or `"polling"`).
 
 use leptos::prelude::*;
 
@@ -73,7 +76,44 @@ impl Topic {
 #[derive(Debug, Clone, Copy)]
 pub struct Live {
     versions: [RwSignal<u64>; 5],
-    checked: RwSignal<std::collections::HashMap<String, String>>,
+    // (part, time) per part: a handful, so a list (smaller code than a map).
+    checked: RwSignal<Vec<(String, String)>>,
+}
+
+/// The state of the console's connection to the event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Not connected yet (the server's render, and until the first `hello`).
+    Connecting,
+    /// The stream is open: changes show as they happen.
+    Connected,
+    /// The stream dropped; the browser is reconnecting (nothing is pushed
+    /// meanwhile).
+    Reconnecting,
+    /// No stream: the console refreshes every [`FALLBACK_POLL_MS`].
+    Polling,
+}
+
+impl Link {
+    /// The state in words, as the navigation shows it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Link::Connecting => "Connecting…",
+            Link::Connected => "Live",
+            Link::Reconnecting => "Reconnecting…",
+            Link::Polling => "Polling every 2 s",
+        }
+    }
+
+    /// Its name in `data-link` and `<html data-live>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Link::Connecting => "connecting",
+            Link::Connected => "sse",
+            Link::Reconnecting => "reconnecting",
+            Link::Polling => "polling",
+        }
+    }
 }
 
 impl Default for Live {
@@ -94,16 +134,20 @@ impl Live {
     /// Records a routine check of `part` at `at` (RFC 3339) without
     /// refetching anything.
     pub fn checked(&self, part: &str, at: &str) {
-        self.checked.update(|m| {
-            m.insert(part.to_string(), at.to_string());
-        });
+        self.checked
+            .update(|m| match m.iter_mut().find(|(p, _)| p == part) {
+                Some((_, t)) => *t = at.to_string(),
+                None => m.push((part.to_string(), at.to_string())),
+            });
     }
 
     /// The latest of `rendered` (the last check time the data was fetched
     /// with) and the last routine check the stream reported for `part`
     /// (tracked: follows new checks).
     pub fn last_checked(&self, part: &str, rendered: Option<&str>) -> Option<String> {
-        let live = self.checked.with(|m| m.get(part).cloned());
+        let live = self
+            .checked
+            .with(|m| m.iter().find(|(p, _)| p == part).map(|(_, t)| t.clone()));
         // Both are UTC RFC 3339 (`…Z`): to the second, text order is time order.
         let second = |s: &str| s.get(..19).unwrap_or(s).to_string();
         match (rendered, live) {
@@ -134,26 +178,68 @@ impl Live {
     }
 }
 
+/// The connection's state in the navigation, in words (and an icon), read
+/// to screen readers when it changes (`aria-live="polite"`).
+///
+/// Rendered as "Connecting…"; [`show_link`] changes it in place (no
+/// reactive view: it is the same few nodes on every page).
+#[component]
+pub fn LiveIndicator() -> impl IntoView {
+    view! {
+        <p class="live-indicator" id="live-indicator" role="status" aria-live="polite" data-link="connecting">
+            <span class="live-dot" aria-hidden="true"></span>
+            <span class="sr-only">"Updates: "</span>
+            <span class="live-words" id="live-words">{Link::Connecting.words()}</span>
+        </p>
+    }
+}
+
+/// Shows the connection's state: the indicator's words and `data-link`,
+/// and `<html data-live>`.
+pub fn show_link(link: Link) {
+    let doc = document();
+    if let Some(root) = doc.document_element() {
+        let _ = root.set_attribute("data-live", link.name());
+    }
+    if let Some(el) = doc.get_element_by_id("live-indicator") {
+        let _ = el.set_attribute("data-link", link.name());
+    }
+    if let Some(el) = doc.get_element_by_id("live-words") {
+        el.set_text_content(Some(link.words()));
+    }
+}
+
 /// The console's [`Live`] (a detached one outside the app, e.g. in tests).
 pub fn use_live() -> Live {
     use_context::<Live>().unwrap_or_default()
 }
 
+/// The string value of `key` in a `change` event's data: the server writes
+/// it as a flat JSON object of plain strings (`{"topic":"status","part":
+/// "voucher","at":"2026-…Z"}`), read here without a JSON parser (one less in
+/// the bundle every page downloads). `None` when absent or not a string.
+fn field<'a>(data: &'a str, key: &str) -> Option<&'a str> {
+    let at = data.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = data[at..].trim_start().strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let value = &rest[..end];
+    // Escapes never occur in these values; refuse rather than misread.
+    (!value.contains('\\')).then_some(value)
+}
+
 /// The topic a `change` event's data names (`{"topic": …}`).
 pub fn topic_of(data: &str) -> Option<Topic> {
-    let v: serde_json::Value = serde_json::from_str(data).ok()?;
-    Topic::parse(v.get("topic")?.as_str()?)
+    Topic::parse(field(data, "topic")?)
 }
 
 /// The part and time (RFC 3339) of a `check` change event's data.
 pub fn check_of(data: &str) -> Option<(String, String)> {
-    let v: serde_json::Value = serde_json::from_str(data).ok()?;
-    if v.get("topic")?.as_str()? != "check" {
+    if field(data, "topic")? != "check" {
         return None;
     }
     Some((
-        v.get("part")?.as_str()?.to_string(),
-        v.get("at")?.as_str()?.to_string(),
+        field(data, "part")?.to_string(),
+        field(data, "at")?.to_string(),
     ))
 }
 
@@ -166,13 +252,8 @@ pub fn connect(live: Live) {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
 
-    let set_mode = |mode: &str| {
-        if let Some(root) = document().document_element() {
-            let _ = root.set_attribute("data-live", mode);
-        }
-    };
     let Ok(source) = web_sys::EventSource::new("/api/v1/stream") else {
-        set_mode("polling");
+        show_link(Link::Polling);
         poll(live);
         return;
     };
@@ -221,24 +302,25 @@ pub fn connect(live: Live) {
             if connected.replace(true) {
                 live.bump_all();
             }
-            set_mode("sse");
+            show_link(Link::Connected);
         })
     };
     let on_resync = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| live.bump_all());
     let polling = Rc::new(Cell::new(false));
     let on_error = {
-        let connected = connected.clone();
         let source = source.clone();
         Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
-            // Never connected and closed for good (404, wrong type): poll.
-            if !connected.get()
-                && source.ready_state() == web_sys::EventSource::CLOSED
-                && !polling.replace(true)
-            {
-                set_mode("polling");
-                poll(live);
-            } else if connected.get() {
-                set_mode("reconnecting");
+            if source.ready_state() == web_sys::EventSource::CLOSED {
+                // Closed for good (404, wrong type, a failed reconnection):
+                // the browser will not retry, so poll.
+                if !polling.replace(true) {
+                    poll(live);
+                }
+                show_link(Link::Polling);
+            } else if !polling.get() {
+                // The browser retries by itself; until its next `hello`
+                // nothing is pushed.
+                show_link(Link::Reconnecting);
             }
         })
     };
@@ -277,6 +359,13 @@ mod tests {
         assert_eq!(topic_of(r#"{"topic":"dlq"}"#), Some(Topic::Dlq));
         assert_eq!(topic_of(r#"{"topic":"weather"}"#), None);
         assert_eq!(topic_of("not json"), None);
+        assert_eq!(topic_of(r#"{"topic": "replay"}"#), Some(Topic::Replay));
+        assert_eq!(topic_of(r#"{"topic":3}"#), None);
+        assert_eq!(topic_of(r#"{"topic":"sta\"tus"}"#), None);
+        assert_eq!(
+            check_of(r#"{"at":"2026-01-01T00:00:01Z","topic":"check","part":"member"}"#),
+            Some(("member".into(), "2026-01-01T00:00:01Z".into()))
+        );
         assert_eq!(
             check_of(r#"{"topic":"check","part":"voucher","at":"2026-01-01T00:00:01Z"}"#),
             Some(("voucher".into(), "2026-01-01T00:00:01Z".into()))

@@ -40,12 +40,12 @@ test("overview lists every part and hydrates", async ({ page }) => {
 
   // Refresh works only once hydrated: it calls a server function and
   // re-renders with a new snapshot time.
-  const before = await page.locator("#generated-at").textContent();
+  const before = await page.locator("#generated-at").getAttribute("datetime");
   await page.waitForTimeout(20);
   const call = page.waitForResponse((r) => r.url().includes("/api/") && r.request().method() === "POST");
   await page.locator("#refresh").click();
   expect((await call).status()).toBe(200);
-  await expect(page.locator("#generated-at")).not.toHaveText(before ?? "");
+  await expect(page.locator("#generated-at")).not.toHaveAttribute("datetime", before ?? "");
 
   await page.screenshot({ path: "test-results/artifacts/overview-desktop.png", fullPage: true });
   expect(errors).toEqual([]);

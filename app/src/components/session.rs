@@ -10,17 +10,18 @@ use crate::api::ApiError;
 /// The page's caller: one server read per page, rendered with the page
 /// and handed to the browser with it.
 #[derive(Clone, Copy)]
-pub struct Session(OnceResource<Result<Option<Me>, ApiError>>);
+pub struct Session(OnceResource<Result<Option<Me>, ApiError>, crate::resource::Json>);
 
 impl Session {
     /// Reads the caller for this page and shares it (the app's root).
     pub fn provide() {
-        provide_context(Session(OnceResource::new(current_user())));
+        provide_context(Session(crate::resource::once_resource(current_user())));
     }
 
     /// The page's session (read here if no root provided one).
     pub fn get() -> Self {
-        use_context::<Session>().unwrap_or_else(|| Session(OnceResource::new(current_user())))
+        use_context::<Session>()
+            .unwrap_or_else(|| Session(crate::resource::once_resource(current_user())))
     }
 
     /// The caller once read (`None`: no session, or it could not be read).

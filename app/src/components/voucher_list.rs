@@ -5,7 +5,6 @@
 use leptos::prelude::*;
 
 use super::{StatusPill, TokenPager};
-use crate::api::fmt_time;
 use crate::api::vouchers::{list_vouchers, VoucherListQuery};
 use crate::live::{use_live, Topic};
 
@@ -22,7 +21,7 @@ pub fn VoucherList(
     let live = use_live();
     let tokens = RwSignal::new(Vec::<Option<String>>::new());
     let token = RwSignal::new(None::<String>);
-    let page = Resource::new(
+    let page = crate::resource::resource(
         move || (filter.clone(), token.get(), live.version(&[Topic::Voucher])),
         |(f, t, _)| list_vouchers(f, t),
     );
@@ -70,7 +69,7 @@ pub fn VoucherList(
                                             <td>{v.part}</td>
                                             <td><StatusPill status=v.status.to_string()/></td>
                                             <td class="num">{v.attempts}</td>
-                                            <td><time datetime=v.received_at.clone()>{fmt_time(&v.received_at)}</time></td>
+                                            <td><time datetime=v.received_at.clone()>{crate::clock::time_text(v.received_at.clone())}</time></td>
                                         </tr>
                                     }
                                 }).collect_view()}

@@ -26,7 +26,8 @@ pub fn fmt_bytes(n: i64) -> String {
 pub fn ArchivesPage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
-    let archives = Resource::new(move || live.version(&[Topic::Voucher]), |_| list_archives());
+    let archives =
+        crate::resource::resource(move || live.version(&[Topic::Voucher]), |_| list_archives());
     let selected = move || query.with(|q| q.get("name"));
     view! {
         <Title text="Archives"/>
@@ -49,7 +50,7 @@ pub fn ArchivesPage() -> impl IntoView {
                                         <td>{a.part.unwrap_or_else(|| "—".into())}</td>
                                         <td><code class="pattern">{a.pattern.unwrap_or_default()}</code></td>
                                         <td>{if a.retention_days == 0 { "forever".to_string() } else { format!("{} days", a.retention_days) }}</td>
-                                        <td class="num" data-count=a.event_count>{a.event_count}</td>
+                                        <td class="num" data-count=a.event_count>{crate::numbers::thousands(a.event_count)}</td>
                                         <td class="num">{fmt_bytes(a.size_bytes)}</td>
                                         <td>{a.oldest.as_deref().map(fmt_time).unwrap_or_else(|| "—".into())}</td>
                                         <td>{a.newest.as_deref().map(fmt_time).unwrap_or_else(|| "—".into())}</td>
@@ -77,7 +78,7 @@ fn ArchiveBrowser(name: String) -> impl IntoView {
     let tokens = RwSignal::new(Vec::<Option<String>>::new());
     let token = RwSignal::new(None::<String>);
     let n = name.clone();
-    let events = Resource::new(
+    let events = crate::resource::resource(
         move || (n.clone(), start(), end(), token.get()),
         |(n, s, e, t)| archive_events(n, s, e, t),
     );
@@ -121,7 +122,7 @@ fn ArchiveBrowser(name: String) -> impl IntoView {
                                     <li>
                                         <details>
                                             <summary>
-                                                <time datetime=e.time.clone()>{fmt_time(&e.time)}</time>
+                                                <time datetime=e.time.clone()>{crate::clock::time_text(e.time.clone())}</time>
                                                 {format!(" #{} {}", e.seq, e.summary)}
                                             </summary>
                                             <pre>{e.json}</pre>

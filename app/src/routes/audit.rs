@@ -8,14 +8,13 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::access::{list_audit, AuditRow};
-use crate::api::fmt_time;
 
 /// The audit page.
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let query = use_query_map();
     let before = move || query.with(|q| q.get("before").and_then(|b| b.parse::<i64>().ok()));
-    let page = Resource::new(before, list_audit);
+    let page = crate::resource::resource(before, list_audit);
     view! {
         <Title text="Audit"/>
         <section class="page">
@@ -65,7 +64,7 @@ fn AuditLine(entry: AuditRow) -> impl IntoView {
     };
     view! {
         <tr data-action=entry.action.clone() data-outcome=entry.outcome.clone()>
-            <td class="small">{fmt_time(&entry.at)}</td>
+            <td class="small">{crate::clock::time_text(entry.at.clone())}</td>
             <td>{who}</td>
             <td><code>{entry.action.clone()}</code></td>
             <td>{entry.target.clone().unwrap_or_default()}</td>

@@ -100,7 +100,7 @@ fn urlencode(s: &str) -> String {
 #[component]
 pub fn EmbedsPage() -> impl IntoView {
     let live = use_live();
-    let overview = Resource::new(|| (), |_| get_overview());
+    let overview = crate::resource::resource(|| (), |_| get_overview());
     // The console's own origin, known in the browser; relative on the server.
     let origin = RwSignal::new(String::new());
     Effect::new(move |_| {
@@ -190,8 +190,10 @@ fn EmbedCard(
             <h2>{title.clone()}</h2>
             <div class="embed-preview">{preview}</div>
             <pre class="snippet"><code>{code}</code></pre>
-            <button class="button secondary copy" on:click=copy aria-label=format!("Copy the snippet for {title}")>
+            // The name starts with the visible words ("Copy snippet for …").
+            <button class="button secondary copy" on:click=copy>
                 {move || if copied.get() { "Copied ✓" } else { "Copy snippet" }}
+                <span class="sr-only">{format!(" for {title}")}</span>
             </button>
         </article>
     }

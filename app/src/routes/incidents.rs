@@ -13,6 +13,7 @@ use crate::api::history::{get_incident, list_incidents, Incident, IncidentView};
 use crate::api::{fmt_duration, fmt_time};
 use crate::components::{ReplayDialog, ReplaySeed, StatusPill, TokenPager, VoucherList};
 use crate::live::{use_live, Topic};
+use crate::numbers::thousands;
 
 const TOPICS: [Topic; 3] = [Topic::Status, Topic::Replay, Topic::Voucher];
 
@@ -25,7 +26,7 @@ pub fn IncidentsPage() -> impl IntoView {
     // Tokens of the pages visited, to go back.
     let tokens = RwSignal::new(Vec::<Option<String>>::new());
     let token = RwSignal::new(None::<String>);
-    let page = Resource::new(
+    let page = crate::resource::resource(
         move || (token.get(), live.version(&TOPICS)),
         |(t, _)| list_incidents(None, t),
     );
@@ -54,8 +55,8 @@ pub fn IncidentsPage() -> impl IntoView {
                                             <td>{i.part.clone()}</td>
                                             <td><a href=format!("/incidents?id={}", i.id)>{fmt_time(&i.start)}</a></td>
                                             <td>{fmt_duration(i.duration_secs)}</td>
-                                            <td class="num"><a href=held_list(&i, None)>{i.retries_held}</a></td>
-                                            <td class="num">{i.replays.len()}</td>
+                                            <td class="num"><a href=held_list(&i, None)>{thousands(i.retries_held)}</a></td>
+                                            <td class="num">{thousands(i.replays.len())}</td>
                                             <td><StatusPill status=i.state.clone()/></td>
                                         </tr>
                                     }).collect_view()}
@@ -85,7 +86,7 @@ fn held_list(i: &Incident, status: Option<&str>) -> String {
 #[component]
 fn IncidentDetail(id: i64, dialog: RwSignal<Option<ReplaySeed>>) -> impl IntoView {
     let live = use_live();
-    let incident = Resource::new(
+    let incident = crate::resource::resource(
         move || (id, live.version(&TOPICS)),
         |(id, _)| get_incident(id),
     );
@@ -119,15 +120,15 @@ fn IncidentCard(incident: IncidentView, dialog: RwSignal<Option<ReplaySeed>>) ->
                 <StatusPill status=incident.state.clone()/>
             </header>
             <dl class="facts">
-                <dt>"Down at"</dt><dd>{fmt_time(&o.start)}</dd>
-                <dt>"Back up at"</dt><dd>{o.end.as_deref().map(fmt_time).unwrap_or_else(|| "still down".into())}</dd>
+                <dt>"Down at"</dt><dd>{crate::clock::time_text(o.start.clone())}</dd>
+                <dt>"Back up at"</dt><dd>{let end = o.end.clone(); move || end.as_deref().map(fmt_time).unwrap_or_else(|| "still down".into())}</dd>
                 <dt>"Duration"</dt><dd>{fmt_duration(o.duration_secs)}</dd>
-                <dt>"Retries held"</dt><dd class="num"><a href=held_list(o, None)>{o.retries_held}</a></dd>
+                <dt>"Retries held"</dt><dd class="num"><a href=held_list(o, None)>{thousands(o.retries_held)}</a></dd>
             </dl>
             <h3>"Status changes"</h3>
             <ol class="steps">
                 {incident.status_changes.iter().map(|c| view! {
-                    <li><time datetime=c.at.clone()>{fmt_time(&c.at)}</time>" "{format!("{} → {}", c.prev_status, c.status)}</li>
+                    <li><time datetime=c.at.clone()>{crate::clock::time_text(c.at.clone())}</time>" "{format!("{} → {}", c.prev_status, c.status)}</li>
                 }).collect_view()}
             </ol>
             <h3>"Replays"</h3>
@@ -141,7 +142,7 @@ fn IncidentCard(incident: IncidentView, dialog: RwSignal<Option<ReplaySeed>>) ->
                                 <a href=format!("/replays?name={}", r.name)>{r.name.clone()}</a>" "
                                 <StatusPill status=r.state.clone()/>
                                 {format!(" {} · {}/{} events · {} resubmitted, {} skipped, {} failed",
-                                    r.trigger, r.processed, r.expected, r.resubmitted, r.skipped, r.failed)}
+                                    r.trigger, thousands(r.processed), thousands(r.expected), thousands(r.resubmitted), thousands(r.skipped), thousands(r.failed))}
                             </li>
                         }).collect_view()}
                     </ul>
@@ -150,10 +151,10 @@ fn IncidentCard(incident: IncidentView, dialog: RwSignal<Option<ReplaySeed>>) ->
             <h3>"Outcome"</h3>
             <p class="outcome">
                 {format!("{} resubmitted · {} skipped · {} failed · ",
-                    incident.outcome.resubmitted, incident.outcome.skipped, incident.outcome.failed)}
-                <a href=held_list(o, Some("dead_lettered"))>{format!("{} dead-lettered", incident.outcome.dead_lettered)}</a>
+                    thousands(incident.outcome.resubmitted), thousands(incident.outcome.skipped), thousands(incident.outcome.failed))}
+                <a href=held_list(o, Some("dead_lettered"))>{format!("{} dead-lettered", thousands(incident.outcome.dead_lettered))}</a>
                 " · "
-                <a href=held_list(o, Some(PENDING))>{format!("{} still pending", incident.outcome.pending)}</a>
+                <a href=held_list(o, Some(PENDING))>{format!("{} still pending", thousands(incident.outcome.pending))}</a>
             </p>
             <h3>"Vouchers received while down"</h3>
             <p class="small muted">"What became of each; open one to trace it."</p>

@@ -6,7 +6,6 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{lazy_route, LazyRoute};
 
-use crate::api::fmt_time;
 use crate::api::notify::{
     get_notifications, send_test_notification, NotificationChannel, NotificationDelivery,
 };
@@ -20,7 +19,7 @@ pub fn NotificationsPage() -> impl IntoView {
         let channel = channel.clone();
         async move { send_test_notification(channel).await }
     });
-    let data = Resource::new(
+    let data = crate::resource::resource(
         move || (refresh.get(), send.version().get()),
         |_| get_notifications(),
     );
@@ -121,7 +120,7 @@ fn DeliveryRow(delivery: NotificationDelivery) -> impl IntoView {
     let d = delivery;
     view! {
         <tr data-event=d.event_id.clone() data-status=d.status.clone() data-channel=d.channel.clone()>
-            <td class="small">{fmt_time(&d.created_at)}</td>
+            <td class="small">{crate::clock::time_text(d.created_at.clone())}</td>
             <td>{d.channel.clone()}</td>
             <td><code>{d.kind.clone()}</code></td>
             <td class="small"><code>{d.event_id.clone()}</code></td>

@@ -17,7 +17,7 @@ use crate::live::{use_live, Topic};
 pub fn OverviewPage() -> impl IntoView {
     let live = use_live();
     let refreshes = RwSignal::new(0u32);
-    let overview = Resource::new(
+    let overview = crate::resource::resource(
         move || (refreshes.get(), live.version(&Topic::ALL)),
         |_| get_overview(),
     );
@@ -52,7 +52,7 @@ pub fn OverviewPage() -> impl IntoView {
                                 {o.parts.into_iter().map(|part| view! { <PartCard part on_replay on_override can_operate/> }).collect_view()}
                             </div>
                             <p class="muted small">
-                                "Updated " <time id="generated-at" datetime=generated_at.clone()>{generated_at.clone()}</time>
+                                "Updated " <time id="generated-at" datetime=generated_at.clone()>{crate::api::fmt_time(&generated_at)}</time>
                             </p>
                         }
                     })

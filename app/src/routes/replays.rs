@@ -10,6 +10,7 @@ use crate::api::replays::{cancel_replay, get_replay, list_replays, ReplayView};
 use crate::api::{fmt_duration, fmt_time};
 use crate::components::{Pager, ProgressBar, ReplayProgress, StatusPill};
 use crate::live::{use_live, Topic};
+use crate::numbers::thousands;
 
 /// Every replay, newest first, refreshed on replay changes.
 #[component]
@@ -18,7 +19,7 @@ pub fn ReplaysPage() -> impl IntoView {
     let query = use_query_map();
     let selected = move || query.with(|q| q.get("name"));
     let page = RwSignal::new(0usize);
-    let replays = Resource::new(
+    let replays = crate::resource::resource(
         move || (page.get(), live.version(&[Topic::Replay])),
         |(p, _)| list_replays(p),
     );
@@ -67,13 +68,13 @@ fn ReplayRow(replay: ReplayView) -> impl IntoView {
         <tr data-replay=replay.name.clone() data-state=replay.state.clone()>
             <td><a href=format!("/replays?name={}", replay.name)>{replay.name.clone()}</a></td>
             <td>{replay.part.clone()}</td>
-            <td class="small">{format!("{} → {}", fmt_time(&replay.window_start), fmt_time(&replay.window_end))}</td>
+            <td class="small">{let (a, b) = (replay.window_start.clone(), replay.window_end.clone()); move || format!("{} → {}", fmt_time(&a), fmt_time(&b))}</td>
             <td><StatusPill status=replay.state.clone()/></td>
             <td class="progress-cell">
                 <ProgressBar percent=pct label=format!("Progress of {}", replay.name)/>
-                <span class="small">{format!("{}/{} · {pct}%", replay.processed, replay.expected)}</span>
+                <span class="small">{format!("{}/{} · {pct}%", thousands(replay.processed), thousands(replay.expected))}</span>
             </td>
-            <td class="num">{format!("{} / {} / {}", replay.resubmitted, replay.skipped, replay.failed)}</td>
+            <td class="num">{format!("{} / {} / {}", thousands(replay.resubmitted), thousands(replay.skipped), thousands(replay.failed))}</td>
             <td>{replay.started_by()}</td>
             <td>{replay.duration_secs.map(fmt_duration).unwrap_or_else(|| "—".into())}</td>
         </tr>
@@ -89,7 +90,7 @@ fn ReplayDetail(name: String) -> impl IntoView {
         async move { cancel_replay(name).await }
     });
     let n = name.clone();
-    let replay = Resource::new(
+    let replay = crate::resource::resource(
         move || {
             (
                 n.clone(),

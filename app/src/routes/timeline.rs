@@ -11,7 +11,7 @@ use leptos_router::{lazy_route, LazyRoute};
 
 use crate::api::history::{get_timelines, Bar, OutageView, TimelineView};
 use crate::api::maintenance::{list_maintenance, MaintenanceWindow};
-use crate::api::{fmt_duration, fmt_time};
+use crate::api::{fmt_duration, fmt_time, fmt_utc};
 use crate::components::{ReplayDialog, ReplaySeed};
 use crate::live::{use_live, Topic};
 
@@ -24,7 +24,7 @@ pub fn TimelinePage() -> impl IntoView {
     let live = use_live();
     let query = use_query_map();
     let at = move || query.with(|q| q.get("at").unwrap_or_default());
-    let timelines = Resource::new(
+    let timelines = crate::resource::resource(
         move || (at(), live.version(&[Topic::Status])),
         |(at, _)| get_timelines((!at.is_empty()).then_some(at)),
     );
@@ -110,7 +110,7 @@ fn PartTimeline(
         <section class="timeline-part" data-part=part.clone() data-granularity=granularity.clone()>
             <h2>{part.clone()}</h2>
             <p class="small muted">
-                {format!("{unit} bars, {} to {} · {count} outage(s)", fmt_time(&start), fmt_time(&end))}
+                {move || format!("{unit} bars, {} to {} · {count} outage(s)", fmt_time(&start), fmt_time(&end))}
             </p>
             <ol class=format!("bars bars-{granularity}") aria-label=format!("{unit} status of {part}")>
                 {bars.into_iter().map(|b| view! { <BarItem bar=b granularity=granularity.clone()/> }).collect_view()}
@@ -223,19 +223,25 @@ fn OutageMark(outage: OutageView, dialog: RwSignal<Option<ReplaySeed>>) -> impl 
         left_pct,
         width_pct,
     } = outage;
-    let end = outage
-        .end
-        .as_deref()
-        .map(fmt_time)
-        .unwrap_or_else(|| "ongoing".into());
-    let facts = format!(
-        "Outage of {}: {} to {}, {}, {} retries held",
-        outage.part,
-        fmt_time(&outage.start),
-        end,
-        fmt_duration(outage.duration_secs),
-        outage.retries_held
-    );
+    let end_at = outage.end.clone();
+    let end = move || {
+        end_at
+            .as_deref()
+            .map(fmt_time)
+            .unwrap_or_else(|| "ongoing".into())
+    };
+    let facts = {
+        let (part, start, end) = (outage.part.clone(), outage.start.clone(), end.clone());
+        let (secs, held) = (outage.duration_secs, outage.retries_held);
+        move || {
+            format!(
+                "Outage of {part}: {} to {}, {}, {held} retries held",
+                fmt_time(&start),
+                end(),
+                fmt_duration(secs),
+            )
+        }
+    };
     let style = format!(
         "left: {:.3}%; width: max({:.3}%, 8px)",
         left_pct.clamp(0.0, 100.0),
@@ -248,18 +254,22 @@ fn OutageMark(outage: OutageView, dialog: RwSignal<Option<ReplaySeed>>) -> impl 
         end: replay_end,
         context: format!(
             "Outage {} → {} plus the replay margin",
-            fmt_time(&outage.start),
-            end
+            fmt_utc(&outage.start),
+            outage
+                .end
+                .as_deref()
+                .map(fmt_utc)
+                .unwrap_or_else(|| "ongoing".into())
         ),
     };
     view! {
         <button class="outage" class:ongoing=outage.ongoing class:tip-left=tip_left
             style=style data-outage=outage.id
-            aria-label=facts.clone() on:click=move |_| dialog.set(Some(seed.clone()))>
+            aria-label=facts on:click=move |_| dialog.set(Some(seed.clone()))>
             <span class="tip" role="tooltip">
                 <strong>"Outage"</strong><br/>
-                {format!("Start: {}", fmt_time(&outage.start))}<br/>
-                {format!("End: {end}")}<br/>
+                {let start = outage.start.clone(); move || format!("Start: {}", fmt_time(&start))}<br/>
+                {move || format!("End: {}", end())}<br/>
                 {format!("Duration: {}", fmt_duration(outage.duration_secs))}<br/>
                 {format!("Retries held: {}", outage.retries_held)}
             </span>

@@ -294,7 +294,7 @@ fn SearchResults(reference: String) -> impl IntoView {
     let r = reference.clone();
     let tokens = RwSignal::new(Vec::<Option<String>>::new());
     let token = RwSignal::new(None::<String>);
-    let found = Resource::new(
+    let found = crate::resource::resource(
         move || (r.clone(), token.get(), live.version(&[Topic::Voucher])),
         |(r, t, _)| find_vouchers(r, t),
     );
@@ -337,7 +337,7 @@ fn SearchResults(reference: String) -> impl IntoView {
 fn Lifecycle(id: String) -> impl IntoView {
     let live = use_live();
     let i = id.clone();
-    let detail = Resource::new(
+    let detail = crate::resource::resource(
         move || (i.clone(), live.version(&[Topic::Voucher, Topic::Dlq])),
         |(id, _)| get_voucher(id),
     );
@@ -358,7 +358,7 @@ fn Lifecycle(id: String) -> impl IntoView {
                             <ol class="lifecycle">
                                 {d.lifecycle.into_iter().map(|s| view! {
                                     <li data-status=s.status.clone()>
-                                        <time datetime=s.at.clone()>{fmt_time(&s.at)}</time>
+                                        <time datetime=s.at.clone()>{crate::clock::time_text(s.at.clone())}</time>
                                         <StatusPill status=s.status.clone()/>
                                         <span class="small">{s.detail}</span>
                                     </li>
@@ -382,7 +382,7 @@ fn DeadLetters() -> impl IntoView {
         let id = id.clone();
         async move { redrive_voucher(id).await }
     });
-    let page = Resource::new(
+    let page = crate::resource::resource(
         move || {
             (
                 token.get(),
@@ -442,7 +442,7 @@ fn DeadLetters() -> impl IntoView {
                                             <tr data-voucher=id.clone()>
                                                 <td><a href=format!("/vouchers?id={id}")>{id.clone()}</a></td>
                                                 <td>{v.voucher.part}</td>
-                                                <td>{fmt_time(&v.dead_lettered_at)}</td>
+                                                <td>{crate::clock::time_text(v.dead_lettered_at.clone())}</td>
                                                 <td class="small">{v.reason.unwrap_or_default()}</td>
                                                 <td><button class="button secondary" on:click=move |_| { redrive.dispatch(redrive_id.clone()); }>"Redrive"</button></td>
                                             </tr>
@@ -606,7 +606,7 @@ fn BulkRedriveDialog(open: RwSignal<bool>, filter: RwSignal<BulkRedriveForm>) ->
                 </form>
                 {move || start.value().get().and_then(|r| r.ok()).map(|b| view! {
                     <p class="ok-text" id="bulk-redrive-started" aria-live="polite">
-                        {format!("Started {}: {} voucher(s) at {}/s. Progress shows under the dead-letter queue.", b.id, b.total, b.rate)}
+                        {format!("Started {}: {} voucher(s) at {}/s. Progress shows under the dead-letter queue.", b.id, crate::numbers::thousands(b.total), b.rate)}
                     </p>
                 })}
             </div>
@@ -623,7 +623,7 @@ fn BulkRedrives() -> impl IntoView {
         let id = id.clone();
         async move { cancel_bulk_redrive(id).await }
     });
-    let list = Resource::new(
+    let list = crate::resource::resource(
         move || (live.version(&[Topic::Dlq]), cancel.version().get()),
         |_| list_bulk_redrives(),
     );
@@ -656,12 +656,12 @@ fn BulkRedriveRow(
         <li class="bulk-redrive" data-bulk-redrive=b.id.clone() data-state=b.state.clone()>
             <div class="replay-line">
                 <StatusPill status=b.state.clone() secondary=true/>
-                <span class="bulk-progress">{format!("{} / {}", b.done, b.total)}</span>
+                <span class="bulk-progress">{format!("{} / {}", crate::numbers::thousands(b.done), crate::numbers::thousands(b.total))}</span>
                 <span class="small">{format!(" · {pct}% · redriven {} (submitted {}), skipped {}, failed {} · {}/s · by {}",
                     b.redriven, b.submitted, b.skipped, b.failed, b.rate, b.started_by)}</span>
             </div>
             <ProgressBar percent=pct label=format!("Progress of {}", b.id)/>
-            <p class="small muted">{format!("{} · filter {filter} · started {}", b.id, fmt_time(&b.started_at))}</p>
+            <p class="small muted">{let (id, at) = (b.id.clone(), b.started_at.clone()); move || format!("{id} · filter {filter} · started {}", fmt_time(&at))}</p>
             {active.then(|| view! {
                 <button class="button danger bulk-cancel" disabled=move || cancel.pending().get()
                     on:click=move |_| { cancel.dispatch(id.clone()); }>"Cancel redrive"</button>
