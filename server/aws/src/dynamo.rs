@@ -42,6 +42,7 @@ mod access;
 mod audit;
 mod feed;
 mod history;
+mod notify;
 mod replays;
 mod vouchers;
 
@@ -238,6 +239,7 @@ impl DynamoStore {
             audit: store.clone(),
             replays: store.clone(),
             access: store.clone(),
+            notifications: store.clone(),
         }
     }
 

@@ -43,5 +43,6 @@ pub fn ports(db: &Database) -> Ports {
         audit: Arc::new(SqliteAudit::new(db.clone())),
         replays: Arc::new(SqliteReplays::new(db.clone())),
         access: Arc::new(SqliteAccess::new(db.clone())),
+        notifications: Arc::new(SqliteNotifications::new(db.clone())),
     }
 }

@@ -32,6 +32,11 @@ const ATTEMPTS: Count = Count {
     max: 100,
     unit: "",
 };
+const RETENTION_DAYS: Count = Count {
+    min: 1,
+    max: 3650,
+    unit: " days",
+};
 const DLQ_THRESHOLD: Count = Count {
     min: 1,
     max: 1_000_000_000,
@@ -57,6 +62,7 @@ struct NotifyTable {
     max_attempts: Option<Integer>,
     send_timeout: Option<Secs>,
     poll_interval: Option<Secs>,
+    retention_days: Option<Integer>,
     channels: Option<toml::Table>,
 }
 
@@ -135,6 +141,10 @@ pub(super) fn resolve_notify(
     }
     if let Some(Secs(v)) = t.send_timeout {
         settings.send_timeout = SEND_TIMEOUT.check("notify.send_timeout", v)?;
+    }
+    if let Some(Integer(v)) = t.retention_days {
+        let days = RETENTION_DAYS.check("notify.retention_days", v)? as u64;
+        settings.retention = Duration::from_secs(days * 86_400);
     }
     if let Some(Secs(v)) = t.poll_interval {
         settings.poll = super::checks::POLL_INTERVAL.check("notify.poll_interval", v)?;

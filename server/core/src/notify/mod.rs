@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::storage::notify::{DeliveryRecord, NotificationStore};
+use crate::storage::notify::{DeliveryRecord, NotificationStore, EVENT_MEMORY};
 use crate::storage::StoreError;
 
 mod channel;
@@ -61,6 +61,9 @@ pub struct NotifySettings {
     pub dlq_threshold: Option<u64>,
     /// How often the sources are read and due deliveries looked for.
     pub poll: Duration,
+    /// How long delivered and failed deliveries are kept (the periodic
+    /// upkeep deletes older ones).
+    pub retention: Duration,
 }
 
 impl Default for NotifySettings {
@@ -72,6 +75,7 @@ impl Default for NotifySettings {
             send_timeout: Duration::from_secs(10),
             dlq_threshold: None,
             poll: Duration::from_secs(1),
+            retention: Duration::from_secs(14 * 86_400),
         }
     }
 }
@@ -221,6 +225,19 @@ impl Notifier {
     /// The newest deliveries, newest first.
     pub async fn recent(&self, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.store.recent(limit).await
+    }
+
+    /// Deletes the deliveries that ended (delivered or failed) more than
+    /// the retention before `now`, and forgets the notifications left
+    /// without one after [`EVENT_MEMORY`] (or the retention, if longer);
+    /// how many deliveries went.
+    pub async fn prune(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let age =
+            |d: Duration| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let retention = self.settings.retention;
+        self.store
+            .prune(age(retention), age(retention.max(EVENT_MEMORY)))
+            .await
     }
 
     /// Attempts counted since start, by channel, kind and outcome.

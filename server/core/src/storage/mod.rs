@@ -258,4 +258,6 @@ pub struct Ports {
     pub replays: Arc<dyn ReplayStore>,
     /// Users, sessions and API tokens.
     pub access: Arc<dyn AccessStore>,
+    /// The notification outbox and its sources' cursors.
+    pub notifications: Arc<dyn notify::NotificationStore>,
 }
