@@ -30,6 +30,7 @@ mod listeners;
 mod load;
 mod metrics;
 mod notifications;
+mod notifications_email;
 mod openapi;
 mod openapi_schemas;
 mod overview_page;

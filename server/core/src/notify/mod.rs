@@ -40,7 +40,7 @@ mod kind;
 mod sender;
 mod sources;
 
-pub use channel::{Channel, ChannelFilter, ChannelTarget};
+pub use channel::{Channel, ChannelFilter, ChannelTarget, EmailTarget};
 pub use kind::{Notification, NotificationKind};
 pub use sender::{NotificationSender, SendError};
 pub use sources::NotifySources;
