@@ -472,14 +472,17 @@ impl Application {
             mediator_core::Overrides::new(ports.overrides.clone(), settings.parts.clone())
                 .with_changes(changes.clone());
         let audit = mediator_core::Audit::new(ports.audit.clone());
-        let notifier = Some(Arc::new(mediator_core::notify::Notifier::new(
-            ports.notifications.clone(),
-            Arc::new(notify::HttpNotifier::new(
-                settings.notify.settings.send_timeout,
-            )?),
-            settings.notify.channels.clone(),
-            settings.notify.settings.clone(),
-        )));
+        let notifier = Some(Arc::new(
+            mediator_core::notify::Notifier::new(
+                ports.notifications.clone(),
+                Arc::new(notify::HttpNotifier::new(
+                    settings.notify.settings.send_timeout,
+                )?),
+                settings.notify.channels.clone(),
+                settings.notify.settings.clone(),
+            )
+            .with_changes(changes.clone()),
+        ));
         let metrics_state = metrics::MetricsState {
             metrics: observed,
             sources: Arc::new(metrics::scrape::Sources {

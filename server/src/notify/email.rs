@@ -106,7 +106,10 @@ pub async fn send(t: &EmailTarget, n: &Notification, timeout: Duration) -> Resul
         let mut text = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
-            text.push_str(&format!(": {s}"));
+            let more = s.to_string();
+            if !text.contains(&more) {
+                text.push_str(&format!(": {more}"));
+            }
             source = s.source();
         }
         SendError(format!("SMTP {}:{}: {text}", t.host, t.port))

@@ -31,6 +31,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::changes::{Changes, Topic};
 use crate::storage::notify::{DeliveryRecord, NotificationStore, EVENT_MEMORY};
 use crate::storage::StoreError;
 
@@ -130,6 +131,7 @@ pub struct Notifier {
     settings: NotifySettings,
     counts: Mutex<DeliveryCounts>,
     wake: tokio::sync::Notify,
+    changes: Option<Changes>,
 }
 
 impl Notifier {
@@ -148,6 +150,20 @@ impl Notifier {
             settings,
             counts: Mutex::new(BTreeMap::new()),
             wake: tokio::sync::Notify::new(),
+            changes: None,
+        }
+    }
+
+    /// Tells `changes` (topic `notification`) when the delivery log
+    /// changes: a notification queued, a delivery claimed or ended.
+    pub fn with_changes(mut self, changes: Changes) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    fn log_changed(&self) {
+        if let Some(c) = &self.changes {
+            c.notify(Topic::Notification, None);
         }
     }
 
@@ -183,6 +199,7 @@ impl Notifier {
         let new = self.store.enqueue(n, &channels, cursor, now).await?;
         if new && !channels.is_empty() {
             tracing::info!(event = %n.event_id, kind = %n.kind, channels = channels.len(), "notification queued");
+            self.log_changed();
             self.wake.notify_one();
         }
         Ok(new)
@@ -218,6 +235,7 @@ impl Notifier {
         self.store
             .enqueue(&n, std::slice::from_ref(&ch.name), None, now)
             .await?;
+        self.log_changed();
         self.wake.notify_one();
         Ok(Some(n))
     }
