@@ -44,6 +44,11 @@ process.env.E2E_DATA_DIR = dataDir;
 // server's).
 const hookPort = process.env.E2E_HOOK_PORT ?? String(Number(port) + 7);
 process.env.E2E_HOOK_PORT = hookPort;
+// An SMTP sink for notifications.spec.ts (started by the spec, STARTTLS with
+// the test certificate the email channel's ca_file trusts).
+const smtpPort = process.env.E2E_SMTP_PORT ?? String(Number(port) + 8);
+process.env.E2E_SMTP_PORT = smtpPort;
+const smtpCert = path.join(__dirname, "..", "server", "tests", "it", "smtp", "sink-cert.pem");
 const configFile = path.join(dataDir, "..", path.basename(dataDir) + ".toml");
 fs.writeFileSync(
   configFile,
@@ -56,6 +61,14 @@ fs.writeFileSync(
     'type = "webhook"',
     `url = "http://127.0.0.1:${hookPort}/hook"`,
     'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"',
+    'kinds = ["part_down", "part_up"]',
+    "[notify.channels.e2e-mail]",
+    'type = "email"',
+    'host = "127.0.0.1"',
+    `port = ${smtpPort}`,
+    'from = "Vendor Mediator <mediator@example.com>"',
+    'to = ["ops@example.com"]',
+    `ca_file = ${JSON.stringify(smtpCert)}`,
     'kinds = ["part_down", "part_up"]',
     "",
   ].join("\n"),

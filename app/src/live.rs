@@ -1,8 +1,8 @@
 //! Live updates pushed by the server.
 //!
 //! The server publishes a `change` event on `GET /api/v1/stream` (SSE) each
-//! time a part's status, an override, a replay, a voucher or the dead-letter
-//! queue changes (`{"topic", "part", "at"}`), `resync` when the stream fell
+//! time a part's status, an override, a replay, a voucher, the dead-letter
+//! queue or the notification delivery log changes (`{"topic", "part", "at"}`), `resync` when the stream fell
 //! behind, and `hello` on (re)connection. The browser keeps one
 //! `EventSource` open and turns each event into a bump of a version signal
 //! per topic; pages key their `Resource`s on the versions of the topics
@@ -42,16 +42,19 @@ pub enum Topic {
     Voucher,
     /// The dead-letter queue changed.
     Dlq,
+    /// The notification delivery log changed.
+    Notification,
 }
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 5] = [
+    pub const ALL: [Topic; 6] = [
         Topic::Status,
         Topic::Override,
         Topic::Replay,
         Topic::Voucher,
         Topic::Dlq,
+        Topic::Notification,
     ];
 
     /// The topic named `name` on the stream.
@@ -62,6 +65,7 @@ impl Topic {
             "replay" => Topic::Replay,
             "voucher" => Topic::Voucher,
             "dlq" => Topic::Dlq,
+            "notification" => Topic::Notification,
             _ => return None,
         })
     }
@@ -75,7 +79,7 @@ impl Topic {
 /// shared through context.
 #[derive(Debug, Clone, Copy)]
 pub struct Live {
-    versions: [RwSignal<u64>; 5],
+    versions: [RwSignal<u64>; 6],
     // (part, time) per part: a handful, so a list (smaller code than a map).
     checked: RwSignal<Vec<(String, String)>>,
 }

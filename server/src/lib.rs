@@ -103,8 +103,8 @@ pub struct Application {
     setup_token: Option<String>,
     /// Relays live changes to and from the other replicas (shared storage).
     relay: Option<Arc<mediator_core::relay::ChangeRelay>>,
-    /// Outbound notifications and their sources (embedded backend, when
-    /// channels are configured).
+    /// Outbound notifications and their sources (when channels are
+    /// configured).
     notifier: Option<(
         Arc<mediator_core::notify::Notifier>,
         mediator_core::notify::NotifySources,
@@ -134,8 +134,6 @@ struct Plumbing {
     /// Where replicas relay their live changes to each other (a shared
     /// storage's; the embedded backend is one process).
     feed: Option<Arc<dyn mediator_core::storage::feed::ChangeFeed>>,
-    /// The notification outbox (the embedded database's; none on AWS yet).
-    notifications: Option<Arc<dyn mediator_core::storage::notify::NotificationStore>>,
 }
 
 impl Plumbing {
@@ -206,9 +204,6 @@ impl Plumbing {
             voucher_outbox: None,
             dependencies: Arc::new(db.clone()),
             feed: None,
-            notifications: Some(Arc::new(mediator_sqlite::SqliteNotifications::new(
-                db.clone(),
-            ))),
         })
     }
 
@@ -268,7 +263,6 @@ impl Plumbing {
             intake: Some(aws_backend::AwsIntake::new(&conf)),
             dependencies,
             feed: Some(dynamo.clone()),
-            notifications: None,
         })
     }
 }
@@ -495,21 +489,17 @@ impl Application {
             .with_changes(changes.clone()),
         );
         let audit = mediator_core::Audit::new(ports.audit.clone());
-        let notifier = match (&plumbing.notifications, settings.notify.channels.is_empty()) {
-            (Some(store), _) => Some(Arc::new(mediator_core::notify::Notifier::new(
-                store.clone(),
+        let notifier = Some(Arc::new(
+            mediator_core::notify::Notifier::new(
+                ports.notifications.clone(),
                 Arc::new(notify::HttpNotifier::new(
                     settings.notify.settings.send_timeout,
                 )?),
                 settings.notify.channels.clone(),
                 settings.notify.settings.clone(),
-            ))),
-            (None, true) => None,
-            (None, false) => anyhow::bail!(
-                "notify.channels: notifications need the embedded backend for now (the \
-                 outbox is in its SQLite database; on AWS it is not available yet)"
-            ),
-        };
+            )
+            .with_changes(changes.clone()),
+        ));
         let metrics_state = metrics::MetricsState {
             metrics: observed,
             sources: Arc::new(metrics::scrape::Sources {
@@ -615,6 +605,7 @@ impl Application {
             self.db.clone(),
             self.audit.clone(),
             self.audit_retention,
+            self.notifier.as_ref().map(|(n, _)| n.clone()),
             shutdown.clone(),
         ));
         if let Some(sim) = self.sim {

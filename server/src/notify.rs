@@ -1,9 +1,11 @@
-//! Outbound notifications over HTTP: the `NotificationSender` of
-//! `mediator_core::notify`, one body per channel type — a generic webhook
-//! signed per the Standard Webhooks specification (`webhook.rs`), a Slack
-//! incoming webhook (`slack.rs`) and PagerDuty's Events API v2
-//! (`pagerduty.rs`). No redirects are followed; any 2xx is delivered.
+//! Outbound notifications: the `NotificationSender` of
+//! `mediator_core::notify`, one body per channel type — over HTTP a generic
+//! webhook signed per the Standard Webhooks specification (`webhook.rs`), a
+//! Slack incoming webhook (`slack.rs`) and PagerDuty's Events API v2
+//! (`pagerduty.rs`; no redirects are followed, any 2xx is delivered); and
+//! email over SMTP with STARTTLS (`email.rs`).
 
+pub mod email;
 mod pagerduty;
 mod slack;
 mod webhook;
@@ -15,9 +17,10 @@ use mediator_core::notify::{Channel, ChannelTarget, Notification, NotificationSe
 
 pub use webhook::{sign, WebhookMessage};
 
-/// Sends notifications with one HTTP client.
+/// Sends notifications with one HTTP client (and SMTP connections).
 pub struct HttpNotifier {
     client: reqwest::Client,
+    timeout: Duration,
 }
 
 impl HttpNotifier {
@@ -29,6 +32,7 @@ impl HttpNotifier {
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("vendor-mediator/", env!("CARGO_PKG_VERSION")))
                 .build()?,
+            timeout,
         })
     }
 
@@ -79,6 +83,7 @@ impl NotificationSender for HttpNotifier {
                 self.post(url, msg.body.clone(), &msg.headers()).await
             }
             ChannelTarget::Slack { url } => self.post(url, slack::body(n), &[]).await,
+            ChannelTarget::Email(target) => email::send(target, n, self.timeout).await,
             ChannelTarget::PagerDuty {
                 url,
                 routing_key,

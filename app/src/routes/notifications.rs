@@ -1,6 +1,7 @@
 //! Notifications: the configured channels, each with a "Send test" button
 //! (admins), and the delivery log — the newest deliveries with their
-//! channel, kind, event id, attempts, status and last error.
+//! channel, kind, event id, attempts, status and last error, read again
+//! whenever the live stream says it changed (topic `notification`).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -10,17 +11,25 @@ use crate::api::notify::{
     get_notifications, send_test_notification, NotificationChannel, NotificationDelivery,
 };
 use crate::components::StatusPill;
+use crate::live::{use_live, Topic};
 
 /// The notifications page.
 #[component]
 pub fn NotificationsPage() -> impl IntoView {
     let refresh = RwSignal::new(0u32);
+    let live = use_live();
     let send = Action::new(|channel: &String| {
         let channel = channel.clone();
         async move { send_test_notification(channel).await }
     });
     let data = crate::resource::resource(
-        move || (refresh.get(), send.version().get()),
+        move || {
+            (
+                refresh.get(),
+                send.version().get(),
+                live.version(&[Topic::Notification]),
+            )
+        },
         |_| get_notifications(),
     );
     view! {

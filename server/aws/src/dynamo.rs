@@ -43,6 +43,7 @@ mod audit;
 mod feed;
 mod history;
 pub(crate) mod maintenance;
+mod notify;
 mod replays;
 mod vouchers;
 
@@ -240,6 +241,7 @@ impl DynamoStore {
             replays: store.clone(),
             access: store.clone(),
             maintenance: store.clone(),
+            notifications: store.clone(),
         }
     }
 

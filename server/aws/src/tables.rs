@@ -99,6 +99,10 @@ pub struct Tables {
     /// The live-change feed replicas relay their console notifications
     /// through: `FEED`/`<at_ms:013>#<replica>#<seq>` (TTL an hour).
     pub feed: String,
+    /// The notification outbox: `EVENT#<event id>`/`E` (TTL 91 days),
+    /// `DLV`/`<id:020>` (a delivery; open ones in the sparse `due` index),
+    /// `CURSOR`/`<source>` and the `SEQ`/`deliveries` counter.
+    pub notify: String,
 }
 
 /// The default table-name prefix.
@@ -109,6 +113,9 @@ pub const DEFAULT_TABLE_PREFIX: &str = "mediator";
 pub const REPLAYS_BY_PART_INDEX: &str = "by_part";
 /// Every replay record (`rall` = `ALL`), newest first by `rord`.
 pub const REPLAYS_ALL_INDEX: &str = "all";
+/// Sparse index of open notification deliveries (`dq` = `Q`) by when they
+/// are due (`due_ms`: the next attempt, or a sending claim's lease end).
+pub const NOTIFY_DUE_INDEX: &str = "due";
 /// Sparse index of unpublished status changes (`unpub` = "1", by id).
 pub const UNPUBLISHED_INDEX: &str = "unpub";
 /// Status changes by part and time (history read models).
@@ -136,7 +143,8 @@ impl Default for Tables {
 impl Tables {
     /// `<prefix>-parts`, `<prefix>-changes`, `<prefix>-monitor`,
     /// `<prefix>-vouchers`, `<prefix>-voucher-events`, `<prefix>-audit`,
-    /// `<prefix>-replays`, `<prefix>-access`, `<prefix>-feed`.
+    /// `<prefix>-replays`, `<prefix>-access`, `<prefix>-feed`,
+    /// `<prefix>-notify`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             parts: format!("{prefix}-parts"),
@@ -148,6 +156,7 @@ impl Tables {
             replays: format!("{prefix}-replays"),
             access: format!("{prefix}-access"),
             feed: format!("{prefix}-feed"),
+            notify: format!("{prefix}-notify"),
         }
     }
 
@@ -263,6 +272,17 @@ impl Tables {
                 pk: ("pk", KeyType::S),
                 sk: ("sk", KeyType::S),
                 indexes: vec![],
+                ttl: Some("ttl"),
+            },
+            TableSpec {
+                name: self.notify.clone(),
+                pk: ("pk", KeyType::S),
+                sk: ("sk", KeyType::S),
+                indexes: vec![IndexSpec {
+                    name: NOTIFY_DUE_INDEX,
+                    pk: ("dq", KeyType::S),
+                    sk: ("due_ms", KeyType::N),
+                }],
                 ttl: Some("ttl"),
             },
         ]

@@ -43,17 +43,21 @@ pub enum Topic {
     /// The dead-letter queue changed (a voucher dead-lettered or redriven),
     /// or a bulk redrive started, progressed or ended.
     Dlq,
+    /// A notification was queued, or one of its deliveries was claimed or
+    /// ended (the delivery log changed).
+    Notification,
 }
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 6] = [
+    pub const ALL: [Topic; 7] = [
         Topic::Status,
         Topic::Check,
         Topic::Override,
         Topic::Replay,
         Topic::Voucher,
         Topic::Dlq,
+        Topic::Notification,
     ];
 
     /// The topic named `name` ([`Topic::as_str`]).
@@ -70,6 +74,7 @@ impl Topic {
             Topic::Replay => "replay",
             Topic::Voucher => "voucher",
             Topic::Dlq => "dlq",
+            Topic::Notification => "notification",
         }
     }
 }

@@ -47,5 +47,6 @@ pub fn ports(db: &Database) -> Ports {
         replays: Arc::new(SqliteReplays::new(db.clone())),
         access: Arc::new(SqliteAccess::new(db.clone())),
         maintenance: Arc::new(SqliteMaintenance::new(db.clone())),
+        notifications: Arc::new(SqliteNotifications::new(db.clone())),
     }
 }

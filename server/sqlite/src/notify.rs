@@ -223,4 +223,32 @@ impl NotificationStore for SqliteNotifications {
             })
             .await
     }
+
+    async fn prune(
+        &self,
+        deliveries_before: DateTime<Utc>,
+        events_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let (deliveries, events) = (
+            deliveries_before.timestamp_millis(),
+            events_before.timestamp_millis(),
+        );
+        self.db
+            .write(move |tx| {
+                let gone = tx.execute(
+                    "DELETE FROM notify_deliveries
+                     WHERE status IN ('delivered', 'failed') AND updated_ms < ?1",
+                    [deliveries],
+                )?;
+                tx.execute(
+                    "DELETE FROM notify_events
+                     WHERE created_ms < ?1 AND NOT EXISTS
+                        (SELECT 1 FROM notify_deliveries d
+                         WHERE d.event_id = notify_events.event_id)",
+                    [events],
+                )?;
+                Ok(gone as u64)
+            })
+            .await
+    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use mediator_core::notify::{
-    Channel, ChannelFilter, ChannelTarget, NotificationKind, NotifySettings,
+    Channel, ChannelFilter, ChannelTarget, EmailTarget, NotificationKind, NotifySettings,
 };
 use serde::Deserialize;
 
@@ -32,6 +32,11 @@ const ATTEMPTS: Count = Count {
     max: 100,
     unit: "",
 };
+const RETENTION_DAYS: Count = Count {
+    min: 1,
+    max: 3650,
+    unit: " days",
+};
 const DLQ_THRESHOLD: Count = Count {
     min: 1,
     max: 1_000_000_000,
@@ -57,6 +62,7 @@ struct NotifyTable {
     max_attempts: Option<Integer>,
     send_timeout: Option<Secs>,
     poll_interval: Option<Secs>,
+    retention_days: Option<Integer>,
     channels: Option<toml::Table>,
 }
 
@@ -72,6 +78,14 @@ struct ChannelTable {
     source: Option<Text>,
     parts: Option<Vec<Text>>,
     kinds: Option<Vec<Text>>,
+    host: Option<Text>,
+    port: Option<Integer>,
+    from: Option<Text>,
+    to: Option<Vec<Text>>,
+    username: Option<Text>,
+    password: Option<Text>,
+    starttls: Option<bool>,
+    ca_file: Option<Text>,
 }
 
 /// Reads `table` (the table's TOML text, as the part tables are read) as
@@ -136,6 +150,10 @@ pub(super) fn resolve_notify(
     if let Some(Secs(v)) = t.send_timeout {
         settings.send_timeout = SEND_TIMEOUT.check("notify.send_timeout", v)?;
     }
+    if let Some(Integer(v)) = t.retention_days {
+        let days = RETENTION_DAYS.check("notify.retention_days", v)? as u64;
+        settings.retention = Duration::from_secs(days * 86_400);
+    }
     if let Some(Secs(v)) = t.poll_interval {
         settings.poll = super::checks::POLL_INTERVAL.check("notify.poll_interval", v)?;
     }
@@ -169,9 +187,9 @@ fn channel(
     parts: &[String],
 ) -> anyhow::Result<Channel> {
     let field = |key: &str| format!("{prefix}.{key}");
-    let Some(Text(kind)) = c.kind else {
+    let Some(Text(kind)) = c.kind.clone() else {
         anyhow::bail!(
-            "{}: is required (webhook, slack or pagerduty)",
+            "{}: is required (webhook, slack, pagerduty or email)",
             field("type")
         );
     };
@@ -188,7 +206,32 @@ fn channel(
         }
         Ok(())
     };
+    if kind != "email" {
+        for (key, given) in [
+            ("host", c.host.is_some()),
+            ("port", c.port.is_some()),
+            ("from", c.from.is_some()),
+            ("to", c.to.is_some()),
+            ("username", c.username.is_some()),
+            ("password", c.password.is_some()),
+            ("starttls", c.starttls.is_some()),
+            ("ca_file", c.ca_file.is_some()),
+        ] {
+            refuse(key, given)?;
+        }
+    }
     let target = match kind.as_str() {
+        "email" => {
+            for (key, given) in [
+                ("url", c.url.is_some()),
+                ("secret", c.secret.is_some()),
+                ("routing_key", c.routing_key.is_some()),
+                ("source", c.source.is_some()),
+            ] {
+                refuse(key, given)?;
+            }
+            ChannelTarget::Email(email(&field, &c)?)
+        }
         "webhook" => {
             refuse("routing_key", c.routing_key.is_some())?;
             refuse("source", c.source.is_some())?;
@@ -231,7 +274,7 @@ fn channel(
             }
         }
         other => anyhow::bail!(
-            "{}: must be webhook, slack or pagerduty, got {other:?}",
+            "{}: must be webhook, slack, pagerduty or email, got {other:?}",
             field("type")
         ),
     };
@@ -266,6 +309,96 @@ fn channel(
         name,
         target,
         filter,
+    })
+}
+
+/// An email channel's relay and addresses.
+fn email(field: &dyn Fn(&str) -> String, c: &ChannelTable) -> anyhow::Result<EmailTarget> {
+    let Some(Text(host)) = &c.host else {
+        anyhow::bail!(
+            "{}: is required for an email channel (the SMTP relay)",
+            field("host")
+        );
+    };
+    let host = host.trim();
+    if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
+        anyhow::bail!(
+            "{}: must be a host name or address, got {host:?}",
+            field("host")
+        );
+    }
+    let starttls = c.starttls.unwrap_or(true);
+    let port = match c.port {
+        None => {
+            if starttls {
+                587
+            } else {
+                25
+            }
+        }
+        Some(Integer(p)) => u16::try_from(p)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| anyhow::anyhow!("{}: must be 1 to 65535, got {p}", field("port")))?,
+    };
+    let address = |key: &str, v: &str| -> anyhow::Result<String> {
+        v.parse::<lettre::message::Mailbox>()
+            .map_err(|e| anyhow::anyhow!("{}: {v:?} is not an email address ({e})", field(key)))?;
+        Ok(v.to_owned())
+    };
+    let Some(Text(from)) = &c.from else {
+        anyhow::bail!("{}: is required for an email channel", field("from"));
+    };
+    let from = address("from", from.trim())?;
+    let to: Vec<String> =
+        c.to.as_ref()
+            .map(|to| to.iter().map(|Text(t)| address("to", t.trim())).collect())
+            .transpose()?
+            .unwrap_or_default();
+    if to.is_empty() {
+        anyhow::bail!(
+            "{}: is required for an email channel (at least one address)",
+            field("to")
+        );
+    }
+    let credentials = match (&c.username, &c.password) {
+        (None, None) => None,
+        (Some(Text(u)), Some(Text(p))) if !u.is_empty() => Some((u.clone(), p.clone())),
+        (Some(_), Some(_)) => anyhow::bail!("{}: must not be empty", field("username")),
+        (Some(_), None) => anyhow::bail!("{}: is required with username", field("password")),
+        (None, Some(_)) => anyhow::bail!("{}: is required with password", field("username")),
+    };
+    if credentials.is_some() && !starttls {
+        anyhow::bail!(
+            "{}: a password is only sent over STARTTLS (starttls = false sends it in clear)",
+            field("password")
+        );
+    }
+    let ca_pem = match &c.ca_file {
+        None => None,
+        Some(Text(path)) => {
+            if !starttls {
+                anyhow::bail!("{}: is only used with starttls = true", field("ca_file"));
+            }
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read {path}: {e}", field("ca_file")))?;
+            lettre::transport::smtp::client::Certificate::from_pem(&pem).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {path} is not a PEM certificate ({e})",
+                    field("ca_file")
+                )
+            })?;
+            Some(pem)
+        }
+    };
+    Ok(EmailTarget {
+        host: host.to_owned(),
+        port,
+        from,
+        to,
+        credentials,
+        starttls,
+        ca_pem,
     })
 }
 
@@ -346,7 +479,7 @@ mod tests {
             ("[notify]\nflavour = 1", "notify.flavour: unknown key"),
             (
                 "[notify.channels.a]\ntype = \"fax\"",
-                "notify.channels.a.type: must be webhook, slack or pagerduty",
+                "notify.channels.a.type: must be webhook, slack, pagerduty or email",
             ),
             (
                 "[notify.channels.a]\ntype = \"webhook\"\nurl = \"https://x\"\nsecret = \"abc\"",
@@ -376,9 +509,90 @@ mod tests {
                 "[notify]\nmax_attempts = 0",
                 "notify.max_attempts: must be between 1 and 100",
             ),
+            (
+                "[notify]\nretention_days = 0",
+                "notify.retention_days: must be between 1 and 3650",
+            ),
+            (
+                "[notify.channels.m]\ntype = \"email\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]",
+                "notify.channels.m.host: is required for an email channel",
+            ),
+            (
+                "[notify.channels.m]\ntype = \"email\"\nhost = \"smtp\"\nto = [\"b@example.com\"]",
+                "notify.channels.m.from: is required",
+            ),
+            (
+                "[notify.channels.m]\ntype = \"email\"\nhost = \"smtp\"\nfrom = \"a@example.com\"",
+                "notify.channels.m.to: is required for an email channel (at least one address)",
+            ),
+            (
+                "[notify.channels.m]\ntype = \"email\"\nhost = \"smtp\"\nfrom = \"a@example.com\"\nto = [\"not an address\"]",
+                "notify.channels.m.to: \"not an address\" is not an email address",
+            ),
+            (
+                "[notify.channels.m]\ntype = \"email\"\nhost = \"smtp\"\nport = 0\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]",
+                "notify.channels.m.port: must be 1 to 65535, got 0",
+            ),
+            (
+                "[notify.channels.m]\ntype = \"email\"\nhost = \"smtp\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\npassword = \"p\"",
+                "notify.channels.m.username: is required with password",
+            ),
+            (
+                "[notify.channels.m]\ntype = \"email\"\nhost = \"smtp\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\nusername = \"u\"\npassword = \"p\"\nstarttls = false",
+                "notify.channels.m.password: a password is only sent over STARTTLS",
+            ),
+            (
+                "[notify.channels.m]\ntype = \"email\"\nhost = \"smtp\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\nca_file = \"/nonexistent/ca.pem\"",
+                "notify.channels.m.ca_file: cannot read /nonexistent/ca.pem",
+            ),
+            (
+                "[notify.channels.m]\ntype = \"email\"\nhost = \"smtp\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\nurl = \"https://x\"",
+                "notify.channels.m.url: is not a key of a email channel",
+            ),
+            (
+                "[notify.channels.a]\ntype = \"slack\"\nurl = \"https://x\"\nhost = \"smtp\"",
+                "notify.channels.a.host: is not a key of a slack channel",
+            ),
         ] {
             let e = resolve(text).unwrap_err().to_string();
             assert!(e.starts_with(want), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn an_email_channel_is_read_with_its_defaults() {
+        let c = resolve(
+            "[notify]\nretention_days = 30\n[notify.channels.mail]\ntype = \"email\"\nhost = \"smtp.example.com\"\n\
+             from = \"Mediator <m@example.com>\"\nto = [\"a@example.com\", \"B <b@example.com>\"]\n\
+             username = \"u\"\npassword = \"secret-pw\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.settings.retention, Duration::from_secs(30 * 86_400));
+        let ChannelTarget::Email(e) = &c.channels[0].target else {
+            panic!("{:?}", c.channels[0].target);
+        };
+        assert_eq!(
+            (e.host.as_str(), e.port, e.starttls),
+            ("smtp.example.com", 587, true)
+        );
+        assert_eq!(e.to, ["a@example.com", "B <b@example.com>"]);
+        assert_eq!(e.credentials, Some(("u".into(), "secret-pw".into())));
+        assert!(
+            !format!("{:?}", c.channels[0]).contains("secret-pw"),
+            "no password in logs"
+        );
+        let plain = resolve(
+            "[notify.channels.mail]\ntype = \"email\"\nhost = \"relay\"\nstarttls = false\n\
+             from = \"m@example.com\"\nto = [\"a@example.com\"]\n",
+        )
+        .unwrap();
+        let ChannelTarget::Email(e) = &plain.channels[0].target else {
+            panic!();
+        };
+        assert_eq!((e.port, e.starttls), (25, false));
+        assert_eq!(
+            NotifyConfig::default().settings.retention,
+            Duration::from_secs(14 * 86_400)
+        );
     }
 }

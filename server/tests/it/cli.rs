@@ -169,18 +169,18 @@ fn provision_aws_plans_creates_then_is_a_no_op_on_moto() {
         "{plan}"
     );
     assert!(
-        plan.ends_with("dry run: 25 change(s) planned, nothing written\n"),
+        plan.ends_with("dry run: 26 change(s) planned, nothing written\n"),
         "{plan}"
     );
     assert_eq!(run(true), plan, "the dry run wrote nothing");
-    assert!(run(false).ends_with("25 change(s) applied\n"));
+    assert!(run(false).ends_with("26 change(s) applied\n"));
     let again = run(false);
     assert_eq!(
         again
             .lines()
             .filter(|l| l.starts_with("unchanged "))
             .count(),
-        25,
+        26,
         "{again}"
     );
     assert!(again.ends_with("0 change(s) applied\n"), "{again}");

@@ -32,6 +32,7 @@ mod load;
 mod maintenance;
 mod metrics;
 mod notifications;
+mod notifications_email;
 mod openapi;
 mod openapi_schemas;
 mod overview_page;

@@ -485,3 +485,94 @@ async fn a_restart_delivers_what_was_queued_and_nothing_twice() {
     assert_eq!(got.len(), refused + 1, "{got:#?}");
     app.stop().await;
 }
+
+/// On AWS (moto): two replicas share the DynamoDB outbox. A part going
+/// down is queued once and delivered once — one request per event id to
+/// the receiver, though both replicas read the status changes and both
+/// dispatch — and a test sent through either replica is delivered once;
+/// both list the same delivery log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_aws_deliver_each_notification_once() {
+    let (r, addr) = Receiver::start().await;
+    let (moto, _) = crate::aws_mode::provisioned_moto().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mediator.toml");
+    let tables: String = mediator_core::part::DEFAULT_PARTS
+        .iter()
+        .map(|p| format!("[parts.{p}]\narchive_lag = 0\n"))
+        .collect();
+    std::fs::write(
+        &config,
+        format!(
+            "{tables}\n[notify]\nretry_base = 0.3\nsend_timeout = 2\npoll_interval = 0.1\n\n\
+             [notify.channels.ops]\ntype = \"webhook\"\nurl = \"http://{addr}/hook\"\n\
+             secret = \"{SECRET}\"\nparts = [\"voucher\"]\nkinds = [\"part_down\", \"part_up\"]\n"
+        ),
+    )
+    .unwrap();
+    let replica = |saas_url: Option<String>| {
+        let (endpoint, config) = (moto.endpoint.clone(), config.clone());
+        spawn_app_with(move |a| {
+            a.backend = Some(server::Backend::Aws);
+            a.endpoint_url = Some(endpoint);
+            a.region = Some("us-east-1".into());
+            a.replay_margin = Some(1.0);
+            a.saas_url = saas_url;
+            a.config = Some(config);
+        })
+    };
+    let a = replica(None).await;
+    let b = replica(Some(a.sim.clone())).await;
+    a.wait_for_part("up").await;
+    b.wait_for_part("up").await;
+    a.sim_post("/sim/parts/voucher/down").await;
+    a.wait_for_part("down").await;
+    b.wait_for_part("down").await;
+    wait_for_requests(&r, "hook", 1).await;
+    for app in [&a, &b] {
+        let (code, body) = app
+            .post("/api/v1/notifications/ops/test", &Value::Null)
+            .await;
+        assert_eq!(code, 202, "{body}");
+    }
+    wait_for_requests(&r, "hook", 3).await;
+    // Both replicas had time to read the change and dispatch again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let hooks: Vec<Got> = r.got("hook");
+    let mut kinds: Vec<String> = hooks
+        .iter()
+        .map(|h| h.json()["data"]["kind"].as_str().unwrap().to_owned())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["part_down", "test", "test"], "each once: {hooks:?}");
+    for h in &hooks {
+        verify_webhook(h);
+    }
+    let mut ids: Vec<(String, String)> = hooks
+        .iter()
+        .map(|h| (h.headers["webhook-id"].clone(), "delivered".to_string()))
+        .collect();
+    ids.sort();
+    for app in [&a, &b] {
+        let log = eventually(10, "every delivery delivered", || async {
+            let mut seen: Vec<(String, String)> = deliveries(app)
+                .await
+                .iter()
+                .map(|d| {
+                    (
+                        d["event_id"].as_str().unwrap().to_owned(),
+                        d["status"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            seen.sort();
+            if seen == ids {
+                Ok(seen)
+            } else {
+                Err(format!("{seen:?}"))
+            }
+        })
+        .await;
+        assert_eq!(log.len(), 3, "one shared log");
+    }
+}

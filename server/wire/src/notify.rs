@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub struct NotificationChannel {
     /// Its name.
     pub name: String,
-    /// `webhook`, `slack` or `pagerduty`.
+    /// `webhook`, `slack`, `pagerduty` or `email`.
     #[serde(rename = "type")]
     pub type_: String,
     /// Only these parts (empty: every part).

@@ -56,6 +56,7 @@ async fn provision_is_planned_applied_then_a_no_op() {
         "create table mediator-replays",
         "create table mediator-access",
         "create table mediator-feed",
+        "create table mediator-notify",
     ];
     assert_eq!(lines(&plan), expected);
     assert_eq!(

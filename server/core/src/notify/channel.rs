@@ -26,6 +26,43 @@ pub enum ChannelTarget {
         /// The `payload.source` sent (default: `vendor-mediator`).
         source: String,
     },
+    /// Email through an SMTP relay.
+    Email(EmailTarget),
+}
+
+/// An SMTP relay and the mail's addresses (`Debug` leaves the password
+/// out).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EmailTarget {
+    /// The relay's host name or address.
+    pub host: String,
+    /// Its port (587 with STARTTLS, 25 without, unless configured).
+    pub port: u16,
+    /// The sender (`From`), an address or `Name <address>`.
+    pub from: String,
+    /// The recipients (`To`), at least one.
+    pub to: Vec<String>,
+    /// SMTP AUTH user and password, when the relay asks for them.
+    pub credentials: Option<(String, String)>,
+    /// Whether the connection must be upgraded with STARTTLS before
+    /// anything else is sent (default); `false` sends in clear.
+    pub starttls: bool,
+    /// Extra trusted root certificates (PEM) for the relay's certificate,
+    /// besides the usual public ones (a private relay's CA).
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for EmailTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailTarget")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("user", &self.credentials.as_ref().map(|c| &c.0))
+            .field("starttls", &self.starttls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for ChannelTarget {
@@ -41,17 +78,19 @@ impl std::fmt::Debug for ChannelTarget {
                 .field("url", url)
                 .field("source", source)
                 .finish_non_exhaustive(),
+            Self::Email(e) => e.fmt(f),
         }
     }
 }
 
 impl ChannelTarget {
-    /// `webhook`, `slack` or `pagerduty`.
+    /// `webhook`, `slack`, `pagerduty` or `email`.
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::Webhook { .. } => "webhook",
             Self::Slack { .. } => "slack",
             Self::PagerDuty { .. } => "pagerduty",
+            Self::Email(_) => "email",
         }
     }
 }

@@ -21,6 +21,9 @@ impl Notifier {
             .claim_due(now, self.settings.lease(), BATCH)
             .await?;
         let n = claimed.len();
+        if n > 0 {
+            self.log_changed();
+        }
         let sends = claimed.into_iter().map(|c| self.attempt(c));
         for r in futures_util::future::join_all(sends).await {
             r?;
@@ -78,6 +81,7 @@ impl Notifier {
                 Settle::Failed { .. } => Outcome::Failed,
             };
             self.count(&c.channel, c.notification.kind, counted);
+            self.log_changed();
         }
         Ok(())
     }

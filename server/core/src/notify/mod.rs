@@ -31,7 +31,8 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::storage::notify::{DeliveryRecord, NotificationStore};
+use crate::changes::{Changes, Topic};
+use crate::storage::notify::{DeliveryRecord, NotificationStore, EVENT_MEMORY};
 use crate::storage::StoreError;
 
 mod channel;
@@ -40,7 +41,7 @@ mod kind;
 mod sender;
 mod sources;
 
-pub use channel::{Channel, ChannelFilter, ChannelTarget};
+pub use channel::{Channel, ChannelFilter, ChannelTarget, EmailTarget};
 pub use kind::{Notification, NotificationKind};
 pub use sender::{NotificationSender, SendError};
 pub use sources::NotifySources;
@@ -61,6 +62,9 @@ pub struct NotifySettings {
     pub dlq_threshold: Option<u64>,
     /// How often the sources are read and due deliveries looked for.
     pub poll: Duration,
+    /// How long delivered and failed deliveries are kept (the periodic
+    /// upkeep deletes older ones).
+    pub retention: Duration,
 }
 
 impl Default for NotifySettings {
@@ -72,6 +76,7 @@ impl Default for NotifySettings {
             send_timeout: Duration::from_secs(10),
             dlq_threshold: None,
             poll: Duration::from_secs(1),
+            retention: Duration::from_secs(14 * 86_400),
         }
     }
 }
@@ -126,6 +131,7 @@ pub struct Notifier {
     settings: NotifySettings,
     counts: Mutex<DeliveryCounts>,
     wake: tokio::sync::Notify,
+    changes: Option<Changes>,
 }
 
 impl Notifier {
@@ -144,6 +150,20 @@ impl Notifier {
             settings,
             counts: Mutex::new(BTreeMap::new()),
             wake: tokio::sync::Notify::new(),
+            changes: None,
+        }
+    }
+
+    /// Tells `changes` (topic `notification`) when the delivery log
+    /// changes: a notification queued, a delivery claimed or ended.
+    pub fn with_changes(mut self, changes: Changes) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    fn log_changed(&self) {
+        if let Some(c) = &self.changes {
+            c.notify(Topic::Notification, None);
         }
     }
 
@@ -179,6 +199,7 @@ impl Notifier {
         let new = self.store.enqueue(n, &channels, cursor, now).await?;
         if new && !channels.is_empty() {
             tracing::info!(event = %n.event_id, kind = %n.kind, channels = channels.len(), "notification queued");
+            self.log_changed();
             self.wake.notify_one();
         }
         Ok(new)
@@ -214,6 +235,7 @@ impl Notifier {
         self.store
             .enqueue(&n, std::slice::from_ref(&ch.name), None, now)
             .await?;
+        self.log_changed();
         self.wake.notify_one();
         Ok(Some(n))
     }
@@ -221,6 +243,19 @@ impl Notifier {
     /// The newest deliveries, newest first.
     pub async fn recent(&self, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.store.recent(limit).await
+    }
+
+    /// Deletes the deliveries that ended (delivered or failed) more than
+    /// the retention before `now`, and forgets the notifications left
+    /// without one after [`EVENT_MEMORY`] (or the retention, if longer);
+    /// how many deliveries went.
+    pub async fn prune(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let age =
+            |d: Duration| now - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let retention = self.settings.retention;
+        self.store
+            .prune(age(retention), age(retention.max(EVENT_MEMORY)))
+            .await
     }
 
     /// Attempts counted since start, by channel, kind and outcome.

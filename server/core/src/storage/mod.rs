@@ -263,4 +263,6 @@ pub struct Ports {
     pub access: Arc<dyn AccessStore>,
     /// The parts' maintenance windows.
     pub maintenance: Arc<dyn maintenance::MaintenanceStore>,
+    /// The notification outbox and its sources' cursors.
+    pub notifications: Arc<dyn notify::NotificationStore>,
 }

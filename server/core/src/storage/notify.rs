@@ -1,7 +1,8 @@
 //! [`NotificationStore`]: the durable outbox of notifications — each
 //! notification once per event id, one delivery per (event, channel) —
 //! and the cursors of the sources that fill it (`notify`). SQLite's
-//! `notify_*` tables in the embedded backend.
+//! `notify_*` tables in the embedded backend, the `<prefix>-notify` table
+//! on DynamoDB.
 
 use std::time::Duration;
 
@@ -10,6 +11,10 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use crate::notify::Notification;
+
+/// How long an event id is remembered after it was queued (at least as
+/// long as its deliveries): 91 days.
+pub const EVENT_MEMORY: Duration = Duration::from_secs(91 * 24 * 3600);
 
 /// A delivery's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -150,4 +155,17 @@ pub trait NotificationStore: Send + Sync {
 
     /// The newest deliveries, newest first; at most `limit`.
     async fn recent(&self, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// Deletes the deliveries that ended (`delivered` or `failed`) before
+    /// `deliveries_before` — pending and sending ones are kept, however
+    /// old — and forgets the notifications queued before `events_before`
+    /// that no delivery refers to any more (an event id is remembered
+    /// longer than its deliveries so a source reading it again does not
+    /// queue it twice; DynamoDB's notification items expire by TTL at
+    /// [`EVENT_MEMORY`] instead). Returns how many deliveries went.
+    async fn prune(
+        &self,
+        deliveries_before: DateTime<Utc>,
+        events_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 }

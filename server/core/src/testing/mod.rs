@@ -155,6 +155,20 @@ macro_rules! store_contract {
         $crate::store_contract!(@one [$($attr)*] $fresh, access, |r| {
             $crate::testing::contract::check_access(r.a.access.as_ref(), r.b.access.as_ref()).await
         });
+        $crate::store_contract!(@one [$($attr)*] $fresh, notifications, |r| {
+            $crate::testing::contract::check_notifications(
+                r.a.notifications.as_ref(),
+                r.b.notifications.as_ref(),
+            )
+            .await
+        });
+        $crate::store_contract!(@one [$($attr)*] $fresh, notification_claim_race, |r| {
+            $crate::testing::contract::check_notification_claim_race(
+                r.a.notifications.clone(),
+                r.b.notifications.clone(),
+            )
+            .await
+        });
     };
     (@one [$($attr:tt)*] $fresh:expr, $check:ident, |$r:ident| $body:block) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -467,3 +467,46 @@ async fn each_source_is_read_once_and_filters_pick_the_channels() {
     status_change(&db, "down", "up").await;
     assert_eq!(sources.step(&n, Utc::now()).await.unwrap(), 1, "told again");
 }
+
+/// The delivery log's changes reach the live-change hub (topic
+/// `notification`): when a notification is queued, and when a delivery is
+/// claimed and settled — what the console's delivery log refetches on.
+#[tokio::test]
+async fn the_delivery_log_tells_the_change_hub() {
+    use mediator_core::changes::Topic;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Database::open(tmp.path()).unwrap();
+    let hub = mediator_core::Changes::default();
+    let n = Notifier::new(
+        Arc::new(SqliteNotifications::new(db.clone())),
+        Arc::new(Recorder::default()),
+        vec![channel("ops", ChannelFilter::default())],
+        NotifySettings::default(),
+    )
+    .with_changes(hub.clone());
+    let mut rx = hub.subscribe();
+    async fn next(rx: &mut tokio::sync::broadcast::Receiver<mediator_core::Change>) {
+        loop {
+            let c = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+                .await
+                .expect("a change within 2 s")
+                .unwrap();
+            if c.topic == Topic::Notification {
+                assert_eq!(c.part, None);
+                return;
+            }
+        }
+    }
+    n.send_test("ops", "tester", Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    next(&mut rx).await; // queued
+    assert_eq!(n.dispatch_step(Utc::now()).await.unwrap(), 1);
+    next(&mut rx).await; // claimed
+    next(&mut rx).await; // delivered
+    assert_eq!(
+        n.recent(1).await.unwrap()[0].status,
+        DeliveryStatus::Delivered
+    );
+}

@@ -13,8 +13,8 @@
 //! claims, dead letters; `voucher_lists.rs`: lists by part, status, time
 //! and attempts; `holds.rs`: hold versus claim, `admit`;
 //! `voucher_races.rs`: two replicas), the audit log (`audit.rs`), replay
-//! records (`replays.rs`), access (`access.rs`) and maintenance windows
-//! (`maintenance.rs`). This file has the
+//! records (`replays.rs`), access (`access.rs`), maintenance windows
+//! (`maintenance.rs`) and the notification outbox (`notify.rs`). This file has the
 //! helpers they share. Every `pub async fn check_*` is run through
 //! `store_contract!` (a test below fails when one is missing there).
 
@@ -78,6 +78,7 @@ mod holds;
 mod latency;
 mod maintenance;
 mod monitor;
+mod notify;
 mod replays;
 mod status;
 mod voucher_lists;
@@ -90,6 +91,7 @@ pub use holds::{check_voucher_admit, check_voucher_holds};
 pub use latency::check_latency_rollups;
 pub use maintenance::{check_maintenance_holds, check_maintenance_windows};
 pub use monitor::{check_monitor_history, check_monitor_lease};
+pub use notify::{check_notification_claim_race, check_notifications};
 pub use replays::check_replays;
 pub use status::{check_change_replay_claims, check_overrides, check_status, check_status_race};
 pub use voucher_lists::check_voucher_lists;
