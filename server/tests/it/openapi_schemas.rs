@@ -242,9 +242,20 @@ fn post(
     }
 }
 
+fn delete(documented: &'static str, url: impl Into<String>, body: Value) -> Call {
+    Call {
+        method: "DELETE",
+        documented,
+        url: url.into(),
+        body: Some(body),
+        expect: &[200],
+    }
+}
+
 async fn send(app: &TestApp, call: &Call) -> (u16, String, Value) {
     let req = match (&call.body, call.method) {
         (Some(b), "POST") => app.client.post(app.url(&call.url)).json(b),
+        (Some(b), "DELETE") => app.client.delete(app.url(&call.url)).json(b),
         (None, "GET") => app.client.get(app.url(&call.url)),
         other => panic!("unexpected call {other:?}"),
     };
@@ -354,6 +365,18 @@ async fn every_documented_answer_matches_its_schema() {
     let bulk = bulk["id"].as_str().expect("a bulk redrive").to_owned();
     let today = now.format("%Y-%m-%d").to_string();
     let hour = now.format("%Y-%m-%dT%H").to_string();
+    let (in_1h, in_2h) = (
+        rfc(now + chrono::Duration::hours(1)),
+        rfc(now + chrono::Duration::hours(2)),
+    );
+    let (code, window) = app
+        .post(
+            "/api/v1/parts/points/maintenance",
+            &json!({"start": in_1h, "end": in_2h, "reason": "schema check"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{window}");
+    let window = window["id"].as_str().expect("a window").to_owned();
 
     let calls = vec![
         get("/api/v1/parts", "/api/v1/parts"),
@@ -489,6 +512,21 @@ async fn every_documented_answer_matches_its_schema() {
             &[202],
         ),
         get("/api/v1/notifications", "/api/v1/notifications"),
+        post(
+            "/api/v1/parts/{part}/maintenance",
+            "/api/v1/parts/member/maintenance",
+            json!({"start": in_1h, "end": in_2h, "reason": "schema check"}),
+            &[201],
+        ),
+        get(
+            "/api/v1/parts/{part}/maintenance",
+            "/api/v1/parts/points/maintenance",
+        ),
+        delete(
+            "/api/v1/parts/{part}/maintenance/{id}",
+            format!("/api/v1/parts/points/maintenance/{window}"),
+            json!({"reason": "schema check"}),
+        ),
     ];
 
     // Every documented JSON operation is called for its success answer
