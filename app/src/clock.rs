@@ -37,8 +37,10 @@ pub fn time_text(rfc3339: String) -> impl IntoView {
 /// The `localStorage` key of the reader's choice.
 pub const STORAGE_KEY: &str = "tz";
 
-/// The navigation's switch between the browser's zone and UTC. Rendered
-/// as "Times: UTC"; its words change in place with the zone.
+/// The navigation's switch between the browser's zone and UTC. Reads
+/// "Times: UTC" or "Times: local (Europe/Berlin)"; where the navigation is
+/// tight only the zone shows ("UTC", "local") and the rest stays its
+/// accessible name.
 #[component]
 pub fn ZoneToggle() -> impl IntoView {
     let zone = use_context::<Zone>().unwrap_or_else(Zone::provide);
@@ -60,21 +62,29 @@ pub fn ZoneToggle() -> impl IntoView {
     };
     view! {
         <button class="zone-toggle" id="zone-toggle" data-zone="utc" on:click=toggle
-            title="Show times in your time zone or in UTC">"Times: UTC"</button>
+            title="Show times in your time zone or in UTC">
+            <span class="label">"Times: "</span><span id="zone-name">"UTC"</span>
+            <span class="label" id="zone-detail"></span>
+        </button>
     }
 }
 
 /// Switches the zone shown and says so on the toggle.
 fn show(zone: Zone, local: bool) {
     zone.0.set(local);
-    if let Some(button) = document().get_element_by_id("zone-toggle") {
+    let doc = document();
+    if let Some(button) = doc.get_element_by_id("zone-toggle") {
         let name = browser_zone_name();
-        let words = match (local, name.is_empty()) {
-            (false, _) => "Times: UTC".to_string(),
-            (true, true) => "Times: local".to_string(),
-            (true, false) => format!("Times: local ({name})"),
+        let detail = match (local, name.is_empty()) {
+            (true, false) => format!(" ({name})"),
+            _ => String::new(),
         };
-        button.set_text_content(Some(&words));
+        if let Some(zone) = doc.get_element_by_id("zone-name") {
+            zone.set_text_content(Some(if local { "local" } else { "UTC" }));
+        }
+        if let Some(d) = doc.get_element_by_id("zone-detail") {
+            d.set_text_content(Some(&detail));
+        }
         let _ = button.set_attribute("data-zone", if local { "local" } else { "utc" });
     }
 }
