@@ -87,3 +87,20 @@ test("a count on the overview opens the vouchers of that part and status, a page
     await override({ mode: "none" });
   }
 });
+
+test("the unfiltered list follows new vouchers live, fetched by the browser", async ({ page, request }) => {
+  await page.goto("/vouchers");
+  await interactive(page);
+  const list = page.locator("#voucher-list");
+  await expect(list.getByRole("heading", { level: 2 })).toHaveText("All vouchers");
+  // A new voucher is a live change: the browser fetches the list again
+  // with the empty filter (sent as no field at all).
+  const id = `e2e-all-${Date.now().toString(36)}`;
+  const res = await request.post("/api/v1/vouchers", {
+    data: { part: "voucher", loyalty_request_id: id, loyalty_reference: "L-all",
+      merchant_reference: "M-all", loyalty_order_reference: "O-all", payload: { points: 1 } },
+  });
+  expect(res.ok()).toBeTruthy();
+  await expect(list.locator(`tbody tr[data-voucher="${id}"]`)).toBeVisible({ timeout: 15_000 });
+  await expect(list).not.toContainText("request failed");
+});

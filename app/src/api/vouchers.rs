@@ -35,16 +35,18 @@ pub async fn find_vouchers(
     ssr::find(&ctx, &reference, next_token.as_deref()).await
 }
 
-/// The vouchers `filter` selects (every voucher when empty), newest
-/// received first; `next_token` continues a previous page. A bad filter
-/// value is refused naming its parameter.
+/// The vouchers `filter` selects (every voucher when `None` or empty),
+/// newest received first; `next_token` continues a previous page. A bad
+/// filter value is refused naming its parameter. (An `Option`: an empty
+/// filter is sent as no field at all, which a plain struct would refuse.)
 #[server(client = crate::api::access::CsrfClient)]
 pub async fn list_vouchers(
-    filter: VoucherListQuery,
+    filter: Option<VoucherListQuery>,
     next_token: Option<String>,
 ) -> Result<VoucherSearch, ApiError> {
     super::access::require_read(mediator_core::Role::Viewer)?;
     let ctx = super::context()?;
+    let filter = filter.unwrap_or_default();
     ssr::list(&ctx, &filter, next_token.as_deref()).await
 }
 

@@ -23,7 +23,7 @@ pub fn VoucherList(
     let token = RwSignal::new(None::<String>);
     let page = crate::resource::resource(
         move || (filter.clone(), token.get(), live.version(&[Topic::Voucher])),
-        |(f, t, _)| list_vouchers(f, t),
+        |(f, t, _)| list_vouchers(Some(f), t),
     );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
