@@ -29,15 +29,22 @@ test.describe("times", () => {
     // After hydration: the browser's zone, named on the toggle and on each time.
     await expect(toggle).toHaveText(/^Times: local \(Asia\/(Kolkata|Calcutta)\)$/);
     await expect(updated).toHaveText(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\+05:30$/);
-    // The same instant: the shown local time is the datetime attribute + 5:30.
-    const iso = (await updated.getAttribute("datetime"))!;
-    const shifted = new Date(Date.parse(iso) + 330 * 60_000).toISOString();
-    await expect(updated).toHaveText(`${shifted.slice(0, 10)} ${shifted.slice(11, 19)} UTC+05:30`);
+    // The same instant: the shown local time is the datetime attribute + 5:30
+    // (both read at once: live updates re-render the time meanwhile).
+    const shown = () => updated.evaluate((e) => [e.getAttribute("datetime")!, e.textContent!]);
+    await expect(async () => {
+      const [iso, text] = await shown();
+      const shifted = new Date(Date.parse(iso) + 330 * 60_000).toISOString();
+      expect(text).toBe(`${shifted.slice(0, 10)} ${shifted.slice(11, 19)} UTC+05:30`);
+    }).toPass({ timeout: 10_000 });
 
     // The toggle switches to UTC, and the choice survives a reload.
     await toggle.click();
     await expect(toggle).toHaveText("Times: UTC");
-    await expect(updated).toHaveText(`${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`);
+    await expect(async () => {
+      const [iso, text] = await shown();
+      expect(text).toBe(`${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`);
+    }).toPass({ timeout: 10_000 });
     await page.reload();
     await hydrated(page);
     await expect(page.locator("#zone-toggle")).toHaveText("Times: UTC");
