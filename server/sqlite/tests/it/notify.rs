@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use mediator_core::notify::{
     Channel, ChannelFilter, ChannelTarget, Notification, NotificationKind, NotificationSender,
     Notifier, NotifySettings, NotifySources, Outcome, SendError,
@@ -21,7 +21,7 @@ use mediator_sqlite::{SqliteNotifications, SqliteStore};
 use serde_json::json;
 use store::{rusqlite::params, Database};
 
-use crate::support;
+use crate::support::{self, FakeBus};
 
 fn note(id: &str, kind: NotificationKind, part: Option<&str>) -> Notification {
     Notification {
@@ -242,41 +242,6 @@ async fn failed_attempts_back_off_then_give_up_and_are_counted() {
     assert_eq!(counts.get(&key(Outcome::Delivered)), None);
 }
 
-/// A bus whose replays are in the state a test sets.
-#[derive(Default)]
-struct FakeBus(Mutex<HashMap<String, String>>);
-
-#[async_trait]
-impl ArchiveReplays for FakeBus {
-    async fn start_replay(&self, req: &ReplayRequest) -> Result<(), ReplayError> {
-        self.0
-            .lock()
-            .unwrap()
-            .insert(req.name.clone(), "RUNNING".into());
-        Ok(())
-    }
-    async fn describe_replay(&self, name: &str) -> Result<Option<ReplayInfo>, ReplayError> {
-        Ok(self.0.lock().unwrap().get(name).map(|s| ReplayInfo {
-            state: s.clone(),
-            state_reason: None,
-            event_last_replayed_time: None,
-            replay_start_time: None,
-            replay_end_time: None,
-        }))
-    }
-    async fn cancel_replay(&self, name: &str) -> Result<(), ReplayError> {
-        Err(ReplayError::NotFound(name.into()))
-    }
-    async fn count_archived(
-        &self,
-        _: &str,
-        _: DateTime<Utc>,
-        _: DateTime<Utc>,
-    ) -> Result<i64, ReplayError> {
-        Ok(0)
-    }
-}
-
 async fn status_change(db: &Database, status: &'static str, prev: &'static str) {
     let at = Utc::now().timestamp_millis();
     db.write(move |tx| {
@@ -300,7 +265,7 @@ async fn each_source_is_read_once_and_filters_pick_the_channels() {
         PartName::defaults(),
         Duration::from_secs(1),
     ));
-    let bus = Arc::new(FakeBus::default());
+    let bus = Arc::new(FakeBus::running());
     let rec = Arc::new(support::recovery(
         db.clone(),
         flow.clone(),
@@ -381,7 +346,7 @@ async fn each_source_is_read_once_and_filters_pick_the_channels() {
         .await
         .unwrap();
     assert_eq!(sources.step(&n, Utc::now()).await.unwrap(), 4);
-    bus.0
+    bus.states
         .lock()
         .unwrap()
         .insert(r.name.clone(), "COMPLETED".into());

@@ -1,60 +1,16 @@
 //! Moved from mediator-core's `recovery` unit tests: they run on SQLite.
 
-use crate::support::{self};
+use crate::support::{self, FakeBus};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use mediator_core::recovery::*;
 use mediator_core::replay_records::{NewReplay, Recorded};
 use mediator_core::SubmitOutcome;
 use mediator_core::*;
 use serde_json::json;
 use serde_json::Value;
-use std::sync::Mutex;
 use std::{sync::Arc, time::Duration};
 use store::{rusqlite::params, Database};
-
-/// Records started replays; `states` answers DescribeReplay; with
-/// `running`, a started replay is RUNNING until a test says otherwise.
-#[derive(Default)]
-struct FakeBus(
-    Mutex<Vec<ReplayRequest>>,
-    Mutex<std::collections::HashMap<String, String>>,
-    std::sync::atomic::AtomicBool,
-);
-
-#[async_trait]
-impl ArchiveReplays for FakeBus {
-    async fn start_replay(&self, req: &ReplayRequest) -> Result<(), ReplayError> {
-        self.0.lock().unwrap().push(req.clone());
-        if self.2.load(std::sync::atomic::Ordering::SeqCst) {
-            self.1
-                .lock()
-                .unwrap()
-                .insert(req.name.clone(), "RUNNING".into());
-        }
-        Ok(())
-    }
-    async fn describe_replay(&self, name: &str) -> Result<Option<ReplayInfo>, ReplayError> {
-        Ok(self.1.lock().unwrap().get(name).map(|s| ReplayInfo {
-            state: s.clone(),
-            state_reason: None,
-            event_last_replayed_time: None,
-            replay_start_time: None,
-            replay_end_time: None,
-        }))
-    }
-    async fn cancel_replay(&self, name: &str) -> Result<(), ReplayError> {
-        Err(ReplayError::NotFound(name.into()))
-    }
-    async fn count_archived(
-        &self,
-        _: &str,
-        _: DateTime<Utc>,
-        _: DateTime<Utc>,
-    ) -> Result<i64, ReplayError> {
-        Ok(0)
-    }
-}
 
 /// The default parts' flow on `db`, with a SaaS that accepts everything.
 fn accepting_flow(db: &Database) -> Arc<SubmissionFlow> {
@@ -115,7 +71,7 @@ async fn the_sweeper_replays_only_uncovered_retries_one_at_a_time() {
     let at = a.voucher.updated_at;
     assert!(r.window_start <= at - chrono::Duration::seconds(2) && at < r.window_end);
     // Active: never a second one; completed and covering: nothing to do.
-    bus.1
+    bus.states
         .lock()
         .unwrap()
         .insert(r.name.clone(), "RUNNING".into());
@@ -124,7 +80,7 @@ async fn the_sweeper_replays_only_uncovered_retries_one_at_a_time() {
         rec.replay_again("voucher", None, "alice").await,
         Err(RecoveryError::Busy { .. })
     ));
-    bus.1
+    bus.states
         .lock()
         .unwrap()
         .insert(r.name.clone(), "COMPLETED".into());
@@ -132,7 +88,7 @@ async fn the_sweeper_replays_only_uncovered_retries_one_at_a_time() {
     // too late for it): not covered.
     let again = rec.sweep_step().await.unwrap();
     assert_eq!(again.len(), 1, "in a completed window, unhandled");
-    bus.1
+    bus.states
         .lock()
         .unwrap()
         .insert(again[0].name.clone(), "CANCELLED".into());
@@ -148,7 +104,7 @@ async fn the_sweeper_replays_only_uncovered_retries_one_at_a_time() {
     .await
     .unwrap();
     assert!(rec.sweep_step().await.unwrap().is_empty(), "handled");
-    assert_eq!(bus.0.lock().unwrap().len(), 2);
+    assert_eq!(bus.started.lock().unwrap().len(), 2);
 }
 
 /// Two replicas (two `Recovery`s, each with its own start lock) on one
@@ -162,7 +118,7 @@ async fn two_replicas_starting_a_replay_of_one_part_start_one() {
     let db = Database::open(tmp.path()).unwrap();
     let flow = accepting_flow(&db);
     let bus = Arc::new(FakeBus::default());
-    bus.2.store(true, std::sync::atomic::Ordering::SeqCst);
+    bus.running.store(true, std::sync::atomic::Ordering::SeqCst);
     let replica = || {
         support::recovery(
             db.clone(),
@@ -194,9 +150,9 @@ async fn two_replicas_starting_a_replay_of_one_part_start_one() {
             "{x:?} {y:?}"
         );
         let name = started[0].name.clone();
-        bus.1.lock().unwrap().insert(name, "COMPLETED".into());
+        bus.states.lock().unwrap().insert(name, "COMPLETED".into());
     }
-    assert_eq!(bus.0.lock().unwrap().len(), 5, "one replay per round");
+    assert_eq!(bus.started.lock().unwrap().len(), 5, "one replay per round");
 
     // Recorded by a replica that has not started it (yet): busy, until
     // the grace is over (a crash between recording and starting).
@@ -291,7 +247,7 @@ async fn each_part_uses_its_own_archive_margin_retention_and_pace() {
         .unwrap();
     assert_eq!(r.archive, "VoucherKeep");
     assert!(r.name.starts_with("VoucherKeepReplay_"), "{}", r.name);
-    assert_eq!(bus.0.lock().unwrap()[0].archive, "VoucherKeep");
+    assert_eq!(bus.started.lock().unwrap()[0].archive, "VoucherKeep");
 }
 
 #[tokio::test]
@@ -395,13 +351,13 @@ async fn a_down_to_up_change_replays_its_window_once_and_counts_exactly() {
     .unwrap();
     // The retry event is still in the outbox: the trigger waits.
     assert_eq!(rec.trigger_step().await.unwrap(), 1, "only the down change");
-    assert!(bus.0.lock().unwrap().is_empty());
+    assert!(bus.started.lock().unwrap().is_empty());
     exec(&db, "UPDATE voucher_events SET published = 1").await;
     exec(&db, "UPDATE part_status SET status = 'up'").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rec.trigger_step().await.unwrap(), 1);
     assert_eq!(rec.trigger_step().await.unwrap(), 0, "consumed once");
-    let req = bus.0.lock().unwrap()[0].clone();
+    let req = bus.started.lock().unwrap()[0].clone();
     assert_eq!(req.start.timestamp_millis(), down - 5_000);
     assert_eq!(req.end.timestamp_millis(), up + 5_000);
     assert!(req.name.starts_with("LoyaltyVoucherReplay_"));

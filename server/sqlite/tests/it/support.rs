@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use mediator_core::events::{EventPublisher, PublishError};
 use mediator_core::monitor::{publish_step_with, EMBEDDED_REPLICA};
 use mediator_core::recovery::{Lane, QueuedEvent};
+use mediator_core::recovery::{ReplayError, ReplayInfo, ReplayRequest};
 use mediator_core::storage::{StatusStore, StoreError};
 use mediator_core::{
     Access, ArchiveReplays, Audit, DataCache, HealthProbe, History, HistoryPorts, Monitor,
@@ -128,4 +130,57 @@ pub async fn unpublished_changes(
         .into_iter()
         .map(|c| (c.id, c.part, c.change))
         .collect())
+}
+
+/// A bus's replays as a test sets them: each started replay is recorded,
+/// `states` answers DescribeReplay, and with `running` a started replay is
+/// RUNNING until the test says otherwise. Cancelling finds no replay.
+#[derive(Default)]
+pub struct FakeBus {
+    pub started: std::sync::Mutex<Vec<ReplayRequest>>,
+    pub states: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    pub running: std::sync::atomic::AtomicBool,
+}
+
+impl FakeBus {
+    /// A bus on which a started replay is RUNNING.
+    pub fn running() -> Self {
+        let bus = Self::default();
+        bus.running.store(true, std::sync::atomic::Ordering::SeqCst);
+        bus
+    }
+}
+
+#[async_trait]
+impl ArchiveReplays for FakeBus {
+    async fn start_replay(&self, req: &ReplayRequest) -> Result<(), ReplayError> {
+        self.started.lock().unwrap().push(req.clone());
+        if self.running.load(std::sync::atomic::Ordering::SeqCst) {
+            self.states
+                .lock()
+                .unwrap()
+                .insert(req.name.clone(), "RUNNING".into());
+        }
+        Ok(())
+    }
+    async fn describe_replay(&self, name: &str) -> Result<Option<ReplayInfo>, ReplayError> {
+        Ok(self.states.lock().unwrap().get(name).map(|s| ReplayInfo {
+            state: s.clone(),
+            state_reason: None,
+            event_last_replayed_time: None,
+            replay_start_time: None,
+            replay_end_time: None,
+        }))
+    }
+    async fn cancel_replay(&self, name: &str) -> Result<(), ReplayError> {
+        Err(ReplayError::NotFound(name.into()))
+    }
+    async fn count_archived(
+        &self,
+        _: &str,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<i64, ReplayError> {
+        Ok(0)
+    }
 }
