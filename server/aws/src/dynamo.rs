@@ -245,6 +245,32 @@ impl DynamoStore {
         }
     }
 
+    /// Every item of a query, page after page (`what` names the query in
+    /// an error).
+    pub(crate) async fn query_all(
+        &self,
+        what: &str,
+        q: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        let table = q.get_table_name().clone().unwrap_or_default();
+        loop {
+            let page = q
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .instrument(crate::trace::dynamodb("Query", &table))
+                .await
+                .map_err(|e| backend(what, &e))?;
+            out.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// Items of `table` by key (strongly consistent; duplicate keys read
     /// once), in no particular order, 100 keys per BatchGetItem with
     /// unprocessed keys asked again after a back-off; `projection` limits

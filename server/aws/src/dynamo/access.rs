@@ -80,26 +80,14 @@ impl DynamoStore {
 
     /// Every item of a partition of the access table, in key order.
     async fn access_partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = self
+        let q = self
             .client
             .query()
             .table_name(&self.tables.access)
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", s(pk))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(i) = items
-            .try_next()
-            .instrument(crate::trace::dynamodb("Query", &self.tables.access))
-            .await
-            .map_err(|e| backend("Query access", &e))?
-        {
-            out.push(i);
-        }
-        Ok(out)
+            .consistent_read(true);
+        self.query_all("Query access", q).await
     }
 
     /// Deletes a token's two items together.

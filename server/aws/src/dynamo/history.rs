@@ -46,27 +46,6 @@ fn latency_rollup(item: &Item) -> Option<LatencyRollup> {
 }
 
 impl DynamoStore {
-    /// Every item of a query, page after page.
-    async fn query_all(&self, what: &str, q: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        let table = q.get_table_name().clone().unwrap_or_default();
-        loop {
-            let page = q
-                .clone()
-                .set_exclusive_start_key(start.take())
-                .send()
-                .instrument(crate::trace::dynamodb("Query", &table))
-                .await
-                .map_err(|e| backend(what, &e))?;
-            out.extend(page.items().iter().cloned());
-            match page.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => return Ok(out),
-            }
-        }
-    }
-
     /// A query of `part`'s changes on the `part_time` index, with
     /// `condition` on `changed_ms` (placeholders `:a`, `:b` as given).
     fn part_time(&self, part: &str, condition: &str) -> QueryFluentBuilder {

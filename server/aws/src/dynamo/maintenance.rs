@@ -83,26 +83,16 @@ fn holds_of(ws: &[MaintenanceWindow], now: DateTime<Utc>) -> Option<String> {
 impl DynamoStore {
     /// The windows of `part` (strongly consistent), by start.
     async fn part_windows(&self, part: &str) -> Result<Vec<MaintenanceWindow>, StoreError> {
-        let mut items = self
+        let q = self
             .client
             .query()
             .table_name(&self.tables.parts)
             .key_condition_expression("pk = :pk AND begins_with(sk, :m)")
             .expression_attribute_values(":pk", s(format!("PART#{part}")))
             .expression_attribute_values(":m", s(MAINT_SK))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(i) = items
-            .try_next()
-            .instrument(crate::trace::dynamodb("Query", &self.tables.parts))
-            .await
-            .map_err(|e| backend("Query maintenance windows", &e))?
-        {
-            out.extend(window_of(&i));
-        }
+            .consistent_read(true);
+        let items = self.query_all("Query maintenance windows", q).await?;
+        let mut out: Vec<MaintenanceWindow> = items.iter().filter_map(window_of).collect();
         out.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
         Ok(out)
     }

@@ -590,7 +590,7 @@ impl ReplayStore for DynamoStore {
     }
 
     async fn outcomes(&self, replay: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let mut items = self
+        let q = self
             .client
             .query()
             .table_name(&self.tables.replays)
@@ -599,21 +599,11 @@ impl ReplayStore for DynamoStore {
             .expression_attribute_values(":e", s(EVENT))
             .projection_expression("vid, #o")
             .expression_attribute_names("#o", "outcome")
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(i) = items
-            .try_next()
-            .instrument(crate::trace::dynamodb("Query", &self.tables.replays))
-            .await
-            .map_err(|e| backend("Query replay events", &e))?
-        {
-            if let (Some(v), Some(o)) = (get_s(&i, "vid"), get_s(&i, "outcome")) {
-                out.push((v, o));
-            }
-        }
-        Ok(out)
+            .consistent_read(true);
+        let items = self.query_all("Query replay events", q).await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| Some((get_s(i, "vid")?, get_s(i, "outcome")?)))
+            .collect())
     }
 }
