@@ -9,7 +9,9 @@
 pub mod access_log;
 pub mod api;
 pub mod api_dlq;
+pub mod api_error;
 pub mod api_maintenance;
+pub mod api_state;
 pub mod auth;
 pub mod auth_cli;
 pub mod backend;
