@@ -32,10 +32,12 @@ pub use mediator_wire::{
     CheckResult, Override, Overview, Part, RecentLatency, ReplayView, UptimeSummary, VoucherCounts,
 };
 
-/// How late an archived event may appear in its archive after it was sent
-/// (EventBridge archives can lag by several minutes; the embedded bus does
-/// not). The replay dialog warns when a window ends more recently than this,
-/// because a replay started then may miss events not yet archived.
+/// The least time the replay dialog allows for an archived event to appear
+/// in its archive after it was sent: it warns when a window ends more
+/// recently than this or than the part's `archive_lag`, whichever is
+/// longer (EventBridge archives can lag by several minutes; the embedded
+/// bus archives once the status outbox has published), because a replay
+/// started then may miss events not yet archived.
 pub const ARCHIVE_LAG_SECS: i64 = 300;
 
 /// Items per page in the console's long lists.
