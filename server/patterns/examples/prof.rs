@@ -10,7 +10,6 @@ mod workloads;
 
 use patterns::Matcher;
 use std::hint::black_box;
-use std::time::Instant;
 
 const STREETS: [&str; 8] = [
     "JESSIE", "MISSION", "FULTON", "HOWARD", "FOLSOM", "MARKET", "VAN NESS", "CLAY",
@@ -115,24 +114,25 @@ fn main() {
     for (i, r) in rules(row).iter().enumerate() {
         q.add_pattern(i, r).unwrap();
     }
+    // In this thread's CPU time, as the multi-field modes.
     let (mut best_o, mut best_q) = (0f64, 0f64);
     for _ in 0..passes {
-        let t = Instant::now();
+        let t = thread_cpu_seconds();
         let mut n = 0;
         for e in &lots {
             n += black_box(m.matches_for_event(e).unwrap()).len();
         }
-        best_o = best_o.max(lots.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+        best_o = best_o.max(lots.len() as f64 / (thread_cpu_seconds() - t) / 1e6);
         let _ = black_box(n);
         if only_ours {
             continue;
         }
-        let t = Instant::now();
+        let t = thread_cpu_seconds();
         let mut n2 = 0;
         for e in &lots {
             n2 += black_box(q.matches_for_event(e).unwrap()).len();
         }
-        best_q = best_q.max(lots.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+        best_q = best_q.max(lots.len() as f64 / (thread_cpu_seconds() - t) / 1e6);
         assert_eq!(n, n2);
     }
     eprintln!(
