@@ -10,14 +10,18 @@
 //! together (each with exact values or prefixes), stored in a [`TupleIndex`] under the
 //! hash of their values (the keys of all tuple indexes share one [`TupleTable`], so an
 //! event's tuple lookups are requested from memory together, before the field lookups,
-//! and read after them). A hit on a key makes its branch a *candidate*; a candidate is first checked
-//! against its [`Filter`] (hashes of its other exact and prefix values, kept in one cache
-//! line with the branch's rule), then verified by evaluating every condition against the
-//! event's values at its path and checking that the chosen values are array-consistent
-//! (values taken from different elements of the same array may not be combined, as in
+//! and read after them). A key of one condition of exact values, in a branch of several
+//! conditions, is a tuple of one in that table (see [`Matcher::index`]). A hit on a key
+//! makes its branch a *candidate*; a candidate is first checked against its [`Filter`]
+//! (hashes of its other exact and prefix values, kept in one cache line with the
+//! branch's rule), then verified by evaluating every condition against the event's
+//! values at its path and checking that the chosen values are array-consistent (values
+//! taken from different elements of the same array may not be combined, as in
 //! event-ruler). Verification reads the branch's [`Check`], a tape with the common
-//! string conditions inline, so that with thousands of rules a candidate costs a cache
-//! line or two rather than a pointer chase through conditions, value lists and strings.
+//! string, `numeric` and `exists: true` conditions inline, kept in the branch slot's
+//! next two cache lines (requested with the first), so that with thousands of rules a
+//! candidate costs one wait for memory rather than a pointer chase through conditions,
+//! value lists and strings.
 //!
 //! Why one key per branch: rules share values. Thousands of rules may name the same
 //! `source` or event name, but few name the same bucket or user. If every condition
@@ -119,10 +123,11 @@ struct BranchSlot {
     key: Option<Key>,
 }
 
-/// What a candidate branch needs, two cache lines per branch slot, requested together:
+/// What a candidate branch needs, three cache lines per branch slot, requested together:
 /// in the first its rule and its [`Filter`], which rejects most candidates without
-/// reading anything else; in the second its [`Check`] tape for verifying those that pass,
-/// if it fits (else the tape is one more allocation, requested once the filter passed).
+/// reading anything else; in the next two its [`Check`] tape for verifying those that
+/// pass, if it fits (else the tape is one more allocation, requested once the filter
+/// passed).
 #[repr(C, align(64))]
 struct Hot {
     rule: u32,
@@ -133,7 +138,7 @@ struct Hot {
     tape: [u8; HOT_TAPE],
 }
 
-/// Bytes of a [`Check`] tape kept in [`Hot`]: its second cache line.
+/// Bytes of a [`Check`] tape kept in [`Hot`]: its second and third cache lines.
 const HOT_TAPE: usize = 128;
 const TAPE_ON_HEAP: u16 = u16::MAX;
 
@@ -197,7 +202,7 @@ impl Default for Filter {
     }
 }
 
-/// Tape words stored inline in [`Hot`] (which then fills one cache line).
+/// Tape words stored inline in [`Hot`] (in its first cache line).
 const FILTER_INLINE: usize = 4;
 
 const FILTER_EXACT: u64 = 0;
