@@ -52,6 +52,7 @@ use crate::compile::{Branch, Range, ValuePattern};
 use crate::error::EventError;
 use crate::fxhash::{FxHashMap, FxHasher};
 use crate::index::{eval, CondId, FieldIndex};
+use crate::prefetch::prefetch;
 use crate::scan::{scan, EvVal, Leaf, Scratch, Trie};
 use crate::tuple_table::TupleTable;
 use std::cell::RefCell;
@@ -1880,20 +1881,6 @@ impl Verifier {
             NO_LEAF
         }
     }
-}
-
-/// Ask the CPU to start loading the cache line at `p` (only a hint).
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; a prefetch never
-        // faults and reads nothing into the program, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Record rule `r` as matched by the current event unless it already is.

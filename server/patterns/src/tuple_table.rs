@@ -120,7 +120,7 @@ impl TupleTable {
     #[inline]
     pub(crate) fn prefetch(&self, key: u64) {
         if !self.slots.is_empty() {
-            crate::matcher::prefetch(&self.slots[self.home(norm(key))]);
+            crate::prefetch::prefetch(&self.slots[self.home(norm(key))]);
         }
     }
 
