@@ -408,10 +408,7 @@ impl PageCache {
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.inner
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.inner.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The version of what a page shows.
@@ -457,7 +454,6 @@ impl PageCache {
         }
         Response::from_parts(parts, Body::from(body))
     }
-
 }
 
 /// The moment a snapshot generated at `generated_at` (RFC 3339) was read;
@@ -597,7 +593,13 @@ mod tests {
         assert_eq!(policy("/audit").unwrap().shows, Shows::AuditLog);
         assert_eq!(policy("/").unwrap().shows, Shows::Everything);
         assert_eq!(policy("/embed/parts/voucher").unwrap().kind, Kind::Embed);
-        for none in ["/login", "/api/v1/parts", "/embed/parts/", "/embed/parts/a/b", "/x"] {
+        for none in [
+            "/login",
+            "/api/v1/parts",
+            "/embed/parts/",
+            "/embed/parts/a/b",
+            "/x",
+        ] {
             assert!(policy(none).is_none(), "{none}");
         }
     }
