@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod notify;
 pub mod openapi;
 mod page_owner;
+pub mod pages;
 pub mod params;
 pub mod readiness;
 pub mod saas;
@@ -490,7 +491,7 @@ impl Application {
             .with_recovery(recovery.clone())
             .with_changes(changes.clone()),
         );
-        let audit = mediator_core::Audit::new(ports.audit.clone());
+        let audit = mediator_core::Audit::new(ports.audit.clone()).with_changes(changes.clone());
         let notifier = Some(Arc::new(
             mediator_core::notify::Notifier::new(
                 ports.notifications.clone(),
