@@ -302,9 +302,8 @@ pub fn PartCard(
     };
     // "Check now" and "Cancel replay" call the server through lazy
     // functions: their calls and answers' decoding are fetched on first use.
-    let check = CardAction::new();
+    let (check, cancel) = CardActions::for_part(&part.name);
     let check_part = part.name.clone();
-    let cancel = CardAction::new();
     let running = latest
         .as_ref()
         .filter(|r| can_operate && r.is_active())
@@ -510,6 +509,46 @@ pub struct CardAction {
     pub result: RwSignal<Option<Result<(bool, String), ApiError>>>,
     /// A call is under way.
     pub pending: RwSignal<bool>,
+}
+
+/// The cards' "Check now" and "Cancel replay" answers, per part, kept by
+/// the page: a card is built again on each refetch of the overview (and
+/// a check on request is itself a change that refetches it), so its own
+/// signals would forget the answer it just showed.
+#[derive(Clone)]
+pub struct CardActions {
+    owner: Owner,
+    kept: StoredValue<Vec<(String, CardAction, CardAction)>>,
+}
+
+impl CardActions {
+    /// Keeps the answers for the cards below (the page's owner holds them).
+    pub fn provide() {
+        if let Some(owner) = Owner::current() {
+            provide_context(CardActions {
+                owner,
+                kept: StoredValue::new(Vec::new()),
+            });
+        }
+    }
+
+    /// `part`'s check and cancel actions: the page's, else the card's own.
+    fn for_part(part: &str) -> (CardAction, CardAction) {
+        let Some(page) = use_context::<CardActions>() else {
+            return (CardAction::new(), CardAction::new());
+        };
+        let found = page.kept.with_value(|kept| {
+            kept.iter()
+                .find(|(p, _, _)| p == part)
+                .map(|&(_, check, cancel)| (check, cancel))
+        });
+        found.unwrap_or_else(|| {
+            let made = page.owner.with(|| (CardAction::new(), CardAction::new()));
+            page.kept
+                .update_value(|kept| kept.push((part.to_owned(), made.0, made.1)));
+            made
+        })
+    }
 }
 
 /// A card button's call under way.

@@ -114,6 +114,12 @@ test("checking a part now shows what the check found, and not twice within secon
   const button = card.getByRole("button", { name: "Check now" });
   await button.click();
   await expect(card.locator(".check-result")).toContainText(/Checked now: healthy in \d+ ms/);
+  // The answer stays when the overview is fetched again (cards are rebuilt).
+  const updated = await page.locator("#generated-at").getAttribute("datetime");
+  await page.waitForTimeout(600); // past the overview read model's 500 ms cache
+  await page.locator("#refresh").click();
+  await expect(page.locator("#generated-at")).not.toHaveAttribute("datetime", updated ?? "");
+  await expect(card.locator(".check-result")).toContainText(/Checked now: healthy in \d+ ms/);
   await button.click();
   await expect(card.locator(".check-result")).toContainText(/try again in \d s/);
 });

@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use crate::api::access::Me;
 use crate::api::get_overview;
 use crate::components::{
-    OverrideDialog, OverrideSeed, PartCard, ReplayDialog, ReplaySeed, Session,
+    CardActions, OverrideDialog, OverrideSeed, PartCard, ReplayDialog, ReplaySeed, Session,
 };
 use crate::live::{use_live, Topic};
 
@@ -27,6 +27,8 @@ pub fn OverviewPage() -> impl IntoView {
     // Mode `maintenance` opens the maintenance dialog.
     let on_override = Callback::new(move |seed: OverrideSeed| override_dialog.set(Some(seed)));
     let session = Session::get();
+    // A card's check or cancel answer outlives the refetch that rebuilds it.
+    CardActions::provide();
     view! {
         <Title text="Overview"/>
         <section class="page">
