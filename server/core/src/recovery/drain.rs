@@ -175,8 +175,8 @@ impl Recovery {
         Ok(())
     }
 
-    /// Takes a batch of replayed events of `part` (up to sixteen per unit
-    /// of concurrency, at most a second's worth of the rate; waiting up to
+    /// Takes a batch of replayed events of `part` (four per unit of
+    /// concurrency, at most a second's worth of the rate; waiting up to
     /// `wait` for the first), handles them together with at most
     /// `concurrency` SaaS calls at once ([`Recovery::handle_batch`]) and
     /// deletes them; then marks the vouchers of dead-lettered messages.
@@ -203,11 +203,7 @@ impl Recovery {
         let settings = self.part_recovery(part);
         let workers = workers.max(1);
         let concurrency = (settings.concurrency / workers).max(1);
-        // Big steps: each step costs a few commits of its own (receive,
-        // claim, count, delete; each an fsync with full durability) beside
-        // its SaaS outcomes, so a backlog drains in fewer of them. SQS
-        // hands out at most 10 messages a call whatever is asked.
-        let batch = (concurrency * 16)
+        let batch = (concurrency * 4)
             .min((settings.rate_per_sec / workers as f64).max(1.0) as usize)
             .clamp(1, 1024);
         let msgs = self
