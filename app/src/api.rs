@@ -32,10 +32,12 @@ pub use mediator_wire::{
     CheckResult, Override, Overview, Part, RecentLatency, ReplayView, UptimeSummary, VoucherCounts,
 };
 
-/// How late an archived event may appear in its archive after it was sent
-/// (EventBridge archives can lag by several minutes; the embedded bus does
-/// not). The replay dialog warns when a window ends more recently than this,
-/// because a replay started then may miss events not yet archived.
+/// The least time the replay dialog allows for an archived event to appear
+/// in its archive after it was sent: it warns when a window ends more
+/// recently than this or than the part's `archive_lag`, whichever is
+/// longer (EventBridge archives can lag by several minutes; the embedded
+/// bus archives once the status outbox has published), because a replay
+/// started then may miss events not yet archived.
 pub const ARCHIVE_LAG_SECS: i64 = 300;
 
 /// Items per page in the console's long lists.
@@ -215,30 +217,7 @@ pub async fn check_part_now(part: String) -> Result<CheckResult, ApiError> {
     Ok(CheckResult::from(&rec))
 }
 
-/// A time as people read it: `2026-01-01 12:00:05 UTC` from RFC 3339
-/// (fractions dropped). Other strings are returned unchanged.
-///
-/// In the browser, once the page has hydrated, the time is shown in the
-/// reader's zone instead unless they chose UTC ([`crate::clock`]); the
-/// zone is read tracked, so a view calling this from a reactive closure
-/// follows the choice.
-pub fn fmt_time(rfc3339: &str) -> String {
-    if crate::clock::Zone::local() {
-        if let Some(t) = crate::clock::in_local_zone(rfc3339) {
-            return t;
-        }
-    }
-    fmt_utc(rfc3339)
-}
-
-/// [`fmt_time`] always in UTC (what the replay and redrive forms take).
-pub fn fmt_utc(rfc3339: &str) -> String {
-    if rfc3339.len() >= 19 && rfc3339.as_bytes().get(10) == Some(&b'T') {
-        format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..19])
-    } else {
-        rfc3339.to_string()
-    }
-}
+pub use crate::clock::{fmt_time, fmt_utc};
 
 /// A duration in words: `45 s`, `3 min 5 s`, `2 h 5 min`, `3 d 4 h`.
 pub fn fmt_duration(secs: i64) -> String {

@@ -28,10 +28,35 @@ impl Zone {
 }
 
 /// A time (RFC 3339) shown in the chosen zone and following the toggle
-/// ([`crate::api::fmt_time`] in a reactive closure: one closure type for
+/// ([`fmt_time`] in a reactive closure: one closure type for
 /// every such time, which keeps the bundle small).
 pub fn time_text(rfc3339: String) -> impl IntoView {
-    move || crate::api::fmt_time(&rfc3339)
+    move || fmt_time(&rfc3339)
+}
+
+/// A time as people read it: `2026-01-01 12:00:05 UTC` from RFC 3339
+/// (fractions dropped). Other strings are returned unchanged.
+///
+/// In the browser, once the page has hydrated, the time is shown in the
+/// reader's zone instead unless they chose UTC ([`ZoneToggle`]); the
+/// zone is read tracked, so a view calling this from a reactive closure
+/// follows the choice.
+pub fn fmt_time(rfc3339: &str) -> String {
+    if Zone::local() {
+        if let Some(t) = in_local_zone(rfc3339) {
+            return t;
+        }
+    }
+    fmt_utc(rfc3339)
+}
+
+/// [`fmt_time`] always in UTC (what the replay and redrive forms take).
+pub fn fmt_utc(rfc3339: &str) -> String {
+    if rfc3339.len() >= 19 && rfc3339.as_bytes().get(10) == Some(&b'T') {
+        format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..19])
+    } else {
+        rfc3339.to_string()
+    }
 }
 
 /// The `localStorage` key of the reader's choice.

@@ -4,8 +4,8 @@ mod maintenance_dialog;
 mod override_dialog;
 mod session;
 
-pub use maintenance_dialog::MaintenanceDialog;
-pub use override_dialog::{OverrideDialog, OverrideSeed};
+pub use maintenance_dialog::MaintenanceDialogView;
+pub use override_dialog::{OverrideDialog, OverrideSeed, MAINTENANCE};
 pub use session::Session;
 
 use leptos::prelude::*;
@@ -309,35 +309,45 @@ pub fn PartCard(
         .as_ref()
         .filter(|r| can_operate && r.is_active())
         .map(|r| r.name.clone());
+    // Who holds the circuit and since / until when: the override's and the
+    // maintenance window's lines share one view (one copy of its code).
     let override_set = match part.override_.clone() {
-        Some(o) => view! {
-            <p class="small override-set" data-mode=o.mode.clone()>
-                "Set by " <span class="override-by">{override_setter(o.by.as_deref())}</span>
-                " at " <time class="override-at" datetime=o.at.clone()>{crate::clock::time_text(o.at.clone())}</time>
-            </p>
-        }
+        Some(o) => held_by(
+            "small override-set",
+            Some(o.mode),
+            None,
+            ("Set by ", "override-by", " at ", "override-at"),
+            override_setter(o.by.as_deref()),
+            o.at,
+        )
         .into_any(),
         None => view! { <p class="small override-set muted" data-mode="none">"No override: the checks decide."</p> }
             .into_any(),
     };
     let maintenance = part.maintenance.clone().map(|w| {
-        let until = w.ended_at.clone().unwrap_or_else(|| w.end.clone());
-        view! {
-            <p class="small maintenance-set" data-window=w.id.clone()>
-                "Maintenance by " <span class="maintenance-by">{w.by.clone()}</span>
-                " until " <time datetime=until.clone()>{fmt_time(&until)}</time>
-            </p>
-        }
+        held_by(
+            "small maintenance-set",
+            None,
+            Some(w.id),
+            (
+                "Maintenance by ",
+                "maintenance-by",
+                " until ",
+                "maintenance-until",
+            ),
+            w.by,
+            w.ended_at.unwrap_or(w.end),
+        )
     });
+    // The override buttons and "Maintenance…" share one button view.
     let maintenance_button = can_operate.then(|| {
-        let seed = OverrideSeed {
-            part: part.name.clone(),
-            mode: "maintenance".into(),
-        };
-        view! {
-            <button class="button secondary small maintenance-open" data-mode="maintenance"
-                on:click=move |_| on_override.run(seed.clone())>"Maintenance…"</button>
-        }
+        override_button(
+            on_override,
+            part.name.clone(),
+            MAINTENANCE,
+            "Maintenance…",
+            "button secondary small maintenance-open",
+        )
     });
     let controls = can_operate.then(|| {
         let current = part.override_.as_ref().map(|o| o.mode.clone());
@@ -357,11 +367,7 @@ pub fn PartCard(
         view! {
             <div class="circuit-controls" role="group" aria-label=format!("Circuit override of {}", part.name)>
                 {actions.into_iter().map(|(mode, label)| {
-                    let seed = OverrideSeed { part: part_name.clone(), mode: mode.into() };
-                    view! {
-                        <button class="button secondary small" data-mode=mode
-                            on:click=move |_| on_override.run(seed.clone())>{label}</button>
-                    }
+                    override_button(on_override, part_name.clone(), mode, label, "button secondary small")
                 }).collect_view()}
             </div>
         }
@@ -452,6 +458,46 @@ pub fn PartCard(
                 <p class="small error-text" role="alert">{e.to_string()}</p>
             })}
         </article>
+    }
+}
+
+/// A card's line saying who holds the circuit and when: `<lead><by> <mid>
+/// <time>`, e.g. "Set by ann at …" (an override) or "Maintenance by ann
+/// until …" (a maintenance window); `mode` and `window` are its `data-mode`
+/// and `data-window`, `classes` the lead, the class of the name, the words
+/// before the time and the class of the time.
+fn held_by(
+    class: &'static str,
+    mode: Option<String>,
+    window: Option<String>,
+    (lead, by_class, mid, at_class): (&'static str, &'static str, &'static str, &'static str),
+    by: String,
+    at: String,
+) -> impl IntoView {
+    let text = crate::clock::time_text(at.clone());
+    view! {
+        <p class=class data-mode=mode data-window=window>
+            {lead} <span class=by_class>{by}</span>
+            {mid} <time class=at_class datetime=at>{text}</time>
+        </p>
+    }
+}
+
+/// A card button opening the override dialog (or, for mode
+/// `maintenance`, the maintenance dialog) of `part` for `mode`.
+fn override_button(
+    on_override: Callback<OverrideSeed>,
+    part: String,
+    mode: &'static str,
+    label: &'static str,
+    class: &'static str,
+) -> impl IntoView {
+    let seed = OverrideSeed {
+        part,
+        mode: mode.into(),
+    };
+    view! {
+        <button class=class data-mode=mode on:click=move |_| on_override.run(seed.clone())>{label}</button>
     }
 }
 

@@ -39,7 +39,7 @@ use routes::{
     overview::OverviewPage, replays::ReplaysRoute, timeline::TimelineRoute,
     vouchers::VouchersRoute,
 };
-use routes::{audit::AuditRoute, login::LoginPage, notifications::NotificationsRoute};
+use routes::{audit::AuditRoute, login::LoginRoute, notifications::NotificationsRoute};
 
 /// Name of the compiled site bundle (`<name>.js`, `.wasm`, `.css` under
 /// `/pkg`); matches `output-name` in the workspace's cargo-leptos metadata.
@@ -110,7 +110,7 @@ pub fn App() -> impl IntoView {
                 <ErrorBoundary fallback=|errors| view! { <ErrorPage errors/> }>
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=OverviewPage ssr=SsrMode::Async/>
-                        <Route path=path!("/login") view=LoginPage/>
+                        <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} ssr=SsrMode::Async/>
                         <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::Async/>
                         <Route path=path!("/timeline") view={Lazy::<TimelineRoute>::new()} ssr=SsrMode::Async/>
                         <Route path=path!("/incidents") view={Lazy::<IncidentsRoute>::new()} ssr=SsrMode::Async/>

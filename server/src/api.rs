@@ -42,13 +42,14 @@
 //! OpenAPI document ([`crate::openapi`]) is built from these handlers and
 //! those types, so it describes what is served.
 
-use std::sync::Arc;
-
 use crate::api_dlq::{
     get_bulk_redrive, get_bulk_redrives as bulk_list, get_dlq_export, post_bulk_cancel,
     post_bulk_redrive as bulk_start,
 };
+pub use crate::api_error::ApiError;
+use crate::api_error::{body, invalid, not_found, unavailable};
 use crate::api_maintenance::{delete_maintenance, get_maintenance, post_maintenance};
+pub use crate::api_state::ApiState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -63,114 +64,16 @@ use mediator_core::commands::replays::{ReplayAsk, StartReplay};
 use mediator_core::commands::vouchers::Submission;
 use mediator_core::commands::{self, CommandError};
 use mediator_core::datacache::FIND_LIMIT_MAX;
-use mediator_core::recovery::RecoveryError;
 use mediator_core::{
-    OverrideRequest, Overrides, Recovery, ReplayRecord, SubmissionFlow, VoucherFilter,
-    VoucherRecord, VoucherRef,
+    OverrideRequest, Overrides, Recovery, ReplayRecord, SubmissionFlow, VoucherFilter, VoucherRef,
 };
 use mediator_wire::convert::circuit_name;
 use mediator_wire::{
-    DlqPage, DlqVoucher, ErrorBody, Override, OverrideRequest as OverrideRequestBody,
-    OverrideResult, Overview, Preview, Replay, ReplayList, ReplayRequest, SubmittedVoucher,
-    Voucher, VoucherDetail as VoucherDetailBody, VoucherListQuery, VoucherRequest, VoucherSearch,
+    DlqPage, ErrorBody, Override, OverrideRequest as OverrideRequestBody, OverrideResult, Overview,
+    Preview, Replay, ReplayList, ReplayRequest, SubmittedVoucher,
+    VoucherDetail as VoucherDetailBody, VoucherListQuery, VoucherRequest, VoucherSearch,
 };
 use serde_json::{json, Value};
-
-/// What the API handlers share.
-#[derive(Clone)]
-pub struct ApiState {
-    /// The submission flow.
-    pub flow: Arc<SubmissionFlow>,
-    /// Recovery (replays and their progress).
-    pub recovery: Arc<Recovery>,
-    /// Manual circuit overrides.
-    pub overrides: Overrides,
-    /// The console's read models (uptime, timelines, incidents, counters, archives).
-    pub history: mediator_core::History,
-    /// The live-change hub (`/api/v1/stream`).
-    pub changes: mediator_core::Changes,
-    /// Cancelled at shutdown: ends open event streams.
-    pub streams_stop: tokio_util::sync::CancellationToken,
-    /// The audit log (replays, overrides, redrives, sign-ins…).
-    pub audit: mediator_core::Audit,
-    /// Users, sessions and API tokens.
-    pub access: mediator_core::Access,
-    /// The health monitor (checks run on request).
-    pub monitor: Arc<mediator_core::Monitor>,
-    /// Outbound notifications (`None`: this backend sends none).
-    pub notifier: Option<Arc<mediator_core::notify::Notifier>>,
-    /// The parts' maintenance windows.
-    pub maintenance: Arc<mediator_core::maintenance::Maintenance>,
-}
-
-/// An API failure, rendered as `{"error", "field"?}` with its status: the
-/// request could not be read as JSON, or a command (or read) refused it.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The body is not JSON (400).
-    #[error("{0}")]
-    Malformed(String),
-    /// The body is larger than the limit (413, naming `body`).
-    #[error("body: must be at most {0} bytes")]
-    TooLarge(usize),
-    /// The body is not sent as `application/json` (415, naming `content-type`).
-    #[error("content-type: must be application/json")]
-    NotJson,
-    /// Refused by a command or a read: its own status and body
-    /// ([`CommandError::http_status`], [`CommandError::body`]).
-    #[error(transparent)]
-    Command(#[from] CommandError),
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, field) = match self {
-            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "body"),
-            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body"),
-            ApiError::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "content-type"),
-            ApiError::Command(e) => return command_refusal(&e),
-        };
-        let body = ErrorBody::new(self.to_string(), Some(field));
-        (status, Json(body)).into_response()
-    }
-}
-
-/// A command's refusal as an HTTP answer; a refused role also names the
-/// role needed in `X-Required-Role`, a refusal for asking too soon the
-/// seconds to wait in `Retry-After`.
-fn command_refusal(e: &CommandError) -> Response {
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut res = (status, Json(e.body())).into_response();
-    if let CommandError::Forbidden { required, .. } = e {
-        res.headers_mut().insert(
-            "x-required-role",
-            axum::http::HeaderValue::from_static(required.as_str()),
-        );
-    }
-    if let Some(secs) = e.retry_after_secs() {
-        res.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, secs.into());
-    }
-    res
-}
-
-impl From<RecoveryError> for ApiError {
-    fn from(e: RecoveryError) -> Self {
-        CommandError::from(e).into()
-    }
-}
-
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    CommandError::unavailable(e).into()
-}
-
-fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
-    CommandError::invalid(field, reason).into()
-}
-
-fn not_found(what: String) -> ApiError {
-    CommandError::not_found(what).into()
-}
 
 /// The routes, to merge into the main router.
 pub fn routes<S>(state: ApiState) -> Router<S> {
@@ -200,15 +103,6 @@ pub fn routes<S>(state: ApiState) -> Router<S> {
         .route("/api/v1/notifications", get(get_notifications))
         .route("/api/v1/notifications/{channel}/test", post(test_channel))
         .with_state(state)
-}
-
-/// The request's JSON body, or why it cannot be read (400, 413, 415).
-pub(crate) fn body(payload: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
-    payload.map(|Json(v)| v).map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(crate::security::API_MAX_BODY_BYTES),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::NotJson,
-        _ => ApiError::Malformed(format!("body: {}", e.body_text())),
-    })
 }
 
 /// Vouchers matching a reference, or passing a filter, newest received
@@ -255,17 +149,7 @@ pub async fn search_vouchers(
         .find(field, value, after, limit)
         .await
         .map_err(unavailable)?;
-    let next_token = match (page.len() == limit, page.last()) {
-        (true, Some(last)) => Some(mediator_wire::page_token::encode(
-            last.received_at.timestamp_millis(),
-            &last.keys.loyalty_request_id,
-        )),
-        _ => None,
-    };
-    Ok(VoucherSearch {
-        vouchers: page.iter().map(Voucher::from).collect(),
-        next_token,
-    })
+    Ok(VoucherSearch::found(&page, page.len() == limit))
 }
 
 /// The vouchers the query's filter passes (every voucher without one),
@@ -283,12 +167,7 @@ async fn list_vouchers(
         .list(&filter, after, limit)
         .await
         .map_err(unavailable)?;
-    Ok(VoucherSearch {
-        vouchers: page.vouchers.iter().map(Voucher::from).collect(),
-        next_token: page
-            .next
-            .map(|(ms, id)| mediator_wire::page_token::encode(ms, &id)),
-    })
+    Ok((&page).into())
 }
 
 /// A voucher list's `limit`: 1..=100, default 20 (refused naming `limit`).
@@ -372,24 +251,14 @@ pub async fn dlq_page(
             .ok_or_else(|| invalid("limit", "must be an integer between 1 and 1000"))?,
     };
     let after = after_token(next_token)?;
-    let page = flow
+    let mut page = flow
         .cache()
         .dead_lettered(after, limit + 1)
         .await
         .map_err(unavailable)?;
     let more = page.len() > limit;
-    let items: Vec<&VoucherRecord> = page.iter().take(limit).collect();
-    let next_token = match (more, items.last()) {
-        (true, Some(last)) => Some(mediator_wire::page_token::encode(
-            last.updated_at.timestamp_millis(),
-            &last.keys.loyalty_request_id,
-        )),
-        _ => None,
-    };
-    Ok(DlqPage {
-        vouchers: items.into_iter().map(DlqVoucher::from).collect(),
-        next_token,
-    })
+    page.truncate(limit);
+    Ok(DlqPage::dead_lettered(&page, more))
 }
 
 /// Where a voucher list's page starts: after the voucher its `next_token`

@@ -32,7 +32,8 @@ use mediator_wire::{
 };
 use serde_json::{json, Value};
 
-use crate::api::{ApiError, ApiState};
+use crate::api_error::ApiError;
+use crate::api_state::ApiState;
 
 /// Dead-lettered vouchers read per page of an export.
 const EXPORT_PAGE: usize = 500;
@@ -66,7 +67,7 @@ pub(crate) async fn post_bulk_redrive(
     Extension(who): Extension<Principal>,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<BulkRedrive>), ApiError> {
-    let body = crate::api::body(payload)?;
+    let body = crate::api_error::body(payload)?;
     let request = BulkRedriveRequest::parse(&body, s.flow.parts());
     let b = dead_letters::bulk_redrive(&s.recovery, &s.audit, &who, &body, request).await?;
     Ok((StatusCode::ACCEPTED, Json((&b).into())))

@@ -21,7 +21,8 @@ use mediator_wire::{
 };
 use serde_json::Value;
 
-use crate::api::{body, ApiError, ApiState};
+use crate::api_error::{body, ApiError};
+use crate::api_state::ApiState;
 
 /// A part's maintenance windows: upcoming, active, and those ended in the
 /// last day.

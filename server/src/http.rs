@@ -7,7 +7,6 @@ use std::sync::Arc;
 use crate::api::api_parts;
 use app::api::ConsoleContext;
 use app::{shell, App};
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -123,7 +122,7 @@ pub fn router(
         users_exist: Default::default(),
         login_limits: Default::default(),
     };
-    let overview_pages = OverviewPages::new(state.console.clone(), api.changes.clone());
+    let pages = crate::pages::PageCache::new(state.console.clone(), api.changes.clone());
     let routes = generate_route_list(App);
     let context = page_context(&state);
 
@@ -161,10 +160,11 @@ pub fn router(
             HeaderValue::from_static("DENY"),
         ))
         .merge(crate::embed::routes(embeds))
-        // The overview's rendered HTML, per caller (inside sign-in).
+        // Rendered console pages and embeds, per caller, between changes
+        // (inside sign-in: only callers let through reach a kept page).
         .layer(axum::middleware::from_fn_with_state(
-            overview_pages,
-            overview_page_cache,
+            pages,
+            crate::pages::page_cache,
         ))
         // Sign-in, roles and CSRF for everything above (see `auth`).
         .layer(axum::middleware::from_fn_with_state(
@@ -263,277 +263,4 @@ async fn static_or_not_found(State(state): State<AppState>, req: Request) -> Res
     handler(Request::from_parts(parts, body))
         .await
         .into_response()
-}
-
-/// Most rendered overview pages kept at once (one per caller and query
-/// string); past that, pages are rendered without being kept.
-const OVERVIEW_PAGES_MAX: usize = 128;
-
-/// The overview page (`GET /`) as rendered, reused while what it shows is
-/// current.
-///
-/// **Freshness** follows the overview read model's own rule
-/// ([`app::api::overview_snapshot`]): a page is current while no change was
-/// notified on the hub since it was rendered and the snapshot it shows is
-/// younger than [`app::api::OVERVIEW_MAX_AGE`]. When it is not, one request
-/// renders it again (one render at a time) and the requests arriving
-/// meanwhile wait for that render. So caching the HTML adds no staleness:
-/// a page load that starts after a change was notified shows it, and no
-/// page shows data older than `OVERVIEW_MAX_AGE` (500 ms).
-///
-/// **Keys**: the path and query, and the caller (the navigation shows the
-/// signed-in user and the sign-out form carries the session's CSRF token).
-///
-/// **Nonce**: only the CSP nonce differs between two responses of one
-/// page: the body and headers are kept split at the nonce they were
-/// rendered with, and every response gets a fresh one
-/// ([`leptos::nonce::Nonce::new`], 128 random bits) in its scripts and its
-/// `Content-Security-Policy`. Only complete `200` pages without
-/// `Set-Cookie` are kept.
-#[derive(Clone)]
-pub struct OverviewPages {
-    inner: Arc<OverviewPagesInner>,
-}
-
-struct OverviewPagesInner {
-    console: ConsoleContext,
-    changes: mediator_core::Changes,
-    entries: std::sync::Mutex<std::collections::HashMap<String, Arc<RenderedPage>>>,
-    render: tokio::sync::Mutex<()>,
-}
-
-/// One rendered page: what it shows, its headers and body, each kept as the
-/// pieces between occurrences of its nonce.
-struct RenderedPage {
-    /// The hub's change count read before the page was rendered.
-    version: u64,
-    /// When the snapshot the page shows (or an older one) was read.
-    data_at: std::time::Instant,
-    status: StatusCode,
-    /// Headers without the nonce, as is.
-    headers: axum::http::HeaderMap,
-    /// Headers that carried the nonce, split at it.
-    nonce_headers: Vec<(header::HeaderName, Vec<String>)>,
-    /// The body split at the nonce.
-    body: Vec<axum::body::Bytes>,
-    body_len: usize,
-}
-
-impl RenderedPage {
-    /// Splits a rendered response at its nonce; `None` if it must not be
-    /// kept (not a complete 200 HTML page, or it sets a cookie).
-    fn capture(
-        version: u64,
-        data_at: std::time::Instant,
-        parts: &axum::http::response::Parts,
-        body: &[u8],
-    ) -> Option<RenderedPage> {
-        let is_html = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-        if parts.status != StatusCode::OK
-            || !is_html
-            || parts.headers.contains_key(header::SET_COOKIE)
-        {
-            return None;
-        }
-        let nonce = page_nonce(&parts.headers)?;
-        let text = std::str::from_utf8(body).ok()?;
-        let pieces: Vec<axum::body::Bytes> = text
-            .split(nonce.as_str())
-            .map(|s| axum::body::Bytes::copy_from_slice(s.as_bytes()))
-            .collect();
-        let mut headers = axum::http::HeaderMap::new();
-        let mut nonce_headers = Vec::new();
-        for (name, value) in &parts.headers {
-            match value.to_str() {
-                Ok(v) if v.contains(nonce.as_str()) => nonce_headers.push((
-                    name.clone(),
-                    v.split(nonce.as_str()).map(str::to_owned).collect(),
-                )),
-                _ => {
-                    headers.append(name.clone(), value.clone());
-                }
-            }
-        }
-        headers.remove(header::CONTENT_LENGTH);
-        Some(RenderedPage {
-            version,
-            data_at,
-            status: parts.status,
-            headers,
-            nonce_headers,
-            body_len: text.len() - (pieces.len() - 1) * nonce.len(),
-            body: pieces,
-        })
-    }
-
-    /// Whether nothing was notified since the render and the data is
-    /// younger than the read model's bound.
-    fn current(&self, version: u64) -> bool {
-        self.version == version && self.data_at.elapsed() < app::api::OVERVIEW_MAX_AGE
-    }
-
-    /// Whether the data is still within the read model's bound (a change may
-    /// have been notified since).
-    fn recent(&self) -> bool {
-        self.data_at.elapsed() < app::api::OVERVIEW_MAX_AGE
-    }
-
-    /// The page with a fresh nonce.
-    fn respond(&self) -> Response {
-        let nonce = leptos::nonce::Nonce::new();
-        let nonce: &str = &nonce;
-        let mut body = Vec::with_capacity(self.body_len + self.body.len() * nonce.len());
-        for (i, piece) in self.body.iter().enumerate() {
-            if i > 0 {
-                body.extend_from_slice(nonce.as_bytes());
-            }
-            body.extend_from_slice(piece);
-        }
-        let mut res = Response::new(Body::from(body));
-        *res.status_mut() = self.status;
-        *res.headers_mut() = self.headers.clone();
-        for (name, pieces) in &self.nonce_headers {
-            if let Ok(v) = HeaderValue::from_str(&pieces.join(nonce)) {
-                res.headers_mut().insert(name.clone(), v);
-            }
-        }
-        res
-    }
-}
-
-/// The nonce of a rendered console page, from its CSP (`'nonce-…'`).
-fn page_nonce(headers: &axum::http::HeaderMap) -> Option<String> {
-    let csp = headers
-        .get(header::CONTENT_SECURITY_POLICY)?
-        .to_str()
-        .ok()?;
-    let (_, rest) = csp.split_once("'nonce-")?;
-    let (nonce, _) = rest.split_once('\'')?;
-    // Leptos's nonces are 22 URL-safe base64 characters; anything short
-    // could occur in the page by chance.
-    (nonce.len() >= 16
-        && nonce
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-    .then(|| nonce.to_owned())
-}
-
-impl OverviewPages {
-    /// An empty cache of the overview page rendered from `console`'s
-    /// overview read model, which follows `changes`.
-    pub fn new(console: ConsoleContext, changes: mediator_core::Changes) -> Self {
-        OverviewPages {
-            inner: Arc::new(OverviewPagesInner {
-                console,
-                changes,
-                entries: Default::default(),
-                render: tokio::sync::Mutex::new(()),
-            }),
-        }
-    }
-
-    fn page(&self, key: &str) -> Option<Arc<RenderedPage>> {
-        let entries = self.inner.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(key).cloned()
-    }
-
-    fn keep(&self, key: String, page: RenderedPage) {
-        let mut entries = self.inner.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= OVERVIEW_PAGES_MAX && !entries.contains_key(&key) {
-            // Outdated entries first; if the map is still full, keep nothing.
-            entries.retain(|_, p| p.recent());
-            if entries.len() >= OVERVIEW_PAGES_MAX {
-                return;
-            }
-        }
-        entries.insert(key, Arc::new(page));
-    }
-
-    /// Renders the page through `next` and keeps it.
-    async fn render(&self, key: String, req: Request, next: axum::middleware::Next) -> Response {
-        // Read in this order: the page shows the snapshot read after
-        // `version` (or a newer one), never data from before it.
-        let version = self.inner.changes.version();
-        let data_at = match app::api::overview_snapshot(&self.inner.console).await {
-            Ok(o) => snapshot_instant(&o.generated_at),
-            // The read model is unavailable: the page shows the error.
-            Err(_) => return next.run(req).await,
-        };
-        let (parts, body) = next.run(req).await.into_parts();
-        let body = match axum::body::to_bytes(body, usize::MAX).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!("overview page: {e}");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
-        };
-        if let Some(page) = RenderedPage::capture(version, data_at, &parts, &body) {
-            self.keep(key, page);
-        }
-        Response::from_parts(parts, Body::from(body))
-    }
-}
-
-/// The moment a snapshot generated at `generated_at` (RFC 3339) was read;
-/// an unreadable time counts as already too old to reuse.
-fn snapshot_instant(generated_at: &str) -> std::time::Instant {
-    let now = std::time::Instant::now();
-    let age = chrono::DateTime::parse_from_rfc3339(generated_at)
-        .ok()
-        .and_then(|t| {
-            (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
-                .to_std()
-                .ok()
-        })
-        .unwrap_or(app::api::OVERVIEW_MAX_AGE);
-    now.checked_sub(age).unwrap_or(now)
-}
-
-/// What the overview page's HTML depends on besides the data and the
-/// nonce: the path and query, and the caller the navigation shows.
-fn page_key(req: &Request) -> Option<String> {
-    let who = req.extensions().get::<mediator_core::Principal>()?;
-    let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    Some(format!(
-        "{pq}\n{}\n{}\n{}\n{}",
-        who.name,
-        who.role.as_str(),
-        who.via.as_str(),
-        who.csrf.as_deref().unwrap_or("")
-    ))
-}
-
-/// Middleware: `GET /` from [`OverviewPages`]; every other request passes.
-pub async fn overview_page_cache(
-    State(pages): State<OverviewPages>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if req.method() != axum::http::Method::GET || req.uri().path() != "/" {
-        return next.run(req).await;
-    }
-    let Some(key) = page_key(&req) else {
-        return next.run(req).await;
-    };
-    let version = pages.inner.changes.version();
-    if let Some(page) = pages.page(&key).filter(|p| p.current(version)) {
-        return page.respond();
-    }
-    // Stale or missing: one render at a time; the others wait for it
-    // (never the previous page: a change notified before this request
-    // started must be on it).
-    let one = pages.inner.render.lock().await;
-    // Whoever held the lock may have just rendered it.
-    if let Some(page) = pages
-        .page(&key)
-        .filter(|p| p.current(pages.inner.changes.version()))
-    {
-        return page.respond();
-    }
-    let res = pages.render(key, req, next).await;
-    drop(one);
-    res
 }

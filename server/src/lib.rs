@@ -9,7 +9,9 @@
 pub mod access_log;
 pub mod api;
 pub mod api_dlq;
+pub mod api_error;
 pub mod api_maintenance;
+pub mod api_state;
 pub mod auth;
 pub mod auth_cli;
 pub mod backend;
@@ -27,6 +29,7 @@ pub mod metrics;
 pub mod notify;
 pub mod openapi;
 mod page_owner;
+pub mod pages;
 pub mod params;
 pub mod readiness;
 pub mod saas;
@@ -488,7 +491,7 @@ impl Application {
             .with_recovery(recovery.clone())
             .with_changes(changes.clone()),
         );
-        let audit = mediator_core::Audit::new(ports.audit.clone());
+        let audit = mediator_core::Audit::new(ports.audit.clone()).with_changes(changes.clone());
         let notifier = Some(Arc::new(
             mediator_core::notify::Notifier::new(
                 ports.notifications.clone(),

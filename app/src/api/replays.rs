@@ -194,14 +194,10 @@ mod ssr {
             .preview(part, start, end)
             .await
             .map_err(recovery_error)?;
-        let age = (Utc::now() - end).num_seconds();
-        let lag_warning = (age < ARCHIVE_LAG_SECS).then(|| {
-            format!(
-                "The window ends {} ago, less than the archive's lag ({} min): events sent near its end may not be archived yet, so a replay now could miss them.",
-                crate::api::fmt_duration(age.max(0)),
-                ARCHIVE_LAG_SECS / 60
-            )
-        });
+        let part_lag = mediator_core::part::PartName::parse(part)
+            .map(|p| ctx.recovery.part_recovery(&p).archive_lag)
+            .unwrap_or_default();
+        let lag_warning = lag_warning((Utc::now() - end).num_seconds(), part_lag);
         let active_replay = ctx
             .recovery
             .active_replay(part)
@@ -219,9 +215,37 @@ mod ssr {
         })
     }
 
+    /// The dialog's warning for a window that ended `age` seconds ago: when
+    /// that is less than the archive's lag — the part's `archive_lag`, at
+    /// least [`ARCHIVE_LAG_SECS`] — its last events may not be archived yet.
+    fn lag_warning(age: i64, part_lag: std::time::Duration) -> Option<String> {
+        let lag = (part_lag.as_secs() as i64).max(ARCHIVE_LAG_SECS);
+        (age < lag).then(|| {
+            format!(
+                "The window ends {} ago, less than the archive's lag ({}): events sent near its end may not be archived yet, so a replay now could miss them.",
+                crate::api::fmt_duration(age.max(0)),
+                crate::api::fmt_duration(lag)
+            )
+        })
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn the_lag_warning_follows_the_parts_archive_lag() {
+            use std::time::Duration;
+            // Embedded (no lag): the console's own five minutes.
+            assert!(lag_warning(200, Duration::ZERO)
+                .unwrap()
+                .contains("(5 min)"));
+            assert_eq!(lag_warning(400, Duration::ZERO), None);
+            // AWS's default of ten minutes warns longer.
+            let aws = Duration::from_secs(600);
+            assert!(lag_warning(400, aws).unwrap().contains("(10 min)"));
+            assert_eq!(lag_warning(700, aws), None);
+        }
 
         #[test]
         fn the_dialog_asks_who_and_why() {

@@ -85,12 +85,10 @@ mod ssr {
     //! The plain async functions behind the server functions.
 
     use mediator_core::commands::vouchers;
-    use mediator_core::{CommandError, VoucherRecord, VoucherRef};
+    use mediator_core::{CommandError, VoucherRef};
     use serde_json::{json, Value};
 
-    use super::{
-        DlqPage, DlqVoucher, Voucher, VoucherDetail, VoucherForm, VoucherListQuery, VoucherSearch,
-    };
+    use super::{DlqPage, VoucherDetail, VoucherForm, VoucherListQuery, VoucherSearch};
     use crate::api::ssr::unavailable;
     use crate::api::{ApiError, ConsoleContext, PAGE_SIZE};
 
@@ -141,25 +139,15 @@ mod ssr {
             });
         }
         let after = parse_token(next_token)?;
-        let page = ctx
+        let mut page = ctx
             .flow
             .cache()
             .find(VoucherRef::Any, reference, after, PAGE_SIZE + 1)
             .await
             .map_err(unavailable)?;
         let more = page.len() > PAGE_SIZE;
-        let items: Vec<&VoucherRecord> = page.iter().take(PAGE_SIZE).collect();
-        let next_token = match (more, items.last()) {
-            (true, Some(last)) => Some(mediator_wire::page_token::encode(
-                last.received_at.timestamp_millis(),
-                &last.keys.loyalty_request_id,
-            )),
-            _ => None,
-        };
-        Ok(VoucherSearch {
-            vouchers: items.into_iter().map(Voucher::from).collect(),
-            next_token,
-        })
+        page.truncate(PAGE_SIZE);
+        Ok(VoucherSearch::found(&page, more))
     }
 
     /// A page of the vouchers `filter` selects, newest received first.
@@ -177,12 +165,7 @@ mod ssr {
             .list(&filter, after, PAGE_SIZE)
             .await
             .map_err(unavailable)?;
-        Ok(VoucherSearch {
-            vouchers: page.vouchers.iter().map(Voucher::from).collect(),
-            next_token: page
-                .next
-                .map(|(ms, id)| mediator_wire::page_token::encode(ms, &id)),
-        })
+        Ok((&page).into())
     }
 
     /// `ms.id` page tokens this console hands out; the error names `next_token`.
@@ -206,25 +189,15 @@ mod ssr {
     /// A page of the dead-letter queue (`next_token` from the previous page).
     pub async fn dlq(ctx: &ConsoleContext, next_token: Option<&str>) -> Result<DlqPage, ApiError> {
         let after = parse_token(next_token)?;
-        let page = ctx
+        let mut page = ctx
             .flow
             .cache()
             .dead_lettered(after, PAGE_SIZE + 1)
             .await
             .map_err(unavailable)?;
         let more = page.len() > PAGE_SIZE;
-        let items: Vec<&VoucherRecord> = page.iter().take(PAGE_SIZE).collect();
-        let next_token = match (more, items.last()) {
-            (true, Some(last)) => Some(mediator_wire::page_token::encode(
-                last.updated_at.timestamp_millis(),
-                &last.keys.loyalty_request_id,
-            )),
-            _ => None,
-        };
-        Ok(DlqPage {
-            vouchers: items.into_iter().map(DlqVoucher::from).collect(),
-            next_token,
-        })
+        page.truncate(PAGE_SIZE);
+        Ok(DlqPage::dead_lettered(&page, more))
     }
 
     #[cfg(test)]

@@ -1,34 +1,33 @@
 //! The maintenance dialog of a part's card: the part's upcoming and active
 //! windows (who, why, until when) with "End now" / "Cancel", and the form
-//! that schedules one. Its code is a lazy wasm chunk in a `--split` build,
-//! fetched when the dialog first opens.
+//! that schedules one. It is the override dialog's seed with mode
+//! `maintenance` that opens it, and its code is in the override dialog's
+//! lazy wasm chunk (`--split` build), fetched when either first opens.
 
 use leptos::prelude::*;
 
+use super::{OverrideSeed, MAINTENANCE};
 use crate::api::access::Me;
 use crate::api::maintenance::{end_maintenance, list_maintenance, schedule_maintenance};
 use crate::api::{fmt_time, ApiError};
 use crate::live::{use_live, Topic};
 
-/// The maintenance dialog, opened by setting `seed` (the part); loads
-/// [`MaintenanceDialogView`] on first use, then keeps it mounted.
-#[component]
-pub fn MaintenanceDialog(seed: RwSignal<Option<String>>) -> impl IntoView {
-    super::lazy_dialog(seed, maintenance_dialog)
-}
-
-/// Loads [`MaintenanceDialogView`] (its own wasm chunk in a `--split` build).
-#[lazy]
-fn maintenance_dialog(seed: RwSignal<Option<String>>, me: Option<Me>) -> AnyView {
-    view! { <MaintenanceDialogView seed me/> }.into_any()
-}
-
 /// The dialog: the part's windows and the schedule form (start, empty for
 /// now; a duration in minutes or an end; the reason, required; who acts,
 /// asked only when sign-in is off). Errors name their field next to it;
-/// Escape or Close closes it.
+/// Escape or Close closes it. Shown while `seed` asks for mode
+/// [`MAINTENANCE`] (of its part).
 #[component]
-pub fn MaintenanceDialogView(seed: RwSignal<Option<String>>, me: Option<Me>) -> impl IntoView {
+pub fn MaintenanceDialogView(
+    seed: RwSignal<Option<OverrideSeed>>,
+    me: Option<Me>,
+) -> impl IntoView {
+    // The part, while the seed asks for this dialog.
+    let of = |s: &Option<OverrideSeed>| {
+        s.as_ref()
+            .filter(|s| s.mode == MAINTENANCE)
+            .map(|s| s.part.clone())
+    };
     let start = RwSignal::new(String::new());
     let end = RwSignal::new(String::new());
     let minutes = RwSignal::new("60".to_string());
@@ -44,7 +43,7 @@ pub fn MaintenanceDialogView(seed: RwSignal<Option<String>>, me: Option<Me>) -> 
     let windows = Resource::new(
         move || {
             (
-                seed.get(),
+                seed.with(of),
                 refreshes.get(),
                 live.version(&[Topic::Override]),
             )
@@ -67,7 +66,7 @@ pub fn MaintenanceDialogView(seed: RwSignal<Option<String>>, me: Option<Me>) -> 
     });
     let close = move || seed.set(None);
     Effect::new(move |_| {
-        if seed.with(Option::is_some) {
+        if seed.with(of).is_some() {
             reason.set(String::new());
             schedule.value().set(None);
             end_now.value().set(None);
@@ -81,7 +80,7 @@ pub fn MaintenanceDialogView(seed: RwSignal<Option<String>>, me: Option<Me>) -> 
         }
     });
     let escape = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.key() == "Escape" && seed.with_untracked(Option::is_some) {
+        if ev.key() == "Escape" && seed.with_untracked(of).is_some() {
             ev.prevent_default();
             close();
         }
@@ -104,7 +103,7 @@ pub fn MaintenanceDialogView(seed: RwSignal<Option<String>>, me: Option<Me>) -> 
     let who = move || by.get_untracked();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        if let Some(part) = seed.get_untracked() {
+        if let Some(part) = seed.with_untracked(of) {
             schedule.dispatch((
                 part,
                 start.get_untracked(),
@@ -117,7 +116,7 @@ pub fn MaintenanceDialogView(seed: RwSignal<Option<String>>, me: Option<Me>) -> 
     };
     let list = move || {
         Suspend::new(async move {
-            let part = seed.get_untracked().unwrap_or_default();
+            let part = seed.with_untracked(of).unwrap_or_default();
             windows.await.map(|ws| {
                 let open: Vec<_> = ws
                     .into_iter()
@@ -175,11 +174,11 @@ pub fn MaintenanceDialogView(seed: RwSignal<Option<String>>, me: Option<Me>) -> 
     }
     };
     view! {
-        <Show when=move || seed.with(Option::is_some)>
+        <Show when=move || seed.with(of).is_some()>
             <div class="backdrop" on:click=move |_| close()></div>
             <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="maintenance-dialog-title"
                 id="maintenance-dialog">
-                <h2 id="maintenance-dialog-title">{move || format!("Maintenance of {}", seed.get().unwrap_or_default())}</h2>
+                <h2 id="maintenance-dialog-title">{move || format!("Maintenance of {}", seed.with(of).unwrap_or_default())}</h2>
                 <p class="warning" role="note"><span aria-hidden="true">"⚠ "</span>
                     "During a window the circuit is held open (vouchers held as retry), checks keep running, \
                      down/up notifications are muted; when it ends the window is replayed like an outage."</p>

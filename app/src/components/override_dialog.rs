@@ -1,7 +1,9 @@
 //! The circuit override dialog of a part's card: the confirmation step of
 //! forcing the circuit open or closed, disabling the breaker or clearing
-//! the override, with the reason it asks for. Its code is a lazy wasm
-//! chunk in a `--split` build, fetched when a dialog first opens.
+//! the override, with the reason it asks for. Its code, with the
+//! maintenance dialog's (the same seed with mode `maintenance` opens that
+//! one), is a lazy wasm chunk in a `--split` build, fetched when either
+//! first opens.
 
 use leptos::prelude::*;
 
@@ -10,26 +12,36 @@ use crate::api::overrides::set_override;
 use crate::api::ApiError;
 
 /// What the dialog opens with: the part and the mode asked for (`none`
-/// clears the override).
+/// clears the override; [`MAINTENANCE`] opens the maintenance dialog).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OverrideSeed {
     /// The part.
     pub part: String,
-    /// `force_open`, `force_closed`, `disabled` or `none`.
+    /// `force_open`, `force_closed`, `disabled`, `none` or [`MAINTENANCE`].
     pub mode: String,
 }
 
-/// The override dialog, opened by setting `seed`; loads
-/// [`OverrideDialogView`] on first use, then keeps it mounted.
+/// The seed's mode that opens the maintenance dialog instead.
+pub const MAINTENANCE: &str = "maintenance";
+
+/// The override dialog and the maintenance dialog, opened by setting
+/// `seed` (mode [`MAINTENANCE`]: the maintenance dialog); loads
+/// [`OverrideDialogView`] and [`super::MaintenanceDialogView`] on first
+/// use, then keeps them mounted.
 #[component]
 pub fn OverrideDialog(seed: RwSignal<Option<OverrideSeed>>) -> impl IntoView {
     super::lazy_dialog(seed, override_dialog)
 }
 
-/// Loads [`OverrideDialogView`] (its own wasm chunk in a `--split` build).
+/// Loads [`OverrideDialogView`] and [`super::MaintenanceDialogView`] (one
+/// wasm chunk in a `--split` build: the card's two circuit dialogs).
 #[lazy]
 fn override_dialog(seed: RwSignal<Option<OverrideSeed>>, me: Option<Me>) -> AnyView {
-    view! { <OverrideDialogView seed me/> }.into_any()
+    view! {
+        <OverrideDialogView seed me=me.clone()/>
+        <super::MaintenanceDialogView seed me/>
+    }
+    .into_any()
 }
 
 /// What a mode does, for the dialog's title, confirm button and warning.
@@ -63,8 +75,11 @@ fn describe(mode: &str, part: &str) -> (String, &'static str, String) {
 /// by" field when sign-in is off), then Confirm. Errors name their field
 /// next to it; a refusal (role, unknown part) is shown as an alert.
 /// Escape or Cancel closes it and focus returns to the card's button.
+/// Shown while `seed` asks for an override mode (not [`MAINTENANCE`]).
 #[component]
 pub fn OverrideDialogView(seed: RwSignal<Option<OverrideSeed>>, me: Option<Me>) -> impl IntoView {
+    // Shown while the seed asks for an override mode.
+    let of = |s: &Option<OverrideSeed>| s.as_ref().is_some_and(|s| s.mode != MAINTENANCE);
     let reason = RwSignal::new(String::new());
     let by = RwSignal::new(String::new());
     let signed_in_as = me
@@ -90,7 +105,7 @@ pub fn OverrideDialogView(seed: RwSignal<Option<OverrideSeed>>, me: Option<Me>) 
     };
     // Opening: a fresh form, focus on the reason.
     Effect::new(move |_| {
-        if seed.with(Option::is_some) {
+        if seed.with(of) {
             reason.set(String::new());
             apply.value().set(None);
             #[cfg(feature = "hydrate")]
@@ -109,7 +124,7 @@ pub fn OverrideDialogView(seed: RwSignal<Option<OverrideSeed>>, me: Option<Me>) 
         }
     });
     let escape = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.key() == "Escape" && seed.with_untracked(Option::is_some) {
+        if ev.key() == "Escape" && seed.with_untracked(of) {
             ev.prevent_default();
             close();
         }
@@ -161,7 +176,7 @@ pub fn OverrideDialogView(seed: RwSignal<Option<OverrideSeed>>, me: Option<Me>) 
     };
 
     view! {
-        <Show when=move || seed.with(Option::is_some)>
+        <Show when=move || seed.with(of)>
             <div class="backdrop" on:click=move |_| close()></div>
             <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="override-dialog-title"
                 id="override-dialog" data-mode=move || seed.with(|s| s.as_ref().map(|s| s.mode.clone()))>

@@ -1,11 +1,13 @@
 //! Sign-in: a plain HTML form posted to `POST /login` (works before, and
 //! without, the wasm bundle). The server sets the session cookies and sends
 //! the browser back to `next`; a wrong name or password comes back here
-//! with `?error=1`.
+//! with `?error=1`. Since the form needs no wasm, the page is a lazy route:
+//! its code stays out of the overview's main module.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use leptos_router::{lazy_route, LazyRoute};
 
 /// The sign-in page.
 #[component]
@@ -45,5 +47,21 @@ pub fn LoginPage() -> impl IntoView {
                 " (password on standard input)."
             </p>
         </section>
+    }
+}
+
+/// The `/login` route, loaded on demand: in a `--split` build its view is a
+/// separate wasm chunk (the form works before it arrives).
+pub struct LoginRoute;
+
+#[lazy_route]
+impl LazyRoute for LoginRoute {
+    fn data() -> Self {
+        LoginRoute
+    }
+
+    fn view(_this: Self) -> AnyView {
+        super::mark_interactive();
+        view! { <LoginPage/> }.into_any()
     }
 }

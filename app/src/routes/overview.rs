@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use crate::api::access::Me;
 use crate::api::get_overview;
 use crate::components::{
-    MaintenanceDialog, OverrideDialog, OverrideSeed, PartCard, ReplayDialog, ReplaySeed, Session,
+    OverrideDialog, OverrideSeed, PartCard, ReplayDialog, ReplaySeed, Session,
 };
 use crate::live::{use_live, Topic};
 
@@ -24,14 +24,8 @@ pub fn OverviewPage() -> impl IntoView {
     let dialog = RwSignal::new(None::<ReplaySeed>);
     let on_replay = Callback::new(move |seed: ReplaySeed| dialog.set(Some(seed)));
     let override_dialog = RwSignal::new(None::<OverrideSeed>);
-    let maintenance_dialog = RwSignal::new(None::<String>);
-    let on_override = Callback::new(move |seed: OverrideSeed| {
-        if seed.mode == "maintenance" {
-            maintenance_dialog.set(Some(seed.part));
-        } else {
-            override_dialog.set(Some(seed));
-        }
-    });
+    // Mode `maintenance` opens the maintenance dialog.
+    let on_override = Callback::new(move |seed: OverrideSeed| override_dialog.set(Some(seed)));
     let session = Session::get();
     view! {
         <Title text="Overview"/>
@@ -60,7 +54,6 @@ pub fn OverviewPage() -> impl IntoView {
             </Transition>
             <ReplayDialog seed=dialog/>
             <OverrideDialog seed=override_dialog/>
-            <MaintenanceDialog seed=maintenance_dialog/>
         </section>
     }
 }

@@ -1,7 +1,7 @@
 //! The DynamoDB tables of the mediator: names, keys, indexes and TTL
 //! attributes, shared by the stores ([`crate::DynamoStore`]), provisioning
 //! and the CloudFormation template's test. The key design is documented in
-//! ARCHITECTURE.md (`server/aws/`).
+//! docs/aws.md ("DynamoDB tables, keys and writes").
 
 /// A key attribute's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

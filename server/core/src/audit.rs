@@ -22,6 +22,7 @@ pub const AUDIT_PAGE_MAX: usize = 1000;
 #[derive(Clone)]
 pub struct Audit {
     store: Arc<dyn AuditStore>,
+    changes: Option<crate::changes::Changes>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -33,12 +34,23 @@ impl std::fmt::Debug for Audit {
 impl Audit {
     /// The audit log kept in `store` (the embedded database, or DynamoDB).
     pub fn new(store: Arc<dyn AuditStore>) -> Self {
-        Audit { store }
+        Audit {
+            store,
+            changes: None,
+        }
+    }
+
+    /// Counts every entry appended on `changes` ([`crate::Changes::audited`]),
+    /// so cached copies of the log's pages are read again.
+    pub fn with_changes(mut self, changes: crate::changes::Changes) -> Self {
+        self.changes = Some(changes);
+        self
     }
 
     /// Appends an entry, returning its id.
     pub async fn record(&self, e: NewAuditEntry) -> Result<i64, StoreError> {
-        self.store
+        let id = self
+            .store
             .append(AuditEntry {
                 id: 0,
                 at: Utc::now(),
@@ -51,7 +63,12 @@ impl Audit {
                 outcome: e.outcome,
                 detail: e.detail,
             })
-            .await
+            .await;
+        // Also after an error: the entry may have been written anyway.
+        if let Some(c) = &self.changes {
+            c.audited();
+        }
+        id
     }
 
     /// Records an entry, logging (not failing) when storage refuses: the

@@ -7,6 +7,10 @@
 //! The hub also counts changes ([`Changes::version`]): [`Cached`] keeps a
 //! value read from the database (the console's overview) until the count
 //! moves, so a read after a change never gets what was read before it.
+//! Counts per topic ([`Changes::version_of`]) let a cache of something that
+//! shows only some topics (a console page) ignore the others, and the audit
+//! log, which has no topic (its entries are not broadcast), has its own
+//! count ([`Changes::audited`], [`Changes::audit_version`]).
 //!
 //! The hub is per process. Replicas sharing a storage relay their changes
 //! to each other through it ([`crate::relay::ChangeRelay`]): a change
@@ -65,6 +69,11 @@ impl Topic {
         Topic::ALL.into_iter().find(|t| t.as_str() == name)
     }
 
+    /// This topic's position in [`Topic::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Lowercase name, as sent on the stream.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -105,6 +114,12 @@ pub struct Changes {
     /// Bumped by every notification (throttled progress included) and
     /// [`Changes::invalidate`], before subscribers hear of it.
     version: Arc<AtomicU64>,
+    /// Per topic (indexed by [`Topic::index`]), bumped with `version`.
+    topics: Arc<[AtomicU64; Topic::ALL.len()]>,
+    /// Bumped by [`Changes::invalidate`] (writes without a topic).
+    untopical: Arc<AtomicU64>,
+    /// Bumped by [`Changes::audited`] only.
+    audit: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Changes {
@@ -128,6 +143,9 @@ impl Changes {
             tx: broadcast::channel(capacity.max(1)).0,
             last_progress: Default::default(),
             version: Default::default(),
+            topics: Default::default(),
+            untopical: Default::default(),
+            audit: Default::default(),
         }
     }
 
@@ -142,6 +160,41 @@ impl Changes {
     /// console shows but that have no topic of their own (e.g. events
     /// reaching an archive after the outbox published them).
     pub fn invalidate(&self) {
+        self.untopical.fetch_add(1, Ordering::SeqCst);
+        self.version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many changes of `topics`, and writes without a topic
+    /// ([`Changes::invalidate`]), have been notified so far: a value that
+    /// shows only these topics, read while this number stayed the same, is
+    /// still current. Other topics' notifications leave it unchanged.
+    pub fn version_of(&self, topics: &[Topic]) -> u64 {
+        let mut seen = [false; Topic::ALL.len()];
+        let mut sum = self.untopical.load(Ordering::SeqCst);
+        for t in topics {
+            if !std::mem::replace(&mut seen[t.index()], true) {
+                sum = sum.wrapping_add(self.topics[t.index()].load(Ordering::SeqCst));
+            }
+        }
+        sum
+    }
+
+    /// An entry was appended to the audit log. Nobody is told (the audit
+    /// log is not on the stream): only [`Changes::audit_version`] moves, so
+    /// a cached copy of the log's page is read again.
+    pub fn audited(&self) {
+        self.audit.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many audit entries were appended through this hub's
+    /// [`Changes::audited`] so far (this process only).
+    pub fn audit_version(&self) -> u64 {
+        self.audit.load(Ordering::SeqCst)
+    }
+
+    /// Marks what shows `topic` stale without telling subscribers.
+    fn touch(&self, topic: Topic) {
+        self.topics[topic.index()].fetch_add(1, Ordering::SeqCst);
         self.version.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -167,7 +220,7 @@ impl Changes {
     }
 
     fn send(&self, change: Change) {
-        self.invalidate();
+        self.touch(change.topic);
         // No subscriber is not an error.
         let _ = self.tx.send(change);
     }
@@ -185,7 +238,7 @@ impl Changes {
     /// [`Changes::notify`].
     pub fn progress(&self, topic: Topic, job: &str, part: Option<&str>) {
         // Caches go stale at once; only the notification is throttled.
-        self.invalidate();
+        self.touch(topic);
         let now = Instant::now();
         {
             let mut last = self.last_progress.lock().unwrap_or_else(|e| e.into_inner());
@@ -321,6 +374,37 @@ mod tests {
             Err(broadcast::error::RecvError::Lagged(6))
         ));
         assert_eq!(rx.recv().await.unwrap().topic, Topic::Voucher);
+    }
+
+    #[test]
+    fn topic_versions_move_only_with_their_topics() {
+        for (i, t) in Topic::ALL.into_iter().enumerate() {
+            assert_eq!(t.index(), i);
+        }
+        let hub = Changes::new(4);
+        let page = [Topic::Status, Topic::Override];
+        let v0 = hub.version_of(&page);
+        hub.notify(Topic::Check, Some("voucher"));
+        hub.notify(Topic::Voucher, None);
+        hub.audited();
+        assert_eq!(hub.version_of(&page), v0, "other topics and the audit log");
+        hub.notify(Topic::Override, Some("member"));
+        let v1 = hub.version_of(&page);
+        assert!(v1 > v0);
+        assert_eq!(hub.version_of(&[Topic::Override, Topic::Override]), 1);
+        // Throttled progress counts at once; writes without a topic count
+        // for every topic set.
+        hub.progress(Topic::Status, "job", None);
+        hub.progress(Topic::Status, "job", None);
+        let v2 = hub.version_of(&page);
+        assert_eq!(v2, v1 + 3, "two progress calls, one notification");
+        hub.invalidate();
+        assert!(hub.version_of(&page) > v2);
+        assert!(hub.version_of(&[]) > 0);
+        // The audit log has its own count, outside the global one.
+        let (a, g) = (hub.audit_version(), hub.version());
+        hub.audited();
+        assert_eq!((hub.audit_version(), hub.version()), (a + 1, g));
     }
 
     async fn read(

@@ -3,14 +3,14 @@
 //! over a multi-field rule set of the benchmark's workloads (for `perf record -g`).
 //! `prof ratio:cloudtrail:<n> <rounds>` (or `ratio:lots:<n>`) measures the throughput
 //! with `n` rules relative to 10 rules, alternating passes of the two so that a machine
-//! whose load changes slows both alike (best pass of each).
+//! whose load changes slows both alike (best pass of each). `prof build:cloudtrail:<n>
+//! <rounds>` times adding the `n` rules and removing one (200 removals, as the bench).
 #[allow(dead_code)]
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
 
 use patterns::Matcher;
 use std::hint::black_box;
-use std::time::Instant;
 
 const STREETS: [&str; 8] = [
     "JESSIE", "MISSION", "FULTON", "HOWARD", "FOLSOM", "MARKET", "VAN NESS", "CLAY",
@@ -90,6 +90,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let row = args.get(1).map(String::as_str).unwrap_or("all");
     let passes: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
+    if let Some(spec) = row.strip_prefix("build:") {
+        let (kind, n) = spec.split_once(':').expect("build:<kind>:<n>");
+        build_cost(kind, n.parse().expect("rule count"), passes);
+        return;
+    }
     if let Some(spec) = row.strip_prefix("ratio:") {
         let (kind, n) = spec.split_once(':').expect("ratio:<kind>:<n>");
         ratio(kind, n.parse().expect("rule count"), passes);
@@ -115,24 +120,25 @@ fn main() {
     for (i, r) in rules(row).iter().enumerate() {
         q.add_pattern(i, r).unwrap();
     }
+    // In this thread's CPU time, as the multi-field modes.
     let (mut best_o, mut best_q) = (0f64, 0f64);
     for _ in 0..passes {
-        let t = Instant::now();
+        let t = thread_cpu_seconds();
         let mut n = 0;
         for e in &lots {
             n += black_box(m.matches_for_event(e).unwrap()).len();
         }
-        best_o = best_o.max(lots.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+        best_o = best_o.max(lots.len() as f64 / (thread_cpu_seconds() - t) / 1e6);
         let _ = black_box(n);
         if only_ours {
             continue;
         }
-        let t = Instant::now();
+        let t = thread_cpu_seconds();
         let mut n2 = 0;
         for e in &lots {
             n2 += black_box(q.matches_for_event(e).unwrap()).len();
         }
-        best_q = best_q.max(lots.len() as f64 / t.elapsed().as_secs_f64() / 1e6);
+        best_q = best_q.max(lots.len() as f64 / (thread_cpu_seconds() - t) / 1e6);
         assert_eq!(n, n2);
     }
     eprintln!(
@@ -194,6 +200,34 @@ fn ratio(kind: &str, n: usize, rounds: usize) {
         best_small / 1e6,
         best_large / 1e6,
         best_large / best_small
+    );
+}
+
+/// Time to add `n` rules (CPU time, best of `rounds`) and to remove one with all loaded
+/// (200 removals, each rule added back).
+fn build_cost(kind: &str, n: usize, rounds: usize) {
+    let (rules, _) = workload(kind, n);
+    let mut best = f64::MAX;
+    let mut m = Matcher::new();
+    for _ in 0..rounds.max(1) {
+        let t = thread_cpu_seconds();
+        m = black_box(build(&rules));
+        best = best.min(thread_cpu_seconds() - t);
+    }
+    let mut times = Vec::new();
+    for k in 0..200 {
+        let id = (k * 7_919) % rules.len();
+        let t = std::time::Instant::now();
+        assert!(m.remove_rule(&id));
+        times.push(t.elapsed().as_secs_f64());
+        m.add_rule(id, &rules[id].ours).unwrap();
+    }
+    times.sort_unstable_by(f64::total_cmp);
+    eprintln!(
+        "{kind}:{n}: adding all {:.0} ms (CPU time, best of {rounds}); removing one: median {:.1} µs, worst {:.1} µs",
+        best * 1e3,
+        times[100] * 1e6,
+        times[199] * 1e6
     );
 }
 

@@ -40,6 +40,7 @@ mod lexer;
 mod matcher;
 mod number;
 mod pattern;
+mod prefetch;
 mod scan;
 mod tuple_table;
 mod wildcard;

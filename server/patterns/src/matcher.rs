@@ -10,14 +10,18 @@
 //! together (each with exact values or prefixes), stored in a [`TupleIndex`] under the
 //! hash of their values (the keys of all tuple indexes share one [`TupleTable`], so an
 //! event's tuple lookups are requested from memory together, before the field lookups,
-//! and read after them). A hit on a key makes its branch a *candidate*; a candidate is first checked
-//! against its [`Filter`] (hashes of its other exact and prefix values, kept in one cache
-//! line with the branch's rule), then verified by evaluating every condition against the
-//! event's values at its path and checking that the chosen values are array-consistent
-//! (values taken from different elements of the same array may not be combined, as in
+//! and read after them). A key of one condition of exact values, in a branch of several
+//! conditions, is a tuple of one in that table (see [`Matcher::index`]). A hit on a key
+//! makes its branch a *candidate*; a candidate is first checked against its [`Filter`]
+//! (hashes of its other exact and prefix values, kept in one cache line with the
+//! branch's rule), then verified by evaluating every condition against the event's
+//! values at its path and checking that the chosen values are array-consistent (values
+//! taken from different elements of the same array may not be combined, as in
 //! event-ruler). Verification reads the branch's [`Check`], a tape with the common
-//! string conditions inline, so that with thousands of rules a candidate costs a cache
-//! line or two rather than a pointer chase through conditions, value lists and strings.
+//! string, `numeric` and `exists: true` conditions inline, kept in the branch slot's
+//! next two cache lines (requested with the first), so that with thousands of rules a
+//! candidate costs one wait for memory rather than a pointer chase through conditions,
+//! value lists and strings.
 //!
 //! Why one key per branch: rules share values. Thousands of rules may name the same
 //! `source` or event name, but few name the same bucket or user. If every condition
@@ -44,10 +48,11 @@
 //! holds the matcher's entry points that take patterns (`Matcher::add_rule`,
 //! `Matcher::add_pattern`); this module works on compiled branches only.
 
-use crate::compile::{Branch, ValuePattern};
+use crate::compile::{Branch, Range, ValuePattern};
 use crate::error::EventError;
 use crate::fxhash::{FxHashMap, FxHasher};
 use crate::index::{eval, CondId, FieldIndex};
+use crate::prefetch::prefetch;
 use crate::scan::{scan, EvVal, Leaf, Scratch, Trie};
 use crate::tuple_table::TupleTable;
 use std::cell::RefCell;
@@ -63,6 +68,9 @@ const NO_RULE: u32 = u32::MAX;
 
 /// End of a per-field leaf list.
 const NO_LEAF: u32 = u32::MAX;
+
+/// Rule slots from which the matched rules' slots are requested before reading their ids.
+const PREFETCH_RULES_MIN: usize = 1024;
 
 /// Branch slots whose key is re-chosen at each rule added or removed. With 4, a pass
 /// over all slots takes a quarter as many changes as there are slots, so while rules
@@ -116,18 +124,65 @@ struct BranchSlot {
     key: Option<Key>,
 }
 
-/// What a candidate branch needs, one cache line per branch slot: its rule, its
-/// [`Filter`], which rejects most candidates without reading anything else, and its
-/// [`Check`] for verifying those that pass (one more allocation, requested ahead).
-#[repr(align(64))]
-#[derive(Default)]
+/// What a candidate branch needs, three cache lines per branch slot, requested together:
+/// in the first its rule and its [`Filter`], which rejects most candidates without
+/// reading anything else; in the next two its [`Check`] tape for verifying those that
+/// pass, if it fits (else the tape is one more allocation, requested once the filter
+/// passed).
+#[repr(C, align(64))]
 struct Hot {
     rule: u32,
+    /// Length of the tape in `tape`, or [`TAPE_ON_HEAP`] if it is in `spill`.
+    tape_len: u16,
     filter: Filter,
-    check: Check,
+    spill: Box<[u8]>,
+    tape: [u8; HOT_TAPE],
 }
 
-const _: () = assert!(std::mem::size_of::<Hot>() == 64, "Hot fills one cache line");
+/// Bytes of a [`Check`] tape kept in [`Hot`]: its second and third cache lines.
+const HOT_TAPE: usize = 128;
+const TAPE_ON_HEAP: u16 = u16::MAX;
+
+const _: () = assert!(
+    std::mem::size_of::<Hot>() == 192,
+    "Hot fills three cache lines"
+);
+
+impl Default for Hot {
+    fn default() -> Self {
+        Hot {
+            rule: 0,
+            tape_len: 0,
+            filter: Filter::default(),
+            spill: Box::default(),
+            tape: [0; HOT_TAPE],
+        }
+    }
+}
+
+impl Hot {
+    /// The branch's [`Check`] tape.
+    #[inline]
+    fn tape(&self) -> &[u8] {
+        if self.tape_len == TAPE_ON_HEAP {
+            &self.spill
+        } else {
+            &self.tape[..self.tape_len as usize]
+        }
+    }
+
+    fn set_check(&mut self, check: Check) {
+        let tape = check.0;
+        if tape.len() <= HOT_TAPE {
+            self.tape[..tape.len()].copy_from_slice(&tape);
+            self.tape_len = tape.len() as u16;
+            self.spill = Box::default();
+        } else {
+            self.tape_len = TAPE_ON_HEAP;
+            self.spill = tape;
+        }
+    }
+}
 
 /// A necessary condition for a branch to match: for each condition other than the key
 /// whose values are all exact (or all case-sensitive prefixes), the hashes of those
@@ -148,7 +203,7 @@ impl Default for Filter {
     }
 }
 
-/// Tape words stored inline in [`Hot`] (which then fills one cache line).
+/// Tape words stored inline in [`Hot`] (in its first cache line).
 const FILTER_INLINE: usize = 4;
 
 const FILTER_EXACT: u64 = 0;
@@ -280,10 +335,16 @@ impl Filter {
 /// by id and evaluated as usual. Those come first: they are the ones a candidate that
 /// passed its [`Filter`] most often fails.
 ///
+/// Numeric ranges and `exists: true` are inline too (a candidate of such a rule would
+/// otherwise read the condition, then its value list, one after the other).
+///
 /// Tape, per condition: field (u32), kind (u8), then for [`CHECK_STRS`] and
-/// [`CHECK_NOT_STRS`] the strings' total encoded length (u32) and each string as a tag
-/// (u8: exact or prefix), its length (u32) and its bytes; for [`CHECK_COND`] the
-/// condition id (u32). Integers are little-endian.
+/// [`CHECK_NOT_STRS`] the strings' total encoded length (u16) and each string as its
+/// length (u16, the top bit set for a prefix) and its bytes (a condition whose strings do
+/// not fit these lengths is checked by id); for [`CHECK_NUMS`] the number of ranges
+/// (u16) and each range as its bounds (two f64) and whether each is open (u8:
+/// bit 0 the lower, bit 1 the upper); nothing more for [`CHECK_ANY`]; for
+/// [`CHECK_COND`] the condition id (u32). Integers and floats are little-endian.
 #[derive(Default)]
 struct Check(Box<[u8]>);
 
@@ -294,25 +355,63 @@ const CHECK_STRS: u8 = 0;
 const CHECK_NOT_STRS: u8 = 1;
 /// Evaluate condition `id` (see [`Matcher::satisfy_cond`]).
 const CHECK_COND: u8 = 2;
+/// Satisfied by a number in one of the ranges (`numeric`, as [`Range::contains`]).
+const CHECK_NUMS: u8 = 3;
+/// Satisfied by any value (`exists: true`).
+const CHECK_ANY: u8 = 4;
+
+/// Bytes of one range on a [`Check`] tape.
+const RANGE_BYTES: usize = 17;
 
 const STR_EXACT: u8 = 0;
 const STR_PREFIX: u8 = 1;
+/// Set in a string's length on a [`Check`] tape for a prefix.
+const STR_PREFIX_BIT: u16 = 1 << 15;
 
 #[inline(always)]
 fn read_u32(tape: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(tape[at..at + 4].try_into().expect("4 bytes"))
 }
 
+#[inline(always)]
+fn read_u16(tape: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes(tape[at..at + 2].try_into().expect("2 bytes"))
+}
+
+/// How a condition is checked from a [`Check`] tape.
+enum Inline<'a> {
+    /// [`CHECK_STRS`] or [`CHECK_NOT_STRS`], with (tag, string) pairs.
+    Strs(u8, Vec<(u8, &'a str)>),
+    Nums(Vec<&'a Range>),
+    Any,
+    /// By id ([`CHECK_COND`]).
+    Cond,
+}
+
 impl Check {
     fn build(conds: &[(CondId, &Cond)]) -> Check {
         use ValuePattern as P;
         // The strings a condition is checked against inline, and the kind of check.
-        fn inline(cond: &Cond) -> Option<(u8, Vec<(u8, &str)>)> {
+        fn inline(cond: &Cond) -> Inline<'_> {
             if let [P::AnythingBut(crate::compile::AnythingBut::Strings(list))] = &cond.values[..] {
-                return Some((
+                return Inline::Strs(
                     CHECK_NOT_STRS,
                     list.iter().map(|s| (STR_EXACT, s.as_str())).collect(),
-                ));
+                );
+            }
+            if let [P::Exists(true)] = &cond.values[..] {
+                return Inline::Any;
+            }
+            let ranges = cond
+                .values
+                .iter()
+                .map(|v| match v {
+                    P::Numeric(r) => Some(r),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>();
+            if let Some(ranges) = ranges {
+                return Inline::Nums(ranges);
             }
             let strs = cond
                 .values
@@ -322,31 +421,60 @@ impl Check {
                     P::Prefix(p) => Some((STR_PREFIX, p.as_str())),
                     _ => None,
                 })
-                .collect::<Option<Vec<_>>>()?;
-            Some((CHECK_STRS, strs))
+                .collect::<Option<Vec<_>>>();
+            match strs {
+                Some(strs) => Inline::Strs(CHECK_STRS, strs),
+                None => Inline::Cond,
+            }
+        }
+        // Inline strings must fit the tape's lengths (u16, a string's without its top bit).
+        fn fits(checked: Inline<'_>) -> Inline<'_> {
+            match checked {
+                Inline::Strs(_, ref strs)
+                    if strs
+                        .iter()
+                        .any(|(_, s)| s.len() >= usize::from(STR_PREFIX_BIT))
+                        || strs.iter().map(|(_, s)| 2 + s.len()).sum::<usize>()
+                            > usize::from(u16::MAX) =>
+                {
+                    Inline::Cond
+                }
+                Inline::Nums(ref r) if r.len() > usize::from(u16::MAX) => Inline::Cond,
+                other => other,
+            }
         }
         let mut tape = Vec::new();
-        for inline_pass in [false, true] {
+        for strs_pass in [false, true] {
             for &(c, cond) in conds {
-                let checked = inline(cond);
-                if checked.is_some() != inline_pass {
+                let checked = fits(inline(cond));
+                if matches!(checked, Inline::Strs(..)) != strs_pass {
                     continue;
                 }
                 tape.extend_from_slice(&cond.field.to_le_bytes());
                 match checked {
-                    Some((kind, strs)) => {
+                    Inline::Strs(kind, strs) => {
                         tape.push(kind);
                         let at = tape.len();
-                        tape.extend_from_slice(&0u32.to_le_bytes());
+                        tape.extend_from_slice(&0u16.to_le_bytes());
                         for (tag, s) in strs {
-                            tape.push(tag);
-                            tape.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                            let bit = if tag == STR_PREFIX { STR_PREFIX_BIT } else { 0 };
+                            tape.extend_from_slice(&(s.len() as u16 | bit).to_le_bytes());
                             tape.extend_from_slice(s.as_bytes());
                         }
-                        let len = (tape.len() - at - 4) as u32;
-                        tape[at..at + 4].copy_from_slice(&len.to_le_bytes());
+                        let len = (tape.len() - at - 2) as u16;
+                        tape[at..at + 2].copy_from_slice(&len.to_le_bytes());
                     }
-                    None => {
+                    Inline::Nums(ranges) => {
+                        tape.push(CHECK_NUMS);
+                        tape.extend_from_slice(&(ranges.len() as u16).to_le_bytes());
+                        for r in ranges {
+                            tape.extend_from_slice(&r.lo.to_le_bytes());
+                            tape.extend_from_slice(&r.hi.to_le_bytes());
+                            tape.push(u8::from(r.lo_open) | u8::from(r.hi_open) << 1);
+                        }
+                    }
+                    Inline::Any => tape.push(CHECK_ANY),
+                    Inline::Cond => {
                         tape.push(CHECK_COND);
                         tape.extend_from_slice(&c.to_le_bytes());
                     }
@@ -357,18 +485,34 @@ impl Check {
     }
 }
 
+/// Is `n` in one of the ranges encoded in `ranges` (see [`Check`])?
+#[inline]
+fn ranges_contain(ranges: &[u8], n: f64) -> bool {
+    ranges.chunks_exact(RANGE_BYTES).any(|r| {
+        let lo = f64::from_le_bytes(r[0..8].try_into().expect("8 bytes"));
+        let hi = f64::from_le_bytes(r[8..16].try_into().expect("8 bytes"));
+        Range {
+            lo,
+            lo_open: r[16] & 1 != 0,
+            hi,
+            hi_open: r[16] & 2 != 0,
+        }
+        .contains(n)
+    })
+}
+
 /// Does `x` equal one of the exact strings, or start with one of the prefixes, encoded in
 /// `strs` (see [`Check`])?
 #[inline]
 fn strs_match(strs: &[u8], x: &[u8]) -> bool {
     let mut i = 0;
     while i < strs.len() {
-        let tag = strs[i];
-        let len = read_u32(strs, i + 1) as usize;
-        i += 5;
+        let word = read_u16(strs, i);
+        let len = usize::from(word & !STR_PREFIX_BIT);
+        i += 2;
         let s = &strs[i..i + len];
         i += len;
-        let hit = if tag == STR_EXACT {
+        let hit = if word & STR_PREFIX_BIT == 0 {
             x == s
         } else {
             x.starts_with(s)
@@ -619,6 +763,14 @@ fn popularity_key(field: u32, vp: &ValuePattern) -> Option<(u64, u64)> {
     Some((h.finish(), weight))
 }
 
+/// Can the condition key its branch in the tuple table alone: does it name values (no
+/// `exists: false`), each an exact one with an [`exact_hash`]?
+fn exact_only(cond: &Cond) -> bool {
+    !cond.absent_ok
+        && !cond.values.is_empty()
+        && cond.values.iter().all(|v| exact_hash(v).is_some())
+}
+
 /// Hash of a value matcher that matches exactly one event value (by bytes, number or
 /// literal), equal to [`leaf_hash`] of that value; `None` for any other matcher
 /// (including IP-shaped strings, which also match other spellings of the address).
@@ -813,7 +965,7 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             };
             match key {
                 Some(k) => {
-                    self.index(b, k, true);
+                    self.index(b, k, conds.len() == 1, true);
                     if let (Key::Cond(c), 1) = (k, conds.len()) {
                         self.cond_target[c as usize].0 = rule;
                     }
@@ -838,7 +990,8 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             if !self.direct {
                 let with_ids: Vec<(CondId, &Cond)> =
                     conds.iter().map(|&c| (c, self.cond(c))).collect();
-                self.hot[b as usize].check = Check::build(&with_ids);
+                let check = Check::build(&with_ids);
+                self.hot[b as usize].set_check(check);
             }
             let slot = self.branches[b as usize].as_mut().expect("just allocated");
             slot.conds = conds;
@@ -867,11 +1020,11 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             self.free_branches.push(b);
             self.set_filter(b, Filter::default());
             if !self.direct {
-                self.hot[b as usize].check = Check::default();
+                self.hot[b as usize].set_check(Check::default());
                 self.count_tuples(&br.conds, false);
             }
             match br.key {
-                Some(k) => self.index(b, k, false),
+                Some(k) => self.index(b, k, br.conds.len() == 1, false),
                 None => {
                     if let Ok(at) = self.always.binary_search(&b) {
                         self.always.remove(at);
@@ -894,10 +1047,13 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         true
     }
 
-    /// Add (or remove) branch `b` to (from) the index of its key.
-    fn index(&mut self, b: u32, key: Key, add: bool) {
+    /// Add (or remove) branch `b` (`single`: with one condition) to (from) the index of
+    /// its key.
+    fn index(&mut self, b: u32, key: Key, single: bool, add: bool) {
         match key {
-            Key::Cond(c) => {
+            // A hit on the key of a one-condition branch matches its rule outright (see
+            // `cond_target`), which only the field indexes tell.
+            Key::Cond(c) if single || !exact_only(self.cond(c)) => {
                 let cond = self.conds[c as usize].as_ref().expect("live condition");
                 let fi = &mut self.fields[cond.field as usize];
                 for v in &cond.values {
@@ -908,64 +1064,77 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                     }
                 }
             }
-            Key::Tuple(t) => {
-                let conds: Vec<&Cond> = t.conds().iter().map(|&c| self.cond(c)).collect();
-                let shape = tuple_shape(&conds);
-                let hashes = tuple_hashes(&conds);
-                let lens: Vec<Vec<usize>> = conds
+            // A condition of exact values keys a branch of several conditions in the tuple
+            // table, as a tuple of one: looked up with the event's other keys and requested
+            // with them, the hit leading to the branch itself.
+            Key::Cond(c) => self.index_tuple(
+                b,
+                Tuple {
+                    ids: [c, 0, 0],
+                    len: 1,
+                },
+                add,
+            ),
+            Key::Tuple(t) => self.index_tuple(b, t, add),
+        }
+    }
+
+    /// Add (or remove) branch `b` to (from) the [`TupleIndex`] of tuple `t`'s fields.
+    fn index_tuple(&mut self, b: u32, t: Tuple, add: bool) {
+        let conds: Vec<&Cond> = t.conds().iter().map(|&c| self.cond(c)).collect();
+        let shape = tuple_shape(&conds);
+        let hashes = tuple_hashes(&conds);
+        let lens: Vec<Vec<usize>> = conds
+            .iter()
+            .map(|c| {
+                c.values
                     .iter()
-                    .map(|c| {
-                        c.values
-                            .iter()
-                            .filter_map(|v| match v {
-                                ValuePattern::Prefix(p) => Some(p.len()),
-                                _ => None,
-                            })
-                            .collect()
+                    .filter_map(|v| match v {
+                        ValuePattern::Prefix(p) => Some(p.len()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let p = match self.tuple_ids.get(&shape) {
+            Some(&p) => p,
+            None => {
+                let sides = shape[..conds.len()]
+                    .iter()
+                    .map(|&(field, prefix)| TupleSide {
+                        field,
+                        prefix_lens: prefix.then(Vec::new),
                     })
                     .collect();
-                let p = match self.tuple_ids.get(&shape) {
-                    Some(&p) => p,
-                    None => {
-                        let sides = shape[..conds.len()]
-                            .iter()
-                            .map(|&(field, prefix)| TupleSide {
-                                field,
-                                prefix_lens: prefix.then(Vec::new),
-                            })
-                            .collect();
-                        self.tuples.push(TupleIndex { sides });
-                        let p = (self.tuples.len() - 1) as u32;
-                        self.tuple_ids.insert(shape, p);
-                        p
-                    }
-                };
-                let delta = if add { 1 } else { u32::MAX };
-                if add {
-                    self.tuple_keyed += 1;
-                } else {
-                    self.tuple_keyed -= 1;
-                }
-                // Exact sides read the event values' hashes; prefix sides hash prefixes.
-                for &(field, prefix) in &shape[..t.len as usize] {
-                    if !prefix {
-                        self.hashed[field as usize] =
-                            self.hashed[field as usize].wrapping_add(delta);
-                    }
-                }
-                let index = &mut self.tuples[p as usize];
-                for (side, lens) in index.sides.iter_mut().zip(lens) {
-                    for len in lens {
-                        side.count_len(len, add);
-                    }
-                }
-                for h in hashes {
-                    if add {
-                        self.tuple_table.insert(p, h, b);
-                    } else {
-                        self.tuple_table.remove(p, h, b);
-                    }
-                }
+                self.tuples.push(TupleIndex { sides });
+                let p = (self.tuples.len() - 1) as u32;
+                self.tuple_ids.insert(shape, p);
+                p
+            }
+        };
+        let delta = if add { 1 } else { u32::MAX };
+        if add {
+            self.tuple_keyed += 1;
+        } else {
+            self.tuple_keyed -= 1;
+        }
+        // Exact sides read the event values' hashes; prefix sides hash prefixes.
+        for &(field, prefix) in &shape[..t.len as usize] {
+            if !prefix {
+                self.hashed[field as usize] = self.hashed[field as usize].wrapping_add(delta);
+            }
+        }
+        let index = &mut self.tuples[p as usize];
+        for (side, lens) in index.sides.iter_mut().zip(lens) {
+            for len in lens {
+                side.count_len(len, add);
+            }
+        }
+        for h in hashes {
+            if add {
+                self.tuple_table.insert(p, h, b);
+            } else {
+                self.tuple_table.remove(p, h, b);
             }
         }
     }
@@ -1178,8 +1347,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 .best_key(&br.conds)
                 .expect("a keyed branch keeps a key");
             if new != old {
-                self.index(b as u32, old, false);
-                self.index(b as u32, new, true);
+                let single = br.conds.len() == 1;
+                self.index(b as u32, old, single, false);
+                self.index(b as u32, new, single, true);
                 let br = self.branches[b].as_ref().expect("live branch");
                 let filter = self.filter(&br.conds, Some(new));
                 self.set_filter(b as u32, filter);
@@ -1297,32 +1467,42 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                         &mut cands,
                     );
                 }
+                // Most keys are in no index: the table's presence filter rules them out
+                // before any slot is requested.
+                tuple_keys.retain(|&(p, k)| self.tuple_table.may_hold(p, k));
                 for &(_, k) in &tuple_keys {
                     self.tuple_table.prefetch(k);
                 }
             }
+            // The field lookups' hits, whose targets are requested now and read after the
+            // tuple slots.
+            tmp.clear();
             for leaf in &s.leaves {
                 let index = &self.fields[leaf.field as usize];
                 if index.is_empty() {
                     continue;
                 }
-                tmp.clear();
                 let val = s.value(input, leaf);
                 index.lookup(&val, &mut lower, &mut tmp);
+            }
+            if !tuple_keys.is_empty() {
                 for &c in &tmp {
-                    let (r, b) = self.cond_target[c as usize];
-                    if r != NO_RULE {
-                        // A one-condition branch: any hit matches its rule.
-                        mark(&mut stamps, generation, r, &mut matched);
-                        continue;
-                    }
-                    cands.push(b);
+                    prefetch(&self.cond_target[c as usize]);
                 }
             }
             for &(p, k) in &tuple_keys {
                 self.tuple_table.get(p, k, &mut cands);
             }
             s.tuple_lookups = tuple_keys;
+            for &c in &tmp {
+                let (r, b) = self.cond_target[c as usize];
+                if r != NO_RULE {
+                    // A one-condition branch: any hit matches its rule.
+                    mark(&mut stamps, generation, r, &mut matched);
+                    continue;
+                }
+                cands.push(b);
+            }
             // Rule sets made of one-condition branches are done here.
             if !linked && !cands.is_empty() {
                 v.link_leaves(s, input, &self.hashed);
@@ -1334,7 +1514,10 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 fresh
             });
             for &b in &cands {
-                prefetch(&self.hot[b as usize]);
+                let hot: *const Hot = &self.hot[b as usize];
+                prefetch(hot);
+                prefetch(hot.cast::<u8>().wrapping_add(64));
+                prefetch(hot.cast::<u8>().wrapping_add(128));
             }
             for &b in &cands {
                 if let Filter::Heap(w) = &self.hot[b as usize].filter {
@@ -1348,10 +1531,12 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                 stamps[hot.rule as usize] != generation && hot.filter.passes(&v, input, s)
             });
             for &b in &cands {
-                let tape = &self.hot[b as usize].check.0;
-                prefetch(tape.as_ptr());
-                if tape.len() > 64 {
-                    prefetch(tape[64..].as_ptr());
+                let hot = &self.hot[b as usize];
+                if hot.tape_len == TAPE_ON_HEAP {
+                    prefetch(hot.spill.as_ptr());
+                    if hot.spill.len() > 64 {
+                        prefetch(hot.spill[64..].as_ptr());
+                    }
                 }
             }
             for &b in &cands {
@@ -1383,6 +1568,12 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         s.tuple_next = v.tuple_next;
         if matched.len() > 1 {
             matched.sort_unstable();
+        }
+        // With thousands of rules their slots are rarely in cache: request them together.
+        if self.rules.len() >= PREFETCH_RULES_MIN {
+            for &r in &matched {
+                prefetch(&self.rules[r as usize]);
+            }
         }
         let out = matched
             .iter()
@@ -1450,11 +1641,15 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
         accs.clear();
         accs.push(TUPLE_SEED);
         let mut complete = true;
+        // A key of one field is looked up once per value, whatever their number.
+        let max = if index.sides.len() == 1 {
+            usize::MAX
+        } else {
+            TUPLE_LOOKUPS_MAX
+        };
         for side in &index.sides {
             keys.clear();
-            if !side.event_hashes(v, input, s, &mut keys, TUPLE_LOOKUPS_MAX)
-                || keys.len() * accs.len() > TUPLE_LOOKUPS_MAX
-            {
+            if !side.event_hashes(v, input, s, &mut keys, max) || keys.len() * accs.len() > max {
                 complete = false;
                 break;
             }
@@ -1493,17 +1688,31 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
 
     /// [`Matcher::verify`] from the branch's [`Check`].
     fn verify_compact(&self, b: u32, v: &mut Verifier, input: &[u8], s: &Scratch) -> bool {
-        let tape = &self.hot[b as usize].check.0;
+        let tape = self.hot[b as usize].tape();
         v.start_branch();
         let mut i = 0;
         while i < tape.len() {
             let field = read_u32(tape, i);
             let kind = tape[i + 4];
             i += 5;
-            if kind != CHECK_COND {
-                let len = read_u32(tape, i) as usize;
-                let strs = &tape[i + 4..i + 4 + len];
-                i += 4 + len;
+            if kind == CHECK_NUMS {
+                let len = usize::from(read_u16(tape, i)) * RANGE_BYTES;
+                let ranges = &tape[i + 2..i + 2 + len];
+                i += 2 + len;
+                let ok = v.satisfy(field, false, s, |leaf| {
+                    matches!(s.value(input, leaf), EvVal::Num(n, _) if ranges_contain(ranges, n))
+                });
+                if !ok {
+                    return false;
+                }
+            } else if kind == CHECK_ANY {
+                if !v.satisfy(field, false, s, |_| true) {
+                    return false;
+                }
+            } else if kind != CHECK_COND {
+                let len = usize::from(read_u16(tape, i));
+                let strs = &tape[i + 2..i + 2 + len];
+                i += 2 + len;
                 let ok =
                     if kind == CHECK_STRS {
                         v.satisfy(field, false, s, |leaf| {
@@ -1672,20 +1881,6 @@ impl Verifier {
             NO_LEAF
         }
     }
-}
-
-/// Ask the CPU to start loading the cache line at `p` (only a hint).
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; a prefetch never
-        // faults and reads nothing into the program, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Record rule `r` as matched by the current event unless it already is.
@@ -1879,6 +2074,80 @@ mod tests {
                 .collect();
             assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn an_exact_key_of_one_field_is_looked_up_for_each_value() {
+        // Each user is named by one rule, the operation by all: the user alone keys each
+        // branch, in the tuple table (a tuple of one).
+        let mut m: Matcher<u32> = Matcher::new();
+        for u in 0..50u32 {
+            let rule = format!(r#"{{"user":["u{u}"],"op":["Put"]}}"#);
+            m.add_rule(u, &rule).unwrap();
+        }
+        m.add_rule(50, r#"{"user":[7],"op":["Put"]}"#).unwrap();
+        assert!(key_fields(&m).iter().all(|f| f == &["user"]));
+        let one = m.tuples.iter().position(|t| t.sides.len() == 1).unwrap() as u32;
+        assert!(m.tuple_table.has_index(one));
+        assert!(m.fields.iter().all(FieldIndex::is_empty));
+        let got = |m: &Matcher<u32>, e: &str| {
+            let mut got = m.matches_for_event(e.as_bytes()).unwrap();
+            got.sort_unstable();
+            got
+        };
+        assert_eq!(got(&m, r#"{"user":"u7","op":"Put"}"#), vec![7]);
+        assert_eq!(got(&m, r#"{"user":7.0,"op":"Put"}"#), vec![50]);
+        assert!(got(&m, r#"{"user":"u7","op":"Get"}"#).is_empty());
+        assert!(got(&m, r#"{"user":"u70","op":"Put"}"#).is_empty());
+        // More values at the field than a tuple of several fields looks up.
+        let users: Vec<u32> = (0..400).map(|i| i * 7 % 1000).collect();
+        let list: Vec<String> = users.iter().map(|u| format!("\"u{u}\"")).collect();
+        let event = format!(r#"{{"user":[{}],"op":"Put"}}"#, list.join(","));
+        let mut want: Vec<u32> = users.into_iter().filter(|&u| u < 50).collect();
+        want.sort_unstable();
+        assert_eq!(got(&m, &event), want);
+        for u in 0..=50 {
+            assert!(m.remove_rule(&u));
+        }
+        assert!(!m.tuple_table.has_index(one));
+        assert!(got(&m, r#"{"user":"u7","op":"Put"}"#).is_empty());
+    }
+
+    #[test]
+    fn numeric_and_exists_conditions_are_checked_from_the_tape() {
+        let mut m: Matcher<u32> = Matcher::new();
+        m.add_rule(
+            1,
+            r#"{"b":["x"],"n":[{"numeric":[">",10,"<=",20]},{"numeric":["=",30]}]}"#,
+        )
+        .unwrap();
+        m.add_rule(2, r#"{"b":["x"],"e":[{"exists":true}]}"#)
+            .unwrap();
+        let kinds = |b: usize| {
+            let tape = m.hot[b].tape();
+            let mut i = 0;
+            let mut kinds = Vec::new();
+            while i < tape.len() {
+                let kind = tape[i + 4];
+                kinds.push(kind);
+                i += 5 + match kind {
+                    CHECK_NUMS => 2 + RANGE_BYTES * usize::from(read_u16(tape, i + 5)),
+                    CHECK_ANY => 0,
+                    CHECK_COND => 4,
+                    _ => 2 + usize::from(read_u16(tape, i + 5)),
+                };
+            }
+            kinds
+        };
+        assert_eq!(kinds(0), [CHECK_NUMS, CHECK_STRS]);
+        assert_eq!(kinds(1), [CHECK_ANY, CHECK_STRS]);
+        let got = |e: &str| m.matches_for_event(e.as_bytes()).unwrap();
+        assert_eq!(got(r#"{"b":"x","n":20}"#), vec![1]);
+        assert_eq!(got(r#"{"b":"x","n":[3, 3e1]}"#), vec![1]);
+        assert!(got(r#"{"b":"x","n":10}"#).is_empty());
+        assert!(got(r#"{"b":"x","n":"15"}"#).is_empty());
+        assert_eq!(got(r#"{"b":"x","e":null,"n":15}"#), vec![1, 2]);
+        assert!(got(r#"{"b":"y","e":1}"#).is_empty());
     }
 
     fn assert_send_sync<T: Send + Sync>() {}

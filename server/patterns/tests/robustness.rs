@@ -354,7 +354,13 @@ fn gen_values(rng: &mut Rng, field: usize) -> String {
         78..=81 => format!(r#"[{{"equals-ignore-case":"{}"}}]"#, v.to_uppercase()),
         82..=84 => format!(r#"[{{"wildcard":"*{}"}}]"#, &v[v.len() - 1..]),
         85..=87 => format!(r#"[{{"suffix":"{}"}}]"#, &v[v.len() - 1..]),
-        88..=90 => "[null]".to_string(),
+        88..=89 => "[null]".to_string(),
+        // Exact numbers, which an event's number matches whatever its spelling.
+        90 => format!(
+            r#"[{},{{"numeric":["=",{}]}}]"#,
+            rng.below(30),
+            rng.below(30)
+        ),
         _ => {
             let lo = rng.below(20);
             format!(
@@ -436,7 +442,8 @@ fn gen_event(rng: &mut Rng) -> String {
             0..=69 => format!("\"{v}\""),
             70..=77 => format!("\"{}\"", v.to_uppercase()),
             78..=83 => "null".to_string(),
-            84..=91 => rng.below(30).to_string(),
+            84..=88 => rng.below(30).to_string(),
+            89..=91 => format!("{}.0e0", rng.below(30)),
             _ => format!("[\"{v}\",\"{}\"]", vocab_value(rng, f)),
         };
         fields.push((path, value));

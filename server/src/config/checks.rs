@@ -137,6 +137,40 @@ pub(super) const EVENTS_REQUEST_TIMEOUT: Seconds = Seconds {
 /// `max_connections`, `events_max_connections` and `max_stream_subscribers`.
 pub(super) const CONNECTIONS: Count = count(1, 1_000_000);
 
+/// `notify.retry_base`: the first retry's delay.
+pub(super) const NOTIFY_RETRY_BASE: Seconds = Seconds {
+    min: 0.01,
+    max: 3600.0,
+};
+/// `notify.retry_max`: the longest delay between retries.
+pub(super) const NOTIFY_RETRY_MAX: Seconds = Seconds {
+    min: 0.01,
+    max: 86_400.0,
+};
+/// `notify.send_timeout`: one delivery attempt's time limit.
+pub(super) const NOTIFY_SEND_TIMEOUT: Seconds = Seconds {
+    min: 0.1,
+    max: 120.0,
+};
+/// `notify.max_attempts`: attempts per delivery.
+pub(super) const NOTIFY_ATTEMPTS: Count = Count {
+    min: 1,
+    max: 100,
+    unit: "",
+};
+/// `notify.retention_days`: how long deliveries are kept.
+pub(super) const NOTIFY_RETENTION_DAYS: Count = Count {
+    min: 1,
+    max: 3650,
+    unit: " days",
+};
+/// `notify.dlq_threshold`: the DLQ size that notifies.
+pub(super) const NOTIFY_DLQ_THRESHOLD: Count = Count {
+    min: 1,
+    max: 1_000_000_000,
+    unit: " vouchers",
+};
+
 /// `u` when it is an `http://` or `https://` URL with something after the
 /// scheme; the error names `field`.
 pub(super) fn http_url(field: &str, u: &str) -> anyhow::Result<String> {

@@ -9,39 +9,14 @@ use mediator_core::notify::{
 };
 use serde::Deserialize;
 
-use super::checks::{http_url, Count, Seconds};
+use super::checks::{
+    http_url, NOTIFY_ATTEMPTS, NOTIFY_DLQ_THRESHOLD, NOTIFY_RETENTION_DAYS, NOTIFY_RETRY_BASE,
+    NOTIFY_RETRY_MAX, NOTIFY_SEND_TIMEOUT,
+};
 use super::values::{Integer, Secs, Text};
 
 /// PagerDuty's Events API v2 endpoint.
 pub const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
-
-const RETRY_BASE: Seconds = Seconds {
-    min: 0.01,
-    max: 3600.0,
-};
-const RETRY_MAX: Seconds = Seconds {
-    min: 0.01,
-    max: 86_400.0,
-};
-const SEND_TIMEOUT: Seconds = Seconds {
-    min: 0.1,
-    max: 120.0,
-};
-const ATTEMPTS: Count = Count {
-    min: 1,
-    max: 100,
-    unit: "",
-};
-const RETENTION_DAYS: Count = Count {
-    min: 1,
-    max: 3650,
-    unit: " days",
-};
-const DLQ_THRESHOLD: Count = Count {
-    min: 1,
-    max: 1_000_000_000,
-    unit: " vouchers",
-};
 
 /// The channels and how they are served.
 #[derive(Debug, Clone, Default)]
@@ -130,13 +105,14 @@ pub(super) fn resolve_notify(
     let t: NotifyTable = read_table("notify", "[notify]", table)?;
     let mut settings = NotifySettings::default();
     if let Some(Integer(v)) = t.dlq_threshold {
-        settings.dlq_threshold = Some(DLQ_THRESHOLD.check("notify.dlq_threshold", v)? as u64);
+        settings.dlq_threshold =
+            Some(NOTIFY_DLQ_THRESHOLD.check("notify.dlq_threshold", v)? as u64);
     }
     if let Some(Secs(v)) = t.retry_base {
-        settings.retry_base = RETRY_BASE.check("notify.retry_base", v)?;
+        settings.retry_base = NOTIFY_RETRY_BASE.check("notify.retry_base", v)?;
     }
     if let Some(Secs(v)) = t.retry_max {
-        settings.retry_max = RETRY_MAX.check("notify.retry_max", v)?;
+        settings.retry_max = NOTIFY_RETRY_MAX.check("notify.retry_max", v)?;
     }
     if settings.retry_max < settings.retry_base {
         anyhow::bail!(
@@ -145,13 +121,13 @@ pub(super) fn resolve_notify(
         );
     }
     if let Some(Integer(v)) = t.max_attempts {
-        settings.max_attempts = ATTEMPTS.check("notify.max_attempts", v)? as u32;
+        settings.max_attempts = NOTIFY_ATTEMPTS.check("notify.max_attempts", v)? as u32;
     }
     if let Some(Secs(v)) = t.send_timeout {
-        settings.send_timeout = SEND_TIMEOUT.check("notify.send_timeout", v)?;
+        settings.send_timeout = NOTIFY_SEND_TIMEOUT.check("notify.send_timeout", v)?;
     }
     if let Some(Integer(v)) = t.retention_days {
-        let days = RETENTION_DAYS.check("notify.retention_days", v)? as u64;
+        let days = NOTIFY_RETENTION_DAYS.check("notify.retention_days", v)? as u64;
         settings.retention = Duration::from_secs(days * 86_400);
     }
     if let Some(Secs(v)) = t.poll_interval {

@@ -36,5 +36,6 @@ mod notifications_email;
 mod openapi;
 mod openapi_schemas;
 mod overview_page;
+mod page_cache;
 mod recovery;
 mod restart;

@@ -1,4 +1,4 @@
-//! The overview page's HTML cache (`server::http::OverviewPages`), the
+//! The overview page's HTML cache (`server::pages::PageCache`), the
 //! lazily resolved caller of public requests, and the status codes of the
 //! console's server functions, against the real server on loopback.
 

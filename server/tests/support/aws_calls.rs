@@ -99,7 +99,7 @@ impl CountingProxy {
                         }
                     }
                     // moto does not isolate concurrent DynamoDB
-                    // transactions (see ARCHITECTURE.md): one at a time.
+                    // transactions (see docs/testing.md): one at a time.
                     let _one = if dynamodb {
                         Some(dynamo_lock.lock().await)
                     } else {

@@ -22,7 +22,8 @@ use crate::latency::{LatencyPoint, LatencySeries, RecentLatency};
 use crate::parts::{Override, UptimeSummary};
 use crate::replays::{Preview, Replay, ReplayProgress, ReplayView};
 use crate::vouchers::{
-    DlqVoucher, LifecycleEntry, SubmittedVoucher, Voucher, VoucherDetail, VoucherStatus,
+    DlqPage, DlqVoucher, LifecycleEntry, SubmittedVoucher, Voucher, VoucherDetail, VoucherSearch,
+    VoucherStatus,
 };
 
 /// A time as the JSON API writes it: RFC 3339 in UTC (`Z`), with the
@@ -106,6 +107,54 @@ impl From<&datacache::VoucherRecord> for DlqVoucher {
             voucher: v.into(),
             reason: v.last_error.clone(),
             dead_lettered_at: time(v.updated_at),
+        }
+    }
+}
+
+/// The `next_token` after `page`'s last voucher, `at` its time in the
+/// list's order, when `more` follow ([`crate::page_token`]).
+fn token_after(
+    page: &[datacache::VoucherRecord],
+    more: bool,
+    at: fn(&datacache::VoucherRecord) -> DateTime<Utc>,
+) -> Option<String> {
+    let last = page.last().filter(|_| more)?;
+    Some(crate::page_token::encode(
+        at(last).timestamp_millis(),
+        &last.keys.loyalty_request_id,
+    ))
+}
+
+impl VoucherSearch {
+    /// A page of vouchers found by reference, newest received first; `more`:
+    /// another page follows, starting after the last one here.
+    pub fn found(page: &[datacache::VoucherRecord], more: bool) -> Self {
+        VoucherSearch {
+            vouchers: page.iter().map(Voucher::from).collect(),
+            next_token: token_after(page, more, |v| v.received_at),
+        }
+    }
+}
+
+impl From<&datacache::VoucherPage> for VoucherSearch {
+    fn from(page: &datacache::VoucherPage) -> Self {
+        VoucherSearch {
+            vouchers: page.vouchers.iter().map(Voucher::from).collect(),
+            next_token: page
+                .next
+                .as_ref()
+                .map(|(ms, id)| crate::page_token::encode(*ms, id)),
+        }
+    }
+}
+
+impl DlqPage {
+    /// A page of the dead-letter queue, oldest dead-lettered first; `more`:
+    /// another page follows, starting after the last one here.
+    pub fn dead_lettered(page: &[datacache::VoucherRecord], more: bool) -> Self {
+        DlqPage {
+            vouchers: page.iter().map(DlqVoucher::from).collect(),
+            next_token: token_after(page, more, |v| v.updated_at),
         }
     }
 }

@@ -144,7 +144,16 @@ pub struct Part {
     #[serde(rename = "override")]
     pub override_: Option<Override>,
     /// The maintenance window holding the circuit open now, if any.
+    ///
+    /// The browser build reads only what the console's card shows of it
+    /// (`id`, `end`, `ended_at`, `reason`, `by`; the other fields stay
+    /// empty), which keeps the full window's deserializer out of the
+    /// overview's wasm module: see [`crate::maintenance::holding`].
     #[serde(default)]
+    #[cfg_attr(
+        target_arch = "wasm32",
+        serde(deserialize_with = "crate::maintenance::holding")
+    )]
     pub maintenance: Option<crate::MaintenanceWindow>,
     /// Vouchers of the part by status.
     pub vouchers: VoucherCounts,

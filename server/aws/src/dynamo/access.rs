@@ -1,6 +1,6 @@
 //! [`AccessStore`] on DynamoDB: users, sessions and API tokens in one
 //! `mediator-access` table every replica shares (key design in
-//! ARCHITECTURE.md). Secrets are stored only as SHA-256 digests (hex in
+//! docs/aws.md). Secrets are stored only as SHA-256 digests (hex in
 //! the keys).
 //!
 //! * Users: `USERS`/`<name>` (conditional put: a taken name is refused).

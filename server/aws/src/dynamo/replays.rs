@@ -1,5 +1,5 @@
 //! [`ReplayStore`] on DynamoDB: one `mediator-replays` table every replica
-//! shares (key design in ARCHITECTURE.md).
+//! shares (key design in docs/aws.md).
 //!
 //! * A replay's record is `REPLAY#<name>`/`META`, created under
 //!   `attribute_not_exists(pk)` (a taken name moves to the next second); a

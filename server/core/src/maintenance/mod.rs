@@ -8,8 +8,8 @@
 //! recovery, once (also for a window that ended while the process was
 //! down: the step reads the stored windows).
 //!
-//! `window.rs`: the window and the request that schedules one; this file:
-//! the service.
+//! The window and the request that schedules one are model types
+//! ([`crate::maintenance_window`]); this file is the service.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,9 +23,7 @@ use crate::recovery::{Recovery, RecoveryError};
 use crate::storage::maintenance::{MaintenanceStore, Scheduled};
 use crate::storage::StoreError;
 
-mod window;
-
-pub use window::{
+pub use crate::maintenance_window::{
     FieldError, MaintenanceRequest, MaintenanceWindow, WindowState, MAX_AHEAD, MAX_DURATION,
     MAX_REASON, PAST_TOLERANCE,
 };

@@ -1,6 +1,6 @@
 //! Where notifications go: the configured channels and their filters.
 
-use super::kind::{Notification, NotificationKind};
+use crate::notification::{Notification, NotificationKind};
 
 /// How a channel is reached (`Debug` leaves the secrets out).
 #[derive(Clone, PartialEq, Eq)]

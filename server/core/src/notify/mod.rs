@@ -37,12 +37,11 @@ use crate::storage::StoreError;
 
 mod channel;
 mod dispatch;
-mod kind;
 mod sender;
 mod sources;
 
+pub use crate::notification::{Notification, NotificationKind};
 pub use channel::{Channel, ChannelFilter, ChannelTarget, EmailTarget};
-pub use kind::{Notification, NotificationKind};
 pub use sender::{NotificationSender, SendError};
 pub use sources::NotifySources;
 

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::channel::Channel;
-use super::kind::Notification;
+use crate::notification::Notification;
 
 /// Why an attempt failed, in words (the delivery log's `last_error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::maintenance::MaintenanceWindow;
+use crate::maintenance_window::MaintenanceWindow;
 
 /// What [`MaintenanceStore::schedule`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
-use crate::notify::Notification;
+use crate::notification::Notification;
 
 /// How long an event id is remembered after it was queued (at least as
 /// long as its deliveries): 91 days.

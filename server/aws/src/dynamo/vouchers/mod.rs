@@ -1,5 +1,5 @@
 //! [`VoucherStore`] on DynamoDB: the DataCache in the `vouchers` and
-//! `voucher-events` tables (key design in ARCHITECTURE.md).
+//! `voucher-events` tables (key design in docs/aws.md).
 //!
 //! * A voucher is one item with its lifecycle (`hist`, appended by every
 //!   transition) and a write version `ver`. Every transition is one
