@@ -13,7 +13,8 @@
 //! * `scan` — zero-copy event scanner that decodes only the fields some rule names.
 //! * `index` — per-field value indexes (hash maps, affix maps, interval tables).
 //! * `tuple_table` — the branches keyed by value tuples, in one flat table.
-//! * `matcher` — [`Matcher`]: many rules, added/removed at run time, matched at once.
+//! * `matcher` — [`Matcher`]: many rules, added/removed at run time, matched at once
+//!   (a folder: key choice, the per-event pass, the branch slots' layout, tuple keys).
 //! * `pattern` — [`EventPattern`] (one pattern), [`test_event_pattern`], and the
 //!   matcher's entry points that take patterns ([`Matcher::add_rule`],
 //!   [`Matcher::add_pattern`]), so `pattern` builds on `matcher` and not the reverse.
