@@ -16,7 +16,10 @@
 //!    `submitted`; checked: every voucher `submitted`, the simulator accepted
 //!    each exactly once, the replay's progress counts them all.
 //!    The same run with the simulator called in-process (no HTTP) shows
-//!    what loopback HTTP costs (`recovery-in-process`).
+//!    what loopback HTTP costs (`recovery-in-process`). Printed beside it:
+//!    the process's peak resident memory during the recovery (VmHWM, reset
+//!    when the server starts) and the ceiling, raw SQLite doing the rows the
+//!    recovery writes per voucher with the same durability, in this run.
 //! 2. **Throughput while up** (`throughput`): concurrent clients POST
 //!    `/api/v1/vouchers` over loopback HTTP for a fixed time; every voucher
 //!    goes DataCache → SaaS (loopback HTTP) → `submitted` + status event in
@@ -260,6 +263,90 @@ impl SaasSubmitter for InProcessSaas {
     }
 }
 
+/// `VmHWM` (peak) and `VmRSS` (now) of this process, in MB.
+fn memory_mb() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// Resets this process's `VmHWM` to its current resident memory.
+fn reset_peak_memory() {
+    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
+        println!("(cannot reset the peak resident memory: {e})");
+    }
+}
+
+/// The ceiling of a recovery's writes: raw SQLite (WAL, `durability`'s
+/// `synchronous`) doing, for each of `n` vouchers, the rows a recovery
+/// writes — a queue message inserted then deleted (~600 bytes), a ledger
+/// row, the claim (an UPDATE and a history row), the outcome (an UPDATE, a
+/// history row and an outbox event of ~400 bytes) — 1,000 vouchers a
+/// transaction, no reads, no HTTP. Returns the seconds it took.
+async fn raw_recovery_ceiling(n: usize, durability: Durability) -> f64 {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let db = Database::open_with(tmp.path(), durability.into()).expect("raw database");
+    db.write(move |tx| {
+        tx.execute_batch(
+            "CREATE TABLE v (id TEXT PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+                             lease_ms INTEGER, updated_ms INTEGER NOT NULL, payload TEXT NOT NULL);
+             CREATE INDEX v_status ON v (status, updated_ms);
+             CREATE TABLE h (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, status TEXT NOT NULL,
+                             at_ms INTEGER NOT NULL, detail TEXT NOT NULL);
+             CREATE INDEX h_id ON h (id, at_ms);
+             CREATE TABLE ledger (replay TEXT NOT NULL, event_id TEXT NOT NULL, outcome TEXT NOT NULL,
+                                  PRIMARY KEY (replay, event_id)) WITHOUT ROWID;
+             CREATE TABLE outbox (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+             CREATE TABLE q (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);",
+        )?;
+        let mut ins = tx.prepare("INSERT INTO v VALUES (?1, 'retry', 0, NULL, 0, ?2)")?;
+        for i in 0..n {
+            ins.execute(store::rusqlite::params![format!("held-{i:06}"), "x".repeat(200)])?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("raw set-up");
+    let t0 = Instant::now();
+    for chunk in 0..n.div_ceil(1000) {
+        db.write(move |tx| {
+            let ids = (chunk * 1000..((chunk + 1) * 1000).min(n)).map(|i| format!("held-{i:06}"));
+            for id in ids {
+                let q = tx
+                    .prepare_cached("INSERT INTO q (body) VALUES (?1)")?
+                    .insert([vec![b'x'; 600]])?;
+                tx.prepare_cached("INSERT INTO ledger VALUES ('r', ?1, 'resubmitted')")?
+                    .execute([&id])?;
+                for status in ["submitting", "submitted"] {
+                    tx.prepare_cached(
+                        "UPDATE v SET status = ?2, attempts = attempts + 1, updated_ms = 1 WHERE id = ?1",
+                    )?
+                    .execute([&id, status])?;
+                    tx.prepare_cached(
+                        "INSERT INTO h (id, status, at_ms, detail) VALUES (?1, ?2, 1, 'attempt 1: resubmitted by replay r')",
+                    )?
+                    .execute([&id, status])?;
+                }
+                tx.prepare_cached("INSERT INTO outbox (body) VALUES (?1)")?
+                    .execute(["x".repeat(400)])?;
+                tx.prepare_cached("DELETE FROM q WHERE seq = ?1")?
+                    .execute([q])?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("raw writes");
+    }
+    t0.elapsed().as_secs_f64()
+}
+
 async fn recovery(via: Submitter, durability: Durability) {
     let n: usize = env("MEDIATOR_BENCH_VOUCHERS", 100_000);
     let outage = Duration::from_secs(env("MEDIATOR_BENCH_OUTAGE_SECS", 3600));
@@ -268,6 +355,8 @@ async fn recovery(via: Submitter, durability: Durability) {
     let tmp = tempfile::tempdir().expect("temp dir");
     let data_dir = tmp.path().join("data");
     let down_at = hold_during_outage(&data_dir, n, outage).await;
+    let ceiling = raw_recovery_ceiling(n, durability).await;
+    reset_peak_memory();
 
     let in_process = saas_sim::Simulator::new(PartName::defaults().iter().map(|p| p.to_string()));
     let submitter: Option<Arc<dyn SaasSubmitter>> = match via {
@@ -380,6 +469,7 @@ async fn recovery(via: Submitter, durability: Durability) {
         resubmitted as usize, n,
         "the replay's progress counts them all"
     );
+    let (peak_mb, rss_mb) = memory_mb();
     shutdown.cancel();
     let _ = handle.await;
 
@@ -397,6 +487,12 @@ async fn recovery(via: Submitter, durability: Durability) {
             Submitter::Http => "SaaS over loopback HTTP",
             Submitter::InProcess => "SaaS in-process (no HTTP)",
         }
+    );
+    println!(
+        "recovery ceiling: raw SQLite ({durability:?} sync) writes a recovery's rows for {n} vouchers \
+         in {ceiling:.2} s: the recovery took {:.1}× that; peak resident memory during the \
+         recovery {peak_mb:.0} MB (VmHWM of the bench process, reset at the server's start; {rss_mb:.0} MB at the end)",
+        secs / ceiling
     );
 }
 

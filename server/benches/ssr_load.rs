@@ -27,6 +27,11 @@
 //!    errors, and the server's CPU time per request (the figure that does
 //!    not depend on what else the machine runs), with the load average.
 //!
+//! Before the load, and after it, the server's resident memory (`VmRSS`)
+//! and peak (`VmHWM`) from `/proc/<pid>/status`; the first after
+//! `MEDIATOR_BENCH_IDLE_SECS` (5) seconds idle (only the monitor's checks).
+//! `MEDIATOR_BENCH_IDLE_ONLY=1` stops there.
+//!
 //! Run with `make bench-ssr` (= `cargo bench -p server --bench ssr_load`);
 //! not part of `make test`.
 
@@ -95,6 +100,12 @@ async fn run() {
     println!("seeding: {:.1} s", t0.elapsed().as_secs_f64());
 
     let mut server = Server::start(&bin, &data, &workspace).await;
+    tokio::time::sleep(Duration::from_secs(env("MEDIATOR_BENCH_IDLE_SECS", 5))).await;
+    println!("server memory idle: {}", memory(server.child.id()));
+    if env("MEDIATOR_BENCH_IDLE_ONLY", 0) == 1 {
+        server.stop().await;
+        return;
+    }
     let requests: usize = env("MEDIATOR_BENCH_REQUESTS", 20_000);
     let connections: usize = env("MEDIATOR_BENCH_CONNECTIONS", 100);
     let only = std::env::var("MEDIATOR_BENCH_PAGES").unwrap_or_default();
@@ -138,6 +149,10 @@ async fn run() {
     // Client and server share the machine's cores: the load tool's share
     // tells whether the figures measure the server or the load tool.
     println!("load tool CPU over all pages: {:.1} s", self_cpu_secs());
+    println!(
+        "server memory after the load: {}",
+        memory(server.child.id())
+    );
     server.stop().await;
     assert_eq!(
         errors, 0,
@@ -429,6 +444,24 @@ async fn seed_vouchers(
         "  {n} vouchers received and submitted over 90 days in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
+}
+
+/// `VmRSS` and `VmHWM` of process `pid`, in MB.
+fn memory(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    format!(
+        "resident {:.0} MB, peak {:.0} MB (VmRSS, VmHWM)",
+        field("VmRSS:"),
+        field("VmHWM:")
+    )
 }
 
 /// The mediator binary, running on the seeded data directory.

@@ -22,11 +22,12 @@ fn callers() -> usize {
         .unwrap_or(64)
 }
 
-fn rss_mb() -> f64 {
+/// `field` (`VmRSS:` now, `VmHWM:` peak) of this process, in MB.
+fn memory_mb(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
@@ -219,7 +220,11 @@ fn main() {
         assert_eq!(bus.describe_replay("LoyaltyVoucherReplay_bench").await.unwrap().state, "COMPLETED");
 
         // 5. memory
-        println!("resident_memory            {n:>9} archived  {:.1} MB RSS", rss_mb());
+        println!(
+            "resident_memory            {n:>9} archived  {:.1} MB RSS, peak {:.1} MB (VmHWM)",
+            memory_mb("VmRSS:"),
+            memory_mb("VmHWM:")
+        );
         drop(bus);
     });
 }

@@ -5,7 +5,6 @@
 //! the status event into the outbox; transitions are conditional UPDATEs.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,45 +27,6 @@ use crate::db::Db;
 #[derive(Debug, Clone)]
 pub struct SqliteVoucherStore {
     db: Db,
-    /// Outcomes waiting to be recorded together ([`SqliteVoucherStore::finish_many`]).
-    finishing: Arc<FinishQueue>,
-}
-
-/// Outcomes of SaaS calls waiting for the writer: whichever caller's
-/// transaction runs first records every outcome waiting by then (group
-/// commit), so callers that finish at the same time share one commit
-/// instead of queueing one each behind the writer. Nobody waits on purpose:
-/// an outcome is committed as soon as the writer is free.
-#[derive(Default)]
-struct FinishQueue {
-    state: std::sync::Mutex<FinishState>,
-}
-
-#[derive(Default)]
-struct FinishState {
-    jobs: Vec<FinishJob>,
-    /// A transaction is queued for the writer and will take `jobs`.
-    leader_waiting: bool,
-}
-
-/// One caller's outcomes and where to send their statuses.
-struct FinishJob {
-    items: Vec<Finish>,
-    dead_letter_after: i64,
-    now: i64,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<VoucherStatus>, String>>,
-}
-
-impl std::fmt::Debug for FinishQueue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FinishQueue").finish_non_exhaustive()
-    }
-}
-
-impl FinishQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FinishState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// [`SqliteVoucherStore::finish_many`]'s work for one caller's outcomes.
@@ -388,10 +348,7 @@ fn dead_letter_tx(tx: &Transaction<'_>, id: &str, detail: &str, now: i64) -> Sql
 impl SqliteVoucherStore {
     /// The voucher store in `db`.
     pub fn new(db: Database) -> Self {
-        Self {
-            db: db.into(),
-            finishing: Default::default(),
-        }
+        Self { db: db.into() }
     }
 }
 
@@ -663,66 +620,13 @@ impl VoucherStore for SqliteVoucherStore {
         dead_letter_after: i64,
         now: DateTime<Utc>,
     ) -> Result<Vec<VoucherStatus>, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let lead = {
-            let mut state = self.finishing.lock();
-            state.jobs.push(FinishJob {
-                items,
-                dead_letter_after,
-                now: ms(now),
-                reply,
-            });
-            !std::mem::replace(&mut state.leader_waiting, true)
-        };
-        if lead {
-            // This transaction takes every outcome queued by the time it
-            // gets the writer (this caller's and any that came meanwhile).
-            let queue = self.finishing.clone();
-            let done = self
-                .db
-                .write(move |tx| {
-                    let jobs = {
-                        let mut state = queue.lock();
-                        state.leader_waiting = false;
-                        std::mem::take(&mut state.jobs)
-                    };
-                    let mut results = Vec::with_capacity(jobs.len());
-                    for job in &jobs {
-                        match finish_items(tx, &job.items, job.dead_letter_after, job.now) {
-                            Ok(r) => results.push(r),
-                            Err(e) => {
-                                for job in jobs {
-                                    let _ = job.reply.send(Err(e.to_string()));
-                                }
-                                return Err(e);
-                            }
-                        }
-                    }
-                    Ok((jobs, results))
-                })
-                .await;
-            match done {
-                Ok((jobs, results)) => {
-                    for (job, r) in jobs.into_iter().zip(results) {
-                        let _ = job.reply.send(Ok(r));
-                    }
-                }
-                // Every job it took was answered, or dropped (its caller
-                // sees the failure below).
-                Err(e) => return Err(e),
-            }
-        }
-        match answer.await {
-            Ok(Ok(out)) => Ok(out),
-            Ok(Err(e)) => Err(StoreError::unavailable(
-                "database task failed",
-                format!("recording SaaS outcomes failed: {e}"),
-            )),
-            Err(_) => Err(StoreError::unavailable(
-                "database task failed",
-                "recording SaaS outcomes failed: their transaction did not commit",
-            )),
-        }
+        // Callers whose outcomes arrive together share a commit through
+        // the database's group commit; each caller's outcomes are one write
+        // (a failure fails only its own).
+        let now = ms(now);
+        self.db
+            .write(move |tx| finish_items(tx, &items, dead_letter_after, now))
+            .await
     }
 
     /// The statuses of `ids` (`None` for unknown ones), in order. Read on

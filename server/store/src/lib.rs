@@ -11,12 +11,14 @@
 //! [`Database::open`] applies the missing ones at start-up.
 
 pub mod backup;
+mod group;
 mod migrations;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use rusqlite;
@@ -50,14 +52,37 @@ pub struct Database {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    shared: Arc<Shared>,
+    /// Queue of the writer thread ([`group::writer_loop`]); dropped (with the
+    /// last handle) to end it.
+    writes: Option<mpsc::Sender<Box<dyn group::Job>>>,
+    writer_thread: Option<JoinHandle<()>>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    /// Write transactions committed since the last wake-up of the checkpointer.
-    commits: AtomicUsize,
+}
+
+/// What the writer thread shares with the handles.
+struct Shared {
+    writer: Mutex<Connection>,
+    /// Writes committed since the last wake-up of the checkpointer.
+    writes: AtomicUsize,
     /// Wakes the background checkpointer (see [`checkpoint_loop`]); dropping
-    /// it (with the last handle) ends the checkpointer's thread.
+    /// it (with the writer thread) ends the checkpointer's thread.
     checkpointer: mpsc::SyncSender<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The writer thread finishes the writes queued, then closes the
+        // writer connection: once the last handle is gone, so is every
+        // connection but the checkpointer's (a restore may replace the file).
+        drop(self.writes.take());
+        if let Some(t) = self.writer_thread.take() {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Database {
@@ -75,8 +100,8 @@ const READERS: usize = 4;
 /// backstop for when the background checkpointer falls behind.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 20_000;
 
-/// Write transactions after which the background checkpointer is woken.
-const CHECKPOINT_EVERY_COMMITS: usize = 256;
+/// Writes after which the background checkpointer is woken.
+const CHECKPOINT_EVERY_WRITES: usize = 256;
 
 /// What a committed write survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -125,7 +150,7 @@ impl Database {
         writer.pragma_update(None, "synchronous", durability.pragma())?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         // Checkpoints run on their own connection and thread (woken every
-        // CHECKPOINT_EVERY_COMMITS commits), beside the writer rather than
+        // CHECKPOINT_EVERY_WRITES writes), beside the writer rather than
         // inside its commits: copying WAL pages to the main file and fsyncing
         // it no longer holds up the next write. The writer checkpoints itself
         // only past ~80 MB of WAL (a backstop); the maintenance task still
@@ -151,15 +176,28 @@ impl Database {
                 Ok(Mutex::new(conn))
             })
             .collect::<Result<Vec<_>, rusqlite::Error>>()?;
+        let shared = Arc::new(Shared {
+            writer: Mutex::new(writer),
+            writes: AtomicUsize::new(0),
+            checkpointer: wake,
+        });
+        let (writes, queue) = mpsc::channel();
+        let writer_thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("sqlite-writer".into())
+                .spawn(move || group::writer_loop(shared, queue))
+                .map_err(|e| DbError::Task(format!("cannot start the writer: {e}")))?
+        };
         tracing::info!(path = %path.display(), version = migrations::latest_version(), "database open");
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
-                writer: Mutex::new(writer),
+                shared,
+                writes: Some(writes),
+                writer_thread: Some(writer_thread),
                 readers,
                 next_reader: AtomicUsize::new(0),
-                commits: AtomicUsize::new(0),
-                checkpointer: wake,
             }),
         })
     }
@@ -169,28 +207,32 @@ impl Database {
         &self.inner.path
     }
 
-    /// Runs `f` inside a write transaction on the writer connection; commits
-    /// if `f` returns `Ok`, rolls back otherwise.
+    /// Runs `f` inside a write transaction on the writer connection and
+    /// returns its value once that transaction is committed (with
+    /// [`Durability::Full`], fsynced); if `f` returns `Err` (or panics), its
+    /// changes are rolled back and its error returned.
+    ///
+    /// Group commit: writes queued while a commit is in flight share the
+    /// next transaction, each in a savepoint of its own (see [`group`]), so
+    /// concurrent writers share one fsync. A write sees the changes of the
+    /// writes before it in its group (they are serialised, as always); one
+    /// write's failure undoes only its own changes. `f` runs on the writer
+    /// thread: keep it short, and do not wait in it for another write.
     pub async fn write<F, R>(&self, f: F) -> Result<R, DbError>
     where
         F: FnOnce(&Transaction<'_>) -> Result<R, rusqlite::Error> + Send + 'static,
         R: Send + 'static,
     {
-        let inner = self.inner.clone();
-        run_blocking(move || {
-            let mut conn = lock(&inner.writer);
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            drop(conn);
-            if inner.commits.fetch_add(1, Ordering::Relaxed) + 1 >= CHECKPOINT_EVERY_COMMITS {
-                inner.commits.store(0, Ordering::Relaxed);
-                // Full: a wake-up is pending already.
-                let _ = inner.checkpointer.try_send(());
-            }
-            Ok(out)
-        })
-        .await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Box<dyn group::Job> = Box::new(group::Write { f, reply });
+        let stopped = || DbError::Task("the database writer has stopped".into());
+        self.inner
+            .writes
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Runs `f` on one of the read-only connections.
@@ -223,7 +265,7 @@ impl Database {
     {
         let inner = self.inner.clone();
         run_blocking(move || {
-            let conn = lock(&inner.writer);
+            let conn = lock(&inner.shared.writer);
             let tx = conn.unchecked_transaction()?;
             let out = f(&tx)?;
             tx.commit()?;
@@ -251,7 +293,7 @@ impl Database {
     pub async fn checkpoint(&self) -> Result<i64, DbError> {
         let inner = self.inner.clone();
         run_blocking(move || {
-            let conn = lock(&inner.writer);
+            let conn = lock(&inner.shared.writer);
             let frames = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
                 r.get::<_, i64>(2)
             })?;
@@ -270,12 +312,13 @@ pub fn latest_schema_version() -> u32 {
 /// The background checkpointer: on each wake-up, a PASSIVE checkpoint on
 /// its own connection (it copies what no reader still needs, waiting for
 /// nobody; the writer keeps committing meanwhile, and restarts the WAL once
-/// everything was copied). Ends when the database's last handle is dropped.
+/// everything was copied). Ends when the database's last handle is dropped
+/// (with the writer thread).
 fn checkpoint_loop(conn: Connection, woken: mpsc::Receiver<()>) {
     // Retried at the next wake-up; the writer's backstop and the maintenance
     // task's TRUNCATE checkpoint remain. A failure (disk full, I/O error) is
     // a warning once, then debug until a checkpoint succeeds again, so a
-    // full disk does not flood the log at every 256 commits.
+    // full disk does not flood the log at every 256 writes.
     let mut failing = false;
     while woken.recv().is_ok() {
         match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
@@ -442,7 +485,7 @@ mod tests {
     async fn the_background_checkpointer_copies_the_wal_into_the_database_file() {
         let tmp = tempfile::tempdir().unwrap();
         let db = Database::open(tmp.path()).unwrap();
-        for i in 0..CHECKPOINT_EVERY_COMMITS {
+        for i in 0..CHECKPOINT_EVERY_WRITES {
             db.write(move |tx| {
                 tx.execute(
                     "INSERT INTO part_status (part, status, updated_at) VALUES (?1, 'up', 'now')",
@@ -476,6 +519,169 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Polls `fut` once: enough for a write to be queued for the writer.
+    async fn queue<F: std::future::Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
+        std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx)))
+            .await
+    }
+
+    fn insert(
+        part: &'static str,
+    ) -> impl FnOnce(&Transaction<'_>) -> Result<usize, rusqlite::Error> + Send + 'static {
+        move |tx| {
+            tx.execute(
+                "INSERT INTO part_status (part, status, updated_at) VALUES (?1, 'up', 'now')",
+                [part],
+            )
+        }
+    }
+
+    /// The parts a separate connection sees: what is committed.
+    fn committed(path: &Path) -> Vec<String> {
+        let c = Connection::open(path).unwrap();
+        let mut stmt = c
+            .prepare("SELECT part FROM part_status ORDER BY part")
+            .unwrap();
+        let parts = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        parts
+    }
+
+    /// Holds the writer thread inside a write until `release` is sent;
+    /// returns that write's future (already queued and running).
+    async fn hold_writer(
+        db: &Database,
+    ) -> (
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), DbError>> + Send + '_>>,
+        mpsc::Sender<()>,
+    ) {
+        let (release, held) = mpsc::channel::<()>();
+        let (running, is_running) = tokio::sync::oneshot::channel();
+        let mut first = Box::pin(db.write(move |_| {
+            let _ = running.send(());
+            let _ = held.recv();
+            Ok(())
+        }));
+        assert!(queue(&mut first).await.is_pending());
+        is_running.await.unwrap();
+        (first, release)
+    }
+
+    #[tokio::test]
+    async fn grouped_writes_are_answered_after_their_commit_and_fail_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let (first, release) = hold_writer(&db).await;
+        // Queued while the writer is busy: they form the next group.
+        let mut a = Box::pin(db.write(insert("a")));
+        assert!(queue(&mut a).await.is_pending());
+        // A duplicate of `a`: fails inside the group.
+        let mut dup = Box::pin(db.write(insert("a")));
+        assert!(queue(&mut dup).await.is_pending());
+        let mut panics = Box::pin(db.write(|tx| -> Result<(), rusqlite::Error> {
+            insert("p")(tx)?;
+            panic!("a bug in one write");
+        }));
+        assert!(queue(&mut panics).await.is_pending());
+        let path = db.path().to_path_buf();
+        let (at_b, b_running) = tokio::sync::oneshot::channel();
+        let (go, b_waits) = mpsc::channel::<()>();
+        let mut b = Box::pin(db.write(move |tx| {
+            let n = insert("b")(tx)?;
+            // `a` ran in this transaction and is not committed yet.
+            let seen: i64 = tx.query_row(
+                "SELECT count(*) FROM part_status WHERE part = 'a'",
+                [],
+                |r| r.get(0),
+            )?;
+            let _ = at_b.send((seen, committed(&path)));
+            let _ = b_waits.recv();
+            Ok(n)
+        }));
+        assert!(queue(&mut b).await.is_pending());
+        release.send(()).unwrap();
+        first.await.unwrap();
+        let (seen, outside) = b_running.await.unwrap();
+        assert_eq!(seen, 1, "b runs after a, in the same transaction");
+        assert!(outside.is_empty(), "nothing committed yet: {outside:?}");
+        // The group is not committed while `b` runs: nobody is answered
+        // yet, not even `a`, whose write is done.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            queue(&mut a).await.is_pending(),
+            "a answered before its commit"
+        );
+        go.send(()).unwrap();
+        assert_eq!(a.await.unwrap(), 1);
+        // Answered only now: the commit is done, a separate connection sees it.
+        assert_eq!(committed(db.path()), ["a", "b"]);
+        assert_eq!(b.await.unwrap(), 1);
+        // The failures are their own, and undid only their own changes.
+        match dup.await {
+            Err(DbError::Sqlite(e)) => assert_eq!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ConstraintViolation),
+                "{e}"
+            ),
+            other => panic!("the duplicate must fail with its constraint: {other:?}"),
+        }
+        match panics.await {
+            Err(DbError::Task(m)) => assert!(m.contains("a bug in one write"), "{m}"),
+            other => panic!("the panicking write must fail alone: {other:?}"),
+        }
+        assert_eq!(committed(db.path()), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_sqlite_drops_fails_every_write_in_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let (first, release) = hold_writer(&db).await;
+        let mut a = Box::pin(db.write(insert("a")));
+        assert!(queue(&mut a).await.is_pending());
+        // What SQLite does on a full disk or an I/O error: the whole
+        // transaction is rolled back, `a`'s changes with it.
+        let mut drops = Box::pin(db.write(|tx| -> Result<(), rusqlite::Error> {
+            tx.execute_batch("ROLLBACK")?;
+            Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some("database or disk is full".into()),
+            ))
+        }));
+        assert!(queue(&mut drops).await.is_pending());
+        let mut c = Box::pin(db.write(insert("c")));
+        assert!(queue(&mut c).await.is_pending());
+        release.send(()).unwrap();
+        first.await.unwrap();
+        assert!(drops.await.is_err());
+        // `a` was not committed, so it must not be told it was.
+        assert!(
+            a.await.is_err(),
+            "a reported committed, but was rolled back"
+        );
+        // The writes after it go into a transaction of their own.
+        assert_eq!(c.await.unwrap(), 1);
+        assert_eq!(committed(db.path()), ["c"]);
+    }
+
+    #[tokio::test]
+    async fn writes_queued_before_the_last_handle_is_dropped_are_committed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = Database::open(tmp.path()).unwrap();
+        let path = db.path().to_path_buf();
+        let (first, release) = hold_writer(&db).await;
+        let mut a = Box::pin(db.write(insert("a")));
+        assert!(queue(&mut a).await.is_pending());
+        drop(a);
+        release.send(()).unwrap();
+        first.await.unwrap();
+        drop(db);
+        assert_eq!(committed(&path), ["a"]);
     }
 
     #[tokio::test]
