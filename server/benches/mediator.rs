@@ -36,6 +36,9 @@
 //! `MEDIATOR_BENCH_CONCURRENCY` (resubmit concurrency, 64),
 //! `MEDIATOR_BENCH_LOAD_SECS` (10), `MEDIATOR_BENCH_LOAD_CLIENTS` (32).
 
+#[path = "support/memory.rs"]
+mod memory;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -263,20 +266,6 @@ impl SaasSubmitter for InProcessSaas {
     }
 }
 
-/// `VmHWM` (peak) and `VmRSS` (now) of this process, in MB.
-fn memory_mb() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
 /// Resets this process's `VmHWM` to its current resident memory.
 fn reset_peak_memory() {
     if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
@@ -469,7 +458,7 @@ async fn recovery(via: Submitter, durability: Durability) {
         resubmitted as usize, n,
         "the replay's progress counts them all"
     );
-    let (peak_mb, rss_mb) = memory_mb();
+    let (rss_mb, peak_mb) = memory::resident_and_peak_mb("self");
     shutdown.cancel();
     let _ = handle.await;
 

@@ -35,6 +35,9 @@
 //! Run with `make bench-ssr` (= `cargo bench -p server --bench ssr_load`);
 //! not part of `make test`.
 
+#[path = "support/memory.rs"]
+mod memory;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -446,22 +449,10 @@ async fn seed_vouchers(
     );
 }
 
-/// `VmRSS` and `VmHWM` of process `pid`, in MB.
+/// `VmRSS` and `VmHWM` of process `pid`, in words.
 fn memory(pid: u32) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    format!(
-        "resident {:.0} MB, peak {:.0} MB (VmRSS, VmHWM)",
-        field("VmRSS:"),
-        field("VmHWM:")
-    )
+    let (rss, peak) = memory::resident_and_peak_mb(&pid.to_string());
+    format!("resident {rss:.0} MB, peak {peak:.0} MB (VmRSS, VmHWM)")
 }
 
 /// The mediator binary, running on the seeded data directory.
