@@ -2,6 +2,7 @@
 //! lazily resolved caller of public requests, and the status codes of the
 //! console's server functions, against the real server on loopback.
 
+use crate::auth::{raw_client, sign_in, Browser};
 use crate::common;
 
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::{spawn_app, spawn_app_with};
 use leptos::server_fn::ServerFn;
 use mediator_core::access::{Access, Role};
-use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE};
 use serde_json::Value;
 use server::config::AuthMode;
 
@@ -105,38 +106,6 @@ async fn an_outage_is_on_the_overview_page_within_a_second() {
     app.stop().await;
 }
 
-fn raw_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-/// Signs `user` in; the `Cookie` header of its browser and its CSRF token.
-async fn sign_in(url: &str, user: &str, password: &str) -> (String, String) {
-    let res = raw_client()
-        .post(format!("{url}/login"))
-        .form(&[("username", user), ("password", password), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303, "sign-in of {user}");
-    assert_eq!(res.headers()[LOCATION], "/");
-    let set: Vec<String> = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .collect();
-    let csrf = set
-        .iter()
-        .find_map(|c| c.strip_prefix("mediator_csrf="))
-        .unwrap()
-        .to_owned();
-    (set.join("; "), csrf)
-}
-
 #[tokio::test]
 async fn each_caller_gets_its_own_page_and_public_requests_resolve_the_caller_only_when_shown() {
     let app = spawn_app_with(|a| a.auth = Some(AuthMode::Local)).await;
@@ -150,9 +119,16 @@ async fn each_caller_gets_its_own_page_and_public_requests_resolve_the_caller_on
         .add_user("val", Role::Viewer, "val-password")
         .await
         .unwrap();
-    let base = format!("http://{}", app.addr);
-    let (ann, ann_csrf) = sign_in(&base, "ann", "ann-password").await;
-    let (val, val_csrf) = sign_in(&base, "val", "val-password").await;
+    let Browser {
+        cookies: ann,
+        csrf: ann_csrf,
+        ..
+    } = sign_in(&app, "ann", "ann-password", &[]).await;
+    let Browser {
+        cookies: val,
+        csrf: val_csrf,
+        ..
+    } = sign_in(&app, "val", "val-password", &[]).await;
     let client = raw_client();
     let url = app.url("/");
     for _ in 0..3 {

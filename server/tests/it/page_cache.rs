@@ -4,6 +4,7 @@
 //! its topics on the very next load, is never served to another caller or
 //! role, and gets its own nonce every time.
 
+use crate::auth::{raw_client, sign_in, Browser};
 use crate::common;
 
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::{spawn_app, spawn_app_with, TestApp};
 use mediator_core::access::{Access, Role};
 use mediator_core::{Audit, NewAuditEntry};
-use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE, X_FRAME_OPTIONS};
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, X_FRAME_OPTIONS};
 use serde_json::json;
 use server::config::AuthMode;
 
@@ -184,38 +185,6 @@ async fn kept_pages_get_a_fresh_nonce_and_the_same_headers_every_time() {
     app.stop().await;
 }
 
-fn raw_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-/// Signs `user` in; the `Cookie` header of its browser and its CSRF token.
-async fn sign_in(url: &str, user: &str, password: &str) -> (String, String) {
-    let res = raw_client()
-        .post(format!("{url}/login"))
-        .form(&[("username", user), ("password", password), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303, "sign-in of {user}");
-    assert_eq!(res.headers()[LOCATION], "/");
-    let set: Vec<String> = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .collect();
-    let csrf = set
-        .iter()
-        .find_map(|c| c.strip_prefix("mediator_csrf="))
-        .unwrap()
-        .to_owned();
-    (set.join("; "), csrf)
-}
-
 #[tokio::test]
 async fn callers_and_roles_never_see_each_others_kept_pages() {
     let app = spawn_app_with(|a| {
@@ -231,10 +200,21 @@ async fn callers_and_roles_never_see_each_others_kept_pages() {
             .await
             .unwrap();
     }
-    let base = format!("http://{}", app.addr);
-    let (ann, ann_csrf) = sign_in(&base, "ann", "ann-password").await;
-    let (ann2, ann2_csrf) = sign_in(&base, "ann", "ann-password").await;
-    let (val, val_csrf) = sign_in(&base, "val", "val-password").await;
+    let Browser {
+        cookies: ann,
+        csrf: ann_csrf,
+        ..
+    } = sign_in(&app, "ann", "ann-password", &[]).await;
+    let Browser {
+        cookies: ann2,
+        csrf: ann2_csrf,
+        ..
+    } = sign_in(&app, "ann", "ann-password", &[]).await;
+    let Browser {
+        cookies: val,
+        csrf: val_csrf,
+        ..
+    } = sign_in(&app, "val", "val-password", &[]).await;
     let client = raw_client();
     let get = |path: &'static str, cookies: String| {
         let req = client.get(app.url(path)).header(COOKIE, cookies);
