@@ -1,10 +1,7 @@
 //! PutEvents: entry validation, the EventBridge envelope, routing, and the
 //! group-commit writer that makes accepted entries durable before the reply.
 
-use std::sync::{Arc, Weak};
-
-use store::Database;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
 
 use crate::routing::{apply_rows, Row};
 use crate::stats::Counters;
@@ -12,22 +9,12 @@ use crate::types::{
     PutEventsRequest, PutEventsRequestEntry, PutEventsResponse, PutEventsResultEntry,
 };
 use crate::validation::Violations;
-use crate::{Bus, BusError, BusResult, Inner, Timestamp};
+use crate::{Bus, BusError, BusResult, Timestamp};
 
 /// AWS's limit on entries per PutEvents call.
 pub const MAX_ENTRIES: usize = 10;
 /// AWS's limit on the size of a PutEvents request (and of one entry).
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
-/// Rows the writer puts in one transaction at most (it may take more batches
-/// if they arrive together, but stops collecting beyond this).
-const MAX_ROWS_PER_COMMIT: usize = 20_000;
-
-/// A batch of rows waiting for the writer, and who to tell when it is durable.
-pub(crate) struct Job {
-    pub rows: Vec<Row>,
-    pub reply: oneshot::Sender<Result<(), String>>,
-}
-
 /// AWS's size of an entry: Time (14 bytes if present), Source, DetailType,
 /// Detail and Resources in UTF-8.
 fn entry_size(e: &PutEventsRequestEntry) -> usize {
@@ -245,73 +232,30 @@ impl Bus {
         Ok(id)
     }
 
-    /// Hands `rows` to the group-commit writer and waits until they are committed.
+    /// Writes `rows` and waits until they are committed. Concurrent callers
+    /// share a transaction and its fsync through the database's group commit
+    /// ([`Database::write`]), each in a savepoint of its own: a caller whose
+    /// rows fail fails alone, and a caller is never held back by a commit
+    /// it is not part of (callers answered from one commit route their next
+    /// events while the following one is being synced).
     pub(crate) async fn commit(&self, rows: Vec<Row>) -> BusResult<()> {
-        let (reply, wait) = oneshot::channel();
-        self.inner
-            .writer
-            .send(Job { rows, reply })
-            .map_err(|_| BusError::Internal("the event writer has stopped".into()))?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(BusError::Internal(e)),
-            Err(_) => Err(BusError::Internal("the event writer has stopped".into())),
-        }
-    }
-}
-
-/// The one writer: takes every job waiting, commits them in one transaction,
-/// then answers each. Ends when every sender is gone.
-pub(crate) async fn writer_loop(
-    db: Database,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-    bus: Weak<Inner>,
-) {
-    while let Some(first) = rx.recv().await {
-        let mut total = first.rows.len();
-        let mut jobs = vec![first];
-        while total < MAX_ROWS_PER_COMMIT {
-            match rx.try_recv() {
-                Ok(j) => {
-                    total += j.rows.len();
-                    jobs.push(j);
-                }
-                Err(_) => break,
-            }
-        }
-        let (rows, replies): (Vec<Vec<Row>>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.rows, j.reply)).unzip();
         let now = Timestamp::now().0;
-        let res = db
-            .write(move |tx| {
-                let mut q = 0;
-                let mut d = 0;
-                for batch in &rows {
-                    let (a, b) = apply_rows(tx, batch, now)?;
-                    q += a;
-                    d += b;
-                }
-                Ok((q, d))
-            })
-            .await;
-        let outcome = match &res {
-            Ok(_) => Ok(()),
-            Err(e) => {
+        let (queued, deliveries) = self
+            .inner
+            .db
+            .write(move |tx| apply_rows(tx, &rows, now))
+            .await
+            .map_err(|e| {
                 tracing::error!("event batch not committed: {e}");
-                Err(e.to_string())
-            }
-        };
-        if let (Ok((q, d)), Some(inner)) = (&res, bus.upgrade()) {
-            if *q > 0 {
-                inner.queue_notify.notify_waiters();
-            }
-            if *d > 0 {
-                inner.delivery_notify.notify_one();
-            }
+                BusError::Internal(e.to_string())
+            })?;
+        if queued > 0 {
+            self.inner.queue_notify.notify_waiters();
         }
-        for r in replies {
-            let _ = r.send(outcome.clone());
+        if deliveries > 0 {
+            self.inner.delivery_notify.notify_one();
         }
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 //! # Module map
 //! * [`types`] — EventBridge request/response shapes (serde, PascalCase, epoch seconds).
 //! * [`error`] — [`BusError`], one variant per AWS error code.
-//! * `ingest` — PutEvents: validation, envelope, routing and the group-commit writer.
+//! * `ingest` — PutEvents: validation, envelope, routing and the commit of its rows.
 //! * `control` — buses, rules, targets, connections, API destinations, archives,
 //!   tags, bus policies (one file each under `control/`).
 //! * [`queue`] — embedded SQS-like queues (visibility timeout, receive count, DLQ).
@@ -21,8 +21,9 @@
 //! * **Durable before reply**: an accepted PutEvents entry's archive rows, queue
 //!   messages and deliveries are committed in one SQLite transaction before
 //!   `put_events` returns.
-//! * **One writer**: event ingestion goes through one group-commit task that
-//!   drains every waiting batch into one transaction.
+//! * **Group commit**: concurrent PutEvents calls share transactions and
+//!   fsyncs through the database's group commit (`store::Database::write`),
+//!   each call's rows in a savepoint of its own.
 //! * **Replays never re-archive**: archive rules carry `"replay-name": [{"exists": false}]`
 //!   and replays never route to archive rules.
 //!
@@ -65,7 +66,7 @@ pub use replay::ReplayProgress;
 pub use stats::BusStats;
 pub use store::Database;
 pub use time::Timestamp;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -168,7 +169,6 @@ pub(crate) struct Inner {
     pub(crate) routes: RwLock<HashMap<String, Arc<routing::Routing>>>,
     /// Serialises control-plane changes with the routing reload that follows them.
     pub(crate) control: tokio::sync::Mutex<()>,
-    pub(crate) writer: mpsc::UnboundedSender<ingest::Job>,
     pub(crate) consumers: RwLock<HashMap<String, Consumer>>,
     pub(crate) queue_notify: Notify,
     pub(crate) delivery_notify: Notify,
@@ -195,10 +195,9 @@ impl std::fmt::Debug for Bus {
 
 impl Bus {
     /// Opens the bus on `db`: makes sure the default bus exists, loads the
-    /// routing tables and starts the group-commit writer (needs a tokio runtime).
+    /// routing tables (needs a tokio runtime).
     /// Call [`Bus::spawn_workers`] to start delivery, replays and retention.
     pub async fn open(db: Database, cfg: BusConfig) -> BusResult<Bus> {
-        let (tx, rx) = mpsc::unbounded_channel();
         // Redirects are not followed: a destination could otherwise send the
         // call (with the connection's credentials) anywhere, private
         // addresses included.
@@ -219,7 +218,6 @@ impl Bus {
                 cfg,
                 routes: RwLock::new(HashMap::new()),
                 control: tokio::sync::Mutex::new(()),
-                writer: tx,
                 consumers: RwLock::new(HashMap::new()),
                 queue_notify: Notify::new(),
                 delivery_notify: Notify::new(),
@@ -244,7 +242,6 @@ impl Bus {
         })
         .await?;
         bus.reload_all_routes().await?;
-        tokio::spawn(ingest::writer_loop(db, rx, Arc::downgrade(&bus.inner)));
         Ok(bus)
     }
 
