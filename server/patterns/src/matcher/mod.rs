@@ -69,6 +69,7 @@ mod verify;
 use self::check::Check;
 use self::cond::{Cond, Key, TupleShape};
 use self::filter::Filter;
+use self::run::Work;
 use self::slots::{alloc, BranchSlot, Hot, RuleSlot};
 use self::tuple::TupleIndex;
 use crate::compile::{Branch, ValuePattern};
@@ -131,7 +132,8 @@ pub struct Matcher<Id: Clone + Eq + Hash> {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// The scanner's and the matcher's buffers, reused from event to event.
+    static SCRATCH: RefCell<(Scratch, Work)> = RefCell::default();
 }
 
 impl<Id: Clone + Eq + Hash> Default for Matcher<Id> {
@@ -358,8 +360,11 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
     /// See [`Matcher::set_strict`] for how much of a malformed event is detected.
     pub fn matches_for_event(&self, event_json: &[u8]) -> Result<Vec<Id>, EventError> {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.run(event_json, &mut scratch),
-            Err(_) => self.run(event_json, &mut Scratch::default()),
+            Ok(mut scratch) => {
+                let (s, w) = &mut *scratch;
+                self.run(event_json, s, w)
+            }
+            Err(_) => self.run(event_json, &mut Scratch::default(), &mut Work::default()),
         })
     }
 

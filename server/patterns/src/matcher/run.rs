@@ -20,40 +20,57 @@ use std::hash::Hash;
 /// Rule slots from which the matched rules' slots are requested before reading their ids.
 const PREFETCH_RULES_MIN: usize = 1024;
 
+/// The matcher's per-thread buffers, kept beside the scanner's [`Scratch`] and borrowed
+/// for one event at a time (nothing is moved out of them and back per event).
+#[derive(Default)]
+pub(super) struct Work {
+    tmp: Vec<u32>,
+    lower: Vec<u8>,
+    matched: Vec<u32>,
+    /// Per rule slot: generation of the last event that matched it.
+    stamps: Vec<u32>,
+    /// Per branch slot: generation of the last event that verified it.
+    branch_stamps: Vec<u32>,
+    /// Candidate branches of the current event.
+    candidates: Vec<u32>,
+    /// Tuple index and key of each lookup in the tuple table.
+    tuple_lookups: Vec<(u32, u64)>,
+    generation: u32,
+    v: Verifier,
+}
+
 impl<Id: Clone + Eq + Hash> Matcher<Id> {
-    pub(super) fn run(&self, input: &[u8], s: &mut Scratch) -> Result<Vec<Id>, EventError> {
+    pub(super) fn run(
+        &self,
+        input: &[u8],
+        s: &mut Scratch,
+        w: &mut Work,
+    ) -> Result<Vec<Id>, EventError> {
         scan(input, &self.trie, s, self.strict)?;
-        let mut tmp = std::mem::take(&mut s.tmp);
-        let mut lower = std::mem::take(&mut s.lower);
-        let mut matched = std::mem::take(&mut s.matched);
-        let mut stamps = std::mem::take(&mut s.stamps);
-        let mut branch_stamps = std::mem::take(&mut s.branch_stamps);
-        let mut cands = std::mem::take(&mut s.candidates);
-        let mut v = Verifier {
-            satisfied: std::mem::take(&mut s.satisfied),
-            groups: std::mem::take(&mut s.groups),
-            leaf_next: std::mem::take(&mut s.leaf_next),
-            leaf_hashes: std::mem::take(&mut s.leaf_hashes),
-            field_first: std::mem::take(&mut s.field_first),
-            field_stamps: std::mem::take(&mut s.field_stamps),
-            generation: 0,
-            n_in_arrays: 0,
-            tuple_keys: std::mem::take(&mut s.tuple_keys),
-            tuple_accs: std::mem::take(&mut s.tuple_accs),
-            tuple_next: std::mem::take(&mut s.tuple_next),
-        };
+        let s: &Scratch = s;
+        let Work {
+            tmp,
+            lower,
+            matched,
+            stamps,
+            branch_stamps,
+            candidates: cands,
+            tuple_lookups,
+            generation: thread_generation,
+            v,
+        } = w;
         matched.clear();
         // Rules matched by this event (and branches verified for it) are marked with a
         // fresh generation number (shared by every matcher the thread uses; a stale mark
         // is never equal to the current generation), so no set or sort is needed.
-        s.generation = s.generation.wrapping_add(1);
-        if s.generation == 0 {
+        *thread_generation = thread_generation.wrapping_add(1);
+        if *thread_generation == 0 {
             stamps.fill(0);
             branch_stamps.fill(0);
             v.field_stamps.fill(0);
-            s.generation = 1;
+            *thread_generation = 1;
         }
-        let generation = s.generation;
+        let generation = *thread_generation;
         v.generation = generation;
         if stamps.len() < self.rules.len() {
             stamps.resize(self.rules.len(), 0);
@@ -65,10 +82,9 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             v.link_leaves(s, input, &self.hashed);
             for (b, br) in self.branches.iter().enumerate() {
                 if let Some(br) = br {
-                    if stamps[br.rule as usize] != generation
-                        && self.verify(b as u32, &mut v, input, s)
+                    if stamps[br.rule as usize] != generation && self.verify(b as u32, v, input, s)
                     {
-                        mark(&mut stamps, generation, br.rule, &mut matched);
+                        mark(stamps, generation, br.rule, matched);
                     }
                 }
             }
@@ -80,28 +96,19 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
             cands.clear();
             // Tuple keys first: their table slots are requested now and read after the
             // field lookups, so those memory latencies overlap.
-            let mut tuple_keys = std::mem::take(&mut s.tuple_lookups);
-            tuple_keys.clear();
+            tuple_lookups.clear();
             let linked = self.tuple_keyed > 0 || !self.always.is_empty();
             if linked {
                 v.link_leaves(s, input, &self.hashed);
             }
             if self.tuple_keyed > 0 {
                 for (p, index) in self.tuples.iter().enumerate() {
-                    self.tuple_lookups(
-                        p as u32,
-                        index,
-                        &mut v,
-                        input,
-                        s,
-                        &mut tuple_keys,
-                        &mut cands,
-                    );
+                    self.tuple_lookups(p as u32, index, v, input, s, tuple_lookups, cands);
                 }
                 // Most keys are in no index: the table's presence filter rules them out
                 // before any slot is requested.
-                tuple_keys.retain(|&(p, k)| self.tuple_table.may_hold(p, k));
-                for &(_, k) in &tuple_keys {
+                tuple_lookups.retain(|&(p, k)| self.tuple_table.may_hold(p, k));
+                for &(_, k) in tuple_lookups.iter() {
                     self.tuple_table.prefetch(k);
                 }
             }
@@ -114,95 +121,39 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                     continue;
                 }
                 let val = s.value(input, leaf);
-                index.lookup(&val, &mut lower, &mut tmp);
+                index.lookup(&val, lower, tmp);
             }
-            if !tuple_keys.is_empty() {
-                for &c in &tmp {
+            if !tuple_lookups.is_empty() {
+                for &c in tmp.iter() {
                     prefetch(&self.cond_target[c as usize]);
                 }
+                for &(p, k) in tuple_lookups.iter() {
+                    self.tuple_table.get(p, k, cands);
+                }
             }
-            for &(p, k) in &tuple_keys {
-                self.tuple_table.get(p, k, &mut cands);
-            }
-            s.tuple_lookups = tuple_keys;
-            for &c in &tmp {
+            for &c in tmp.iter() {
                 let (r, b) = self.cond_target[c as usize];
                 if r != NO_RULE {
                     // A one-condition branch: any hit matches its rule.
-                    mark(&mut stamps, generation, r, &mut matched);
+                    mark(stamps, generation, r, matched);
                     continue;
                 }
                 cands.push(b);
             }
             // Rule sets made of one-condition branches are done here.
-            if !linked && !cands.is_empty() {
-                v.link_leaves(s, input, &self.hashed);
-            }
-            cands.retain(|&b| {
-                let bs = &mut branch_stamps[b as usize];
-                let fresh = *bs != generation;
-                *bs = generation;
-                fresh
-            });
-            for &b in &cands {
-                let hot: *const Hot = &self.hot[b as usize];
-                prefetch(hot);
-                prefetch(hot.cast::<u8>().wrapping_add(64));
-                prefetch(hot.cast::<u8>().wrapping_add(128));
-            }
-            for &b in &cands {
-                if let Filter::Heap(w) = &self.hot[b as usize].filter {
-                    prefetch(w.as_ptr());
+            if !cands.is_empty() || linked {
+                if !linked {
+                    v.link_leaves(s, input, &self.hashed);
                 }
-            }
-            // Survivors of the filters are verified in a second pass, after requesting
-            // their branch slots.
-            cands.retain(|&b| {
-                let hot = &self.hot[b as usize];
-                stamps[hot.rule as usize] != generation && hot.filter.passes(&v, input, s)
-            });
-            for &b in &cands {
-                let hot = &self.hot[b as usize];
-                if hot.tape_len == TAPE_ON_HEAP {
-                    prefetch(hot.spill.as_ptr());
-                    if hot.spill.len() > 64 {
-                        prefetch(hot.spill[64..].as_ptr());
-                    }
-                }
-            }
-            for &b in &cands {
-                let r = self.hot[b as usize].rule;
-                if stamps[r as usize] != generation && self.verify_compact(b, &mut v, input, s) {
-                    mark(&mut stamps, generation, r, &mut matched);
-                }
-            }
-            for &b in &self.always {
-                let r = self.branch_rule(b);
-                if stamps[r as usize] != generation && self.verify(b, &mut v, input, s) {
-                    mark(&mut stamps, generation, r, &mut matched);
-                }
+                self.verify_candidates(cands, v, input, s, stamps, branch_stamps, matched);
             }
         }
-        s.tmp = tmp;
-        s.lower = lower;
-        s.stamps = stamps;
-        s.branch_stamps = branch_stamps;
-        s.candidates = cands;
-        s.satisfied = v.satisfied;
-        s.groups = v.groups;
-        s.leaf_next = v.leaf_next;
-        s.leaf_hashes = v.leaf_hashes;
-        s.field_first = v.field_first;
-        s.field_stamps = v.field_stamps;
-        s.tuple_keys = v.tuple_keys;
-        s.tuple_accs = v.tuple_accs;
-        s.tuple_next = v.tuple_next;
         if matched.len() > 1 {
             matched.sort_unstable();
         }
         // With thousands of rules their slots are rarely in cache: request them together.
         if self.rules.len() >= PREFETCH_RULES_MIN {
-            for &r in &matched {
+            for &r in matched.iter() {
                 prefetch(&self.rules[r as usize]);
             }
         }
@@ -216,8 +167,67 @@ impl<Id: Clone + Eq + Hash> Matcher<Id> {
                     .clone()
             })
             .collect();
-        s.matched = matched;
         Ok(out)
+    }
+
+    /// Verify the candidate branches `cands` (the key hits of an event, some perhaps
+    /// repeated) and the branches without a key, marking the rules they match.
+    #[allow(clippy::too_many_arguments)]
+    fn verify_candidates(
+        &self,
+        cands: &mut Vec<u32>,
+        v: &mut Verifier,
+        input: &[u8],
+        s: &Scratch,
+        stamps: &mut [u32],
+        branch_stamps: &mut [u32],
+        matched: &mut Vec<u32>,
+    ) {
+        let generation = v.generation;
+        cands.retain(|&b| {
+            let bs = &mut branch_stamps[b as usize];
+            let fresh = *bs != generation;
+            *bs = generation;
+            fresh
+        });
+        for &b in cands.iter() {
+            let hot: *const Hot = &self.hot[b as usize];
+            prefetch(hot);
+            prefetch(hot.cast::<u8>().wrapping_add(64));
+            prefetch(hot.cast::<u8>().wrapping_add(128));
+        }
+        for &b in cands.iter() {
+            if let Filter::Heap(w) = &self.hot[b as usize].filter {
+                prefetch(w.as_ptr());
+            }
+        }
+        // Survivors of the filters are verified in a second pass, after requesting
+        // their branch slots.
+        cands.retain(|&b| {
+            let hot = &self.hot[b as usize];
+            stamps[hot.rule as usize] != generation && hot.filter.passes(v, input, s)
+        });
+        for &b in cands.iter() {
+            let hot = &self.hot[b as usize];
+            if hot.tape_len == TAPE_ON_HEAP {
+                prefetch(hot.spill.as_ptr());
+                if hot.spill.len() > 64 {
+                    prefetch(hot.spill[64..].as_ptr());
+                }
+            }
+        }
+        for &b in cands.iter() {
+            let r = self.hot[b as usize].rule;
+            if stamps[r as usize] != generation && self.verify_compact(b, v, input, s) {
+                mark(stamps, generation, r, matched);
+            }
+        }
+        for &b in &self.always {
+            let r = self.branch_rule(b);
+            if stamps[r as usize] != generation && self.verify(b, v, input, s) {
+                mark(stamps, generation, r, matched);
+            }
+        }
     }
 
     #[inline]

@@ -11,7 +11,10 @@ const CONSISTENCY_BUDGET: usize = 100_000;
 /// End of a per-field leaf list.
 pub(super) const NO_LEAF: u32 = u32::MAX;
 
-/// Per-event state of branch verification (buffers borrowed from the thread's scratch).
+/// Per-event state of branch verification (the thread's buffers, see [`Work`]).
+///
+/// [`Work`]: super::run::Work
+#[derive(Default)]
 pub(super) struct Verifier {
     pub(super) satisfied: Vec<u32>,
     pub(super) groups: Vec<(u32, u32)>,
