@@ -115,9 +115,19 @@ aws-tools:
 # from a chunk, which only a --split build produces.
 # The site first, then the server with the site inside it (`embed-site`,
 # see server/build.rs): the binary alone serves the console.
+# Only the server crate needs the site: while the front end builds, a first
+# server pass builds every other crate of the server (`--keep-going` past
+# server/build.rs, which stops there: MEDIATOR_EMBED_SITE names a directory
+# with no site). Its output is in $(TARGET_DIR)/server-deps.log; the second
+# pass reports any error again. See docs/performance.md ("make run").
 build-release: export MEDIATOR_GIT_SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 build-release: tools wasm-opt
-	cargo leptos build --release --split --frontend-only
+	@mkdir -p $(TARGET_DIR) && rm -rf $(TARGET_DIR)/no-site
+	@echo "building the server's dependencies beside the front end (log: $(TARGET_DIR)/server-deps.log)"
+	@MEDIATOR_EMBED_SITE=$(TARGET_DIR)/no-site cargo leptos build --release --split --server-only \
+	  --bin-features embed-site --bin-cargo-args=--keep-going > $(TARGET_DIR)/server-deps.log 2>&1 & deps=$$!; \
+	cargo leptos build --release --split --frontend-only || { kill $$deps 2>/dev/null || true; exit 1; }; \
+	wait $$deps || true
 	cargo leptos build --release --split --server-only --bin-features embed-site
 
 ## ---- checks --------------------------------------------------------------
