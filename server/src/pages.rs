@@ -481,8 +481,7 @@ impl GzipPieces {
         let mut crc = crc32fast::Hasher::new();
         let mut nonce_crc = crc32fast::Hasher::new();
         nonce_crc.update(nonce.as_bytes());
-        for (i, (piece, &(piece_crc, piece_len))) in
-            self.pieces.iter().zip(&self.crcs).enumerate()
+        for (i, (piece, &(piece_crc, piece_len))) in self.pieces.iter().zip(&self.crcs).enumerate()
         {
             if i > 0 {
                 frames.push(stored.clone());
@@ -510,12 +509,31 @@ struct Pieces {
     len: u64,
 }
 
+/// Frames shorter than this are copied together into one (a nonce, a
+/// gzip header or trailer, a small piece between two nonces): the
+/// connection writes at most 16 frames at once, and a response split over
+/// two writes can wait for the client's delayed acknowledgement.
+const SMALL_FRAME: usize = 1024;
+
 impl Pieces {
     fn new(frames: Vec<Bytes>) -> Pieces {
-        let frames: std::collections::VecDeque<Bytes> =
-            frames.into_iter().filter(|f| !f.is_empty()).collect();
-        let len = frames.iter().map(|f| f.len() as u64).sum();
-        Pieces { frames, len }
+        let mut out = std::collections::VecDeque::with_capacity(frames.len());
+        let mut small = Vec::new();
+        for f in frames {
+            if f.len() < SMALL_FRAME {
+                small.extend_from_slice(&f);
+                continue;
+            }
+            if !small.is_empty() {
+                out.push_back(Bytes::from(std::mem::take(&mut small)));
+            }
+            out.push_back(f);
+        }
+        if !small.is_empty() {
+            out.push_back(Bytes::from(small));
+        }
+        let len = out.iter().map(|f| f.len() as u64).sum();
+        Pieces { frames: out, len }
     }
 }
 
@@ -810,7 +828,10 @@ mod tests {
         html.push_str(&format!("{nonce}{nonce}</html>{nonce}"));
         let body = Bytes::from(html);
         let text = std::str::from_utf8(&body).unwrap();
-        let pieces = text.split(nonce).map(|s| body.slice_ref(s.as_bytes())).collect();
+        let pieces = text
+            .split(nonce)
+            .map(|s| body.slice_ref(s.as_bytes()))
+            .collect();
         (body, pieces)
     }
 
@@ -830,19 +851,31 @@ mod tests {
         let (original, pieces) = nonce_page(rendered);
         assert!(pieces.len() > 6 && pieces.iter().any(|p| p.is_empty()));
         let gzip = GzipPieces::compress(&pieces);
-        assert!(gzip.len() * 10 < original.len(), "compressed: {}", gzip.len());
+        assert!(
+            gzip.len() * 10 < original.len(),
+            "compressed: {}",
+            gzip.len()
+        );
         // The render's own nonce gives back the very page.
         assert_eq!(gunzip(&gzip.frames(&pieces, rendered)), original);
         for nonce in ["bBbBbBbBbBbBbBbBbBbBbB", "0123456789-_abcdefghij"] {
             let page = gunzip(&gzip.frames(&pieces, nonce));
             assert_eq!(page, pieces.join(nonce.as_bytes()));
-            assert!(!page.windows(rendered.len()).any(|w| w == rendered.as_bytes()));
+            assert!(!page
+                .windows(rendered.len())
+                .any(|w| w == rendered.as_bytes()));
         }
         // A page without a nonce: one piece.
         let one = vec![Bytes::from_static(b"<p>embed</p>")];
-        assert_eq!(gunzip(&GzipPieces::compress(&one).frames(&one, "")), b"<p>embed</p>");
+        assert_eq!(
+            gunzip(&GzipPieces::compress(&one).frames(&one, "")),
+            b"<p>embed</p>"
+        );
         let empty = vec![Bytes::new()];
-        assert_eq!(gunzip(&GzipPieces::compress(&empty).frames(&empty, "")), b"");
+        assert_eq!(
+            gunzip(&GzipPieces::compress(&empty).frames(&empty, "")),
+            b""
+        );
     }
 
     #[test]
@@ -865,7 +898,9 @@ mod tests {
         let page =
             RenderedPage::capture(1, Instant::now(), Kind::Console, &parts, &original).unwrap();
         assert_eq!(page.body, body);
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         for gzip in [false, true] {
             let res = page.respond(gzip);
             let len: usize = res.headers()[header::CONTENT_LENGTH]
@@ -873,11 +908,10 @@ mod tests {
                 .unwrap()
                 .parse()
                 .unwrap();
-            assert_eq!(
-                res.headers().get(header::CONTENT_ENCODING).is_some(),
-                gzip
-            );
-            let csp = res.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+            assert_eq!(res.headers().get(header::CONTENT_ENCODING).is_some(), gzip);
+            let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap();
             let nonce = page_nonce(res.headers()).unwrap();
             assert_ne!(nonce, rendered, "{csp}");
             let mut frames = Vec::new();
@@ -891,14 +925,25 @@ mod tests {
                 }
             });
             assert_eq!(frames.iter().map(Bytes::len).sum::<usize>(), len);
-            let kept: Vec<&Bytes> = if gzip { page.gzip.pieces.iter().collect() } else { page.body.iter().collect() };
-            for piece in kept.into_iter().filter(|p| !p.is_empty()) {
+            let kept: Vec<&Bytes> = if gzip {
+                page.gzip.pieces.iter().collect()
+            } else {
+                page.body.iter().collect()
+            };
+            assert!(frames.len() <= 16, "{} frames", frames.len());
+            for piece in kept.into_iter().filter(|p| p.len() >= SMALL_FRAME) {
                 assert!(
-                    frames.iter().any(|f| f.as_ptr() == piece.as_ptr() && f.len() == piece.len()),
+                    frames
+                        .iter()
+                        .any(|f| f.as_ptr() == piece.as_ptr() && f.len() == piece.len()),
                     "each kept piece is sent as it is"
                 );
             }
-            let html = if gzip { gunzip(&frames) } else { frames.concat() };
+            let html = if gzip {
+                gunzip(&frames)
+            } else {
+                frames.concat()
+            };
             assert_eq!(html, body.join(nonce.as_bytes()));
         }
     }
