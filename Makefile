@@ -213,7 +213,8 @@ bench-mediator:
 
 # Console pages under load: each page and embed of the release binary with
 # 90 days of history, 1,000,000 archived events and 100,000 vouchers, 100
-# concurrent connections (MEDIATOR_BENCH_PAGES=overview,timeline picks some).
+# concurrent connections (MEDIATOR_BENCH_PAGES=overview,timeline picks some;
+# MEDIATOR_BENCH_ACCEPT_ENCODING='gzip, deflate, br, zstd' loads as a browser).
 # Not part of `make test`. MEDIATOR_BENCH_BIN=… measures another binary.
 bench-ssr: build-release
 	cargo bench -p server --bench ssr_load

@@ -24,8 +24,16 @@
 //!    `MEDIATOR_BENCH_CONNECTIONS` (100) concurrent keep-alive connections
 //!    after 200 warm-up requests; each answer must be 200 with a piece of the
 //!    page's content. One table: throughput, p50 / p90 / p99 / max latency,
-//!    errors, and the server's CPU time per request (the figure that does
-//!    not depend on what else the machine runs), with the load average.
+//!    errors, bytes per answer as sent, and the server's CPU time per
+//!    request (the figure that does not depend on what else the machine
+//!    runs), with the load average.
+//!
+//!    `MEDIATOR_BENCH_ACCEPT_ENCODING` (default: none, as an API client)
+//!    sends that `Accept-Encoding` with every GET, e.g. `gzip, deflate, br,
+//!    zstd` as a browser does; the answers then come compressed (gzip or br)
+//!    and the load tool decodes the first of each connection and every
+//!    8th after it to look for the page's content (decoding all would take
+//!    the load tool's CPU from the server it shares the cores with).
 //!
 //! Before the load, and after it, the server's resident memory (`VmRSS`)
 //! and peak (`VmHWM`) from `/proc/<pid>/status`; the first after
@@ -110,6 +118,7 @@ async fn run() {
         return;
     }
     let requests: usize = env("MEDIATOR_BENCH_REQUESTS", 20_000);
+    let encoding = std::env::var("MEDIATOR_BENCH_ACCEPT_ENCODING").unwrap_or_default();
     let connections: usize = env("MEDIATOR_BENCH_CONNECTIONS", 100);
     let only = std::env::var("MEDIATOR_BENCH_PAGES").unwrap_or_default();
     let pages: Vec<Page> = pages(Utc::now())
@@ -118,24 +127,29 @@ async fn run() {
         .collect();
     assert!(!pages.is_empty(), "MEDIATOR_BENCH_PAGES names no page");
     println!(
-        "{requests} requests a page over {connections} keep-alive connections; CPU per request \
-         is the server's CPU time over the run divided by its requests"
+        "{requests} requests a page over {connections} keep-alive connections, Accept-Encoding: \
+         {}; CPU per request is the server's CPU time over the run divided by its requests",
+        if encoding.is_empty() {
+            "(none)"
+        } else {
+            encoding.as_str()
+        }
     );
     println!(
-        "| page | path | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU/req | load before → after |"
+        "| page | path | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | bytes/answer | server CPU/req | load before → after |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut errors = 0;
     for page in &pages {
         let url = format!("http://{}{}", server.addr, page.path);
-        load(&url, page.marker, 200, connections.min(20)).await;
+        load(&url, &encoding, page.marker, 200, connections.min(20)).await;
         let load_before = loadavg();
         let (server0, t0) = (process_cpu_secs(server.child.id()), Instant::now());
-        let r = load(&url, page.marker, requests, connections).await;
+        let r = load(&url, &encoding, page.marker, requests, connections).await;
         let _wall = t0.elapsed().as_secs_f64();
         let server_cpu = process_cpu_secs(server.child.id()) - server0;
         println!(
-            "| {} | `{}` | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.2} ms | {load_before} → {} |",
+            "| {} | `{}` | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {}{} | {:.2} ms | {load_before} → {} |",
             page.name,
             page.path,
             r.per_sec,
@@ -144,6 +158,8 @@ async fn run() {
             r.p99,
             r.max,
             r.errors,
+            r.bytes,
+            r.encoding.as_deref().map(|e| format!(" {e}")).unwrap_or_default(),
             1000.0 * server_cpu / requests as f64,
             loadavg()
         );
@@ -531,10 +547,43 @@ struct LoadResult {
     p99: f64,
     max: f64,
     errors: usize,
+    /// Mean body bytes per answer, as sent.
+    bytes: usize,
+    /// The answers' `Content-Encoding`, if any.
+    encoding: Option<String>,
 }
 
-/// `n` GETs of `url` (each must answer 200 with `marker` in its body) over `connections` concurrent keep-alive connections.
-async fn load(url: &str, marker: &'static str, n: usize, connections: usize) -> LoadResult {
+/// The page's text from a body sent with `encoding` (gzip, br or none).
+fn decode(encoding: Option<&str>, body: &[u8]) -> Option<String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match encoding {
+        None => out.extend_from_slice(body),
+        Some("gzip") => {
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .ok()?;
+        }
+        Some("br") => {
+            brotli::Decompressor::new(body, 4096)
+                .read_to_end(&mut out)
+                .ok()?;
+        }
+        Some(_) => return None,
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `n` GETs of `url` (each must answer 200 with `marker` in its body) over
+/// `connections` concurrent keep-alive connections, with `Accept-Encoding:
+/// encoding` unless empty.
+async fn load(
+    url: &str,
+    encoding: &str,
+    marker: &'static str,
+    n: usize,
+    connections: usize,
+) -> LoadResult {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let t0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -545,30 +594,51 @@ async fn load(url: &str, marker: &'static str, n: usize, connections: usize) -> 
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
-        let (url, next) = (url.to_string(), next.clone());
+        let (url, next, encoding) = (url.to_string(), next.clone(), encoding.to_string());
         tasks.spawn(async move {
-            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            let (mut lat, mut errors, mut bytes) = (Vec::new(), 0usize, 0usize);
+            let mut sent_encoding = None;
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
                 let t = Instant::now();
-                let ok = match client.get(&url).send().await {
-                    Ok(r) if r.status() == 200 => r
-                        .text()
-                        .await
-                        .map(|body| body.contains(marker))
-                        .unwrap_or(false),
+                let mut req = client.get(&url);
+                if !encoding.is_empty() {
+                    req = req.header(reqwest::header::ACCEPT_ENCODING, &encoding);
+                }
+                let check = encoding.is_empty() || lat.len() % 8 == 0;
+                let ok = match req.send().await {
+                    Ok(r) if r.status() == 200 => {
+                        let enc = r
+                            .headers()
+                            .get(reqwest::header::CONTENT_ENCODING)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        match r.bytes().await {
+                            Ok(body) => {
+                                bytes += body.len();
+                                let ok = !check
+                                    || decode(enc.as_deref(), &body)
+                                        .is_some_and(|page| page.contains(marker));
+                                sent_encoding = enc;
+                                ok
+                            }
+                            Err(_) => false,
+                        }
+                    }
                     _ => false,
                 };
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 errors += usize::from(!ok);
             }
-            (lat, errors)
+            (lat, errors, bytes, sent_encoding)
         });
     }
-    let (mut lat, mut errors) = (Vec::with_capacity(n), 0);
+    let (mut lat, mut errors, mut bytes, mut encoding) = (Vec::with_capacity(n), 0, 0, None);
     while let Some(r) = tasks.join_next().await {
-        let (l, e) = r.expect("load task");
+        let (l, e, b, enc) = r.expect("load task");
         lat.extend(l);
         errors += e;
+        bytes += b;
+        encoding = encoding.or(enc);
     }
     let secs = t0.elapsed().as_secs_f64();
     lat.sort_by(f64::total_cmp);
@@ -580,5 +650,7 @@ async fn load(url: &str, marker: &'static str, n: usize, connections: usize) -> 
         p99: pct(0.99),
         max: *lat.last().unwrap_or(&0.0),
         errors,
+        bytes: bytes / lat.len().max(1),
+        encoding,
     }
 }

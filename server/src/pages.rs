@@ -29,7 +29,7 @@
 //! `?theme=`/`?bg=` are in its query.
 //!
 //! **Memory**: at most [`PAGES_MAX`] keys and [`PAGES_MAX_BYTES`] of kept
-//! HTML; past either, the least recently used go first (query strings are
+//! HTML (and its compressed copy); past either, the least recently used go first (query strings are
 //! the caller's choice). A page larger than a quarter of the budget is
 //! rendered every time.
 //!
@@ -39,6 +39,15 @@
 //! random bits) in its scripts and its `Content-Security-Policy`. Only
 //! complete `200` HTML pages without `Set-Cookie` are kept; a console page
 //! must carry a nonce to be kept (embeds have none).
+//!
+//! **Per response**, nothing proportional to the page is done: the kept
+//! pieces go out as they are, one body frame each, with the nonce between
+//! them (`Content-Length` set). A caller whose `Accept-Encoding` takes gzip
+//! (every browser) gets the page gzip-compressed the same way
+//! ([`GzipPieces`]: compressed once per render, the nonce put in as an
+//! uncompressed deflate block); the compression layer leaves a response
+//! that has a `Content-Encoding` alone. A caller that takes only brotli
+//! gets the plain page, compressed on the way out as any response.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -247,7 +256,7 @@ impl Entries {
 }
 
 /// One rendered page: its headers and body, each kept as the pieces between
-/// occurrences of its nonce.
+/// occurrences of its nonce, and the body gzip-compressed the same way.
 struct RenderedPage {
     /// What the page shows' version, read before it was rendered.
     version: u64,
@@ -261,6 +270,11 @@ struct RenderedPage {
     /// The body split at the nonce (one piece without a nonce).
     body: Vec<Bytes>,
     body_len: usize,
+    /// The same pieces compressed, for callers that accept gzip.
+    gzip: GzipPieces,
+    /// Length of the nonce it was rendered with (0 without one): every
+    /// nonce has that length, which the compressed pieces count on.
+    nonce_len: usize,
 }
 
 impl RenderedPage {
@@ -281,6 +295,7 @@ impl RenderedPage {
         if parts.status != StatusCode::OK
             || !is_html
             || parts.headers.contains_key(header::SET_COOKIE)
+            || parts.headers.contains_key(header::CONTENT_ENCODING)
         {
             return None;
         }
@@ -302,7 +317,15 @@ impl RenderedPage {
             }
         }
         headers.remove(header::CONTENT_LENGTH);
-        let body = match &nonce {
+        // Either variant is chosen by the request's Accept-Encoding.
+        if !headers
+            .get_all(header::VARY)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"accept-encoding"))
+        {
+            headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        let body: Vec<Bytes> = match &nonce {
             Some(n) => {
                 let text = std::str::from_utf8(body).ok()?;
                 text.split(n.as_str())
@@ -311,6 +334,7 @@ impl RenderedPage {
             }
             None => vec![body.clone()],
         };
+        let nonce_len = nonce.as_ref().map_or(0, String::len);
         Some(RenderedPage {
             version,
             data_at,
@@ -318,51 +342,254 @@ impl RenderedPage {
             headers,
             nonce_headers,
             body_len: body.iter().map(Bytes::len).sum(),
+            gzip: GzipPieces::compress(&body),
+            nonce_len,
             body,
         })
     }
 
-    /// Bytes kept (the body; headers are small).
+    /// Bytes kept (the body and its compressed copy; headers are small).
     fn size(&self) -> usize {
-        self.body_len + 256
+        self.body_len + self.gzip.len() + 256
     }
 
     fn fresh(&self, max_age: Duration) -> bool {
         self.data_at.elapsed() < max_age
     }
 
-    /// The page, with a fresh nonce if it has one.
-    fn respond(&self) -> Response {
-        let body = if self.body.len() == 1 && self.nonce_headers.is_empty() {
-            Body::from(self.body[0].clone())
-        } else {
-            let nonce = leptos::nonce::Nonce::new();
-            let nonce: &str = &nonce;
-            let mut body = Vec::with_capacity(self.body_len + self.body.len() * nonce.len());
-            for (i, piece) in self.body.iter().enumerate() {
-                if i > 0 {
-                    body.extend_from_slice(nonce.as_bytes());
+    /// The page, with a fresh nonce if it has one, gzip-compressed if
+    /// `gzip`. The kept pieces are sent as they are, one frame each, with
+    /// the nonce between them: nothing proportional to the page is copied
+    /// or compressed per response.
+    fn respond(&self, gzip: bool) -> Response {
+        let nonce = (self.nonce_len > 0 || !self.nonce_headers.is_empty())
+            .then(leptos::nonce::Nonce::new)
+            .map(|n| n.to_string());
+        // The compressed pieces hold a nonce of the render's length.
+        let gzip = gzip && nonce.as_ref().is_none_or(|n| n.len() == self.nonce_len);
+        let frames = match (&nonce, gzip) {
+            (_, true) => self.gzip.frames(&self.body, nonce.as_deref().unwrap_or("")),
+            (Some(n), false) => {
+                let n = Bytes::copy_from_slice(n.as_bytes());
+                let mut frames = Vec::with_capacity(self.body.len() * 2);
+                for (i, piece) in self.body.iter().enumerate() {
+                    if i > 0 {
+                        frames.push(n.clone());
+                    }
+                    frames.push(piece.clone());
                 }
-                body.extend_from_slice(piece);
+                frames
             }
-            let mut res = Response::new(Body::from(body));
-            for (name, pieces) in &self.nonce_headers {
-                if let Ok(v) = HeaderValue::from_str(&pieces.join(nonce)) {
-                    res.headers_mut().insert(name.clone(), v);
-                }
-            }
-            return self.finish(res);
+            (None, false) => self.body.clone(),
         };
-        self.finish(Response::new(body))
-    }
-
-    fn finish(&self, mut res: Response) -> Response {
+        let body = Pieces::new(frames);
+        let len = body.len;
+        let mut res = Response::new(Body::new(body));
         *res.status_mut() = self.status;
+        let headers = res.headers_mut();
         for (name, value) in &self.headers {
-            res.headers_mut().append(name.clone(), value.clone());
+            headers.append(name.clone(), value.clone());
         }
+        if let Some(n) = &nonce {
+            for (name, pieces) in &self.nonce_headers {
+                if let Ok(v) = HeaderValue::from_str(&pieces.join(n.as_str())) {
+                    headers.insert(name.clone(), v);
+                }
+            }
+        }
+        if gzip {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         res
     }
+}
+
+/// A page's body pieces gzip-compressed so that a response can put any
+/// nonce between them without compressing anything again: each piece is
+/// raw deflate of its own (no back reference reaches outside it), ending
+/// byte-aligned (a sync flush; the last piece ends the stream), so the
+/// nonce goes between two pieces as an uncompressed ("stored") deflate
+/// block; the gzip trailer's CRC-32 is combined from the pieces' CRCs and
+/// the nonce's.
+struct GzipPieces {
+    /// Raw deflate of each body piece.
+    pieces: Vec<Bytes>,
+    /// CRC-32 and length of each (uncompressed) body piece.
+    crcs: Vec<(u32, u64)>,
+}
+
+/// A gzip member's header: deflate, no name or time, unknown OS.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+impl GzipPieces {
+    fn compress(body: &[Bytes]) -> GzipPieces {
+        let last = body.len().saturating_sub(1);
+        let pieces = body
+            .iter()
+            .enumerate()
+            .map(|(i, piece)| {
+                let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+                let flush = if i == last {
+                    flate2::FlushCompress::Finish
+                } else {
+                    flate2::FlushCompress::Sync
+                };
+                let mut out = Vec::with_capacity(piece.len() / 4 + 64);
+                loop {
+                    let input = &piece[c.total_in() as usize..];
+                    // Deflate to memory cannot fail.
+                    let status = c.compress_vec(input, &mut out, flush).expect("deflate");
+                    let done = c.total_in() as usize == piece.len()
+                        && out.len() < out.capacity()
+                        && (flush != flate2::FlushCompress::Finish
+                            || status == flate2::Status::StreamEnd);
+                    if done {
+                        break;
+                    }
+                    out.reserve(out.capacity().max(64));
+                }
+                Bytes::from(out)
+            })
+            .collect();
+        let crcs = body
+            .iter()
+            .map(|p| (crc32fast::hash(p), p.len() as u64))
+            .collect();
+        GzipPieces { pieces, crcs }
+    }
+
+    /// Compressed bytes kept.
+    fn len(&self) -> usize {
+        self.pieces.iter().map(Bytes::len).sum()
+    }
+
+    /// The frames of a gzip stream of the body with `nonce` between its
+    /// pieces (`body`: the uncompressed pieces, for their count).
+    fn frames(&self, body: &[Bytes], nonce: &str) -> Vec<Bytes> {
+        debug_assert_eq!(body.len(), self.pieces.len());
+        let n = nonce.len() as u16;
+        // A stored block: BFINAL 0, BTYPE 00 (padded to the byte), LEN, NLEN.
+        let mut stored = Vec::with_capacity(5 + nonce.len());
+        stored.push(0);
+        stored.extend_from_slice(&n.to_le_bytes());
+        stored.extend_from_slice(&(!n).to_le_bytes());
+        stored.extend_from_slice(nonce.as_bytes());
+        let stored = Bytes::from(stored);
+        let mut frames = Vec::with_capacity(self.pieces.len() * 2 + 2);
+        frames.push(Bytes::from_static(&GZIP_HEADER));
+        let mut crc = crc32fast::Hasher::new();
+        let mut nonce_crc = crc32fast::Hasher::new();
+        nonce_crc.update(nonce.as_bytes());
+        for (i, (piece, &(piece_crc, piece_len))) in self.pieces.iter().zip(&self.crcs).enumerate()
+        {
+            if i > 0 {
+                frames.push(stored.clone());
+                crc.combine(&nonce_crc);
+            }
+            frames.push(piece.clone());
+            crc.combine(&crc32fast::Hasher::new_with_initial_len(
+                piece_crc, piece_len,
+            ));
+        }
+        let len = self.crcs.iter().map(|c| c.1).sum::<u64>()
+            + (self.pieces.len().saturating_sub(1) * nonce.len()) as u64;
+        let mut trailer = Vec::with_capacity(8);
+        trailer.extend_from_slice(&crc.finalize().to_le_bytes());
+        trailer.extend_from_slice(&(len as u32).to_le_bytes());
+        frames.push(Bytes::from(trailer));
+        frames
+    }
+}
+
+/// A response body of kept pieces, one frame each (written together by
+/// the connection, not copied into one buffer), its length known.
+struct Pieces {
+    frames: std::collections::VecDeque<Bytes>,
+    len: u64,
+}
+
+/// Frames shorter than this are copied together into one (a nonce, a
+/// gzip header or trailer, a small piece between two nonces): the
+/// connection writes at most 16 frames at once, and a response split over
+/// two writes can wait for the client's delayed acknowledgement.
+const SMALL_FRAME: usize = 1024;
+
+impl Pieces {
+    fn new(frames: Vec<Bytes>) -> Pieces {
+        let mut out = std::collections::VecDeque::with_capacity(frames.len());
+        let mut small = Vec::new();
+        for f in frames {
+            if f.len() < SMALL_FRAME {
+                small.extend_from_slice(&f);
+                continue;
+            }
+            if !small.is_empty() {
+                out.push_back(Bytes::from(std::mem::take(&mut small)));
+            }
+            out.push_back(f);
+        }
+        if !small.is_empty() {
+            out.push_back(Bytes::from(small));
+        }
+        let len = out.iter().map(|f| f.len() as u64).sum();
+        Pieces { frames: out, len }
+    }
+}
+
+impl http_body::Body for Pieces {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let frame = self.frames.pop_front();
+        if let Some(f) = &frame {
+            self.len -= f.len() as u64;
+        }
+        std::task::Poll::Ready(frame.map(|f| Ok(http_body::Frame::data(f))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.len)
+    }
+}
+
+/// Whether a request's `Accept-Encoding` takes gzip (named with a
+/// non-zero quality, or `*` when gzip is not named).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let mut star = false;
+    for item in headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut params = item.split(';');
+        let coding = params.next().unwrap_or("").trim();
+        let q = params
+            .filter_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("q")
+                    .then(|| v.trim().parse::<f32>().unwrap_or(0.0))
+            })
+            .next()
+            .unwrap_or(1.0);
+        if coding.eq_ignore_ascii_case("gzip") {
+            return q > 0.0;
+        }
+        if coding == "*" {
+            star = q > 0.0;
+        }
+    }
+    star
 }
 
 /// The nonce of a rendered console page, from its CSP (`'nonce-…'`).
@@ -505,18 +732,19 @@ pub async fn page_cache(
     let Some(key) = page_key(&req, policy.kind) else {
         return next.run(req).await;
     };
+    let gzip = accepts_gzip(req.headers());
     let version = pages.version(policy.shows);
     let (page, render) = pages.entries().lookup(&key, pages.inner.max_entries);
     if let Some(page) = page.filter(|p| p.version == version) {
         if page.fresh(policy.max_age) {
-            return page.respond();
+            return page.respond(gzip);
         }
         // Only older than the age bound (nothing notified since): one
         // request renders it again, the others get this render meanwhile.
         if !policy.overview {
             return match render.clone().try_lock_owned() {
                 Ok(_one) => pages.render(&key, policy, req, next).await,
-                Err(_) => page.respond(),
+                Err(_) => page.respond(gzip),
             };
         }
     }
@@ -531,7 +759,7 @@ pub async fn page_cache(
         .page(&key)
         .filter(|p| p.version == version && p.fresh(policy.max_age))
     {
-        return page.respond();
+        return page.respond(gzip);
     }
     pages.render(&key, policy, req, next).await
 }
@@ -541,13 +769,16 @@ mod tests {
     use super::*;
 
     fn page(bytes: usize) -> RenderedPage {
+        let body = vec![Bytes::from(vec![b'x'; bytes])];
         RenderedPage {
             version: 0,
             data_at: Instant::now(),
             status: StatusCode::OK,
             headers: HeaderMap::new(),
             nonce_headers: Vec::new(),
-            body: vec![Bytes::from(vec![b'x'; bytes])],
+            gzip: GzipPieces::compress(&body),
+            nonce_len: 0,
+            body,
             body_len: bytes,
         }
     }
@@ -581,6 +812,160 @@ mod tests {
         let before = e.bytes;
         e.keep("6", page(1000), 100, 5100);
         assert_eq!(e.bytes, before);
+    }
+
+    /// A body of `n` nonce occurrences, repetitive (long back references
+    /// within pieces) and larger than deflate's window.
+    fn nonce_page(nonce: &str) -> (Bytes, Vec<Bytes>) {
+        let row = "<li class=\"bar-cell\"><a href=\"/timeline?at=2026-09-09\" class=\"bar down\"></a></li>";
+        let mut html = format!("{nonce}<html><script nonce=\"{nonce}\"></script>");
+        for i in 0..2000 {
+            html.push_str(row);
+            if i % 700 == 0 {
+                html.push_str(&format!("<script nonce=\"{nonce}\">x</script>"));
+            }
+        }
+        html.push_str(&format!("{nonce}{nonce}</html>{nonce}"));
+        let body = Bytes::from(html);
+        let text = std::str::from_utf8(&body).unwrap();
+        let pieces = text
+            .split(nonce)
+            .map(|s| body.slice_ref(s.as_bytes()))
+            .collect();
+        (body, pieces)
+    }
+
+    fn gunzip(frames: &[Bytes]) -> Vec<u8> {
+        use std::io::Read;
+        let gz: Vec<u8> = frames.concat();
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut out)
+            .expect("a valid gzip stream (its CRC and length checked)");
+        out
+    }
+
+    #[test]
+    fn compressed_pieces_decode_to_the_page_with_any_nonce_of_its_length() {
+        let rendered = "AAAAAAAAAAAAAAAAAAAAAA";
+        let (original, pieces) = nonce_page(rendered);
+        assert!(pieces.len() > 6 && pieces.iter().any(|p| p.is_empty()));
+        let gzip = GzipPieces::compress(&pieces);
+        assert!(
+            gzip.len() * 10 < original.len(),
+            "compressed: {}",
+            gzip.len()
+        );
+        // The render's own nonce gives back the very page.
+        assert_eq!(gunzip(&gzip.frames(&pieces, rendered)), original);
+        for nonce in ["bBbBbBbBbBbBbBbBbBbBbB", "0123456789-_abcdefghij"] {
+            let page = gunzip(&gzip.frames(&pieces, nonce));
+            assert_eq!(page, pieces.join(nonce.as_bytes()));
+            assert!(!page
+                .windows(rendered.len())
+                .any(|w| w == rendered.as_bytes()));
+        }
+        // A page without a nonce: one piece.
+        let one = vec![Bytes::from_static(b"<p>embed</p>")];
+        assert_eq!(
+            gunzip(&GzipPieces::compress(&one).frames(&one, "")),
+            b"<p>embed</p>"
+        );
+        let empty = vec![Bytes::new()];
+        assert_eq!(
+            gunzip(&GzipPieces::compress(&empty).frames(&empty, "")),
+            b""
+        );
+    }
+
+    #[test]
+    fn responses_send_the_kept_pieces_without_copying_them() {
+        let rendered = "AAAAAAAAAAAAAAAAAAAAAA";
+        let (original, body) = nonce_page(rendered);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(&format!("script-src 'nonce-{rendered}'")).unwrap(),
+        );
+        let (parts, ()) = Response::builder()
+            .status(StatusCode::OK)
+            .body(())
+            .unwrap()
+            .into_parts();
+        let mut parts = parts;
+        parts.headers = headers;
+        let page =
+            RenderedPage::capture(1, Instant::now(), Kind::Console, &parts, &original).unwrap();
+        assert_eq!(page.body, body);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for gzip in [false, true] {
+            let res = page.respond(gzip);
+            let len: usize = res.headers()[header::CONTENT_LENGTH]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(res.headers().get(header::CONTENT_ENCODING).is_some(), gzip);
+            let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap();
+            let nonce = page_nonce(res.headers()).unwrap();
+            assert_ne!(nonce, rendered, "{csp}");
+            let mut frames = Vec::new();
+            let mut b = res.into_body();
+            rt.block_on(async {
+                use http_body::Body as _;
+                while let Some(f) =
+                    std::future::poll_fn(|cx| std::pin::Pin::new(&mut b).poll_frame(cx)).await
+                {
+                    frames.push(f.unwrap().into_data().unwrap());
+                }
+            });
+            assert_eq!(frames.iter().map(Bytes::len).sum::<usize>(), len);
+            let kept: Vec<&Bytes> = if gzip {
+                page.gzip.pieces.iter().collect()
+            } else {
+                page.body.iter().collect()
+            };
+            assert!(frames.len() <= 16, "{} frames", frames.len());
+            for piece in kept.into_iter().filter(|p| p.len() >= SMALL_FRAME) {
+                assert!(
+                    frames
+                        .iter()
+                        .any(|f| f.as_ptr() == piece.as_ptr() && f.len() == piece.len()),
+                    "each kept piece is sent as it is"
+                );
+            }
+            let html = if gzip {
+                gunzip(&frames)
+            } else {
+                frames.concat()
+            };
+            assert_eq!(html, body.join(nonce.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn gzip_is_sent_to_whoever_accepts_it() {
+        let accepts = |v: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in v {
+                h.append(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            }
+            accepts_gzip(&h)
+        };
+        assert!(accepts(&["gzip, deflate, br, zstd"]));
+        assert!(accepts(&["br;q=1.0, GZIP;q=0.5"]));
+        assert!(accepts(&["br", "gzip"]));
+        assert!(accepts(&["*"]));
+        assert!(!accepts(&[]));
+        assert!(!accepts(&["br"]));
+        assert!(!accepts(&["identity"]));
+        assert!(!accepts(&["gzip;q=0, *"]));
+        assert!(!accepts(&["gzip; q=0.0"]));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! (`server::pages::PageCache`), against the real server on loopback: a
 //! kept page is served while nothing it shows changed, shows a change on
 //! its topics on the very next load, is never served to another caller or
-//! role, and gets its own nonce every time.
+//! role, and gets its own nonce every time, also compressed.
 
 use crate::auth::{raw_client, sign_in, Browser};
 use crate::common;
@@ -257,5 +257,93 @@ async fn callers_and_roles_never_see_each_others_kept_pages() {
     // Without a session: the sign-in page, never a kept page.
     let res = client.get(app.url("/timeline")).send().await.unwrap();
     assert_eq!(res.status(), 303);
+    app.stop().await;
+}
+
+/// A gzip body, decoded (its CRC-32 and length checked).
+fn gunzip(body: &[u8]) -> String {
+    use std::io::Read;
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_string(&mut out)
+        .expect("a valid gzip stream");
+    out
+}
+
+#[tokio::test]
+async fn a_kept_page_sent_compressed_decodes_to_the_page_with_its_own_nonce() {
+    use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, VARY};
+    // Slow polls: nothing changes during the test once the first checks
+    // (a status change each) are in.
+    let app = spawn_app_with(|a| a.poll_interval = Some(5.0)).await;
+    app.wait_for_part("up").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for path in ["/timeline", "/embed/status"] {
+        // The first load renders; the next ones are the kept page (while
+        // younger than MAX_AGE: compared only then).
+        let t0 = Instant::now();
+        let plain = app.get(path).await;
+        assert_eq!(plain.status(), 200);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let res = app
+                .client
+                .get(app.url(path))
+                .header(ACCEPT_ENCODING, "gzip, deflate, br, zstd")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            assert_eq!(res.headers()[CONTENT_ENCODING], "gzip", "{path}");
+            assert_eq!(res.headers()[VARY], "accept-encoding", "{path}");
+            let len: usize = res.headers()[CONTENT_LENGTH]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let nonce = (path == "/timeline").then(|| csp_nonce(&res));
+            let body = res.bytes().await.unwrap();
+            assert_eq!(body.len(), len, "{path}: Content-Length");
+            let html = gunzip(&body);
+            assert!(
+                len * 2 < html.len(),
+                "{path}: compressed ({len} of {})",
+                html.len()
+            );
+            // The same page an API client gets, but for the nonce.
+            let plain = app.get(path).await;
+            let plain_nonce = nonce.as_ref().map(|_| csp_nonce(&plain));
+            let plain = plain.text().await.unwrap();
+            match (&nonce, &plain_nonce) {
+                (Some(n), Some(p)) => {
+                    let scripts = html.matches("<script").count();
+                    assert!(scripts >= 2, "{html}");
+                    assert_eq!(
+                        html.matches(&format!("nonce=\"{n}\"")).count(),
+                        scripts,
+                        "every inline script carries this response's nonce"
+                    );
+                    assert_ne!(n, p);
+                    if t0.elapsed() < MAX_AGE {
+                        assert_eq!(html.replace(n, "N"), plain.replace(p, "N"));
+                    }
+                    seen.push(n.clone());
+                }
+                _ if t0.elapsed() < MAX_AGE => assert_eq!(html, plain, "{path}"),
+                _ => assert!(html.contains("class=\"part"), "{html}"),
+            }
+        }
+        seen.dedup();
+        assert!(seen.is_empty() || seen.len() == 3, "a new nonce every time");
+    }
+    // Only brotli accepted: compressed on the way out, as every response.
+    let res = app
+        .client
+        .get(app.url("/timeline"))
+        .header(ACCEPT_ENCODING, "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[CONTENT_ENCODING], "br");
     app.stop().await;
 }
