@@ -39,6 +39,10 @@ for (const theme of ["light", "dark"]) {
       await page.goto(path);
       if (!path.startsWith("/embed/")) {
         await expect(page.locator("html")).toHaveAttribute("data-hydrated", "true", { timeout: 30_000 });
+        // The <title> was once found missing for a moment just after
+        // hydration (the page's title being put in place): check the page
+        // once its title is there (which must happen within 5 s).
+        await expect(page).toHaveTitle(/Vendor Mediator/);
       }
       expect(await violations(page)).toEqual([]);
     });
