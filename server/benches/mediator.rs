@@ -41,8 +41,11 @@
 //! `MEDIATOR_BENCH_LOAD_SECS` (10), `MEDIATOR_BENCH_LOAD_CLIENTS` (32),
 //! `MEDIATOR_BENCH_BIN` (the `mediator` binary the recovery starts).
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/memory.rs"]
 mod memory;
+use child::ServerProcess;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -356,7 +359,7 @@ enum RunningServer {
 /// `mediator serve` on the bench's data directory; killed if the bench
 /// panics.
 struct ChildServer {
-    child: std::process::Child,
+    child: ServerProcess,
 }
 
 impl ChildServer {
@@ -401,31 +404,12 @@ impl ChildServer {
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-        (ChildServer { child }, format!("http://{sim}"))
-    }
-
-    /// Stops it: SIGTERM (graceful), then SIGKILL after 10 s.
-    async fn stop(&mut self) {
-        // SAFETY: sending a signal to our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        (
+            ChildServer {
+                child: ServerProcess(child),
+            },
+            format!("http://{sim}"),
+        )
     }
 }
 
@@ -482,7 +466,7 @@ async fn recovery(via: Submitter, durability: Durability) {
         }
         if let RunningServer::Child(c) = &mut server {
             assert!(
-                matches!(c.child.try_wait(), Ok(None)),
+                matches!(c.child.0.try_wait(), Ok(None)),
                 "the mediator exited"
             );
         }
@@ -592,7 +576,7 @@ async fn recovery(via: Submitter, durability: Durability) {
         }
     };
     match server {
-        RunningServer::Child(mut c) => c.stop().await,
+        RunningServer::Child(mut c) => c.child.stop().await,
         RunningServer::InProcess { shutdown, handle } => {
             shutdown.cancel();
             let _ = handle.await;

@@ -43,8 +43,11 @@
 //! Run with `make bench-ssr` (= `cargo bench -p server --bench ssr_load`);
 //! not part of `make test`.
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/memory.rs"]
 mod memory;
+use child::ServerProcess;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -114,7 +117,7 @@ async fn run() {
     tokio::time::sleep(Duration::from_secs(env("MEDIATOR_BENCH_IDLE_SECS", 5))).await;
     println!("server memory idle: {}", memory(server.child.id()));
     if env("MEDIATOR_BENCH_IDLE_ONLY", 0) == 1 {
-        server.stop().await;
+        server.child.stop().await;
         return;
     }
     let requests: usize = env("MEDIATOR_BENCH_REQUESTS", 20_000);
@@ -172,7 +175,7 @@ async fn run() {
         "server memory after the load: {}",
         memory(server.child.id())
     );
-    server.stop().await;
+    server.child.stop().await;
     assert_eq!(
         errors, 0,
         "every request answered 200 with its page's content"
@@ -473,7 +476,7 @@ fn memory(pid: u32) -> String {
 
 /// The mediator binary, running on the seeded data directory.
 struct Server {
-    child: std::process::Child,
+    child: ServerProcess,
     addr: String,
 }
 
@@ -511,31 +514,9 @@ impl Server {
             assert!(Instant::now() < deadline, "the mediator did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Server { child, addr }
-    }
-
-    async fn stop(&mut self) {
-        // SIGTERM first (graceful), then make sure.
-        // SAFETY: sending a signal to our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A panicking run must not leave the server behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        Server {
+            child: ServerProcess(child),
+            addr,
         }
     }
 }
