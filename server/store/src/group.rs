@@ -113,6 +113,12 @@ fn again(e: &rusqlite::Error) -> DbError {
     }
 }
 
+/// Runs one of the group's savepoint statements, prepared once per
+/// connection: a group runs two or three of them per write.
+fn savepoint(tx: &rusqlite::Transaction<'_>, sql: &str) -> Result<(), rusqlite::Error> {
+    tx.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// The transaction was rolled back as a whole (SQLite does so on some
 /// errors: a full disk, an I/O error, out of memory).
 fn rolled_back(why: &str) -> DbError {
@@ -175,7 +181,7 @@ pub(crate) fn run_group(conn: &mut Connection, group: Vec<Box<dyn Job>>) {
                 }
                 break;
             }
-            if let Err(e) = tx.execute_batch("SAVEPOINT group_write") {
+            if let Err(e) = savepoint(&tx, "SAVEPOINT group_write") {
                 job.fail(again(&e));
                 lost = tx.is_autocommit().then(|| again(&e));
                 if lost.is_some() {
@@ -186,7 +192,7 @@ pub(crate) fn run_group(conn: &mut Connection, group: Vec<Box<dyn Job>>) {
             match job.run(&tx) {
                 Some(done) => {
                     ran.push(done);
-                    if let Err(e) = tx.execute_batch("RELEASE group_write") {
+                    if let Err(e) = savepoint(&tx, "RELEASE group_write") {
                         lost = Some(again(&e));
                         break;
                     }
@@ -197,7 +203,8 @@ pub(crate) fn run_group(conn: &mut Connection, group: Vec<Box<dyn Job>>) {
                         lost = Some(rolled_back("its changes were undone too"));
                         break;
                     }
-                    if let Err(e) = tx.execute_batch("ROLLBACK TO group_write; RELEASE group_write")
+                    if let Err(e) = savepoint(&tx, "ROLLBACK TO group_write")
+                        .and_then(|()| savepoint(&tx, "RELEASE group_write"))
                     {
                         lost = Some(again(&e));
                         break;
