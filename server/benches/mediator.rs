@@ -374,13 +374,7 @@ impl ChildServer {
     ) -> (ChildServer, String) {
         let bin = std::env::var("MEDIATOR_BENCH_BIN")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_mediator").to_owned());
-        let port = |_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .to_string()
-        };
-        let [addr, events, sim]: [String; 3] = std::array::from_fn(port);
+        let [addr, events, sim] = child::free_addrs();
         let site = dir.join("site");
         std::fs::create_dir_all(site.join("pkg")).expect("site dir");
         let durability = match durability {

@@ -482,13 +482,7 @@ struct Server {
 
 impl Server {
     async fn start(bin: &Path, data: &Path, workspace: &Path) -> Server {
-        let port = |_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .to_string()
-        };
-        let [addr, events, sim]: [String; 3] = std::array::from_fn(port);
+        let [addr, events, sim] = child::free_addrs();
         let child = std::process::Command::new(bin)
             .arg("serve")
             .args(["--listen", &addr, "--events-listen", &events])

@@ -1,8 +1,18 @@
-//! A `mediator serve` child process of a bench: stopped gracefully at the
-//! end of a run, killed if the run panics.
+//! A `mediator serve` child process of a bench: its listeners' addresses,
+//! stopped gracefully at the end of a run, killed if the run panics.
 
 use std::process::Child;
 use std::time::{Duration, Instant};
+
+/// `N` free loopback addresses (`127.0.0.1:port`) for the server's listeners.
+pub fn free_addrs<const N: usize>() -> [String; N] {
+    std::array::from_fn(|_| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .to_string()
+    })
+}
 
 /// The server under test; killed when dropped if it still runs (a
 /// panicking run must not leave it behind).
