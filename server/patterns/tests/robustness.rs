@@ -504,15 +504,7 @@ proptest! {
         n_events in 1usize..60,
     ) {
         let mut rng = Rng::new(seed);
-        let mut rules: Vec<(usize, EventPattern)> = Vec::new();
-        let mut m = Matcher::new();
-        for i in 0..n_rules {
-            let text = gen_rule(&mut rng);
-            let p = EventPattern::parse(&text)
-                .unwrap_or_else(|e| panic!("generated rule {text}: {e}"));
-            m.add_pattern(i, &p);
-            rules.push((i, p));
-        }
+        let (mut m, rules) = matcher_of(&mut rng, n_rules, gen_rule);
         let events: Vec<String> = (0..n_events).map(|_| gen_event(&mut rng)).collect();
         assert_agrees(&m, &rules, &events);
         // Remove about a third, then add some back under new ids and replace a few.
@@ -544,6 +536,41 @@ proptest! {
         prop_assert_eq!(m.len(), kept.len());
         assert_agrees(&m, &kept, &events);
     }
+}
+
+/// A rule of 1–4 fields, each with a value list no tuple key takes
+/// ([`gen_field_keyed_values`]).
+fn gen_field_keyed_rule(rng: &mut Rng) -> String {
+    let n = if rng.chance(50) { 1 } else { 2 + rng.below(3) };
+    let mut fields: Vec<usize> = Vec::new();
+    while fields.len() < n {
+        let f = rng.below(FIELDS.len());
+        if !fields.contains(&f) {
+            fields.push(f);
+        }
+    }
+    let fields: Vec<(&str, String)> = fields
+        .into_iter()
+        .map(|f| (FIELDS[f].0, gen_field_keyed_values(rng, f)))
+        .collect();
+    nest(&fields)
+}
+
+/// A matcher of `n` rules from `gen` (ids `0..n`), and the rules parsed.
+fn matcher_of(
+    rng: &mut Rng,
+    n: usize,
+    mut gen: impl FnMut(&mut Rng) -> String,
+) -> (Matcher<usize>, Vec<(usize, EventPattern)>) {
+    let mut m = Matcher::new();
+    let mut rules = Vec::new();
+    for i in 0..n {
+        let text = gen(rng);
+        let p = EventPattern::parse(&text).unwrap_or_else(|e| panic!("generated rule {text}: {e}"));
+        m.add_pattern(i, &p);
+        rules.push((i, p));
+    }
+    (m, rules)
 }
 
 /// A value list no tuple key takes (neither exact values nor prefixes) and that needs a
@@ -582,27 +609,7 @@ proptest! {
         n_events in 1usize..60,
     ) {
         let mut rng = Rng::new(seed);
-        let mut rules: Vec<(usize, EventPattern)> = Vec::new();
-        let mut m = Matcher::new();
-        for i in 0..n_rules {
-            let n = if rng.chance(50) { 1 } else { 2 + rng.below(3) };
-            let mut fields: Vec<usize> = Vec::new();
-            while fields.len() < n {
-                let f = rng.below(FIELDS.len());
-                if !fields.contains(&f) {
-                    fields.push(f);
-                }
-            }
-            let fields: Vec<(&str, String)> = fields
-                .into_iter()
-                .map(|f| (FIELDS[f].0, gen_field_keyed_values(&mut rng, f)))
-                .collect();
-            let text = nest(&fields);
-            let p = EventPattern::parse(&text)
-                .unwrap_or_else(|e| panic!("generated rule {text}: {e}"));
-            m.add_pattern(i, &p);
-            rules.push((i, p));
-        }
+        let (mut m, rules) = matcher_of(&mut rng, n_rules, gen_field_keyed_rule);
         let events: Vec<String> = (0..n_events).map(|_| gen_event(&mut rng)).collect();
         assert_agrees(&m, &rules, &events);
         let mut kept = Vec::new();
