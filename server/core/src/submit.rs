@@ -232,21 +232,37 @@ impl SubmissionFlow {
         items: Vec<(String, String)>,
         concurrency: usize,
     ) -> Result<Vec<Option<VoucherStatus>>, StoreError> {
+        Ok(self
+            .process_each(items, concurrency)
+            .await?
+            .into_iter()
+            .map(Processed::status)
+            .collect())
+    }
+
+    /// [`SubmissionFlow::process_many`], telling apart the vouchers it left
+    /// alone from those it held or sent, in the order given.
+    pub async fn process_each(
+        &self,
+        items: Vec<(String, String)>,
+        concurrency: usize,
+    ) -> Result<Vec<Processed>, StoreError> {
         let attempts = self
             .cache
             .hold_or_claim_many(items, Utc::now(), self.lease)
             .await?;
-        let mut out = vec![None; attempts.len()];
+        let mut out = vec![Processed::Unknown; attempts.len()];
         let mut claimed = Vec::new();
         for (i, attempt) in attempts.into_iter().enumerate() {
             match attempt {
-                Attempt::Held => out[i] = Some(VoucherStatus::Retry),
-                Attempt::Skipped(status) => out[i] = status,
+                Attempt::Held => out[i] = Processed::Done(VoucherStatus::Retry),
+                Attempt::Skipped(None) => {}
+                Attempt::Skipped(Some(status)) => out[i] = Processed::Left(status),
                 Attempt::Claimed { token, voucher } => claimed.push((i, token, *voucher)),
             }
         }
         for (i, status, _) in self.submit_claimed(claimed, concurrency).await? {
-            out[i] = Some(status);
+            out[i] = Processed::Done(status);
         }
         Ok(out)
     }
@@ -311,7 +327,13 @@ impl SubmitUnit {
             calls.spawn(async move {
                 let _permit = permits.acquire_owned().await;
                 let outcome = call_saas(saas.as_ref(), &voucher, backstop).await;
-                (i, token, voucher.keys.loyalty_request_id, outcome)
+                (
+                    i,
+                    token,
+                    voucher.keys.loyalty_request_id,
+                    voucher.part,
+                    outcome,
+                )
             });
         }
         // Outcomes are recorded as soon as they arrive (those that arrived
@@ -327,7 +349,7 @@ impl SubmitUnit {
             let mut order = Vec::with_capacity(done.len());
             // `call_saas` turns a panicking submitter into an outcome, so a
             // call task only fails if the runtime itself is going away.
-            for (i, token, id, outcome) in done.into_iter().flatten() {
+            for (i, token, id, part, outcome) in done.into_iter().flatten() {
                 let (status, detail) = match outcome {
                     SubmitOutcome::Accepted { status } => (
                         VoucherStatus::Submitted,
@@ -344,6 +366,7 @@ impl SubmitUnit {
                 order.push(i);
                 finished.push(Finish {
                     id,
+                    part,
                     token,
                     status,
                     detail,
@@ -394,6 +417,27 @@ async fn call_saas(
         Err(_) => SubmitOutcome::Unavailable {
             reason: "no answer in time".into(),
         },
+    }
+}
+
+/// What [`SubmissionFlow::process_each`] did with one voucher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processed {
+    /// No such voucher.
+    Unknown,
+    /// Left alone: final, or claimed by another handler (its status).
+    Left(VoucherStatus),
+    /// Held (its part is down) or sent to the SaaS: its status afterwards.
+    Done(VoucherStatus),
+}
+
+impl Processed {
+    /// The voucher's status afterwards (`None` if it does not exist).
+    pub fn status(self) -> Option<VoucherStatus> {
+        match self {
+            Processed::Unknown => None,
+            Processed::Left(s) | Processed::Done(s) => Some(s),
+        }
     }
 }
 

@@ -346,6 +346,8 @@ pub enum Attempt {
 pub struct Finish {
     /// The voucher.
     pub id: String,
+    /// Its part (as claimed: a voucher never changes part).
+    pub part: String,
     /// Its claim token.
     pub token: i64,
     /// submitted, error or retry.

@@ -38,7 +38,7 @@ fn finish_items(
 ) -> SqlResult<Vec<VoucherStatus>> {
     let mut out = Vec::with_capacity(items.len());
     for f in items {
-        if !finish_tx(tx, &f.id, f.token, f.status, &f.detail, now)? {
+        if !finish_tx(tx, &f.id, Some(&f.part), f.token, f.status, &f.detail, now)? {
             tracing::warn!(
                 loyalty_request_id = %f.id,
                 "claim lost before the outcome was recorded"
@@ -80,14 +80,29 @@ const LOAD_SQL: &str = concat!(
     " FROM vouchers WHERE loyalty_request_id = ?1"
 );
 
+/// One voucher by id (`?1`) and whether its lease ran out by `?2` (column 11).
+const CLAIM_READ_SQL: &str = concat!(
+    "SELECT ",
+    cols!(),
+    ", coalesce(lease_until_ms, 0) < ?2 FROM vouchers WHERE loyalty_request_id = ?1"
+);
+
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
 fn record(r: &Row<'_>) -> store::rusqlite::Result<VoucherRecord> {
+    let (mut v, payload) = unparsed(r)?;
+    v.payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
+    Ok(v)
+}
+
+/// The voucher of a row of [`COLS`] with its payload left as stored (the
+/// record's is `null`): parsing it is most of reading a row.
+fn unparsed(r: &Row<'_>) -> store::rusqlite::Result<(VoucherRecord, String)> {
     let payload: String = r.get(5)?;
     let status: String = r.get(6)?;
-    Ok(VoucherRecord {
+    let v = VoucherRecord {
         part: r.get(0)?,
         keys: VoucherKeys {
             loyalty_request_id: r.get(1)?,
@@ -95,13 +110,14 @@ fn record(r: &Row<'_>) -> store::rusqlite::Result<VoucherRecord> {
             merchant_reference: r.get(3)?,
             loyalty_order_reference: r.get(4)?,
         },
-        payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+        payload: Value::Null,
         status: status.parse().unwrap_or(VoucherStatus::Received),
         attempts: r.get(7)?,
         received_at: time(r.get(8)?),
         updated_at: time(r.get(9)?),
         last_error: r.get(10)?,
-    })
+    };
+    Ok((v, payload))
 }
 
 /// The SQL condition matching `field` against `?1`.
@@ -297,10 +313,13 @@ fn claim_tx(
     })
 }
 
-/// [`DataCache::finish`] inside a transaction (`now` in ms).
+/// [`DataCache::finish`] inside a transaction (`now` in ms); `part` is the
+/// voucher's when the caller knows it (a voucher never changes part), else
+/// it is read.
 fn finish_tx(
     tx: &Transaction<'_>,
     id: &str,
+    part: Option<&str>,
     token: i64,
     status: VoucherStatus,
     detail: &str,
@@ -320,9 +339,12 @@ fn finish_tx(
     if n == 0 {
         return Ok(false);
     }
-    let part: String = tx
-        .prepare_cached("SELECT part FROM vouchers WHERE loyalty_request_id = ?1")?
-        .query_row([id], |r| r.get(0))?;
+    let part = match part {
+        Some(p) => p.to_owned(),
+        None => tx
+            .prepare_cached("SELECT part FROM vouchers WHERE loyalty_request_id = ?1")?
+            .query_row([id], |r| r.get(0))?,
+    };
     log_transition(tx, id, &part, status, detail, now)?;
     Ok(true)
 }
@@ -510,7 +532,7 @@ impl VoucherStore for SqliteVoucherStore {
     ) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.db
-            .write(move |tx| finish_tx(tx, &id, token, status, &detail, ms(now)))
+            .write(move |tx| finish_tx(tx, &id, None, token, status, &detail, ms(now)))
             .await
     }
 
@@ -530,39 +552,36 @@ impl VoucherStore for SqliteVoucherStore {
             .db
             .write(move |tx| {
                 // The same decisions as `hold_tx` then `claim_tx` per voucher,
-                // in fewer statements: the voucher's status is read without
-                // its payload, each part's circuit once per batch (nothing in
-                // this transaction changes it), and the claimed record is
-                // read once after the claim's UPDATE (one payload parse).
+                // in fewer statements: the voucher is read once (its payload
+                // parsed only if it is claimed), each part's circuit once per
+                // batch (nothing in this transaction changes it), and the
+                // claimed record is what that read and the claim's UPDATE
+                // make it.
                 let mut closed: HashMap<String, bool> = HashMap::new();
                 items
                     .iter()
                     .map(|(id, detail)| {
-                        let row: Option<(String, String, bool)> = tx
-                            .prepare_cached(
-                                "SELECT part, status, coalesce(lease_until_ms, 0) < ?2
-                                 FROM vouchers WHERE loyalty_request_id = ?1",
-                            )?
+                        let row = tx
+                            .prepare_cached(CLAIM_READ_SQL)?
                             .query_row(params![id, ms(now)], |r| {
-                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                                Ok((unparsed(r)?, r.get::<_, bool>(11)?))
                             })
                             .optional()?;
-                        let Some((part, status, expired)) = row else {
+                        let Some(((mut v, payload), expired)) = row else {
                             return Ok(Attempt::Skipped(None));
                         };
-                        let status: VoucherStatus =
-                            status.parse().unwrap_or(VoucherStatus::Received);
+                        let status = v.status;
                         let holdable =
                             matches!(status, VoucherStatus::Received | VoucherStatus::Retry)
                                 || (status == VoucherStatus::Submitting && expired);
                         if !holdable {
                             return Ok(Attempt::Skipped(Some(status)));
                         }
-                        let is_closed = match closed.get(&part) {
+                        let is_closed = match closed.get(&v.part) {
                             Some(c) => *c,
                             None => {
-                                let c = circuit_closed(tx, &part, ms(now))?;
-                                closed.insert(part, c);
+                                let c = circuit_closed(tx, &v.part, ms(now))?;
+                                closed.insert(v.part.clone(), c);
                                 c
                             }
                         };
@@ -574,8 +593,9 @@ impl VoucherStore for SqliteVoucherStore {
                                 Hold::CircuitClosed => Attempt::Skipped(Some(status)),
                             });
                         }
-                        // UPDATE then load rather than UPDATE … RETURNING
-                        // (see `finish_tx`): no ephemeral table per claim.
+                        // The same conditions as the read above (nothing else
+                        // writes between them: one writer), so the UPDATE
+                        // claims it; checked all the same.
                         let n = tx
                             .prepare_cached(
                                 "UPDATE vouchers SET status = 'submitting', attempts = attempts + 1,
@@ -588,7 +608,10 @@ impl VoucherStore for SqliteVoucherStore {
                         if n == 0 {
                             return Ok(Attempt::Skipped(load(tx, id)?.map(|v| v.status)));
                         }
-                        let v = load(tx, id)?.ok_or(store::rusqlite::Error::QueryReturnedNoRows)?;
+                        v.status = VoucherStatus::Submitting;
+                        v.attempts += 1;
+                        v.updated_at = time(ms(now));
+                        v.payload = serde_json::from_str(&payload).unwrap_or(Value::Null);
                         let detail = format!("attempt {}: {detail}", v.attempts);
                         log_transition(
                             tx,

@@ -370,8 +370,8 @@ async fn dynamodb_calls_per_voucher() {
     );
     assert_eq!(outbox_items(&uncounted).await, 0);
 
-    // Back up: the resubmission handler reads the statuses of a batch and
-    // processes it (the SaaS still fails for the first round: a failed call).
+    // Back up: the resubmission handler processes a batch (the SaaS still
+    // fails for the first round: a failed call).
     monitor.record(&part, now(), None, 20).await.unwrap();
     for _ in 1..part.thresholds.recovery.max(1) {
         monitor.record(&part, now(), None, 20).await.unwrap();
@@ -379,23 +379,21 @@ async fn dynamodb_calls_per_voucher() {
     counter.take();
     let ids = vec!["d0".to_string(), "d1".to_string()];
     let items: Vec<(String, String)> = ids.iter().map(|i| (i.clone(), "replayed".into())).collect();
-    flow.cache().statuses(ids.clone()).await.unwrap();
     let out = flow.process_many(items.clone(), 4).await.unwrap();
     assert_eq!(out, [Some(mediator_core::VoucherStatus::Retry); 2]);
     assert_eq!(
         step("resubmit 2, SaaS fails", counter.take()),
-        ["BatchGetItem×1", "GetItem×2", "TransactWriteItems×5"],
-        "statuses; d0: a cancelled hold (stale circuit), fresh reads, claim; \
+        ["GetItem×2", "TransactWriteItems×5"],
+        "d0: a cancelled hold (stale circuit), fresh reads, claim; \
          d1: claim; two finishes (+ outbox, ledger)"
     );
     saas.down.store(false, Ordering::SeqCst);
-    flow.cache().statuses(ids.clone()).await.unwrap();
     let out = flow.process_many(items, 4).await.unwrap();
     assert_eq!(out, [Some(mediator_core::VoucherStatus::Submitted); 2]);
     assert_eq!(
         step("resubmit 2, SaaS accepts", counter.take()),
-        ["BatchGetItem×1", "TransactWriteItems×4"],
-        "statuses; two claims, two finishes"
+        ["TransactWriteItems×4"],
+        "two claims, two finishes"
     );
     assert_eq!(publish_status_step(flow.cache(), &Sink).await.unwrap(), 4);
     assert_eq!(step("publish 4", counter.take()), Vec::<String>::new());
@@ -455,6 +453,7 @@ async fn voucher_counts_do_not_scan_the_table_at_every_read() {
         range
             .map(|i| Finish {
                 id: tokens[i].0.clone(),
+                part: "voucher".into(),
                 token: tokens[i].1,
                 status,
                 detail: "test".into(),

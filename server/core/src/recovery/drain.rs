@@ -13,6 +13,7 @@ use super::{ItemOutcome, Lane, Recovery, RecoveryError};
 use crate::part::PartName;
 use crate::replay_records::HandledEvent;
 use crate::storage::StoreError;
+use crate::submit::Processed;
 use crate::voucher::VoucherStatus;
 
 /// How often the drain extends the visibility of the batch it is handling.
@@ -35,8 +36,8 @@ impl Recovery {
     /// it is final or in flight (`concurrency` SaaS calls at a time), and
     /// counts each outcome once per (replay, event id), so a redelivered
     /// message neither resubmits nor counts twice. The whole batch takes a
-    /// few transactions (seen?, statuses, hold-or-claim, outcomes, counts)
-    /// rather than several per event. Outcomes are in the order given.
+    /// few transactions (seen?, hold-or-claim, outcomes, counts) rather than
+    /// several per event. Outcomes are in the order given.
     pub async fn handle_batch(
         &self,
         bodies: &[&str],
@@ -76,44 +77,36 @@ impl Recovery {
                 fresh.push(i);
             }
         }
-        let lrids = fresh
+        // Whether each voucher is still to be sent is decided where it is
+        // claimed (one read of it): a final one, or one another handler is
+        // sending, is left alone.
+        let items = fresh
             .iter()
-            .filter_map(|&i| keys[i].as_ref().map(|k| k.2.clone()))
+            .filter_map(|&i| {
+                let (replay, _, lrid) = keys[i].as_ref()?;
+                Some((lrid.clone(), format!("resubmitted by replay {replay}")))
+            })
             .collect();
-        let statuses = self.flow.cache().statuses(lrids).await?;
-        let (mut to_submit, mut submit_at) = (Vec::new(), Vec::new());
-        for (&i, status) in fresh.iter().zip(statuses) {
-            let Some((replay, _, lrid)) = &keys[i] else {
-                continue;
-            };
-            out[i] = match status {
-                None => {
-                    tracing::warn!(
-                        loyalty_request_id = %lrid,
-                        replay,
-                        "replayed event for an unknown voucher"
-                    );
+        let processed = self.flow.process_each(items, concurrency).await?;
+        for (&i, p) in fresh.iter().zip(processed) {
+            out[i] = match p {
+                Processed::Unknown => {
+                    if let Some((replay, _, lrid)) = &keys[i] {
+                        tracing::warn!(
+                            loyalty_request_id = %lrid,
+                            replay,
+                            "replayed event for an unknown voucher"
+                        );
+                    }
                     ItemOutcome::Failed
                 }
-                Some(s) if s.is_final() || s == VoucherStatus::Submitting => ItemOutcome::Skipped,
-                Some(_) => {
-                    submit_at.push(i);
-                    to_submit.push((lrid.clone(), format!("resubmitted by replay {replay}")));
-                    continue;
+                Processed::Left(_)
+                | Processed::Done(VoucherStatus::Submitting | VoucherStatus::Received) => {
+                    ItemOutcome::Skipped
                 }
+                Processed::Done(VoucherStatus::Submitted) => ItemOutcome::Resubmitted,
+                Processed::Done(_) => ItemOutcome::Failed,
             };
-        }
-        if !to_submit.is_empty() {
-            let after = self.flow.process_many(to_submit, concurrency).await?;
-            for (i, status) in submit_at.into_iter().zip(after) {
-                out[i] = match status {
-                    Some(VoucherStatus::Submitted) => ItemOutcome::Resubmitted,
-                    Some(VoucherStatus::Submitting | VoucherStatus::Received) => {
-                        ItemOutcome::Skipped
-                    }
-                    _ => ItemOutcome::Failed,
-                };
-            }
         }
         let counts = fresh
             .iter()

@@ -394,6 +394,8 @@ impl VoucherStore for DynamoStore {
     ) -> Result<bool, StoreError> {
         let f = Finish {
             id: id.to_string(),
+            // Not read: the part is the stored voucher's.
+            part: String::new(),
             token,
             status,
             detail,

@@ -94,6 +94,7 @@ pub async fn check_voucher_holds(v: &dyn VoucherStore, s: &dyn StatusStore, o: &
         v.finish_many(
             vec![crate::datacache::Finish {
                 id: "h4".into(),
+                part: h4.part.clone(),
                 token: *token,
                 status: St::Submitted,
                 detail: "ok".into(),

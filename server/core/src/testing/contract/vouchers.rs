@@ -281,6 +281,7 @@ pub async fn check_voucher_dead_letters(v: &dyn VoucherStore) {
     };
     let failed = |id: &str, token| Finish {
         id: id.into(),
+        part: "voucher".into(),
         token,
         status: St::Retry,
         detail: "SaaS unavailable: 503".into(),
@@ -292,6 +293,21 @@ pub async fn check_voucher_dead_letters(v: &dyn VoucherStore) {
             .unwrap(),
         [St::Retry, St::Retry],
         "one failure each"
+    );
+    let retries: Vec<(String, String, St)> = v
+        .unpublished_events(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.keys.loyalty_request_id, e.part, e.status))
+        .collect();
+    assert_eq!(
+        retries,
+        [
+            ("d1".into(), "voucher".into(), St::Retry),
+            ("d2".into(), "voucher".into(), St::Retry)
+        ],
+        "each outcome's status event, with its voucher's part"
     );
     assert_eq!(v.attempts_since_redrive("d1").await.unwrap(), 1);
     let (a, b) = (claim("d1", 3).await, claim("d2", 3).await);
