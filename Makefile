@@ -16,7 +16,7 @@ HADOLINT_VERSION     := 2.15.1
 DYNAMODB_LOCAL_VERSION := 10.3.0
 DDB_LOCAL            := $(TOOLS)/dynamodb-local
 VENV                 := $(TOOLS)/venv
-export PATH          := $(TOOLS)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+export PATH          := $(TOOLS)/bin:$(TOOLS)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # cargo-leptos builds the debug site with this flag; using it everywhere
 # lets tests and clippy share compiled dependencies with that build.
 export RUSTFLAGS     ?= --cfg erase_components
@@ -71,11 +71,17 @@ tools:
 	fi
 
 # wasm-opt for release builds: npm's binaryen (Debian's is too old and
-# produces wasm that fails to hydrate).
+# produces wasm that fails to hydrate). It is itself a wasm program run by
+# node, and cargo-leptos starts it once per file (100+ lazy chunks): V8's
+# optimising tier would compile all of binaryen again in each process. Its
+# baseline compiler alone (`--liftoff-only`) writes the same bytes with a
+# third of the CPU over a site's files (docs/performance.md).
 wasm-opt:
-	@if [ "$$(wasm-opt --version 2>/dev/null | awk '{print $$3}')" != "$(firstword $(subst ., ,$(BINARYEN_VERSION)))" ]; then \
+	@if [ "$$($(TOOLS)/node_modules/.bin/wasm-opt --version 2>/dev/null | awk '{print $$3}')" != "$(firstword $(subst ., ,$(BINARYEN_VERSION)))" ]; then \
 	  mkdir -p $(TOOLS) && npm install --prefix $(TOOLS) --no-save --no-audit --no-fund binaryen@$(BINARYEN_VERSION); \
 	fi
+	@mkdir -p $(TOOLS)/bin && printf '#!/bin/sh\nexec node --liftoff-only "%s" "$$@"\n' \
+	  "$(TOOLS)/node_modules/binaryen/bin/wasm-opt" > $(TOOLS)/bin/wasm-opt && chmod +x $(TOOLS)/bin/wasm-opt
 
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
