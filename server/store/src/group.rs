@@ -4,7 +4,8 @@
 //! connection. It takes the first write waiting and every other write queued
 //! by then (those that arrived while the previous commit was being synced),
 //! runs them one after the other in one transaction, each inside its own
-//! savepoint, commits once, and only then answers them. With
+//! savepoint — with the writes queued while they run — commits once, and
+//! only then answers them. With
 //! `synchronous=FULL` the commit is one fsync for the whole group rather
 //! than one per write.
 //!
@@ -20,6 +21,7 @@
 //!   every write whose changes were in it; none of them was committed.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
@@ -142,11 +144,10 @@ pub(crate) fn writer_loop(shared: Arc<Shared>, jobs: mpsc::Receiver<Box<dyn Job>
                 Err(_) => break,
             }
         }
-        let n = group.len();
-        {
+        let n = {
             let mut conn = lock(&shared.writer);
-            run_group(&mut conn, group);
-        }
+            run_group(&mut conn, group, &jobs)
+        };
         if shared.writes.fetch_add(n, Ordering::Relaxed) + n >= CHECKPOINT_EVERY_WRITES {
             shared.writes.store(0, Ordering::Relaxed);
             // Full: a wake-up is pending already.
@@ -156,30 +157,53 @@ pub(crate) fn writer_loop(shared: Arc<Shared>, jobs: mpsc::Receiver<Box<dyn Job>
 }
 
 /// Runs `group` in one transaction (a savepoint per write when there are
-/// several), commits, then answers every write.
-pub(crate) fn run_group(conn: &mut Connection, group: Vec<Box<dyn Job>>) {
-    let mut group = group.into_iter();
-    while group.len() > 0 {
+/// several), commits, then answers every write; returns how many writes it
+/// handled. Writes queued on `late` while the group runs join it before the
+/// commit (up to [`MAX_GROUP`]): they would otherwise wait for this commit
+/// and then need one of their own.
+pub(crate) fn run_group(
+    conn: &mut Connection,
+    group: Vec<Box<dyn Job>>,
+    late: &mpsc::Receiver<Box<dyn Job>>,
+) -> usize {
+    let mut group: VecDeque<Box<dyn Job>> = group.into();
+    let mut handled = 0;
+    while !group.is_empty() {
         let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => {
-                for job in group.by_ref() {
+                handled += group.len();
+                for job in group.drain(..) {
                     job.fail(again(&e));
                 }
-                return;
+                return handled;
             }
         };
+        // A lone write runs without a savepoint: if it fails, the whole
+        // transaction is rolled back (and nothing joins it).
         let alone = group.len() == 1;
         let mut ran: Vec<Box<dyn Done>> = Vec::with_capacity(group.len());
         // Set when SQLite dropped the transaction: the writes in `ran` are
         // undone, the rest of the group goes into a new transaction.
         let mut lost: Option<DbError> = None;
-        for job in group.by_ref() {
-            if alone {
-                if let Some(done) = job.run(&tx) {
-                    ran.push(done);
+        let mut taken = 0;
+        loop {
+            let job = match group.pop_front() {
+                Some(job) => job,
+                None if taken < MAX_GROUP && !tx.is_autocommit() => match late.try_recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                },
+                None => break,
+            };
+            taken += 1;
+            handled += 1;
+            if alone && taken == 1 {
+                match job.run(&tx) {
+                    Some(done) => ran.push(done),
+                    None => break,
                 }
-                break;
+                continue;
             }
             if let Err(e) = savepoint(&tx, "SAVEPOINT group_write") {
                 job.fail(again(&e));
@@ -247,4 +271,5 @@ pub(crate) fn run_group(conn: &mut Connection, group: Vec<Box<dyn Job>>) {
             }
         }
     }
+    handled
 }

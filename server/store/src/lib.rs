@@ -576,8 +576,8 @@ mod tests {
     async fn grouped_writes_are_answered_after_their_commit_and_fail_alone() {
         let tmp = tempfile::tempdir().unwrap();
         let db = Database::open(tmp.path()).unwrap();
-        let (first, release) = hold_writer(&db).await;
-        // Queued while the writer is busy: they form the next group.
+        let (mut first, release) = hold_writer(&db).await;
+        // Queued while the writer runs `first`: they join its transaction.
         let mut a = Box::pin(db.write(insert("a")));
         assert!(queue(&mut a).await.is_pending());
         // A duplicate of `a`: fails inside the group.
@@ -605,18 +605,22 @@ mod tests {
         }));
         assert!(queue(&mut b).await.is_pending());
         release.send(()).unwrap();
-        first.await.unwrap();
         let (seen, outside) = b_running.await.unwrap();
         assert_eq!(seen, 1, "b runs after a, in the same transaction");
         assert!(outside.is_empty(), "nothing committed yet: {outside:?}");
         // The group is not committed while `b` runs: nobody is answered
-        // yet, not even `a`, whose write is done.
+        // yet, not even `first` and `a`, whose writes are done.
         tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            queue(&mut first).await.is_pending(),
+            "first answered before the commit of the writes that joined it"
+        );
         assert!(
             queue(&mut a).await.is_pending(),
             "a answered before its commit"
         );
         go.send(()).unwrap();
+        first.await.unwrap();
         assert_eq!(a.await.unwrap(), 1);
         // Answered only now: the commit is done, a separate connection sees it.
         assert_eq!(committed(db.path()), ["a", "b"]);
@@ -657,7 +661,8 @@ mod tests {
         let mut c = Box::pin(db.write(insert("c")));
         assert!(queue(&mut c).await.is_pending());
         release.send(()).unwrap();
-        first.await.unwrap();
+        // `first` is in the same transaction (`a` and `drops` joined it).
+        assert!(first.await.is_err(), "first reported committed");
         assert!(drops.await.is_err());
         // `a` was not committed, so it must not be told it was.
         assert!(
