@@ -547,9 +547,15 @@ impl Scanner<'_, '_> {
                 c
             } else {
                 let key = &self.b[ks..ke];
-                if track && !has_dot(key) {
+                if track {
+                    // Children are named by undotted segments: a key found among them
+                    // is undotted, and only a key that is not needs the dot check.
                     direct = self.trie.direct_child(node, key);
-                    direct.map(|(_, c)| c)
+                    match direct {
+                        Some((_, c)) => Some(c),
+                        None if has_dot(key) => self.trie.walk(node, key),
+                        None => None,
+                    }
                 } else {
                     self.trie.walk(node, key)
                 }
