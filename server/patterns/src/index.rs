@@ -14,7 +14,7 @@ use crate::compile::{lower, AnythingBut, Range, ValuePattern};
 use crate::fxhash::FxHashMap;
 use crate::ip::{looks_like_ip, parse_ip};
 use crate::scan::EvVal;
-use crate::wildcard::Wildcard;
+use crate::wildcard::{bytes_eq, Wildcard};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -248,12 +248,6 @@ type AffixEntry = (ByteKey, Ids);
 
 /// At most this many distinct affixes are compared one by one instead of hashed.
 const AFFIX_LINEAR_MAX: usize = 8;
-
-/// Byte equality of two equal-length short slices, inline (no `memcmp` call).
-#[inline(always)]
-fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    a.iter().zip(b).all(|(x, y)| x == y)
-}
 
 impl AffixIndex {
     fn add(&mut self, affix: &str, c: CondId) {

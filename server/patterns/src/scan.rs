@@ -255,6 +255,31 @@ fn has_byte(w: u64, c: u8) -> u64 {
     x.wrapping_sub(LO) & !x & HI
 }
 
+/// Whether `key` contains a `.` (a dotted key, walked segment by segment). Checked for
+/// every key of every event, and keys are short: look 8 bytes at a time inline, as
+/// `memchr`'s set-up (out of line, and slower still without whole-program LTO) costs
+/// more than the search.
+#[inline(always)]
+fn has_dot(key: &[u8]) -> bool {
+    if key.len() > SWAR_STRING_BYTES {
+        return memchr(b'.', key).is_some();
+    }
+    let mut words = key.chunks_exact(8);
+    for w in &mut words {
+        if has_byte(u64::from_le_bytes(w.try_into().expect("8 bytes")), b'.') != 0 {
+            return true;
+        }
+    }
+    // The last few bytes one by one (`contains` would go through the standard library's
+    // `memchr`).
+    for &b in words.remainder() {
+        if b == b'.' {
+            return true;
+        }
+    }
+    false
+}
+
 /// Bytes ahead of the read position kept requested from memory (see [`prefetch`]).
 const PREFETCH_AHEAD: usize = 256;
 
@@ -522,9 +547,15 @@ impl Scanner<'_, '_> {
                 c
             } else {
                 let key = &self.b[ks..ke];
-                if track && memchr(b'.', key).is_none() {
+                if track {
+                    // Children are named by undotted segments: a key found among them
+                    // is undotted, and only a key that is not needs the dot check.
                     direct = self.trie.direct_child(node, key);
-                    direct.map(|(_, c)| c)
+                    match direct {
+                        Some((_, c)) => Some(c),
+                        None if has_dot(key) => self.trie.walk(node, key),
+                        None => None,
+                    }
                 } else {
                     self.trie.walk(node, key)
                 }
@@ -877,6 +908,26 @@ mod tests {
     fn dotted_keys_join() {
         let r = leaves(&["a.b.c"], r#"{"a.b": {"c": 1}, "a": {"b.c": 2}}"#).unwrap();
         assert_eq!(r.len(), 2);
+    }
+
+    #[test]
+    fn dot_found_at_every_position_of_short_and_long_keys() {
+        for len in 0..=48 {
+            let plain = vec![b'k'; len];
+            assert!(!has_dot(&plain), "no dot in {len} bytes");
+            for at in 0..len {
+                let mut key = plain.clone();
+                key[at] = b'.';
+                assert!(has_dot(&key), "dot at {at} of {len}");
+            }
+        }
+        // A dotted key is walked segment by segment wherever its dot falls: in the first
+        // word, a later word, the tail after the words, or past the inline-checked bytes.
+        for head in [1, 9, 17, 30, 40] {
+            let path = format!("{}.b", "a".repeat(head));
+            let r = leaves(&[&path, "z"], &format!(r#"{{"{path}": 1, "z": 2}}"#)).unwrap();
+            assert_eq!(r.len(), 2, "dotted key with the dot after {head} bytes");
+        }
     }
 
     #[test]

@@ -123,11 +123,21 @@ impl Wildcard {
 const SHORT_HAYSTACK: usize = 64;
 
 /// Byte equality of two slices of the same length, without a `memcmp` call (the values
-/// compared here are short literals).
+/// compared here are short literals). A plain loop: an iterator adapter (`zip`) is a
+/// generic function of the standard library that, without LTO across codegen units, is
+/// compiled once per crate and called out of line on every comparison.
 #[inline(always)]
-fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     debug_assert_eq!(a.len(), b.len());
-    a.iter().zip(b).all(|(x, y)| x == y)
+    let b = &b[..a.len()];
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// First occurrence of non-empty `needle` in short `hay`.
@@ -138,7 +148,15 @@ fn find_short(hay: &[u8], needle: &[u8]) -> Option<usize> {
         return None;
     }
     let (first, tail) = (needle[0], &needle[1..]);
-    (0..=hay.len() - n).find(|&i| hay[i] == first && bytes_eq(&hay[i + 1..i + n], tail))
+    // A plain loop, as in `bytes_eq`.
+    let mut i = 0;
+    while i <= hay.len() - n {
+        if hay[i] == first && bytes_eq(&hay[i + 1..i + n], tail) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 #[cfg(test)]

@@ -89,6 +89,11 @@ pub(super) fn exact_hash(vp: &ValuePattern) -> Option<u64> {
 
 /// Hash of an event value, as [`exact_hash`] hashes the matcher equal to it; `None` for
 /// a number that cannot be compared (no exact matcher equals it numerically).
+///
+/// Hashed for every recorded leaf of every event, from another module (and, as the
+/// matcher is generic, from the crate that uses it): marked inline, so that a build
+/// without LTO inlines it too.
+#[inline]
 pub(super) fn leaf_hash(v: &EvVal<'_>) -> Option<u64> {
     let mut h = FxHasher::default();
     match *v {
