@@ -247,6 +247,9 @@ impl SubmissionFlow {
         items: Vec<(String, String)>,
         concurrency: usize,
     ) -> Result<Vec<Processed>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
         let attempts = self
             .cache
             .hold_or_claim_many(items, Utc::now(), self.lease)

@@ -377,8 +377,10 @@ async fn dynamodb_calls_per_voucher() {
         monitor.record(&part, now(), None, 20).await.unwrap();
     }
     counter.take();
-    let ids = vec!["d0".to_string(), "d1".to_string()];
-    let items: Vec<(String, String)> = ids.iter().map(|i| (i.clone(), "replayed".into())).collect();
+    let items: Vec<(String, String)> = ["d0", "d1"]
+        .iter()
+        .map(|i| (i.to_string(), "replayed".into()))
+        .collect();
     let out = flow.process_many(items.clone(), 4).await.unwrap();
     assert_eq!(out, [Some(mediator_core::VoucherStatus::Retry); 2]);
     assert_eq!(
