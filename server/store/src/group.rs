@@ -1,11 +1,10 @@
 //! Group commit: the writer thread behind [`crate::Database::write`].
 //!
 //! Every write is queued for one thread that owns the turn on the writer
-//! connection. It takes the first write waiting and every other write queued
-//! by then (those that arrived while the previous commit was being synced),
-//! runs them one after the other in one transaction, each inside its own
-//! savepoint — with the writes queued while they run — commits once, and
-//! only then answers them. With
+//! connection. It takes the first write waiting, runs it, then every other
+//! write queued by then (those that arrived while the previous commit was
+//! being synced) or while the transaction runs, one after the other, each
+//! inside its own savepoint; it commits once, and only then answers them. With
 //! `synchronous=FULL` the commit is one fsync for the whole group rather
 //! than one per write.
 //!
@@ -21,7 +20,6 @@
 //!   every write whose changes were in it; none of them was committed.
 
 use std::any::Any;
-use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
@@ -136,17 +134,9 @@ fn rolled_back(why: &str) -> DbError {
 /// handle is gone and the queue is empty.
 pub(crate) fn writer_loop(shared: Arc<Shared>, jobs: mpsc::Receiver<Box<dyn Job>>) {
     while let Ok(first) = jobs.recv() {
-        let mut group = Vec::with_capacity(8);
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(j) => group.push(j),
-                Err(_) => break,
-            }
-        }
         let n = {
             let mut conn = lock(&shared.writer);
-            run_group(&mut conn, group, &jobs)
+            run_group(&mut conn, first, &jobs)
         };
         if shared.writes.fetch_add(n, Ordering::Relaxed) + n >= CHECKPOINT_EVERY_WRITES {
             shared.writes.store(0, Ordering::Relaxed);
@@ -156,120 +146,100 @@ pub(crate) fn writer_loop(shared: Arc<Shared>, jobs: mpsc::Receiver<Box<dyn Job>
     }
 }
 
-/// Runs `group` in one transaction (a savepoint per write when there are
-/// several), commits, then answers every write; returns how many writes it
-/// handled. Writes queued on `late` while the group runs join it before the
-/// commit (up to [`MAX_GROUP`]): they would otherwise wait for this commit
-/// and then need one of their own.
+/// Runs `first` and the writes queued behind it in one transaction, commits,
+/// then answers every write; returns how many writes it took. The writes
+/// join while the transaction runs — those that arrived while the previous
+/// commit was being synced, then those that arrive meanwhile — up to
+/// [`MAX_GROUP`], so each need not wait for this commit and then have one of
+/// its own. `first` runs without a savepoint (if it fails, the transaction
+/// is rolled back with nothing else in it and nothing joins); each other
+/// write in its own. If SQLite drops the transaction, every write in it is
+/// answered with the error, and the queue's next writes go into the next one.
 pub(crate) fn run_group(
     conn: &mut Connection,
-    group: Vec<Box<dyn Job>>,
-    late: &mpsc::Receiver<Box<dyn Job>>,
+    first: Box<dyn Job>,
+    queue: &mpsc::Receiver<Box<dyn Job>>,
 ) -> usize {
-    let mut group: VecDeque<Box<dyn Job>> = group.into();
-    let mut handled = 0;
-    while !group.is_empty() {
-        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(e) => {
-                handled += group.len();
-                for job in group.drain(..) {
-                    job.fail(again(&e));
-                }
-                return handled;
-            }
-        };
-        // A lone write runs without a savepoint: if it fails, the whole
-        // transaction is rolled back (and nothing joins it).
-        let alone = group.len() == 1;
-        let mut ran: Vec<Box<dyn Done>> = Vec::with_capacity(group.len());
-        // Set when SQLite dropped the transaction: the writes in `ran` are
-        // undone, the rest of the group goes into a new transaction.
-        let mut lost: Option<DbError> = None;
-        let mut taken = 0;
-        loop {
-            let job = match group.pop_front() {
-                Some(job) => job,
-                None if taken < MAX_GROUP && !tx.is_autocommit() => match late.try_recv() {
-                    Ok(job) => job,
-                    Err(_) => break,
-                },
-                None => break,
-            };
-            taken += 1;
-            handled += 1;
-            if alone && taken == 1 {
-                match job.run(&tx) {
-                    Some(done) => ran.push(done),
-                    None => break,
-                }
-                continue;
-            }
-            if let Err(e) = savepoint(&tx, "SAVEPOINT group_write") {
-                job.fail(again(&e));
-                lost = tx.is_autocommit().then(|| again(&e));
-                if lost.is_some() {
-                    break;
-                }
-                continue;
-            }
-            match job.run(&tx) {
-                Some(done) => {
-                    ran.push(done);
-                    if let Err(e) = savepoint(&tx, "RELEASE group_write") {
-                        lost = Some(again(&e));
-                        break;
-                    }
-                }
-                None => {
-                    // Only this write's changes are undone.
-                    if tx.is_autocommit() {
-                        lost = Some(rolled_back("its changes were undone too"));
-                        break;
-                    }
-                    if let Err(e) = savepoint(&tx, "ROLLBACK TO group_write")
-                        .and_then(|()| savepoint(&tx, "RELEASE group_write"))
-                    {
-                        lost = Some(again(&e));
-                        break;
-                    }
-                }
-            }
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            first.fail(again(&e));
+            return 1;
         }
-        if let Some(e) = lost {
-            if !tx.is_autocommit() {
-                let _ = tx.rollback();
-            }
-            for done in ran {
-                done.answer(Err(match &e {
-                    DbError::Sqlite(e) => again(e),
-                    other => DbError::Task(other.to_string()),
-                }));
+    };
+    let mut ran: Vec<Box<dyn Done>> = first.run(&tx).into_iter().collect();
+    let mut taken = 1;
+    // Set when SQLite dropped the transaction: the writes in `ran` are undone.
+    let mut lost: Option<DbError> = None;
+    while !ran.is_empty() && taken < MAX_GROUP && !tx.is_autocommit() {
+        let Ok(job) = queue.try_recv() else {
+            break;
+        };
+        taken += 1;
+        if let Err(e) = savepoint(&tx, "SAVEPOINT group_write") {
+            job.fail(again(&e));
+            lost = tx.is_autocommit().then(|| again(&e));
+            if lost.is_some() {
+                break;
             }
             continue;
         }
-        let committed = if tx.is_autocommit() {
-            // A lone write whose error made SQLite drop the transaction:
-            // nothing to commit (it has been answered already).
-            drop(tx);
-            Ok(())
-        } else if ran.is_empty() {
-            tx.rollback()
-        } else {
-            tx.commit()
-        };
-        match committed {
-            Ok(()) => {
-                for done in ran {
-                    done.answer(Ok(()));
+        match job.run(&tx) {
+            Some(done) => {
+                ran.push(done);
+                if let Err(e) = savepoint(&tx, "RELEASE group_write") {
+                    lost = Some(again(&e));
+                    break;
                 }
             }
-            Err(e) => {
-                for done in ran {
-                    done.answer(Err(again(&e)));
+            None => {
+                // Only this write's changes are undone.
+                if tx.is_autocommit() {
+                    lost = Some(rolled_back("its changes were undone too"));
+                    break;
+                }
+                if let Err(e) = savepoint(&tx, "ROLLBACK TO group_write")
+                    .and_then(|()| savepoint(&tx, "RELEASE group_write"))
+                {
+                    lost = Some(again(&e));
+                    break;
                 }
             }
         }
     }
-    handled
+    if let Some(e) = lost {
+        if !tx.is_autocommit() {
+            let _ = tx.rollback();
+        }
+        for done in ran {
+            done.answer(Err(match &e {
+                DbError::Sqlite(e) => again(e),
+                other => DbError::Task(other.to_string()),
+            }));
+        }
+        return taken;
+    }
+    let committed = if tx.is_autocommit() {
+        // A lone write whose error made SQLite drop the transaction:
+        // nothing to commit (it has been answered already).
+        drop(tx);
+        Ok(())
+    } else if ran.is_empty() {
+        tx.rollback()
+    } else {
+        tx.commit()
+    };
+    match committed {
+        Ok(()) => {
+            for done in ran {
+                done.answer(Ok(()));
+            }
+        }
+        Err(e) => {
+            for done in ran {
+                done.answer(Err(again(&e)));
+            }
+        }
+    }
+    taken
 }
