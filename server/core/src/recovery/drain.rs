@@ -100,11 +100,9 @@ impl Recovery {
                     }
                     ItemOutcome::Failed
                 }
-                Processed::Left(_)
-                | Processed::Done(VoucherStatus::Submitting | VoucherStatus::Received) => {
-                    ItemOutcome::Skipped
-                }
+                Processed::Left(_) => ItemOutcome::Skipped,
                 Processed::Done(VoucherStatus::Submitted) => ItemOutcome::Resubmitted,
+                // Held again, refused, or to retry: this delivery failed.
                 Processed::Done(_) => ItemOutcome::Failed,
             };
         }
