@@ -87,6 +87,15 @@ const CLAIM_READ_SQL: &str = concat!(
     ", coalesce(lease_until_ms, 0) < ?2 FROM vouchers WHERE loyalty_request_id = ?1"
 );
 
+/// Claims voucher `?1` at `?2` until `?3`: `received`/`retry`, or a
+/// `submitting` whose lease ran out, becomes `submitting` with one more
+/// attempt (the claim token).
+const CLAIM_SQL: &str = "UPDATE vouchers SET status = 'submitting', attempts = attempts + 1,
+        lease_until_ms = ?3, updated_ms = ?2
+     WHERE loyalty_request_id = ?1
+       AND (status IN ('received', 'retry')
+            OR (status = 'submitting' AND lease_until_ms < ?2))";
+
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -291,13 +300,7 @@ fn claim_tx(
     detail: &str,
 ) -> SqlResult<Claim> {
     let n = tx
-        .prepare_cached(
-            "UPDATE vouchers SET status = 'submitting', attempts = attempts + 1,
-                lease_until_ms = ?3, updated_ms = ?2
-             WHERE loyalty_request_id = ?1
-               AND (status IN ('received', 'retry')
-                    OR (status = 'submitting' AND lease_until_ms < ?2))",
-        )?
+        .prepare_cached(CLAIM_SQL)?
         .execute(params![id, now, until])?;
     let Some(v) = load(tx, id)? else {
         return Ok(Claim::NotFound);
@@ -596,15 +599,9 @@ impl VoucherStore for SqliteVoucherStore {
                         // The same conditions as the read above (nothing else
                         // writes between them: one writer), so the UPDATE
                         // claims it; checked all the same.
-                        let n = tx
-                            .prepare_cached(
-                                "UPDATE vouchers SET status = 'submitting', attempts = attempts + 1,
-                                    lease_until_ms = ?3, updated_ms = ?2
-                                 WHERE loyalty_request_id = ?1
-                                   AND (status IN ('received', 'retry')
-                                        OR (status = 'submitting' AND lease_until_ms < ?2))",
-                            )?
-                            .execute(params![id, ms(now), until])?;
+                        let n =
+                            tx.prepare_cached(CLAIM_SQL)?
+                                .execute(params![id, ms(now), until])?;
                         if n == 0 {
                             return Ok(Attempt::Skipped(load(tx, id)?.map(|v| v.status)));
                         }
