@@ -20,6 +20,7 @@ use store::Database;
 pub mod access;
 pub mod audit;
 pub mod db;
+mod id_runs;
 pub mod maintenance;
 pub mod notify;
 pub mod replays;

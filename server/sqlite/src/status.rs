@@ -10,6 +10,7 @@ use store::rusqlite::{params, Connection, OptionalExtension, Transaction};
 use store::Database;
 
 use crate::db::Db;
+use crate::id_runs::id_runs;
 
 use mediator_core::latency::{bin_of, LatencyHistogram};
 use mediator_core::storage::history::{ChangeRow, LatencyRollup, MonitorHistory};
@@ -245,10 +246,11 @@ impl StatusStore for SqliteStore {
         let ids = ids.to_vec();
         self.db
             .write(move |tx| {
-                let mut stmt =
-                    tx.prepare("UPDATE mon_status_changes SET published = 1 WHERE id = ?1")?;
-                for id in &ids {
-                    stmt.execute([id])?;
+                let mut stmt = tx.prepare_cached(
+                    "UPDATE mon_status_changes SET published = 1 WHERE id BETWEEN ?1 AND ?2",
+                )?;
+                for (first, last) in id_runs(&ids) {
+                    stmt.execute([first, last])?;
                 }
                 Ok(())
             })

@@ -468,4 +468,26 @@ pub async fn check_voucher_dead_letters(v: &dyn VoucherStore) {
         "{counts:?}"
     );
     check_open_counts(v, &counts).await;
+
+    // Marking publishes exactly the events named, given in any order and
+    // with gaps between them.
+    let pending: Vec<i64> = v
+        .unpublished_events(100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert!(pending.len() >= 5, "{pending:?}");
+    v.mark_published(vec![pending[3], pending[1]]).await.unwrap();
+    let left: Vec<i64> = v
+        .unpublished_events(100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    let mut expected = pending.clone();
+    expected.retain(|id| *id != pending[1] && *id != pending[3]);
+    assert_eq!(left, expected, "only the events named are published");
 }
