@@ -27,10 +27,7 @@ mod tests {
         assert_eq!(id_runs(&[]), []);
         assert_eq!(id_runs(&[5]), [(5, 5)]);
         assert_eq!(id_runs(&[1, 2, 3, 4]), [(1, 4)]);
-        assert_eq!(
-            id_runs(&[7, 1, 3, 2, 9, 10, 3]),
-            [(1, 3), (7, 7), (9, 10)]
-        );
+        assert_eq!(id_runs(&[7, 1, 3, 2, 9, 10, 3]), [(1, 3), (7, 7), (9, 10)]);
         assert_eq!(
             id_runs(&[i64::MAX, i64::MIN, i64::MAX - 1]),
             [(i64::MIN, i64::MIN), (i64::MAX - 1, i64::MAX)]

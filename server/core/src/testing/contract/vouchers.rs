@@ -479,7 +479,9 @@ pub async fn check_voucher_dead_letters(v: &dyn VoucherStore) {
         .map(|e| e.id)
         .collect();
     assert!(pending.len() >= 5, "{pending:?}");
-    v.mark_published(vec![pending[3], pending[1]]).await.unwrap();
+    v.mark_published(vec![pending[3], pending[1]])
+        .await
+        .unwrap();
     let left: Vec<i64> = v
         .unpublished_events(100)
         .await
