@@ -471,24 +471,16 @@ pub async fn check_voucher_dead_letters(v: &dyn VoucherStore) {
 
     // Marking publishes exactly the events named, given in any order and
     // with gaps between them.
-    let pending: Vec<i64> = v
-        .unpublished_events(100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let unpublished = || async {
+        let events = v.unpublished_events(100).await.unwrap();
+        events.iter().map(|e| e.id).collect::<Vec<i64>>()
+    };
+    let pending = unpublished().await;
     assert!(pending.len() >= 5, "{pending:?}");
     v.mark_published(vec![pending[3], pending[1]])
         .await
         .unwrap();
-    let left: Vec<i64> = v
-        .unpublished_events(100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let left = unpublished().await;
     let mut expected = pending.clone();
     expected.retain(|id| *id != pending[1] && *id != pending[3]);
     assert_eq!(left, expected, "only the events named are published");
