@@ -178,8 +178,8 @@ pub(crate) fn run_group(
         taken += 1;
         if let Err(e) = savepoint(&tx, "SAVEPOINT group_write") {
             job.fail(again(&e));
-            lost = tx.is_autocommit().then(|| again(&e));
-            if lost.is_some() {
+            if tx.is_autocommit() {
+                lost = Some(again(&e));
                 break;
             }
             continue;
