@@ -1,6 +1,18 @@
 //! Row ids as runs of consecutive values, so marking a batch of rows is one
 //! `WHERE id BETWEEN ?1 AND ?2` per run rather than one statement per row.
 
+use store::rusqlite::{Result, Transaction};
+
+/// Runs `sql`, a statement over the rows `WHERE id BETWEEN ?1 AND ?2`, once
+/// per run of `ids` ([`id_runs`]): it touches exactly the rows named.
+pub(crate) fn execute_over_id_runs(tx: &Transaction<'_>, sql: &str, ids: &[i64]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(sql)?;
+    for (first, last) in id_runs(ids) {
+        stmt.execute([first, last])?;
+    }
+    Ok(())
+}
+
 /// `ids` as runs of consecutive values, `(first, last)` each, ascending,
 /// duplicates dropped: `[7, 1, 3, 2, 9, 10]` → `[(1, 3), (7, 7), (9, 10)]`.
 /// The runs hold exactly `ids`; a batch read in id order is one run.

@@ -10,7 +10,7 @@ use store::rusqlite::{params, Connection, OptionalExtension, Transaction};
 use store::Database;
 
 use crate::db::Db;
-use crate::id_runs::id_runs;
+use crate::id_runs::execute_over_id_runs;
 
 use mediator_core::latency::{bin_of, LatencyHistogram};
 use mediator_core::storage::history::{ChangeRow, LatencyRollup, MonitorHistory};
@@ -246,13 +246,11 @@ impl StatusStore for SqliteStore {
         let ids = ids.to_vec();
         self.db
             .write(move |tx| {
-                let mut stmt = tx.prepare_cached(
+                execute_over_id_runs(
+                    tx,
                     "UPDATE mon_status_changes SET published = 1 WHERE id BETWEEN ?1 AND ?2",
-                )?;
-                for (first, last) in id_runs(&ids) {
-                    stmt.execute([first, last])?;
-                }
-                Ok(())
+                    &ids,
+                )
             })
             .await
     }

@@ -21,7 +21,7 @@ use store::rusqlite::{params, OptionalExtension, Row, Transaction};
 use store::Database;
 
 use crate::db::Db;
-use crate::id_runs::id_runs;
+use crate::id_runs::execute_over_id_runs;
 
 /// [`VoucherStore`] on the embedded SQLite database (`vouchers`,
 /// `voucher_history`, `voucher_events`).
@@ -814,13 +814,11 @@ impl VoucherStore for SqliteVoucherStore {
     async fn mark_published(&self, ids: Vec<i64>) -> Result<(), StoreError> {
         self.db
             .write(move |tx| {
-                let mut stmt = tx.prepare_cached(
+                execute_over_id_runs(
+                    tx,
                     "UPDATE voucher_events SET published = 1 WHERE id BETWEEN ?1 AND ?2",
-                )?;
-                for (first, last) in id_runs(&ids) {
-                    stmt.execute([first, last])?;
-                }
-                Ok(())
+                    &ids,
+                )
             })
             .await?;
         Ok(())
