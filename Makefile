@@ -71,16 +71,15 @@ tools:
 	fi
 
 # wasm-opt for release builds: npm's binaryen (Debian's is too old and
-# produces wasm that fails to hydrate). It is itself a wasm program run by
-# node, and cargo-leptos starts it once per file (100+ lazy chunks): V8's
-# optimising tier would compile all of binaryen again in each process. Its
-# baseline compiler alone (`--liftoff-only`) writes the same bytes with a
-# third of the CPU over a site's files (docs/performance.md).
+# produces wasm that fails to hydrate), a wasm program run by node, which
+# cargo-leptos starts once per file of the split site; `scripts/wasm-opt.sh`
+# picks node's compiler tiers and the passes per file (the main module as
+# configured, the lazy chunks one cheap pass; docs/performance.md).
 wasm-opt:
 	@if [ "$$($(TOOLS)/node_modules/.bin/wasm-opt --version 2>/dev/null | awk '{print $$3}')" != "$(firstword $(subst ., ,$(BINARYEN_VERSION)))" ]; then \
 	  mkdir -p $(TOOLS) && npm install --prefix $(TOOLS) --no-save --no-audit --no-fund binaryen@$(BINARYEN_VERSION); \
 	fi
-	@mkdir -p $(TOOLS)/bin && printf '#!/bin/sh\nexec node --liftoff-only "%s" "$$@"\n' \
+	@mkdir -p $(TOOLS)/bin && printf '#!/bin/sh\nexec sh "%s" "%s" "$$@"\n' "$(CURDIR)/scripts/wasm-opt.sh" \
 	  "$(TOOLS)/node_modules/binaryen/bin/wasm-opt" > $(TOOLS)/bin/wasm-opt && chmod +x $(TOOLS)/bin/wasm-opt
 
 chromium:
