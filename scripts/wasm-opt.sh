@@ -8,7 +8,7 @@
 #   which keeps it under its size budget) and V8's optimising tier, which
 #   pays for itself over that 30-second run.
 # - The lazy chunks get one -Oz pass (no `--converge`: a third of their
-#   CPU for 0.6% more bytes, fetched on first use) under V8's baseline
+#   CPU for 0.7% more bytes gzipped, fetched on first use) under V8's baseline
 #   compiler alone (`--liftoff-only`): the optimising tier would compile
 #   all of binaryen again in each of the 100+ short processes.
 #
