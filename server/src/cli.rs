@@ -21,20 +21,14 @@ use crate::config::{
 /// it, and the binary awaiting `Application::build` and `run_until_stopped`
 /// recompiled the whole serving graph (30 of the release build's CPU-seconds).
 pub fn serve(args: ServeArgs) -> ExitCode {
-    let settings = match Settings::resolve(args) {
+    let settings = match resolve_settings(args) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     crate::telemetry::init(settings.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match start_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let app = crate::Application::build(settings).await?;
@@ -50,6 +44,24 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The settings from flags, environment and `--config`; a bad one is
+/// printed and ends the command with exit 2.
+fn resolve_settings(args: ServeArgs) -> Result<Settings, ExitCode> {
+    Settings::resolve(args).map_err(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(2)
+    })
+}
+
+/// The multi-threaded runtime a command runs its async work on; if it
+/// cannot start, the error is printed and the command ends with exit 1.
+fn start_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 /// Reads `@file` arguments, or returns the text itself.
@@ -118,23 +130,17 @@ fn print_progress(event: &aws_backend::provision::ProvisionEvent<'_>) {
 /// error the wait for each new table to become ACTIVE; exit 2 for a bad
 /// configuration, 1 when the cloud refuses (the message names the resource).
 pub fn provision(args: ProvisionArgs) -> ExitCode {
-    let settings = match Settings::resolve(ServeArgs {
+    let settings = match resolve_settings(ServeArgs {
         parts: args.parts.clone(),
         config: args.config.clone(),
         ..Default::default()
     }) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match start_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let ProvisionBackend::Aws = args.backend;
     if let Err(e) = aws_backend::check_retry_environment() {
