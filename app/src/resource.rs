@@ -2,14 +2,19 @@
 //! back on hydration through the same `serde_json` reader the server
 //! functions' answers go through (`from_slice`). Leptos's default codec
 //! reads the page's copy with `from_str`, a second reader type: every
-//! deserializer a page needs would then be in the wasm bundle twice.
+//! deserializer a page needs would then be in the wasm bundle twice. The
+//! server writes the page's copy with its structs as arrays
+//! ([`positional`]), which that reader reads back as the structs.
 
 use leptos::prelude::*;
 use leptos::server::codee::{Decoder, Encoder};
 use serde::{de::DeserializeOwned, Serialize};
 
-/// JSON written with `serde_json::to_string`, read with
-/// `serde_json::from_slice`.
+#[cfg(feature = "ssr")]
+pub mod positional;
+
+/// JSON written by the server with its structs as arrays
+/// ([`positional::to_string`]), read with `serde_json::from_slice`.
 pub struct Json;
 
 impl<T: Serialize> Encoder<T> for Json {
@@ -17,6 +22,11 @@ impl<T: Serialize> Encoder<T> for Json {
     type Encoded = String;
 
     fn encode(val: &T) -> Result<String, serde_json::Error> {
+        // Only the server writes a page's resources; the browser build
+        // keeps the plain writer it already has rather than a second one.
+        #[cfg(feature = "ssr")]
+        return positional::to_string(val);
+        #[cfg(not(feature = "ssr"))]
         serde_json::to_string(val)
     }
 }

@@ -280,8 +280,8 @@ pub struct IncidentPage {
 /// it sits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutageView {
-    /// The outage.
-    #[serde(flatten)]
+    /// The outage (nested, not flattened: the console's page copy then
+    /// writes it as an array of its fields).
     pub outage: Outage,
     /// Proposed replay window start: start − margin (RFC 3339).
     pub replay_start: String,
@@ -316,8 +316,7 @@ pub struct TimelineView {
 /// dialog proposes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentView {
-    /// The incident.
-    #[serde(flatten)]
+    /// The incident (nested, as [`OutageView::outage`]).
     pub incident: Incident,
     /// Proposed replay window start: start − margin (RFC 3339).
     pub replay_start: String,

@@ -70,7 +70,9 @@ pub struct MaintenanceWindow {
 /// the overview's card shows (who holds the circuit, why, until when, the
 /// window's id), the others left empty. The full window is read only by
 /// the maintenance dialog, whose code is a lazy wasm chunk: reading it here
-/// would put its deserializer into the overview's main module.
+/// would put its deserializer into the overview's main module. It reads the
+/// window by field name, so the console's page copy of the overview keeps
+/// the window an object (`app/src/resource/positional.rs`, `BY_NAME`).
 pub fn holding<'de, D>(d: D) -> Result<Option<MaintenanceWindow>, D::Error>
 where
     D: serde::Deserializer<'de>,
