@@ -44,7 +44,7 @@ struct Object {
 /// an object (a field was left out, or it is read [`BY_NAME`]).
 struct Struct {
     fields: Vec<(&'static str, Value)>,
-    skipped: bool,
+    as_object: bool,
 }
 
 /// A variant with content: `{"Variant": content}`, as `serde_json` writes it.
@@ -195,7 +195,7 @@ impl ser::Serializer for Positional {
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<Struct> {
         Ok(Struct {
             fields: Vec::with_capacity(len),
-            skipped: BY_NAME.contains(&name),
+            as_object: BY_NAME.contains(&name),
         })
     }
     fn serialize_struct_variant(
@@ -289,11 +289,11 @@ impl ser::SerializeStruct for Struct {
         Ok(())
     }
     fn skip_field(&mut self, _key: &'static str) -> Result<()> {
-        self.skipped = true;
+        self.as_object = true;
         Ok(())
     }
     fn end(self) -> Result<Value> {
-        Ok(if self.skipped {
+        Ok(if self.as_object {
             Value::Object(
                 self.fields
                     .into_iter()
